@@ -1,0 +1,198 @@
+// One signed exchange with the platform: serialise the body once, sign those exact bytes, send
+// them, read the raw response bytes, verify the platform's signature over them, and only then
+// parse the envelope. Nothing from the response (not even the error message) is believed before
+// the signature checks out.
+import type { KeyObject } from 'node:crypto';
+import { signMessage, verifyMessage } from '@sparkpay/protocol';
+import {
+  SparkPayApiError,
+  SparkPayNetworkError,
+  SparkPayResponseError,
+  SparkPayResponseSignatureError,
+  type RequestContext,
+} from './errors.js';
+import { platformKeyFor, type PlatformKeys } from './keys.js';
+
+export interface TransportConfig {
+  /** Base URL without a trailing slash; may carry a path prefix. */
+  baseUrl: string;
+  appId: string;
+  merchantPrivateKey: KeyObject;
+  platformKeys: PlatformKeys;
+  timeoutMs: number;
+  maxClockSkewSeconds: number;
+  fetch: typeof globalThis.fetch;
+  /** Milliseconds since the epoch. */
+  clock: () => number;
+  nonce: () => string;
+  userAgent: string;
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  /** Overrides the client's `timeoutMs` for this call. */
+  timeoutMs?: number;
+  /** Aborts the call; it then fails with a `SparkPayNetworkError` (`timedOut: false`). */
+  signal?: AbortSignal;
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export async function signedRequest<T>(
+  config: TransportConfig,
+  method: 'GET' | 'POST',
+  path: string,
+  payload: unknown,
+  options: RequestOptions = {},
+): Promise<T> {
+  const ctx: RequestContext = { method, path };
+  // Serialised exactly once: these bytes are both signed and sent.
+  const body = method === 'POST' ? Buffer.from(JSON.stringify(payload), 'utf8') : EMPTY;
+  const timestamp = String(Math.floor(config.clock() / 1000));
+  const nonce = config.nonce();
+  const headers: Record<string, string> = {
+    'User-Agent': config.userAgent,
+    'Sparkpay-App-Id': config.appId,
+    'Sparkpay-Timestamp': timestamp,
+    'Sparkpay-Nonce': nonce,
+    'Sparkpay-Signature': signMessage(config.merchantPrivateKey, timestamp, nonce, body),
+  };
+  if (method === 'POST') headers['Content-Type'] = 'application/json';
+
+  const res = await send(config, ctx, { method, headers, body: method === 'POST' ? body : undefined }, options);
+  verifyResponse(config, ctx, res);
+  return readEnvelope<T>(ctx, res);
+}
+
+async function send(
+  config: TransportConfig,
+  ctx: RequestContext,
+  init: { method: string; headers: Record<string, string>; body: Uint8Array | undefined },
+  options: RequestOptions,
+): Promise<RawResponse> {
+  const timeoutMs = options.timeoutMs ?? config.timeoutMs;
+  const controller = new AbortController();
+  let timedOut = false;
+  // One timer for the whole exchange, body included: a server that sends headers and then
+  // stalls must not hang the merchant's checkout.
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  const onAbort = (): void => controller.abort();
+  if (options.signal?.aborted) controller.abort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    // Redirects are not followed: a signed request must not be replayed elsewhere, and a 3xx
+    // then fails verification with its status in the message, which points at the cause.
+    const res = await config.fetch(config.baseUrl + ctx.path, {
+      method: init.method,
+      headers: init.headers,
+      body: init.body,
+      redirect: 'manual',
+      signal: controller.signal,
+    });
+    const body = new Uint8Array(await res.arrayBuffer());
+    return { status: res.status, headers: res.headers, body };
+  } catch (cause) {
+    const what = timedOut
+      ? `timed out after ${timeoutMs} ms`
+      : controller.signal.aborted
+        ? 'was aborted'
+        : `failed: ${cause instanceof Error ? describeCause(cause) : String(cause)}`;
+    throw new SparkPayNetworkError(`${ctx.method} ${ctx.path} ${what}`, { ...ctx, timedOut }, { cause });
+  } finally {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** undici reports "fetch failed" and hides the useful part (ECONNREFUSED…) in `cause`. */
+function describeCause(err: Error): string {
+  const inner = err.cause;
+  return inner instanceof Error ? `${err.message} (${inner.message})` : err.message;
+}
+
+function header(res: RawResponse, name: string): string | undefined {
+  const value = res.headers.get(name);
+  return value === null || value === '' ? undefined : value;
+}
+
+function verifyResponse(config: TransportConfig, ctx: RequestContext, res: RawResponse): void {
+  const requestId = header(res, 'Sparkpay-Request-Id');
+  const serial = header(res, 'Sparkpay-Serial');
+  function fail(reason: SparkPayResponseSignatureError['reason'], why: string): never {
+    throw new SparkPayResponseSignatureError(
+      `response to ${ctx.method} ${ctx.path} (HTTP ${res.status}) is not authentic: ${why}`,
+      { ...ctx, reason, httpStatus: res.status, requestId, serial },
+    );
+  }
+
+  const timestamp = header(res, 'Sparkpay-Timestamp');
+  const nonce = header(res, 'Sparkpay-Nonce');
+  const signature = header(res, 'Sparkpay-Signature');
+  if (timestamp === undefined || nonce === undefined || signature === undefined) {
+    const missing = [
+      timestamp === undefined && 'Sparkpay-Timestamp',
+      nonce === undefined && 'Sparkpay-Nonce',
+      signature === undefined && 'Sparkpay-Signature',
+    ].filter(Boolean);
+    const location = res.status >= 300 && res.status < 400 ? header(res, 'Location') : undefined;
+    const hint = location ? `redirect to ${location} not followed; point baseUrl there` : 'is a proxy answering instead of the platform?';
+    fail('MISSING_HEADERS', `missing ${missing.join(', ')} (${hint})`);
+  }
+
+  const key = platformKeyFor(config.platformKeys, serial);
+  if (key === null) {
+    fail('UNKNOWN_SERIAL', serial === undefined ? 'no Sparkpay-Serial header' : `no platform key configured for serial "${serial}"`);
+  }
+  if (!verifyMessage(key, timestamp, nonce, res.body, signature)) {
+    fail('BAD_SIGNATURE', 'signature does not verify with the platform public key');
+  }
+
+  // Checked after the signature, so this error means "authentic but stale or skewed".
+  const now = Math.floor(config.clock() / 1000);
+  if (!/^\d{1,15}$/.test(timestamp)) fail('TIMESTAMP_OUT_OF_WINDOW', `malformed Sparkpay-Timestamp "${timestamp}"`);
+  const skew = Number(timestamp) - now;
+  if (Math.abs(skew) > config.maxClockSkewSeconds) {
+    fail(
+      'TIMESTAMP_OUT_OF_WINDOW',
+      `signed ${Math.abs(skew)} s ${skew < 0 ? 'ago' : 'ahead of the local clock'} (allowed ${config.maxClockSkewSeconds} s; check this machine's clock)`,
+    );
+  }
+}
+
+function readEnvelope<T>(ctx: RequestContext, res: RawResponse): T {
+  const requestId = header(res, 'Sparkpay-Request-Id');
+  const malformed = (why: string, cause?: unknown): never => {
+    throw new SparkPayResponseError(
+      `response to ${ctx.method} ${ctx.path} (HTTP ${res.status}) is not a SparkPay envelope: ${why}`,
+      { ...ctx, httpStatus: res.status, requestId },
+      { cause },
+    );
+  };
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(res.body));
+  } catch (cause) {
+    return malformed('body is not UTF-8 JSON', cause);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return malformed('not a JSON object');
+  const envelope = parsed as Record<string, unknown>;
+  const { code, message, data } = envelope;
+  if (typeof code !== 'number' || !Number.isInteger(code)) return malformed('"code" is not an integer');
+  if (code !== 0) {
+    const text = typeof message === 'string' ? message : '';
+    throw new SparkPayApiError({ ...ctx, code, message: text, httpStatus: res.status, requestId });
+  }
+  if (res.status < 200 || res.status > 299) return malformed(`code 0 with HTTP status ${res.status}`);
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) return malformed('"data" is not an object');
+  return data as T;
+}
