@@ -1,0 +1,125 @@
+// The fees step of order creation (PROTOCOL §6, §7 41028/41007, §8 41038): each candidate
+// (network, currency) pair becomes a payment option with its exact amount, or is dropped.
+//
+// Conversion (pro edition, and trivially the standard edition where pricing currency = payment
+// currency): amount = pricing amount × usdPrice(pricing) / usdPrice(payment), rounded UP to the
+// payment currency's order precision, so the payer never pays less than the price. The rate is
+// the one in the RateTable snapshot; its decimal is locked into the option (`usdRate`).
+
+import type { NetworkId } from './catalogue.js';
+import { serviceFee, feeScheduleFor } from './fees.js';
+import type { Rational } from './money.js';
+import { mulRound, pow10, ratDiv, ratMul, rational } from './money.js';
+import type { Candidate } from './order-networks.js';
+import type { Edition } from './order-request.js';
+import type { RateTable } from './rates.js';
+import { formatRate } from './rates.js';
+import type { Refusal } from './result.js';
+import { OrderErrors, refuse } from './result.js';
+import type { OptionSplit, SplitPlan } from './split.js';
+import { allocateSplit } from './split.js';
+
+/** The price of the order: in the standard edition total_amount in merchant_order_currency. */
+export interface Pricing {
+  readonly currency: string;
+  /** In units of 10^-precision of the pricing currency. */
+  readonly amount: bigint;
+  readonly precision: number;
+  /** USD price of the pricing currency at creation (canonical decimal); null if the table has none. */
+  readonly usdRate: string | null;
+}
+
+/** One way to pay the order: a (network, currency) pair with the exact amount due. */
+export interface PaymentOption {
+  readonly network: NetworkId;
+  readonly currency: string;
+  /** Token contract; null for the native coin. */
+  readonly contract: string | null;
+  readonly decimals: number;
+  readonly precision: number;
+  /** Amount due in units of 10^-precision of the currency (what the cashier shows). */
+  readonly amount: bigint;
+  /** The same amount in token base units (10^-decimals): what the payer must send. */
+  readonly amountBase: bigint;
+  /** Platform service fee in base units; 0 < fee <= amountBase. */
+  readonly fee: bigint;
+  /** Locked USD price of the payment currency (canonical decimal), used for conversion and the minimum fee. */
+  readonly usdRate: string | null;
+  /** The split's shares in base units (sum = amountBase), or null without a split. */
+  readonly split: OptionSplit | null;
+}
+
+interface Converted {
+  /** Order precision units, rounded up. */
+  readonly amount: bigint;
+  /** Exact factor from pricing units to the option's base units (for split shares). */
+  readonly toBase: Rational;
+}
+
+/** Pricing amount into a candidate's units; null when a rate it needs is missing (§14). */
+export function convertPricing(pricing: Pricing, c: Candidate, rates: RateTable): Converted | null {
+  let rate: Rational = rational(1n);
+  if (c.currency.code !== pricing.currency) {
+    const from = rates.usdPrice(pricing.currency);
+    const to = rates.usdPrice(c.currency.code);
+    if (!from || !to || from.num <= 0n || to.num <= 0n) return null;
+    rate = ratDiv(from, to);
+  }
+  const perPricingUnit = rational(1n, pow10(pricing.precision));
+  const toOrder = ratMul(ratMul(rate, perPricingUnit), rational(pow10(c.currency.precision)));
+  const toBase = ratMul(ratMul(rate, perPricingUnit), rational(pow10(c.currency.decimals)));
+  return { amount: mulRound(pricing.amount, toOrder, 'ceil'), toBase };
+}
+
+type Outcome = { kind: 'option'; option: PaymentOption } | { kind: 'amount' } | { kind: 'merchant' };
+
+function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates: RateTable): Outcome {
+  const schedule = feeScheduleFor(c.network, c.currency, rates);
+  const converted = convertPricing(pricing, c, rates);
+  // A missing rate removes the pair (§14); it counts as failing the amount rule.
+  if (!schedule || !converted) return { kind: 'amount' };
+  const amountBase = converted.amount * pow10(c.currency.decimals - c.currency.precision);
+  if (amountBase <= schedule.minFeeBase) return { kind: 'amount' };
+  const fee = serviceFee(amountBase, schedule);
+  const shares = split ? allocateSplit(split, amountBase, converted.toBase) : null;
+  if (shares && shares.merchant <= fee) return { kind: 'merchant' };
+  return {
+    kind: 'option',
+    option: {
+      network: c.network.id,
+      currency: c.currency.code,
+      contract: c.currency.contract,
+      decimals: c.currency.decimals,
+      precision: c.currency.precision,
+      amount: converted.amount,
+      amountBase,
+      fee,
+      usdRate: formatRate(schedule.usdPrice),
+      split: shares,
+    },
+  };
+}
+
+/**
+ * The options that survive the fee rules, in candidate order. A pair is dropped when its amount
+ * does not exceed the minimum fee (or a rate is missing), or when the merchant's share does not
+ * exceed the fee. None left: 41028 (standard) / 41038 (pro) if no pair passed the amount rule,
+ * else 41007.
+ */
+export function buildOptions(
+  edition: Edition,
+  pricing: Pricing,
+  candidates: readonly Candidate[],
+  split: SplitPlan | null,
+  rates: RateTable,
+): { ok: true; options: PaymentOption[] } | Refusal {
+  const outcomes = candidates.map((c) => evaluate(pricing, c, split, rates));
+  const options = outcomes.flatMap((o) => (o.kind === 'option' ? [o.option] : []));
+  if (options.length > 0) return { ok: true, options };
+  if (outcomes.some((o) => o.kind === 'merchant')) {
+    return refuse(OrderErrors.MERCHANT_AMOUNT_NOT_ABOVE_FEE, 'merchant_amount does not exceed the platform service fee on any candidate network');
+  }
+  return edition === 'standard'
+    ? refuse(OrderErrors.AMOUNT_NOT_ABOVE_MIN_FEE, 'total_amount does not exceed the minimum platform service fee on any candidate network')
+    : refuse(OrderErrors.NO_NETWORK_ABOVE_MIN_FEE, 'pricing_amount does not exceed the minimum platform service fee in any candidate currency and network');
+}

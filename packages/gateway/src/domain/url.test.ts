@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { isValidHttpUrl } from './url.js';
+
+describe('isValidHttpUrl', () => {
+  it.each([
+    'https://example.com',
+    'http://example.com/',
+    'HTTPS://Example.COM/notify',
+    'https://shop.example.co.uk:8443/pay/notify?order=1&x=%20#frag',
+    'http://localhost:3000/cb',
+    'http://127.0.0.1/cb',
+    'http://[::1]:8080/cb',
+    'https://xn--fsqu00a.xn--3lr804guic/',
+    'https://example.com./a',
+    `https://example.com/${'a'.repeat(512 - 20)}`,
+  ])('accepts %s', (u) => {
+    expect(isValidHttpUrl(u)).toBe(true);
+  });
+  it.each([
+    '',
+    'example.com',
+    '//example.com',
+    'ftp://example.com',
+    'javascript:alert(1)',
+    'http:example.com',
+    'http:/example.com',
+    'http://',
+    'http:///path',
+    'http://exa mple.com',
+    'http://example.com/a b',
+    'http://example.com\\evil',
+    ' http://example.com',
+    'http://example.com ',
+    'https://user:pw@example.com/',
+    'https://example.com@evil.com/',
+    'http://example.com:0/',
+    'http://example.com:65536/',
+    'http://example.com:abc/',
+    'http://-example.com/',
+    'http://example..com/',
+    'http://999.1.1.1/',
+    'http://例子.com/',
+    'http://example.com/%zz',
+    'http://example.com/#a#b',
+    `https://example.com/${'a'.repeat(513 - 20)}`,
+  ])('refuses %j', (u) => {
+    expect(isValidHttpUrl(u)).toBe(false);
+  });
+});
