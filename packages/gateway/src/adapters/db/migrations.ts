@@ -1,0 +1,166 @@
+// One set of migrations for SQLite and PostgreSQL. Only portable column types are used:
+// text, integer, bigint (SQLite maps both integers to INTEGER). Money is text.
+// Single-column text primary keys say notNull() explicitly: SQLite (unlike PostgreSQL) lets a
+// non-INTEGER PRIMARY KEY column hold NULL, several times over.
+import { Kysely, Migrator, sql, type Migration } from 'kysely';
+
+const init: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('merchants')
+      .addColumn('merchant_no', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('name', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('online_payment', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('merchant_networks')
+      .addColumn('merchant_no', 'text', (c) => c.notNull().references('merchants.merchant_no'))
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('wallet_address', 'text')
+      .addColumn('ca_address', 'text')
+      .addPrimaryKeyConstraint('merchant_networks_pk', ['merchant_no', 'network'])
+      .execute();
+    await db.schema
+      .createTable('applications')
+      .addColumn('app_id', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('merchant_no', 'text', (c) => c.notNull().references('merchants.merchant_no'))
+      .addColumn('merchant_public_key', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('platform_keys')
+      .addColumn('serial', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('app_id', 'text', (c) => c.references('applications.app_id'))
+      .addColumn('public_key', 'text', (c) => c.notNull())
+      .addColumn('private_key_enc', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('platform_keys_app').on('platform_keys').columns(['app_id', 'status']).execute();
+    await db.schema
+      .createTable('nonces')
+      .addColumn('app_id', 'text', (c) => c.notNull())
+      .addColumn('nonce', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('nonces_pk', ['app_id', 'nonce'])
+      .execute();
+    await db.schema.createIndex('nonces_expiry').on('nonces').column('expires_at').execute();
+    await db.schema
+      .createTable('orders')
+      .addColumn('payment_order_no', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('merchant_no', 'text', (c) => c.notNull().references('merchants.merchant_no'))
+      .addColumn('app_id', 'text', (c) => c.notNull())
+      .addColumn('edition', 'text', (c) => c.notNull())
+      .addColumn('request_no', 'text', (c) => c.notNull())
+      .addColumn('request_no_key', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('merchant_order_no', 'text')
+      .addColumn('merchant_order_time', 'bigint', (c) => c.notNull())
+      .addColumn('merchant_order_timeout', 'bigint', (c) => c.notNull())
+      .addColumn('expire_time', 'bigint', (c) => c.notNull())
+      .addColumn('merchant_order_desc', 'text')
+      .addColumn('goods_info', 'text')
+      .addColumn('merchant_application_user_id', 'text')
+      .addColumn('notify_url', 'text')
+      .addColumn('redirect_url', 'text')
+      .addColumn('business_info', 'text')
+      .addColumn('extension', 'text')
+      .addColumn('divide_detail', 'text')
+      .addColumn('pricing_currency', 'text', (c) => c.notNull())
+      .addColumn('pricing_amount', 'text', (c) => c.notNull())
+      .addColumn('pricing_amount_wire', 'text', (c) => c.notNull())
+      .addColumn('pricing_precision', 'integer', (c) => c.notNull())
+      .addColumn('pay_status', 'text', (c) => c.notNull())
+      .addColumn('pay_exception', 'text')
+      .addColumn('close_reason', 'text')
+      .addColumn('order_time', 'bigint', (c) => c.notNull())
+      .addColumn('pay_time', 'bigint', (c) => c.notNull())
+      .addColumn('completed_time', 'bigint', (c) => c.notNull())
+      .addColumn('closed_time', 'bigint', (c) => c.notNull())
+      .addColumn('selected_network', 'text')
+      .addColumn('selected_currency', 'text')
+      .addColumn('seen_amount', 'text', (c) => c.notNull())
+      .addColumn('final_amount', 'text', (c) => c.notNull())
+      .addColumn('sequence', 'integer', (c) => c.notNull())
+      .addColumn('cashier_token', 'text', (c) => c.notNull())
+      .addColumn('watch_until', 'bigint', (c) => c.notNull())
+      .addColumn('version', 'integer', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addUniqueConstraint('orders_request_no', ['merchant_no', 'request_no_key'])
+      .execute();
+    await db.schema.createIndex('orders_due').on('orders').columns(['pay_status', 'expire_time']).execute();
+    await db.schema
+      .createTable('order_options')
+      .addColumn('payment_order_no', 'text', (c) => c.notNull().references('orders.payment_order_no'))
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('currency', 'text', (c) => c.notNull())
+      .addColumn('contract', 'text')
+      .addColumn('decimals', 'integer', (c) => c.notNull())
+      .addColumn('precision', 'integer', (c) => c.notNull())
+      .addColumn('amount', 'text', (c) => c.notNull())
+      .addColumn('amount_base', 'text', (c) => c.notNull())
+      .addColumn('fee', 'text', (c) => c.notNull())
+      .addColumn('usd_rate', 'text')
+      .addColumn('split', 'text')
+      .addPrimaryKeyConstraint('order_options_pk', ['payment_order_no', 'network', 'currency'])
+      .execute();
+    await db.schema
+      .createTable('payments')
+      .addColumn('payment_order_no', 'text', (c) => c.notNull().references('orders.payment_order_no'))
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('currency', 'text', (c) => c.notNull())
+      .addColumn('tx_hash', 'text', (c) => c.notNull())
+      .addColumn('log_index', 'integer', (c) => c.notNull())
+      .addColumn('block_number', 'bigint', (c) => c.notNull())
+      .addColumn('block_hash', 'text', (c) => c.notNull())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('amount', 'text', (c) => c.notNull())
+      .addColumn('confirmations', 'integer', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('payments_pk', ['network', 'tx_hash', 'log_index'])
+      .execute();
+    await db.schema.createIndex('payments_order').on('payments').column('payment_order_no').execute();
+    await db.schema
+      .createTable('notifications')
+      .addColumn('notify_id', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('payment_order_no', 'text', (c) => c.notNull().references('orders.payment_order_no'))
+      .addColumn('notify_type', 'text', (c) => c.notNull())
+      .addColumn('sequence', 'integer', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('notifications_due').on('notifications').columns(['status', 'next_attempt_at']).execute();
+  },
+};
+
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001_init': init,
+};
+
+export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/** Used by the tests to prove the schema is identical on both databases. */
+export async function listTables(db: Kysely<unknown>): Promise<string[]> {
+  const tables = await db.introspection.getTables();
+  return tables.map((t) => t.name).filter((n) => !n.startsWith('kysely_')).sort();
+}
+
+export { sql };

@@ -1,0 +1,140 @@
+// Table shapes as Kysely sees them. Wire and SQL names are snake_case.
+// Amounts are decimal strings of integer base units (never floats); Unix times in
+// seconds are named *_time, internal instants in milliseconds are named *_at.
+
+export interface MerchantsTable {
+  merchant_no: string;
+  name: string;
+  status: string; // ACTIVE | INACTIVE
+  online_payment: number; // 0 | 1
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MerchantNetworksTable {
+  merchant_no: string;
+  network: string;
+  wallet_address: string | null;
+  ca_address: string | null;
+}
+
+export interface ApplicationsTable {
+  app_id: string;
+  merchant_no: string;
+  merchant_public_key: string; // SPKI PEM
+  status: string; // ACTIVE | DISABLED
+  created_at: number;
+  updated_at: number;
+}
+
+export interface PlatformKeysTable {
+  serial: string;
+  app_id: string | null; // null: the platform's default key (responses to unknown AppIDs)
+  public_key: string; // SPKI PEM
+  private_key_enc: string; // encrypted with the operator's master key, never plain
+  status: string; // ACTIVE | RETIRED
+  created_at: number;
+}
+
+export interface NoncesTable {
+  app_id: string;
+  nonce: string;
+  expires_at: number;
+}
+
+export interface OrdersTable {
+  payment_order_no: string;
+  merchant_no: string;
+  app_id: string;
+  edition: string; // standard | pro
+  request_no: string;
+  request_no_key: string; // lower-cased request_no: the idempotency key
+  request_hash: string; // sha256 of the canonical request body
+  merchant_order_no: string | null;
+  merchant_order_time: number;
+  merchant_order_timeout: number; // the deadline as the merchant sent it (0 when omitted)
+  expire_time: number;
+  merchant_order_desc: string | null;
+  goods_info: string | null;
+  merchant_application_user_id: string | null;
+  notify_url: string | null;
+  redirect_url: string | null;
+  business_info: string | null;
+  extension: string | null;
+  divide_detail: string | null; // JSON, as echoed on the wire
+  pricing_currency: string;
+  pricing_amount: string; // base units of the pricing precision
+  pricing_amount_wire: string; // the decimal string exactly as the merchant sent it
+  pricing_precision: number;
+  pay_status: string;
+  pay_exception: string | null;
+  close_reason: string | null;
+  order_time: number;
+  pay_time: number;
+  completed_time: number;
+  closed_time: number;
+  selected_network: string | null;
+  selected_currency: string | null;
+  seen_amount: string; // base units of the selected option
+  final_amount: string;
+  sequence: number;
+  cashier_token: string;
+  watch_until: number;
+  version: number; // optimistic concurrency
+  created_at: number;
+  updated_at: number;
+}
+
+export interface OrderOptionsTable {
+  payment_order_no: string;
+  network: string;
+  currency: string;
+  contract: string | null;
+  decimals: number;
+  precision: number;
+  amount: string; // order precision units
+  amount_base: string; // token base units: what the payer sends
+  fee: string; // token base units
+  usd_rate: string | null;
+  split: string | null; // JSON of base-unit shares
+}
+
+export interface PaymentsTable {
+  payment_order_no: string;
+  network: string;
+  currency: string;
+  tx_hash: string;
+  log_index: number;
+  block_number: number;
+  block_hash: string;
+  address: string;
+  amount: string; // token base units
+  confirmations: number;
+  status: string; // SEEN | FINAL | REVERTED
+  created_at: number;
+  updated_at: number;
+}
+
+export interface NotificationsTable {
+  notify_id: string;
+  payment_order_no: string;
+  notify_type: string;
+  sequence: number;
+  payload: string; // JSON snapshot taken in the state change's transaction
+  status: string; // PENDING | DELIVERED | FAILED
+  attempts: number;
+  next_attempt_at: number;
+  created_at: number;
+}
+
+export interface Database {
+  merchants: MerchantsTable;
+  merchant_networks: MerchantNetworksTable;
+  applications: ApplicationsTable;
+  platform_keys: PlatformKeysTable;
+  nonces: NoncesTable;
+  orders: OrdersTable;
+  order_options: OrderOptionsTable;
+  payments: PaymentsTable;
+  notifications: NotificationsTable;
+}

@@ -1,0 +1,340 @@
+// The Kysely implementation of the store ports, identical on SQLite and PostgreSQL.
+import type { Kysely, Transaction } from 'kysely';
+import type { NetworkId } from '../../domain/catalogue.js';
+import type { NotifyType } from '../../domain/lifecycle.js';
+import {
+  DuplicateRequestError,
+  type ApplicationRecord,
+  type ApplicationRepo,
+  type MerchantPatch,
+  type MerchantRecord,
+  type MerchantRepo,
+  type NonceRepo,
+  type NotificationRepo,
+  type OrderRepo,
+  type PaymentRepo,
+  type PlatformKeyRecord,
+  type PlatformKeyRepo,
+  type Store,
+  type StoreTx,
+} from '../../app/ports.js';
+import type { NotificationRecord } from '../../app/records.js';
+import { isUniqueViolation, type Db } from './database.js';
+import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
+import type { Database } from './schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+export function createStore(db: Db): Store {
+  return {
+    ...repos(db.kysely),
+    transaction: (fn) => db.kysely.transaction().execute((trx) => fn(repos(trx))),
+  };
+}
+
+function repos(q: Q): StoreTx {
+  return {
+    merchants: merchantRepo(q),
+    applications: applicationRepo(q),
+    platformKeys: platformKeyRepo(q),
+    orders: orderRepo(q),
+    payments: paymentRepo(q),
+    notifications: notificationRepo(q),
+    nonces: nonceRepo(q),
+  };
+}
+
+function merchantRepo(q: Q): MerchantRepo {
+  return {
+    async insert(m) {
+      await q
+        .insertInto('merchants')
+        .values({
+          merchant_no: m.merchantNo,
+          name: m.name,
+          status: m.status,
+          online_payment: m.onlinePayment ? 1 : 0,
+          created_at: m.createdAt,
+          updated_at: m.createdAt,
+        })
+        .execute();
+      await writeNetworks(q, m.merchantNo, { wallets: m.wallets, caAddresses: m.caAddresses });
+    },
+    async get(merchantNo) {
+      const row = await q.selectFrom('merchants').selectAll().where('merchant_no', '=', merchantNo).executeTakeFirst();
+      if (!row) return null;
+      const nets = await q.selectFrom('merchant_networks').selectAll().where('merchant_no', '=', merchantNo).execute();
+      const m: MerchantRecord = {
+        merchantNo: row.merchant_no,
+        name: row.name,
+        status: row.status === 'INACTIVE' ? 'INACTIVE' : 'ACTIVE',
+        onlinePayment: Number(row.online_payment) === 1,
+        wallets: {},
+        caAddresses: {},
+        createdAt: Number(row.created_at),
+      };
+      for (const n of nets) {
+        if (n.wallet_address) m.wallets[n.network as NetworkId] = n.wallet_address;
+        if (n.ca_address) m.caAddresses[n.network as NetworkId] = n.ca_address;
+      }
+      return m;
+    },
+    async update(merchantNo, patch: MerchantPatch, nowMs) {
+      const set: { updated_at: number; status?: string; online_payment?: number } = { updated_at: nowMs };
+      if (patch.status) set.status = patch.status;
+      if (patch.onlinePayment !== undefined) set.online_payment = patch.onlinePayment ? 1 : 0;
+      const r = await q.updateTable('merchants').set(set).where('merchant_no', '=', merchantNo).executeTakeFirst();
+      if (Number(r.numUpdatedRows) === 0) return false;
+      await writeNetworks(q, merchantNo, patch);
+      return true;
+    },
+  };
+}
+
+async function writeNetworks(q: Q, merchantNo: string, patch: Pick<MerchantPatch, 'wallets' | 'caAddresses'>) {
+  const networks = new Set<string>([...Object.keys(patch.wallets ?? {}), ...Object.keys(patch.caAddresses ?? {})]);
+  for (const network of networks) {
+    const wallet = patch.wallets?.[network as NetworkId];
+    const ca = patch.caAddresses?.[network as NetworkId];
+    await q
+      .insertInto('merchant_networks')
+      .values({ merchant_no: merchantNo, network, wallet_address: wallet ?? null, ca_address: ca ?? null })
+      .onConflict((oc) =>
+        oc.columns(['merchant_no', 'network']).doUpdateSet({
+          ...(wallet !== undefined ? { wallet_address: wallet } : {}),
+          ...(ca !== undefined ? { ca_address: ca } : {}),
+        }),
+      )
+      .execute();
+  }
+}
+
+function applicationRepo(q: Q): ApplicationRepo {
+  const toRecord = (r: Database['applications']): ApplicationRecord => ({
+    appId: r.app_id,
+    merchantNo: r.merchant_no,
+    merchantPublicKeyPem: r.merchant_public_key,
+    status: r.status === 'DISABLED' ? 'DISABLED' : 'ACTIVE',
+    createdAt: Number(r.created_at),
+  });
+  return {
+    async insert(a) {
+      await q
+        .insertInto('applications')
+        .values({
+          app_id: a.appId,
+          merchant_no: a.merchantNo,
+          merchant_public_key: a.merchantPublicKeyPem,
+          status: a.status,
+          created_at: a.createdAt,
+          updated_at: a.createdAt,
+        })
+        .execute();
+    },
+    async get(appId) {
+      const r = await q.selectFrom('applications').selectAll().where('app_id', '=', appId).executeTakeFirst();
+      return r ? toRecord(r) : null;
+    },
+    async listByMerchant(merchantNo) {
+      const rows = await q.selectFrom('applications').selectAll().where('merchant_no', '=', merchantNo).orderBy('created_at').execute();
+      return rows.map(toRecord);
+    },
+  };
+}
+
+function platformKeyRepo(q: Q): PlatformKeyRepo {
+  const toRecord = (r: Database['platform_keys']): PlatformKeyRecord => ({
+    serial: r.serial,
+    appId: r.app_id,
+    publicKeyPem: r.public_key,
+    privateKeyEnc: r.private_key_enc,
+    status: r.status === 'RETIRED' ? 'RETIRED' : 'ACTIVE',
+    createdAt: Number(r.created_at),
+  });
+  const byApp = (appId: string | null) => {
+    const base = q.selectFrom('platform_keys').selectAll();
+    return appId === null ? base.where('app_id', 'is', null) : base.where('app_id', '=', appId);
+  };
+  return {
+    async insert(k) {
+      await q
+        .insertInto('platform_keys')
+        .values({
+          serial: k.serial,
+          app_id: k.appId,
+          public_key: k.publicKeyPem,
+          private_key_enc: k.privateKeyEnc,
+          status: k.status,
+          created_at: k.createdAt,
+        })
+        .execute();
+    },
+    async activeFor(appId) {
+      const r = await byApp(appId).where('status', '=', 'ACTIVE').orderBy('created_at', 'desc').orderBy('serial', 'desc').executeTakeFirst();
+      return r ? toRecord(r) : null;
+    },
+    async get(serial) {
+      const r = await q.selectFrom('platform_keys').selectAll().where('serial', '=', serial).executeTakeFirst();
+      return r ? toRecord(r) : null;
+    },
+    async list(appId) {
+      return (await byApp(appId).orderBy('created_at').execute()).map(toRecord);
+    },
+  };
+}
+
+function orderRepo(q: Q): OrderRepo {
+  const load = async (row: Database['orders'] | undefined) => {
+    if (!row) return null;
+    const opts = await q
+      .selectFrom('order_options')
+      .selectAll()
+      .where('payment_order_no', '=', row.payment_order_no)
+      .orderBy('network')
+      .orderBy('currency')
+      .execute();
+    return rowToOrder(row, opts.map(rowToOption));
+  };
+  return {
+    async insert(o) {
+      try {
+        await q.insertInto('orders').values(orderToRow(o)).execute();
+      } catch (err) {
+        if (isUniqueViolation(err)) throw new DuplicateRequestError();
+        throw err;
+      }
+      if (o.options.length > 0) {
+        await q.insertInto('order_options').values(o.options.map((opt) => optionToRow(o.paymentOrderNo, opt))).execute();
+      }
+    },
+    async get(paymentOrderNo) {
+      return load(await q.selectFrom('orders').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst());
+    },
+    async findByRequest(merchantNo, requestNoKey) {
+      return load(
+        await q
+          .selectFrom('orders')
+          .selectAll()
+          .where('merchant_no', '=', merchantNo)
+          .where('request_no_key', '=', requestNoKey)
+          .executeTakeFirst(),
+      );
+    },
+    async saveState(o, expectedVersion) {
+      const r = await q
+        .updateTable('orders')
+        .set(stateColumns(o))
+        .where('payment_order_no', '=', o.paymentOrderNo)
+        .where('version', '=', expectedVersion)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+    async listOverdue(status, nowSeconds, limit) {
+      const rows = await q
+        .selectFrom('orders')
+        .select('payment_order_no')
+        .where('pay_status', '=', status)
+        .where('expire_time', '<=', nowSeconds)
+        .orderBy('expire_time')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => r.payment_order_no);
+    },
+  };
+}
+
+function paymentRepo(q: Q): PaymentRepo {
+  return {
+    async upsert(p) {
+      const row = paymentToRow(p);
+      await q
+        .insertInto('payments')
+        .values(row)
+        .onConflict((oc) =>
+          oc.columns(['network', 'tx_hash', 'log_index']).doUpdateSet({
+            block_number: row.block_number,
+            block_hash: row.block_hash,
+            confirmations: row.confirmations,
+            status: row.status,
+            updated_at: row.updated_at,
+          }),
+        )
+        .execute();
+    },
+    async listByOrder(paymentOrderNo) {
+      const rows = await q
+        .selectFrom('payments')
+        .selectAll()
+        .where('payment_order_no', '=', paymentOrderNo)
+        .orderBy('block_number')
+        .orderBy('log_index')
+        .execute();
+      return rows.map(rowToPayment);
+    },
+  };
+}
+
+function notificationRepo(q: Q): NotificationRepo {
+  return {
+    async insert(n) {
+      await q
+        .insertInto('notifications')
+        .values({
+          notify_id: n.notifyId,
+          payment_order_no: n.paymentOrderNo,
+          notify_type: n.notifyType,
+          sequence: n.sequence,
+          payload: n.payload,
+          status: n.status,
+          attempts: n.attempts,
+          next_attempt_at: n.nextAttemptAt,
+          created_at: n.createdAt,
+        })
+        .execute();
+    },
+    async listByOrder(paymentOrderNo) {
+      const rows = await q
+        .selectFrom('notifications')
+        .selectAll()
+        .where('payment_order_no', '=', paymentOrderNo)
+        .orderBy('sequence')
+        .execute();
+      return rows.map(
+        (r): NotificationRecord => ({
+          notifyId: r.notify_id,
+          paymentOrderNo: r.payment_order_no,
+          notifyType: r.notify_type as NotifyType,
+          sequence: Number(r.sequence),
+          payload: r.payload,
+          status: r.status as NotificationRecord['status'],
+          attempts: Number(r.attempts),
+          nextAttemptAt: Number(r.next_attempt_at),
+          createdAt: Number(r.created_at),
+        }),
+      );
+    },
+  };
+}
+
+function nonceRepo(q: Q): NonceRepo {
+  return {
+    async remember(appId, nonce, expiresAtMs, nowMs) {
+      // A remembered nonce whose window has passed may be used again: it is revived, not a replay.
+      const r = await q
+        .insertInto('nonces')
+        .values({ app_id: appId, nonce, expires_at: expiresAtMs })
+        .onConflict((oc) =>
+          oc
+            .columns(['app_id', 'nonce'])
+            .doUpdateSet({ expires_at: expiresAtMs })
+            .where('nonces.expires_at', '<', nowMs),
+        )
+        .executeTakeFirst();
+      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+    },
+    async prune(nowMs) {
+      const r = await q.deleteFrom('nonces').where('expires_at', '<', nowMs).executeTakeFirst();
+      return Number(r.numDeletedRows);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+// Per-application token bucket (§2: default 1,000 requests/s, bursts of 2,000). Kept in the
+// memory of each instance: with N instances behind a balancer an application may reach N
+// times the rate, which the operator sizes with SPARKPAY_RATE_LIMIT.
+export interface RateLimiter {
+  /** True when the request may proceed. */
+  take(key: string, nowMs: number): boolean;
+}
+
+const MAX_BUCKETS = 100_000;
+
+export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): RateLimiter {
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  return {
+    take(key, nowMs) {
+      let b = buckets.get(key);
+      if (!b) {
+        if (buckets.size >= MAX_BUCKETS) buckets.clear();
+        b = { tokens: burst, at: nowMs };
+        buckets.set(key, b);
+      }
+      b.tokens = Math.min(burst, b.tokens + ((nowMs - b.at) / 1000) * ratePerSecond);
+      b.at = nowMs;
+      if (b.tokens < 1) return false;
+      b.tokens -= 1;
+      return true;
+    },
+  };
+}

@@ -1,0 +1,182 @@
+// The HTTP edge: raw bodies (signatures are over the exact bytes), authentication, the
+// rate limit, the v4 routes and the health check. Client mistakes always get a documented
+// code; anything unexpected is 50000 with the detail only in the log, under the request id.
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
+import type { Edition } from '../../app/records.js';
+import type { Result } from '../../app/result.js';
+import type { RateLimiter } from './rate-limit.js';
+import { sendError, sendSigned, type Signer } from './signed-reply.js';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface OrderApi {
+  createOrder(app: AuthenticatedApp, edition: Edition, body: unknown): Promise<Result<{ data: unknown }>>;
+  queryOrder(app: AuthenticatedApp, edition: Edition, merchantNo: string, requestNo: string): Promise<Result<{ data: unknown }>>;
+  closeOrder(app: AuthenticatedApp, body: unknown): Promise<Result<{ data: unknown }>>;
+}
+
+export interface HttpDeps extends Signer {
+  logger: Logger;
+  authenticator: Authenticator;
+  rateLimiter: RateLimiter | null;
+  api: OrderApi;
+  isReady(): boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The AppID whose platform key signs the answer, once the application is known. */
+    signAs: string | null;
+    app: AuthenticatedApp | null;
+    errorCode: number;
+  }
+}
+
+type Handler = (req: FastifyRequest, app: AuthenticatedApp) => Promise<Result<{ data: unknown }>>;
+
+export function buildServer(deps: HttpDeps) {
+  const server = Fastify({
+    loggerInstance: deps.logger,
+    // One line per request is logged by the onResponse hook below, without headers.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: MAX_BODY_BYTES,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+  });
+  server.decorateRequest('signAs', null);
+  server.decorateRequest('app', null);
+  server.decorateRequest('errorCode', 0);
+
+  server.removeAllContentTypeParsers();
+  server.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
+
+  server.addHook('onRequest', async (req, reply) => {
+    reply.header('Sparkpay-Request-Id', req.id);
+  });
+  server.addHook('onResponse', async (req, reply) => {
+    // Path only: query strings may carry cashier tokens. No headers, bodies or signatures.
+    req.log.info(
+      {
+        method: req.method,
+        path: req.url.split('?')[0],
+        status: reply.statusCode,
+        code: req.errorCode || undefined,
+        app_id: req.app?.appId,
+        ms: Math.round(reply.elapsedTime * 10) / 10,
+      },
+      'request',
+    );
+  });
+
+  const signerOrDefault = async (req: FastifyRequest): Promise<string | null> => {
+    try {
+      return await deps.authenticator.signerFor(header(req, 'sparkpay-app-id'));
+    } catch (err) {
+      // The lookup failing must not turn a client mistake into a 500: the default key signs.
+      req.log.warn({ err }, 'could not look up the application to sign a refusal');
+      return null;
+    }
+  };
+
+  const fail = (req: FastifyRequest, reply: FastifyReply, code: number, message?: string, status?: number) => {
+    req.errorCode = code;
+    return sendError(deps, reply, req.signAs, code, message, status);
+  };
+
+  server.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
+    const status = err.statusCode ?? 500;
+    // Refused before the route ran (e.g. by the body limit): sign as the named application if
+    // it is one, as every other refusal to a known AppID is (§3).
+    if (status < 500 && req.signAs === null) req.signAs = await signerOrDefault(req);
+    if (status === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return fail(req, reply, 40009, `request body exceeds ${MAX_BODY_BYTES} bytes`, 413);
+    }
+    if (status >= 400 && status < 500) return fail(req, reply, 40009, `malformed request: ${err.message}`, 400);
+    req.log.error({ err }, 'unexpected error');
+    return fail(req, reply, 50000, 'Internal system error; retry with the same parameters', 500);
+  });
+
+  server.setNotFoundHandler(async (req, reply) => {
+    if (req.url.startsWith('/v4/')) return fail(req, reply, 40009, `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, 404);
+    return reply.code(404).send({ code: 404, message: 'not found' });
+  });
+
+  server.get('/healthz', async (_req, reply) =>
+    deps.isReady() ? reply.send({ status: 'ok' }) : reply.code(503).send({ status: 'starting' }),
+  );
+
+  const route = (method: 'GET' | 'POST', url: string, handler: Handler) =>
+    server.route({
+      method,
+      url,
+      handler: async (req, reply) => {
+        const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+        const userAgent = req.headers['user-agent'];
+        if (!userAgent || !userAgent.trim()) {
+          req.signAs = await signerOrDefault(req);
+          return fail(req, reply, 40003, 'missing required header: User-Agent');
+        }
+        const auth = await deps.authenticator.authenticate(
+          {
+            appId: header(req, 'sparkpay-app-id'),
+            timestamp: header(req, 'sparkpay-timestamp'),
+            nonce: header(req, 'sparkpay-nonce'),
+            signature: header(req, 'sparkpay-signature'),
+          },
+          body,
+        );
+        if (!auth.ok) {
+          // 40002: no application to sign as. 40003: one may be named though the request is
+          // incomplete; the merchant still verifies the answer with its application's key.
+          if (auth.code === 40003) req.signAs = await signerOrDefault(req);
+          else if (auth.code !== 40002) req.signAs = header(req, 'sparkpay-app-id') ?? null;
+          return fail(req, reply, auth.code, auth.message);
+        }
+        req.app = auth.app;
+        req.signAs = auth.app.appId;
+        if (deps.rateLimiter && !deps.rateLimiter.take(auth.app.appId, deps.clock.nowMs())) {
+          return fail(req, reply, 40011, 'Application call limit exceeded; reduce the request frequency');
+        }
+        const result = await handler(req, auth.app);
+        if (!result.ok) return fail(req, reply, result.code, result.message);
+        return sendSigned(deps, reply, auth.app.appId, 200, { code: 0, message: 'success', data: result.data });
+      },
+    });
+
+  const jsonBody = (req: FastifyRequest): { ok: true; value: unknown } | { ok: false; code: number; message: string } => {
+    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (type !== 'application/json') return { ok: false, code: 40009, message: 'Content-Type must be application/json' };
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    try {
+      return { ok: true, value: JSON.parse(raw.toString('utf8')) };
+    } catch {
+      return { ok: false, code: 40009, message: 'the request body is not valid JSON' };
+    }
+  };
+
+  const withJson = (fn: (app: AuthenticatedApp, body: unknown) => Promise<Result<{ data: unknown }>>): Handler =>
+    async (req, app) => {
+      const parsed = jsonBody(req);
+      return parsed.ok ? fn(app, parsed.value) : parsed;
+    };
+
+  for (const [prefix, edition] of [['/v4/pay', 'standard'], ['/v4/pro/pay', 'pro']] as const) {
+    route('POST', `${prefix}/cashier`, withJson((app, body) => deps.api.createOrder(app, edition, body)));
+    route('GET', `${prefix}/orders/:merchant_no/:request_no`, async (req, app) => {
+      const params = req.params as { merchant_no: string; request_no: string };
+      return deps.api.queryOrder(app, edition, params.merchant_no, params.request_no);
+    });
+  }
+  route('POST', '/v4/pay/orders/close', withJson((app, body) => deps.api.closeOrder(app, body)));
+
+  return server;
+}
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}

@@ -1,0 +1,94 @@
+// Request authentication (§2), in the documented order: headers present (40003) → AppID
+// known and enabled (40002) → timestamp well-formed (40009) and inside the window (40000) →
+// nonce well-formed (40009) → signature over the exact body bytes (40000) → nonce not seen
+// before (40000). The rate limit (40011) is applied by the HTTP edge after this.
+import type { KeyObject } from 'node:crypto';
+import { NONCE_PATTERN, parsePublicKey, verifyMessage } from '@sparkpay/protocol';
+import type { Clock, Store } from './ports.js';
+import { fail, type Result } from './result.js';
+
+export interface AuthHeaders {
+  appId: string | undefined;
+  timestamp: string | undefined;
+  nonce: string | undefined;
+  signature: string | undefined;
+}
+
+export interface AuthenticatedApp {
+  appId: string;
+  merchantNo: string;
+}
+
+export interface AuthOptions {
+  /** Allowed distance between the request timestamp and server time, seconds. */
+  windowSeconds: number;
+}
+
+const HEADER_NAMES: Record<keyof AuthHeaders, string> = {
+  appId: 'Sparkpay-App-Id',
+  timestamp: 'Sparkpay-Timestamp',
+  nonce: 'Sparkpay-Nonce',
+  signature: 'Sparkpay-Signature',
+};
+
+/** Merchant public keys, parsed once per distinct PEM (bounded). */
+const MAX_CACHED_KEYS = 10_000;
+
+export class Authenticator {
+  private readonly keys = new Map<string, KeyObject>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    private readonly options: AuthOptions,
+  ) {}
+
+  async authenticate(headers: AuthHeaders, body: Uint8Array): Promise<Result<{ app: AuthenticatedApp }>> {
+    for (const name of Object.keys(HEADER_NAMES) as (keyof AuthHeaders)[]) {
+      const v = headers[name];
+      if (v === undefined || v.trim() === '') return fail(40003, `missing required header: ${HEADER_NAMES[name]}`);
+    }
+    const { appId, timestamp, nonce, signature } = headers as Required<{ [K in keyof AuthHeaders]: string }>;
+    const app = await this.store.applications.get(appId);
+    if (!app || app.status !== 'ACTIVE') return fail(40002, app ? 'the application is disabled' : 'Invalid APPID: unknown application');
+
+    if (!/^[0-9]{1,12}$/.test(timestamp)) return fail(40009, 'Sparkpay-Timestamp must be Unix time in seconds (decimal digits)');
+    const nowMs = this.clock.nowMs();
+    const skew = Math.abs(Number(timestamp) * 1000 - nowMs);
+    if (skew > this.options.windowSeconds * 1000) {
+      return fail(40000, `Sparkpay-Timestamp is outside the allowed window of ±${this.options.windowSeconds} s of server time`);
+    }
+    if (!NONCE_PATTERN.test(nonce)) return fail(40009, 'Sparkpay-Nonce must be 1-64 characters from [A-Za-z0-9_-]');
+
+    if (!verifyMessage(this.merchantKey(app.merchantPublicKeyPem), timestamp, nonce, body, signature)) {
+      return fail(40000, 'signature verification failed: the signature does not match the request and the registered public key');
+    }
+    // Remembered until the timestamp can no longer pass the window check.
+    const expiresAt = Math.max(Number(timestamp) * 1000, nowMs) + this.options.windowSeconds * 1000;
+    if (!(await this.store.nonces.remember(appId, nonce, expiresAt, nowMs))) {
+      return fail(40000, 'replayed request: this Sparkpay-Nonce was already used within the timestamp window');
+    }
+    return { ok: true, app: { appId: app.appId, merchantNo: app.merchantNo } };
+  }
+
+  /**
+   * The AppID whose platform key signs a refusal made before authentication finished (a
+   * missing header, an unreadable body): the named application when it exists and is active, so
+   * the merchant's SDK can verify the answer with the key it holds (§3); else null, the default key.
+   */
+  async signerFor(appId: string | undefined): Promise<string | null> {
+    if (appId === undefined || appId.trim() === '') return null;
+    const app = await this.store.applications.get(appId);
+    return app && app.status === 'ACTIVE' ? app.appId : null;
+  }
+
+  private merchantKey(pem: string): KeyObject {
+    let key = this.keys.get(pem);
+    if (!key) {
+      if (this.keys.size >= MAX_CACHED_KEYS) this.keys.clear();
+      key = parsePublicKey(pem);
+      this.keys.set(pem, key);
+    }
+    return key;
+  }
+}

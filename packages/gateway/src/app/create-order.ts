@@ -1,0 +1,139 @@
+// POST /v4/pay/cashier and /v4/pro/pay/cashier (§7, §8): parse, check the merchant, check
+// request_no reuse, plan (all business rules, in the pinned order), then store the order
+// and its payment options in one transaction. request_no is the idempotency key: a repeat
+// with an identical body (ignoring key order) returns the existing order; a different body
+// is 41023; concurrent duplicates create one order (the unique index decides).
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '@sparkpay/protocol';
+import type { Deployment } from '../domain/catalogue.js';
+import { parseCreateOrderRequest, type CreateOrderRequest } from '../domain/order-request.js';
+import { checkMerchant, planOrder, type OrderPlan } from '../domain/order-plan.js';
+import type { RateTable } from '../domain/rates.js';
+import type { AuthenticatedApp } from './authenticate.js';
+import { createOrderData, type CreateOrderData } from './order-view.js';
+import { DuplicateRequestError, nowSeconds, type Clock, type Ids, type Store } from './ports.js';
+import type { Edition, OrderRecord } from './records.js';
+import { fail, type Result } from './result.js';
+
+export interface CreateOrderDeps {
+  store: Store;
+  clock: Clock;
+  ids: Ids;
+  deployment: Deployment;
+  rates: RateTable;
+  publicUrl: string;
+}
+
+export async function createOrder(
+  deps: CreateOrderDeps,
+  app: AuthenticatedApp,
+  edition: Edition,
+  body: unknown,
+): Promise<Result<{ data: CreateOrderData }>> {
+  const parsed = parseCreateOrderRequest(body, edition);
+  if (!parsed.ok) return fail(parsed.code, parsed.message);
+  const request = parsed.request;
+
+  const merchant = await deps.store.merchants.get(request.merchantNo);
+  const access = checkMerchant(merchant, app.merchantNo, request.merchantNo);
+  if (!access.ok) return fail(access.code, access.message);
+
+  const requestHash = hashRequest(edition, body);
+  const existing = await repeatOf(deps, request.merchantNo, request.requestNo, requestHash);
+  if (existing) return existing;
+
+  const plan = planOrder(request, { merchant: merchant!, deployment: deps.deployment, rates: deps.rates, nowSeconds: nowSeconds(deps.clock) });
+  if (!plan.ok) return fail(plan.code, plan.message);
+
+  const order = newOrder(deps, app, request, plan.plan, requestHash);
+  try {
+    await deps.store.transaction((tx) => tx.orders.insert(order));
+  } catch (err) {
+    if (!(err instanceof DuplicateRequestError)) throw err;
+    // A concurrent duplicate won the race: answer as a repeat would.
+    const repeat = await repeatOf(deps, request.merchantNo, request.requestNo, requestHash);
+    if (repeat) return repeat;
+    throw err;
+  }
+  return { ok: true, data: createOrderData(order, deps.publicUrl) };
+}
+
+/** The edition is part of the identity: the same body on the other endpoint is another request. */
+function hashRequest(edition: Edition, body: unknown): string {
+  return createHash('sha256').update(`${edition}\n${canonicalJson(body)}`).digest('hex');
+}
+
+async function repeatOf(
+  deps: CreateOrderDeps,
+  merchantNo: string,
+  requestNo: string,
+  requestHash: string,
+): Promise<Result<{ data: CreateOrderData }> | null> {
+  const existing = await deps.store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+  if (!existing) return null;
+  if (existing.requestHash !== requestHash) {
+    return fail(41023, 'request_no was already used for a different order (request_no is the idempotency key)');
+  }
+  return { ok: true, data: createOrderData(existing, deps.publicUrl) };
+}
+
+function newOrder(deps: CreateOrderDeps, app: AuthenticatedApp, request: CreateOrderRequest, plan: OrderPlan, requestHash: string): OrderRecord {
+  const nowMs = deps.clock.nowMs();
+  const r = plan;
+  return {
+    paymentOrderNo: deps.ids.paymentOrderNo(nowMs),
+    merchantNo: r.merchantNo,
+    appId: app.appId,
+    edition: r.edition,
+    requestNo: r.requestNo,
+    requestNoKey: r.requestNoKey,
+    requestHash,
+    merchantOrderNo: r.merchantOrderNo,
+    merchantOrderTime: r.merchantOrderTime,
+    merchantOrderTimeout: r.merchantOrderTimeout ?? 0,
+    merchantOrderDesc: r.merchantOrderDesc,
+    goodsInfo: r.goodsInfo,
+    merchantApplicationUserId: r.merchantApplicationUserId,
+    notifyUrl: r.notifyUrl,
+    redirectUrl: r.redirectUrl,
+    businessInfo: r.businessInfo,
+    extension: r.extension,
+    divideDetail: plan.divideDetailWire,
+    pricingCurrency: plan.pricing.currency,
+    pricingAmount: plan.pricing.amount,
+    pricingAmountWire: request.edition === 'pro' ? request.pricingAmount : request.totalAmount,
+    pricingPrecision: plan.pricing.precision,
+    orderTime: Math.floor(nowMs / 1000),
+    state: {
+      status: 'PENDING',
+      exception: null,
+      closeReason: null,
+      expireTime: plan.expireTime,
+      payTime: 0,
+      completedTime: 0,
+      closedTime: 0,
+      due: null,
+      received: { seen: 0n, final: 0n },
+    },
+    selectedNetwork: null,
+    selectedCurrency: null,
+    sequence: 0,
+    cashierToken: deps.ids.cashierToken(),
+    watchUntil: 0,
+    version: 0,
+    createdAt: nowMs,
+    updatedAt: nowMs,
+    options: plan.options.map((o) => ({
+      network: o.network,
+      currency: o.currency,
+      contract: o.contract,
+      decimals: o.decimals,
+      precision: o.precision,
+      amount: o.amount,
+      amountBase: o.amountBase,
+      fee: o.fee,
+      usdRate: o.usdRate,
+      split: o.split ? { seller: o.split.seller, merchant: o.split.merchant, others: [...o.split.others] } : null,
+    })),
+  };
+}

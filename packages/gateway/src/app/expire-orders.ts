@@ -1,0 +1,24 @@
+// Closes overdue orders (§10): PENDING past the deadline becomes CLOSED/EXPIRED and notifies;
+// PAYING past the deadline closes once no payment is still confirming (the domain decides).
+// Safe with several instances: each transition is version-guarded.
+import { nowSeconds } from './ports.js';
+import { transition, type TransitionDeps } from './order-transitions.js';
+
+/** Returns how many orders it closed. PENDING orders are drained first so they never wait behind PAYING ones. */
+export async function expireOverdueOrders(deps: TransitionDeps, batchSize = 100): Promise<number> {
+  let closed = 0;
+  for (const status of ['PENDING', 'PAYING'] as const) {
+    for (;;) {
+      const due = await deps.store.orders.listOverdue(status, nowSeconds(deps.clock), batchSize);
+      let progressed = 0;
+      for (const paymentOrderNo of due) {
+        const outcome = await transition(deps, paymentOrderNo, { kind: 'DEADLINE_CHECK' });
+        if (outcome.ok && outcome.changed && outcome.order.state.status === 'CLOSED') progressed += 1;
+      }
+      closed += progressed;
+      // PAYING orders still confirming stay listed; stop when a batch made no progress or was short.
+      if (due.length < batchSize || progressed === 0) break;
+    }
+  }
+  return closed;
+}

@@ -1,0 +1,78 @@
+// Applying a lifecycle decision: the new state and the effects it causes (outbox rows) are
+// written in one transaction, guarded by the order's version so concurrent writers retry
+// instead of overwriting each other.
+import { decide, type OrderFact } from '../domain/lifecycle.js';
+import type { Clock, Ids, Store, StoreTx } from './ports.js';
+import { nowSeconds } from './ports.js';
+import { orderQueryData } from './order-view.js';
+import type { OrderRecord } from './records.js';
+
+export interface TransitionDeps {
+  store: Store;
+  clock: Clock;
+  ids: Ids;
+}
+
+export type TransitionOutcome =
+  | { ok: true; order: OrderRecord; changed: boolean }
+  | { ok: false; reason: 'NOT_FOUND' | 'ALREADY_CLOSED' | 'NOT_CLOSABLE' | 'INVALID_TRANSITION'; message: string; order?: OrderRecord };
+
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Loads the order, asks the domain what `fact` means for it, and stores the result.
+ * `prepare` may adjust the order inside the same transaction first (e.g. record a payment and
+ * return the fact computed from the new totals, or null when there is nothing to decide).
+ */
+export async function transition(
+  deps: TransitionDeps,
+  paymentOrderNo: string,
+  fact: OrderFact | ((tx: StoreTx, order: OrderRecord) => Promise<OrderFact | null>),
+): Promise<TransitionOutcome> {
+  for (let attempt = 1; ; attempt += 1) {
+    const outcome = await deps.store.transaction(async (tx): Promise<TransitionOutcome | 'RETRY'> => {
+      const order = await tx.orders.get(paymentOrderNo);
+      if (!order) return { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' };
+      const f = typeof fact === 'function' ? await fact(tx, order) : fact;
+      if (!f) return { ok: true, order, changed: false };
+      const now = nowSeconds(deps.clock);
+      const decision = decide(order.state, f, now);
+      if (!decision.ok) return { ok: false, reason: decision.reason, message: decision.message, order };
+      if (!decision.changed) return { ok: true, order, changed: false };
+      const next: OrderRecord = {
+        ...order,
+        state: decision.next,
+        sequence: order.sequence + 1,
+        version: order.version + 1,
+        updatedAt: deps.clock.nowMs(),
+      };
+      for (const effect of decision.effects) {
+        if (effect.kind === 'WATCH_UNTIL') next.watchUntil = Math.max(next.watchUntil, effect.until);
+      }
+      if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
+      const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
+      if (notifies.length > 0 && next.notifyUrl) {
+        const payments = await tx.payments.listByOrder(next.paymentOrderNo);
+        const snapshot = orderQueryData(next, payments);
+        for (const effect of notifies) {
+          const notifyId = deps.ids.notifyId();
+          await tx.notifications.insert({
+            notifyId,
+            paymentOrderNo: next.paymentOrderNo,
+            notifyType: effect.notifyType,
+            sequence: next.sequence,
+            // notify_time is stamped by the delivery worker at the first attempt.
+            payload: JSON.stringify({ ...snapshot, notify_id: notifyId, notify_type: effect.notifyType }),
+            status: 'PENDING',
+            attempts: 0,
+            nextAttemptAt: deps.clock.nowMs(),
+            createdAt: deps.clock.nowMs(),
+          });
+        }
+      }
+      return { ok: true, order: next, changed: true };
+    });
+    if (outcome !== 'RETRY') return outcome;
+    if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);
+  }
+}

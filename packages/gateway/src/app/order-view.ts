@@ -1,0 +1,100 @@
+// The wire views of an order: creation `data` (§7), query `data` (§11), which is also the
+// notification payload (§13). Wire names are snake_case; amounts are decimal strings.
+import { formatAmount } from '@sparkpay/protocol';
+import type { OrderOptionRecord, OrderRecord, PaymentRecord } from './records.js';
+
+export interface CreateOrderData {
+  payment_order_no: string;
+  merchant_no: string;
+  request_no: string;
+  merchant_order_no: string;
+  pay_status: string;
+  total_amount?: string;
+  merchant_order_currency?: string;
+  pricing_amount?: string;
+  pricing_currency?: string;
+  payment_options: { network: string; currency: string; amount: string }[];
+  expire_time: number;
+  cashier_url: string;
+}
+
+export function cashierUrl(publicUrl: string, order: Pick<OrderRecord, 'paymentOrderNo' | 'cashierToken'>): string {
+  return `${publicUrl.replace(/\/+$/, '')}/cashier/${encodeURIComponent(order.paymentOrderNo)}?t=${order.cashierToken}`;
+}
+
+function pricing(order: OrderRecord): Record<string, string> {
+  return order.edition === 'pro'
+    ? { pricing_amount: order.pricingAmountWire, pricing_currency: order.pricingCurrency }
+    : { total_amount: order.pricingAmountWire, merchant_order_currency: order.pricingCurrency };
+}
+
+function optionView(o: OrderOptionRecord) {
+  return { network: o.network, currency: o.currency, amount: formatAmount(o.amount, o.precision) };
+}
+
+export function createOrderData(order: OrderRecord, publicUrl: string): CreateOrderData {
+  return {
+    payment_order_no: order.paymentOrderNo,
+    merchant_no: order.merchantNo,
+    request_no: order.requestNo,
+    merchant_order_no: order.merchantOrderNo ?? '',
+    pay_status: order.state.status,
+    ...pricing(order),
+    payment_options: order.options.map(optionView),
+    expire_time: order.state.expireTime,
+    cashier_url: cashierUrl(publicUrl, order),
+  };
+}
+
+export function selectedOption(order: OrderRecord): OrderOptionRecord | null {
+  return order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency) ?? null;
+}
+
+/** §11 query data; also the body of every notification (§13). */
+export function orderQueryData(order: OrderRecord, payments: PaymentRecord[]): Record<string, unknown> {
+  const selected = selectedOption(order);
+  const s = order.state;
+  const data: Record<string, unknown> = {
+    payment_order_no: order.paymentOrderNo,
+    order_time: order.orderTime,
+    pay_time: s.payTime,
+    completed_time: s.completedTime,
+    closed_time: s.closedTime,
+    pay_status: s.status,
+    real_pay_amount: selected ? formatAmount(s.received.final, selected.decimals) : '0',
+    real_pay_currency: selected?.currency ?? null,
+    real_pay_network: selected?.network ?? null,
+    ...pricing(order),
+    merchant_customer_no: order.merchantNo,
+    merchant_order_no: order.merchantOrderNo ?? '',
+    merchant_application_user_id: order.merchantApplicationUserId ?? '',
+    request_no: order.requestNo,
+    merchant_order_time: order.merchantOrderTime,
+    merchant_order_timeout: order.merchantOrderTimeout || s.expireTime,
+    merchant_order_desc: order.merchantOrderDesc ?? '',
+    goods_info: order.goodsInfo ?? '',
+    business_info: order.businessInfo ?? '',
+    divide_detail: order.divideDetail ?? null,
+    extension: order.extension ?? '',
+    close_reason: s.closeReason,
+    payment_options: order.options.map(optionView),
+    payments: payments.map((p) => {
+      const opt = order.options.find((o) => o.network === p.network && o.currency === p.currency);
+      return {
+        network: p.network,
+        currency: p.currency,
+        amount: formatAmount(p.amount, opt?.decimals ?? 0),
+        address: p.address,
+        tx_hash: p.txHash,
+        log_index: p.logIndex,
+        block_number: p.blockNumber,
+        confirmations: p.confirmations,
+        status: p.status,
+      };
+    }),
+    settlements: [],
+    sequence: order.sequence,
+  };
+  if (s.exception) data.pay_exception = s.exception;
+  return data;
+}

@@ -1,0 +1,130 @@
+// The ports the use cases depend on. Adapters implement them (db/, crypto/), and the
+// composition root (cli/) wires them. Each use case owns its transaction.
+import type { NetworkId } from '../domain/catalogue.js';
+import type { MerchantView } from '../domain/merchant.js';
+import type { OrderRecord, PaymentRecord, NotificationRecord } from './records.js';
+
+export interface Clock {
+  /** Milliseconds since the Unix epoch. */
+  nowMs(): number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+export function nowSeconds(clock: Clock): number {
+  return Math.floor(clock.nowMs() / 1000);
+}
+
+/** Every identifier and secret the gateway makes comes from here, so tests can pin them. */
+export interface Ids {
+  paymentOrderNo(nowMs: number): string;
+  merchantNo(): string;
+  appId(): string;
+  keySerial(): string;
+  cashierToken(): string;
+  notifyId(): string;
+  nonce(): string;
+}
+
+export interface MerchantRecord extends MerchantView {
+  name: string;
+  createdAt: number;
+}
+
+export interface MerchantPatch {
+  status?: 'ACTIVE' | 'INACTIVE';
+  onlinePayment?: boolean;
+  wallets?: Partial<Record<NetworkId, string>>;
+  caAddresses?: Partial<Record<NetworkId, string>>;
+}
+
+export interface ApplicationRecord {
+  appId: string;
+  merchantNo: string;
+  merchantPublicKeyPem: string;
+  status: 'ACTIVE' | 'DISABLED';
+  createdAt: number;
+}
+
+export interface PlatformKeyRecord {
+  serial: string;
+  appId: string | null;
+  publicKeyPem: string;
+  privateKeyEnc: string;
+  status: 'ACTIVE' | 'RETIRED';
+  createdAt: number;
+}
+
+export interface MerchantRepo {
+  insert(m: MerchantRecord): Promise<void>;
+  get(merchantNo: string): Promise<MerchantRecord | null>;
+  update(merchantNo: string, patch: MerchantPatch, nowMs: number): Promise<boolean>;
+}
+
+export interface ApplicationRepo {
+  insert(a: ApplicationRecord): Promise<void>;
+  get(appId: string): Promise<ApplicationRecord | null>;
+  listByMerchant(merchantNo: string): Promise<ApplicationRecord[]>;
+}
+
+export interface PlatformKeyRepo {
+  insert(k: PlatformKeyRecord): Promise<void>;
+  /** The newest ACTIVE key of an application (null appId: the platform default key). */
+  activeFor(appId: string | null): Promise<PlatformKeyRecord | null>;
+  get(serial: string): Promise<PlatformKeyRecord | null>;
+  list(appId: string | null): Promise<PlatformKeyRecord[]>;
+}
+
+export interface OrderRepo {
+  /** Inserts the order and its payment options; a duplicate (merchant_no, request_no_key) throws DuplicateRequestError. */
+  insert(o: OrderRecord): Promise<void>;
+  get(paymentOrderNo: string): Promise<OrderRecord | null>;
+  findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;
+  /** Writes the mutable state; false when `expectedVersion` is stale (someone else changed it). */
+  saveState(o: OrderRecord, expectedVersion: number): Promise<boolean>;
+  /** Orders in `status` whose deadline is at or before `nowSeconds`, oldest first. */
+  listOverdue(status: 'PENDING' | 'PAYING', nowSeconds: number, limit: number): Promise<string[]>;
+}
+
+export interface PaymentRepo {
+  /** Inserts or updates a transfer keyed by (network, tx hash, log index). */
+  upsert(p: PaymentRecord): Promise<void>;
+  listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
+}
+
+export interface NotificationRepo {
+  insert(n: NotificationRecord): Promise<void>;
+  listByOrder(paymentOrderNo: string): Promise<NotificationRecord[]>;
+}
+
+export interface NonceRepo {
+  /** Records a nonce; false when it is already remembered and unexpired (a replay). */
+  remember(appId: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
+  prune(nowMs: number): Promise<number>;
+}
+
+export interface StoreTx {
+  merchants: MerchantRepo;
+  applications: ApplicationRepo;
+  platformKeys: PlatformKeyRepo;
+  orders: OrderRepo;
+  payments: PaymentRepo;
+  notifications: NotificationRepo;
+  nonces: NonceRepo;
+}
+
+export interface Store extends StoreTx {
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+}
+
+export class DuplicateRequestError extends Error {
+  constructor() {
+    super('an order with this request_no already exists for the merchant');
+  }
+}
+
+/** Encrypts platform private keys at rest with the operator's master key. */
+export interface KeyVault {
+  seal(plaintext: string, context: string): string;
+  open(sealed: string, context: string): string;
+}

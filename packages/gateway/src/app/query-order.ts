@@ -1,0 +1,24 @@
+// GET /v4/pay/orders/{merchant_no}/{request_no} and its Pro twin (§11). Each path finds the
+// orders of its own edition only, since their amount fields differ.
+import type { AuthenticatedApp } from './authenticate.js';
+import { orderQueryData } from './order-view.js';
+import type { Store } from './ports.js';
+import type { Edition } from './records.js';
+import { checkMerchantAccess } from './request-fields.js';
+import { fail, type Result } from './result.js';
+
+export async function queryOrder(
+  store: Store,
+  app: AuthenticatedApp,
+  edition: Edition,
+  merchantNo: string,
+  requestNo: string,
+): Promise<Result<{ data: Record<string, unknown> }>> {
+  if (merchantNo.length > 64 || requestNo.length > 64) return fail(40009, 'merchant_no and request_no are at most 64 characters');
+  const access = await checkMerchantAccess(store, app, merchantNo);
+  if (!access.ok) return access;
+  const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+  if (!order || order.edition !== edition) return fail(43005);
+  const payments = await store.payments.listByOrder(order.paymentOrderNo);
+  return { ok: true, data: orderQueryData(order, payments) };
+}

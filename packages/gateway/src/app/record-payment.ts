@@ -1,0 +1,62 @@
+// The payment port: facts about transfers to an order's deposit address arrive here (the
+// chain watcher feeds it; tests feed it directly). Each transfer is stored idempotently by
+// (network, tx hash, log index) and the order's totals are recomputed from all its rows in
+// the same transaction as the state change.
+import type { NetworkId } from '../domain/catalogue.js';
+import type { OrderFact } from '../domain/lifecycle.js';
+import { transition, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
+import type { PaymentRecord, PaymentStatus } from './records.js';
+
+export interface TransferFact {
+  paymentOrderNo: string;
+  network: NetworkId;
+  currency: string;
+  txHash: string;
+  logIndex: number;
+  blockNumber: number;
+  blockHash: string;
+  address: string;
+  amount: bigint;
+  confirmations: number;
+  /** SEEN: canonical, not yet final; FINAL: enough confirmations; REVERTED: left the canonical chain. */
+  status: PaymentStatus;
+}
+
+export interface PaymentFacts {
+  transferObserved(fact: TransferFact): Promise<TransitionOutcome>;
+}
+
+export function paymentFacts(deps: TransitionDeps): PaymentFacts {
+  return {
+    transferObserved: (fact) =>
+      transition(deps, fact.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
+        const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
+        if (!order.selectedNetwork && option) {
+          // A transfer in one of the order's options selects it when the payer skipped the cashier.
+          order.selectedNetwork = option.network;
+          order.selectedCurrency = option.currency;
+          order.state = { ...order.state, due: option.amountBase };
+        }
+        const nowMs = deps.clock.nowMs();
+        const existing = (await tx.payments.listByOrder(order.paymentOrderNo)).find(
+          (p) => p.network === fact.network && p.txHash === fact.txHash && p.logIndex === fact.logIndex,
+        );
+        const row: PaymentRecord = { ...fact, createdAt: existing?.createdAt ?? nowMs, updatedAt: nowMs };
+        await tx.payments.upsert(row);
+        // A transfer in a pair the order does not offer is recorded but counts for nothing.
+        if (order.state.due === null) return null;
+        const counted = (await tx.payments.listByOrder(order.paymentOrderNo)).filter(
+          (p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED',
+        );
+        const seen = counted.reduce((s, p) => s + p.amount, 0n);
+        const final = counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n);
+        return {
+          kind: 'PAYMENTS_OBSERVED',
+          due: order.state.due,
+          seen,
+          final,
+          allFinal: counted.every((p) => p.status === 'FINAL'),
+        };
+      }),
+  };
+}

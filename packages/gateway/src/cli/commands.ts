@@ -1,0 +1,243 @@
+// Sub-commands of `sparkpay`. Management commands open the same database as the server
+// (SQLite WAL or PostgreSQL) and work while it runs.
+import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateRsaKeyPair } from '@sparkpay/protocol';
+import { createApplication, createMerchant, parseNetworkAddressPairs, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
+import { orderQueryData } from '../app/order-view.js';
+import type { MerchantPatch } from '../app/ports.js';
+import { ConfigError, loadConfig, type Mode } from './config.js';
+import { seedDevelopment } from './dev-seed.js';
+import { createGateway, openCore } from './gateway.js';
+import { output, UsageError } from './output.js';
+
+const USAGE = `usage: sparkpay <command> [options]
+  start                                  run the gateway (production mode)
+  dev                                    run the gateway in development mode (demo merchant, keys in the data directory)
+  merchant create --name <name> [--json]
+  merchant set <merchant_no> [--status ACTIVE|INACTIVE] [--online-payment on|off]
+                [--wallet <network>=<address>]... [--ca-address <network>=<address>]... [--json]
+  app create --merchant <merchant_no> --public-key <pem file> [--json]
+  app keys <app_id> [--json]             the application's platform public keys and serials
+  keys generate --out <dir> [--json]     a merchant RSA-2048 key pair (PKCS#8 private, SPKI public)
+  order show <payment_order_no> [--json]`;
+
+/** Resolves to an exit code, or null for a server that keeps running. */
+export async function runCli(argv: string[]): Promise<number | null> {
+  const [command, sub, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start':
+      case 'dev':
+        return await serve(command === 'dev' ? 'development' : 'production', argv.slice(1));
+      case 'merchant':
+        if (sub === 'create') return await merchantCreate(rest);
+        if (sub === 'set') return await merchantSet(rest);
+        break;
+      case 'app':
+        if (sub === 'create') return await appCreate(rest);
+        if (sub === 'keys') return await appKeys(rest);
+        break;
+      case 'keys':
+        if (sub === 'generate') return keysGenerate(rest);
+        break;
+      case 'order':
+        if (sub === 'show') return await orderShow(rest);
+        break;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(`${USAGE}\n`);
+        return command === undefined ? 1 : 0;
+    }
+    throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"; run "sparkpay help"`);
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof ConfigError || isParseArgsError(err)) {
+      process.stderr.write(`sparkpay: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+function isParseArgsError(err: unknown): boolean {
+  return typeof (err as { code?: unknown })?.code === 'string' && String((err as { code: string }).code).startsWith('ERR_PARSE_ARGS');
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+function args(argv: string[], options: OptionSpec, positionals = 0) {
+  const parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, ...options }, allowPositionals: positionals > 0, strict: true });
+  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+  return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals, out: output((parsed.values as Record<string, unknown>).json === true) };
+}
+
+async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
+  const config = loadConfig(process.env.SPARKPAY_MODE === 'production' ? 'production' : 'development');
+  const core = await openCore(config);
+  try {
+    return await fn(core);
+  } finally {
+    await core.db.close();
+  }
+}
+
+function failed(message: string): number {
+  process.stderr.write(`sparkpay: ${message}\n`);
+  return 1;
+}
+
+async function serve(mode: Mode, argv: string[]): Promise<null> {
+  const { out } = args(argv, {});
+  const config = loadConfig(mode);
+  const gateway = await createGateway({ config });
+  const dev =
+    mode === 'development'
+      ? await seedDevelopment(gateway, config.dataDir).catch(async (err: unknown) => {
+          await gateway.close();
+          throw err;
+        })
+      : null;
+  const address = await gateway.listen();
+  const info: Record<string, unknown> = { mode, api_url: config.publicUrl, listening: address, database: gateway.db.description, data_dir: config.dataDir };
+  if (dev) {
+    Object.assign(info, {
+      merchant_no: dev.merchantNo,
+      app_id: dev.appId,
+      platform_key_serial: dev.serial,
+      merchant_private_key_file: dev.merchantPrivateKeyFile,
+      merchant_public_key_file: dev.merchantPublicKeyFile,
+      platform_public_key_file: dev.platformPublicKeyFile,
+    });
+  }
+  out.result(info, () => Object.entries(info).map(([k, v]) => `${k.padEnd(26)} ${String(v)}`));
+  const stop = (signal: string) => {
+    gateway.logger.info({ signal }, 'shutting down');
+    gateway.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  return null;
+}
+
+async function merchantCreate(argv: string[]): Promise<number> {
+  const { values, out } = args(argv, { name: { type: 'string' } });
+  if (typeof values.name !== 'string') throw new UsageError('merchant create needs --name <name>');
+  const name = values.name;
+  return withCore(async (deps) => {
+    const r = await createMerchant(deps, { name });
+    if (!r.ok) return failed(r.message);
+    out.result({ merchant_no: r.value.merchantNo, name: r.value.name, status: r.value.status }, () => [`merchant_no ${r.value.merchantNo}`]);
+    return 0;
+  });
+}
+
+async function merchantSet(argv: string[]): Promise<number> {
+  const { values, positionals, out } = args(
+    argv,
+    {
+      status: { type: 'string' },
+      'online-payment': { type: 'string' },
+      wallet: { type: 'string', multiple: true },
+      'ca-address': { type: 'string', multiple: true },
+    },
+    1,
+  );
+  const patch: MerchantPatch = {};
+  if (values.status !== undefined) {
+    if (values.status !== 'ACTIVE' && values.status !== 'INACTIVE') throw new UsageError('--status must be ACTIVE or INACTIVE');
+    patch.status = values.status;
+  }
+  if (values['online-payment'] !== undefined) {
+    if (values['online-payment'] !== 'on' && values['online-payment'] !== 'off') throw new UsageError('--online-payment must be on or off');
+    patch.onlinePayment = values['online-payment'] === 'on';
+  }
+  const wallets = parseNetworkAddressPairs((values.wallet as string[] | undefined) ?? [], '--wallet');
+  if (!wallets.ok) throw new UsageError(wallets.message);
+  const cas = parseNetworkAddressPairs((values['ca-address'] as string[] | undefined) ?? [], '--ca-address');
+  if (!cas.ok) throw new UsageError(cas.message);
+  if (Object.keys(wallets.value).length) patch.wallets = wallets.value;
+  if (Object.keys(cas.value).length) patch.caAddresses = cas.value;
+  const merchantNo = positionals[0] as string;
+  return withCore(async (deps) => {
+    const r = await updateMerchant(deps, merchantNo, patch);
+    if (!r.ok) return failed(r.message);
+    const m = r.value;
+    const view = { merchant_no: m.merchantNo, name: m.name, status: m.status, online_payment: m.onlinePayment, wallets: m.wallets, ca_addresses: m.caAddresses };
+    out.result(view, () => [`merchant ${m.merchantNo} updated: ${m.status}, online payment ${m.onlinePayment ? 'on' : 'off'}`]);
+    return 0;
+  });
+}
+
+async function appCreate(argv: string[]): Promise<number> {
+  const { values, out } = args(argv, { merchant: { type: 'string' }, 'public-key': { type: 'string' } });
+  if (typeof values.merchant !== 'string' || typeof values['public-key'] !== 'string') {
+    throw new UsageError('app create needs --merchant <merchant_no> --public-key <pem file>');
+  }
+  let pem: string;
+  try {
+    pem = readFileSync(values['public-key'], 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${values['public-key']}: ${(err as Error).message}`);
+  }
+  const merchantNo = values.merchant;
+  return withCore(async (deps) => {
+    const r = await createApplication(deps, { merchantNo, merchantPublicKey: pem });
+    if (!r.ok) return failed(r.message);
+    const { application, platformKey } = r.value;
+    out.result(
+      { app_id: application.appId, merchant_no: application.merchantNo, platform_public_key: platformKey.publicKeyPem, serial: platformKey.serial },
+      () => [`app_id ${application.appId}`, `serial ${platformKey.serial}`, platformKey.publicKeyPem.trim()],
+    );
+    return 0;
+  });
+}
+
+async function appKeys(argv: string[]): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const appId = positionals[0] as string;
+  return withCore(async (deps) => {
+    if (!(await deps.store.applications.get(appId))) return failed(`application ${appId} does not exist`);
+    const keys = (await deps.store.platformKeys.list(appId)).filter((k) => k.status === 'ACTIVE');
+    const list = keys.map((k) => ({ serial: k.serial, platform_public_key: k.publicKeyPem, created_at: new Date(k.createdAt).toISOString() }));
+    out.result({ app_id: appId, keys: list }, () => list.flatMap((k) => [`serial ${k.serial} (created ${k.created_at})`, k.platform_public_key.trim()]));
+    return 0;
+  });
+}
+
+function keysGenerate(argv: string[]): number {
+  const { values, out } = args(argv, { out: { type: 'string' } });
+  if (typeof values.out !== 'string') throw new UsageError('keys generate needs --out <dir>');
+  const dir = resolve(values.out);
+  mkdirSync(dir, { recursive: true });
+  const pair = generateRsaKeyPair();
+  const privateFile = join(dir, 'merchant_private_key.pem');
+  const publicFile = join(dir, 'merchant_public_key.pem');
+  writeFileSync(privateFile, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
+  chmodSync(privateFile, 0o600);
+  writeFileSync(publicFile, pair.publicKeyPem, { flag: 'wx' });
+  out.result({ private_key_file: privateFile, public_key_file: publicFile }, () => [`private key (PKCS#8): ${privateFile}`, `public key (X.509 SPKI): ${publicFile}`]);
+  return 0;
+}
+
+async function orderShow(argv: string[]): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const paymentOrderNo = positionals[0] as string;
+  return withCore(async (deps) => {
+    const order = await deps.store.orders.get(paymentOrderNo);
+    if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
+    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo));
+    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
+    out.result(view, () =>
+      Object.entries(view)
+        .filter(([, v]) => v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
+        .map(([k, v]) => `${k.padEnd(30)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
+    );
+    return 0;
+  });
+}

@@ -1,0 +1,113 @@
+// Configuration: defaults < configuration file < environment (§16). One loader for the server
+// and the management commands, so both find the same database.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
+import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
+
+export type Mode = 'production' | 'development';
+
+export interface Config {
+  mode: Mode;
+  dataDir: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  /** `postgres://…` or a SQLite file path. */
+  databaseUrl: string;
+  /** SPARKPAY_MASTER_KEY as given (parsed by the vault), or null. */
+  masterKey: string | null;
+  masterKeyFile: string;
+  /** Requests per second per application; 0 disables the limit. */
+  rateLimit: number;
+  notifyAllowPrivate: boolean;
+  timestampWindowSeconds: number;
+  expiryIntervalMs: number;
+  logLevel: string;
+  deployment: Deployment;
+  rates: RateConfig;
+}
+
+export class ConfigError extends Error {}
+
+interface FileConfig {
+  host?: string;
+  port?: number;
+  public_url?: string;
+  database_url?: string;
+  master_key?: string;
+  rate_limit?: number;
+  notify_allow_private?: boolean;
+  timestamp_window_seconds?: number;
+  log_level?: string;
+  rates?: Record<string, string>;
+  /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
+  networks?: Record<string, false | { fee_rate?: string; min_fee_usd?: string; chain_id?: number }>;
+}
+
+export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Config {
+  const dataDir = resolve(env.SPARKPAY_DATA_DIR ?? './.sparkpay');
+  const file = readConfigFile(env.SPARKPAY_CONFIG ?? join(dataDir, 'config.json'), env.SPARKPAY_CONFIG !== undefined);
+  const host = env.SPARKPAY_HOST ?? file.host ?? '127.0.0.1';
+  const port = intSetting('SPARKPAY_PORT', env.SPARKPAY_PORT, file.port, 8080, 0, 65535);
+  const rates = { ...(mode === 'development' ? DEMO_RATE_CONFIG : DEFAULT_RATE_CONFIG), ...(file.rates ?? {}) };
+  const parsedRates = parseRateTable(rates);
+  if (!parsedRates.ok) throw new ConfigError(`rates: ${parsedRates.errors.join('; ')}`);
+  return {
+    mode,
+    dataDir,
+    host,
+    port,
+    publicUrl: (env.SPARKPAY_PUBLIC_URL ?? file.public_url ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, ''),
+    databaseUrl: env.SPARKPAY_DATABASE_URL ?? file.database_url ?? join(dataDir, 'sparkpay.db'),
+    masterKey: env.SPARKPAY_MASTER_KEY ?? file.master_key ?? null,
+    masterKeyFile: join(dataDir, 'master.key'),
+    rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
+    notifyAllowPrivate: mode === 'development' || env.SPARKPAY_NOTIFY_ALLOW_PRIVATE === '1' || file.notify_allow_private === true,
+    timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
+    expiryIntervalMs: 1000,
+    logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
+    deployment: deploymentFrom(file.networks),
+    rates,
+  };
+}
+
+function readConfigFile(path: string, required: boolean): FileConfig {
+  if (!existsSync(path)) {
+    if (required) throw new ConfigError(`configuration file ${path} does not exist`);
+    return {};
+  }
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
+    return parsed as FileConfig;
+  } catch (err) {
+    throw new ConfigError(`configuration file ${path} is not valid: ${(err as Error).message}`);
+  }
+}
+
+function intSetting(name: string, envValue: string | undefined, fileValue: number | undefined, fallback: number, min: number, max: number): number {
+  const raw = envValue ?? (fileValue === undefined ? undefined : String(fileValue));
+  if (raw === undefined) return fallback;
+  if (!/^[0-9]+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function deploymentFrom(overrides: FileConfig['networks']): Deployment {
+  const base = mainnetDeployment();
+  if (!overrides) return base;
+  for (const key of Object.keys(overrides)) {
+    if (!NETWORK_IDS.includes(key as NetworkId)) throw new ConfigError(`networks: unknown network enum "${key}" (expected 2-5)`);
+  }
+  return {
+    networks: base.networks
+      .filter((n) => overrides[n.id] !== false)
+      .map((n) => {
+        const o = overrides[n.id];
+        if (!o) return n;
+        return { ...n, feeRate: o.fee_rate ?? n.feeRate, minFeeUsd: o.min_fee_usd ?? n.minFeeUsd, chainId: o.chain_id ?? n.chainId };
+      }),
+  };
+}

@@ -1,0 +1,125 @@
+// The composition root: configuration → adapters → use cases → servers and workers.
+import pino, { type Logger } from 'pino';
+import { Authenticator } from '../app/authenticate.js';
+import { closeOrder } from '../app/close-order.js';
+import { createOrder } from '../app/create-order.js';
+import { PlatformKeys } from '../app/platform-keys.js';
+import { systemClock, type Clock, type Ids, type KeyVault, type Store } from '../app/ports.js';
+import { queryOrder } from '../app/query-order.js';
+import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
+import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
+import { randomIds } from '../adapters/crypto/random-ids.js';
+import { openDatabase, type Db } from '../adapters/db/database.js';
+import { createStore } from '../adapters/db/store.js';
+import { tokenBucket } from '../adapters/http/rate-limit.js';
+import { buildServer } from '../adapters/http/server.js';
+import { rateTableFrom } from '../domain/rates.js';
+import { startExpiryWorker } from '../jobs/expiry-worker.js';
+import type { WorkerLoop } from '../jobs/worker-loop.js';
+import type { Config } from './config.js';
+
+export interface GatewayOptions {
+  config: Config;
+  logger?: Logger;
+  clock?: Clock;
+  ids?: Ids;
+  /** Start the background workers (default true). */
+  workers?: boolean;
+}
+
+export interface Gateway {
+  config: Config;
+  db: Db;
+  store: Store;
+  server: ReturnType<typeof buildServer>;
+  platformKeys: PlatformKeys;
+  payments: PaymentFacts;
+  logger: Logger;
+  clock: Clock;
+  ids: Ids;
+  /** Listens on config.host:config.port; resolves to the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+/** Logs go to stderr, so stdout stays for command output (`--json` prints one object there). */
+export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+  return pino(
+    {
+      level: config.logLevel,
+      base: { service: 'sparkpay' },
+      // Defence in depth: the code never logs these, and if it ever did they are removed.
+      redact: { paths: ['*.privateKey', '*.private_key', '*.signature', '*.headers', 'req.headers', '*.masterKey'], remove: true },
+    },
+    pino.destination({ dest: 2, sync: false }),
+  );
+}
+
+/** The master key: the operator's SPARKPAY_MASTER_KEY, or in development a generated key file. */
+export function openKeyVault(config: Config): KeyVault {
+  if (config.masterKey) return createKeyVault(parseMasterKey(config.masterKey));
+  if (config.mode === 'development') return createKeyVault(loadOrCreateMasterKeyFile(config.masterKeyFile));
+  throw new MasterKeyError('SPARKPAY_MASTER_KEY is required in production (32 bytes, e.g. `openssl rand -hex 32`)');
+}
+
+/** Database, store, keys: what the management commands need, without the servers. */
+export async function openCore(config: Config, clock: Clock = systemClock, ids: Ids = randomIds) {
+  const vault = openKeyVault(config);
+  const db = await openDatabase({ url: config.databaseUrl });
+  const store = createStore(db);
+  const platformKeys = new PlatformKeys(store, vault, ids, clock);
+  return { db, store, platformKeys, clock, ids };
+}
+
+export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger(config);
+  const clock = options.clock ?? systemClock;
+  const ids = options.ids ?? randomIds;
+  const { db, store, platformKeys } = await openCore(config, clock, ids);
+  await platformKeys.ensureDefault();
+  const rates = rateTableFrom(config.rates);
+  const deps = { store, clock, ids };
+  let ready = false;
+  const server = buildServer({
+    logger,
+    clock,
+    ids,
+    platformKeys,
+    authenticator: new Authenticator(store, clock, { windowSeconds: config.timestampWindowSeconds }),
+    rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
+    isReady: () => ready,
+    api: {
+      createOrder: (app, edition, body) =>
+        createOrder({ ...deps, deployment: config.deployment, rates, publicUrl: config.publicUrl }, app, edition, body),
+      queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo),
+      closeOrder: (app, body) => closeOrder(deps, app, body),
+    },
+  });
+  const workers: WorkerLoop[] = [];
+  return {
+    config,
+    db,
+    store,
+    server,
+    platformKeys,
+    payments: paymentFacts(deps),
+    logger,
+    clock,
+    ids,
+    async listen() {
+      const address = await server.listen({ host: config.host, port: config.port });
+      if (options.workers !== false) workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+      ready = true;
+      logger.info({ address, database: db.description, mode: config.mode }, 'sparkpay gateway listening');
+      return address;
+    },
+    async close() {
+      ready = false;
+      await Promise.all(workers.map((w) => w.stop()));
+      await server.close();
+      await db.close();
+      logger.flush();
+    },
+  };
+}

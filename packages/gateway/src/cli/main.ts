@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// The `sparkpay` command (§16).
+import { runCli } from './commands.js';
+
+runCli(process.argv.slice(2)).then(
+  (code) => {
+    if (code !== null) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`sparkpay: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
