@@ -25,6 +25,7 @@ function step(name, cmd, cmdArgs) {
 const npx = process.platform === 'win32' ? 'npx.cmd' : 'npx';
 step('lint', npx, ['eslint', '.']);
 const built = step('type-check and build', npx, ['tsc', '-b', 'packages/protocol', 'packages/sdk', 'packages/gateway', 'examples']);
+step('type-check tests', npx, ['tsc', '-p', 'tsconfig.tests.json']);
 
 if (built) {
   const dir = mkdtempSync(join(tmpdir(), 'sparkpay-test-'));

@@ -1,0 +1,187 @@
+// The `sparkpay` command as an operator uses it: the built executable in child processes,
+// against a real SQLite database in a temporary data directory.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SparkPayApiError, SparkPayClient } from '@sparkpay/sdk';
+
+const run = promisify(execFile);
+const MAIN = resolve(import.meta.dirname, '../dist/cli/main.js');
+const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function sparkpay(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
+  try {
+    const r = await run(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
+    return { code: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
+  }
+}
+
+/** `--json` output is exactly one JSON object and nothing else. */
+function oneJson(stdout: string): Record<string, unknown> {
+  const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+  expect(lines).toHaveLength(1);
+  const value = JSON.parse(lines[0] as string) as unknown;
+  expect(value).toBeTypeOf('object');
+  return value as Record<string, unknown>;
+}
+
+describe('sparkpay management commands', () => {
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  beforeAll(() => {
+    if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npx tsc -b packages/gateway)`);
+    dir = mkdtempSync(join(tmpdir(), 'sparkpay-cli-'));
+    env = { SPARKPAY_DATA_DIR: join(dir, 'data'), SPARKPAY_DATABASE_URL: '', SPARKPAY_MASTER_KEY: '' };
+    delete env.SPARKPAY_DATABASE_URL;
+    delete env.SPARKPAY_MASTER_KEY;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('creates a merchant, configures it, registers an application and shows its keys', async () => {
+    const keys = oneJson((await sparkpay(env, 'keys', 'generate', '--out', join(dir, 'keys'), '--json')).stdout);
+    expect(statSync(String(keys.private_key_file)).mode & 0o777).toBe(0o600);
+    expect(readFileSync(String(keys.private_key_file), 'utf8')).toContain('BEGIN PRIVATE KEY');
+    expect(readFileSync(String(keys.public_key_file), 'utf8')).toContain('BEGIN PUBLIC KEY');
+
+    const m = oneJson((await sparkpay(env, 'merchant', 'create', '--name', 'Coffee Shop', '--json')).stdout);
+    expect(m.merchant_no).toMatch(/^M\d+$/);
+    const merchantNo = String(m.merchant_no);
+
+    const set = await sparkpay(env, 'merchant', 'set', merchantNo, '--wallet', `2=${WALLET}`, '--wallet', `4=${WALLET.toLowerCase()}`, '--online-payment', 'off', '--json');
+    expect(set.code).toBe(0);
+    expect(oneJson(set.stdout)).toMatchObject({ merchant_no: merchantNo, online_payment: false, wallets: { '2': WALLET, '4': WALLET.toLowerCase() } });
+
+    const app = oneJson((await sparkpay(env, 'app', 'create', '--merchant', merchantNo, '--public-key', String(keys.public_key_file), '--json')).stdout);
+    expect(app.app_id).toMatch(/^\d+$/);
+    expect(String(app.platform_public_key)).toContain('BEGIN PUBLIC KEY');
+    expect(app.serial).toBeTypeOf('string');
+    // The master key was generated for this data directory, owner-only.
+    expect(statSync(join(dir, 'data', 'master.key')).mode & 0o777).toBe(0o600);
+
+    const listed = oneJson((await sparkpay(env, 'app', 'keys', String(app.app_id), '--json')).stdout);
+    expect(listed.keys).toEqual([expect.objectContaining({ serial: app.serial, platform_public_key: app.platform_public_key })]);
+
+    const human = await sparkpay(env, 'merchant', 'create', '--name', 'Second');
+    expect(human.code).toBe(0);
+    expect(human.stdout).toMatch(/^merchant_no M\d+\n$/);
+  });
+
+  it.each([
+    [['merchant', 'create'], /--name/],
+    [['merchant', 'set', 'M1', '--status', 'SLEEPING'], /ACTIVE or INACTIVE/],
+    [['merchant', 'set', 'M1', '--wallet', '9=0x70997970C51812dc3A010C7d01b50e0d17dc79C8'], /network 2, 3, 4 or 5/],
+    [['merchant', 'set', 'M1', '--wallet', '2=0x70997970c51812dc3A010C7d01b50e0d17dc79C8'], /not a valid EVM address/],
+    [['merchant', 'set', 'M999', '--status', 'ACTIVE'], /does not exist/],
+    [['app', 'create', '--merchant', 'M1'], /--public-key/],
+    [['app', 'create', '--merchant', 'M1', '--public-key', '/nonexistent.pem'], /cannot read/],
+    [['order', 'show', 'P000'], /does not exist/],
+    [['frobnicate'], /unknown command/],
+    [['merchant', 'create', '--name', 'x', '--bogus'], /bogus/],
+  ])('refuses %j with a one-line reason and a non-zero exit', async (args, reason) => {
+    const r = await sparkpay(env, ...args);
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^sparkpay: /);
+    expect(lines[0]).toMatch(reason);
+  });
+
+  it('refuses a public key that is not RSA-2048', async () => {
+    const m = oneJson((await sparkpay(env, 'merchant', 'create', '--name', 'Keys', '--json')).stdout);
+    const weak = join(dir, 'weak.pem');
+    await run('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:1024', '-out', join(dir, 'weak.key')]);
+    await run('openssl', ['pkey', '-in', join(dir, 'weak.key'), '-pubout', '-out', weak]);
+    const r = await sparkpay(env, 'app', 'create', '--merchant', String(m.merchant_no), '--public-key', weak, '--json');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/RSA-2048/);
+  });
+
+  it('start refuses to run without a master key in production', async () => {
+    const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, 'prod') }, 'start');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
+  });
+});
+
+describe('sparkpay dev', () => {
+  let dir: string;
+  let child: ChildProcess;
+  let info: Record<string, unknown>;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'sparkpay-dev-'));
+    child = spawn(process.execPath, [MAIN, 'dev', '--json'], {
+      cwd: dir,
+      env: { ...process.env, SPARKPAY_PORT: '0', SPARKPAY_DATABASE_URL: undefined, SPARKPAY_MASTER_KEY: undefined, SPARKPAY_DATA_DIR: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    info = await new Promise((resolveInfo, reject) => {
+      const timer = setTimeout(() => reject(new Error(`dev did not start: ${out}`)), 20_000);
+      child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        if (out.includes('\n')) {
+          clearTimeout(timer);
+          resolveInfo(JSON.parse(out.split('\n')[0] as string) as Record<string, unknown>);
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`dev exited with ${code}: ${out}`)));
+    });
+  });
+  afterAll(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('prints what a newcomer needs and writes the keys into ./.sparkpay', () => {
+    expect(info).toMatchObject({ mode: 'development', merchant_no: 'M100000000001' });
+    expect(String(info.data_dir)).toBe(join(dir, '.sparkpay'));
+    for (const key of ['merchant_private_key_file', 'merchant_public_key_file', 'platform_public_key_file']) {
+      expect(existsSync(String(info[key]))).toBe(true);
+    }
+    expect(statSync(String(info.merchant_private_key_file)).mode & 0o777).toBe(0o600);
+    expect(statSync(join(dir, '.sparkpay', 'master.key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('serves the signed API to the SDK with the printed identity', async () => {
+    const client = new SparkPayClient({
+      baseUrl: String(info.listening),
+      appId: String(info.app_id),
+      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
+      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const merchantNo = String(info.merchant_no);
+    const created = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_1', merchant_order_time: now, total_amount: '25', merchant_order_currency: 'USDC' });
+    expect(created.pay_status).toBe('PENDING');
+    const got = await client.getOrder(merchantNo, 'dev_1');
+    expect(got.payment_order_no).toBe(created.payment_order_no);
+    await client.closeOrder({ merchant_no: merchantNo, request_no: 'dev_1' });
+    await expect(client.closeOrder({ merchant_no: merchantNo, request_no: 'dev_1' })).rejects.toMatchObject({ code: 43007 });
+    await expect(client.getProOrder(merchantNo, 'dev_1')).rejects.toBeInstanceOf(SparkPayApiError);
+
+    const shown = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'order', 'show', created.payment_order_no, '--json');
+    expect(oneJson(shown.stdout)).toMatchObject({ payment_order_no: created.payment_order_no, pay_status: 'CLOSED', close_reason: 'MERCHANT_CLOSED' });
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
