@@ -1,7 +1,7 @@
 // The `sparkpay` command as an operator uses it: the built executable in child processes,
 // against a real SQLite database in a temporary data directory.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,6 +97,17 @@ describe('sparkpay management commands', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^sparkpay: /);
     expect(lines[0]).toMatch(reason);
+  });
+
+  it('accepts the merchant public key as PEM without header lines (Base64 only)', async () => {
+    const m = oneJson((await sparkpay(env, 'merchant', 'create', '--name', 'Bare', '--json')).stdout);
+    const keys = oneJson((await sparkpay(env, 'keys', 'generate', '--out', join(dir, 'bare'), '--json')).stdout);
+    const bare = readFileSync(String(keys.public_key_file), 'utf8').split('\n').filter((l) => l && !l.startsWith('-----')).join('\r\n');
+    const file = join(dir, 'bare.txt');
+    writeFileSync(file, bare);
+    const app = await sparkpay(env, 'app', 'create', '--merchant', String(m.merchant_no), '--public-key', file, '--json');
+    expect(app.code).toBe(0);
+    expect(oneJson(app.stdout).app_id).toMatch(/^\d+$/);
   });
 
   it('refuses a public key that is not RSA-2048', async () => {

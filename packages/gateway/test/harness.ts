@@ -5,11 +5,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { expect } from 'vitest';
 import { generateNonce, parsePublicKey, signMessage, verifyMessage } from '@sparkpay/protocol';
 import { createApplication, createMerchant } from '../src/app/merchant-admin.js';
 import type { Clock } from '../src/app/ports.js';
+import type { TransferFact } from '../src/app/record-payment.js';
 import { loadConfig, type Config } from '../src/cli/config.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
@@ -59,6 +60,7 @@ export interface StartOptions {
   kind?: DatabaseKind;
   config?: Partial<Config>;
   clock?: ManualClock;
+  logger?: Logger;
 }
 
 export async function startTestGateway(opts: StartOptions = {}): Promise<TestGateway> {
@@ -67,7 +69,7 @@ export async function startTestGateway(opts: StartOptions = {}): Promise<TestGat
   const clock = opts.clock ?? new ManualClock();
   const base = loadConfig('production', { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: TEST_MASTER_KEY });
   const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
-  const gateway = await createGateway({ config, clock, logger: pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: false });
+  const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: false });
   const address = await gateway.listen();
   const addMerchant = async (o: { wallets?: Partial<Record<NetworkId, string>> } = {}): Promise<Merchant> => {
     const wallets = o.wallets ?? (Object.fromEntries(NETWORK_IDS.map((n) => [n, WALLET])) as Record<NetworkId, string>);
@@ -258,4 +260,32 @@ export function orderBody(merchant: Merchant, clock: ManualClock, overrides: Rec
     merchant_order_desc: 'Test order',
     ...overrides,
   };
+}
+
+let txCounter = 0;
+
+/**
+ * Feeds one transfer to the payment port (as the chain watcher will). Defaults: a final
+ * USDT transfer on Polygon with a fresh tx hash; pass `txHash` again to update the same one.
+ */
+export async function observeTransfer(
+  t: TestGateway,
+  fact: Pick<TransferFact, 'paymentOrderNo' | 'amount'> & Partial<TransferFact>,
+): Promise<TransferFact> {
+  txCounter += 1;
+  const full: TransferFact = {
+    network: '4',
+    currency: 'USDT',
+    txHash: `0x${txCounter.toString(16).padStart(64, '0')}`,
+    logIndex: 0,
+    blockNumber: 1000 + txCounter,
+    blockHash: `0x${(txCounter + 0x10000).toString(16).padStart(64, '0')}`,
+    address: WALLET,
+    confirmations: 64,
+    status: 'FINAL',
+    ...fact,
+  };
+  const outcome = await t.gateway.payments.transferObserved(full);
+  if (!outcome.ok) throw new Error(`transfer refused: ${outcome.reason}`);
+  return full;
 }

@@ -1,0 +1,63 @@
+// Structured logs: one line per request with its request id, never keys or full signatures;
+// an unexpected failure answers 50000 with a generic message and logs the detail under the
+// same request id that the client received.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
+
+describe('request logging', () => {
+  let t: TestGateway;
+  const lines: string[] = [];
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    t = await startTestGateway({ logger: pino({ level: 'trace' }, sink) });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('logs each request once with its request id and never a key or a full signature', async () => {
+    const body = orderBody(t.merchant, t.clock, { notify_url: 'https://shop.example/notify' });
+    const ok = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
+    expect(ok.json.code).toBe(0);
+    const bad = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock, signBody: '{}' });
+    expect(bad.json.code).toBe(40000);
+    const unknown = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock, headers: { 'sparkpay-app-id': '999' } });
+    expect(unknown.json.code).toBe(40002);
+
+    const all = lines.join('\n');
+    const requestLines = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === 'request');
+    for (const res of [ok, bad, unknown]) {
+      const id = res.headers.get('sparkpay-request-id');
+      expect(requestLines.filter((l) => l.reqId === id)).toHaveLength(1);
+      // Neither the response signature nor the request's is anywhere in the log.
+      const sig = res.headers.get('sparkpay-signature') as string;
+      expect(all).not.toContain(sig.slice(0, 24));
+    }
+    expect(requestLines.find((l) => l.reqId === bad.headers.get('sparkpay-request-id'))).toMatchObject({ status: 401, code: 40000, path: '/v4/pay/cashier' });
+    const privatePem = t.merchant.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const keyBody = privatePem.split('\n')[5] as string;
+    expect(all).not.toContain(keyBody);
+    expect(all).not.toContain(TEST_MASTER_KEY);
+    expect(all).not.toMatch(/BEGIN (RSA )?PRIVATE KEY/);
+    expect(all).not.toContain(String(ok.json.data?.cashier_url).split('?t=')[1]);
+  });
+
+  it('answers an internal failure with 50000 and logs the detail under the same request id', async () => {
+    await t.gateway.db.kysely.schema.dropTable('order_options').execute();
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock), merchant: t.merchant, clock: t.clock });
+    expect(res.status).toBe(500);
+    expect(res.json).toEqual({ code: 50000, message: 'Internal system error; retry with the same parameters' });
+    expect(res.signatureValid).toBe(true);
+    const id = res.headers.get('sparkpay-request-id');
+    const errorLine = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.reqId === id && l.level === 50);
+    expect(errorLine?.msg).toBe('unexpected error');
+    expect(JSON.stringify(errorLine)).toMatch(/order_options/);
+  });
+});
