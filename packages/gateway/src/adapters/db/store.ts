@@ -92,7 +92,10 @@ function merchantRepo(q: Q): MerchantRepo {
 }
 
 async function writeNetworks(q: Q, merchantNo: string, patch: Pick<MerchantPatch, 'wallets' | 'caAddresses'>) {
-  const networks = new Set<string>([...Object.keys(patch.wallets ?? {}), ...Object.keys(patch.caAddresses ?? {})]);
+  // Keys whose value is undefined are absent (the patch types allow them): such a network
+  // would otherwise become an `ON CONFLICT DO UPDATE SET` with nothing to set.
+  const present = (r: Partial<Record<NetworkId, string>> | undefined) => Object.keys(r ?? {}).filter((n) => r?.[n as NetworkId] !== undefined);
+  const networks = new Set<string>([...present(patch.wallets), ...present(patch.caAddresses)]);
   for (const network of networks) {
     const wallet = patch.wallets?.[network as NetworkId];
     const ca = patch.caAddresses?.[network as NetworkId];

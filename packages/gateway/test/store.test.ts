@@ -1,0 +1,718 @@
+// The store conformance suite: every repository method of app/ports.ts, through the one Kysely
+// adapter, on every database kind of this run (SQLite always, PostgreSQL when
+// SPARKPAY_TEST_DATABASE_URL is set). Both databases must pass the same cases unchanged.
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../src/adapters/db/database.js';
+import { listTables, migrateToLatest } from '../src/adapters/db/migrations.js';
+import { createStore } from '../src/adapters/db/store.js';
+import {
+  DuplicateRequestError,
+  type ApplicationRecord,
+  type MerchantRecord,
+  type PlatformKeyRecord,
+  type Store,
+} from '../src/app/ports.js';
+import type { NotificationRecord, OrderRecord, PaymentRecord } from '../src/app/records.js';
+import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type DatabaseKind, type TestDatabase } from './databases.js';
+
+const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const SELLER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
+const OTHER = '0x90F79bf6EB2c4f870365E51cEf8bA6b2a2Aa3E6F';
+const T0 = Date.UTC(2026, 10, 25, 12, 0, 0); // ms
+const S0 = T0 / 1000; // s
+
+const EXPECTED_TABLES = [
+  'applications',
+  'merchant_networks',
+  'merchants',
+  'nonces',
+  'notifications',
+  'order_options',
+  'orders',
+  'payments',
+  'platform_keys',
+];
+
+// ---- builders -------------------------------------------------------------------------------
+
+const uid = () => randomBytes(5).toString('hex');
+const digits = () => String(BigInt(`0x${randomBytes(6).toString('hex')}`)).padStart(15, '0');
+
+function merchantRecord(over: Partial<MerchantRecord> = {}): MerchantRecord {
+  return {
+    merchantNo: `M${digits()}`,
+    name: 'Café "Ümlaut" ✓',
+    status: 'ACTIVE',
+    onlinePayment: true,
+    wallets: { '2': WALLET, '3': SELLER },
+    caAddresses: { '2': OTHER },
+    createdAt: T0,
+    ...over,
+  };
+}
+
+function applicationRecord(merchantNo: string, over: Partial<ApplicationRecord> = {}): ApplicationRecord {
+  return {
+    appId: digits(),
+    merchantNo,
+    merchantPublicKeyPem: `-----BEGIN PUBLIC KEY-----\n${uid()}\n-----END PUBLIC KEY-----\n`,
+    status: 'ACTIVE',
+    createdAt: T0,
+    ...over,
+  };
+}
+
+function platformKeyRecord(appId: string | null, over: Partial<PlatformKeyRecord> = {}): PlatformKeyRecord {
+  return {
+    serial: uid().toUpperCase(),
+    appId,
+    publicKeyPem: `-----BEGIN PUBLIC KEY-----\n${uid()}\n-----END PUBLIC KEY-----\n`,
+    privateKeyEnc: `sealed:${uid()}`,
+    status: 'ACTIVE',
+    createdAt: T0,
+    ...over,
+  };
+}
+
+/** Every field set, amounts past 2^64, 18-decimal strings; `due` follows the selected option as the store derives it. */
+function orderRecord(merchantNo: string, appId: string, over: Partial<OrderRecord> = {}): OrderRecord {
+  const requestNo = `Req_${uid()}`;
+  const o: OrderRecord = {
+    paymentOrderNo: `P20261125120000${digits().slice(-10)}`,
+    merchantNo,
+    appId,
+    edition: 'pro',
+    requestNo,
+    requestNoKey: requestNo.toLowerCase(),
+    requestHash: randomBytes(32).toString('hex'),
+    merchantOrderNo: 'shop-42',
+    merchantOrderTime: S0 - 60,
+    merchantOrderTimeout: S0 + 3600,
+    merchantOrderDesc: 'Order "42" — café ✓ 🚀 \\ \n line two',
+    goodsInfo: '{"sku":"A-1","qty":2}',
+    merchantApplicationUserId: 'user-7',
+    notifyUrl: 'https://shop.example/notify?x=1&y=2',
+    redirectUrl: 'https://shop.example/done',
+    businessInfo: 'opaque business info',
+    extension: '{"k":"v"}',
+    divideDetail: {
+      seller_amount: '999999999999.999999999999999999',
+      seller_addr: SELLER,
+      merchant_amount: '0.000000000000000001',
+      other_details: [{ receiver_addr: OTHER, amount: '1.5' }],
+    },
+    pricingCurrency: 'ETH',
+    pricingAmount: 10n ** 30n, // 10^12 ETH at precision 18
+    pricingAmountWire: '1000000000000.000000000000000000',
+    pricingPrecision: 18,
+    orderTime: S0,
+    state: {
+      status: 'CLOSED',
+      exception: 'UNDERPAID',
+      closeReason: 'EXPIRED',
+      expireTime: S0 + 3600,
+      payTime: S0 + 10,
+      completedTime: S0 + 20,
+      closedTime: S0 + 3601,
+      due: null,
+      received: { seen: 10n ** 30n + 5n, final: 2n ** 64n + 1n },
+    },
+    selectedNetwork: '2',
+    selectedCurrency: 'ETH',
+    sequence: 3,
+    cashierToken: 'A'.repeat(16) + uid(),
+    watchUntil: S0 + 90_000,
+    version: 4,
+    createdAt: T0,
+    updatedAt: T0 + 5,
+    options: [
+      {
+        network: '2',
+        currency: 'ETH',
+        contract: null,
+        decimals: 18,
+        precision: 8,
+        amount: 10n ** 20n + 7n,
+        amountBase: 10n ** 30n + 123n,
+        fee: 2n ** 70n,
+        usdRate: '3000.123456789012345678',
+        split: { seller: { address: SELLER, amount: 10n ** 29n }, merchant: 8n * 10n ** 29n + 123n, others: [{ address: OTHER, amount: 10n ** 29n }] },
+      },
+      {
+        network: '2',
+        currency: 'USDT',
+        contract: '0xdac17f958d2ee523a2206206994597c13d831ec7',
+        decimals: 6,
+        precision: 6,
+        amount: 10_500_000n,
+        amountBase: 10_500_000n,
+        fee: 52_500n,
+        usdRate: null,
+        split: null,
+      },
+      {
+        network: '3',
+        currency: 'USDT',
+        contract: '0x55d398326f99059ff775485246999027b3197955',
+        decimals: 18,
+        precision: 6,
+        amount: 10_500_000n,
+        amountBase: 10_500_000_000_000_000_000n,
+        fee: 0n,
+        usdRate: '1',
+        split: { seller: null, merchant: 10_500_000_000_000_000_000n, others: [] },
+      },
+    ],
+    ...over,
+  };
+  return withDerivedDue(o);
+}
+
+/** The store derives `state.due` from the selected option; records built here agree with it. */
+function withDerivedDue(o: OrderRecord): OrderRecord {
+  const selected = o.options.find((x) => x.network === o.selectedNetwork && x.currency === o.selectedCurrency);
+  return { ...o, state: { ...o.state, due: selected ? selected.amountBase : null } };
+}
+
+/** The smallest order: every nullable field null, nothing selected, no options. */
+function bareOrder(merchantNo: string, appId: string, over: Partial<OrderRecord> = {}): OrderRecord {
+  return orderRecord(merchantNo, appId, {
+    edition: 'standard',
+    merchantOrderNo: null,
+    merchantOrderDesc: null,
+    goodsInfo: null,
+    merchantApplicationUserId: null,
+    notifyUrl: null,
+    redirectUrl: null,
+    businessInfo: null,
+    extension: null,
+    divideDetail: null,
+    pricingCurrency: 'USDT',
+    pricingAmount: 1n,
+    pricingAmountWire: '0.000001',
+    pricingPrecision: 6,
+    state: { status: 'PENDING', exception: null, closeReason: null, expireTime: S0 + 1800, payTime: 0, completedTime: 0, closedTime: 0, due: null, received: { seen: 0n, final: 0n } },
+    selectedNetwork: null,
+    selectedCurrency: null,
+    sequence: 0,
+    watchUntil: 0,
+    version: 0,
+    options: [],
+    ...over,
+  });
+}
+
+function paymentRecord(paymentOrderNo: string, over: Partial<PaymentRecord> = {}): PaymentRecord {
+  return {
+    paymentOrderNo,
+    network: '3',
+    currency: 'USDT',
+    txHash: `0x${randomBytes(32).toString('hex')}`,
+    logIndex: 0,
+    blockNumber: 40_000_000,
+    blockHash: `0x${randomBytes(32).toString('hex')}`,
+    address: WALLET,
+    amount: 10n ** 30n + 1n,
+    confirmations: 1,
+    status: 'SEEN',
+    createdAt: T0 + 1000,
+    updatedAt: T0 + 1000,
+    ...over,
+  };
+}
+
+function notificationRecord(paymentOrderNo: string, sequence: number, over: Partial<NotificationRecord> = {}): NotificationRecord {
+  return {
+    notifyId: `N${randomBytes(12).toString('hex')}`,
+    paymentOrderNo,
+    notifyType: 'ORDER_PAID',
+    sequence,
+    payload: JSON.stringify({ sequence, amount: '1000000000000000000000000000000', note: 'ü ✓' }),
+    status: 'PENDING',
+    attempts: 0,
+    nextAttemptAt: T0 + sequence,
+    createdAt: T0 + sequence,
+    ...over,
+  };
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+interface Fresh {
+  tdb: TestDatabase;
+  db: Db;
+  store: Store;
+  close(): Promise<void>;
+}
+
+async function freshStore(kind: DatabaseKind): Promise<Fresh> {
+  const tdb = await createTestDatabase(kind);
+  const db = await openDatabase({ url: tdb.url, poolSize: 4 });
+  return {
+    tdb,
+    db,
+    store: createStore(db),
+    async close() {
+      await db.close();
+      await tdb.drop();
+    },
+  };
+}
+
+async function seedMerchant(store: Store): Promise<{ merchantNo: string; appId: string }> {
+  const m = merchantRecord();
+  await store.merchants.insert(m);
+  const a = applicationRecord(m.merchantNo);
+  await store.applications.insert(a);
+  return { merchantNo: m.merchantNo, appId: a.appId };
+}
+
+async function countRows(db: Db, table: 'orders' | 'order_options' | 'payments' | 'merchant_networks', column: string, value: string): Promise<number> {
+  const k = db.kysely as unknown as Kysely<Record<string, Record<string, string>>>;
+  const r = await k.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).where(column, '=', value).executeTakeFirstOrThrow();
+  return Number(r.n);
+}
+
+/** Table → columns (name, nullability) in declaration order: what must match across databases. */
+async function schemaShape(db: Db) {
+  const tables = await db.kysely.introspection.getTables();
+  return Object.fromEntries(
+    tables
+      .filter((t) => !t.name.startsWith('kysely_'))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((t) => [t.name, t.columns.map((c) => `${c.name}${c.isNullable ? '?' : ''}`)]),
+  );
+}
+
+// ---- the suite ------------------------------------------------------------------------------
+
+describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
+  let shared: Fresh;
+  let store: Store;
+  beforeAll(async () => {
+    shared = await freshStore(kind);
+    store = shared.store;
+  });
+  afterAll(async () => {
+    await shared?.close();
+  });
+
+  describe('migrations', () => {
+    it('creates exactly the gateway tables, and migrating again changes nothing', async () => {
+      const f = await freshStore(kind);
+      try {
+        expect(await listTables(f.db.kysely as Kysely<unknown>)).toEqual(EXPECTED_TABLES);
+        const shape = await schemaShape(f.db);
+        const m = merchantRecord();
+        await f.store.merchants.insert(m);
+
+        await migrateToLatest(f.db.kysely as Kysely<unknown>);
+        const reopened = await openDatabase({ url: f.tdb.url, poolSize: 2 });
+        try {
+          expect(await listTables(reopened.kysely as Kysely<unknown>)).toEqual(EXPECTED_TABLES);
+          expect(await schemaShape(reopened)).toEqual(shape);
+          expect(await createStore(reopened).merchants.get(m.merchantNo)).toEqual(m);
+        } finally {
+          await reopened.close();
+        }
+        const applied = await (f.db.kysely as unknown as Kysely<{ kysely_migration: { name: string } }>)
+          .selectFrom('kysely_migration')
+          .select('name')
+          .execute();
+        expect(applied.map((r) => r.name)).toEqual(['0001_init']);
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  describe('merchants', () => {
+    it('inserts and reads back a merchant with its wallets and CA addresses per network', async () => {
+      const m = merchantRecord({ status: 'INACTIVE', onlinePayment: false, wallets: { '2': WALLET, '5': SELLER }, caAddresses: { '2': OTHER, '4': SELLER } });
+      await store.merchants.insert(m);
+      expect(await store.merchants.get(m.merchantNo)).toEqual(m);
+      expect(await store.merchants.get(`M${digits()}`)).toBeNull();
+    });
+
+    it('updates status, the online-payment switch and upserts wallets and CA addresses per network', async () => {
+      const m = merchantRecord({ wallets: { '2': WALLET }, caAddresses: { '3': OTHER } });
+      await store.merchants.insert(m);
+
+      expect(await store.merchants.update(m.merchantNo, { status: 'INACTIVE', onlinePayment: false }, T0 + 1)).toBe(true);
+      expect(await store.merchants.get(m.merchantNo)).toEqual({ ...m, status: 'INACTIVE', onlinePayment: false });
+
+      // A wallet on a network that has only a CA address keeps the CA; a CA next to a wallet
+      // keeps the wallet; a replaced wallet is replaced; a new network gets a row.
+      const patch = { wallets: { '3': SELLER, '2': OTHER, '4': WALLET }, caAddresses: { '2': SELLER } } as const;
+      expect(await store.merchants.update(m.merchantNo, patch, T0 + 2)).toBe(true);
+      expect(await store.merchants.get(m.merchantNo)).toEqual({
+        ...m,
+        status: 'INACTIVE',
+        onlinePayment: false,
+        wallets: { '2': OTHER, '3': SELLER, '4': WALLET },
+        caAddresses: { '2': SELLER, '3': OTHER },
+      });
+
+      expect(await store.merchants.update(m.merchantNo, { status: 'ACTIVE' }, T0 + 3)).toBe(true);
+      expect((await store.merchants.get(m.merchantNo))?.status).toBe('ACTIVE');
+      expect((await store.merchants.get(m.merchantNo))?.wallets).toEqual({ '2': OTHER, '3': SELLER, '4': WALLET });
+      expect(await store.merchants.update(m.merchantNo, {}, T0 + 4)).toBe(true);
+      // A key present with an undefined address is no change (the patch type allows it).
+      expect(await store.merchants.update(m.merchantNo, { wallets: { '2': undefined }, caAddresses: { '5': undefined } }, T0 + 5)).toBe(true);
+      expect(await store.merchants.get(m.merchantNo)).toEqual({
+        ...m,
+        onlinePayment: false,
+        wallets: { '2': OTHER, '3': SELLER, '4': WALLET },
+        caAddresses: { '2': SELLER, '3': OTHER },
+      });
+    });
+
+    it('answers false when updating an unknown merchant and writes nothing', async () => {
+      const merchantNo = `M${digits()}`;
+      expect(await store.merchants.update(merchantNo, { status: 'INACTIVE', wallets: { '2': WALLET }, caAddresses: { '3': OTHER } }, T0)).toBe(false);
+      expect(await store.merchants.get(merchantNo)).toBeNull();
+      expect(await countRows(shared.db, 'merchant_networks', 'merchant_no', merchantNo)).toBe(0);
+    });
+  });
+
+  describe('applications', () => {
+    it('inserts, reads back and lists a merchant’s applications oldest first', async () => {
+      const m = merchantRecord();
+      const other = merchantRecord();
+      await store.merchants.insert(m);
+      await store.merchants.insert(other);
+      const newer = applicationRecord(m.merchantNo, { createdAt: T0 + 20, status: 'DISABLED' });
+      const older = applicationRecord(m.merchantNo, { createdAt: T0 + 10 });
+      const foreign = applicationRecord(other.merchantNo);
+      for (const a of [newer, older, foreign]) await store.applications.insert(a);
+
+      expect(await store.applications.get(newer.appId)).toEqual(newer);
+      expect(await store.applications.get(digits())).toBeNull();
+      expect(await store.applications.listByMerchant(m.merchantNo)).toEqual([older, newer]);
+      expect(await store.applications.listByMerchant(other.merchantNo)).toEqual([foreign]);
+      expect(await store.applications.listByMerchant(`M${digits()}`)).toEqual([]);
+    });
+  });
+
+  describe('platform keys', () => {
+    it('picks the newest ACTIVE key per application, null being the platform default key', async () => {
+      // Default keys are global: a database of its own keeps the case independent.
+      const f = await freshStore(kind);
+      try {
+        const s = f.store;
+        const { appId } = await seedMerchant(s);
+        const { appId: otherApp } = await seedMerchant(s);
+        const def1 = platformKeyRecord(null, { createdAt: T0 + 1 });
+        const def2 = platformKeyRecord(null, { createdAt: T0 + 2 });
+        const defRetired = platformKeyRecord(null, { createdAt: T0 + 3, status: 'RETIRED' });
+        const app1 = platformKeyRecord(appId, { createdAt: T0 + 1 });
+        const app2 = platformKeyRecord(appId, { createdAt: T0 + 5 });
+        const appRetired = platformKeyRecord(appId, { createdAt: T0 + 9, status: 'RETIRED' });
+        const otherKey = platformKeyRecord(otherApp, { createdAt: T0 + 100 });
+
+        expect(await s.platformKeys.activeFor(null)).toBeNull();
+        for (const k of [def2, app2, appRetired, def1, defRetired, app1, otherKey]) await s.platformKeys.insert(k);
+
+        expect(await s.platformKeys.activeFor(null)).toEqual(def2);
+        expect(await s.platformKeys.activeFor(appId)).toEqual(app2);
+        expect(await s.platformKeys.activeFor(otherApp)).toEqual(otherKey);
+        expect(await s.platformKeys.activeFor(digits())).toBeNull();
+
+        expect(await s.platformKeys.get(appRetired.serial)).toEqual(appRetired);
+        expect(await s.platformKeys.get('NO-SUCH-SERIAL')).toBeNull();
+
+        expect(await s.platformKeys.list(null)).toEqual([def1, def2, defRetired]);
+        expect(await s.platformKeys.list(appId)).toEqual([app1, app2, appRetired]);
+        expect(await s.platformKeys.list(digits())).toEqual([]);
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  describe('orders', () => {
+    it('round-trips every field exactly: bigints past 2^64, 18-decimal strings, JSON divide_detail', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      expect(o.state.due).toBe(10n ** 30n + 123n);
+      await store.orders.insert(o);
+      expect(await store.orders.get(o.paymentOrderNo)).toEqual(o);
+      expect(await store.orders.findByRequest(merchantNo, o.requestNoKey)).toEqual(o);
+    });
+
+    it('round-trips an order whose optional fields are all null and that has no options', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = bareOrder(merchantNo, appId);
+      await store.orders.insert(o);
+      expect(await store.orders.get(o.paymentOrderNo)).toEqual(o);
+      expect(await store.orders.get('P00000000000000000000000000')).toBeNull();
+    });
+
+    it('finds an order by (merchant_no, request_no_key) only', async () => {
+      const a = await seedMerchant(store);
+      const b = await seedMerchant(store);
+      const o = bareOrder(a.merchantNo, a.appId);
+      await store.orders.insert(o);
+      expect((await store.orders.findByRequest(a.merchantNo, o.requestNoKey))?.paymentOrderNo).toBe(o.paymentOrderNo);
+      expect(await store.orders.findByRequest(b.merchantNo, o.requestNoKey)).toBeNull();
+      expect(await store.orders.findByRequest(a.merchantNo, `${o.requestNoKey}x`)).toBeNull();
+      // The key is what the caller normalised; the store compares it exactly.
+      expect(await store.orders.findByRequest(a.merchantNo, o.requestNo)).toBeNull();
+    });
+
+    it('refuses a duplicate (merchant_no, request_no_key) with DuplicateRequestError and stores nothing of it', async () => {
+      const a = await seedMerchant(store);
+      const b = await seedMerchant(store);
+      const first = orderRecord(a.merchantNo, a.appId);
+      await store.orders.insert(first);
+      const dup = orderRecord(a.merchantNo, a.appId, { requestNo: first.requestNo.toUpperCase(), requestNoKey: first.requestNoKey });
+
+      await expect(store.orders.insert(dup)).rejects.toBeInstanceOf(DuplicateRequestError);
+      await expect(store.transaction((tx) => tx.orders.insert(dup))).rejects.toBeInstanceOf(DuplicateRequestError);
+      expect(await store.orders.get(dup.paymentOrderNo)).toBeNull();
+      expect(await countRows(shared.db, 'orders', 'payment_order_no', dup.paymentOrderNo)).toBe(0);
+      expect(await countRows(shared.db, 'order_options', 'payment_order_no', dup.paymentOrderNo)).toBe(0);
+      expect(await store.orders.findByRequest(a.merchantNo, first.requestNoKey)).toEqual(first);
+
+      // The same request_no of another merchant is another order.
+      const elsewhere = orderRecord(b.merchantNo, b.appId, { requestNo: first.requestNo, requestNoKey: first.requestNoKey });
+      await store.orders.insert(elsewhere);
+      expect(await store.orders.get(elsewhere.paymentOrderNo)).toEqual(elsewhere);
+    });
+
+    it('lets exactly one of several concurrent duplicate inserts win', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const template = orderRecord(merchantNo, appId);
+      const racers = Array.from({ length: 6 }, () => ({ ...template, paymentOrderNo: orderRecord(merchantNo, appId).paymentOrderNo }));
+      const results = await Promise.allSettled(racers.map((o) => store.transaction((tx) => tx.orders.insert(o))));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      const lost = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      for (const r of lost) expect(r.reason).toBeInstanceOf(DuplicateRequestError);
+      const stored = await store.orders.findByRequest(merchantNo, template.requestNoKey);
+      expect(stored).not.toBeNull();
+      for (const o of racers) {
+        const expected = o.paymentOrderNo === stored!.paymentOrderNo ? template.options.length : 0;
+        expect(await countRows(shared.db, 'order_options', 'payment_order_no', o.paymentOrderNo)).toBe(expected);
+      }
+    });
+
+    it('saves the state only against the expected version; a stale version writes nothing', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = bareOrder(merchantNo, appId, {
+        options: orderRecord(merchantNo, appId).options,
+      });
+      await store.orders.insert(o);
+
+      const paying = withDerivedDue({
+        ...o,
+        state: { ...o.state, status: 'PAYING', exception: 'UNDERPAID', received: { seen: 10n ** 30n, final: 2n ** 65n } },
+        selectedNetwork: '2',
+        selectedCurrency: 'ETH',
+        sequence: 1,
+        watchUntil: S0 + 100,
+        version: 1,
+        updatedAt: T0 + 50,
+      });
+      expect(await store.orders.saveState(paying, 0)).toBe(true);
+      const saved = await store.orders.get(o.paymentOrderNo);
+      expect(saved).toEqual(paying);
+      expect(saved?.state.due).toBe(10n ** 30n + 123n);
+
+      // Someone else saved version 1 first: this writer still expects version 0.
+      const stale = { ...paying, state: { ...paying.state, status: 'CLOSED' as const, closeReason: 'EXPIRED' as const, closedTime: S0 + 9 }, version: 2, updatedAt: T0 + 99 };
+      expect(await store.orders.saveState(stale, 0)).toBe(false);
+      expect(await store.orders.get(o.paymentOrderNo)).toEqual(paying);
+
+      const closed = { ...stale, version: 2 };
+      expect(await store.orders.saveState(closed, 1)).toBe(true);
+      expect(await store.orders.get(o.paymentOrderNo)).toEqual(closed);
+      expect(await store.orders.saveState({ ...closed, paymentOrderNo: 'P00000000000000000000000000' }, 2)).toBe(false);
+    });
+
+    it('lists overdue orders of one status by deadline, oldest first, limited', async () => {
+      // listOverdue looks at every order: a database of its own keeps the case independent.
+      const f = await freshStore(kind);
+      try {
+        const s = f.store;
+        const { merchantNo, appId } = await seedMerchant(s);
+        const at = (status: OrderRecord['state']['status'], expireTime: number) => {
+          const o = bareOrder(merchantNo, appId);
+          return { ...o, state: { ...o.state, status, expireTime } };
+        };
+        const p300 = at('PENDING', S0 + 300);
+        const p100 = at('PENDING', S0 + 100);
+        const p200 = at('PENDING', S0 + 200);
+        const p301 = at('PENDING', S0 + 301);
+        const paying150 = at('PAYING', S0 + 150);
+        const paying400 = at('PAYING', S0 + 400);
+        const closed50 = at('CLOSED', S0 + 50);
+        const paid60 = at('PAID', S0 + 60);
+        for (const o of [p300, p100, p200, p301, paying150, paying400, closed50, paid60]) await s.orders.insert(o);
+
+        expect(await s.orders.listOverdue('PENDING', S0 + 300, 10)).toEqual([p100, p200, p300].map((o) => o.paymentOrderNo));
+        expect(await s.orders.listOverdue('PENDING', S0 + 300, 2)).toEqual([p100, p200].map((o) => o.paymentOrderNo));
+        expect(await s.orders.listOverdue('PENDING', S0 + 99, 10)).toEqual([]);
+        expect(await s.orders.listOverdue('PAYING', S0 + 300, 10)).toEqual([paying150.paymentOrderNo]);
+        expect(await s.orders.listOverdue('PAYING', S0 + 1000, 10)).toEqual([paying150, paying400].map((o) => o.paymentOrderNo));
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  describe('payments', () => {
+    it('upserts a transfer by (network, tx_hash, log_index): a repeat updates it, never adds a row', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      const later = paymentRecord(o.paymentOrderNo, { blockNumber: 40_000_010, logIndex: 0 });
+      const first = paymentRecord(o.paymentOrderNo, { logIndex: 7 });
+      const sameTxNextLog = { ...paymentRecord(o.paymentOrderNo), txHash: first.txHash, logIndex: 8, amount: 5n };
+      const sameTxOtherNetwork = { ...first, network: '2' as const, currency: 'USDT', blockNumber: 20_000_000, amount: 1n };
+      for (const p of [later, first, sameTxNextLog, sameTxOtherNetwork]) await store.payments.upsert(p);
+      expect(await store.payments.listByOrder(o.paymentOrderNo)).toEqual([sameTxOtherNetwork, first, sameTxNextLog, later]);
+
+      const confirmed: PaymentRecord = { ...first, confirmations: 12, status: 'FINAL', blockNumber: 40_000_001, blockHash: `0x${'ab'.repeat(32)}`, updatedAt: T0 + 9000 };
+      await store.payments.upsert(confirmed);
+      await store.payments.upsert(confirmed);
+      expect(await countRows(shared.db, 'payments', 'payment_order_no', o.paymentOrderNo)).toBe(4);
+      const rows = await store.payments.listByOrder(o.paymentOrderNo);
+      expect(rows).toHaveLength(4);
+      expect(rows.find((p) => p.network === '3' && p.txHash === first.txHash && p.logIndex === 7)).toEqual({ ...confirmed, createdAt: first.createdAt });
+      expect(rows.find((p) => p.network === '2')).toEqual(sameTxOtherNetwork);
+
+      const reverted: PaymentRecord = { ...confirmed, status: 'REVERTED', confirmations: 0, updatedAt: T0 + 9999 };
+      await store.payments.upsert(reverted);
+      expect((await store.payments.listByOrder(o.paymentOrderNo)).filter((p) => p.txHash === first.txHash && p.network === '3' && p.logIndex === 7)).toEqual([
+        { ...reverted, createdAt: first.createdAt },
+      ]);
+      expect(await store.payments.listByOrder('P00000000000000000000000000')).toEqual([]);
+    });
+  });
+
+  describe('notifications', () => {
+    it('inserts notifications and lists an order’s by sequence', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = bareOrder(merchantNo, appId);
+      const other = bareOrder(merchantNo, appId);
+      await store.orders.insert(o);
+      await store.orders.insert(other);
+      const n2 = notificationRecord(o.paymentOrderNo, 2, { notifyType: 'ORDER_EXCEPTION', status: 'FAILED', attempts: 9 });
+      const n1 = notificationRecord(o.paymentOrderNo, 1, { status: 'DELIVERED', attempts: 1 });
+      const n3 = notificationRecord(o.paymentOrderNo, 3, { notifyType: 'ORDER_COMPLETED' });
+      const foreign = notificationRecord(other.paymentOrderNo, 1, { notifyType: 'ORDER_CLOSED' });
+      for (const n of [n2, foreign, n3, n1]) await store.notifications.insert(n);
+      expect(await store.notifications.listByOrder(o.paymentOrderNo)).toEqual([n1, n2, n3]);
+      expect(await store.notifications.listByOrder(other.paymentOrderNo)).toEqual([foreign]);
+      await expect(store.notifications.insert({ ...n1, sequence: 4 })).rejects.toThrow();
+    });
+  });
+
+  describe('nonces', () => {
+    it('remembers a nonce until it expires, revives it afterwards, and prunes only expired ones', async () => {
+      // prune counts every expired nonce: a database of its own keeps the count exact.
+      const f = await freshStore(kind);
+      try {
+        const n = f.store.nonces;
+        const app = digits();
+        const otherApp = digits();
+        expect(await n.remember(app, 'n-1', T0 + 10_000, T0)).toBe(true);
+        expect(await n.remember(app, 'n-1', T0 + 20_000, T0 + 5_000)).toBe(false);
+        expect(await n.remember(otherApp, 'n-1', T0 + 10_000, T0)).toBe(true);
+        // At the expiry instant the timestamp window still admits the request: still a replay.
+        expect(await n.remember(app, 'n-1', T0 + 20_000, T0 + 10_000)).toBe(false);
+        // Past it the nonce is revived with the new expiry.
+        expect(await n.remember(app, 'n-1', T0 + 30_000, T0 + 10_001)).toBe(true);
+        expect(await n.remember(app, 'n-1', T0 + 40_000, T0 + 29_000)).toBe(false);
+
+        expect(await n.remember(app, 'n-2', T0 + 15_000, T0)).toBe(true);
+        expect(await n.remember(app, 'n-3', T0 + 50_000, T0)).toBe(true);
+        // Expired at T0+30_000: otherApp/n-1 (10_000) and n-2 (15_000); app/n-1 expires exactly then.
+        expect(await n.prune(T0 + 30_000)).toBe(2);
+        expect(await n.remember(app, 'n-1', T0 + 60_000, T0 + 20_000)).toBe(false);
+        expect(await n.remember(app, 'n-3', T0 + 60_000, T0 + 20_000)).toBe(false);
+        expect(await n.remember(otherApp, 'n-1', T0 + 60_000, T0 + 20_000)).toBe(true);
+        expect(await n.prune(T0 + 30_000)).toBe(0);
+        expect(await n.prune(T0 + 1_000_000)).toBe(3);
+        expect(await n.remember(app, 'n-3', T0 + 2_000_000, T0 + 1_000_000)).toBe(true);
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  describe('transactions', () => {
+    it('rolls back every write made through the transaction’s repositories when the function throws', async () => {
+      const existing = merchantRecord({ wallets: { '2': WALLET }, caAddresses: {} });
+      await store.merchants.insert(existing);
+      const m = merchantRecord();
+      const a = applicationRecord(m.merchantNo);
+      const k = platformKeyRecord(a.appId);
+      const o = orderRecord(m.merchantNo, a.appId);
+      const p = paymentRecord(o.paymentOrderNo);
+      const note = notificationRecord(o.paymentOrderNo, 1);
+      const nonceApp = digits();
+
+      const boom = new Error('boom: roll it all back');
+      await expect(
+        store.transaction(async (tx) => {
+          await tx.merchants.insert(m);
+          expect(await tx.merchants.update(existing.merchantNo, { status: 'INACTIVE', wallets: { '2': OTHER, '3': SELLER }, caAddresses: { '2': SELLER } }, T0 + 1)).toBe(true);
+          await tx.applications.insert(a);
+          await tx.platformKeys.insert(k);
+          await tx.orders.insert(o);
+          expect(await tx.orders.saveState({ ...o, version: o.version + 1, sequence: 9 }, o.version)).toBe(true);
+          await tx.payments.upsert(p);
+          await tx.notifications.insert(note);
+          expect(await tx.nonces.remember(nonceApp, 'tx-nonce', T0 + 10_000, T0)).toBe(true);
+          // Visible inside the transaction…
+          expect((await tx.orders.get(o.paymentOrderNo))?.sequence).toBe(9);
+          expect(await tx.payments.listByOrder(o.paymentOrderNo)).toHaveLength(1);
+          expect((await tx.merchants.get(existing.merchantNo))?.status).toBe('INACTIVE');
+          throw boom;
+        }),
+      ).rejects.toBe(boom);
+
+      // …and gone after the rollback.
+      expect(await store.merchants.get(m.merchantNo)).toBeNull();
+      expect(await store.merchants.get(existing.merchantNo)).toEqual(existing);
+      expect(await countRows(shared.db, 'merchant_networks', 'merchant_no', m.merchantNo)).toBe(0);
+      expect(await store.applications.get(a.appId)).toBeNull();
+      expect(await store.platformKeys.get(k.serial)).toBeNull();
+      expect(await store.orders.get(o.paymentOrderNo)).toBeNull();
+      expect(await store.orders.findByRequest(m.merchantNo, o.requestNoKey)).toBeNull();
+      expect(await countRows(shared.db, 'order_options', 'payment_order_no', o.paymentOrderNo)).toBe(0);
+      expect(await store.payments.listByOrder(o.paymentOrderNo)).toEqual([]);
+      expect(await store.notifications.listByOrder(o.paymentOrderNo)).toEqual([]);
+      expect(await store.nonces.remember(nonceApp, 'tx-nonce', T0 + 10_000, T0)).toBe(true);
+    });
+
+    it('commits the writes of a transaction that returns, and returns its value', async () => {
+      const m = merchantRecord();
+      const a = applicationRecord(m.merchantNo);
+      const result = await store.transaction(async (tx) => {
+        await tx.merchants.insert(m);
+        await tx.applications.insert(a);
+        return 'done';
+      });
+      expect(result).toBe('done');
+      expect(await store.merchants.get(m.merchantNo)).toEqual(m);
+      expect(await store.applications.get(a.appId)).toEqual(a);
+    });
+  });
+});
+
+describe.runIf(PG_BASE_URL)('the same schema on SQLite and PostgreSQL', () => {
+  it('has the same tables and columns (names, order and nullability) on both', async () => {
+    const [lite, pg] = await Promise.all([freshStore('sqlite'), freshStore('postgres')]);
+    try {
+      expect(await listTables(pg.db.kysely as Kysely<unknown>)).toEqual(await listTables(lite.db.kysely as Kysely<unknown>));
+      expect(await schemaShape(pg.db)).toEqual(await schemaShape(lite.db));
+    } finally {
+      await Promise.all([lite.close(), pg.close()]);
+    }
+  });
+});
