@@ -43,9 +43,7 @@ describe('sparkpay management commands', () => {
   beforeAll(() => {
     if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: build first (npx tsc -b packages/gateway)`);
     dir = mkdtempSync(join(tmpdir(), 'sparkpay-cli-'));
-    env = { SPARKPAY_DATA_DIR: join(dir, 'data'), SPARKPAY_DATABASE_URL: '', SPARKPAY_MASTER_KEY: '' };
-    delete env.SPARKPAY_DATABASE_URL;
-    delete env.SPARKPAY_MASTER_KEY;
+    env = { SPARKPAY_DATA_DIR: join(dir, 'data'), SPARKPAY_MASTER_KEY: 'ab'.repeat(32), SPARKPAY_DATABASE_URL: undefined };
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -67,8 +65,8 @@ describe('sparkpay management commands', () => {
     expect(app.app_id).toMatch(/^\d+$/);
     expect(String(app.platform_public_key)).toContain('BEGIN PUBLIC KEY');
     expect(app.serial).toBeTypeOf('string');
-    // The master key was generated for this data directory, owner-only.
-    expect(statSync(join(dir, 'data', 'master.key')).mode & 0o777).toBe(0o600);
+    // Management commands never invent a master key: the server could not open what it sealed.
+    expect(existsSync(join(dir, 'data', 'master.key'))).toBe(false);
 
     const listed = oneJson((await sparkpay(env, 'app', 'keys', String(app.app_id), '--json')).stdout);
     expect(listed.keys).toEqual([expect.objectContaining({ serial: app.serial, platform_public_key: app.platform_public_key })]);
@@ -120,8 +118,20 @@ describe('sparkpay management commands', () => {
     expect(r.stderr).toMatch(/RSA-2048/);
   });
 
+  it('app create without any master key fails with a one-line reason, and other commands still work', async () => {
+    const noKey = { SPARKPAY_DATA_DIR: join(dir, 'nokey'), SPARKPAY_MASTER_KEY: undefined };
+    const m = oneJson((await sparkpay(noKey, 'merchant', 'create', '--name', 'No key', '--json')).stdout);
+    const keys = oneJson((await sparkpay(noKey, 'keys', 'generate', '--out', join(dir, 'nokey-keys'), '--json')).stdout);
+    const r = await sparkpay(noKey, 'app', 'create', '--merchant', String(m.merchant_no), '--public-key', String(keys.public_key_file), '--json');
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/SPARKPAY_MASTER_KEY is not set/);
+    expect(existsSync(join(dir, 'nokey', 'master.key'))).toBe(false);
+  });
+
   it('start refuses to run without a master key in production', async () => {
-    const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, 'prod') }, 'start');
+    const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, 'prod'), SPARKPAY_MASTER_KEY: undefined }, 'start');
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
   });

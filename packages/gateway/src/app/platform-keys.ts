@@ -10,6 +10,8 @@ export interface SigningKey {
   privateKey: KeyObject;
 }
 
+export const FIRST_DEFAULT_SERIAL = 'DEFAULT0000000000001';
+
 /** How long the AppID → active serial mapping is trusted before it is read again. */
 const ACTIVE_KEY_TTL_MS = 5_000;
 
@@ -25,8 +27,7 @@ export class PlatformKeys {
   ) {}
 
   /** Creates and stores a new active key for an application (or the default key). */
-  async create(tx: StoreTx, appId: string | null): Promise<PlatformKeyRecord> {
-    const serial = this.ids.keySerial();
+  async create(tx: StoreTx, appId: string | null, serial: string = this.ids.keySerial()): Promise<PlatformKeyRecord> {
     const pair = generateRsaKeyPair();
     const record: PlatformKeyRecord = {
       serial,
@@ -40,11 +41,21 @@ export class PlatformKeys {
     return record;
   }
 
-  /** The default key signs responses when the AppID is unknown; made on first start. */
+  /**
+   * The default key signs responses when the AppID is unknown; made on first start. The first
+   * one has a fixed serial, so instances starting together on an empty database insert the
+   * same primary key: one wins, the others find its key.
+   */
   async ensureDefault(): Promise<PlatformKeyRecord> {
     const existing = await this.store.platformKeys.activeFor(null);
     if (existing) return existing;
-    return this.store.transaction(async (tx) => (await tx.platformKeys.activeFor(null)) ?? this.create(tx, null));
+    try {
+      return await this.store.transaction((tx) => this.create(tx, null, FIRST_DEFAULT_SERIAL));
+    } catch (err) {
+      const winner = await this.store.platformKeys.activeFor(null);
+      if (winner) return winner;
+      throw err;
+    }
   }
 
   /** The key that signs responses for `appId` (null or unknown: the default key). */

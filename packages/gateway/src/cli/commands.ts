@@ -75,8 +75,8 @@ function args(argv: string[], options: OptionSpec, positionals = 0) {
 }
 
 async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
-  const config = loadConfig(process.env.SPARKPAY_MODE === 'production' ? 'production' : 'development');
-  const core = await openCore(config);
+  const config = loadConfig('production');
+  const core = await openCore(config, undefined, undefined, { management: true });
   try {
     return await fn(core);
   } finally {

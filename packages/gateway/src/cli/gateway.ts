@@ -1,4 +1,5 @@
 // The composition root: configuration → adapters → use cases → servers and workers.
+import { existsSync, readFileSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from '../app/authenticate.js';
 import { closeOrder } from '../app/close-order.js';
@@ -55,16 +56,31 @@ export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
   );
 }
 
-/** The master key: the operator's SPARKPAY_MASTER_KEY, or in development a generated key file. */
-export function openKeyVault(config: Config): KeyVault {
+/**
+ * The master key: the operator's SPARKPAY_MASTER_KEY; in development a key file generated into
+ * the data directory. Management commands (`create: false`) never generate one — a key made up
+ * there would seal keys the server cannot open — they use the development file if it exists.
+ */
+export function openKeyVault(config: Config, create = config.mode === 'development'): KeyVault {
   if (config.masterKey) return createKeyVault(parseMasterKey(config.masterKey));
-  if (config.mode === 'development') return createKeyVault(loadOrCreateMasterKeyFile(config.masterKeyFile));
-  throw new MasterKeyError('SPARKPAY_MASTER_KEY is required in production (32 bytes, e.g. `openssl rand -hex 32`)');
+  if (create) return createKeyVault(loadOrCreateMasterKeyFile(config.masterKeyFile));
+  if (existsSync(config.masterKeyFile)) return createKeyVault(parseMasterKey(readFileSync(config.masterKeyFile, 'utf8')));
+  throw new MasterKeyError(
+    `SPARKPAY_MASTER_KEY is not set (32 bytes, e.g. \`openssl rand -hex 32\`) and there is no development key ${config.masterKeyFile}`,
+  );
+}
+
+/** A vault opened on first use, so commands that never touch platform keys need no master key. */
+function lazyVault(open: () => KeyVault): KeyVault {
+  let vault: KeyVault | null = null;
+  const get = () => (vault ??= open());
+  return { seal: (p, c) => get().seal(p, c), open: (s, c) => get().open(s, c) };
 }
 
 /** Database, store, keys: what the management commands need, without the servers. */
-export async function openCore(config: Config, clock: Clock = systemClock, ids: Ids = randomIds) {
-  const vault = openKeyVault(config);
+export async function openCore(config: Config, clock: Clock = systemClock, ids: Ids = randomIds, options: { management?: boolean } = {}) {
+  // The server checks its key at start; management commands only when they need one.
+  const vault = options.management ? lazyVault(() => openKeyVault(config, false)) : openKeyVault(config);
   const db = await openDatabase({ url: config.databaseUrl });
   const store = createStore(db);
   const platformKeys = new PlatformKeys(store, vault, ids, clock);
