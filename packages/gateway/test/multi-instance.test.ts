@@ -218,6 +218,11 @@ describe.runIf(PG_BASE_URL)('two gateway processes on one PostgreSQL database', 
     await db?.drop();
   }, 30_000);
 
+  it('keeps one default platform key although both instances started together on an empty database', async () => {
+    const rows = await sql<{ serial: string }>("SELECT serial FROM platform_keys WHERE app_id IS NULL AND status = 'ACTIVE'", []);
+    expect(rows).toHaveLength(1);
+  });
+
   it('refuses on one instance a request already accepted by the other (shared nonce memory)', async () => {
     const body = orderBody();
     const req = sign('POST', '/v4/pay/cashier', body);
