@@ -18,7 +18,8 @@ import { createTestDatabase, type DatabaseKind, type TestDatabase } from './data
 
 export const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 export const SELLER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
-export const OTHER = '0x90F79bf6EB2c4f870365E51cEf8bA6b2a2Aa3E6F';
+// EIP-55 spelling (the mixed-case form used before had a wrong checksum, so splits naming it were 41032).
+export const OTHER = '0x90f79Bf6EB2c4f870365E51cEF8ba6b2A2Aa3e6f';
 export const TEST_MASTER_KEY = '00'.repeat(32);
 
 export class ManualClock implements Clock {

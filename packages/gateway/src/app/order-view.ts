@@ -32,6 +32,15 @@ function optionView(o: OrderOptionRecord) {
   return { network: o.network, currency: o.currency, amount: formatAmount(o.amount, o.precision) };
 }
 
+/**
+ * Options by network, then currency code: one order whatever built the record (the plan keeps
+ * candidate order, a store load its own), so a repeated request_no answers the same data (§7).
+ */
+function optionViews(order: OrderRecord) {
+  const key = (o: OrderOptionRecord) => `${o.network}\u0000${o.currency}`;
+  return [...order.options].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)).map(optionView);
+}
+
 export function createOrderData(order: OrderRecord, publicUrl: string): CreateOrderData {
   return {
     payment_order_no: order.paymentOrderNo,
@@ -40,7 +49,7 @@ export function createOrderData(order: OrderRecord, publicUrl: string): CreateOr
     merchant_order_no: order.merchantOrderNo ?? '',
     pay_status: order.state.status,
     ...pricing(order),
-    payment_options: order.options.map(optionView),
+    payment_options: optionViews(order),
     expire_time: order.state.expireTime,
     cashier_url: cashierUrl(publicUrl, order),
   };
@@ -77,7 +86,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[]): R
     divide_detail: order.divideDetail ?? null,
     extension: order.extension ?? '',
     close_reason: s.closeReason,
-    payment_options: order.options.map(optionView),
+    payment_options: optionViews(order),
     payments: payments.map((p) => {
       const opt = order.options.find((o) => o.network === p.network && o.currency === p.currency);
       return {

@@ -12,6 +12,15 @@ import { sendError, sendSigned, type Signer } from './signed-reply.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Deepest JSON nesting a body may have. The v4 bodies need 4 levels; unknown fields are
+ * ignored but still walked by recursive code (the idempotency hash's canonical JSON), which a
+ * 64 KiB body of `[[[[…` would otherwise drive into a stack overflow and a 50000.
+ */
+const MAX_JSON_DEPTH = 64;
+
 export interface OrderApi {
   createOrder(app: AuthenticatedApp, edition: Edition, body: unknown): Promise<Result<{ data: unknown }>>;
   queryOrder(app: AuthenticatedApp, edition: Edition, merchantNo: string, requestNo: string): Promise<Result<{ data: unknown }>>;
@@ -46,6 +55,9 @@ export function buildServer(deps: HttpDeps) {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    // Fastify answers a malformed path (e.g. a broken %-escape) with its own unsigned JSON;
+    // under /v4/ every answer must be the signed envelope (§3), so it goes through `fail` too.
+    frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
   });
   server.decorateRequest('signAs', null);
   server.decorateRequest('app', null);
@@ -85,6 +97,14 @@ export function buildServer(deps: HttpDeps) {
   const fail = (req: FastifyRequest, reply: FastifyReply, code: number, message?: string, status?: number) => {
     req.errorCode = code;
     return sendError(deps, reply, req.signAs, code, message, status);
+  };
+
+  // Hooks do not run for these, so the request id header is set here.
+  const malformedRequest = async (err: Error, req: FastifyRequest, reply: FastifyReply) => {
+    reply.header('Sparkpay-Request-Id', req.id);
+    if (!req.url.startsWith('/v4/')) return reply.code(400).send({ code: 400, message: 'bad request' });
+    req.signAs = await signerOrDefault(req);
+    return fail(req, reply, 40009, `malformed request: ${err.message}`, 400);
   };
 
   server.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -151,11 +171,18 @@ export function buildServer(deps: HttpDeps) {
     const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
     if (type !== 'application/json') return { ok: false, code: 40009, message: 'Content-Type must be application/json' };
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let value: unknown;
     try {
-      return { ok: true, value: JSON.parse(raw.toString('utf8')) };
+      // Fatal decoding: Buffer#toString would turn invalid UTF-8 into U+FFFD and store the
+      // mangled text as if the merchant had sent it (§1: the body is UTF-8).
+      value = JSON.parse(UTF8.decode(raw));
     } catch {
-      return { ok: false, code: 40009, message: 'the request body is not valid JSON' };
+      return { ok: false, code: 40009, message: 'the request body is not valid UTF-8 JSON' };
     }
+    if (!nestingWithin(value, MAX_JSON_DEPTH)) {
+      return { ok: false, code: 40009, message: `the request body nests JSON deeper than ${MAX_JSON_DEPTH} levels` };
+    }
+    return { ok: true, value };
   };
 
   const withJson = (fn: (app: AuthenticatedApp, body: unknown) => Promise<Result<{ data: unknown }>>): Handler =>
@@ -179,4 +206,16 @@ export function buildServer(deps: HttpDeps) {
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** Whether no object or array in `value` sits deeper than `max` levels; iterative on purpose. */
+function nestingWithin(value: unknown, max: number): boolean {
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [v, depth] = next;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > max) return false;
+    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+  }
+  return true;
 }
