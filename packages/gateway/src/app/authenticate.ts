@@ -1,10 +1,12 @@
 // Request authentication (§2), in the documented order: headers present (40003) → AppID
 // known and enabled (40002) → timestamp well-formed (40009) and inside the window (40000) →
 // nonce well-formed (40009) → signature over the exact body bytes (40000) → nonce not seen
-// before (40000). The rate limit (40011) is applied by the HTTP edge after this.
+// before (40000, settled through the returned NonceGuard). The rate limit (40011) is applied by
+// the HTTP edge after this.
 import type { KeyObject } from 'node:crypto';
 import { NONCE_PATTERN, parsePublicKey, verifyMessage } from '@sparkpay/protocol';
 import type { Clock, Store } from './ports.js';
+import { NonceGuard } from './nonce-guard.js';
 import { fail, type Result } from './result.js';
 
 export interface AuthHeaders {
@@ -43,7 +45,11 @@ export class Authenticator {
     private readonly options: AuthOptions,
   ) {}
 
-  async authenticate(headers: AuthHeaders, body: Uint8Array): Promise<Result<{ app: AuthenticatedApp }>> {
+  /**
+   * Every check of §2 up to the signature. The caller must settle the returned nonce guard
+   * (replay check) before the request has any effect.
+   */
+  async authenticate(headers: AuthHeaders, body: Uint8Array): Promise<Result<{ app: AuthenticatedApp; nonce: NonceGuard }>> {
     for (const name of Object.keys(HEADER_NAMES) as (keyof AuthHeaders)[]) {
       const v = headers[name];
       if (v === undefined || v.trim() === '') return fail(40003, `missing required header: ${HEADER_NAMES[name]}`);
@@ -63,12 +69,14 @@ export class Authenticator {
     if (!verifyMessage(this.merchantKey(app.merchantPublicKeyPem), timestamp, nonce, body, signature)) {
       return fail(40000, 'signature verification failed: the signature does not match the request and the registered public key');
     }
-    // Remembered until the timestamp can no longer pass the window check.
-    const expiresAt = Math.max(Number(timestamp) * 1000, nowMs) + this.options.windowSeconds * 1000;
-    if (!(await this.store.nonces.remember(appId, nonce, expiresAt, nowMs))) {
-      return fail(40000, 'replayed request: this Sparkpay-Nonce was already used within the timestamp window');
-    }
-    return { ok: true, app: { appId: app.appId, merchantNo: app.merchantNo } };
+    // Remembered until the timestamp can no longer pass the window check. The replay check
+    // itself is the guard's, so it can share the transaction of the request's effects.
+    const expiresAtMs = Math.max(Number(timestamp) * 1000, nowMs) + this.options.windowSeconds * 1000;
+    return {
+      ok: true,
+      app: { appId: app.appId, merchantNo: app.merchantNo },
+      nonce: new NonceGuard(this.store, { appId, nonce, expiresAtMs, nowMs }),
+    };
   }
 
   /**

@@ -1,6 +1,7 @@
-// POST /v4/pay/cashier and /v4/pro/pay/cashier (§7, §8): parse, check the merchant, check
-// request_no reuse, plan (all business rules, in the pinned order), then store the order
-// and its payment options in one transaction. request_no is the idempotency key: a repeat
+// POST /v4/pay/cashier and /v4/pro/pay/cashier (§7, §8): parse, check the merchant, plan
+// (all business rules, in the pinned order), then store the order and its payment options in
+// one transaction. The request_no reuse check (41023) needs a read only when the plan is
+// refused or the insert hits the unique index, which keeps the common path to one write. request_no is the idempotency key: a repeat
 // with an identical body (ignoring key order) returns the existing order; a different body
 // is 41023; concurrent duplicates create one order (the unique index decides).
 import { createHash } from 'node:crypto';
@@ -13,7 +14,8 @@ import type { AuthenticatedApp } from './authenticate.js';
 import { createOrderData, type CreateOrderData } from './order-view.js';
 import { DuplicateRequestError, nowSeconds, type Clock, type Ids, type Store } from './ports.js';
 import type { Edition, OrderRecord } from './records.js';
-import { fail, type Result } from './result.js';
+import { NonceGuard, ReplayedRequestError, replayFailure } from './nonce-guard.js';
+import { fail, type Failure, type Result } from './result.js';
 
 export interface CreateOrderDeps {
   store: Store;
@@ -29,33 +31,56 @@ export async function createOrder(
   app: AuthenticatedApp,
   edition: Edition,
   body: unknown,
+  nonce: NonceGuard,
 ): Promise<Result<{ data: CreateOrderData }>> {
+  const prepared = await prepareOrder(deps, app, edition, body);
+  if (!prepared.ok) {
+    // Refusals still remember the nonce first: a replay answers 40000 whatever the body says.
+    if (!(await nonce.check())) return replayFailure();
+    return prepared.repeat ? ((await repeatOf(deps, prepared.repeat)) ?? prepared) : prepared;
+  }
+  try {
+    await deps.store.transaction(async (tx) => {
+      await nonce.checkIn(tx);
+      await tx.orders.insert(prepared.order);
+    });
+  } catch (err) {
+    if (err instanceof ReplayedRequestError) return replayFailure();
+    if (!(err instanceof DuplicateRequestError)) throw err;
+    nonce.rolledBack();
+    if (!(await nonce.check())) return replayFailure();
+    // A concurrent or earlier duplicate holds the request_no: answer as a repeat would.
+    const repeat = await repeatOf(deps, prepared.repeat);
+    if (repeat) return repeat;
+    throw err;
+  }
+  return { ok: true, data: createOrderData(prepared.order, deps.publicUrl) };
+}
+
+interface RepeatKey {
+  merchantNo: string;
+  requestNo: string;
+  requestHash: string;
+}
+
+type Prepared = { ok: true; order: OrderRecord; repeat: RepeatKey } | (Failure & { repeat: RepeatKey | null });
+
+/** Everything up to the write: parse, merchant checks, the plan, the new order record. */
+async function prepareOrder(deps: CreateOrderDeps, app: AuthenticatedApp, edition: Edition, body: unknown): Promise<Prepared> {
   const parsed = parseCreateOrderRequest(body, edition);
-  if (!parsed.ok) return fail(parsed.code, parsed.message);
+  if (!parsed.ok) return { ...fail(parsed.code, parsed.message), repeat: null };
   const request = parsed.request;
 
   const merchant = await deps.store.merchants.get(request.merchantNo);
   const access = checkMerchant(merchant, app.merchantNo, request.merchantNo);
-  if (!access.ok) return fail(access.code, access.message);
+  if (!access.ok) return { ...fail(access.code, access.message), repeat: null };
 
-  const requestHash = hashRequest(edition, body);
-  const existing = await repeatOf(deps, request.merchantNo, request.requestNo, requestHash);
-  if (existing) return existing;
-
-  const plan = planOrder(request, { merchant: merchant!, deployment: deps.deployment, rates: deps.rates, nowSeconds: nowSeconds(deps.clock) });
-  if (!plan.ok) return fail(plan.code, plan.message);
-
-  const order = newOrder(deps, app, request, plan.plan, requestHash);
-  try {
-    await deps.store.transaction((tx) => tx.orders.insert(order));
-  } catch (err) {
-    if (!(err instanceof DuplicateRequestError)) throw err;
-    // A concurrent duplicate won the race: answer as a repeat would.
-    const repeat = await repeatOf(deps, request.merchantNo, request.requestNo, requestHash);
-    if (repeat) return repeat;
-    throw err;
-  }
-  return { ok: true, data: createOrderData(order, deps.publicUrl) };
+  const repeat = { merchantNo: request.merchantNo, requestNo: request.requestNo, requestHash: hashRequest(edition, body) };
+  const plan = planOrder(request, { merchant: access.merchant, deployment: deps.deployment, rates: deps.rates, nowSeconds: nowSeconds(deps.clock) });
+  // A reused request_no answers before every later rule (§7 order), and a repeat of an
+  // accepted request returns its order even if, say, its deadline has passed since.
+  if (!plan.ok) return { ...fail(plan.code, plan.message), repeat };
+  return { ok: true, order: newOrder(deps, app, request, plan.plan, repeat.requestHash), repeat };
 }
 
 /** The edition is part of the identity: the same body on the other endpoint is another request. */
@@ -63,12 +88,7 @@ function hashRequest(edition: Edition, body: unknown): string {
   return createHash('sha256').update(`${edition}\n${canonicalJson(body)}`).digest('hex');
 }
 
-async function repeatOf(
-  deps: CreateOrderDeps,
-  merchantNo: string,
-  requestNo: string,
-  requestHash: string,
-): Promise<Result<{ data: CreateOrderData }> | null> {
+async function repeatOf(deps: CreateOrderDeps, { merchantNo, requestNo, requestHash }: RepeatKey): Promise<Result<{ data: CreateOrderData }> | null> {
   const existing = await deps.store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
   if (!existing) return null;
   if (existing.requestHash !== requestHash) {

@@ -81,7 +81,7 @@ function lazyVault(open: () => KeyVault): KeyVault {
 export async function openCore(config: Config, clock: Clock = systemClock, ids: Ids = randomIds, options: { management?: boolean } = {}) {
   // The server checks its key at start; management commands only when they need one.
   const vault = options.management ? lazyVault(() => openKeyVault(config, false)) : openKeyVault(config);
-  const db = await openDatabase({ url: config.databaseUrl });
+  const db = await openDatabase({ url: config.databaseUrl, backgroundCheckpoints: !options.management });
   const store = createStore(db);
   const platformKeys = new PlatformKeys(store, vault, ids, clock);
   return { db, store, platformKeys, clock, ids };
@@ -106,8 +106,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
     isReady: () => ready,
     api: {
-      createOrder: (app, edition, body) =>
-        createOrder({ ...deps, deployment: config.deployment, rates, publicUrl: config.publicUrl }, app, edition, body),
+      createOrder: (app, edition, body, nonce) =>
+        createOrder({ ...deps, deployment: config.deployment, rates, publicUrl: config.publicUrl }, app, edition, body, nonce),
       queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo),
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },

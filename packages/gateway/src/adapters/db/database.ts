@@ -1,6 +1,8 @@
 // Opens the one Kysely code path on SQLite (embedded default) or PostgreSQL.
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -22,12 +24,19 @@ export interface OpenOptions {
   url: string;
   migrate?: boolean;
   poolSize?: number;
+  /**
+   * SQLite: checkpoint the WAL from a worker thread instead of on the request path (a checkpoint
+   * fsyncs the database file and would stall the event loop for milliseconds). For servers.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 const INT8_OID = 20;
 
 export async function openDatabase(options: OpenOptions): Promise<Db> {
-  const db = isPostgresUrl(options.url) ? openPostgres(options.url, options.poolSize ?? 10) : openSqlite(options.url);
+  const db = isPostgresUrl(options.url)
+    ? openPostgres(options.url, options.poolSize ?? 10)
+    : openSqlite(options.url, options.backgroundCheckpoints === true);
   if (options.migrate !== false) {
     try {
       await migrateToLatest(db.kysely as Kysely<unknown>);
@@ -43,7 +52,7 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);
 }
 
-function openSqlite(path: string): Db {
+function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SqliteDatabase(path);
   // WAL lets the CLI read and write while the server runs; NORMAL sync is durable
@@ -52,8 +61,72 @@ function openSqlite(path: string): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
-  return { kysely, dialect: 'sqlite', description: `sqlite:${path}`, close: () => kysely.destroy() };
+  const checkpointer = backgroundCheckpoints && path !== ':memory:' ? startCheckpointer(path) : null;
+  // With the worker, automatic checkpoints only remain as a safety net for a large WAL.
+  if (checkpointer) sqlite.pragma('wal_autocheckpoint = 20000');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  return {
+    kysely,
+    dialect: 'sqlite',
+    description: `sqlite:${path}`,
+    close: async () => {
+      await kysely.destroy();
+      await checkpointer?.stop();
+    },
+  };
+}
+
+const MAX_CACHED_STATEMENTS = 500;
+
+/**
+ * Kysely prepares every query anew; preparing costs more than running our small statements.
+ * The same SQL text reuses its prepared statement (the connection runs one query at a time).
+ */
+function cachingStatements(sqlite: SqliteDatabase.Database): SqliteDialectDatabase {
+  const cache = new Map<string, SqliteDatabase.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let stmt = cache.get(sql);
+      if (!stmt) {
+        if (cache.size >= MAX_CACHED_STATEMENTS) cache.clear();
+        stmt = sqlite.prepare(sql);
+        cache.set(sql, stmt);
+      }
+      return stmt;
+    },
+  };
+}
+
+type SqliteDialectDatabase = ConstructorParameters<typeof SqliteDialect>[0]['database'] & object;
+
+const CHECKPOINT_WORKER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.path);
+db.pragma('busy_timeout = 5000');
+const timer = setInterval(() => {
+  try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+}, workerData.intervalMs);
+parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
+`;
+
+function startCheckpointer(path: string, intervalMs = 1000): { stop(): Promise<void> } {
+  const worker = new Worker(CHECKPOINT_WORKER, {
+    eval: true,
+    workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path, intervalMs },
+  });
+  worker.unref();
+  // A failed checkpointer is not fatal: SQLite's own automatic checkpoint still bounds the WAL.
+  worker.on('error', () => undefined);
+  return {
+    stop: () =>
+      new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve());
+        worker.postMessage('stop');
+        setTimeout(() => void worker.terminate(), 2000).unref();
+      }),
+  };
 }
 
 function openPostgres(url: string, max: number): Db {

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
+import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -22,7 +23,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const MAX_JSON_DEPTH = 64;
 
 export interface OrderApi {
-  createOrder(app: AuthenticatedApp, edition: Edition, body: unknown): Promise<Result<{ data: unknown }>>;
+  /** Settles the nonce guard itself, inside the order's transaction on success. */
+  createOrder(app: AuthenticatedApp, edition: Edition, body: unknown, nonce: NonceGuard): Promise<Result<{ data: unknown }>>;
   queryOrder(app: AuthenticatedApp, edition: Edition, merchantNo: string, requestNo: string): Promise<Result<{ data: unknown }>>;
   closeOrder(app: AuthenticatedApp, body: unknown): Promise<Result<{ data: unknown }>>;
 }
@@ -44,7 +46,12 @@ declare module 'fastify' {
   }
 }
 
-type Handler = (req: FastifyRequest, app: AuthenticatedApp) => Promise<Result<{ data: unknown }>>;
+type Handler = (req: FastifyRequest, app: AuthenticatedApp, nonce: NonceGuard) => Promise<Result<{ data: unknown }>>;
+
+interface RouteOptions {
+  /** The handler settles the nonce guard itself (in its own transaction); else it is settled first. */
+  settlesNonce?: boolean;
+}
 
 export function buildServer(deps: HttpDeps) {
   const server = Fastify({
@@ -129,7 +136,7 @@ export function buildServer(deps: HttpDeps) {
     deps.isReady() ? reply.send({ status: 'ok' }) : reply.code(503).send({ status: 'starting' }),
   );
 
-  const route = (method: 'GET' | 'POST', url: string, handler: Handler) =>
+  const route = (method: 'GET' | 'POST', url: string, handler: Handler, options: RouteOptions = {}) =>
     server.route({
       method,
       url,
@@ -158,10 +165,18 @@ export function buildServer(deps: HttpDeps) {
         }
         req.app = auth.app;
         req.signAs = auth.app.appId;
+        const replayed = async () => !(await auth.nonce.check());
         if (deps.rateLimiter && !deps.rateLimiter.take(auth.app.appId, deps.clock.nowMs())) {
+          if (await replayed()) return fail(req, reply, 40000, replayFailure().message);
           return fail(req, reply, 40011, 'Application call limit exceeded; reduce the request frequency');
         }
-        const result = await handler(req, auth.app);
+        if (!options.settlesNonce && (await replayed())) return fail(req, reply, 40000, replayFailure().message);
+        const result = await handler(req, auth.app, auth.nonce);
+        if (!auth.nonce.settled) {
+          // A handler that promised to settle the nonce did not: a bug, but never a hole.
+          req.log.error('request handled without settling its nonce');
+          if (await replayed()) return fail(req, reply, 40000, replayFailure().message);
+        }
         if (!result.ok) return fail(req, reply, result.code, result.message);
         return sendSigned(deps, reply, auth.app.appId, 200, { code: 0, message: 'success', data: result.data });
       },
@@ -185,14 +200,15 @@ export function buildServer(deps: HttpDeps) {
     return { ok: true, value };
   };
 
-  const withJson = (fn: (app: AuthenticatedApp, body: unknown) => Promise<Result<{ data: unknown }>>): Handler =>
-    async (req, app) => {
+  const withJson = (fn: (app: AuthenticatedApp, body: unknown, nonce: NonceGuard) => Promise<Result<{ data: unknown }>>): Handler =>
+    async (req, app, nonce) => {
       const parsed = jsonBody(req);
-      return parsed.ok ? fn(app, parsed.value) : parsed;
+      if (parsed.ok) return fn(app, parsed.value, nonce);
+      return (await nonce.check()) ? parsed : replayFailure();
     };
 
   for (const [prefix, edition] of [['/v4/pay', 'standard'], ['/v4/pro/pay', 'pro']] as const) {
-    route('POST', `${prefix}/cashier`, withJson((app, body) => deps.api.createOrder(app, edition, body)));
+    route('POST', `${prefix}/cashier`, withJson((app, body, nonce) => deps.api.createOrder(app, edition, body, nonce)), { settlesNonce: true });
     route('GET', `${prefix}/orders/:merchant_no/:request_no`, async (req, app) => {
       const params = req.params as { merchant_no: string; request_no: string };
       return deps.api.queryOrder(app, edition, params.merchant_no, params.request_no);

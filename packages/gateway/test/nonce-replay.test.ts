@@ -1,0 +1,53 @@
+// Replay protection on every path of order creation: the nonce is remembered inside the
+// order's transaction on success and by a write of its own on every other path, so a replay
+// answers 40000 whatever else is wrong with it, and never creates or repeats an order.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_KINDS } from './databases.js';
+import { api, orderBody, orderRowCounts, startTestGateway, type TestGateway } from './harness.js';
+
+describe.each(DATABASE_KINDS)('nonce replay on order creation (%s)', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, config: { rateLimit: 3 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const send = (body: unknown, nonce: string, merchant = t.merchant) =>
+    api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant, clock: t.clock, nonce });
+
+  it('refuses the replay of an accepted creation instead of answering it as a repeat', async () => {
+    const body = orderBody(t.merchant, t.clock);
+    expect((await send(body, 'n-accepted')).json.code).toBe(0);
+    const replay = await send(body, 'n-accepted');
+    expect(replay.json.code).toBe(40000);
+    expect(replay.json.message).toMatch(/replay/);
+  });
+
+  it('refuses the replay of a refused creation with 40000, not its validation error', async () => {
+    const before = await orderRowCounts(t);
+    const body = orderBody(t.merchant, t.clock, { total_amount: '1e3' });
+    expect((await send(body, 'n-refused')).json.code).toBe(41013);
+    expect((await send(body, 'n-refused')).json.code).toBe(40000);
+    expect((await send('{not json', 'n-malformed')).json.code).toBe(40009);
+    expect((await send('{not json', 'n-malformed')).json.code).toBe(40000);
+    expect(await orderRowCounts(t)).toEqual(before);
+  });
+
+  it('remembers the nonce of a repeat answered from the existing order', async () => {
+    const body = orderBody(t.merchant, t.clock);
+    const first = await send(body, 'n-first');
+    const repeat = await send(body, 'n-repeat');
+    expect(repeat.json.data?.payment_order_no).toBe(first.json.data?.payment_order_no);
+    expect((await send(body, 'n-repeat')).json.code).toBe(40000);
+  });
+
+  it('answers a replay over the rate limit with 40000, and a fresh request with 40011', async () => {
+    const m = await t.addMerchant();
+    const bodies = Array.from({ length: 6 }, () => orderBody(m, t.clock));
+    for (const [i, body] of bodies.entries()) expect((await send(body, `n-limit-${i}`, m)).json.code).toBe(0);
+    expect((await send(bodies[0], 'n-limit-0', m)).json.code).toBe(40000);
+    expect((await send(orderBody(m, t.clock), 'n-limit-fresh', m)).json.code).toBe(40011);
+  });
+});
