@@ -19,6 +19,7 @@ import {
   type StoreTx,
 } from '../../app/ports.js';
 import type { NotificationRecord } from '../../app/records.js';
+import { CompiledCache } from './compiled-cache.js';
 import { isUniqueViolation, type Db } from './database.js';
 import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
@@ -26,25 +27,26 @@ import type { Database } from './schema.js';
 type Q = Kysely<Database> | Transaction<Database>;
 
 export function createStore(db: Db): Store {
+  const cache = new CompiledCache();
   return {
-    ...repos(db.kysely),
-    transaction: (fn) => db.kysely.transaction().execute((trx) => fn(repos(trx))),
+    ...repos(db.kysely, cache),
+    transaction: (fn) => db.kysely.transaction().execute((trx) => fn(repos(trx, cache))),
   };
 }
 
-function repos(q: Q): StoreTx {
+function repos(q: Q, cache: CompiledCache): StoreTx {
   return {
-    merchants: merchantRepo(q),
-    applications: applicationRepo(q),
+    merchants: merchantRepo(q, cache),
+    applications: applicationRepo(q, cache),
     platformKeys: platformKeyRepo(q),
-    orders: orderRepo(q),
+    orders: orderRepo(q, cache),
     payments: paymentRepo(q),
     notifications: notificationRepo(q),
-    nonces: nonceRepo(q),
+    nonces: nonceRepo(q, cache),
   };
 }
 
-function merchantRepo(q: Q): MerchantRepo {
+function merchantRepo(q: Q, cache: CompiledCache): MerchantRepo {
   return {
     async insert(m) {
       await q
@@ -61,9 +63,26 @@ function merchantRepo(q: Q): MerchantRepo {
       await writeNetworks(q, m.merchantNo, { wallets: m.wallets, caAddresses: m.caAddresses });
     },
     async get(merchantNo) {
-      const row = await q.selectFrom('merchants').selectAll().where('merchant_no', '=', merchantNo).executeTakeFirst();
+      // One statement: the merchant with one row per configured network (or one row of nulls).
+      const { rows } = await cache.run(q, 'merchant.get', [merchantNo], () =>
+        q
+          .selectFrom('merchants')
+          .leftJoin('merchant_networks', 'merchant_networks.merchant_no', 'merchants.merchant_no')
+          .select([
+            'merchants.merchant_no',
+            'merchants.name',
+            'merchants.status',
+            'merchants.online_payment',
+            'merchants.created_at',
+            'merchant_networks.network',
+            'merchant_networks.wallet_address',
+            'merchant_networks.ca_address',
+          ])
+          .where('merchants.merchant_no', '=', merchantNo),
+      );
+      const row = rows[0];
       if (!row) return null;
-      const nets = await q.selectFrom('merchant_networks').selectAll().where('merchant_no', '=', merchantNo).execute();
+      const nets = rows.filter((r) => r.network !== null);
       const m: MerchantRecord = {
         merchantNo: row.merchant_no,
         name: row.name,
@@ -112,7 +131,7 @@ async function writeNetworks(q: Q, merchantNo: string, patch: Pick<MerchantPatch
   }
 }
 
-function applicationRepo(q: Q): ApplicationRepo {
+function applicationRepo(q: Q, cache: CompiledCache): ApplicationRepo {
   const toRecord = (r: Database['applications']): ApplicationRecord => ({
     appId: r.app_id,
     merchantNo: r.merchant_no,
@@ -135,8 +154,8 @@ function applicationRepo(q: Q): ApplicationRepo {
         .execute();
     },
     async get(appId) {
-      const r = await q.selectFrom('applications').selectAll().where('app_id', '=', appId).executeTakeFirst();
-      return r ? toRecord(r) : null;
+      const { rows } = await cache.run(q, 'application.get', [appId], () => q.selectFrom('applications').selectAll().where('app_id', '=', appId));
+      return rows[0] ? toRecord(rows[0]) : null;
     },
     async listByMerchant(merchantNo) {
       const rows = await q.selectFrom('applications').selectAll().where('merchant_no', '=', merchantNo).orderBy('created_at').execute();
@@ -186,7 +205,7 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
   };
 }
 
-function orderRepo(q: Q): OrderRepo {
+function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
   const load = async (row: Database['orders'] | undefined) => {
     if (!row) return null;
     const opts = await q
@@ -200,14 +219,17 @@ function orderRepo(q: Q): OrderRepo {
   };
   return {
     async insert(o) {
+      const row = orderToRow(o);
       try {
-        await q.insertInto('orders').values(orderToRow(o)).execute();
+        await cache.run(q, `orders.insert:${Object.keys(row).join()}`, Object.values(row), () => q.insertInto('orders').values(row));
       } catch (err) {
         if (isUniqueViolation(err)) throw new DuplicateRequestError();
         throw err;
       }
       if (o.options.length > 0) {
-        await q.insertInto('order_options').values(o.options.map((opt) => optionToRow(o.paymentOrderNo, opt))).execute();
+        const rows = o.options.map((opt) => optionToRow(o.paymentOrderNo, opt));
+        const shape = `order_options.insert:${rows.length}:${Object.keys(rows[0]!).join()}`;
+        await cache.run(q, shape, rows.flatMap((r) => Object.values(r)), () => q.insertInto('order_options').values(rows));
       }
     },
     async get(paymentOrderNo) {
@@ -319,21 +341,22 @@ function notificationRepo(q: Q): NotificationRepo {
   };
 }
 
-function nonceRepo(q: Q): NonceRepo {
+function nonceRepo(q: Q, cache: CompiledCache): NonceRepo {
   return {
     async remember(appId, nonce, expiresAtMs, nowMs) {
       // A remembered nonce whose window has passed may be used again: it is revived, not a replay.
-      const r = await q
-        .insertInto('nonces')
-        .values({ app_id: appId, nonce, expires_at: expiresAtMs })
-        .onConflict((oc) =>
-          oc
-            .columns(['app_id', 'nonce'])
-            .doUpdateSet({ expires_at: expiresAtMs })
-            .where('nonces.expires_at', '<', nowMs),
-        )
-        .executeTakeFirst();
-      return Number(r.numInsertedOrUpdatedRows ?? 0n) > 0;
+      const r = await cache.run(q, 'nonces.remember', [appId, nonce, expiresAtMs, expiresAtMs, nowMs], () =>
+        q
+          .insertInto('nonces')
+          .values({ app_id: appId, nonce, expires_at: expiresAtMs })
+          .onConflict((oc) =>
+            oc
+              .columns(['app_id', 'nonce'])
+              .doUpdateSet({ expires_at: expiresAtMs })
+              .where('nonces.expires_at', '<', nowMs),
+          ),
+      );
+      return Number(r.numAffectedRows ?? 0n) > 0;
     },
     async prune(nowMs) {
       const r = await q.deleteFrom('nonces').where('expires_at', '<', nowMs).executeTakeFirst();
