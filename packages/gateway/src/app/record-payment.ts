@@ -2,25 +2,15 @@
 // chain watcher feeds it; tests feed it directly). Each transfer is stored idempotently by
 // (network, tx hash, log index) and the order's totals are recomputed from all its rows in
 // the same transaction as the state change.
-import type { NetworkId } from '../domain/catalogue.js';
 import type { OrderFact } from '../domain/lifecycle.js';
 import { transition, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
-import type { PaymentRecord, PaymentStatus } from './records.js';
+import type { PaymentRecord } from './records.js';
 
-export interface TransferFact {
-  paymentOrderNo: string;
-  network: NetworkId;
-  currency: string;
-  txHash: string;
-  logIndex: number;
-  blockNumber: number;
-  blockHash: string;
-  address: string;
-  amount: bigint;
-  confirmations: number;
-  /** SEEN: canonical, not yet final; FINAL: enough confirmations; REVERTED: left the canonical chain. */
-  status: PaymentStatus;
-}
+/**
+ * A transfer to one of the order's deposit addresses as the chain shows it now. status SEEN:
+ * canonical, not yet final; FINAL: enough confirmations; REVERTED: left the canonical chain.
+ */
+export type TransferFact = Omit<PaymentRecord, 'createdAt' | 'updatedAt'>;
 
 export interface PaymentFacts {
   transferObserved(fact: TransferFact): Promise<TransitionOutcome>;
