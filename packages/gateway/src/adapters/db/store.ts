@@ -20,6 +20,7 @@ import {
 } from '../../app/ports.js';
 import type { NotificationRecord } from '../../app/records.js';
 import { CompiledCache } from './compiled-cache.js';
+import { GroupCommit } from './group-commit.js';
 import { isUniqueViolation, type Db } from './database.js';
 import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
@@ -28,9 +29,11 @@ type Q = Kysely<Database> | Transaction<Database>;
 
 export function createStore(db: Db): Store {
   const cache = new CompiledCache();
+  const group = db.dialect === 'sqlite' ? new GroupCommit(db.kysely) : null;
   return {
     ...repos(db.kysely, cache),
-    transaction: (fn) => db.kysely.transaction().execute((trx) => fn(repos(trx, cache))),
+    transaction: (fn) =>
+      group ? group.run((trx) => fn(repos(trx, cache))) : db.kysely.transaction().execute((trx) => fn(repos(trx, cache))),
   };
 }
 
