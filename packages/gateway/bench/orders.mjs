@@ -371,7 +371,8 @@ async function startServer({ pin, port, dataDir, profileDir, sqlTrace }) {
   const env = { ...process.env, SPARKPAY_DATA_DIR: dataDir, SPARKPAY_PORT: String(port), SPARKPAY_HOST: '127.0.0.1', SPARKPAY_RATE_LIMIT: '0', SPARKPAY_LOG_LEVEL: 'warn' };
   // SQLite in the data directory, whatever the caller's environment says.
   for (const k of ['SPARKPAY_DATABASE_URL', 'SPARKPAY_CONFIG', 'SPARKPAY_MASTER_KEY', 'SPARKPAY_PUBLIC_URL', 'SPARKPAY_MODE', 'NODE_OPTIONS']) delete env[k];
-  const nodeFlags = process.env.SPARKPAY_BENCH_SERVER_REQUIRE ? ['--require', process.env.SPARKPAY_BENCH_SERVER_REQUIRE] : [];
+  // Extra node flags for the server only, for experiments (e.g. SPARKPAY_BENCH_NODE_FLAGS='--max-semi-space-size=64').
+  const nodeFlags = (process.env.SPARKPAY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   if (profileDir) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500');
   if (sqlTrace) {
     nodeFlags.push('--import', pathToFileURL(join(HERE, 'sql-trace.mjs')).href);
