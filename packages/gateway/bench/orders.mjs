@@ -830,8 +830,9 @@ async function main() {
 
   // --- 3. saturated closed loop ---------------------------------------------------------------
   // The server cannot exceed R (it signs and verifies once per order): size the pool from the
-  // warm-up rate with margin, capped by R; anything beyond is signed inline (and reported).
-  const estimate = warm ? Math.min(R * 1.1, Math.max(warm.perSecond * 1.5, 50)) : R * 1.1;
+  // warm-up rate with a wide margin (the warm-up is still cold: it runs at a third to half of the
+  // steady rate), capped by R; anything beyond is signed inline (and reported).
+  const estimate = warm ? Math.min(R * 1.1, Math.max(warm.perSecond * 3, 50)) : R * 1.1;
   await topUp(estimate * opt.seconds + opt.concurrency * 2);
   note(`saturated run: ${opt.seconds} s at concurrency ${opt.concurrency}…`);
   const inlineBeforeSat = inlineSigned;
