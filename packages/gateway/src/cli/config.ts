@@ -2,7 +2,7 @@
 // and the management commands, so both find the same database.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
+import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
 
 export type Mode = 'production' | 'development';
@@ -101,7 +101,7 @@ function deploymentFrom(overrides: FileConfig['networks']): Deployment {
   for (const key of Object.keys(overrides)) {
     if (!NETWORK_IDS.includes(key as NetworkId)) throw new ConfigError(`networks: unknown network enum "${key}" (expected 2-5)`);
   }
-  return {
+  const deployment: Deployment = {
     networks: base.networks
       .filter((n) => overrides[n.id] !== false)
       .map((n) => {
@@ -110,4 +110,7 @@ function deploymentFrom(overrides: FileConfig['networks']): Deployment {
         return { ...n, feeRate: o.fee_rate ?? n.feeRate, minFeeUsd: o.min_fee_usd ?? n.minFeeUsd, chainId: o.chain_id ?? n.chainId };
       }),
   };
+  const problems = checkDeployment(deployment);
+  if (problems.length > 0) throw new ConfigError(`networks: ${problems.join('; ')}`);
+  return deployment;
 }
