@@ -62,6 +62,8 @@ export interface StartOptions {
   config?: Partial<Config>;
   clock?: ManualClock;
   logger?: Logger;
+  /** Run the background workers (default off: tests drive the use cases directly). */
+  workers?: boolean;
 }
 
 export async function startTestGateway(opts: StartOptions = {}): Promise<TestGateway> {
@@ -70,7 +72,7 @@ export async function startTestGateway(opts: StartOptions = {}): Promise<TestGat
   const clock = opts.clock ?? new ManualClock();
   const base = loadConfig('production', { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: TEST_MASTER_KEY });
   const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
-  const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: false });
+  const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: opts.workers ?? false });
   const address = await gateway.listen();
   const addMerchant = async (o: { wallets?: Partial<Record<NetworkId, string>> } = {}): Promise<Merchant> => {
     const wallets = o.wallets ?? (Object.fromEntries(NETWORK_IDS.map((n) => [n, WALLET])) as Record<NetworkId, string>);
