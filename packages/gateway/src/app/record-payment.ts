@@ -28,10 +28,8 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           order.state = { ...order.state, due: option.amountBase };
         }
         const nowMs = deps.clock.nowMs();
-        const existing = (await tx.payments.listByOrder(order.paymentOrderNo)).find(
-          (p) => p.network === fact.network && p.txHash === fact.txHash && p.logIndex === fact.logIndex,
-        );
-        const row: PaymentRecord = { ...fact, createdAt: existing?.createdAt ?? nowMs, updatedAt: nowMs };
+        // On a transfer seen before, the upsert keeps its original created_at.
+        const row: PaymentRecord = { ...fact, createdAt: nowMs, updatedAt: nowMs };
         await tx.payments.upsert(row);
         // A transfer in a pair the order does not offer is recorded but counts for nothing.
         if (order.state.due === null) return null;
