@@ -3,7 +3,7 @@
 // SPARKPAY_TEST_DATABASE_URL is set). Both databases must pass the same cases unchanged.
 import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/adapters/db/database.js';
 import { listTables, migrateToLatest } from '../src/adapters/db/migrations.js';
 import { createStore } from '../src/adapters/db/store.js';
@@ -14,7 +14,7 @@ import {
   type PlatformKeyRecord,
   type Store,
 } from '../src/app/ports.js';
-import type { NotificationRecord, OrderRecord, PaymentRecord } from '../src/app/records.js';
+import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from '../src/app/records.js';
 import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type DatabaseKind, type TestDatabase } from './databases.js';
 
 const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
@@ -28,6 +28,7 @@ const EXPECTED_TABLES = [
   'merchant_networks',
   'merchants',
   'nonces',
+  'notification_attempts',
   'notifications',
   'order_options',
   'orders',
@@ -234,6 +235,12 @@ function notificationRecord(paymentOrderNo: string, sequence: number, over: Part
     attempts: 0,
     nextAttemptAt: T0 + sequence,
     createdAt: T0 + sequence,
+    series: 1,
+    attemptNo: 0,
+    notifyTime: null,
+    leaseOwner: null,
+    deliveredAt: null,
+    destination: 'merchant.example:8443',
     ...over,
   };
 }
@@ -321,7 +328,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery']);
       } finally {
         await f.close();
       }
@@ -608,6 +615,129 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.notifications.listByOrder(o.paymentOrderNo)).toEqual([n1, n2, n3]);
       expect(await store.notifications.listByOrder(other.paymentOrderNo)).toEqual([foreign]);
       await expect(store.notifications.insert({ ...n1, sequence: 4 })).rejects.toThrow();
+      expect(await store.notifications.get(n2.notifyId)).toEqual(n2);
+      expect(await store.notifications.get('Nnope')).toBeNull();
+    });
+  });
+
+  describe('notification delivery', () => {
+    // listDue sees every row of a database: each case has one of its own.
+    let f: Fresh;
+    let s: Store;
+    let order: OrderRecord;
+    beforeEach(async () => {
+      f = await freshStore(kind);
+      s = f.store;
+      const { merchantNo, appId } = await seedMerchant(s);
+      order = bareOrder(merchantNo, appId, { notifyUrl: 'https://merchant.example:8443/notify' });
+      await s.orders.insert(order);
+    });
+    afterEach(async () => {
+      await f.close();
+    });
+    const due = (n: NotificationRecord, over: { attemptNo?: number; series?: number } = {}) => ({ notifyId: n.notifyId, series: over.series ?? n.series, attemptNo: over.attemptNo ?? n.attemptNo });
+
+    it('lists PENDING notifications due by then, earliest first, with the order’s URL and application', async () => {
+      const late = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 + 500 });
+      const early = notificationRecord(order.paymentOrderNo, 2, { nextAttemptAt: T0 + 100 });
+      const delivered = notificationRecord(order.paymentOrderNo, 3, { nextAttemptAt: T0, status: 'DELIVERED' });
+      const failed = notificationRecord(order.paymentOrderNo, 4, { nextAttemptAt: T0, status: 'FAILED' });
+      const elsewhere = notificationRecord(order.paymentOrderNo, 5, { nextAttemptAt: T0 + 200, destination: 'other.example' });
+      for (const n of [late, early, delivered, failed, elsewhere]) await s.notifications.insert(n);
+      expect(await s.notifications.listDue(T0 + 99, 10, [])).toEqual([]);
+      const all = await s.notifications.listDue(T0 + 500, 10, []);
+      expect(all.map((d) => d.notifyId)).toEqual([early.notifyId, elsewhere.notifyId, late.notifyId]);
+      expect(all[0]).toEqual({ notifyId: early.notifyId, series: 1, attemptNo: 0, leaseOwner: null, notifyUrl: order.notifyUrl, appId: order.appId, destination: 'merchant.example:8443' });
+      expect((await s.notifications.listDue(T0 + 500, 2, [])).map((d) => d.notifyId)).toEqual([early.notifyId, elsewhere.notifyId]);
+      expect((await s.notifications.listDue(T0 + 500, 10, ['merchant.example:8443'])).map((d) => d.notifyId)).toEqual([elsewhere.notifyId]);
+    });
+
+    it('leases a notification to one claimant: the lease pushes it out of the due list until it runs out', async () => {
+      const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
+      await s.notifications.insert(n);
+      const results = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((owner) => s.transaction((tx) => tx.notifications.claim(due(n), owner, T0 + 1500, T0 + 16_500))));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const owner = ['a', 'b', 'c', 'd', 'e', 'f'][results.indexOf(true)];
+      const claimed = await s.notifications.get(n.notifyId);
+      expect(claimed).toMatchObject({ leaseOwner: owner, attemptNo: 1, nextAttemptAt: T0 + 16_500, notifyTime: S0 + 1, status: 'PENDING', attempts: 0 });
+      expect(await s.notifications.listDue(T0 + 16_499, 10, [])).toEqual([]);
+      // The lease ran out without an outcome: due again, showing who held it.
+      const again = await s.notifications.listDue(T0 + 16_500, 10, []);
+      expect(again).toMatchObject([{ notifyId: n.notifyId, attemptNo: 1, leaseOwner: owner }]);
+      // A claim with a stale attempt number loses; notify_time keeps the first attempt's time.
+      expect(await s.notifications.claim(due(n), 'x', T0 + 20_000, T0 + 35_000)).toBe(false);
+      expect(await s.notifications.claim(due(n, { attemptNo: 1 }), 'x', T0 + 20_000, T0 + 35_000)).toBe(true);
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ leaseOwner: 'x', attemptNo: 2, notifyTime: S0 + 1 });
+    });
+
+    it('does not claim a notification before it is due, or one that is no longer PENDING', async () => {
+      const future = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 + 10_000 });
+      const done = notificationRecord(order.paymentOrderNo, 2, { nextAttemptAt: T0, status: 'DELIVERED' });
+      for (const n of [future, done]) await s.notifications.insert(n);
+      expect(await s.notifications.claim(due(future), 'a', T0, T0 + 15_000)).toBe(false);
+      expect(await s.notifications.claim(due(done), 'a', T0, T0 + 15_000)).toBe(false);
+      expect(await s.notifications.get(future.notifyId)).toEqual(future);
+    });
+
+    it('settles an attempt only for the lease holder of that attempt and series', async () => {
+      const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
+      await s.notifications.insert(n);
+      expect(await s.notifications.claim(due(n), 'a', T0, T0 + 15_000)).toBe(true);
+      const next = { status: 'PENDING' as const, attempts: 1, nextAttemptAt: T0 + 10_000, deliveredAt: null };
+      expect(await s.notifications.settle(n.notifyId, { owner: 'b', series: 1, attemptNo: 1 }, next)).toBe(false);
+      expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 1, attemptNo: 2 }, next)).toBe(false);
+      expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 2, attemptNo: 1 }, next)).toBe(false);
+      expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 1, attemptNo: 1 }, next)).toBe(true);
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1, nextAttemptAt: T0 + 10_000, leaseOwner: null, attemptNo: 1 });
+      // Settled once: the lease is gone, a repeat changes nothing.
+      expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 1, attemptNo: 1 }, { ...next, status: 'DELIVERED', deliveredAt: T0 })).toBe(false);
+    });
+
+    it('starts a new attempt series on resend, which outdates an attempt in flight', async () => {
+      const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0, status: 'FAILED', attempts: 8, attemptNo: 8, notifyTime: S0 });
+      await s.notifications.insert(n);
+      expect(await s.notifications.resend(n.notifyId, T0 + 1000)).toBe(true);
+      expect(await s.notifications.get(n.notifyId)).toEqual({ ...n, status: 'PENDING', attempts: 0, series: 2, nextAttemptAt: T0 + 1000 });
+      expect(await s.notifications.claim(due(n, { series: 2 }), 'a', T0 + 1000, T0 + 16_000)).toBe(true);
+      expect(await s.notifications.resend(n.notifyId, T0 + 2000)).toBe(true);
+      expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 2, attemptNo: 9 }, { status: 'DELIVERED', attempts: 1, nextAttemptAt: T0, deliveredAt: T0 })).toBe(false);
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ series: 3, status: 'PENDING', attempts: 0, attemptNo: 9, leaseOwner: null, nextAttemptAt: T0 + 2000 });
+      expect(await s.notifications.resend('Nnope', T0)).toBe(false);
+    });
+
+    it('logs attempts by (notify_id, attempt number); an outcome is written once, and a real one replaces INTERRUPTED', async () => {
+      const n = notificationRecord(order.paymentOrderNo, 1);
+      await s.notifications.insert(n);
+      const attempt = (attemptNo: number): NotificationAttemptRecord => ({
+        notifyId: n.notifyId,
+        attemptNo,
+        series: 1,
+        sender: 'host/1/abc',
+        startedAt: T0 + attemptNo,
+        finishedAt: null,
+        outcome: 'IN_FLIGHT',
+        httpStatus: null,
+        latencyMs: null,
+        responseHead: null,
+        errorKind: null,
+        error: null,
+      });
+      for (const a of [2, 1, 3]) await s.notifications.insertAttempt(attempt(a));
+      await expect(s.notifications.insertAttempt(attempt(1))).rejects.toThrow();
+      const failed = { outcome: 'FAILED' as const, finishedAt: T0 + 9, httpStatus: 500, latencyMs: 12, responseHead: 'oops ✗ ünïcode', errorKind: 'HTTP_STATUS' as const, error: 'HTTP 500' };
+      await s.notifications.finishAttempt(n.notifyId, 1, failed);
+      await s.notifications.finishAttempt(n.notifyId, 1, { ...failed, outcome: 'DELIVERED', httpStatus: 200, errorKind: null, error: null });
+      const interrupted = { outcome: 'INTERRUPTED' as const, finishedAt: T0 + 20, httpStatus: null, latencyMs: null, responseHead: null, errorKind: 'INTERRUPTED' as const, error: 'sender stopped' };
+      await s.notifications.finishAttempt(n.notifyId, 2, interrupted);
+      await s.notifications.finishAttempt(n.notifyId, 2, { ...interrupted, outcome: 'DELIVERED', httpStatus: 200, errorKind: null, error: null, latencyMs: 30 });
+      await s.notifications.finishAttempt(n.notifyId, 3, interrupted);
+      await s.notifications.finishAttempt(n.notifyId, 3, { ...interrupted, error: 'again' });
+      expect(await s.notifications.listAttempts(n.notifyId)).toEqual([
+        { ...attempt(1), ...failed },
+        { ...attempt(2), ...interrupted, outcome: 'DELIVERED', httpStatus: 200, errorKind: null, error: null, latencyMs: 30 },
+        { ...attempt(3), ...interrupted },
+      ]);
+      expect(await s.notifications.listAttempts('Nnope')).toEqual([]);
     });
   });
 

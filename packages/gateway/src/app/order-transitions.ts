@@ -2,7 +2,8 @@
 // written in one transaction, guarded by the order's version so concurrent writers retry
 // instead of overwriting each other.
 import { decide, type OrderFact } from '../domain/lifecycle.js';
-import type { Clock, Ids, Store, StoreTx } from './ports.js';
+import { urlDestination } from '../domain/url.js';
+import type { Clock, Ids, OutboxSignal, Store, StoreTx } from './ports.js';
 import { nowSeconds } from './ports.js';
 import { orderQueryData } from './order-view.js';
 import type { OrderRecord } from './records.js';
@@ -11,6 +12,8 @@ export interface TransitionDeps {
   store: Store;
   clock: Clock;
   ids: Ids;
+  /** Told when a committed transition wrote notifications (the delivery worker wakes up). */
+  outbox?: OutboxSignal;
 }
 
 export type TransitionOutcome =
@@ -67,12 +70,21 @@ export async function transition(
             attempts: 0,
             nextAttemptAt: deps.clock.nowMs(),
             createdAt: deps.clock.nowMs(),
+            series: 1,
+            attemptNo: 0,
+            notifyTime: null,
+            leaseOwner: null,
+            deliveredAt: null,
+            destination: urlDestination(next.notifyUrl),
           });
         }
       }
       return { ok: true, order: next, changed: true };
     });
-    if (outcome !== 'RETRY') return outcome;
+    if (outcome !== 'RETRY') {
+      if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
+      return outcome;
+    }
     if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);
   }
 }

@@ -2,7 +2,7 @@
 // composition root (cli/) wires them. Each use case owns its transaction.
 import type { NetworkId } from '../domain/catalogue.js';
 import type { MerchantView } from '../domain/merchant.js';
-import type { OrderRecord, PaymentRecord, NotificationRecord } from './records.js';
+import type { AttemptErrorKind, NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from './records.js';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -92,9 +92,78 @@ export interface PaymentRepo {
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
 }
 
+/** A due notification with what its sender needs to choose it (destination, application). */
+export interface DueNotification {
+  notifyId: string;
+  series: number;
+  attemptNo: number;
+  /** Non-null when an earlier attempt's lease ran out without an outcome (a crash). */
+  leaseOwner: string | null;
+  notifyUrl: string;
+  appId: string;
+  destination: string;
+}
+
+export interface AttemptResult {
+  outcome: 'DELIVERED' | 'FAILED' | 'INTERRUPTED';
+  finishedAt: number;
+  httpStatus: number | null;
+  latencyMs: number | null;
+  responseHead: string | null;
+  errorKind: AttemptErrorKind | null;
+  error: string | null;
+}
+
 export interface NotificationRepo {
   insert(n: NotificationRecord): Promise<void>;
+  get(notifyId: string): Promise<NotificationRecord | null>;
   listByOrder(paymentOrderNo: string): Promise<NotificationRecord[]>;
+  /** PENDING notifications due at `nowMs` (including expired leases), earliest first. */
+  listDue(nowMs: number, limit: number, skipDestinations: readonly string[]): Promise<DueNotification[]>;
+  /**
+   * Takes the lease for attempt `attemptNo + 1` if nobody changed the row since it was listed:
+   * stamps notify_time on the first attempt and pushes next_attempt_at to the lease's end.
+   */
+  claim(n: Pick<DueNotification, 'notifyId' | 'series' | 'attemptNo'>, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
+  /** Stores an attempt's effect on the notification, if `owner` still holds that attempt. */
+  settle(
+    notifyId: string,
+    guard: { owner: string; series: number; attemptNo: number },
+    next: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; attempts: number; nextAttemptAt: number; deliveredAt: number | null },
+  ): Promise<boolean>;
+  /** Starts a new attempt series now; false when the notification does not exist. */
+  resend(notifyId: string, nowMs: number): Promise<boolean>;
+  insertAttempt(a: NotificationAttemptRecord): Promise<void>;
+  /** Records an attempt's outcome unless it already has one. */
+  finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<void>;
+  listAttempts(notifyId: string): Promise<NotificationAttemptRecord[]>;
+}
+
+/** Sends one notification envelope; never throws for a receiver's or network's failure. */
+export interface NotificationSender {
+  /** An aborted send (the gateway is stopping) answers errorKind INTERRUPTED. */
+  send(url: string, body: string, signal?: AbortSignal): Promise<SendResult>;
+}
+
+/** What use cases log; pino's Logger fits. */
+export interface EventLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface SendResult {
+  delivered: boolean;
+  httpStatus: number | null;
+  latencyMs: number;
+  responseHead: string | null;
+  errorKind: AttemptErrorKind | null;
+  error: string | null;
+}
+
+/** Told after a transaction that wrote notifications commits, so delivery need not wait for a poll. */
+export interface OutboxSignal {
+  notify(): void;
 }
 
 export interface NonceRepo {

@@ -87,9 +87,57 @@ export interface NotificationRecord {
   paymentOrderNo: string;
   notifyType: NotifyType;
   sequence: number;
+  /** The payload JSON without notify_time (stamped at the first attempt). */
   payload: string;
   status: NotificationStatus;
+  /** Attempts of the current series whose outcome is known (interrupted ones do not count). */
   attempts: number;
+  /** When the next attempt is due; while an attempt is in flight, when its lease runs out. */
   nextAttemptAt: number;
   createdAt: number;
+  /** 1, then +1 for every manual resend (a new attempt series, same notify_id). */
+  series: number;
+  /** Attempts started so far, over all series: the number of the last attempt in the log. */
+  attemptNo: number;
+  /** Unix seconds of the first attempt, or null before it. */
+  notifyTime: number | null;
+  /** The sender holding the lease while an attempt is in flight. */
+  leaseOwner: string | null;
+  deliveredAt: number | null;
+  /** host[:port] of the notify_url ('' if it does not parse): the unit of per-destination limits. */
+  destination: string;
+}
+
+export type AttemptOutcome = 'IN_FLIGHT' | 'DELIVERED' | 'FAILED' | 'INTERRUPTED';
+
+/** Why an attempt failed; null when it was delivered or is still in flight. */
+export type AttemptErrorKind =
+  | 'INVALID_URL'
+  | 'BLOCKED_ADDRESS'
+  | 'DNS'
+  | 'CONNECTION_REFUSED'
+  | 'CONNECTION_RESET'
+  | 'TIMEOUT'
+  | 'TLS'
+  | 'REDIRECT'
+  | 'HTTP_STATUS'
+  | 'BAD_ANSWER'
+  | 'NETWORK'
+  | 'ENVELOPE'
+  | 'INTERRUPTED';
+
+export interface NotificationAttemptRecord {
+  notifyId: string;
+  attemptNo: number;
+  series: number;
+  sender: string;
+  startedAt: number;
+  finishedAt: number | null;
+  outcome: AttemptOutcome;
+  httpStatus: number | null;
+  latencyMs: number | null;
+  /** The first 256 bytes of the answer, decoded as UTF-8 (invalid bytes replaced). */
+  responseHead: string | null;
+  errorKind: AttemptErrorKind | null;
+  error: string | null;
 }

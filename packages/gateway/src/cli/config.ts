@@ -21,11 +21,25 @@ export interface Config {
   /** Requests per second per application; 0 disables the limit. */
   rateLimit: number;
   notifyAllowPrivate: boolean;
+  notify: NotifySettings;
   timestampWindowSeconds: number;
   expiryIntervalMs: number;
   logLevel: string;
   deployment: Deployment;
   rates: RateConfig;
+}
+
+export interface NotifySettings {
+  /** One attempt: connect, send, answer (§13: 10 s). */
+  timeoutMs: number;
+  /** Attempts in flight at once per process. */
+  concurrency: number;
+  /** Attempts in flight at once to one host:port. */
+  perDestination: number;
+  /** How often due work written by others (instances, CLI resend, retries) is looked for. */
+  pollMs: number;
+  /** How long a claimed attempt is ours: the timeout plus room to build the envelope and record the outcome. */
+  leaseMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -38,6 +52,7 @@ interface FileConfig {
   master_key?: string;
   rate_limit?: number;
   notify_allow_private?: boolean;
+  notify?: { timeout_ms?: number; concurrency?: number; per_destination?: number; poll_ms?: number };
   timestamp_window_seconds?: number;
   log_level?: string;
   rates?: Record<string, string>;
@@ -64,6 +79,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
     notifyAllowPrivate: mode === 'development' || env.SPARKPAY_NOTIFY_ALLOW_PRIVATE === '1' || file.notify_allow_private === true,
+    notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
@@ -93,6 +109,18 @@ function intSetting(name: string, envValue: string | undefined, fileValue: numbe
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function notifySettings(n: NonNullable<FileConfig['notify']>): NotifySettings {
+  if (typeof n !== 'object' || n === null || Array.isArray(n)) throw new ConfigError('notify must be an object');
+  const timeoutMs = intSetting('notify.timeout_ms', undefined, n.timeout_ms, 10_000, 100, 120_000);
+  return {
+    timeoutMs,
+    concurrency: intSetting('notify.concurrency', undefined, n.concurrency, 64, 1, 10_000),
+    perDestination: intSetting('notify.per_destination', undefined, n.per_destination, 8, 1, 1_000),
+    pollMs: intSetting('notify.poll_ms', undefined, n.poll_ms, 1_000, 10, 60_000),
+    leaseMs: timeoutMs + 5_000,
+  };
 }
 
 function deploymentFrom(overrides: FileConfig['networks']): Deployment {

@@ -1,21 +1,25 @@
 // The composition root: configuration → adapters → use cases → servers and workers.
 import { existsSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from '../app/authenticate.js';
 import { closeOrder } from '../app/close-order.js';
 import { createOrder } from '../app/create-order.js';
+import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
 import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
-import { randomIds } from '../adapters/crypto/random-ids.js';
+import { randomAlnum, randomIds } from '../adapters/crypto/random-ids.js';
 import { openDatabase, type Db } from '../adapters/db/database.js';
 import { createStore } from '../adapters/db/store.js';
 import { tokenBucket } from '../adapters/http/rate-limit.js';
+import { createHttpSender } from '../adapters/notify/http-sender.js';
 import { buildServer } from '../adapters/http/server.js';
 import { rateTableFrom } from '../domain/rates.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
+import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
 import type { Config } from './config.js';
 
@@ -35,6 +39,8 @@ export interface Gateway {
   server: ReturnType<typeof buildServer>;
   platformKeys: PlatformKeys;
   payments: PaymentFacts;
+  /** Notification delivery (the worker drives it; tests may call deliverDue directly). */
+  notifications: NotificationDelivery;
   logger: Logger;
   clock: Clock;
   ids: Ids;
@@ -95,7 +101,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { db, store, platformKeys } = await openCore(config, clock, ids);
   await platformKeys.ensureDefault();
   const rates = rateTableFrom(config.rates);
-  const deps = { store, clock, ids };
+  const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
+  const deps = { store, clock, ids, outbox };
+  const sender = createHttpSender({ timeoutMs: config.notify.timeoutMs, allowPrivate: config.notifyAllowPrivate, socketsPerHost: config.notify.perDestination });
+  const notifications = new NotificationDelivery(
+    { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }) },
+    {
+      // Leases and the attempt log name the process that sent.
+      owner: `${hostname()}/${process.pid}/${randomAlnum(6)}`,
+      leaseMs: config.notify.leaseMs,
+      concurrency: config.notify.concurrency,
+      perDestination: config.notify.perDestination,
+    },
+  );
   let ready = false;
   const server = buildServer({
     logger,
@@ -120,12 +138,17 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     server,
     platformKeys,
     payments: paymentFacts(deps),
+    notifications,
     logger,
     clock,
     ids,
     async listen() {
       const address = await server.listen({ host: config.host, port: config.port });
-      if (options.workers !== false) workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+      if (options.workers !== false) {
+        workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+        outbox.worker = startNotificationWorker(notifications, logger, config.notify.pollMs);
+        workers.push(outbox.worker);
+      }
       ready = true;
       logger.info({ address, database: db.description, mode: config.mode }, 'sparkpay gateway listening');
       return address;
@@ -133,6 +156,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async close() {
       ready = false;
       await Promise.all(workers.map((w) => w.stop()));
+      // Attempts started by hand (tests, no worker) are cut short too.
+      await notifications.stop();
+      sender.close();
       await server.close();
       await db.close();
       logger.flush();

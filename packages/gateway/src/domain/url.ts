@@ -5,6 +5,18 @@
 
 export const MAX_URL_LENGTH = 512;
 
+/**
+ * The destination of a URL for per-destination limits: lower-case host and port as written
+ * ("shop.example:8443"), or '' when it does not parse.
+ */
+export function urlDestination(url: string): string {
+  try {
+    return new URL(url).host.toLowerCase();
+  } catch {
+    return '';
+  }
+}
+
 const SCHEME = /^https?:\/\//i;
 const LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
 const IPV4 = /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;

@@ -144,8 +144,44 @@ const init: Migration = {
   },
 };
 
+// Delivery of notifications (issue 3): attempt series, leases, and the attempt log. SQLite
+// adds one column per ALTER TABLE.
+const notificationDelivery: Migration = {
+  async up(db: Kysely<unknown>) {
+    const add = (name: string, type: 'integer' | 'bigint' | 'text', notNullDefault?: number) =>
+      db.schema
+        .alterTable('notifications')
+        .addColumn(name, type, (c) => (notNullDefault === undefined ? c : c.notNull().defaultTo(notNullDefault)))
+        .execute();
+    await add('series', 'integer', 1);
+    await add('attempt_no', 'integer', 0);
+    await add('notify_time', 'bigint');
+    await add('lease_owner', 'text');
+    await add('delivered_at', 'bigint');
+    await db.schema.alterTable('notifications').addColumn('destination', 'text', (c) => c.notNull().defaultTo('')).execute();
+    await db.schema
+      .createTable('notification_attempts')
+      .addColumn('notify_id', 'text', (c) => c.notNull().references('notifications.notify_id'))
+      .addColumn('attempt_no', 'integer', (c) => c.notNull())
+      .addColumn('series', 'integer', (c) => c.notNull())
+      .addColumn('sender', 'text', (c) => c.notNull())
+      .addColumn('started_at', 'bigint', (c) => c.notNull())
+      .addColumn('finished_at', 'bigint')
+      .addColumn('outcome', 'text', (c) => c.notNull())
+      .addColumn('http_status', 'integer')
+      .addColumn('latency_ms', 'integer')
+      .addColumn('response_head', 'text')
+      .addColumn('error_kind', 'text')
+      .addColumn('error', 'text')
+      .addPrimaryKeyConstraint('notification_attempts_pk', ['notify_id', 'attempt_no'])
+      .execute();
+    await db.schema.createIndex('notifications_order').on('notifications').column('payment_order_no').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
+  '0002_notification_delivery': notificationDelivery,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -123,8 +123,29 @@ export interface NotificationsTable {
   payload: string; // JSON snapshot taken in the state change's transaction
   status: string; // PENDING | DELIVERED | FAILED
   attempts: number;
-  next_attempt_at: number;
+  next_attempt_at: number; // while an attempt is in flight: when its lease runs out
   created_at: number;
+  series: number;
+  attempt_no: number;
+  notify_time: number | null;
+  lease_owner: string | null;
+  delivered_at: number | null;
+  destination: string; // host[:port] of the notify_url, for per-destination limits
+}
+
+export interface NotificationAttemptsTable {
+  notify_id: string;
+  attempt_no: number;
+  series: number;
+  sender: string;
+  started_at: number;
+  finished_at: number | null;
+  outcome: string; // IN_FLIGHT | DELIVERED | FAILED | INTERRUPTED
+  http_status: number | null;
+  latency_ms: number | null;
+  response_head: string | null;
+  error_kind: string | null;
+  error: string | null;
 }
 
 export interface Database {
@@ -137,4 +158,5 @@ export interface Database {
   order_options: OrderOptionsTable;
   payments: PaymentsTable;
   notifications: NotificationsTable;
+  notification_attempts: NotificationAttemptsTable;
 }

@@ -1,7 +1,6 @@
 // The Kysely implementation of the store ports, identical on SQLite and PostgreSQL.
 import type { Kysely, Transaction } from 'kysely';
 import type { NetworkId } from '../../domain/catalogue.js';
-import type { NotifyType } from '../../domain/lifecycle.js';
 import {
   DuplicateRequestError,
   type ApplicationRecord,
@@ -10,7 +9,6 @@ import {
   type MerchantRecord,
   type MerchantRepo,
   type NonceRepo,
-  type NotificationRepo,
   type OrderRepo,
   type PaymentRepo,
   type PlatformKeyRecord,
@@ -18,7 +16,7 @@ import {
   type Store,
   type StoreTx,
 } from '../../app/ports.js';
-import type { NotificationRecord } from '../../app/records.js';
+import { notificationRepo } from './notification-store.js';
 import { CompiledCache } from './compiled-cache.js';
 import { GroupCommit } from './group-commit.js';
 import { isUniqueViolation, type Db } from './database.js';
@@ -298,48 +296,6 @@ function paymentRepo(q: Q): PaymentRepo {
         .orderBy('log_index')
         .execute();
       return rows.map(rowToPayment);
-    },
-  };
-}
-
-function notificationRepo(q: Q): NotificationRepo {
-  return {
-    async insert(n) {
-      await q
-        .insertInto('notifications')
-        .values({
-          notify_id: n.notifyId,
-          payment_order_no: n.paymentOrderNo,
-          notify_type: n.notifyType,
-          sequence: n.sequence,
-          payload: n.payload,
-          status: n.status,
-          attempts: n.attempts,
-          next_attempt_at: n.nextAttemptAt,
-          created_at: n.createdAt,
-        })
-        .execute();
-    },
-    async listByOrder(paymentOrderNo) {
-      const rows = await q
-        .selectFrom('notifications')
-        .selectAll()
-        .where('payment_order_no', '=', paymentOrderNo)
-        .orderBy('sequence')
-        .execute();
-      return rows.map(
-        (r): NotificationRecord => ({
-          notifyId: r.notify_id,
-          paymentOrderNo: r.payment_order_no,
-          notifyType: r.notify_type as NotifyType,
-          sequence: Number(r.sequence),
-          payload: r.payload,
-          status: r.status as NotificationRecord['status'],
-          attempts: Number(r.attempts),
-          nextAttemptAt: Number(r.next_attempt_at),
-          createdAt: Number(r.created_at),
-        }),
-      );
     },
   };
 }

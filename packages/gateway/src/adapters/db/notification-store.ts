@@ -1,0 +1,204 @@
+// The notification outbox and its attempt log (PROTOCOL §13), identical on SQLite and
+// PostgreSQL. Leases are compare-and-set updates on the row (ADR 0001: no row locks), so one
+// sender at a time holds a notification, also across instances.
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { NotifyType } from '../../domain/lifecycle.js';
+import type { NotificationRepo } from '../../app/ports.js';
+import type { AttemptErrorKind, AttemptOutcome, NotificationAttemptRecord, NotificationRecord, NotificationStatus } from '../../app/records.js';
+import type { Database, NotificationAttemptsTable, NotificationsTable } from './schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+const nullableNumber = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function rowToNotification(r: Selectable<NotificationsTable>): NotificationRecord {
+  return {
+    notifyId: r.notify_id,
+    paymentOrderNo: r.payment_order_no,
+    notifyType: r.notify_type as NotifyType,
+    sequence: Number(r.sequence),
+    payload: r.payload,
+    status: r.status as NotificationStatus,
+    attempts: Number(r.attempts),
+    nextAttemptAt: Number(r.next_attempt_at),
+    createdAt: Number(r.created_at),
+    series: Number(r.series),
+    attemptNo: Number(r.attempt_no),
+    notifyTime: nullableNumber(r.notify_time),
+    leaseOwner: r.lease_owner,
+    deliveredAt: nullableNumber(r.delivered_at),
+    destination: r.destination,
+  };
+}
+
+function rowToAttempt(r: Selectable<NotificationAttemptsTable>): NotificationAttemptRecord {
+  return {
+    notifyId: r.notify_id,
+    attemptNo: Number(r.attempt_no),
+    series: Number(r.series),
+    sender: r.sender,
+    startedAt: Number(r.started_at),
+    finishedAt: nullableNumber(r.finished_at),
+    outcome: r.outcome as AttemptOutcome,
+    httpStatus: nullableNumber(r.http_status),
+    latencyMs: nullableNumber(r.latency_ms),
+    responseHead: r.response_head,
+    errorKind: r.error_kind as AttemptErrorKind | null,
+    error: r.error,
+  };
+}
+
+const affected = (r: { numUpdatedRows: bigint }) => r.numUpdatedRows > 0n;
+
+export function notificationRepo(q: Q): NotificationRepo {
+  return {
+    async insert(n) {
+      await q
+        .insertInto('notifications')
+        .values({
+          notify_id: n.notifyId,
+          payment_order_no: n.paymentOrderNo,
+          notify_type: n.notifyType,
+          sequence: n.sequence,
+          payload: n.payload,
+          status: n.status,
+          attempts: n.attempts,
+          next_attempt_at: n.nextAttemptAt,
+          created_at: n.createdAt,
+          series: n.series,
+          attempt_no: n.attemptNo,
+          notify_time: n.notifyTime,
+          lease_owner: n.leaseOwner,
+          delivered_at: n.deliveredAt,
+          destination: n.destination,
+        })
+        .execute();
+    },
+    async get(notifyId) {
+      const r = await q.selectFrom('notifications').selectAll().where('notify_id', '=', notifyId).executeTakeFirst();
+      return r ? rowToNotification(r) : null;
+    },
+    async listByOrder(paymentOrderNo) {
+      const rows = await q
+        .selectFrom('notifications')
+        .selectAll()
+        .where('payment_order_no', '=', paymentOrderNo)
+        .orderBy('sequence')
+        .orderBy('created_at')
+        .orderBy('notify_id')
+        .execute();
+      return rows.map(rowToNotification);
+    },
+    async listDue(nowMs, limit, skipDestinations) {
+      let query = q
+        .selectFrom('notifications as n')
+        .innerJoin('orders as o', 'o.payment_order_no', 'n.payment_order_no')
+        .select(['n.notify_id', 'n.series', 'n.attempt_no', 'n.lease_owner', 'n.destination', 'o.notify_url', 'o.app_id'])
+        .where('n.status', '=', 'PENDING')
+        .where('n.next_attempt_at', '<=', nowMs);
+      if (skipDestinations.length > 0) query = query.where('n.destination', 'not in', [...skipDestinations]);
+      const rows = await query.orderBy('n.next_attempt_at').orderBy('n.notify_id').limit(limit).execute();
+      return rows.map((r) => ({
+        notifyId: r.notify_id,
+        series: Number(r.series),
+        attemptNo: Number(r.attempt_no),
+        leaseOwner: r.lease_owner,
+        // Rows are only written for orders with a notify_url; '' reaches the sender as an invalid URL.
+        notifyUrl: r.notify_url ?? '',
+        appId: r.app_id,
+        destination: r.destination,
+      }));
+    },
+    async claim(n, owner, nowMs, leaseUntil) {
+      const r = await q
+        .updateTable('notifications')
+        .set((eb) => ({
+          lease_owner: owner,
+          attempt_no: n.attemptNo + 1,
+          next_attempt_at: leaseUntil,
+          notify_time: eb.fn.coalesce('notify_time', eb.val(Math.floor(nowMs / 1000))),
+        }))
+        .where('notify_id', '=', n.notifyId)
+        .where('status', '=', 'PENDING')
+        .where('series', '=', n.series)
+        .where('attempt_no', '=', n.attemptNo)
+        .where('next_attempt_at', '<=', nowMs)
+        .executeTakeFirst();
+      return affected(r);
+    },
+    async settle(notifyId, guard, next) {
+      const r = await q
+        .updateTable('notifications')
+        .set({
+          status: next.status,
+          attempts: next.attempts,
+          next_attempt_at: next.nextAttemptAt,
+          delivered_at: next.deliveredAt,
+          lease_owner: null,
+        })
+        .where('notify_id', '=', notifyId)
+        .where('lease_owner', '=', guard.owner)
+        .where('series', '=', guard.series)
+        .where('attempt_no', '=', guard.attemptNo)
+        .executeTakeFirst();
+      return affected(r);
+    },
+    async resend(notifyId, nowMs) {
+      const r = await q
+        .updateTable('notifications')
+        .set((eb) => ({
+          series: eb('series', '+', 1),
+          status: 'PENDING',
+          attempts: 0,
+          next_attempt_at: nowMs,
+          delivered_at: null,
+          lease_owner: null,
+        }))
+        .where('notify_id', '=', notifyId)
+        .executeTakeFirst();
+      return affected(r);
+    },
+    async insertAttempt(a) {
+      await q
+        .insertInto('notification_attempts')
+        .values({
+          notify_id: a.notifyId,
+          attempt_no: a.attemptNo,
+          series: a.series,
+          sender: a.sender,
+          started_at: a.startedAt,
+          finished_at: a.finishedAt,
+          outcome: a.outcome,
+          http_status: a.httpStatus,
+          latency_ms: a.latencyMs,
+          response_head: a.responseHead,
+          error_kind: a.errorKind,
+          error: a.error,
+        })
+        .execute();
+    },
+    async finishAttempt(notifyId, attemptNo, result) {
+      await q
+        .updateTable('notification_attempts')
+        .set({
+          outcome: result.outcome,
+          finished_at: result.finishedAt,
+          http_status: result.httpStatus,
+          latency_ms: result.latencyMs,
+          response_head: result.responseHead,
+          error_kind: result.errorKind,
+          error: result.error,
+        })
+        .where('notify_id', '=', notifyId)
+        .where('attempt_no', '=', attemptNo)
+        // A real outcome also replaces INTERRUPTED: a sender that outlived its lease still
+        // reports what the receiver said.
+        .where((eb) => (result.outcome === 'INTERRUPTED' ? eb('outcome', '=', 'IN_FLIGHT') : eb('outcome', 'in', ['IN_FLIGHT', 'INTERRUPTED'])))
+        .execute();
+    },
+    async listAttempts(notifyId) {
+      const rows = await q.selectFrom('notification_attempts').selectAll().where('notify_id', '=', notifyId).orderBy('attempt_no').execute();
+      return rows.map(rowToAttempt);
+    },
+  };
+}

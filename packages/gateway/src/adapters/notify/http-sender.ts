@@ -1,0 +1,207 @@
+// Outbound notification POSTs (PROTOCOL §13). One request per attempt with an overall deadline
+// (connect, send, answer); redirects are answered, never followed; in production the address
+// actually connected to is checked at connect time (DNS lookups go through our filter), so a
+// name that re-resolves to a private address between checks gets nowhere.
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { isDeliveredAnswer } from '../../domain/notification-schedule.js';
+import type { NotificationSender, SendResult } from '../../app/ports.js';
+import type { AttemptErrorKind } from '../../app/records.js';
+import { isBlockedAddress } from './address-policy.js';
+
+export interface HttpSenderOptions {
+  /** The whole attempt: connection, request, answer (§13: 10 s). */
+  timeoutMs: number;
+  /** Development mode or SPARKPAY_NOTIFY_ALLOW_PRIVATE=1: private targets allowed. */
+  allowPrivate: boolean;
+  /** Connections kept per destination. */
+  socketsPerHost: number;
+  userAgent?: string;
+  /** DNS resolution (tests inject one); the address policy is applied to what it returns. */
+  resolve?: (hostname: string, family: number) => Promise<LookupAddress[]>;
+}
+
+export interface HttpSender extends NotificationSender {
+  close(): void;
+}
+
+/** Enough to recognise `SUCCESS` with whitespace around it; a longer answer is not it. */
+const MAX_ANSWER_BYTES = 4096;
+const HEAD_BYTES = 256;
+
+class SendFailure extends Error {
+  constructor(
+    readonly kind: AttemptErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const systemResolve = (hostname: string, family: number) =>
+  new Promise<LookupAddress[]>((resolve, reject) => {
+    dnsLookup(hostname, { all: true, family: family === 4 || family === 6 ? family : 0 }, (err, addresses) => (err ? reject(err) : resolve(addresses)));
+  });
+
+function familyNumber(family: number | string | undefined): number {
+  return family === 4 || family === 'IPv4' ? 4 : family === 6 || family === 'IPv6' ? 6 : 0;
+}
+
+function errorKind(err: unknown): AttemptErrorKind {
+  if (err instanceof SendFailure) return err.kind;
+  const code = String((err as { code?: unknown })?.code ?? '');
+  if (['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME'].includes(code)) return 'DNS';
+  if (code === 'ECONNREFUSED') return 'CONNECTION_REFUSED';
+  if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') return 'CONNECTION_RESET';
+  if (code === 'ETIMEDOUT') return 'TIMEOUT';
+  if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/.test(code)) return 'TLS';
+  return 'NETWORK';
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  return (typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code}: ${message}` : message).slice(0, 500);
+}
+
+export function createHttpSender(options: HttpSenderOptions): HttpSender {
+  const resolve = options.resolve ?? systemResolve;
+  const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHost, maxFreeSockets: options.socketsPerHost, timeout: 4000, scheduling: 'lifo' as const };
+  const httpAgent = new HttpAgent(agentOptions);
+  const httpsAgent = new HttpsAgent(agentOptions);
+
+  // Every connection's address passes through here, also on reconnects of kept-alive agents.
+  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    resolve(hostname, familyNumber(lookupOptions.family)).then(
+      (addresses) => {
+        const usable = options.allowPrivate ? addresses : addresses.filter((a) => !isBlockedAddress(a.address));
+        const first = usable[0];
+        if (!first) {
+          const refused = Object.assign(new Error(`${hostname} resolves only to addresses notifications may not be sent to (${addresses.map((a) => a.address).join(', ')})`), {
+            code: 'SPARKPAY_BLOCKED_ADDRESS',
+          });
+          callback(refused, '', 0);
+        } else if (lookupOptions.all) {
+          (callback as unknown as (err: null, addresses: LookupAddress[]) => void)(null, usable);
+        } else {
+          callback(null, first.address, first.family);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, '', 0),
+    );
+  };
+
+  function attempt(url: URL, body: string, deadline: number, signal: AbortSignal | undefined): Promise<{ status: number; answer: Buffer; location: string | undefined }> {
+    return new Promise((resolvePromise, reject) => {
+      const https = url.protocol === 'https:';
+      const request = https ? httpsRequest : httpRequest;
+      let settled = false;
+      let req: ClientRequest | null = null;
+      const finish = (err: unknown, value?: { status: number; answer: Buffer; location: string | undefined }) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolvePromise(value!);
+      };
+      const timer = setTimeout(
+        () => {
+          const failure = new SendFailure('TIMEOUT', `no complete answer within ${options.timeoutMs} ms`);
+          finish(failure);
+          req?.destroy(failure);
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+      req = request(url, {
+        method: 'POST',
+        agent: https ? httpsAgent : httpAgent,
+        lookup,
+        headers: {
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+          'User-Agent': options.userAgent ?? 'SparkPay-Notifier/0.1',
+          Accept: 'text/plain, */*',
+        },
+      });
+      const onAbort = () => {
+        const failure = new SendFailure('INTERRUPTED', 'the gateway is stopping; the attempt was cut short');
+        finish(failure);
+        req?.destroy(failure);
+      };
+      if (signal?.aborted) queueMicrotask(onAbort);
+      else signal?.addEventListener('abort', onAbort, { once: true });
+      // An error before any answer on a kept-alive connection is marked, so it can be retried.
+      req.on('error', (err) => finish(req?.reusedSocket ? Object.assign(err, { reusedSocket: true }) : err));
+      req.on('response', (res: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (size < MAX_ANSWER_BYTES + 1) chunks.push(chunk);
+          size += chunk.length;
+          // A long answer is not SUCCESS; stop reading instead of downloading it.
+          if (size > MAX_ANSWER_BYTES) res.destroy();
+        });
+        const done = () =>
+          finish(null, { status: res.statusCode ?? 0, answer: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES + 1), location: res.headers.location });
+        res.on('end', done);
+        res.on('close', () => (size > MAX_ANSWER_BYTES ? done() : finish(new SendFailure('CONNECTION_RESET', 'the answer was cut off'))));
+        res.on('error', (err) => (size > MAX_ANSWER_BYTES ? done() : finish(err)));
+      });
+      req.end(body);
+    });
+  }
+
+  return {
+    async send(target, body, signal): Promise<SendResult> {
+      const started = performance.now();
+      const deadline = started + options.timeoutMs;
+      const result = (r: Omit<SendResult, 'latencyMs' | 'delivered'> & { delivered?: boolean }): SendResult => ({
+        delivered: r.delivered ?? false,
+        latencyMs: Math.round(performance.now() - started),
+        ...r,
+      });
+      let url: URL;
+      try {
+        url = new URL(target);
+        if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`scheme ${url.protocol} is not http or https`);
+        if (url.username || url.password) throw new Error('credentials in the URL are not sent');
+      } catch (err) {
+        return result({ httpStatus: null, responseHead: null, errorKind: 'INVALID_URL', error: `notify_url is not usable: ${describe(err)}` });
+      }
+      const literal = url.hostname.replace(/^\[|\]$/g, '');
+      if (!options.allowPrivate && isIP(literal) !== 0 && isBlockedAddress(literal)) {
+        return result({ httpStatus: null, responseHead: null, errorKind: 'BLOCKED_ADDRESS', error: `${literal} is a loopback, private, link-local or multicast address` });
+      }
+      // A kept-alive connection the receiver closed meanwhile fails at once; that is not the
+      // receiver's answer, so it is tried again on a fresh connection (within the deadline).
+      for (let tries = 1; ; tries += 1) {
+        try {
+          const { status, answer, location } = await attempt(url, body, deadline, signal);
+          const text = answer.toString('utf8');
+          const head = answer.subarray(0, HEAD_BYTES).toString('utf8');
+          if (isDeliveredAnswer(status, answer.length > MAX_ANSWER_BYTES ? null : text)) {
+            return result({ delivered: true, httpStatus: status, responseHead: head, errorKind: null, error: null });
+          }
+          if (status >= 300 && status < 400) {
+            return result({ httpStatus: status, responseHead: head, errorKind: 'REDIRECT', error: `redirect${location ? ` to ${location.slice(0, 300)}` : ''} not followed` });
+          }
+          if (status !== 200) return result({ httpStatus: status, responseHead: head, errorKind: 'HTTP_STATUS', error: `HTTP ${status}` });
+          return result({ httpStatus: status, responseHead: head, errorKind: 'BAD_ANSWER', error: 'HTTP 200 without the body SUCCESS' });
+        } catch (err) {
+          const staleSocket = errorKind(err) === 'CONNECTION_RESET' && (err as { reusedSocket?: boolean }).reusedSocket === true;
+          if (staleSocket && tries < 3 && performance.now() < deadline && !signal?.aborted) continue;
+          const kind = String((err as { code?: unknown }).code) === 'SPARKPAY_BLOCKED_ADDRESS' ? 'BLOCKED_ADDRESS' : errorKind(err);
+          return result({ httpStatus: null, responseHead: null, errorKind: kind, error: describe(err) });
+        }
+      }
+    },
+    close() {
+      httpAgent.destroy();
+      httpsAgent.destroy();
+    },
+  };
+}

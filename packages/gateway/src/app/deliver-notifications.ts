@@ -1,0 +1,208 @@
+// Delivery of the notification outbox (PROTOCOL §13). Each attempt: take the row's lease and
+// log the attempt as IN_FLIGHT (one transaction), build a fresh envelope, POST it outside any
+// transaction, then store the outcome and the next due time (another transaction). A sender
+// that dies mid-attempt leaves a lease that runs out; whoever claims the row next marks that
+// attempt INTERRUPTED and sends again with the same notify_id.
+import type { KeyObject } from 'node:crypto';
+import { parsePublicKey, sealNotification } from '@sparkpay/protocol';
+import { afterFailure } from '../domain/notification-schedule.js';
+import type { PlatformKeys } from './platform-keys.js';
+import type { AttemptResult, Clock, DueNotification, EventLog, NotificationSender, SendResult, Store } from './ports.js';
+import type { NotificationRecord } from './records.js';
+
+export interface DeliveryOptions {
+  /** Identifies this sender in leases and the attempt log (one per process). */
+  owner: string;
+  /** How long a claimed attempt may take before others may take it over: above the send timeout. */
+  leaseMs: number;
+  /** Attempts in flight at once in this process. */
+  concurrency: number;
+  /** Attempts in flight at once to one destination (host:port), so a slow receiver holds only these. */
+  perDestination: number;
+}
+
+export interface DeliveryDeps {
+  store: Store;
+  clock: Clock;
+  platformKeys: PlatformKeys;
+  sender: NotificationSender;
+  log: EventLog;
+}
+
+interface Claimed {
+  due: DueNotification;
+  record: NotificationRecord;
+  attemptNo: number;
+}
+
+export class NotificationDelivery {
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly perDestination = new Map<string, number>();
+  private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject }>();
+  private readonly abort = new AbortController();
+  /** Called whenever an attempt finishes (capacity is free again; more may be due). */
+  onSettled: () => void = () => undefined;
+
+  constructor(
+    private readonly deps: DeliveryDeps,
+    private readonly options: DeliveryOptions,
+  ) {}
+
+  get busy(): number {
+    return this.inFlight.size;
+  }
+
+  /** Claims what is due and can be sent now and starts those attempts; resolves to how many started. */
+  async deliverDue(): Promise<number> {
+    if (this.abort.signal.aborted) return 0;
+    const capacity = this.options.concurrency - this.inFlight.size;
+    if (capacity <= 0) return 0;
+    const full = [...this.perDestination].filter(([, n]) => n >= this.options.perDestination).map(([d]) => d);
+    const now = this.deps.clock.nowMs();
+    const due = await this.deps.store.notifications.listDue(now, capacity, full);
+    const picked: DueNotification[] = [];
+    const planned = new Map<string, number>();
+    for (const d of due) {
+      const load = (this.perDestination.get(d.destination) ?? 0) + (planned.get(d.destination) ?? 0);
+      if (load >= this.options.perDestination) continue;
+      planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
+      picked.push(d);
+    }
+    if (picked.length === 0) return 0;
+    const claimed = await this.claim(picked, now);
+    for (const c of claimed) this.start(c);
+    return claimed.length;
+  }
+
+  /** Resolves when every attempt started so far has finished. */
+  async idle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  /** Stops sending: attempts in flight are cut short and handed back (due at once) for the next sender. */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.idle();
+  }
+
+  private async claim(picked: DueNotification[], now: number): Promise<Claimed[]> {
+    // One order of claims for every instance (by notify_id), so two claiming transactions on
+    // PostgreSQL never wait on each other's rows in a cycle.
+    const ordered = [...picked].sort((a, b) => (a.notifyId < b.notifyId ? -1 : a.notifyId > b.notifyId ? 1 : 0));
+    const { owner, leaseMs } = this.options;
+    return this.deps.store.transaction(async (tx) => {
+      const out: Claimed[] = [];
+      for (const due of ordered) {
+        if (!(await tx.notifications.claim(due, owner, now, now + leaseMs))) continue;
+        if (due.leaseOwner !== null && due.attemptNo > 0) {
+          await tx.notifications.finishAttempt(due.notifyId, due.attemptNo, {
+            outcome: 'INTERRUPTED',
+            finishedAt: now,
+            httpStatus: null,
+            latencyMs: null,
+            responseHead: null,
+            errorKind: 'INTERRUPTED',
+            error: `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`,
+          });
+        }
+        const record = await tx.notifications.get(due.notifyId);
+        if (!record) continue;
+        const attemptNo = due.attemptNo + 1;
+        await tx.notifications.insertAttempt({
+          notifyId: due.notifyId,
+          attemptNo,
+          series: due.series,
+          sender: owner,
+          startedAt: now,
+          finishedAt: null,
+          outcome: 'IN_FLIGHT',
+          httpStatus: null,
+          latencyMs: null,
+          responseHead: null,
+          errorKind: null,
+          error: null,
+        });
+        out.push({ due, record, attemptNo });
+      }
+      return out;
+    });
+  }
+
+  private start(c: Claimed): void {
+    const dest = c.due.destination;
+    this.perDestination.set(dest, (this.perDestination.get(dest) ?? 0) + 1);
+    const p = this.attempt(c)
+      .catch((err: unknown) => this.deps.log.error({ err, notifyId: c.due.notifyId }, 'notification attempt could not be recorded; its lease will run out and it will be sent again'))
+      .finally(() => {
+        this.inFlight.delete(p);
+        const left = (this.perDestination.get(dest) ?? 1) - 1;
+        if (left > 0) this.perDestination.set(dest, left);
+        else this.perDestination.delete(dest);
+        this.onSettled();
+      });
+    this.inFlight.add(p);
+  }
+
+  private async attempt(c: Claimed): Promise<void> {
+    const { notifyId } = c.due;
+    let sent: SendResult;
+    try {
+      const body = await this.envelope(c);
+      sent = await this.deps.sender.send(c.due.notifyUrl, body, this.abort.signal);
+    } catch (err) {
+      sent = { delivered: false, httpStatus: null, latencyMs: 0, responseHead: null, errorKind: 'ENVELOPE', error: `could not build the envelope: ${(err as Error).message}` };
+    }
+    const finishedAt = this.deps.clock.nowMs();
+    const interrupted = sent.errorKind === 'INTERRUPTED';
+    const result: AttemptResult = {
+      outcome: sent.delivered ? 'DELIVERED' : interrupted ? 'INTERRUPTED' : 'FAILED',
+      finishedAt,
+      httpStatus: sent.httpStatus,
+      latencyMs: sent.latencyMs,
+      responseHead: sent.responseHead,
+      errorKind: sent.errorKind,
+      error: sent.error,
+    };
+    const attempts = c.record.attempts + (interrupted ? 0 : 1);
+    const next = sent.delivered
+      ? { status: 'DELIVERED' as const, attempts, nextAttemptAt: finishedAt, deliveredAt: finishedAt }
+      : interrupted
+        ? { status: 'PENDING' as const, attempts, nextAttemptAt: finishedAt, deliveredAt: null }
+        : nextAfterFailure(attempts, finishedAt);
+    const kept = await this.deps.store.transaction(async (tx) => {
+      await tx.notifications.finishAttempt(notifyId, c.attemptNo, result);
+      return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
+    });
+    const fields = { notifyId, paymentOrderNo: c.record.paymentOrderNo, attemptNo: c.attemptNo, series: c.due.series, httpStatus: sent.httpStatus, latencyMs: sent.latencyMs, errorKind: sent.errorKind };
+    if (!kept) this.deps.log.warn(fields, 'notification changed during the attempt (resent, or the lease ran out); outcome logged only');
+    else if (sent.delivered) this.deps.log.info(fields, 'notification delivered');
+    else if (next.status === 'FAILED') this.deps.log.warn({ ...fields, error: sent.error }, 'notification failed: no attempts left');
+    else this.deps.log.info({ ...fields, error: sent.error, nextAttemptAt: next.nextAttemptAt }, 'notification attempt failed');
+  }
+
+  private async envelope(c: Claimed): Promise<string> {
+    const { appId } = c.due;
+    const payload = { ...(JSON.parse(c.record.payload) as Record<string, unknown>), notify_time: c.record.notifyTime };
+    const signing = await this.deps.platformKeys.signingKeyFor(appId);
+    const merchantPublicKey = await this.merchantKey(appId);
+    return JSON.stringify(sealNotification(JSON.stringify(payload), { appId, serial: signing.serial, merchantPublicKey, platformPrivateKey: signing.privateKey }));
+  }
+
+  /** The application's current merchant public key, parsed once per key. */
+  private async merchantKey(appId: string): Promise<KeyObject> {
+    const app = await this.deps.store.applications.get(appId);
+    if (!app) throw new Error(`application ${appId} does not exist`);
+    const hit = this.merchantKeys.get(appId);
+    if (hit && hit.pem === app.merchantPublicKeyPem) return hit.key;
+    const key = parsePublicKey(app.merchantPublicKeyPem);
+    this.merchantKeys.set(appId, { pem: app.merchantPublicKeyPem, key });
+    return key;
+  }
+}
+
+function nextAfterFailure(attempts: number, nowMs: number) {
+  const after = afterFailure(attempts, nowMs);
+  return after.kind === 'RETRY'
+    ? { status: 'PENDING' as const, attempts, nextAttemptAt: after.nextAttemptAt, deliveredAt: null }
+    : { status: 'FAILED' as const, attempts, nextAttemptAt: nowMs, deliveredAt: null };
+}
