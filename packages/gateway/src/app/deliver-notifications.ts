@@ -4,6 +4,7 @@
 // that dies mid-attempt leaves a lease that runs out; whoever claims the row next marks that
 // attempt INTERRUPTED and sends again with the same notify_id.
 import type { KeyObject } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { parsePublicKey, sealNotification } from '@sparkpay/protocol';
 import { afterFailure } from '../domain/notification-schedule.js';
 import type { PlatformKeys } from './platform-keys.js';
@@ -46,7 +47,10 @@ export class NotificationDelivery {
   constructor(
     private readonly deps: DeliveryDeps,
     private readonly options: DeliveryOptions,
-  ) {}
+  ) {
+    // Every attempt in flight listens for the stop signal.
+    setMaxListeners(options.concurrency + 10, this.abort.signal);
+  }
 
   get busy(): number {
     return this.inFlight.size;

@@ -7,7 +7,7 @@ import { closeOrder } from '../app/close-order.js';
 import { createOrder } from '../app/create-order.js';
 import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
-import { systemClock, type Clock, type Ids, type KeyVault, type Store } from '../app/ports.js';
+import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
 import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
@@ -41,6 +41,8 @@ export interface Gateway {
   payments: PaymentFacts;
   /** Notification delivery (the worker drives it; tests may call deliverDue directly). */
   notifications: NotificationDelivery;
+  /** Wakes the delivery worker of this process (after writes it did not make itself, e.g. a resend). */
+  outbox: OutboxSignal;
   logger: Logger;
   clock: Clock;
   ids: Ids;
@@ -139,6 +141,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     platformKeys,
     payments: paymentFacts(deps),
     notifications,
+    outbox,
     logger,
     clock,
     ids,

@@ -1,0 +1,288 @@
+// Notification delivery end to end (PROTOCOL §13): a running gateway on a real database, its
+// delivery worker, and real HTTP receivers on 127.0.0.1. The retry schedule runs on the
+// injected clock; only the 10 s answer timeout is waited for in real time.
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
+import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
+import { DATABASE_KINDS } from './databases.js';
+import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { openReceived, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A port with nothing listening on it (taken, then released). */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const NOTIFY = { timeoutMs: 10_000, concurrency: 16, perDestination: 4, pollMs: 20, leaseMs: 15_000 };
+
+describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
+  let t: TestGateway;
+  const receivers: Receiver[] = [];
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: true, config: { notifyAllowPrivate: true, notify: NOTIFY } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await Promise.all(receivers.map((r) => r.close()));
+  });
+
+  async function receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver> {
+    const r = await startReceiver(...args);
+    receivers.push(r);
+    return r;
+  }
+
+  /** A 10.50 USDT order paid exactly: its ORDER_PAID notification is written. */
+  async function paidOrder(notifyUrl: string, gw: TestGateway = t): Promise<{ paymentOrderNo: string; notifyId: string }> {
+    const res = await api(gw.baseUrl, { path: '/v4/pay/cashier', body: orderBody(gw.merchant, gw.clock, { notify_url: notifyUrl, merchant_order_desc: '咖啡 ☕ x2' }), merchant: gw.merchant, clock: gw.clock });
+    expect(res.json.code).toBe(0);
+    const paymentOrderNo = String(res.json.data!.payment_order_no);
+    await observeTransfer(gw, { paymentOrderNo, amount: 10_500_000n });
+    const [n] = await gw.gateway.store.notifications.listByOrder(paymentOrderNo);
+    return { paymentOrderNo, notifyId: n!.notifyId };
+  }
+
+  const record = (notifyId: string) => t.gateway.store.notifications.get(notifyId) as Promise<NotificationRecord>;
+  const attempts = (notifyId: string) => t.gateway.store.notifications.listAttempts(notifyId);
+  const finishedAttempts = async (notifyId: string, n: number) =>
+    waitUntil(`${n} finished attempt(s) of ${notifyId}`, async () => {
+      const list = await attempts(notifyId);
+      return list.length >= n && list.slice(0, n).every((a) => a.outcome !== 'IN_FLIGHT') ? list : null;
+    }, 15_000);
+
+  it('delivers ORDER_PAID encrypted to the merchant, signed by the platform, stamped and logged', async () => {
+    const r = await receiver();
+    const { paymentOrderNo, notifyId } = await paidOrder(r.url);
+    const [req] = await r.waitFor(1);
+    expect(req!.method).toBe('POST');
+    expect(req!.headers['content-type']).toBe('application/json');
+    const { envelope, payload } = openReceived(req!, { merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKey });
+    expect(envelope.head).toMatchObject({ charset: 'UTF-8', app_id: t.merchant.appId, serial: t.merchant.serial });
+    expect(payload).toMatchObject({
+      payment_order_no: paymentOrderNo,
+      pay_status: 'PAID',
+      real_pay_amount: '10.5',
+      merchant_order_desc: '咖啡 ☕ x2',
+      notify_id: notifyId,
+      notify_type: 'ORDER_PAID',
+      notify_time: t.clock.seconds(),
+      sequence: 1,
+    });
+    const delivered = await waitUntil('DELIVERED', async () => {
+      const n = await record(notifyId);
+      return n.status === 'DELIVERED' ? n : null;
+    });
+    expect(delivered).toMatchObject({ attempts: 1, series: 1, attemptNo: 1, leaseOwner: null, deliveredAt: t.clock.nowMs(), notifyTime: t.clock.seconds() });
+    const log = await attempts(notifyId);
+    expect(log).toEqual([
+      expect.objectContaining({ attemptNo: 1, series: 1, outcome: 'DELIVERED', httpStatus: 200, responseHead: 'SUCCESS', errorKind: null, error: null, startedAt: t.clock.nowMs(), finishedAt: t.clock.nowMs() }),
+    ]);
+    expect(log[0]!.latencyMs).toBeGreaterThanOrEqual(0);
+    expect(log[0]!.sender).toMatch(/\/\d+\//);
+    await pause(150);
+    expect(r.received).toHaveLength(1);
+  });
+
+  it('builds a fresh envelope for every attempt of the same notification', async () => {
+    const r = await receiver((_req, i) => (i === 0 ? { status: 500, body: 'busy' } : SUCCESS));
+    const { notifyId } = await paidOrder(r.url);
+    await finishedAttempts(notifyId, 1);
+    t.clock.advance(10);
+    const [first, second] = await r.waitFor(2);
+    const keys = { merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKey };
+    const a = openReceived(first!, keys);
+    const b = openReceived(second!, keys);
+    expect(a.envelope.head.aes_key).not.toBe(b.envelope.head.aes_key);
+    expect(a.envelope.body).not.toBe(b.envelope.body);
+    // Same notification: same id, same first-attempt time, same content.
+    expect(b.payloadJson).toBe(a.payloadJson);
+    expect(b.payload.notify_id).toBe(notifyId);
+  });
+
+  it('records each kind of failure and schedules the retry 10 s later', async () => {
+    const cases: { name: string; url: (r: Receiver) => string; answer?: Parameters<typeof startReceiver>[0]; expected: Partial<NotificationAttemptRecord> }[] = [
+      { name: '500', url: (r) => r.url, answer: () => ({ status: 500, body: 'Internal Server Error' }), expected: { errorKind: 'HTTP_STATUS', httpStatus: 500, responseHead: 'Internal Server Error' } },
+      { name: '200 other body', url: (r) => r.url, answer: () => ({ status: 200, body: 'OK' }), expected: { errorKind: 'BAD_ANSWER', httpStatus: 200, responseHead: 'OK' } },
+      { name: '200 lower-case', url: (r) => r.url, answer: () => ({ status: 200, body: 'success' }), expected: { errorKind: 'BAD_ANSWER', httpStatus: 200 } },
+      { name: '204', url: (r) => r.url, answer: () => ({ status: 204 }), expected: { errorKind: 'HTTP_STATUS', httpStatus: 204, responseHead: '' } },
+      { name: 'reset', url: (r) => r.url, answer: () => ({ action: 'reset' }), expected: { errorKind: 'CONNECTION_RESET', httpStatus: null } },
+      { name: 'long answer', url: (r) => r.url, answer: () => ({ status: 200, body: `${'é'.repeat(200)}SUCCESS` }), expected: { errorKind: 'BAD_ANSWER', httpStatus: 200, responseHead: 'é'.repeat(128) } },
+      { name: 'unresolvable', url: () => 'http://sparkpay-receiver.invalid/notify', expected: { errorKind: 'DNS', httpStatus: null } },
+    ];
+    const started = await Promise.all(
+      cases.map(async (c) => {
+        const r = await receiver(c.answer);
+        return { c, r, ...(await paidOrder(c.url(r))) };
+      }),
+    );
+    const now = t.clock.nowMs();
+    for (const s of started) {
+      const [a] = await finishedAttempts(s.notifyId, 1);
+      expect({ name: s.c.name, ...a }).toMatchObject({ name: s.c.name, outcome: 'FAILED', ...s.c.expected });
+      expect(a!.error, s.c.name).toMatch(/\S/);
+      expect(await record(s.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1, nextAttemptAt: now + 10_000, leaseOwner: null });
+    }
+  });
+
+  it('does not follow a redirect: the attempt fails and the target never hears of it', async () => {
+    const target = await receiver();
+    const r = await receiver(() => ({ status: 302, headers: { location: target.url } }));
+    const { notifyId } = await paidOrder(r.url);
+    const [a] = await finishedAttempts(notifyId, 1);
+    expect(a).toMatchObject({ outcome: 'FAILED', errorKind: 'REDIRECT', httpStatus: 302 });
+    expect(a!.error).toContain(target.url);
+    await pause(100);
+    expect(target.received).toHaveLength(0);
+  });
+
+  it('gives up waiting after 10 s: an answer after 11 s and no answer at all both fail as TIMEOUT', async () => {
+    const late = await receiver(() => ({ status: 200, body: 'SUCCESS', delayMs: 11_000 }));
+    const never = await receiver(() => ({ action: 'hang' }));
+    const a = await paidOrder(late.url);
+    const b = await paidOrder(never.url);
+    const [la] = await finishedAttempts(a.notifyId, 1);
+    const [na] = await finishedAttempts(b.notifyId, 1);
+    for (const x of [la!, na!]) {
+      expect(x).toMatchObject({ outcome: 'FAILED', errorKind: 'TIMEOUT', httpStatus: null });
+      expect(x.latencyMs).toBeGreaterThanOrEqual(9_900);
+      expect(x.latencyMs).toBeLessThan(12_000);
+    }
+    expect(await record(a.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1 });
+  }, 30_000);
+
+  it('delivers on the 4th attempt, at the scheduled times, when the receiver is down for the first three', async () => {
+    const port = await freePort();
+    const { notifyId } = await paidOrder(`http://127.0.0.1:${port}/notify`);
+    const t0 = t.clock.nowMs();
+    await finishedAttempts(notifyId, 1);
+    // Not before it is due: 9 s later nothing happens.
+    t.clock.advance(9);
+    await pause(120);
+    expect(await attempts(notifyId)).toHaveLength(1);
+    t.clock.advance(1);
+    await finishedAttempts(notifyId, 2);
+    t.clock.advance(60);
+    await finishedAttempts(notifyId, 3);
+    const r = await receiver(() => SUCCESS, { port });
+    t.clock.advance(299);
+    await pause(120);
+    expect(r.received).toHaveLength(0);
+    t.clock.advance(1);
+    await r.waitFor(1);
+    const log = await finishedAttempts(notifyId, 4);
+    expect(log.map((a) => [a.outcome, a.errorKind, a.startedAt - t0])).toEqual([
+      ['FAILED', 'CONNECTION_REFUSED', 0],
+      ['FAILED', 'CONNECTION_REFUSED', 10_000],
+      ['FAILED', 'CONNECTION_REFUSED', 70_000],
+      ['DELIVERED', null, 370_000],
+    ]);
+    expect(await record(notifyId)).toMatchObject({ status: 'DELIVERED', attempts: 4 });
+  });
+
+  it('marks a notification FAILED after the eighth attempt; a resend starts a new series with the same notify_id', async () => {
+    let answer = { status: 503, body: 'down for maintenance' };
+    const r = await receiver(() => answer);
+    const { paymentOrderNo, notifyId } = await paidOrder(r.url);
+    const t0 = t.clock.nowMs();
+    const delays = [10, 60, 300, 600, 1800, 3600, 7200];
+    await finishedAttempts(notifyId, 1);
+    for (const [i, d] of delays.entries()) {
+      t.clock.advance(d);
+      await finishedAttempts(notifyId, i + 2);
+    }
+    const failed = await waitUntil('FAILED', async () => {
+      const n = await record(notifyId);
+      return n.status === 'FAILED' ? n : null;
+    });
+    expect(failed).toMatchObject({ attempts: 8, attemptNo: 8, series: 1, leaseOwner: null });
+    const log = await attempts(notifyId);
+    let at = 0;
+    expect(log.map((a) => a.startedAt - t0)).toEqual([0, ...delays.map((d) => (at += d * 1000))]);
+    t.clock.advance(86_400);
+    await pause(150);
+    expect(r.received).toHaveLength(8);
+
+    answer = { status: 200, body: 'SUCCESS' };
+    const resent = await resendNotification({ store: t.gateway.store, clock: t.clock, outbox: t.gateway.outbox }, notifyId);
+    expect(resent).toMatchObject({ ok: true, notification: { status: 'PENDING', series: 2, attempts: 0 } });
+    const [, ninth] = [0, await r.waitFor(9)];
+    const opened = openReceived(ninth![8]!, { merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKey });
+    expect(opened.payload).toMatchObject({ notify_id: notifyId, notify_time: t0 / 1000 });
+    await waitUntil('DELIVERED', async () => (await record(notifyId)).status === 'DELIVERED');
+    const history = await listOrderNotifications(t.gateway.store, paymentOrderNo);
+    expect(history).toHaveLength(1);
+    expect(history![0]!.notification).toMatchObject({ notifyId, status: 'DELIVERED', series: 2, attempts: 1, attemptNo: 9 });
+    expect(history![0]!.attempts.map((a) => [a.attemptNo, a.series, a.outcome])).toEqual([
+      ...[1, 2, 3, 4, 5, 6, 7, 8].map((n) => [n, 1, 'FAILED']),
+      [9, 2, 'DELIVERED'],
+    ]);
+    expect(await resendNotification({ store: t.gateway.store, clock: t.clock }, 'Nnot-a-notification')).toMatchObject({ ok: false, reason: 'NOT_FOUND' });
+    expect(await listOrderNotifications(t.gateway.store, 'P000')).toBeNull();
+  });
+
+  it('keeps other destinations flowing while one receiver never answers', async () => {
+    const stuck = await receiver(() => ({ action: 'hang' }));
+    const healthy = await receiver();
+    const stuckOrders = await Promise.all([1, 2, 3, 4, 5, 6].map(() => paidOrder(stuck.url)));
+    await stuck.waitFor(NOTIFY.perDestination);
+    const start = performance.now();
+    const ok = await paidOrder(healthy.url);
+    await healthy.waitFor(1, 3_000);
+    expect(performance.now() - start).toBeLessThan(3_000);
+    await waitUntil('DELIVERED', async () => (await record(ok.notifyId)).status === 'DELIVERED');
+    // The stuck destination holds no more than its share of the senders.
+    expect(stuck.received).toHaveLength(NOTIFY.perDestination);
+    const inFlight = await Promise.all(stuckOrders.map(async (o) => (await attempts(o.notifyId)).filter((a) => a.outcome === 'IN_FLIGHT').length));
+    expect(inFlight.reduce((a, b) => a + b, 0)).toBe(NOTIFY.perDestination);
+  });
+});
+
+describe.each(DATABASE_KINDS)('outbound safety in production mode on %s', (kind) => {
+  let t: TestGateway;
+  let r: Receiver;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: true, config: { notifyAllowPrivate: false, notify: NOTIFY } });
+    r = await startReceiver();
+  });
+  afterAll(async () => {
+    await t?.close();
+    await r?.close();
+  });
+
+  it.each([
+    ['an IPv4 loopback literal', (port: number) => `http://127.0.0.1:${port}/notify`],
+    ['a name that resolves to loopback', (port: number) => `http://localhost:${port}/notify`],
+    ['an IPv6 loopback literal', (port: number) => `http://[::1]:${port}/notify`],
+    ['a private address', () => 'http://10.0.0.1/notify'],
+    ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data'],
+  ])('refuses to send to %s, and records it as a failed attempt', async (_name, url) => {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: url(r.port) }), merchant: t.merchant, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    const paymentOrderNo = String(res.json.data!.payment_order_no);
+    await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
+    const [n] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
+    const log = await waitUntil('the attempt', async () => {
+      const list = await t.gateway.store.notifications.listAttempts(n!.notifyId);
+      return list[0] && list[0].outcome !== 'IN_FLIGHT' ? list : null;
+    });
+    expect(log[0]).toMatchObject({ outcome: 'FAILED', errorKind: 'BLOCKED_ADDRESS', httpStatus: null });
+    expect(r.received).toHaveLength(0);
+  });
+});
