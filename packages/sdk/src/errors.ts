@@ -1,6 +1,7 @@
 // Everything the SDK throws is one of these classes, so a merchant can tell the four cases apart:
 // the platform said no (ApiError), the answer cannot be trusted (ResponseSignatureError), the
 // answer is authentic but unreadable (ResponseError), or no answer arrived (NetworkError).
+// Incoming notifications that cannot be trusted or read throw NotificationError.
 
 /** What request an error belongs to; `path` is the request path without the base URL. */
 export interface RequestContext {
@@ -123,5 +124,35 @@ export class SparkPayNetworkError extends SparkPaySdkError {
     this.timedOut = init.timedOut;
     this.method = init.method;
     this.path = init.path;
+  }
+}
+
+/** Why an incoming notification (PROTOCOL §13) was refused. */
+export type NotificationFailure =
+  /** Not a JSON `{head, body}` envelope, a head field missing, or a payload that is not JSON. */
+  | 'MALFORMED'
+  /** `head.aes_key` does not decrypt with the merchant private key (wrong key, or forged). */
+  | 'KEY_DECRYPT'
+  /** `body` does not decrypt with the AES key (wrong length or padding). */
+  | 'BODY_DECRYPT'
+  /** `head.sign` is not the platform's signature of the decrypted payload. */
+  | 'SIGNATURE'
+  /** Several platform keys are configured and `head.serial` names none of them. */
+  | 'UNKNOWN_SERIAL'
+  /** `appId` is configured and `head.app_id` differs from it. */
+  | 'APP_ID_MISMATCH'
+  /** Authentic, but the payload lacks a required field or has one of the wrong type. */
+  | 'BAD_PAYLOAD';
+
+/**
+ * An incoming notification was refused: do not act on it, and do not answer `SUCCESS`. Messages
+ * name fields and reasons, never key material or decrypted content.
+ */
+export class SparkPayNotificationError extends SparkPaySdkError {
+  readonly kind: NotificationFailure;
+
+  constructor(kind: NotificationFailure, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.kind = kind;
   }
 }

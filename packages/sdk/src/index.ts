@@ -1,22 +1,32 @@
 // @sparkpay/sdk: the merchant SDK of the SparkPay OpenAPI v4. Requests are signed with the
 // merchant application's key; every response is verified with the platform public key before
-// its body is trusted.
-//
-// Planned next to the client (not yet here): notification parsing (`parseNotification`), which
-// will live in its own module and be exported from this file.
+// its body is trusted. Asynchronous notifications are verified and decrypted by
+// `parseNotification`, or received end to end by `createNotificationHandler` (node:http,
+// Express, Fastify).
 export { SparkPayClient } from './client.js';
 export type { SparkPayClientOptions } from './client.js';
 export type { RequestOptions } from './transport.js';
 export type { KeyInput, PlatformPublicKeyInput } from './keys.js';
+export { parseNotification } from './notifications.js';
+export type { NotificationMeta, ParseNotificationOptions } from './notifications.js';
+export { createNotificationHandler } from './notification-handler.js';
+export type {
+  FastifyLikeReply,
+  FastifyLikeRequest,
+  NotificationHandler,
+  NotificationHandlerOptions,
+  NotificationRejection,
+} from './notification-handler.js';
 export {
   SparkPayApiError,
   SparkPayConfigError,
   SparkPayNetworkError,
+  SparkPayNotificationError,
   SparkPayResponseError,
   SparkPayResponseSignatureError,
   SparkPaySdkError,
 } from './errors.js';
-export type { ResponseSignatureFailure } from './errors.js';
+export type { NotificationFailure, ResponseSignatureFailure } from './errors.js';
 export { DEFAULT_USER_AGENT, SDK_VERSION } from './version.js';
 export type {
   CloseOrderRequest,
@@ -32,8 +42,12 @@ export type {
   DivideReceiver,
   Envelope,
   NetworkEnum,
+  NotificationFields,
+  NotificationPayload,
+  NotifyType,
   OrderDetails,
   OrderDetailsCommon,
+  OrderNotificationPayload,
   OrderPayment,
   OrderRequestCommon,
   OrderSettlement,
@@ -42,5 +56,6 @@ export type {
   PaymentCurrencyNetworks,
   PaymentOption,
   ProOrderDetails,
+  ProOrderNotificationPayload,
   SplitDetail,
 } from './types.js';

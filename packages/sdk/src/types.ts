@@ -210,6 +210,32 @@ export interface CloseOrderResponse {
   closed_time: number;
 }
 
+/** `notify_type` of an asynchronous notification (§13). */
+export type NotifyType = 'ORDER_PAID' | 'ORDER_COMPLETED' | 'ORDER_CLOSED' | 'ORDER_EXCEPTION';
+
+/** What a notification adds to the query `data` (§13). */
+export interface NotificationFields {
+  /** Unique per notification and the same on every retry of it: deduplicate on this. */
+  notify_id: string;
+  notify_type: NotifyType;
+  /** Unix seconds of the first delivery attempt. */
+  notify_time: number;
+  /** The order's state counter: ignore a notification older than the newest one processed. */
+  sequence: number;
+}
+
+/** A standard order's notification: the query `data` (§11) plus the notification fields. */
+export type OrderNotificationPayload = OrderDetails & NotificationFields;
+
+/** A Pro order's notification (priced in `pricing_currency`). */
+export type ProOrderNotificationPayload = ProOrderDetails & NotificationFields;
+
+/**
+ * The verified payload of an asynchronous notification (§13). Tell the editions apart with
+ * `'total_amount' in payload` (standard) or `'pricing_amount' in payload` (Pro).
+ */
+export type NotificationPayload = OrderNotificationPayload | ProOrderNotificationPayload;
+
 /** The response envelope (§3); `data` is absent on error. */
 export interface Envelope<T> {
   code: number;
