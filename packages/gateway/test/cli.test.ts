@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parsePrivateKey, parsePublicKey } from '@sparkpay/protocol';
 import { SparkPayApiError, SparkPayClient } from '@sparkpay/sdk';
+import { systemClock } from '../src/app/ports.js';
+import { paymentFacts } from '../src/app/record-payment.js';
+import { randomIds } from '../src/adapters/crypto/random-ids.js';
+import { loadConfig } from '../src/cli/config.js';
+import { openCore } from '../src/cli/gateway.js';
+import { openReceived, startReceiver } from './notify-receiver.js';
 
 const run = promisify(execFile);
 const MAIN = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -85,6 +92,10 @@ describe('sparkpay management commands', () => {
     [['app', 'create', '--merchant', 'M1'], /--public-key/],
     [['app', 'create', '--merchant', 'M1', '--public-key', '/nonexistent.pem'], /cannot read/],
     [['order', 'show', 'P000'], /does not exist/],
+    [['notify', 'list'], /--order/],
+    [['notify', 'list', '--order', 'P000'], /does not exist/],
+    [['notify', 'resend', 'N000'], /does not exist/],
+    [['notify', 'resend'], /expected 1 argument/],
     [['frobnicate'], /unknown command/],
     [['merchant', 'create', '--name', 'x', '--bogus'], /bogus/],
   ])('refuses %j with a one-line reason and a non-zero exit', async (args, reason) => {
@@ -198,6 +209,88 @@ describe('sparkpay dev', () => {
 
     const shown = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'order', 'show', created.payment_order_no, '--json');
     expect(oneJson(shown.stdout)).toMatchObject({ payment_order_no: created.payment_order_no, pay_status: 'CLOSED', close_reason: 'MERCHANT_CLOSED' });
+  });
+
+  it('delivers a notification to a local receiver; notify list shows the attempts, notify resend sends it again', async () => {
+    const receiver = await startReceiver();
+    const dataDir = join(dir, '.sparkpay');
+    const core = await openCore(loadConfig('development', { SPARKPAY_DATA_DIR: dataDir }), systemClock, randomIds, { management: true });
+    try {
+      const client = new SparkPayClient({
+        baseUrl: String(info.listening),
+        appId: String(info.app_id),
+        merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
+        platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
+      });
+      const merchantNo = String(info.merchant_no);
+      const created = await client.createOrder({
+        merchant_no: merchantNo,
+        request_no: 'dev_notify_1',
+        merchant_order_time: Math.floor(Date.now() / 1000),
+        total_amount: '10.50',
+        merchant_order_currency: 'USDT',
+        notify_url: receiver.url,
+      });
+      // The chain watcher's part, played by this process on the same database.
+      const paid = await paymentFacts({ store: core.store, clock: systemClock, ids: randomIds }).transferObserved({
+        paymentOrderNo: created.payment_order_no,
+        network: '4',
+        currency: 'USDT',
+        txHash: `0x${'ab'.repeat(32)}`,
+        logIndex: 0,
+        blockNumber: 100,
+        blockHash: `0x${'cd'.repeat(32)}`,
+        address: WALLET,
+        amount: 10_500_000n,
+        confirmations: 64,
+        status: 'FINAL',
+      });
+      expect(paid.ok).toBe(true);
+      const keys = {
+        merchantPrivateKey: parsePrivateKey(readFileSync(String(info.merchant_private_key_file), 'utf8')),
+        platformPublicKey: parsePublicKey(readFileSync(String(info.platform_public_key_file), 'utf8')),
+      };
+      const [first] = await receiver.waitFor(1, 15_000);
+      const payload = openReceived(first!, keys).payload;
+      expect(payload).toMatchObject({ payment_order_no: created.payment_order_no, notify_type: 'ORDER_PAID', pay_status: 'PAID' });
+
+      const env = { SPARKPAY_DATA_DIR: dataDir };
+      const listed = async () => oneJson((await sparkpay(env, 'notify', 'list', '--order', created.payment_order_no, '--json')).stdout);
+      let list = await listed();
+      for (let i = 0; i < 50 && (list.notifications as { status: string }[])[0]?.status !== 'DELIVERED'; i += 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        list = await listed();
+      }
+      expect(list).toMatchObject({
+        payment_order_no: created.payment_order_no,
+        notifications: [
+          {
+            notify_id: payload.notify_id,
+            notify_type: 'ORDER_PAID',
+            status: 'DELIVERED',
+            series: 1,
+            attempts_total: 1,
+            notify_time: payload.notify_time,
+            attempt_log: [{ attempt_no: 1, series: 1, outcome: 'DELIVERED', http_status: 200, response_head: 'SUCCESS', error_kind: null }],
+          },
+        ],
+      });
+
+      const resent = await sparkpay(env, 'notify', 'resend', String(payload.notify_id), '--json');
+      expect(resent.code).toBe(0);
+      expect(oneJson(resent.stdout)).toMatchObject({ notify_id: payload.notify_id, status: 'PENDING', series: 2 });
+      const [, second] = await receiver.waitFor(2, 15_000);
+      expect(openReceived(second!, keys).payloadJson).toBe(openReceived(first!, keys).payloadJson);
+
+      const human = await sparkpay(env, 'notify', 'list', '--order', created.payment_order_no);
+      expect(human.code).toBe(0);
+      expect(human.stdout).toContain(String(payload.notify_id));
+      expect(human.stdout).toMatch(/#1 \S+ DELIVERED \(HTTP 200/);
+      expect(human.stdout).toMatch(/#2 \S+ (DELIVERED|IN_FLIGHT)/);
+    } finally {
+      await core.db.close();
+      await receiver.close();
+    }
   });
 
   it('stops cleanly on SIGTERM', async () => {

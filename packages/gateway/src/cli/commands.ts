@@ -5,6 +5,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
 import { createApplication, createMerchant, parseNetworkAddressPairs, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
+import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
+import { attemptView, notificationLines, notificationView } from './notify-views.js';
 import { orderQueryData } from '../app/order-view.js';
 import type { MerchantPatch } from '../app/ports.js';
 import { ConfigError, loadConfig, type Mode } from './config.js';
@@ -21,7 +23,9 @@ const USAGE = `usage: sparkpay <command> [options]
   app create --merchant <merchant_no> --public-key <pem file> [--json]
   app keys <app_id> [--json]             the application's platform public keys and serials
   keys generate --out <dir> [--json]     a merchant RSA-2048 key pair (PKCS#8 private, SPKI public)
-  order show <payment_order_no> [--json]`;
+  order show <payment_order_no> [--json]
+  notify list --order <payment_order_no> [--json]   the order's notifications and every delivery attempt
+  notify resend <notify_id> [--json]     a new series of attempts (same notify_id), due now`;
 
 /** Resolves to an exit code, or null for a server that keeps running. */
 export async function runCli(argv: string[]): Promise<number | null> {
@@ -44,6 +48,10 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'order':
         if (sub === 'show') return await orderShow(rest);
+        break;
+      case 'notify':
+        if (sub === 'list') return await notifyList(rest);
+        if (sub === 'resend') return await notifyResend(rest);
         break;
       case undefined:
       case 'help':
@@ -238,6 +246,34 @@ async function orderShow(argv: string[]): Promise<number> {
         .filter(([, v]) => v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
         .map(([k, v]) => `${k.padEnd(30)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
     );
+    return 0;
+  });
+}
+
+async function notifyList(argv: string[]): Promise<number> {
+  const { values, out } = args(argv, { order: { type: 'string' } });
+  if (typeof values.order !== 'string') throw new UsageError('notify list needs --order <payment_order_no>');
+  const paymentOrderNo = values.order;
+  return withCore(async (deps) => {
+    const history = await listOrderNotifications(deps.store, paymentOrderNo);
+    if (!history) return failed(`payment order ${paymentOrderNo} does not exist`);
+    const views = history.map((h) => ({ ...notificationView(h.notification), attempt_log: h.attempts.map(attemptView) }));
+    out.result({ payment_order_no: paymentOrderNo, notifications: views }, () =>
+      history.length === 0 ? [`payment order ${paymentOrderNo} has no notifications`] : history.flatMap(notificationLines),
+    );
+    return 0;
+  });
+}
+
+async function notifyResend(argv: string[]): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const notifyId = positionals[0] as string;
+  return withCore(async (deps) => {
+    const r = await resendNotification(deps, notifyId);
+    if (!r.ok) return failed(r.message);
+    const view = notificationView(r.notification);
+    // A running server finds it at its next poll (within notify.poll_ms).
+    out.result(view, () => [`notification ${notifyId} will be sent again (attempt series ${r.notification.series}) by the running gateway`]);
     return 0;
   });
 }
