@@ -22,6 +22,8 @@ export interface HttpSenderOptions {
   userAgent?: string;
   /** DNS resolution (tests inject one); the address policy is applied to what it returns. */
   resolve?: (hostname: string, family: number) => Promise<LookupAddress[]>;
+  /** The address policy (default: isBlockedAddress); only consulted when private targets are not allowed. */
+  isBlocked?: (address: string) => boolean;
 }
 
 export interface HttpSender extends NotificationSender {
@@ -69,6 +71,7 @@ function describe(err: unknown): string {
 
 export function createHttpSender(options: HttpSenderOptions): HttpSender {
   const resolve = options.resolve ?? systemResolve;
+  const isBlocked = options.isBlocked ?? isBlockedAddress;
   const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHost, maxFreeSockets: options.socketsPerHost, timeout: 4000, scheduling: 'lifo' as const };
   const httpAgent = new HttpAgent(agentOptions);
   const httpsAgent = new HttpsAgent(agentOptions);
@@ -77,7 +80,7 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
     resolve(hostname, familyNumber(lookupOptions.family)).then(
       (addresses) => {
-        const usable = options.allowPrivate ? addresses : addresses.filter((a) => !isBlockedAddress(a.address));
+        const usable = options.allowPrivate ? addresses : addresses.filter((a) => !isBlocked(a.address));
         const first = usable[0];
         if (!first) {
           const refused = Object.assign(new Error(`${hostname} resolves only to addresses notifications may not be sent to (${addresses.map((a) => a.address).join(', ')})`), {
@@ -173,7 +176,7 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
         return result({ httpStatus: null, responseHead: null, errorKind: 'INVALID_URL', error: `notify_url is not usable: ${describe(err)}` });
       }
       const literal = url.hostname.replace(/^\[|\]$/g, '');
-      if (!options.allowPrivate && isIP(literal) !== 0 && isBlockedAddress(literal)) {
+      if (!options.allowPrivate && isIP(literal) !== 0 && isBlocked(literal)) {
         return result({ httpStatus: null, responseHead: null, errorKind: 'BLOCKED_ADDRESS', error: `${literal} is a loopback, private, link-local or multicast address` });
       }
       // A kept-alive connection the receiver closed meanwhile fails at once; that is not the

@@ -1,0 +1,137 @@
+// The outbound sender against real local HTTP servers: what counts as delivered, how failures
+// are classified, and that the address policy applies to the address actually connected to.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createHttpSender, type HttpSender } from './http-sender.js';
+
+const servers: Server[] = [];
+const senders: HttpSender[] = [];
+
+async function serve(handler: Parameters<typeof createServer>[1]): Promise<number> {
+  const s = createServer(handler);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  return (s.address() as AddressInfo).port;
+}
+
+function sender(opts: Partial<Parameters<typeof createHttpSender>[0]> = {}): HttpSender {
+  const s = createHttpSender({ timeoutMs: 2000, allowPrivate: true, socketsPerHost: 4, ...opts });
+  senders.push(s);
+  return s;
+}
+
+afterEach(() => {
+  for (const s of senders.splice(0)) s.close();
+});
+afterAll(async () => {
+  for (const s of servers) s.closeAllConnections();
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+});
+
+describe('http sender', () => {
+  it('POSTs the body as JSON and counts HTTP 200 with SUCCESS as delivered', async () => {
+    let seen: { method?: string; type?: string; body: string } = { body: '' };
+    const port = await serve((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        seen = { method: req.method, type: req.headers['content-type'], body };
+        res.end('  SUCCESS\n');
+      });
+    });
+    const r = await sender().send(`http://127.0.0.1:${port}/n?x=1`, '{"a":"ü"}');
+    expect(r).toMatchObject({ delivered: true, httpStatus: 200, responseHead: '  SUCCESS\n', errorKind: null, error: null });
+    expect(seen).toEqual({ method: 'POST', type: 'application/json', body: '{"a":"ü"}' });
+  });
+
+  it.each([
+    ['ftp://127.0.0.1/x', /scheme ftp:/],
+    ['not a url', /not usable/],
+    ['http://user:secret@127.0.0.1/x', /credentials/],
+  ])('refuses %s without connecting', async (url, reason) => {
+    const r = await sender().send(url, '{}');
+    expect(r).toMatchObject({ delivered: false, errorKind: 'INVALID_URL', httpStatus: null });
+    expect(r.error).toMatch(reason);
+    expect(r.error).not.toContain('secret');
+  });
+
+  it('stops reading a long answer after 4 KiB and keeps its first 256 bytes', async () => {
+    const port = await serve((_req, res) => {
+      res.writeHead(200);
+      const chunk = 'x'.repeat(64 * 1024);
+      for (let i = 0; i < 160; i += 1) res.write(chunk); // 10 MiB if anyone read it all
+      res.end('SUCCESS');
+    });
+    const r = await sender().send(`http://127.0.0.1:${port}/`, '{}');
+    expect(r).toMatchObject({ delivered: false, httpStatus: 200, errorKind: 'BAD_ANSWER' });
+    expect(r.responseHead).toBe('x'.repeat(256));
+  });
+
+  it('refuses loopback targets in production, by literal and by resolved name', async () => {
+    const port = await serve((_req, res) => res.end('SUCCESS'));
+    const strict = sender({ allowPrivate: false });
+    for (const url of [`http://127.0.0.1:${port}/`, `http://[::ffff:127.0.0.1]:${port}/`, `http://localhost:${port}/`]) {
+      const r = await strict.send(url, '{}');
+      expect({ url, ...r }).toMatchObject({ url, delivered: false, errorKind: 'BLOCKED_ADDRESS', httpStatus: null });
+    }
+    const named = await sender({ allowPrivate: false, resolve: async () => [{ address: '127.0.0.1', family: 4 }] }).send(`http://merchant.example:${port}/`, '{}');
+    expect(named).toMatchObject({ errorKind: 'BLOCKED_ADDRESS' });
+    expect(named.error).toContain('127.0.0.1');
+  });
+
+  it('checks the address at every connection, so a name that rebinds to a refused address gets nowhere', async () => {
+    let hits = 0;
+    const port = await serve((_req, res) => {
+      hits += 1;
+      // No keep-alive: every attempt opens (and resolves) a new connection.
+      res.setHeader('connection', 'close');
+      res.end('SUCCESS');
+    });
+    // The policy under test refuses 127.0.0.2; the DNS answer changes between attempts.
+    const answers = ['127.0.0.1', '127.0.0.2', '127.0.0.1'];
+    let lookups = 0;
+    const s = sender({
+      allowPrivate: false,
+      isBlocked: (a) => a === '127.0.0.2',
+      resolve: async () => [{ address: answers[lookups++] ?? '127.0.0.2', family: 4 }],
+    });
+    const url = `http://rebinding.example:${port}/`;
+    expect((await s.send(url, '{}')).delivered).toBe(true);
+    expect(await s.send(url, '{}')).toMatchObject({ delivered: false, errorKind: 'BLOCKED_ADDRESS' });
+    expect((await s.send(url, '{}')).delivered).toBe(true);
+    expect({ lookups, hits }).toEqual({ lookups: 3, hits: 2 });
+  });
+
+  it('connects only to the permitted addresses of a name that resolves to several', async () => {
+    const port = await serve((_req, res) => res.end('SUCCESS'));
+    const s = sender({
+      allowPrivate: false,
+      isBlocked: (a) => a !== '127.0.0.1',
+      resolve: async () => [
+        { address: '10.0.0.7', family: 4 },
+        { address: '127.0.0.1', family: 4 },
+      ],
+    });
+    expect((await s.send(`http://mixed.example:${port}/`, '{}')).delivered).toBe(true);
+  });
+
+  it('cuts an attempt short when the gateway stops, as INTERRUPTED', async () => {
+    const port = await serve(() => undefined); // never answers
+    const stop = new AbortController();
+    const pending = sender({ timeoutMs: 10_000 }).send(`http://127.0.0.1:${port}/`, '{}', stop.signal);
+    setTimeout(() => stop.abort(), 50);
+    const started = performance.now();
+    const r = await pending;
+    expect(r).toMatchObject({ delivered: false, errorKind: 'INTERRUPTED', httpStatus: null });
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('classifies a refused connection and an unknown name', async () => {
+    const closed = await serve(() => undefined);
+    const s = servers.at(-1)!;
+    await new Promise((r) => s.close(r));
+    expect(await sender().send(`http://127.0.0.1:${closed}/`, '{}')).toMatchObject({ errorKind: 'CONNECTION_REFUSED' });
+    expect(await sender().send('http://no-such-host.invalid/', '{}')).toMatchObject({ errorKind: 'DNS' });
+  });
+});
