@@ -7,7 +7,7 @@ import { listOrderNotifications, resendNotification } from '../src/app/notificat
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
-import { openReceived, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
+import { openReceived, startNonAcceptingListener, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
 
 async function waitUntil<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const until = performance.now() + timeoutMs;
@@ -152,19 +152,28 @@ describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
     expect(target.received).toHaveLength(0);
   });
 
-  it('gives up waiting after 10 s: an answer after 11 s and no answer at all both fail as TIMEOUT', async () => {
+  it('gives up after 10 s: an answer after 11 s, no answer, and a listener that never accepts all fail as TIMEOUT', async () => {
     const late = await receiver(() => ({ status: 200, body: 'SUCCESS', delayMs: 11_000 }));
-    const never = await receiver(() => ({ action: 'hang' }));
-    const a = await paidOrder(late.url);
-    const b = await paidOrder(never.url);
-    const [la] = await finishedAttempts(a.notifyId, 1);
-    const [na] = await finishedAttempts(b.notifyId, 1);
-    for (const x of [la!, na!]) {
-      expect(x).toMatchObject({ outcome: 'FAILED', errorKind: 'TIMEOUT', httpStatus: null });
-      expect(x.latencyMs).toBeGreaterThanOrEqual(9_900);
-      expect(x.latencyMs).toBeLessThan(12_000);
+    const silent = await receiver(() => ({ action: 'hang' }));
+    const closedDoor = await startNonAcceptingListener();
+    try {
+      const a = await paidOrder(late.url);
+      const b = await paidOrder(silent.url);
+      const c = await paidOrder(closedDoor.url);
+      const [la] = await finishedAttempts(a.notifyId, 1);
+      const [sa] = await finishedAttempts(b.notifyId, 1);
+      const [ca] = await finishedAttempts(c.notifyId, 1);
+      for (const x of [la!, sa!, ca!]) {
+        expect(x).toMatchObject({ outcome: 'FAILED', errorKind: 'TIMEOUT', httpStatus: null });
+        expect(x.latencyMs).toBeGreaterThanOrEqual(9_900);
+        expect(x.latencyMs).toBeLessThan(12_000);
+      }
+      expect(la!.error).toMatch(/no complete answer within 10000 ms/);
+      expect(ca!.error).toMatch(/no connection within 10000 ms/);
+      expect(await record(a.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1 });
+    } finally {
+      await closedDoor.close();
     }
-    expect(await record(a.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1 });
   }, 30_000);
 
   it('delivers on the 4th attempt, at the scheduled times, when the receiver is down for the first three', async () => {

@@ -107,3 +107,33 @@ export function openReceived(r: Received, keys: { merchantPrivateKey: KeyObject;
   const opened = openNotification(r.raw, keys);
   return { envelope, payload: opened.payload as Record<string, unknown>, payloadJson: opened.payloadJson };
 }
+
+/**
+ * A TCP port whose listener never accepts: a socket listening with a backlog of 0 whose one
+ * queue slot is taken, so further connection attempts get no answer to their SYN (Linux drops
+ * it while the accept queue is full). Node always accepts, so the listener is a python3
+ * process — python3 is on every machine that builds better-sqlite3.
+ */
+export async function startNonAcceptingListener(): Promise<{ url: string; close(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const script = "import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\nsys.stdin.read()";
+  const py = spawn('python3', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    py.once('error', reject);
+    py.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+  const filler = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    filler.once('connect', resolve);
+    filler.once('error', reject);
+  });
+  return {
+    url: `http://127.0.0.1:${port}/notify`,
+    async close() {
+      filler.destroy();
+      py.stdin.end();
+      if (py.exitCode === null) await new Promise((r) => py.once('exit', r));
+    },
+  };
+}

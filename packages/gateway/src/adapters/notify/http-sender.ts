@@ -111,9 +111,10 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
         if (err) reject(err);
         else resolvePromise(value!);
       };
+      let connected = false;
       const timer = setTimeout(
         () => {
-          const failure = new SendFailure('TIMEOUT', `no complete answer within ${options.timeoutMs} ms`);
+          const failure = new SendFailure('TIMEOUT', connected ? `no complete answer within ${options.timeoutMs} ms` : `no connection within ${options.timeoutMs} ms`);
           finish(failure);
           req?.destroy(failure);
         },
@@ -138,6 +139,10 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
       if (signal?.aborted) queueMicrotask(onAbort);
       else signal?.addEventListener('abort', onAbort, { once: true });
       // An error before any answer on a kept-alive connection is marked, so it can be retried.
+      req.on('socket', (socket) => {
+        if (!socket.connecting) connected = true;
+        else socket.once('connect', () => (connected = true));
+      });
       req.on('error', (err) => finish(req?.reusedSocket ? Object.assign(err, { reusedSocket: true }) : err));
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
