@@ -1,0 +1,95 @@
+// The gateway's notifications received by the merchant SDK's ready handler on node:http: the
+// handler verifies and decrypts them, answers SUCCESS only after the merchant's callback
+// resolved, and the gateway's attempt log and retry schedule follow what it answered.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createNotificationHandler, type NotificationPayload } from '@sparkpay/sdk';
+import { DATABASE_KINDS } from './databases.js';
+import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/sparkpay/notify`;
+}
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 10_000): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 15));
+  }
+}
+
+describe.each(DATABASE_KINDS)('SDK notification handler receiving from the gateway (%s)', (kind) => {
+  let t: TestGateway;
+  const servers: Server[] = [];
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: true, config: { notifyAllowPrivate: true, notify: { timeoutMs: 10_000, concurrency: 8, perDestination: 4, pollMs: 20, leaseMs: 15_000 } } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  });
+
+  async function paidOrder(notifyUrl: string): Promise<string> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: notifyUrl }), merchant: t.merchant, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    const paymentOrderNo = String(res.json.data!.payment_order_no);
+    await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
+    return paymentOrderNo;
+  }
+
+  const attemptsOf = async (paymentOrderNo: string, n: number) =>
+    waitUntil(`${n} finished attempts`, async () => {
+      const [note] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
+      const log = note ? await t.gateway.store.notifications.listAttempts(note.notifyId) : [];
+      return log.length >= n && log.every((a) => a.outcome !== 'IN_FLIGHT') ? { note: note!, log } : null;
+    });
+
+  it('is retried while the merchant callback fails, and delivered once it succeeds', async () => {
+    const handled: NotificationPayload[] = [];
+    let healthy = false;
+    const handler = createNotificationHandler({
+      appId: t.merchant.appId,
+      merchantPrivateKey: t.merchant.privateKey,
+      platformPublicKey: t.merchant.platformPublicKeyPem,
+      onNotification: async (payload) => {
+        if (!healthy) throw new Error('merchant database unavailable');
+        handled.push(payload);
+      },
+    });
+    const server = createServer((req, res) => void handler.node(req, res));
+    servers.push(server);
+    const paymentOrderNo = await paidOrder(await listen(server));
+    const first = await attemptsOf(paymentOrderNo, 1);
+    expect(first.log[0]).toMatchObject({ outcome: 'FAILED', errorKind: 'HTTP_STATUS', httpStatus: 500 });
+    healthy = true;
+    t.clock.advance(10);
+    const second = await attemptsOf(paymentOrderNo, 2);
+    expect(second.log[1]).toMatchObject({ outcome: 'DELIVERED', httpStatus: 200, responseHead: 'SUCCESS' });
+    expect(handled).toHaveLength(1);
+    expect(handled[0]).toMatchObject({ payment_order_no: paymentOrderNo, notify_id: second.note.notifyId, notify_type: 'ORDER_PAID', pay_status: 'PAID', sequence: 1 });
+  });
+
+  it('is refused by a receiver holding another application’s key, and the gateway keeps retrying', async () => {
+    let called = 0;
+    const handler = createNotificationHandler({
+      merchantPrivateKey: t.otherMerchant.privateKey,
+      platformPublicKey: t.otherMerchant.platformPublicKeyPem,
+      onNotification: () => {
+        called += 1;
+      },
+    });
+    const server = createServer((req, res) => void handler.node(req, res));
+    servers.push(server);
+    const paymentOrderNo = await paidOrder(await listen(server));
+    const { note, log } = await attemptsOf(paymentOrderNo, 1);
+    expect(log[0]).toMatchObject({ outcome: 'FAILED', errorKind: 'HTTP_STATUS', httpStatus: 400 });
+    expect(note).toMatchObject({ status: 'PENDING', attempts: 1 });
+    expect(called).toBe(0);
+  });
+});
