@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -67,7 +67,7 @@ function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
   const checkpointer = backgroundCheckpoints && path !== ':memory:' ? startCheckpointer(path) : null;
   // With the worker, automatic checkpoints only remain as a safety net for a large WAL.
   if (checkpointer) sqlite.pragma('wal_autocheckpoint = 20000');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) });
+  const kysely = new Kysely<Database>({ dialect: new ImmediateSqliteDialect({ database: cachingStatements(sqlite) }) });
   return {
     kysely,
     dialect: 'sqlite',
@@ -77,6 +77,30 @@ function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
       await checkpointer?.stop();
     },
   };
+}
+
+/**
+ * Transactions begin IMMEDIATE: they take the write lock at BEGIN, waiting (busy_timeout) while
+ * another process holds it. Kysely's plain BEGIN is deferred: a transaction that reads first and
+ * then writes while another process (the CLI, a second server) holds the write lock fails at once
+ * with SQLITE_BUSY (or SQLITE_BUSY_SNAPSHOT if that process committed meanwhile) - SQLite does not
+ * call the busy handler when upgrading a read transaction, as waiting could deadlock.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class ImmediateSqliteDialect extends SqliteDialect {
+  private readonly driverConfig: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.driverConfig = config;
+  }
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver(this.driverConfig);
+  }
 }
 
 const MAX_CACHED_STATEMENTS = 500;
