@@ -23,7 +23,7 @@ import { createGateway, openCore, type Gateway } from '../src/cli/gateway.js';
 import { NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './databases.js';
 import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, WALLET, type Merchant, type TestGateway } from './harness.js';
-import { openReceived, startReceiver, SUCCESS, type Received, type Receiver } from './notify-receiver.js';
+import { openReceived, startReceiver, SUCCESS, type Answer, type Received, type Receiver } from './notify-receiver.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'packages/gateway/dist/cli/main.js');
@@ -150,9 +150,11 @@ const attemptKey = (a: Pick<NotificationAttemptRecord, 'notifyId' | 'attemptNo'>
 
 describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gateway process on %s', (kind) => {
   const ORDERS = 30;
-  /** The receiver answers the first requests at once (deliveries completed before the crash), then never. */
+  /** The receiver answers the first requests at once (deliveries completed before the crash) and holds the rest. */
   const ANSWERED_BEFORE_CRASH = 10;
   const MIN_HELD_AT_KILL = 5;
+  /** Of those held, how many are answered SUCCESS after the process froze, just before it dies. */
+  const ANSWERED_WHILE_FROZEN = 2;
   const TIMEOUT_MS = 3_000;
   const LEASE_MS = TIMEOUT_MS + 5_000; // config.ts: lease = timeout + 5 s
 
@@ -192,11 +194,14 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
       SPARKPAY_MASTER_KEY: TEST_MASTER_KEY,
       SPARKPAY_NOTIFY_ALLOW_PRIVATE: '1',
     };
-    receiver = await startReceiver((_req, i) => (i < ANSWERED_BEFORE_CRASH ? SUCCESS : { action: 'hang' }));
+    // The first requests are answered at once (deliveries completed before the crash); later
+    // ones wait for the test to decide.
+    const gate = new Map<Received, (answer: Answer) => void>();
+    receiver = await startReceiver((req, i) => (i < ANSWERED_BEFORE_CRASH ? SUCCESS : new Promise<Answer>((resolve) => gate.set(req, resolve))));
     const rx = receiver;
     const notifyIdOf = (r: Received) => String(openReceived(r, keys).payload.notify_id);
 
-    // --- Phase 1: a gateway delivering; killed while at least five requests await an answer.
+    // --- Phase 1: a gateway delivering; killed while requests await an answer.
     const first = startChild('first', await freePort(), vars);
     children.push(first);
     await waitHealthy(first, 20_000);
@@ -209,29 +214,36 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
       orderNos.push(String(res.json.data!.payment_order_no));
     }
     // Paid from this process on its own connection: the outbox rows reach the child by its poll.
-    // Payments may go on while the child is dead; those notifications wait in the database.
     const payments = paymentFacts({ store, clock: systemClock, ids: randomIds });
-    const paying = (async () => {
-      for (const no of orderNos) {
-        const outcome = await payments.transferObserved(exactFinalTransfer(no));
-        expect(outcome).toMatchObject({ ok: true, changed: true, order: { state: { status: 'PAID' } } });
-      }
-    })();
-    const held = () => rx.received.filter((r) => r.answeredAt === null);
     const phase1Start = performance.now();
-    await waitUntil(`${MIN_HELD_AT_KILL} requests awaiting an answer`, () => held().length >= MIN_HELD_AT_KILL, 20_000, () => `received ${rx.received.length}\n${first.output.join('')}`);
-    const held1st = Math.min(...held().map((r) => r.at));
+    for (const no of orderNos) {
+      const outcome = await payments.transferObserved(exactFinalTransfer(no));
+      expect(outcome).toMatchObject({ ok: true, changed: true, order: { state: { status: 'PAID' } } });
+    }
+    await waitUntil(`${MIN_HELD_AT_KILL} requests awaiting an answer`, () => gate.size >= MIN_HELD_AT_KILL, 20_000, () => `received ${rx.received.length}\n${first.output.join('')}`);
+    // Frozen (SIGSTOP), the child can neither send nor record anything more (nor time out).
+    first.proc.kill('SIGSTOP');
+    const frozenAfterFirstHeldMs = Math.round(performance.now() - Math.min(...[...gate.keys()].map((r) => r.at)));
+    const phase1Ms = Math.round(performance.now() - phase1Start);
+    // Bytes it had written before may still be on their way.
+    await pause(200);
+    // Two held requests are answered SUCCESS now: the answers reach the frozen child's socket,
+    // but it dies before it can record them.
+    const answeredWhileFrozen = [...gate.keys()].slice(0, ANSWERED_WHILE_FROZEN);
+    for (const r of answeredWhileFrozen) gate.get(r)!(SUCCESS);
+    await waitUntil('the answers to the frozen child written', () => answeredWhileFrozen.every((r) => r.answeredAt !== null), 5_000);
+    await pause(100);
     await stopChild(first, 'SIGKILL');
-    const killedAfterFirstHeldMs = Math.round(performance.now() - held1st);
     expect(first.proc.signalCode).toBe('SIGKILL');
-    await paying;
-    // Bytes the child wrote before it died may still be on their way to the receiver.
-    await pause(300);
+    for (const [r, answer] of gate) if (r.answeredAt === null) answer({ action: 'hang' });
+    await pause(100);
 
     const receivedAtKill = rx.received.map((r) => ({ notifyId: notifyIdOf(r), answered: r.answeredAt !== null }));
     const heldAtKill = new Set(receivedAtKill.filter((r) => !r.answered).map((r) => r.notifyId));
     const answeredAtKill = new Set(receivedAtKill.filter((r) => r.answered).map((r) => r.notifyId));
-    expect(heldAtKill.size).toBeGreaterThanOrEqual(MIN_HELD_AT_KILL);
+    const answeredToTheFrozen = new Set(answeredWhileFrozen.map(notifyIdOf));
+    expect(heldAtKill.size).toBeGreaterThanOrEqual(MIN_HELD_AT_KILL - ANSWERED_WHILE_FROZEN);
+    expect(answeredToTheFrozen.size).toBe(ANSWERED_WHILE_FROZEN);
 
     // What the database says after the crash (nothing can change it until the restart).
     const notifications = new Map<string, NotificationRecord>();
@@ -245,9 +257,11 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
     const inFlightAtKill = [...atKill.values()].flatMap((n) => n.attempts.filter((a) => a.outcome === 'IN_FLIGHT'));
     const inFlightIdsAtKill = new Set(inFlightAtKill.map((a) => a.notifyId));
     const deliveredAtKill = new Set([...atKill].filter(([, n]) => n.row.status === 'DELIVERED').map(([id]) => id));
-    // Each request awaiting an answer at the kill was an attempt the dead process still owned.
-    for (const id of heldAtKill) {
-      expect(inFlightIdsAtKill.has(id), `held ${id} has an IN_FLIGHT attempt at the kill (killed ${killedAfterFirstHeldMs} ms after the first held request; timeout ${TIMEOUT_MS} ms)`).toBe(true);
+    // Each request awaiting an answer at the kill, or answered too late for the process to record
+    // it, was an attempt the dead process still owned.
+    for (const id of [...heldAtKill, ...answeredToTheFrozen]) {
+      expect(inFlightIdsAtKill.has(id), `${id} has an IN_FLIGHT attempt at the kill (frozen ${frozenAfterFirstHeldMs} ms after the first held request; timeout ${TIMEOUT_MS} ms)`).toBe(true);
+      expect(deliveredAtKill.has(id)).toBe(false);
     }
     for (const a of inFlightAtKill) {
       expect(a.sender).toContain(`/${firstPid}/`);
@@ -304,8 +318,10 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
       expect(heldAtKill.has(id) || answeredAtKill.has(id), `${id} repeated: it had reached the receiver before the kill`).toBe(true);
       expect(inFlightIdsAtKill.has(id), `${id} repeated: its attempt was IN_FLIGHT at the kill`).toBe(true);
     }
-    // ...and every such request that had not been answered is repeated: the gateway cannot know the receiver has it.
+    // ...and each of those is repeated: the gateway cannot know the receiver has it, even when the
+    // receiver had answered SUCCESS (at least once, never exactly once).
     for (const id of heldAtKill) expect(byId.get(id)!.length, `${id} held at the kill is sent again`).toBeGreaterThanOrEqual(2);
+    for (const id of answeredToTheFrozen) expect(byId.get(id)!.length, `${id} answered but not recorded is sent again`).toBeGreaterThanOrEqual(2);
     // A delivery recorded before the crash is never repeated.
     for (const id of deliveredAtKill) expect(byId.get(id)!.length, `${id} delivered before the kill`).toBe(1);
 
@@ -341,12 +357,12 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
     expect(new Set(interruptedNow.map(attemptKey))).toEqual(new Set(inFlightAtKill.map(attemptKey)));
 
     const answeredNotRecorded = [...answeredAtKill].filter((id) => !deliveredAtKill.has(id));
+    const neverReached = [...inFlightIdsAtKill].filter((id) => !heldAtKill.has(id) && !answeredAtKill.has(id));
     console.info(
-      `[${kind}] crash: ${ORDERS} notifications; killed ${killedAfterFirstHeldMs} ms after the first held request (phase 1 ${Math.round(performance.now() - phase1Start)} ms); ` +
+      `[${kind}] crash: ${ORDERS} notifications; frozen ${frozenAfterFirstHeldMs} ms after the first held request (${phase1Ms} ms after the payments began); ` +
         `at the kill: ${receivedAtKill.length} received (${answeredAtKill.size} answered, ${heldAtKill.size} held), ${deliveredAtKill.size} recorded DELIVERED, ` +
-        `${inFlightAtKill.length} attempts IN_FLIGHT (${inFlightAtKill.length - heldAtKill.size - answeredNotRecorded.length} never reached the receiver), ` +
-        `${answeredNotRecorded.length} answered SUCCESS but unrecorded; after restart all delivered in ${phase2Ms} ms; ` +
-        `${rx.received.length} requests in all, ${duplicated.length} notify_ids received twice or more`,
+        `${inFlightAtKill.length} attempts IN_FLIGHT (${answeredNotRecorded.length} answered SUCCESS but unrecorded, ${neverReached.length} never reached the receiver); ` +
+        `after the restart all DELIVERED in ${phase2Ms} ms; ${rx.received.length} requests in all, ${duplicated.length} notify_ids received twice or more`,
     );
   }, 60_000);
 });
