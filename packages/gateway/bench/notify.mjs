@@ -1,0 +1,1223 @@
+#!/usr/bin/env node
+// Notification-delivery benchmark of the built gateway (see bench/README.md, "bench:notify").
+//
+//   node bench/notify.mjs [--notifications 5000] [--latency-samples 200] [--gap-ms 20-50]
+//                         [--concurrency 64] [--per-destination 8] [--destinations 1]
+//                         [--poll-ms 1000] [--log-level info] [--rsa-seconds 3]
+//                         [--database postgres://…] [--json] [--profile] [--profile-dir DIR]
+//
+// It prints figures; it asserts nothing (a missed target is printed, never an exit code).
+//
+// Layout: the gateway's delivery runs in a child of this script (`--internal-gateway`) pinned to
+// CPU 0: it imports the BUILT gateway (dist/cli/gateway.js, createGateway + loadConfig, workers
+// on) and is driven over IPC. The merchant's receiver is another child (`--internal-receiver`,
+// plain node:http) pinned to CPU 1 with this script: it answers `SUCCESS` at once and decrypts
+// nothing except a sample (checked after answering). Phases:
+//   1. preload (`--internal-preload`, CPU 0, its own process, workers off): a merchant, an
+//      application, N + latency-samples orders through the createOrder use case, and N of them
+//      PAID through gateway.payments.transferObserved, which writes each ORDER_PAID notification
+//      in the same transaction as the state change. The process exits: a backlog in the database.
+//   2. the one-core RSA-2048 SHA256withRSA sign rate: a child on CPU 0 (the gateway child is up
+//      but idle: its workers start only at `listen()`), signing a real payload from phase 1.
+//   3. delivery of the backlog: the gateway child calls listen(), which starts its notification
+//      worker; timed from just before that call until every row is DELIVERED; its CPU time.
+//   4. delay from the state-change commit to the receiver's answer, idle system: one order at a
+//      time, the SAME gateway process commits (transferObserved) and delivers (its own worker's
+//      wake-up). Both children stamp CLOCK_MONOTONIC (process.hrtime), which all processes share.
+import { spawn, spawnSync } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const GATEWAY_DIR = resolve(HERE, '..');
+const DIST = join(GATEWAY_DIR, 'dist');
+/** The built modules the children import (named here so a missing build fails with a hint). */
+const DIST_MODULES = {
+  gateway: 'cli/gateway.js',
+  config: 'cli/config.js',
+  admin: 'app/merchant-admin.js',
+  createOrder: 'app/create-order.js',
+  nonceGuard: 'app/nonce-guard.js',
+  rates: 'domain/rates.js',
+  catalogue: 'domain/catalogue.js',
+};
+const TARGETS = { ratio: 0.5, p99Ms: 500 };
+const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const ORDER_DESC = 'Benchmark order: 1 x test item';
+const USAGE = `usage: node bench/notify.mjs [options]     (npm run bench:notify)
+  --notifications N     backlog size: PAID orders whose notifications are delivered (default 5000)
+  --latency-samples N   commit-to-answer samples, one order at a time (default 200; 0 skips)
+  --gap-ms A-B          idle gap between samples, uniform in [A, B] ms (default 20-50)
+  --concurrency N       the gateway's notify.concurrency (default 64, the gateway's default)
+  --per-destination N   the gateway's notify.per_destination (default 8, the gateway's default)
+  --destinations N      receiver ports = destinations (host:port), orders spread over them (default 1)
+  --poll-ms N           the gateway's notify.poll_ms (default 1000; irrelevant to the figures:
+                        the committing/starting process wakes its own worker)
+  --log-level L         the gateway's log level (default info, the gateway's default: one line
+                        per delivery, part of the real cost)
+  --rsa-seconds S       RSA-2048 sign measurement length (default 3)
+  --database URL        postgres://… server to use: a fresh database is created there and dropped
+                        at the end (default: SQLite in a fresh temporary data directory)
+  --json                print only the one-line JSON of the figures
+  --profile             run the delivering gateway under --cpu-prof (+ SQL statement trace) and
+                        summarise the backlog window per delivery
+  --profile-dir DIR     where the .cpuprofile and its summary go (default bench/profiles)
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers.
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(1);
+}
+
+const BUILD_HINT = '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)';
+
+function checkBuilt() {
+  for (const rel of Object.values(DIST_MODULES)) {
+    const file = join(DIST, rel);
+    if (!existsSync(file)) fail(`the gateway is not built (${file} is missing).\n${BUILD_HINT}`);
+  }
+}
+
+async function loadProtocol() {
+  try {
+    return await import('@sparkpay/protocol');
+  } catch (err) {
+    fail(`cannot load @sparkpay/protocol from the workspace (${err.code ?? err.message}).\n  Run \`npm install\` and build it: npx tsc -b packages/protocol packages/sdk packages/gateway`);
+  }
+}
+
+/** The built gateway modules, by the names of DIST_MODULES. */
+async function loadDist() {
+  checkBuilt();
+  const out = {};
+  for (const [name, rel] of Object.entries(DIST_MODULES)) out[name] = await import(pathToFileURL(join(DIST, rel)).href);
+  return out;
+}
+
+/** CLOCK_MONOTONIC in µs: the same clock in every process on the machine (and in V8's profiles). */
+function hrUs() {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/** A transfer that pays order `i` (10.50 USDT on Polygon, final) as the chain watcher would report it. */
+function transferFact(paymentOrderNo, i) {
+  return {
+    paymentOrderNo,
+    network: '4',
+    currency: 'USDT',
+    txHash: `0x${(i + 1).toString(16).padStart(64, '0')}`,
+    logIndex: 0,
+    blockNumber: 1000 + i,
+    blockHash: `0x${(i + 0x1000000).toString(16).padStart(64, '0')}`,
+    address: WALLET,
+    amount: 10_500_000n,
+    confirmations: 64,
+    status: 'FINAL',
+  };
+}
+
+/** Runs `fn(i)` for i in [from, to) with `width` in flight (group commit batches them on SQLite). */
+async function parallel(from, to, width, fn) {
+  let next = from;
+  const lane = async () => {
+    while (next < to) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, to - from) }, lane));
+}
+
+/** Rows per status of a table's `column`, as { STATUS: n }. */
+async function countBy(kysely, table, column) {
+  const rows = await kysely
+    .selectFrom(table)
+    .select([column, (eb) => eb.fn.countAll().as('n')])
+    .groupBy(column)
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r[column], Number(r.n)]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child mode 1: the preload (its own process, CPU 0, workers off).
+
+async function preloadChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  const m = await loadDist();
+  const config = m.config.loadConfig('production');
+  const gw = await m.gateway.createGateway({ config, workers: false });
+  try {
+    const wallets = Object.fromEntries(m.catalogue.NETWORK_IDS.map((n) => [n, WALLET]));
+    const merchant = await m.admin.createMerchant(gw, { name: 'Benchmark Merchant', wallets });
+    if (!merchant.ok) throw new Error(`createMerchant: ${merchant.message}`);
+    const pair = protocol.generateRsaKeyPair();
+    const app = await m.admin.createApplication(gw, { merchantNo: merchant.value.merchantNo, merchantPublicKey: pair.publicKeyPem });
+    if (!app.ok) throw new Error(`createApplication: ${app.message}`);
+    const appId = app.value.application.appId;
+    const merchantNo = merchant.value.merchantNo;
+    writeFileSync(a.merchantPrivateKeyFile, pair.privateKeyPem, { mode: 0o600 });
+    writeFileSync(a.merchantPublicKeyFile, pair.publicKeyPem);
+    writeFileSync(a.platformPublicKeyFile, app.value.platformKey.publicKeyPem);
+
+    const deps = { store: gw.store, clock: gw.clock, ids: gw.ids, deployment: config.deployment, rates: m.rates.rateTableFrom(config.rates), publicUrl: config.publicUrl };
+    const caller = { appId, merchantNo };
+    const total = a.backlog + a.latency;
+    const orderNos = new Array(total);
+    const t0 = performance.now();
+    await parallel(0, total, 32, async (i) => {
+      const nowMs = Date.now();
+      const body = {
+        merchant_no: merchantNo,
+        request_no: `nb_${i}`,
+        merchant_order_no: `shop-${i}`,
+        merchant_order_time: Math.floor(nowMs / 1000),
+        total_amount: '10.50',
+        merchant_order_currency: 'USDT',
+        merchant_order_desc: ORDER_DESC,
+        notify_url: a.notifyUrls[i % a.notifyUrls.length],
+      };
+      const nonce = new m.nonceGuard.NonceGuard(gw.store, { appId, nonce: protocol.generateNonce(), expiresAtMs: nowMs + 600_000, nowMs });
+      const r = await m.createOrder.createOrder(deps, caller, 'standard', body, nonce);
+      if (!r.ok) throw new Error(`createOrder refused order ${i}: ${r.code} ${r.message}`);
+      orderNos[i] = r.data.payment_order_no;
+    });
+    const t1 = performance.now();
+    // The backlog: N orders paid through the payment port (state change + notification, one transaction).
+    await parallel(0, a.backlog, 32, async (i) => {
+      const outcome = await gw.payments.transferObserved(transferFact(orderNos[i], i));
+      if (!outcome.ok || !outcome.changed || outcome.order.state.status !== 'PAID') {
+        throw new Error(`transferObserved did not make order ${orderNos[i]} PAID: ${JSON.stringify(outcome.ok ? { status: outcome.order.state.status, changed: outcome.changed } : outcome)}`);
+      }
+    });
+    const t2 = performance.now();
+    const statuses = await countBy(gw.db.kysely, 'notifications', 'status');
+    if ((statuses.PENDING ?? 0) !== a.backlog) throw new Error(`expected ${a.backlog} PENDING notifications, found ${JSON.stringify(statuses)}`);
+    // A real payload as the delivery signs it (the stored payload plus notify_time), for the RSA figure.
+    const [first] = await gw.store.notifications.listByOrder(orderNos[0]);
+    const payloadJson = JSON.stringify({ ...JSON.parse(first.payload), notify_time: Math.floor(Date.now() / 1000) });
+    writeFileSync(a.payloadFile, payloadJson);
+    const out = {
+      appId,
+      merchantNo,
+      latencyOrders: orderNos.slice(a.backlog),
+      database: gw.db.description.replace(/\/\/[^@/]*@/, '//'),
+      dialect: gw.db.dialect,
+      payloadBytes: Buffer.byteLength(payloadJson),
+      createSeconds: (t1 - t0) / 1000,
+      paySeconds: (t2 - t1) / 1000,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } finally {
+    await closeGateway(gw);
+  }
+}
+
+/**
+ * gateway.close(), holding the event loop open meanwhile: without a listen() before, nothing
+ * else keeps the process alive while the SQLite checkpointer thread (unref'd) stops, and a
+ * top-level await of close() would end the process with exit code 13 half-way.
+ */
+async function closeGateway(gw) {
+  const hold = setInterval(() => undefined, 1000);
+  try {
+    await gw.close();
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child mode 2: the delivering gateway (CPU 0), driven over IPC.
+
+async function gatewayChild() {
+  const m = await loadDist();
+  const config = m.config.loadConfig('production');
+  const gw = await m.gateway.createGateway({ config, workers: true });
+  // Fastify's start-up work (plugins, routes) now, so listen() only binds and starts the workers.
+  await gw.server.ready();
+  const sqlSnapshots = process.env.SPARKPAY_BENCH_SQL_TRACE !== undefined;
+  const send = (msg) => process.send(msg);
+  let backlog = null; // { total, startUs, cpu0, done }
+  let settled = 0;
+  let checking = false;
+  let fallback = null;
+
+  const checkBacklog = async () => {
+    if (!backlog || backlog.done || checking) return;
+    checking = true;
+    try {
+      const statuses = await countBy(gw.db.kysely, 'notifications', 'status');
+      if ((statuses.DELIVERED ?? 0) >= backlog.total && !backlog.done) {
+        backlog.done = true;
+        const endUs = hrUs();
+        const cpu = process.cpuUsage(backlog.cpu0);
+        if (sqlSnapshots) process.emit('SIGUSR2');
+        clearInterval(fallback);
+        send({ type: 'backlog-done', startUs: backlog.startUs, endUs, cpuUs: cpu.user + cpu.system, statuses, settled });
+      } else if (!fallback) {
+        // Everything settled once but not all delivered (failures wait for their retry): look again.
+        fallback = setInterval(() => void checkBacklog(), 250);
+      }
+    } catch (err) {
+      send({ type: 'error', message: `counting notifications: ${err.message}` });
+    } finally {
+      checking = false;
+    }
+  };
+
+  process.on('message', (msg) => {
+    void (async () => {
+      try {
+        if (msg.cmd === 'go') {
+          backlog = { total: msg.total, startUs: hrUs(), cpu0: process.cpuUsage(), done: false };
+          if (sqlSnapshots) process.emit('SIGUSR2');
+          await gw.listen(); // starts the notification worker: it finds the backlog at once
+          const kick = gw.notifications.onSettled;
+          gw.notifications.onSettled = () => {
+            kick();
+            settled += 1;
+            if (settled >= backlog.total) void checkBacklog();
+          };
+          send({ type: 'listening', atUs: hrUs() });
+        } else if (msg.cmd === 'pay') {
+          const before = hrUs();
+          const outcome = await gw.payments.transferObserved(transferFact(msg.paymentOrderNo, msg.index));
+          const commitUs = hrUs();
+          send({ type: 'paid', paymentOrderNo: msg.paymentOrderNo, commitUs, callUs: commitUs - before, ok: outcome.ok && outcome.changed });
+        } else if (msg.cmd === 'stats') {
+          const [notifications, attempts] = await Promise.all([countBy(gw.db.kysely, 'notifications', 'status'), countBy(gw.db.kysely, 'notification_attempts', 'outcome')]);
+          send({ type: 'stats', notifications, attempts, busy: gw.notifications.busy });
+        } else if (msg.cmd === 'stop') {
+          await closeGateway(gw);
+          process.exit(0);
+        }
+      } catch (err) {
+        send({ type: 'error', message: err instanceof Error ? err.stack : String(err) });
+      }
+    })();
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ type: 'ready', pid: process.pid });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child mode 3: the merchant's receiver (CPU 1): answers SUCCESS at once.
+
+async function receiverChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  let mode = 'bulk';
+  let keys = null;
+  const s = { received: 0, answered: 0, verified: 0, bad: 0, firstBad: null, firstUs: null, lastUs: null, methods: {}, contentTypes: {} };
+
+  const check = (raw) => {
+    try {
+      const opened = protocol.openNotification(raw, keys);
+      const p = opened.payload;
+      if (p.notify_type !== 'ORDER_PAID' || p.pay_status !== 'PAID' || typeof p.notify_id !== 'string' || typeof p.notify_time !== 'number') {
+        throw new Error(`unexpected payload ${opened.payloadJson.slice(0, 200)}`);
+      }
+      return p;
+    } catch (err) {
+      s.bad += 1;
+      s.firstBad ??= `${err.kind ?? ''} ${err.message}`.trim();
+      return null;
+    }
+  };
+
+  const handle = (req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const arrivedUs = hrUs();
+      s.received += 1;
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('SUCCESS');
+      const answeredUs = hrUs();
+      s.answered += 1;
+      s.firstUs ??= answeredUs;
+      s.lastUs = answeredUs;
+      s.methods[req.method] = (s.methods[req.method] ?? 0) + 1;
+      const ct = String(req.headers['content-type']);
+      s.contentTypes[ct] = (s.contentTypes[ct] ?? 0) + 1;
+      const n = s.answered;
+      if (mode === 'latency') {
+        // Only after answering: the decryption is not part of the measured delay.
+        setImmediate(() => {
+          const raw = Buffer.concat(chunks);
+          const p = keys ? check(raw) : null;
+          if (p) s.verified += 1;
+          process.send({ type: 'answered', paymentOrderNo: p?.payment_order_no ?? null, arrivedUs, answeredUs });
+        });
+      } else if (keys && (n <= 10 || n % a.sampleEvery === 0)) {
+        setImmediate(() => {
+          if (check(Buffer.concat(chunks))) s.verified += 1;
+        });
+      }
+    });
+  };
+
+  const ports = [];
+  for (let i = 0; i < a.destinations; i += 1) {
+    const server = http.createServer(handle);
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    ports.push(server.address().port);
+  }
+  process.on('message', (msg) => {
+    if (msg.cmd === 'keys') {
+      const priv = readFileSync(msg.merchantPrivateKeyFile, 'utf8');
+      const pub = readFileSync(msg.platformPublicKeyFile, 'utf8');
+      keys = { merchantPrivateKey: protocol.parsePrivateKey(priv), platformPublicKey: protocol.parsePublicKey(pub) };
+      process.send({ type: 'keys-ok' });
+    } else if (msg.cmd === 'mode') {
+      mode = msg.mode;
+      process.send({ type: 'mode-ok' });
+    } else if (msg.cmd === 'stats') {
+      const cpu = process.cpuUsage();
+      process.send({ type: 'stats', ...s, cpuUs: cpu.user + cpu.system });
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'listening', ports });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child mode 4: the one-core RSA-2048 sign rate (and, for context, a whole envelope).
+
+async function rsaChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  const payloadJson = readFileSync(a.payloadFile, 'utf8');
+  const merchantPublicKey = protocol.parsePublicKey(readFileSync(a.merchantPublicKeyFile, 'utf8'));
+  // A platform-like key: RSA-2048, e = 65537, parsed once (as PlatformKeys caches it).
+  const platformPrivateKey = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 }).privateKey;
+  const loop = (ms, op) => {
+    let n = 0;
+    const cpu0 = process.cpuUsage();
+    const start = performance.now();
+    let now = start;
+    while (now - start < ms) {
+      for (let i = 0; i < 8; i += 1) op();
+      n += 8;
+      now = performance.now();
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    return { n, perSecond: (n * 1000) / (now - start), perCpuSecond: n / cpuSeconds };
+  };
+  // Exactly what the delivery signs: SHA256withRSA over the payload JSON, Base64.
+  const sign = () => {
+    if (protocol.signPayload(platformPrivateKey, payloadJson).length !== 344) throw new Error('RSA self-check failed');
+  };
+  // The whole envelope (sign + RSA-OAEP wrap + AES-256-CBC + JSON), for context only.
+  const seal = () => JSON.stringify(protocol.sealNotification(payloadJson, { appId: '123456789012345678', serial: 'S1', merchantPublicKey, platformPrivateKey }));
+  loop(300, sign); // warm-up
+  const signs = loop(a.seconds * 1000, sign);
+  loop(100, seal);
+  const seals = loop(Math.max(500, (a.seconds * 1000) / 3), seal);
+  process.stdout.write(`${JSON.stringify({ signs, seals, messageBytes: Buffer.byteLength(payloadJson) })}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The orchestrator (CPU 1).
+
+const children = new Set();
+let tmpDir = null;
+let pgDrop = null;
+let quiet = false;
+let gatewayState = null;
+
+function note(message) {
+  if (!quiet) process.stderr.write(`bench: ${message}\n`);
+}
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function hasTaskset() {
+  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+/** `taskset -c <cpu> <cmd…>` when pinning is available, else the command as is. */
+function pinned(cpu, pin, command, args) {
+  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+function childEnv(extra = {}) {
+  const env = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}
+
+/** A child of this script in `mode`, with an IPC channel; stderr to `logFile` (or kept as a tail). */
+function spawnIpc({ cpu, pin, mode, arg, env, nodeFlags = [], logFile = null }) {
+  const args = [...nodeFlags, fileURLToPath(import.meta.url), mode, ...(arg === undefined ? [] : [arg])];
+  const fd = logFile ? openSync(logFile, 'a') : null;
+  const [cmd, cmdArgs] = pinned(cpu, pin, process.execPath, args);
+  const child = track(spawn(cmd, cmdArgs, { env: childEnv(env), stdio: ['ignore', 'ignore', fd ?? 'pipe', 'ipc'] }));
+  if (fd !== null) closeSync(fd);
+  const tail = [];
+  if (child.stderr) {
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => {
+      tail.push(d);
+      while (tail.length > 50) tail.shift();
+    });
+  }
+  const state = { child, pid: child.pid, mode, exited: null, tail, logFile, buffer: [], waiters: [] };
+  const describeExit = () => `${mode} child exited (${state.exited.signal ?? state.exited.code})${stderrOf(state)}`;
+  child.on('message', (msg) => {
+    if (msg?.type === 'error') note(`${mode} child: ${msg.message}`);
+    const i = state.waiters.findIndex((w) => w.match(msg));
+    if (i >= 0) state.waiters.splice(i, 1)[0].resolve(msg);
+    else state.buffer.push(msg);
+  });
+  child.once('exit', (code, signal) => {
+    state.exited = { code, signal };
+    for (const w of state.waiters.splice(0)) w.reject(new Error(describeExit()));
+  });
+  child.once('error', (err) => {
+    for (const w of state.waiters.splice(0)) w.reject(err);
+  });
+  /** The next message matching `match` (a type name or a predicate). */
+  state.wait = (match, timeoutMs, what = typeof match === 'string' ? match : 'a message') => {
+    const pred = typeof match === 'string' ? (m) => m?.type === match : match;
+    const i = state.buffer.findIndex(pred);
+    if (i >= 0) return Promise.resolve(state.buffer.splice(i, 1)[0]);
+    if (state.exited) return Promise.reject(new Error(describeExit()));
+    return new Promise((resolveWait, reject) => {
+      const w = {
+        match: pred,
+        resolve: (m) => {
+          clearTimeout(timer);
+          resolveWait(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        state.waiters.splice(state.waiters.indexOf(w), 1);
+        reject(new Error(`the ${mode} child sent no ${what} within ${timeoutMs / 1000} s${stderrOf(state)}`));
+      }, timeoutMs);
+      state.waiters.push(w);
+    });
+  };
+  state.send = (msg) => {
+    if (!state.exited && child.connected) child.send(msg);
+  };
+  return state;
+}
+
+function stderrOf(s) {
+  let text = s.tail.join('');
+  if (s.logFile && existsSync(s.logFile)) text = readFileSync(s.logFile, 'utf8').slice(-4000);
+  text = text.trim();
+  return text ? `:\n${text.slice(-3000)}` : '';
+}
+
+function runChild(command, args, { env, timeoutMs = 600_000 } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const child = track(spawn(command, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolveRun(out);
+      else reject(new Error(`${args.filter((x) => x.startsWith('--internal')).join(' ') || command} exited with ${signal ?? code}: ${err.trim().slice(-3000)}`));
+    });
+  });
+}
+
+async function stopChild(s, what, wait, stopMessage = null) {
+  if (!s || s.exited) return;
+  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
+  if (stopMessage && s.child.connected) s.send(stopMessage);
+  else s.child.kill('SIGTERM');
+  if ((await Promise.race([exited, sleep(wait).then(() => 'timeout')])) === 'timeout') {
+    note(`${what} did not stop within ${wait / 1000} s; sending SIGKILL`);
+    s.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function cleanup(wait) {
+  try {
+    await stopChild(gatewayState, 'the gateway', wait, { cmd: 'stop' });
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (pgDrop) {
+      const drop = pgDrop;
+      pgDrop = null;
+      await drop().catch((err) => note(`could not drop the benchmark database: ${err.message}`));
+    }
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    tmpDir = null;
+  }
+}
+
+/** A fresh database on the PostgreSQL server of `baseUrl`; returns its URL and a drop function. */
+async function freshPostgres(baseUrl) {
+  const require = createRequire(join(GATEWAY_DIR, 'package.json'));
+  const pg = require('pg');
+  const name = `sparkpay_bench_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: baseUrl });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(baseUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    async drop() {
+      const c = new pg.Client({ connectionString: baseUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+// --- /proc sampling -------------------------------------------------------------------------
+
+function procStatus(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch {
+    return null;
+  }
+}
+
+const CLK_TCK = (() => {
+  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
+  return Number(r.stdout?.trim()) || 100;
+})();
+
+/** CPU `n`'s busy and steal time in seconds, from /proc/stat; null if unreadable. */
+function cpuTimes(n) {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${n} `));
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: (steal ?? 0) / CLK_TCK, idle: (idle + iowait) / CLK_TCK };
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      notifications: { type: 'string', default: '5000' },
+      'latency-samples': { type: 'string', default: '200' },
+      'gap-ms': { type: 'string', default: '20-50' },
+      concurrency: { type: 'string', default: '64' },
+      'per-destination': { type: 'string', default: '8' },
+      destinations: { type: 'string', default: '1' },
+      'poll-ms': { type: 'string', default: '1000' },
+      'log-level': { type: 'string', default: 'info' },
+      'rsa-seconds': { type: 'string', default: '3' },
+      database: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+      'profile-dir': { type: 'string', default: join(HERE, 'profiles') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const num = (name, min, max, integer = true) => {
+    const n = Number(values[name]);
+    if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) fail(`--${name} must be a${integer ? ' whole' : ''} number between ${min} and ${max}`);
+    return n;
+  };
+  const gap = /^(\d+)(?:-(\d+))?$/.exec(values['gap-ms']);
+  if (!gap || Number(gap[2] ?? gap[1]) < Number(gap[1])) fail('--gap-ms must be A-B (whole milliseconds, A <= B) or A');
+  const opt = {
+    notifications: num('notifications', 1, 1_000_000),
+    latencySamples: num('latency-samples', 0, 100_000),
+    gapMin: Number(gap[1]),
+    gapMax: Number(gap[2] ?? gap[1]),
+    concurrency: num('concurrency', 1, 10_000),
+    perDestination: num('per-destination', 1, 1_000),
+    destinations: num('destinations', 1, 64),
+    pollMs: num('poll-ms', 10, 60_000),
+    logLevel: values['log-level'],
+    rsaSeconds: num('rsa-seconds', 0.5, 60, false),
+    database: values.database ?? null,
+    json: values.json,
+    profile: values.profile,
+    profileDir: resolve(values['profile-dir']),
+  };
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(opt.logLevel)) fail('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
+  if (opt.database && !/^postgres(ql)?:\/\//i.test(opt.database)) fail('--database must be a postgres:// URL (SQLite in a temporary directory is the default)');
+  quiet = opt.json;
+  checkBuilt();
+  await loadProtocol();
+  const warnings = [];
+  const warn = (w) => {
+    warnings.push(w);
+    note(`warning: ${w}`);
+  };
+  const stale = staleDist();
+  if (stale) warn(`dist may be stale: ${stale} (rebuild with npx tsc -b packages/protocol packages/sdk packages/gateway)`);
+
+  // --- pinning: this process (and all its threads) to CPU 1, the gateway to CPU 0 ------------
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  let pin = cpus >= 2 && hasTaskset();
+  if (pin && spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' }).status !== 0) pin = false;
+  if (!pin) warn(cpus < 2 ? `only ${cpus} CPU available: running unpinned, figures are not comparable` : 'taskset is unavailable or failed: running unpinned, figures are not comparable');
+  const loadBefore = os.loadavg();
+  if (loadBefore[0] > 0.5) note(`machine load average is ${loadBefore.map((l) => l.toFixed(2)).join(' ')}: figures may be depressed`);
+
+  tmpDir = mkdtempSync(join(os.tmpdir(), 'sparkpay-bench-notify-'));
+  const dataDir = join(tmpDir, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  // The delivery settings go through the configuration file, as an operator would set them.
+  writeFileSync(join(dataDir, 'config.json'), `${JSON.stringify({ notify: { concurrency: opt.concurrency, per_destination: opt.perDestination, poll_ms: opt.pollMs } }, null, 2)}\n`);
+  const files = {
+    merchantPrivateKeyFile: join(tmpDir, 'merchant_private_key.pem'),
+    merchantPublicKeyFile: join(tmpDir, 'merchant_public_key.pem'),
+    platformPublicKeyFile: join(tmpDir, 'platform_public_key.pem'),
+    payloadFile: join(tmpDir, 'payload.json'),
+  };
+  let databaseUrl = null;
+  if (opt.database) {
+    note('creating a fresh PostgreSQL database…');
+    const fresh = await freshPostgres(opt.database).catch((err) => fail(`cannot create a database on ${opt.database.replace(/\/\/[^@/]*@/, '//')}: ${err.message}`));
+    databaseUrl = fresh.url;
+    pgDrop = fresh.drop;
+  }
+  const gatewayEnv = {
+    SPARKPAY_DATA_DIR: dataDir,
+    SPARKPAY_MASTER_KEY: randomBytes(32).toString('hex'),
+    SPARKPAY_NOTIFY_ALLOW_PRIVATE: '1',
+    SPARKPAY_HOST: '127.0.0.1',
+    SPARKPAY_PORT: '0',
+    SPARKPAY_LOG_LEVEL: opt.logLevel,
+    ...(databaseUrl ? { SPARKPAY_DATABASE_URL: databaseUrl } : {}),
+  };
+  /** The caller's environment without settings that would point the gateway elsewhere. */
+  const envFor = (extra = {}) => {
+    const env = { ...process.env };
+    for (const k of Object.keys(env)) if (k.startsWith('SPARKPAY_')) delete env[k];
+    return { ...env, ...gatewayEnv, ...extra };
+  };
+
+  // --- the receiver (CPU 1) -------------------------------------------------------------------
+  const sampleEvery = Math.max(50, Math.ceil(opt.notifications / 40));
+  const receiver = spawnIpc({ cpu: 1, pin, mode: '--internal-receiver', arg: JSON.stringify({ destinations: opt.destinations, sampleEvery }), env: {} });
+  const { ports } = await receiver.wait('listening', 30_000);
+  const notifyUrls = ports.map((p) => `http://127.0.0.1:${p}/sparkpay/notify`);
+
+  // --- 1. preload (CPU 0, its own process, workers off) ---------------------------------------
+  note(`preloading ${opt.notifications} PAID orders (+ ${opt.latencySamples} unpaid for the delay samples) on ${databaseUrl ? 'PostgreSQL' : 'SQLite'}…`);
+  const preloadArgs = { backlog: opt.notifications, latency: opt.latencySamples, notifyUrls, ...files };
+  const setup = JSON.parse(
+    (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify(preloadArgs)]), { env: envFor({ SPARKPAY_LOG_LEVEL: 'warn' }) })).trim().split('\n').pop(),
+  );
+  note(`preloaded: ${opt.notifications + opt.latencySamples} orders created in ${setup.createSeconds.toFixed(1)} s, ${opt.notifications} paid (notification written) in ${setup.paySeconds.toFixed(1)} s; payload ${setup.payloadBytes} bytes`);
+  receiver.send({ cmd: 'keys', merchantPrivateKeyFile: files.merchantPrivateKeyFile, platformPublicKeyFile: files.platformPublicKeyFile });
+  await receiver.wait('keys-ok', 10_000);
+
+  // --- the delivering gateway (CPU 0), idle until "go" ----------------------------------------
+  const cpuProfDir = opt.profile ? join(tmpDir, 'cpuprof') : null;
+  const sqlTrace = opt.profile && !databaseUrl ? join(tmpDir, 'sql-trace.jsonl') : null;
+  const nodeFlags = (process.env.SPARKPAY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  if (cpuProfDir) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
+  if (sqlTrace) nodeFlags.push('--import', pathToFileURL(join(HERE, 'sql-trace.mjs')).href);
+  const gatewayLog = join(tmpDir, 'gateway.log');
+  note(`starting the delivering gateway (${pin ? 'pinned to CPU 0' : 'unpinned'}${opt.profile ? ', with --cpu-prof' : ''}; receiver ${pin ? 'on CPU 1' : 'unpinned'})…`);
+  gatewayState = spawnIpc({ cpu: 0, pin, mode: '--internal-gateway', env: envFor(sqlTrace ? { SPARKPAY_BENCH_SQL_TRACE: sqlTrace } : {}), nodeFlags, logFile: gatewayLog });
+  const gateway = gatewayState;
+  await gateway.wait('ready', 60_000);
+  let rssMaxKb = 0;
+  const sampleRss = () => {
+    const s = procStatus(gateway.pid);
+    if (s && s.rssKb > rssMaxKb) rssMaxKb = s.rssKb;
+  };
+  sampleRss();
+  const rssTimer = setInterval(sampleRss, 200);
+  rssTimer.unref();
+
+  // --- 2. the one-core RSA-2048 sign rate (CPU 0; the gateway is up but idle) -----------------
+  // Measured before the backlog and again after it (the gateway idle again), because this
+  // machine's speed drifts; the ratio uses the mean of the two.
+  const measureRsa = async (seconds) => {
+    const r = JSON.parse(
+      (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-rsa', JSON.stringify({ seconds, payloadFile: files.payloadFile, merchantPublicKeyFile: files.merchantPublicKeyFile })]))).trim().split('\n').pop(),
+    );
+    if (r.signs.perSecond < 0.9 * r.signs.perCpuSecond) warn(`an RSA measurement got only ${((r.signs.perSecond / r.signs.perCpuSecond) * 100).toFixed(0)}% of CPU 0 (other work shares the machine): the wall-clock ratio is unreliable; the CPU-time ratio is the better estimate`);
+    return r;
+  };
+  note(`measuring the RSA-2048 sign rate on ${pin ? 'CPU 0' : 'one (unpinned) core'} for ${opt.rsaSeconds} s…`);
+  const rsaBefore = await measureRsa(opt.rsaSeconds);
+  note(`RSA-2048 sign: ${Math.round(rsaBefore.signs.perSecond)}/s; whole envelope (sign + OAEP + AES): ${Math.round(rsaBefore.seals.perSecond)}/s`);
+
+  // --- 3. deliver the backlog -----------------------------------------------------------------
+  note(`delivering the backlog of ${opt.notifications} (concurrency ${opt.concurrency}, ${opt.perDestination} per destination, ${opt.destinations} destination(s))…`);
+  receiver.send({ cmd: 'stats' });
+  const recvBefore = await receiver.wait('stats', 10_000);
+  const core0 = cpuTimes(0);
+  const wallStart = performance.now();
+  gateway.send({ cmd: 'go', total: opt.notifications });
+  const backlogTimeout = Math.max(120_000, opt.notifications * 20);
+  const done = await gateway.wait('backlog-done', backlogTimeout, `backlog completion (all ${opt.notifications} DELIVERED)`);
+  const wallSeconds = (performance.now() - wallStart) / 1000;
+  const core1 = cpuTimes(0);
+  sampleRss();
+  const hwmAfterBacklogKb = procStatus(gateway.pid)?.hwmKb ?? NaN;
+  receiver.send({ cmd: 'stats' });
+  const recvAfter = await receiver.wait('stats', 10_000);
+  const listening = await gateway.wait('listening', 10_000);
+  const seconds = (done.endUs - done.startUs) / 1e6;
+  const D = opt.notifications / seconds;
+  const gatewayCpuSeconds = done.cpuUs / 1e6;
+  const cpuMsPerDelivery = (gatewayCpuSeconds * 1000) / opt.notifications;
+  const otherOnCpu0 = core0 && core1 ? Math.max(0, (core1.busy - core0.busy - gatewayCpuSeconds) / wallSeconds) : NaN;
+  const stealCpu0 = core0 && core1 ? (core1.steal - core0.steal) / wallSeconds : NaN;
+  const receiverCpu = (recvAfter.cpuUs - recvBefore.cpuUs) / 1e6 / seconds;
+  const firstAnswerMs = recvAfter.firstUs !== null ? (recvAfter.firstUs - done.startUs) / 1000 : NaN;
+  note(`backlog delivered: ${Math.round(D)}/s (${seconds.toFixed(2)} s, ${cpuMsPerDelivery.toFixed(3)} ms gateway CPU per delivery)`);
+  if (recvAfter.received - recvBefore.received !== opt.notifications) warn(`the receiver got ${recvAfter.received - recvBefore.received} requests for ${opt.notifications} notifications (retries or duplicates)`);
+  if (pin && otherOnCpu0 > 0.05) warn(`other processes used ${(otherOnCpu0 * 100).toFixed(0)}% of CPU 0 during the delivery: the wall-clock figures are depressed; the CPU-time ratio is the better estimate`);
+  if (gatewayCpuSeconds / seconds + (Number.isFinite(otherOnCpu0) ? otherOnCpu0 : 0) < 0.9) warn(`the gateway used only ${((gatewayCpuSeconds / seconds) * 100).toFixed(0)}% of its core during the delivery: not CPU-bound (waiting on the receiver, the database or its own limits?)`);
+  if (receiverCpu > 0.8) warn(`the receiver used ${(receiverCpu * 100).toFixed(0)}% of its core: it may be the bottleneck`);
+
+  note(`measuring the RSA-2048 sign rate again (${opt.rsaSeconds} s)…`);
+  const rsaAfter = await measureRsa(opt.rsaSeconds);
+  const mean = (f) => (f(rsaBefore) + f(rsaAfter)) / 2;
+  const S = mean((r) => r.signs.perSecond);
+  const Scpu = mean((r) => r.signs.perCpuSecond);
+  const sealCpu = mean((r) => r.seals.perCpuSecond);
+  const sealWall = mean((r) => r.seals.perSecond);
+  const drift = rsaAfter.signs.perCpuSecond / rsaBefore.signs.perCpuSecond - 1;
+  if (Math.abs(drift) > 0.1) warn(`the RSA sign rate moved by ${(drift * 100).toFixed(0)}% between the measurements before and after the backlog (${Math.round(rsaBefore.signs.perSecond)} → ${Math.round(rsaAfter.signs.perSecond)}/s): the machine's speed drifted or other work ran; the ratio uses the mean`);
+  const rsa = { messageBytes: rsaBefore.messageBytes };
+
+  // --- 4. commit → receiver's answer, one at a time on an idle system -------------------------
+  let lat = null;
+  if (opt.latencySamples > 0) {
+    note(`delay samples: ${opt.latencySamples}, one order at a time, ${opt.gapMin}-${opt.gapMax} ms apart…`);
+    receiver.send({ cmd: 'mode', mode: 'latency' });
+    await receiver.wait('mode-ok', 10_000);
+    await sleep(200);
+    const delays = [];
+    const arrivals = [];
+    const calls = [];
+    let mismatched = 0;
+    for (let i = 0; i < opt.latencySamples; i += 1) {
+      const paymentOrderNo = setup.latencyOrders[i];
+      gateway.send({ cmd: 'pay', paymentOrderNo, index: opt.notifications + i });
+      const paid = await gateway.wait((m) => m?.type === 'paid' && m.paymentOrderNo === paymentOrderNo, 30_000, `commit of ${paymentOrderNo}`);
+      if (!paid.ok) throw new Error(`transferObserved did not change order ${paymentOrderNo}`);
+      const answered = await receiver.wait((m) => m?.type === 'answered', 30_000, `answer for ${paymentOrderNo}`);
+      if (answered.paymentOrderNo !== paymentOrderNo) mismatched += 1;
+      delays.push((answered.answeredUs - paid.commitUs) / 1000);
+      arrivals.push((answered.arrivedUs - paid.commitUs) / 1000);
+      calls.push(paid.callUs / 1000);
+      await sleep(opt.gapMin + Math.random() * (opt.gapMax - opt.gapMin));
+    }
+    if (mismatched > 0) warn(`${mismatched} delay samples were answered for another order than the one just paid`);
+    lat = { delays, arrivals, calls, mismatched };
+  }
+
+  // --- 5. final state, RSS --------------------------------------------------------------------
+  await sleep(100);
+  gateway.send({ cmd: 'stats' });
+  const stats = await gateway.wait('stats', 30_000);
+  receiver.send({ cmd: 'stats' });
+  const recvEnd = await receiver.wait('stats', 10_000);
+  sampleRss();
+  const hwmKb = procStatus(gateway.pid)?.hwmKb ?? NaN;
+  clearInterval(rssTimer);
+  const expectedTotal = opt.notifications + opt.latencySamples;
+  if ((stats.notifications.DELIVERED ?? 0) !== expectedTotal) warn(`notifications at the end: ${JSON.stringify(stats.notifications)} (expected ${expectedTotal} DELIVERED)`);
+  if (recvEnd.bad > 0) warn(`${recvEnd.bad} sampled envelopes did not open/verify: ${recvEnd.firstBad}`);
+
+  let profile = null;
+  if (opt.profile) {
+    note('stopping the gateway to write its CPU profile…');
+    await stopChild(gatewayState, 'the gateway', 20_000, { cmd: 'stop' });
+    profile = summariseProfile({ dir: cpuProfDir, outDir: opt.profileDir, window: { startUs: done.startUs, endUs: done.endUs }, deliveries: opt.notifications, signMs: 1000 / Scpu, sqlTrace });
+  }
+
+  if (setup.dialect === 'postgres') warn('PostgreSQL: the database server is not pinned and its CPU is not in the gateway figures (it competes for both cores)');
+  const sorted = (xs) => [...xs].sort((x, y) => x - y);
+  const pct = (xs, p) => (xs.length ? xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(p * xs.length) - 1))] : NaN);
+  const ld = lat ? sorted(lat.delays) : [];
+  const la = lat ? sorted(lat.arrivals) : [];
+  const lc = lat ? sorted(lat.calls) : [];
+  const ratio = D / S;
+  const ratioCpu = opt.notifications / gatewayCpuSeconds / Scpu;
+  const figures = {
+    deliveries_per_s: round(D, 1),
+    rsa_sign_per_s: round(S, 1),
+    ratio: round(ratio, 3),
+    ratio_cpu_time: round(ratioCpu, 3),
+    rsa_sign_per_cpu_s: round(Scpu, 1),
+    // Before and after the backlog (the ratio uses their mean): the spread shows the machine's drift.
+    rsa_sign_per_s_before_after: [round(rsaBefore.signs.perSecond, 1), round(rsaAfter.signs.perSecond, 1)],
+    rsa_message_bytes: rsa.messageBytes,
+    envelope_seal_per_s: round(sealWall, 1),
+    envelope_seal_per_cpu_s: round(sealCpu, 1),
+    backlog: {
+      notifications: opt.notifications,
+      seconds: round(seconds, 3),
+      first_answer_ms: round(firstAnswerMs, 1),
+      gateway_cpu_seconds: round(gatewayCpuSeconds, 3),
+      gateway_cpu_core_fraction: round(gatewayCpuSeconds / seconds, 3),
+      gateway_cpu_ms_per_delivery: round(cpuMsPerDelivery, 4),
+      rsa_sign_cpu_ms: round(1000 / Scpu, 4),
+      envelope_seal_cpu_ms: round(1000 / sealCpu, 4),
+      other_processes_cpu0_fraction: round(otherOnCpu0, 3),
+      steal_cpu0_fraction: round(stealCpu0, 3),
+      receiver_requests: recvAfter.received - recvBefore.received,
+      receiver_cpu_core_fraction: round(receiverCpu, 3),
+      statuses_at_end: done.statuses,
+    },
+    delay_commit_to_answer: lat && {
+      samples: ld.length,
+      gap_ms: [opt.gapMin, opt.gapMax],
+      p50_ms: round(pct(ld, 0.5), 2),
+      p99_ms: round(pct(ld, 0.99), 2),
+      max_ms: round(pct(ld, 1), 2),
+      commit_to_arrival_p50_ms: round(pct(la, 0.5), 2),
+      commit_to_arrival_p99_ms: round(pct(la, 0.99), 2),
+      transfer_observed_call_p50_ms: round(pct(lc, 0.5), 2),
+      transfer_observed_call_p99_ms: round(pct(lc, 0.99), 2),
+      mismatched: lat.mismatched,
+    },
+    gateway_peak_rss_mb: round(hwmKb / 1024, 1),
+    gateway_peak_rss_after_backlog_mb: round(hwmAfterBacklogKb / 1024, 1),
+    gateway_max_sampled_rss_mb: round(rssMaxKb / 1024, 1),
+    preload: { orders_created: expectedTotal, create_seconds: round(setup.createSeconds, 2), paid: opt.notifications, pay_seconds: round(setup.paySeconds, 2), payload_bytes: setup.payloadBytes },
+    notifications_at_end: stats.notifications,
+    attempts_at_end: stats.attempts,
+    receiver: { requests: recvEnd.received, answered: recvEnd.answered, envelopes_checked: recvEnd.verified + recvEnd.bad, envelopes_bad: recvEnd.bad, methods: recvEnd.methods, content_types: recvEnd.contentTypes },
+    settings: { concurrency: opt.concurrency, per_destination: opt.perDestination, destinations: opt.destinations, poll_ms: opt.pollMs, log_level: opt.logLevel, database: setup.dialect },
+    targets: { ratio_min: TARGETS.ratio, delay_p99_ms_max: TARGETS.p99Ms },
+    meets_targets: { ratio: ratio >= TARGETS.ratio, delay_p99: lat ? pct(ld, 0.99) < TARGETS.p99Ms : null },
+    environment: {
+      pinned: pin,
+      node: process.version,
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cpus,
+      loadavg_before: loadBefore.map((l) => round(l, 2)),
+      loadavg_after: os.loadavg().map((l) => round(l, 2)),
+      listen_ms_after_go: round((listening.atUs - done.startUs) / 1000, 1),
+      date: new Date().toISOString(),
+    },
+    warnings,
+    ...(profile ? { profile: profile.json } : {}),
+  };
+
+  if (!opt.json) {
+    const pad = (s) => s.padEnd(58);
+    const fmt = (ms) => (Number.isFinite(ms) ? `${ms < 10 ? ms.toFixed(1) : Math.round(ms)} ms` : 'n/a');
+    const lines = [
+      '',
+      `${pad(`deliveries/s (backlog of ${opt.notifications}, ${setup.dialect === 'postgres' ? 'PostgreSQL' : 'SQLite'}, gateway on 1 core):`)}${Math.round(D)}`,
+      `${pad(`RSA-2048 signs/s (1 core, ${rsa.messageBytes}-byte payload):`)}${Math.round(S)}  (mean of ${Math.round(rsaBefore.signs.perSecond)} before and ${Math.round(rsaAfter.signs.perSecond)} after the backlog)`,
+      `${pad('ratio:')}${ratio.toFixed(2)}  (target >= ${TARGETS.ratio})${ratio >= TARGETS.ratio ? '' : '  MISSED'}`,
+      lat
+        ? `${pad(`delay commit -> receiver's SUCCESS (idle, ${ld.length} samples):`)}p50 ${fmt(pct(ld, 0.5))}, p99 ${fmt(pct(ld, 0.99))}, max ${fmt(pct(ld, 1))}  (target p99 < ${TARGETS.p99Ms} ms)${pct(ld, 0.99) < TARGETS.p99Ms ? '' : '  MISSED'}`
+        : `${pad('delay commit -> answer:')}skipped (--latency-samples 0)`,
+      `${pad('gateway peak RSS (VmHWM):')}${Math.round(hwmKb / 1024)} MB  (after the backlog: ${Math.round(hwmAfterBacklogKb / 1024)} MB)`,
+      '',
+      `${pad('ratio by CPU time (robust to a shared machine):')}${ratioCpu.toFixed(2)}`,
+      `${pad('gateway CPU during the backlog:')}${((gatewayCpuSeconds / seconds) * 100).toFixed(0)}% of one core, ${cpuMsPerDelivery.toFixed(3)} ms CPU/delivery (RSA sign alone ${(1000 / Scpu).toFixed(3)} ms; whole envelope ${(1000 / sealCpu).toFixed(3)} ms)`,
+      `${pad('backlog:')}${seconds.toFixed(2)} s, first answer ${fmt(firstAnswerMs)} after start; ${recvAfter.received - recvBefore.received} requests for ${opt.notifications} notifications`,
+      ...(lat
+        ? [
+            `${pad('  of the delay, commit -> request at the receiver:')}p50 ${fmt(pct(la, 0.5))}, p99 ${fmt(pct(la, 0.99))}`,
+            `${pad('  transferObserved call (for reference):')}p50 ${fmt(pct(lc, 0.5))}, p99 ${fmt(pct(lc, 0.99))}`,
+          ]
+        : []),
+      `${pad('notifications at the end:')}${JSON.stringify(stats.notifications)}; attempts ${JSON.stringify(stats.attempts)}`,
+      `${pad('receiver:')}${recvEnd.received} requests, ${recvEnd.answered} answered SUCCESS, ${recvEnd.verified + recvEnd.bad} envelopes opened and verified (${recvEnd.bad} bad); ${(receiverCpu * 100).toFixed(0)}% of CPU 1 during the backlog`,
+      `${pad('preload:')}${expectedTotal} orders created in ${setup.createSeconds.toFixed(1)} s, ${opt.notifications} paid (transferObserved) in ${setup.paySeconds.toFixed(1)} s`,
+      `${pad('other work on CPU 0 (backlog):')}${pin ? `${(otherOnCpu0 * 100).toFixed(0)}% other processes, ${(stealCpu0 * 100).toFixed(0)}% steal` : 'n/a (not pinned)'}`,
+      `${pad('settings:')}concurrency ${opt.concurrency}, per destination ${opt.perDestination}, ${opt.destinations} destination(s), poll ${opt.pollMs} ms, log level ${opt.logLevel}`,
+      `${pad('machine:')}${figures.environment.cpu}, ${cpus} CPUs, ${pin ? 'pinned' : 'NOT pinned'}, load avg ${loadBefore[0].toFixed(2)} before / ${os.loadavg()[0].toFixed(2)} after`,
+      ...warnings.map((w) => `warning: ${w}`),
+      ...(profile ? ['', ...profile.text] : []),
+      '',
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU profile summary (--profile): self time per layer, module and function over the backlog
+// window only, in ms per delivery; with SQLite also the SQL statements per delivery.
+
+function summariseProfile({ dir, outDir, window, deliveries, signMs, sqlTrace }) {
+  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
+  if (found.length === 0) return { text: ['profile: the gateway wrote no .cpuprofile (did it exit cleanly?)'], json: null };
+  const file = join(dir, found[0]);
+  mkdirSync(outDir, { recursive: true });
+  const kept = join(outDir, `notify-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
+  copyFileSync(file, kept);
+  const p = JSON.parse(readFileSync(file, 'utf8'));
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  let t = p.startTime;
+  const times = p.timeDeltas.map((d) => (t += d));
+  let { startUs: lo, endUs: hi } = window;
+  let windowNote = 'backlog delivery only';
+  if (!(p.startTime <= hi && p.endTime >= lo)) {
+    lo = -Infinity;
+    hi = Infinity;
+    windowNote = 'WHOLE process lifetime (clock mismatch: could not isolate the backlog)';
+  }
+  const self = new Map();
+  const total = new Map();
+  const modules = new Map();
+  const layers = new Map();
+  let busyUs = 0;
+  const add = (m, k, w) => m.set(k, (m.get(k) ?? 0) + w);
+  for (let i = 0; i < p.samples.length; i += 1) {
+    if (times[i] < lo || times[i] > hi) continue;
+    const w = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0;
+    const leaf = byId.get(p.samples[i]);
+    if (leaf.callFrame.functionName === '(idle)') continue;
+    busyUs += w;
+    add(self, frameKey(leaf.callFrame), w);
+    const mod = moduleOf(leaf.callFrame);
+    add(modules, mod, w);
+    add(layers, layerOf(leaf.callFrame, mod), w);
+    const seen = new Set();
+    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
+      const k = frameKey(byId.get(id).callFrame);
+      if (!seen.has(k)) {
+        seen.add(k);
+        add(total, k, w);
+      }
+    }
+  }
+  const per = (us) => us / 1000 / deliveries;
+  const top = (m, n, filter = () => true) =>
+    [...m.entries()]
+      .filter(([k]) => filter(k))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n);
+  const line = ([k, us]) => `  ${((us / busyUs) * 100).toFixed(1).padStart(5)}%  ${per(us).toFixed(4)} ms/delivery  ${k}`;
+  const ours = (k) => /(gateway|protocol)\/dist\//.test(k);
+  const text = [
+    `CPU profile of the gateway (${windowNote}; ${(busyUs / 1e6).toFixed(2)} s busy, ${deliveries} deliveries, ${per(busyUs).toFixed(3)} ms/delivery busy; RSA sign alone ${signMs.toFixed(3)} ms)`,
+    `  saved to ${relative(process.cwd(), kept)} (open in Chrome DevTools or speedscope)`,
+    'self time by layer:',
+    ...top(layers, 12).map(line),
+    'self time by module:',
+    ...top(modules, 16).map(line),
+    'top functions by self time:',
+    ...top(self, 25).map(line),
+    'gateway/protocol functions by total (inclusive) time:',
+    ...top(total, 25, ours).map(line),
+  ];
+  const sql = summariseSqlTrace(sqlTrace, deliveries);
+  text.push(...sql.text);
+  writeFileSync(kept.replace(/\.cpuprofile$/, '.txt'), `${text.join('\n')}\n`);
+  const asJson = (entries) => entries.map(([k, us]) => ({ frame: k, pct: round((us / busyUs) * 100, 2), ms_per_delivery: round(per(us), 4) }));
+  return {
+    text,
+    json: { file: kept, window: windowNote, busy_ms_per_delivery: round(per(busyUs), 4), layers: asJson(top(layers, 12)), modules: asJson(top(modules, 16)), self: asJson(top(self, 25)), inclusive: asJson(top(total, 25, ours)), sql: sql.json },
+  };
+}
+
+/** Per-SQL counts and times over the backlog, from the two snapshots of sql-trace.mjs. */
+function summariseSqlTrace(file, deliveries) {
+  if (!file) return { text: ['SQL trace: SQLite only'], json: null };
+  const lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
+  if (lines.length < 2) return { text: ['SQL trace: no snapshots (sql-trace.mjs not loaded?)'], json: null };
+  const before = new Map(JSON.parse(lines[0]).stats);
+  const after = JSON.parse(lines[1]).stats;
+  const rows = [];
+  for (const [sql, a] of after) {
+    const b = before.get(sql) ?? { prepare: 0, prepareNs: 0, exec: 0, execNs: 0 };
+    const d = { sql, prepare: a.prepare - b.prepare, prepareNs: a.prepareNs - b.prepareNs, exec: a.exec - b.exec, execNs: a.execNs - b.execNs };
+    if (d.prepare || d.exec) rows.push(d);
+  }
+  rows.sort((x, y) => y.prepareNs + y.execNs - (x.prepareNs + x.execNs));
+  const sum = (k) => rows.reduce((s, r) => s + r[k], 0);
+  const per = (n) => n / deliveries;
+  const ms = (ns) => (ns / 1e6 / deliveries).toFixed(4);
+  // Head and tail: the listDue variants differ only near the end (the destinations left out).
+  const short = (q) => (q.length > 150 ? `${q.slice(0, 70)} … ${q.slice(-75)}` : q).replace(/\s+/g, ' ');
+  const text = [
+    `SQL over the backlog: ${per(sum('exec')).toFixed(2)} statements/delivery, prepare ${ms(sum('prepareNs'))} ms/delivery (${per(sum('prepare')).toFixed(2)} prepares/delivery), execute ${ms(sum('execNs'))} ms/delivery (wall time inside better-sqlite3)`,
+    '   per delivery: execs  prepare ms  execute ms  SQL',
+    ...rows.slice(0, 16).map((r) => `   ${per(r.exec).toFixed(2).padStart(18)}  ${ms(r.prepareNs).padStart(10)}  ${ms(r.execNs).padStart(10)}  ${short(r.sql)}`),
+  ];
+  const json = {
+    statements_per_delivery: round(per(sum('exec')), 3),
+    prepare_ms_per_delivery: round(sum('prepareNs') / 1e6 / deliveries, 4),
+    execute_ms_per_delivery: round(sum('execNs') / 1e6 / deliveries, 4),
+    statements: rows.slice(0, 16).map((r) => ({ sql: r.sql, per_delivery: round(per(r.exec), 3), prepare_ms_per_delivery: round(r.prepareNs / 1e6 / deliveries, 4), execute_ms_per_delivery: round(r.execNs / 1e6 / deliveries, 4) })),
+  };
+  return { text, json };
+}
+
+/** A coarse layer for a leaf frame (native time is charged to the JS function that called it). */
+function layerOf(cf, mod) {
+  const name = cf.functionName;
+  if (mod === 'node:internal/crypto/sig') return 'RSA sign (node:crypto)';
+  if (mod === 'node:internal/crypto/cipher') return 'RSA-OAEP wrap + AES (node:crypto)';
+  if (mod === 'better-sqlite3' || mod.includes('bench/sql-trace') || (mod === 'kysely' && name === 'executeQuery')) return 'SQLite (prepare + execute, incl. WAL commits)';
+  if (mod === 'pg' || mod === 'pg-protocol' || mod === 'pg-pool') return 'PostgreSQL client (pg)';
+  if (mod === 'kysely') return 'Kysely query building/compiling';
+  if (mod === 'pino' || mod === 'sonic-boom' || mod === 'fast-redact') return 'logging (pino)';
+  if (/^node:(_http|net|internal\/(stream|streams|http|net|dns)|stream|dns)/.test(mod) || ['(native) writev', '(native) writeBuffer', '(native) writeUtf8String', '(native) writeLatin1String'].includes(mod)) return 'Node HTTP client/net/streams';
+  if (mod.startsWith('node:internal/crypto')) return 'other node:crypto (random, hashes)';
+  if (mod.startsWith('packages/gateway/')) return 'gateway code (JS self time)';
+  if (mod.startsWith('packages/protocol/')) return 'protocol code (JS self time, excl. crypto)';
+  if (name === '(garbage collector)') return 'GC';
+  return 'other (node internals, microtasks, V8)';
+}
+
+function shortUrl(url) {
+  if (!url) return '';
+  const u = url.startsWith('file://') ? fileURLToPath(url) : url;
+  const nm = u.lastIndexOf('node_modules/');
+  if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
+  const pk = u.indexOf('/packages/');
+  if (pk >= 0) return u.slice(pk + 1);
+  return u;
+}
+
+function frameKey(cf) {
+  const url = shortUrl(cf.url);
+  return `${cf.functionName || '(anonymous)'}${url ? ` ${url}:${cf.lineNumber + 1}` : ''}`;
+}
+
+function moduleOf(cf) {
+  const url = shortUrl(cf.url);
+  if (!url) return cf.functionName.startsWith('(') ? cf.functionName : `(native) ${cf.functionName}`;
+  if (url.startsWith('node:')) return url;
+  if (url.startsWith('packages/')) return url.replace(/\.js$/, '');
+  const parts = url.split('/');
+  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function round(x, digits) {
+  if (!Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/**
+ * What makes dist out of date, or null. `tsc -b --dry` decides when the workspace's TypeScript
+ * is there (it compares content hashes, so a source file merely touched, e.g. by a git
+ * checkout, is not stale); otherwise the first source file newer than its compiled output.
+ */
+function staleDist() {
+  const root = resolve(GATEWAY_DIR, '..', '..');
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (existsSync(tsc)) {
+    const r = spawnSync(process.execPath, [tsc, '-b', '--dry', 'packages/protocol', 'packages/gateway'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) {
+      const m = /would build project '([^']+)'/.exec(r.stdout ?? '');
+      return m ? `${relative(process.cwd(), dirname(m[1])) || '.'} (tsc -b --dry would rebuild it)` : null;
+    }
+  }
+  for (const pkg of ['protocol', 'gateway']) {
+    const root = resolve(GATEWAY_DIR, '..', pkg);
+    const walk = (d) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) {
+          const r = walk(p);
+          if (r) return r;
+        } else if (e.name.endsWith('.ts') && !/\.(test|suite)\.ts$/.test(e.name) && !e.name.endsWith('.d.ts')) {
+          const out = join(root, 'dist', relative(join(root, 'src'), p)).replace(/\.ts$/, '.js');
+          if (!existsSync(out) || statSync(out).mtimeMs + 1000 < statSync(p).mtimeMs) return `${relative(process.cwd(), p)} is newer than its build output`;
+        }
+      }
+      return null;
+    };
+    try {
+      const r = walk(join(root, 'src'));
+      if (r) return r;
+    } catch {
+      /* no sources to compare */
+    }
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--internal-preload') {
+  await preloadChild(argv[1]);
+} else if (argv[0] === '--internal-gateway') {
+  await gatewayChild();
+} else if (argv[0] === '--internal-receiver') {
+  await receiverChild(argv[1]);
+} else if (argv[0] === '--internal-rsa') {
+  await rsaChild(argv[1]);
+} else {
+  let signalled = null;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      if (signalled) return;
+      signalled = sig;
+      process.stderr.write(`bench: ${sig}: stopping the children and removing ${tmpDir ?? 'temporary files'}…\n`);
+      cleanup(3000).finally(() => process.exit(130));
+    });
+  }
+  process.on('exit', () => {
+    // Last resort (synchronous): never leave a child or a data directory behind.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  });
+  try {
+    await main();
+    await cleanup(10_000);
+  } catch (err) {
+    if (!signalled) {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+      await cleanup(3000);
+    }
+  }
+}
