@@ -650,12 +650,18 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(all[0]).toEqual({ notifyId: early.notifyId, series: 1, attemptNo: 0, leaseOwner: null, notifyUrl: order.notifyUrl, appId: order.appId, destination: 'merchant.example:8443' });
       expect((await s.notifications.listDue(T0 + 500, 2, [])).map((d) => d.notifyId)).toEqual([early.notifyId, elsewhere.notifyId]);
       expect((await s.notifications.listDue(T0 + 500, 10, ['merchant.example:8443'])).map((d) => d.notifyId)).toEqual([elsewhere.notifyId]);
+      expect((await s.notifications.listDue(T0 + 500, 10, ['merchant.example:8443', 'other.example'])).map((d) => d.notifyId)).toEqual([]);
+      // One destination only: what a freed slot there can take.
+      expect((await s.notifications.listDueAt('merchant.example:8443', T0 + 500, 10)).map((d) => d.notifyId)).toEqual([early.notifyId, late.notifyId]);
+      expect((await s.notifications.listDueAt('merchant.example:8443', T0 + 500, 1)).map((d) => d.notifyId)).toEqual([early.notifyId]);
+      expect(await s.notifications.listDueAt('merchant.example:8443', T0 + 99, 10)).toEqual([]);
+      expect((await s.notifications.listDueAt('other.example', T0 + 500, 10))[0]).toEqual({ notifyId: elsewhere.notifyId, series: 1, attemptNo: 0, leaseOwner: null, notifyUrl: order.notifyUrl, appId: order.appId, destination: 'other.example' });
     });
 
     it('leases a notification to one claimant: the lease pushes it out of the due list until it runs out', async () => {
       const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
       await s.notifications.insert(n);
-      const results = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((owner) => s.transaction((tx) => tx.notifications.claim(due(n), owner, T0 + 1500, T0 + 16_500))));
+      const results = await Promise.all(['a', 'b', 'c', 'd', 'e', 'f'].map((owner) => s.transaction(async (tx) => (await tx.notifications.claim(due(n), owner, T0 + 1500, T0 + 16_500)) !== null)));
       expect(results.filter(Boolean)).toHaveLength(1);
       const owner = ['a', 'b', 'c', 'd', 'e', 'f'][results.indexOf(true)];
       const claimed = await s.notifications.get(n.notifyId);
@@ -665,24 +671,25 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       const again = await s.notifications.listDue(T0 + 16_500, 10, []);
       expect(again).toMatchObject([{ notifyId: n.notifyId, attemptNo: 1, leaseOwner: owner }]);
       // A claim with a stale attempt number loses; notify_time keeps the first attempt's time.
-      expect(await s.notifications.claim(due(n), 'x', T0 + 20_000, T0 + 35_000)).toBe(false);
-      expect(await s.notifications.claim(due(n, { attemptNo: 1 }), 'x', T0 + 20_000, T0 + 35_000)).toBe(true);
-      expect(await s.notifications.get(n.notifyId)).toMatchObject({ leaseOwner: 'x', attemptNo: 2, notifyTime: S0 + 1 });
+      expect(await s.notifications.claim(due(n), 'x', T0 + 20_000, T0 + 35_000)).toBeNull();
+      const reclaimed = await s.notifications.claim(due(n, { attemptNo: 1 }), 'x', T0 + 20_000, T0 + 35_000);
+      expect(reclaimed).toMatchObject({ leaseOwner: 'x', attemptNo: 2, notifyTime: S0 + 1, payload: n.payload });
+      expect(await s.notifications.get(n.notifyId)).toEqual(reclaimed);
     });
 
     it('does not claim a notification before it is due, or one that is no longer PENDING', async () => {
       const future = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 + 10_000 });
       const done = notificationRecord(order.paymentOrderNo, 2, { nextAttemptAt: T0, status: 'DELIVERED' });
       for (const n of [future, done]) await s.notifications.insert(n);
-      expect(await s.notifications.claim(due(future), 'a', T0, T0 + 15_000)).toBe(false);
-      expect(await s.notifications.claim(due(done), 'a', T0, T0 + 15_000)).toBe(false);
+      expect(await s.notifications.claim(due(future), 'a', T0, T0 + 15_000)).toBeNull();
+      expect(await s.notifications.claim(due(done), 'a', T0, T0 + 15_000)).toBeNull();
       expect(await s.notifications.get(future.notifyId)).toEqual(future);
     });
 
     it('settles an attempt only for the lease holder of that attempt and series', async () => {
       const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
       await s.notifications.insert(n);
-      expect(await s.notifications.claim(due(n), 'a', T0, T0 + 15_000)).toBe(true);
+      expect(await s.notifications.claim(due(n), 'a', T0, T0 + 15_000)).not.toBeNull();
       const next = { status: 'PENDING' as const, attempts: 1, nextAttemptAt: T0 + 10_000, deliveredAt: null };
       expect(await s.notifications.settle(n.notifyId, { owner: 'b', series: 1, attemptNo: 1 }, next)).toBe(false);
       expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 1, attemptNo: 2 }, next)).toBe(false);
@@ -698,7 +705,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       await s.notifications.insert(n);
       expect(await s.notifications.resend(n.notifyId, T0 + 1000)).toBe(true);
       expect(await s.notifications.get(n.notifyId)).toEqual({ ...n, status: 'PENDING', attempts: 0, series: 2, nextAttemptAt: T0 + 1000 });
-      expect(await s.notifications.claim(due(n, { series: 2 }), 'a', T0 + 1000, T0 + 16_000)).toBe(true);
+      expect(await s.notifications.claim(due(n, { series: 2 }), 'a', T0 + 1000, T0 + 16_000)).not.toBeNull();
       expect(await s.notifications.resend(n.notifyId, T0 + 2000)).toBe(true);
       expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 2, attemptNo: 9 }, { status: 'DELIVERED', attempts: 1, nextAttemptAt: T0, deliveredAt: T0 })).toBe(false);
       expect(await s.notifications.get(n.notifyId)).toMatchObject({ series: 3, status: 'PENDING', attempts: 0, attemptNo: 9, leaseOwner: null, nextAttemptAt: T0 + 2000 });

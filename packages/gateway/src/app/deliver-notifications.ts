@@ -36,10 +36,19 @@ interface Claimed {
   attemptNo: number;
 }
 
+/** How long an application's merchant public key is used before it is read again (key changes take effect by then). */
+const MERCHANT_KEY_TTL_MS = 5_000;
+
 export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
-  private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject }>();
+  /** Destinations whose due notifications were left waiting by their limit: a freed slot there is refilled from them. */
+  private readonly backlogged = new Set<string>();
+  /** Backlogged destinations with a slot freed since the last pass. */
+  private readonly refills = new Set<string>();
+  /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
+  private scanWanted = true;
+  private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject; until: number }>();
   private readonly abort = new AbortController();
   /** Called whenever an attempt finishes (capacity is free again; more may be due). */
   onSettled: () => void = () => undefined;
@@ -56,21 +65,63 @@ export class NotificationDelivery {
     return this.inFlight.size;
   }
 
-  /** Claims what is due and can be sent now and starts those attempts; resolves to how many started. */
-  async deliverDue(): Promise<number> {
+  /** The next pass looks at everything due, not only at destinations with a freed slot. */
+  wantScan(): void {
+    this.scanWanted = true;
+  }
+
+  /**
+   * Claims what is due and can be sent now and starts those attempts; resolves to how many
+   * started. Freed slots of backlogged destinations are refilled with a query for that
+   * destination alone; the full look at everything due skips destinations at their limit (so
+   * one busy or dead receiver's backlog never fills a batch and holds up the others).
+   */
+  async deliverDue(opts: { scan?: boolean } = {}): Promise<number> {
+    if (opts.scan) this.scanWanted = true;
     if (this.abort.signal.aborted) return 0;
     const capacity = this.options.concurrency - this.inFlight.size;
     if (capacity <= 0) return 0;
-    const full = [...this.perDestination].filter(([, n]) => n >= this.options.perDestination).map(([d]) => d);
     const now = this.deps.clock.nowMs();
-    const due = await this.deps.store.notifications.listDue(now, capacity, full);
     const picked: DueNotification[] = [];
     const planned = new Map<string, number>();
-    for (const d of due) {
-      const load = (this.perDestination.get(d.destination) ?? 0) + (planned.get(d.destination) ?? 0);
-      if (load >= this.options.perDestination) continue;
+    const room = (d: string) => this.options.perDestination - (this.perDestination.get(d) ?? 0) - (planned.get(d) ?? 0);
+    const take = (d: DueNotification) => {
       planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
       picked.push(d);
+    };
+    for (const destination of [...this.refills]) {
+      this.refills.delete(destination);
+      const n = Math.min(room(destination), capacity - picked.length);
+      if (n <= 0) continue;
+      const rows = await this.deps.store.notifications.listDueAt(destination, now, n);
+      rows.forEach(take);
+      if (rows.length < n) this.backlogged.delete(destination);
+    }
+    if (this.scanWanted) {
+      this.scanWanted = false;
+      for (;;) {
+        const left = capacity - picked.length;
+        if (left <= 0) {
+          // The process limit stopped this look: look again when a slot frees.
+          this.scanWanted = true;
+          break;
+        }
+        const full = [...new Set([...this.perDestination.keys(), ...planned.keys()])].filter((d) => room(d) <= 0);
+        const rows = await this.deps.store.notifications.listDue(now, left, full);
+        let skipped = false;
+        for (const row of rows) {
+          if (room(row.destination) > 0) take(row);
+          else {
+            skipped = true;
+            this.backlogged.add(row.destination);
+          }
+        }
+        // Rows skipped: their destinations are full now and excluded from the next query.
+        if (!skipped) {
+          if (rows.length === left) this.scanWanted = true;
+          break;
+        }
+      }
     }
     if (picked.length === 0) return 0;
     const claimed = await this.claim(picked, now);
@@ -97,7 +148,8 @@ export class NotificationDelivery {
     return this.deps.store.transaction(async (tx) => {
       const out: Claimed[] = [];
       for (const due of ordered) {
-        if (!(await tx.notifications.claim(due, owner, now, now + leaseMs))) continue;
+        const record = await tx.notifications.claim(due, owner, now, now + leaseMs);
+        if (!record) continue;
         if (due.leaseOwner !== null && due.attemptNo > 0) {
           await tx.notifications.finishAttempt(due.notifyId, due.attemptNo, {
             outcome: 'INTERRUPTED',
@@ -109,8 +161,6 @@ export class NotificationDelivery {
             error: `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`,
           });
         }
-        const record = await tx.notifications.get(due.notifyId);
-        if (!record) continue;
         const attemptNo = due.attemptNo + 1;
         await tx.notifications.insertAttempt({
           notifyId: due.notifyId,
@@ -142,6 +192,7 @@ export class NotificationDelivery {
         const left = (this.perDestination.get(dest) ?? 1) - 1;
         if (left > 0) this.perDestination.set(dest, left);
         else this.perDestination.delete(dest);
+        if (this.backlogged.has(dest)) this.refills.add(dest);
         this.onSettled();
       });
     this.inFlight.add(p);
@@ -186,20 +237,21 @@ export class NotificationDelivery {
 
   private async envelope(c: Claimed): Promise<string> {
     const { appId } = c.due;
-    const payload = { ...(JSON.parse(c.record.payload) as Record<string, unknown>), notify_time: c.record.notifyTime };
+    const payload = withNotifyTime(c.record.payload, c.record.notifyTime);
     const signing = await this.deps.platformKeys.signingKeyFor(appId);
     const merchantPublicKey = await this.merchantKey(appId);
-    return JSON.stringify(sealNotification(JSON.stringify(payload), { appId, serial: signing.serial, merchantPublicKey, platformPrivateKey: signing.privateKey }));
+    return JSON.stringify(sealNotification(payload, { appId, serial: signing.serial, merchantPublicKey, platformPrivateKey: signing.privateKey }));
   }
 
   /** The application's current merchant public key, parsed once per key. */
   private async merchantKey(appId: string): Promise<KeyObject> {
+    const now = this.deps.clock.nowMs();
+    const hit = this.merchantKeys.get(appId);
+    if (hit && hit.until > now) return hit.key;
     const app = await this.deps.store.applications.get(appId);
     if (!app) throw new Error(`application ${appId} does not exist`);
-    const hit = this.merchantKeys.get(appId);
-    if (hit && hit.pem === app.merchantPublicKeyPem) return hit.key;
-    const key = parsePublicKey(app.merchantPublicKeyPem);
-    this.merchantKeys.set(appId, { pem: app.merchantPublicKeyPem, key });
+    const key = hit && hit.pem === app.merchantPublicKeyPem ? hit.key : parsePublicKey(app.merchantPublicKeyPem);
+    this.merchantKeys.set(appId, { pem: app.merchantPublicKeyPem, key, until: now + MERCHANT_KEY_TTL_MS });
     return key;
   }
 }
@@ -209,4 +261,16 @@ function nextAfterFailure(attempts: number, nowMs: number) {
   return after.kind === 'RETRY'
     ? { status: 'PENDING' as const, attempts, nextAttemptAt: after.nextAttemptAt, deliveredAt: null }
     : { status: 'FAILED' as const, attempts, nextAttemptAt: nowMs, deliveredAt: null };
+}
+
+/**
+ * The stored payload (a JSON object written by the state change) with notify_time appended as
+ * its last member: spliced into the text rather than parsed and re-serialised, so the bytes the
+ * state change wrote are the bytes signed.
+ */
+export function withNotifyTime(payloadJson: string, notifyTime: number | null): string {
+  const body = payloadJson.trimEnd();
+  if (!body.startsWith('{') || !body.endsWith('}')) throw new Error('stored notification payload is not a JSON object');
+  const inner = body.slice(1, -1).trim();
+  return `{${inner}${inner === '' ? '' : ','}"notify_time":${JSON.stringify(notifyTime)}}`;
 }

@@ -120,11 +120,14 @@ export interface NotificationRepo {
   listByOrder(paymentOrderNo: string): Promise<NotificationRecord[]>;
   /** PENDING notifications due at `nowMs` (including expired leases), earliest first. */
   listDue(nowMs: number, limit: number, skipDestinations: readonly string[]): Promise<DueNotification[]>;
+  /** The same for one destination (host:port): what a freed slot there can take. */
+  listDueAt(destination: string, nowMs: number, limit: number): Promise<DueNotification[]>;
   /**
    * Takes the lease for attempt `attemptNo + 1` if nobody changed the row since it was listed:
    * stamps notify_time on the first attempt and pushes next_attempt_at to the lease's end.
+   * Resolves to the claimed row, or null when someone else changed it first.
    */
-  claim(n: Pick<DueNotification, 'notifyId' | 'series' | 'attemptNo'>, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
+  claim(n: Pick<DueNotification, 'notifyId' | 'series' | 'attemptNo'>, owner: string, nowMs: number, leaseUntil: number): Promise<NotificationRecord | null>;
   /** Stores an attempt's effect on the notification, if `owner` still holds that attempt. */
   settle(
     notifyId: string,

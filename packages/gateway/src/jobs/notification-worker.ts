@@ -1,7 +1,7 @@
 // Drives notification delivery: a poll for what other processes wrote (other instances, the
-// CLI's resend) and for retries coming due, plus immediate wake-ups when this process commits
-// notifications or an attempt frees capacity. Passes never overlap; a wake-up during a pass
-// runs one more pass.
+// CLI's resend) and for retries coming due, plus immediate passes when this process commits
+// notifications or an attempt frees a slot. Passes never overlap; a kick during a pass runs
+// one more pass.
 import type { Logger } from 'pino';
 import type { NotificationDelivery } from '../app/deliver-notifications.js';
 import type { OutboxSignal } from '../app/ports.js';
@@ -19,9 +19,7 @@ export function startNotificationWorker(delivery: NotificationDelivery, logger: 
     do {
       again = false;
       try {
-        const started = await delivery.deliverDue();
-        // A full batch may have left more due work behind.
-        if (started > 0) again = true;
+        await delivery.deliverDue();
       } catch (err) {
         logger.error({ err, worker: 'notifications' }, 'notification pass failed');
       }
@@ -37,12 +35,17 @@ export function startNotificationWorker(delivery: NotificationDelivery, logger: 
       pass = null;
     });
   };
+  // A freed slot refills from its destination's backlog; polls and wake-ups look at everything.
+  const scan = () => {
+    delivery.wantScan();
+    kick();
+  };
   delivery.onSettled = kick;
-  const timer = setInterval(kick, pollMs);
+  const timer = setInterval(scan, pollMs);
   timer.unref();
-  kick();
+  scan();
   return {
-    notify: kick,
+    notify: scan,
     async stop() {
       stopped = true;
       clearInterval(timer);

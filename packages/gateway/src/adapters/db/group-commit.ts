@@ -40,6 +40,7 @@ export class GroupCommit {
   }
 
   private async commitBatch(batch: Unit[]): Promise<void> {
+    if (batch.length === 1) return this.commitAlone(batch[0]!);
     const outcomes: { ok: boolean; value: unknown }[] = [];
     let trx: ControlledTransaction<Database> | null = null;
     try {
@@ -69,5 +70,26 @@ export class GroupCommit {
       if (o.ok) unit.resolve(o.value);
       else unit.reject(o.value);
     });
+  }
+
+  /** A batch of one is an ordinary transaction: no savepoint to set and release. */
+  private async commitAlone(unit: Unit): Promise<void> {
+    let trx: ControlledTransaction<Database>;
+    try {
+      trx = await this.kysely.startTransaction().execute();
+    } catch (err) {
+      unit.reject(err);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = await unit.fn(trx);
+      await trx.commit().execute();
+    } catch (err) {
+      await trx.rollback().execute().catch(() => undefined);
+      unit.reject(err);
+      return;
+    }
+    unit.resolve(value);
   }
 }

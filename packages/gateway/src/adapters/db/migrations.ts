@@ -176,6 +176,8 @@ const notificationDelivery: Migration = {
       .addPrimaryKeyConstraint('notification_attempts_pk', ['notify_id', 'attempt_no'])
       .execute();
     await db.schema.createIndex('notifications_order').on('notifications').column('payment_order_no').execute();
+    // What a freed per-destination slot can take next.
+    await db.schema.createIndex('notifications_destination_due').on('notifications').columns(['destination', 'status', 'next_attempt_at']).execute();
   },
 };
 

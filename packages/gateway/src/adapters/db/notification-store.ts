@@ -3,7 +3,8 @@
 // sender at a time holds a notification, also across instances.
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { NotifyType } from '../../domain/lifecycle.js';
-import type { NotificationRepo } from '../../app/ports.js';
+import type { DueNotification, NotificationRepo } from '../../app/ports.js';
+import type { CompiledCache } from './compiled-cache.js';
 import type { AttemptErrorKind, AttemptOutcome, NotificationAttemptRecord, NotificationRecord, NotificationStatus } from '../../app/records.js';
 import type { Database, NotificationAttemptsTable, NotificationsTable } from './schema.js';
 
@@ -50,7 +51,29 @@ function rowToAttempt(r: Selectable<NotificationAttemptsTable>): NotificationAtt
 
 const affected = (r: { numUpdatedRows: bigint }) => r.numUpdatedRows > 0n;
 
-export function notificationRepo(q: Q): NotificationRepo {
+/** Due notifications with what a sender needs from the order (URL, application). */
+function dueQuery(q: Q) {
+  return q
+    .selectFrom('notifications as n')
+    .innerJoin('orders as o', 'o.payment_order_no', 'n.payment_order_no')
+    .select(['n.notify_id', 'n.series', 'n.attempt_no', 'n.lease_owner', 'n.destination', 'o.notify_url', 'o.app_id'])
+    .where('n.status', '=', 'PENDING');
+}
+
+function rowToDue(r: { notify_id: string; series: number; attempt_no: number; lease_owner: string | null; destination: string; notify_url: string | null; app_id: string }): DueNotification {
+  return {
+    notifyId: r.notify_id,
+    series: Number(r.series),
+    attemptNo: Number(r.attempt_no),
+    leaseOwner: r.lease_owner,
+    // Rows are only written for orders with a notify_url; '' reaches the sender as an invalid URL.
+    notifyUrl: r.notify_url ?? '',
+    appId: r.app_id,
+    destination: r.destination,
+  };
+}
+
+export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
   return {
     async insert(n) {
       await q
@@ -90,58 +113,53 @@ export function notificationRepo(q: Q): NotificationRepo {
       return rows.map(rowToNotification);
     },
     async listDue(nowMs, limit, skipDestinations) {
-      let query = q
-        .selectFrom('notifications as n')
-        .innerJoin('orders as o', 'o.payment_order_no', 'n.payment_order_no')
-        .select(['n.notify_id', 'n.series', 'n.attempt_no', 'n.lease_owner', 'n.destination', 'o.notify_url', 'o.app_id'])
-        .where('n.status', '=', 'PENDING')
-        .where('n.next_attempt_at', '<=', nowMs);
-      if (skipDestinations.length > 0) query = query.where('n.destination', 'not in', [...skipDestinations]);
-      const rows = await query.orderBy('n.next_attempt_at').orderBy('n.notify_id').limit(limit).execute();
-      return rows.map((r) => ({
-        notifyId: r.notify_id,
-        series: Number(r.series),
-        attemptNo: Number(r.attempt_no),
-        leaseOwner: r.lease_owner,
-        // Rows are only written for orders with a notify_url; '' reaches the sender as an invalid URL.
-        notifyUrl: r.notify_url ?? '',
-        appId: r.app_id,
-        destination: r.destination,
-      }));
+      const skip = [...skipDestinations];
+      const rows = await cache.run(q, `notifications.listDue:${skip.length}`, ['PENDING', nowMs, ...skip, limit], () => {
+        let query = dueQuery(q).where('n.next_attempt_at', '<=', nowMs);
+        if (skip.length > 0) query = query.where('n.destination', 'not in', skip);
+        return query.orderBy('n.next_attempt_at').limit(limit);
+      });
+      return rows.rows.map(rowToDue);
+    },
+    async listDueAt(destination, nowMs, limit) {
+      const rows = await cache.run(q, 'notifications.listDueAt', ['PENDING', destination, nowMs, limit], () =>
+        dueQuery(q).where('n.destination', '=', destination).where('n.next_attempt_at', '<=', nowMs).orderBy('n.next_attempt_at').limit(limit),
+      );
+      return rows.rows.map(rowToDue);
     },
     async claim(n, owner, nowMs, leaseUntil) {
-      const r = await q
-        .updateTable('notifications')
-        .set((eb) => ({
-          lease_owner: owner,
-          attempt_no: n.attemptNo + 1,
-          next_attempt_at: leaseUntil,
-          notify_time: eb.fn.coalesce('notify_time', eb.val(Math.floor(nowMs / 1000))),
-        }))
-        .where('notify_id', '=', n.notifyId)
-        .where('status', '=', 'PENDING')
-        .where('series', '=', n.series)
-        .where('attempt_no', '=', n.attemptNo)
-        .where('next_attempt_at', '<=', nowMs)
-        .executeTakeFirst();
-      return affected(r);
+      const notifyTime = Math.floor(nowMs / 1000);
+      const r = await cache.run(q, 'notifications.claim', [owner, n.attemptNo + 1, leaseUntil, notifyTime, n.notifyId, 'PENDING', n.series, n.attemptNo, nowMs], () =>
+        q
+          .updateTable('notifications')
+          .set((eb) => ({
+            lease_owner: owner,
+            attempt_no: n.attemptNo + 1,
+            next_attempt_at: leaseUntil,
+            notify_time: eb.fn.coalesce('notify_time', eb.val(notifyTime)),
+          }))
+          .where('notify_id', '=', n.notifyId)
+          .where('status', '=', 'PENDING')
+          .where('series', '=', n.series)
+          .where('attempt_no', '=', n.attemptNo)
+          .where('next_attempt_at', '<=', nowMs)
+          .returningAll(),
+      );
+      const row = r.rows[0];
+      return row ? rowToNotification(row) : null;
     },
     async settle(notifyId, guard, next) {
-      const r = await q
-        .updateTable('notifications')
-        .set({
-          status: next.status,
-          attempts: next.attempts,
-          next_attempt_at: next.nextAttemptAt,
-          delivered_at: next.deliveredAt,
-          lease_owner: null,
-        })
-        .where('notify_id', '=', notifyId)
-        .where('lease_owner', '=', guard.owner)
-        .where('series', '=', guard.series)
-        .where('attempt_no', '=', guard.attemptNo)
-        .executeTakeFirst();
-      return affected(r);
+      const params = [next.status, next.attempts, next.nextAttemptAt, next.deliveredAt, null, notifyId, guard.owner, guard.series, guard.attemptNo];
+      const r = await cache.run(q, 'notifications.settle', params, () =>
+        q
+          .updateTable('notifications')
+          .set({ status: next.status, attempts: next.attempts, next_attempt_at: next.nextAttemptAt, delivered_at: next.deliveredAt, lease_owner: null })
+          .where('notify_id', '=', notifyId)
+          .where('lease_owner', '=', guard.owner)
+          .where('series', '=', guard.series)
+          .where('attempt_no', '=', guard.attemptNo),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
     },
     async resend(notifyId, nowMs) {
       const r = await q
@@ -159,42 +177,38 @@ export function notificationRepo(q: Q): NotificationRepo {
       return affected(r);
     },
     async insertAttempt(a) {
-      await q
-        .insertInto('notification_attempts')
-        .values({
-          notify_id: a.notifyId,
-          attempt_no: a.attemptNo,
-          series: a.series,
-          sender: a.sender,
-          started_at: a.startedAt,
-          finished_at: a.finishedAt,
-          outcome: a.outcome,
-          http_status: a.httpStatus,
-          latency_ms: a.latencyMs,
-          response_head: a.responseHead,
-          error_kind: a.errorKind,
-          error: a.error,
-        })
-        .execute();
+      const row = {
+        notify_id: a.notifyId,
+        attempt_no: a.attemptNo,
+        series: a.series,
+        sender: a.sender,
+        started_at: a.startedAt,
+        finished_at: a.finishedAt,
+        outcome: a.outcome,
+        http_status: a.httpStatus,
+        latency_ms: a.latencyMs,
+        response_head: a.responseHead,
+        error_kind: a.errorKind,
+        error: a.error,
+      };
+      await cache.run(q, 'notification_attempts.insert', Object.values(row), () => q.insertInto('notification_attempts').values(row));
     },
     async finishAttempt(notifyId, attemptNo, result) {
-      await q
-        .updateTable('notification_attempts')
-        .set({
-          outcome: result.outcome,
-          finished_at: result.finishedAt,
-          http_status: result.httpStatus,
-          latency_ms: result.latencyMs,
-          response_head: result.responseHead,
-          error_kind: result.errorKind,
-          error: result.error,
-        })
-        .where('notify_id', '=', notifyId)
-        .where('attempt_no', '=', attemptNo)
-        // A real outcome also replaces INTERRUPTED: a sender that outlived its lease still
-        // reports what the receiver said.
-        .where((eb) => (result.outcome === 'INTERRUPTED' ? eb('outcome', '=', 'IN_FLIGHT') : eb('outcome', 'in', ['IN_FLIGHT', 'INTERRUPTED'])))
-        .execute();
+      // A real outcome also replaces INTERRUPTED: a sender that outlived its lease still
+      // reports what the receiver said.
+      const replaces = result.outcome === 'INTERRUPTED' ? ['IN_FLIGHT'] : ['IN_FLIGHT', 'INTERRUPTED'];
+      const set = {
+        outcome: result.outcome,
+        finished_at: result.finishedAt,
+        http_status: result.httpStatus,
+        latency_ms: result.latencyMs,
+        response_head: result.responseHead,
+        error_kind: result.errorKind,
+        error: result.error,
+      };
+      await cache.run(q, `notification_attempts.finish:${replaces.length}`, [...Object.values(set), notifyId, attemptNo, ...replaces], () =>
+        q.updateTable('notification_attempts').set(set).where('notify_id', '=', notifyId).where('attempt_no', '=', attemptNo).where('outcome', 'in', replaces),
+      );
     },
     async listAttempts(notifyId) {
       const rows = await q.selectFrom('notification_attempts').selectAll().where('notify_id', '=', notifyId).orderBy('attempt_no').execute();

@@ -42,7 +42,7 @@ function repos(q: Q, cache: CompiledCache): StoreTx {
     platformKeys: platformKeyRepo(q),
     orders: orderRepo(q, cache),
     payments: paymentRepo(q),
-    notifications: notificationRepo(q),
+    notifications: notificationRepo(q, cache),
     nonces: nonceRepo(q, cache),
   };
 }

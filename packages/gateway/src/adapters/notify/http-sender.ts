@@ -156,7 +156,11 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
         const done = () =>
           finish(null, { status: res.statusCode ?? 0, answer: Buffer.concat(chunks).subarray(0, MAX_ANSWER_BYTES + 1), location: res.headers.location });
         res.on('end', done);
-        res.on('close', () => (size > MAX_ANSWER_BYTES ? done() : finish(new SendFailure('CONNECTION_RESET', 'the answer was cut off'))));
+        res.on('close', () => {
+          if (settled) return;
+          if (size > MAX_ANSWER_BYTES) done();
+          else finish(new SendFailure('CONNECTION_RESET', 'the answer was cut off'));
+        });
         res.on('error', (err) => (size > MAX_ANSWER_BYTES ? done() : finish(err)));
       });
       req.end(body);
