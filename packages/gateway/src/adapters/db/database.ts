@@ -145,14 +145,23 @@ function startCheckpointer(path: string, intervalMs = 500): { stop(): Promise<vo
     workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path, intervalMs },
   });
   worker.unref();
+  let exited = false;
+  worker.once('exit', () => (exited = true));
   // A failed checkpointer is not fatal: SQLite's own automatic checkpoint still bounds the WAL.
   worker.on('error', () => undefined);
   return {
     stop: () =>
       new Promise<void>((resolve) => {
-        worker.once('exit', () => resolve());
+        if (exited) return resolve();
+        // Whoever awaits the stop keeps the process alive until the worker has closed its
+        // connection (an unref'd worker would let a top-level `await close()` end the process).
+        worker.ref();
+        const timer = setTimeout(() => void worker.terminate(), 2000);
+        worker.once('exit', () => {
+          clearTimeout(timer);
+          resolve();
+        });
         worker.postMessage('stop');
-        setTimeout(() => void worker.terminate(), 2000).unref();
       }),
   };
 }
