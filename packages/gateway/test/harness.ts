@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import { expect } from 'vitest';
 import { generateNonce, parsePublicKey, signMessage, verifyMessage } from '@sparkpay/protocol';
-import { createApplication, createMerchant } from '../src/app/merchant-admin.js';
+import { createApplication, createMerchant, type AdminDeps } from '../src/app/merchant-admin.js';
 import type { Clock } from '../src/app/ports.js';
 import type { TransferFact } from '../src/app/record-payment.js';
 import { loadConfig, type Config } from '../src/cli/config.js';
@@ -45,6 +45,36 @@ export interface Merchant {
   serial: string;
 }
 
+export interface TestMerchantOptions {
+  name?: string;
+  /** Default: WALLET on every network. */
+  wallets?: Partial<Record<NetworkId, string>>;
+}
+
+/**
+ * A merchant with one application and a fresh RSA key pair, made with the operator use cases
+ * (as `sparkpay merchant create` and `app create` do) on whatever store `deps` holds: an
+ * in-process gateway, or a test's own connection to a child gateway's database.
+ */
+export async function createTestMerchant(deps: AdminDeps, opts: TestMerchantOptions = {}): Promise<Merchant> {
+  const wallets = opts.wallets ?? (Object.fromEntries(NETWORK_IDS.map((n) => [n, WALLET])) as Record<NetworkId, string>);
+  const m = await createMerchant(deps, { name: opts.name ?? 'Test Merchant', wallets });
+  if (!m.ok) throw new Error(m.message);
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const app = await createApplication(deps, { merchantNo: m.value.merchantNo, merchantPublicKey: publicKeyPem });
+  if (!app.ok) throw new Error(app.message);
+  return {
+    merchantNo: m.value.merchantNo,
+    appId: app.value.application.appId,
+    privateKey: pair.privateKey,
+    publicKeyPem,
+    platformPublicKey: parsePublicKey(app.value.platformKey.publicKeyPem),
+    platformPublicKeyPem: app.value.platformKey.publicKeyPem,
+    serial: app.value.platformKey.serial,
+  };
+}
+
 export interface TestGateway {
   gateway: Gateway;
   baseUrl: string;
@@ -53,7 +83,7 @@ export interface TestGateway {
   merchant: Merchant;
   /** Another merchant with its own application, for cross-merchant cases. */
   otherMerchant: Merchant;
-  addMerchant(opts?: { wallets?: Partial<Record<NetworkId, string>> }): Promise<Merchant>;
+  addMerchant(opts?: TestMerchantOptions): Promise<Merchant>;
   close(): Promise<void>;
 }
 
@@ -74,24 +104,7 @@ export async function startTestGateway(opts: StartOptions = {}): Promise<TestGat
   const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
   const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: opts.workers ?? false });
   const address = await gateway.listen();
-  const addMerchant = async (o: { wallets?: Partial<Record<NetworkId, string>> } = {}): Promise<Merchant> => {
-    const wallets = o.wallets ?? (Object.fromEntries(NETWORK_IDS.map((n) => [n, WALLET])) as Record<NetworkId, string>);
-    const m = await createMerchant(gateway, { name: 'Test Merchant', wallets });
-    if (!m.ok) throw new Error(m.message);
-    const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const app = await createApplication(gateway, { merchantNo: m.value.merchantNo, merchantPublicKey: publicKeyPem });
-    if (!app.ok) throw new Error(app.message);
-    return {
-      merchantNo: m.value.merchantNo,
-      appId: app.value.application.appId,
-      privateKey: pair.privateKey,
-      publicKeyPem,
-      platformPublicKey: parsePublicKey(app.value.platformKey.publicKeyPem),
-      platformPublicKeyPem: app.value.platformKey.publicKeyPem,
-      serial: app.value.platformKey.serial,
-    };
-  };
+  const addMerchant = (o: TestMerchantOptions = {}) => createTestMerchant(gateway, o);
   const merchant = await addMerchant();
   const otherMerchant = await addMerchant();
   return {

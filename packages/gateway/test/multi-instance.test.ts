@@ -2,31 +2,25 @@
 // CLI: nonce memory and request_no idempotency are shared by the instances (PROTOCOL §2, §7),
 // and either instance serves what the other created. Runs only with SPARKPAY_TEST_DATABASE_URL;
 // needs the built package (`npx tsc -b packages/gateway`).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateNonce, parsePublicKey, signMessage, verifyMessage } from '@sparkpay/protocol';
 import { createTestDatabase, PG_BASE_URL, type TestDatabase } from './databases.js';
+import { assertGatewayBuilt, childEnv, freePort, GATEWAY_MAIN, ROOT, startGatewayProcess, stopProcess, waitHealthy, type GatewayProcess } from './processes.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'packages/gateway/dist/cli/main.js');
 const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const WALLET_3 = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
 const PUBLIC_URL = 'https://pay.example.test'; // both instances sit behind one address
 const execFileP = promisify(execFile);
 
-interface Instance {
-  name: string;
-  baseUrl: string;
-  proc: ChildProcess;
-  output: string[];
+/** A gateway process with a data dir of its own: the instances share only the database. */
+interface Instance extends GatewayProcess {
   dataDir: string;
 }
 
@@ -45,61 +39,13 @@ interface SignedRequest {
   headers: Record<string, string>;
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-/** The environment of a child: ours minus every SPARKPAY_* setting, plus the given ones. */
-function childEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SPARKPAY_') && k !== 'NODE_OPTIONS') env[k] = v;
-  return { ...env, ...vars };
-}
-
 function startInstance(name: string, port: number, common: Record<string, string>): Instance {
   const dataDir = mkdtempSync(join(tmpdir(), `sparkpay-${name}-`));
-  const env = childEnv({ ...common, SPARKPAY_DATA_DIR: dataDir, SPARKPAY_PORT: String(port), SPARKPAY_HOST: '127.0.0.1', SPARKPAY_LOG_LEVEL: 'warn' });
-  const proc = spawn(process.execPath, [MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const keep = (chunk: Buffer) => {
-    output.push(chunk.toString());
-    if (output.length > 200) output.shift();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  return { name, baseUrl: `http://127.0.0.1:${port}`, proc, output, dataDir };
-}
-
-async function waitHealthy(inst: Instance, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (inst.proc.exitCode !== null || inst.proc.signalCode !== null) {
-      throw new Error(`gateway ${inst.name} exited (${inst.proc.exitCode ?? inst.proc.signalCode}) before it was healthy:\n${inst.output.join('')}`);
-    }
-    try {
-      const res = await fetch(`${inst.baseUrl}/healthz`);
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway ${inst.name} was not healthy within ${timeoutMs} ms:\n${inst.output.join('')}`);
+  return { ...startGatewayProcess({ name, port, env: { ...common, SPARKPAY_DATA_DIR: dataDir } }), dataDir };
 }
 
 async function stopInstance(inst: Instance): Promise<void> {
-  const { proc } = inst;
-  if (proc.exitCode === null && proc.signalCode === null) {
-    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopProcess(inst, 'SIGTERM');
   rmSync(inst.dataDir, { recursive: true, force: true });
 }
 
@@ -121,7 +67,7 @@ describe.runIf(PG_BASE_URL)('two gateway processes on one PostgreSQL database', 
     const env = childEnv({ ...common, SPARKPAY_DATA_DIR: keyDir });
     let stdout: string;
     try {
-      ({ stdout } = await execFileP(process.execPath, [MAIN, ...args], { cwd: ROOT, env, timeout: 20_000 }));
+      ({ stdout } = await execFileP(process.execPath, [GATEWAY_MAIN, ...args], { cwd: ROOT, env, timeout: 20_000 }));
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new Error(`sparkpay ${args.join(' ')} failed: ${e.stderr || e.message}`);
@@ -184,7 +130,7 @@ describe.runIf(PG_BASE_URL)('two gateway processes on one PostgreSQL database', 
   }
 
   beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} does not exist: build the gateway first (npx tsc -b packages/gateway)`);
+    assertGatewayBuilt();
     db = await createTestDatabase('postgres');
     common = { SPARKPAY_DATABASE_URL: db.url, SPARKPAY_MASTER_KEY: randomBytes(32).toString('hex'), SPARKPAY_PUBLIC_URL: PUBLIC_URL };
     const [portA, portB] = [await freePort(), await freePort()];

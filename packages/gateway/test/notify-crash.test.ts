@@ -3,30 +3,23 @@
 // know the outcome of; two gateways on one database send each notification once. Real
 // processes (`sparkpay start` from the built dist: `npx tsc -b packages/gateway`), real
 // databases, real HTTP receivers.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parsePublicKey } from '@sparkpay/protocol';
 import { randomIds } from '../src/adapters/crypto/random-ids.js';
-import { createApplication, createMerchant, type AdminDeps } from '../src/app/merchant-admin.js';
 import { systemClock } from '../src/app/ports.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { paymentFacts, type TransferFact } from '../src/app/record-payment.js';
 import { loadConfig } from '../src/cli/config.js';
 import { createGateway, openCore, type Gateway } from '../src/cli/gateway.js';
-import { NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
 import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './databases.js';
-import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, WALLET, type Merchant, type TestGateway } from './harness.js';
+import { api, createTestMerchant, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, WALLET, type TestGateway } from './harness.js';
 import { openReceived, startReceiver, SUCCESS, type Answer, type Received, type Receiver } from './notify-receiver.js';
-
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'packages/gateway/dist/cli/main.js');
+import { assertGatewayBuilt, freePort, startGatewayProcess, stopProcess, waitHealthy, type GatewayProcess } from './processes.js';
+import { pause, waitUntil } from './wait.js';
 
 /** The child gateways run on the system clock, so requests to them are signed with real time. */
 class RealClock extends ManualClock {
@@ -36,26 +29,6 @@ class RealClock extends ManualClock {
   override seconds(): number {
     return Math.floor(Date.now() / 1000);
   }
-}
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs: number, describeState?: () => string): Promise<T> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${describeState ? `: ${describeState()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
 }
 
 /** A final, exact 10.50 USDT transfer on Polygon: makes a 10.50 USDT order PAID. */
@@ -75,77 +48,6 @@ function exactFinalTransfer(paymentOrderNo: string): TransferFact {
   };
 }
 
-/** A merchant with wallets on every network and one application, made with the operator use cases. */
-async function addMerchant(deps: AdminDeps): Promise<Merchant> {
-  const wallets = Object.fromEntries(NETWORK_IDS.map((n) => [n, WALLET])) as Record<NetworkId, string>;
-  const m = await createMerchant(deps, { name: 'Crash Test Shop', wallets });
-  if (!m.ok) throw new Error(m.message);
-  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const publicKeyPem = pair.publicKey.export({ type: 'spki', format: 'pem' }).toString();
-  const app = await createApplication(deps, { merchantNo: m.value.merchantNo, merchantPublicKey: publicKeyPem });
-  if (!app.ok) throw new Error(app.message);
-  return {
-    merchantNo: m.value.merchantNo,
-    appId: app.value.application.appId,
-    privateKey: pair.privateKey,
-    publicKeyPem,
-    platformPublicKey: parsePublicKey(app.value.platformKey.publicKeyPem),
-    platformPublicKeyPem: app.value.platformKey.publicKeyPem,
-    serial: app.value.platformKey.serial,
-  };
-}
-
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  baseUrl: string;
-  output: string[];
-}
-
-const alive = (c: Child) => c.proc.exitCode === null && c.proc.signalCode === null;
-
-/** `sparkpay start` (production mode) as a child process, with our environment minus SPARKPAY_*. */
-function startChild(name: string, port: number, vars: Record<string, string>): Child {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SPARKPAY_') && k !== 'NODE_OPTIONS') env[k] = v;
-  Object.assign(env, vars, { SPARKPAY_PORT: String(port), SPARKPAY_HOST: '127.0.0.1', SPARKPAY_LOG_LEVEL: 'warn' });
-  const proc = spawn(process.execPath, [MAIN, 'start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const output: string[] = [];
-  const keep = (chunk: Buffer) => {
-    output.push(chunk.toString());
-    if (output.length > 200) output.shift();
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  return { name, proc, baseUrl: `http://127.0.0.1:${port}`, output };
-}
-
-async function waitHealthy(c: Child, timeoutMs: number): Promise<void> {
-  await waitUntil(
-    `gateway ${c.name} to be healthy`,
-    async () => {
-      if (!alive(c)) throw new Error(`gateway ${c.name} exited (${c.proc.exitCode ?? c.proc.signalCode}) before it was healthy:\n${c.output.join('')}`);
-      try {
-        return (await fetch(`${c.baseUrl}/healthz`)).status === 200;
-      } catch {
-        return false; // not listening yet
-      }
-    },
-    timeoutMs,
-    () => c.output.join(''),
-  );
-}
-
-/** Sends `signal` and resolves when the process is gone (SIGKILL after 5 s if it lingers). */
-async function stopChild(c: Child, signal: NodeJS.Signals): Promise<void> {
-  if (!alive(c)) return;
-  const exited = new Promise<void>((resolve) => c.proc.once('exit', () => resolve()));
-  c.proc.kill(signal);
-  const timer = setTimeout(() => c.proc.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 const attemptKey = (a: Pick<NotificationAttemptRecord, 'notifyId' | 'attemptNo'>) => `${a.notifyId}#${a.attemptNo}`;
 
 describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gateway process on %s', (kind) => {
@@ -162,10 +64,10 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
   let dataDir: string | undefined;
   let core: Awaited<ReturnType<typeof openCore>> | undefined;
   let receiver: Receiver | undefined;
-  const children: Child[] = [];
+  const children: GatewayProcess[] = [];
 
   beforeAll(async () => {
-    if (!existsSync(MAIN)) throw new Error(`${MAIN} does not exist: build the gateway first (npx tsc -b packages/protocol packages/sdk packages/gateway)`);
+    assertGatewayBuilt();
     db = await createTestDatabase(kind);
     dataDir = mkdtempSync(join(tmpdir(), 'sparkpay-crash-'));
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ notify: { timeout_ms: TIMEOUT_MS, poll_ms: 50 } }));
@@ -176,7 +78,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
   });
 
   afterAll(async () => {
-    await Promise.all(children.map((c) => stopChild(c, 'SIGKILL')));
+    await Promise.all(children.map((c) => stopProcess(c, 'SIGKILL')));
     await receiver?.close();
     await core?.db.close();
     await db?.drop();
@@ -185,7 +87,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
 
   it('loses no notification, and repeats only those whose outcome the dead process had not recorded', async () => {
     const store = core!.store;
-    const merchant = await addMerchant(core!);
+    const merchant = await createTestMerchant(core!, { name: 'Crash Test Shop' });
     const keys = { merchantPrivateKey: merchant.privateKey, platformPublicKey: merchant.platformPublicKey };
     const clock = new RealClock();
     const vars = {
@@ -202,7 +104,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
     const notifyIdOf = (r: Received) => String(openReceived(r, keys).payload.notify_id);
 
     // --- Phase 1: a gateway delivering; killed while requests await an answer.
-    const first = startChild('first', await freePort(), vars);
+    const first = startGatewayProcess({ name: 'first', port: await freePort(), env: vars });
     children.push(first);
     await waitHealthy(first, 20_000);
     const firstPid = first.proc.pid!;
@@ -233,7 +135,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
     for (const r of answeredWhileFrozen) gate.get(r)!(SUCCESS);
     await waitUntil('the answers to the frozen child written', () => answeredWhileFrozen.every((r) => r.answeredAt !== null), 5_000);
     await pause(100);
-    await stopChild(first, 'SIGKILL');
+    await stopProcess(first, 'SIGKILL');
     expect(first.proc.signalCode).toBe('SIGKILL');
     for (const [r, answer] of gate) if (r.answeredAt === null) answer({ action: 'hang' });
     await pause(100);
@@ -272,7 +174,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
 
     // --- Phase 2: the receiver answers SUCCESS at once; a new process on the same database and data dir.
     rx.behaviour = () => SUCCESS;
-    const second = startChild('second', await freePort(), vars);
+    const second = startGatewayProcess({ name: 'second', port: await freePort(), env: vars });
     children.push(second);
     const restartedAt = Date.now();
     await waitHealthy(second, 20_000);
@@ -291,7 +193,7 @@ describe.each(DATABASE_KINDS)('notification delivery across a SIGKILL of the gat
     const phase2Ms = Date.now() - restartedAt;
     // Anything sent late would show up here; then no more senders.
     await pause(300);
-    await stopChild(second, 'SIGTERM');
+    await stopProcess(second, 'SIGTERM');
     expect(second.proc.exitCode, second.output.join('')).toBe(0);
 
     // --- What the receiver got.

@@ -1,34 +1,14 @@
 // Notification delivery end to end (PROTOCOL §13): a running gateway on a real database, its
 // delivery worker, and real HTTP receivers on 127.0.0.1. The retry schedule runs on the
 // injected clock; only the 10 s answer timeout is waited for in real time.
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 import { openReceived, startNonAcceptingListener, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
-}
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A port with nothing listening on it (taken, then released). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { freePort } from './processes.js';
+import { pause, waitUntil } from './wait.js';
 
 const NOTIFY = { timeoutMs: 10_000, concurrency: 16, perDestination: 4, pollMs: 20, leaseMs: 15_000 };
 

@@ -7,20 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotificationHandler, type NotificationPayload } from '@sparkpay/sdk';
 import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { waitUntil } from './wait.js';
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/sparkpay/notify`;
-}
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | null | false>, timeoutMs = 10_000): Promise<T> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (performance.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 15));
-  }
 }
 
 describe.each(DATABASE_KINDS)('SDK notification handler receiving from the gateway (%s)', (kind) => {
