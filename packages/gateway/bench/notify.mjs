@@ -4,6 +4,7 @@
 //   node bench/notify.mjs [--notifications 5000] [--latency-samples 200] [--gap-ms 20-50]
 //                         [--concurrency 64] [--per-destination 8] [--destinations 1]
 //                         [--poll-ms 1000] [--log-level info] [--rsa-seconds 3]
+//                         [--ceiling-seconds 5] [--ceiling-http]
 //                         [--database postgres://…] [--json] [--profile] [--profile-dir DIR]
 //
 // It prints figures; it asserts nothing (a missed target is printed, never an exit code).
@@ -24,6 +25,13 @@
 //   4. delay from the state-change commit to the receiver's answer, idle system: one order at a
 //      time, the SAME gateway process commits (transferObserved) and delivers (its own worker's
 //      wake-up). Both children stamp CLOCK_MONOTONIC (process.hrtime), which all processes share.
+//   5. the "delivery ceiling", with the gateway stopped: a child on CPU 0 (`--internal-ceiling`)
+//      that does per delivery only what the protocol forces (a fresh envelope for the same
+//      payload bytes with sealNotification, JSON.stringify, a POST with the gateway's own sender
+//      adapter; optionally also a bare http.request) to the same receiver, with the gateway's
+//      in-flight limit, and no database. Its rate bounds what any gateway doing this protocol on
+//      this Node HTTP stack could reach on one core; the RSA sign cost is measured between its
+//      ~1 s slices by another child on CPU 0 (`--internal-rsa-on-demand`), as the machine drifts.
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -49,8 +57,16 @@ const DIST_MODULES = {
   nonceGuard: 'app/nonce-guard.js',
   rates: 'domain/rates.js',
   catalogue: 'domain/catalogue.js',
+  httpSender: 'adapters/notify/http-sender.js',
 };
 const TARGETS = { ratio: 0.5, p99Ms: 500 };
+// Delivery-ceiling warm-up: 1 s rounds, at least 2, until CPU per delivery settles (within 5% of
+// the round before), at most 4.
+const CEILING_WARMUP_S = 2;
+const CEILING_WARMUP_MAX_S = 4;
+const CEILING_LABEL = { sender: "the gateway's sender", http: 'bare http.request' };
+/** What the gateway's sender is created with (cli/gateway.ts): notify.timeout_ms's default, private targets allowed. */
+const SENDER_TIMEOUT_MS = 10_000;
 const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const ORDER_DESC = 'Benchmark order: 1 x test item';
 const USAGE = `usage: node bench/notify.mjs [options]     (npm run bench:notify)
@@ -65,6 +81,8 @@ const USAGE = `usage: node bench/notify.mjs [options]     (npm run bench:notify)
   --log-level L         the gateway's log level (default info, the gateway's default: one line
                         per delivery, part of the real cost)
   --rsa-seconds S       RSA-2048 sign measurement length (default 3)
+  --ceiling-seconds S   delivery-ceiling run length, after a 2-4 s warm-up (default 5; 0 skips it)
+  --ceiling-http        also measure the delivery ceiling with a bare http.request (the sender's own share)
   --database URL        postgres://… server to use: a fresh database is created there and dropped
                         at the end (default: SQLite in a fresh temporary data directory)
   --json                print only the one-line JSON of the figures
@@ -206,9 +224,14 @@ async function preloadChild(argsJson) {
     const [first] = await gw.store.notifications.listByOrder(orderNos[0]);
     const payloadJson = JSON.stringify({ ...JSON.parse(first.payload), notify_time: Math.floor(Date.now() / 1000) });
     writeFileSync(a.payloadFile, payloadJson);
+    // The platform key the deliveries sign with (and its serial), for the delivery ceiling, which
+    // opens no database; a temporary benchmark key, removed with the data directory.
+    const signing = await gw.platformKeys.signingKeyFor(appId);
+    writeFileSync(a.platformPrivateKeyFile, signing.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     const out = {
       appId,
       merchantNo,
+      platformSerial: signing.serial,
       latencyOrders: orderNos.slice(a.backlog),
       database: gw.db.description.replace(/\/\/[^@/]*@/, '//'),
       dialect: gw.db.dialect,
@@ -397,6 +420,16 @@ async function receiverChild(argsJson) {
 async function rsaChild(argsJson) {
   const a = JSON.parse(argsJson);
   const protocol = await loadProtocol();
+  const { loop, sign, seal, messageBytes } = rsaOps(protocol, a);
+  loop(300, sign); // warm-up
+  const signs = loop(a.seconds * 1000, sign);
+  loop(100, seal);
+  const seals = loop(Math.max(500, (a.seconds * 1000) / 3), seal);
+  process.stdout.write(`${JSON.stringify({ signs, seals, messageBytes })}\n`);
+}
+
+/** The RSA sign loop and the whole-envelope loop of rsaChild, over the run's real payload. */
+function rsaOps(protocol, a) {
   const payloadJson = readFileSync(a.payloadFile, 'utf8');
   const merchantPublicKey = protocol.parsePublicKey(readFileSync(a.merchantPublicKeyFile, 'utf8'));
   // A platform-like key: RSA-2048, e = 65537, parsed once (as PlatformKeys caches it).
@@ -413,7 +446,7 @@ async function rsaChild(argsJson) {
     }
     const cpu = process.cpuUsage(cpu0);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    return { n, perSecond: (n * 1000) / (now - start), perCpuSecond: n / cpuSeconds };
+    return { n, perSecond: (n * 1000) / (now - start), perCpuSecond: n / cpuSeconds, cpuSeconds };
   };
   // Exactly what the delivery signs: SHA256withRSA over the payload JSON, Base64.
   const sign = () => {
@@ -421,11 +454,106 @@ async function rsaChild(argsJson) {
   };
   // The whole envelope (sign + RSA-OAEP wrap + AES-256-CBC + JSON), for context only.
   const seal = () => JSON.stringify(protocol.sealNotification(payloadJson, { appId: '123456789012345678', serial: 'S1', merchantPublicKey, platformPrivateKey }));
+  return { loop, sign, seal, messageBytes: Buffer.byteLength(payloadJson) };
+}
+
+/**
+ * The same loops on demand, for the delivery-ceiling phase: pinned to CPU 0 beside the ceiling
+ * children and idle between calls, it runs `ms` of RSA signs and `ms` of whole envelopes per
+ * `measure` message (only between load slices) and answers their counts and CPU seconds.
+ */
+async function rsaOnDemandChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  const { loop, sign, seal } = rsaOps(protocol, a);
   loop(300, sign); // warm-up
-  const signs = loop(a.seconds * 1000, sign);
   loop(100, seal);
-  const seals = loop(Math.max(500, (a.seconds * 1000) / 3), seal);
-  process.stdout.write(`${JSON.stringify({ signs, seals, messageBytes: Buffer.byteLength(payloadJson) })}\n`);
+  process.on('message', (msg) => {
+    if (msg.cmd !== 'measure') return;
+    const signs = loop(msg.ms, sign);
+    const seals = loop(msg.ms, seal);
+    process.send({ type: 'measured', signs, seals });
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child mode 5: the delivery ceiling (CPU 0, the gateway stopped), driven over IPC.
+// Per delivery only what the protocol forces: a fresh envelope for the run's payload bytes
+// (sealNotification: fresh AES key, RSA-OAEP wrap with the merchant key, AES-256-CBC, one
+// SHA256withRSA signature with the platform key), JSON.stringify, one POST to the receiver,
+// its answer checked for SUCCESS; no database, no logging, no attempt log. `kind` 'sender'
+// POSTs with the gateway's own adapter (dist/adapters/notify/http-sender.js, created as the
+// gateway creates it); 'http' with a bare http.request on a keep-alive agent. In flight: the
+// gateway's limits, min(concurrency, per_destination x destinations), spread over the
+// destinations as the orders were.
+
+async function ceilingChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  const payloadJson = readFileSync(a.payloadFile, 'utf8');
+  // Keys parsed once, as the gateway does (PlatformKeys and its merchant-key cache).
+  const merchantPublicKey = protocol.parsePublicKey(readFileSync(a.merchantPublicKeyFile, 'utf8'));
+  const platformPrivateKey = protocol.parsePrivateKey(readFileSync(a.platformPrivateKeyFile, 'utf8'));
+  const seal = () => JSON.stringify(protocol.sealNotification(payloadJson, { appId: a.appId, serial: a.serial, merchantPublicKey, platformPrivateKey }));
+  // The sender's request headers, so that the two kinds differ only in the code around the request.
+  const headers = (body) => ({ 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), 'User-Agent': 'SparkPay-Notifier/0.1', Accept: 'text/plain, */*' });
+  /** POSTs one envelope; resolves null when delivered (200 SUCCESS), else a description. */
+  let post;
+  if (a.kind === 'sender') {
+    checkBuilt();
+    const { createHttpSender } = await import(pathToFileURL(join(DIST, DIST_MODULES.httpSender)).href);
+    const sender = createHttpSender({ timeoutMs: SENDER_TIMEOUT_MS, allowPrivate: true, socketsPerHost: a.perDestination });
+    post = async (url, body) => {
+      const r = await sender.send(url, body);
+      return r.delivered ? null : `${r.errorKind}: ${r.error ?? `HTTP ${r.httpStatus}`}`;
+    };
+  } else {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: a.perDestination, maxFreeSockets: a.perDestination });
+    const targets = new Map(a.urls.map((u) => [u, new URL(u)]));
+    post = (url, body) =>
+      new Promise((resolvePost) => {
+        const u = targets.get(url);
+        const req = http.request({ agent, host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: headers(body) }, (res) => {
+          const chunks = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            resolvePost(res.statusCode === 200 && text.trim() === 'SUCCESS' ? null : `HTTP ${res.statusCode} ${text.slice(0, 100)}`);
+          });
+          res.on('error', (e) => resolvePost(e.code ?? e.message));
+        });
+        req.on('error', (e) => resolvePost(e.code ?? e.message));
+        req.end(body);
+      });
+  }
+  const lanes = Array.from({ length: Math.min(a.concurrency, a.perDestination * a.urls.length) }, (_, i) => a.urls[i % a.urls.length]);
+  let run = null;
+  const lane = async (url) => {
+    while (performance.now() < run.until) {
+      const err = await post(url, seal());
+      if (err === null) run.ok += 1;
+      else {
+        run.errors += 1;
+        run.firstError ??= err;
+      }
+    }
+  };
+  process.on('message', (msg) => {
+    if (msg.cmd !== 'run') return;
+    void (async () => {
+      const cpu0 = process.cpuUsage();
+      const start = performance.now();
+      run = { until: start + msg.seconds * 1000, ok: 0, errors: 0, firstError: null };
+      await Promise.all(lanes.map(lane));
+      const seconds = (performance.now() - start) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      process.send({ type: 'ran', ok: run.ok, errors: run.errors, firstError: run.firstError, seconds, cpuUs: cpu.user + cpu.system, lanes: lanes.length });
+    })().catch((err) => process.send({ type: 'error', message: err instanceof Error ? err.stack : String(err) }));
+  });
+  process.on('disconnect', () => process.exit(0));
+  process.send({ type: 'ready' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -648,6 +776,8 @@ async function main() {
       'poll-ms': { type: 'string', default: '1000' },
       'log-level': { type: 'string', default: 'info' },
       'rsa-seconds': { type: 'string', default: '3' },
+      'ceiling-seconds': { type: 'string', default: '5' },
+      'ceiling-http': { type: 'boolean', default: false },
       database: { type: 'string' },
       json: { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
@@ -678,6 +808,8 @@ async function main() {
     pollMs: num('poll-ms', 10, 60_000),
     logLevel: values['log-level'],
     rsaSeconds: num('rsa-seconds', 0.5, 60, false),
+    ceilingSeconds: num('ceiling-seconds', 0, 600, false),
+    ceilingHttp: values['ceiling-http'],
     database: values.database ?? null,
     json: values.json,
     profile: values.profile,
@@ -713,6 +845,7 @@ async function main() {
     merchantPrivateKeyFile: join(tmpDir, 'merchant_private_key.pem'),
     merchantPublicKeyFile: join(tmpDir, 'merchant_public_key.pem'),
     platformPublicKeyFile: join(tmpDir, 'platform_public_key.pem'),
+    platformPrivateKeyFile: join(tmpDir, 'platform_private_key.pem'),
     payloadFile: join(tmpDir, 'payload.json'),
   };
   let databaseUrl = null;
@@ -876,6 +1009,206 @@ async function main() {
     profile = summariseProfile({ dir: cpuProfDir, outDir: opt.profileDir, window: { startUs: done.startUs, endUs: done.endUs }, deliveries: opt.notifications, signMs: 1000 / Scpu, sqlTrace });
   }
 
+  // --- 6. the delivery ceiling: the gateway stopped, a minimal deliverer on the same core -----
+  // Per delivery only what the protocol forces (seal + POST, no database), to the same receiver
+  // with the same in-flight limit. The run is cut into ~1 s slices (alternating between the
+  // sender and bare http.request with --ceiling-http, so that both see the same machine), with
+  // a short RSA sign and whole-envelope measurement (250 ms each) by a separate process on the
+  // same core, idle otherwise, before the first slice and after each: this machine's speed
+  // drifts by tens of percent within seconds, and the split "RSA vs the rest" needs figures
+  // from the same seconds.
+  const ceilings = {};
+  const ceilingRsa = { signs: 0, signCpuSeconds: 0, seals: 0, sealCpuSeconds: 0 };
+  let ceilingWarmup = null;
+  if (opt.ceilingSeconds > 0) {
+    if (!opt.profile) {
+      note('stopping the gateway for the delivery-ceiling phase…');
+      await stopChild(gatewayState, 'the gateway', 20_000, { cmd: 'stop' });
+    }
+    // Back to answering only (the delay samples had it report every request).
+    receiver.send({ cmd: 'mode', mode: 'bulk' });
+    await receiver.wait('mode-ok', 10_000);
+    const kinds = ['sender', ...(opt.ceilingHttp ? ['http'] : [])];
+    const kids = {};
+    let rsaKid = null;
+    try {
+      rsaKid = spawnIpc({ cpu: 0, pin, mode: '--internal-rsa-on-demand', arg: JSON.stringify({ payloadFile: files.payloadFile, merchantPublicKeyFile: files.merchantPublicKeyFile }), env: {} });
+      await rsaKid.wait('ready', 60_000);
+      const ceilingArgs = {
+        payloadFile: files.payloadFile,
+        merchantPublicKeyFile: files.merchantPublicKeyFile,
+        platformPrivateKeyFile: files.platformPrivateKeyFile,
+        appId: setup.appId,
+        serial: setup.platformSerial,
+        urls: notifyUrls,
+        concurrency: opt.concurrency,
+        perDestination: opt.perDestination,
+      };
+      for (const kind of kinds) {
+        kids[kind] = spawnIpc({ cpu: 0, pin, mode: '--internal-ceiling', arg: JSON.stringify({ ...ceilingArgs, kind }), env: {} });
+        await kids[kind].wait('ready', 60_000);
+      }
+      /** One timed run of `kind` for `seconds`, with CPU 0's and the receiver's figures around it. */
+      const runCeiling = async (kind, seconds) => {
+        receiver.send({ cmd: 'stats' });
+        const r0 = await receiver.wait('stats', 10_000);
+        const c0 = cpuTimes(0);
+        const w0 = performance.now();
+        kids[kind].send({ cmd: 'run', seconds });
+        const m = await kids[kind].wait('ran', seconds * 1000 + 60_000, `end of a ${seconds} s ceiling run`);
+        const wall = (performance.now() - w0) / 1000;
+        const c1 = cpuTimes(0);
+        receiver.send({ cmd: 'stats' });
+        const r1 = await receiver.wait('stats', 10_000);
+        const cpuSeconds = m.cpuUs / 1e6;
+        return {
+          ok: m.ok,
+          errors: m.errors,
+          firstError: m.firstError,
+          lanes: m.lanes,
+          seconds: m.seconds,
+          wall,
+          cpuSeconds,
+          otherOnCpu0: c0 && c1 ? Math.max(0, (c1.busy - c0.busy - cpuSeconds) / wall) : NaN,
+          stealCpu0: c0 && c1 ? (c1.steal - c0.steal) / wall : NaN,
+          receiverCpuSeconds: (r1.cpuUs - r0.cpuUs) / 1e6,
+          received: r1.received - r0.received,
+          checked: r1.verified + r1.bad - (r0.verified + r0.bad),
+          bad: r1.bad - r0.bad,
+          firstBad: r1.firstBad,
+        };
+      };
+      const rsaSlice = async (ms) => {
+        rsaKid.send({ cmd: 'measure', ms });
+        const { signs, seals } = await rsaKid.wait('measured', ms * 2 + 30_000, 'an RSA measurement');
+        ceilingRsa.signs += signs.n;
+        ceilingRsa.signCpuSeconds += signs.cpuSeconds;
+        ceilingRsa.seals += seals.n;
+        ceilingRsa.sealCpuSeconds += seals.cpuSeconds;
+        return { signMs: (signs.cpuSeconds * 1000) / signs.n, sealMs: (seals.cpuSeconds * 1000) / seals.n };
+      };
+      note(`delivery ceiling (${kinds.map((k) => `seal + ${CEILING_LABEL[k]}`).join('; ')}) started ${pin ? 'pinned to CPU 0' : 'unpinned'}; warm-up ${CEILING_WARMUP_S}–${CEILING_WARMUP_MAX_S} s${kinds.length > 1 ? ' each' : ''}…`);
+      const warmCpu = Object.fromEntries(kinds.map((k) => [k, []]));
+      let warmRounds = 0;
+      const settled = () => kinds.every((k) => warmCpu[k].length >= 2 && Math.abs(warmCpu[k].at(-1) / warmCpu[k].at(-2) - 1) < 0.05);
+      while (warmRounds < CEILING_WARMUP_MAX_S && (warmRounds < CEILING_WARMUP_S || !settled())) {
+        for (const kind of kinds) {
+          const w = await runCeiling(kind, 1);
+          if (w.ok === 0) throw new Error(`the ${CEILING_LABEL[kind]} ceiling delivered nothing in its warm-up; first error: ${w.firstError}`);
+          warmCpu[kind].push(w.cpuSeconds / w.ok);
+        }
+        warmRounds += 1;
+      }
+      ceilingWarmup = { seconds: warmRounds, settled: settled(), cpu_ms_per_delivery: Object.fromEntries(kinds.map((k) => [k, warmCpu[k].map((x) => round(x * 1000, 3))])) };
+      // Warned only when the last round still moved by more than 10%.
+      if (kinds.some((k) => Math.abs(warmCpu[k].at(-1) / warmCpu[k].at(-2) - 1) > 0.1)) warn(`the delivery ceiling's CPU per delivery had not settled after a ${warmRounds} s warm-up (${JSON.stringify(ceilingWarmup.cpu_ms_per_delivery)} ms): the machine is noisy, or it warms up slowly`);
+      // An even number of rounds with two kinds (AB BA AB BA…), so a steady drift favours neither.
+      let slices = Math.max(1, Math.round(opt.ceilingSeconds));
+      if (kinds.length > 1 && slices % 2) slices += 1;
+      const sliceSeconds = opt.ceilingSeconds / slices;
+      note(`delivery ceiling: ${opt.ceilingSeconds} s${kinds.length > 1 ? ' per kind' : ''}, in ${slices} slice(s)${kinds.length > 1 ? ' alternating' : ''}, RSA measured between them…`);
+      const parts = Object.fromEntries(kinds.map((k) => [k, []]));
+      let rsaBefore = await rsaSlice(250);
+      for (let i = 0; i < slices; i += 1) {
+        for (const kind of i % 2 ? [...kinds].reverse() : kinds) {
+          const m = await runCeiling(kind, sliceSeconds);
+          const rsaAfter = await rsaSlice(250);
+          // The RSA cost for this slice: the mean of the measurements just before and after it.
+          m.signMs = (rsaBefore.signMs + rsaAfter.signMs) / 2;
+          m.sealMs = (rsaBefore.sealMs + rsaAfter.sealMs) / 2;
+          rsaBefore = rsaAfter;
+          parts[kind].push(m);
+        }
+      }
+      for (const kind of kinds) {
+        const m = mergeCeiling(parts[kind]);
+        if (m.ok === 0) throw new Error(`the ${CEILING_LABEL[kind]} ceiling delivered nothing; first error: ${m.firstError}`);
+        ceilings[kind] = m;
+        const what = `the delivery ceiling with ${CEILING_LABEL[kind]}`;
+        if (pin && m.otherOnCpu0 > 0.05) warn(`other processes used ${(m.otherOnCpu0 * 100).toFixed(0)}% of CPU 0 during ${what}: its wall-clock rate is depressed; its CPU/delivery figure is the better estimate`);
+        if (m.cpuCore + (Number.isFinite(m.otherOnCpu0) ? m.otherOnCpu0 : 0) < 0.9) warn(`${what} used only ${(m.cpuCore * 100).toFixed(0)}% of its core: not CPU-bound (waiting on the receiver or the in-flight limit?)`);
+        if (m.receiverCpu > 0.8) warn(`the receiver used ${(m.receiverCpu * 100).toFixed(0)}% of its core during ${what}: it may be the bottleneck (the CPU/delivery figure still holds)`);
+        if (m.errors > 0) warn(`${m.errors} deliveries of ${what} were not answered SUCCESS; first: ${m.firstError}`);
+        if (m.received !== m.ok + m.errors) warn(`the receiver got ${m.received} requests for ${m.ok + m.errors} deliveries of ${what}`);
+        if (m.bad > 0) warn(`${m.bad} of ${m.checked} sampled envelopes of ${what} did not open/verify: ${m.firstBad}`);
+      }
+    } finally {
+      for (const kid of [...Object.values(kids), rsaKid]) if (kid) await stopChild(kid, `the ${kid.mode} child`, 3000);
+    }
+  }
+  const rsaSignCpuMs = 1000 / Scpu;
+  // Gateway CPU a delivery may cost at the target ratio (CPU-time form): RSA sign ms / target.
+  const budgetMs = rsaSignCpuMs / TARGETS.ratio;
+  // RSA CPU per sign (and per whole envelope) measured alongside the ceiling.
+  const signNearCeilingMs = ceilingRsa.signs > 0 ? (ceilingRsa.signCpuSeconds * 1000) / ceilingRsa.signs : rsaSignCpuMs;
+  const sealNearCeilingMs = ceilingRsa.seals > 0 ? (ceilingRsa.sealCpuSeconds * 1000) / ceilingRsa.seals : 1000 / sealCpu;
+  if (ceilingRsa.signs > 0 && Math.abs(signNearCeilingMs / rsaSignCpuMs - 1) > 0.1) {
+    warn(`an RSA sign cost ${signNearCeilingMs.toFixed(3)} ms CPU alongside the delivery ceiling but ${rsaSignCpuMs.toFixed(3)} ms around the backlog: the machine's speed drifted; the ceiling's CPU figures are set against the RSA cost alongside`);
+  }
+  /**
+   * The ceiling in units of "one RSA sign" measured around the same slices, which cancels the
+   * drift; the gateway in units of the RSA sign cost measured around the backlog.
+   */
+  const ceilingView = (m) => {
+    const signMs = m.signMs ?? signNearCeilingMs;
+    const sealMs = m.sealMs ?? sealNearCeilingMs;
+    const units = m.cpuMs / signMs;
+    const gatewayUnits = cpuMsPerDelivery / rsaSignCpuMs;
+    return {
+      signMs,
+      sealMs,
+      units,
+      ratioCpu: 1 / units,
+      envelopeRestMs: sealMs - signMs,
+      postMs: m.cpuMs - sealMs,
+      stackMs: m.cpuMs - signMs,
+      budgetMs: signMs / TARGETS.ratio,
+      roomMs: signMs / TARGETS.ratio - m.cpuMs,
+      gatewayOwnMs: (gatewayUnits - units) * signMs,
+      shareCpu: units / gatewayUnits,
+    };
+  };
+  // The sender adapter's own CPU per delivery: the two ceilings' difference in RSA units (slice
+  // by slice), in ms at the RSA cost alongside.
+  const senderOwnMs = ceilings.sender && ceilings.http ? (ceilingView(ceilings.sender).units - ceilingView(ceilings.http).units) * signNearCeilingMs : null;
+  const ceilingJson = (m) => {
+    if (!m) return null;
+    const v = ceilingView(m);
+    return {
+      per_s: round(m.perSecond, 1),
+      ratio: round(m.perSecond / S, 3),
+      cpu_ms_per_delivery: round(m.cpuMs, 3),
+      // RSA CPU per sign ÷ CPU per delivery, both from the same slices.
+      ratio_cpu_time: round(v.ratioCpu, 3),
+      rsa_sign_cpu_ms_alongside: round(v.signMs, 3),
+      envelope_seal_cpu_ms_alongside: round(v.sealMs, 3),
+      // Everything but the RSA sign: the rest of the envelope (OAEP, AES, JSON) and the POST.
+      stack_cpu_ms_per_delivery: round(v.stackMs, 3),
+      // The POST alone: ceiling CPU per delivery − a whole envelope (HTTP client, net, syscalls, the answer).
+      post_cpu_ms_per_delivery: round(v.postMs, 3),
+      gateway_share: round(D / m.perSecond, 3),
+      gateway_share_cpu_time: round(v.shareCpu, 3),
+      // Gateway CPU a delivery may cost at the target ratio, and what the ceiling leaves of it
+      // for the gateway's own work (database, claims, attempt log, logging…); and what that costs now.
+      budget_ms_per_delivery_at_target: round(v.budgetMs, 3),
+      room_at_target_ms_per_delivery: round(v.roomMs, 3),
+      gateway_own_cpu_ms_per_delivery: round(v.gatewayOwnMs, 3),
+      seconds: round(m.seconds, 2),
+      in_flight: m.lanes,
+      delivered: m.ok,
+      errors: m.errors,
+      cpu_core_fraction: round(m.cpuCore, 3),
+      other_processes_cpu0_fraction: round(m.otherOnCpu0, 3),
+      steal_cpu0_fraction: round(m.stealCpu0, 3),
+      receiver_cpu_core_fraction: round(m.receiverCpu, 3),
+      receiver_requests: m.received,
+      envelopes_checked: m.checked,
+      envelopes_bad: m.bad,
+      // Per slice, in run order: shows the machine's drift (the RSA figure alongside follows it).
+      slices_cpu_ms_per_delivery: m.sliceCpuMs.map((x) => round(x, 3)),
+    };
+  };
+
   if (setup.dialect === 'postgres') warn('PostgreSQL: the database server is not pinned and its CPU is not in the gateway figures (it competes for both cores)');
   const sorted = (xs) => [...xs].sort((x, y) => x - y);
   const pct = (xs, p) => (xs.length ? xs[Math.min(xs.length - 1, Math.max(0, Math.ceil(p * xs.length) - 1))] : NaN);
@@ -922,6 +1255,11 @@ async function main() {
       transfer_observed_call_p99_ms: round(pct(lc, 0.99), 2),
       mismatched: lat.mismatched,
     },
+    // Gateway CPU per delivery that still meets the target ratio: RSA sign CPU ms ÷ target.
+    cpu_budget_ms_per_delivery_at_target: round(budgetMs, 3),
+    delivery_ceiling: ceilingJson(ceilings.sender) ?? null,
+    delivery_ceiling_warmup: ceilingWarmup,
+    ...(opt.ceilingHttp ? { delivery_ceiling_http: ceilingJson(ceilings.http) ?? null, sender_own_cpu_ms_per_delivery: senderOwnMs === null ? null : round(senderOwnMs, 3) } : {}),
     gateway_peak_rss_mb: round(hwmKb / 1024, 1),
     gateway_peak_rss_after_backlog_mb: round(hwmAfterBacklogKb / 1024, 1),
     gateway_max_sampled_rss_mb: round(rssMaxKb / 1024, 1),
@@ -959,6 +1297,7 @@ async function main() {
         : `${pad('delay commit -> answer:')}skipped (--latency-samples 0)`,
       `${pad('gateway peak RSS (VmHWM):')}${Math.round(hwmKb / 1024)} MB  (after the backlog: ${Math.round(hwmAfterBacklogKb / 1024)} MB)`,
       '',
+      ...ceilingLines(),
       `${pad('ratio by CPU time (robust to a shared machine):')}${ratioCpu.toFixed(2)}`,
       `${pad('gateway CPU during the backlog:')}${((gatewayCpuSeconds / seconds) * 100).toFixed(0)}% of one core, ${cpuMsPerDelivery.toFixed(3)} ms CPU/delivery (RSA sign alone ${(1000 / Scpu).toFixed(3)} ms; whole envelope ${(1000 / sealCpu).toFixed(3)} ms)`,
       `${pad('backlog:')}${seconds.toFixed(2)} s, first answer ${fmt(firstAnswerMs)} after start; ${recvAfter.received - recvBefore.received} requests for ${opt.notifications} notifications`,
@@ -981,6 +1320,73 @@ async function main() {
     process.stdout.write(lines.join('\n') + '\n');
   }
   process.stdout.write(`${JSON.stringify(figures)}\n`);
+
+  function ceilingLines() {
+    const f = ceilings.sender;
+    const h = ceilings.http;
+    if (!f && !h) return opt.ceilingSeconds > 0 ? [] : [`${'delivery ceiling:'.padEnd(58)}skipped (--ceiling-seconds 0)`, ''];
+    const p = (s) => (s.length < 58 ? s.padEnd(58) : `${s} `);
+    const pc = (x) => `${Math.round(x * 100)}%`;
+    const ms = (x) => x.toFixed(3);
+    const head = (label, m) => `${p(`delivery ceiling (seal + ${label}, no DB, 1 core):`)}${Math.round(m.perSecond)}/s  (ratio ${(m.perSecond / S).toFixed(2)}), ${ms(m.cpuMs)} ms CPU/delivery`;
+    const split = (m) => {
+      const v = ceilingView(m);
+      return `${p('  by CPU time:')}ratio ${v.ratioCpu.toFixed(2)}; RSA sign ${ms(v.signMs)} + rest of the envelope ${ms(v.envelopeRestMs)} + POST ${ms(v.postMs)} ms/delivery`;
+    };
+    const out = [];
+    if (f) {
+      const v = ceilingView(f);
+      out.push(
+        head('sender POST', f),
+        `${p('gateway share of the ceiling:')}${pc(D / f.perSecond)}  (by CPU time ${pc(v.shareCpu)})`,
+        split(f),
+        `${p(`  CPU budget per delivery at ratio ${TARGETS.ratio}:`)}${ms(v.budgetMs)} ms; the ceiling takes ${ms(f.cpuMs)}, leaving ${ms(v.roomMs)} for the gateway's own work (now ${ms(v.gatewayOwnMs)})`,
+      );
+    }
+    if (h) {
+      out.push(head('bare http.request', h), split(h));
+      if (f) out.push(`${p("the sender adapter's own share:")}${senderOwnMs.toFixed(3)} ms CPU/delivery (${pc((ceilingView(f).units - ceilingView(h).units) / ceilingView(f).units)} of the sender ceiling's)`);
+    }
+    const all = [f, h].filter(Boolean);
+    out.push(
+      `${p(`  ceiling / other work on CPU 0 / receiver CPU 1${h && f ? ' (sender; http)' : ''}:`)}${all.map((m) => `${pc(m.cpuCore)} / ${pin ? pc(m.otherOnCpu0) : 'n/a'} / ${pc(m.receiverCpu)}`).join('; ')}; ${all[0].lanes} in flight; RSA sign alongside ${ms(signNearCeilingMs)} ms (around the backlog ${ms(rsaSignCpuMs)})`,
+      '',
+    );
+    return out;
+  }
+}
+
+/** Sums delivery-ceiling slices into one set of figures (rates over the slices' run time). */
+function mergeCeiling(parts) {
+  const sum = (k) => parts.reduce((t, x) => t + x[k], 0);
+  const ok = sum('ok');
+  const seconds = sum('seconds');
+  const wall = sum('wall');
+  const cpuSeconds = sum('cpuSeconds');
+  const overWall = (k) => parts.reduce((t, x) => t + x[k] * x.wall, 0) / wall;
+  // RSA costs around the slices, weighted by their deliveries.
+  const perDelivery = (k) => (parts.every((x) => x[k] > 0) ? parts.reduce((t, x) => t + x.ok * x[k], 0) / ok : undefined);
+  return {
+    ok,
+    errors: sum('errors'),
+    firstError: parts.find((x) => x.firstError)?.firstError ?? null,
+    lanes: parts[0].lanes,
+    seconds,
+    perSecond: ok / seconds,
+    cpuSeconds,
+    cpuCore: cpuSeconds / seconds,
+    cpuMs: (cpuSeconds * 1000) / ok,
+    otherOnCpu0: overWall('otherOnCpu0'),
+    stealCpu0: overWall('stealCpu0'),
+    receiverCpu: sum('receiverCpuSeconds') / wall,
+    received: sum('received'),
+    checked: sum('checked'),
+    bad: sum('bad'),
+    firstBad: parts.at(-1).firstBad,
+    sliceCpuMs: parts.map((x) => (x.cpuSeconds * 1000) / x.ok),
+    signMs: perDelivery('signMs'),
+    sealMs: perDelivery('sealMs'),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1195,6 +1601,10 @@ if (argv[0] === '--internal-preload') {
   await receiverChild(argv[1]);
 } else if (argv[0] === '--internal-rsa') {
   await rsaChild(argv[1]);
+} else if (argv[0] === '--internal-rsa-on-demand') {
+  await rsaOnDemandChild(argv[1]);
+} else if (argv[0] === '--internal-ceiling') {
+  await ceilingChild(argv[1]);
 } else {
   let signalled = null;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
