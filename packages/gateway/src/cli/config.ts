@@ -57,7 +57,20 @@ interface FileConfig {
   log_level?: string;
   rates?: Record<string, string>;
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
-  networks?: Record<string, false | { fee_rate?: string; min_fee_usd?: string; chain_id?: number }>;
+  networks?: Record<string, false | NetworkFileConfig>;
+}
+
+/** One network in the configuration file; everything optional, defaults from the mainnet catalogue. */
+interface NetworkFileConfig {
+  fee_rate?: string;
+  min_fee_usd?: string;
+  chain_id?: number;
+  rpc_urls?: string[];
+  confirmations?: number;
+  factory?: string;
+  forwarder?: string;
+  /** Per currency code: the token contract and decimals on this chain (testnets, the devnet). */
+  currencies?: Record<string, { contract?: string; decimals?: number }>;
 }
 
 export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Config {
@@ -83,7 +96,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
-    deployment: deploymentFrom(file.networks),
+    deployment: deploymentFrom(file.networks, env),
     rates,
   };
 }
@@ -123,19 +136,43 @@ function notifySettings(n: NonNullable<FileConfig['notify']>): NotifySettings {
   };
 }
 
-function deploymentFrom(overrides: FileConfig['networks']): Deployment {
+/**
+ * The mainnet catalogue with the file's per-network overrides, then SPARKPAY_RPC_URLS_<enum>
+ * (comma-separated) from the environment, which wins for the endpoints.
+ */
+function deploymentFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv): Deployment {
   const base = mainnetDeployment();
-  if (!overrides) return base;
-  for (const key of Object.keys(overrides)) {
+  for (const key of Object.keys(overrides ?? {})) {
     if (!NETWORK_IDS.includes(key as NetworkId)) throw new ConfigError(`networks: unknown network enum "${key}" (expected 2-5)`);
   }
   const deployment: Deployment = {
     networks: base.networks
-      .filter((n) => overrides[n.id] !== false)
+      .filter((n) => overrides?.[n.id] !== false)
       .map((n) => {
-        const o = overrides[n.id];
-        if (!o) return n;
-        return { ...n, feeRate: o.fee_rate ?? n.feeRate, minFeeUsd: o.min_fee_usd ?? n.minFeeUsd, chainId: o.chain_id ?? n.chainId };
+        const o = (overrides?.[n.id] || {}) as NetworkFileConfig;
+        const envUrls = env[`SPARKPAY_RPC_URLS_${n.id}`];
+        const rpcUrls = envUrls !== undefined ? envUrls.split(',').map((u) => u.trim()).filter(Boolean) : (o.rpc_urls ?? n.chain.rpcUrls);
+        if (!Array.isArray(rpcUrls)) throw new ConfigError(`networks.${n.id}.rpc_urls must be a list of URLs`);
+        for (const code of Object.keys(o.currencies ?? {})) {
+          if (!n.currencies.some((c) => c.code === code)) throw new ConfigError(`networks.${n.id}.currencies: ${code} is not a currency of ${n.id} (§5)`);
+        }
+        return {
+          ...n,
+          feeRate: o.fee_rate ?? n.feeRate,
+          minFeeUsd: o.min_fee_usd ?? n.minFeeUsd,
+          chainId: o.chain_id ?? n.chainId,
+          chain: {
+            rpcUrls,
+            confirmations: o.confirmations ?? n.chain.confirmations,
+            factory: o.factory ?? n.chain.factory,
+            forwarder: o.forwarder ?? n.chain.forwarder,
+          },
+          currencies: n.currencies.map((c) => {
+            const co = o.currencies?.[c.code];
+            if (co?.contract !== undefined && c.contract === null) throw new ConfigError(`networks.${n.id}.currencies: ${c.code} is the native coin and has no contract`);
+            return co ? { ...c, contract: co.contract ?? c.contract, decimals: co.decimals ?? c.decimals } : c;
+          }),
+        };
       }),
   };
   const problems = checkDeployment(deployment);

@@ -2,6 +2,7 @@
 // paragraph, §6). The mainnet table is data; a deployment maps the same network enums to a
 // concrete chain (mainnet, a testnet or the local devnet) with its own contracts.
 
+import { isValidEvmAddress } from './address.js';
 import { ratFromDecimal } from './money.js';
 
 /** The network enum as it appears on the wire (string form). */
@@ -70,10 +71,29 @@ export function isFiatCode(code: string): code is FiatCode {
   return code === 'USD' || code === 'HKD';
 }
 
+/** Blocks on top of a payment's block before it counts as final (issue 4 defaults). */
+export const DEFAULT_CONFIRMATIONS: Readonly<Record<NetworkId, number>> = {
+  '2': 12,
+  '3': 15,
+  '4': 64,
+  '5': 10,
+};
+
+/** How the gateway reaches one network's chain and where its contracts live. */
+export interface ChainSettings {
+  /** JSON-RPC endpoints, tried in order (failover); empty: payments on this network are not watched. */
+  readonly rpcUrls: readonly string[];
+  readonly confirmations: number;
+  /** The operator's forwarder factory (§15), and the forwarder implementation its clones point to. */
+  readonly factory: string | null;
+  readonly forwarder: string | null;
+}
+
 /** One network as a running gateway carries it. */
 export interface NetworkDeployment {
   readonly id: NetworkId;
   readonly chainId: number;
+  readonly chain: ChainSettings;
   readonly currencies: readonly CurrencySpec[];
   /** Service fee rate as a decimal fraction of the amount ("0.005" = 0.5 %), 0 <= rate < 1. */
   readonly feeRate: string;
@@ -101,6 +121,7 @@ export function mainnetDeployment(): Deployment {
     networks: NETWORK_IDS.map((id) => ({
       id,
       chainId: NETWORKS[id].mainnetChainId,
+      chain: { rpcUrls: [], confirmations: DEFAULT_CONFIRMATIONS[id], factory: null, forwarder: null },
       currencies: MAINNET_CURRENCIES[id].map((c) => ({ ...c })),
       feeRate: DEFAULT_FEE_RATE,
       minFeeUsd: DEFAULT_MIN_FEE_USD[id],
@@ -147,6 +168,7 @@ export function checkDeployment(deployment: Deployment): string[] {
     const rate = ratFromDecimal(n.feeRate);
     if (!rate || rate.num >= rate.den) problems.push(`${where}: fee rate must be a decimal in [0, 1)`);
     if (!ratFromDecimal(n.minFeeUsd)) problems.push(`${where}: minimum fee must be a decimal`);
+    problems.push(...checkChain(where, n.chain));
     const codes = new Set<string>();
     for (const c of n.currencies) {
       if (codes.has(c.code)) problems.push(`${where}: currency ${c.code} listed twice`);
@@ -156,7 +178,25 @@ export function checkDeployment(deployment: Deployment): string[] {
         problems.push(`${where}: currency ${c.code} needs 0 <= precision <= decimals <= 36`);
       }
       if (isFiatCode(c.code)) problems.push(`${where}: ${c.code} is a fiat code`);
+      if (c.contract !== null && !isValidEvmAddress(c.contract)) problems.push(`${where}: currency ${c.code} contract is not an EVM address`);
     }
   }
+  return problems;
+}
+
+const RPC_URL = /^(https?|wss?):\/\/[^\s/?#]+(?:[/?#]\S*)?$/i;
+
+function checkChain(where: string, chain: ChainSettings): string[] {
+  const problems: string[] = [];
+  for (const url of chain.rpcUrls) {
+    if (typeof url !== 'string' || !RPC_URL.test(url)) problems.push(`${where}: RPC URL ${JSON.stringify(url)} is not an http(s):// or ws(s):// URL`);
+  }
+  if (!Number.isSafeInteger(chain.confirmations) || chain.confirmations < 1 || chain.confirmations > 10_000) {
+    problems.push(`${where}: confirmations must be a whole number from 1 to 10000`);
+  }
+  for (const [name, address] of [['factory', chain.factory], ['forwarder', chain.forwarder]] as const) {
+    if (address !== null && !isValidEvmAddress(address)) problems.push(`${where}: ${name} is not an EVM address`);
+  }
+  if ((chain.factory === null) !== (chain.forwarder === null)) problems.push(`${where}: factory and forwarder are set together`);
   return problems;
 }
