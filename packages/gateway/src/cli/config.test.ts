@@ -55,7 +55,7 @@ describe('loadConfig', () => {
     [{}, { networks: { '2': { rpc_urls: 'http://node.example' } } }, /rpc_urls must be a list/],
     [{}, { networks: { '3': { confirmations: 0 } } }, /confirmations must be a whole number/],
     [{}, { networks: { '4': { factory: '0x1234' } } }, /factory is not an EVM address/],
-    [{}, { networks: { '4': { factory: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' } } }, /factory and forwarder are set together/],
+    [{}, { networks: { '4': { factory: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' } } }, /factory, forwarder and fee_address are set together/],
     [{}, { networks: { '2': { currencies: { DOGE: { decimals: 8 } } } } }, /DOGE is not a currency of 2/],
     [{}, { networks: { '2': { currencies: { ETH: { contract: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8' } } } } }, /ETH is the native coin/],
     [{}, { networks: { '2': { currencies: { USDT: { contract: 'nope' } } } } }, /USDT contract is not an EVM address/],
@@ -80,15 +80,16 @@ describe('loadConfig', () => {
     const factory = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
     const forwarder = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
     const token = '0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0';
+    const feeAddress = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
     const dir = dataDir({
       networks: {
-        '3': { chain_id: 31337, rpc_urls: ['http://127.0.0.1:8545', 'ws://127.0.0.1:8546'], confirmations: 2, factory, forwarder, currencies: { USDT: { contract: token, decimals: 18 } } },
+        '3': { chain_id: 31337, rpc_urls: ['http://127.0.0.1:8545', 'ws://127.0.0.1:8546'], confirmations: 2, factory, forwarder, fee_address: feeAddress, currencies: { USDT: { contract: token, decimals: 18 } } },
       },
     });
     const c = loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_RPC_URLS_4: 'https://a.example/rpc, https://b.example/rpc' });
     const bsc = c.deployment.networks.find((n) => n.id === '3')!;
     expect(bsc.chainId).toBe(31337);
-    expect(bsc.chain).toEqual({ rpcUrls: ['http://127.0.0.1:8545', 'ws://127.0.0.1:8546'], confirmations: 2, factory, forwarder });
+    expect(bsc.chain).toEqual({ rpcUrls: ['http://127.0.0.1:8545', 'ws://127.0.0.1:8546'], confirmations: 2, factory, forwarder, feeAddress });
     expect(bsc.currencies.find((x) => x.code === 'USDT')).toEqual({ code: 'USDT', contract: token, decimals: 18, precision: 6 });
     expect(bsc.currencies.find((x) => x.code === 'BNB')).toEqual({ code: 'BNB', contract: null, decimals: 18, precision: 8 });
     // The environment's endpoints win over the file's.

@@ -69,6 +69,7 @@ interface NetworkFileConfig {
   confirmations?: number;
   factory?: string;
   forwarder?: string;
+  fee_address?: string;
   /** Per currency code: the token contract and decimals on this chain (testnets, the devnet). */
   currencies?: Record<string, { contract?: string; decimals?: number }>;
 }
@@ -166,6 +167,7 @@ function deploymentFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEn
             confirmations: o.confirmations ?? n.chain.confirmations,
             factory: o.factory ?? n.chain.factory,
             forwarder: o.forwarder ?? n.chain.forwarder,
+            feeAddress: o.fee_address ?? n.chain.feeAddress,
           },
           currencies: n.currencies.map((c) => {
             const co = o.currencies?.[c.code];

@@ -87,6 +87,8 @@ export interface ChainSettings {
   /** The operator's forwarder factory (§15), and the forwarder implementation its clones point to. */
   readonly factory: string | null;
   readonly forwarder: string | null;
+  /** Where the platform service fee is paid (a receiver of every settlement plan on this network). */
+  readonly feeAddress: string | null;
 }
 
 /** One network as a running gateway carries it. */
@@ -121,7 +123,7 @@ export function mainnetDeployment(): Deployment {
     networks: NETWORK_IDS.map((id) => ({
       id,
       chainId: NETWORKS[id].mainnetChainId,
-      chain: { rpcUrls: [], confirmations: DEFAULT_CONFIRMATIONS[id], factory: null, forwarder: null },
+      chain: { rpcUrls: [], confirmations: DEFAULT_CONFIRMATIONS[id], factory: null, forwarder: null, feeAddress: null },
       currencies: MAINNET_CURRENCIES[id].map((c) => ({ ...c })),
       feeRate: DEFAULT_FEE_RATE,
       minFeeUsd: DEFAULT_MIN_FEE_USD[id],
@@ -194,9 +196,11 @@ function checkChain(where: string, chain: ChainSettings): string[] {
   if (!Number.isSafeInteger(chain.confirmations) || chain.confirmations < 1 || chain.confirmations > 10_000) {
     problems.push(`${where}: confirmations must be a whole number from 1 to 10000`);
   }
-  for (const [name, address] of [['factory', chain.factory], ['forwarder', chain.forwarder]] as const) {
+  for (const [name, address] of [['factory', chain.factory], ['forwarder', chain.forwarder], ['fee_address', chain.feeAddress]] as const) {
     if (address !== null && !isValidEvmAddress(address)) problems.push(`${where}: ${name} is not an EVM address`);
   }
-  if ((chain.factory === null) !== (chain.forwarder === null)) problems.push(`${where}: factory and forwarder are set together`);
+  if ((chain.factory === null) !== (chain.forwarder === null) || (chain.factory === null) !== (chain.feeAddress === null)) {
+    problems.push(`${where}: factory, forwarder and fee_address are set together`);
+  }
   return problems;
 }
