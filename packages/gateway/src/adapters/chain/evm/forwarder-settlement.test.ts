@@ -1,0 +1,144 @@
+// Settling with the forwarder factory on a real chain (its own anvil, automine): a plan pays out
+// once, batches settle several orders, malformed plans and strangers are refused. Prints the gas
+// figures the settlement work plans with (not asserted: they move with compiler and fork).
+import { erc20Abi, parseEventLogs, type Address } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshAddress, startTestChain, testPlan, type TestChain } from '../../../../test/evm-chain.js';
+import { confirmed } from './clients.js';
+import { forwarderAbi, forwarderFactoryAbi } from './contract-artifacts.js';
+import { abiPlan, distributeCalldata, isDistributed } from './forwarder-factory.js';
+import { NATIVE_COIN, type ForwarderPlan } from './forwarder-plan.js';
+
+let chain: TestChain;
+let usdt6: Address;
+let usdt18: Address;
+beforeAll(async () => {
+  chain = await startTestChain();
+  usdt6 = await chain.deployToken({ name: 'Tether USD', symbol: 'USDT', decimals: 6, noReturn: true });
+  usdt18 = await chain.deployToken({ name: 'Tether USD', symbol: 'USDT', decimals: 18 });
+});
+afterAll(async () => {
+  await chain?.stop();
+});
+
+const sum = (xs: readonly bigint[]) => xs.reduce((s, x) => s + x, 0n);
+const balances = (plan: ForwarderPlan) => Promise.all(plan.receivers.map((r) => chain.balanceOf(plan.token, r)));
+
+/** Sends the factory raw calldata (a plan the TypeScript checks would refuse to build). */
+async function distributeRaw(plan: { orderRef: `0x${string}`; token: Address; receivers: Address[]; amounts: bigint[]; merchantIndex: bigint }) {
+  return chain.relayer.wallet.writeContract({ address: chain.factory.factory, abi: forwarderFactoryAbi, functionName: 'distribute', args: [plan] });
+}
+
+describe('a plan pays out exactly once', () => {
+  it('refuses a second distribution, even after more funds arrived; later funds stay at the forwarder', async () => {
+    const plan = testPlan(NATIVE_COIN, [10n ** 18n, 10n ** 17n, 10n ** 16n]);
+    const address = chain.addressOf(plan);
+    await chain.pay(NATIVE_COIN, address, 11n * 10n ** 17n + 10n ** 16n);
+    expect(await isDistributed(chain.relayer.public, chain.factory.factory, plan)).toBe(false);
+    await chain.distribute(plan);
+    expect(await isDistributed(chain.relayer.public, chain.factory.factory, plan)).toBe(true);
+    await chain.pay(NATIVE_COIN, address, 5n); // accepted by the deployed clone's receive()
+    await expect(chain.distribute(plan)).rejects.toThrow(/AlreadyDistributed/);
+    expect(await chain.balanceOf(NATIVE_COIN, address)).toBe(5n);
+    expect(await balances(plan)).toEqual(plan.amounts);
+  });
+
+  it('refuses to distribute nothing, which would otherwise mark the plan distributed', async () => {
+    const plan = testPlan(usdt18, [1n, 2n, 3n]);
+    await expect(chain.distribute(plan)).rejects.toThrow(/NothingToDistribute/);
+    expect(await isDistributed(chain.relayer.public, chain.factory.factory, plan)).toBe(false);
+    expect(await chain.relayer.public.getCode({ address: chain.addressOf(plan) })).toBeUndefined();
+  });
+
+  it('lets only the factory move a forwarder’s funds', async () => {
+    const plan = testPlan(usdt6, [100n, 200n]);
+    const address = chain.addressOf(plan);
+    await chain.pay(usdt6, address, 300n);
+    await chain.distribute(plan);
+    await chain.pay(usdt6, address, 50n);
+    for (const target of [address, chain.factory.implementation]) {
+      await expect(
+        chain.payer.wallet.writeContract({ address: target, abi: forwarderAbi, functionName: 'payOut', args: [usdt6, [chain.payer.wallet.account.address], [50n]] }),
+      ).rejects.toThrow(/OnlyFactory/);
+    }
+    expect(await chain.balanceOf(usdt6, address)).toBe(50n);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses malformed plans (InvalidPlan)', async () => {
+    const base = { orderRef: testPlan(usdt6, [1n]).orderRef, token: usdt6 };
+    const [a, b] = [freshAddress(), freshAddress()];
+    await expect(distributeRaw({ ...base, receivers: [a, b], amounts: [1n], merchantIndex: 0n })).rejects.toThrow(/InvalidPlan/);
+    await expect(distributeRaw({ ...base, receivers: [a, b], amounts: [1n, 2n], merchantIndex: 2n })).rejects.toThrow(/InvalidPlan/);
+    await expect(distributeRaw({ ...base, receivers: [], amounts: [], merchantIndex: 0n })).rejects.toThrow(/InvalidPlan/);
+  });
+
+  it('reverts as a whole when a receiver refuses the native coin, leaving the funds in place', async () => {
+    const plan = { ...testPlan(NATIVE_COIN, [700n, 300n]), receivers: [freshAddress(), usdt18] }; // a token contract has no receive()
+    const address = chain.addressOf(plan);
+    await chain.pay(NATIVE_COIN, address, 1000n);
+    await expect(chain.distribute(plan)).rejects.toThrow(/NativeTransferFailed/);
+    expect(await chain.balanceOf(NATIVE_COIN, address)).toBe(1000n);
+  });
+});
+
+describe('distributeBatch', () => {
+  it('settles several orders in one transaction, each by its own plan', async () => {
+    const exact = testPlan(usdt6, [6_000_000n, 3_000_000n, 1_000_000n]);
+    const u = 10n ** 12n; // 6 decimals -> 18
+    const short = testPlan(usdt18, [6_000_000n * u, 3_000_001n * u, 1_000_002n * u], 1);
+    const over = testPlan(NATIVE_COIN, [10n ** 15n, 2n * 10n ** 15n, 3n * 10n ** 15n], 1);
+    await chain.pay(usdt6, chain.addressOf(exact), 10_000_000n);
+    await chain.pay(usdt18, chain.addressOf(short), 7_000_000n * u + 1n);
+    await chain.pay(NATIVE_COIN, chain.addressOf(over), 6n * 10n ** 15n + 42n);
+    const receipt = await chain.distribute([exact, short, over]);
+    expect(await balances(exact)).toEqual(exact.amounts);
+    expect(await balances(short)).toEqual([4_199_998_740_000_378_000n, 2_100_000_069_999_979_001n, 700_001_189_999_643_000n]);
+    expect(await balances(over)).toEqual([10n ** 15n, 2n * 10n ** 15n + 42n, 3n * 10n ** 15n]);
+    const logs = parseEventLogs({ abi: forwarderFactoryAbi, logs: receipt.logs, eventName: 'Distribution' });
+    expect(logs.map((l) => l.args.orderRef)).toEqual([exact.orderRef, short.orderRef, over.orderRef]);
+  });
+
+  it('reverts entirely when one plan was already distributed', async () => {
+    const done = testPlan(usdt6, [5n, 5n]);
+    const pending = testPlan(usdt6, [7n, 3n]);
+    await chain.pay(usdt6, chain.addressOf(done), 10n);
+    await chain.pay(usdt6, chain.addressOf(pending), 10n);
+    await chain.distribute(done);
+    await expect(chain.distribute([pending, done])).rejects.toThrow(/AlreadyDistributed/);
+    expect(await chain.balanceOf(usdt6, chain.addressOf(pending))).toBe(10n);
+    // What a relayer sends for the remaining one: plain calldata, one plan -> distribute.
+    const hash = await chain.relayer.wallet.sendTransaction({ to: chain.factory.factory, data: distributeCalldata([pending]) });
+    await confirmed(chain.relayer, hash);
+    expect(await balances(pending)).toEqual([7n, 3n]);
+  });
+});
+
+describe('gas (printed for the settlement work, not asserted)', () => {
+  it('measures distribute for 3 receivers against a plain ERC-20 transfer', async () => {
+    const token = await chain.deployToken({ name: 'Tether USD', symbol: 'USDT', decimals: 6 });
+    const amounts = [6_000_000n, 3_000_000n, 1_000_000n];
+    const gas: Record<string, bigint> = {};
+    const fresh = testPlan(token, amounts);
+    await chain.pay(token, chain.addressOf(fresh), sum(amounts));
+    gas['distribute, ERC-20, 3 receivers with no balance yet'] = (await chain.distribute(fresh)).gasUsed;
+    // Receivers that already hold the token (the usual case: the fee address, a merchant wallet).
+    const warm = { ...testPlan(token, amounts), receivers: fresh.receivers };
+    await chain.pay(token, chain.addressOf(warm), sum(amounts));
+    gas['distribute, ERC-20, 3 receivers holding the token'] = (await chain.distribute(warm)).gasUsed;
+    const native = testPlan(NATIVE_COIN, amounts);
+    await chain.pay(NATIVE_COIN, chain.addressOf(native), sum(amounts));
+    gas['distribute, native coin, 3 fresh receivers'] = (await chain.distribute(native)).gasUsed;
+    const batch = Array.from({ length: 5 }, () => ({ ...testPlan(token, amounts), receivers: fresh.receivers }));
+    for (const p of batch) await chain.pay(token, chain.addressOf(p), sum(amounts));
+    gas['distributeBatch of 5, ERC-20, per order'] = (await chain.distribute(batch)).gasUsed / 5n;
+    const transfer = async (to: Address) =>
+      (await confirmed(chain.payer, await chain.payer.wallet.writeContract({ address: token, abi: erc20Abi, functionName: 'transfer', args: [to, 1_000_000n] }))).gasUsed;
+    gas['plain ERC-20 transfer to a fresh address'] = await transfer(freshAddress());
+    gas['plain ERC-20 transfer to a holder'] = await transfer(fresh.receivers[0] as Address);
+    console.log(`forwarder gas (TestToken, solc 0.8.37, paris, anvil):\n${Object.entries(gas).map(([k, v]) => `  ${k}: ${v}`).join('\n')}`);
+    for (const v of Object.values(gas)) expect(v).toBeGreaterThan(21_000n);
+    expect(await chain.relayer.public.readContract({ address: chain.factory.factory, abi: forwarderFactoryAbi, functionName: 'distributed', args: [abiPlan(fresh)] })).toBe(true);
+  });
+});
