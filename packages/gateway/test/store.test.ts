@@ -25,6 +25,8 @@ const S0 = T0 / 1000; // s
 
 const EXPECTED_TABLES = [
   'applications',
+  'chain_cursors',
+  'deposit_addresses',
   'merchant_networks',
   'merchants',
   'nonces',
@@ -328,7 +330,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain']);
       } finally {
         await f.close();
       }

@@ -2,7 +2,9 @@
 // composition root (cli/) wires them. Each use case owns its transaction.
 import type { NetworkId } from '../domain/catalogue.js';
 import type { MerchantView } from '../domain/merchant.js';
-import type { AttemptErrorKind, NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from './records.js';
+import type { NetworkDeployment } from '../domain/catalogue.js';
+import type { SettlementPlan } from '../domain/settlement-plan.js';
+import type { AttemptErrorKind, DepositAddressRecord, NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from './records.js';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -90,6 +92,8 @@ export interface PaymentRepo {
   /** Inserts or updates a transfer keyed by (network, tx hash, log index). */
   upsert(p: PaymentRecord): Promise<void>;
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
+  /** Transfers on `network` not final yet (status SEEN): their confirmations and blocks are re-checked. */
+  listUnfinal(network: string): Promise<PaymentRecord[]>;
 }
 
 /** A due notification with what its sender needs to choose it (destination, application). */
@@ -169,6 +173,57 @@ export interface OutboxSignal {
   notify(): void;
 }
 
+export interface DepositAddressRepo {
+  /** Stores the address unless the (order, network, currency) has one; resolves to the stored one. */
+  insertOrGet(d: DepositAddressRecord): Promise<DepositAddressRecord>;
+  get(paymentOrderNo: string, network: string, currency: string): Promise<DepositAddressRecord | null>;
+  findByAddress(network: string, address: string): Promise<DepositAddressRecord[]>;
+  /** Addresses to watch on `network`: of orders still open, or closed less than the watch period ago. */
+  listWatched(network: string, nowSeconds: number): Promise<DepositAddressRecord[]>;
+}
+
+/** Where a network's scan stands, and who scans it (one instance at a time, by lease). */
+export interface ChainCursor {
+  network: string;
+  /** The first block not scanned yet; null before the first scan. */
+  nextBlock: number | null;
+  leaseOwner: string | null;
+  leaseUntil: number;
+}
+
+export interface ChainCursorRepo {
+  /** Takes (or renews) the network's scan lease; the cursor when it is ours, null when another instance holds it. */
+  lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
+  /** Moves the cursor, if `owner` still holds the lease. */
+  advance(network: string, owner: string, nextBlock: number): Promise<boolean>;
+}
+
+/** An ERC-20 Transfer to a watched address, as a block shows it. Addresses lower-case. */
+export interface ChainTransfer {
+  txHash: string;
+  logIndex: number;
+  blockNumber: number;
+  blockHash: string;
+  token: string;
+  to: string;
+  amount: bigint;
+}
+
+/** Reading one network's chain (JSON-RPC, with failover between endpoints). */
+export interface ChainReader {
+  headNumber(): Promise<number>;
+  /** The canonical block hash at `number`, or null beyond the head. */
+  blockHash(number: number): Promise<string | null>;
+  /** Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the provider requires. */
+  tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<ChainTransfer[]>;
+}
+
+/** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */
+export interface DepositAddressDeriver {
+  /** null when the network has no factory configured (it offers no deposit addresses). */
+  addressFor(plan: SettlementPlan, network: NetworkDeployment): string | null;
+}
+
 export interface NonceRepo {
   /** Records a nonce; false when it is already remembered and unexpired (a replay). */
   remember(appId: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
@@ -182,6 +237,8 @@ export interface StoreTx {
   orders: OrderRepo;
   payments: PaymentRepo;
   notifications: NotificationRepo;
+  depositAddresses: DepositAddressRepo;
+  chainCursors: ChainCursorRepo;
   nonces: NonceRepo;
 }
 

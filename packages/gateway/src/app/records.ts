@@ -141,3 +141,19 @@ export interface NotificationAttemptRecord {
   errorKind: AttemptErrorKind | null;
   error: string | null;
 }
+
+/** The deposit address of one (order, network, currency): the CREATE2 address committed to its settlement plan. */
+export interface DepositAddressRecord {
+  paymentOrderNo: string;
+  network: NetworkId;
+  currency: string;
+  /** Lower-case hex, as watchers compare it. */
+  address: string;
+  /** Token contract, null for the native coin. */
+  token: string | null;
+  /** What the payer must send, token base units. */
+  amountBase: bigint;
+  /** The settlement plan the address commits to, as JSON (amounts as decimal strings). */
+  plan: string;
+  createdAt: number;
+}

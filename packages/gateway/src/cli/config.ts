@@ -24,6 +24,8 @@ export interface Config {
   notify: NotifySettings;
   timestampWindowSeconds: number;
   expiryIntervalMs: number;
+  /** How often each network's chain is scanned when it is not behind. */
+  chainPollMs: number;
   logLevel: string;
   deployment: Deployment;
   rates: RateConfig;
@@ -55,6 +57,7 @@ interface FileConfig {
   notify?: { timeout_ms?: number; concurrency?: number; per_destination?: number; poll_ms?: number };
   timestamp_window_seconds?: number;
   log_level?: string;
+  chain_poll_ms?: number;
   rates?: Record<string, string>;
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
@@ -96,6 +99,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
+    chainPollMs: intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 2000, 50, 600_000),
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
     deployment: deploymentFrom(file.networks, env),
     rates,

@@ -4,20 +4,25 @@ import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from '../app/authenticate.js';
 import { closeOrder } from '../app/close-order.js';
+import { cashierOrder, selectPaymentOption } from '../app/cashier.js';
 import { createOrder } from '../app/create-order.js';
 import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
 import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
+import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
 import { randomAlnum, randomIds } from '../adapters/crypto/random-ids.js';
 import { openDatabase, type Db } from '../adapters/db/database.js';
 import { createStore } from '../adapters/db/store.js';
 import { tokenBucket } from '../adapters/http/rate-limit.js';
 import { createHttpSender } from '../adapters/notify/http-sender.js';
+import { evmChainReader } from '../adapters/chain/evm/chain-reader.js';
+import { evmDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
 import { buildServer } from '../adapters/http/server.js';
 import { rateTableFrom } from '../domain/rates.js';
+import { startChainWatcher } from '../jobs/chain-watcher.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
@@ -41,6 +46,8 @@ export interface Gateway {
   payments: PaymentFacts;
   /** Notification delivery (the worker drives it; tests may call deliverDue directly). */
   notifications: NotificationDelivery;
+  /** One scan pass of a network's chain (the watcher runs these; tests may call them directly). */
+  scanChain(network: string): Promise<ScanResult>;
   /** Wakes the delivery worker of this process (after writes it did not make itself, e.g. a resend). */
   outbox: OutboxSignal;
   logger: Logger;
@@ -103,6 +110,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { db, store, platformKeys } = await openCore(config, clock, ids);
   await platformKeys.ensureDefault();
   const rates = rateTableFrom(config.rates);
+  // Leases (notifications, chain scans) and the attempt log name the process that holds them.
+  const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
   const deps = { store, clock, ids, outbox };
   const sender = createHttpSender({ timeoutMs: config.notify.timeoutMs, allowPrivate: config.notifyAllowPrivate, socketsPerHost: config.notify.perDestination });
@@ -110,12 +119,32 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }) },
     {
       // Leases and the attempt log name the process that sent.
-      owner: `${hostname()}/${process.pid}/${randomAlnum(6)}`,
+      owner: instance,
       leaseMs: config.notify.leaseMs,
       concurrency: config.notify.concurrency,
       perDestination: config.notify.perDestination,
     },
   );
+  const payments = paymentFacts(deps);
+  const scanners = new Map<string, ScanDeps>(
+    config.deployment.networks
+      .filter((n) => n.chain.rpcUrls.length > 0)
+      .map((network) => [
+        network.id,
+        {
+          store,
+          clock,
+          payments,
+          network,
+          reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }) }),
+          log: logger.child({ worker: 'chain', network: network.id }),
+          owner: instance,
+          leaseMs: Math.max(30_000, config.chainPollMs * 10),
+          maxBlocks: 2_000,
+        },
+      ]),
+  );
+  const cashierDeps = { store, clock, deployment: config.deployment, deposits: evmDepositAddresses };
   let ready = false;
   const server = buildServer({
     logger,
@@ -131,6 +160,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo),
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },
+    cashier: {
+      order: (paymentOrderNo, token) => cashierOrder(cashierDeps, paymentOrderNo, token),
+      select: (paymentOrderNo, token, body) => selectPaymentOption(cashierDeps, paymentOrderNo, token, body),
+    },
   });
   const workers: WorkerLoop[] = [];
   return {
@@ -139,7 +172,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     store,
     server,
     platformKeys,
-    payments: paymentFacts(deps),
+    payments,
+    async scanChain(network) {
+      const scanner = scanners.get(network);
+      if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
+      return scanChainOnce(scanner);
+    },
     notifications,
     outbox,
     logger,
@@ -149,6 +187,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const address = await server.listen({ host: config.host, port: config.port });
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+        for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs));
         outbox.worker = startNotificationWorker(notifications, logger, config.notify.pollMs);
         workers.push(outbox.worker);
       }

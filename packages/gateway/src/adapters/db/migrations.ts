@@ -181,9 +181,40 @@ const notificationDelivery: Migration = {
   },
 };
 
+// Deposit addresses (issue 4): one per (order, network, currency), found again by address;
+// the scan cursor of each network.
+const depositAddresses: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('deposit_addresses')
+      .addColumn('payment_order_no', 'text', (c) => c.notNull().references('orders.payment_order_no'))
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('currency', 'text', (c) => c.notNull())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('token', 'text')
+      .addColumn('amount_base', 'text', (c) => c.notNull())
+      .addColumn('plan', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('deposit_addresses_pk', ['payment_order_no', 'network', 'currency'])
+      .execute();
+    await db.schema.createIndex('deposit_addresses_address').on('deposit_addresses').columns(['network', 'address']).execute();
+    // One row per network: where its scan stands and which instance scans it.
+    await db.schema
+      .createTable('chain_cursors')
+      .addColumn('network', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('next_block', 'bigint')
+      .addColumn('lease_owner', 'text')
+      .addColumn('lease_until', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('payments_unfinal').on('payments').columns(['network', 'status']).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
+  '0003_chain': depositAddresses,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -148,6 +148,25 @@ export interface NotificationAttemptsTable {
   error: string | null;
 }
 
+export interface DepositAddressesTable {
+  payment_order_no: string;
+  network: string;
+  currency: string;
+  address: string; // lower-case hex
+  token: string | null;
+  amount_base: string; // token base units
+  plan: string; // JSON
+  created_at: number;
+}
+
+export interface ChainCursorsTable {
+  network: string;
+  next_block: number | null;
+  lease_owner: string | null;
+  lease_until: number;
+  updated_at: number;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   merchant_networks: MerchantNetworksTable;
@@ -159,4 +178,6 @@ export interface Database {
   payments: PaymentsTable;
   notifications: NotificationsTable;
   notification_attempts: NotificationAttemptsTable;
+  deposit_addresses: DepositAddressesTable;
+  chain_cursors: ChainCursorsTable;
 }

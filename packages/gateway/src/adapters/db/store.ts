@@ -16,6 +16,8 @@ import {
   type Store,
   type StoreTx,
 } from '../../app/ports.js';
+import { chainCursorRepo } from './chain-cursor-store.js';
+import { depositAddressRepo } from './deposit-address-store.js';
 import { notificationRepo } from './notification-store.js';
 import { CompiledCache } from './compiled-cache.js';
 import { GroupCommit } from './group-commit.js';
@@ -43,6 +45,8 @@ function repos(q: Q, cache: CompiledCache): StoreTx {
     orders: orderRepo(q, cache),
     payments: paymentRepo(q),
     notifications: notificationRepo(q, cache),
+    depositAddresses: depositAddressRepo(q),
+    chainCursors: chainCursorRepo(q),
     nonces: nonceRepo(q, cache),
   };
 }
@@ -286,6 +290,10 @@ function paymentRepo(q: Q): PaymentRepo {
           }),
         )
         .execute();
+    },
+    async listUnfinal(network) {
+      const rows = await q.selectFrom('payments').selectAll().where('network', '=', network).where('status', '=', 'SEEN').orderBy('block_number').execute();
+      return rows.map(rowToPayment);
     },
     async listByOrder(paymentOrderNo) {
       const rows = await q

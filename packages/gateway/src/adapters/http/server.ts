@@ -8,6 +8,7 @@ import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js'
 import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
+import { cashierRoutes, type CashierApi } from './cashier-api.js';
 import type { RateLimiter } from './rate-limit.js';
 import { sendError, sendSigned, type Signer } from './signed-reply.js';
 
@@ -34,6 +35,8 @@ export interface HttpDeps extends Signer {
   authenticator: Authenticator;
   rateLimiter: RateLimiter | null;
   api: OrderApi;
+  /** The cashier's JSON API (§15); absent: not served. */
+  cashier?: CashierApi;
   isReady(): boolean;
 }
 
@@ -215,6 +218,7 @@ export function buildServer(deps: HttpDeps) {
     });
   }
   route('POST', '/v4/pay/orders/close', withJson((app, body) => deps.api.closeOrder(app, body)));
+  for (const r of deps.cashier ? cashierRoutes(deps.cashier) : []) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
   return server;
 }

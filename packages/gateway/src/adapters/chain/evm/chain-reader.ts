@@ -1,0 +1,106 @@
+// Reading a network's chain over JSON-RPC for the scanner (issue 4): the head, block hashes and
+// ERC-20 Transfer logs to watched addresses. Endpoints are tried in configured order and the
+// reader stays on the one that answered (failover); a provider that refuses a log range as too
+// large gets halves of it, down to single blocks.
+import { createPublicClient, http, type PublicClient } from 'viem';
+import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js';
+
+/** keccak256("Transfer(address,address,uint256)"). */
+export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+/** Recipients per eth_getLogs request: providers limit the size of a topic OR-list. */
+const RECIPIENTS_PER_REQUEST = 200;
+
+interface RpcLog {
+  transactionHash: string;
+  logIndex: string;
+  blockNumber: string;
+  blockHash: string;
+  address: string;
+  topics: string[];
+  data: string;
+  removed?: boolean;
+}
+
+export interface ChainReaderOptions {
+  timeoutMs?: number;
+  log?: EventLog;
+}
+
+/** The provider said the range or result is too large (wordings of geth, Erigon, Alchemy, Infura, QuickNode…). */
+function isRangeRefusal(err: unknown): boolean {
+  const text = `${(err as { details?: unknown })?.details ?? ''} ${(err as Error)?.message ?? ''}`;
+  return /range|too many|too large|limit exceeded|more than \d+ results|query returned more than|response size/i.test(text);
+}
+
+const padTopic = (address: string) => `0x${address.slice(2).toLowerCase().padStart(64, '0')}`;
+
+export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderOptions = {}): ChainReader {
+  if (rpcUrls.length === 0) throw new Error('a chain reader needs at least one RPC URL');
+  const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 }), cacheTime: 0 }));
+  let current = 0;
+
+  /** Runs `fn` on the current endpoint, then on each other one in turn; the last error if all fail. */
+  async function withFailover<T>(what: string, fn: (client: PublicClient) => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
+    let lastError: unknown;
+    for (let i = 0; i < clients.length; i += 1) {
+      const index = (current + i) % clients.length;
+      try {
+        const value = await fn(clients[index]!);
+        if (index !== current) options.log?.warn({ from: rpcUrls[current], to: rpcUrls[index] }, 'switched RPC endpoint');
+        current = index;
+        return value;
+      } catch (err) {
+        if (passThrough?.(err)) throw err;
+        lastError = err;
+        options.log?.warn({ url: rpcUrls[index], what, err: (err as Error).message }, 'RPC endpoint failed');
+      }
+    }
+    throw lastError;
+  }
+
+  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<RpcLog[]> {
+    try {
+      return await withFailover(
+        'eth_getLogs',
+        (c) =>
+          c.request({
+            method: 'eth_getLogs',
+            params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens as `0x${string}`[], topics: [TRANSFER_TOPIC, null, recipients.map(padTopic)] as never }],
+          }) as Promise<RpcLog[]>,
+        isRangeRefusal,
+      );
+    } catch (err) {
+      if (!isRangeRefusal(err) || from >= to) throw err;
+      const mid = from + Math.floor((to - from) / 2);
+      return [...(await logs(tokens, recipients, from, mid)), ...(await logs(tokens, recipients, mid + 1, to))];
+    }
+  }
+
+  return {
+    headNumber: () => withFailover('eth_blockNumber', async (c) => Number(await c.getBlockNumber({ cacheTime: 0 }))),
+    blockHash: (number) =>
+      withFailover('eth_getBlockByNumber', async (c) => {
+        const block = (await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] })) as { hash: string } | null;
+        return block ? block.hash.toLowerCase() : null;
+      }),
+    async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
+      const out: ChainTransfer[] = [];
+      for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
+        for (const l of await logs(tokens, recipients.slice(i, i + RECIPIENTS_PER_REQUEST), fromBlock, toBlock)) {
+          // A log of a block being replaced: the next scan sees the canonical one.
+          if (l.removed || l.topics.length < 3 || !l.topics[2]) continue;
+          out.push({
+            txHash: l.transactionHash.toLowerCase(),
+            logIndex: Number(l.logIndex),
+            blockNumber: Number(l.blockNumber),
+            blockHash: l.blockHash.toLowerCase(),
+            token: l.address.toLowerCase(),
+            to: `0x${l.topics[2].slice(26)}`.toLowerCase(),
+            amount: l.data === '0x' ? 0n : BigInt(l.data),
+          });
+        }
+      }
+      return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+    },
+  };
+}

@@ -1,0 +1,32 @@
+// The scan cursor of each network, and its lease: one instance scans a network at a time (the
+// lease is a compare-and-set on the row, ADR 0001), and a crashed scanner's lease runs out.
+import type { Kysely, Transaction } from 'kysely';
+import type { ChainCursorRepo } from '../../app/ports.js';
+import type { Database } from './schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+export function chainCursorRepo(q: Q): ChainCursorRepo {
+  return {
+    async lease(network, owner, nowMs, leaseUntil) {
+      await q
+        .insertInto('chain_cursors')
+        .values({ network, next_block: null, lease_owner: null, lease_until: 0, updated_at: nowMs })
+        .onConflict((oc) => oc.column('network').doNothing())
+        .execute();
+      const r = await q
+        .updateTable('chain_cursors')
+        .set({ lease_owner: owner, lease_until: leaseUntil, updated_at: nowMs })
+        .where('network', '=', network)
+        .where((eb) => eb.or([eb('lease_owner', '=', owner), eb('lease_owner', 'is', null), eb('lease_until', '<', nowMs)]))
+        .returningAll()
+        .executeTakeFirst();
+      if (!r) return null;
+      return { network: r.network, nextBlock: r.next_block === null ? null : Number(r.next_block), leaseOwner: r.lease_owner, leaseUntil: Number(r.lease_until) };
+    },
+    async advance(network, owner, nextBlock) {
+      const r = await q.updateTable('chain_cursors').set({ next_block: nextBlock }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+  };
+}

@@ -1,0 +1,72 @@
+// Deposit addresses, identical on SQLite and PostgreSQL. A concurrent second insert of the same
+// (order, network, currency) loses on the primary key and reads the winner's row, so a pair
+// always answers the same address.
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { NetworkId } from '../../domain/catalogue.js';
+import type { DepositAddressRepo } from '../../app/ports.js';
+import type { DepositAddressRecord } from '../../app/records.js';
+import type { Database, DepositAddressesTable } from './schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecord {
+  return {
+    paymentOrderNo: r.payment_order_no,
+    network: r.network as NetworkId,
+    currency: r.currency,
+    address: r.address,
+    token: r.token,
+    amountBase: BigInt(r.amount_base),
+    plan: r.plan,
+    createdAt: Number(r.created_at),
+  };
+}
+
+export function depositAddressRepo(q: Q): DepositAddressRepo {
+  const get = async (paymentOrderNo: string, network: string, currency: string) => {
+    const r = await q
+      .selectFrom('deposit_addresses')
+      .selectAll()
+      .where('payment_order_no', '=', paymentOrderNo)
+      .where('network', '=', network)
+      .where('currency', '=', currency)
+      .executeTakeFirst();
+    return r ? rowToDeposit(r) : null;
+  };
+  return {
+    get,
+    async insertOrGet(d) {
+      await q
+        .insertInto('deposit_addresses')
+        .values({
+          payment_order_no: d.paymentOrderNo,
+          network: d.network,
+          currency: d.currency,
+          address: d.address.toLowerCase(),
+          token: d.token,
+          amount_base: d.amountBase.toString(),
+          plan: d.plan,
+          created_at: d.createdAt,
+        })
+        .onConflict((oc) => oc.columns(['payment_order_no', 'network', 'currency']).doNothing())
+        .execute();
+      const stored = await get(d.paymentOrderNo, d.network, d.currency);
+      if (!stored) throw new Error('deposit address vanished after insert');
+      return stored;
+    },
+    async listWatched(network, nowSeconds) {
+      const rows = await q
+        .selectFrom('deposit_addresses as d')
+        .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
+        .selectAll('d')
+        .where('d.network', '=', network)
+        .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]))
+        .execute();
+      return rows.map(rowToDeposit);
+    },
+    async findByAddress(network, address) {
+      const rows = await q.selectFrom('deposit_addresses').selectAll().where('network', '=', network).where('address', '=', address.toLowerCase()).execute();
+      return rows.map(rowToDeposit);
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// The cashier's JSON API routes (PROTOCOL §15). Plain JSON, unsigned (the payer's browser and
+// wallets read it); the `t` query parameter is the credential, never logged (the request log
+// keeps the path only). Answers are never cached and send no referrer onwards.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CashierRefusal } from '../../app/cashier.js';
+
+export interface CashierApi {
+  order(paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
+  select(paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
+}
+
+const STATUS: Record<CashierRefusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503 };
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function answer(reply: FastifyReply, result: { ok: true; data: unknown } | CashierRefusal) {
+  reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer');
+  if (result.ok) return reply.code(200).send(result.data);
+  return reply.code(STATUS[result.reason]).send({ error: result.reason, message: result.message });
+}
+
+const token = (req: FastifyRequest) => (req.query as Record<string, unknown>).t;
+const orderNo = (req: FastifyRequest) => (req.params as { payment_order_no: string }).payment_order_no;
+
+export interface CashierRoute {
+  method: 'GET' | 'POST';
+  url: string;
+  handler: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+}
+
+async function select(api: CashierApi, req: FastifyRequest, reply: FastifyReply) {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  let body: unknown = null;
+  if (type === 'application/json' && Buffer.isBuffer(req.body)) {
+    try {
+      body = JSON.parse(UTF8.decode(req.body));
+    } catch {
+      body = null;
+    }
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    // The token is still checked first: a wrong one is "not found", whatever the body.
+    const known = await api.order(orderNo(req), token(req));
+    if (!known.ok) return answer(reply, known);
+    return answer(reply, { ok: false, reason: 'BAD_REQUEST', message: 'send a JSON object {"network", "currency"} with Content-Type application/json' });
+  }
+  return answer(reply, await api.select(orderNo(req), token(req), body));
+}
+
+export function cashierRoutes(api: CashierApi): CashierRoute[] {
+  return [
+    { method: 'GET', url: '/cashier/api/orders/:payment_order_no', handler: async (req, reply) => answer(reply, await api.order(orderNo(req), token(req))) },
+    { method: 'POST', url: '/cashier/api/orders/:payment_order_no/select', handler: (req, reply) => select(api, req, reply) },
+  ];
+}

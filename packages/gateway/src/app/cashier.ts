@@ -1,0 +1,164 @@
+// The cashier's JSON API (PROTOCOL §15): what the payer's page (and wallets) read about an
+// order, and choosing the (network, currency) to pay with, which fixes the deposit address: the
+// CREATE2 address committed to that option's settlement plan (§15a). The `t` token is the only
+// credential; a wrong one looks exactly like an unknown order.
+import { timingSafeEqual } from 'node:crypto';
+import { formatAmount } from '@sparkpay/protocol';
+import { toChecksumAddress } from '../domain/address.js';
+import { findNetwork, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
+import { settlementPlan } from '../domain/settlement-plan.js';
+import type { Clock, DepositAddressDeriver, Store } from './ports.js';
+import type { DepositAddressRecord, OrderOptionRecord, OrderRecord } from './records.js';
+
+export interface CashierDeps {
+  store: Store;
+  clock: Clock;
+  deployment: Deployment;
+  deposits: DepositAddressDeriver;
+}
+
+export type CashierRefusal = { ok: false; reason: 'NOT_FOUND' | 'BAD_REQUEST' | 'NOT_SELECTABLE' | 'UNAVAILABLE'; message: string };
+
+export interface SelectedView {
+  network: string;
+  currency: string;
+  chain_id: number;
+  token_contract: string | null;
+  address: string;
+  amount: string;
+  amount_base: string;
+  /** EIP-681 payment request (§15) for wallets and the QR code. */
+  uri: string;
+}
+
+const tokenMatches = (expected: string, given: unknown): boolean => {
+  if (typeof given !== 'string') return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  // Compared in constant time; a length mismatch compares a with itself so timing reveals nothing but the length.
+  return a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(a, a);
+};
+
+const notFound = (): CashierRefusal => ({ ok: false, reason: 'NOT_FOUND', message: 'no such payment order' });
+
+async function loadOrder(store: Store, paymentOrderNo: string, token: unknown): Promise<OrderRecord | null> {
+  const order = await store.orders.get(paymentOrderNo);
+  return order && tokenMatches(order.cashierToken, token) ? order : null;
+}
+
+function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: string): string {
+  return option.contract
+    ? `ethereum:${toChecksumAddress(option.contract)}@${network.chainId}/transfer?address=${address}&uint256=${option.amountBase}`
+    : `ethereum:${address}@${network.chainId}?value=${option.amountBase}`;
+}
+
+function selectedView(network: NetworkDeployment, option: OrderOptionRecord, deposit: DepositAddressRecord): SelectedView {
+  const address = toChecksumAddress(deposit.address);
+  return {
+    network: option.network,
+    currency: option.currency,
+    chain_id: network.chainId,
+    token_contract: option.contract ? toChecksumAddress(option.contract) : null,
+    address,
+    amount: formatAmount(option.amountBase, option.decimals),
+    amount_base: option.amountBase.toString(),
+    uri: eip681(network, option, address),
+  };
+}
+
+/** The order as the payer's page shows it. */
+export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: Record<string, unknown> } | CashierRefusal> {
+  const order = await loadOrder(deps.store, paymentOrderNo, token);
+  if (!order) return notFound();
+  let selected: SelectedView | null = null;
+  if (order.selectedNetwork && order.selectedCurrency) {
+    const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, order.selectedNetwork, order.selectedCurrency);
+    const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
+    const network = findNetwork(deps.deployment, order.selectedNetwork);
+    if (deposit && option && network) selected = selectedView(network, option, deposit);
+  }
+  const s = order.state;
+  const merchant = await deps.store.merchants.get(order.merchantNo);
+  return {
+    ok: true,
+    data: {
+      payment_order_no: order.paymentOrderNo,
+      merchant_name: merchant?.name ?? '',
+      merchant_order_desc: order.merchantOrderDesc ?? '',
+      pricing_amount: order.pricingAmountWire,
+      pricing_currency: order.pricingCurrency,
+      pay_status: s.status,
+      pay_exception: s.exception ?? null,
+      close_reason: s.closeReason,
+      expire_time: s.expireTime,
+      now: Math.floor(deps.clock.nowMs() / 1000),
+      options: [...order.options]
+        .sort((a, b) => (a.network === b.network ? a.currency.localeCompare(b.currency) : a.network.localeCompare(b.network)))
+        .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),
+      selected,
+      received: selected && order.selectedNetwork ? { seen: formatAmount(s.received.seen, optionDecimals(order)), final: formatAmount(s.received.final, optionDecimals(order)) } : null,
+      redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
+    },
+  };
+}
+
+const optionDecimals = (order: OrderRecord) => order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency)?.decimals ?? 0;
+
+/**
+ * The payer chooses how to pay. The first choice of a pair computes and stores its deposit
+ * address; the same pair again answers the same address. Another pair may be chosen while the
+ * order is PENDING; once money was seen (PAYING) or the order is paid or closed, only the pair
+ * already chosen is answered, so a payer is never shown an address that would not count.
+ */
+export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: SelectedView } | CashierRefusal> {
+  const input = body as { network?: unknown; currency?: unknown } | null;
+  const networkId = parseNetworkId(input?.network);
+  const currency = typeof input?.currency === 'string' ? input.currency : null;
+  const order = await loadOrder(deps.store, paymentOrderNo, token);
+  if (!order) return notFound();
+  if (!networkId || !currency) return { ok: false, reason: 'BAD_REQUEST', message: 'body must be {"network": "2".."5", "currency": "<code>"}' };
+  const option = order.options.find((o) => o.network === networkId && o.currency === currency);
+  if (!option) return { ok: false, reason: 'BAD_REQUEST', message: `this order cannot be paid in ${currency} on network ${networkId}` };
+  const same = order.selectedNetwork === networkId && order.selectedCurrency === currency;
+  if (!same && order.state.status !== 'PENDING') {
+    return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
+  }
+  const network = findNetwork(deps.deployment, networkId);
+  const merchant = await deps.store.merchants.get(order.merchantNo);
+  const wallet = merchant?.wallets[networkId];
+  const feeAddress = network?.chain.feeAddress;
+  if (!network || !wallet || !feeAddress) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
+  const plan = settlementPlan(order.paymentOrderNo, { ...option, split: option.split }, wallet, feeAddress);
+  const address = deps.deposits.addressFor(plan, network);
+  if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
+  const planJson = JSON.stringify(plan, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const deposit = await deps.store.transaction(async (tx) => {
+    const stored = await tx.depositAddresses.insertOrGet({
+      paymentOrderNo: order.paymentOrderNo,
+      network: networkId,
+      currency,
+      address,
+      token: option.contract,
+      amountBase: option.amountBase,
+      plan: planJson,
+      createdAt: deps.clock.nowMs(),
+    });
+    if (!same) {
+      const next: OrderRecord = {
+        ...order,
+        selectedNetwork: networkId,
+        selectedCurrency: currency,
+        state: { ...order.state, due: option.amountBase },
+        version: order.version + 1,
+        updatedAt: deps.clock.nowMs(),
+      };
+      // A concurrent change (a payment, a close) wins; the payer's page asks again.
+      if (!(await tx.orders.saveState(next, order.version))) throw new SelectionConflict();
+    }
+    return stored;
+  }).catch((err: unknown) => (err instanceof SelectionConflict ? null : Promise.reject(err)));
+  if (!deposit) return { ok: false, reason: 'NOT_SELECTABLE', message: 'the order changed meanwhile; load it again' };
+  return { ok: true, data: selectedView(network, option, deposit) };
+}
+
+class SelectionConflict extends Error {}

@@ -1,0 +1,113 @@
+// One pass of a network's chain scan (PROTOCOL §10, issue 4): new ERC-20 transfers to watched
+// deposit addresses since the cursor, then the transfers not final yet, whose confirmations
+// grow and whose blocks are checked to still be canonical. Every transfer goes to the payment
+// port, keyed by (network, tx hash, log index), so a rescan or a transfer that reappears in
+// another block after a reorganisation is counted once. The cursor moves only after the facts
+// are stored: a crash mid-scan repeats work, it never skips it.
+import type { NetworkDeployment } from '../domain/catalogue.js';
+import type { PaymentFacts, TransferFact } from './record-payment.js';
+import type { ChainReader, ChainTransfer, Clock, EventLog, Store } from './ports.js';
+import type { DepositAddressRecord } from './records.js';
+import { nowSeconds } from './ports.js';
+
+export interface ScanDeps {
+  store: Store;
+  clock: Clock;
+  payments: PaymentFacts;
+  reader: ChainReader;
+  network: NetworkDeployment;
+  log: EventLog;
+  /** Identifies this instance in the network's scan lease. */
+  owner: string;
+  leaseMs: number;
+  /** Most blocks read per pass (the reader splits further if the provider insists). */
+  maxBlocks: number;
+}
+
+export interface ScanResult {
+  /** false when another instance holds this network's lease. */
+  leased: boolean;
+  head: number | null;
+  scanned: { from: number; to: number } | null;
+  transfers: number;
+  reverted: number;
+}
+
+const statusFor = (confirmations: number, required: number) => (confirmations >= required ? 'FINAL' : 'SEEN');
+
+export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
+  const { network, store, reader } = deps;
+  const now = deps.clock.nowMs();
+  const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
+  if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0 };
+  const head = await reader.headNumber();
+  const required = network.chain.confirmations;
+  // First scan: from the oldest block whose transfers could still be unconfirmed.
+  let from = cursor.nextBlock ?? Math.max(0, head - required);
+  let reverted = 0;
+
+  // Re-check what is not final: a block that is no longer canonical reverts its transfers, and
+  // the scan goes back to that block so that a transfer mined again elsewhere is found.
+  for (const p of await store.payments.listUnfinal(network.id)) {
+    const hash = p.blockNumber <= head ? await reader.blockHash(p.blockNumber) : null;
+    const fact: TransferFact = { ...p };
+    if (hash === null || hash.toLowerCase() !== p.blockHash.toLowerCase()) {
+      fact.status = 'REVERTED';
+      fact.confirmations = 0;
+      reverted += 1;
+      from = Math.min(from, p.blockNumber);
+      deps.log.warn({ network: network.id, txHash: p.txHash, block: p.blockNumber }, 'a counted transfer left the canonical chain');
+    } else {
+      fact.confirmations = head - p.blockNumber + 1;
+      fact.status = statusFor(fact.confirmations, required);
+      if (fact.status === p.status && fact.confirmations === p.confirmations) continue;
+    }
+    await deps.payments.transferObserved(fact);
+  }
+
+  if (from > head) return { leased: true, head, scanned: null, transfers: 0, reverted };
+  const to = Math.min(head, from + deps.maxBlocks - 1);
+  const watched = await store.depositAddresses.listWatched(network.id, nowSeconds(deps.clock));
+  const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
+  let transfers = 0;
+  if (watched.length > 0 && tokens.length > 0) {
+    const byAddress = new Map<string, DepositAddressRecord[]>();
+    for (const d of watched) byAddress.set(d.address, [...(byAddress.get(d.address) ?? []), d]);
+    const logs = await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to);
+    for (const t of logs) {
+      const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
+      if (!fact) continue;
+      await deps.payments.transferObserved(fact);
+      transfers += 1;
+    }
+  }
+  if (!(await store.chainCursors.advance(network.id, deps.owner, to + 1))) {
+    deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
+  }
+  return { leased: true, head, scanned: { from, to }, transfers, reverted };
+}
+
+/**
+ * The payment fact of a transfer to a deposit address. A token the address was not chosen for
+ * is still recorded (with the token contract as its currency), so the merchant can see it, but
+ * it matches no payment option and counts for nothing.
+ */
+function factFor(t: ChainTransfer, deposits: DepositAddressRecord[], network: NetworkDeployment, head: number): TransferFact | null {
+  const first = deposits[0];
+  if (!first) return null;
+  const matched = deposits.find((d) => d.token !== null && d.token.toLowerCase() === t.token);
+  const confirmations = head - t.blockNumber + 1;
+  return {
+    paymentOrderNo: (matched ?? first).paymentOrderNo,
+    network: network.id,
+    currency: matched ? matched.currency : t.token,
+    txHash: t.txHash,
+    logIndex: t.logIndex,
+    blockNumber: t.blockNumber,
+    blockHash: t.blockHash,
+    address: t.to,
+    amount: t.amount,
+    confirmations,
+    status: statusFor(confirmations, network.chain.confirmations),
+  };
+}

@@ -1,0 +1,121 @@
+// The cashier's JSON API (PROTOCOL §15) on a running gateway: the token is the credential, the
+// payer chooses a (network, currency), the deposit address is the CREATE2 address committed to
+// that option's settlement plan and stays the same for the same pair.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { forwarderAddress, forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
+import { mainnetDeployment } from '../src/domain/catalogue.js';
+import { DATABASE_KINDS } from './databases.js';
+import { api, observeTransfer, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
+
+const FACTORY = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+const FORWARDER = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
+const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+
+/** BNB Smart Chain (3) and Polygon (4) carry the factory; the others offer no deposit addresses. */
+function deployment() {
+  const d = mainnetDeployment();
+  return {
+    networks: d.networks.map((n) => (n.id === '3' || n.id === '4' ? { ...n, chain: { ...n.chain, factory: FACTORY, forwarder: FORWARDER, feeAddress: FEE_ADDRESS } } : n)),
+  };
+}
+
+describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, config: { deployment: deployment() } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function newOrder(): Promise<{ paymentOrderNo: string; token: string }> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock), merchant: t.merchant, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    const url = new URL(String(res.json.data!.cashier_url));
+    return { paymentOrderNo: String(res.json.data!.payment_order_no), token: url.searchParams.get('t')! };
+  }
+
+  const get = (no: string, token?: string) => fetch(`${t.baseUrl}/cashier/api/orders/${no}${token === undefined ? '' : `?t=${encodeURIComponent(token)}`}`);
+  const select = (no: string, token: string, body: unknown, type = 'application/json') =>
+    fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+  it('shows the order and its options to the holder of the token', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const res = await get(paymentOrderNo, token);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ payment_order_no: paymentOrderNo, merchant_name: 'Test Merchant', pricing_amount: '10.50', pricing_currency: 'USDT', pay_status: 'PENDING', selected: null });
+    expect(body.options).toEqual(expect.arrayContaining([{ network: '4', currency: 'USDT', amount: '10.5' }]));
+  });
+
+  it('answers a wrong, missing or other order’s token exactly like an unknown order', async () => {
+    const a = await newOrder();
+    const b = await newOrder();
+    const answers = await Promise.all([get(a.paymentOrderNo, `${a.token.slice(0, -1)}x`), get(a.paymentOrderNo), get(a.paymentOrderNo, b.token), get('P000000', a.token), select(a.paymentOrderNo, b.token, { network: '4', currency: 'USDT' })]);
+    const bodies = await Promise.all(answers.map((r) => r.text()));
+    expect(answers.map((r) => r.status)).toEqual([404, 404, 404, 404, 404]);
+    expect(new Set(bodies).size).toBe(1);
+  });
+
+  it('gives the same deposit address for the same pair: the CREATE2 address of the committed plan', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const first = await select(paymentOrderNo, token, { network: '4', currency: 'USDT' });
+    expect(first.status).toBe(200);
+    const chosen = (await first.json()) as Record<string, string>;
+    expect(chosen).toMatchObject({ network: '4', currency: 'USDT', chain_id: 137, amount: '10.5', amount_base: '10500000', token_contract: '0xc2132D05D31c914a87C6611C10748AEb04B58e8F' });
+    const again = (await (await select(paymentOrderNo, token, { network: 4, currency: 'USDT' })).json()) as Record<string, string>;
+    expect(again.address).toBe(chosen.address);
+    expect(chosen.uri).toBe(`ethereum:0xc2132D05D31c914a87C6611C10748AEb04B58e8F@137/transfer?address=${chosen.address}&uint256=10500000`);
+
+    // The stored plan pays the merchant's wallet and the platform fee, summing to the amount due,
+    // and the address is the factory's CREATE2 address for exactly that plan.
+    const deposit = await t.gateway.store.depositAddresses.get(paymentOrderNo, '4', 'USDT');
+    const plan = JSON.parse(deposit!.plan) as { receivers: { role: string; address: string; amount: string }[]; merchantIndex: number; token: string };
+    expect(plan.receivers.map((r) => [r.role, r.address])).toEqual([
+      ['MERCHANT', WALLET],
+      ['FEE', FEE_ADDRESS],
+    ]);
+    expect(plan.receivers.reduce((s, r) => s + BigInt(r.amount), 0n)).toBe(10_500_000n);
+    const expected = forwarderAddress(FACTORY, { implementation: FORWARDER }, forwarderPlan({ paymentOrderNo, token: plan.token, merchantIndex: plan.merchantIndex, receivers: plan.receivers.map((r) => ({ ...r, role: r.role as 'MERCHANT', amount: BigInt(r.amount) })) }));
+    expect(chosen.address).toBe(expected);
+    expect(deposit!.address).toBe(expected.toLowerCase());
+    expect(await t.gateway.store.depositAddresses.findByAddress('4', expected)).toEqual([deposit]);
+
+    const shown = (await (await get(paymentOrderNo, token)).json()) as { selected: Record<string, string> };
+    expect(shown.selected).toEqual(chosen);
+  });
+
+  it('lets the payer change the pair while nothing is paid, and no longer once money was seen', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const polygon = await select(paymentOrderNo, token, { network: '4', currency: 'USDT' });
+    const bsc = await select(paymentOrderNo, token, { network: '3', currency: 'USDT' });
+    expect([polygon.status, bsc.status]).toEqual([200, 200]);
+    const onPolygon = (await polygon.json()) as Record<string, string>;
+    const onBsc = (await bsc.json()) as Record<string, string>;
+    expect(onBsc).toMatchObject({ chain_id: 56, amount: '10.5', amount_base: '10500000000000000000' });
+    expect(onBsc.address).not.toBe(onPolygon.address);
+    await observeTransfer(t, { paymentOrderNo, network: '3', currency: 'USDT', amount: 10n ** 18n, status: 'SEEN', confirmations: 1, address: onBsc.address });
+    const back = await select(paymentOrderNo, token, { network: '4', currency: 'USDT' });
+    expect(back.status).toBe(409);
+    expect(((await back.json()) as { error: string }).error).toBe('NOT_SELECTABLE');
+    const same = await select(paymentOrderNo, token, { network: '3', currency: 'USDT' });
+    expect(same.status).toBe(200);
+    expect(((await same.json()) as Record<string, string>).address).toBe(onBsc.address);
+  });
+
+  it.each([
+    [{ network: '4', currency: 'DOGE' }, 'application/json', 400, 'BAD_REQUEST'],
+    [{ network: '9', currency: 'USDT' }, 'application/json', 400, 'BAD_REQUEST'],
+    ['{"network":', 'application/json', 400, 'BAD_REQUEST'],
+    [{ network: '4', currency: 'USDT' }, 'text/plain', 400, 'BAD_REQUEST'],
+    [{ network: '2', currency: 'USDT' }, 'application/json', 503, 'UNAVAILABLE'],
+  ])('refuses %j (%s) with %i', async (body, type, status, error) => {
+    const { paymentOrderNo, token } = await newOrder();
+    const res = await select(paymentOrderNo, token, body, type);
+    expect(res.status).toBe(status);
+    expect(((await res.json()) as { error: string }).error).toBe(error);
+    expect(await t.gateway.store.depositAddresses.get(paymentOrderNo, '4', 'USDT')).toBeNull();
+  });
+});
