@@ -8,6 +8,10 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrivateKey, parsePublicKey } from '@sparkpay/protocol';
 import { SparkPayApiError, SparkPayClient } from '@sparkpay/sdk';
+import { erc20Abi, type Address, type Hex } from 'viem';
+import { privateKeyToAccount } from 'viem/accounts';
+import { confirmed, evmClients } from '../src/adapters/chain/evm/clients.js';
+import { MAINNET_CURRENCIES, NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
 import { systemClock } from '../src/app/ports.js';
 import { paymentFacts } from '../src/app/record-payment.js';
 import { randomIds } from '../src/adapters/crypto/random-ids.js';
@@ -293,9 +297,115 @@ describe('sparkpay dev', () => {
     }
   });
 
-  it('stops cleanly on SIGTERM', async () => {
+  interface DevnetInfoJson {
+    networks: Record<string, { rpc_url: string; chain_id: number; tokens: Record<string, Address>; factory: Address }>;
+    funded_accounts: { address: Address; private_key: Hex }[];
+  }
+  const devnetInfo = async (): Promise<DevnetInfoJson> => {
+    const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'devnet', 'info', '--json');
+    expect(r.code).toBe(0);
+    return oneJson(r.stdout) as unknown as DevnetInfoJson;
+  };
+
+  it('prints the RPC URL of a local chain for every network 2-5', () => {
+    const networks = info.networks as Record<string, { rpc_url: string; chain_id: number }>;
+    expect(Object.keys(networks).sort()).toEqual(['2', '3', '4', '5']);
+    const chainIds = Object.values(networks).map((n) => n.chain_id);
+    expect(new Set(chainIds).size).toBe(4);
+    for (const n of Object.values(networks)) {
+      expect(n.rpc_url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      // Local chain ids, never a mainnet's (§5: 1, 56, 137, 6688).
+      expect([1, 56, 137, 6688]).not.toContain(n.chain_id);
+    }
+    expect(statSync(join(dir, '.sparkpay', 'devnet.json')).mode & 0o777).toBe(0o600);
+  });
+
+  it('devnet info, from another process, describes every chain (§16) with the §5 tokens and decimals on it', async () => {
+    const devnet = await devnetInfo();
+    const printed = info.networks as Record<string, { rpc_url: string; chain_id: number }>;
+    expect(Object.keys(devnet.networks).sort()).toEqual(['2', '3', '4', '5']);
+    expect(devnet.funded_accounts.length).toBeGreaterThanOrEqual(3);
+    for (const a of devnet.funded_accounts) expect(privateKeyToAccount(a.private_key).address).toBe(a.address);
+    await Promise.all(
+      NETWORK_IDS.map(async (id: NetworkId) => {
+        const n = devnet.networks[id]!;
+        expect(n).toMatchObject({ rpc_url: printed[id]!.rpc_url, chain_id: printed[id]!.chain_id, factory: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/) });
+        const chain = evmClients(n.rpc_url, n.chain_id, privateKeyToAccount(devnet.funded_accounts[0]!.private_key));
+        expect(await chain.public.request({ method: 'eth_chainId' })).toBe(`0x${n.chain_id.toString(16)}`);
+        expect(await chain.public.getCode({ address: n.factory })).toMatch(/^0x[0-9a-f]{10,}/);
+        const tokens = MAINNET_CURRENCIES[id].filter((c) => c.contract !== null);
+        expect(Object.keys(n.tokens).sort()).toEqual(tokens.map((c) => c.code).sort());
+        for (const c of tokens) {
+          const token = n.tokens[c.code]!;
+          const read = <F extends 'decimals' | 'symbol'>(functionName: F) => chain.public.readContract({ address: token, abi: erc20Abi, functionName });
+          expect([id, c.code, await read('decimals')]).toEqual([id, c.code, c.decimals]);
+          expect(await read('symbol')).toBe(c.code);
+          for (const a of devnet.funded_accounts) {
+            const balance = await chain.public.readContract({ address: token, abi: erc20Abi, functionName: 'balanceOf', args: [a.address] });
+            expect(balance).toBe(1_000_000n * 10n ** BigInt(c.decimals));
+          }
+        }
+      }),
+    );
+    // The 18-decimal USDT of BNB Smart Chain next to the 6-decimal one of Ethereum.
+    expect(MAINNET_CURRENCIES['3'].find((c) => c.code === 'USDT')?.decimals).toBe(18);
+  });
+
+  it('an order is paid end to end on the devnet: cashier select, a transfer from a funded account, PAID through the SDK', async () => {
+    const devnet = await devnetInfo();
+    const client = new SparkPayClient({
+      baseUrl: String(info.listening),
+      appId: String(info.app_id),
+      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
+      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
+    });
+    const merchantNo = String(info.merchant_no);
+    const created = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_chain_1', merchant_order_time: Math.floor(Date.now() / 1000), total_amount: '12.34', merchant_order_currency: 'USDT' });
+    const cashier = new URL(created.cashier_url);
+    const res = await fetch(`${String(info.listening)}/cashier/api/orders/${created.payment_order_no}/select?t=${cashier.searchParams.get('t')}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ network: '3', currency: 'USDT' }),
+    });
+    expect(res.status).toBe(200);
+    const selected = (await res.json()) as { address: Address; amount: string; amount_base: string };
+    // BNB Smart Chain's USDT has 18 decimals.
+    expect(selected).toMatchObject({ amount: '12.34', amount_base: (1234n * 10n ** 16n).toString() });
+
+    const n = devnet.networks['3']!;
+    const payer = evmClients(n.rpc_url, n.chain_id, privateKeyToAccount(devnet.funded_accounts[1]!.private_key), { pollingIntervalMs: 200 });
+    const hash = await payer.wallet.writeContract({ address: n.tokens.USDT!, abi: erc20Abi, functionName: 'transfer', args: [selected.address, BigInt(selected.amount_base)] });
+    await confirmed(payer, hash);
+    let order = await client.getOrder(merchantNo, 'dev_chain_1');
+    for (let i = 0; i < 100 && order.pay_status !== 'PAID'; i += 1) {
+      await new Promise((r) => setTimeout(r, 200));
+      order = await client.getOrder(merchantNo, 'dev_chain_1');
+    }
+    expect(order).toMatchObject({ pay_status: 'PAID', real_pay_amount: '12.34' });
+    expect(JSON.stringify(order)).toContain(hash);
+  }, 30_000);
+
+  it('stops cleanly on SIGTERM, with every anvil it started, and devnet info then says so', async () => {
+    const { stdout } = await run('pgrep', ['-P', String(child.pid)]);
+    const anvils = stdout.split('\n').filter(Boolean).map(Number).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'anvil');
+    expect(anvils).toHaveLength(4);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    const alive = anvils.filter((pid) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    expect(alive).toEqual([]);
+    expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(false);
+    const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'devnet', 'info', '--json');
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^sparkpay: no devnet/);
   });
 });

@@ -11,12 +11,26 @@ import { orderQueryData } from '../app/order-view.js';
 import type { MerchantPatch } from '../app/ports.js';
 import { ConfigError, loadConfig, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
-import { createGateway, openCore } from './gateway.js';
+import { createGateway, openCore, type Gateway } from './gateway.js';
+import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
+import {
+  devnetDeployment,
+  devnetInfo,
+  DevnetNotRunningError,
+  readDevnetFile,
+  removeDevnetFile,
+  startDevnet,
+  writeDevnetFile,
+  type DevnetInfo,
+} from '../adapters/devnet/devnet.js';
 import { output, UsageError } from './output.js';
 
 const USAGE = `usage: sparkpay <command> [options]
   start                                  run the gateway (production mode)
-  dev                                    run the gateway in development mode (demo merchant, keys in the data directory)
+  dev                                    run the gateway in development mode: a local chain (anvil) per network 2-5
+                                         with test tokens, a demo merchant, keys in the data directory
+  devnet info [--json]                   the running dev mode's chains: RPC URLs, chain ids, token contracts,
+                                         factory, funded accounts (with their development private keys)
   merchant create --name <name> [--json]
   merchant set <merchant_no> [--status ACTIVE|INACTIVE] [--online-payment on|off]
                 [--wallet <network>=<address>]... [--ca-address <network>=<address>]... [--json]
@@ -48,6 +62,9 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'order':
         if (sub === 'show') return await orderShow(rest);
+        break;
+      case 'devnet':
+        if (sub === 'info') return devnetInfoCommand(rest);
         break;
       case 'notify':
         if (sub === 'list') return await notifyList(rest);
@@ -99,18 +116,48 @@ function failed(message: string): number {
 
 async function serve(mode: Mode, argv: string[]): Promise<null> {
   const { out } = args(argv, {});
-  const config = loadConfig(mode);
-  const gateway = await createGateway({ config });
-  const dev =
-    mode === 'development'
-      ? await seedDevelopment(gateway, config.dataDir).catch(async (err: unknown) => {
-          await gateway.close();
-          throw err;
-        })
-      : null;
-  const address = await gateway.listen();
+  let config = loadConfig(mode);
+  // Development: the local chains first, so the gateway's deployment (and with it the chain
+  // watchers and the cashier's deposit addresses) points at them from the start.
+  const devnet = mode === 'development' ? await startDevnet({ host: config.host === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1' }) : null;
+  const devnetFile = join(config.dataDir, 'devnet.json');
+  const stopDevnet = async (): Promise<void> => {
+    if (!devnet) return;
+    removeOwnDevnetFile(devnetFile);
+    await devnet.stop();
+  };
+  let gateway: Gateway;
+  try {
+    if (devnet) config = { ...config, deployment: devnetDeployment(config.deployment, devnet) };
+    gateway = await createGateway({ config });
+  } catch (err) {
+    await stopDevnet();
+    throw err;
+  }
+  const close = async (): Promise<void> => {
+    try {
+      await gateway.close();
+    } finally {
+      await stopDevnet();
+    }
+  };
+  let dev: Awaited<ReturnType<typeof seedDevelopment>> | null = null;
+  let address: string;
+  try {
+    if (devnet) {
+      dev = await seedDevelopment(gateway, config.dataDir, devnet.merchantWallet);
+      // The chains are new: the previous run's scan cursors and leases mean nothing on them.
+      await resetChainCursors(gateway.db.kysely, devnet.chains.map((c) => c.network), Date.now());
+      mkdirSync(config.dataDir, { recursive: true });
+      writeDevnetFile(devnetFile, devnetInfo(devnet));
+    }
+    address = await gateway.listen();
+  } catch (err) {
+    await close();
+    throw err;
+  }
   const info: Record<string, unknown> = { mode, api_url: config.publicUrl, listening: address, database: gateway.db.description, data_dir: config.dataDir };
-  if (dev) {
+  if (dev && devnet) {
     Object.assign(info, {
       merchant_no: dev.merchantNo,
       app_id: dev.appId,
@@ -118,12 +165,23 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
       merchant_private_key_file: dev.merchantPrivateKeyFile,
       merchant_public_key_file: dev.merchantPublicKeyFile,
       platform_public_key_file: dev.platformPublicKeyFile,
+      devnet_file: devnetFile,
+      networks: Object.fromEntries(devnet.chains.map((c) => [c.network, { rpc_url: c.rpcUrl, chain_id: c.chainId }])),
     });
   }
-  out.result(info, () => Object.entries(info).map(([k, v]) => `${k.padEnd(26)} ${String(v)}`));
+  out.result(info, () => {
+    const lines = Object.entries(info)
+      .filter(([k]) => k !== 'networks')
+      .map(([k, v]) => `${k.padEnd(26)} ${String(v)}`);
+    if (devnet) {
+      for (const c of devnet.chains) lines.push(`${`network ${c.network} RPC`.padEnd(26)} ${c.rpcUrl} (chain id ${c.chainId})`);
+      lines.push(`${''.padEnd(26)} tokens, factory and funded accounts: sparkpay devnet info`);
+    }
+    return lines;
+  });
   const stop = (signal: string) => {
     gateway.logger.info({ signal }, 'shutting down');
-    gateway.close().then(
+    close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
@@ -131,6 +189,41 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return null;
+}
+
+/** Removes the devnet file if this process wrote it (a second `dev` on the same data directory may own it now). */
+function removeOwnDevnetFile(path: string): void {
+  try {
+    const owner = (JSON.parse(readFileSync(path, 'utf8')) as { pid?: unknown }).pid;
+    if (owner === process.pid) removeDevnetFile(path);
+  } catch {
+    // Gone already, or not ours to judge.
+  }
+}
+
+function devnetInfoCommand(argv: string[]): number {
+  const { out } = args(argv, {});
+  const path = join(loadConfig('development').dataDir, 'devnet.json');
+  let info: DevnetInfo;
+  try {
+    info = readDevnetFile(path);
+  } catch (err) {
+    if (err instanceof DevnetNotRunningError) return failed(err.message);
+    throw err;
+  }
+  const { networks, funded_accounts, merchant_wallet } = info;
+  out.result({ networks, funded_accounts, merchant_wallet }, () => [
+    ...Object.entries(networks).flatMap(([id, n]) => [
+      `network ${id} (${n.name}): ${n.rpc_url}, chain id ${n.chain_id}, ${n.confirmations} confirmations`,
+      ...(n.native_coin ? [`  ${n.native_coin.padEnd(5)} native coin`] : []),
+      ...Object.entries(n.tokens).map(([code, address]) => `  ${code.padEnd(5)} ${address} (${String(n.token_decimals[code])} decimals)`),
+      `  factory ${n.factory}, forwarder ${n.forwarder}, fee address ${n.fee_address}`,
+    ]),
+    `demo merchant wallet ${merchant_wallet}`,
+    'funded accounts (1,000,000 of every token, and native coin, on every chain; anvil\'s public development keys):',
+    ...funded_accounts.map((a) => `  ${a.address} ${a.private_key}`),
+  ]);
+  return 0;
 }
 
 async function merchantCreate(argv: string[]): Promise<number> {

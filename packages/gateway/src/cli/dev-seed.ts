@@ -4,11 +4,14 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
-import { createApplication, createMerchant, type AdminDeps } from '../app/merchant-admin.js';
+import { createApplication, createMerchant, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
 import { NETWORK_IDS, type NetworkId } from '../domain/catalogue.js';
 
 export const DEMO_MERCHANT_NO = 'M100000000001';
-/** anvil's well-known development account #1: the demo merchant's external wallet everywhere. */
+/**
+ * anvil's well-known development account #1: the demo merchant's external wallet everywhere
+ * (the devnet's DEVNET_MERCHANT_WALLET_INDEX; settlements of devnet payments go there).
+ */
 export const DEMO_WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 
 export interface DevIdentity {
@@ -20,7 +23,7 @@ export interface DevIdentity {
   platformPublicKeyFile: string;
 }
 
-export async function seedDevelopment(deps: AdminDeps, dataDir: string): Promise<DevIdentity> {
+export async function seedDevelopment(deps: AdminDeps, dataDir: string, wallet: string = DEMO_WALLET): Promise<DevIdentity> {
   const files = {
     merchantPrivateKeyFile: join(dataDir, 'merchant_private_key.pem'),
     merchantPublicKeyFile: join(dataDir, 'merchant_public_key.pem'),
@@ -28,10 +31,18 @@ export async function seedDevelopment(deps: AdminDeps, dataDir: string): Promise
   };
   const statePath = join(dataDir, 'dev.json');
 
-  if (!(await deps.store.merchants.get(DEMO_MERCHANT_NO))) {
-    const wallets = Object.fromEntries(NETWORK_IDS.map((n) => [n, DEMO_WALLET])) as Record<NetworkId, string>;
+  const existing = await deps.store.merchants.get(DEMO_MERCHANT_NO);
+  if (!existing) {
+    const wallets = Object.fromEntries(NETWORK_IDS.map((n) => [n, wallet])) as Record<NetworkId, string>;
     const created = await createMerchant(deps, { name: 'Demo Merchant', merchantNo: DEMO_MERCHANT_NO, wallets });
     if (!created.ok) throw new Error(`could not seed the demo merchant: ${created.message}`);
+  } else {
+    // A data directory from before a network existed: give it the wallet; one set by hand stays.
+    const missing = Object.fromEntries(NETWORK_IDS.filter((n) => !existing.wallets[n]).map((n) => [n, wallet])) as Partial<Record<NetworkId, string>>;
+    if (Object.keys(missing).length > 0) {
+      const updated = await updateMerchant(deps, DEMO_MERCHANT_NO, { wallets: missing });
+      if (!updated.ok) throw new Error(`could not set the demo merchant's wallets: ${updated.message}`);
+    }
   }
   if (!existsSync(files.merchantPrivateKeyFile) || !existsSync(files.merchantPublicKeyFile)) {
     const pair = generateRsaKeyPair();

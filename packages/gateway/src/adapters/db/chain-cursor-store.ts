@@ -30,3 +30,14 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
     },
   };
 }
+
+/**
+ * Forgets where the networks' chains were scanned to, and who held the scan: for `sparkpay dev`,
+ * whose local chains start again from block 0 on every run (a cursor of the previous run's chain
+ * would keep the watcher waiting for the new one to catch up, and a lease of a killed run would
+ * hold it off until it ran out).
+ */
+export async function resetChainCursors(q: Q, networks: readonly string[], nowMs: number): Promise<void> {
+  if (networks.length === 0) return;
+  await q.updateTable('chain_cursors').set({ next_block: null, lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', 'in', [...networks]).execute();
+}

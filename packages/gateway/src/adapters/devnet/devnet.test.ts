@@ -1,0 +1,62 @@
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkDeployment, mainnetDeployment } from '../../domain/catalogue.js';
+import { DEVNET_CHAIN_IDS, DEVNET_CONFIRMATIONS, devnetAccount, devnetDeployment, DevnetNotRunningError, readDevnetFile, writeDevnetFile, type DevnetChain, type DevnetInfo } from './devnet.js';
+import { devAccount } from './test-tokens.js';
+
+const A = (n: number) => `0x${n.toString(16).padStart(40, '0')}` as const;
+
+describe('devnet', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sparkpay-devnet-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('derives the same accounts as anvil (devAccount)', () => {
+    for (const i of [0, 1, 2, 3]) expect(devnetAccount(i).address).toBe(devAccount(i).address);
+    // anvil's well-known account #0.
+    expect(devnetAccount(0).privateKey).toBe('0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80');
+  });
+
+  it('maps the deployment onto the local chains: chain ids, RPC URL, contracts, tokens; fees and left-out networks stay', () => {
+    const base = mainnetDeployment();
+    const withoutIris = { networks: base.networks.filter((n) => n.id !== '5').map((n) => (n.id === '2' ? { ...n, feeRate: '0.004' } : n)) };
+    const chains = (['2', '3', '4', '5'] as const).map(
+      (network, i): DevnetChain => ({
+        network,
+        chainId: DEVNET_CHAIN_IDS[network],
+        rpcUrl: `http://127.0.0.1:${9000 + i}`,
+        tokens: network === '5' ? { IRIS: A(1) } : network === '2' ? { USDT: A(1), USDC: A(2), HSK: A(3) } : { USDT: A(1), USDC: A(2) },
+        factory: A(100 + i),
+        forwarder: A(200 + i),
+        node: null as never,
+      }),
+    );
+    const d = devnetDeployment(withoutIris, { chains, feeAddress: A(999) });
+    expect(checkDeployment(d)).toEqual([]);
+    expect(d.networks.map((n) => n.id)).toEqual(['2', '3', '4']);
+    const bsc = d.networks.find((n) => n.id === '3')!;
+    expect(bsc).toMatchObject({ chainId: 3133703, chain: { rpcUrls: ['http://127.0.0.1:9001'], confirmations: DEVNET_CONFIRMATIONS, factory: A(101), forwarder: A(201), feeAddress: A(999) } });
+    expect(bsc.currencies).toEqual([
+      { code: 'BNB', contract: null, decimals: 18, precision: 8 },
+      { code: 'USDT', contract: A(1), decimals: 18, precision: 6 },
+      { code: 'USDC', contract: A(2), decimals: 18, precision: 6 },
+    ]);
+    expect(d.networks[0]!.feeRate).toBe('0.004');
+    expect(new Set(Object.values(DEVNET_CHAIN_IDS)).size).toBe(4);
+    for (const id of Object.values(DEVNET_CHAIN_IDS)) expect([1, 56, 137, 6688, 31337]).not.toContain(id);
+  });
+
+  it('writes the devnet file 0600 and reads it back only while its process runs', () => {
+    const path = join(dir, 'devnet.json');
+    expect(() => readDevnetFile(path)).toThrow(DevnetNotRunningError);
+    const info: DevnetInfo = { networks: {}, funded_accounts: [], merchant_wallet: A(1), pid: process.pid };
+    writeDevnetFile(path, info);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(readDevnetFile(path)).toEqual(info);
+    writeDevnetFile(path, { ...info, pid: 2 ** 22 + 12345 });
+    expect(() => readDevnetFile(path)).toThrow(/is not running/);
+    writeFileSync(path, 'nonsense');
+    expect(() => readDevnetFile(path)).toThrow(/not a devnet file/);
+  });
+});
