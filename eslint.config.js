@@ -28,8 +28,8 @@ export default tseslint.config(
       ],
     },
   },
-  layer(['packages/gateway/src/domain/**/*.ts'], ['**/app/**', '**/adapters/**', '**/jobs/**', '**/cli/**', 'node:*', 'fastify', 'kysely', 'pg', 'better-sqlite3', 'pino'], 'domain is pure: it imports only domain and @sparkpay/protocol'),
-  layer(['packages/gateway/src/app/**/*.ts'], ['**/adapters/**', '**/jobs/**', '**/cli/**', 'fastify', 'kysely', 'pg', 'better-sqlite3'], 'app imports domain and its own ports only'),
+  layer(['packages/gateway/src/domain/**/*.ts'], ['**/app/**', '**/adapters/**', '**/jobs/**', '**/cli/**', 'node:*', 'fastify', 'kysely', 'pg', 'better-sqlite3', 'pino', 'prom-client'], 'domain is pure: it imports only domain and @sparkpay/protocol'),
+  layer(['packages/gateway/src/app/**/*.ts'], ['**/adapters/**', '**/jobs/**', '**/cli/**', 'fastify', 'kysely', 'pg', 'better-sqlite3', 'prom-client'], 'app imports domain and its own ports only'),
   layer(['packages/gateway/src/adapters/**/*.ts', 'packages/gateway/src/jobs/**/*.ts'], ['**/cli/**'], 'only the composition root (cli/) wires adapters together'),
   layer(['packages/protocol/src/**/*.ts'], ['@sparkpay/*', 'fastify', 'kysely', 'pg', 'pino'], 'protocol has no runtime dependencies'),
 );

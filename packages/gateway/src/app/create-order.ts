@@ -12,7 +12,7 @@ import { checkMerchant, planOrder, type OrderPlan } from '../domain/order-plan.j
 import type { RateTable } from '../domain/rates.js';
 import type { AuthenticatedApp } from './authenticate.js';
 import { createOrderData, type CreateOrderData } from './order-view.js';
-import { DuplicateRequestError, nowSeconds, type Clock, type Ids, type Store } from './ports.js';
+import { DuplicateRequestError, nowSeconds, type Clock, type Ids, type Metrics, type Store } from './ports.js';
 import type { Edition, OrderRecord } from './records.js';
 import { NonceGuard, ReplayedRequestError, replayFailure } from './nonce-guard.js';
 import { fail, type Failure, type Result } from './result.js';
@@ -24,6 +24,7 @@ export interface CreateOrderDeps {
   deployment: Deployment;
   rates: RateTable;
   publicUrl: string;
+  metrics?: Metrics;
 }
 
 export async function createOrder(
@@ -54,6 +55,7 @@ export async function createOrder(
     if (repeat) return repeat;
     throw err;
   }
+  deps.metrics?.orderCreated(prepared.order.edition);
   return { ok: true, data: createOrderData(prepared.order, deps.publicUrl) };
 }
 

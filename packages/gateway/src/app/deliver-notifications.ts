@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import { parsePublicKey, sealNotification } from '@sparkpay/protocol';
 import { afterFailure } from '../domain/notification-schedule.js';
 import type { PlatformKeys } from './platform-keys.js';
-import type { AttemptResult, Clock, DueNotification, EventLog, NotificationSender, SendResult, Store } from './ports.js';
+import type { AttemptResult, Clock, DueNotification, EventLog, Metrics, NotificationSender, SendResult, Store } from './ports.js';
 import type { NotificationRecord } from './records.js';
 
 export interface DeliveryOptions {
@@ -28,6 +28,7 @@ export interface DeliveryDeps {
   platformKeys: PlatformKeys;
   sender: NotificationSender;
   log: EventLog;
+  metrics?: Metrics;
 }
 
 interface Claimed {
@@ -228,6 +229,7 @@ export class NotificationDelivery {
       await tx.notifications.finishAttempt(notifyId, c.attemptNo, result);
       return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
     });
+    this.deps.metrics?.notificationAttempt(result.outcome, result.errorKind);
     const fields = { notifyId, paymentOrderNo: c.record.paymentOrderNo, attemptNo: c.attemptNo, series: c.due.series, httpStatus: sent.httpStatus, latencyMs: sent.latencyMs, errorKind: sent.errorKind };
     if (!kept) this.deps.log.warn(fields, 'notification changed during the attempt (resent, or the lease ran out); outcome logged only');
     else if (sent.delivered) this.deps.log.info(fields, 'notification delivered');

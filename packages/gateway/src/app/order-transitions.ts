@@ -3,7 +3,7 @@
 // instead of overwriting each other.
 import { decide, type OrderFact } from '../domain/lifecycle.js';
 import { urlDestination } from '../domain/url.js';
-import type { Clock, Ids, OutboxSignal, Store, StoreTx } from './ports.js';
+import type { Clock, Ids, Metrics, OutboxSignal, Store, StoreTx } from './ports.js';
 import { nowSeconds } from './ports.js';
 import { orderQueryData } from './order-view.js';
 import type { OrderRecord } from './records.js';
@@ -14,6 +14,8 @@ export interface TransitionDeps {
   ids: Ids;
   /** Told when a committed transition wrote notifications (the delivery worker wakes up). */
   outbox?: OutboxSignal;
+  /** Told of each committed status change (and, by the payment port, of transfers). */
+  metrics?: Metrics;
 }
 
 export type TransitionOutcome =
@@ -33,6 +35,7 @@ export async function transition(
   fact: OrderFact | ((tx: StoreTx, order: OrderRecord) => Promise<OrderFact | null>),
 ): Promise<TransitionOutcome> {
   for (let attempt = 1; ; attempt += 1) {
+    let statusChanged = false;
     const outcome = await deps.store.transaction(async (tx): Promise<TransitionOutcome | 'RETRY'> => {
       const order = await tx.orders.get(paymentOrderNo);
       if (!order) return { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' };
@@ -53,6 +56,7 @@ export async function transition(
         if (effect.kind === 'WATCH_UNTIL') next.watchUntil = Math.max(next.watchUntil, effect.until);
       }
       if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
+      statusChanged = next.state.status !== order.state.status;
       const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
       if (notifies.length > 0 && next.notifyUrl) {
         const payments = await tx.payments.listByOrder(next.paymentOrderNo);
@@ -83,6 +87,7 @@ export async function transition(
     });
     if (outcome !== 'RETRY') {
       if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
+      if (outcome.ok && statusChanged) deps.metrics?.transition(outcome.order.state.status);
       return outcome;
     }
     if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);

@@ -5,6 +5,8 @@ import type { MerchantView } from '../domain/merchant.js';
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import type { SettlementPlan } from '../domain/settlement-plan.js';
 import type { AttemptErrorKind, DepositAddressRecord, NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from './records.js';
+import type { PayStatus } from '../domain/lifecycle-types.js';
+import type { Edition, PaymentStatus } from './records.js';
 
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
@@ -94,6 +96,8 @@ export interface PaymentRepo {
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
   /** Transfers on `network` not final yet (status SEEN): their confirmations and blocks are re-checked. */
   listUnfinal(network: string): Promise<PaymentRecord[]>;
+  /** Every transfer recorded to one of `addresses` (lower-case) on `network`, any status. */
+  listByAddresses(network: string, addresses: readonly string[]): Promise<PaymentRecord[]>;
 }
 
 /** A due notification with what its sender needs to choose it (destination, application). */
@@ -216,6 +220,8 @@ export interface ChainReader {
   blockHash(number: number): Promise<string | null>;
   /** Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the provider requires. */
   tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<ChainTransfer[]>;
+  /** Native-coin balances of `addresses` at `blockNumber`, in the same order (batched reads). */
+  balances(addresses: readonly string[], blockNumber: number): Promise<bigint[]>;
 }
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */
@@ -257,3 +263,28 @@ export interface KeyVault {
   seal(plaintext: string, context: string): string;
   open(sealed: string, context: string): string;
 }
+
+/**
+ * What operators watch (a Prometheus adapter serves it on /metrics). Called after the fact is
+ * committed; never throws. Use cases take it optionally and do nothing without it.
+ */
+export interface Metrics {
+  /** A new order was stored (not a repeat of an earlier request). */
+  orderCreated(edition: Edition): void;
+  /** A transfer entered `status` (first seen, final, reverted): once per status, not per confirmation or rescan. */
+  paymentObserved(network: string, status: PaymentStatus): void;
+  /** An order's status changed to `status`. */
+  transition(status: PayStatus): void;
+  /** A notification attempt finished (errorKind null when delivered). */
+  notificationAttempt(outcome: AttemptResult['outcome'], errorKind: AttemptErrorKind | null): void;
+  /** A scan pass of `network`: the chain head it saw and the last block scanned (null: nothing new this pass). */
+  chainScanned(network: string, head: number, scannedTo: number | null): void;
+}
+
+export const noMetrics: Metrics = {
+  orderCreated: () => undefined,
+  paymentObserved: () => undefined,
+  transition: () => undefined,
+  notificationAttempt: () => undefined,
+  chainScanned: () => undefined,
+};

@@ -14,12 +14,24 @@ export type TransferFact = Omit<PaymentRecord, 'createdAt' | 'updatedAt'>;
 
 export interface PaymentFacts {
   transferObserved(fact: TransferFact): Promise<TransitionOutcome>;
+  /**
+   * Several transfers of one order as one scan pass found them: stored together and the order
+   * decided once on the resulting totals, so two transfers that complete it in the same pass
+   * never show it a transient UNDERPAID (a flag that is never cleared) or two REVERTED events.
+   */
+  transfersObserved(facts: readonly TransferFact[]): Promise<TransitionOutcome>;
 }
 
 export function paymentFacts(deps: TransitionDeps): PaymentFacts {
-  return {
-    transferObserved: (fact) =>
-      transition(deps, fact.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
+  const transfersObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome> => {
+    const first = facts[0];
+    if (!first) throw new RangeError('transfersObserved needs at least one transfer');
+    if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
+    // The transfers that enter a new status (first seen, final, reverted): what is counted.
+    let entered: TransferFact[] = [];
+    const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
+      entered = [];
+      for (const fact of facts) {
         const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
         if (!order.selectedNetwork && option) {
           // A transfer in one of the order's options selects it when the payer skipped the cashier.
@@ -30,21 +42,32 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
         const nowMs = deps.clock.nowMs();
         // On a transfer seen before, the upsert keeps its original created_at.
         const row: PaymentRecord = { ...fact, createdAt: nowMs, updatedAt: nowMs };
+        if (deps.metrics) {
+          const before = (await tx.payments.listByOrder(order.paymentOrderNo)).find(
+            (p) => p.network === fact.network && p.txHash === fact.txHash && p.logIndex === fact.logIndex,
+          );
+          if (before?.status !== fact.status) entered.push(fact);
+        }
         await tx.payments.upsert(row);
-        // A transfer in a pair the order does not offer is recorded but counts for nothing.
-        if (order.state.due === null) return null;
-        const counted = (await tx.payments.listByOrder(order.paymentOrderNo)).filter(
-          (p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED',
-        );
-        const seen = counted.reduce((s, p) => s + p.amount, 0n);
-        const final = counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n);
-        return {
-          kind: 'PAYMENTS_OBSERVED',
-          due: order.state.due,
-          seen,
-          final,
-          allFinal: counted.every((p) => p.status === 'FINAL'),
-        };
-      }),
+      }
+      // A transfer in a pair the order does not offer is recorded but counts for nothing.
+      if (order.state.due === null) return null;
+      const counted = (await tx.payments.listByOrder(order.paymentOrderNo)).filter(
+        (p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED',
+      );
+      const seen = counted.reduce((s, p) => s + p.amount, 0n);
+      const final = counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n);
+      return {
+        kind: 'PAYMENTS_OBSERVED',
+        due: order.state.due,
+        seen,
+        final,
+        allFinal: counted.every((p) => p.status === 'FINAL'),
+      };
+    });
+    // Stored unless the order does not exist (a refused decision still commits the rows).
+    if (outcome.ok || outcome.reason !== 'NOT_FOUND') for (const fact of entered) deps.metrics?.paymentObserved(fact.network, fact.status);
+    return outcome;
   };
+  return { transferObserved: (fact) => transfersObserved([fact]), transfersObserved };
 }

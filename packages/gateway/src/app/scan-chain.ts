@@ -3,12 +3,16 @@
 // grow and whose blocks are checked to still be canonical. Every transfer goes to the payment
 // port, keyed by (network, tx hash, log index), so a rescan or a transfer that reappears in
 // another block after a reorganisation is counted once. The cursor moves only after the facts
-// are stored: a crash mid-scan repeats work, it never skips it.
+// are stored: a crash mid-scan repeats work, it never skips it. The facts of a pass are applied
+// per order, each order's together (two transfers completing an order in one pass are one
+// decision, not a transient UNDERPAID). Native-coin receipts have no logs: they are found by
+// balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import type { PaymentFacts, TransferFact } from './record-payment.js';
 import type { ChainReader, ChainTransfer, Clock, EventLog, Store } from './ports.js';
 import type { DepositAddressRecord } from './records.js';
 import { nowSeconds } from './ports.js';
+import { isNativeReceipt, scanNativeReceipts } from './scan-native.js';
 
 export interface ScanDeps {
   store: Store;
@@ -46,10 +50,16 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   let from = cursor.nextBlock ?? Math.max(0, head - required);
   let reverted = 0;
 
+  // Every fact of the pass, applied per order at the end (one decision per order and pass).
+  const facts: TransferFact[] = [];
   // Re-check what is not final: a block that is no longer canonical reverts its transfers, and
   // the scan goes back to that block so that a transfer mined again elsewhere is found.
-  for (const p of await store.payments.listUnfinal(network.id)) {
-    const hash = p.blockNumber <= head ? await reader.blockHash(p.blockNumber) : null;
+  const unfinal = await store.payments.listUnfinal(network.id);
+  for (const p of unfinal.filter((u) => !isNativeReceipt(u))) {
+    // A block beyond the head is no evidence of a reorg: an endpoint that lags (say, the one
+    // failed over to) has not reached it yet. It is checked once the chain gets there.
+    if (p.blockNumber > head) continue;
+    const hash = await reader.blockHash(p.blockNumber);
     const fact: TransferFact = { ...p };
     if (hash === null || hash.toLowerCase() !== p.blockHash.toLowerCase()) {
       fact.status = 'REVERTED';
@@ -62,14 +72,19 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
       fact.status = statusFor(fact.confirmations, required);
       if (fact.status === p.status && fact.confirmations === p.confirmations) continue;
     }
-    await deps.payments.transferObserved(fact);
+    facts.push(fact);
   }
 
-  if (from > head) return { leased: true, head, scanned: null, transfers: 0, reverted };
-  const to = Math.min(head, from + deps.maxBlocks - 1);
   const watched = await store.depositAddresses.listWatched(network.id, nowSeconds(deps.clock));
+  const native = await scanNativeReceipts(deps, head, watched, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
+  reverted += native.reverted;
+  let transfers = native.transfers;
+  if (from > head) {
+    await recordByOrder(deps.payments, facts);
+    return { leased: true, head, scanned: null, transfers, reverted };
+  }
+  const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
-  let transfers = 0;
   if (watched.length > 0 && tokens.length > 0) {
     const byAddress = new Map<string, DepositAddressRecord[]>();
     for (const d of watched) byAddress.set(d.address, [...(byAddress.get(d.address) ?? []), d]);
@@ -77,14 +92,22 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     for (const t of logs) {
       const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
       if (!fact) continue;
-      await deps.payments.transferObserved(fact);
+      facts.push(fact);
       transfers += 1;
     }
   }
+  await recordByOrder(deps.payments, facts);
   if (!(await store.chainCursors.advance(network.id, deps.owner, to + 1))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
   }
   return { leased: true, head, scanned: { from, to }, transfers, reverted };
+}
+
+/** Applies the facts of a pass, each order's together, orders in the order first met. */
+async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFact[]): Promise<void> {
+  const byOrder = new Map<string, TransferFact[]>();
+  for (const f of facts) byOrder.set(f.paymentOrderNo, [...(byOrder.get(f.paymentOrderNo) ?? []), f]);
+  for (const group of byOrder.values()) await payments.transfersObserved(group);
 }
 
 /**

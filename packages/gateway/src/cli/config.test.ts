@@ -26,6 +26,12 @@ describe('loadConfig', () => {
     expect(c.rates.ETH).toBeUndefined();
   });
 
+  it('serves /metrics unless the file says metrics: false', () => {
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).metrics).toBe(true);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: false }) }).metrics).toBe(false);
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: 'no' }) })).toThrow(/metrics must be true or false/);
+  });
+
   it('ships demo rates for every currency and allows private notify targets in development', () => {
     const c = loadConfig('development', { SPARKPAY_DATA_DIR: dataDir() });
     expect(Object.keys(c.rates)).toEqual(expect.arrayContaining(['USDT', 'USDC', 'ETH', 'BNB', 'POL', 'HSK', 'IRIS']));

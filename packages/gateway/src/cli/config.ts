@@ -27,6 +27,8 @@ export interface Config {
   /** How often each network's chain is scanned when it is not behind. */
   chainPollMs: number;
   logLevel: string;
+  /** Serve GET /metrics (Prometheus text format); the file's `metrics: false` turns it off. */
+  metrics: boolean;
   deployment: Deployment;
   rates: RateConfig;
 }
@@ -58,6 +60,7 @@ interface FileConfig {
   timestamp_window_seconds?: number;
   log_level?: string;
   chain_poll_ms?: number;
+  metrics?: boolean;
   rates?: Record<string, string>;
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
@@ -101,6 +104,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     expiryIntervalMs: 1000,
     chainPollMs: intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 2000, 50, 600_000),
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
+    metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
     rates,
   };
@@ -127,6 +131,12 @@ function intSetting(name: string, envValue: string | undefined, fileValue: numbe
   const n = Number(raw.trim());
   if (n < min || n > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${n}`);
   return n;
+}
+
+function booleanSetting(name: string, fileValue: unknown, fallback: boolean): boolean {
+  if (fileValue === undefined) return fallback;
+  if (typeof fileValue !== 'boolean') throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(fileValue)}`);
+  return fileValue;
 }
 
 function notifySettings(n: NonNullable<FileConfig['notify']>): NotifySettings {

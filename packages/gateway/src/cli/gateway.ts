@@ -11,7 +11,7 @@ import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
 import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
-import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
+import type { ScanDeps, ScanResult } from '../app/scan-chain.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
 import { randomAlnum, randomIds } from '../adapters/crypto/random-ids.js';
 import { openDatabase, type Db } from '../adapters/db/database.js';
@@ -21,8 +21,9 @@ import { createHttpSender } from '../adapters/notify/http-sender.js';
 import { evmChainReader } from '../adapters/chain/evm/chain-reader.js';
 import { evmDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
 import { buildServer } from '../adapters/http/server.js';
+import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { rateTableFrom } from '../domain/rates.js';
-import { startChainWatcher } from '../jobs/chain-watcher.js';
+import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
@@ -48,6 +49,8 @@ export interface Gateway {
   notifications: NotificationDelivery;
   /** One scan pass of a network's chain (the watcher runs these; tests may call them directly). */
   scanChain(network: string): Promise<ScanResult>;
+  /** Counters and chain gauges, served on GET /metrics unless the configuration turns it off. */
+  metrics: PrometheusMetrics;
   /** Wakes the delivery worker of this process (after writes it did not make itself, e.g. a resend). */
   outbox: OutboxSignal;
   logger: Logger;
@@ -113,10 +116,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Leases (notifications, chain scans) and the attempt log name the process that holds them.
   const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
-  const deps = { store, clock, ids, outbox };
+  // Counted even when not served (cheap); the process metrics only when served.
+  const metrics = new PrometheusMetrics({ networks: config.deployment.networks.map((n) => n.id), processMetrics: config.metrics });
+  const deps = { store, clock, ids, outbox, metrics };
   const sender = createHttpSender({ timeoutMs: config.notify.timeoutMs, allowPrivate: config.notifyAllowPrivate, socketsPerHost: config.notify.perDestination });
   const notifications = new NotificationDelivery(
-    { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }) },
+    { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }), metrics },
     {
       // Leases and the attempt log name the process that sent.
       owner: instance,
@@ -154,6 +159,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     authenticator: new Authenticator(store, clock, { windowSeconds: config.timestampWindowSeconds }),
     rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
     isReady: () => ready,
+    metrics: config.metrics ? metrics : undefined,
     api: {
       createOrder: (app, edition, body, nonce) =>
         createOrder({ ...deps, deployment: config.deployment, rates, publicUrl: config.publicUrl }, app, edition, body, nonce),
@@ -176,9 +182,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     async scanChain(network) {
       const scanner = scanners.get(network);
       if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
-      return scanChainOnce(scanner);
+      return scanPass(scanner, metrics);
     },
     notifications,
+    metrics,
     outbox,
     logger,
     clock,
@@ -187,7 +194,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const address = await server.listen({ host: config.host, port: config.port });
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
-        for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs));
+        for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
         outbox.worker = startNotificationWorker(notifications, logger, config.notify.pollMs);
         workers.push(outbox.worker);
       }

@@ -1,13 +1,21 @@
 // One scan loop per network that has RPC endpoints: a thin loop around scanChainOnce. Passes
 // continue at once while the scan is behind the head, otherwise every poll interval.
 import type { Logger } from 'pino';
-import { scanChainOnce, type ScanDeps } from '../app/scan-chain.js';
+import { noMetrics, type Metrics } from '../app/ports.js';
+import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
 import { startLoop, type WorkerLoop } from './worker-loop.js';
 
-export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number): WorkerLoop {
+/** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease). */
+export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Promise<ScanResult> {
+  const r = await scanChainOnce(deps);
+  if (r.leased && r.head !== null) metrics.chainScanned(deps.network.id, r.head, r.scanned?.to ?? null);
+  return r;
+}
+
+export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number, metrics: Metrics = noMetrics): WorkerLoop {
   return startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 100; pass += 1) {
-      const r = await scanChainOnce(deps);
+      const r = await scanPass(deps, metrics);
       if (r.transfers > 0 || r.reverted > 0) logger.info({ network: deps.network.id, ...r }, 'chain scan');
       if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) return;
     }

@@ -211,10 +211,18 @@ const depositAddresses: Migration = {
   },
 };
 
+/** Native-coin detection reads the payments of the watched addresses every pass (issue 4). */
+const paymentsByAddress: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.createIndex('payments_address').on('payments').columns(['network', 'address']).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
   '0003_chain': depositAddresses,
+  '0004_payments_by_address': paymentsByAddress,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -24,6 +24,7 @@ import { GroupCommit } from './group-commit.js';
 import { isUniqueViolation, type Db } from './database.js';
 import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
+import type { PaymentRecord } from '../../app/records.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
 
@@ -294,6 +295,22 @@ function paymentRepo(q: Q): PaymentRepo {
     async listUnfinal(network) {
       const rows = await q.selectFrom('payments').selectAll().where('network', '=', network).where('status', '=', 'SEEN').orderBy('block_number').execute();
       return rows.map(rowToPayment);
+    },
+    async listByAddresses(network, addresses) {
+      const out: PaymentRecord[] = [];
+      // Chunks keep the IN list under every driver's bound-parameter limit.
+      for (let i = 0; i < addresses.length; i += 500) {
+        const rows = await q
+          .selectFrom('payments')
+          .selectAll()
+          .where('network', '=', network)
+          .where('address', 'in', addresses.slice(i, i + 500) as string[])
+          .orderBy('block_number')
+          .orderBy('tx_hash')
+          .execute();
+        out.push(...rows.map(rowToPayment));
+      }
+      return out;
     },
     async listByOrder(paymentOrderNo) {
       const rows = await q

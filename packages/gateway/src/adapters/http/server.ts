@@ -8,6 +8,7 @@ import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js'
 import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
+import type { MetricsPage } from '../metrics/prometheus.js';
 import { cashierRoutes, type CashierApi } from './cashier-api.js';
 import type { RateLimiter } from './rate-limit.js';
 import { sendError, sendSigned, type Signer } from './signed-reply.js';
@@ -37,6 +38,8 @@ export interface HttpDeps extends Signer {
   api: OrderApi;
   /** The cashier's JSON API (§15); absent: not served. */
   cashier?: CashierApi;
+  /** GET /metrics (Prometheus); absent: not served. */
+  metrics?: MetricsPage;
   isReady(): boolean;
 }
 
@@ -138,6 +141,12 @@ export function buildServer(deps: HttpDeps) {
   server.get('/healthz', async (_req, reply) =>
     deps.isReady() ? reply.send({ status: 'ok' }) : reply.code(503).send({ status: 'starting' }),
   );
+
+  const metrics = deps.metrics;
+  if (metrics) {
+    // Unauthenticated, like /healthz: expose the port to the scraper, not the internet.
+    server.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
+  }
 
   const route = (method: 'GET' | 'POST', url: string, handler: Handler, options: RouteOptions = {}) =>
     server.route({

@@ -1,7 +1,8 @@
-// Reading a network's chain over JSON-RPC for the scanner (issue 4): the head, block hashes and
-// ERC-20 Transfer logs to watched addresses. Endpoints are tried in configured order and the
-// reader stays on the one that answered (failover); a provider that refuses a log range as too
-// large gets halves of it, down to single blocks.
+// Reading a network's chain over JSON-RPC for the scanner (issue 4): the head, block hashes,
+// ERC-20 Transfer logs to watched addresses, and native-coin balances (JSON-RPC batches).
+// Endpoints are tried in configured order and the reader stays on the one that answered
+// (failover); a provider that refuses a log range as too large gets halves of it, down to
+// single blocks.
 import { createPublicClient, http, type PublicClient } from 'viem';
 import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js';
 
@@ -9,6 +10,9 @@ import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
 /** Recipients per eth_getLogs request: providers limit the size of a topic OR-list. */
 const RECIPIENTS_PER_REQUEST = 200;
+/** eth_getBalance calls per JSON-RPC batch (one HTTP request), and batches in flight at once. */
+const BALANCES_PER_BATCH = 100;
+const BALANCE_BATCHES_IN_FLIGHT = 4;
 
 interface RpcLog {
   transactionHash: string;
@@ -37,15 +41,20 @@ const padTopic = (address: string) => `0x${address.slice(2).toLowerCase().padSta
 export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderOptions = {}): ChainReader {
   if (rpcUrls.length === 0) throw new Error('a chain reader needs at least one RPC URL');
   const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 }), cacheTime: 0 }));
+  // Balance reads go out as JSON-RPC batches: the calls of one chunk, issued in the same tick,
+  // travel in one HTTP request. Separate clients, so no other call is ever batched.
+  const batchClients: PublicClient[] = rpcUrls.map((url) =>
+    createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0, batch: { batchSize: BALANCES_PER_BATCH, wait: 0 } }), cacheTime: 0 }),
+  );
   let current = 0;
 
   /** Runs `fn` on the current endpoint, then on each other one in turn; the last error if all fail. */
-  async function withFailover<T>(what: string, fn: (client: PublicClient) => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
+  async function withFailover<T>(what: string, fn: (client: PublicClient) => Promise<T>, passThrough?: (err: unknown) => boolean, pool: readonly PublicClient[] = clients): Promise<T> {
     let lastError: unknown;
-    for (let i = 0; i < clients.length; i += 1) {
-      const index = (current + i) % clients.length;
+    for (let i = 0; i < pool.length; i += 1) {
+      const index = (current + i) % pool.length;
       try {
-        const value = await fn(clients[index]!);
+        const value = await fn(pool[index]!);
         if (index !== current) options.log?.warn({ from: rpcUrls[current], to: rpcUrls[index] }, 'switched RPC endpoint');
         current = index;
         return value;
@@ -101,6 +110,27 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
         }
       }
       return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+    },
+    async balances(addresses, blockNumber) {
+      const out: bigint[] = new Array<bigint>(addresses.length);
+      const chunks: number[] = [];
+      for (let i = 0; i < addresses.length; i += BALANCES_PER_BATCH) chunks.push(i);
+      const blockTag = BigInt(blockNumber);
+      const worker = async () => {
+        for (let start = chunks.shift(); start !== undefined; start = chunks.shift()) {
+          const slice = addresses.slice(start, start + BALANCES_PER_BATCH);
+          // The whole chunk is retried on the next endpoint: a batch fails or succeeds as one.
+          const values = await withFailover(
+            'eth_getBalance',
+            (c) => Promise.all(slice.map((address) => c.getBalance({ address: address as `0x${string}`, blockNumber: blockTag }))),
+            undefined,
+            batchClients,
+          );
+          values.forEach((v, j) => (out[start + j] = v));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(BALANCE_BATCHES_IN_FLIGHT, chunks.length) }, worker));
+      return out;
     },
   };
 }

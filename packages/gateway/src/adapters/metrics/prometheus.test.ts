@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { PrometheusMetrics } from './prometheus.js';
+
+/** The samples of an exposition page: `name{labels}` → value (comments left out). */
+function samples(page: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of page.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+const own = (page: string) => new Map([...samples(page)].filter(([k]) => !/^sparkpay_(process|nodejs)_/.test(k)));
+
+describe('PrometheusMetrics', () => {
+  it('counts orders, payments, transitions and notification attempts by label, from zero', async () => {
+    const m = new PrometheusMetrics({ processMetrics: false, networks: ['4'] });
+    expect(own(await m.render())).toEqual(
+      new Map([
+        ['sparkpay_orders_created_total{edition="standard"}', 0],
+        ['sparkpay_orders_created_total{edition="pro"}', 0],
+        ['sparkpay_payments_observed_total{network="4",status="SEEN"}', 0],
+        ['sparkpay_payments_observed_total{network="4",status="FINAL"}', 0],
+        ['sparkpay_payments_observed_total{network="4",status="REVERTED"}', 0],
+        ['sparkpay_order_transitions_total{status="PENDING"}', 0],
+        ['sparkpay_order_transitions_total{status="PAYING"}', 0],
+        ['sparkpay_order_transitions_total{status="PAID"}', 0],
+        ['sparkpay_order_transitions_total{status="COMPLETED"}', 0],
+        ['sparkpay_order_transitions_total{status="CLOSED"}', 0],
+        ['sparkpay_notification_attempts_total{outcome="DELIVERED",error_kind="none"}', 0],
+      ]),
+    );
+    m.orderCreated('standard');
+    m.orderCreated('standard');
+    m.orderCreated('pro');
+    m.paymentObserved('4', 'SEEN');
+    m.paymentObserved('2', 'FINAL');
+    m.transition('PAYING');
+    m.transition('PAID');
+    m.transition('PAID');
+    m.notificationAttempt('DELIVERED', null);
+    m.notificationAttempt('FAILED', 'TIMEOUT');
+    m.notificationAttempt('FAILED', 'TIMEOUT');
+    m.notificationAttempt('INTERRUPTED', 'INTERRUPTED');
+    const s = samples(await m.render());
+    expect(s.get('sparkpay_orders_created_total{edition="standard"}')).toBe(2);
+    expect(s.get('sparkpay_orders_created_total{edition="pro"}')).toBe(1);
+    expect(s.get('sparkpay_payments_observed_total{network="4",status="SEEN"}')).toBe(1);
+    expect(s.get('sparkpay_payments_observed_total{network="2",status="FINAL"}')).toBe(1);
+    expect(s.get('sparkpay_order_transitions_total{status="PAYING"}')).toBe(1);
+    expect(s.get('sparkpay_order_transitions_total{status="PAID"}')).toBe(2);
+    expect(s.get('sparkpay_notification_attempts_total{outcome="DELIVERED",error_kind="none"}')).toBe(1);
+    expect(s.get('sparkpay_notification_attempts_total{outcome="FAILED",error_kind="TIMEOUT"}')).toBe(2);
+    expect(s.get('sparkpay_notification_attempts_total{outcome="INTERRUPTED",error_kind="INTERRUPTED"}')).toBe(1);
+  });
+
+  it('gauges each network’s head, last scanned block and lag', async () => {
+    const m = new PrometheusMetrics({ processMetrics: false });
+    const chain = async (network: string) => {
+      const s = samples(await m.render());
+      return [s.get(`sparkpay_chain_head_block{network="${network}"}`), s.get(`sparkpay_chain_scanned_block{network="${network}"}`), s.get(`sparkpay_chain_lag_blocks{network="${network}"}`)];
+    };
+    expect(await chain('4')).toEqual([undefined, undefined, undefined]);
+    m.chainScanned('4', 1_000, 936);
+    m.chainScanned('2', 20_000_000, 20_000_000);
+    expect(await chain('4')).toEqual([1_000, 936, 64]);
+    expect(await chain('2')).toEqual([20_000_000, 20_000_000, 0]);
+    // A pass with nothing new: the cursor is past the head, so everything up to it is scanned.
+    m.chainScanned('4', 1_003, null);
+    expect(await chain('4')).toEqual([1_003, 1_003, 0]);
+    // A head behind what was scanned (a lagging endpoint after failover) is no negative lag.
+    m.chainScanned('4', 1_001, null);
+    expect(await chain('4')).toEqual([1_001, 1_003, 0]);
+  });
+
+  it('keeps gateways apart and appends the process metrics, prefixed, when asked', async () => {
+    const a = new PrometheusMetrics();
+    const b = new PrometheusMetrics();
+    a.orderCreated('pro');
+    const pa = samples(await a.render());
+    const pb = samples(await b.render());
+    expect(pa.get('sparkpay_orders_created_total{edition="pro"}')).toBe(1);
+    expect(pb.get('sparkpay_orders_created_total{edition="pro"}')).toBe(0);
+    for (const s of [pa, pb]) {
+      expect(s.has('sparkpay_process_cpu_user_seconds_total')).toBe(true);
+      expect(s.has('sparkpay_process_resident_memory_bytes') || process.platform !== 'linux').toBe(true);
+      expect([...s.keys()].some((k) => k.startsWith('sparkpay_nodejs_eventloop_lag_seconds'))).toBe(true);
+    }
+    expect([...samples(await new PrometheusMetrics({ processMetrics: false }).render()).keys()].some((k) => k.includes('process_'))).toBe(false);
+    expect(a.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+  });
+});

@@ -1,0 +1,111 @@
+// The Metrics port on prom-client, served by GET /metrics in the Prometheus text format. Each
+// gateway has its own Registry (several gateways in one process, as in the tests, never clash);
+// the Node process metrics (CPU, memory, event loop lag, GC) belong to the process, so they are
+// collected once per process into a shared registry and appended to every gateway's page.
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Metrics } from '../../app/ports.js';
+import type { AttemptErrorKind, AttemptOutcome, Edition, PaymentStatus } from '../../app/records.js';
+import { PAY_STATUSES, type PayStatus } from '../../domain/lifecycle-types.js';
+
+export const METRICS_PREFIX = 'sparkpay_';
+
+export interface PrometheusOptions {
+  /** Append the Node process metrics (prefixed `sparkpay_`); default true. */
+  processMetrics?: boolean;
+  /** Networks whose payment counters start at 0 (so rates work from the first transfer). */
+  networks?: readonly string[];
+}
+
+/** What the HTTP server needs to serve /metrics. */
+export interface MetricsPage {
+  readonly contentType: string;
+  render(): Promise<string>;
+}
+
+const EDITIONS: readonly Edition[] = ['standard', 'pro'];
+const PAYMENT_STATUSES: readonly PaymentStatus[] = ['SEEN', 'FINAL', 'REVERTED'];
+
+let processRegistry: Registry | null = null;
+
+/** The process-wide registry of the default Node metrics, created on first use. */
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: METRICS_PREFIX });
+  }
+  return processRegistry;
+}
+
+export class PrometheusMetrics implements Metrics, MetricsPage {
+  /** This gateway's own metrics (not the process ones). */
+  readonly registry = new Registry();
+  readonly contentType = this.registry.contentType;
+  private readonly process: Registry | null;
+  private readonly ordersCreated: Counter<'edition'>;
+  private readonly paymentsObserved: Counter<'network' | 'status'>;
+  private readonly transitions: Counter<'status'>;
+  private readonly notificationAttempts: Counter<'outcome' | 'error_kind'>;
+  private readonly headBlock: Gauge<'network'>;
+  private readonly scannedBlock: Gauge<'network'>;
+  private readonly lagBlocks: Gauge<'network'>;
+  /** The last block scanned per network, for passes that found nothing new. */
+  private readonly scanned = new Map<string, number>();
+
+  constructor(options: PrometheusOptions = {}) {
+    const registers = [this.registry];
+    this.process = options.processMetrics === false ? null : processMetrics();
+    this.ordersCreated = new Counter({ name: `${METRICS_PREFIX}orders_created_total`, help: 'Orders created, by edition (repeats of a request not counted)', labelNames: ['edition'], registers });
+    this.paymentsObserved = new Counter({
+      name: `${METRICS_PREFIX}payments_observed_total`,
+      help: 'Transfers to deposit addresses entering a status (SEEN, FINAL, REVERTED), by network',
+      labelNames: ['network', 'status'],
+      registers,
+    });
+    this.transitions = new Counter({ name: `${METRICS_PREFIX}order_transitions_total`, help: 'Order status changes, by new status', labelNames: ['status'], registers });
+    this.notificationAttempts = new Counter({
+      name: `${METRICS_PREFIX}notification_attempts_total`,
+      help: 'Notification attempts finished, by outcome (DELIVERED, FAILED, INTERRUPTED) and error kind (none when delivered)',
+      labelNames: ['outcome', 'error_kind'],
+      registers,
+    });
+    this.headBlock = new Gauge({ name: `${METRICS_PREFIX}chain_head_block`, help: 'The chain head seen by the last scan pass', labelNames: ['network'], registers });
+    this.scannedBlock = new Gauge({ name: `${METRICS_PREFIX}chain_scanned_block`, help: 'The last block scanned for transfers', labelNames: ['network'], registers });
+    this.lagBlocks = new Gauge({ name: `${METRICS_PREFIX}chain_lag_blocks`, help: 'Blocks between the chain head and the last block scanned', labelNames: ['network'], registers });
+
+    for (const edition of EDITIONS) this.ordersCreated.inc({ edition }, 0);
+    for (const status of PAY_STATUSES) this.transitions.inc({ status }, 0);
+    for (const network of options.networks ?? []) for (const status of PAYMENT_STATUSES) this.paymentsObserved.inc({ network, status }, 0);
+    this.notificationAttempts.inc({ outcome: 'DELIVERED', error_kind: 'none' }, 0);
+  }
+
+  orderCreated(edition: Edition): void {
+    this.ordersCreated.inc({ edition });
+  }
+
+  paymentObserved(network: string, status: PaymentStatus): void {
+    this.paymentsObserved.inc({ network, status });
+  }
+
+  transition(status: PayStatus): void {
+    this.transitions.inc({ status });
+  }
+
+  notificationAttempt(outcome: Exclude<AttemptOutcome, 'IN_FLIGHT'>, errorKind: AttemptErrorKind | null): void {
+    this.notificationAttempts.inc({ outcome, error_kind: errorKind ?? 'none' });
+  }
+
+  chainScanned(network: string, head: number, scannedTo: number | null): void {
+    // Nothing new this pass: the cursor is past the head, so everything up to it was scanned.
+    const scanned = scannedTo ?? Math.max(this.scanned.get(network) ?? head, head);
+    this.scanned.set(network, scanned);
+    this.headBlock.set({ network }, head);
+    this.scannedBlock.set({ network }, scanned);
+    this.lagBlocks.set({ network }, Math.max(0, head - scanned));
+  }
+
+  /** The page GET /metrics serves: this gateway's metrics, then the process ones. */
+  async render(): Promise<string> {
+    const own = await this.registry.metrics();
+    return this.process ? `${own}\n${await this.process.metrics()}` : own;
+  }
+}

@@ -1,0 +1,141 @@
+// Native-coin receipts (ETH, BNB, POL) at the deposit addresses of native options (issue 4). A
+// plain value transfer leaves no log, so the scanner reads the balances of those addresses at
+// the head, in batches, and compares each with what is already credited to it: the sum of its
+// native payment rows that are not REVERTED.
+//
+// - An increase beyond the credited sum is one payment row of the difference, keyed by the
+//   synthetic tx hash `balance:<address>:<head>` and log index 0, in the head block (the
+//   block where it was first seen: confirmations count from there, never from earlier). The
+//   key depends only on what the chain shows, and the credited sum includes the row as soon as
+//   it is stored, so a rescan, a crash before the cursor moves or a second pass at the same
+//   head adds nothing: each receipt is counted once.
+// - A row becomes FINAL when it has the network's confirmations and the balance at the block
+//   that has exactly that many (head - confirmations + 1) still covers it together with every
+//   credited row before it. Until then it stays SEEN with its confirmations updated.
+// - A balance lower than the credited sum means unconfirmed money left the canonical chain (a
+//   reorganisation): SEEN rows are REVERTED, newest first, until the rest is covered. If the
+//   payment is mined again, the balance rises again and a new row counts it once.
+//
+// Limits, by design of balance reads:
+// - The real tx hash is unknown (the row carries the synthetic one) and several receipts
+//   between two passes are one row of their sum. Internal transfers (a contract sending value
+//   to the address) are detected as well, which plain transaction scanning would miss.
+// - Money that leaves the address is not modelled: FINAL rows are never reverted by a lower
+//   balance, and after the forwarder distributes (settlement) the balance no longer covers the
+//   credited sum, so a later receipt is seen only beyond that sum. The settlement must record
+//   what it swept before late native payments can be detected exactly.
+// - Native coin sent to a token option's address, and ERC-20 tokens credited without a
+//   Transfer log, are not seen. Tokens sent to a native option's address are seen by the log
+//   scan and recorded unmatched.
+import type { DepositAddressRecord, PaymentRecord } from './records.js';
+import type { TransferFact } from './record-payment.js';
+import type { ScanDeps } from './scan-chain.js';
+
+export const NATIVE_TX_PREFIX = 'balance:';
+
+/** Whether a payment row is a native-coin receipt found by balance reads (not a log). */
+export const isNativeReceipt = (p: Pick<PaymentRecord, 'txHash'>): boolean => p.txHash.startsWith(NATIVE_TX_PREFIX);
+
+export const nativeReceiptKey = (address: string, block: number): string => `${NATIVE_TX_PREFIX}${address.toLowerCase()}:${block}`;
+
+const byBlock = (a: PaymentRecord, b: PaymentRecord) => a.blockNumber - b.blockNumber || (a.txHash < b.txHash ? -1 : a.txHash > b.txHash ? 1 : 0);
+const withoutTimes = ({ createdAt: _c, updatedAt: _u, ...fact }: PaymentRecord): TransferFact => fact;
+const sum = (rows: readonly PaymentRecord[]) => rows.reduce((s, p) => s + p.amount, 0n);
+
+/**
+ * One native pass at `head`: new receipts at watched native addresses, then the unfinal ones
+ * (also of addresses no longer watched) reverted, confirmed or left waiting. The facts go to
+ * `record`; the caller stores them with the pass's other facts.
+ */
+export async function scanNativeReceipts(
+  deps: ScanDeps,
+  head: number,
+  watched: readonly DepositAddressRecord[],
+  unfinal: readonly PaymentRecord[],
+  record: (fact: TransferFact) => void,
+): Promise<{ transfers: number; reverted: number }> {
+  const { network, reader, store } = deps;
+  const required = Math.max(1, network.chain.confirmations);
+  const deposits = new Map<string, DepositAddressRecord>();
+  for (const d of watched) if (d.token === null && !deposits.has(d.address)) deposits.set(d.address, d);
+  const addresses = [...new Set([...deposits.keys(), ...unfinal.map((p) => p.address.toLowerCase())])];
+  if (addresses.length === 0) return { transfers: 0, reverted: 0 };
+
+  const rowsByAddress = new Map<string, PaymentRecord[]>();
+  for (const p of await store.payments.listByAddresses(network.id, addresses)) {
+    if (!isNativeReceipt(p)) continue;
+    const key = p.address.toLowerCase();
+    rowsByAddress.set(key, [...(rowsByAddress.get(key) ?? []), p]);
+  }
+  const balances = await reader.balances(addresses, head);
+  let headHash: string | null = null;
+  let transfers = 0;
+  let reverted = 0;
+  // Rows still counted after this pass, per address, for the finality check.
+  const live = new Map<string, PaymentRecord[]>();
+
+  for (const [i, address] of addresses.entries()) {
+    const balance = balances[i] ?? 0n;
+    const rows = (rowsByAddress.get(address) ?? []).filter((p) => p.status !== 'REVERTED').sort(byBlock);
+    // A row beyond the head: this endpoint lags behind the one that saw it (a failover), and its
+    // balance would look like a reorg. The address waits until the chain gets there.
+    if (rows.some((p) => p.blockNumber > head)) continue;
+    let credited = sum(rows);
+    // Less than credited: unconfirmed money is gone. Revert the newest SEEN rows until covered.
+    for (let j = rows.length - 1; j >= 0 && credited > balance; j -= 1) {
+      const p = rows[j]!;
+      if (p.status !== 'SEEN') continue;
+      deps.log.warn({ network: network.id, address, block: p.blockNumber, amount: p.amount.toString() }, 'a native-coin receipt left the canonical chain');
+      record({ ...withoutTimes(p), status: 'REVERTED', confirmations: 0 });
+      rows.splice(j, 1);
+      credited -= p.amount;
+      reverted += 1;
+    }
+    const deposit = deposits.get(address);
+    const key = nativeReceiptKey(address, head);
+    // A row already under this key (reverted at this very head) waits for the next block.
+    if (deposit && balance > credited && !(rowsByAddress.get(address) ?? []).some((p) => p.txHash === key)) {
+      headHash ??= await reader.blockHash(head);
+      if (headHash !== null) {
+        const fact: TransferFact = {
+          paymentOrderNo: deposit.paymentOrderNo,
+          network: network.id,
+          currency: deposit.currency,
+          txHash: key,
+          logIndex: 0,
+          blockNumber: head,
+          blockHash: headHash,
+          address,
+          amount: balance - credited,
+          confirmations: 1,
+          status: 'SEEN',
+        };
+        // With one confirmation required, the head balance is the final check itself.
+        if (required <= 1) fact.status = 'FINAL';
+        record(fact);
+        rows.push({ ...fact, createdAt: 0, updatedAt: 0 });
+        transfers += 1;
+      }
+    }
+    live.set(address, rows);
+  }
+
+  // Confirmations of the unfinal rows; those deep enough are checked at the final depth.
+  const finalBlock = head - required + 1;
+  const candidates = [...live.entries()].filter(([, rows]) => rows.some((p) => p.status === 'SEEN' && p.blockNumber <= finalBlock));
+  const finalBalances = candidates.length > 0 && finalBlock >= 0 ? await reader.balances(candidates.map(([a]) => a), finalBlock) : [];
+  const finalBalanceOf = new Map(candidates.map(([a], i) => [a, finalBalances[i] ?? 0n]));
+  for (const [address, rows] of live) {
+    let before = 0n;
+    for (const p of rows) {
+      before += p.amount;
+      if (p.status !== 'SEEN') continue;
+      const confirmations = Math.max(0, head - p.blockNumber + 1);
+      const covered = p.blockNumber <= finalBlock && (finalBalanceOf.get(address) ?? -1n) >= before;
+      const status = covered ? 'FINAL' : 'SEEN';
+      if (status === p.status && confirmations === p.confirmations) continue;
+      record({ ...withoutTimes(p), confirmations, status });
+    }
+  }
+  return { transfers, reverted };
+}

@@ -1,0 +1,164 @@
+// Native-coin payments on anvil (issue 4): an order priced in POL, the native option chosen on the
+// cashier API, plain value transfers from the payer's wallet, found by balance reads at the
+// deposit address, confirmed at depth, reverted when a reorganisation takes the money away, and
+// counted once however often the chain is scanned.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
+import { DATABASE_KINDS } from './databases.js';
+import { startTestChain, type TestChain } from './evm-chain.js';
+import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc } from './chain-setup.js';
+import { startTestGateway, type TestGateway } from './harness.js';
+import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
+
+const CONFIRMATIONS = 3;
+const POL = 10n ** 18n;
+
+describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
+  let chain: TestChain;
+  let t: TestGateway;
+  /** The first RPC URL of Polygon (4); anvil itself is the second. */
+  let proxy: RpcProxy;
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    const usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+    proxy = await startRpcProxy(chain.node.rpcUrl);
+    t = await startTestGateway({ kind, config: deploymentOn(chain, { '4': { rpcUrls: [proxy.url, chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }) });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await proxy?.close();
+    await chain?.stop();
+  });
+
+  const payNative = async (to: string, amount: bigint) => chain.pay(NATIVE_COIN, to as `0x${string}`, amount);
+
+  it('sees a POL transfer to the deposit address, confirms it at depth and marks the order PAID once', async () => {
+    const order = await placeOrder(t, { amount: '5', currency: 'POL' });
+    expect(order.amountBase).toBe(5n * POL);
+    await t.gateway.scanChain('4');
+    const receipt = await payNative(order.address, 5n * POL);
+    const seen = await t.gateway.scanChain('4');
+    expect(seen.transfers).toBe(1);
+    const key = `balance:${order.address.toLowerCase()}:${receipt.blockNumber}`;
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({
+      pay_status: 'PAYING',
+      payments: [{ network: '4', currency: 'POL', amount: '5', tx_hash: key, log_index: 0, block_number: Number(receipt.blockNumber), confirmations: 1, status: 'SEEN' }],
+    });
+    // Scanning again at the same head adds nothing.
+    expect((await t.gateway.scanChain('4')).transfers).toBe(0);
+    await mine(chain, CONFIRMATIONS - 2);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ confirmations: CONFIRMATIONS - 1, status: 'SEEN' }] });
+    await mine(chain, 1);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '5', payments: [{ tx_hash: key, confirmations: CONFIRMATIONS, status: 'FINAL' }] });
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID']);
+    await mine(chain, 2);
+    await t.gateway.scanChain('4');
+    const after = await queryOrder(t, order.requestNo);
+    expect(after.payments).toHaveLength(1);
+    expect(after).toMatchObject({ pay_status: 'PAID', real_pay_amount: '5' });
+  });
+
+  it('completes an order from two native transfers, PAYING with UNDERPAID in between', async () => {
+    const order = await placeOrder(t, { amount: '3', currency: 'POL' });
+    await payNative(order.address, 1n * POL);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+    await payNative(order.address, 2n * POL);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const done = await queryOrder(t, order.requestNo);
+    expect(done).toMatchObject({ pay_status: 'PAID', real_pay_amount: '3' });
+    expect((done.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual([
+      ['1', 'FINAL'],
+      ['2', 'FINAL'],
+    ]);
+  });
+
+  it('records an overpayment in the native coin as PAID with OVERPAID', async () => {
+    const order = await placeOrder(t, { amount: '2', currency: 'POL' });
+    await payNative(order.address, 2n * POL + POL / 2n);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', real_pay_amount: '2.5' });
+  });
+
+  it('reverts an unconfirmed native receipt whose block left the chain, and counts the payment once when it is sent again', async () => {
+    const order = await placeOrder(t, { amount: '4', currency: 'POL' });
+    await t.gateway.scanChain('4');
+    const snapshot = await rpc(chain, 'evm_snapshot');
+    await payNative(order.address, 4n * POL);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ status: 'SEEN' }] });
+    await rpc(chain, 'evm_revert', [snapshot]);
+    await mine(chain, 2);
+    const r = await t.gateway.scanChain('4');
+    expect(r.reverted).toBe(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PENDING', pay_exception: 'REVERTED', payments: [{ status: 'REVERTED' }] });
+    expect(await notifyTypes(t, order.paymentOrderNo)).toContain('ORDER_EXCEPTION');
+    await payNative(order.address, 4n * POL);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const again = await queryOrder(t, order.requestNo);
+    expect(again).toMatchObject({ pay_status: 'PAID', real_pay_amount: '4' });
+    expect((again.payments as { status: string }[]).map((p) => p.status)).toEqual(['REVERTED', 'FINAL']);
+  });
+
+  it('keeps counting a receipt whose first block was replaced when the new chain still pays it', async () => {
+    const order = await placeOrder(t, { amount: '1', currency: 'POL' });
+    await payNative(order.address, 1n * POL);
+    await mine(chain, 1);
+    await t.gateway.scanChain('4');
+    // A reorganisation that keeps the payment: the block it was first seen in (one after the
+    // payment's) is replaced.
+    const head = await chain.relayer.public.getBlockNumber();
+    const before = (await chain.relayer.public.getBlock({ blockNumber: head })).hash;
+    await rpc(chain, 'anvil_reorg', [1, []]);
+    expect(await chain.relayer.public.getBlockNumber()).toBe(head);
+    expect((await chain.relayer.public.getBlock({ blockNumber: head })).hash).not.toBe(before);
+    await mine(chain, CONFIRMATIONS);
+    const r = await t.gateway.scanChain('4');
+    expect(r.reverted).toBe(0);
+    const paid = await queryOrder(t, order.requestNo);
+    expect(paid).toMatchObject({ pay_status: 'PAID', real_pay_amount: '1', payments: [{ status: 'FINAL' }] });
+    expect(paid.pay_exception).toBeUndefined();
+  });
+
+  it('records a token sent to a native deposit address without counting it', async () => {
+    const order = await placeOrder(t, { amount: '1', currency: 'POL' });
+    const usdt = t.gateway.config.deployment.networks.find((n) => n.id === '4')!.currencies.find((c) => c.code === 'USDT')!.contract!;
+    await chain.pay(usdt as `0x${string}`, order.address, 1_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const q = await queryOrder(t, order.requestNo);
+    expect(q).toMatchObject({ pay_status: 'PENDING', payments: [{ currency: usdt }] });
+  });
+
+  it('reads the balances of many deposit addresses in JSON-RPC batches, and fails over when the endpoint fails', async () => {
+    const orders = await Promise.all([1, 2, 3].map((n) => placeOrder(t, { amount: String(n), currency: 'POL' })));
+    await t.gateway.scanChain('4');
+    const batchesBefore = proxy.stats.batchSizes.length;
+    for (const [i, o] of orders.entries()) await payNative(o.address, BigInt(i + 1) * POL);
+    expect((await t.gateway.scanChain('4')).transfers).toBe(3);
+    // The watched native addresses (these three at least) went out as one batch request.
+    expect(Math.max(...proxy.stats.batchSizes.slice(batchesBefore))).toBeGreaterThanOrEqual(3);
+    // The endpoint now fails every balance read: the next one answers.
+    const late = await placeOrder(t, { amount: '1', currency: 'POL' });
+    proxy.fault('http500', ['eth_getBalance']);
+    const failedBefore = proxy.stats.failed;
+    await payNative(late.address, POL);
+    expect((await t.gateway.scanChain('4')).transfers).toBe(1);
+    expect(proxy.stats.failed).toBeGreaterThan(failedBefore);
+    proxy.fault('none');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    for (const o of [...orders, late]) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ status: 'FINAL' }] });
+  });
+});

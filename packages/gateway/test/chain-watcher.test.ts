@@ -1,0 +1,304 @@
+// The chain watcher under stress, on anvil (issue 4): an RPC endpoint that fails mid-scan (a
+// JSON-RPC proxy in front of anvil answering 500 or dropping connections), a provider refusing
+// wide eth_getLogs ranges, a scan that crashes half-way and a new gateway on the same database
+// finishing it, two instances sharing a network's lease, and the amount rules of PROTOCOL §10
+// with real transfers: wrong token, over, under then topped up, late after close (and the 24 h
+// watch after closure), an 18-decimal USDT (BNB Smart Chain style) next to a 6-decimal one.
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Address } from 'viem';
+import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
+import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
+import type { PaymentFacts } from '../src/app/record-payment.js';
+import { scanChainOnce } from '../src/app/scan-chain.js';
+import { createGateway, type Gateway } from '../src/cli/gateway.js';
+import { WATCH_AFTER_CLOSE_SECONDS } from '../src/domain/lifecycle.js';
+import { DATABASE_KINDS } from './databases.js';
+import { startTestChain, type TestChain } from './evm-chain.js';
+import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder } from './chain-setup.js';
+import { api, startTestGateway, type TestGateway } from './harness.js';
+import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
+
+const CONFIRMATIONS = 3;
+const LEASE_SECONDS = 30;
+const silent = pino({ level: 'silent' });
+
+describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
+  let chain: TestChain;
+  let t: TestGateway;
+  /** In front of anvil for Polygon (4), which fails over to anvil itself. */
+  let proxy: RpcProxy;
+  /** The only endpoint of Ethereum (2): when it fails the scan fails. */
+  let lone: RpcProxy;
+  let usdt6: Address;
+  let usdc6: Address;
+  let usdt18: Address;
+  const others: Gateway[] = [];
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    usdt6 = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+    usdc6 = await chain.deployToken({ name: 'USD Coin (test)', symbol: 'USDC', decimals: 6 });
+    usdt18 = await chain.deployToken({ name: 'Tether USD BSC (test)', symbol: 'USDT', decimals: 18 });
+    proxy = await startRpcProxy(chain.node.rpcUrl);
+    lone = await startRpcProxy(chain.node.rpcUrl);
+    const config = deploymentOn(chain, {
+      '2': { rpcUrls: [lone.url], confirmations: CONFIRMATIONS, contracts: { USDT: usdt6, USDC: usdc6 } },
+      '3': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt18 } },
+      '4': { rpcUrls: [proxy.url, chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt6, USDC: usdc6 } },
+    });
+    t = await startTestGateway({ kind, config });
+  }, 60_000);
+  afterAll(async () => {
+    for (const g of others) await g.close();
+    await t?.close();
+    await proxy?.close();
+    await lone?.close();
+    await chain?.stop();
+  });
+
+  /** Another gateway process on the same database (same configuration and clock). */
+  async function secondGateway(): Promise<Gateway> {
+    const g = await createGateway({ config: t.gateway.config, clock: t.clock, logger: silent, workers: false });
+    others.push(g);
+    return g;
+  }
+
+  const pay = async (token: Address, to: Address, amount: bigint) => (await chain.pay(token, to, amount)).transactionHash;
+  const payments = async (requestNo: string) => (await queryOrder(t, requestNo)).payments as { tx_hash: string; amount: string; status: string; currency: string }[];
+
+  it('splits eth_getLogs ranges a provider refuses as too wide and finds every transfer', async () => {
+    const a = await placeOrder(t, { amount: '1' });
+    const b = await placeOrder(t, { amount: '2' });
+    await t.gateway.scanChain('4');
+    proxy.maxLogRange(2);
+    const txA = await pay(usdt6, a.address, 1_000_000n);
+    await mine(chain, 4);
+    const txB = await pay(usdt6, b.address, 2_000_000n);
+    await mine(chain, 4);
+    const r = await t.gateway.scanChain('4');
+    proxy.maxLogRange(null);
+    expect(r.scanned!.to - r.scanned!.from + 1).toBeGreaterThan(2);
+    expect(proxy.stats.refusedRanges).toBeGreaterThan(0);
+    expect(Math.max(...proxy.stats.logRanges)).toBeLessThanOrEqual(2);
+    expect(r.transfers).toBe(2);
+    expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txA }] });
+    expect(await queryOrder(t, b.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txB }] });
+  });
+
+  it('fails over to the next RPC URL when an endpoint fails mid-scan, and loses nothing', async () => {
+    const a = await placeOrder(t, { amount: '3' });
+    await t.gateway.scanChain('4');
+    const txA = await pay(usdt6, a.address, 3_000_000n);
+    // The head is read through the proxy, then its eth_getLogs answers 500.
+    proxy.fault('http500', ['eth_getLogs']);
+    const failedBefore = proxy.stats.failed;
+    const r = await t.gateway.scanChain('4');
+    expect(proxy.stats.failed).toBeGreaterThan(failedBefore);
+    expect(r.transfers).toBe(1);
+    // Now the proxy drops every connection: the reader stays on anvil.
+    proxy.fault('drop');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    proxy.fault('none');
+    expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txA, status: 'FINAL' }] });
+  });
+
+  it('keeps the cursor when the only endpoint fails mid-scan, and finds the transfer once it answers again', async () => {
+    const a = await placeOrder(t, { amount: '4', network: '2' });
+    await t.gateway.scanChain('2');
+    const txA = await pay(usdt6, a.address, 4_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    lone.fault('drop', ['eth_getLogs']);
+    await expect(t.gateway.scanChain('2')).rejects.toThrow();
+    lone.fault('http500', ['eth_getLogs']);
+    await expect(t.gateway.scanChain('2')).rejects.toThrow();
+    lone.fault('none');
+    const r = await t.gateway.scanChain('2');
+    expect(r.transfers).toBe(1);
+    await t.gateway.scanChain('2');
+    expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txA }] });
+  });
+
+  it('does not take a lagging endpoint for a reorg: token and native-coin (ETH) payments beyond its head stay counted', async () => {
+    const token = await placeOrder(t, { amount: '2', network: '2' });
+    const native = await placeOrder(t, { amount: '0.01', currency: 'ETH', network: '2' });
+    await t.gateway.scanChain('2');
+    await pay(usdt6, token.address, 2_000_000n);
+    await chain.pay(NATIVE_COIN, native.address, 10n ** 16n);
+    const seen = await t.gateway.scanChain('2');
+    expect(seen.transfers).toBe(2);
+    // The endpoint now answers a head two blocks behind the one the payments were seen at.
+    lone.lag(2);
+    const lagging = await t.gateway.scanChain('2');
+    expect(lagging.reverted).toBe(0);
+    for (const o of [token, native]) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ status: 'SEEN' }] });
+    lone.lag(0);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('2');
+    for (const o of [token, native]) {
+      const q = await queryOrder(t, o.requestNo);
+      expect(q).toMatchObject({ pay_status: 'PAID', payments: [{ status: 'FINAL' }] });
+      expect(q.pay_exception).toBeUndefined();
+      expect(await notifyTypes(t, o.paymentOrderNo)).toEqual(['ORDER_PAID']);
+    }
+  });
+
+  it('loses nothing and counts nothing twice when a scan crashes half-way and a new gateway on the same database takes over', async () => {
+    const a = await placeOrder(t, { amount: '30' });
+    const b = await placeOrder(t, { amount: '8' });
+    await t.gateway.scanChain('4');
+    const txA1 = await pay(usdt6, a.address, 10_000_000n);
+    const txA2 = await pay(usdt6, a.address, 20_000_000n);
+    const txB = await pay(usdt6, b.address, 8_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    // The running gateway holds the lease; let it run out, as when its process dies.
+    t.clock.advance(LEASE_SECONDS + 1);
+    // A scanner that stores the first order's transfers and then dies (before the cursor moves).
+    let stored = 0;
+    const crashing: PaymentFacts = {
+      transferObserved: (fact) => crashing.transfersObserved([fact]),
+      async transfersObserved(facts) {
+        if (stored === 1) throw new Error('killed mid-scan');
+        stored += 1;
+        return t.gateway.payments.transfersObserved(facts);
+      },
+    };
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const deps = { store: t.gateway.store, clock: t.clock, payments: crashing, reader: evmChainReader([chain.node.rpcUrl]), network, log: silent, owner: 'crashed', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000 };
+    await expect(scanChainOnce(deps)).rejects.toThrow('killed mid-scan');
+    expect((await payments(a.requestNo)).map((p) => p.tx_hash).sort()).toEqual([txA1, txA2].sort());
+    expect(await payments(b.requestNo)).toEqual([]);
+
+    // A new gateway on the same database: it waits for the dead scanner's lease, then rescans.
+    const restarted = await secondGateway();
+    expect((await restarted.scanChain('4')).leased).toBe(false);
+    t.clock.advance(LEASE_SECONDS + 1);
+    expect((await restarted.scanChain('4')).leased).toBe(true);
+    await restarted.scanChain('4');
+    const rowsA = await payments(a.requestNo);
+    expect(rowsA.map((p) => p.tx_hash).sort()).toEqual([txA1, txA2].sort());
+    expect(rowsA.every((p) => p.status === 'FINAL')).toBe(true);
+    expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '30' });
+    expect(await queryOrder(t, b.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '8', payments: [{ tx_hash: txB }] });
+    expect(await payments(b.requestNo)).toHaveLength(1);
+    // Two transfers completing an order in one pass: PAID, with no transient UNDERPAID on the way.
+    expect(await notifyTypes(t, a.paymentOrderNo)).toEqual(['ORDER_PAID']);
+    expect((await queryOrder(t, a.requestNo)).pay_exception).toBeUndefined();
+    expect(await notifyTypes(t, b.paymentOrderNo)).toEqual(['ORDER_PAID']);
+  });
+
+  it('lets only one of two instances on one database scan a network at a time', async () => {
+    const second = others[0] ?? (await secondGateway());
+    t.clock.advance(LEASE_SECONDS + 1);
+    const first = await t.gateway.scanChain('3');
+    expect(first.leased).toBe(true);
+    expect((await second.scanChain('3')).leased).toBe(false);
+    // The holder renews its lease on each pass; the other still waits.
+    t.clock.advance(LEASE_SECONDS - 5);
+    expect((await t.gateway.scanChain('3')).leased).toBe(true);
+    t.clock.advance(10);
+    expect((await second.scanChain('3')).leased).toBe(false);
+    // The holder stops scanning: once its lease ran out the other takes over, and the first waits.
+    t.clock.advance(LEASE_SECONDS + 1);
+    expect((await second.scanChain('3')).leased).toBe(true);
+    expect((await t.gateway.scanChain('3')).leased).toBe(false);
+    // Concurrent passes: exactly one holds the lease.
+    t.clock.advance(LEASE_SECONDS + 1);
+    const both = await Promise.all([t.gateway.scanChain('3'), second.scanChain('3')]);
+    expect(both.filter((x) => x.leased)).toHaveLength(1);
+    // Leave the lease to the test gateway for the next tests.
+    t.clock.advance(LEASE_SECONDS + 1);
+    for (const n of ['2', '3', '4']) expect((await t.gateway.scanChain(n)).leased).toBe(true);
+  });
+
+  it('records a transfer of the wrong token to a deposit address without counting it', async () => {
+    const order = await placeOrder(t, { amount: '5' });
+    await pay(usdc6, order.address, 5_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const q = await queryOrder(t, order.requestNo);
+    expect(q).toMatchObject({ pay_status: 'PENDING', payments: [{ currency: usdc6.toLowerCase(), status: 'FINAL' }] });
+    expect(q.pay_exception).toBeUndefined();
+    await pay(usdt6, order.address, 5_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '5' });
+    expect(await payments(order.requestNo)).toHaveLength(2);
+  });
+
+  it('marks an overpaid order PAID with OVERPAID', async () => {
+    const order = await placeOrder(t, { amount: '10' });
+    await pay(usdt6, order.address, 12_500_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', real_pay_amount: '12.5' });
+    // Both written by the same transition (listing order within it is not defined).
+    expect((await notifyTypes(t, order.paymentOrderNo)).sort()).toEqual(['ORDER_EXCEPTION', 'ORDER_PAID']);
+  });
+
+  it('flags a short payment UNDERPAID once final, and a top-up before the deadline makes it PAID', async () => {
+    const order = await placeOrder(t, { amount: '10' });
+    await pay(usdt6, order.address, 4_000_000n);
+    await t.gateway.scanChain('4');
+    const seen = await queryOrder(t, order.requestNo);
+    expect(seen).toMatchObject({ pay_status: 'PAYING' });
+    expect(seen.pay_exception).toBeUndefined();
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+    await pay(usdt6, order.address, 6_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10' });
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_EXCEPTION', 'ORDER_PAID']);
+  });
+
+  it('pays an 18-decimal USDT on BNB Smart Chain (3) in 18-decimal units, next to the 6-decimal one on Polygon', async () => {
+    const bsc = await placeOrder(t, { amount: '10.5', network: '3' });
+    const polygon = await placeOrder(t, { amount: '10.5', network: '4' });
+    expect(bsc.amountBase).toBe(10_500_000_000_000_000_000n);
+    expect(polygon.amountBase).toBe(10_500_000n);
+    // 10.5 in 6-decimal units is dust on the 18-decimal token.
+    await pay(usdt18, bsc.address, 10_500_000n);
+    await pay(usdt6, polygon.address, 10_500_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('3');
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, bsc.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID', payments: [{ amount: '0.0000000000105' }] });
+    expect(await queryOrder(t, polygon.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10.5', payments: [{ amount: '10.5' }] });
+    await pay(usdt18, bsc.address, bsc.amountBase - 10_500_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('3');
+    expect(await queryOrder(t, bsc.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10.5' });
+  });
+
+  it('records a payment after closure as PAID_LATE, keeps the order CLOSED, and watches the address 24 h after closure', async () => {
+    const order = await placeOrder(t, { amount: '6' });
+    const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: order.requestNo }, merchant: t.merchant, clock: t.clock });
+    expect(closed.json.code, closed.json.message).toBe(0);
+    const closedAt = t.clock.seconds();
+    await pay(usdt6, order.address, 6_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE', payments: [{ amount: '6', status: 'FINAL' }] });
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_EXCEPTION']);
+
+    const watched = async () => (await t.gateway.store.depositAddresses.listWatched('4', t.clock.seconds())).map((d) => d.address);
+    // Still watched at the last second of the 24 h.
+    t.clock.advance(closedAt + WATCH_AFTER_CLOSE_SECONDS - t.clock.seconds());
+    expect(await watched()).toContain(order.address.toLowerCase());
+    await pay(usdt6, order.address, 1_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await payments(order.requestNo)).toHaveLength(2);
+    // A second later it is not: a transfer then is not recorded.
+    t.clock.advance(1);
+    expect(await watched()).not.toContain(order.address.toLowerCase());
+    await pay(usdt6, order.address, 1_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await payments(order.requestNo)).toHaveLength(2);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE' });
+  });
+});

@@ -1,0 +1,196 @@
+// GET /metrics (issue 4, observability): Prometheus counters of orders, payments, state changes
+// and notification attempts, incremented where the facts happen and read back over HTTP, and
+// the per-network chain gauges fed by scan passes. Each gateway has its own registry.
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScanDeps } from '../src/app/scan-chain.js';
+import { scanPass } from '../src/jobs/chain-watcher.js';
+import { api, observeTransfer, orderBody, proOrderBody, startTestGateway, type TestGateway } from './harness.js';
+import { startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
+
+/** The samples of an exposition page: `name{labels}` → value (comments left out). */
+function samples(page: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of page.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return out;
+}
+
+/** This gateway's samples whose name starts with `prefix` (the process metrics left out). */
+function family(all: Map<string, number>, prefix: string): Record<string, number> {
+  return Object.fromEntries([...all].filter(([k]) => k.startsWith(prefix)));
+}
+
+describe('GET /metrics', () => {
+  let t: TestGateway;
+  let ok: Receiver;
+  let failing: Receiver;
+  const lines: Record<string, unknown>[] = [];
+
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    ok = await startReceiver(() => SUCCESS);
+    failing = await startReceiver(() => ({ status: 500, body: 'Internal Server Error' }));
+    t = await startTestGateway({ logger: pino({ level: 'info' }, sink), config: { notifyAllowPrivate: true } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await ok?.close();
+    await failing?.close();
+  });
+
+  const scrape = async (query = '') => {
+    const res = await fetch(`${t.baseUrl}/metrics${query}`);
+    return { status: res.status, contentType: res.headers.get('content-type'), text: await res.text() };
+  };
+
+  async function createOrder(body: Record<string, unknown>, pro = false): Promise<string> {
+    const res = await api(t.baseUrl, { path: pro ? '/v4/pro/pay/cashier' : '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    return String(res.json.data!.payment_order_no);
+  }
+
+  it('starts with every counter at zero, in the Prometheus text format, with the process metrics', async () => {
+    const page = await scrape();
+    expect(page.status).toBe(200);
+    expect(page.contentType).toBe('text/plain; version=0.0.4; charset=utf-8');
+    const s = samples(page.text);
+    expect(family(s, 'sparkpay_orders_created_total')).toEqual({ 'sparkpay_orders_created_total{edition="standard"}': 0, 'sparkpay_orders_created_total{edition="pro"}': 0 });
+    expect(s.get('sparkpay_payments_observed_total{network="4",status="FINAL"}')).toBe(0);
+    expect(s.get('sparkpay_order_transitions_total{status="PAID"}')).toBe(0);
+    expect(s.has('sparkpay_process_cpu_user_seconds_total')).toBe(true);
+    expect(page.text).toContain('# TYPE sparkpay_orders_created_total counter');
+    expect(page.text).toContain('# TYPE sparkpay_chain_lag_blocks gauge');
+  });
+
+  it('counts orders, payments, status changes and notification attempts exactly as they happen', async () => {
+    // Two standard orders (one repeated: a repeat is no new order) and a Pro order.
+    const bodyA = orderBody(t.merchant, t.clock, { notify_url: `${ok.url}` });
+    const a = await createOrder(bodyA);
+    expect(await createOrder(bodyA)).toBe(a);
+    const b = await createOrder(orderBody(t.merchant, t.clock, { notify_url: `${failing.url}` }));
+    const c = proOrderBody(t.merchant, t.clock);
+    await createOrder(c, true);
+
+    // A: seen (PAYING), seen again deeper (nothing new), final (PAID).
+    const seen = await observeTransfer(t, { paymentOrderNo: a, amount: 10_500_000n, status: 'SEEN', confirmations: 2 });
+    await observeTransfer(t, { ...seen, confirmations: 3 });
+    await observeTransfer(t, { ...seen, confirmations: 64, status: 'FINAL' });
+    // B: final at once (PAID), then found again by a rescan (nothing new).
+    const final = await observeTransfer(t, { paymentOrderNo: b, amount: 10_500_000n });
+    await observeTransfer(t, final);
+    // C: closed by the merchant.
+    const close = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: c.request_no }, merchant: t.merchant, clock: t.clock });
+    expect(close.json.code).toBe(0);
+
+    // ORDER_PAID of A is delivered; B's receiver answers 500 (an HTTP_STATUS failure, retried later).
+    expect(await t.gateway.notifications.deliverDue({ scan: true })).toBe(2);
+    await t.gateway.notifications.idle();
+    expect(ok.received).toHaveLength(1);
+    expect(failing.received).toHaveLength(1);
+
+    const s = samples((await scrape()).text);
+    expect(family(s, 'sparkpay_orders_created_total')).toEqual({
+      'sparkpay_orders_created_total{edition="standard"}': 2,
+      'sparkpay_orders_created_total{edition="pro"}': 1,
+    });
+    expect(family(s, 'sparkpay_payments_observed_total{network="4"')).toEqual({
+      'sparkpay_payments_observed_total{network="4",status="SEEN"}': 1,
+      'sparkpay_payments_observed_total{network="4",status="FINAL"}': 2,
+      'sparkpay_payments_observed_total{network="4",status="REVERTED"}': 0,
+    });
+    expect(s.get('sparkpay_payments_observed_total{network="2",status="SEEN"}')).toBe(0);
+    expect(family(s, 'sparkpay_order_transitions_total')).toEqual({
+      'sparkpay_order_transitions_total{status="PENDING"}': 0,
+      'sparkpay_order_transitions_total{status="PAYING"}': 1,
+      'sparkpay_order_transitions_total{status="PAID"}': 2,
+      'sparkpay_order_transitions_total{status="COMPLETED"}': 0,
+      'sparkpay_order_transitions_total{status="CLOSED"}': 1,
+    });
+    expect(family(s, 'sparkpay_notification_attempts_total')).toEqual({
+      'sparkpay_notification_attempts_total{outcome="DELIVERED",error_kind="none"}': 1,
+      'sparkpay_notification_attempts_total{outcome="FAILED",error_kind="HTTP_STATUS"}': 1,
+    });
+  });
+
+  it('gauges the head, the last scanned block and the lag of a network after each scan pass', async () => {
+    let head = 1_000;
+    const reader = {
+      headNumber: async () => head,
+      blockHash: async (n: number) => (n <= head ? `0x${n.toString(16).padStart(64, '0')}` : null),
+      tokenTransfers: async () => [],
+      balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
+    };
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;
+    expect(network.chain.confirmations).toBe(12);
+    const deps: ScanDeps = {
+      store: t.gateway.store,
+      clock: t.gateway.clock,
+      payments: t.gateway.payments,
+      reader,
+      network,
+      log: pino({ level: 'silent' }),
+      owner: 'metrics-test',
+      leaseMs: 30_000,
+      maxBlocks: 5,
+    };
+    const gauges = async () => {
+      const s = samples((await scrape()).text);
+      return ['head_block', 'scanned_block', 'lag_blocks'].map((g) => s.get(`sparkpay_chain_${g}{network="2"}`));
+    };
+    expect(await gauges()).toEqual([undefined, undefined, undefined]);
+    // The first pass starts `confirmations` blocks back: 988..992.
+    await scanPass(deps, t.gateway.metrics);
+    expect(await gauges()).toEqual([1_000, 992, 8]);
+    await scanPass(deps, t.gateway.metrics);
+    expect(await gauges()).toEqual([1_000, 997, 3]);
+    await scanPass(deps, t.gateway.metrics);
+    expect(await gauges()).toEqual([1_000, 1_000, 0]);
+    // Nothing new: still caught up.
+    await scanPass(deps, t.gateway.metrics);
+    expect(await gauges()).toEqual([1_000, 1_000, 0]);
+    head = 1_010;
+    await scanPass(deps, t.gateway.metrics);
+    expect(await gauges()).toEqual([1_010, 1_005, 5]);
+    // Another instance holding the lease: this one reports nothing (its last values stay).
+    const other = { ...deps, owner: 'another-instance' };
+    head = 1_020;
+    expect((await scanPass(other, t.gateway.metrics)).leased).toBe(false);
+    expect(await gauges()).toEqual([1_010, 1_005, 5]);
+  });
+
+  it('is served outside /v4 and logged like every request, by path only', async () => {
+    expect((await scrape('?token=secret')).status).toBe(200);
+    const logged = lines.filter((l) => l.msg === 'request' && l.path === '/metrics');
+    expect(logged.length).toBeGreaterThanOrEqual(1);
+    expect(logged.at(-1)).toMatchObject({ method: 'GET', path: '/metrics', status: 200 });
+    expect(JSON.stringify(lines)).not.toContain('token=secret');
+    const v4 = await fetch(`${t.baseUrl}/v4/metrics`);
+    expect(v4.status).toBe(404);
+  });
+});
+
+describe('GET /metrics turned off', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ config: { metrics: false } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is not served when the configuration says metrics: false', async () => {
+    const res = await fetch(`${t.baseUrl}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ code: 404, message: 'not found' });
+  });
+});

@@ -1,0 +1,110 @@
+// A small JSON-RPC proxy in front of a node, for the chain watcher's hardening tests: it passes
+// requests through, or answers HTTP 500, or drops the connection, for chosen methods; and it can
+// refuse eth_getLogs ranges wider than a bound the way hosted providers do.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type ProxyFault = 'none' | 'http500' | 'drop';
+
+interface RpcCall {
+  id?: unknown;
+  method?: string;
+  params?: unknown[];
+}
+
+export interface RpcProxy {
+  readonly url: string;
+  /** What happens to calls of `methods` (all methods when omitted). */
+  fault(kind: ProxyFault, methods?: readonly string[]): void;
+  /** eth_blockNumber answers `blocks` less than the node's head (an endpoint that lags behind). */
+  lag(blocks: number): void;
+  /** eth_getLogs over more than `blocks` blocks is refused with a provider-style error; null: no bound. */
+  maxLogRange(blocks: number | null): void;
+  /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
+  readonly stats: { calls: Record<string, number>; failed: number; refusedRanges: number; logRanges: number[]; batchSizes: number[] };
+  close(): Promise<void>;
+}
+
+const body = (req: IncomingMessage) =>
+  new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+
+const blockOf = (tag: unknown) => (typeof tag === 'string' && tag.startsWith('0x') ? Number(BigInt(tag)) : null);
+
+export async function startRpcProxy(target: string): Promise<RpcProxy> {
+  let fault: ProxyFault = 'none';
+  let faultMethods: readonly string[] | null = null;
+  let range: number | null = null;
+  let lagBlocks = 0;
+  const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, logRanges: [], batchSizes: [] };
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const text = await body(req);
+      const parsed = JSON.parse(text) as RpcCall | RpcCall[];
+      const calls = Array.isArray(parsed) ? parsed : [parsed];
+      if (Array.isArray(parsed)) stats.batchSizes.push(parsed.length);
+      for (const c of calls) stats.calls[c.method ?? '?'] = (stats.calls[c.method ?? '?'] ?? 0) + 1;
+      if (fault !== 'none' && calls.some((c) => faultMethods === null || faultMethods.includes(c.method ?? ''))) {
+        stats.failed += 1;
+        if (fault === 'drop') {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream exploded');
+        return;
+      }
+      if (range !== null && !Array.isArray(parsed) && parsed.method === 'eth_getLogs') {
+        const filter = (parsed.params?.[0] ?? {}) as { fromBlock?: unknown; toBlock?: unknown };
+        const from = blockOf(filter.fromBlock);
+        const to = blockOf(filter.toBlock);
+        if (from !== null && to !== null && to - from + 1 > range) {
+          stats.refusedRanges += 1;
+          res.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({ jsonrpc: '2.0', id: parsed.id, error: { code: -32005, message: `query exceeds max block range ${range}` } }),
+          );
+          return;
+        }
+        if (from !== null && to !== null) stats.logRanges.push(to - from + 1);
+      }
+      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+      let answer = await upstream.text();
+      if (lagBlocks > 0 && !Array.isArray(parsed) && parsed.method === 'eth_blockNumber') {
+        const r = JSON.parse(answer) as { result?: string };
+        if (r.result) answer = JSON.stringify({ ...r, result: `0x${(BigInt(r.result) - BigInt(lagBlocks)).toString(16)}` });
+      }
+      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(answer);
+    })().catch(() => {
+      if (!res.headersSent) res.writeHead(502).end();
+    });
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    fault(kind, methods) {
+      fault = kind;
+      faultMethods = methods ?? null;
+    },
+    lag(blocks) {
+      lagBlocks = blocks;
+    },
+    maxLogRange(blocks) {
+      range = blocks;
+    },
+    stats,
+    async close() {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
