@@ -3,11 +3,12 @@
 // chosen on the cashier API, tokens sent to the deposit address from a funded account, and the
 // chain scan drives the order to PAYING and PAID; a reorganisation reverts a counted payment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Address } from 'viem';
+import { encodeFunctionData, erc20Abi, type Address } from 'viem';
 import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { DATABASE_KINDS } from './databases.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { api, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { openReceived, startReceiver, type Receiver } from './notify-receiver.js';
 
 const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
 const CONFIRMATIONS = 3;
@@ -16,6 +17,7 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
   let chain: TestChain;
   let usdt: Address;
   let t: TestGateway;
+  let receiver: Receiver;
 
   beforeAll(async () => {
     chain = await startTestChain();
@@ -34,18 +36,20 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
           : n,
       ),
     };
-    t = await startTestGateway({ kind, config: { deployment } });
+    receiver = await startReceiver();
+    t = await startTestGateway({ kind, config: { deployment, notifyAllowPrivate: true } });
   }, 60_000);
   afterAll(async () => {
     await t?.close();
     await chain?.stop();
+    await receiver?.close();
   });
 
   const rpc = (method: string, params: unknown[] = []) => chain.relayer.public.request({ method: method as never, params: params as never });
   const mine = (blocks: number) => rpc('anvil_mine', [`0x${blocks.toString(16)}`]);
 
-  async function orderWithAddress(amount = '10.50'): Promise<{ paymentOrderNo: string; requestNo: string; address: Address }> {
-    const body = orderBody(t.merchant, t.clock, { total_amount: amount, notify_url: 'https://merchant.example/sparkpay/notify' });
+  async function orderWithAddress(amount = '10.50', notifyUrl = 'https://merchant.example/sparkpay/notify'): Promise<{ paymentOrderNo: string; requestNo: string; address: Address }> {
+    const body = orderBody(t.merchant, t.clock, { total_amount: amount, notify_url: notifyUrl });
     const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
     expect(res.json.code).toBe(0);
     const cashier = new URL(String(res.json.data!.cashier_url));
@@ -64,8 +68,8 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
   const query = async (requestNo: string) =>
     (await api(t.baseUrl, { path: `/v4/pay/orders/${t.merchant.merchantNo}/${requestNo}`, merchant: t.merchant, clock: t.clock })).json.data as Record<string, unknown>;
 
-  it('sees the transfer, counts confirmations and marks the order PAID once final, with its notification written', async () => {
-    const { paymentOrderNo, requestNo, address } = await orderWithAddress();
+  it('sees the transfer, counts confirmations and marks the order PAID once final, and the notification is delivered', async () => {
+    const { paymentOrderNo, requestNo, address } = await orderWithAddress('10.50', receiver.url);
     await t.gateway.scanChain('4');
     const tx = await pay(address, 10_500_000n);
     const seen = await t.gateway.scanChain('4');
@@ -77,6 +81,10 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     expect(paid).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10.5', payments: [{ tx_hash: tx, confirmations: CONFIRMATIONS, status: 'FINAL' }] });
     const notes = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
     expect(notes.map((n) => n.notifyType)).toEqual(['ORDER_PAID']);
+    await t.gateway.notifications.deliverDue({ scan: true });
+    const [delivered] = await receiver.waitFor(1);
+    const { payload } = openReceived(delivered!, { merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKey });
+    expect(payload).toMatchObject({ payment_order_no: paymentOrderNo, notify_type: 'ORDER_PAID', pay_status: 'PAID', payments: [{ tx_hash: tx, status: 'FINAL' }] });
     // Scanning again changes nothing: the transfer is stored once.
     await mine(2);
     await t.gateway.scanChain('4');
@@ -118,5 +126,37 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     await t.gateway.scanChain('4');
     const again = await query(requestNo);
     expect(again).toMatchObject({ pay_status: 'PAID', real_pay_amount: '7' });
+  });
+
+  it('counts a transaction once when a reorganisation mines it again in another block', async () => {
+    const { requestNo, address } = await orderWithAddress('3');
+    await t.gateway.scanChain('4');
+    const snapshot = (await rpc('evm_snapshot')) as unknown as string;
+    // The payer signs once; the same signed bytes are mined, dropped by the reorg, and mined again.
+    const request = await chain.payer.wallet.prepareTransactionRequest({
+      to: usdt,
+      data: encodeFunctionData({ abi: erc20Abi, functionName: 'transfer', args: [address, 3_000_000n] }),
+    });
+    const raw = await chain.payer.wallet.signTransaction(request);
+    const first = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
+    await chain.payer.public.waitForTransactionReceipt({ hash: first });
+    await t.gateway.scanChain('4');
+    const before = await query(requestNo);
+    expect(before).toMatchObject({ pay_status: 'PAYING', payments: [{ tx_hash: first, status: 'SEEN' }] });
+    const firstBlock = (before.payments as { block_number: number }[])[0]!.block_number;
+    await rpc('evm_revert', [snapshot]);
+    await mine(1);
+    const again = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
+    expect(again).toBe(first);
+    await chain.payer.public.waitForTransactionReceipt({ hash: again });
+    await mine(CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    await t.gateway.scanChain('4');
+    const after = await query(requestNo);
+    expect(after).toMatchObject({ pay_status: 'PAID', real_pay_amount: '3' });
+    const payments = after.payments as { tx_hash: string; status: string; block_number: number }[];
+    expect(payments).toHaveLength(1);
+    expect(payments[0]).toMatchObject({ tx_hash: first, status: 'FINAL' });
+    expect(payments[0]!.block_number).not.toBe(firstBlock);
   });
 });
