@@ -96,6 +96,8 @@ export interface PaymentRepo {
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
   /** Transfers on `network` not final yet (status SEEN): their confirmations and blocks are re-checked. */
   listUnfinal(network: string): Promise<PaymentRecord[]>;
+  /** Sets the confirmations of the network's SEEN transfers at or below `head` to head - block + 1, in one statement. */
+  refreshConfirmations(network: string, head: number, nowMs: number): Promise<void>;
   /** Every transfer recorded to one of `addresses` (lower-case) on `network`, any status. */
   listByAddresses(network: string, addresses: readonly string[]): Promise<PaymentRecord[]>;
 }
@@ -182,7 +184,7 @@ export interface DepositAddressRepo {
   insertOrGet(d: DepositAddressRecord): Promise<DepositAddressRecord>;
   get(paymentOrderNo: string, network: string, currency: string): Promise<DepositAddressRecord | null>;
   findByAddress(network: string, address: string): Promise<DepositAddressRecord[]>;
-  /** Addresses to watch on `network`: of orders still open, or closed less than the watch period ago. */
+  /** Addresses to watch on `network`: of orders still open, or closed less than the watch period ago (plan left out: ''). */
   listWatched(network: string, nowSeconds: number): Promise<DepositAddressRecord[]>;
 }
 

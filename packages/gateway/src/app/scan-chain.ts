@@ -55,11 +55,15 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   // Re-check what is not final: a block that is no longer canonical reverts its transfers, and
   // the scan goes back to that block so that a transfer mined again elsewhere is found.
   const unfinal = await store.payments.listUnfinal(network.id);
-  for (const p of unfinal.filter((u) => !isNativeReceipt(u))) {
+  const tokenUnfinal = unfinal.filter((u) => !isNativeReceipt(u));
+  // Each block's hash is read once per pass, a few at a time: a burst of transfers in a few
+  // blocks must not cost one request per transfer on every pass until they are final.
+  const hashes = await blockHashes(reader, [...new Set(tokenUnfinal.map((p) => p.blockNumber).filter((n) => n <= head))]);
+  for (const p of tokenUnfinal) {
     // A block beyond the head is no evidence of a reorg: an endpoint that lags (say, the one
     // failed over to) has not reached it yet. It is checked once the chain gets there.
     if (p.blockNumber > head) continue;
-    const hash = await reader.blockHash(p.blockNumber);
+    const hash = hashes.get(p.blockNumber) ?? null;
     const fact: TransferFact = { ...p };
     if (hash === null || hash.toLowerCase() !== p.blockHash.toLowerCase()) {
       fact.status = 'REVERTED';
@@ -70,7 +74,8 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     } else {
       fact.confirmations = head - p.blockNumber + 1;
       fact.status = statusFor(fact.confirmations, required);
-      if (fact.status === p.status && fact.confirmations === p.confirmations) continue;
+      // Only a new status goes through the payment port; growing confirmations are one UPDATE below.
+      if (fact.status === p.status) continue;
     }
     facts.push(fact);
   }
@@ -81,6 +86,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   let transfers = native.transfers;
   if (from > head) {
     await recordByOrder(deps.payments, facts);
+    await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     return { leased: true, head, scanned: null, transfers, reverted };
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
@@ -97,10 +103,23 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     }
   }
   await recordByOrder(deps.payments, facts);
+  await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
   if (!(await store.chainCursors.advance(network.id, deps.owner, to + 1))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
   }
   return { leased: true, head, scanned: { from, to }, transfers, reverted };
+}
+
+const HASH_READS_IN_FLIGHT = 8;
+
+async function blockHashes(reader: ChainReader, numbers: readonly number[]): Promise<Map<number, string | null>> {
+  const out = new Map<number, string | null>();
+  for (let i = 0; i < numbers.length; i += HASH_READS_IN_FLIGHT) {
+    const slice = numbers.slice(i, i + HASH_READS_IN_FLIGHT);
+    const read = await Promise.all(slice.map((n) => reader.blockHash(n)));
+    slice.forEach((n, j) => out.set(n, read[j] ?? null));
+  }
+  return out;
 }
 
 /** Applies the facts of a pass, each order's together, orders in the order first met. */

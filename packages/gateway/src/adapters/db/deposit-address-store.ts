@@ -55,14 +55,16 @@ export function depositAddressRepo(q: Q): DepositAddressRepo {
       return stored;
     },
     async listWatched(network, nowSeconds) {
+      // The plan JSON stays in the database: a scan needs only who is paid where, and with many
+      // open orders the plans would dominate the watcher's memory.
       const rows = await q
         .selectFrom('deposit_addresses as d')
         .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
-        .selectAll('d')
+        .select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'])
         .where('d.network', '=', network)
         .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]))
         .execute();
-      return rows.map(rowToDeposit);
+      return rows.map((r) => rowToDeposit({ ...r, plan: '' }));
     },
     async findByAddress(network, address) {
       const rows = await q.selectFrom('deposit_addresses').selectAll().where('network', '=', network).where('address', '=', address.toLowerCase()).execute();

@@ -292,6 +292,15 @@ function paymentRepo(q: Q): PaymentRepo {
         )
         .execute();
     },
+    async refreshConfirmations(network, head, nowMs) {
+      await q
+        .updateTable('payments')
+        .set((eb) => ({ confirmations: eb(eb.val(head + 1), '-', eb.ref('block_number')), updated_at: nowMs }))
+        .where('network', '=', network)
+        .where('status', '=', 'SEEN')
+        .where('block_number', '<=', head)
+        .execute();
+    },
     async listUnfinal(network) {
       const rows = await q.selectFrom('payments').selectAll().where('network', '=', network).where('status', '=', 'SEEN').orderBy('block_number').execute();
       return rows.map(rowToPayment);

@@ -1,0 +1,917 @@
+#!/usr/bin/env node
+// Chain-watching benchmark of the built gateway (see bench/README.md, "bench:chain").
+//
+//   node bench/chain.mjs [--transfers 10000] [--addresses 1000] [--senders 8] [--confirmations 64]
+//                        [--latency-samples 50] [--latency-confirmations 2] [--chain-poll-ms 500]
+//                        [--open-orders 100000] [--rss-scans 5] [--log-level warn] [--json]
+//
+// It prints figures; it asserts nothing (a missed target is printed, never an exit code).
+//
+// One anvil (spawned by the gateway's own dist/adapters/devnet/anvil.js, pinned to CPU 1 with
+// this script) carries the forwarder factory and a 6-decimal USDT; the gateway's Polygon (4) is
+// mapped to it through <data dir>/config.json (chain_id, rpc_urls, confirmations, factory,
+// forwarder, fee_address, currencies.USDT.contract), as an operator would. Every phase has its own
+// fresh data directory (SQLite): a preload child (`--internal-preload`, CPU 0) creates the merchant
+// and the orders through the createOrder use case and selects Polygon USDT on each through the
+// cashier's selectPaymentOption use case (which stores the deposit address); then a gateway child
+// (`--internal-gateway`, CPU 0, the BUILT gateway: dist/cli/gateway.js createGateway +
+// dist/cli/config.js loadConfig('production')) is driven over IPC.
+//   1. ingestion: `--transfers` real USDT Transfer logs (token.transfer from `--senders` funded
+//      accounts, sent with automine off and mined with anvil_mine) to the `--addresses` orders'
+//      deposit addresses; the gateway child (workers off) times a bare viem eth_getLogs + decode
+//      loop over the same block range and recipients, then gateway.scanChain('4') from a cold
+//      cursor until it reaches the head, then the bare loop again.
+//   2. delay final block -> PAID: anvil mines a block every second; the gateway child runs with
+//      its workers (chain watcher) on; orders are paid one at a time; see README.
+//   3. RSS with `--open-orders` open orders watched: the gateway child (workers off) runs
+//      `--rss-scans` scans, each after a block with transfers to some of the watched addresses.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const GATEWAY_DIR = resolve(HERE, '..');
+const DIST = join(GATEWAY_DIR, 'dist');
+/** The built modules used here (named so a missing build fails with a hint). */
+const DIST_MODULES = {
+  gateway: 'cli/gateway.js',
+  config: 'cli/config.js',
+  admin: 'app/merchant-admin.js',
+  createOrder: 'app/create-order.js',
+  cashier: 'app/cashier.js',
+  nonceGuard: 'app/nonce-guard.js',
+  rates: 'domain/rates.js',
+  catalogue: 'domain/catalogue.js',
+  deposits: 'adapters/chain/evm/deposit-addresses.js',
+  anvil: 'adapters/devnet/anvil.js',
+  tokens: 'adapters/devnet/test-tokens.js',
+  factory: 'adapters/chain/evm/forwarder-factory.js',
+  clients: 'adapters/chain/evm/clients.js',
+};
+const TARGETS = { ratio: 0.7, p99Ms: 2000, rssMb: 400 };
+const NETWORK = '4';
+const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+const ORDER_AMOUNT = '10.50';
+const ORDER_AMOUNT_BASE = 10_500_000n;
+const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+/** The chain reader's recipients per eth_getLogs (src/adapters/chain/evm/chain-reader.ts). */
+const RECIPIENTS_PER_REQUEST = 200;
+const USAGE = `usage: node bench/chain.mjs [options]     (npm run bench:chain)
+  --transfers N              ingestion: USDT Transfer logs to the watched addresses (default 10000; 0 skips)
+  --addresses N              ingestion: orders with a deposit address, the transfers spread over them (default 1000)
+  --senders N                ingestion: funded accounts sending the transfers (default 8, max 8)
+  --confirmations N          Polygon's confirmations for the ingestion and RSS phases (default 64, its
+                             default); the cold cursor starts at head - N, so the transfers' blocks must fit
+  --raw-repeats N            bare eth_getLogs+decode passes before and after the gateway's scan (default 2 each)
+  --latency-samples N        delay phase: orders paid one at a time (default 50; 0 skips)
+  --latency-confirmations N  Polygon's confirmations in the delay phase (default 2)
+  --chain-poll-ms N          the gateway's chain_poll_ms in the delay phase (default 500, the gateway's
+                             development default; production's is 2000)
+  --open-orders N            RSS phase: open orders with deposit addresses (default 100000; 0 skips)
+  --rss-scans N              RSS phase: scans, each after a block of transfers (default 5)
+  --log-level L              the gateway's log level (default warn)
+  --json                     print only the one-line JSON of the figures
+`;
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers.
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(1);
+}
+
+const BUILD_HINT = '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)';
+
+function checkBuilt() {
+  for (const rel of Object.values(DIST_MODULES)) {
+    const file = join(DIST, rel);
+    if (!existsSync(file)) fail(`the gateway is not built (${file} is missing).\n${BUILD_HINT}`);
+  }
+}
+
+async function loadDist() {
+  checkBuilt();
+  const out = {};
+  for (const [name, rel] of Object.entries(DIST_MODULES)) out[name] = await import(pathToFileURL(join(DIST, rel)).href);
+  return out;
+}
+
+async function loadProtocol() {
+  try {
+    return await import('@sparkpay/protocol');
+  } catch (err) {
+    fail(`cannot load @sparkpay/protocol from the workspace (${err.code ?? err.message}).\n  Run \`npm install\` and build it: npx tsc -b packages/protocol packages/sdk packages/gateway`);
+  }
+}
+
+/** CLOCK_MONOTONIC in µs: the same clock in every process on the machine. */
+function hrUs() {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+async function parallel(from, to, width, fn) {
+  let next = from;
+  const lane = async () => {
+    while (next < to) await fn(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, to - from) }, lane));
+}
+
+/** gateway.close(), holding the event loop open meanwhile (see notify.mjs). */
+async function closeGateway(gw) {
+  const hold = setInterval(() => undefined, 1000);
+  try {
+    await gw.close();
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+function procStatus(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
+  } catch {
+    return null;
+  }
+}
+
+function round(x, digits) {
+  if (!Number.isFinite(x)) return null;
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child 1: the preload (CPU 0, its own process, workers off): merchant, orders, and the
+// Polygon USDT selection of each (its deposit address), through the use cases.
+
+async function preloadChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const protocol = await loadProtocol();
+  const m = await loadDist();
+  const config = m.config.loadConfig('production');
+  const gw = await m.gateway.createGateway({ config, workers: false });
+  try {
+    const wallets = Object.fromEntries(m.catalogue.NETWORK_IDS.map((n) => [n, WALLET]));
+    const merchant = await m.admin.createMerchant(gw, { name: 'Benchmark Merchant', wallets });
+    if (!merchant.ok) throw new Error(`createMerchant: ${merchant.message}`);
+    const pair = protocol.generateRsaKeyPair();
+    const app = await m.admin.createApplication(gw, { merchantNo: merchant.value.merchantNo, merchantPublicKey: pair.publicKeyPem });
+    if (!app.ok) throw new Error(`createApplication: ${app.message}`);
+    const appId = app.value.application.appId;
+    const merchantNo = merchant.value.merchantNo;
+    const deps = { store: gw.store, clock: gw.clock, ids: gw.ids, deployment: config.deployment, rates: m.rates.rateTableFrom(config.rates), publicUrl: config.publicUrl };
+    const cashierDeps = { store: gw.store, clock: gw.clock, deployment: config.deployment, deposits: m.deposits.evmDepositAddresses };
+    const caller = { appId, merchantNo };
+    const out = new Array(a.orders);
+    const t0 = performance.now();
+    await parallel(0, a.orders, 32, async (i) => {
+      const nowMs = Date.now();
+      const body = {
+        merchant_no: merchantNo,
+        request_no: `cb_${i}`,
+        merchant_order_no: `shop-${i}`,
+        merchant_order_time: Math.floor(nowMs / 1000),
+        total_amount: ORDER_AMOUNT,
+        merchant_order_currency: 'USDT',
+        merchant_order_desc: 'Benchmark order: 1 x test item',
+        notify_url: a.notifyUrl,
+      };
+      const nonce = new m.nonceGuard.NonceGuard(gw.store, { appId, nonce: protocol.generateNonce(), expiresAtMs: nowMs + 600_000, nowMs });
+      const r = await m.createOrder.createOrder(deps, caller, 'standard', body, nonce);
+      if (!r.ok) throw new Error(`createOrder refused order ${i}: ${r.code} ${r.message}`);
+      const no = r.data.payment_order_no;
+      const token = new URL(String(r.data.cashier_url)).searchParams.get('t');
+      const s = await m.cashier.selectPaymentOption(cashierDeps, no, token, { network: NETWORK, currency: 'USDT' });
+      if (!s.ok) throw new Error(`selectPaymentOption refused order ${no}: ${s.reason} ${s.message}`);
+      if (BigInt(s.data.amount_base) !== ORDER_AMOUNT_BASE) throw new Error(`order ${no} asks ${s.data.amount_base} base units, expected ${ORDER_AMOUNT_BASE}`);
+      out[i] = [no, s.data.address.toLowerCase()];
+    });
+    writeFileSync(a.ordersFile, JSON.stringify(out));
+    process.stdout.write(`${JSON.stringify({ seconds: (performance.now() - t0) / 1000 })}\n`);
+  } finally {
+    await closeGateway(gw);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internal child 2: the gateway (CPU 0), driven over IPC.
+
+async function gatewayChild(argsJson) {
+  const a = JSON.parse(argsJson);
+  const m = await loadDist();
+  const { createPublicClient, decodeEventLog, erc20Abi, http } = await import('viem');
+  const config = m.config.loadConfig('production');
+  const gw = await m.gateway.createGateway({ config, workers: a.workers });
+  const send = (msg) => process.send(msg);
+  // The scanner holds this same PaymentFacts object (cli/gateway.ts), so wrapping its methods
+  // times the scan's own calls: the time inside them, and the moment a call that made an order
+  // PAID has committed (the call resolves after its transaction). Newer builds record a pass's
+  // facts per order (`transfersObserved`), older ones one by one (`transferObserved`): both are
+  // wrapped, and a call of one from inside the other is counted once.
+  let observeUs = 0;
+  let observed = 0;
+  let depth = 0;
+  const wrap = (name, factsOf) => {
+    const original = gw.payments[name];
+    if (typeof original !== 'function') return;
+    gw.payments[name] = async (arg) => {
+      const facts = factsOf(arg);
+      const t = hrUs();
+      depth += 1;
+      let outcome;
+      try {
+        outcome = await original.call(gw.payments, arg);
+      } finally {
+        depth -= 1;
+      }
+      const end = hrUs();
+      if (depth === 0) {
+        observeUs += end - t;
+        observed += facts.length;
+        if (outcome.ok && outcome.changed && outcome.order.state.status === 'PAID') {
+          const last = facts.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
+          send({ type: 'paid', paymentOrderNo: last.paymentOrderNo, us: end, blockNumber: last.blockNumber, confirmations: last.confirmations });
+        }
+      }
+      return outcome;
+    };
+  };
+  wrap('transferObserved', (fact) => [fact]);
+  wrap('transfersObserved', (facts) => facts);
+  if (a.workers) await gw.listen();
+  else await gw.server.ready();
+  // The JS heap's peak, sampled (a sample can be late during long synchronous work).
+  let peakHeapUsed = 0;
+  setInterval(() => {
+    peakHeapUsed = Math.max(peakHeapUsed, process.memoryUsage().heapUsed);
+  }, 100).unref();
+  const network = config.deployment.networks.find((n) => n.id === NETWORK);
+  const client = createPublicClient({ transport: http(network.chain.rpcUrls[0], { timeout: 30_000, retryCount: 0 }), cacheTime: 0 });
+
+  /** The bare loop: eth_getLogs over the same recipients' 200-address chunks and range, decoded with viem. */
+  async function raw({ ordersFile, from, to }) {
+    const recipients = [...new Set(JSON.parse(readFileSync(ordersFile, 'utf8')).map(([, address]) => address))];
+    const token = network.currencies.find((c) => c.code === 'USDT').contract.toLowerCase();
+    const pad = (x) => `0x${x.slice(2).padStart(64, '0')}`;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let logs = 0;
+    let sum = 0n;
+    for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
+      const got = await client.request({
+        method: 'eth_getLogs',
+        params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: [token], topics: [TRANSFER_TOPIC, null, recipients.slice(i, i + RECIPIENTS_PER_REQUEST).map(pad)] }],
+      });
+      for (const l of got) {
+        const ev = decodeEventLog({ abi: erc20Abi, data: l.data, topics: l.topics });
+        sum += ev.args.value;
+        logs += 1;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { logs, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sum: sum.toString() };
+  }
+
+  /** gateway.scanChain until the scan has reached the head it saw. */
+  async function scan() {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    observeUs = 0;
+    observed = 0;
+    const passes = [];
+    for (;;) {
+      const r = await gw.scanChain(NETWORK);
+      passes.push(r);
+      if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) break;
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return {
+      seconds,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      transfers: passes.reduce((s, r) => s + r.transfers, 0),
+      observedFacts: observed,
+      observeSeconds: observeUs / 1e6,
+      passes: passes.length,
+      leased: passes.every((r) => r.leased),
+      from: passes.find((r) => r.scanned)?.scanned.from ?? null,
+      to: passes.findLast((r) => r.scanned)?.scanned.to ?? null,
+      head: passes.at(-1).head,
+    };
+  }
+
+  process.on('message', async (msg) => {
+    try {
+      if (msg.cmd === 'raw') send({ type: 'raw', ...(await raw(msg)) });
+      else if (msg.cmd === 'scan') send({ type: 'scan', ...(await scan()) });
+      else if (msg.cmd === 'count') {
+        const rows = await gw.db.kysely.selectFrom('orders').select(['pay_status', (eb) => eb.fn.countAll().as('n')]).groupBy('pay_status').execute();
+        send({ type: 'count', orders: Object.fromEntries(rows.map((r) => [r.pay_status, Number(r.n)])) });
+      } else if (msg.cmd === 'mem') {
+        const mem = process.memoryUsage();
+        // What one scan pass holds: every watched address record, with its settlement plan.
+        const watched = await gw.store.depositAddresses.listWatched(NETWORK, Math.floor(Date.now() / 1000));
+        const planBytes = watched.reduce((t, d) => t + d.plan.length, 0);
+        send({ type: 'mem', ...mem, peakHeapUsed, watched: watched.length, planBytes });
+      } else if (msg.cmd === 'stop') {
+        await closeGateway(gw);
+        process.exit(0);
+      }
+    } catch (err) {
+      send({ type: 'error', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    }
+  });
+  send({ type: 'ready', pid: process.pid });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: anvil, phases, figures.
+
+const children = new Set();
+let tmpDir = null;
+let anvilNode = null;
+let gatewayState = null;
+let quiet = false;
+
+function note(line) {
+  if (!quiet) process.stderr.write(`${line}\n`);
+}
+
+function track(child) {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
+function hasTaskset() {
+  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+}
+
+function pinned(cpu, pin, command, args) {
+  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+function childEnv(extra = {}) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  for (const k of Object.keys(env)) if (k.startsWith('SPARKPAY_')) delete env[k];
+  return { ...env, ...extra };
+}
+
+function runChild(command, args, { env, timeoutMs = 1_800_000 } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const child = track(spawn(command, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err = (err + d).slice(-6000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolveRun(out);
+      else reject(new Error(`${args.filter((x) => x.startsWith('--internal')).join(' ') || command} exited with ${signal ?? code}: ${err.trim().slice(-3000)}`));
+    });
+  });
+}
+
+/** A gateway child with an IPC channel; its stderr goes to `logFile`. */
+function spawnGateway({ pin, arg, env, logFile }) {
+  const fd = openSync(logFile, 'a');
+  const [cmd, cmdArgs] = pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-gateway', arg]);
+  const child = track(spawn(cmd, cmdArgs, { env: childEnv(env), stdio: ['ignore', 'ignore', fd, 'ipc'] }));
+  closeSync(fd);
+  const state = { child, exited: null, buffer: [], waiters: [], pid: null, listeners: [] };
+  const tail = () => {
+    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().slice(-3000) : '';
+    return text ? `:\n${text}` : '';
+  };
+  child.on('message', (msg) => {
+    if (msg?.type === 'error') note(`gateway child: ${msg.message}`);
+    for (const l of state.listeners) l(msg);
+    const i = state.waiters.findIndex((w) => w.match(msg));
+    if (i >= 0) state.waiters.splice(i, 1)[0].resolve(msg);
+    else if (msg?.type !== 'paid') state.buffer.push(msg);
+  });
+  child.once('exit', (code, signal) => {
+    state.exited = { code, signal };
+    for (const w of state.waiters.splice(0)) w.reject(new Error(`the gateway child exited (${signal ?? code})${tail()}`));
+  });
+  state.wait = (type, timeoutMs) => {
+    const i = state.buffer.findIndex((m) => m?.type === type || m?.type === 'error');
+    if (i >= 0) {
+      const m = state.buffer.splice(i, 1)[0];
+      return m.type === 'error' ? Promise.reject(new Error(`gateway child: ${m.message}`)) : Promise.resolve(m);
+    }
+    if (state.exited) return Promise.reject(new Error(`the gateway child exited (${state.exited.signal ?? state.exited.code})${tail()}`));
+    return new Promise((resolveWait, reject) => {
+      const w = {
+        match: (m) => m?.type === type || m?.type === 'error',
+        resolve: (m) => {
+          clearTimeout(timer);
+          if (m.type === 'error') reject(new Error(`gateway child: ${m.message}`));
+          else resolveWait(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        state.waiters.splice(state.waiters.indexOf(w), 1);
+        reject(new Error(`the gateway child sent no ${type} within ${timeoutMs / 1000} s${tail()}`));
+      }, timeoutMs);
+      state.waiters.push(w);
+    });
+  };
+  state.request = (msg, type, timeoutMs = 600_000) => {
+    child.send(msg);
+    return state.wait(type, timeoutMs);
+  };
+  return state;
+}
+
+async function stopGateway(wait = 10_000) {
+  const s = gatewayState;
+  gatewayState = null;
+  if (!s || s.exited) return;
+  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
+  if (s.child.connected) s.child.send({ cmd: 'stop' });
+  else s.child.kill('SIGTERM');
+  if ((await Promise.race([exited, sleep(wait).then(() => 'timeout')])) === 'timeout') {
+    note(`the gateway did not stop within ${wait / 1000} s; sending SIGKILL`);
+    s.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+async function cleanup(wait) {
+  try {
+    await stopGateway(wait);
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (anvilNode) {
+      const node = anvilNode;
+      anvilNode = null;
+      await node.stop().catch(() => undefined);
+    }
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    tmpDir = null;
+  }
+}
+
+function parseOptions() {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        transfers: { type: 'string', default: '10000' },
+        addresses: { type: 'string', default: '1000' },
+        senders: { type: 'string', default: '8' },
+        confirmations: { type: 'string', default: '64' },
+        'raw-repeats': { type: 'string', default: '2' },
+        'latency-samples': { type: 'string', default: '50' },
+        'latency-confirmations': { type: 'string', default: '2' },
+        'chain-poll-ms': { type: 'string', default: '500' },
+        'open-orders': { type: 'string', default: '100000' },
+        'rss-scans': { type: 'string', default: '5' },
+        'log-level': { type: 'string', default: 'warn' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    fail(`${err.message}\n${USAGE}`);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const int = (name, min, max = Number.MAX_SAFE_INTEGER) => {
+    const v = Number(values[name]);
+    if (!Number.isInteger(v) || v < min || v > max) fail(`--${name} must be a whole number from ${min} to ${max}\n${USAGE}`);
+    return v;
+  };
+  return {
+    transfers: int('transfers', 0),
+    addresses: int('addresses', 1),
+    senders: int('senders', 1, 8),
+    confirmations: int('confirmations', 1, 10_000),
+    rawRepeats: int('raw-repeats', 1, 20),
+    latencySamples: int('latency-samples', 0),
+    latencyConfirmations: int('latency-confirmations', 1, 100),
+    chainPollMs: int('chain-poll-ms', 50, 600_000),
+    openOrders: int('open-orders', 0),
+    rssScans: int('rss-scans', 1, 1000),
+    logLevel: values['log-level'],
+    json: values.json,
+  };
+}
+
+async function main() {
+  const opt = parseOptions();
+  quiet = opt.json;
+  checkBuilt();
+  await loadProtocol();
+  const m = await loadDist();
+  const viem = await import('viem');
+  const warnings = [];
+  const warn = (w) => {
+    warnings.push(w);
+    note(`warning: ${w}`);
+  };
+
+  // --- pinning: this script and anvil on CPU 1, the gateway (and preloads) on CPU 0 -----------
+  const cpus = os.availableParallelism?.() ?? os.cpus().length;
+  let pin = cpus >= 2 && hasTaskset();
+  if (pin && spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' }).status !== 0) pin = false;
+  if (!pin) warn(cpus < 2 ? `only ${cpus} CPU available: running unpinned` : 'taskset is unavailable or failed: running unpinned');
+  const load = os.loadavg();
+  if (load[0] > 0.5) warn(`machine load average is ${load.map((l) => l.toFixed(2)).join(' ')} at the start: other work shares the machine, figures may be depressed`);
+
+  tmpDir = mkdtempSync(join(os.tmpdir(), 'sparkpay-bench-chain-'));
+
+  // --- the chain ---------------------------------------------------------------------------
+  note('starting anvil, deploying the forwarder factory and USDT (6 decimals)…');
+  anvilNode = await m.anvil.startAnvil({ chainId: 31337, accounts: 10 });
+  if (pin && spawnSync('taskset', ['-a', '-p', '-c', '1', String(anvilNode.process.pid)], { stdio: 'ignore' }).status !== 0) warn('could not pin anvil to CPU 1');
+  const rpcUrl = anvilNode.rpcUrl;
+  let rpcId = 0;
+  const rpcCall = async (body) => {
+    const res = await globalThis.fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`anvil: HTTP ${res.status}`);
+    return res.json();
+  };
+  const rpc = async (method, params = []) => {
+    const r = await rpcCall({ jsonrpc: '2.0', id: ++rpcId, method, params });
+    if (r.error) throw new Error(`anvil ${method}: ${r.error.message}`);
+    return r.result;
+  };
+  /** JSON-RPC batches of `size` calls; throws on the first error. */
+  const rpcBatch = async (calls, size = 500) => {
+    const out = [];
+    for (let i = 0; i < calls.length; i += size) {
+      const rs = await rpcCall(calls.slice(i, i + size).map(([method, params]) => ({ jsonrpc: '2.0', id: ++rpcId, method, params })));
+      for (const r of rs) if (r.error) throw new Error(`anvil: ${r.error.message}`);
+      out.push(...rs.sort((x, y) => x.id - y.id).map((r) => r.result));
+    }
+    return out;
+  };
+  const relayer = m.clients.evmClients(rpcUrl, anvilNode.chainId, m.tokens.devAccount(0));
+  const factory = await m.factory.deployForwarderFactory(relayer);
+  const usdt = await m.tokens.deployTestToken(relayer, { name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+  // Senders: accounts 1..8 send the ingestion transfers; account 9 pays in the other phases.
+  const senders = Array.from({ length: 9 }, (_, i) => m.tokens.devAccount(i + 1).address);
+  for (const s of senders) await m.tokens.mintTestToken(relayer, usdt, s, 10n ** 30n);
+  const payer = senders[8];
+  const nonces = new Map();
+  const nextNonce = async (from) => {
+    if (!nonces.has(from)) nonces.set(from, Number(await rpc('eth_getTransactionCount', [from, 'pending'])));
+    const n = nonces.get(from);
+    nonces.set(from, n + 1);
+    return `0x${n.toString(16)}`;
+  };
+  const transferTx = async (from, to, amount) => [
+    'eth_sendTransaction',
+    [{ from, to: usdt, gas: '0x186a0', nonce: await nextNonce(from), data: viem.encodeFunctionData({ abi: viem.erc20Abi, functionName: 'transfer', args: [to, amount] }) }],
+  ];
+  /** Mines one block at a time until the pool is empty; the blocks mined. */
+  const mineAll = async () => {
+    const first = Number(await rpc('eth_blockNumber')) + 1;
+    for (let i = 0; i < 10_000; i += 1) {
+      const status = await rpc('txpool_status');
+      if (Number(status.pending) + Number(status.queued) === 0) break;
+      await rpc('anvil_mine', ['0x1']);
+    }
+    return { first, last: Number(await rpc('eth_blockNumber')) };
+  };
+  await rpc('evm_setAutomine', [false]);
+
+  /** A fresh data directory whose Polygon is this anvil, with `confirmations`. */
+  const dataDirFor = (name, confirmations, extra = {}) => {
+    const dir = join(tmpDir, name);
+    mkdirSync(dir, { recursive: true });
+    const config = {
+      log_level: opt.logLevel,
+      ...extra,
+      networks: {
+        [NETWORK]: {
+          chain_id: anvilNode.chainId,
+          rpc_urls: [rpcUrl],
+          confirmations,
+          factory: factory.factory,
+          forwarder: factory.implementation,
+          fee_address: FEE_ADDRESS,
+          currencies: { USDT: { contract: usdt, decimals: 6 } },
+        },
+      },
+    };
+    writeFileSync(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+    return {
+      dir,
+      env: {
+        SPARKPAY_DATA_DIR: dir,
+        SPARKPAY_MASTER_KEY: randomBytes(32).toString('hex'),
+        SPARKPAY_NOTIFY_ALLOW_PRIVATE: '1',
+        SPARKPAY_HOST: '127.0.0.1',
+        SPARKPAY_PORT: '0',
+        SPARKPAY_RATE_LIMIT: '0',
+      },
+    };
+  };
+  // Notifications (ORDER_PAID in the delay phase) go to a closed local port: refused at once.
+  const notifyUrl = 'http://127.0.0.1:9/sparkpay/notify';
+  const preload = async (data, orders) => {
+    const ordersFile = join(data.dir, 'orders.json');
+    const r = JSON.parse((await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify({ orders, notifyUrl, ordersFile })]), { env: data.env })).trim().split('\n').pop());
+    return { ordersFile, orders: JSON.parse(readFileSync(ordersFile, 'utf8')), seconds: r.seconds };
+  };
+  const startGateway = async (data, workers) => {
+    gatewayState = spawnGateway({ pin, arg: JSON.stringify({ workers }), env: data.env, logFile: join(tmpDir, `${data.dir.split('/').pop()}-gateway.log`) });
+    const ready = await gatewayState.wait('ready', 60_000);
+    gatewayState.pid = ready.pid;
+    return gatewayState;
+  };
+  const figures = { network: NETWORK, pinned: pin, anvil: rpcUrl.replace(/:\d+$/, ':…') };
+
+  // --- 1. ingestion ------------------------------------------------------------------------------
+  if (opt.transfers > 0) {
+    const data = dataDirFor('ingest', opt.confirmations);
+    note(`ingestion: preloading ${opt.addresses} orders with deposit addresses…`);
+    const pre = await preload(data, opt.addresses);
+    note(`  ${opt.addresses} orders created and their Polygon USDT selected in ${pre.seconds.toFixed(1)} s`);
+    note(`ingestion: sending ${opt.transfers} USDT transfers from ${opt.senders} accounts (automine off)…`);
+    const t0 = performance.now();
+    const calls = [];
+    for (let i = 0; i < opt.transfers; i += 1) calls.push(await transferTx(senders[i % opt.senders], pre.orders[i % pre.orders.length][1], 1_000_000n));
+    await rpcBatch(calls);
+    const mined = await mineAll();
+    const head = Number(await rpc('eth_blockNumber'));
+    const count = (await rpc('eth_getLogs', [{ fromBlock: `0x${mined.first.toString(16)}`, toBlock: `0x${mined.last.toString(16)}`, address: usdt, topics: [TRANSFER_TOPIC] }])).length;
+    note(`  ${count} Transfer logs in blocks ${mined.first}-${mined.last} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    if (count !== opt.transfers) warn(`${count} Transfer logs mined, ${opt.transfers} sent (some transactions failed?)`);
+    const from = Math.max(0, head - opt.confirmations);
+    if (mined.first < from) warn(`the transfers span blocks ${mined.first}-${mined.last}, but a cold cursor starts at head - confirmations = ${from}: the scan misses some (raise --confirmations)`);
+
+    await startGateway(data, false);
+    const raws = [];
+    const rawOnce = async () => raws.push(await gatewayState.request({ cmd: 'raw', ordersFile: pre.ordersFile, from, to: head }, 'raw'));
+    note(`ingestion: bare eth_getLogs + decode over blocks ${from}-${head} (1 warm-up + ×${opt.rawRepeats}), then gateway.scanChain('${NETWORK}') from a cold cursor, then the bare loop again (×${opt.rawRepeats})…`);
+    // One untimed pass first: viem's decoder and this process's JIT warm up outside the figures.
+    await gatewayState.request({ cmd: 'raw', ordersFile: pre.ordersFile, from, to: head }, 'raw');
+    for (let i = 0; i < opt.rawRepeats; i += 1) await rawOnce();
+    const scan = await gatewayState.request({ cmd: 'scan' }, 'scan', 1_800_000);
+    for (let i = 0; i < opt.rawRepeats; i += 1) await rawOnce();
+    // The next pass, one (empty) block later: every transfer just ingested is still unfinal, so
+    // the scan re-checks each one (its block's hash, its confirmations) and records the change.
+    await rpc('anvil_mine', ['0x1']);
+    const next = await gatewayState.request({ cmd: 'scan' }, 'scan', 1_800_000);
+    const counts = await gatewayState.request({ cmd: 'count' }, 'count');
+    await stopGateway();
+    const rawLogs = raws[0].logs;
+    if (raws.some((r) => r.logs !== rawLogs)) warn('the bare loop read different numbers of logs in its passes');
+    if (scan.transfers !== rawLogs) warn(`the gateway ingested ${scan.transfers} transfers, the bare loop read ${rawLogs} logs`);
+    if (scan.from !== from || scan.to !== head) warn(`the gateway scanned ${scan.from}-${scan.to}, the bare loop ${from}-${head}`);
+    const rawSeconds = raws.reduce((s, r) => s + r.seconds, 0) / raws.length;
+    const rawCpu = raws.reduce((s, r) => s + r.cpuSeconds, 0) / raws.length;
+    const rawRate = rawLogs / rawSeconds;
+    const gwRate = scan.transfers / scan.seconds;
+    figures.ingestion = {
+      transfers: opt.transfers,
+      addresses: opt.addresses,
+      blocks: { from, to: head, transfer_blocks: mined.last - mined.first + 1 },
+      gateway: { transfers: scan.transfers, seconds: round(scan.seconds, 3), per_s: round(gwRate, 1), cpu_seconds: round(scan.cpuSeconds, 3), passes: scan.passes, payment_port_seconds: round(scan.observeSeconds, 3), other_seconds: round(scan.seconds - scan.observeSeconds, 3) },
+      raw: { logs: rawLogs, seconds: round(rawSeconds, 4), per_s: round(rawRate, 1), cpu_seconds: round(rawCpu, 4), passes_seconds: raws.map((r) => round(r.seconds, 4)) },
+      ratio: round(gwRate / rawRate, 4),
+      next_pass: { seconds: round(next.seconds, 3), cpu_seconds: round(next.cpuSeconds, 3), facts_recorded: next.observedFacts, payment_port_seconds: round(next.observeSeconds, 3) },
+      orders_after: counts.orders,
+    };
+  }
+
+  // --- 2. delay from the final block to the PAID commit ------------------------------------------
+  if (opt.latencySamples > 0) {
+    const data = dataDirFor('latency', opt.latencyConfirmations, { chain_poll_ms: opt.chainPollMs });
+    note(`delay: preloading ${opt.latencySamples} orders…`);
+    const pre = await preload(data, opt.latencySamples);
+    await rpc('evm_setIntervalMining', [1]);
+    // First-seen time of each block: polled over JSON-RPC every ~10 ms from this process (CPU 1).
+    const seenUs = new Map();
+    let polling = true;
+    let lastSeen = Number(await rpc('eth_blockNumber'));
+    const poller = (async () => {
+      while (polling) {
+        const n = Number(await rpc('eth_blockNumber').catch(() => lastSeen));
+        const now = hrUs();
+        for (let b = lastSeen + 1; b <= n; b += 1) seenUs.set(b, now);
+        lastSeen = Math.max(lastSeen, n);
+        await sleep(10);
+      }
+    })();
+    const gw = await startGateway(data, true);
+    const paid = new Map();
+    const waiting = new Map();
+    gw.listeners.push((msg) => {
+      if (msg?.type !== 'paid') return;
+      paid.set(msg.paymentOrderNo, msg);
+      waiting.get(msg.paymentOrderNo)?.(msg);
+    });
+    await sleep(2000); // the watcher's first pass sets its cursor
+    note(`delay: paying ${opt.latencySamples} orders one at a time (1 s blocks, ${opt.latencyConfirmations} confirmations, chain_poll_ms ${opt.chainPollMs})…`);
+    const delays = [];
+    const samples = [];
+    let timeouts = 0;
+    let beforePoller = 0;
+    for (const [no, address] of pre.orders) {
+      await sleep(Math.floor(Math.random() * 1000)); // decorrelates payments from the block clock
+      const got = new Promise((r) => waiting.set(no, r));
+      const [method, params] = await transferTx(payer, address, ORDER_AMOUNT_BASE);
+      await rpc(method, params);
+      const msg = await Promise.race([got, sleep(60_000).then(() => null)]);
+      waiting.delete(no);
+      if (!msg) {
+        timeouts += 1;
+        warn(`order ${no} was not PAID within 60 s`);
+        if (timeouts >= 3) {
+          warn('3 payments were not seen PAID: the delay phase stops (is the watcher running? see the gateway log)');
+          break;
+        }
+        continue;
+      }
+      const finalBlock = msg.blockNumber + opt.latencyConfirmations - 1;
+      // The scan that made it final may have seen a later head; the payment was final from finalBlock.
+      // The watcher can see a new head a few ms before this script's poller does: wait for it.
+      for (let w = 0; w < 100 && !seenUs.has(finalBlock); w += 1) await sleep(10);
+      const seen = seenUs.get(finalBlock);
+      if (seen === undefined) {
+        warn(`block ${finalBlock} was never seen by the poller`);
+        continue;
+      }
+      // Negative when the poller saw the block after the commit: the delay was below its resolution.
+      if (msg.us < seen) beforePoller += 1;
+      const delayMs = Math.max(0, (msg.us - seen) / 1000);
+      delays.push(delayMs);
+      samples.push({ order: no, tx_block: msg.blockNumber, final_block: finalBlock, confirmations_seen: msg.confirmations, delay_ms: round(delayMs, 1) });
+    }
+    polling = false;
+    await poller;
+    await rpc('evm_setIntervalMining', [0]);
+    await rpc('evm_setAutomine', [false]);
+    const counts = await gatewayState.request({ cmd: 'count' }, 'count');
+    await stopGateway();
+    const sorted = [...delays].sort((x, y) => x - y);
+    figures.delay = {
+      samples: delays.length,
+      timeouts,
+      confirmations: opt.latencyConfirmations,
+      chain_poll_ms: opt.chainPollMs,
+      p50_ms: round(quantile(sorted, 0.5), 1),
+      p99_ms: round(quantile(sorted, 0.99), 1),
+      max_ms: round(sorted.at(-1), 1),
+      min_ms: round(sorted[0], 1),
+      orders_after: counts.orders,
+      paid_before_poller_saw_block: beforePoller,
+      late_head: samples.filter((s) => s.confirmations_seen > opt.latencyConfirmations).length,
+    };
+  }
+
+  // --- 3. RSS with open orders watched -----------------------------------------------------------
+  if (opt.openOrders > 0) {
+    const data = dataDirFor('rss', opt.confirmations);
+    note(`rss: preloading ${opt.openOrders} open orders with deposit addresses (a while)…`);
+    const pre = await preload(data, opt.openOrders);
+    note(`  created and selected in ${pre.seconds.toFixed(1)} s (${Math.round(opt.openOrders / pre.seconds)}/s)`);
+    const gw = await startGateway(data, false);
+    const atStart = procStatus(gw.pid);
+    let peakRss = atStart?.rssKb ?? 0;
+    const sampler = setInterval(() => {
+      const s = procStatus(gw.pid);
+      if (s) peakRss = Math.max(peakRss, s.rssKb);
+    }, 100);
+    const scans = [];
+    const perBlock = Math.min(200, pre.orders.length);
+    note(`rss: ${opt.rssScans} scans, each after a block with ${perBlock} transfers to watched addresses…`);
+    for (let k = 0; k < opt.rssScans; k += 1) {
+      const calls = [];
+      for (let i = 0; i < perBlock; i += 1) calls.push(await transferTx(senders[i % 8], pre.orders[Math.floor(Math.random() * pre.orders.length)][1], 1_000_000n));
+      await rpcBatch(calls);
+      await mineAll();
+      scans.push(await gw.request({ cmd: 'scan' }, 'scan', 1_800_000));
+    }
+    clearInterval(sampler);
+    const end = procStatus(gw.pid);
+    const mem = await gw.request({ cmd: 'mem' }, 'mem');
+    await stopGateway();
+    figures.rss = {
+      open_orders: opt.openOrders,
+      scans: scans.length,
+      transfers: scans.reduce((s, x) => s + x.transfers, 0),
+      scan_seconds: scans.map((s) => round(s.seconds, 3)),
+      rss_at_start_mb: round((atStart?.rssKb ?? NaN) / 1024, 1),
+      rss_at_end_mb: round((end?.rssKb ?? NaN) / 1024, 1),
+      peak_rss_mb: round(Math.max(end?.hwmKb ?? 0, peakRss) / 1024, 1),
+      heap_used_at_end_mb: round(mem.heapUsed / 2 ** 20, 1),
+      peak_heap_used_mb: round(mem.peakHeapUsed / 2 ** 20, 1),
+      heap_total_at_end_mb: round(mem.heapTotal / 2 ** 20, 1),
+      watched_addresses: mem.watched,
+      watched_plan_json_mb: round(mem.planBytes / 2 ** 20, 1),
+    };
+  }
+  figures.targets = TARGETS;
+  figures.warnings = warnings;
+
+  // --- report ------------------------------------------------------------------------------------
+  if (!opt.json) {
+    const pad = (s) => s.padEnd(52);
+    const lines = [''];
+    const f = figures;
+    if (f.ingestion) {
+      const i = f.ingestion;
+      lines.push(
+        `${pad(`transfers ingested by gateway.scanChain (cold cursor):`)}${i.gateway.per_s.toFixed(0)}/s  (${i.gateway.transfers} in ${i.gateway.seconds.toFixed(2)} s, ${i.gateway.passes} pass(es), CPU ${i.gateway.cpu_seconds.toFixed(2)} s)`,
+        `${pad('  of which inside the payment port (DB):')}${i.gateway.payment_port_seconds.toFixed(2)} s; the rest (RPC, listWatched, cursor) ${i.gateway.other_seconds.toFixed(2)} s`,
+        `${pad('bare eth_getLogs + decode (viem, no DB):')}${i.raw.per_s.toFixed(0)}/s  (${i.raw.logs} logs in ${(i.raw.seconds * 1000).toFixed(0)} ms, mean of ${i.raw.passes_seconds.length} passes)`,
+        `${pad('ratio:')}${i.ratio.toFixed(3)}  (target >= ${TARGETS.ratio}${i.ratio >= TARGETS.ratio ? '' : ': MISSED'})`,
+        `${pad('next pass, one empty block later:')}${i.next_pass.seconds.toFixed(2)} s  (re-checks and re-records ${i.next_pass.facts_recorded} unfinal payments; ${i.next_pass.payment_port_seconds.toFixed(2)} s in the payment port)`,
+        `${pad('  set-up:')}${i.transfers} transfers to ${i.addresses} addresses in ${i.blocks.transfer_blocks} blocks; scanned ${i.blocks.from}-${i.blocks.to}`,
+        '',
+      );
+    }
+    if (f.delay) {
+      const d = f.delay;
+      lines.push(
+        `${pad('delay final block -> PAID commit:')}p50 ${d.p50_ms} ms, p99 ${d.p99_ms} ms, max ${d.max_ms} ms  (target p99 < ${TARGETS.p99Ms} ms${d.p99_ms < TARGETS.p99Ms ? '' : ': MISSED'})`,
+        `${pad('  set-up:')}${d.samples} payments one at a time, 1 s blocks, ${d.confirmations} confirmations, chain_poll_ms ${d.chain_poll_ms}${d.timeouts ? `, ${d.timeouts} timed out` : ''}`,
+        '',
+      );
+    }
+    if (f.rss) {
+      const r = f.rss;
+      lines.push(
+        `${pad(`gateway peak RSS, ${r.open_orders} open orders watched:`)}${r.peak_rss_mb} MB  (target < ${TARGETS.rssMb} MB${r.peak_rss_mb < TARGETS.rssMb ? '' : ': MISSED'}; at start ${r.rss_at_start_mb} MB, after the scans ${r.rss_at_end_mb} MB)`,
+        `${pad('  scans:')}${r.scans} (${r.transfers} transfers), ${r.scan_seconds.map((s) => s.toFixed(2)).join(' / ')} s each`,
+        `${pad('  JS heap:')}peak used ${r.peak_heap_used_mb} MB (sampled), at the end used ${r.heap_used_at_end_mb} of ${r.heap_total_at_end_mb} MB; a pass lists ${r.watched_addresses} watched addresses with ${r.watched_plan_json_mb} MB of plan JSON`,
+        '',
+      );
+    }
+    if (warnings.length) lines.push(`warnings (${warnings.length}):`, ...warnings.map((w) => `  - ${w}`), '');
+    lines.push('Other work may share this machine: compare figures from quiet runs only.');
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--internal-preload') {
+  await preloadChild(argv[1]);
+} else if (argv[0] === '--internal-gateway') {
+  await gatewayChild(argv[1]);
+} else {
+  let signalled = null;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      if (signalled) return;
+      signalled = sig;
+      process.stderr.write(`bench: ${sig}: stopping anvil and the children, removing ${tmpDir ?? 'temporary files'}…\n`);
+      cleanup(3000).finally(() => process.exit(130));
+    });
+  }
+  process.on('exit', () => {
+    // Last resort (synchronous): never leave a child, anvil or a data directory behind.
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    if (anvilNode) anvilNode.process.kill('SIGKILL');
+    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  });
+  try {
+    await main();
+    await cleanup(10_000);
+  } catch (err) {
+    if (!signalled) {
+      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exitCode = 1;
+      await cleanup(3000);
+    }
+  }
+}
