@@ -102,7 +102,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
-    chainPollMs: intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 2000, 50, 600_000),
+    chainPollMs: intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 1000, 50, 600_000),
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
