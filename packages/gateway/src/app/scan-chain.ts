@@ -91,10 +91,16 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
-  if (watched.length > 0 && tokens.length > 0) {
+  if (tokens.length > 0) {
     const byAddress = new Map<string, DepositAddressRecord[]>();
-    for (const d of watched) byAddress.set(d.address, [...(byAddress.get(d.address) ?? []), d]);
-    const logs = await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to);
+    for (const d of watched) {
+      // Pushed, not copied: with 100,000 watched orders every copy counts. Native options'
+      // addresses are included: a token sent there is recorded (and not counted).
+      const list = byAddress.get(d.address);
+      if (list) list.push(d);
+      else byAddress.set(d.address, [d]);
+    }
+    const logs = byAddress.size > 0 ? await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to) : [];
     for (const t of logs) {
       const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
       if (!fact) continue;
@@ -125,7 +131,11 @@ async function blockHashes(reader: ChainReader, numbers: readonly number[]): Pro
 /** Applies the facts of a pass, each order's together, orders in the order first met. */
 async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFact[]): Promise<void> {
   const byOrder = new Map<string, TransferFact[]>();
-  for (const f of facts) byOrder.set(f.paymentOrderNo, [...(byOrder.get(f.paymentOrderNo) ?? []), f]);
+  for (const f of facts) {
+    const list = byOrder.get(f.paymentOrderNo);
+    if (list) list.push(f);
+    else byOrder.set(f.paymentOrderNo, [f]);
+  }
   for (const group of byOrder.values()) await payments.transfersObserved(group);
 }
 
