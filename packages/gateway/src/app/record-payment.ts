@@ -31,6 +31,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     let entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       entered = [];
+      // Status of each transfer already stored (metrics only): read once, kept current below.
+      const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.network}|${p.txHash}|${p.logIndex}`;
+      const known = deps.metrics ? new Map((await tx.payments.listByOrder(order.paymentOrderNo)).map((p) => [key(p), p.status])) : null;
       for (const fact of facts) {
         const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
         if (!order.selectedNetwork && option) {
@@ -42,11 +45,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
         const nowMs = deps.clock.nowMs();
         // On a transfer seen before, the upsert keeps its original created_at.
         const row: PaymentRecord = { ...fact, createdAt: nowMs, updatedAt: nowMs };
-        if (deps.metrics) {
-          const before = (await tx.payments.listByOrder(order.paymentOrderNo)).find(
-            (p) => p.network === fact.network && p.txHash === fact.txHash && p.logIndex === fact.logIndex,
-          );
-          if (before?.status !== fact.status) entered.push(fact);
+        if (known) {
+          if (known.get(key(fact)) !== fact.status) entered.push(fact);
+          known.set(key(fact), fact.status);
         }
         await tx.payments.upsert(row);
       }
