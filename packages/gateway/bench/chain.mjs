@@ -33,8 +33,10 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+
+import { checkBuilt, children, closeGateway, fail, hasTaskset, hrUs, loadDist, loadProtocol, parallel, pinned, procStatus, round, runOrchestrator, track } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
@@ -84,74 +86,6 @@ const USAGE = `usage: node bench/chain.mjs [options]     (npm run bench:chain)
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 
-function fail(message) {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
-}
-
-const BUILD_HINT = '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)';
-
-function checkBuilt() {
-  for (const rel of Object.values(DIST_MODULES)) {
-    const file = join(DIST, rel);
-    if (!existsSync(file)) fail(`the gateway is not built (${file} is missing).\n${BUILD_HINT}`);
-  }
-}
-
-async function loadDist() {
-  checkBuilt();
-  const out = {};
-  for (const [name, rel] of Object.entries(DIST_MODULES)) out[name] = await import(pathToFileURL(join(DIST, rel)).href);
-  return out;
-}
-
-async function loadProtocol() {
-  try {
-    return await import('@sparkpay/protocol');
-  } catch (err) {
-    fail(`cannot load @sparkpay/protocol from the workspace (${err.code ?? err.message}).\n  Run \`npm install\` and build it: npx tsc -b packages/protocol packages/sdk packages/gateway`);
-  }
-}
-
-/** CLOCK_MONOTONIC in µs: the same clock in every process on the machine. */
-function hrUs() {
-  return Number(process.hrtime.bigint() / 1000n);
-}
-
-async function parallel(from, to, width, fn) {
-  let next = from;
-  const lane = async () => {
-    while (next < to) await fn(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, to - from) }, lane));
-}
-
-/** gateway.close(), holding the event loop open meanwhile (see notify.mjs). */
-async function closeGateway(gw) {
-  const hold = setInterval(() => undefined, 1000);
-  try {
-    await gw.close();
-  } finally {
-    clearInterval(hold);
-  }
-}
-
-function procStatus(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
-  } catch {
-    return null;
-  }
-}
-
-function round(x, digits) {
-  if (!Number.isFinite(x)) return null;
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
 function quantile(sorted, q) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -164,7 +98,7 @@ function quantile(sorted, q) {
 async function preloadChild(argsJson) {
   const a = JSON.parse(argsJson);
   const protocol = await loadProtocol();
-  const m = await loadDist();
+  const m = await loadDist(DIST, DIST_MODULES);
   const config = m.config.loadConfig('production');
   const gw = await m.gateway.createGateway({ config, workers: false });
   try {
@@ -215,7 +149,7 @@ async function preloadChild(argsJson) {
 
 async function gatewayChild(argsJson) {
   const a = JSON.parse(argsJson);
-  const m = await loadDist();
+  const m = await loadDist(DIST, DIST_MODULES);
   const { createPublicClient, decodeEventLog, erc20Abi, http } = await import('viem');
   const config = m.config.loadConfig('production');
   const gw = await m.gateway.createGateway({ config, workers: a.workers });
@@ -345,7 +279,6 @@ async function gatewayChild(argsJson) {
 // ---------------------------------------------------------------------------------------------
 // The parent: anvil, phases, figures.
 
-const children = new Set();
 let tmpDir = null;
 let anvilNode = null;
 let gatewayState = null;
@@ -353,20 +286,6 @@ let quiet = false;
 
 function note(line) {
   if (!quiet) process.stderr.write(`${line}\n`);
-}
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function hasTaskset() {
-  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
-
-function pinned(cpu, pin, command, args) {
-  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
 function childEnv(extra = {}) {
@@ -532,9 +451,9 @@ function parseOptions() {
 async function main() {
   const opt = parseOptions();
   quiet = opt.json;
-  checkBuilt();
+  checkBuilt(DIST, DIST_MODULES);
   await loadProtocol();
-  const m = await loadDist();
+  const m = await loadDist(DIST, DIST_MODULES);
   const viem = await import('viem');
   const warnings = [];
   const warn = (w) => {
@@ -889,29 +808,14 @@ if (argv[0] === '--internal-preload') {
 } else if (argv[0] === '--internal-gateway') {
   await gatewayChild(argv[1]);
 } else {
-  let signalled = null;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      if (signalled) return;
-      signalled = sig;
-      process.stderr.write(`bench: ${sig}: stopping anvil and the children, removing ${tmpDir ?? 'temporary files'}…\n`);
-      cleanup(3000).finally(() => process.exit(130));
-    });
-  }
-  process.on('exit', () => {
-    // Last resort (synchronous): never leave a child, anvil or a data directory behind.
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (anvilNode) anvilNode.process.kill('SIGKILL');
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+  await runOrchestrator({
+    main,
+    cleanup,
+    finalWait: 10_000,
+    stopping: 'stopping anvil and the children, removing ',
+    tmpDir: () => tmpDir,
+    lastResort: () => {
+      if (anvilNode) anvilNode.process.kill('SIGKILL');
+    },
   });
-  try {
-    await main();
-    await cleanup(10_000);
-  } catch (err) {
-    if (!signalled) {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-      await cleanup(3000);
-    }
-  }
 }

@@ -45,6 +45,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { checkBuilt, children, closeGateway, cpuTimes, fail, frameKey, hasTaskset, hrUs, loadDist, loadProtocol, moduleOf, parallel, pinned, procStatus, round, runOrchestrator, track } from './common.mjs';
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
 const DIST = join(GATEWAY_DIR, 'dist');
@@ -94,41 +96,6 @@ const USAGE = `usage: node bench/notify.mjs [options]     (npm run bench:notify)
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 
-function fail(message) {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
-}
-
-const BUILD_HINT = '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)';
-
-function checkBuilt() {
-  for (const rel of Object.values(DIST_MODULES)) {
-    const file = join(DIST, rel);
-    if (!existsSync(file)) fail(`the gateway is not built (${file} is missing).\n${BUILD_HINT}`);
-  }
-}
-
-async function loadProtocol() {
-  try {
-    return await import('@sparkpay/protocol');
-  } catch (err) {
-    fail(`cannot load @sparkpay/protocol from the workspace (${err.code ?? err.message}).\n  Run \`npm install\` and build it: npx tsc -b packages/protocol packages/sdk packages/gateway`);
-  }
-}
-
-/** The built gateway modules, by the names of DIST_MODULES. */
-async function loadDist() {
-  checkBuilt();
-  const out = {};
-  for (const [name, rel] of Object.entries(DIST_MODULES)) out[name] = await import(pathToFileURL(join(DIST, rel)).href);
-  return out;
-}
-
-/** CLOCK_MONOTONIC in µs: the same clock in every process on the machine (and in V8's profiles). */
-function hrUs() {
-  return Number(process.hrtime.bigint() / 1000n);
-}
-
 /** A transfer that pays order `i` (10.50 USDT on Polygon, final) as the chain watcher would report it. */
 function transferFact(paymentOrderNo, i) {
   return {
@@ -144,15 +111,6 @@ function transferFact(paymentOrderNo, i) {
     confirmations: 64,
     status: 'FINAL',
   };
-}
-
-/** Runs `fn(i)` for i in [from, to) with `width` in flight (group commit batches them on SQLite). */
-async function parallel(from, to, width, fn) {
-  let next = from;
-  const lane = async () => {
-    while (next < to) await fn(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, to - from) }, lane));
 }
 
 /** Rows per status of a table's `column`, as { STATUS: n }. */
@@ -171,7 +129,7 @@ async function countBy(kysely, table, column) {
 async function preloadChild(argsJson) {
   const a = JSON.parse(argsJson);
   const protocol = await loadProtocol();
-  const m = await loadDist();
+  const m = await loadDist(DIST, DIST_MODULES);
   const config = m.config.loadConfig('production');
   const gw = await m.gateway.createGateway({ config, workers: false });
   try {
@@ -250,20 +208,12 @@ async function preloadChild(argsJson) {
  * else keeps the process alive while the SQLite checkpointer thread (unref'd) stops, and a
  * top-level await of close() would end the process with exit code 13 half-way.
  */
-async function closeGateway(gw) {
-  const hold = setInterval(() => undefined, 1000);
-  try {
-    await gw.close();
-  } finally {
-    clearInterval(hold);
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Internal child mode 2: the delivering gateway (CPU 0), driven over IPC.
 
 async function gatewayChild() {
-  const m = await loadDist();
+  const m = await loadDist(DIST, DIST_MODULES);
   const config = m.config.loadConfig('production');
   const gw = await m.gateway.createGateway({ config, workers: true });
   // Fastify's start-up work (plugins, routes) now, so listen() only binds and starts the workers.
@@ -502,7 +452,7 @@ async function ceilingChild(argsJson) {
   /** POSTs one envelope; resolves null when delivered (200 SUCCESS), else a description. */
   let post;
   if (a.kind === 'sender') {
-    checkBuilt();
+    checkBuilt(DIST, DIST_MODULES);
     const { createHttpSender } = await import(pathToFileURL(join(DIST, DIST_MODULES.httpSender)).href);
     const sender = createHttpSender({ timeoutMs: SENDER_TIMEOUT_MS, allowPrivate: true, socketsPerHost: a.perDestination });
     post = async (url, body) => {
@@ -559,7 +509,6 @@ async function ceilingChild(argsJson) {
 // ---------------------------------------------------------------------------------------------
 // The orchestrator (CPU 1).
 
-const children = new Set();
 let tmpDir = null;
 let pgDrop = null;
 let quiet = false;
@@ -567,21 +516,6 @@ let gatewayState = null;
 
 function note(message) {
   if (!quiet) process.stderr.write(`bench: ${message}\n`);
-}
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function hasTaskset() {
-  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
-
-/** `taskset -c <cpu> <cmd…>` when pinning is available, else the command as is. */
-function pinned(cpu, pin, command, args) {
-  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
 function childEnv(extra = {}) {
@@ -736,32 +670,6 @@ async function freshPostgres(baseUrl) {
 
 // --- /proc sampling -------------------------------------------------------------------------
 
-function procStatus(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
-  } catch {
-    return null;
-  }
-}
-
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  return Number(r.stdout?.trim()) || 100;
-})();
-
-/** CPU `n`'s busy and steal time in seconds, from /proc/stat; null if unreadable. */
-function cpuTimes(n) {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${n} `));
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: (steal ?? 0) / CLK_TCK, idle: (idle + iowait) / CLK_TCK };
-  } catch {
-    return null;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
@@ -818,7 +726,7 @@ async function main() {
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(opt.logLevel)) fail('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
   if (opt.database && !/^postgres(ql)?:\/\//i.test(opt.database)) fail('--database must be a postgres:// URL (SQLite in a temporary directory is the default)');
   quiet = opt.json;
-  checkBuilt();
+  checkBuilt(DIST, DIST_MODULES);
   await loadProtocol();
   const warnings = [];
   const warn = (w) => {
@@ -1518,37 +1426,7 @@ function layerOf(cf, mod) {
   return 'other (node internals, microtasks, V8)';
 }
 
-function shortUrl(url) {
-  if (!url) return '';
-  const u = url.startsWith('file://') ? fileURLToPath(url) : url;
-  const nm = u.lastIndexOf('node_modules/');
-  if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
-  const pk = u.indexOf('/packages/');
-  if (pk >= 0) return u.slice(pk + 1);
-  return u;
-}
-
-function frameKey(cf) {
-  const url = shortUrl(cf.url);
-  return `${cf.functionName || '(anonymous)'}${url ? ` ${url}:${cf.lineNumber + 1}` : ''}`;
-}
-
-function moduleOf(cf) {
-  const url = shortUrl(cf.url);
-  if (!url) return cf.functionName.startsWith('(') ? cf.functionName : `(native) ${cf.functionName}`;
-  if (url.startsWith('node:')) return url;
-  if (url.startsWith('packages/')) return url.replace(/\.js$/, '');
-  const parts = url.split('/');
-  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
-}
-
 // ---------------------------------------------------------------------------------------------
-
-function round(x, digits) {
-  if (!Number.isFinite(x)) return null;
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
 
 /**
  * What makes dist out of date, or null. `tsc -b --dry` decides when the workspace's TypeScript
@@ -1606,28 +1484,5 @@ if (argv[0] === '--internal-preload') {
 } else if (argv[0] === '--internal-ceiling') {
   await ceilingChild(argv[1]);
 } else {
-  let signalled = null;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      if (signalled) return;
-      signalled = sig;
-      process.stderr.write(`bench: ${sig}: stopping the children and removing ${tmpDir ?? 'temporary files'}…\n`);
-      cleanup(3000).finally(() => process.exit(130));
-    });
-  }
-  process.on('exit', () => {
-    // Last resort (synchronous): never leave a child or a data directory behind.
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-  });
-  try {
-    await main();
-    await cleanup(10_000);
-  } catch (err) {
-    if (!signalled) {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-      await cleanup(3000);
-    }
-  }
+  await runOrchestrator({ main, cleanup, finalWait: 10_000, stopping: 'stopping the children and removing ', tmpDir: () => tmpDir });
 }

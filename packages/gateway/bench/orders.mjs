@@ -32,6 +32,8 @@ import { setImmediate as yieldNow, setTimeout as sleep } from 'node:timers/promi
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { BUILD_HINT, children, cpuTimes, fail, frameKey, hasTaskset, hrUs, loadProtocol as loadWorkspaceProtocol, moduleOf, pinned, procCpuSeconds, procStatus, round, runOrchestrator, track } from './common.mjs';
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
 const MAIN_JS = join(GATEWAY_DIR, 'dist', 'cli', 'main.js');
@@ -62,18 +64,9 @@ const USAGE = `usage: node bench/orders.mjs [options]     (npm run bench)
 
 async function loadProtocol() {
   if (!existsSync(MAIN_JS)) {
-    fail(`the gateway is not built (${MAIN_JS} is missing).\n` + '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)');
+    fail(`the gateway is not built (${MAIN_JS} is missing).\n${BUILD_HINT}`);
   }
-  try {
-    return await import('@sparkpay/protocol');
-  } catch (err) {
-    fail(`cannot load @sparkpay/protocol from the workspace (${err.code ?? err.message}).\n` + '  Run `npm install` and build it: npx tsc -b packages/protocol packages/sdk packages/gateway');
-  }
-}
-
-function fail(message) {
-  process.stderr.write(`bench: ${message}\n`);
-  process.exit(1);
+  return loadWorkspaceProtocol();
 }
 
 /** A typical standard order body (~300 bytes), unique by `seq`. */
@@ -309,7 +302,6 @@ async function ceilingChild(argsJson) {
 // ---------------------------------------------------------------------------------------------
 // The orchestrator.
 
-const children = new Set();
 let tmpDir = null;
 let server = null;
 let aborting = false;
@@ -317,22 +309,6 @@ let quiet = false;
 
 function note(message) {
   if (!quiet) process.stderr.write(`bench: ${message}\n`);
-}
-
-function track(child) {
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  return child;
-}
-
-function hasTaskset() {
-  const r = spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' });
-  return r.status === 0;
-}
-
-/** `taskset -c <cpu> <cmd…>` when pinning is available, else the command as is. */
-function pinned(cpu, pin, command, args) {
-  return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
 async function freePort() {
@@ -496,44 +472,6 @@ async function cleanup(wait) {
 }
 
 // --- /proc sampling of the server -----------------------------------------------------------
-
-function procStatus(pid) {
-  try {
-    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
-    return { rssKb: kb('VmRSS'), hwmKb: kb('VmHWM') };
-  } catch {
-    return null;
-  }
-}
-
-const CLK_TCK = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  return Number(r.stdout?.trim()) || 100;
-})();
-
-/** utime+stime of a process in seconds, or NaN. */
-function procCpuSeconds(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU `n`'s busy (non-idle) and steal time in seconds, from /proc/stat; null if unreadable. */
-function cpuTimes(n) {
-  try {
-    const line = readFileSync('/proc/stat', 'utf8').split('\n').find((l) => l.startsWith(`cpu${n} `));
-    const f = line.trim().split(/\s+/).slice(1).map(Number);
-    const [user, nice, system, idle, iowait, irq, softirq, steal] = f;
-    return { busy: (user + nice + system + irq + softirq) / CLK_TCK, steal: (steal ?? 0) / CLK_TCK, idle: (idle + iowait) / CLK_TCK };
-  } catch {
-    return null;
-  }
-}
 
 // --- HTTP -----------------------------------------------------------------------------------
 
@@ -1386,35 +1324,7 @@ function layerOf(cf, mod) {
   return 'other (node internals, microtasks, V8)';
 }
 
-function shortUrl(url) {
-  if (!url) return '';
-  const u = url.startsWith('file://') ? fileURLToPath(url) : url;
-  const nm = u.lastIndexOf('node_modules/');
-  if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
-  const pk = u.indexOf('/packages/');
-  if (pk >= 0) return u.slice(pk + 1);
-  return u;
-}
-
-function frameKey(cf) {
-  const url = shortUrl(cf.url);
-  return `${cf.functionName || '(anonymous)'}${url ? ` ${url}:${cf.lineNumber + 1}` : ''}`;
-}
-
-function moduleOf(cf) {
-  const url = shortUrl(cf.url);
-  if (!url) return cf.functionName.startsWith('(') ? cf.functionName : `(native) ${cf.functionName}`;
-  if (url.startsWith('node:')) return url;
-  if (url.startsWith('packages/')) return url.replace(/\.js$/, '');
-  const parts = url.split('/');
-  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
-}
-
 // ---------------------------------------------------------------------------------------------
-
-function hrUs() {
-  return Number(process.hrtime.bigint() / 1000n);
-}
 
 function pct(values, p) {
   if (values.length === 0) return NaN;
@@ -1423,12 +1333,6 @@ function pct(values, p) {
     values.sorted = true;
   }
   return values[Math.min(values.length - 1, Math.max(0, Math.ceil(p * values.length) - 1))];
-}
-
-function round(x, digits) {
-  if (!Number.isFinite(x)) return null;
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
 }
 
 function fmtMs(ms) {
@@ -1483,29 +1387,14 @@ if (argv[0] === '--internal-rsa-bound') {
 } else if (argv[0] === '--internal-ceiling') {
   await ceilingChild(argv[1]);
 } else {
-  let signalled = null;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(sig, () => {
-      if (signalled) return;
-      signalled = sig;
+  await runOrchestrator({
+    main,
+    cleanup,
+    finalWait: 5000,
+    stopping: 'stopping the gateway and removing ',
+    tmpDir: () => tmpDir,
+    onSignal: () => {
       aborting = true;
-      process.stderr.write(`bench: ${sig}: stopping the gateway and removing ${tmpDir ?? 'temporary files'}…\n`);
-      cleanup(3000).finally(() => process.exit(130));
-    });
-  }
-  process.on('exit', () => {
-    // Last resort (synchronous): never leave a server or a data directory behind.
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
+    },
   });
-  try {
-    await main();
-    await cleanup(5000);
-  } catch (err) {
-    if (!signalled) {
-      process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exitCode = 1;
-      await cleanup(3000);
-    }
-  }
 }
