@@ -7,7 +7,8 @@ import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
 import { findNetwork, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import { settlementPlan } from '../domain/settlement-plan.js';
-import type { Clock, DepositAddressDeriver, Store } from './ports.js';
+import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
+import { selectedOption } from './order-view.js';
 import type { DepositAddressRecord, OrderOptionRecord, OrderRecord } from './records.js';
 
 export interface CashierDeps {
@@ -71,11 +72,11 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   const order = await loadOrder(deps.store, paymentOrderNo, token);
   if (!order) return notFound();
   let selected: SelectedView | null = null;
-  if (order.selectedNetwork && order.selectedCurrency) {
-    const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, order.selectedNetwork, order.selectedCurrency);
-    const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
-    const network = findNetwork(deps.deployment, order.selectedNetwork);
-    if (deposit && option && network) selected = selectedView(network, option, deposit);
+  const option = selectedOption(order);
+  if (option) {
+    const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
+    const network = findNetwork(deps.deployment, option.network);
+    if (deposit && network) selected = selectedView(network, option, deposit);
   }
   const s = order.state;
   const merchant = await deps.store.merchants.get(order.merchantNo);
@@ -91,18 +92,16 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       pay_exception: s.exception ?? null,
       close_reason: s.closeReason,
       expire_time: s.expireTime,
-      now: Math.floor(deps.clock.nowMs() / 1000),
+      now: nowSeconds(deps.clock),
       options: [...order.options]
         .sort((a, b) => (a.network === b.network ? a.currency.localeCompare(b.currency) : a.network.localeCompare(b.network)))
         .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),
       selected,
-      received: selected && order.selectedNetwork ? { seen: formatAmount(s.received.seen, optionDecimals(order)), final: formatAmount(s.received.final, optionDecimals(order)) } : null,
+      received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
       redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
     },
   };
 }
-
-const optionDecimals = (order: OrderRecord) => order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency)?.decimals ?? 0;
 
 /**
  * The payer chooses how to pay. The first choice of a pair computes and stores its deposit
@@ -128,7 +127,7 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   const wallet = merchant?.wallets[networkId];
   const feeAddress = network?.chain.feeAddress;
   if (!network || !wallet || !feeAddress) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
-  const plan = settlementPlan(order.paymentOrderNo, { ...option, split: option.split }, wallet, feeAddress);
+  const plan = settlementPlan(order.paymentOrderNo, option, wallet, feeAddress);
   const address = deps.deposits.addressFor(plan, network);
   if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
   const planJson = JSON.stringify(plan, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
