@@ -8,17 +8,8 @@ import type { ScanDeps } from '../src/app/scan-chain.js';
 import { scanPass } from '../src/jobs/chain-watcher.js';
 import { api, observeTransfer, orderBody, proOrderBody, startTestGateway, type TestGateway } from './harness.js';
 import { startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
+import { samples } from './metrics-page.js';
 
-/** The samples of an exposition page: `name{labels}` → value (comments left out). */
-function samples(page: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of page.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 /** This gateway's samples whose name starts with `prefix` (the process metrics left out). */
 function family(all: Map<string, number>, prefix: string): Record<string, number> {

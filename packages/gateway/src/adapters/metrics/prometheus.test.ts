@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PrometheusMetrics } from './prometheus.js';
+import { samples } from '../../../test/metrics-page.js';
 
-/** The samples of an exposition page: `name{labels}` → value (comments left out). */
-function samples(page: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const line of page.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
-  }
-  return out;
-}
 
 const own = (page: string) => new Map([...samples(page)].filter(([k]) => !/^sparkpay_(process|nodejs)_/.test(k)));
 
