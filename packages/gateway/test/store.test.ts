@@ -14,7 +14,7 @@ import {
   type PlatformKeyRecord,
   type Store,
 } from '../src/app/ports.js';
-import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from '../src/app/records.js';
+import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord, SettlementTxRecord } from '../src/app/records.js';
 import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type DatabaseKind, type TestDatabase } from './databases.js';
 
 const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
@@ -27,6 +27,7 @@ const EXPECTED_TABLES = [
   'applications',
   'chain_cursors',
   'deposit_addresses',
+  'leases',
   'merchant_networks',
   'merchants',
   'nonces',
@@ -36,6 +37,9 @@ const EXPECTED_TABLES = [
   'orders',
   'payments',
   'platform_keys',
+  'settlement_payouts',
+  'settlement_txs',
+  'settlements',
 ];
 
 // ---- builders -------------------------------------------------------------------------------
@@ -330,7 +334,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements']);
       } finally {
         await f.close();
       }
@@ -747,6 +751,94 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         { ...attempt(3), ...interrupted },
       ]);
       expect(await s.notifications.listAttempts('Nnope')).toEqual([]);
+    });
+  });
+
+  describe('settlements', () => {
+    const txRecord = (over: Partial<SettlementTxRecord> = {}): SettlementTxRecord => ({
+      id: `0x${randomBytes(32).toString('hex')}`,
+      network: '4',
+      relayer: '0xAbCdEf0000000000000000000000000000000001',
+      nonce: 7,
+      status: 'SIGNED',
+      txHash: `0x${'aa'.repeat(32)}`,
+      rawTx: '0x02f8',
+      hashes: [`0x${'aa'.repeat(32)}`],
+      maxFeePerGas: 123_456_789_012_345_678_901n,
+      maxPriorityFeePerGas: 1_000_000_000n,
+      gasLimit: 250_000n,
+      orderCount: 1,
+      blockNumber: null,
+      blockHash: null,
+      minedHash: null,
+      gasUsed: null,
+      createdAt: T0,
+      sentAt: null,
+      updatedAt: T0,
+      ...over,
+    });
+
+    it('records a due settlement once per order, lists it when due, and round-trips its transaction and payouts exactly', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      const due = { paymentOrderNo: o.paymentOrderNo, network: '4' as const, currency: 'USDT', address: '0xAB00000000000000000000000000000000000001' };
+      expect(await store.settlements.insertDue(due, T0)).toBe(true);
+      expect(await store.settlements.insertDue({ ...due, currency: 'USDC' }, T0 + 5)).toBe(false);
+      const row = (await store.settlements.get(o.paymentOrderNo))!;
+      expect(row).toMatchObject({ status: 'DUE', currency: 'USDT', address: due.address.toLowerCase(), attempts: 0, nextAttemptAt: T0, txId: null });
+      expect((await store.settlements.listDue('4', T0, 1000)).map((s) => s.paymentOrderNo)).toContain(o.paymentOrderNo);
+      expect((await store.settlements.listDue('4', T0 - 1, 1000)).map((s) => s.paymentOrderNo)).not.toContain(o.paymentOrderNo);
+
+      const tx = txRecord();
+      expect(await store.settlements.insertTx(tx)).toBe(true);
+      expect(await store.settlements.getTx(tx.id)).toEqual({ ...tx, relayer: tx.relayer.toLowerCase() });
+      await store.settlements.update({ ...row, status: 'SENT', txId: tx.id, txHash: tx.txHash, distributed: 10n ** 30n, updatedAt: T0 + 1 });
+      expect(await store.settlements.listByTx(tx.id)).toEqual([{ ...row, status: 'SENT', txId: tx.id, txHash: tx.txHash, distributed: 10n ** 30n, updatedAt: T0 + 1 }]);
+      const payouts = [
+        { paymentOrderNo: o.paymentOrderNo, idx: 0, role: 'SELLER', address: '0x01', amount: 10n ** 29n },
+        { paymentOrderNo: o.paymentOrderNo, idx: 2, role: 'FEE', address: '0x02', amount: 1n },
+      ];
+      await store.settlements.setPayouts(o.paymentOrderNo, payouts);
+      await store.settlements.setPayouts(o.paymentOrderNo, payouts);
+      expect((await store.settlements.view(o.paymentOrderNo))!.payouts).toEqual(payouts);
+      expect(await store.settlements.listOpenTxs('4')).toContainEqual({ ...tx, relayer: tx.relayer.toLowerCase() });
+    });
+
+    it('never gives one relayer nonce to two transactions, and forgets the open ones of a dev chain', async () => {
+      const f = await freshStore(kind);
+      try {
+        const s = f.store.settlements;
+        const a = txRecord({ nonce: 3 });
+        expect(await s.insertTx(a)).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: 3 }))).toBe(false);
+        expect(await s.insertTx(txRecord({ nonce: 3, network: '2' }))).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: null }))).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: null }))).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: 5, status: 'SENT' }))).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: 9, status: 'FINAL' }))).toBe(true);
+        expect(await s.maxOpenNonce('4', a.relayer)).toBe(5);
+        expect(await s.maxOpenNonce('3', a.relayer)).toBeNull();
+        await s.dropOpen(['4'], T0 + 10);
+        expect(await s.listOpenTxs('4')).toEqual([]);
+        expect(await s.maxOpenNonce('4', a.relayer)).toBeNull();
+        expect((await s.getTx(a.id))!.status).toBe('DROPPED');
+        expect(await s.listOpenTxs('2')).toHaveLength(1);
+      } finally {
+        await f.close();
+      }
+    });
+
+    it('hands a named lease to one holder at a time, and to another once it runs out or is released', async () => {
+      const name = `settle:${uid()}`;
+      expect(await store.leases.acquire(name, 'a', T0, T0 + 1000)).toBe(true);
+      expect(await store.leases.acquire(name, 'b', T0 + 10, T0 + 1010)).toBe(false);
+      expect(await store.leases.acquire(name, 'a', T0 + 500, T0 + 1500)).toBe(true);
+      expect(await store.leases.acquire(name, 'b', T0 + 1501, T0 + 2500)).toBe(true);
+      await store.leases.release(name, 'a');
+      expect(await store.leases.acquire(name, 'a', T0 + 1600, T0 + 2600)).toBe(false);
+      await store.leases.release(name, 'b');
+      expect(await store.leases.acquire(name, 'a', T0 + 1600, T0 + 2600)).toBe(true);
     });
   });
 

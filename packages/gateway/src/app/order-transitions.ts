@@ -57,10 +57,11 @@ export async function transition(
       }
       if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
       statusChanged = next.state.status !== order.state.status;
+      if (decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT')) await scheduleSettlement(tx, next, deps.clock.nowMs());
       const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
       if (notifies.length > 0 && next.notifyUrl) {
         const payments = await tx.payments.listByOrder(next.paymentOrderNo);
-        const snapshot = orderQueryData(next, payments);
+        const snapshot = orderQueryData(next, payments, await tx.settlements.view(next.paymentOrderNo));
         for (const effect of notifies) {
           const notifyId = deps.ids.notifyId();
           await tx.notifications.insert({
@@ -92,4 +93,17 @@ export async function transition(
     }
     if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);
   }
+}
+
+/**
+ * The order's settlement becomes due (§15a): its deposit address (the forwarder) for the pair
+ * the payer chose. Once per order: a reorg that makes it PAID again finds the row there.
+ */
+async function scheduleSettlement(tx: StoreTx, order: OrderRecord, nowMs: number): Promise<void> {
+  // Payments are found at deposit addresses, so a paid order has one; facts fed by hand (tests,
+  // tools) for an order without one have no forwarder to settle from.
+  if (!order.selectedNetwork || !order.selectedCurrency) return;
+  const deposit = await tx.depositAddresses.get(order.paymentOrderNo, order.selectedNetwork, order.selectedCurrency);
+  if (!deposit) return;
+  await tx.settlements.insertDue({ paymentOrderNo: order.paymentOrderNo, network: order.selectedNetwork, currency: order.selectedCurrency, address: deposit.address }, nowMs);
 }

@@ -1,6 +1,7 @@
 // The wire views of an order: creation `data` (§7), query `data` (§11), which is also the
 // notification payload (§13). Wire names are snake_case; amounts are decimal strings.
 import { formatAmount } from '@sparkpay/protocol';
+import type { SettlementView } from './ports.js';
 import type { OrderOptionRecord, OrderRecord, PaymentRecord } from './records.js';
 
 export interface CreateOrderData {
@@ -59,8 +60,28 @@ export function selectedOption(order: OrderRecord): OrderOptionRecord | null {
   return order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency) ?? null;
 }
 
+/**
+ * §11 `settlements`: one row per receiver paid, once the settlement transaction is signed
+ * (status SENT, the latest hash broadcast), SETTLED when it is final. The amounts are what the
+ * forwarder paid (the plan's, or its excess/shortfall rule applied to what was received).
+ */
+function settlementViews(order: OrderRecord, view: SettlementView | null) {
+  if (!view || view.settlement.status === 'DUE') return [];
+  const s = view.settlement;
+  const opt = order.options.find((o) => o.network === s.network && o.currency === s.currency);
+  return view.payouts.map((p) => ({
+    receiver_addr: p.address,
+    role: p.role,
+    amount: formatAmount(p.amount, opt?.decimals ?? 0),
+    network: s.network,
+    currency: s.currency,
+    tx_hash: s.txHash,
+    status: s.status,
+  }));
+}
+
 /** §11 query data; also the body of every notification (§13). */
-export function orderQueryData(order: OrderRecord, payments: PaymentRecord[]): Record<string, unknown> {
+export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null): Record<string, unknown> {
   const selected = selectedOption(order);
   const s = order.state;
   const data: Record<string, unknown> = {
@@ -101,7 +122,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[]): R
         status: p.status,
       };
     }),
-    settlements: [],
+    settlements: settlementViews(order, settlement),
     sequence: order.sequence,
   };
   if (s.exception) data.pay_exception = s.exception;

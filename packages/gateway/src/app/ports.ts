@@ -4,6 +4,7 @@ import type { NetworkId } from '../domain/catalogue.js';
 import type { MerchantView } from '../domain/merchant.js';
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import type { SettlementPlan } from '../domain/settlement-plan.js';
+import type { PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
 import type { AttemptErrorKind, DepositAddressRecord, NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord } from './records.js';
 import type { PayStatus } from '../domain/lifecycle-types.js';
 import type { Edition, PaymentStatus } from './records.js';
@@ -232,6 +233,90 @@ export interface DepositAddressDeriver {
   addressFor(plan: SettlementPlan, network: NetworkDeployment): string | null;
 }
 
+/** A settlement row as the query and the notifications show it (§11 `settlements`). */
+export interface SettlementView {
+  settlement: SettlementRecord;
+  payouts: PayoutRecord[];
+}
+
+export interface SettlementRepo {
+  /** Records that an order is to be settled, unless it already is (idempotent per order). */
+  insertDue(s: Pick<SettlementRecord, 'paymentOrderNo' | 'network' | 'currency' | 'address'>, nowMs: number): Promise<boolean>;
+  get(paymentOrderNo: string): Promise<SettlementRecord | null>;
+  /** DUE settlements of `network` whose next attempt is due, oldest first. */
+  listDue(network: string, nowMs: number, limit: number): Promise<SettlementRecord[]>;
+  listByTx(txId: string): Promise<SettlementRecord[]>;
+  /** Writes status, tx, distributed amount, attempts and error of one settlement. */
+  update(s: SettlementRecord): Promise<void>;
+  /** Replaces an order's payouts. */
+  setPayouts(paymentOrderNo: string, payouts: readonly PayoutRecord[]): Promise<void>;
+  view(paymentOrderNo: string): Promise<SettlementView | null>;
+  /** Inserts a transaction row; false when the (network, relayer, nonce) is taken. */
+  insertTx(t: SettlementTxRecord): Promise<boolean>;
+  updateTx(t: SettlementTxRecord): Promise<void>;
+  getTx(id: string): Promise<SettlementTxRecord | null>;
+  /** SIGNED and SENT transactions of `network`, lowest nonce first. */
+  listOpenTxs(network: string): Promise<SettlementTxRecord[]>;
+  /** The highest nonce of `relayer`'s open (SIGNED, SENT) transactions on `network`. */
+  maxOpenNonce(network: string, relayer: string): Promise<number | null>;
+  /** Gives up every open transaction of `networks` (DROPPED) and makes their orders due again: for dev chains that start afresh. */
+  dropOpen(networks: readonly string[], nowMs: number): Promise<void>;
+}
+
+export interface FeeQuote {
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+}
+
+/** What a mined settlement transaction did, from its receipt and the factory's events. */
+export interface SettlementReceipt {
+  hash: string;
+  blockNumber: number;
+  blockHash: string;
+  success: boolean;
+  gasUsed: bigint;
+  /** `Payment` events: one per receiver paid, by order reference (lower-case hex). */
+  payouts: { orderRef: string; receiver: string; amount: bigint }[];
+  /** `Distribution` events: the balance each order's forwarder distributed. */
+  distributions: { orderRef: string; balance: bigint }[];
+}
+
+/**
+ * The relayer's view of one network (PROTOCOL §15a): reads, and transactions signed locally with
+ * the operator's key and broadcast as raw transactions, so the hash is known before sending.
+ */
+export interface SettlementChain {
+  /** The relayer account (checksummed). */
+  readonly relayer: string;
+  head(): Promise<number>;
+  blockHash(number: number): Promise<string | null>;
+  relayerBalance(): Promise<bigint>;
+  /** The relayer's nonce in the latest block and counting its pending transactions. */
+  nonces(): Promise<{ latest: number; pending: number }>;
+  fees(): Promise<FeeQuote>;
+  /** What the forwarder address holds of the plan's token (or native coin). */
+  held(plan: SettlementPlan, address: string): Promise<bigint>;
+  distributed(plan: SettlementPlan): Promise<boolean>;
+  /** Gas for settling `plans` in one transaction, or why it would revert. */
+  estimate(plans: readonly SettlementPlan[]): Promise<{ ok: true; gas: bigint } | { ok: false; error: string }>;
+  sign(plans: readonly SettlementPlan[], tx: { nonce: number; gas: bigint; fees: FeeQuote }): Promise<{ hash: string; raw: string }>;
+  /** Sends a signed transaction; a node that already has it is not an error. */
+  broadcast(raw: string): Promise<{ ok: true } | { ok: false; error: string }>;
+  /** Whether the node knows the transaction (pending or mined). */
+  known(hash: string): Promise<boolean>;
+  receipt(hash: string): Promise<SettlementReceipt | null>;
+  /** The transaction that distributed `plan`, searched from `fromBlock`: reconciliation when the database does not know it. */
+  findDistribution(plan: SettlementPlan, fromBlock: number): Promise<SettlementReceipt | null>;
+  orderRef(paymentOrderNo: string): string;
+}
+
+/** Named leases: one holder at a time; a crashed holder's lease runs out (ADR 0001). */
+export interface LeaseRepo {
+  /** Takes or renews `name` for `owner` until `leaseUntil`; false when someone else holds it. */
+  acquire(name: string, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
+  release(name: string, owner: string): Promise<void>;
+}
+
 export interface NonceRepo {
   /** Records a nonce; false when it is already remembered and unexpired (a replay). */
   remember(appId: string, nonce: string, expiresAtMs: number, nowMs: number): Promise<boolean>;
@@ -248,6 +333,8 @@ export interface StoreTx {
   depositAddresses: DepositAddressRepo;
   chainCursors: ChainCursorRepo;
   nonces: NonceRepo;
+  settlements: SettlementRepo;
+  leases: LeaseRepo;
 }
 
 export interface Store extends StoreTx {
@@ -281,6 +368,12 @@ export interface Metrics {
   notificationAttempt(outcome: AttemptResult['outcome'], errorKind: AttemptErrorKind | null): void;
   /** A scan pass of `network`: the chain head it saw and the last block scanned (null: nothing new this pass). */
   chainScanned(network: string, head: number, scannedTo: number | null): void;
+  /** The relayer's gas balance, read by a settlement pass; `low` when it would not pay for ten settlements. */
+  relayerBalance(network: string, balanceWei: bigint, low: boolean): void;
+  /** Orders put into a settlement transaction. */
+  settlementSent(network: string, orders: number): void;
+  /** A settlement transaction of `orders` orders became final. */
+  settlementFinal(network: string, orders: number, gasUsed: bigint): void;
 }
 
 export const noMetrics: Metrics = {
@@ -289,4 +382,7 @@ export const noMetrics: Metrics = {
   transition: () => undefined,
   notificationAttempt: () => undefined,
   chainScanned: () => undefined,
+  relayerBalance: () => undefined,
+  settlementSent: () => undefined,
+  settlementFinal: () => undefined,
 };

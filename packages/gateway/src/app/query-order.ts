@@ -20,5 +20,5 @@ export async function queryOrder(
   const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
   if (!order || order.edition !== edition) return fail(43005);
   const payments = await store.payments.listByOrder(order.paymentOrderNo);
-  return { ok: true, data: orderQueryData(order, payments) };
+  return { ok: true, data: orderQueryData(order, payments, await store.settlements.view(order.paymentOrderNo)) };
 }

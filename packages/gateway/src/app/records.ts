@@ -157,3 +157,73 @@ export interface DepositAddressRecord {
   plan: string;
   createdAt: number;
 }
+
+/**
+ * An order's settlement (PROTOCOL §15a): DUE once it is PAID (or closed underpaid), SENT while a
+ * settlement transaction carries it, SETTLED when that transaction is final on chain. A send
+ * that cannot go through (the batch reverts in simulation) stays DUE with a later next attempt.
+ */
+export type SettlementStatus = 'DUE' | 'SENT' | 'SETTLED';
+
+export interface SettlementRecord {
+  paymentOrderNo: string;
+  network: NetworkId;
+  currency: string;
+  /** The forwarder (deposit) address, lower-case. */
+  address: string;
+  status: SettlementStatus;
+  /** The settlement transaction row carrying it (SENT, SETTLED), or null. */
+  txId: string | null;
+  /** The hash that was mined (SETTLED), or the latest broadcast while SENT. */
+  txHash: string | null;
+  /** Base units distributed (the forwarder's balance), known once signed. */
+  distributed: bigint | null;
+  attempts: number;
+  lastError: string | null;
+  nextAttemptAt: number;
+  createdAt: number;
+  updatedAt: number;
+  settledAt: number | null;
+}
+
+/**
+ * A relayer transaction: SIGNED is recorded before it is broadcast (its hash is known then), so
+ * a crash in between loses nothing. SENT is in the node's mempool or mined but not final; FINAL
+ * has enough confirmations; REVERTED and DROPPED gave their orders back (DUE).
+ */
+export type SettlementTxStatus = 'SIGNED' | 'SENT' | 'FINAL' | 'REVERTED' | 'DROPPED';
+
+export interface SettlementTxRecord {
+  id: string;
+  network: NetworkId;
+  relayer: string;
+  /** null: a distribution found on chain that this gateway did not send (reconciliation). */
+  nonce: number | null;
+  status: SettlementTxStatus;
+  /** The latest signed version (replacements share the nonce). */
+  txHash: string;
+  rawTx: string | null;
+  /** Every hash broadcast for this nonce, oldest first: any of them may be the one mined. */
+  hashes: string[];
+  maxFeePerGas: bigint;
+  maxPriorityFeePerGas: bigint;
+  gasLimit: bigint;
+  orderCount: number;
+  /** The block that mined it (any of its hashes), once seen. */
+  blockNumber: number | null;
+  blockHash: string | null;
+  minedHash: string | null;
+  gasUsed: bigint | null;
+  createdAt: number;
+  sentAt: number | null;
+  updatedAt: number;
+}
+
+/** One receiver's share of a settlement, as distributed. */
+export interface PayoutRecord {
+  paymentOrderNo: string;
+  idx: number;
+  role: string;
+  address: string;
+  amount: bigint;
+}

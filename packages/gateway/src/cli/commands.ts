@@ -15,6 +15,7 @@ import { createGateway, openCore, type Gateway } from './gateway.js';
 import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
 import {
   devnetDeployment,
+  devnetRelayers,
   devnetInfo,
   DevnetNotRunningError,
   readDevnetFile,
@@ -128,7 +129,7 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
   };
   let gateway: Gateway;
   try {
-    if (devnet) config = { ...config, deployment: devnetDeployment(config.deployment, devnet) };
+    if (devnet) config = { ...config, deployment: devnetDeployment(config.deployment, devnet), relayers: { ...devnetRelayers(devnet), ...config.relayers } };
     gateway = await createGateway({ config });
   } catch (err) {
     await stopDevnet();
@@ -148,6 +149,8 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
       dev = await seedDevelopment(gateway, config.dataDir, devnet.merchantWallet);
       // The chains are new: the previous run's scan cursors and leases mean nothing on them.
       await resetChainCursors(gateway.db.kysely, devnet.chains.map((c) => c.network), Date.now());
+      // …and the previous run's settlement transactions were never on them.
+      await gateway.store.settlements.dropOpen(devnet.chains.map((c) => c.network), Date.now());
       mkdirSync(config.dataDir, { recursive: true });
       writeDevnetFile(devnetFile, devnetInfo(devnet));
     }
@@ -332,7 +335,7 @@ async function orderShow(argv: string[]): Promise<number> {
   return withCore(async (deps) => {
     const order = await deps.store.orders.get(paymentOrderNo);
     if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
-    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo));
+    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo));
     const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
     out.result(view, () =>
       Object.entries(view)

@@ -1,6 +1,8 @@
 // Configuration: defaults < configuration file < environment (§16). One loader for the server
 // and the management commands, so both find the same database.
 import { existsSync, readFileSync } from 'node:fs';
+import type { Hex } from 'viem';
+import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
 import { join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
@@ -31,6 +33,25 @@ export interface Config {
   metrics: boolean;
   deployment: Deployment;
   rates: RateConfig;
+  /** The settlement relayer of each network that has one (§15a); never logged. */
+  relayers: Partial<Record<NetworkId, RelayerConfig>>;
+  settlement: SettlementSettings;
+}
+
+export interface RelayerConfig {
+  privateKey: Hex;
+  /** The highest max fee per gas it pays, wei. */
+  maxFeePerGas: bigint;
+}
+
+export interface SettlementSettings {
+  /** Orders per settlement transaction at most. */
+  batchSize: number;
+  pollMs: number;
+  /** A settlement transaction pending this long is replaced with higher fees. */
+  replaceAfterMs: number;
+  maxInFlight: number;
+  retryBaseMs: number;
 }
 
 export interface NotifySettings {
@@ -62,6 +83,7 @@ interface FileConfig {
   chain_poll_ms?: number;
   metrics?: boolean;
   rates?: Record<string, string>;
+  settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number };
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
 }
@@ -76,6 +98,11 @@ interface NetworkFileConfig {
   factory?: string;
   forwarder?: string;
   fee_address?: string;
+  /** The settlement relayer's private key (0x + 64 hex), or a file holding it (mode 0600). */
+  relayer_key?: string;
+  relayer_key_file?: string;
+  /** Highest max fee per gas the relayer pays, in gwei (decimal). Default 1000. */
+  max_fee_gwei?: string;
   /** Per currency code: the token contract and decimals on this chain (testnets, the devnet). */
   currencies?: Record<string, { contract?: string; decimals?: number }>;
 }
@@ -107,6 +134,8 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
     rates,
+    relayers: relayersFrom(file.networks, env),
+    settlement: settlementSettings(file.settlement ?? {}, mode, intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 1000, 50, 600_000)),
   };
 }
 
@@ -194,4 +223,53 @@ function deploymentFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEn
   const problems = checkDeployment(deployment);
   if (problems.length > 0) throw new ConfigError(`networks: ${problems.join('; ')}`);
   return deployment;
+}
+
+function settlementSettings(s: NonNullable<FileConfig['settlement']>, mode: Mode, chainPollMs: number): SettlementSettings {
+  if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new ConfigError('settlement must be an object');
+  return {
+    batchSize: intSetting('settlement.batch_size', undefined, s.batch_size, 20, 1, 100),
+    pollMs: intSetting('settlement.poll_ms', undefined, s.poll_ms, chainPollMs, 50, 600_000),
+    replaceAfterMs: intSetting('settlement.replace_after_ms', undefined, s.replace_after_ms, mode === 'development' ? 15_000 : 180_000, 1_000, 86_400_000),
+    maxInFlight: intSetting('settlement.max_in_flight', undefined, s.max_in_flight, 8, 1, 1_000),
+    retryBaseMs: intSetting('settlement.retry_base_ms', undefined, s.retry_base_ms, 30_000, 100, 3_600_000),
+  };
+}
+
+/** Whole gwei with up to 9 decimals, in wei. */
+function gweiSetting(name: string, value: string | undefined, fallback: bigint): bigint {
+  if (value === undefined) return fallback;
+  const m = /^([0-9]{1,12})(?:\.([0-9]{1,9}))?$/.exec(String(value).trim());
+  if (!m) throw new ConfigError(`${name} must be a decimal number of gwei, got "${value}"`);
+  const wei = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+  if (wei === 0n) throw new ConfigError(`${name} must be above 0`);
+  return wei;
+}
+
+/**
+ * Relayer keys: SPARKPAY_RELAYER_KEY_<enum> or SPARKPAY_RELAYER_KEY_FILE_<enum> from the
+ * environment, else the file's relayer_key / relayer_key_file. A network without one does not
+ * settle (its paid orders wait, and the log says why).
+ */
+function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv): Partial<Record<NetworkId, RelayerConfig>> {
+  const relayers: Partial<Record<NetworkId, RelayerConfig>> = {};
+  for (const id of NETWORK_IDS) {
+    const o = overrides?.[id];
+    if (o === false) continue;
+    const file = env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] ?? o?.relayer_key_file;
+    let text = env[`SPARKPAY_RELAYER_KEY_${id}`] ?? o?.relayer_key;
+    if (text === undefined && file !== undefined) {
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`networks.${id}.relayer_key_file: cannot read ${file}: ${(err as Error).message}`);
+      }
+    }
+    if (text === undefined) continue;
+    const privateKey = parseRelayerKey(text);
+    // The key itself is never echoed.
+    if (!privateKey) throw new ConfigError(`networks.${id}: the relayer key is not 0x followed by 64 hex digits`);
+    relayers[id] = { privateKey, maxFeePerGas: gweiSetting(`networks.${id}.max_fee_gwei`, o?.max_fee_gwei, 1_000_000_000_000n) };
+  }
+  return relayers;
 }

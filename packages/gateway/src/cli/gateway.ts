@@ -24,6 +24,9 @@ import { buildServer } from '../adapters/http/server.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { rateTableFrom } from '../domain/rates.js';
 import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
+import { Settler, type SettleResult } from '../app/settle.js';
+import { evmRelayer } from '../adapters/chain/evm/relayer.js';
+import { startSettlementWorker } from '../jobs/settlement-worker.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
 import type { WorkerLoop } from '../jobs/worker-loop.js';
@@ -49,6 +52,10 @@ export interface Gateway {
   notifications: NotificationDelivery;
   /** One scan pass of a network's chain (the watcher runs these; tests may call them directly). */
   scanChain(network: string): Promise<ScanResult>;
+  /** One settlement pass of a network (the settlement worker runs these; tests may call them directly). */
+  settle(network: string): Promise<SettleResult>;
+  /** The relayer account of each network that settles. */
+  relayers: Record<string, string>;
   /** Counters and chain gauges, served on GET /metrics unless the configuration turns it off. */
   metrics: PrometheusMetrics;
   /** Wakes the delivery worker of this process (after writes it did not make itself, e.g. a resend). */
@@ -149,6 +156,28 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         },
       ]),
   );
+  const settlers = new Map<string, Settler>();
+  for (const network of config.deployment.networks) {
+    const relayer = config.relayers[network.id];
+    if (!relayer || network.chain.rpcUrls.length === 0 || !network.chain.factory) continue;
+    settlers.set(
+      network.id,
+      new Settler({
+        ...deps,
+        chain: evmRelayer({ rpcUrls: network.chain.rpcUrls, chainId: network.chainId, factory: network.chain.factory, privateKey: relayer.privateKey }),
+        network,
+        log: logger.child({ worker: 'settlement', network: network.id }),
+        owner: instance,
+        leaseMs: Math.max(30_000, config.settlement.pollMs * 10),
+        settings: { ...config.settlement, maxFeePerGas: relayer.maxFeePerGas },
+      }),
+    );
+  }
+  for (const network of config.deployment.networks) {
+    if (network.chain.rpcUrls.length > 0 && !settlers.has(network.id)) {
+      logger.warn({ network: network.id }, 'no settlement relayer configured for this network: its paid orders will wait (networks.<enum>.relayer_key)');
+    }
+  }
   const cashierDeps = { store, clock, deployment: config.deployment, deposits: evmDepositAddresses };
   let ready = false;
   const server = buildServer({
@@ -184,6 +213,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
       return scanPass(scanner, metrics);
     },
+    async settle(network) {
+      const settler = settlers.get(network);
+      if (!settler) throw new Error(`network ${network} has no settlement relayer configured`);
+      return settler.settleOnce();
+    },
+    relayers: Object.fromEntries([...settlers].map(([id, s]) => [id, s.relayer])),
     notifications,
     metrics,
     outbox,
@@ -195,6 +230,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
         for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
+        for (const [id, settler] of settlers) workers.push(startSettlementWorker(id, settler, logger, config.settlement.pollMs));
         outbox.worker = startNotificationWorker(notifications, logger, config.notify.pollMs);
         workers.push(outbox.worker);
       }

@@ -37,12 +37,15 @@
 //   SCHEDULE_SETTLEMENT again (the settlement job must be idempotent per order anyway, §15a).
 // - More money while PAID records the totals (and OVERPAID once final > due) but emits no second
 //   ORDER_PAID or SCHEDULE_SETTLEMENT.
-// - SETTLEMENT_FINAL on PAID -> COMPLETED; on COMPLETED it is an idempotent no-op; on PENDING,
-//   PAYING or CLOSED it is INVALID_TRANSITION (e.g. a reorg took the order back to PAYING after
-//   the settlement was sent: the use case must surface it, the lifecycle cannot guess).
+// - SETTLEMENT_FINAL on PAID -> COMPLETED; on COMPLETED it is an idempotent no-op; on CLOSED too
+//   (an order that expired underpaid is settled pro rata and stays CLOSED); on PENDING or PAYING
+//   it is INVALID_TRANSITION (e.g. a reorg took the order back to PAYING after the settlement
+//   was sent: the use case must surface it, the lifecycle cannot guess).
+// - An order that expires underpaid (final money short of the due amount) also gets
+//   SCHEDULE_SETTLEMENT: what arrived is at its forwarder and is distributed pro rata (§15a).
 // - Effects order: status notification, then ORDER_EXCEPTION, then SCHEDULE_SETTLEMENT /
 //   WATCH_UNTIL. So OVERPAID is [ORDER_PAID, ORDER_EXCEPTION, SCHEDULE_SETTLEMENT] and an
-//   underpaid expiry [ORDER_CLOSED, ORDER_EXCEPTION, WATCH_UNTIL].
+//   underpaid expiry [ORDER_CLOSED, ORDER_EXCEPTION, SCHEDULE_SETTLEMENT, WATCH_UNTIL].
 // - Impossible totals (due <= 0, final < 0, final > seen) throw RangeError: they are a bug in the
 //   caller, not a business outcome.
 // - `next` is always a fresh object and `changed` is computed by comparing it with the input.
@@ -152,6 +155,8 @@ function expire(order: OrderState, now: number, underpaid: boolean): Decision {
   };
   const effects: Effect[] = [notify('ORDER_CLOSED')];
   if (newException) effects.push(notify('ORDER_EXCEPTION'));
+  // What did arrive is final and sits at the forwarder: it is settled pro rata (§15a).
+  if (underpaid) effects.push({ kind: 'SCHEDULE_SETTLEMENT' });
   effects.push(watchAfterClose(now));
   return decided(order, next, effects);
 }
@@ -163,11 +168,12 @@ function settlementFinal(order: OrderState, now: number): Decision {
       const next: OrderState = { ...copyState(order), status: 'COMPLETED', completedTime: now };
       return decided(order, next, [notify('ORDER_COMPLETED')]);
     }
+    // An order that expired underpaid had what arrived settled pro rata; it stays CLOSED.
     case 'COMPLETED':
+    case 'CLOSED':
       return unchanged(order);
     case 'PENDING':
     case 'PAYING':
-    case 'CLOSED':
       return refuse('INVALID_TRANSITION', `a settlement cannot complete an order that is ${s}`);
     default: {
       const _never: never = s;

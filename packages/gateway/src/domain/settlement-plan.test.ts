@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { distribute, settlementPlan, type PlanOption } from './settlement-plan.js';
+import { distribute, planFromJson, planToJson, settlementPlan, type PlanOption } from './settlement-plan.js';
 
 const SELLER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
 const OTHER = '0x90f79Bf6EB2c4f870365E51cEf8ba6b2A2Aa3e6f';
@@ -77,5 +77,21 @@ describe('settlement plan', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('planToJson / planFromJson', () => {
+  it('round-trips a plan exactly, bigints included', () => {
+    const plan = settlementPlan(
+      'P1',
+      { network: '4', currency: 'USDT', contract: '0x' + 'ab'.repeat(20), amountBase: 10_000_000_000_000_000_000_001n, fee: 5n, split: { seller: { address: '0x' + '11'.repeat(20), amount: 1n }, merchant: 10_000_000_000_000_000_000_000n, others: [] } },
+      '0x' + '22'.repeat(20),
+      '0x' + '33'.repeat(20),
+    );
+    expect(planFromJson(planToJson(plan))).toEqual(plan);
+  });
+
+  it('refuses a document that is not a plan', () => {
+    expect(() => planFromJson('{"a":1}')).toThrow(TypeError);
   });
 });

@@ -80,3 +80,26 @@ export function distribute(plan: Pick<SettlementPlan, 'receivers' | 'merchantInd
   shares[plan.merchantIndex] = (shares[plan.merchantIndex] ?? 0n) + (received - paid);
   return shares;
 }
+
+/** A plan as stored with its deposit address (JSON, amounts as decimal strings). */
+export function planToJson(plan: SettlementPlan): string {
+  return JSON.stringify(plan, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+/** The inverse of planToJson; throws on a document that is not a plan (a corrupted row is a bug, not input). */
+export function planFromJson(json: string): SettlementPlan {
+  const raw = JSON.parse(json) as Record<string, unknown>;
+  const receivers = raw.receivers;
+  if (!Array.isArray(receivers) || typeof raw.paymentOrderNo !== 'string' || typeof raw.merchantIndex !== 'number') {
+    throw new TypeError('not a settlement plan document');
+  }
+  return {
+    paymentOrderNo: raw.paymentOrderNo,
+    network: raw.network as SettlementPlan['network'],
+    currency: String(raw.currency),
+    token: raw.token === null ? null : String(raw.token),
+    receivers: receivers.map((r: { role: ReceiverRole; address: string; amount: string }) => ({ role: r.role, address: r.address, amount: BigInt(r.amount) })),
+    merchantIndex: raw.merchantIndex,
+    total: BigInt(String(raw.total)),
+  };
+}

@@ -218,11 +218,79 @@ const paymentsByAddress: Migration = {
   },
 };
 
+// Settlement (issue 5): one row per order to settle, the relayer's transactions (recorded before
+// they are broadcast), what each receiver got, and named leases (one relayer sender per network).
+const settlements: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('settlements')
+      .addColumn('payment_order_no', 'text', (c) => c.primaryKey().notNull().references('orders.payment_order_no'))
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('currency', 'text', (c) => c.notNull())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('tx_id', 'text')
+      .addColumn('tx_hash', 'text')
+      .addColumn('distributed', 'text')
+      .addColumn('attempts', 'integer', (c) => c.notNull())
+      .addColumn('last_error', 'text')
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .addColumn('settled_at', 'bigint')
+      .execute();
+    await db.schema.createIndex('settlements_due').on('settlements').columns(['network', 'status', 'next_attempt_at']).execute();
+    await db.schema.createIndex('settlements_tx').on('settlements').columns(['tx_id']).execute();
+    await db.schema
+      .createTable('settlement_txs')
+      .addColumn('id', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('network', 'text', (c) => c.notNull())
+      .addColumn('relayer', 'text', (c) => c.notNull())
+      .addColumn('nonce', 'bigint')
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('tx_hash', 'text', (c) => c.notNull())
+      .addColumn('raw_tx', 'text')
+      .addColumn('hashes', 'text', (c) => c.notNull())
+      .addColumn('max_fee_per_gas', 'text', (c) => c.notNull())
+      .addColumn('max_priority_fee_per_gas', 'text', (c) => c.notNull())
+      .addColumn('gas_limit', 'text', (c) => c.notNull())
+      .addColumn('order_count', 'integer', (c) => c.notNull())
+      .addColumn('block_number', 'bigint')
+      .addColumn('block_hash', 'text')
+      .addColumn('mined_hash', 'text')
+      .addColumn('gas_used', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('sent_at', 'bigint')
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    // One transaction per relayer nonce: two senders can never both use one.
+    await db.schema.createIndex('settlement_txs_nonce').on('settlement_txs').columns(['network', 'relayer', 'nonce']).unique().execute();
+    await db.schema.createIndex('settlement_txs_open').on('settlement_txs').columns(['network', 'status']).execute();
+    await db.schema
+      .createTable('settlement_payouts')
+      .addColumn('payment_order_no', 'text', (c) => c.notNull().references('orders.payment_order_no'))
+      .addColumn('idx', 'integer', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('address', 'text', (c) => c.notNull())
+      .addColumn('amount', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('settlement_payouts_pk', ['payment_order_no', 'idx'])
+      .execute();
+    await db.schema
+      .createTable('leases')
+      .addColumn('name', 'text', (c) => c.primaryKey().notNull())
+      .addColumn('owner', 'text')
+      .addColumn('lease_until', 'bigint', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
   '0003_chain': depositAddresses,
   '0004_payments_by_address': paymentsByAddress,
+  '0005_settlements': settlements,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -167,6 +167,60 @@ export interface ChainCursorsTable {
   updated_at: number;
 }
 
+export interface SettlementsTable {
+  payment_order_no: string;
+  network: string;
+  currency: string;
+  address: string;
+  status: string; // DUE | SENT | SETTLED
+  tx_id: string | null;
+  tx_hash: string | null;
+  distributed: string | null; // base units
+  attempts: number;
+  last_error: string | null;
+  next_attempt_at: number;
+  created_at: number;
+  updated_at: number;
+  settled_at: number | null;
+}
+
+export interface SettlementTxsTable {
+  id: string;
+  network: string;
+  relayer: string;
+  nonce: number | null;
+  status: string; // SIGNED | SENT | FINAL | REVERTED | DROPPED
+  tx_hash: string;
+  raw_tx: string | null;
+  hashes: string; // JSON array
+  max_fee_per_gas: string;
+  max_priority_fee_per_gas: string;
+  gas_limit: string;
+  order_count: number;
+  block_number: number | null;
+  block_hash: string | null;
+  mined_hash: string | null;
+  gas_used: string | null;
+  created_at: number;
+  sent_at: number | null;
+  updated_at: number;
+}
+
+export interface SettlementPayoutsTable {
+  payment_order_no: string;
+  idx: number;
+  role: string;
+  address: string;
+  amount: string; // base units
+}
+
+export interface LeasesTable {
+  name: string;
+  owner: string | null;
+  lease_until: number;
+  updated_at: number;
+}
+
 export interface Database {
   merchants: MerchantsTable;
   merchant_networks: MerchantNetworksTable;
@@ -180,4 +234,8 @@ export interface Database {
   notification_attempts: NotificationAttemptsTable;
   deposit_addresses: DepositAddressesTable;
   chain_cursors: ChainCursorsTable;
+  settlements: SettlementsTable;
+  settlement_txs: SettlementTxsTable;
+  settlement_payouts: SettlementPayoutsTable;
+  leases: LeasesTable;
 }

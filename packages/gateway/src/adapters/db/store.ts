@@ -18,6 +18,7 @@ import {
 } from '../../app/ports.js';
 import { chainCursorRepo } from './chain-cursor-store.js';
 import { depositAddressRepo } from './deposit-address-store.js';
+import { leaseRepo, settlementRepo } from './settlement-store.js';
 import { notificationRepo } from './notification-store.js';
 import { CompiledCache } from './compiled-cache.js';
 import { GroupCommit } from './group-commit.js';
@@ -49,6 +50,8 @@ function repos(q: Q, cache: CompiledCache): StoreTx {
     depositAddresses: depositAddressRepo(q),
     chainCursors: chainCursorRepo(q),
     nonces: nonceRepo(q, cache),
+    settlements: settlementRepo(q),
+    leases: leaseRepo(q),
   };
 }
 

@@ -174,6 +174,15 @@ export function devnetDeployment(base: Deployment, devnet: Pick<Devnet, 'chains'
   };
 }
 
+/**
+ * The settlement relayer of every devnet chain: the deployer (#0), which holds anvil's 10 000
+ * native coins, so a newcomer's paid orders settle and complete (issue 5 item 6).
+ */
+export function devnetRelayers(devnet: Pick<Devnet, 'chains'>): Partial<Record<NetworkId, { privateKey: Hex; maxFeePerGas: bigint }>> {
+  const key = devnetAccount(DEVNET_DEPLOYER_INDEX).privateKey;
+  return Object.fromEntries(devnet.chains.map((c) => [c.network, { privateKey: key, maxFeePerGas: 1_000_000_000_000n }]));
+}
+
 /** The `sparkpay devnet info --json` object (§16), plus the owner's pid and a few helpful extras. */
 export interface DevnetInfo {
   readonly networks: Record<

@@ -48,6 +48,11 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   private readonly headBlock: Gauge<'network'>;
   private readonly scannedBlock: Gauge<'network'>;
   private readonly lagBlocks: Gauge<'network'>;
+  private readonly relayerBalanceGauge: Gauge<'network'>;
+  private readonly relayerLow: Gauge<'network'>;
+  private readonly settlementsSent: Counter<'network'>;
+  private readonly settlementsFinal: Counter<'network'>;
+  private readonly settlementGas: Counter<'network'>;
   /** The last block scanned per network, for passes that found nothing new. */
   private readonly scanned = new Map<string, number>();
 
@@ -72,6 +77,11 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.scannedBlock = new Gauge({ name: `${METRICS_PREFIX}chain_scanned_block`, help: 'The last block scanned for transfers', labelNames: ['network'], registers });
     this.lagBlocks = new Gauge({ name: `${METRICS_PREFIX}chain_lag_blocks`, help: 'Blocks between the chain head and the last block scanned', labelNames: ['network'], registers });
 
+    this.relayerBalanceGauge = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_wei`, help: 'Native-coin balance of the settlement relayer (wei; may lose precision above 2^53)', labelNames: ['network'], registers });
+    this.relayerLow = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_low`, help: '1 when the relayer cannot pay for ten settlements at the current gas price', labelNames: ['network'], registers });
+    this.settlementsSent = new Counter({ name: `${METRICS_PREFIX}settlements_sent_total`, help: 'Orders put into a settlement transaction', labelNames: ['network'], registers });
+    this.settlementsFinal = new Counter({ name: `${METRICS_PREFIX}settlements_final_total`, help: 'Orders whose settlement became final', labelNames: ['network'], registers });
+    this.settlementGas = new Counter({ name: `${METRICS_PREFIX}settlement_gas_used_total`, help: 'Gas used by final settlement transactions', labelNames: ['network'], registers });
     for (const edition of EDITIONS) this.ordersCreated.inc({ edition }, 0);
     for (const status of PAY_STATUSES) this.transitions.inc({ status }, 0);
     for (const network of options.networks ?? []) for (const status of PAYMENT_STATUSES) this.paymentsObserved.inc({ network, status }, 0);
@@ -101,6 +111,20 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.headBlock.set({ network }, head);
     this.scannedBlock.set({ network }, scanned);
     this.lagBlocks.set({ network }, Math.max(0, head - scanned));
+  }
+
+  relayerBalance(network: string, balanceWei: bigint, low: boolean): void {
+    this.relayerBalanceGauge.set({ network }, Number(balanceWei));
+    this.relayerLow.set({ network }, low ? 1 : 0);
+  }
+
+  settlementSent(network: string, orders: number): void {
+    this.settlementsSent.inc({ network }, orders);
+  }
+
+  settlementFinal(network: string, orders: number, gasUsed: bigint): void {
+    this.settlementsFinal.inc({ network }, orders);
+    this.settlementGas.inc({ network }, Number(gasUsed));
   }
 
   /** The page GET /metrics serves: this gateway's metrics, then the process ones. */

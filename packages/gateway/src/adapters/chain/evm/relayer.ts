@@ -1,0 +1,203 @@
+// The operator's relayer on one EVM network (PROTOCOL §15a, issue 5): reads what a settlement
+// needs and signs settlement transactions locally (EIP-1559), so the hash is known and recorded
+// before the transaction is broadcast. Endpoints fail over in configured order (viem fallback).
+// The private key never leaves the account object and is never logged.
+import {
+  BaseError,
+  createPublicClient,
+  erc20Abi,
+  fallback,
+  getAddress,
+  http,
+  keccak256,
+  parseEventLogs,
+  type Address,
+  type Hex,
+  type PublicClient,
+  type TransactionReceipt,
+} from 'viem';
+import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
+import type { FeeQuote, SettlementChain, SettlementReceipt } from '../../../app/ports.js';
+import { forwarderFactoryAbi } from './contract-artifacts.js';
+import { abiPlan, distributeCalldata, settlementAbi } from './forwarder-factory.js';
+import { forwarderPlan, NATIVE_COIN, orderRef } from './forwarder-plan.js';
+
+export interface RelayerOptions {
+  rpcUrls: readonly string[];
+  chainId: number;
+  factory: string;
+  privateKey: Hex;
+  timeoutMs?: number;
+}
+
+/** Fallback when a node does not answer eth_maxPriorityFeePerGas (1 gwei). */
+const DEFAULT_PRIORITY_FEE = 1_000_000_000n;
+
+/** A node's answer to a transaction it already has, or one already mined: not a failure. */
+function alreadyKnown(message: string): boolean {
+  return /already known|known transaction|already imported|already exists|transaction already in/i.test(message);
+}
+
+/** The shortest useful reason of a viem error (the revert's name when the ABI knows it). */
+export function reason(err: unknown): string {
+  if (err instanceof BaseError) {
+    const named = err.walk((e) => typeof (e as { data?: { errorName?: string } }).data?.errorName === 'string') as { data?: { errorName?: string; args?: unknown[] } } | null;
+    if (named?.data?.errorName) return `${named.data.errorName}(${(named.data.args ?? []).map(String).join(', ')})`;
+    return err.shortMessage;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export function evmRelayer(options: RelayerOptions): SettlementChain {
+  if (options.rpcUrls.length === 0) throw new Error('a relayer needs at least one RPC URL');
+  const account: PrivateKeyAccount = privateKeyToAccount(options.privateKey);
+  const factory = getAddress(options.factory);
+  const transport = fallback(options.rpcUrls.map((url) => http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 })));
+  // cacheTime 0: the head and nonces must be read fresh every pass.
+  const client: PublicClient = createPublicClient({ transport, cacheTime: 0 });
+
+  const toReceipt = (r: TransactionReceipt): SettlementReceipt => {
+    const ours = r.logs.filter((l) => l.address.toLowerCase() === factory.toLowerCase());
+    const payments = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Payment' });
+    const distributions = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Distribution' });
+    return {
+      hash: r.transactionHash,
+      blockNumber: Number(r.blockNumber),
+      blockHash: r.blockHash,
+      success: r.status === 'success',
+      gasUsed: r.gasUsed,
+      payouts: payments.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), receiver: e.args.receiver.toLowerCase(), amount: e.args.amount })),
+      distributions: distributions.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), balance: e.args.balance })),
+    };
+  };
+
+  const receipt = async (hash: string): Promise<SettlementReceipt | null> => {
+    try {
+      return toReceipt(await client.getTransactionReceipt({ hash: hash as Hex }));
+    } catch (err) {
+      if (err instanceof BaseError && err.walk((e) => (e as Error).name === 'TransactionReceiptNotFoundError')) return null;
+      throw err;
+    }
+  };
+
+  return {
+    relayer: account.address,
+    async head() {
+      return Number(await client.getBlockNumber({ cacheTime: 0 }));
+    },
+    async blockHash(number) {
+      const block = await client.getBlock({ blockNumber: BigInt(number) }).catch((err: unknown) => {
+        if (err instanceof BaseError && err.walk((e) => (e as Error).name === 'BlockNotFoundError')) return null;
+        throw err;
+      });
+      return block?.hash ?? null;
+    },
+    relayerBalance: () => client.getBalance({ address: account.address }),
+    async nonces() {
+      const [latest, pending] = await Promise.all([
+        client.getTransactionCount({ address: account.address, blockTag: 'latest' }),
+        client.getTransactionCount({ address: account.address, blockTag: 'pending' }),
+      ]);
+      return { latest, pending };
+    },
+    async fees(): Promise<FeeQuote> {
+      const block = await client.getBlock({ blockTag: 'latest' });
+      const priority = await client
+        .request({ method: 'eth_maxPriorityFeePerGas' })
+        .then((hex) => BigInt(hex))
+        .catch(() => DEFAULT_PRIORITY_FEE);
+      // Room for the base fee to double before the transaction is priced out.
+      const base = block.baseFeePerGas ?? (await client.getGasPrice());
+      return { maxFeePerGas: base * 2n + priority, maxPriorityFeePerGas: priority };
+    },
+    async held(plan, address) {
+      const owner = getAddress(address);
+      if (plan.token === null) return client.getBalance({ address: owner });
+      return client.readContract({ address: getAddress(plan.token), abi: erc20Abi, functionName: 'balanceOf', args: [owner] });
+    },
+    async distributed(plan) {
+      return client.readContract({ address: factory, abi: forwarderFactoryAbi, functionName: 'distributed', args: [abiPlan(forwarderPlan(plan))] });
+    },
+    async estimate(plans) {
+      try {
+        const gas = await client.estimateGas({ account: account.address, to: factory, data: distributeCalldata(plans.map(forwarderPlan)) });
+        return { ok: true, gas };
+      } catch (err) {
+        // Name the revert (AlreadyDistributed, NothingToDistribute, a receiver refusing the coin).
+        try {
+          await client.simulateContract({
+            account: account.address,
+            address: factory,
+            abi: settlementAbi,
+            ...(plans.length === 1
+              ? { functionName: 'distribute' as const, args: [abiPlan(forwarderPlan(plans[0]!))] as const }
+              : { functionName: 'distributeBatch' as const, args: [plans.map((p) => abiPlan(forwarderPlan(p)))] as const }),
+          });
+        } catch (named) {
+          return { ok: false, error: reason(named) };
+        }
+        return { ok: false, error: reason(err) };
+      }
+    },
+    async sign(plans, tx) {
+      const raw = await account.signTransaction({
+        type: 'eip1559',
+        chainId: options.chainId,
+        nonce: tx.nonce,
+        gas: tx.gas,
+        maxFeePerGas: tx.fees.maxFeePerGas,
+        maxPriorityFeePerGas: tx.fees.maxPriorityFeePerGas,
+        to: factory,
+        value: 0n,
+        data: distributeCalldata(plans.map(forwarderPlan)),
+      });
+      return { hash: keccak256(raw), raw };
+    },
+    async broadcast(raw) {
+      try {
+        await client.request({ method: 'eth_sendRawTransaction', params: [raw as Hex] });
+        return { ok: true };
+      } catch (err) {
+        const text = `${reason(err)} ${(err as { details?: string }).details ?? ''}`;
+        if (alreadyKnown(text)) return { ok: true };
+        return { ok: false, error: text.trim() };
+      }
+    },
+    async known(hash) {
+      try {
+        await client.getTransaction({ hash: hash as Hex });
+        return true;
+      } catch (err) {
+        if (err instanceof BaseError && err.walk((e) => (e as Error).name === 'TransactionNotFoundError')) return false;
+        throw err;
+      }
+    },
+    receipt,
+    async findDistribution(plan, fromBlock) {
+      const ref = orderRef(plan.paymentOrderNo);
+      const logs = await client.getLogs({
+        address: factory,
+        event: forwarderFactoryAbi.find((i): i is Extract<(typeof forwarderFactoryAbi)[number], { type: 'event'; name: 'Distribution' }> => i.type === 'event' && i.name === 'Distribution')!,
+        args: { orderRef: ref, token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
+        fromBlock: BigInt(Math.max(0, fromBlock)),
+        toBlock: 'latest',
+      });
+      const first = logs[0];
+      return first?.transactionHash ? receipt(first.transactionHash) : null;
+    },
+    orderRef: (paymentOrderNo) => orderRef(paymentOrderNo).toLowerCase(),
+  };
+}
+
+/** Parses a relayer key: 0x + 64 hex (a key file may hold it with surrounding whitespace). */
+export function parseRelayerKey(text: string): Hex | null {
+  const key = text.trim();
+  const hex = key.startsWith('0x') ? key : `0x${key}`;
+  return /^0x[0-9a-fA-F]{64}$/.test(hex) ? (hex as Hex) : null;
+}
+
+/** The relayer account of a key, without keeping the key: for logs and `devnet info`. */
+export function relayerAddress(key: Hex): Address {
+  return privateKeyToAccount(key).address;
+}
+

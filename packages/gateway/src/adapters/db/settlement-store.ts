@@ -1,0 +1,223 @@
+// Settlements, the relayer's transactions, payouts and named leases, identical on SQLite and
+// PostgreSQL. The unique (network, relayer, nonce) index is what keeps two senders from ever
+// using one nonce: the second insert loses and its sender backs off.
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { NetworkId } from '../../domain/catalogue.js';
+import type { LeaseRepo, SettlementRepo } from '../../app/ports.js';
+import type { SettlementRecord, SettlementStatus, SettlementTxRecord, SettlementTxStatus } from '../../app/records.js';
+import { isUniqueViolation } from './database.js';
+import type { Database, SettlementsTable, SettlementTxsTable } from './schema.js';
+
+type Q = Kysely<Database> | Transaction<Database>;
+
+const num = (v: number | string | null): number | null => (v === null ? null : Number(v));
+
+function rowToSettlement(r: Selectable<SettlementsTable>): SettlementRecord {
+  return {
+    paymentOrderNo: r.payment_order_no,
+    network: r.network as NetworkId,
+    currency: r.currency,
+    address: r.address,
+    status: r.status as SettlementStatus,
+    txId: r.tx_id,
+    txHash: r.tx_hash,
+    distributed: r.distributed === null ? null : BigInt(r.distributed),
+    attempts: Number(r.attempts),
+    lastError: r.last_error,
+    nextAttemptAt: Number(r.next_attempt_at),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    settledAt: num(r.settled_at),
+  };
+}
+
+function rowToTx(r: Selectable<SettlementTxsTable>): SettlementTxRecord {
+  return {
+    id: r.id,
+    network: r.network as NetworkId,
+    relayer: r.relayer,
+    nonce: num(r.nonce),
+    status: r.status as SettlementTxStatus,
+    txHash: r.tx_hash,
+    rawTx: r.raw_tx,
+    hashes: JSON.parse(r.hashes) as string[],
+    maxFeePerGas: BigInt(r.max_fee_per_gas),
+    maxPriorityFeePerGas: BigInt(r.max_priority_fee_per_gas),
+    gasLimit: BigInt(r.gas_limit),
+    orderCount: Number(r.order_count),
+    blockNumber: num(r.block_number),
+    blockHash: r.block_hash,
+    minedHash: r.mined_hash,
+    gasUsed: r.gas_used === null ? null : BigInt(r.gas_used),
+    createdAt: Number(r.created_at),
+    sentAt: num(r.sent_at),
+    updatedAt: Number(r.updated_at),
+  };
+}
+
+function txToRow(t: SettlementTxRecord): SettlementTxsTable {
+  return {
+    id: t.id,
+    network: t.network,
+    relayer: t.relayer.toLowerCase(),
+    nonce: t.nonce,
+    status: t.status,
+    tx_hash: t.txHash,
+    raw_tx: t.rawTx,
+    hashes: JSON.stringify(t.hashes),
+    max_fee_per_gas: t.maxFeePerGas.toString(),
+    max_priority_fee_per_gas: t.maxPriorityFeePerGas.toString(),
+    gas_limit: t.gasLimit.toString(),
+    order_count: t.orderCount,
+    block_number: t.blockNumber,
+    block_hash: t.blockHash,
+    mined_hash: t.minedHash,
+    gas_used: t.gasUsed === null ? null : t.gasUsed.toString(),
+    created_at: t.createdAt,
+    sent_at: t.sentAt,
+    updated_at: t.updatedAt,
+  };
+}
+
+export function settlementRepo(q: Q): SettlementRepo {
+  const get = async (paymentOrderNo: string) => {
+    const r = await q.selectFrom('settlements').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst();
+    return r ? rowToSettlement(r) : null;
+  };
+  return {
+    get,
+    async insertDue(s, nowMs) {
+      const r = await q
+        .insertInto('settlements')
+        .values({
+          payment_order_no: s.paymentOrderNo,
+          network: s.network,
+          currency: s.currency,
+          address: s.address.toLowerCase(),
+          status: 'DUE',
+          tx_id: null,
+          tx_hash: null,
+          distributed: null,
+          attempts: 0,
+          last_error: null,
+          next_attempt_at: nowMs,
+          created_at: nowMs,
+          updated_at: nowMs,
+          settled_at: null,
+        })
+        .onConflict((oc) => oc.column('payment_order_no').doNothing())
+        .executeTakeFirst();
+      return (r.numInsertedOrUpdatedRows ?? 0n) > 0n;
+    },
+    async listDue(network, nowMs, limit) {
+      const rows = await q
+        .selectFrom('settlements')
+        .selectAll()
+        .where('network', '=', network)
+        .where('status', '=', 'DUE')
+        .where('next_attempt_at', '<=', nowMs)
+        .orderBy('next_attempt_at')
+        .orderBy('payment_order_no')
+        .limit(limit)
+        .execute();
+      return rows.map(rowToSettlement);
+    },
+    async listByTx(txId) {
+      const rows = await q.selectFrom('settlements').selectAll().where('tx_id', '=', txId).orderBy('payment_order_no').execute();
+      return rows.map(rowToSettlement);
+    },
+    async update(s) {
+      await q
+        .updateTable('settlements')
+        .set({
+          status: s.status,
+          tx_id: s.txId,
+          tx_hash: s.txHash,
+          distributed: s.distributed === null ? null : s.distributed.toString(),
+          attempts: s.attempts,
+          last_error: s.lastError,
+          next_attempt_at: s.nextAttemptAt,
+          updated_at: s.updatedAt,
+          settled_at: s.settledAt,
+        })
+        .where('payment_order_no', '=', s.paymentOrderNo)
+        .execute();
+    },
+    async setPayouts(paymentOrderNo, payouts) {
+      await q.deleteFrom('settlement_payouts').where('payment_order_no', '=', paymentOrderNo).execute();
+      if (payouts.length === 0) return;
+      await q
+        .insertInto('settlement_payouts')
+        .values(payouts.map((p) => ({ payment_order_no: paymentOrderNo, idx: p.idx, role: p.role, address: p.address, amount: p.amount.toString() })))
+        .execute();
+    },
+    async view(paymentOrderNo) {
+      const settlement = await get(paymentOrderNo);
+      if (!settlement) return null;
+      const rows = await q.selectFrom('settlement_payouts').selectAll().where('payment_order_no', '=', paymentOrderNo).orderBy('idx').execute();
+      return {
+        settlement,
+        payouts: rows.map((r) => ({ paymentOrderNo: r.payment_order_no, idx: Number(r.idx), role: r.role, address: r.address, amount: BigInt(r.amount) })),
+      };
+    },
+    async insertTx(t) {
+      try {
+        await q.insertInto('settlement_txs').values(txToRow(t)).execute();
+        return true;
+      } catch (err) {
+        if (isUniqueViolation(err)) return false;
+        throw err;
+      }
+    },
+    async updateTx(t) {
+      const { id, ...rest } = txToRow(t);
+      await q.updateTable('settlement_txs').set(rest).where('id', '=', id).execute();
+    },
+    async getTx(id) {
+      const r = await q.selectFrom('settlement_txs').selectAll().where('id', '=', id).executeTakeFirst();
+      return r ? rowToTx(r) : null;
+    },
+    async listOpenTxs(network) {
+      const rows = await q.selectFrom('settlement_txs').selectAll().where('network', '=', network).where('status', 'in', ['SIGNED', 'SENT']).orderBy('nonce').orderBy('created_at').execute();
+      return rows.map(rowToTx);
+    },
+    async maxOpenNonce(network, relayer) {
+      const r = await q
+        .selectFrom('settlement_txs')
+        .select((eb) => eb.fn.max('nonce').as('n'))
+        .where('network', '=', network)
+        .where('relayer', '=', relayer.toLowerCase())
+        .where('status', 'in', ['SIGNED', 'SENT'])
+        .executeTakeFirst();
+      return r?.n === null || r?.n === undefined ? null : Number(r.n);
+    },
+    async dropOpen(networks, nowMs) {
+      if (networks.length === 0) return;
+      await q
+        .updateTable('settlements')
+        .set({ status: 'DUE', tx_id: null, tx_hash: null, next_attempt_at: nowMs, updated_at: nowMs })
+        .where('network', 'in', [...networks])
+        .where('status', '=', 'SENT')
+        .execute();
+      await q.updateTable('settlement_txs').set({ status: 'DROPPED', updated_at: nowMs }).where('network', 'in', [...networks]).where('status', 'in', ['SIGNED', 'SENT']).execute();
+    },
+  };
+}
+
+export function leaseRepo(q: Q): LeaseRepo {
+  return {
+    async acquire(name, owner, nowMs, leaseUntil) {
+      await q.insertInto('leases').values({ name, owner: null, lease_until: 0, updated_at: nowMs }).onConflict((oc) => oc.column('name').doNothing()).execute();
+      const r = await q
+        .updateTable('leases')
+        .set({ owner, lease_until: leaseUntil, updated_at: nowMs })
+        .where('name', '=', name)
+        .where((eb) => eb.or([eb('owner', '=', owner), eb('owner', 'is', null), eb('lease_until', '<', nowMs)]))
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async release(name, owner) {
+      await q.updateTable('leases').set({ owner: null, lease_until: 0 }).where('name', '=', name).where('owner', '=', owner).execute();
+    },
+  };
+}

@@ -1,0 +1,459 @@
+// One pass of a network's settlement (PROTOCOL §15a, issue 5; ADR 0008). One instance at a time
+// sends for a network (a named lease), and the (network, relayer, nonce) unique index backs that
+// up. A pass:
+// 1. follows the open transactions, lowest nonce first: final → the orders' payouts are recorded
+//    from the factory's events and the orders complete; reverted → the orders are due again;
+//    pending too long → replaced with higher fees (same nonce, new hash recorded first); known to
+//    nobody (a reorg dropped it, or the process died between recording and broadcasting) → the
+//    same signed transaction is broadcast again, unless its nonce was used meanwhile (DROPPED,
+//    the orders due again);
+// 2. settles what is due: orders still PAID (or closed underpaid), whose forwarder holds money
+//    and was not distributed yet (if it was — by us before a lost record, or by anyone — the
+//    distribution found on chain is adopted instead: nobody is paid twice, the contract would
+//    refuse anyway), in one batch transaction. Signed, recorded (intent, hash, raw), then sent.
+// A relayer short of gas, or a gas price above the cap, makes settlements wait; orders never fail.
+import { distribute, planFromJson, type SettlementPlan } from '../domain/settlement-plan.js';
+import type { NetworkDeployment } from '../domain/catalogue.js';
+import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt } from './ports.js';
+import { noMetrics } from './ports.js';
+import { transition, type TransitionDeps } from './order-transitions.js';
+import type { PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
+
+export interface SettleSettings {
+  /** Orders per settlement transaction at most (issue 5: 20). */
+  batchSize: number;
+  /** A transaction pending longer than this is replaced with higher fees. */
+  replaceAfterMs: number;
+  /** Highest max fee per gas the relayer pays, wei. */
+  maxFeePerGas: bigint;
+  /** Open settlement transactions at most before new ones wait. */
+  maxInFlight: number;
+  /** First retry delay after a failed simulation or a revert; doubles per attempt, at most 1 h. */
+  retryBaseMs: number;
+}
+
+export interface SettleDeps extends TransitionDeps {
+  chain: SettlementChain;
+  network: NetworkDeployment;
+  log: EventLog;
+  owner: string;
+  leaseMs: number;
+  settings: SettleSettings;
+  metrics?: Metrics;
+}
+
+export interface SettleResult {
+  leased: boolean;
+  /** Orders put into a new transaction this pass. */
+  sent: number;
+  /** Orders whose settlement became final this pass. */
+  settled: number;
+  /** Transactions replaced with higher fees, or broadcast again. */
+  replaced: number;
+  rebroadcast: number;
+  /** Why due orders wait, when they do (low balance, gas price above the cap). */
+  waiting: string | null;
+}
+
+/** Gas a one-order settlement may take; the low-balance line is ten of them at the current price. */
+const SETTLEMENT_GAS_ESTIMATE = 250_000n;
+const LOW_BALANCE_SETTLEMENTS = 10n;
+const MAX_RETRY_MS = 3_600_000;
+
+const leaseName = (network: string) => `settle:${network}`;
+
+/** Fees raised by 12.5 % (nodes want at least 10 % to replace), capped; null when the cap leaves no room. */
+export function bumpedFees(old: FeeQuote, quote: FeeQuote, cap: bigint): FeeQuote | null {
+  const up = (v: bigint) => (v * 1125n) / 1000n + 1n;
+  const maxFee = [up(old.maxFeePerGas), quote.maxFeePerGas].reduce((a, b) => (a > b ? a : b));
+  const priority = [up(old.maxPriorityFeePerGas), quote.maxPriorityFeePerGas].reduce((a, b) => (a > b ? a : b));
+  if (maxFee > cap) return null;
+  return { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority > maxFee ? maxFee : priority };
+}
+
+export class Settler {
+  private lowBalanceLogged = 0;
+
+  constructor(private readonly deps: SettleDeps) {}
+
+  get relayer(): string {
+    return this.deps.chain.relayer;
+  }
+
+  private get metrics(): Metrics {
+    return this.deps.metrics ?? noMetrics;
+  }
+
+  async settleOnce(): Promise<SettleResult> {
+    const { deps } = this;
+    const result: SettleResult = { leased: false, sent: 0, settled: 0, replaced: 0, rebroadcast: 0, waiting: null };
+    const now = deps.clock.nowMs();
+    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs))) return result;
+    result.leased = true;
+    const head = await deps.chain.head();
+    const open = await deps.store.settlements.listOpenTxs(deps.network.id);
+    let stillOpen = 0;
+    for (const tx of open) {
+      const outcome = await this.follow(tx, head);
+      if (outcome === 'FINAL') result.settled += tx.orderCount;
+      else if (outcome === 'REPLACED') result.replaced += 1;
+      else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
+      if (outcome !== 'FINAL' && outcome !== 'GONE') stillOpen += 1;
+    }
+    if (stillOpen >= deps.settings.maxInFlight) return result;
+    await this.sendDue(head, result);
+    return result;
+  }
+
+  /** Lets the lease go (a stopping process), so another instance takes over at once. */
+  async release(): Promise<void> {
+    await this.deps.store.leases.release(leaseName(this.deps.network.id), this.deps.owner);
+  }
+
+  // ---- 1. open transactions -------------------------------------------------------------------
+
+  private async follow(tx: SettlementTxRecord, head: number): Promise<'FINAL' | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
+    const { deps } = this;
+    let mined: SettlementReceipt | null = null;
+    for (const hash of [...tx.hashes].reverse()) {
+      mined = await deps.chain.receipt(hash);
+      if (mined) break;
+    }
+    const now = deps.clock.nowMs();
+    if (mined) {
+      if (!mined.success) {
+        deps.log.warn({ network: tx.network, txHash: mined.hash, orders: tx.orderCount }, 'settlement transaction reverted; its orders are due again');
+        await this.giveBack(tx, 'REVERTED', `settlement transaction ${mined.hash} reverted`, true);
+        return 'GONE';
+      }
+      const confirmations = head - mined.blockNumber + 1;
+      if (confirmations >= deps.network.chain.confirmations && (await deps.chain.blockHash(mined.blockNumber))?.toLowerCase() === mined.blockHash.toLowerCase()) {
+        await this.complete(tx, mined);
+        return 'FINAL';
+      }
+      if (tx.minedHash !== mined.hash || tx.blockHash !== mined.blockHash || tx.status !== 'SENT') {
+        await this.saveTx({ ...tx, status: 'SENT', minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }, mined.hash);
+      }
+      return 'MINED';
+    }
+    // Not mined (any more): pending somewhere, or gone.
+    const pending = await this.anyKnown(tx.hashes);
+    const cleared = { ...tx, minedHash: null, blockNumber: null, blockHash: null, gasUsed: null };
+    if (pending) {
+      if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
+      if (tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
+        return (await this.replace(cleared, now)) ? 'REPLACED' : 'PENDING';
+      }
+      return 'PENDING';
+    }
+    if (tx.nonce === null || tx.rawTx === null) {
+      // A distribution adopted from the chain that left it: the orders are checked afresh.
+      await this.giveBack(tx, 'DROPPED', 'the distribution found on chain left it (reorganisation)', false);
+      return 'GONE';
+    }
+    const { latest } = await deps.chain.nonces();
+    if (latest > tx.nonce) {
+      // The nonce was used by a transaction that is not one of ours for it: ours can never be mined.
+      deps.log.warn({ network: tx.network, nonce: tx.nonce, txHash: tx.txHash }, 'settlement transaction replaced by another use of its nonce; its orders are due again');
+      await this.giveBack(tx, 'DROPPED', `nonce ${tx.nonce} was used by another transaction`, false);
+      return 'GONE';
+    }
+    // Dropped by a reorganisation or a node's mempool, or never sent (a crash right after it was
+    // recorded): the same signed transaction again, same nonce, same hash.
+    const sent = await deps.chain.broadcast(tx.rawTx);
+    if (!sent.ok) deps.log.warn({ network: tx.network, txHash: tx.txHash, error: sent.error }, 'settlement transaction could not be broadcast again');
+    else deps.log.info({ network: tx.network, txHash: tx.txHash, nonce: tx.nonce }, 'settlement transaction broadcast again');
+    await this.saveTx({ ...cleared, status: 'SENT', sentAt: sent.ok ? now : tx.sentAt, updatedAt: now });
+    return 'REBROADCAST';
+  }
+
+  private async anyKnown(hashes: readonly string[]): Promise<boolean> {
+    for (const hash of [...hashes].reverse()) if (await this.deps.chain.known(hash)) return true;
+    return false;
+  }
+
+  /** Writes the transaction row, and the hash its orders show (the mined one, else the latest). */
+  private async saveTx(tx: SettlementTxRecord, shownHash: string = tx.txHash): Promise<void> {
+    await this.deps.store.transaction(async (s) => {
+      await s.settlements.updateTx(tx);
+      for (const st of await s.settlements.listByTx(tx.id)) {
+        if (st.status === 'SENT' && st.txHash !== shownHash) await s.settlements.update({ ...st, txHash: shownHash, updatedAt: tx.updatedAt });
+      }
+    });
+  }
+
+  /** The transaction will not settle its orders: they are due again (after a delay when `backoff`). */
+  private async giveBack(tx: SettlementTxRecord, status: 'REVERTED' | 'DROPPED', why: string, backoff: boolean): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    await this.deps.store.transaction(async (s) => {
+      await s.settlements.updateTx({ ...tx, status, updatedAt: now });
+      for (const st of await s.settlements.listByTx(tx.id)) {
+        if (st.status !== 'SENT') continue;
+        const attempts = st.attempts + (backoff ? 1 : 0);
+        await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, attempts, lastError: why, nextAttemptAt: backoff ? now + this.retryDelay(attempts) : now, updatedAt: now });
+        await s.settlements.setPayouts(st.paymentOrderNo, []);
+      }
+    });
+  }
+
+  private retryDelay(attempts: number): number {
+    return Math.min(MAX_RETRY_MS, this.deps.settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+  }
+
+  private async replace(tx: SettlementTxRecord, now: number): Promise<boolean> {
+    const { deps } = this;
+    const fees = bumpedFees(tx, await deps.chain.fees(), deps.settings.maxFeePerGas);
+    if (!fees) {
+      deps.log.warn({ network: tx.network, txHash: tx.txHash, cap: deps.settings.maxFeePerGas.toString() }, 'settlement transaction is pending and its fees are at the cap');
+      return false;
+    }
+    const plans = await this.plansOf(tx.id);
+    if (plans.length === 0) return false;
+    const signed = await deps.chain.sign(plans, { nonce: tx.nonce!, gas: tx.gasLimit, fees });
+    // Recorded before it is sent: whichever of the hashes is mined, it is one we know.
+    const next: SettlementTxRecord = { ...tx, status: 'SENT', txHash: signed.hash, rawTx: signed.raw, hashes: [...tx.hashes, signed.hash], ...fees, sentAt: now, updatedAt: now };
+    await this.saveTx(next);
+    const sent = await deps.chain.broadcast(signed.raw);
+    if (!sent.ok) {
+      deps.log.warn({ network: tx.network, txHash: signed.hash, error: sent.error }, 'replacement settlement transaction refused');
+      return false;
+    }
+    deps.log.info({ network: tx.network, nonce: tx.nonce, from: tx.txHash, to: signed.hash, maxFeePerGas: fees.maxFeePerGas.toString() }, 'settlement transaction replaced with higher fees');
+    return true;
+  }
+
+  private async plansOf(txId: string): Promise<SettlementPlan[]> {
+    const plans: SettlementPlan[] = [];
+    for (const st of await this.deps.store.settlements.listByTx(txId)) {
+      const plan = await this.planOf(st);
+      if (plan) plans.push(plan);
+    }
+    return plans;
+  }
+
+  private async planOf(st: SettlementRecord): Promise<SettlementPlan | null> {
+    const deposit = await this.deps.store.depositAddresses.get(st.paymentOrderNo, st.network, st.currency);
+    return deposit ? planFromJson(deposit.plan) : null;
+  }
+
+  /** The transaction is final: each order's payouts from the factory's events, then COMPLETED. */
+  private async complete(tx: SettlementTxRecord, mined: SettlementReceipt): Promise<void> {
+    const { deps } = this;
+    const now = deps.clock.nowMs();
+    for (const st of await deps.store.settlements.listByTx(tx.id)) {
+      const ref = deps.chain.orderRef(st.paymentOrderNo);
+      const plan = await this.planOf(st);
+      const payouts: PayoutRecord[] = [];
+      for (const p of mined.payouts.filter((e) => e.orderRef === ref)) {
+        const idx = plan ? plan.receivers.findIndex((r, i) => r.address.toLowerCase() === p.receiver && !payouts.some((q) => q.idx === i)) : -1;
+        payouts.push({ paymentOrderNo: st.paymentOrderNo, idx: idx >= 0 ? idx : payouts.length, role: idx >= 0 ? plan!.receivers[idx]!.role : 'RECEIVER', address: p.receiver, amount: p.amount });
+      }
+      const distributed = mined.distributions.find((d) => d.orderRef === ref)?.balance ?? payouts.reduce((s, p) => s + p.amount, 0n);
+      const outcome = await transition(deps, st.paymentOrderNo, async (s) => {
+        await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
+        await s.settlements.setPayouts(st.paymentOrderNo, payouts);
+        return { kind: 'SETTLEMENT_FINAL' };
+      });
+      if (!outcome.ok) {
+        // E.g. a reorg took the payment back after the settlement was sent: the money was
+        // distributed all the same; the operator must look at it.
+        deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: outcome.reason }, `settled order could not complete: ${outcome.message}`);
+        await deps.store.transaction(async (s) => {
+          await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: outcome.message, settledAt: now, updatedAt: now });
+          await s.settlements.setPayouts(st.paymentOrderNo, payouts);
+        });
+      }
+    }
+    await deps.store.settlements.updateTx({ ...tx, status: 'FINAL', minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now });
+    this.metrics.settlementFinal(deps.network.id, tx.orderCount, mined.gasUsed);
+    deps.log.info({ network: deps.network.id, txHash: mined.hash, orders: tx.orderCount, gasUsed: mined.gasUsed.toString() }, 'settlement final');
+  }
+
+  // ---- 2. due settlements ---------------------------------------------------------------------
+
+  private async sendDue(head: number, result: SettleResult): Promise<void> {
+    const { deps } = this;
+    const now = deps.clock.nowMs();
+    const due = await deps.store.settlements.listDue(deps.network.id, now, deps.settings.batchSize);
+    const [balance, quote] = await Promise.all([deps.chain.relayerBalance(), deps.chain.fees()]);
+    const low = balance < SETTLEMENT_GAS_ESTIMATE * LOW_BALANCE_SETTLEMENTS * quote.maxFeePerGas;
+    this.metrics.relayerBalance(deps.network.id, balance, low);
+    if (low && now - this.lowBalanceLogged >= 600_000) {
+      this.lowBalanceLogged = now;
+      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), due: due.length }, 'relayer gas balance is low: fund it, or settlements will wait');
+    }
+    if (!low) this.lowBalanceLogged = 0;
+    if (due.length === 0) return;
+
+    const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
+    for (const st of due) {
+      const c = await this.candidate(st, head);
+      if (c) candidates.push(c);
+    }
+    if (candidates.length === 0) return;
+
+    let fees = quote;
+    if (fees.maxFeePerGas > deps.settings.maxFeePerGas) {
+      const floor = fees.maxFeePerGas / 2n; // the base fee part of the quote, roughly
+      if (floor + fees.maxPriorityFeePerGas > deps.settings.maxFeePerGas) {
+        result.waiting = `gas price above the cap (${deps.settings.maxFeePerGas} wei)`;
+        deps.log.warn({ network: deps.network.id, quote: fees.maxFeePerGas.toString(), cap: deps.settings.maxFeePerGas.toString() }, 'gas price above the cap: settlements wait');
+        return;
+      }
+      fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
+    }
+
+    // All or nothing on chain: a plan that would revert is taken out (and retried later).
+    let batch = candidates;
+    let estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+    if (!estimate.ok) {
+      const ok: typeof candidates = [];
+      for (const c of batch) {
+        const one = batch.length === 1 ? estimate : await deps.chain.estimate([c.plan]);
+        if (one.ok) ok.push(c);
+        else await this.deferred(c.st, one.error);
+      }
+      batch = ok;
+      if (batch.length === 0) return;
+      estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+      if (!estimate.ok) {
+        deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
+        return;
+      }
+    }
+    const gas = (estimate.gas * 6n) / 5n + 10_000n;
+    if (balance < gas * fees.maxFeePerGas) {
+      result.waiting = 'relayer balance too low for the settlement gas';
+      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), needed: (gas * fees.maxFeePerGas).toString() }, 'relayer cannot pay the settlement gas: settlements wait until it is funded');
+      return;
+    }
+    const nonces = await deps.chain.nonces();
+    const ours = await deps.store.settlements.maxOpenNonce(deps.network.id, deps.chain.relayer);
+    const nonce = Math.max(nonces.pending, ours === null ? 0 : ours + 1);
+    const signed = await deps.chain.sign(batch.map((c) => c.plan), { nonce, gas, fees });
+    const txRow: SettlementTxRecord = {
+      id: signed.hash,
+      network: deps.network.id,
+      relayer: deps.chain.relayer,
+      nonce,
+      status: 'SIGNED',
+      txHash: signed.hash,
+      rawTx: signed.raw,
+      hashes: [signed.hash],
+      ...fees,
+      gasLimit: gas,
+      orderCount: batch.length,
+      blockNumber: null,
+      blockHash: null,
+      minedHash: null,
+      gasUsed: null,
+      createdAt: now,
+      sentAt: null,
+      updatedAt: now,
+    };
+    // Intent first: the transaction, its hash and its orders are stored before it is broadcast.
+    const recorded = await deps.store
+      .transaction(async (s) => {
+        if (!(await s.settlements.insertTx(txRow))) throw new NonceTaken();
+        for (const c of batch) {
+          await s.settlements.update({ ...c.st, status: 'SENT', txId: txRow.id, txHash: signed.hash, distributed: c.held, updatedAt: now });
+          const amounts = distribute(c.plan, c.held);
+          await s.settlements.setPayouts(
+            c.st.paymentOrderNo,
+            c.plan.receivers.flatMap((r, idx) => (amounts[idx]! > 0n ? [{ paymentOrderNo: c.st.paymentOrderNo, idx, role: r.role, address: r.address.toLowerCase(), amount: amounts[idx]! }] : [])),
+          );
+        }
+        return true;
+      })
+      .catch((err: unknown) => (err instanceof NonceTaken ? false : Promise.reject(err)));
+    if (!recorded) {
+      deps.log.warn({ network: deps.network.id, nonce }, 'another sender used this relayer nonce; backing off');
+      return;
+    }
+    const sent = await deps.chain.broadcast(signed.raw);
+    if (sent.ok) await deps.store.settlements.updateTx({ ...txRow, status: 'SENT', sentAt: deps.clock.nowMs(), updatedAt: deps.clock.nowMs() });
+    else deps.log.warn({ network: deps.network.id, txHash: signed.hash, error: sent.error }, 'settlement transaction not accepted by the node; it is followed up next pass');
+    result.sent += batch.length;
+    this.metrics.settlementSent(deps.network.id, batch.length);
+    deps.log.info({ network: deps.network.id, txHash: signed.hash, nonce, orders: batch.length, gas: gas.toString() }, 'settlement sent');
+  }
+
+  /** A due settlement ready to send, or null (after adopting a distribution found on chain, or deferring it). */
+  private async candidate(st: SettlementRecord, head: number): Promise<{ st: SettlementRecord; plan: SettlementPlan; held: bigint } | null> {
+    const { deps } = this;
+    const order = await deps.store.orders.get(st.paymentOrderNo);
+    // A reorganisation may have taken the payment back after the order was scheduled: wait.
+    if (!order || (order.state.status !== 'PAID' && order.state.status !== 'CLOSED' && order.state.status !== 'COMPLETED')) return null;
+    const plan = await this.planOf(st);
+    if (!plan) {
+      await this.deferred(st, 'no settlement plan is stored for its deposit address');
+      return null;
+    }
+    if (await deps.chain.distributed(plan)) {
+      await this.adopt(st, plan, head);
+      return null;
+    }
+    const held = await deps.chain.held(plan, st.address);
+    if (held === 0n) {
+      await this.deferred(st, 'the deposit address holds nothing to distribute');
+      return null;
+    }
+    return { st, plan, held };
+  }
+
+  /**
+   * The plan was distributed already (a transaction of ours whose record was lost, or anyone's:
+   * distribute is open to all). The transaction found on chain is adopted and followed to
+   * finality like our own; nothing is sent.
+   */
+  private async adopt(st: SettlementRecord, plan: SettlementPlan, head: number): Promise<void> {
+    const { deps } = this;
+    const payments = await deps.store.payments.listByOrder(st.paymentOrderNo);
+    const from = Math.min(head, ...payments.map((p) => p.blockNumber));
+    const found = await deps.chain.findDistribution(plan, from);
+    if (!found) {
+      await this.deferred(st, 'distributed on chain, but the distribution was not found yet');
+      return;
+    }
+    const now = deps.clock.nowMs();
+    const existing = await deps.store.settlements.getTx(found.hash);
+    await deps.store.transaction(async (s) => {
+      if (!existing) {
+        await s.settlements.insertTx({
+          id: found.hash,
+          network: deps.network.id,
+          relayer: deps.chain.relayer,
+          nonce: null,
+          status: 'SENT',
+          txHash: found.hash,
+          rawTx: null,
+          hashes: [found.hash],
+          maxFeePerGas: 0n,
+          maxPriorityFeePerGas: 0n,
+          gasLimit: 0n,
+          orderCount: 1,
+          blockNumber: found.blockNumber,
+          blockHash: found.blockHash,
+          minedHash: found.hash,
+          gasUsed: found.gasUsed,
+          createdAt: now,
+          sentAt: now,
+          updatedAt: now,
+        });
+      } else if (existing.status !== 'SENT' && existing.status !== 'SIGNED') {
+        await s.settlements.updateTx({ ...existing, status: 'SENT', minedHash: found.hash, blockNumber: found.blockNumber, blockHash: found.blockHash, updatedAt: now });
+      }
+      await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now });
+    });
+    deps.log.info({ paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');
+  }
+
+  private async deferred(st: SettlementRecord, why: string): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    const attempts = st.attempts + 1;
+    this.deps.log.warn({ paymentOrderNo: st.paymentOrderNo, network: st.network, attempts, error: why }, 'settlement deferred');
+    await this.deps.store.settlements.update({ ...st, attempts, lastError: why, nextAttemptAt: now + this.retryDelay(attempts), updatedAt: now });
+  }
+}
+
+class NonceTaken extends Error {}

@@ -1,0 +1,293 @@
+// Settlement on a real EVM node (issue 5): orders are paid on anvil, the gateway's relayer
+// distributes each forwarder's balance through the factory, and the order completes when that
+// transaction is final. Exact balances are checked for every receiver, and the awkward paths:
+// excess and shortfall, batches, a settlement transaction dropped by a reorganisation, one stuck
+// pending and replaced, a relayer without gas, and a plan someone else distributed first.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseEventLogs, type Address } from 'viem';
+import { forwarderFactoryAbi } from '../src/adapters/chain/evm/contract-artifacts.js';
+import { NATIVE_COIN, orderRef } from '../src/adapters/chain/evm/forwarder-plan.js';
+import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
+import { devnetAccount } from '../src/adapters/devnet/devnet.js';
+import { expireOverdueOrders } from '../src/app/expire-orders.js';
+import { planFromJson } from '../src/domain/settlement-plan.js';
+import { DATABASE_KINDS } from './databases.js';
+import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
+import { deploymentOn, FEE_ADDRESS, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
+import { startTestGateway, WALLET, type TestGateway } from './harness.js';
+import { samples } from './metrics-page.js';
+
+const CONFIRMATIONS = 3;
+const USDT = 1_000_000n;
+const RELAYER = devnetAccount(7);
+export const SETTLEMENT_TEST_SETTINGS = { batchSize: 20, pollMs: 100, replaceAfterMs: 60_000, maxInFlight: 8, retryBaseMs: 1_000 };
+
+describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
+  let chain: TestChain;
+  let usdt: Address;
+  let t: TestGateway;
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+    t = await startTestGateway({
+      kind,
+      config: {
+        ...deploymentOn(chain, { '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }),
+        relayers: { '4': { privateKey: RELAYER.privateKey, maxFeePerGas: 1_000_000_000_000n } },
+        settlement: SETTLEMENT_TEST_SETTINGS,
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await chain?.stop();
+  });
+
+  const balances = (token: Address, who: readonly Address[]) => Promise.all(who.map((a) => chain.balanceOf(token, a)));
+
+  /** Pays `amount` to the order's address and scans until the payment is final. */
+  async function pay(order: PlacedOrder, amount: bigint, token: Address = usdt): Promise<void> {
+    await chain.pay(token, order.address, amount);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+  }
+
+  /** One settlement pass that sends, then blocks on top until it is final, then the pass that completes. */
+  async function settle(): Promise<void> {
+    const sent = await t.gateway.settle('4');
+    expect(sent.sent, JSON.stringify(sent)).toBeGreaterThan(0);
+    await mine(chain, CONFIRMATIONS - 1);
+    const done = await t.gateway.settle('4');
+    expect(done.settled).toBe(sent.sent);
+  }
+
+  const distributionsOf = async (paymentOrderNo: string) => {
+    const logs = await chain.relayer.public.getLogs({ address: chain.factory.factory, fromBlock: 0n, toBlock: 'latest' });
+    return parseEventLogs({ abi: forwarderFactoryAbi, logs, eventName: 'Distribution' }).filter((e) => e.args.orderRef === orderRef(paymentOrderNo));
+  };
+
+  it('settles a three-way split plus fee: every receiver gets exactly its amount, the order completes and the notification lists the settlements', async () => {
+    const seller = freshAddress();
+    const other = freshAddress();
+    const order = await placeOrder(t, {
+      amount: '100',
+      overrides: { divide_detail: { seller_amount: '80', seller_addr: seller, merchant_amount: '15', other_details: [{ receiver_addr: other, amount: '5' }] } },
+    });
+    await pay(order, 100n * USDT);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', settlements: [] });
+    const before = await balances(usdt, [WALLET, FEE_ADDRESS]);
+    const sent = await t.gateway.settle('4');
+    expect(sent).toMatchObject({ leased: true, sent: 1 });
+    const inFlight = await queryOrder(t, order.requestNo);
+    expect(inFlight.pay_status).toBe('PAID');
+    expect((inFlight.settlements as { status: string }[]).every((s) => s.status === 'SENT')).toBe(true);
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+
+    const fee = 500_000n; // 0.5 % of 100 USDT (above the 0.10 USD minimum)
+    expect(await balances(usdt, [seller, other])).toEqual([80n * USDT, 5n * USDT]);
+    const after = await balances(usdt, [WALLET, FEE_ADDRESS]);
+    expect(after[0]! - before[0]!).toBe(15n * USDT - fee);
+    expect(after[1]! - before[1]!).toBe(fee);
+    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
+
+    const done = await queryOrder(t, order.requestNo);
+    const settlement = await t.gateway.store.settlements.get(order.paymentOrderNo);
+    const txHash = settlement!.txHash;
+    expect(done).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(done.completed_time).toBeGreaterThan(0);
+    expect(done.settlements).toEqual([
+      { receiver_addr: seller.toLowerCase(), role: 'SELLER', amount: '80', network: '4', currency: 'USDT', tx_hash: txHash, status: 'SETTLED' },
+      { receiver_addr: other.toLowerCase(), role: 'OTHER', amount: '5', network: '4', currency: 'USDT', tx_hash: txHash, status: 'SETTLED' },
+      { receiver_addr: WALLET.toLowerCase(), role: 'MERCHANT', amount: '14.5', network: '4', currency: 'USDT', tx_hash: txHash, status: 'SETTLED' },
+      { receiver_addr: FEE_ADDRESS.toLowerCase(), role: 'FEE', amount: '0.5', network: '4', currency: 'USDT', tx_hash: txHash, status: 'SETTLED' },
+    ]);
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED']);
+    const completed = (await t.gateway.store.notifications.listByOrder(order.paymentOrderNo)).find((n) => n.notifyType === 'ORDER_COMPLETED')!;
+    expect(JSON.parse(completed.payload)).toMatchObject({ pay_status: 'COMPLETED', settlements: done.settlements });
+    // Passes after completion change nothing and send nothing.
+    await mine(chain, 2);
+    expect(await t.gateway.settle('4')).toMatchObject({ sent: 0, settled: 0 });
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+  });
+
+  it('settles an order paid in the native coin', async () => {
+    const order = await placeOrder(t, { amount: '2', currency: 'POL' });
+    const POL = 10n ** 18n;
+    await pay(order, 2n * POL, NATIVE_COIN);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID' });
+    const before = await balances(NATIVE_COIN, [WALLET, FEE_ADDRESS]);
+    await settle();
+    const after = await balances(NATIVE_COIN, [WALLET, FEE_ADDRESS]);
+    const plan = planFromJson((await t.gateway.store.depositAddresses.get(order.paymentOrderNo, '4', 'POL'))!.plan);
+    const fee = plan.receivers.find((r) => r.role === 'FEE')!.amount;
+    expect(after[1]! - before[1]!).toBe(fee);
+    expect(after[0]! - before[0]!).toBe(2n * POL - fee);
+    expect(await chain.balanceOf(NATIVE_COIN, order.address)).toBe(0n);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ role: 'MERCHANT', status: 'SETTLED' }, { role: 'FEE', status: 'SETTLED' }] });
+  });
+
+  it('pays the excess of an overpaid order to the merchant', async () => {
+    const seller = freshAddress();
+    const order = await placeOrder(t, { amount: '10', overrides: { divide_detail: { seller_amount: '6', seller_addr: seller, merchant_amount: '4' } } });
+    await pay(order, 13n * USDT);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID' });
+    const [walletBefore, feeBefore] = await balances(usdt, [WALLET, FEE_ADDRESS]);
+    await settle();
+    const fee = 100_000n; // the 0.10 USD minimum (0.5 % of 10 is 0.05)
+    expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
+    expect((await chain.balanceOf(usdt, WALLET)) - walletBefore!).toBe(4n * USDT - fee + 3n * USDT);
+    expect((await chain.balanceOf(usdt, FEE_ADDRESS)) - feeBefore!).toBe(fee);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', pay_exception: 'OVERPAID' });
+  });
+
+  it('shares what arrived of an underpaid order pro rata once it expires, and the order stays closed', async () => {
+    const seller = freshAddress();
+    const order = await placeOrder(t, { amount: '10', overrides: { divide_detail: { seller_amount: '6', seller_addr: seller, merchant_amount: '4' } } });
+    await pay(order, 5n * USDT);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+    expect((await t.gateway.settle('4')).sent).toBe(0);
+    const [walletBefore, feeBefore] = await balances(usdt, [WALLET, FEE_ADDRESS]);
+    t.clock.advance(8 * 24 * 3600);
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', pay_exception: 'UNDERPAID' });
+    await settle();
+    // Half of each planned amount: seller 3, merchant (4 - 0.1) / 2 = 1.95, fee 0.05.
+    expect(await chain.balanceOf(usdt, seller)).toBe(3n * USDT);
+    expect((await chain.balanceOf(usdt, WALLET)) - walletBefore!).toBe(1_950_000n);
+    expect((await chain.balanceOf(usdt, FEE_ADDRESS)) - feeBefore!).toBe(50_000n);
+    const closed = await queryOrder(t, order.requestNo);
+    expect(closed).toMatchObject({ pay_status: 'CLOSED', completed_time: 0 });
+    expect(closed.settlements).toMatchObject([
+      { role: 'SELLER', amount: '3', status: 'SETTLED' },
+      { role: 'MERCHANT', amount: '1.95', status: 'SETTLED' },
+      { role: 'FEE', amount: '0.05', status: 'SETTLED' },
+    ]);
+  });
+
+  it('settles several due orders in one batch transaction', async () => {
+    const orders = await Promise.all([1, 2, 3, 4].map((n) => placeOrder(t, { amount: String(n) })));
+    for (const [i, o] of orders.entries()) await chain.pay(usdt, o.address, BigInt(i + 1) * USDT);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    await settle();
+    const hashes = new Set(await Promise.all(orders.map(async (o) => (await t.gateway.store.settlements.get(o.paymentOrderNo))!.txHash)));
+    expect(hashes.size).toBe(1);
+    for (const o of orders) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+  });
+
+  it('sends a settlement transaction again when a reorganisation drops it, and pays once', async () => {
+    const seller = freshAddress();
+    const order = await placeOrder(t, { amount: '10', overrides: { divide_detail: { seller_amount: '6', seller_addr: seller, merchant_amount: '4' } } });
+    await pay(order, 10n * USDT);
+    const snapshot = (await rpc(chain, 'evm_snapshot')) as string;
+    expect((await t.gateway.settle('4')).sent).toBe(1);
+    const first = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txHash!;
+    expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
+    // The block with the settlement is replaced by empty ones: the transaction is gone.
+    await rpc(chain, 'evm_revert', [snapshot]);
+    await mine(chain, 1);
+    expect(await chain.balanceOf(usdt, seller)).toBe(0n);
+    const again = await t.gateway.settle('4');
+    expect(again).toMatchObject({ rebroadcast: 1, sent: 0 });
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
+    expect((await t.gateway.store.settlements.get(order.paymentOrderNo))!.txHash).toBe(first);
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+  });
+
+  it('replaces a settlement transaction stuck pending with higher fees; one of them is mined', async () => {
+    const order = await placeOrder(t, { amount: '3' });
+    await pay(order, 3n * USDT);
+    await rpc(chain, 'evm_setAutomine', [false]);
+    try {
+      expect((await t.gateway.settle('4')).sent).toBe(1);
+      const first = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
+      const tx = (await t.gateway.store.settlements.getTx(first.txId!))!;
+      expect(tx.status).toBe('SENT');
+      // Not yet: a pass before the replacement delay leaves it alone.
+      expect((await t.gateway.settle('4')).replaced).toBe(0);
+      t.clock.advance(SETTLEMENT_TEST_SETTINGS.replaceAfterMs / 1000);
+      expect((await t.gateway.settle('4')).replaced).toBe(1);
+      const replaced = (await t.gateway.store.settlements.getTx(first.txId!))!;
+      expect(replaced.hashes).toHaveLength(2);
+      expect(replaced.nonce).toBe(tx.nonce);
+      expect(replaced.maxFeePerGas > tx.maxFeePerGas).toBe(true);
+      await mine(chain, CONFIRMATIONS);
+    } finally {
+      await rpc(chain, 'evm_setAutomine', [true]);
+    }
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    const settled = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
+    const tx = (await t.gateway.store.settlements.getTx(settled.txId!))!;
+    expect(tx.status).toBe('FINAL');
+    expect(settled.txHash).toBe(tx.minedHash);
+    expect(tx.hashes).toContain(tx.minedHash);
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+  });
+
+  it('adopts a distribution someone else sent first instead of sending a second one', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    const plan = planFromJson((await t.gateway.store.depositAddresses.get(order.paymentOrderNo, '4', 'USDT'))!.plan);
+    const theirs = await chain.distribute(forwarderPlan(plan));
+    const pass = await t.gateway.settle('4');
+    expect(pass.sent).toBe(0);
+    await mine(chain, CONFIRMATIONS);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ tx_hash: theirs.transactionHash, status: 'SETTLED' }, {}] });
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+  });
+});
+
+describe('a relayer without gas', () => {
+  let chain: TestChain;
+  let usdt: Address;
+  let t: TestGateway;
+  const poor = devnetAccount(8);
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+    await rpc(chain, 'anvil_setBalance', [poor.address, '0x0']);
+    t = await startTestGateway({
+      config: {
+        ...deploymentOn(chain, { '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }),
+        relayers: { '4': { privateKey: poor.privateKey, maxFeePerGas: 1_000_000_000_000n } },
+        settlement: SETTLEMENT_TEST_SETTINGS,
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await chain?.stop();
+  });
+
+  it('keeps the paid order waiting, says so in the metrics, and settles once the relayer is funded', async () => {
+    const order = await placeOrder(t, { amount: '5' });
+    await chain.pay(usdt, order.address, 5n * USDT);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const waiting = await t.gateway.settle('4');
+    expect(waiting.sent).toBe(0);
+    expect(waiting.waiting).toMatch(/balance/);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID' });
+    const page = await t.gateway.metrics.render();
+    expect(samples(page).get('sparkpay_relayer_balance_low{network="4"}')).toBe(1);
+    expect((await t.gateway.store.settlements.get(order.paymentOrderNo))!.status).toBe('DUE');
+
+    await rpc(chain, 'anvil_setBalance', [poor.address, `0x${(10n ** 18n).toString(16)}`]);
+    expect((await t.gateway.settle('4')).sent).toBe(1);
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(samples(await t.gateway.metrics.render()).get('sparkpay_relayer_balance_low{network="4"}')).toBe(0);
+  });
+});
