@@ -5,11 +5,12 @@
 import { timingSafeEqual } from 'node:crypto';
 import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
-import { findNetwork, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
+import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
+import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
 import { settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
 import { selectedOption } from './order-view.js';
-import type { DepositAddressRecord, OrderOptionRecord, OrderRecord } from './records.js';
+import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
 
 export interface CashierDeps {
   store: Store;
@@ -22,8 +23,12 @@ export type CashierRefusal = { ok: false; reason: 'NOT_FOUND' | 'BAD_REQUEST' | 
 
 export interface SelectedView {
   network: string;
+  /** The network's name (§5), for the payer's "send on this chain only" warning. */
+  network_name: string;
   currency: string;
   chain_id: number;
+  /** Blocks a payment needs on this network before it counts. */
+  confirmations_required: number;
   token_contract: string | null;
   address: string;
   amount: string;
@@ -57,8 +62,10 @@ function selectedView(network: NetworkDeployment, option: OrderOptionRecord, dep
   const address = toChecksumAddress(deposit.address);
   return {
     network: option.network,
+    network_name: NETWORKS[option.network].name,
     currency: option.currency,
     chain_id: network.chainId,
+    confirmations_required: network.chain.confirmations,
     token_contract: option.contract ? toChecksumAddress(option.contract) : null,
     address,
     amount: formatAmount(option.amountBase, option.decimals),
@@ -67,8 +74,78 @@ function selectedView(network: NetworkDeployment, option: OrderOptionRecord, dep
   };
 }
 
+/**
+ * Where the payer stands, in the payer's terms: choose an option, send, wait for confirmations,
+ * send the rest (final payments short of the amount due), done, or too late.
+ */
+export type PayerState = 'CHOOSE' | 'AWAITING' | 'CONFIRMING' | 'UNDERPAID' | 'PAID' | 'EXPIRED' | 'CLOSED';
+
+export interface CashierPaymentView {
+  tx_hash: string;
+  amount: string;
+  confirmations: number;
+  status: PaymentStatus;
+}
+
+export interface CashierOrderView {
+  payment_order_no: string;
+  merchant_name: string;
+  merchant_order_desc: string;
+  edition: Edition;
+  pricing_amount: string;
+  pricing_currency: string;
+  pay_status: PayStatus;
+  pay_exception: PayException | null;
+  close_reason: CloseReason | null;
+  expire_time: number;
+  now: number;
+  options: { network: string; currency: string; amount: string }[];
+  /** Networks among the options that this gateway can give a deposit address on. */
+  available_networks: string[];
+  selected: SelectedView | null;
+  received: { seen: string; final: string } | null;
+  /** Shown to the payer only once the order is paid. */
+  redirect_url: string | null;
+  payer_state: PayerState;
+  /** Transfers to the selected option's address, oldest first (reverted ones included). */
+  payments: CashierPaymentView[];
+  /** What is still to send to the same address, in the selected currency; null when nothing is. */
+  remaining: string | null;
+  /** The same in base units (what a wallet's payment request carries). */
+  remaining_base: string | null;
+  /** No further change is expected from the payer's side (paid, or closed). */
+  final: boolean;
+}
+
+export function payerState(order: OrderRecord, hasSelection: boolean): PayerState {
+  const s = order.state;
+  switch (s.status) {
+    case 'PAID':
+    case 'COMPLETED':
+      return 'PAID';
+    case 'CLOSED':
+      return s.closeReason === 'EXPIRED' ? 'EXPIRED' : 'CLOSED';
+    case 'PAYING':
+      // Everything seen is final and still short: the payer must send the rest.
+      return s.received.seen === s.received.final && s.due !== null && s.received.final < s.due ? 'UNDERPAID' : 'CONFIRMING';
+    case 'PENDING':
+      return hasSelection ? 'AWAITING' : 'CHOOSE';
+    default: {
+      const never: never = s.status;
+      throw new Error(`unknown status ${String(never)}`);
+    }
+  }
+}
+
+function paymentViews(payments: PaymentRecord[], option: OrderOptionRecord): CashierPaymentView[] {
+  return payments
+    .filter((p) => p.network === option.network && p.currency === option.currency)
+    .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
+    .map((p) => ({ tx_hash: p.txHash, amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status }));
+}
+
 /** The order as the payer's page shows it. */
-export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: Record<string, unknown> } | CashierRefusal> {
+export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: CashierOrderView } | CashierRefusal> {
   const order = await loadOrder(deps.store, paymentOrderNo, token);
   if (!order) return notFound();
   let selected: SelectedView | null = null;
@@ -79,13 +156,18 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
     if (deposit && network) selected = selectedView(network, option, deposit);
   }
   const s = order.state;
-  const merchant = await deps.store.merchants.get(order.merchantNo);
+  const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
+  const state = payerState(order, selected !== null);
+  const open = state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID';
+  // Something arrived but not enough: the rest goes to the same address.
+  const short = option && s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
   return {
     ok: true,
     data: {
       payment_order_no: order.paymentOrderNo,
       merchant_name: merchant?.name ?? '',
       merchant_order_desc: order.merchantOrderDesc ?? '',
+      edition: order.edition,
       pricing_amount: order.pricingAmountWire,
       pricing_currency: order.pricingCurrency,
       pay_status: s.status,
@@ -96,9 +178,18 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       options: [...order.options]
         .sort((a, b) => (a.network === b.network ? a.currency.localeCompare(b.currency) : a.network.localeCompare(b.network)))
         .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),
+      available_networks: [...new Set(order.options.map((o) => o.network))].filter((id) => {
+        const network = findNetwork(deps.deployment, id);
+        return !!network?.chain.factory && !!network.chain.feeAddress && !!merchant?.wallets[id];
+      }),
       selected,
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
       redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
+      payer_state: state,
+      payments: option && selected ? paymentViews(payments, option) : [],
+      remaining: open && option && short > 0n ? formatAmount(short, option.decimals) : null,
+      remaining_base: open && option && short > 0n ? short.toString() : null,
+      final: state === 'PAID' || state === 'EXPIRED' || state === 'CLOSED',
     },
   };
 }

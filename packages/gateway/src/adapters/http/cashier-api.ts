@@ -1,18 +1,22 @@
 // The cashier's JSON API routes (PROTOCOL §15). Plain JSON, unsigned (the payer's browser and
 // wallets read it); the `t` query parameter is the credential, never logged (the request log
-// keeps the path only). Answers are never cached and send no referrer onwards.
+// keeps the path only). Answers are never cached and send no referrer onwards. Each order has
+// its own request budget (a page polls its status; nothing else needs more).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CashierRefusal } from '../../app/cashier.js';
+import type { CashierOrderView, CashierRefusal } from '../../app/cashier.js';
+import type { Clock } from '../../app/ports.js';
+import { tokenBucket, type RateLimiter } from './rate-limit.js';
 
 export interface CashierApi {
-  order(paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
+  order(paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: CashierOrderView } | CashierRefusal>;
   select(paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
 }
 
-const STATUS: Record<CashierRefusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503 };
+type Refusal = CashierRefusal | { ok: false; reason: 'RATE_LIMITED'; message: string };
+const STATUS: Record<Refusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503, RATE_LIMITED: 429 };
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-function answer(reply: FastifyReply, result: { ok: true; data: unknown } | CashierRefusal) {
+function answer(reply: FastifyReply, result: { ok: true; data: unknown } | Refusal) {
   reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer');
   if (result.ok) return reply.code(200).send(result.data);
   return reply.code(STATUS[result.reason]).send({ error: result.reason, message: result.message });
@@ -46,9 +50,27 @@ async function select(api: CashierApi, req: FastifyRequest, reply: FastifyReply)
   return answer(reply, await api.select(orderNo(req), token(req), body));
 }
 
-export function cashierRoutes(api: CashierApi): CashierRoute[] {
+/** Per order: a page polling every couple of seconds uses a fraction of this. */
+export const CASHIER_RATE_PER_SECOND = 2;
+export const CASHIER_BURST = 30;
+
+export interface CashierLimits {
+  clock: Clock;
+  /** Keyed by payment order number, whether or not the order exists (so the answer reveals nothing). */
+  limiter?: RateLimiter;
+}
+
+export function cashierRoutes(api: CashierApi, limits: CashierLimits): CashierRoute[] {
+  const limiter = limits.limiter ?? tokenBucket(CASHIER_RATE_PER_SECOND, CASHIER_BURST);
+  const limited = (handler: CashierRoute['handler']): CashierRoute['handler'] => async (req, reply) => {
+    if (!limiter.take(orderNo(req), limits.clock.nowMs())) {
+      reply.header('Retry-After', '1');
+      return answer(reply.code(429), { ok: false, reason: 'RATE_LIMITED', message: 'too many requests for this order; retry in a second' });
+    }
+    return handler(req, reply);
+  };
   return [
-    { method: 'GET', url: '/cashier/api/orders/:payment_order_no', handler: async (req, reply) => answer(reply, await api.order(orderNo(req), token(req))) },
-    { method: 'POST', url: '/cashier/api/orders/:payment_order_no/select', handler: (req, reply) => select(api, req, reply) },
+    { method: 'GET', url: '/cashier/api/orders/:payment_order_no', handler: limited(async (req, reply) => answer(reply, await api.order(orderNo(req), token(req)))) },
+    { method: 'POST', url: '/cashier/api/orders/:payment_order_no/select', handler: limited((req, reply) => select(api, req, reply)) },
   ];
 }

@@ -227,7 +227,7 @@ export function buildServer(deps: HttpDeps) {
     });
   }
   route('POST', '/v4/pay/orders/close', withJson((app, body) => deps.api.closeOrder(app, body)));
-  for (const r of deps.cashier ? cashierRoutes(deps.cashier) : []) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
+  for (const r of deps.cashier ? cashierRoutes(deps.cashier, { clock: deps.clock }) : []) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
   return server;
 }
