@@ -1,0 +1,208 @@
+// The cashier page as HTML (PROTOCOL §15). Everything the payer needs is in this one response:
+// the options as a plain form, the address, amount, QR code and status, so the page works
+// before (or without) its script; the script only keeps it current. No inline script or style
+// (the CSP forbids both), no request to any other origin.
+import type { CashierOrderView } from '../../../app/cashier.js';
+import { NETWORKS, parseNetworkId } from '../../../domain/catalogue.js';
+import { esc, pageUrl, safeHttpUrl } from './html.js';
+import { formatDecimal, formatDeadline, LANGUAGES, translator, type Language, type Translate } from './i18n.js';
+
+export interface PageAssets {
+  script: string;
+  style: string;
+}
+
+export interface PageContext {
+  view: CashierOrderView;
+  token: string;
+  lang: Language;
+  assets: PageAssets;
+  /** The QR code SVG of what to send now (the whole amount, or the remainder). */
+  qr: string | null;
+  /** A choice the payer made could not be applied. */
+  selectFailed: boolean;
+}
+
+/** What the script compares with the JSON API's answer to know the page is stale. */
+export function viewSignature(v: CashierOrderView): string {
+  const payments = v.payments.map((p) => `${p.tx_hash}:${p.confirmations}:${p.status}`).join(',');
+  // The pair, not the address: a closed order's page must not carry its address anywhere.
+  return [v.payer_state, v.selected ? `${v.selected.network}:${v.selected.currency}` : '', payments, v.remaining ?? '', v.pay_exception ?? ''].join('|');
+}
+
+/** The payment request to show: for an underpaid order, the same address and the remainder. */
+export function requestUri(v: CashierOrderView): string | null {
+  if (!v.selected) return null;
+  if (v.remaining === null || v.remaining_base === null) return v.selected.uri;
+  return v.selected.uri.replace(/(uint256|value)=\d+$/, `$1=${v.remaining_base}`);
+}
+
+const networkName = (id: string) => {
+  const n = parseNetworkId(id);
+  return n ? NETWORKS[n].name : id;
+};
+
+function countdown(v: CashierOrderView): string {
+  const left = Math.max(0, v.expire_time - v.now);
+  const hh = Math.floor(left / 3600);
+  const mm = Math.floor((left % 3600) / 60);
+  const ss = left % 60;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${hh > 0 ? `${hh}:` : ''}${two(mm)}:${two(ss)}`;
+}
+
+function statusText(v: CashierOrderView, t: Translate, lang: Language): string {
+  const currency = v.selected?.currency ?? '';
+  switch (v.payer_state) {
+    case 'CONFIRMING': {
+      const pending = v.payments.filter((p) => p.status === 'SEEN');
+      const m = v.selected?.confirmations_required;
+      if (!pending.length || !m) return t('state_CONFIRMING_unknown');
+      return t('state_CONFIRMING', { n: Math.min(m, Math.min(...pending.map((p) => p.confirmations))), m });
+    }
+    case 'UNDERPAID':
+      return t('state_UNDERPAID', { received: formatDecimal(v.received?.final ?? '0', lang), currency });
+    case 'CHOOSE':
+    case 'AWAITING':
+    case 'PAID':
+    case 'EXPIRED':
+    case 'CLOSED':
+      return t(`state_${v.payer_state}`);
+    default: {
+      const never: never = v.payer_state;
+      return String(never);
+    }
+  }
+}
+
+function statusSection(v: CashierOrderView, t: Translate, lang: Language): string {
+  const notes: string[] = [];
+  if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency }))}</p>`);
+  if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
+  if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
+  if (v.pay_exception === 'REVERTED' && !v.final) notes.push(`<p class="note">${esc(t('reverted'))}</p>`);
+  if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID') {
+    notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
+  }
+  return `<section id="status" class="status state-${esc(v.payer_state.toLowerCase())}" role="status" aria-live="polite" aria-atomic="true">
+<h2>${esc(t('status'))}</h2><p id="status-text">${esc(statusText(v, t, lang))}</p>${notes.join('')}</section>`;
+}
+
+function optionsForm(v: CashierOrderView, ctx: PageContext, t: Translate): string {
+  const action = `/cashier/${encodeURIComponent(v.payment_order_no)}/select?t=${encodeURIComponent(ctx.token)}&lang=${ctx.lang}`;
+  // Options on networks this gateway cannot take payments on are left out (the JSON API lists them all).
+  const usable = v.options.filter((o) => v.available_networks.includes(o.network));
+  const buttons = (usable.length ? usable : v.options).map((o) => {
+    const chosen = v.selected?.network === o.network && v.selected.currency === o.currency;
+    return `<li><button type="submit" name="option" value="${esc(`${o.network}:${o.currency}`)}" class="option${chosen ? ' chosen' : ''}"${chosen ? ' aria-current="true"' : ''} data-network="${esc(o.network)}" data-currency="${esc(o.currency)}">
+<span class="opt-name">${esc(t('option_label', { currency: o.currency, network: networkName(o.network) }))}</span><span class="opt-amount">${esc(formatDecimal(o.amount, ctx.lang))} ${esc(o.currency)}</span>${chosen ? `<span class="opt-selected">${esc(t('option_selected'))}</span>` : ''}</button></li>`;
+  });
+  const hint = v.selected ? t('change_hint') : t('choose_hint');
+  return `<form id="options" class="options" method="post" action="${esc(action)}">
+<h2 id="options-h">${esc(t('choose_heading'))}</h2><p class="hint">${esc(hint)}</p>
+<ul role="list" aria-labelledby="options-h">${buttons.join('')}</ul></form>`;
+}
+
+function paySection(v: CashierOrderView, ctx: PageContext, t: Translate): string {
+  const s = v.selected!;
+  const amount = v.remaining ?? s.amount;
+  const warning = s.token_contract
+    ? t('warning_token', { currency: s.currency, network: s.network_name, chain_id: s.chain_id, contract: s.token_contract })
+    : t('warning_native', { currency: s.currency, network: s.network_name, chain_id: s.chain_id });
+  const uri = requestUri(v);
+  return `<section id="pay" class="pay" aria-labelledby="pay-h">
+<h2 id="pay-h">${esc(t('pay_heading', { amount: formatDecimal(amount, ctx.lang), currency: s.currency }))}</h2>
+<p id="warning" class="warning">${esc(warning)}</p>
+<div class="field"><span class="label" id="network-label">${esc(t('network'))}</span><span id="network" aria-labelledby="network-label">${esc(s.network_name)} · ${esc(s.currency)}</span></div>
+<div class="field"><span class="label" id="address-label">${esc(t('address'))}</span><code id="address" aria-labelledby="address-label">${esc(s.address)}</code>
+<button type="button" class="copy" data-copy="address" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_address'))}">${esc(t('copy'))}</button></div>
+<div class="field"><span class="label" id="amount-label">${esc(t('exact_amount'))}</span><span><code id="amount" aria-labelledby="amount-label">${esc(amount)}</code> ${esc(s.currency)}</span>
+<button type="button" class="copy" data-copy="amount" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_amount'))}">${esc(t('copy'))}</button></div>
+${ctx.qr ? `<figure class="qr">${ctx.qr}</figure>` : ''}
+${uri ? `<p><a id="wallet-link" class="wallet" href="${esc(uri)}">${esc(t('open_wallet'))}</a></p>` : ''}
+</section>`;
+}
+
+function successSection(v: CashierOrderView, t: Translate): string {
+  const redirect = safeHttpUrl(v.redirect_url);
+  const next = redirect
+    ? `<p>${esc(t('redirecting', { merchant: v.merchant_name }))}</p><p><a id="redirect" class="button" href="${esc(redirect)}" data-redirect="${esc(redirect)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a></p>`
+    : `<p>${esc(t('success_close'))}</p>`;
+  return `<section id="success" class="success" aria-labelledby="success-h"><h2 id="success-h">${esc(t('success_heading'))}</h2>${next}</section>`;
+}
+
+function languageSwitch(ctx: PageContext, t: Translate): string {
+  const links = LANGUAGES.map((lang) => {
+    const name = translator(lang)('lang_name');
+    return lang === ctx.lang
+      ? `<a href="${esc(pageUrl(ctx.view.payment_order_no, ctx.token, lang))}" lang="${lang}" aria-current="true">${esc(name)}</a>`
+      : `<a href="${esc(pageUrl(ctx.view.payment_order_no, ctx.token, lang))}" lang="${lang}" hreflang="${lang}">${esc(name)}</a>`;
+  });
+  return `<nav class="langs" aria-label="${esc(t('lang_switch'))}">${links.join('')}</nav>`;
+}
+
+/**
+ * Where and what to send, while something is still to send: before any payment, or the
+ * remainder. Once the whole amount is seen (confirming) or the order is final, it is hidden, so
+ * nobody pays twice or pays a closed order.
+ */
+export function showPayment(v: CashierOrderView): boolean {
+  if (!v.selected) return false;
+  return v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID' || (v.payer_state === 'CONFIRMING' && v.remaining !== null);
+}
+
+export function renderPage(ctx: PageContext): string {
+  const { view: v, lang } = ctx;
+  const t = translator(lang);
+  const open = !v.final;
+  const showPay = showPayment(v);
+  const showOptions = v.payer_state === 'CHOOSE' || v.payer_state === 'AWAITING';
+  const redirect = v.payer_state === 'PAID' ? safeHttpUrl(v.redirect_url) : null;
+  const deadline = new Date(v.expire_time * 1000).toISOString();
+  const summary = [
+    `<dt>${esc(t('amount_due'))}</dt><dd id="pricing">${esc(formatDecimal(v.pricing_amount, lang))} ${esc(v.pricing_currency)}</dd>`,
+    `<dt>${esc(t('order_no'))}</dt><dd>${esc(v.payment_order_no)}</dd>`,
+    open ? `<dt>${esc(t('deadline'))}</dt><dd><time id="deadline" datetime="${deadline}">${esc(formatDeadline(v.expire_time, lang))}</time></dd>` : '',
+    open ? `<dt>${esc(t('time_left'))}</dt><dd><span id="countdown" data-seconds="${Math.max(0, v.expire_time - v.now)}">${countdown(v)}</span></dd>` : '',
+  ].join('');
+  return `<!doctype html>
+<html lang="${lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<meta name="robots" content="noindex,nofollow">
+<link rel="icon" href="data:,">
+<title>${esc(t('page_title', { merchant: v.merchant_name }))}</title>
+<link rel="stylesheet" href="${esc(ctx.assets.style)}">
+<script src="${esc(ctx.assets.script)}" defer></script>
+${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''}${open ? '<noscript><meta http-equiv="refresh" content="10"></noscript>' : ''}
+</head>
+<body>
+<main id="cashier" data-order="${esc(v.payment_order_no)}" data-state="${esc(v.payer_state)}" data-final="${v.final}" data-sig="${esc(viewSignature(v))}">
+<header class="top"><p class="merchant"><span class="label">${esc(t('merchant'))}</span> <strong id="merchant-name">${esc(v.merchant_name)}</strong></p>${languageSwitch(ctx, t)}</header>
+<section class="summary" aria-labelledby="order-h">
+<h1 id="order-h">${esc(v.merchant_order_desc || t('order'))}</h1>
+<dl>${summary}</dl>
+</section>
+${ctx.selectFailed ? `<p class="alert" role="alert">${esc(t('select_failed'))}</p>` : ''}
+${statusSection(v, t, lang)}
+${showPay ? paySection(v, ctx, t) : ''}
+${showOptions ? optionsForm(v, ctx, t) : ''}
+${v.payer_state === 'PAID' ? successSection(v, t) : ''}
+${open ? `<p class="refresh"><a id="refresh" href="${esc(pageUrl(v.payment_order_no, ctx.token, lang))}">${esc(t('refresh'))}</a></p>` : ''}
+</main>
+</body>
+</html>
+`;
+}
+
+/** One page for every unknown order and wrong token: it says nothing else, in both languages. */
+export function renderNotFound(style: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex,nofollow"><link rel="icon" href="data:,"><title>Not found · 未找到</title><link rel="stylesheet" href="${esc(style)}"></head>
+<body><main id="cashier" class="not-found"><h1>Not found</h1><p lang="zh-CN">未找到</p></main></body>
+</html>
+`;
+}

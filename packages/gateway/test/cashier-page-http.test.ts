@@ -1,0 +1,189 @@
+// The cashier page over plain HTTP (no browser): the essentials are in the first HTML response,
+// the plain form chooses an option without script, the security headers, the one 404 page for
+// every wrong token, the per-order budget of the JSON API, and bad input that never becomes a 500.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expireOverdueOrders } from '../src/app/expire-orders.js';
+import { CASHIER_BURST } from '../src/adapters/http/cashier-api.js';
+import { mainnetDeployment } from '../src/domain/catalogue.js';
+import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+
+const FACTORY = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+const FORWARDER = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
+const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+
+function deployment() {
+  const d = mainnetDeployment();
+  return { networks: d.networks.map((n) => (n.id === '3' || n.id === '4' ? { ...n, chain: { ...n.chain, confirmations: 3, factory: FACTORY, forwarder: FORWARDER, feeAddress: FEE_ADDRESS } } : n)) };
+}
+
+describe('cashier page over HTTP', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ config: { deployment: deployment() } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function newOrder(overrides: Record<string, unknown> = {}): Promise<{ no: string; token: string; path: string }> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { merchant_order_desc: 'Blue <b>mug</b> & "saucer"', ...overrides }), merchant: t.merchant, clock: t.clock });
+    expect(res.json.code, res.json.message).toBe(0);
+    const url = new URL(String(res.json.data!.cashier_url));
+    return { no: String(res.json.data!.payment_order_no), token: url.searchParams.get('t')!, path: `${url.pathname}${url.search}` };
+  }
+  const page = (path: string, headers: Record<string, string> = {}) => fetch(`${t.baseUrl}${path}`, { headers, redirect: 'manual' });
+  const postForm = (no: string, token: string, body: string, type = 'application/x-www-form-urlencoded', lang = 'en') =>
+    fetch(`${t.baseUrl}/cashier/${no}/select?t=${encodeURIComponent(token)}&lang=${lang}`, { method: 'POST', headers: { 'content-type': type }, body, redirect: 'manual' });
+
+  it('renders the order and its options in the first response, with strict headers', async () => {
+    const o = await newOrder();
+    const res = await page(o.path);
+    const html = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const csp = res.headers.get('content-security-policy')!;
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(html).toContain('Test Merchant');
+    expect(html).toContain('Blue &lt;b&gt;mug&lt;/b&gt; &amp; &quot;saucer&quot;');
+    expect(html).not.toContain('<b>mug');
+    expect(html).toContain('10.50 USDT');
+    expect(html).toMatch(/<button type="submit" name="option" value="4:USDT"[^>]*>[\s\S]*?USDT on Polygon/);
+    expect(html).toContain('id="countdown" data-seconds="1800">30:00<');
+    // No inline script, style or event handler anywhere; scripts and styles from our origin only.
+    expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/cashier\/assets\/)[^>]*>/);
+    expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('serves its script and stylesheet from its own origin, cacheable, and nothing else under /cashier/assets', async () => {
+    const o = await newOrder();
+    const html = await (await page(o.path)).text();
+    const paths = [...html.matchAll(/(?:src|href)="(\/cashier\/assets\/[^"]+)"/g)].map((m) => m[1]!);
+    expect(paths).toHaveLength(2);
+    for (const p of paths) {
+      const res = await page(p);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+      expect(res.headers.get('content-type')).toMatch(p.endsWith('.js') ? /^text\/javascript/ : /^text\/css/);
+      expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(500);
+    }
+    expect((await page('/cashier/assets/cashier.js')).status).toBe(404);
+    expect((await page('/cashier/assets/..%2F..%2Fpackage.json')).status).toBe(404);
+  });
+
+  it('chooses an option with the plain form, then shows the address, exact amount, QR code and warning', async () => {
+    const o = await newOrder();
+    const posted = await postForm(o.no, o.token, 'option=4%3AUSDT');
+    expect(posted.status).toBe(303);
+    expect(posted.headers.get('location')).toBe(`/cashier/${o.no}?t=${o.token}&lang=en`);
+    const html = await (await page(posted.headers.get('location')!)).text();
+    const chosen = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`)).json()) as { selected: { address: string; uri: string } };
+    expect(html).toContain(`<code id="address" aria-labelledby="address-label">${chosen.selected.address}</code>`);
+    expect(html).toContain('<code id="amount" aria-labelledby="amount-label">10.5</code> USDT');
+    expect(html).toContain('Send only USDT on Polygon (chain ID 137), token contract 0xc2132D05D31c914a87C6611C10748AEb04B58e8F.');
+    expect(html).toMatch(/<svg role="img" aria-label="QR code of the payment request for USDT on Polygon"[^>]*viewBox="0 0 \d+ \d+"/);
+    expect(html).toContain(`href="${chosen.selected.uri.replace(/&/g, '&amp;')}"`);
+    expect(html).toContain('Waiting for your payment.');
+  });
+
+  it('answers a wrong, missing or other order’s token with the same 404 page as an unknown order', async () => {
+    const a = await newOrder();
+    const b = await newOrder();
+    const answers = await Promise.all([
+      page(`/cashier/${a.no}?t=${a.token.slice(0, -1)}x`),
+      page(`/cashier/${a.no}`),
+      page(`/cashier/${a.no}?t=${b.token}`),
+      page(`/cashier/P000000?t=${a.token}`),
+      page(`/cashier/${a.no}?t=${a.token}&t=${a.token}`),
+      postForm(a.no, b.token, 'option=4%3AUSDT'),
+    ]);
+    const bodies = await Promise.all(answers.map((r) => r.text()));
+    expect(answers.map((r) => r.status)).toEqual([404, 404, 404, 404, 404, 404]);
+    expect(new Set(bodies).size).toBe(1);
+    expect(bodies[0]).toContain('Not found');
+    expect(bodies[0]).not.toMatch(/Test Merchant|USDT|10\.5|P\d{6,}/);
+    expect(answers[0]!.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await t.gateway.store.depositAddresses.get(a.no, '4', 'USDT')).toBeNull();
+  });
+
+  it.each([
+    ['option=9%3AUSDT', 'application/x-www-form-urlencoded'],
+    ['option=4%3ADOGE', 'application/x-www-form-urlencoded'],
+    ['option=', 'application/x-www-form-urlencoded'],
+    ['nothing', 'application/x-www-form-urlencoded'],
+    ['option=4%3AUSDT', 'text/plain'],
+    ['%ff%fe=%zz', 'application/x-www-form-urlencoded'],
+    ['option=2%3AUSDT', 'application/x-www-form-urlencoded'],
+  ])('sends a bad choice %j (%s) back to the page with a notice, storing nothing', async (body, type) => {
+    const o = await newOrder();
+    const res = await postForm(o.no, o.token, body, type);
+    expect(res.status).toBe(303);
+    const html = await (await page(res.headers.get('location')!)).text();
+    expect(html).toContain('role="alert"');
+    expect(await t.gateway.store.depositAddresses.get(o.no, '4', 'USDT')).toBeNull();
+  });
+
+  it.each(['/cashier/%', '/cashier/%E0%A4%A', '/cashier/x?t[a]=1', '/cashier/x?lang[]=zh', '/cashier/' + 'P'.repeat(5000), '/cashier/api'])('answers the odd path %s without a 500', async (path) => {
+    const res = await page(path);
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+  });
+
+  it('speaks Chinese from Accept-Language or ?lang=, with a switch to the other language', async () => {
+    const o = await newOrder();
+    const zh = await (await page(o.path, { 'accept-language': 'zh-CN,zh;q=0.9' })).text();
+    expect(zh).toContain('<html lang="zh-CN">');
+    expect(zh).toContain('选择付款方式');
+    expect(zh).toContain('Polygon 上的 USDT');
+    expect(zh).toContain(`href="/cashier/${o.no}?t=${o.token}&amp;lang=en" lang="en" hreflang="en">English</a>`);
+    const en = await (await page(`${o.path}&lang=en`, { 'accept-language': 'zh-CN' })).text();
+    expect(en).toContain('Choose how to pay');
+    expect(en).toContain('简体中文</a>');
+  });
+
+  it('shows the remainder of an underpaid order and an expired order without its address', async () => {
+    const o = await newOrder({ total_amount: '10' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    await observeTransfer(t, { paymentOrderNo: o.no, amount: 4_000_000n });
+    const under = await (await page(o.path)).text();
+    expect(under).toContain('Received 4 USDT, less than the amount due.');
+    expect(under).toContain('Send the remaining 6 USDT to the same address.');
+    expect(under).toContain('<code id="amount" aria-labelledby="amount-label">6</code>');
+    expect(under).toMatch(/uint256=6000000"/);
+
+    const e = await newOrder();
+    await postForm(e.no, e.token, 'option=4%3AUSDT');
+    const { address } = (await t.gateway.store.depositAddresses.get(e.no, '4', 'USDT'))!;
+    t.clock.advance(1801);
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+    const expired = await (await page(e.path)).text();
+    expect(expired).toContain('This order expired before it was paid.');
+    expect(expired.toLowerCase()).not.toContain(address.toLowerCase().slice(2));
+    expect(expired).not.toContain('<svg');
+    expect(expired).not.toContain('name="option"');
+  });
+
+  it('limits the JSON API per order: a burst is refused with 429, other orders are unaffected, time refills it', async () => {
+    const a = await newOrder();
+    const b = await newOrder();
+    const get = (o: { no: string; token: string }) => fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`);
+    const statuses: number[] = [];
+    for (let i = 0; i < CASHIER_BURST + 5; i++) statuses.push((await get(a)).status);
+    expect(statuses.slice(0, CASHIER_BURST).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(CASHIER_BURST)).toEqual([429, 429, 429, 429, 429]);
+    const refused = await get(a);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await refused.json()).toMatchObject({ error: 'RATE_LIMITED' });
+    expect((await get(b)).status).toBe(200);
+    // A wrong token draws on the same budget: a guesser cannot hammer one order either.
+    expect((await fetch(`${t.baseUrl}/cashier/api/orders/${a.no}?t=wrong`)).status).toBe(429);
+    t.clock.advance(5);
+    expect((await get(a)).status).toBe(200);
+  });
+});

@@ -1,0 +1,137 @@
+// The cashier page's script (served from the gateway's origin; the CSP allows nothing else).
+// The server-rendered page is complete without it; this keeps it current: it polls the JSON
+// API, and when the order changed it fetches the page again and swaps its content in place (one
+// renderer, one string catalogue: the server's). It also copies, counts down and redirects.
+/* global document, window, location, navigator, fetch, DOMParser, URLSearchParams */
+(function () {
+  'use strict';
+  var POLL_MS = 2000;
+  var BACKOFF_MS = 5000;
+  var REDIRECT_MS = 3000;
+  var main = document.getElementById('cashier');
+  var token = new URLSearchParams(location.search).get('t');
+  if (!main || !token || !main.getAttribute('data-order')) return;
+  var api = '/cashier/api/orders/' + encodeURIComponent(main.getAttribute('data-order')) + '?t=' + encodeURIComponent(token);
+  var pollTimer = null;
+  var redirectTimer = null;
+  var countdownEnd = 0;
+
+  function signature(v) {
+    var payments = (v.payments || []).map(function (p) { return p.tx_hash + ':' + p.confirmations + ':' + p.status; }).join(',');
+    return [v.payer_state, v.selected ? v.selected.network + ':' + v.selected.currency : '', payments, v.remaining || '', v.pay_exception || ''].join('|');
+  }
+
+  function schedule(ms) {
+    window.clearTimeout(pollTimer);
+    if (main.getAttribute('data-final') === 'true') return;
+    pollTimer = window.setTimeout(poll, ms);
+  }
+
+  function refresh() {
+    return fetch(location.pathname + location.search, { cache: 'no-store', credentials: 'omit' })
+      .then(function (res) { return res.text(); })
+      .then(function (html) {
+        var next = new DOMParser().parseFromString(html, 'text/html').getElementById('cashier');
+        if (!next) return;
+        ['data-state', 'data-final', 'data-sig'].forEach(function (a) { main.setAttribute(a, next.getAttribute(a) || ''); });
+        main.innerHTML = next.innerHTML;
+        bind();
+      });
+  }
+
+  function poll() {
+    fetch(api, { cache: 'no-store', credentials: 'omit', headers: { accept: 'application/json' } })
+      .then(function (res) {
+        if (res.status === 429) return schedule(BACKOFF_MS);
+        if (!res.ok) return schedule(BACKOFF_MS);
+        return res.json().then(function (v) {
+          if (signature(v) !== main.getAttribute('data-sig')) return refresh().then(function () { schedule(POLL_MS); });
+          schedule(POLL_MS);
+        });
+      })
+      .catch(function () { schedule(BACKOFF_MS); });
+  }
+
+  function two(n) { return n < 10 ? '0' + n : String(n); }
+
+  function tick() {
+    var el = document.getElementById('countdown');
+    if (!el) return;
+    var left = Math.max(0, Math.round((countdownEnd - Date.now()) / 1000));
+    var h = Math.floor(left / 3600);
+    el.textContent = (h > 0 ? h + ':' : '') + two(Math.floor((left % 3600) / 60)) + ':' + two(left % 60);
+    if (left === 0 && main.getAttribute('data-final') !== 'true') schedule(0);
+  }
+
+  function bind() {
+    var cd = document.getElementById('countdown');
+    if (cd) countdownEnd = Date.now() + Number(cd.getAttribute('data-seconds') || 0) * 1000;
+    tick();
+    var deadline = document.getElementById('deadline');
+    if (deadline && Intl && Intl.DateTimeFormat) {
+      try {
+        deadline.textContent = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(deadline.getAttribute('datetime')));
+      } catch { /* keep the server's UTC text */ }
+    }
+    var redirect = document.getElementById('redirect');
+    if (redirect && !redirectTimer) {
+      var to = redirect.getAttribute('data-redirect');
+      redirectTimer = window.setTimeout(function () { location.assign(to); }, REDIRECT_MS);
+    }
+  }
+
+  function copy(button) {
+    var source = document.getElementById(button.getAttribute('data-copy'));
+    if (!source) return;
+    var text = source.textContent.trim();
+    var done = function () {
+      var label = button.textContent;
+      button.textContent = button.getAttribute('data-copied') || label;
+      window.setTimeout(function () { button.textContent = label; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(source); });
+    } else {
+      selectText(source);
+      try { if (document.execCommand('copy')) done(); } catch { /* the text stays selected for a manual copy */ }
+    }
+  }
+
+  function selectText(el) {
+    var range = document.createRange();
+    range.selectNodeContents(el);
+    var sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  main.addEventListener('click', function (e) {
+    var button = e.target.closest ? e.target.closest('button[data-copy]') : null;
+    if (button) copy(button);
+  });
+
+  main.addEventListener('submit', function (e) {
+    var form = e.target;
+    var chosen = e.submitter;
+    if (!form || form.id !== 'options' || !chosen || !chosen.getAttribute('data-network')) return;
+    e.preventDefault();
+    fetch(api.replace('?t=', '/select?t='), {
+      method: 'POST',
+      cache: 'no-store',
+      credentials: 'omit',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ network: chosen.getAttribute('data-network'), currency: chosen.getAttribute('data-currency') }),
+    })
+      .then(function () { return refresh(); })
+      .then(function () {
+        var pay = document.getElementById('pay-h');
+        if (pay) { pay.setAttribute('tabindex', '-1'); pay.focus(); }
+        schedule(POLL_MS);
+      })
+      .catch(function () { form.submit(); });
+  });
+
+  window.setInterval(tick, 1000);
+  bind();
+  schedule(POLL_MS);
+})();
