@@ -5,6 +5,8 @@
 // Also: an order expiring while open, a wrong token, an underpaid order topped up, the page
 // without JavaScript, and the size and origin budget. Each step saves a screenshot under
 // test-output/cashier/.
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseUnits, type Address } from 'viem';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
@@ -277,6 +279,7 @@ describe('cashier page in Chromium', () => {
     expect(traffic.urls.filter((u) => new URL(u).origin !== origin)).toEqual([]);
     const total = traffic.bodies.reduce((s, b) => s + b.bytes, 0);
     expect(total).toBeLessThan(150 * 1024);
+    writeFileSync(fileURLToPath(new URL('../../../test-output/cashier/budget.json', import.meta.url)), JSON.stringify({ html: html.length, total, responses: traffic.bodies }, null, 2));
     expect(traffic.bodies.map((b) => b.type)).toEqual(expect.arrayContaining(['document', 'script', 'stylesheet', 'fetch']));
     expect([...traffic.failed, ...traffic.errors]).toEqual([]);
     await context.close();
