@@ -169,6 +169,71 @@ describe('cashier page over HTTP', () => {
     expect(expired).not.toContain('name="option"');
   });
 
+  it('shows a merchant-closed order as closed, with no address or choice', async () => {
+    const o = await newOrder();
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    const { address } = (await t.gateway.store.depositAddresses.get(o.no, '4', 'USDT'))!;
+    const order = (await t.gateway.store.orders.get(o.no))!;
+    const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: order.requestNo }, merchant: t.merchant, clock: t.clock });
+    expect(closed.json.code, closed.json.message).toBe(0);
+    const html = await (await page(o.path)).text();
+    expect(html).toContain('The merchant closed this order. Do not send anything.');
+    expect(html).toContain('data-final="true"');
+    expect(html.toLowerCase()).not.toContain(address.toLowerCase().slice(2));
+    expect(html).not.toContain('name="option"');
+    expect(html).not.toContain('id="countdown"');
+  });
+
+  it('shows an overpaid order as paid, notes the excess, and names no redirect when the order has none', async () => {
+    const o = await newOrder({ total_amount: '5' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    await observeTransfer(t, { paymentOrderNo: o.no, amount: 7_000_000n });
+    const res = await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`);
+    expect(await res.json()).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', payer_state: 'PAID', final: true, remaining: null, redirect_url: null, payments: [{ amount: '7', confirmations: 64, status: 'FINAL' }] });
+    const html = await (await page(o.path)).text();
+    expect(html).toContain('Paid. Thank you!');
+    expect(html).toContain('You sent more than the amount due; the merchant has a record of the excess.');
+    expect(html).toContain('You can close this page.');
+    expect(html).not.toContain('http-equiv="refresh"');
+    expect(html).not.toContain('id="address"');
+  });
+
+  it('follows a payment through its confirmations in the JSON API and the page', async () => {
+    const o = await newOrder({ total_amount: '3', redirect_url: 'https://shop.example/done?o=1' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    const fact = await observeTransfer(t, { paymentOrderNo: o.no, amount: 3_000_000n, status: 'SEEN', confirmations: 1 });
+    const json = async () => (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`)).json()) as Record<string, unknown>;
+    expect(await json()).toMatchObject({ payer_state: 'CONFIRMING', final: false, remaining: null, redirect_url: null, selected: { confirmations_required: 3, network_name: 'Polygon' }, payments: [{ tx_hash: fact.txHash, confirmations: 1, status: 'SEEN' }] });
+    const seen = await (await page(o.path)).text();
+    expect(seen).toContain('Payment seen: 1/3 confirmations.');
+    // The whole amount is on its way: nothing more to send, so no address to send it to.
+    expect(seen).not.toContain('id="address"');
+    await observeTransfer(t, { ...fact, confirmations: 3, status: 'FINAL' });
+    expect(await json()).toMatchObject({ payer_state: 'PAID', final: true, redirect_url: 'https://shop.example/done?o=1' });
+    const paid = await (await page(o.path)).text();
+    expect(paid).toContain('<meta http-equiv="refresh" content="3;url=https://shop.example/done?o=1">');
+    expect(paid).toContain('href="https://shop.example/done?o=1" data-redirect="https://shop.example/done?o=1"');
+  });
+
+  it('shows a Pro order’s price and the converted amount of each choice', async () => {
+    const res = await api(t.baseUrl, {
+      path: '/v4/pro/pay/cashier',
+      body: { merchant_no: t.merchant.merchantNo, request_no: `pro_${Date.now()}`, merchant_order_time: t.clock.seconds(), pricing_currency: 'USD', pricing_amount: '1234.50', merchant_order_desc: 'Pro' },
+      merchant: t.merchant,
+      clock: t.clock,
+    });
+    expect(res.json.code, res.json.message).toBe(0);
+    const url = new URL(String(res.json.data!.cashier_url));
+    const html = await (await page(`${url.pathname}${url.search}`)).text();
+    expect(html).toContain('<dd id="pricing">1,234.50 USD</dd>');
+    const options = res.json.data!.payment_options as { network: string; currency: string; amount: string }[];
+    const polygonUsdt = options.find((p) => p.network === '4' && p.currency === 'USDT')!;
+    expect(html).toMatch(new RegExp(`USDT on Polygon</span><span class="opt-amount">${polygonUsdt.amount.replace(/\B(?=(\d{3})+(?!\d))/g, ',').replace('.', '\\.')} USDT`));
+    // Only networks this gateway takes payments on are offered (3 and 4 here).
+    expect([...html.matchAll(/name="option" value="(\d):/g)].map((m) => m[1])).toEqual(expect.arrayContaining(['3', '4']));
+    expect(html).not.toMatch(/name="option" value="[25]:/);
+  });
+
   it('limits the JSON API per order: a burst is refused with 429, other orders are unaffected, time refills it', async () => {
     const a = await newOrder();
     const b = await newOrder();

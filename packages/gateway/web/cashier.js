@@ -34,7 +34,15 @@
         var next = new DOMParser().parseFromString(html, 'text/html').getElementById('cashier');
         if (!next) return;
         ['data-state', 'data-final', 'data-sig'].forEach(function (a) { main.setAttribute(a, next.getAttribute(a) || ''); });
+        // The status region stays the same node, so screen readers announce its new text.
+        var status = document.getElementById('status');
         main.innerHTML = next.innerHTML;
+        var fresh = document.getElementById('status');
+        if (status && fresh) {
+          status.className = fresh.className;
+          status.innerHTML = fresh.innerHTML;
+          fresh.parentNode.replaceChild(status, fresh);
+        }
         bind();
       });
   }

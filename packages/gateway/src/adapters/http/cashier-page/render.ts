@@ -81,7 +81,7 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
   if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
   if (v.pay_exception === 'REVERTED' && !v.final) notes.push(`<p class="note">${esc(t('reverted'))}</p>`);
-  if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID') {
+  if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID') {
     notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
   }
   return `<section id="status" class="status state-${esc(v.payer_state.toLowerCase())}" role="status" aria-live="polite" aria-atomic="true">
