@@ -18,6 +18,11 @@ export interface RpcProxy {
   fault(kind: ProxyFault, methods?: readonly string[]): void;
   /** eth_blockNumber answers `blocks` less than the node's head (an endpoint that lags behind). */
   lag(blocks: number): void;
+  /**
+   * Runs `hook` once, the first time a `method` call has been answered by the node, before the
+   * answer goes back: the node has acted on the call, the caller has not heard of it yet.
+   */
+  afterCall(method: string, hook: () => Promise<void>): void;
   /** eth_getLogs over more than `blocks` blocks is refused with a provider-style error; null: no bound. */
   maxLogRange(blocks: number | null): void;
   /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
@@ -42,6 +47,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let lagBlocks = 0;
   const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, logRanges: [], batchSizes: [] };
   const sockets = new Set<Socket>();
+  const hooks = new Map<string, () => Promise<void>>();
 
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -74,6 +80,12 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       }
       const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
       let answer = await upstream.text();
+      for (const c of calls) {
+        const hook = hooks.get(c.method ?? '');
+        if (!hook) continue;
+        hooks.delete(c.method ?? '');
+        await hook();
+      }
       if (lagBlocks > 0 && !Array.isArray(parsed) && parsed.method === 'eth_blockNumber') {
         const r = JSON.parse(answer) as { result?: string };
         if (r.result) answer = JSON.stringify({ ...r, result: `0x${(BigInt(r.result) - BigInt(lagBlocks)).toString(16)}` });
@@ -97,6 +109,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     lag(blocks) {
       lagBlocks = blocks;
+    },
+    afterCall(method, hook) {
+      hooks.set(method, hook);
     },
     maxLogRange(blocks) {
       range = blocks;

@@ -20,7 +20,7 @@ import { samples } from './metrics-page.js';
 const CONFIRMATIONS = 3;
 const USDT = 1_000_000n;
 const RELAYER = devnetAccount(7);
-export const SETTLEMENT_TEST_SETTINGS = { batchSize: 20, pollMs: 100, replaceAfterMs: 60_000, maxInFlight: 8, retryBaseMs: 1_000 };
+export const SETTLEMENT_TEST_SETTINGS = { batchSize: 20, pollMs: 100, replaceAfterMs: 60_000, maxInFlight: 8, retryBaseMs: 1_000, leaseMs: 30_000 };
 
 describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   let chain: TestChain;

@@ -52,6 +52,8 @@ export interface SettlementSettings {
   replaceAfterMs: number;
   maxInFlight: number;
   retryBaseMs: number;
+  /** How long a network's sender lease lasts without renewal: after a crash, another instance takes over then. */
+  leaseMs: number;
 }
 
 export interface NotifySettings {
@@ -83,7 +85,7 @@ interface FileConfig {
   chain_poll_ms?: number;
   metrics?: boolean;
   rates?: Record<string, string>;
-  settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number };
+  settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
 }
@@ -233,6 +235,7 @@ function settlementSettings(s: NonNullable<FileConfig['settlement']>, mode: Mode
     replaceAfterMs: intSetting('settlement.replace_after_ms', undefined, s.replace_after_ms, mode === 'development' ? 15_000 : 180_000, 1_000, 86_400_000),
     maxInFlight: intSetting('settlement.max_in_flight', undefined, s.max_in_flight, 8, 1, 1_000),
     retryBaseMs: intSetting('settlement.retry_base_ms', undefined, s.retry_base_ms, 30_000, 100, 3_600_000),
+    leaseMs: intSetting('settlement.lease_ms', undefined, s.lease_ms, 30_000, 1_000, 3_600_000),
   };
 }
 

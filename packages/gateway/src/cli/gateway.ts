@@ -168,7 +168,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         network,
         log: logger.child({ worker: 'settlement', network: network.id }),
         owner: instance,
-        leaseMs: Math.max(30_000, config.settlement.pollMs * 10),
+        leaseMs: Math.max(config.settlement.leaseMs, config.settlement.pollMs * 10),
         settings: { ...config.settlement, maxFeePerGas: relayer.maxFeePerGas },
       }),
     );
