@@ -65,14 +65,18 @@ export interface MerchantSite {
   url: string;
   /** Paths requested so far (with their query). */
   visits: string[];
+  /** The Referer header of each visit ('' when none): the cashier URL (and its token) must never appear. */
+  referers: string[];
   close(): Promise<void>;
 }
 
 /** The merchant's own site: what redirect_url points to. */
 export async function startMerchantSite(): Promise<MerchantSite> {
   const visits: string[] = [];
+  const referers: string[] = [];
   const server: Server = createServer((req, res) => {
     visits.push(req.url ?? '');
+    referers.push(req.headers.referer ?? '');
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>Shop</title><h1>Thank you for your order</h1>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -80,6 +84,7 @@ export async function startMerchantSite(): Promise<MerchantSite> {
   return {
     url: `http://127.0.0.1:${port}`,
     visits,
+    referers,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -113,6 +113,9 @@ describe('cashier page in Chromium', () => {
 
     await page.waitForURL(`${shop.url}/thanks?order=42`, WAIT);
     expect(shop.visits).toContain('/thanks?order=42');
+    // The redirect carries no secret: exactly the merchant's URL, and no Referer naming the cashier URL.
+    expect(page.url()).toBe(`${shop.url}/thanks?order=42`);
+    expect(shop.referers[shop.visits.indexOf('/thanks?order=42')]).toBe('');
     // One load of the cashier page, then the merchant's: the status changed in place.
     expect(traffic.navigations.filter((u) => u.startsWith(t.baseUrl))).toEqual([order.url]);
     expect([...traffic.failed, ...traffic.errors]).toEqual([]);
