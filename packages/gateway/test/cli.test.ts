@@ -351,7 +351,7 @@ describe('sparkpay dev', () => {
     expect(MAINNET_CURRENCIES['3'].find((c) => c.code === 'USDT')?.decimals).toBe(18);
   });
 
-  it('an order is paid end to end on the devnet: cashier select, a transfer from a funded account, PAID through the SDK', async () => {
+  it('an order is paid end to end on the devnet: cashier select, a transfer from a funded account, PAID then COMPLETED (the dev relayer settles it) through the SDK', async () => {
     const devnet = await devnetInfo();
     const client = new SparkPayClient({
       baseUrl: String(info.listening),
@@ -377,13 +377,29 @@ describe('sparkpay dev', () => {
     const hash = await payer.wallet.writeContract({ address: n.tokens.USDT!, abi: erc20Abi, functionName: 'transfer', args: [selected.address, BigInt(selected.amount_base)] });
     await confirmed(payer, hash);
     let order = await client.getOrder(merchantNo, 'dev_chain_1');
-    for (let i = 0; i < 100 && order.pay_status !== 'PAID'; i += 1) {
+    for (let i = 0; i < 150 && order.pay_status !== 'COMPLETED'; i += 1) {
       await new Promise((r) => setTimeout(r, 200));
       order = await client.getOrder(merchantNo, 'dev_chain_1');
     }
-    expect(order).toMatchObject({ pay_status: 'PAID', real_pay_amount: '12.34' });
+    expect(order).toMatchObject({ pay_status: 'COMPLETED', real_pay_amount: '12.34' });
+    expect(order.pay_time).toBeGreaterThan(0);
     expect(JSON.stringify(order)).toContain(hash);
-  }, 30_000);
+    // Paid out on the devnet: the demo merchant's wallet and the fee address, in one settlement transaction.
+    const settlements = order.settlements ?? [];
+    expect(settlements.map((s) => [s.role, s.status])).toEqual([
+      ['MERCHANT', 'SETTLED'],
+      ['FEE', 'SETTLED'],
+    ]);
+    expect(new Set(settlements.map((s) => s.tx_hash)).size).toBe(1);
+    const merchantGot = await payer.public.readContract({ address: n.tokens.USDT!, abi: erc20Abi, functionName: 'balanceOf', args: [settlements[0]!.receiver_addr as Address] });
+    // 12.34 less the 0.10 USD minimum fee (0.5 % of 12.34 is less), 18 decimals.
+    expect(merchantGot).toBe(1224n * 10n ** 16n);
+    // The operator sees the same in `order show`, one line per receiver.
+    const shown = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'order', 'show', created.payment_order_no);
+    expect(shown.code).toBe(0);
+    const lines = shown.stdout.split('\n').filter((l) => l.startsWith('settlement '));
+    expect(lines).toEqual(settlements.map((s) => expect.stringMatching(new RegExp(`^settlement +${s.role} +${s.receiver_addr} ${s.amount.replace('.', '\\.')} USDT SETTLED ${s.tx_hash}$`))));
+  }, 45_000);
 
   it('stops cleanly on SIGTERM, with every anvil it started, and devnet info then says so', async () => {
     const { stdout } = await run('pgrep', ['-P', String(child.pid)]);

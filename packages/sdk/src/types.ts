@@ -141,10 +141,13 @@ export interface OrderPayment {
 /** A payout made when the order's split was settled (§11, §15a). */
 export interface OrderSettlement {
   receiver_addr: string;
+  /** SELLER, OTHER, MERCHANT (the merchant's wallet) or FEE (the platform fee address). */
+  role?: string;
   amount: DecimalString;
   network: string;
   currency: string;
   tx_hash?: string | null;
+  /** SENT (in a transaction not final yet) or SETTLED (final on chain). */
   status: string;
 }
 

@@ -337,11 +337,15 @@ async function orderShow(argv: string[]): Promise<number> {
     if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
     const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo));
     const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
-    out.result(view, () =>
-      Object.entries(view)
-        .filter(([, v]) => v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
+    out.result(view, () => [
+      ...Object.entries(view)
+        .filter(([k, v]) => k !== 'settlements' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
         .map(([k, v]) => `${k.padEnd(30)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
-    );
+      // One line per receiver paid: role, address, amount, status, transaction.
+      ...(data.settlements as { role: string; receiver_addr: string; amount: string; currency: string; status: string; tx_hash: string | null }[]).map(
+        (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
+      ),
+    ]);
     return 0;
   });
 }
