@@ -28,7 +28,8 @@ declare const navigator: { clipboard: { readText(): Promise<string> } };
 const CONFIRMATIONS = 3;
 const WAIT = { timeout: 15_000 };
 
-describe('cashier page in Chromium', () => {
+// A browser, a chain and a gateway share two cores with the rest of the suite: room to spare.
+describe('cashier page in Chromium', { timeout: 60_000 }, () => {
   let chain: TestChain;
   let usdt: Address;
   let t: TestGateway;
