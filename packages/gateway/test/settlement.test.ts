@@ -3,6 +3,8 @@
 // transaction is final. Exact balances are checked for every receiver, and the awkward paths:
 // excess and shortfall, batches, a settlement transaction dropped by a reorganisation, one stuck
 // pending and replaced, a relayer without gas, and a plan someone else distributed first.
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventLogs, type Address } from 'viem';
 import { forwarderFactoryAbi } from '../src/adapters/chain/evm/contract-artifacts.js';
@@ -10,6 +12,8 @@ import { NATIVE_COIN, orderRef } from '../src/adapters/chain/evm/forwarder-plan.
 import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
+import { bumpedFees, Settler } from '../src/app/settle.js';
+import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
 import { planFromJson } from '../src/domain/settlement-plan.js';
 import { DATABASE_KINDS } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
@@ -26,12 +30,16 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   let chain: TestChain;
   let usdt: Address;
   let t: TestGateway;
+  /** Everything the gateway logs, at debug level: the relayer's key must never be in it. */
+  const logged: string[] = [];
+  const logger = pino({ level: 'debug' }, new Writable({ write: (chunk: Buffer, _enc, done) => (logged.push(chunk.toString()), done()) }));
 
   beforeAll(async () => {
     chain = await startTestChain();
     usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
     t = await startTestGateway({
       kind,
+      logger,
       config: {
         ...deploymentOn(chain, { '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }),
         relayers: { '4': { privateKey: RELAYER.privateKey, maxFeePerGas: 1_000_000_000_000n } },
@@ -244,6 +252,13 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ tx_hash: theirs.transactionHash, status: 'SETTLED' }, {}] });
     expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
   });
+
+  it('logged what it did, and never the relayer key', () => {
+    const text = logged.join('');
+    expect(text).toContain('settlement sent');
+    expect(text).toContain('settlement final');
+    expect(text.toLowerCase()).not.toContain(RELAYER.privateKey.slice(2).toLowerCase());
+  });
 });
 
 describe('a relayer without gas', () => {
@@ -289,5 +304,44 @@ describe('a relayer without gas', () => {
     expect((await t.gateway.settle('4')).settled).toBe(1);
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
     expect(samples(await t.gateway.metrics.render()).get('sparkpay_relayer_balance_low{network="4"}')).toBe(0);
+  });
+
+  it('does not pay more than the configured max fee per gas: above the cap, settlements wait', async () => {
+    const order = await placeOrder(t, { amount: '1' });
+    await chain.pay(usdt, order.address, USDT);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    // Another sender of this network (the gateway's own lease has run out), capped at 1 wei per gas.
+    t.clock.advance(120);
+    const capped = new Settler({
+      store: t.gateway.store,
+      clock: t.clock,
+      ids: t.gateway.ids,
+      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: poor.privateKey }),
+      network,
+      log: t.gateway.logger,
+      owner: 'capped-sender',
+      leaseMs: 30_000,
+      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1n },
+    });
+    const pass = await capped.settleOnce();
+    expect(pass).toMatchObject({ leased: true, sent: 0 });
+    expect(pass.waiting).toMatch(/gas price above the cap/);
+    expect((await t.gateway.store.settlements.get(order.paymentOrderNo))!.status).toBe('DUE');
+    await capped.release();
+    expect((await t.gateway.settle('4')).sent).toBe(1);
+  });
+});
+
+describe('bumpedFees (replacing a stuck settlement transaction)', () => {
+  it('raises both fees by at least 12.5 %, follows a higher quote, and gives up at the cap', () => {
+    const old = { maxFeePerGas: 1_000n, maxPriorityFeePerGas: 100n };
+    expect(bumpedFees(old, { maxFeePerGas: 10n, maxPriorityFeePerGas: 1n }, 10_000n)).toEqual({ maxFeePerGas: 1_126n, maxPriorityFeePerGas: 113n });
+    expect(bumpedFees(old, { maxFeePerGas: 5_000n, maxPriorityFeePerGas: 300n }, 10_000n)).toEqual({ maxFeePerGas: 5_000n, maxPriorityFeePerGas: 300n });
+    expect(bumpedFees(old, { maxFeePerGas: 10n, maxPriorityFeePerGas: 1n }, 1_125n)).toBeNull();
+    // The priority fee never exceeds the max fee.
+    expect(bumpedFees({ maxFeePerGas: 100n, maxPriorityFeePerGas: 100n }, { maxFeePerGas: 1n, maxPriorityFeePerGas: 1_000n }, 10_000n)).toEqual({ maxFeePerGas: 113n, maxPriorityFeePerGas: 113n });
   });
 });

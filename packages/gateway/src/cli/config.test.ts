@@ -105,4 +105,39 @@ describe('loadConfig', () => {
   it('requires the file named by SPARKPAY_CONFIG to exist', () => {
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_CONFIG: '/nonexistent/sparkpay.json' })).toThrow(/does not exist/);
   });
+
+  it('reads each network’s relayer key from the environment, a key file or the file, with its fee cap, and never echoes a bad key', () => {
+    const key = `0x${'ab'.repeat(32)}`;
+    const other = `0x${'cd'.repeat(32)}`;
+    const dir = dataDir();
+    const keyFile = join(dir, 'relayer-4.key');
+    writeFileSync(keyFile, `${'ef'.repeat(32)}\n`, { mode: 0o600 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ networks: { '2': { relayer_key: key, max_fee_gwei: '150.5' }, '4': { relayer_key_file: keyFile }, '5': false } }));
+    const c = loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_RELAYER_KEY_3: other });
+    expect(c.relayers).toEqual({
+      '2': { privateKey: key, maxFeePerGas: 150_500_000_000n },
+      '3': { privateKey: other, maxFeePerGas: 1_000_000_000_000n },
+      '4': { privateKey: `0x${'ef'.repeat(32)}`, maxFeePerGas: 1_000_000_000_000n },
+    });
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).relayers).toEqual({});
+    const secretish = `0x${'12'.repeat(31)}`;
+    let message = '';
+    try {
+      loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_RELAYER_KEY_2: secretish });
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/networks\.2: the relayer key is not 0x followed by 64 hex digits/);
+    expect(message).not.toContain(secretish.slice(2));
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key: key, max_fee_gwei: 'lots' } } }) })).toThrow(/max_fee_gwei/);
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key_file: '/nonexistent/key' } } }) })).toThrow(/cannot read/);
+  });
+
+  it('has settlement defaults (batches of 20) and takes the file’s settings', () => {
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).settlement).toEqual({ batchSize: 20, pollMs: 1000, replaceAfterMs: 180_000, maxInFlight: 8, retryBaseMs: 30_000, leaseMs: 30_000 });
+    expect(loadConfig('development', { SPARKPAY_DATA_DIR: dataDir() }).settlement).toMatchObject({ pollMs: 500, replaceAfterMs: 15_000 });
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ settlement: { batch_size: 5, poll_ms: 250 } }) }).settlement).toMatchObject({ batchSize: 5, pollMs: 250 });
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ settlement: { batch_size: 0 } }) })).toThrow(/settlement.batch_size/);
+  });
 });
