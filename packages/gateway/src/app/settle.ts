@@ -95,10 +95,10 @@ export class Settler {
     let stillOpen = 0;
     for (const tx of open) {
       const outcome = await this.follow(tx, head);
-      if (outcome === 'FINAL') result.settled += tx.orderCount;
+      if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
-      if (outcome !== 'FINAL' && outcome !== 'GONE') stillOpen += 1;
+      if (typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
     }
     if (stillOpen >= deps.settings.maxInFlight) return result;
     await this.sendDue(head, result);
@@ -112,7 +112,8 @@ export class Settler {
 
   // ---- 1. open transactions -------------------------------------------------------------------
 
-  private async follow(tx: SettlementTxRecord, head: number): Promise<'FINAL' | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
+  /** What became of an open transaction; a number: it is final, and that many of its orders completed. */
+  private async follow(tx: SettlementTxRecord, head: number): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
     const { deps } = this;
     let mined: SettlementReceipt | null = null;
     for (const hash of [...tx.hashes].reverse()) {
@@ -128,11 +129,11 @@ export class Settler {
       }
       const confirmations = head - mined.blockNumber + 1;
       if (confirmations >= deps.network.chain.confirmations && (await deps.chain.blockHash(mined.blockNumber))?.toLowerCase() === mined.blockHash.toLowerCase()) {
-        await this.complete(tx, mined);
-        return 'FINAL';
+        return this.complete(tx, mined);
       }
       if (tx.minedHash !== mined.hash || tx.blockHash !== mined.blockHash || tx.status !== 'SENT') {
-        await this.saveTx({ ...tx, status: 'SENT', minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }, mined.hash);
+        // sentAt: a transaction recorded SIGNED whose broadcast went through before a crash.
+        await this.saveTx({ ...tx, status: 'SENT', sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }, mined.hash);
       }
       return 'MINED';
     }
@@ -236,11 +237,13 @@ export class Settler {
     return deposit ? planFromJson(deposit.plan) : null;
   }
 
-  /** The transaction is final: each order's payouts from the factory's events, then COMPLETED. */
-  private async complete(tx: SettlementTxRecord, mined: SettlementReceipt): Promise<void> {
+  /** The transaction is final: each order's payouts from the factory's events, then COMPLETED. Resolves to the orders settled. */
+  private async complete(tx: SettlementTxRecord, mined: SettlementReceipt): Promise<number> {
     const { deps } = this;
     const now = deps.clock.nowMs();
-    for (const st of await deps.store.settlements.listByTx(tx.id)) {
+    const orders = await deps.store.settlements.listByTx(tx.id);
+    let settled = 0;
+    for (const st of orders) {
       const ref = deps.chain.orderRef(st.paymentOrderNo);
       const plan = await this.planOf(st);
       const payouts: PayoutRecord[] = [];
@@ -254,7 +257,8 @@ export class Settler {
         await s.settlements.setPayouts(st.paymentOrderNo, payouts);
         return { kind: 'SETTLEMENT_FINAL' };
       });
-      if (!outcome.ok) {
+      if (outcome.ok) settled += 1;
+      else {
         // E.g. a reorg took the payment back after the settlement was sent: the money was
         // distributed all the same; the operator must look at it.
         deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: outcome.reason }, `settled order could not complete: ${outcome.message}`);
@@ -264,9 +268,10 @@ export class Settler {
         });
       }
     }
-    await deps.store.settlements.updateTx({ ...tx, status: 'FINAL', minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now });
-    this.metrics.settlementFinal(deps.network.id, tx.orderCount, mined.gasUsed);
-    deps.log.info({ network: deps.network.id, txHash: mined.hash, orders: tx.orderCount, gasUsed: mined.gasUsed.toString() }, 'settlement final');
+    await deps.store.settlements.updateTx({ ...tx, status: 'FINAL', orderCount: orders.length, sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now });
+    this.metrics.settlementFinal(deps.network.id, orders.length, mined.gasUsed);
+    deps.log.info({ network: deps.network.id, txHash: mined.hash, orders: orders.length, settled, gasUsed: mined.gasUsed.toString() }, 'settlement final');
+    return settled;
   }
 
   // ---- 2. due settlements ---------------------------------------------------------------------
@@ -440,8 +445,11 @@ export class Settler {
           sentAt: now,
           updatedAt: now,
         });
-      } else if (existing.status !== 'SENT' && existing.status !== 'SIGNED') {
-        await s.settlements.updateTx({ ...existing, status: 'SENT', minedHash: found.hash, blockNumber: found.blockNumber, blockHash: found.blockHash, updatedAt: now });
+      } else {
+        // Another order of the same batch transaction, or a transaction of ours we had given up on.
+        const reopened = existing.status !== 'SENT' && existing.status !== 'SIGNED';
+        const count = (await s.settlements.listByTx(existing.id)).filter((x) => x.paymentOrderNo !== st.paymentOrderNo).length + 1;
+        await s.settlements.updateTx({ ...existing, status: reopened ? 'SENT' : existing.status, orderCount: count, minedHash: found.hash, blockNumber: found.blockNumber, blockHash: found.blockHash, updatedAt: now });
       }
       await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now });
     });
