@@ -188,6 +188,27 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(await notifyTypes(t, b.paymentOrderNo)).toEqual(['ORDER_PAID']);
   });
 
+  it('reads the watched addresses a page at a time and still finds every transfer, whatever page it falls in', async () => {
+    const orders = await Promise.all([1, 2, 3, 4, 5].map((n) => placeOrder(t, { amount: String(n) })));
+    await t.gateway.scanChain('4');
+    for (const [i, o] of orders.entries()) await pay(usdt6, o.address, BigInt(i + 1) * 1_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    // The running gateway's lease runs out; a scanner reading two addresses per page takes over.
+    t.clock.advance(LEASE_SECONDS + 1);
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const reader = evmChainReader([chain.node.rpcUrl]);
+    const asked: number[] = [];
+    const counting = { ...reader, tokenTransfers: (tokens: readonly string[], recipients: readonly string[], from: number, to: number) => (asked.push(recipients.length), reader.tokenTransfers(tokens, recipients, from, to)) };
+    const deps = { store: t.gateway.store, clock: t.clock, payments: t.gateway.payments, reader: counting, network, log: silent, owner: 'paged', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000, watchPageSize: 2 };
+    const watchedNow = (await t.gateway.store.depositAddresses.listWatched('4', t.clock.seconds())).length;
+    const r = await scanChainOnce(deps);
+    expect(r.leased).toBe(true);
+    expect(asked.every((n) => n <= 2)).toBe(true);
+    expect(asked.reduce((a, b) => a + b, 0)).toBe(watchedNow);
+    for (const [i, o] of orders.entries()) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: String(i + 1) });
+    t.clock.advance(LEASE_SECONDS + 1);
+  });
+
   it('lets only one of two instances on one database scan a network at a time', async () => {
     const second = others[0] ?? (await secondGateway());
     t.clock.advance(LEASE_SECONDS + 1);

@@ -185,8 +185,13 @@ export interface DepositAddressRepo {
   insertOrGet(d: DepositAddressRecord): Promise<DepositAddressRecord>;
   get(paymentOrderNo: string, network: string, currency: string): Promise<DepositAddressRecord | null>;
   findByAddress(network: string, address: string): Promise<DepositAddressRecord[]>;
-  /** Addresses to watch on `network`: of orders still open, or closed less than the watch period ago (plan left out: ''). */
-  listWatched(network: string, nowSeconds: number): Promise<DepositAddressRecord[]>;
+  /**
+   * Addresses to watch on `network`: of orders still open, or closed less than the watch period
+   * ago (plan left out: ''). By address, a page at a time when `page` is given (the addresses
+   * after `after`, at most `limit`), so a scan of many open orders holds one page in memory;
+   * `nativeOnly` keeps the native-coin options' addresses only.
+   */
+  listWatched(network: string, nowSeconds: number, page?: { after: string | null; limit: number } | null, nativeOnly?: boolean): Promise<DepositAddressRecord[]>;
 }
 
 /** Where a network's scan stands, and who scans it (one instance at a time, by lease). */

@@ -26,7 +26,12 @@ export interface ScanDeps {
   leaseMs: number;
   /** Most blocks read per pass (the reader splits further if the provider insists). */
   maxBlocks: number;
+  /** Watched addresses read (and asked about) at a time; default WATCH_PAGE_SIZE. */
+  watchPageSize?: number;
 }
+
+/** Watched addresses per page of a scan: 25 eth_getLogs requests of the reader's 200 recipients. */
+export const WATCH_PAGE_SIZE = 5_000;
 
 export interface ScanResult {
   /** false when another instance holds this network's lease. */
@@ -80,8 +85,9 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     facts.push(fact);
   }
 
-  const watched = await store.depositAddresses.listWatched(network.id, nowSeconds(deps.clock));
-  const native = await scanNativeReceipts(deps, head, watched, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
+  const nowSec = nowSeconds(deps.clock);
+  const nativeWatched = await store.depositAddresses.listWatched(network.id, nowSec, null, true);
+  const native = await scanNativeReceipts(deps, head, nativeWatched, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
   reverted += native.reverted;
   let transfers = native.transfers;
   if (from > head) {
@@ -91,22 +97,25 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
-  if (tokens.length > 0) {
+  // The watched addresses a page at a time (by address): with 100,000 open orders the scan holds
+  // one page, not all of them. Native options' addresses are included: a token sent there is
+  // recorded (and not counted).
+  for (let after: string | null = null; tokens.length > 0; ) {
+    const page = await store.depositAddresses.listWatched(network.id, nowSec, { after, limit: deps.watchPageSize ?? WATCH_PAGE_SIZE });
+    if (page.length === 0) break;
     const byAddress = new Map<string, DepositAddressRecord[]>();
-    for (const d of watched) {
-      // Pushed, not copied: with 100,000 watched orders every copy counts. Native options'
-      // addresses are included: a token sent there is recorded (and not counted).
+    for (const d of page) {
       const list = byAddress.get(d.address);
       if (list) list.push(d);
       else byAddress.set(d.address, [d]);
     }
-    const logs = byAddress.size > 0 ? await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to) : [];
-    for (const t of logs) {
+    for (const t of await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to)) {
       const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
       if (!fact) continue;
       facts.push(fact);
       transfers += 1;
     }
+    after = page[page.length - 1]!.address;
   }
   await recordByOrder(deps.payments, facts);
   await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());

@@ -54,16 +54,22 @@ export function depositAddressRepo(q: Q): DepositAddressRepo {
       if (!stored) throw new Error('deposit address vanished after insert');
       return stored;
     },
-    async listWatched(network, nowSeconds) {
+    async listWatched(network, nowSeconds, page, nativeOnly) {
       // The plan JSON stays in the database: a scan needs only who is paid where, and with many
       // open orders the plans would dominate the watcher's memory.
-      const rows = await q
+      let query = q
         .selectFrom('deposit_addresses as d')
         .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
         .select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'])
         .where('d.network', '=', network)
-        .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]))
-        .execute();
+        .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]));
+      if (nativeOnly) query = query.where('d.token', 'is', null);
+      if (page) {
+        // Keyset paging on the (network, address) index; an address belongs to one plan, so to one row.
+        if (page.after !== null) query = query.where('d.address', '>', page.after);
+        query = query.orderBy('d.address').orderBy('d.payment_order_no').orderBy('d.currency').limit(page.limit);
+      }
+      const rows = await query.execute();
       return rows.map((r) => rowToDeposit({ ...r, plan: '' }));
     },
     async findByAddress(network, address) {
