@@ -148,6 +148,7 @@ describe.each(DATABASE_KINDS)('settlement across a SIGKILL of the gateway (%s)',
     expect(new Set(settlements.map((s) => s.txId))).toEqual(new Set([txId]));
     expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'SIGNED', orderCount: 3 });
     // The chain has it (automine): the sellers are paid already.
+    await chain.relayer.public.waitForTransactionReceipt({ hash: txId as `0x${string}` });
     for (const seller of sellers) expect(await chain.balanceOf(usdt, seller)).toBe(7n * USDT);
 
     // A restarted process is another instance: it takes over once the dead one's lease runs out.

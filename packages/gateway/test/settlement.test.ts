@@ -194,6 +194,8 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     const snapshot = (await rpc(chain, 'evm_snapshot')) as string;
     expect((await t.gateway.settle('4')).sent).toBe(1);
     const first = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txHash!;
+    // Automine mines it on arrival, but the node may answer before the block is in.
+    await chain.relayer.public.waitForTransactionReceipt({ hash: first as `0x${string}` });
     expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
     // The block with the settlement is replaced by empty ones: the transaction is gone.
     await rpc(chain, 'evm_revert', [snapshot]);
