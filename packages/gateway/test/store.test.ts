@@ -606,6 +606,25 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
     });
   });
 
+  describe('payments in bulk', () => {
+    it('upserts many transfers in one call exactly as one at a time: new rows inserted, known ones moved, identity kept', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      const known = paymentRecord(o.paymentOrderNo, { logIndex: 1 });
+      await store.payments.upsert(known);
+      const many = Array.from({ length: 450 }, (_, i) => paymentRecord(o.paymentOrderNo, { logIndex: 100 + i, amount: 10n ** 30n + BigInt(i) }));
+      const moved: PaymentRecord = { ...known, amount: 1n, currency: 'USDC', blockNumber: 40_000_099, blockHash: `0x${'cd'.repeat(32)}`, confirmations: 64, status: 'FINAL', createdAt: T0 + 5, updatedAt: T0 + 5 };
+      await store.payments.upsertMany([...many, moved]);
+      const rows = await store.payments.listByOrder(o.paymentOrderNo);
+      expect(rows).toHaveLength(451);
+      // The known transfer keeps its amount, currency and created_at; its block, confirmations and status move.
+      expect(rows.find((p) => p.logIndex === 1 && p.txHash === known.txHash)).toEqual({ ...known, blockNumber: 40_000_099, blockHash: moved.blockHash, confirmations: 64, status: 'FINAL', updatedAt: T0 + 5 });
+      for (const p of many) expect(rows.find((r) => r.txHash === p.txHash && r.logIndex === p.logIndex)).toEqual(p);
+      await store.payments.upsertMany([]);
+    });
+  });
+
   describe('notifications', () => {
     it('inserts notifications and lists an order’s by sequence', async () => {
       const { merchantNo, appId } = await seedMerchant(store);

@@ -94,6 +94,8 @@ export interface OrderRepo {
 export interface PaymentRepo {
   /** Inserts or updates a transfer keyed by (network, tx hash, log index). */
   upsert(p: PaymentRecord): Promise<void>;
+  /** The same for several transfers (distinct keys), in as few statements as the driver allows. */
+  upsertMany(ps: readonly PaymentRecord[]): Promise<void>;
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
   /** Transfers on `network` not final yet (status SEEN): their confirmations and blocks are re-checked. */
   listUnfinal(network: string): Promise<PaymentRecord[]>;

@@ -31,9 +31,12 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     let entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       entered = [];
-      // Status of each transfer already stored (metrics only): read once, kept current below.
+      // The order's transfers as stored, then as they will be after this upsert: the totals are
+      // computed from that, without reading them back (one read and one write per pass and order).
       const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.network}|${p.txHash}|${p.logIndex}`;
-      const known = deps.metrics ? new Map((await tx.payments.listByOrder(order.paymentOrderNo)).map((p) => [key(p), p.status])) : null;
+      const rows = new Map((await tx.payments.listByOrder(order.paymentOrderNo)).map((p) => [key(p), p]));
+      const nowMs = deps.clock.nowMs();
+      const writes = new Map<string, PaymentRecord>();
       for (const fact of facts) {
         const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
         if (!order.selectedNetwork && option) {
@@ -42,20 +45,21 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           order.selectedCurrency = option.currency;
           order.state = { ...order.state, due: option.amountBase };
         }
-        const nowMs = deps.clock.nowMs();
-        // On a transfer seen before, the upsert keeps its original created_at.
-        const row: PaymentRecord = { ...fact, createdAt: nowMs, updatedAt: nowMs };
-        if (known) {
-          if (known.get(key(fact)) !== fact.status) entered.push(fact);
-          known.set(key(fact), fact.status);
-        }
-        await tx.payments.upsert(row);
+        const k = key(fact);
+        const stored = rows.get(k);
+        if (stored?.status !== fact.status) entered.push(fact);
+        // The upsert keeps what identifies a stored transfer (amount, address, currency, created_at)
+        // and moves its block, confirmations and status.
+        const next: PaymentRecord = stored
+          ? { ...stored, blockNumber: fact.blockNumber, blockHash: fact.blockHash, confirmations: fact.confirmations, status: fact.status, updatedAt: nowMs }
+          : { ...fact, createdAt: nowMs, updatedAt: nowMs };
+        rows.set(k, next);
+        writes.set(k, { ...fact, createdAt: nowMs, updatedAt: nowMs });
       }
+      await tx.payments.upsertMany([...writes.values()]);
       // A transfer in a pair the order does not offer is recorded but counts for nothing.
       if (order.state.due === null) return null;
-      const counted = (await tx.payments.listByOrder(order.paymentOrderNo)).filter(
-        (p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED',
-      );
+      const counted = [...rows.values()].filter((p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED');
       const seen = counted.reduce((s, p) => s + p.amount, 0n);
       const final = counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n);
       return {

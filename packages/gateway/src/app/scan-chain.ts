@@ -137,7 +137,18 @@ async function blockHashes(reader: ChainReader, numbers: readonly number[]): Pro
   return out;
 }
 
-/** Applies the facts of a pass, each order's together, orders in the order first met. */
+/**
+ * Orders whose facts are applied at once. Each is its own transaction; on SQLite the group commit
+ * runs those that arrive together in one database transaction (one WAL append instead of one per
+ * order), and on PostgreSQL they share the pool.
+ */
+const ORDERS_IN_FLIGHT = 64;
+
+/**
+ * Applies the facts of a pass, each order's together (orders are independent of each other). A
+ * failure fails the pass once every order in flight has finished: the cursor does not move and
+ * the next pass applies the facts again (idempotent).
+ */
 async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFact[]): Promise<void> {
   const byOrder = new Map<string, TransferFact[]>();
   for (const f of facts) {
@@ -145,7 +156,12 @@ async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFac
     if (list) list.push(f);
     else byOrder.set(f.paymentOrderNo, [f]);
   }
-  for (const group of byOrder.values()) await payments.transfersObserved(group);
+  const groups = [...byOrder.values()];
+  for (let i = 0; i < groups.length; i += ORDERS_IN_FLIGHT) {
+    const settled = await Promise.allSettled(groups.slice(i, i + ORDERS_IN_FLIGHT).map((g) => payments.transfersObserved(g)));
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
 }
 
 /**
