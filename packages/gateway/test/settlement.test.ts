@@ -337,6 +337,46 @@ describe('a relayer without gas', () => {
   });
 });
 
+describe('the settlement worker', () => {
+  let chain: TestChain;
+  let usdt: Address;
+  let t: TestGateway;
+
+  beforeAll(async () => {
+    chain = await startTestChain();
+    usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
+    t = await startTestGateway({
+      workers: true,
+      config: {
+        ...deploymentOn(chain, { '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }),
+        relayers: { '4': { privateKey: RELAYER.privateKey, maxFeePerGas: 1_000_000_000_000n } },
+        // Polls far apart: only the wake-up on PAID can make it send soon.
+        chainPollMs: 600_000,
+        settlement: { ...SETTLEMENT_TEST_SETTINGS, pollMs: 600_000 },
+      },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+    await chain?.stop();
+  });
+
+  it('is woken by an order becoming PAID instead of waiting for its next poll', async () => {
+    const order = await placeOrder(t, { amount: '3' });
+    await t.gateway.scanChain('4');
+    await chain.pay(usdt, order.address, 3n * USDT);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect((await t.gateway.store.orders.get(order.paymentOrderNo))!.state.status).toBe('PAID');
+    const started = Date.now();
+    while ((await t.gateway.store.settlements.get(order.paymentOrderNo))!.status === 'DUE') {
+      if (Date.now() - started > 10_000) throw new Error('the settlement worker was not woken');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect((await t.gateway.store.settlements.get(order.paymentOrderNo))!.status).toBe('SENT');
+  });
+});
+
 describe('bumpedFees (replacing a stuck settlement transaction)', () => {
   it('raises both fees by at least 12.5 %, follows a higher quote, and gives up at the cap', () => {
     const old = { maxFeePerGas: 1_000n, maxPriorityFeePerGas: 100n };

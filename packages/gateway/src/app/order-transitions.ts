@@ -16,6 +16,8 @@ export interface TransitionDeps {
   outbox?: OutboxSignal;
   /** Told of each committed status change (and, by the payment port, of transfers). */
   metrics?: Metrics;
+  /** Told when a committed transition made an order's settlement due on `network` (the settlement worker wakes up). */
+  settlementDue?: (network: string) => void;
 }
 
 export type TransitionOutcome =
@@ -36,6 +38,7 @@ export async function transition(
 ): Promise<TransitionOutcome> {
   for (let attempt = 1; ; attempt += 1) {
     let statusChanged = false;
+    let settleOn: string | null = null;
     const outcome = await deps.store.transaction(async (tx): Promise<TransitionOutcome | 'RETRY'> => {
       const order = await tx.orders.get(paymentOrderNo);
       if (!order) return { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' };
@@ -57,7 +60,7 @@ export async function transition(
       }
       if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
       statusChanged = next.state.status !== order.state.status;
-      if (decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT')) await scheduleSettlement(tx, next, deps.clock.nowMs());
+      if (decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT')) settleOn = await scheduleSettlement(tx, next, deps.clock.nowMs());
       const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
       if (notifies.length > 0 && next.notifyUrl) {
         const payments = await tx.payments.listByOrder(next.paymentOrderNo);
@@ -89,6 +92,7 @@ export async function transition(
     if (outcome !== 'RETRY') {
       if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
       if (outcome.ok && statusChanged) deps.metrics?.transition(outcome.order.state.status);
+      if (outcome.ok && settleOn) deps.settlementDue?.(settleOn);
       return outcome;
     }
     if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);
@@ -99,11 +103,12 @@ export async function transition(
  * The order's settlement becomes due (§15a): its deposit address (the forwarder) for the pair
  * the payer chose. Once per order: a reorg that makes it PAID again finds the row there.
  */
-async function scheduleSettlement(tx: StoreTx, order: OrderRecord, nowMs: number): Promise<void> {
+async function scheduleSettlement(tx: StoreTx, order: OrderRecord, nowMs: number): Promise<string | null> {
   // Payments are found at deposit addresses, so a paid order has one; facts fed by hand (tests,
   // tools) for an order without one have no forwarder to settle from.
-  if (!order.selectedNetwork || !order.selectedCurrency) return;
+  if (!order.selectedNetwork || !order.selectedCurrency) return null;
   const deposit = await tx.depositAddresses.get(order.paymentOrderNo, order.selectedNetwork, order.selectedCurrency);
-  if (!deposit) return;
-  await tx.settlements.insertDue({ paymentOrderNo: order.paymentOrderNo, network: order.selectedNetwork, currency: order.selectedCurrency, address: deposit.address }, nowMs);
+  if (!deposit) return null;
+  const inserted = await tx.settlements.insertDue({ paymentOrderNo: order.paymentOrderNo, network: order.selectedNetwork, currency: order.selectedCurrency, address: deposit.address }, nowMs);
+  return inserted ? order.selectedNetwork : null;
 }

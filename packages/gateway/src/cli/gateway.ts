@@ -29,7 +29,7 @@ import { evmRelayer } from '../adapters/chain/evm/relayer.js';
 import { startSettlementWorker } from '../jobs/settlement-worker.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
-import type { WorkerLoop } from '../jobs/worker-loop.js';
+import type { WakeableLoop, WorkerLoop } from '../jobs/worker-loop.js';
 import type { Config } from './config.js';
 
 export interface GatewayOptions {
@@ -125,7 +125,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
   // Counted even when not served (cheap); the process metrics only when served.
   const metrics = new PrometheusMetrics({ networks: config.deployment.networks.map((n) => n.id), processMetrics: config.metrics });
-  const deps = { store, clock, ids, outbox, metrics };
+  // The settlement worker of a network wakes up when an order there becomes due (not only every poll).
+  const settlementWorkers = new Map<string, WakeableLoop>();
+  const deps = { store, clock, ids, outbox, metrics, settlementDue: (network: string) => settlementWorkers.get(network)?.wake() };
   const sender = createHttpSender({ timeoutMs: config.notify.timeoutMs, allowPrivate: config.notifyAllowPrivate, socketsPerHost: config.notify.perDestination });
   const notifications = new NotificationDelivery(
     { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }), metrics },
@@ -230,7 +232,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
         for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
-        for (const [id, settler] of settlers) workers.push(startSettlementWorker(id, settler, logger, config.settlement.pollMs));
+        for (const [id, settler] of settlers) {
+          const worker = startSettlementWorker(id, settler, logger, config.settlement.pollMs);
+          settlementWorkers.set(id, worker);
+          workers.push(worker);
+        }
         outbox.worker = startNotificationWorker(notifications, logger, config.notify.pollMs);
         workers.push(outbox.worker);
       }

@@ -2,9 +2,9 @@
 // was done (a batch sent, transactions followed), otherwise every poll interval.
 import type { Logger } from 'pino';
 import type { Settler } from '../app/settle.js';
-import { startLoop, type WorkerLoop } from './worker-loop.js';
+import { startLoop, type WakeableLoop } from './worker-loop.js';
 
-export function startSettlementWorker(network: string, settler: Settler, logger: Logger, pollMs: number): WorkerLoop {
+export function startSettlementWorker(network: string, settler: Settler, logger: Logger, pollMs: number): WakeableLoop {
   const loop = startLoop(`settle-${network}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 20; pass += 1) {
       const r = await settler.settleOnce();
@@ -13,6 +13,7 @@ export function startSettlementWorker(network: string, settler: Settler, logger:
     }
   });
   return {
+    wake: () => loop.wake(),
     async stop() {
       await loop.stop();
       await settler.release().catch((err: unknown) => logger.warn({ err, network }, 'could not release the settlement lease'));

@@ -6,10 +6,16 @@ export interface WorkerLoop {
   stop(): Promise<void>;
 }
 
-export function startLoop(name: string, intervalMs: number, logger: Logger, tick: () => Promise<unknown>): WorkerLoop {
+export interface WakeableLoop extends WorkerLoop {
+  /** Runs the tick now rather than at the end of the wait (once more after the current one, if running). */
+  wake(): void;
+}
+
+export function startLoop(name: string, intervalMs: number, logger: Logger, tick: () => Promise<unknown>): WakeableLoop {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
-  let running: Promise<void> = Promise.resolve();
+  let running: Promise<void> | null = null;
+  let again = false;
   const run = async () => {
     try {
       await tick();
@@ -17,11 +23,19 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
       logger.error({ err, worker: name }, 'worker tick failed');
     }
   };
+  const start = () => {
+    timer = null;
+    running = run().finally(() => {
+      running = null;
+      if (again) {
+        again = false;
+        if (!stopped) start();
+      } else schedule();
+    });
+  };
   const schedule = () => {
     if (stopped) return;
-    timer = setTimeout(() => {
-      running = run().finally(schedule);
-    }, intervalMs);
+    timer = setTimeout(start, intervalMs);
     timer.unref();
   };
   schedule();
@@ -30,6 +44,15 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
       stopped = true;
       if (timer) clearTimeout(timer);
       await running;
+    },
+    wake() {
+      if (stopped) return;
+      if (running) {
+        again = true;
+        return;
+      }
+      if (timer) clearTimeout(timer);
+      start();
     },
   };
 }

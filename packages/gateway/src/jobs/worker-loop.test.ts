@@ -1,0 +1,55 @@
+import pino from 'pino';
+import { describe, expect, it } from 'vitest';
+import { startLoop } from './worker-loop.js';
+
+const silent = pino({ level: 'silent' });
+const until = async (what: () => boolean, ms = 2_000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('startLoop', () => {
+  it('runs a woken tick at once instead of after the wait, and once more when woken while running', async () => {
+    let ticks = 0;
+    let release: (() => void) | null = null;
+    const loop = startLoop('test', 60_000, silent, async () => {
+      ticks += 1;
+      if (ticks === 1) await new Promise<void>((r) => (release = r));
+    });
+    try {
+      expect(ticks).toBe(0);
+      loop.wake();
+      await until(() => ticks === 1);
+      // Woken twice while the first tick runs: one more tick after it, not two.
+      loop.wake();
+      loop.wake();
+      await new Promise((r) => setTimeout(r, 30));
+      expect(ticks).toBe(1);
+      release!();
+      await until(() => ticks === 2);
+      await new Promise((r) => setTimeout(r, 50));
+      expect(ticks).toBe(2);
+    } finally {
+      await loop.stop();
+    }
+    loop.wake();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(ticks).toBe(2);
+  });
+
+  it('keeps its interval without wake-ups, and a failing tick does not stop it', async () => {
+    let ticks = 0;
+    const loop = startLoop('test', 10, silent, async () => {
+      ticks += 1;
+      if (ticks === 1) throw new Error('boom');
+    });
+    try {
+      await until(() => ticks >= 3);
+    } finally {
+      await loop.stop();
+    }
+  });
+});
