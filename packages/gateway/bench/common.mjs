@@ -5,10 +5,11 @@
 // Each script keeps its own state, options and output; only code that was the same in each
 // (up to parameters) lives here.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // --- output and loading -----------------------------------------------------------------------
@@ -198,4 +199,124 @@ export async function runOrchestrator({ main, cleanup, finalWait, stopping, tmpD
       await cleanup(3000);
     }
   }
+}
+
+/** The q-quantile of an ascending array (NaN when empty). */
+export function quantile(sorted, q) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+}
+
+/** A child's environment: ours without NODE_OPTIONS and every SPARKPAY_* setting, plus `extra`. */
+export function childEnv(extra = {}) {
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  for (const k of Object.keys(env)) if (k.startsWith('SPARKPAY_')) delete env[k];
+  return { ...env, ...extra };
+}
+
+/**
+ * A gateway child of `script` (`--internal-gateway <arg>`, CPU 0) with an IPC channel; its stderr
+ * goes to `logFile`. `wait(type)` resolves with the next message of that type (an `error` message
+ * rejects); `request(msg, type)` sends and waits. Messages for which `unbuffered` is true are only
+ * given to `listeners` (e.g. a stream of events nobody waits for).
+ */
+export function spawnIpcGateway({ script, pin, arg, env, logFile, note, unbuffered = () => false, requestTimeoutMs = 600_000 }) {
+  const fd = openSync(logFile, 'a');
+  const [cmd, cmdArgs] = pinned(0, pin, process.execPath, [script, '--internal-gateway', arg]);
+  const child = track(spawn(cmd, cmdArgs, { env: childEnv(env), stdio: ['ignore', 'ignore', fd, 'ipc'] }));
+  closeSync(fd);
+  const state = { child, exited: null, buffer: [], waiters: [], pid: null, listeners: [] };
+  const tail = () => {
+    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().slice(-3000) : '';
+    return text ? `:\n${text}` : '';
+  };
+  child.on('message', (msg) => {
+    if (msg?.type === 'error') note(`gateway child: ${msg.message}`);
+    for (const l of state.listeners) l(msg);
+    const i = state.waiters.findIndex((w) => w.match(msg));
+    if (i >= 0) state.waiters.splice(i, 1)[0].resolve(msg);
+    else if (!unbuffered(msg)) state.buffer.push(msg);
+  });
+  child.once('exit', (code, signal) => {
+    state.exited = { code, signal };
+    for (const w of state.waiters.splice(0)) w.reject(new Error(`the gateway child exited (${signal ?? code})${tail()}`));
+  });
+  state.wait = (type, timeoutMs) => {
+    const i = state.buffer.findIndex((m) => m?.type === type || m?.type === 'error');
+    if (i >= 0) {
+      const m = state.buffer.splice(i, 1)[0];
+      return m.type === 'error' ? Promise.reject(new Error(`gateway child: ${m.message}`)) : Promise.resolve(m);
+    }
+    if (state.exited) return Promise.reject(new Error(`the gateway child exited (${state.exited.signal ?? state.exited.code})${tail()}`));
+    return new Promise((resolveWait, reject) => {
+      const w = {
+        match: (m) => m?.type === type || m?.type === 'error',
+        resolve: (m) => {
+          clearTimeout(timer);
+          if (m.type === 'error') reject(new Error(`gateway child: ${m.message}`));
+          else resolveWait(m);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        state.waiters.splice(state.waiters.indexOf(w), 1);
+        reject(new Error(`the gateway child sent no ${type} within ${timeoutMs / 1000} s${tail()}`));
+      }, timeoutMs);
+      state.waiters.push(w);
+    });
+  };
+  state.request = (msg, type, timeoutMs = requestTimeoutMs) => {
+    child.send(msg);
+    return state.wait(type, timeoutMs);
+  };
+  return state;
+}
+
+/** Asks a spawnIpcGateway child to stop (SIGKILL after `wait` ms); the timer never holds this process open. */
+export async function stopIpcGateway(s, wait, note) {
+  if (!s || s.exited) return;
+  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
+  if (s.child.connected) s.child.send({ cmd: 'stop' });
+  else s.child.kill('SIGTERM');
+  const timeout = new globalThis.AbortController();
+  const late = sleep(wait, 'timeout', { signal: timeout.signal }).catch(() => null);
+  const outcome = await Promise.race([exited, late]);
+  timeout.abort();
+  if (outcome === 'timeout') {
+    note(`the gateway did not stop within ${wait / 1000} s; sending SIGKILL`);
+    s.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/**
+ * Plain JSON-RPC to a node (anvil): `rpc(method, params)` and `rpcBatch([[method, params], …], size)`
+ * (JSON-RPC batches of `size` calls, results in call order); both throw on the first error.
+ */
+export function jsonRpc(rpcUrl) {
+  let rpcId = 0;
+  const rpcCall = async (body) => {
+    const res = await globalThis.fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    if (!res.ok) throw new Error(`anvil: HTTP ${res.status}`);
+    return res.json();
+  };
+  const rpc = async (method, params = []) => {
+    const r = await rpcCall({ jsonrpc: '2.0', id: ++rpcId, method, params });
+    if (r.error) throw new Error(`anvil ${method}: ${r.error.message}`);
+    return r.result;
+  };
+  const rpcBatch = async (calls, size = 500) => {
+    const out = [];
+    for (let i = 0; i < calls.length; i += size) {
+      const rs = await rpcCall(calls.slice(i, i + size).map(([method, params]) => ({ jsonrpc: '2.0', id: ++rpcId, method, params })));
+      for (const r of rs) if (r.error) throw new Error(`anvil: ${r.error.message}`);
+      out.push(...rs.sort((x, y) => x.id - y.id).map((r) => r.result));
+    }
+    return out;
+  };
+  return { rpc, rpcBatch };
 }

@@ -29,9 +29,9 @@
 //   3. latency after PAID: anvil mines a block every second; a gateway with its workers on
 //      (chain watcher + settlement worker); orders paid one at a time; PAID -> settlement
 //      transaction sent and PAID -> COMPLETED from the database's timestamps.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -40,7 +40,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { checkBuilt, children, closeGateway, fail, hasTaskset, loadDist, loadProtocol, parallel, pinned, round, runOrchestrator, track } from './common.mjs';
+import { checkBuilt, children, closeGateway, fail, hasTaskset, jsonRpc, loadDist, loadProtocol, parallel, quantile, round, runOrchestrator, spawnIpcGateway, stopIpcGateway } from './common.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
@@ -85,10 +85,6 @@ const USAGE = `usage: node bench/settle.mjs [options]     (npm run bench:settle)
 // ---------------------------------------------------------------------------------------------
 // Shared helpers.
 
-function quantile(sorted, q) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-}
 
 const median = (xs) => quantile([...xs].sort((x, y) => x - y), 0.5);
 
@@ -231,85 +227,16 @@ function note(line) {
   if (!quiet) process.stderr.write(`${line}\n`);
 }
 
-function childEnv(extra = {}) {
-  const env = { ...process.env };
-  delete env.NODE_OPTIONS;
-  for (const k of Object.keys(env)) if (k.startsWith('SPARKPAY_')) delete env[k];
-  return { ...env, ...extra };
-}
 
 /** A gateway child with an IPC channel; its stderr goes to `logFile`. */
 function spawnGateway({ pin, arg, env, logFile }) {
-  const fd = openSync(logFile, 'a');
-  const [cmd, cmdArgs] = pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-gateway', arg]);
-  const child = track(spawn(cmd, cmdArgs, { env: childEnv(env), stdio: ['ignore', 'ignore', fd, 'ipc'] }));
-  closeSync(fd);
-  const state = { child, exited: null, buffer: [], waiters: [], pid: null };
-  const tail = () => {
-    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().slice(-3000) : '';
-    return text ? `:\n${text}` : '';
-  };
-  child.on('message', (msg) => {
-    if (msg?.type === 'error') note(`gateway child: ${msg.message}`);
-    const i = state.waiters.findIndex((w) => w.match(msg));
-    if (i >= 0) state.waiters.splice(i, 1)[0].resolve(msg);
-    else state.buffer.push(msg);
-  });
-  child.once('exit', (code, signal) => {
-    state.exited = { code, signal };
-    for (const w of state.waiters.splice(0)) w.reject(new Error(`the gateway child exited (${signal ?? code})${tail()}`));
-  });
-  state.wait = (type, timeoutMs) => {
-    const i = state.buffer.findIndex((m) => m?.type === type || m?.type === 'error');
-    if (i >= 0) {
-      const m = state.buffer.splice(i, 1)[0];
-      return m.type === 'error' ? Promise.reject(new Error(`gateway child: ${m.message}`)) : Promise.resolve(m);
-    }
-    if (state.exited) return Promise.reject(new Error(`the gateway child exited (${state.exited.signal ?? state.exited.code})${tail()}`));
-    return new Promise((resolveWait, reject) => {
-      const w = {
-        match: (m) => m?.type === type || m?.type === 'error',
-        resolve: (m) => {
-          clearTimeout(timer);
-          if (m.type === 'error') reject(new Error(`gateway child: ${m.message}`));
-          else resolveWait(m);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      };
-      const timer = setTimeout(() => {
-        state.waiters.splice(state.waiters.indexOf(w), 1);
-        reject(new Error(`the gateway child sent no ${type} within ${timeoutMs / 1000} s${tail()}`));
-      }, timeoutMs);
-      state.waiters.push(w);
-    });
-  };
-  state.request = (msg, type, timeoutMs = 120_000) => {
-    child.send(msg);
-    return state.wait(type, timeoutMs);
-  };
-  return state;
+  return spawnIpcGateway({ script: fileURLToPath(import.meta.url), pin, arg, env, logFile, note, requestTimeoutMs: 120_000 });
 }
 
 async function stopGateway(wait = 10_000) {
   const s = gatewayState;
   gatewayState = null;
-  if (!s || s.exited) return;
-  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
-  if (s.child.connected) s.child.send({ cmd: 'stop' });
-  else s.child.kill('SIGTERM');
-  // The timer is cancelled once the child is gone, so it does not hold this process open.
-  const timeout = new globalThis.AbortController();
-  const late = sleep(wait, 'timeout', { signal: timeout.signal }).catch(() => null);
-  const outcome = await Promise.race([exited, late]);
-  timeout.abort();
-  if (outcome === 'timeout') {
-    note(`the gateway did not stop within ${wait / 1000} s; sending SIGKILL`);
-    s.child.kill('SIGKILL');
-    await exited;
-  }
+  await stopIpcGateway(s, wait, note);
 }
 
 async function cleanup(wait) {
@@ -396,24 +323,8 @@ async function main() {
   anvilNode = await m.anvil.startAnvil({ chainId: 31337, accounts: 10 });
   if (pin && spawnSync('taskset', ['-a', '-p', '-c', '1', String(anvilNode.process.pid)], { stdio: 'ignore' }).status !== 0) warn('could not pin anvil to CPU 1');
   const rpcUrl = anvilNode.rpcUrl;
-  let rpcId = 0;
-  const rpcCall = async (body) => {
-    const res = await globalThis.fetch(rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (!res.ok) throw new Error(`anvil: HTTP ${res.status}`);
-    return res.json();
-  };
-  const rpc = async (method, params = []) => {
-    const r = await rpcCall({ jsonrpc: '2.0', id: ++rpcId, method, params });
-    if (r.error) throw new Error(`anvil ${method}: ${r.error.message}`);
-    return r.result;
-  };
-  /** One JSON-RPC batch; throws on the first error. */
-  const rpcBatch = async (calls) => {
-    if (calls.length === 0) return [];
-    const rs = await rpcCall(calls.map(([method, params]) => ({ jsonrpc: '2.0', id: ++rpcId, method, params })));
-    for (const r of rs) if (r.error) throw new Error(`anvil: ${r.error.message}`);
-    return rs.sort((x, y) => x.id - y.id).map((r) => r.result);
-  };
+  const { rpc, rpcBatch } = jsonRpc(rpcUrl);
+
   const hex = (n) => `0x${n.toString(16)}`;
   const account = (i) => m.tokens.devAccount(i).address;
   const deployer = m.clients.evmClients(rpcUrl, anvilNode.chainId, m.tokens.devAccount(0));
