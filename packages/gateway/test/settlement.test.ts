@@ -175,6 +175,29 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     ]);
   });
 
+  it('sees native coin sent to an expired order after its forwarder was emptied, in full, as PAID_LATE', async () => {
+    const POL = 10n ** 18n;
+    const order = await placeOrder(t, { amount: '4', currency: 'POL' });
+    await pay(order, 1n * POL, NATIVE_COIN);
+    t.clock.advance(8 * 24 * 3600);
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'UNDERPAID' });
+    await settle();
+    expect(await chain.balanceOf(NATIVE_COIN, order.address)).toBe(0n);
+    await t.gateway.scanChain('4');
+    // Less than what was credited before the settlement: it must still count, and only it.
+    await pay(order, POL / 4n, NATIVE_COIN);
+    const late = await queryOrder(t, order.requestNo);
+    expect(late).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE' });
+    expect((late.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual([
+      ['1', 'FINAL'],
+      ['0.25', 'FINAL'],
+    ]);
+    await mine(chain, 2);
+    await t.gateway.scanChain('4');
+    expect((await queryOrder(t, order.requestNo)).payments).toHaveLength(2);
+  });
+
   it('settles several due orders in one batch transaction', async () => {
     const orders = await Promise.all([1, 2, 3, 4].map((n) => placeOrder(t, { amount: String(n) })));
     for (const [i, o] of orders.entries()) await chain.pay(usdt, o.address, BigInt(i + 1) * USDT);

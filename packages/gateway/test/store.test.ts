@@ -822,6 +822,12 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       await store.settlements.setPayouts(o.paymentOrderNo, payouts);
       expect((await store.settlements.view(o.paymentOrderNo))!.payouts).toEqual(payouts);
       expect(await store.settlements.listOpenTxs('4')).toContainEqual({ ...tx, relayer: tx.relayer.toLowerCase() });
+      // Only final settlements count as paid out from their address.
+      const address = due.address.toLowerCase();
+      expect(await store.settlements.distributedFrom('4', [address])).toEqual(new Map());
+      await store.settlements.update({ ...row, status: 'SETTLED', txId: tx.id, txHash: tx.txHash, distributed: 10n ** 30n, settledAt: T0 + 2, updatedAt: T0 + 2 });
+      expect(await store.settlements.distributedFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).toEqual(new Map([[address, 10n ** 30n]]));
+      expect(await store.settlements.distributedFrom('2', [address])).toEqual(new Map());
     });
 
     it('never gives one relayer nonce to two transactions, and forgets the open ones of a dev chain', async () => {

@@ -266,6 +266,8 @@ export interface SettlementRepo {
   listOpenTxs(network: string): Promise<SettlementTxRecord[]>;
   /** The highest nonce of `relayer`'s open (SIGNED, SENT) transactions on `network`. */
   maxOpenNonce(network: string, relayer: string): Promise<number | null>;
+  /** What was paid out from each of `addresses` (lower-case) on `network` by settlements that are final (SETTLED). */
+  distributedFrom(network: string, addresses: readonly string[]): Promise<Map<string, bigint>>;
   /** Gives up every open transaction of `networks` (DROPPED) and makes their orders due again: for dev chains that start afresh. */
   dropOpen(networks: readonly string[], nowMs: number): Promise<void>;
 }

@@ -20,10 +20,11 @@
 // - The real tx hash is unknown (the row carries the synthetic one) and several receipts
 //   between two passes are one row of their sum. Internal transfers (a contract sending value
 //   to the address) are detected as well, which plain transaction scanning would miss.
-// - Money that leaves the address is not modelled: FINAL rows are never reverted by a lower
-//   balance, and after the forwarder distributes (settlement) the balance no longer covers the
-//   credited sum, so a later receipt is seen only beyond that sum. The settlement must record
-//   what it swept before late native payments can be detected exactly.
+// - Money that leaves the address is modelled only as settlements: what a final (SETTLED)
+//   settlement paid out from the address is taken off the credited sum, so a receipt after the
+//   distribution (money sent to an order that expired underpaid and was settled) is seen in full.
+//   FINAL rows are never reverted by a lower balance; between the settlement transaction and its
+//   finality a new receipt waits until the settlement is recorded.
 // - Native coin sent to a token option's address, and ERC-20 tokens credited without a
 //   Transfer log, are not seen. Tokens sent to a native option's address are seen by the log
 //   scan and recorded unmatched.
@@ -67,6 +68,9 @@ export async function scanNativeReceipts(
     const key = p.address.toLowerCase();
     rowsByAddress.set(key, [...(rowsByAddress.get(key) ?? []), p]);
   }
+  // A final settlement emptied its forwarder: what it paid out no longer sits at the address, so
+  // it leaves the credited sum (a receipt after the settlement is then seen in full).
+  const paidOut = await store.settlements.distributedFrom(network.id, addresses);
   const balances = await reader.balances(addresses, head);
   let headHash: string | null = null;
   let transfers = 0;
@@ -80,7 +84,7 @@ export async function scanNativeReceipts(
     // A row beyond the head: this endpoint lags behind the one that saw it (a failover), and its
     // balance would look like a reorg. The address waits until the chain gets there.
     if (rows.some((p) => p.blockNumber > head)) continue;
-    let credited = sum(rows);
+    let credited = sum(rows) - (paidOut.get(address) ?? 0n);
     // Less than credited: unconfirmed money is gone. Revert the newest SEEN rows until covered.
     for (let j = rows.length - 1; j >= 0 && credited > balance; j -= 1) {
       const p = rows[j]!;
@@ -126,7 +130,7 @@ export async function scanNativeReceipts(
   const finalBalances = candidates.length > 0 && finalBlock >= 0 ? await reader.balances(candidates.map(([a]) => a), finalBlock) : [];
   const finalBalanceOf = new Map(candidates.map(([a], i) => [a, finalBalances[i] ?? 0n]));
   for (const [address, rows] of live) {
-    let before = 0n;
+    let before = -(paidOut.get(address) ?? 0n);
     for (const p of rows) {
       before += p.amount;
       if (p.status !== 'SEEN') continue;

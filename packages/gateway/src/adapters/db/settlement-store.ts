@@ -191,6 +191,20 @@ export function settlementRepo(q: Q): SettlementRepo {
         .executeTakeFirst();
       return r?.n === null || r?.n === undefined ? null : Number(r.n);
     },
+    async distributedFrom(network, addresses) {
+      const out = new Map<string, bigint>();
+      for (let i = 0; i < addresses.length; i += 500) {
+        const rows = await q
+          .selectFrom('settlements')
+          .select(['address', 'distributed'])
+          .where('network', '=', network)
+          .where('status', '=', 'SETTLED')
+          .where('address', 'in', addresses.slice(i, i + 500) as string[])
+          .execute();
+        for (const r of rows) out.set(r.address, (out.get(r.address) ?? 0n) + BigInt(r.distributed ?? '0'));
+      }
+      return out;
+    },
     async dropOpen(networks, nowMs) {
       if (networks.length === 0) return;
       await q
