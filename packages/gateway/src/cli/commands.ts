@@ -16,6 +16,7 @@ import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
 import {
   devnetDeployment,
   devnetRelayers,
+  reapOrphanedAnvils,
   devnetInfo,
   DevnetNotRunningError,
   readDevnetFile,
@@ -120,8 +121,13 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
   let config = loadConfig(mode);
   // Development: the local chains first, so the gateway's deployment (and with it the chain
   // watchers and the cashier's deposit addresses) points at them from the start.
-  const devnet = mode === 'development' ? await startDevnet({ host: config.host === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1' }) : null;
   const devnetFile = join(config.dataDir, 'devnet.json');
+  if (mode === 'development') {
+    // A previous `sparkpay dev` killed outright left its anvils running: stop them first.
+    const reaped = await reapOrphanedAnvils(devnetFile);
+    if (reaped.length > 0) process.stderr.write(`stopped ${reaped.length} anvil process(es) left running by a previous "sparkpay dev" (pids ${reaped.join(', ')})\n`);
+  }
+  const devnet = mode === 'development' ? await startDevnet({ host: config.host === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1' }) : null;
   const stopDevnet = async (): Promise<void> => {
     if (!devnet) return;
     removeOwnDevnetFile(devnetFile);

@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkDeployment, mainnetDeployment } from '../../domain/catalogue.js';
-import { DEVNET_CHAIN_IDS, DEVNET_CONFIRMATIONS, devnetAccount, devnetDeployment, DevnetNotRunningError, readDevnetFile, writeDevnetFile, type DevnetChain, type DevnetInfo } from './devnet.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { startAnvil } from './anvil.js';
+import { DEVNET_CHAIN_IDS, DEVNET_CONFIRMATIONS, devnetAccount, devnetDeployment, DevnetNotRunningError, readDevnetFile, reapOrphanedAnvils, writeDevnetFile, type DevnetChain, type DevnetInfo } from './devnet.js';
 import { devAccount } from './test-tokens.js';
 
 const A = (n: number) => `0x${n.toString(16).padStart(40, '0')}` as const;
@@ -58,5 +61,39 @@ describe('devnet', () => {
     expect(() => readDevnetFile(path)).toThrow(/is not running/);
     writeFileSync(path, 'nonsense');
     expect(() => readDevnetFile(path)).toThrow(/not a devnet file/);
+  });
+
+  it('stops the anvils of a dev process that died without stopping them, and nothing else', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sparkpay-reap-'));
+    const path = join(dir, 'devnet.json');
+    const anvil = await startAnvil({ chainId: 3133799 });
+    const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const deadOwner = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      const file = (owner: number) => JSON.stringify({ networks: {}, funded_accounts: [], merchant_wallet: '0x', pid: owner, anvil_pids: [anvil.process.pid, bystander.pid] });
+      // The owner still runs: nothing is touched.
+      writeFileSync(path, file(process.pid));
+      expect(await reapOrphanedAnvils(path)).toEqual([]);
+      expect(alive(anvil.process.pid!)).toBe(true);
+      // The owner is gone: its anvil is stopped, the process that is not an anvil is left alone, the file goes.
+      writeFileSync(path, file(deadOwner));
+      expect(await reapOrphanedAnvils(path)).toEqual([anvil.process.pid]);
+      expect(alive(anvil.process.pid!)).toBe(false);
+      expect(alive(bystander.pid!)).toBe(true);
+      expect(existsSync(path)).toBe(false);
+      expect(await reapOrphanedAnvils(path)).toEqual([]);
+    } finally {
+      bystander.kill('SIGKILL');
+      await anvil.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -204,6 +204,8 @@ export interface DevnetInfo {
   readonly merchant_wallet: string;
   /** The `sparkpay dev` process that owns the chains. */
   readonly pid: number;
+  /** Its anvil processes: a later `sparkpay dev` stops them if the owner died without doing so (SIGKILL). */
+  readonly anvil_pids?: readonly number[];
 }
 
 export function devnetInfo(devnet: Devnet, pid: number = process.pid): DevnetInfo {
@@ -228,7 +230,38 @@ export function devnetInfo(devnet: Devnet, pid: number = process.pid): DevnetInf
     funded_accounts: devnet.fundedAccounts.map((a) => ({ address: a.address, private_key: a.privateKey })),
     merchant_wallet: devnet.merchantWallet,
     pid,
+    anvil_pids: devnet.chains.flatMap((c) => (c.node.process.pid === undefined ? [] : [c.node.process.pid])),
   };
+}
+
+/**
+ * Stops the anvils of a `sparkpay dev` that died without stopping them (SIGKILL leaves its
+ * children running, holding their ports): those listed in its devnet file, if the owner is gone
+ * and the process is still an anvil (a reused pid is left alone). Removes the stale file.
+ * Resolves to the pids stopped.
+ */
+export async function reapOrphanedAnvils(path: string): Promise<number[]> {
+  if (!existsSync(path)) return [];
+  let info: Partial<DevnetInfo>;
+  try {
+    info = JSON.parse(readFileSync(path, 'utf8')) as Partial<DevnetInfo>;
+  } catch {
+    return [];
+  }
+  if (typeof info.pid !== 'number' || processAlive(info.pid)) return [];
+  const orphans = (info.anvil_pids ?? []).filter((pid) => Number.isSafeInteger(pid) && pid > 1 && processAlive(pid) && commandOf(pid) === 'anvil');
+  for (const pid of orphans) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && orphans.some(processAlive); i += 1) await new Promise((r) => setTimeout(r, 20));
+  removeDevnetFile(path);
+  return orphans;
+}
+
+function commandOf(pid: number): string | null {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /**
