@@ -265,6 +265,37 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
   });
 
+  it('re-signs with higher fees a settlement transaction the node dropped from its mempool, instead of rebroadcasting it forever', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    await rpc(chain, 'evm_setAutomine', [false]);
+    try {
+      expect((await t.gateway.settle('4')).sent).toBe(1);
+      const st = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
+      const first = (await t.gateway.store.settlements.getTx(st.txId!))!;
+      // Evicted (as a node does with the cheapest transactions when its pool is full).
+      await rpc(chain, 'anvil_dropTransaction', [first.txHash]);
+      // Before the replacement delay it is broadcast again as it was…
+      expect(await t.gateway.settle('4')).toMatchObject({ rebroadcast: 1, replaced: 0 });
+      await rpc(chain, 'anvil_dropTransaction', [first.txHash]);
+      // …after it, re-signed at the same nonce with higher fees.
+      t.clock.advance(SETTLEMENT_TEST_SETTINGS.replaceAfterMs / 1000);
+      expect(await t.gateway.settle('4')).toMatchObject({ replaced: 1 });
+      const replaced = (await t.gateway.store.settlements.getTx(st.txId!))!;
+      expect(replaced.nonce).toBe(first.nonce);
+      expect(replaced.hashes).toHaveLength(2);
+      expect(replaced.maxFeePerGas > first.maxFeePerGas).toBe(true);
+      await mine(chain, CONFIRMATIONS);
+    } finally {
+      await rpc(chain, 'evm_setAutomine', [true]);
+    }
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    const tx = (await t.gateway.store.settlements.getTx((await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!))!;
+    expect(tx.minedHash).toBe(tx.hashes[1]);
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+  });
+
   it('adopts a distribution someone else sent first instead of sending a second one', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
@@ -401,10 +432,12 @@ describe('the settlement worker', () => {
 });
 
 describe('bumpedFees (replacing a stuck settlement transaction)', () => {
-  it('raises both fees by at least 12.5 %, follows a higher quote, and gives up at the cap', () => {
+  it('raises both fees by at least 12.5 %, follows a higher quote up to the cap, and gives up only when the cap leaves no room', () => {
     const old = { maxFeePerGas: 1_000n, maxPriorityFeePerGas: 100n };
     expect(bumpedFees(old, { maxFeePerGas: 10n, maxPriorityFeePerGas: 1n }, 10_000n)).toEqual({ maxFeePerGas: 1_126n, maxPriorityFeePerGas: 113n });
     expect(bumpedFees(old, { maxFeePerGas: 5_000n, maxPriorityFeePerGas: 300n }, 10_000n)).toEqual({ maxFeePerGas: 5_000n, maxPriorityFeePerGas: 300n });
+    // A quote above the cap: as high as the cap allows, not nothing.
+    expect(bumpedFees(old, { maxFeePerGas: 12_000n, maxPriorityFeePerGas: 300n }, 2_500n)).toEqual({ maxFeePerGas: 2_500n, maxPriorityFeePerGas: 300n });
     expect(bumpedFees(old, { maxFeePerGas: 10n, maxPriorityFeePerGas: 1n }, 1_125n)).toBeNull();
     // The priority fee never exceeds the max fee.
     expect(bumpedFees({ maxFeePerGas: 100n, maxPriorityFeePerGas: 100n }, { maxFeePerGas: 1n, maxPriorityFeePerGas: 1_000n }, 10_000n)).toEqual({ maxFeePerGas: 113n, maxPriorityFeePerGas: 113n });

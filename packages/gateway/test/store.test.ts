@@ -828,6 +828,12 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       await store.settlements.update({ ...row, status: 'SETTLED', txId: tx.id, txHash: tx.txHash, distributed: 10n ** 30n, settledAt: T0 + 2, updatedAt: T0 + 2 });
       expect(await store.settlements.distributedFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).toEqual(new Map([[address, 10n ** 30n]]));
       expect(await store.settlements.distributedFrom('2', [address])).toEqual(new Map());
+      // Settled while the order was not PAID (a reorganisation): listed once it is PAID again.
+      const listed = async () => (await store.settlements.listSettledButPaid('4', 1000)).map((x) => x.paymentOrderNo);
+      expect(await listed()).not.toContain(o.paymentOrderNo);
+      const cur = (await store.orders.get(o.paymentOrderNo))!;
+      expect(await store.orders.saveState({ ...cur, state: { ...cur.state, status: 'PAID', payTime: S0 }, version: cur.version + 1 }, cur.version)).toBe(true);
+      expect(await listed()).toContain(o.paymentOrderNo);
     });
 
     it('never gives one relayer nonce to two transactions, and forgets the open ones of a dev chain', async () => {
@@ -844,11 +850,22 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.insertTx(txRecord({ nonce: 9, status: 'FINAL' }))).toBe(true);
         expect(await s.maxOpenNonce('4', a.relayer)).toBe(5);
         expect(await s.maxOpenNonce('3', a.relayer)).toBeNull();
+        // A closed transaction's nonce can be given up (the chain never used it); an open or final one's cannot.
+        const reverted = txRecord({ nonce: 11, status: 'REVERTED' });
+        expect(await s.insertTx(reverted)).toBe(true);
+        expect(await s.releaseNonce('4', a.relayer, 5)).toBe(false);
+        expect(await s.releaseNonce('4', a.relayer, 9)).toBe(false);
+        expect(await s.releaseNonce('4', a.relayer, 11)).toBe(true);
+        expect((await s.getTx(reverted.id))!.nonce).toBeNull();
+        expect(await s.insertTx(txRecord({ nonce: 11 }))).toBe(true);
         await s.dropOpen(['4'], T0 + 10);
         expect(await s.listOpenTxs('4')).toEqual([]);
         expect(await s.maxOpenNonce('4', a.relayer)).toBeNull();
         expect((await s.getTx(a.id))!.status).toBe('DROPPED');
         expect(await s.listOpenTxs('2')).toHaveLength(1);
+        // A fresh dev chain: every nonce of the network is free again, the final ones' too.
+        expect(await s.insertTx(txRecord({ nonce: 9 }))).toBe(true);
+        expect(await s.insertTx(txRecord({ nonce: 3, network: '2' }))).toBe(false);
       } finally {
         await f.close();
       }

@@ -264,11 +264,18 @@ export interface SettlementRepo {
   getTx(id: string): Promise<SettlementTxRecord | null>;
   /** SIGNED and SENT transactions of `network`, lowest nonce first. */
   listOpenTxs(network: string): Promise<SettlementTxRecord[]>;
+  /** Forgets the nonce of a closed (REVERTED, DROPPED) transaction: the chain never used it, and it is to be used again. */
+  releaseNonce(network: string, relayer: string, nonce: number): Promise<boolean>;
+  /** Settlements of `network` recorded SETTLED whose order is still PAID (its completion was refused once). */
+  listSettledButPaid(network: string, limit: number): Promise<SettlementRecord[]>;
   /** The highest nonce of `relayer`'s open (SIGNED, SENT) transactions on `network`. */
   maxOpenNonce(network: string, relayer: string): Promise<number | null>;
   /** What was paid out from each of `addresses` (lower-case) on `network` by settlements that are final (SETTLED). */
   distributedFrom(network: string, addresses: readonly string[]): Promise<Map<string, bigint>>;
-  /** Gives up every open transaction of `networks` (DROPPED) and makes their orders due again: for dev chains that start afresh. */
+  /**
+   * Gives up every open transaction of `networks` (DROPPED), makes their orders due again and
+   * forgets every nonce recorded there: for dev chains that start afresh.
+   */
   dropOpen(networks: readonly string[], nowMs: number): Promise<void>;
 }
 
@@ -284,10 +291,10 @@ export interface SettlementReceipt {
   blockHash: string;
   success: boolean;
   gasUsed: bigint;
-  /** `Payment` events: one per receiver paid, by order reference (lower-case hex). */
-  payouts: { orderRef: string; receiver: string; amount: bigint }[];
+  /** `Payment` events: one per receiver paid, by order reference and forwarder (lower-case hex). */
+  payouts: { orderRef: string; forwarder: string; receiver: string; amount: bigint }[];
   /** `Distribution` events: the balance each order's forwarder distributed. */
-  distributions: { orderRef: string; balance: bigint }[];
+  distributions: { orderRef: string; forwarder: string; balance: bigint }[];
 }
 
 /**
@@ -300,13 +307,13 @@ export interface SettlementChain {
   head(): Promise<number>;
   blockHash(number: number): Promise<string | null>;
   relayerBalance(): Promise<bigint>;
-  /** The relayer's nonce in the latest block and counting its pending transactions. */
-  nonces(): Promise<{ latest: number; pending: number }>;
+  /** An account's nonce (default: the relayer's) in the latest block and counting its pending transactions. */
+  nonces(account?: string): Promise<{ latest: number; pending: number }>;
   fees(): Promise<FeeQuote>;
   /** What the forwarder address holds of the plan's token (or native coin). */
   held(plan: SettlementPlan, address: string): Promise<bigint>;
   distributed(plan: SettlementPlan): Promise<boolean>;
-  /** Gas for settling `plans` in one transaction, or why it would revert. */
+  /** Gas for settling `plans` in one transaction, or why it would revert; a failure to ask (RPC) throws. */
   estimate(plans: readonly SettlementPlan[]): Promise<{ ok: true; gas: bigint } | { ok: false; error: string }>;
   sign(plans: readonly SettlementPlan[], tx: { nonce: number; gas: bigint; fees: FeeQuote }): Promise<{ hash: string; raw: string }>;
   /** Sends a signed transaction; a node that already has it is not an error. */
@@ -314,8 +321,12 @@ export interface SettlementChain {
   /** Whether the node knows the transaction (pending or mined). */
   known(hash: string): Promise<boolean>;
   receipt(hash: string): Promise<SettlementReceipt | null>;
-  /** The transaction that distributed `plan`, searched from `fromBlock`: reconciliation when the database does not know it. */
-  findDistribution(plan: SettlementPlan, fromBlock: number): Promise<SettlementReceipt | null>;
+  /**
+   * The transaction that distributed `plan` from its forwarder `forwarder`, searched from
+   * `fromBlock` to the head in ranges providers accept: reconciliation when the database does
+   * not know it.
+   */
+  findDistribution(plan: SettlementPlan, forwarder: string, fromBlock: number): Promise<SettlementReceipt | null>;
   orderRef(paymentOrderNo: string): string;
 }
 

@@ -62,13 +62,18 @@ const MAX_RETRY_MS = 3_600_000;
 
 const leaseName = (network: string) => `settle:${network}`;
 
-/** Fees raised by 12.5 % (nodes want at least 10 % to replace), capped; null when the cap leaves no room. */
+/**
+ * Fees of a replacement: at least 12.5 % above the old ones (nodes want 10 % to replace), the
+ * current quote if higher, never above the cap; null when the cap leaves no room for the bump.
+ */
 export function bumpedFees(old: FeeQuote, quote: FeeQuote, cap: bigint): FeeQuote | null {
   const up = (v: bigint) => (v * 1125n) / 1000n + 1n;
-  const maxFee = [up(old.maxFeePerGas), quote.maxFeePerGas].reduce((a, b) => (a > b ? a : b));
-  const priority = [up(old.maxPriorityFeePerGas), quote.maxPriorityFeePerGas].reduce((a, b) => (a > b ? a : b));
-  if (maxFee > cap) return null;
-  return { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority > maxFee ? maxFee : priority };
+  const max = (a: bigint, b: bigint) => (a > b ? a : b);
+  const min = (a: bigint, b: bigint) => (a < b ? a : b);
+  if (up(old.maxFeePerGas) > cap) return null;
+  const maxFee = min(cap, max(up(old.maxFeePerGas), quote.maxFeePerGas));
+  const priority = min(maxFee, max(up(old.maxPriorityFeePerGas), quote.maxPriorityFeePerGas));
+  return { maxFeePerGas: maxFee, maxPriorityFeePerGas: priority };
 }
 
 export class Settler {
@@ -92,17 +97,38 @@ export class Settler {
     result.leased = true;
     const head = await deps.chain.head();
     const open = await deps.store.settlements.listOpenTxs(deps.network.id);
+    // Only the lowest open nonce of the relayer is repriced: the others wait behind it anyway.
+    const lowest = open.find((t) => t.nonce !== null && this.isOurs(t))?.nonce ?? null;
     let stillOpen = 0;
     for (const tx of open) {
-      const outcome = await this.follow(tx, head);
+      const outcome = await this.follow(tx, head, tx.nonce !== null && tx.nonce === lowest);
       if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
       if (typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
     }
+    result.settled += await this.completeSettledButPaid();
     if (stillOpen >= deps.settings.maxInFlight) return result;
     await this.sendDue(head, result);
     return result;
+  }
+
+  /** A transaction of the current relayer account (after a key change, the old one's are only followed). */
+  private isOurs(tx: SettlementTxRecord): boolean {
+    return tx.relayer.toLowerCase() === this.deps.chain.relayer.toLowerCase();
+  }
+
+  /**
+   * Orders whose settlement is final but which could not complete then (a reorganisation had
+   * taken their payment back) and are PAID again: they complete now.
+   */
+  private async completeSettledButPaid(): Promise<number> {
+    let done = 0;
+    for (const st of await this.deps.store.settlements.listSettledButPaid(this.deps.network.id, this.deps.settings.batchSize)) {
+      const outcome = await transition(this.deps, st.paymentOrderNo, { kind: 'SETTLEMENT_FINAL' });
+      if (outcome.ok && outcome.changed) done += 1;
+    }
+    return done;
   }
 
   /** Lets the lease go (a stopping process), so another instance takes over at once. */
@@ -113,7 +139,7 @@ export class Settler {
   // ---- 1. open transactions -------------------------------------------------------------------
 
   /** What became of an open transaction; a number: it is final, and that many of its orders completed. */
-  private async follow(tx: SettlementTxRecord, head: number): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
+  private async follow(tx: SettlementTxRecord, head: number, lowestNonce: boolean): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
     const { deps } = this;
     let mined: SettlementReceipt | null = null;
     for (const hash of [...tx.hashes].reverse()) {
@@ -142,7 +168,7 @@ export class Settler {
     const cleared = { ...tx, minedHash: null, blockNumber: null, blockHash: null, gasUsed: null };
     if (pending) {
       if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
-      if (tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
+      if (lowestNonce && this.isOurs(tx) && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
         return (await this.replace(cleared, now)) ? 'REPLACED' : 'PENDING';
       }
       return 'PENDING';
@@ -152,7 +178,7 @@ export class Settler {
       await this.giveBack(tx, 'DROPPED', 'the distribution found on chain left it (reorganisation)', false);
       return 'GONE';
     }
-    const { latest } = await deps.chain.nonces();
+    const { latest } = await deps.chain.nonces(tx.relayer);
     if (latest > tx.nonce) {
       // The nonce was used by a transaction that is not one of ours for it: ours can never be mined.
       deps.log.warn({ network: tx.network, nonce: tx.nonce, txHash: tx.txHash }, 'settlement transaction replaced by another use of its nonce; its orders are due again');
@@ -160,11 +186,20 @@ export class Settler {
       return 'GONE';
     }
     // Dropped by a reorganisation or a node's mempool, or never sent (a crash right after it was
-    // recorded): the same signed transaction again, same nonce, same hash.
+    // recorded): the same signed transaction again, same nonce, same hash — unless it has been
+    // gone for the replacement delay (a mempool that evicts it as too cheap keeps doing so) or
+    // the node refuses it (underpriced): then it is re-signed with higher fees, same nonce.
+    const stale = now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs;
+    const mine = lowestNonce && this.isOurs(tx);
+    if (mine && stale && (await this.replace(cleared, now))) return 'REPLACED';
     const sent = await deps.chain.broadcast(tx.rawTx);
-    if (!sent.ok) deps.log.warn({ network: tx.network, txHash: tx.txHash, error: sent.error }, 'settlement transaction could not be broadcast again');
-    else deps.log.info({ network: tx.network, txHash: tx.txHash, nonce: tx.nonce }, 'settlement transaction broadcast again');
-    await this.saveTx({ ...cleared, status: 'SENT', sentAt: sent.ok ? now : tx.sentAt, updatedAt: now });
+    if (sent.ok) deps.log.info({ network: tx.network, txHash: tx.txHash, nonce: tx.nonce }, 'settlement transaction broadcast again');
+    else {
+      deps.log.warn({ network: tx.network, txHash: tx.txHash, error: sent.error }, 'settlement transaction could not be broadcast again');
+      if (mine && (await this.replace(cleared, now))) return 'REPLACED';
+    }
+    // sentAt is kept: the replacement delay runs from the first broadcast.
+    await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
     return 'REBROADCAST';
   }
 
@@ -245,13 +280,26 @@ export class Settler {
     let settled = 0;
     for (const st of orders) {
       const ref = deps.chain.orderRef(st.paymentOrderNo);
+      const forwarder = st.address.toLowerCase();
+      const distribution = mined.distributions.find((d) => d.orderRef === ref && d.forwarder === forwarder);
+      if (!distribution) {
+        // The transaction did not distribute this order's forwarder: it is due again.
+        deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a final settlement transaction has no distribution of this order; it is due again');
+        await deps.store.transaction(async (s) => {
+          await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, lastError: `transaction ${mined.hash} did not distribute it`, nextAttemptAt: now, updatedAt: now });
+          await s.settlements.setPayouts(st.paymentOrderNo, []);
+        });
+        continue;
+      }
       const plan = await this.planOf(st);
       const payouts: PayoutRecord[] = [];
-      for (const p of mined.payouts.filter((e) => e.orderRef === ref)) {
+      let extra = plan?.receivers.length ?? 0;
+      for (const p of mined.payouts.filter((e) => e.orderRef === ref && e.forwarder === forwarder)) {
         const idx = plan ? plan.receivers.findIndex((r, i) => r.address.toLowerCase() === p.receiver && !payouts.some((q) => q.idx === i)) : -1;
-        payouts.push({ paymentOrderNo: st.paymentOrderNo, idx: idx >= 0 ? idx : payouts.length, role: idx >= 0 ? plan!.receivers[idx]!.role : 'RECEIVER', address: p.receiver, amount: p.amount });
+        // A receiver the plan does not name cannot happen with our factory; kept apart if it ever does.
+        payouts.push({ paymentOrderNo: st.paymentOrderNo, idx: idx >= 0 ? idx : extra++, role: idx >= 0 ? plan!.receivers[idx]!.role : 'RECEIVER', address: p.receiver, amount: p.amount });
       }
-      const distributed = mined.distributions.find((d) => d.orderRef === ref)?.balance ?? payouts.reduce((s, p) => s + p.amount, 0n);
+      const distributed = distribution.balance;
       const outcome = await transition(deps, st.paymentOrderNo, async (s) => {
         await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
         await s.settlements.setPayouts(st.paymentOrderNo, payouts);
@@ -290,13 +338,7 @@ export class Settler {
     if (!low) this.lowBalanceLogged = 0;
     if (due.length === 0) return;
 
-    const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
-    for (const st of due) {
-      const c = await this.candidate(st, head);
-      if (c) candidates.push(c);
-    }
-    if (candidates.length === 0) return;
-
+    // Waiting is decided before anything is read per order: a poll while waiting costs two calls.
     let fees = quote;
     if (fees.maxFeePerGas > deps.settings.maxFeePerGas) {
       const floor = fees.maxFeePerGas / 2n; // the base fee part of the quote, roughly
@@ -305,8 +347,24 @@ export class Settler {
         deps.log.warn({ network: deps.network.id, quote: fees.maxFeePerGas.toString(), cap: deps.settings.maxFeePerGas.toString() }, 'gas price above the cap: settlements wait');
         return;
       }
-      fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas };
+      fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas < deps.settings.maxFeePerGas ? fees.maxPriorityFeePerGas : deps.settings.maxFeePerGas };
     }
+    if (balance < SETTLEMENT_GAS_ESTIMATE * fees.maxFeePerGas) {
+      result.waiting = 'relayer balance too low for the settlement gas';
+      return;
+    }
+
+    const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
+    for (const st of due) {
+      try {
+        const c = await this.candidate(st, head);
+        if (c) candidates.push(c);
+      } catch (err) {
+        // One order's reads failing (an RPC error, a provider refusing a range) must not hold up the others.
+        await this.deferred(st, `could not be prepared: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+      }
+    }
+    if (candidates.length === 0) return;
 
     // All or nothing on chain: a plan that would revert is taken out (and retried later).
     let batch = candidates;
@@ -321,6 +379,11 @@ export class Settler {
       batch = ok;
       if (batch.length === 0) return;
       estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+      // Plans that pass alone but not together (gas, a shared receiver's limits): halve the batch.
+      while (!estimate.ok && batch.length > 1) {
+        batch = batch.slice(0, Math.ceil(batch.length / 2));
+        estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+      }
       if (!estimate.ok) {
         deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
         return;
@@ -356,9 +419,13 @@ export class Settler {
       sentAt: null,
       updatedAt: now,
     };
+    // Still the network's sender (a slow pass may have outlived its lease)?
+    const stamp = deps.clock.nowMs();
+    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, stamp, stamp + deps.leaseMs))) return;
     // Intent first: the transaction, its hash and its orders are stored before it is broadcast.
     const recorded = await deps.store
       .transaction(async (s) => {
+        for (const c of batch) if ((await s.settlements.get(c.st.paymentOrderNo))?.status !== 'DUE') throw new Conflict();
         if (!(await s.settlements.insertTx(txRow))) throw new NonceTaken();
         for (const c of batch) {
           await s.settlements.update({ ...c.st, status: 'SENT', txId: txRow.id, txHash: signed.hash, distributed: c.held, updatedAt: now });
@@ -370,9 +437,14 @@ export class Settler {
         }
         return true;
       })
-      .catch((err: unknown) => (err instanceof NonceTaken ? false : Promise.reject(err)));
-    if (!recorded) {
-      deps.log.warn({ network: deps.network.id, nonce }, 'another sender used this relayer nonce; backing off');
+      .catch((err: unknown) => (err instanceof NonceTaken ? 'NONCE' : err instanceof Conflict ? 'CHANGED' : Promise.reject(err)));
+    if (recorded === 'CHANGED') return;
+    if (recorded === 'NONCE') {
+      // A closed transaction (reverted, or dropped) may hold the nonce the chain says is next: a
+      // reorganisation took it away. The nonce is free again; anything else is another sender.
+      if (nonces.pending === nonce && (await deps.store.settlements.releaseNonce(deps.network.id, deps.chain.relayer, nonce))) {
+        deps.log.warn({ network: deps.network.id, nonce }, 'relayer nonce of a reverted or dropped settlement is free again on chain; reusing it next pass');
+      } else deps.log.warn({ network: deps.network.id, nonce }, 'another sender used this relayer nonce; backing off');
       return;
     }
     const sent = await deps.chain.broadcast(signed.raw);
@@ -387,8 +459,16 @@ export class Settler {
   private async candidate(st: SettlementRecord, head: number): Promise<{ st: SettlementRecord; plan: SettlementPlan; held: bigint } | null> {
     const { deps } = this;
     const order = await deps.store.orders.get(st.paymentOrderNo);
-    // A reorganisation may have taken the payment back after the order was scheduled: wait.
-    if (!order || (order.state.status !== 'PAID' && order.state.status !== 'CLOSED' && order.state.status !== 'COMPLETED')) return null;
+    if (!order) {
+      await this.deferred(st, 'the order does not exist');
+      return null;
+    }
+    // A reorganisation may have taken the payment back after the order was scheduled: wait, out of
+    // the way of the other due orders.
+    if (order.state.status !== 'PAID' && order.state.status !== 'CLOSED' && order.state.status !== 'COMPLETED') {
+      await this.deferred(st, `the order is ${order.state.status} again (a reorganisation); waiting for it to be paid`);
+      return null;
+    }
     const plan = await this.planOf(st);
     if (!plan) {
       await this.deferred(st, 'no settlement plan is stored for its deposit address');
@@ -413,18 +493,18 @@ export class Settler {
    */
   private async adopt(st: SettlementRecord, plan: SettlementPlan, head: number): Promise<void> {
     const { deps } = this;
-    const payments = await deps.store.payments.listByOrder(st.paymentOrderNo);
+    const payments = (await deps.store.payments.listByOrder(st.paymentOrderNo)).filter((p) => p.network === st.network);
     const from = Math.min(head, ...payments.map((p) => p.blockNumber));
-    const found = await deps.chain.findDistribution(plan, from);
+    const found = await deps.chain.findDistribution(plan, st.address, from);
     if (!found) {
       await this.deferred(st, 'distributed on chain, but the distribution was not found yet');
       return;
     }
     const now = deps.clock.nowMs();
     const existing = await deps.store.settlements.getTx(found.hash);
-    await deps.store.transaction(async (s) => {
+    const adopted = await deps.store.transaction(async (s) => {
       if (!existing) {
-        await s.settlements.insertTx({
+        const inserted = await s.settlements.insertTx({
           id: found.hash,
           network: deps.network.id,
           relayer: deps.chain.relayer,
@@ -445,6 +525,8 @@ export class Settler {
           sentAt: now,
           updatedAt: now,
         });
+        // Inserted meanwhile by another order of the same transaction: the next pass adopts again.
+        if (!inserted) throw new Conflict();
       } else {
         // Another order of the same batch transaction, or a transaction of ours we had given up on.
         const reopened = existing.status !== 'SENT' && existing.status !== 'SIGNED';
@@ -452,8 +534,9 @@ export class Settler {
         await s.settlements.updateTx({ ...existing, status: reopened ? 'SENT' : existing.status, orderCount: count, minedHash: found.hash, blockNumber: found.blockNumber, blockHash: found.blockHash, updatedAt: now });
       }
       await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now });
-    });
-    deps.log.info({ paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');
+      return true;
+    }).catch((err: unknown) => (err instanceof Conflict ? false : Promise.reject(err)));
+    if (adopted) deps.log.info({ paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');
   }
 
   private async deferred(st: SettlementRecord, why: string): Promise<void> {
@@ -465,3 +548,4 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+class Conflict extends Error {}

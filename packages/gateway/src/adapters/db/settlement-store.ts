@@ -205,6 +205,29 @@ export function settlementRepo(q: Q): SettlementRepo {
       }
       return out;
     },
+    async releaseNonce(network, relayer, nonce) {
+      const r = await q
+        .updateTable('settlement_txs')
+        .set({ nonce: null })
+        .where('network', '=', network)
+        .where('relayer', '=', relayer.toLowerCase())
+        .where('nonce', '=', nonce)
+        .where('status', 'in', ['REVERTED', 'DROPPED'])
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async listSettledButPaid(network, limit) {
+      const rows = await q
+        .selectFrom('settlements as s')
+        .innerJoin('orders as o', 'o.payment_order_no', 's.payment_order_no')
+        .selectAll('s')
+        .where('s.network', '=', network)
+        .where('s.status', '=', 'SETTLED')
+        .where('o.pay_status', '=', 'PAID')
+        .limit(limit)
+        .execute();
+      return rows.map(rowToSettlement);
+    },
     async dropOpen(networks, nowMs) {
       if (networks.length === 0) return;
       await q
@@ -214,6 +237,8 @@ export function settlementRepo(q: Q): SettlementRepo {
         .where('status', '=', 'SENT')
         .execute();
       await q.updateTable('settlement_txs').set({ status: 'DROPPED', updated_at: nowMs }).where('network', 'in', [...networks]).where('status', 'in', ['SIGNED', 'SENT']).execute();
+      // The chains start again from nonce 0: no nonce of theirs is taken any more.
+      await q.updateTable('settlement_txs').set({ nonce: null }).where('network', 'in', [...networks]).execute();
     },
   };
 }

@@ -30,6 +30,16 @@ export interface RelayerOptions {
   timeoutMs?: number;
 }
 
+/** Blocks per eth_getLogs request when looking for a distribution (providers cap ranges). */
+const LOG_RANGE = 2_000;
+
+/** Whether a viem error is the contract reverting (as opposed to the node failing to answer). */
+function isRevert(err: unknown): boolean {
+  if (!(err instanceof BaseError)) return false;
+  const named = err.walk((e) => ['ContractFunctionRevertedError', 'ExecutionRevertedError'].includes((e as Error).name));
+  return named !== null || /execution reverted|revert/i.test(`${err.details ?? ''} ${err.shortMessage}`);
+}
+
 /** Fallback when a node does not answer eth_maxPriorityFeePerGas (1 gwei). */
 const DEFAULT_PRIORITY_FEE = 1_000_000_000n;
 
@@ -66,8 +76,8 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       blockHash: r.blockHash,
       success: r.status === 'success',
       gasUsed: r.gasUsed,
-      payouts: payments.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), receiver: e.args.receiver.toLowerCase(), amount: e.args.amount })),
-      distributions: distributions.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), balance: e.args.balance })),
+      payouts: payments.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), receiver: e.args.receiver.toLowerCase(), amount: e.args.amount })),
+      distributions: distributions.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), balance: e.args.balance })),
     };
   };
 
@@ -93,10 +103,11 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       return block?.hash ?? null;
     },
     relayerBalance: () => client.getBalance({ address: account.address }),
-    async nonces() {
+    async nonces(of) {
+      const address = of ? getAddress(of) : account.address;
       const [latest, pending] = await Promise.all([
-        client.getTransactionCount({ address: account.address, blockTag: 'latest' }),
-        client.getTransactionCount({ address: account.address, blockTag: 'pending' }),
+        client.getTransactionCount({ address, blockTag: 'latest' }),
+        client.getTransactionCount({ address, blockTag: 'pending' }),
       ]);
       return { latest, pending };
     },
@@ -123,6 +134,8 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
         const gas = await client.estimateGas({ account: account.address, to: factory, data: distributeCalldata(plans.map(forwarderPlan)) });
         return { ok: true, gas };
       } catch (err) {
+        // A node that cannot be asked is not a plan that would revert: the pass fails and retries.
+        if (!isRevert(err)) throw err;
         // Name the revert (AlreadyDistributed, NothingToDistribute, a receiver refusing the coin).
         try {
           await client.simulateContract({
@@ -173,17 +186,22 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       }
     },
     receipt,
-    async findDistribution(plan, fromBlock) {
-      const ref = orderRef(plan.paymentOrderNo);
-      const logs = await client.getLogs({
-        address: factory,
-        event: forwarderFactoryAbi.find((i): i is Extract<(typeof forwarderFactoryAbi)[number], { type: 'event'; name: 'Distribution' }> => i.type === 'event' && i.name === 'Distribution')!,
-        args: { orderRef: ref, token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
-        fromBlock: BigInt(Math.max(0, fromBlock)),
-        toBlock: 'latest',
-      });
-      const first = logs[0];
-      return first?.transactionHash ? receipt(first.transactionHash) : null;
+    async findDistribution(plan, forwarder, fromBlock) {
+      const event = forwarderFactoryAbi.find((i): i is Extract<(typeof forwarderFactoryAbi)[number], { type: 'event'; name: 'Distribution' }> => i.type === 'event' && i.name === 'Distribution')!;
+      const head = Number(await client.getBlockNumber({ cacheTime: 0 }));
+      // Ranges providers accept; the forwarder is indexed, so only this plan's distribution matches.
+      for (let from = Math.max(0, fromBlock); from <= head; from += LOG_RANGE) {
+        const logs = await client.getLogs({
+          address: factory,
+          event,
+          args: { orderRef: orderRef(plan.paymentOrderNo), forwarder: getAddress(forwarder), token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
+          fromBlock: BigInt(from),
+          toBlock: BigInt(Math.min(head, from + LOG_RANGE - 1)),
+        });
+        const found = logs.find((l) => l.transactionHash && !l.removed);
+        if (found?.transactionHash) return receipt(found.transactionHash);
+      }
+      return null;
     },
     orderRef: (paymentOrderNo) => orderRef(paymentOrderNo).toLowerCase(),
   };
