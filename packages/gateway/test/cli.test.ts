@@ -96,6 +96,7 @@ describe('sparkpay management commands', () => {
     [['app', 'create', '--merchant', 'M1'], /--public-key/],
     [['app', 'create', '--merchant', 'M1', '--public-key', '/nonexistent.pem'], /cannot read/],
     [['order', 'show', 'P000'], /does not exist/],
+    [['order', 'settle', 'P000'], /does not exist/],
     [['notify', 'list'], /--order/],
     [['notify', 'list', '--order', 'P000'], /does not exist/],
     [['notify', 'resend', 'N000'], /does not exist/],

@@ -13,12 +13,13 @@ import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { bumpedFees, Settler } from '../src/app/settle.js';
+import { settleClosedOrder } from '../src/app/settlement-admin.js';
 import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
 import { planFromJson } from '../src/domain/settlement-plan.js';
 import { DATABASE_KINDS } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, FEE_ADDRESS, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
-import { startTestGateway, WALLET, type TestGateway } from './harness.js';
+import { api, startTestGateway, WALLET, type TestGateway } from './harness.js';
 import { samples } from './metrics-page.js';
 
 const CONFIRMATIONS = 3;
@@ -196,6 +197,30 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     await mine(chain, 2);
     await t.gateway.scanChain('4');
     expect((await queryOrder(t, order.requestNo)).payments).toHaveLength(2);
+  });
+
+  it('settles by hand what arrived at a closed order (PAID_LATE), to the plan’s receivers, and the order stays closed', async () => {
+    const seller = freshAddress();
+    const order = await placeOrder(t, { amount: '10', overrides: { divide_detail: { seller_amount: '6', seller_addr: seller, merchant_amount: '4' } } });
+    const deps = { store: t.gateway.store, clock: t.clock };
+    expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: false, message: expect.stringMatching(/is PENDING/) });
+    const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { request_no: order.requestNo, merchant_no: t.merchant.merchantNo }, merchant: t.merchant, clock: t.clock });
+    expect(closed.json.code).toBe(0);
+    expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: false, message: expect.stringMatching(/nothing final has arrived/) });
+    await pay(order, 10n * USDT);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE' });
+    // Never settled on its own…
+    expect(await t.gateway.store.settlements.get(order.paymentOrderNo)).toBeNull();
+    // …until the operator asks (once; asking again answers the same settlement).
+    expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: true, scheduled: true, settlement: { status: 'DUE' } });
+    expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: true, scheduled: false });
+    await settle();
+    expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({
+      pay_status: 'CLOSED',
+      pay_exception: 'PAID_LATE',
+      settlements: [{ role: 'SELLER', amount: '6', status: 'SETTLED' }, { role: 'MERCHANT', status: 'SETTLED' }, { role: 'FEE', status: 'SETTLED' }],
+    });
   });
 
   it('settles several due orders in one batch transaction', async () => {

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
 import { createApplication, createMerchant, parseNetworkAddressPairs, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
 import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
+import { settleClosedOrder } from '../app/settlement-admin.js';
 import { attemptView, notificationLines, notificationView } from './notify-views.js';
 import { orderQueryData } from '../app/order-view.js';
 import type { MerchantPatch } from '../app/ports.js';
@@ -40,6 +41,7 @@ const USAGE = `usage: sparkpay <command> [options]
   app keys <app_id> [--json]             the application's platform public keys and serials
   keys generate --out <dir> [--json]     a merchant RSA-2048 key pair (PKCS#8 private, SPKI public)
   order show <payment_order_no> [--json]
+  order settle <payment_order_no> [--json]   settle what arrived at a closed order's address (PAID_LATE)
   notify list --order <payment_order_no> [--json]   the order's notifications and every delivery attempt
   notify resend <notify_id> [--json]     a new series of attempts (same notify_id), due now`;
 
@@ -64,6 +66,7 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'order':
         if (sub === 'show') return await orderShow(rest);
+        if (sub === 'settle') return await orderSettle(rest);
         break;
       case 'devnet':
         if (sub === 'info') return devnetInfoCommand(rest);
@@ -352,6 +355,20 @@ async function orderShow(argv: string[]): Promise<number> {
         (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
       ),
     ]);
+    return 0;
+  });
+}
+
+async function orderSettle(argv: string[]): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const paymentOrderNo = positionals[0] as string;
+  return withCore(async (deps) => {
+    const r = await settleClosedOrder(deps, paymentOrderNo);
+    if (!r.ok) return failed(r.message);
+    const st = r.settlement;
+    const view = { payment_order_no: paymentOrderNo, network: st.network, currency: st.currency, address: st.address, status: st.status, tx_hash: st.txHash, scheduled: r.scheduled };
+    // A running server sends it within settlement.poll_ms.
+    out.result(view, () => [r.scheduled ? `payment order ${paymentOrderNo}: settlement of ${st.address} scheduled; the running gateway sends it` : `payment order ${paymentOrderNo} already has a settlement (${st.status}${st.txHash ? ` ${st.txHash}` : ''})`]);
     return 0;
   });
 }
