@@ -334,6 +334,27 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
   });
 
+  it('adopts only the distribution of the order’s own forwarder, not a decoy with the same order reference', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    const plan = forwarderPlan(planFromJson((await t.gateway.store.depositAddresses.get(order.paymentOrderNo, '4', 'USDT'))!.plan));
+    // Anyone can distribute a plan of their own naming this order: a decoy paying an attacker.
+    const attacker = freshAddress();
+    const decoy = { ...plan, receivers: [attacker], amounts: [1n], merchantIndex: 0n };
+    await chain.pay(usdt, chain.addressOf(decoy), 1n);
+    await chain.distribute(decoy);
+    const real = await chain.distribute(plan);
+    expect((await t.gateway.settle('4')).sent).toBe(0);
+    await mine(chain, CONFIRMATIONS);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    const done = await queryOrder(t, order.requestNo);
+    expect(done).toMatchObject({ pay_status: 'COMPLETED' });
+    const settlements = done.settlements as { receiver_addr: string; tx_hash: string; amount: string }[];
+    expect(settlements.map((x) => x.tx_hash)).toEqual([real.transactionHash, real.transactionHash]);
+    expect(settlements.map((x) => x.receiver_addr)).not.toContain(attacker.toLowerCase());
+    expect(settlements.map((x) => x.receiver_addr)).toEqual(plan.receivers.map((r) => r.toLowerCase()));
+  });
+
   it('logged what it did, and never the relayer key', () => {
     const text = logged.join('');
     expect(text).toContain('settlement sent');
