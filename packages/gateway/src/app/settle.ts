@@ -59,6 +59,7 @@ export interface SettleResult {
 const SETTLEMENT_GAS_ESTIMATE = 250_000n;
 const LOW_BALANCE_SETTLEMENTS = 10n;
 const MAX_RETRY_MS = 3_600_000;
+const BALANCE_READ_IDLE_MS = 60_000;
 
 const leaseName = (network: string) => `settle:${network}`;
 
@@ -78,6 +79,7 @@ export function bumpedFees(old: FeeQuote, quote: FeeQuote, cap: bigint): FeeQuot
 
 export class Settler {
   private lowBalanceLogged = 0;
+  private balanceReadAt = -Infinity;
 
   constructor(private readonly deps: SettleDeps) {}
 
@@ -328,6 +330,10 @@ export class Settler {
     const { deps } = this;
     const now = deps.clock.nowMs();
     const due = await deps.store.settlements.listDue(deps.network.id, now, deps.settings.batchSize);
+    // With nothing due the balance is read for the metric and the warning only once a minute, so
+    // an idle gateway does not spend its RPC provider's allowance on it.
+    if (due.length === 0 && now - this.balanceReadAt < BALANCE_READ_IDLE_MS) return;
+    this.balanceReadAt = now;
     const [balance, quote] = await Promise.all([deps.chain.relayerBalance(), deps.chain.fees()]);
     const low = balance < SETTLEMENT_GAS_ESTIMATE * LOW_BALANCE_SETTLEMENTS * quote.maxFeePerGas;
     this.metrics.relayerBalance(deps.network.id, balance, low);
