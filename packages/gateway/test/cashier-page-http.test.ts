@@ -3,7 +3,7 @@
 // every wrong token, the per-order budget of the JSON API, and bad input that never becomes a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
-import { CASHIER_BURST } from '../src/adapters/http/cashier-api.js';
+import { CASHIER_BURST, CASHIER_STRANGER_BURST } from '../src/adapters/http/cashier-api.js';
 import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
@@ -167,6 +167,12 @@ describe('cashier page over HTTP', () => {
     expect(expired.toLowerCase()).not.toContain(address.toLowerCase().slice(2));
     expect(expired).not.toContain('<svg');
     expect(expired).not.toContain('name="option"');
+    expect(expired).not.toContain('passed on to the merchant');
+    // The underpaid one expires too: what was sent is not lost, and the page says so.
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+    const short = await (await page(o.path)).text();
+    expect(short).toContain('This order expired before it was paid.');
+    expect(short).toContain('The 4 USDT you sent was passed on to the merchant; contact them about it.');
   });
 
   it('shows a merchant-closed order as closed, with no address or choice', async () => {
@@ -246,9 +252,52 @@ describe('cashier page over HTTP', () => {
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(await refused.json()).toMatchObject({ error: 'RATE_LIMITED' });
     expect((await get(b)).status).toBe(200);
-    // A wrong token draws on the same budget: a guesser cannot hammer one order either.
-    expect((await fetch(`${t.baseUrl}/cashier/api/orders/${a.no}?t=wrong`)).status).toBe(429);
     t.clock.advance(5);
     expect((await get(a)).status).toBe(200);
+  });
+
+  it('keeps a guesser from spending an order’s budget: wrong tokens draw on their own, per client', async () => {
+    t.clock.advance(60);
+    const o = await newOrder();
+    const wrong = () => fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${'w'.repeat(32)}`);
+    const statuses: number[] = [];
+    for (let i = 0; i < CASHIER_STRANGER_BURST + 5; i++) statuses.push((await wrong()).status);
+    expect(statuses.slice(0, CASHIER_STRANGER_BURST).every((s) => s === 404)).toBe(true);
+    expect(statuses.slice(CASHIER_STRANGER_BURST)).toEqual([429, 429, 429, 429, 429]);
+    // The payer, with the token, is not held up by it: the page and the API answer.
+    expect((await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`)).status).toBe(200);
+    expect((await page(o.path)).status).toBe(200);
+    t.clock.advance(60);
+  });
+
+  it('gives the plain form and the page the same budget as the JSON API', async () => {
+    t.clock.advance(60);
+    const o = await newOrder();
+    const statuses: number[] = [];
+    for (let i = 0; i < CASHIER_BURST + 3; i++) statuses.push((await postForm(o.no, o.token, `option=${i % 2 ? '4' : '3'}%3AUSDT`)).status);
+    expect(statuses.slice(0, CASHIER_BURST).every((s) => s === 303)).toBe(true);
+    expect(statuses.slice(CASHIER_BURST)).toEqual([429, 429, 429]);
+    expect((await page(o.path)).status).toBe(429);
+    t.clock.advance(60);
+  });
+
+  it('hands out no address for a closed order, none after the deadline, and answers odd order numbers 404', async () => {
+    t.clock.advance(60);
+    const o = await newOrder();
+    const select = (body: unknown) => fetch(`${t.baseUrl}/cashier/api/orders/${o.no}/select?t=${o.token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await select({ network: '4', currency: 'USDT' })).status).toBe(200);
+    // Past the deadline, before the expiry worker ran: no other pair is given an address.
+    t.clock.advance(31 * 60);
+    expect(await (await select({ network: '3', currency: 'USDT' })).json()).toMatchObject({ error: 'NOT_SELECTABLE', message: 'the payment deadline has passed' });
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    const closed = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`)).json()) as { pay_status: string; selected: { address: string; uri: string; currency: string } };
+    expect(closed.pay_status).toBe('CLOSED');
+    expect(closed.selected).toMatchObject({ currency: 'USDT', address: '', uri: '' });
+    for (const odd of ['%00', 'P%00x', 'a'.repeat(65), '..%2F..%2Fetc']) {
+      const res = await fetch(`${t.baseUrl}/cashier/api/orders/${odd}?t=${o.token}`);
+      expect([404, 429]).toContain(res.status);
+      expect((await fetch(`${t.baseUrl}/cashier/${odd}?t=${o.token}`)).status).not.toBe(500);
+    }
+    t.clock.advance(60);
   });
 });

@@ -606,6 +606,16 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
     });
   });
 
+  describe('cashier tokens', () => {
+    it('reads an order’s cashier token alone, and null for an unknown order', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      expect(await store.orders.cashierToken(o.paymentOrderNo)).toBe(o.cashierToken);
+      expect(await store.orders.cashierToken('P00000000000000000000000000')).toBeNull();
+    });
+  });
+
   describe('payments in bulk', () => {
     it('upserts many transfers in one call exactly as one at a time: new rows inserted, known ones moved, identity kept', async () => {
       const { merchantNo, appId } = await seedMerchant(store);

@@ -2,7 +2,7 @@
 // The server-rendered page is complete without it; this keeps it current: it polls the JSON
 // API, and when the order changed it fetches the page again and swaps its content in place (one
 // renderer, one string catalogue: the server's). It also copies, counts down and redirects.
-/* global document, window, location, navigator, fetch, DOMParser, URLSearchParams */
+/* global document, window, location, navigator, fetch, DOMParser, URLSearchParams, history */
 (function () {
   'use strict';
   var POLL_MS = 2000;
@@ -12,7 +12,14 @@
   var token = new URLSearchParams(location.search).get('t');
   if (!main || !token || !main.getAttribute('data-order')) return;
   var api = '/cashier/api/orders/' + encodeURIComponent(main.getAttribute('data-order')) + '?t=' + encodeURIComponent(token);
+  // A failed no-script choice came back with e=1: shown once, not carried into every refresh.
+  var params = new URLSearchParams(location.search);
+  if (params.has('e') && history.replaceState) {
+    params.delete('e');
+    history.replaceState(null, '', location.pathname + '?' + params.toString());
+  }
   var pollTimer = null;
+  var fallback = false;
   var redirectTimer = null;
   var countdownEnd = 0;
 
@@ -34,8 +41,10 @@
         var next = new DOMParser().parseFromString(html, 'text/html').getElementById('cashier');
         if (!next) return;
         ['data-state', 'data-final', 'data-sig'].forEach(function (a) { main.setAttribute(a, next.getAttribute(a) || ''); });
-        // The status region stays the same node, so screen readers announce its new text.
+        // The status region stays the same node, so screen readers announce its new text; the
+        // focused control keeps the focus (a keyboard user is not sent back to the top).
         var status = document.getElementById('status');
+        var focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : '';
         main.innerHTML = next.innerHTML;
         var fresh = document.getElementById('status');
         if (status && fresh) {
@@ -43,6 +52,8 @@
           status.innerHTML = fresh.innerHTML;
           fresh.parentNode.replaceChild(status, fresh);
         }
+        var again = focused ? document.getElementById(focused) : null;
+        if (again) again.focus();
         bind();
       });
   }
@@ -121,7 +132,7 @@
   main.addEventListener('submit', function (e) {
     var form = e.target;
     var chosen = e.submitter;
-    if (!form || form.id !== 'options' || !chosen || !chosen.getAttribute('data-network')) return;
+    if (fallback || !form || form.id !== 'options' || !chosen || !chosen.getAttribute('data-network')) return;
     e.preventDefault();
     fetch(api.replace('?t=', '/select?t='), {
       method: 'POST',
@@ -130,13 +141,24 @@
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ network: chosen.getAttribute('data-network'), currency: chosen.getAttribute('data-currency') }),
     })
-      .then(function () { return refresh(); })
-      .then(function () {
-        var pay = document.getElementById('pay-h');
-        if (pay) { pay.setAttribute('tabindex', '-1'); pay.focus(); }
-        schedule(POLL_MS);
+      .then(function (res) {
+        // Refused (taken meanwhile, closed, too many requests): the page says why, as without script.
+        if (!res.ok) {
+          location.assign(location.pathname + location.search + '&e=1');
+          return null;
+        }
+        return refresh().then(function () {
+          var pay = document.getElementById('pay-h');
+          if (pay) { pay.setAttribute('tabindex', '-1'); pay.focus(); }
+          schedule(POLL_MS);
+        });
       })
-      .catch(function () { form.submit(); });
+      .catch(function () {
+        // No answer: the plain form, with the button chosen.
+        fallback = true;
+        if (form.requestSubmit) form.requestSubmit(chosen);
+        else form.submit();
+      });
   });
 
   window.setInterval(tick, 1000);

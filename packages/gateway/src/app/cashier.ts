@@ -47,9 +47,29 @@ const tokenMatches = (expected: string, given: unknown): boolean => {
 
 const notFound = (): CashierRefusal => ({ ok: false, reason: 'NOT_FOUND', message: 'no such payment order' });
 
+/** What an order number can look like; anything else (a NUL byte, a path) is unknown without asking the database. */
+const ORDER_NO = /^[A-Za-z0-9_-]{1,64}$/;
+/** Compared with a given token when the order does not exist, so both cases cost the same. */
+const NO_TOKEN = 'x'.repeat(32);
+
+/**
+ * Whether `token` opens `paymentOrderNo`. One indexed read of the token column whether or not
+ * the order exists, and a constant-time comparison either way: the time taken does not tell an
+ * unknown order from a wrong token.
+ */
+export async function cashierTokenValid(store: Store, paymentOrderNo: string, token: unknown): Promise<boolean> {
+  if (typeof paymentOrderNo !== 'string' || !ORDER_NO.test(paymentOrderNo)) {
+    tokenMatches(NO_TOKEN, token);
+    return false;
+  }
+  const expected = await store.orders.cashierToken(paymentOrderNo);
+  const matches = tokenMatches(expected ?? NO_TOKEN, token);
+  return expected !== null && matches;
+}
+
 async function loadOrder(store: Store, paymentOrderNo: string, token: unknown): Promise<OrderRecord | null> {
-  const order = await store.orders.get(paymentOrderNo);
-  return order && tokenMatches(order.cashierToken, token) ? order : null;
+  if (!(await cashierTokenValid(store, paymentOrderNo, token))) return null;
+  return store.orders.get(paymentOrderNo);
 }
 
 function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: string): string {
@@ -154,6 +174,9 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
     const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
     const network = findNetwork(deps.deployment, option.network);
     if (deposit && network) selected = selectedView(network, option, deposit);
+    // A closed order's address is not handed to anyone (a wallet reading this API included):
+    // money sent there now would only be PAID_LATE.
+    if (selected && order.state.status === 'CLOSED') selected = { ...selected, address: '', uri: '' };
   }
   const s = order.state;
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
@@ -212,6 +235,10 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   const same = order.selectedNetwork === networkId && order.selectedCurrency === currency;
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
+  }
+  // Past the deadline the expiry worker closes the order at its next run: no new address then.
+  if (order.state.status === 'PENDING' && nowSeconds(deps.clock) >= order.state.expireTime) {
+    return { ok: false, reason: 'NOT_SELECTABLE', message: 'the payment deadline has passed' };
   }
   const network = findNetwork(deps.deployment, networkId);
   const merchant = await deps.store.merchants.get(order.merchantNo);

@@ -84,6 +84,8 @@ export interface OrderRepo {
   /** Inserts the order and its payment options; a duplicate (merchant_no, request_no_key) throws DuplicateRequestError. */
   insert(o: OrderRecord): Promise<void>;
   get(paymentOrderNo: string): Promise<OrderRecord | null>;
+  /** The order's cashier token alone (one indexed read), or null for an unknown order. */
+  cashierToken(paymentOrderNo: string): Promise<string | null>;
   findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;
   /** Writes the mutable state; false when `expectedVersion` is stale (someone else changed it). */
   saveState(o: OrderRecord, expectedVersion: number): Promise<boolean>;

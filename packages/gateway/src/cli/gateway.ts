@@ -4,7 +4,7 @@ import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from '../app/authenticate.js';
 import { closeOrder } from '../app/close-order.js';
-import { cashierOrder, selectPaymentOption } from '../app/cashier.js';
+import { cashierOrder, cashierTokenValid, selectPaymentOption } from '../app/cashier.js';
 import { createOrder } from '../app/create-order.js';
 import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
@@ -198,6 +198,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },
     cashier: {
+      check: (paymentOrderNo, token) => cashierTokenValid(store, paymentOrderNo, token),
       order: (paymentOrderNo, token) => cashierOrder(cashierDeps, paymentOrderNo, token),
       select: (paymentOrderNo, token, body) => selectPaymentOption(cashierDeps, paymentOrderNo, token, body),
     },

@@ -241,6 +241,10 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
         await cache.run(q, shape, rows.flatMap((r) => Object.values(r)), () => q.insertInto('order_options').values(rows));
       }
     },
+    async cashierToken(paymentOrderNo) {
+      const r = await q.selectFrom('orders').select('cashier_token').where('payment_order_no', '=', paymentOrderNo).executeTakeFirst();
+      return r ? r.cashier_token : null;
+    },
     async get(paymentOrderNo) {
       return load(await q.selectFrom('orders').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst());
     },

@@ -8,6 +8,8 @@ import type { Clock } from '../../app/ports.js';
 import { tokenBucket, type RateLimiter } from './rate-limit.js';
 
 export interface CashierApi {
+  /** Whether the token opens the order (cheap, and as long for an unknown order as for a wrong token). */
+  check(paymentOrderNo: string, token: unknown): Promise<boolean>;
   order(paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: CashierOrderView } | CashierRefusal>;
   select(paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
 }
@@ -54,21 +56,41 @@ async function select(api: CashierApi, req: FastifyRequest, reply: FastifyReply)
 export const CASHIER_RATE_PER_SECOND = 2;
 export const CASHIER_BURST = 30;
 
+/** Per client address, for requests whose token opens nothing (guessing, or a stale link). */
+export const CASHIER_STRANGER_RATE_PER_SECOND = 5;
+export const CASHIER_STRANGER_BURST = 20;
+
 export interface CashierLimits {
   clock: Clock;
-  /** Keyed by payment order number, whether or not the order exists (so the answer reveals nothing). */
+  /** Requests with a valid token, keyed by payment order number. */
   limiter?: RateLimiter;
+  /** Requests with a wrong token or for an unknown order, keyed by client address. */
+  strangers?: RateLimiter;
 }
 
-export function cashierRoutes(api: CashierApi, limits: CashierLimits): CashierRoute[] {
+/** Wraps a handler of the cashier (page, form or JSON API) with its request budget; `refuse` answers a 429. */
+export type CashierGuard = (handler: CashierRoute['handler'], refuse: (reply: FastifyReply) => unknown) => CashierRoute['handler'];
+
+/**
+ * The cashier's request budget. A valid token spends its order's budget (a page polling its
+ * status uses a fraction of it); anything else spends the budget of the client's address, so
+ * nobody who lacks the token can exhaust an order's budget and freeze its payer's page.
+ */
+export function cashierGuard(api: CashierApi, limits: CashierLimits): CashierGuard {
   const limiter = limits.limiter ?? tokenBucket(CASHIER_RATE_PER_SECOND, CASHIER_BURST);
-  const limited = (handler: CashierRoute['handler']): CashierRoute['handler'] => async (req, reply) => {
-    if (!limiter.take(orderNo(req), limits.clock.nowMs())) {
-      reply.header('Retry-After', '1');
-      return answer(reply.code(429), { ok: false, reason: 'RATE_LIMITED', message: 'too many requests for this order; retry in a second' });
-    }
+  const strangers = limits.strangers ?? tokenBucket(CASHIER_STRANGER_RATE_PER_SECOND, CASHIER_STRANGER_BURST);
+  return (handler, refuse) => async (req, reply) => {
+    const no = orderNo(req);
+    const now = limits.clock.nowMs();
+    const allowed = (await api.check(no, token(req))) ? limiter.take(no, now) : strangers.take(req.ip, now);
+    if (!allowed) return refuse(reply.header('Retry-After', '1').code(429));
     return handler(req, reply);
   };
+}
+
+export function cashierRoutes(api: CashierApi, guard: CashierGuard): CashierRoute[] {
+  const refuse = (reply: FastifyReply) => answer(reply, { ok: false, reason: 'RATE_LIMITED', message: 'too many requests for this order; retry in a second' });
+  const limited = (handler: CashierRoute['handler']) => guard(handler, refuse);
   return [
     { method: 'GET', url: '/cashier/api/orders/:payment_order_no', handler: limited(async (req, reply) => answer(reply, await api.order(orderNo(req), token(req)))) },
     { method: 'POST', url: '/cashier/api/orders/:payment_order_no/select', handler: limited((req, reply) => select(api, req, reply)) },

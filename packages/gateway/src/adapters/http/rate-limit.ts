@@ -13,8 +13,13 @@ export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): R
   return {
     take(key, nowMs) {
       let b = buckets.get(key);
-      if (!b) {
-        if (buckets.size >= MAX_BUCKETS) buckets.clear();
+      if (b) {
+        // Most recently used last: the first key is the one to evict.
+        buckets.delete(key);
+        buckets.set(key, b);
+      } else {
+        // Full: the least recently used bucket goes (never all of them: that would be a reset anyone could trigger).
+        if (buckets.size >= MAX_BUCKETS) buckets.delete(buckets.keys().next().value as string);
         b = { tokens: burst, at: nowMs };
         buckets.set(key, b);
       }

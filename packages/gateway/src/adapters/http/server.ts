@@ -9,7 +9,7 @@ import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
 import type { MetricsPage } from '../metrics/prometheus.js';
-import { cashierRoutes, type CashierApi } from './cashier-api.js';
+import { cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
 import { cashierPageRoutes } from './cashier-page/routes.js';
 import type { RateLimiter } from './rate-limit.js';
 import { sendError, sendSigned, type Signer } from './signed-reply.js';
@@ -228,7 +228,8 @@ export function buildServer(deps: HttpDeps) {
     });
   }
   route('POST', '/v4/pay/orders/close', withJson((app, body) => deps.api.closeOrder(app, body)));
-  const cashier = deps.cashier ? [...cashierRoutes(deps.cashier, { clock: deps.clock }), ...cashierPageRoutes(deps.cashier)] : [];
+  const guard = deps.cashier ? cashierGuard(deps.cashier, { clock: deps.clock }) : null;
+  const cashier = deps.cashier && guard ? [...cashierRoutes(deps.cashier, guard), ...cashierPageRoutes(deps.cashier, guard)] : [];
   for (const r of cashier) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
   return server;

@@ -80,7 +80,13 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency }))}</p>`);
   if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
   if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
-  if (v.pay_exception === 'REVERTED' && !v.final) notes.push(`<p class="note">${esc(t('reverted'))}</p>`);
+  // Only while the reorganised payment is still missing: once it is mined again the note would invite a second payment.
+  const stillReverted = v.payments.some((p) => p.status === 'REVERTED') && (v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID');
+  if (v.pay_exception === 'REVERTED' && !v.final && stillReverted) notes.push(`<p class="note">${esc(t('reverted'))}</p>`);
+  // Expired short: what did arrive is not lost (it is settled to the merchant's plan).
+  if (v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received && v.selected) {
+    notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency }))}</p>`);
+  }
   if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID') {
     notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
   }

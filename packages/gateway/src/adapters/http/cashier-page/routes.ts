@@ -2,7 +2,7 @@
 // chooses an option without script, and the page's own assets. The token is checked by the
 // same use case as the JSON API; a wrong one, like an unknown order, gets the one 404 page.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CashierApi } from '../cashier-api.js';
+import type { CashierApi, CashierGuard } from '../cashier-api.js';
 import { cashierAssets } from './assets.js';
 import { pageUrl } from './html.js';
 import { pickLanguage, translator } from './i18n.js';
@@ -79,12 +79,14 @@ async function asset(req: FastifyRequest, reply: FastifyReply) {
     .send(found.body);
 }
 
-export function cashierPageRoutes(api: CashierApi): PageRoute[] {
+export function cashierPageRoutes(api: CashierApi, guard: CashierGuard): PageRoute[] {
   // Read (and hashed) once at start, so a missing file fails the start, not a payer's request.
   cashierAssets();
+  // The page and its form spend the same request budget as the JSON API.
+  const refuse = (reply: FastifyReply) => htmlHeaders(reply).type('text/plain; charset=utf-8').send('too many requests; retry in a second');
   return [
-    { method: 'GET', url: '/cashier/:payment_order_no', handler: (req, reply) => page(api, req, reply) },
-    { method: 'POST', url: '/cashier/:payment_order_no/select', handler: (req, reply) => selectForm(api, req, reply) },
+    { method: 'GET', url: '/cashier/:payment_order_no', handler: guard((req, reply) => page(api, req, reply), refuse) },
+    { method: 'POST', url: '/cashier/:payment_order_no/select', handler: guard((req, reply) => selectForm(api, req, reply), refuse) },
     { method: 'GET', url: '/cashier/assets/:file', handler: asset },
   ];
 }
