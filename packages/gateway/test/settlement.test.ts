@@ -321,6 +321,66 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
   });
 
+  it('takes a plan that would revert out of the batch, names why, and settles the others', async () => {
+    const POL = 10n ** 18n;
+    // A receiver that refuses the native coin: a contract without receive() (the token contract).
+    const refusing = await placeOrder(t, { amount: '2', currency: 'POL', overrides: { divide_detail: { seller_amount: '1', seller_addr: usdt, merchant_amount: '1' } } });
+    const fine = await placeOrder(t, { amount: '3', currency: 'POL' });
+    await chain.pay(NATIVE_COIN, refusing.address, 2n * POL);
+    await chain.pay(NATIVE_COIN, fine.address, 3n * POL);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect((await t.gateway.store.orders.get(refusing.paymentOrderNo))!.state.status).toBe('PAID');
+    expect((await t.gateway.settle('4')).sent).toBe(1);
+    const deferred = (await t.gateway.store.settlements.get(refusing.paymentOrderNo))!;
+    expect(deferred).toMatchObject({ status: 'DUE', attempts: 1 });
+    expect(deferred.lastError).toMatch(/NativeTransferFailed/);
+    expect(deferred.nextAttemptAt).toBeGreaterThan(t.clock.nowMs());
+    expect((await t.gateway.store.settlements.get(fine.paymentOrderNo))!.status).toBe('SENT');
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    expect(await queryOrder(t, fine.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    // The money of the refused plan stays at its address, the order PAID, retried with a growing delay.
+    expect(await chain.balanceOf(NATIVE_COIN, refusing.address)).toBe(2n * POL);
+    expect(await queryOrder(t, refusing.requestNo)).toMatchObject({ pay_status: 'PAID' });
+  });
+
+  it('after a relayer key change, follows the old key’s transactions to the end without re-signing them', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    await rpc(chain, 'evm_setAutomine', [false]);
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const rotated = new Settler({
+      store: t.gateway.store,
+      clock: t.clock,
+      ids: t.gateway.ids,
+      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: devnetAccount(6).privateKey }),
+      network,
+      log: t.gateway.logger,
+      owner: 'rotated-key',
+      leaseMs: 30_000,
+      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
+    });
+    let txId: string;
+    try {
+      expect((await t.gateway.settle('4')).sent).toBe(1);
+      txId = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!;
+      // The old process is gone (its lease runs out) and the new one, with another key, takes over
+      // long after the replacement delay: it must neither re-sign nor give up the old transaction.
+      t.clock.advance(120);
+      expect(await rotated.settleOnce()).toMatchObject({ leased: true, replaced: 0, sent: 0 });
+      expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'SENT', hashes: [txId] });
+      await mine(chain, CONFIRMATIONS);
+    } finally {
+      await rpc(chain, 'evm_setAutomine', [true]);
+    }
+    expect((await rotated.settleOnce()).settled).toBe(1);
+    expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'FINAL', minedHash: txId });
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    await rotated.release();
+  });
+
   it('adopts a distribution someone else sent first instead of sending a second one', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
