@@ -72,6 +72,16 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(done.settled).toBe(sent.sent);
   }
 
+  /** Runs `fn` with blocks mined only on request (transactions wait in the mempool). */
+  async function withoutAutomine(fn: () => Promise<void>): Promise<void> {
+    await rpc(chain, 'evm_setAutomine', [false]);
+    try {
+      await fn();
+    } finally {
+      await rpc(chain, 'evm_setAutomine', [true]);
+    }
+  }
+
   const distributionsOf = async (paymentOrderNo: string) => {
     const logs = await chain.relayer.public.getLogs({ address: chain.factory.factory, fromBlock: 0n, toBlock: 'latest' });
     return parseEventLogs({ abi: forwarderFactoryAbi, logs, eventName: 'Distribution' }).filter((e) => e.args.orderRef === orderRef(paymentOrderNo));
@@ -262,8 +272,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   it('replaces a settlement transaction stuck pending with higher fees; one of them is mined', async () => {
     const order = await placeOrder(t, { amount: '3' });
     await pay(order, 3n * USDT);
-    await rpc(chain, 'evm_setAutomine', [false]);
-    try {
+    await withoutAutomine(async () => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
       const first = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
       const tx = (await t.gateway.store.settlements.getTx(first.txId!))!;
@@ -277,9 +286,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       expect(replaced.nonce).toBe(tx.nonce);
       expect(replaced.maxFeePerGas > tx.maxFeePerGas).toBe(true);
       await mine(chain, CONFIRMATIONS);
-    } finally {
-      await rpc(chain, 'evm_setAutomine', [true]);
-    }
+    });
     expect((await t.gateway.settle('4')).settled).toBe(1);
     const settled = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
     const tx = (await t.gateway.store.settlements.getTx(settled.txId!))!;
@@ -293,8 +300,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   it('re-signs with higher fees a settlement transaction the node dropped from its mempool, instead of rebroadcasting it forever', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
-    await rpc(chain, 'evm_setAutomine', [false]);
-    try {
+    await withoutAutomine(async () => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
       const st = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
       const first = (await t.gateway.store.settlements.getTx(st.txId!))!;
@@ -311,9 +317,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       expect(replaced.hashes).toHaveLength(2);
       expect(replaced.maxFeePerGas > first.maxFeePerGas).toBe(true);
       await mine(chain, CONFIRMATIONS);
-    } finally {
-      await rpc(chain, 'evm_setAutomine', [true]);
-    }
+    });
     expect((await t.gateway.settle('4')).settled).toBe(1);
     const tx = (await t.gateway.store.settlements.getTx((await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!))!;
     expect(tx.minedHash).toBe(tx.hashes[1]);
@@ -349,7 +353,6 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   it('after a relayer key change, follows the old key’s transactions to the end without re-signing them', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
-    await rpc(chain, 'evm_setAutomine', [false]);
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
     const rotated = new Settler({
       store: t.gateway.store,
@@ -362,8 +365,8 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       leaseMs: 30_000,
       settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
     });
-    let txId: string;
-    try {
+    let txId = '';
+    await withoutAutomine(async () => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
       txId = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!;
       // The old process is gone (its lease runs out) and the new one, with another key, takes over
@@ -372,9 +375,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       expect(await rotated.settleOnce()).toMatchObject({ leased: true, replaced: 0, sent: 0 });
       expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'SENT', hashes: [txId] });
       await mine(chain, CONFIRMATIONS);
-    } finally {
-      await rpc(chain, 'evm_setAutomine', [true]);
-    }
+    });
     expect((await rotated.settleOnce()).settled).toBe(1);
     expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'FINAL', minedHash: txId });
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
