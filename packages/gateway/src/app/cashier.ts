@@ -7,7 +7,7 @@ import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
 import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
-import { settlementPlan } from '../domain/settlement-plan.js';
+import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
 import { selectedOption } from './order-view.js';
 import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
@@ -248,7 +248,7 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   const plan = settlementPlan(order.paymentOrderNo, option, wallet, feeAddress);
   const address = deps.deposits.addressFor(plan, network);
   if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
-  const planJson = JSON.stringify(plan, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  const planJson = planToJson(plan);
   const deposit = await deps.store.transaction(async (tx) => {
     const stored = await tx.depositAddresses.insertOrGet({
       paymentOrderNo: order.paymentOrderNo,

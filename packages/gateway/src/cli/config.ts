@@ -117,6 +117,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
   const rates = { ...(mode === 'development' ? DEMO_RATE_CONFIG : DEFAULT_RATE_CONFIG), ...(file.rates ?? {}) };
   const parsedRates = parseRateTable(rates);
   if (!parsedRates.ok) throw new ConfigError(`rates: ${parsedRates.errors.join('; ')}`);
+  const chainPollMs = intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 1000, 50, 600_000);
   return {
     mode,
     dataDir,
@@ -131,13 +132,13 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
-    chainPollMs: intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 1000, 50, 600_000),
+    chainPollMs,
     logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
     rates,
     relayers: relayersFrom(file.networks, env),
-    settlement: settlementSettings(file.settlement ?? {}, mode, intSetting('chain_poll_ms', undefined, file.chain_poll_ms, mode === 'development' ? 500 : 1000, 50, 600_000)),
+    settlement: settlementSettings(file.settlement ?? {}, mode, chainPollMs),
   };
 }
 

@@ -49,7 +49,7 @@ function alreadyKnown(message: string): boolean {
 }
 
 /** The shortest useful reason of a viem error (the revert's name when the ABI knows it). */
-export function reason(err: unknown): string {
+function reason(err: unknown): string {
   if (err instanceof BaseError) {
     const named = err.walk((e) => typeof (e as { data?: { errorName?: string } }).data?.errorName === 'string') as { data?: { errorName?: string; args?: unknown[] } } | null;
     if (named?.data?.errorName) return `${named.data.errorName}(${(named.data.args ?? []).map(String).join(', ')})`;
@@ -212,10 +212,5 @@ export function parseRelayerKey(text: string): Hex | null {
   const key = text.trim();
   const hex = key.startsWith('0x') ? key : `0x${key}`;
   return /^0x[0-9a-fA-F]{64}$/.test(hex) ? (hex as Hex) : null;
-}
-
-/** The relayer account of a key, without keeping the key: for logs and `devnet info`. */
-export function relayerAddress(key: Hex): Address {
-  return privateKeyToAccount(key).address;
 }
 
