@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {Forwarder} from "./Forwarder.sol";
+import {Forwarder, send} from "./Forwarder.sol";
 
 interface IERC20Balance {
     function balanceOf(address owner) external view returns (uint256);
 }
 
 /// @title One per network: the deposit addresses of orders and their settlement (PROTOCOL §15, §15a).
-/// @notice An order's deposit address is the CREATE2 address of an EIP-1167 clone of `implementation`,
-/// with salt = keccak256(abi.encode(plan)). The plan commits to the whole settlement: the order,
-/// the token, every receiver and amount, and the receiver that takes excess and dust. Anything
-/// sent to that address can therefore only ever be paid out according to that plan.
+/// @notice An order's deposit address is the CREATE2 address of a 46-byte init code that runs
+/// `implementation` once (see Forwarder), with salt = keccak256(abi.encode(plan)). The plan
+/// commits to the whole settlement: the order, the token, every receiver and amount, and the
+/// receiver that takes excess and dust. Anything sent to that address can therefore only ever be
+/// paid out according to that plan.
 ///
 /// No access control on `distribute`, on purpose: whoever calls it can only make the funds go
 /// where the plan (fixed by the salt, hence by the address the payer paid) says, in the amounts
@@ -25,6 +26,14 @@ interface IERC20Balance {
 /// rounding dust goes to receivers[merchantIndex]. The shares always add up to `balance`.
 /// (Checked arithmetic: the shortfall product reverts only if sum >= 2^128 base units, far beyond
 /// any real token supply.)
+///
+/// How a settlement moves the money (ADR 0009): each order's forwarder is created and, while it
+/// is created, moves its whole balance to this factory; once every order of the call is pulled
+/// in, the factory pays each (token, receiver) pair the sum of its shares with ONE transfer. A
+/// merchant wallet or fee address that recurs across a batch of 20 orders is paid once, not 20
+/// times. Nothing stays in the factory between calls: it pays out exactly what it pulled in.
+/// Each order's `Distribution` event carries the balance distributed; the shares follow from it
+/// and the plan by the rule above.
 contract ForwarderFactory {
     struct Plan {
         bytes32 orderRef; // keccak256 of the payment order number: distinct orders, distinct addresses
@@ -34,23 +43,52 @@ contract ForwarderFactory {
         uint256 merchantIndex; // takes the excess and the dust
     }
 
-    /// The code every clone runs; created by this factory, so its `factory` is this contract.
+    /// What one call owes: the sum of the shares per (token, receiver), in first-seen order.
+    struct Owed {
+        address[] tokens;
+        address[] receivers;
+        uint256[] amounts;
+        uint256 count;
+    }
+
+    /// The code every forwarder runs while it is created; created by this factory.
     address public immutable implementation;
-    /// keccak256 of the clones' EIP-1167 init code, for computing addresses off-chain.
+    /// keccak256 of the forwarders' init code, for computing addresses off-chain.
     bytes32 public immutable initCodeHash;
 
-    event Payment(bytes32 indexed orderRef, address indexed forwarder, address indexed receiver, address token, uint256 amount);
+    /// What the forwarder being created moves to the factory (read back by it through `pending`).
+    /// Between calls the three slots hold 1, not 0: a call's first write then costs 2 900 gas and
+    /// the next ones 100, and putting the 1 back at the end is refunded.
+    address private _pendingToken = address(1);
+    uint256 private _pendingAmount = 1;
+    /// 2 while a settlement runs: no re-entry (from a token or a receiver), and native coin is
+    /// accepted only from the forwarders it creates.
+    uint256 private _status = 1;
+
     event Distribution(bytes32 indexed orderRef, address indexed forwarder, address indexed token, uint256 balance, uint256 planned);
 
     error InvalidPlan();
     error AlreadyDistributed(address forwarder);
     error NothingToDistribute(address forwarder);
     error CloneFailed(address forwarder);
+    error NotSettling();
+    error Reentered();
 
     constructor() {
         address impl = address(new Forwarder());
         implementation = impl;
         initCodeHash = keccak256(_initCode(impl));
+    }
+
+    /// Native coin comes in only from a forwarder being created.
+    receive() external payable {
+        if (_status != 2) revert NotSettling();
+    }
+
+    /// For the forwarder being created: what it moves here.
+    function pending() external view returns (address token, uint256 amount) {
+        if (_status != 2) revert NotSettling();
+        return (_pendingToken, _pendingAmount);
     }
 
     /// The deposit address of `plan`, whether or not its forwarder exists yet.
@@ -65,32 +103,74 @@ contract ForwarderFactory {
 
     /// Deploys the plan's forwarder and pays out its whole balance of `plan.token`.
     function distribute(Plan calldata plan) external {
-        _distribute(plan);
+        _enter();
+        Owed memory owed = _owed(plan.receivers.length);
+        _pull(plan, owed);
+        _leave(owed);
     }
 
-    /// Several orders in one transaction (one base fee); all or nothing, so a plan already
-    /// distributed makes the batch revert: check `distributed` before batching.
+    /// Several orders in one transaction (one base fee, one transfer per receiver); all or nothing,
+    /// so a plan already distributed makes the batch revert: check `distributed` before batching.
     function distributeBatch(Plan[] calldata plans) external {
-        for (uint256 i = 0; i < plans.length; ++i) _distribute(plans[i]);
+        _enter();
+        uint256 capacity;
+        for (uint256 i = 0; i < plans.length; ++i) capacity += plans[i].receivers.length;
+        Owed memory owed = _owed(capacity);
+        for (uint256 i = 0; i < plans.length; ++i) _pull(plans[i], owed);
+        _leave(owed);
     }
 
-    function _distribute(Plan calldata plan) private {
+    function _enter() private {
+        if (_status == 2) revert Reentered();
+        _status = 2;
+    }
+
+    /// Pays what the call owes and puts the slots back as they were between calls.
+    function _leave(Owed memory owed) private {
+        _pendingToken = address(1);
+        _pendingAmount = 1;
+        for (uint256 i = 0; i < owed.count; ++i) send(owed.tokens[i], owed.receivers[i], owed.amounts[i]);
+        _status = 1;
+    }
+
+    function _owed(uint256 capacity) private pure returns (Owed memory) {
+        return Owed(new address[](capacity), new address[](capacity), new uint256[](capacity), 0);
+    }
+
+    /// Creates the plan's forwarder, which moves its balance here, and adds the shares to `owed`.
+    function _pull(Plan calldata plan, Owed memory owed) private {
         uint256 n = plan.receivers.length;
         if (n == 0 || plan.amounts.length != n || plan.merchantIndex >= n) revert InvalidPlan();
         bytes32 salt = _salt(plan);
         address forwarder = _predict(salt);
         // Checked before CREATE2: a collision there would burn all the gas it was given.
         if (forwarder.code.length > 0) revert AlreadyDistributed(forwarder);
-        uint256 balance = plan.token == address(0) ? forwarder.balance : IERC20Balance(plan.token).balanceOf(forwarder);
+        address token = plan.token;
+        uint256 balance = token == address(0) ? forwarder.balance : IERC20Balance(token).balanceOf(forwarder);
         // Deploying for nothing would mark the plan distributed and strand later payments.
         if (balance == 0) revert NothingToDistribute(forwarder);
         (uint256[] memory shares, uint256 planned) = _shares(plan.amounts, plan.merchantIndex, balance);
-        _clone(salt, forwarder);
-        Forwarder(payable(forwarder)).payOut(plan.token, plan.receivers, shares);
+        _pendingToken = token;
+        _pendingAmount = balance;
+        _create(salt, forwarder);
         for (uint256 i = 0; i < n; ++i) {
-            if (shares[i] > 0) emit Payment(plan.orderRef, forwarder, plan.receivers[i], plan.token, shares[i]);
+            if (shares[i] > 0) _add(owed, token, plan.receivers[i], shares[i]);
         }
-        emit Distribution(plan.orderRef, forwarder, plan.token, balance, planned);
+        emit Distribution(plan.orderRef, forwarder, token, balance, planned);
+    }
+
+    function _add(Owed memory owed, address token, address receiver, uint256 amount) private pure {
+        uint256 count = owed.count;
+        for (uint256 j = 0; j < count; ++j) {
+            if (owed.receivers[j] == receiver && owed.tokens[j] == token) {
+                owed.amounts[j] += amount;
+                return;
+            }
+        }
+        owed.tokens[count] = token;
+        owed.receivers[count] = receiver;
+        owed.amounts[count] = amount;
+        owed.count = count + 1;
     }
 
     function _shares(uint256[] calldata amounts, uint256 merchantIndex, uint256 balance)
@@ -123,7 +203,7 @@ contract ForwarderFactory {
         return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, initCodeHash)))));
     }
 
-    function _clone(bytes32 salt, address expected) private {
+    function _create(bytes32 salt, address expected) private {
         bytes memory code = _initCode(implementation);
         address created;
         assembly {
@@ -132,11 +212,14 @@ contract ForwarderFactory {
         if (created != expected) revert CloneFailed(expected);
     }
 
-    /// EIP-1167 minimal proxy init code (55 bytes) for `impl`: deploys 45 bytes of runtime code that
-    /// DELEGATECALLs every call, including plain transfers, to `impl`.
+    /// The forwarders' init code (46 bytes) for `impl`:
+    ///   DELEGATECALL(gas, impl, no calldata, no return data)
+    ///   on failure: REVERT with impl's revert data (the reason reaches the relayer)
+    ///   on success: RETURN one zero byte, the forwarder's code (a STOP), which marks it distributed
+    /// In assembly: RETURNDATASIZE x4 PUSH20 impl GAS DELEGATECALL PUSH1 0x28 JUMPI
+    /// RETURNDATASIZE PUSH1 0 PUSH1 0 RETURNDATACOPY RETURNDATASIZE PUSH1 0 REVERT
+    /// JUMPDEST(0x28) PUSH1 1 PUSH1 0 RETURN.
     function _initCode(address impl) private pure returns (bytes memory) {
-        return abi.encodePacked(
-            hex"3d602d80600a3d3981f3363d3d373d3d3d363d73", impl, hex"5af43d82803e903d91602b57fd5bf3"
-        );
+        return abi.encodePacked(hex"3d3d3d3d73", impl, hex"5af46028573d600060003e3d6000fd5b60016000f3");
     }
 }

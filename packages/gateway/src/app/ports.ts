@@ -293,9 +293,10 @@ export interface SettlementReceipt {
   blockHash: string;
   success: boolean;
   gasUsed: bigint;
-  /** `Payment` events: one per receiver paid, by order reference and forwarder (lower-case hex). */
-  payouts: { orderRef: string; forwarder: string; receiver: string; amount: bigint }[];
-  /** `Distribution` events: the balance each order's forwarder distributed. */
+  /**
+   * `Distribution` events: the balance each order's forwarder distributed (lower-case hex). What
+   * each receiver got follows from it and the plan (`distribute` of domain/settlement-plan.ts).
+   */
   distributions: { orderRef: string; forwarder: string; balance: bigint }[];
 }
 

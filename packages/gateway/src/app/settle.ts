@@ -2,8 +2,8 @@
 // sends for a network (a named lease), and the (network, relayer, nonce) unique index backs that
 // up. A pass:
 // 1. follows the open transactions, lowest nonce first: final → the orders' payouts are recorded
-//    from the factory's events and the orders complete; reverted → the orders are due again;
-//    pending too long → replaced with higher fees (same nonce, new hash recorded first); known to
+//    (each order's Distribution event and its plan) and the orders complete; reverted → the
+//    orders are due again; pending too long → replaced with higher fees (same nonce, new hash recorded first); known to
 //    nobody (a reorg dropped it, or the process died between recording and broadcasting) → the
 //    same signed transaction is broadcast again, unless its nonce was used meanwhile (DROPPED,
 //    the orders due again);
@@ -18,6 +18,12 @@ import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt } 
 import { noMetrics } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
 import type { PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
+
+/** What each receiver of `plan` gets when `balance` is distributed (zero shares left out). */
+function payoutsOf(paymentOrderNo: string, plan: SettlementPlan, balance: bigint): PayoutRecord[] {
+  const amounts = distribute(plan, balance);
+  return plan.receivers.flatMap((r, idx) => (amounts[idx]! > 0n ? [{ paymentOrderNo, idx, role: r.role, address: r.address.toLowerCase(), amount: amounts[idx]! }] : []));
+}
 
 export interface SettleSettings {
   /** Orders per settlement transaction at most (issue 5: 20). */
@@ -274,7 +280,7 @@ export class Settler {
     return deposit ? planFromJson(deposit.plan) : null;
   }
 
-  /** The transaction is final: each order's payouts from the factory's events, then COMPLETED. Resolves to the orders settled. */
+  /** The transaction is final: each order's payouts from its Distribution event and plan, then COMPLETED. Resolves to the orders settled. */
   private async complete(tx: SettlementTxRecord, mined: SettlementReceipt): Promise<number> {
     const { deps } = this;
     const now = deps.clock.nowMs();
@@ -294,13 +300,10 @@ export class Settler {
         continue;
       }
       const plan = await this.planOf(st);
-      const payouts: PayoutRecord[] = [];
-      let extra = plan?.receivers.length ?? 0;
-      for (const p of mined.payouts.filter((e) => e.orderRef === ref && e.forwarder === forwarder)) {
-        const idx = plan ? plan.receivers.findIndex((r, i) => r.address.toLowerCase() === p.receiver && !payouts.some((q) => q.idx === i)) : -1;
-        // A receiver the plan does not name cannot happen with our factory; kept apart if it ever does.
-        payouts.push({ paymentOrderNo: st.paymentOrderNo, idx: idx >= 0 ? idx : extra++, role: idx >= 0 ? plan!.receivers[idx]!.role : 'RECEIVER', address: p.receiver, amount: p.amount });
-      }
+      // The factory pays the receivers of a whole batch together; each order's shares follow
+      // from the balance its Distribution event reports and its plan, by the contract's rule.
+      const payouts = plan ? payoutsOf(st.paymentOrderNo, plan, distribution.balance) : [];
+      if (!plan) deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a settled order has no stored plan: its payouts are not recorded');
       const distributed = distribution.balance;
       const outcome = await transition(deps, st.paymentOrderNo, async (s) => {
         await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
@@ -435,11 +438,7 @@ export class Settler {
         if (!(await s.settlements.insertTx(txRow))) throw new NonceTaken();
         for (const c of batch) {
           await s.settlements.update({ ...c.st, status: 'SENT', txId: txRow.id, txHash: signed.hash, distributed: c.held, updatedAt: now });
-          const amounts = distribute(c.plan, c.held);
-          await s.settlements.setPayouts(
-            c.st.paymentOrderNo,
-            c.plan.receivers.flatMap((r, idx) => (amounts[idx]! > 0n ? [{ paymentOrderNo: c.st.paymentOrderNo, idx, role: r.role, address: r.address.toLowerCase(), amount: amounts[idx]! }] : [])),
-          );
+          await s.settlements.setPayouts(c.st.paymentOrderNo, payoutsOf(c.st.paymentOrderNo, c.plan, c.held));
         }
         return true;
       })

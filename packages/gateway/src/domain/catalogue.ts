@@ -84,7 +84,7 @@ export interface ChainSettings {
   /** JSON-RPC endpoints, tried in order (failover); empty: payments on this network are not watched. */
   readonly rpcUrls: readonly string[];
   readonly confirmations: number;
-  /** The operator's forwarder factory (§15), and the forwarder implementation its clones point to. */
+  /** The operator's forwarder factory (§15), and the forwarder implementation its forwarders run once. */
   readonly factory: string | null;
   readonly forwarder: string | null;
   /** Where the platform service fee is paid (a receiver of every settlement plan on this network). */

@@ -2,11 +2,11 @@
 // the off-chain computation, and what was sent to an address is paid out by the plan's rule,
 // checked to the base unit for 6- and 18-decimal tokens, a token without a return value, and
 // the native coin.
-import { parseEventLogs, type Address } from 'viem';
+import { erc20Abi, parseEventLogs, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { distribute as domainDistribute } from '../../../domain/settlement-plan.js';
 import { freshAddress, startTestChain, testPlan, type TestChain } from '../../../../test/evm-chain.js';
-import { forwarderAbi, forwarderFactoryAbi } from './contract-artifacts.js';
+import { forwarderFactoryAbi } from './contract-artifacts.js';
 import { abiPlan, readForwarderCode } from './forwarder-factory.js';
 import { forwarderAddress, forwarderInitCodeHash, NATIVE_COIN, type ForwarderPlan } from './forwarder-plan.js';
 
@@ -41,8 +41,7 @@ describe('deposit addresses', () => {
     const reported = await readForwarderCode(chain.relayer.public, chain.factory.factory);
     expect(reported.implementation).toBe(chain.factory.implementation);
     expect(reported.initCodeHash).toBe(forwarderInitCodeHash(chain.factory.implementation));
-    const owner = await chain.relayer.public.readContract({ address: chain.factory.implementation, abi: forwarderAbi, functionName: 'factory' });
-    expect(owner).toBe(chain.factory.factory);
+    expect((await chain.relayer.public.getCode({ address: chain.factory.implementation }))?.length).toBeGreaterThan(2);
   });
 
   it('the off-chain address equals factory.forwarderAddress(plan) for many kinds of plan', async () => {
@@ -150,19 +149,21 @@ describe('native coin', () => {
 });
 
 describe('events', () => {
-  it('emits one Payment per receiver paid and one Distribution', async () => {
+  it('emits one Distribution; the money moves forwarder → factory → each receiver with a share', async () => {
     const token = await chain.deployToken({ name: 'USD Coin', symbol: 'USDC', decimals: 6 });
     const plan = testPlan(token, [5_000_000n, 0n, 2_000_000n, 1_000_000n], 2);
     const address = chain.addressOf(plan);
     await chain.pay(token, address, 8_000_005n);
     const receipt = await chain.distribute(plan);
     const logs = parseEventLogs({ abi: forwarderFactoryAbi, logs: receipt.logs });
-    const payments = logs.filter((l) => l.eventName === 'Payment').map((l) => l.args);
+    const transfers = parseEventLogs({ abi: erc20Abi, logs: receipt.logs, eventName: 'Transfer' }).map((l) => l.args);
     // The zero share is skipped; the merchant's includes the excess of 5.
-    expect(payments).toEqual([
-      { orderRef: plan.orderRef, forwarder: address, receiver: plan.receivers[0], token, amount: 5_000_000n },
-      { orderRef: plan.orderRef, forwarder: address, receiver: plan.receivers[2], token, amount: 2_000_005n },
-      { orderRef: plan.orderRef, forwarder: address, receiver: plan.receivers[3], token, amount: 1_000_000n },
+    const factory = chain.factory.factory;
+    expect(transfers).toEqual([
+      { from: address, to: factory, value: 8_000_005n },
+      { from: factory, to: plan.receivers[0], value: 5_000_000n },
+      { from: factory, to: plan.receivers[2], value: 2_000_005n },
+      { from: factory, to: plan.receivers[3], value: 1_000_000n },
     ]);
     const distributions = logs.filter((l) => l.eventName === 'Distribution').map((l) => l.args);
     expect(distributions).toEqual([{ orderRef: plan.orderRef, forwarder: address, token, balance: 8_000_005n, planned: 8_000_000n }]);

@@ -57,10 +57,12 @@ describe('plan encoding', () => {
 });
 
 describe('deposit address', () => {
-  it('is the EIP-1167 clone of the implementation', () => {
+  it('comes from the 46-byte init code that runs the implementation once and leaves one byte of code', () => {
     const code = forwarderInitCode(IMPLEMENTATION);
-    expect(size(code)).toBe(55);
-    expect(slice(code, 20, 40)).toBe(IMPLEMENTATION.toLowerCase());
+    expect(size(code)).toBe(46);
+    expect(slice(code, 0, 5)).toBe('0x3d3d3d3d73'); // RETURNDATASIZE x4 (zeros), PUSH20
+    expect(slice(code, 5, 25)).toBe(IMPLEMENTATION.toLowerCase());
+    expect(slice(code, 25)).toBe('0x5af46028573d600060003e3d6000fd5b60016000f3');
     expect(forwarderInitCodeHash(IMPLEMENTATION)).toBe(keccak256(code));
   });
 

@@ -78,10 +78,14 @@ export function planSalt(plan: ForwarderPlan): Hex {
   return keccak256(encodePlan(plan));
 }
 
-/** EIP-1167 minimal proxy init code for `implementation` (55 bytes), as the factory deploys it. */
+/**
+ * The forwarders' init code for `implementation` (46 bytes), as the factory deploys it: it
+ * DELEGATECALLs the implementation (which moves the balance to the factory), reverts with its
+ * reason on failure, and otherwise leaves one zero byte of code (see ForwarderFactory.sol).
+ */
 export function forwarderInitCode(implementation: Address): Hex {
   const impl = getAddress(implementation).toLowerCase() as Hex; // validated; hex in one case
-  return concat(['0x3d602d80600a3d3981f3363d3d373d3d3d363d73', impl, '0x5af43d82803e903d91602b57fd5bf3']);
+  return concat(['0x3d3d3d3d73', impl, '0x5af46028573d600060003e3d6000fd5b60016000f3']);
 }
 
 /** What the factory reports as `initCodeHash()`. */

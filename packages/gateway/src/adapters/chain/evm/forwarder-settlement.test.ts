@@ -5,7 +5,7 @@ import { erc20Abi, parseEventLogs, type Address } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshAddress, startTestChain, testPlan, type TestChain } from '../../../../test/evm-chain.js';
 import { confirmed } from './clients.js';
-import { forwarderAbi, forwarderFactoryAbi } from './contract-artifacts.js';
+import { forwarderFactoryAbi } from './contract-artifacts.js';
 import { abiPlan, distributeCalldata, isDistributed } from './forwarder-factory.js';
 import { NATIVE_COIN, type ForwarderPlan } from './forwarder-plan.js';
 
@@ -37,7 +37,8 @@ describe('a plan pays out exactly once', () => {
     expect(await isDistributed(chain.relayer.public, chain.factory.factory, plan)).toBe(false);
     await chain.distribute(plan);
     expect(await isDistributed(chain.relayer.public, chain.factory.factory, plan)).toBe(true);
-    await chain.pay(NATIVE_COIN, address, 5n); // accepted by the deployed clone's receive()
+    await chain.pay(NATIVE_COIN, address, 5n); // accepted: the forwarder's one byte of code is a STOP
+    expect(await chain.relayer.public.getCode({ address })).toBe('0x00');
     await expect(chain.distribute(plan)).rejects.toThrow(/AlreadyDistributed/);
     expect(await chain.balanceOf(NATIVE_COIN, address)).toBe(5n);
     expect(await balances(plan)).toEqual(plan.amounts);
@@ -50,18 +51,29 @@ describe('a plan pays out exactly once', () => {
     expect(await chain.relayer.public.getCode({ address: chain.addressOf(plan) })).toBeUndefined();
   });
 
-  it('lets only the factory move a forwarder’s funds', async () => {
+  it('moves a forwarder’s funds only while the factory creates it', async () => {
     const plan = testPlan(usdt6, [100n, 200n]);
     const address = chain.addressOf(plan);
     await chain.pay(usdt6, address, 300n);
     await chain.distribute(plan);
     await chain.pay(usdt6, address, 50n);
-    for (const target of [address, chain.factory.implementation]) {
-      await expect(
-        chain.payer.wallet.writeContract({ address: target, abi: forwarderAbi, functionName: 'payOut', args: [usdt6, [chain.payer.wallet.account.address], [50n]] }),
-      ).rejects.toThrow(/OnlyFactory/);
-    }
+    // The forwarder has no function left; the implementation refuses to run outside a creation.
+    const stranger = chain.payer.wallet;
+    await stranger.sendTransaction({ to: address, data: '0x' });
+    await expect(stranger.sendTransaction({ to: chain.factory.implementation, data: '0x' })).rejects.toThrow(/DirectCall|revert/);
     expect(await chain.balanceOf(usdt6, address)).toBe(50n);
+    // The factory reports nothing pending and takes no native coin between settlements.
+    await expect(chain.relayer.public.readContract({ address: chain.factory.factory, abi: forwarderFactoryAbi, functionName: 'pending' })).rejects.toThrow(/NotSettling/);
+    await expect(stranger.sendTransaction({ to: chain.factory.factory, value: 1n })).rejects.toThrow(/NotSettling|revert/);
+  });
+
+  it('keeps nothing in the factory: a batch pays out exactly what it pulled in', async () => {
+    const plans = [testPlan(usdt6, [100n, 200n]), testPlan(NATIVE_COIN, [10n, 20n]), testPlan(usdt6, [1n, 2n, 3n])];
+    for (const p of plans) await chain.pay(p.token, chain.addressOf(p), sum(p.amounts) + 7n);
+    await chain.distribute(plans);
+    expect(await chain.balanceOf(usdt6, chain.factory.factory)).toBe(0n);
+    expect(await chain.balanceOf(NATIVE_COIN, chain.factory.factory)).toBe(0n);
+    for (const p of plans) expect(await chain.balanceOf(p.token, chain.addressOf(p))).toBe(0n);
   });
 });
 

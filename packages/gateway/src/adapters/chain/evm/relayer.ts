@@ -68,7 +68,6 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
 
   const toReceipt = (r: TransactionReceipt): SettlementReceipt => {
     const ours = r.logs.filter((l) => l.address.toLowerCase() === factory.toLowerCase());
-    const payments = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Payment' });
     const distributions = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Distribution' });
     return {
       hash: r.transactionHash,
@@ -76,7 +75,6 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       blockHash: r.blockHash,
       success: r.status === 'success',
       gasUsed: r.gasUsed,
-      payouts: payments.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), receiver: e.args.receiver.toLowerCase(), amount: e.args.amount })),
       distributions: distributions.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), balance: e.args.balance })),
     };
   };
