@@ -203,7 +203,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
         .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),
       available_networks: [...new Set(order.options.map((o) => o.network))].filter((id) => {
         const network = findNetwork(deps.deployment, id);
-        return !!network?.chain.factory && !!network.chain.feeAddress && !!merchant?.wallets[id];
+        return !!network?.chain.factory && !!network.chain.feeAddress && !!merchant?.wallets[id] && deps.deposits.available?.(network) !== false;
       }),
       selected,
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,

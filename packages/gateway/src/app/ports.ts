@@ -238,8 +238,10 @@ export interface ChainReader {
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */
 export interface DepositAddressDeriver {
-  /** null when the network has no factory configured (it offers no deposit addresses). */
+  /** null when the network offers no deposit addresses (no factory configured, or a factory that does not match). */
   addressFor(plan: SettlementPlan, network: NetworkDeployment): string | null;
+  /** false when the network is known not to offer deposit addresses although it is configured. */
+  available?(network: NetworkDeployment): boolean;
 }
 
 /** A settlement row as the query and the notifications show it (§11 `settlements`). */

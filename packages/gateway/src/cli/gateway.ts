@@ -19,7 +19,7 @@ import { createStore } from '../adapters/db/store.js';
 import { tokenBucket } from '../adapters/http/rate-limit.js';
 import { createHttpSender } from '../adapters/notify/http-sender.js';
 import { evmChainReader } from '../adapters/chain/evm/chain-reader.js';
-import { evmDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
+import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
 import { buildServer } from '../adapters/http/server.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { rateTableFrom } from '../domain/rates.js';
@@ -29,7 +29,8 @@ import { evmRelayer } from '../adapters/chain/evm/relayer.js';
 import { startSettlementWorker } from '../jobs/settlement-worker.js';
 import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
-import type { WakeableLoop, WorkerLoop } from '../jobs/worker-loop.js';
+import { startLoop, type WakeableLoop, type WorkerLoop } from '../jobs/worker-loop.js';
+import type { NetworkDeployment } from '../domain/catalogue.js';
 import type { Config } from './config.js';
 
 export interface GatewayOptions {
@@ -112,6 +113,28 @@ export async function openCore(config: Config, clock: Clock = systemClock, ids: 
   return { db, store, platformKeys, clock, ids };
 }
 
+/** How often a network's factory is asked again while it is not known to match. */
+const FACTORY_CHECK_RETRY_MS = 30_000;
+
+/**
+ * Asks each network's factory at start whether it creates forwarders from the configured
+ * implementation (deposit-addresses.ts); until one of its nodes answered, addresses are handed
+ * out from the configuration. A mismatch is an error in the log, and the network offers no
+ * deposit address until a later check finds the factory matching.
+ */
+function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly NetworkDeployment[], logger: Logger): WorkerLoop {
+  const loop = startLoop('factory-check', FACTORY_CHECK_RETRY_MS, logger, async () => {
+    if (!deposits.pending(networks)) return;
+    for (const [network, check] of await deposits.checkAll(networks)) {
+      if (check.state === 'MISMATCH') {
+        logger.error({ network, reason: check.reason }, 'the network\'s forwarder factory does not match the configuration (networks.<enum>.factory / forwarder): no deposit addresses are handed out on this network');
+      } else logger.info({ network }, 'forwarder factory checked: it matches the configuration');
+    }
+  });
+  loop.wake();
+  return loop;
+}
+
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config);
@@ -180,7 +203,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       logger.warn({ network: network.id }, 'no settlement relayer configured for this network: its paid orders will wait (networks.<enum>.relayer_key)');
     }
   }
-  const cashierDeps = { store, clock, deployment: config.deployment, deposits: evmDepositAddresses };
+  const deposits = new CheckedDepositAddresses();
+  const cashierDeps = { store, clock, deployment: config.deployment, deposits };
   let ready = false;
   const server = buildServer({
     logger,
@@ -232,6 +256,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const address = await server.listen({ host: config.host, port: config.port });
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+        workers.push(startFactoryCheck(deposits, config.deployment.networks, logger));
         for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
         for (const [id, settler] of settlers) {
           const worker = startSettlementWorker(id, settler, logger, config.settlement.pollMs);

@@ -1,0 +1,97 @@
+// The check of a network's deployed factory against the configuration, on anvil: deposit
+// addresses are refused on a network whose factory would not settle them.
+import { createPublicClient, http, type Address } from 'viem';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mainnetDeployment, type NetworkDeployment } from '../../../domain/catalogue.js';
+import { settlementPlan } from '../../../domain/settlement-plan.js';
+import { freshAddress, startTestChain, type TestChain } from '../../../../test/evm-chain.js';
+import { CheckedDepositAddresses, checkFactory, evmDepositAddresses } from './deposit-addresses.js';
+
+let chain: TestChain;
+let token: Address;
+beforeAll(async () => {
+  chain = await startTestChain();
+  token = await chain.deployToken({ name: 'Tether USD', symbol: 'USDT', decimals: 6 });
+});
+afterAll(async () => {
+  await chain?.stop();
+});
+
+const DEAD_RPC = 'http://127.0.0.1:9';
+const client = (url: string) => createPublicClient({ transport: http(url, { retryCount: 0, timeout: 2_000 }), cacheTime: 0 });
+
+function network(over: { factory?: string; forwarder?: string; rpcUrls?: string[] } = {}): NetworkDeployment {
+  const base = mainnetDeployment().networks.find((n) => n.id === '4')!;
+  return {
+    ...base,
+    chain: {
+      ...base.chain,
+      rpcUrls: over.rpcUrls ?? [chain.node.rpcUrl],
+      factory: over.factory ?? chain.factory.factory,
+      forwarder: over.forwarder ?? chain.factory.implementation,
+      feeAddress: freshAddress(),
+    },
+  };
+}
+
+const plan = () =>
+  settlementPlan('P20260101000001', { network: '4', currency: 'USDT', contract: token.toLowerCase(), amountBase: 1_000_000n, fee: 10_000n, split: null }, freshAddress(), freshAddress());
+
+describe('checkFactory', () => {
+  it('is OK for the factory and the implementation it created', async () => {
+    expect(await checkFactory(client(chain.node.rpcUrl), chain.factory.factory, chain.factory.implementation)).toEqual({ state: 'OK' });
+  });
+
+  it('is a MISMATCH for another forwarder, an address without code, or a contract that is not a factory', async () => {
+    const c = client(chain.node.rpcUrl);
+    const other = await checkFactory(c, chain.factory.factory, token);
+    expect(other).toMatchObject({ state: 'MISMATCH', reason: expect.stringContaining('not the configured forwarder') });
+    expect(await checkFactory(c, freshAddress(), chain.factory.implementation)).toMatchObject({ state: 'MISMATCH', reason: expect.stringContaining('no contract') });
+    expect(await checkFactory(c, token, chain.factory.implementation)).toMatchObject({ state: 'MISMATCH', reason: expect.stringContaining('not a forwarder factory') });
+  });
+
+  it('stays UNCHECKED when no node answers', async () => {
+    expect(await checkFactory(client(DEAD_RPC), chain.factory.factory, chain.factory.implementation)).toMatchObject({ state: 'UNCHECKED' });
+  });
+});
+
+describe('CheckedDepositAddresses', () => {
+  it('hands out the configured address while unchecked and once checked OK', async () => {
+    const deposits = new CheckedDepositAddresses();
+    const net = network();
+    const p = plan();
+    expect(evmDepositAddresses.addressFor(p, net)).toMatch(/^0x[0-9a-fA-F]{40}$/);
+    expect(deposits.addressFor(p, net)).toBe(evmDepositAddresses.addressFor(p, net));
+    expect(deposits.pending([net])).toBe(true);
+    expect([...(await deposits.checkAll([net]))]).toEqual([['4', { state: 'OK' }]]);
+    expect(deposits.pending([net])).toBe(false);
+    expect(deposits.available(net)).toBe(true);
+    expect(deposits.addressFor(p, net)).toBe(evmDepositAddresses.addressFor(p, net));
+    // Known OK: not asked again.
+    expect((await deposits.checkAll([net])).size).toBe(0);
+  });
+
+  it('refuses addresses on a mismatching network, keeps that through a node outage, and lifts it once the factory matches', async () => {
+    const deposits = new CheckedDepositAddresses();
+    const wrong = network({ forwarder: token });
+    const changed = await deposits.checkAll([wrong]);
+    expect(changed.get('4')).toMatchObject({ state: 'MISMATCH' });
+    expect(deposits.available(wrong)).toBe(false);
+    expect(deposits.addressFor(plan(), wrong)).toBeNull();
+    // A node that does not answer changes nothing known.
+    expect((await deposits.checkAll([wrong], () => client(DEAD_RPC))).size).toBe(0);
+    expect(deposits.status('4').state).toBe('MISMATCH');
+    // The operator fixes the configuration (or the node catches up): asked again, now OK.
+    const fixed = network();
+    expect([...(await deposits.checkAll([fixed]))]).toEqual([['4', { state: 'OK' }]]);
+    expect(deposits.addressFor(plan(), fixed)).not.toBeNull();
+  });
+
+  it('leaves networks without nodes, factory or forwarder alone', async () => {
+    const deposits = new CheckedDepositAddresses();
+    const none = network({ rpcUrls: [] });
+    expect((await deposits.checkAll([none])).size).toBe(0);
+    expect(deposits.pending([none])).toBe(false);
+    expect(deposits.available(none)).toBe(true);
+  });
+});
