@@ -41,13 +41,17 @@ error TokenTransferFailed(address token, address to, uint256 amount);
 
 /// Sends `amount` of `token` (address(0): the native coin) from this contract to `to`.
 /// Native coin: all the gas is forwarded, since a receiver may be a contract wallet whose
-/// receive() needs more than the 2 300 stipend of `transfer`. ERC-20: a safe transfer that accepts
+/// receive() needs more than the 2 300 stipend of `transfer`; its return data is not copied. ERC-20: a safe transfer that accepts
 /// tokens returning true and tokens returning nothing (mainnet USDT's `transfer` has no return
 /// value), and rejects a false return, a revert, and a call to an address without code (which
 /// would "succeed" while moving nothing).
 function send(address token, address to, uint256 amount) {
     if (token == address(0)) {
-        (bool sent,) = to.call{value: amount}("");
+        bool sent;
+        // No return data is copied: a receiver cannot make the payout pay for a huge answer.
+        assembly {
+            sent := call(gas(), to, amount, 0, 0, 0, 0)
+        }
         if (!sent) revert NativeTransferFailed(to, amount);
         return;
     }

@@ -31,9 +31,10 @@ interface IERC20Balance {
 /// is created, moves its whole balance to this factory; once every order of the call is pulled
 /// in, the factory pays each (token, receiver) pair the sum of its shares with ONE transfer. A
 /// merchant wallet or fee address that recurs across a batch of 20 orders is paid once, not 20
-/// times. Nothing stays in the factory between calls: it pays out exactly what it pulled in.
-/// Each order's `Distribution` event carries the balance distributed; the shares follow from it
-/// and the plan by the rule above.
+/// times. The factory pays out exactly what it pulled in, and shares out what actually arrived
+/// (a token that takes a fee on transfer delivers less than the forwarder held). Each order's
+/// `Distribution` event carries the amount distributed; the shares follow from it and the plan
+/// by the rule above.
 contract ForwarderFactory {
     struct Plan {
         bytes32 orderRef; // keccak256 of the payment order number: distinct orders, distinct addresses
@@ -43,12 +44,17 @@ contract ForwarderFactory {
         uint256 merchantIndex; // takes the excess and the dust
     }
 
-    /// What one call owes: the sum of the shares per (token, receiver), in first-seen order.
+    /// What one call owes: the sum of the shares per (token, receiver), in first-seen order; and
+    /// the factory's balance of the last token pulled in (the next pull of the same token starts
+    /// from it instead of asking the token again).
     struct Owed {
         address[] tokens;
         address[] receivers;
         uint256[] amounts;
         uint256 count;
+        address lastToken;
+        uint256 lastBalance;
+        bool known;
     }
 
     /// The code every forwarder runs while it is created; created by this factory.
@@ -66,6 +72,9 @@ contract ForwarderFactory {
     uint256 private _status = 1;
 
     event Distribution(bytes32 indexed orderRef, address indexed forwarder, address indexed token, uint256 balance, uint256 planned);
+    /// A plan of a batch left out: already distributed (1; by anyone, e.g. a copy of the plan sent
+    /// first) or nothing to distribute (2). The rest of the batch goes on.
+    event Skipped(bytes32 indexed orderRef, address indexed forwarder, uint8 reason);
 
     error InvalidPlan();
     error AlreadyDistributed(address forwarder);
@@ -80,9 +89,10 @@ contract ForwarderFactory {
         initCodeHash = keccak256(_initCode(impl));
     }
 
-    /// Native coin comes in only from a forwarder being created.
+    /// Native coin comes in only from a native-coin forwarder being created (not while the
+    /// factory pays out, when the pending token is back at its between-calls value).
     receive() external payable {
-        if (_status != 2) revert NotSettling();
+        if (_status != 2 || _pendingToken != address(0)) revert NotSettling();
     }
 
     /// For the forwarder being created: what it moves here.
@@ -101,22 +111,25 @@ contract ForwarderFactory {
         return _predict(_salt(plan)).code.length > 0;
     }
 
-    /// Deploys the plan's forwarder and pays out its whole balance of `plan.token`.
+    /// Deploys the plan's forwarder and pays out its whole balance of `plan.token`; reverts when
+    /// the plan was distributed already or its address holds nothing.
     function distribute(Plan calldata plan) external {
         _enter();
         Owed memory owed = _owed(plan.receivers.length);
-        _pull(plan, owed);
+        _pull(plan, owed, false);
         _leave(owed);
     }
 
-    /// Several orders in one transaction (one base fee, one transfer per receiver); all or nothing,
-    /// so a plan already distributed makes the batch revert: check `distributed` before batching.
+    /// Several orders in one transaction (one base fee, one transfer per receiver). A plan
+    /// already distributed, or whose address holds nothing, is skipped (`Skipped`), so nobody can
+    /// make a relayer's batch revert by distributing one of its plans first. Any other failure
+    /// (a malformed plan, a refused payout) reverts the whole batch.
     function distributeBatch(Plan[] calldata plans) external {
         _enter();
         uint256 capacity;
         for (uint256 i = 0; i < plans.length; ++i) capacity += plans[i].receivers.length;
         Owed memory owed = _owed(capacity);
-        for (uint256 i = 0; i < plans.length; ++i) _pull(plans[i], owed);
+        for (uint256 i = 0; i < plans.length; ++i) _pull(plans[i], owed, true);
         _leave(owed);
     }
 
@@ -134,32 +147,73 @@ contract ForwarderFactory {
     }
 
     function _owed(uint256 capacity) private pure returns (Owed memory) {
-        return Owed(new address[](capacity), new address[](capacity), new uint256[](capacity), 0);
+        return Owed(new address[](capacity), new address[](capacity), new uint256[](capacity), 0, address(0), 0, false);
     }
 
-    /// Creates the plan's forwarder, which moves its balance here, and adds the shares to `owed`.
-    function _pull(Plan calldata plan, Owed memory owed) private {
+    /// Creates the plan's forwarder, which moves its balance here, and adds the shares of what
+    /// arrived to `owed`. `skip`: a plan already distributed or holding nothing is left out.
+    function _pull(Plan calldata plan, Owed memory owed, bool skip) private {
         uint256 n = plan.receivers.length;
         if (n == 0 || plan.amounts.length != n || plan.merchantIndex >= n) revert InvalidPlan();
         bytes32 salt = _salt(plan);
         address forwarder = _predict(salt);
         // Checked before CREATE2: a collision there would burn all the gas it was given.
-        if (forwarder.code.length > 0) revert AlreadyDistributed(forwarder);
-        address token = plan.token;
-        uint256 balance = token == address(0) ? forwarder.balance : IERC20Balance(token).balanceOf(forwarder);
-        // Deploying for nothing would mark the plan distributed and strand later payments.
-        if (balance == 0) revert NothingToDistribute(forwarder);
-        (uint256[] memory shares, uint256 planned) = _shares(plan.amounts, plan.merchantIndex, balance);
-        _pendingToken = token;
-        _pendingAmount = balance;
-        _create(salt, forwarder);
-        for (uint256 i = 0; i < n; ++i) {
-            if (shares[i] > 0) _add(owed, token, plan.receivers[i], shares[i]);
+        if (forwarder.code.length > 0) {
+            if (!skip) revert AlreadyDistributed(forwarder);
+            emit Skipped(plan.orderRef, forwarder, 1);
+            return;
         }
-        emit Distribution(plan.orderRef, forwarder, token, balance, planned);
+        address token = plan.token;
+        uint256 balance = _balanceOf(token, forwarder);
+        // Deploying for nothing would mark the plan distributed and strand later payments.
+        if (balance == 0) {
+            if (!skip) revert NothingToDistribute(forwarder);
+            emit Skipped(plan.orderRef, forwarder, 2);
+            return;
+        }
+        uint256 received = _create(salt, forwarder, token, balance, owed);
+        _credit(plan, forwarder, received, owed);
     }
 
-    function _add(Owed memory owed, address token, address receiver, uint256 amount) private pure {
+    /// Creates the forwarder, which moves `balance` of `token` here; resolves to what arrived (a
+    /// token may take a fee on transfer).
+    function _create(bytes32 salt, address forwarder, address token, uint256 balance, Owed memory owed) private returns (uint256 received) {
+        _pendingToken = token;
+        _pendingAmount = balance;
+        // Only this call's pulls change the factory's balance while it runs (nothing leaves it
+        // before `_leave`), so the balance after the previous pull of the token is its balance now.
+        uint256 before = owed.known && owed.lastToken == token ? owed.lastBalance : _balanceOf(token, address(this));
+        bytes memory code = _initCode(implementation);
+        address created;
+        assembly {
+            created := create2(0, add(code, 0x20), mload(code), salt)
+            // The forwarder's reason (a token refusing the transfer, say) reaches the caller.
+            if iszero(created) {
+                returndatacopy(0, 0, returndatasize())
+                revert(0, returndatasize())
+            }
+        }
+        if (created != forwarder) revert CloneFailed(forwarder);
+        uint256 afterwards = _balanceOf(token, address(this));
+        (owed.lastToken, owed.lastBalance, owed.known) = (token, afterwards, true);
+        return afterwards - before;
+    }
+
+    /// Adds the plan's shares of `received` to `owed`.
+    function _credit(Plan calldata plan, address forwarder, uint256 received, Owed memory owed) private {
+        (uint256[] memory shares, uint256 planned) = _shares(plan.amounts, plan.merchantIndex, received);
+        address token = plan.token;
+        for (uint256 i = 0; i < shares.length; ++i) {
+            if (shares[i] > 0) _add(owed, token, plan.receivers[i], shares[i]);
+        }
+        emit Distribution(plan.orderRef, forwarder, token, received, planned);
+    }
+
+    function _balanceOf(address token, address owner) private view returns (uint256) {
+        return token == address(0) ? owner.balance : IERC20Balance(token).balanceOf(owner);
+    }
+
+    function _add(Owed memory owed, address token, address receiver, uint256 amount) private view {
         uint256 count = owed.count;
         for (uint256 j = 0; j < count; ++j) {
             if (owed.receivers[j] == receiver && owed.tokens[j] == token) {
@@ -167,6 +221,8 @@ contract ForwarderFactory {
                 return;
             }
         }
+        // The factory as a receiver would keep that share for good (checked once per new receiver).
+        if (receiver == address(this)) revert InvalidPlan();
         owed.tokens[count] = token;
         owed.receivers[count] = receiver;
         owed.amounts[count] = amount;
@@ -201,15 +257,6 @@ contract ForwarderFactory {
 
     function _predict(bytes32 salt) private view returns (address) {
         return address(uint160(uint256(keccak256(abi.encodePacked(bytes1(0xff), address(this), salt, initCodeHash)))));
-    }
-
-    function _create(bytes32 salt, address expected) private {
-        bytes memory code = _initCode(implementation);
-        address created;
-        assembly {
-            created := create2(0, add(code, 0x20), mload(code), salt)
-        }
-        if (created != expected) revert CloneFailed(expected);
     }
 
     /// The forwarders' init code (46 bytes) for `impl`:

@@ -8,6 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseEventLogs, type Address } from 'viem';
 import { forwarderFactoryAbi } from '../src/adapters/chain/evm/contract-artifacts.js';
+import { abiPlan } from '../src/adapters/chain/evm/forwarder-factory.js';
 import { NATIVE_COIN, orderRef } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
@@ -393,6 +394,43 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect((await t.gateway.settle('4')).settled).toBe(1);
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ tx_hash: theirs.transactionHash, status: 'SETTLED' }, {}] });
     expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+  });
+
+  it('finishes a batch when someone distributes one of its plans first: that order is skipped, then adopted; the other settles', async () => {
+    const [first, second] = await Promise.all([3, 4].map((n) => placeOrder(t, { amount: String(n) })));
+    await chain.pay(usdt, first!.address, 3n * USDT);
+    await chain.pay(usdt, second!.address, 4n * USDT);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const plan = forwarderPlan(planFromJson((await t.gateway.store.depositAddresses.get(first!.paymentOrderNo, '4', 'USDT'))!.plan));
+    let theirs = '';
+    await withoutAutomine(async () => {
+      expect((await t.gateway.settle('4')).sent).toBe(2); // one batch, waiting in the mempool
+      // A copy of one of its plans, sent with a higher tip: mined first (gas given: an estimate
+      // against the pending block, which holds the batch, would refuse it).
+      theirs = await chain.payer.wallet.writeContract({ address: chain.factory.factory, abi: forwarderFactoryAbi, functionName: 'distribute', args: [abiPlan(plan)], gas: 500_000n, maxPriorityFeePerGas: 50_000_000_000n, maxFeePerGas: 500_000_000_000n });
+      await mine(chain, 1);
+    });
+    const ours = (await t.gateway.store.settlements.get(second!.paymentOrderNo))!.txHash!;
+    const receipt = await chain.relayer.public.getTransactionReceipt({ hash: ours as `0x${string}` });
+    expect(receipt.status).toBe('success'); // the batch did not revert
+    expect(parseEventLogs({ abi: forwarderFactoryAbi, logs: receipt.logs, eventName: 'Skipped' }).map((e) => e.args.orderRef)).toEqual([orderRef(first!.paymentOrderNo)]);
+    await mine(chain, CONFIRMATIONS);
+    expect((await t.gateway.settle('4')).settled).toBe(1); // the second order; the first is due again
+    // The next passes adopt the distribution found on chain (already final) and complete the order.
+    let adopted = 0;
+    for (let pass = 0; pass < 3 && adopted === 0; pass += 1) {
+      adopted += (await t.gateway.settle('4')).settled;
+      if (adopted === 0) await mine(chain, 1);
+    }
+    expect(adopted).toBe(1);
+    const done = await queryOrder(t, first!.requestNo);
+    expect(done).toMatchObject({ pay_status: 'COMPLETED' });
+    expect((done.settlements as { tx_hash: string }[]).map((x) => x.tx_hash)).toEqual([theirs, theirs]);
+    expect(await queryOrder(t, second!.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(await distributionsOf(first!.paymentOrderNo)).toHaveLength(1);
+    expect(logged.join('')).toContain('the settlement batch skipped this order');
   });
 
   it('adopts only the distribution of the order’s own forwarder, not a decoy with the same order reference', async () => {

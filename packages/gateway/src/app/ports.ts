@@ -300,6 +300,8 @@ export interface SettlementReceipt {
    * each receiver got follows from it and the plan (`distribute` of domain/settlement-plan.ts).
    */
   distributions: { orderRef: string; forwarder: string; balance: bigint }[];
+  /** `Skipped` events of a batch: the plan was distributed already (by anyone) or held nothing. */
+  skipped: { orderRef: string; forwarder: string; reason: 'DISTRIBUTED' | 'EMPTY' }[];
 }
 
 /**

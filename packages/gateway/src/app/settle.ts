@@ -291,8 +291,11 @@ export class Settler {
       const forwarder = st.address.toLowerCase();
       const distribution = mined.distributions.find((d) => d.orderRef === ref && d.forwarder === forwarder);
       if (!distribution) {
-        // The transaction did not distribute this order's forwarder: it is due again.
-        deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a final settlement transaction has no distribution of this order; it is due again');
+        // The transaction did not distribute this order's forwarder: it is due again. Skipped
+        // because someone distributed the plan first: the next pass adopts that distribution.
+        const skipped = mined.skipped.find((d) => d.orderRef === ref && d.forwarder === forwarder);
+        if (skipped) deps.log.warn({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: skipped.reason }, 'the settlement batch skipped this order (distributed already, or nothing held); it is due again');
+        else deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a final settlement transaction has no distribution of this order; it is due again');
         await deps.store.transaction(async (s) => {
           await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, lastError: `transaction ${mined.hash} did not distribute it`, nextAttemptAt: now, updatedAt: now });
           await s.settlements.setPayouts(st.paymentOrderNo, []);

@@ -84,6 +84,11 @@ describe('refusals', () => {
     await expect(distributeRaw({ ...base, receivers: [a, b], amounts: [1n], merchantIndex: 0n })).rejects.toThrow(/InvalidPlan/);
     await expect(distributeRaw({ ...base, receivers: [a, b], amounts: [1n, 2n], merchantIndex: 2n })).rejects.toThrow(/InvalidPlan/);
     await expect(distributeRaw({ ...base, receivers: [], amounts: [], merchantIndex: 0n })).rejects.toThrow(/InvalidPlan/);
+    // The factory itself as a receiver would keep that share for good.
+    const toFactory = { ...testPlan(usdt6, [6n, 4n]), receivers: [a, chain.factory.factory] };
+    await chain.pay(usdt6, chain.addressOf(toFactory), 10n);
+    await expect(chain.distribute(toFactory)).rejects.toThrow(/InvalidPlan/);
+    expect(await chain.balanceOf(usdt6, chain.addressOf(toFactory))).toBe(10n);
   });
 
   it('reverts as a whole when a receiver refuses the native coin, leaving the funds in place', async () => {
@@ -112,18 +117,25 @@ describe('distributeBatch', () => {
     expect(logs.map((l) => l.args.orderRef)).toEqual([exact.orderRef, short.orderRef, over.orderRef]);
   });
 
-  it('reverts entirely when one plan was already distributed', async () => {
+  it('skips a plan already distributed (by anyone, first) or holding nothing, and settles the rest', async () => {
     const done = testPlan(usdt6, [5n, 5n]);
+    const empty = testPlan(usdt6, [2n, 2n]);
     const pending = testPlan(usdt6, [7n, 3n]);
     await chain.pay(usdt6, chain.addressOf(done), 10n);
     await chain.pay(usdt6, chain.addressOf(pending), 10n);
-    await chain.distribute(done);
-    await expect(chain.distribute([pending, done])).rejects.toThrow(/AlreadyDistributed/);
-    expect(await chain.balanceOf(usdt6, chain.addressOf(pending))).toBe(10n);
-    // What a relayer sends for the remaining one: plain calldata, one plan -> distribute.
-    const hash = await chain.relayer.wallet.sendTransaction({ to: chain.factory.factory, data: distributeCalldata([pending]) });
-    await confirmed(chain.relayer, hash);
+    await chain.distribute(done); // a copy of the plan sent ahead of the relayer's batch
+    const receipt = await chain.distribute([done, pending, empty]);
     expect(await balances(pending)).toEqual([7n, 3n]);
+    expect(await balances(done)).toEqual([5n, 5n]); // paid once
+    const logs = parseEventLogs({ abi: forwarderFactoryAbi, logs: receipt.logs });
+    expect(logs.filter((l) => l.eventName === 'Skipped').map((l) => l.args)).toEqual([
+      { orderRef: done.orderRef, forwarder: chain.addressOf(done), reason: 1 },
+      { orderRef: empty.orderRef, forwarder: chain.addressOf(empty), reason: 2 },
+    ]);
+    expect(logs.filter((l) => l.eventName === 'Distribution').map((l) => l.args.orderRef)).toEqual([pending.orderRef]);
+    expect(await isDistributed(chain.relayer.public, chain.factory.factory, empty)).toBe(false);
+    // A single plan is refused instead: plain calldata, one plan -> distribute.
+    await expect(chain.relayer.wallet.sendTransaction({ to: chain.factory.factory, data: distributeCalldata([done]) })).rejects.toThrow(/AlreadyDistributed|revert/);
   });
 });
 

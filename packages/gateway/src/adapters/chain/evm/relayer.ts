@@ -69,6 +69,7 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
   const toReceipt = (r: TransactionReceipt): SettlementReceipt => {
     const ours = r.logs.filter((l) => l.address.toLowerCase() === factory.toLowerCase());
     const distributions = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Distribution' });
+    const skipped = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Skipped' });
     return {
       hash: r.transactionHash,
       blockNumber: Number(r.blockNumber),
@@ -76,6 +77,7 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       success: r.status === 'success',
       gasUsed: r.gasUsed,
       distributions: distributions.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), balance: e.args.balance })),
+      skipped: skipped.map((e) => ({ orderRef: e.args.orderRef.toLowerCase(), forwarder: e.args.forwarder.toLowerCase(), reason: e.args.reason === 1 ? 'DISTRIBUTED' : 'EMPTY' })),
     };
   };
 
