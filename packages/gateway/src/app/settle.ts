@@ -3,10 +3,10 @@
 // up. A pass:
 // 1. follows the open transactions, lowest nonce first: final → the orders' payouts are recorded
 //    (each order's Distribution event and its plan) and the orders complete; reverted → the
-//    orders are due again; pending too long → replaced with higher fees (same nonce, new hash recorded first); known to
-//    nobody (a reorg dropped it, or the process died between recording and broadcasting) → the
-//    same signed transaction is broadcast again, unless its nonce was used meanwhile (DROPPED,
-//    the orders due again);
+//    orders are due again; pending too long → replaced with higher fees (same nonce, new hash
+//    recorded first); known to nobody (a reorg dropped it, or the process died between
+//    recording and broadcasting) → the same signed transaction is broadcast again, unless its
+//    nonce was used meanwhile (DROPPED, the orders due again);
 // 2. settles what is due: orders still PAID (or closed underpaid), whose forwarder holds money
 //    and was not distributed yet (if it was — by us before a lost record, or by anyone — the
 //    distribution found on chain is adopted instead: nobody is paid twice, the contract would

@@ -78,8 +78,8 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
     const changed = new Map<string, FactoryCheck>();
     await Promise.all(
       networks.map(async (network) => {
-        const { factory, forwarder, rpcUrls } = network.chain;
-        if (!factory || !forwarder || rpcUrls.length === 0) return;
+        const { factory, forwarder } = network.chain;
+        if (!checkable(network) || !factory || !forwarder) return;
         const before = this.status(network.id);
         if (before.state === 'OK') return;
         const result = await checkFactory(clientFor(network), factory, forwarder);
@@ -94,9 +94,12 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
 
   /** Whether some network with nodes and a factory is not known to be OK. */
   pending(networks: readonly NetworkDeployment[]): boolean {
-    return networks.some((n) => n.chain.factory && n.chain.forwarder && n.chain.rpcUrls.length > 0 && this.status(n.id).state !== 'OK');
+    return networks.some((n) => checkable(n) && this.status(n.id).state !== 'OK');
   }
 }
+
+/** A network whose factory can be asked: nodes, a factory and a forwarder configured. */
+const checkable = (network: NetworkDeployment): boolean => !!network.chain.factory && !!network.chain.forwarder && network.chain.rpcUrls.length > 0;
 
 function publicClientFor(network: NetworkDeployment): PublicClient {
   return createPublicClient({ transport: fallback(network.chain.rpcUrls.map((url) => http(url, { timeout: 10_000, retryCount: 0 }))), cacheTime: 0 });
