@@ -152,22 +152,23 @@ async function gatewayChild(argsJson) {
   const send = (msg) => process.send(msg);
   // The scanner holds this same PaymentFacts object (cli/gateway.ts), so wrapping its methods
   // times the scan's own calls: the time inside them, and the moment a call that made an order
-  // PAID has committed (the call resolves after its transaction). Newer builds record a pass's
-  // facts per order (`transfersObserved`), older ones one by one (`transferObserved`): both are
-  // wrapped, and a call of one from inside the other is counted once.
+  // PAID has committed (the call resolves after its transaction). Builds differ in what the scan
+  // calls: a whole pass's facts at once (`passObserved`, one outcome per order), each order's
+  // (`transfersObserved`), or one transfer at a time (`transferObserved`): all are wrapped, and a
+  // call of one from inside another is counted once.
   let observeUs = 0;
   let observed = 0;
   let depth = 0;
-  const wrap = (name, factsOf) => {
+  const wrap = (name, factsOf, outcomesOf) => {
     const original = gw.payments[name];
     if (typeof original !== 'function') return;
     gw.payments[name] = async (arg) => {
       const facts = factsOf(arg);
       const t = hrUs();
       depth += 1;
-      let outcome;
+      let result;
       try {
-        outcome = await original.call(gw.payments, arg);
+        result = await original.call(gw.payments, arg);
       } finally {
         depth -= 1;
       }
@@ -175,16 +176,19 @@ async function gatewayChild(argsJson) {
       if (depth === 0) {
         observeUs += end - t;
         observed += facts.length;
-        if (outcome.ok && outcome.changed && outcome.order.state.status === 'PAID') {
-          const last = facts.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
+        for (const outcome of outcomesOf(result)) {
+          if (!(outcome.ok && outcome.changed && outcome.order.state.status === 'PAID')) continue;
+          const own = facts.filter((f) => f.paymentOrderNo === outcome.order.paymentOrderNo);
+          const last = own.reduce((x, y) => (y.blockNumber > x.blockNumber ? y : x));
           send({ type: 'paid', paymentOrderNo: last.paymentOrderNo, us: end, blockNumber: last.blockNumber, confirmations: last.confirmations });
         }
       }
-      return outcome;
+      return result;
     };
   };
-  wrap('transferObserved', (fact) => [fact]);
-  wrap('transfersObserved', (facts) => facts);
+  wrap('transferObserved', (fact) => [fact], (outcome) => [outcome]);
+  wrap('transfersObserved', (facts) => facts, (outcome) => [outcome]);
+  wrap('passObserved', (facts) => facts, (outcomes) => outcomes);
   if (a.workers) await gw.listen();
   else await gw.server.ready();
   // The JS heap's peak, sampled (a sample can be late during long synchronous work).

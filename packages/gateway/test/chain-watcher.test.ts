@@ -155,13 +155,12 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     // The running gateway holds the lease; let it run out, as when its process dies.
     t.clock.advance(LEASE_SECONDS + 1);
     // A scanner that stores the first order's transfers and then dies (before the cursor moves).
-    let stored = 0;
     const crashing: PaymentFacts = {
-      transferObserved: (fact) => crashing.transfersObserved([fact]),
-      async transfersObserved(facts) {
-        if (stored === 1) throw new Error('killed mid-scan');
-        stored += 1;
-        return t.gateway.payments.transfersObserved(facts);
+      transferObserved: (fact) => t.gateway.payments.transferObserved(fact),
+      transfersObserved: (facts) => t.gateway.payments.transfersObserved(facts),
+      async passObserved(facts) {
+        await t.gateway.payments.passObserved(facts.filter((f) => f.paymentOrderNo === facts[0]!.paymentOrderNo));
+        throw new Error('killed mid-scan');
       },
     };
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
@@ -206,6 +205,58 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(asked.every((n) => n <= 2)).toBe(true);
     expect(asked.reduce((a, b) => a + b, 0)).toBe(watchedNow);
     for (const [i, o] of orders.entries()) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: String(i + 1) });
+    t.clock.advance(LEASE_SECONDS + 1);
+  });
+
+  it('stores each request\'s transfers while the next request runs, deciding each order once on all its facts of the pass', async () => {
+    // One recipient per request: every order's transfers arrive in their own request.
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const reader = evmChainReader([chain.node.rpcUrl]);
+    let failAt = -1;
+    let calls = 0;
+    const flaky = {
+      ...reader,
+      async tokenTransfers(tokens: readonly string[], recipients: readonly string[], from: number, to: number) {
+        calls += 1;
+        // Fails while the request before it is being stored (the scan is in the database then).
+        if (calls === failAt) throw new Error('endpoint gone mid-pass');
+        return reader.tokenTransfers(tokens, recipients, from, to);
+      },
+    };
+    const deps = { store: t.gateway.store, clock: t.clock, payments: t.gateway.payments, reader: flaky, network, log: silent, owner: 'pipelined', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000, recipientsPerRequest: 1 };
+    const scan = () => {
+      t.clock.advance(LEASE_SECONDS + 1);
+      calls = 0;
+      return scanChainOnce(deps);
+    };
+    // `first` has a transfer still confirming; in the pass where it becomes final a second one
+    // arrives that completes the order: decided together, PAID without a transient UNDERPAID.
+    const first = await placeOrder(t, { amount: '10' });
+    const others3 = await Promise.all([3, 4, 5].map((n) => placeOrder(t, { amount: String(n) })));
+    await scan();
+    await pay(usdt6, first.address, 4_000_000n);
+    await mine(chain, 1);
+    await scan();
+    expect(await queryOrder(t, first.requestNo)).toMatchObject({ pay_status: 'PAYING' });
+    await pay(usdt6, first.address, 6_000_000n);
+    for (const [i, o] of others3.entries()) await pay(usdt6, o.address, BigInt(i + 3) * 1_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    // The second request fails while the first one's transfers are stored: the pass fails (no
+    // unhandled rejection), the cursor stays, and the next pass finds everything once.
+    failAt = 2;
+    await expect(scan()).rejects.toThrow('endpoint gone mid-pass');
+    failAt = -1;
+    const r = await scan();
+    expect(r.leased).toBe(true);
+    expect(calls).toBeGreaterThanOrEqual(4);
+    expect(await queryOrder(t, first.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10' });
+    expect((await queryOrder(t, first.requestNo)).pay_exception).toBeUndefined();
+    expect(await notifyTypes(t, first.paymentOrderNo)).toEqual(['ORDER_PAID']);
+    expect(await payments(first.requestNo)).toHaveLength(2);
+    for (const [i, o] of others3.entries()) {
+      expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: String(i + 3) });
+      expect(await payments(o.requestNo)).toHaveLength(1);
+    }
     t.clock.advance(LEASE_SECONDS + 1);
   });
 

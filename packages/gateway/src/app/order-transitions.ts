@@ -37,66 +37,88 @@ export async function transition(
   fact: OrderFact | ((tx: StoreTx, order: OrderRecord) => Promise<OrderFact | null>),
 ): Promise<TransitionOutcome> {
   for (let attempt = 1; ; attempt += 1) {
-    let statusChanged = false;
-    let settleOn: string | null = null;
-    const outcome = await deps.store.transaction(async (tx): Promise<TransitionOutcome | 'RETRY'> => {
+    const applied = await deps.store.transaction(async (tx): Promise<Applied | 'RETRY'> => {
       const order = await tx.orders.get(paymentOrderNo);
-      if (!order) return { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' };
+      if (!order) return unchanged({ ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' });
       const f = typeof fact === 'function' ? await fact(tx, order) : fact;
-      if (!f) return { ok: true, order, changed: false };
-      const now = nowSeconds(deps.clock);
-      const decision = decide(order.state, f, now);
-      if (!decision.ok) return { ok: false, reason: decision.reason, message: decision.message, order };
-      if (!decision.changed) return { ok: true, order, changed: false };
-      const next: OrderRecord = {
-        ...order,
-        state: decision.next,
-        sequence: order.sequence + 1,
-        version: order.version + 1,
-        updatedAt: deps.clock.nowMs(),
-      };
-      for (const effect of decision.effects) {
-        if (effect.kind === 'WATCH_UNTIL') next.watchUntil = Math.max(next.watchUntil, effect.until);
-      }
-      if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
-      statusChanged = next.state.status !== order.state.status;
-      if (decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT')) settleOn = await scheduleSettlement(tx, next, deps.clock.nowMs());
-      const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
-      if (notifies.length > 0 && next.notifyUrl) {
-        const payments = await tx.payments.listByOrder(next.paymentOrderNo);
-        const snapshot = orderQueryData(next, payments, await tx.settlements.view(next.paymentOrderNo));
-        for (const effect of notifies) {
-          const notifyId = deps.ids.notifyId();
-          await tx.notifications.insert({
-            notifyId,
-            paymentOrderNo: next.paymentOrderNo,
-            notifyType: effect.notifyType,
-            sequence: next.sequence,
-            // notify_time is stamped by the delivery worker at the first attempt.
-            payload: JSON.stringify({ ...snapshot, notify_id: notifyId, notify_type: effect.notifyType }),
-            status: 'PENDING',
-            attempts: 0,
-            nextAttemptAt: deps.clock.nowMs(),
-            createdAt: deps.clock.nowMs(),
-            series: 1,
-            attemptNo: 0,
-            notifyTime: null,
-            leaseOwner: null,
-            deliveredAt: null,
-            destination: urlDestination(next.notifyUrl),
-          });
-        }
-      }
-      return { ok: true, order: next, changed: true };
+      return applyFact(deps, tx, order, f);
     });
-    if (outcome !== 'RETRY') {
-      if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
-      if (outcome.ok && statusChanged) deps.metrics?.transition(outcome.order.state.status);
-      if (outcome.ok && settleOn) deps.settlementDue?.(settleOn);
-      return outcome;
+    if (applied !== 'RETRY') {
+      committed(deps, applied);
+      return applied.outcome;
     }
     if (attempt >= MAX_ATTEMPTS) throw new Error(`order ${paymentOrderNo} kept changing under us; gave up after ${attempt} attempts`);
   }
+}
+
+/** What applying a fact inside a transaction did; `committed` acts on it once the transaction has committed. */
+export interface Applied {
+  outcome: TransitionOutcome;
+  statusChanged: boolean;
+  /** The network whose settlement worker is to wake up, if the order's settlement became due. */
+  settleOn: string | null;
+}
+
+export const unchanged = (outcome: TransitionOutcome): Applied => ({ outcome, statusChanged: false, settleOn: null });
+
+/**
+ * Decides `f` (null: nothing to decide) for `order` as loaded in `tx` and writes the new state
+ * and its effects there. 'RETRY': the order changed since it was loaded (nothing written for it).
+ */
+export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderRecord, f: OrderFact | null): Promise<Applied | 'RETRY'> {
+  if (!f) return unchanged({ ok: true, order, changed: false });
+  const now = nowSeconds(deps.clock);
+  const decision = decide(order.state, f, now);
+  if (!decision.ok) return unchanged({ ok: false, reason: decision.reason, message: decision.message, order });
+  if (!decision.changed) return unchanged({ ok: true, order, changed: false });
+  const next: OrderRecord = {
+    ...order,
+    state: decision.next,
+    sequence: order.sequence + 1,
+    version: order.version + 1,
+    updatedAt: deps.clock.nowMs(),
+  };
+  for (const effect of decision.effects) {
+    if (effect.kind === 'WATCH_UNTIL') next.watchUntil = Math.max(next.watchUntil, effect.until);
+  }
+  if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
+  const statusChanged = next.state.status !== order.state.status;
+  const settleOn = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT') ? await scheduleSettlement(tx, next, deps.clock.nowMs()) : null;
+  const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
+  if (notifies.length > 0 && next.notifyUrl) {
+    const payments = await tx.payments.listByOrder(next.paymentOrderNo);
+    const snapshot = orderQueryData(next, payments, await tx.settlements.view(next.paymentOrderNo));
+    for (const effect of notifies) {
+      const notifyId = deps.ids.notifyId();
+      await tx.notifications.insert({
+        notifyId,
+        paymentOrderNo: next.paymentOrderNo,
+        notifyType: effect.notifyType,
+        sequence: next.sequence,
+        // notify_time is stamped by the delivery worker at the first attempt.
+        payload: JSON.stringify({ ...snapshot, notify_id: notifyId, notify_type: effect.notifyType }),
+        status: 'PENDING',
+        attempts: 0,
+        nextAttemptAt: deps.clock.nowMs(),
+        createdAt: deps.clock.nowMs(),
+        series: 1,
+        attemptNo: 0,
+        notifyTime: null,
+        leaseOwner: null,
+        deliveredAt: null,
+        destination: urlDestination(next.notifyUrl),
+      });
+    }
+  }
+  return { outcome: { ok: true, order: next, changed: true }, statusChanged, settleOn };
+}
+
+/** After the commit: wakes the delivery and settlement workers and counts the change. */
+export function committed(deps: TransitionDeps, applied: Applied): void {
+  const { outcome } = applied;
+  if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
+  if (outcome.ok && applied.statusChanged) deps.metrics?.transition(outcome.order.state.status);
+  if (outcome.ok && applied.settleOn) deps.settlementDue?.(applied.settleOn);
 }
 
 /**

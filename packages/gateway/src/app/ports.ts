@@ -84,6 +84,8 @@ export interface OrderRepo {
   /** Inserts the order and its payment options; a duplicate (merchant_no, request_no_key) throws DuplicateRequestError. */
   insert(o: OrderRecord): Promise<void>;
   get(paymentOrderNo: string): Promise<OrderRecord | null>;
+  /** The orders among `paymentOrderNos` that exist (any order; unknown numbers are left out), in a few statements. */
+  getMany(paymentOrderNos: readonly string[]): Promise<OrderRecord[]>;
   /** The order's cashier token alone (one indexed read), or null for an unknown order. */
   cashierToken(paymentOrderNo: string): Promise<string | null>;
   findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;
@@ -99,6 +101,8 @@ export interface PaymentRepo {
   /** The same for several transfers (distinct keys), in as few statements as the driver allows. */
   upsertMany(ps: readonly PaymentRecord[]): Promise<void>;
   listByOrder(paymentOrderNo: string): Promise<PaymentRecord[]>;
+  /** The transfers of several orders (each order's in listByOrder's order), in a few statements. */
+  listByOrders(paymentOrderNos: readonly string[]): Promise<PaymentRecord[]>;
   /** Transfers on `network` not final yet (status SEEN): their confirmations and blocks are re-checked. */
   listUnfinal(network: string): Promise<PaymentRecord[]>;
   /** Sets the confirmations of the network's SEEN transfers at or below `head` to head - block + 1, in one statement. */
@@ -387,8 +391,8 @@ export interface KeyVault {
 export interface Metrics {
   /** A new order was stored (not a repeat of an earlier request). */
   orderCreated(edition: Edition): void;
-  /** A transfer entered `status` (first seen, final, reverted): once per status, not per confirmation or rescan. */
-  paymentObserved(network: string, status: PaymentStatus): void;
+  /** `count` (default 1) transfers entered `status` (first seen, final, reverted): once per status, not per confirmation or rescan. */
+  paymentObserved(network: string, status: PaymentStatus, count?: number): void;
   /** An order's status changed to `status`. */
   transition(status: PayStatus): void;
   /** A notification attempt finished (errorKind null when delivered). */

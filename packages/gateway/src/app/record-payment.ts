@@ -3,8 +3,8 @@
 // (network, tx hash, log index) and the order's totals are recomputed from all its rows in
 // the same transaction as the state change.
 import type { OrderFact } from '../domain/lifecycle.js';
-import { transition, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
-import type { PaymentRecord } from './records.js';
+import { applyFact, committed, transition, type Applied, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
+import type { OrderRecord, PaymentRecord } from './records.js';
 
 /**
  * A transfer to one of the order's deposit addresses as the chain shows it now. status SEEN:
@@ -20,59 +20,152 @@ export interface PaymentFacts {
    * never show it a transient UNDERPAID (a flag that is never cleared) or two REVERTED events.
    */
   transfersObserved(facts: readonly TransferFact[]): Promise<TransitionOutcome>;
+  /**
+   * Every transfer a scan pass found, of any number of orders: each order's together, as
+   * transfersObserved would, but a few hundred orders per transaction, loaded and written in a
+   * handful of statements. One outcome per order (in the order the orders first appear).
+   */
+  passObserved(facts: readonly TransferFact[]): Promise<TransitionOutcome[]>;
+}
+
+/** Orders applied per transaction by passObserved (their reads and writes are a few statements). */
+export const PASS_ORDERS_PER_TRANSACTION = 250;
+
+const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.network}|${p.txHash}|${p.logIndex}`;
+
+/**
+ * What an order's transfers of a pass mean, given its transfers as stored: the rows to write,
+ * the transfers that enter a new status (what is counted), and the fact to decide (null when the
+ * order has no amount due in the pair, so nothing to decide). Selects the pair of a transfer in
+ * one of the order's options when the payer skipped the cashier (mutates `order`).
+ */
+function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number) {
+  const entered: TransferFact[] = [];
+  // The order's transfers as stored, then as they will be after this upsert: the totals are
+  // computed from that, without reading them back.
+  const rows = new Map(stored.map((p) => [key(p), p]));
+  const writes = new Map<string, PaymentRecord>();
+  for (const fact of facts) {
+    const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
+    if (!order.selectedNetwork && option) {
+      order.selectedNetwork = option.network;
+      order.selectedCurrency = option.currency;
+      order.state = { ...order.state, due: option.amountBase };
+    }
+    const k = key(fact);
+    const before = rows.get(k);
+    if (before?.status !== fact.status) entered.push(fact);
+    const write = record(fact, fact, nowMs, nowMs);
+    // The upsert keeps what identifies a stored transfer (amount, address, currency, created_at)
+    // and moves its block, confirmations and status.
+    rows.set(k, before ? record(before, fact, before.createdAt, nowMs) : write);
+    writes.set(k, write);
+  }
+  // A transfer in a pair the order does not offer is recorded but counts for nothing.
+  let fact: OrderFact | null = null;
+  if (order.state.due !== null) {
+    const counted = [...rows.values()].filter((p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED');
+    fact = {
+      kind: 'PAYMENTS_OBSERVED',
+      due: order.state.due,
+      seen: counted.reduce((s, p) => s + p.amount, 0n),
+      final: counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n),
+      allFinal: counted.every((p) => p.status === 'FINAL'),
+    };
+  }
+  return { writes: [...writes.values()], entered, fact };
+}
+
+/** `id`'s transfer (order, network, currency, tx, address, amount) where `at` says it is now. Written out: spreading costs more. */
+function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt: number): PaymentRecord {
+  return {
+    paymentOrderNo: id.paymentOrderNo,
+    network: id.network,
+    currency: id.currency,
+    txHash: id.txHash,
+    logIndex: id.logIndex,
+    blockNumber: at.blockNumber,
+    blockHash: at.blockHash,
+    address: id.address,
+    amount: id.amount,
+    confirmations: at.confirmations,
+    status: at.status,
+    createdAt,
+    updatedAt,
+  };
+}
+
+function groupByOrder<T extends { paymentOrderNo: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) {
+    const list = out.get(item.paymentOrderNo);
+    if (list) list.push(item);
+    else out.set(item.paymentOrderNo, [item]);
+  }
+  return out;
 }
 
 export function paymentFacts(deps: TransitionDeps): PaymentFacts {
+  const counted = (entered: readonly TransferFact[]) => {
+    if (!deps.metrics || entered.length === 0) return;
+    // One call per (network, status): a pass may count thousands.
+    const counts = new Map<string, { network: string; status: TransferFact['status']; n: number }>();
+    for (const { network, status } of entered) {
+      const k = `${network}|${status}`;
+      const c = counts.get(k);
+      if (c) c.n += 1;
+      else counts.set(k, { network, status, n: 1 });
+    }
+    for (const c of counts.values()) deps.metrics.paymentObserved(c.network, c.status, c.n);
+  };
+
   const transfersObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome> => {
     const first = facts[0];
     if (!first) throw new RangeError('transfersObserved needs at least one transfer');
     if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
-    // The transfers that enter a new status (first seen, final, reverted): what is counted.
     let entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
-      entered = [];
-      // The order's transfers as stored, then as they will be after this upsert: the totals are
-      // computed from that, without reading them back (one read and one write per pass and order).
-      const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.network}|${p.txHash}|${p.logIndex}`;
-      const rows = new Map((await tx.payments.listByOrder(order.paymentOrderNo)).map((p) => [key(p), p]));
-      const nowMs = deps.clock.nowMs();
-      const writes = new Map<string, PaymentRecord>();
-      for (const fact of facts) {
-        const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
-        if (!order.selectedNetwork && option) {
-          // A transfer in one of the order's options selects it when the payer skipped the cashier.
-          order.selectedNetwork = option.network;
-          order.selectedCurrency = option.currency;
-          order.state = { ...order.state, due: option.amountBase };
-        }
-        const k = key(fact);
-        const stored = rows.get(k);
-        if (stored?.status !== fact.status) entered.push(fact);
-        // The upsert keeps what identifies a stored transfer (amount, address, currency, created_at)
-        // and moves its block, confirmations and status.
-        const next: PaymentRecord = stored
-          ? { ...stored, blockNumber: fact.blockNumber, blockHash: fact.blockHash, confirmations: fact.confirmations, status: fact.status, updatedAt: nowMs }
-          : { ...fact, createdAt: nowMs, updatedAt: nowMs };
-        rows.set(k, next);
-        writes.set(k, { ...fact, createdAt: nowMs, updatedAt: nowMs });
-      }
-      await tx.payments.upsertMany([...writes.values()]);
-      // A transfer in a pair the order does not offer is recorded but counts for nothing.
-      if (order.state.due === null) return null;
-      const counted = [...rows.values()].filter((p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED');
-      const seen = counted.reduce((s, p) => s + p.amount, 0n);
-      const final = counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n);
-      return {
-        kind: 'PAYMENTS_OBSERVED',
-        due: order.state.due,
-        seen,
-        final,
-        allFinal: counted.every((p) => p.status === 'FINAL'),
-      };
+      const seen = observe(order, await tx.payments.listByOrder(order.paymentOrderNo), facts, deps.clock.nowMs());
+      entered = seen.entered;
+      await tx.payments.upsertMany(seen.writes);
+      return seen.fact;
     });
     // Stored unless the order does not exist (a refused decision still commits the rows).
-    if (outcome.ok || outcome.reason !== 'NOT_FOUND') for (const fact of entered) deps.metrics?.paymentObserved(fact.network, fact.status);
+    if (outcome.ok || outcome.reason !== 'NOT_FOUND') counted(entered);
     return outcome;
   };
-  return { transferObserved: (fact) => transfersObserved([fact]), transfersObserved };
+
+  const passObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome[]> => {
+    const byOrder = groupByOrder(facts);
+    const nos = [...byOrder.keys()];
+    const outcomes = new Map<string, TransitionOutcome>();
+    for (let i = 0; i < nos.length; i += PASS_ORDERS_PER_TRANSACTION) {
+      const chunk = nos.slice(i, i + PASS_ORDERS_PER_TRANSACTION);
+      const done = await deps.store.transaction(async (tx) => {
+        const applied: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[] = [];
+        const orders = await tx.orders.getMany(chunk);
+        const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
+        const nowMs = deps.clock.nowMs();
+        const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));
+        await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
+        for (const s of seen) applied.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered });
+        return applied;
+      });
+      for (const no of chunk) outcomes.set(no, { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' });
+      counted(done.flatMap((d) => d.entered));
+      for (const d of done) {
+        if (d.applied === 'RETRY') {
+          // Changed by someone else since it was read (PostgreSQL): its transfers are stored; the
+          // single-order path decides it again from them, retrying as it does.
+          outcomes.set(d.no, await transfersObserved(byOrder.get(d.no)!));
+          continue;
+        }
+        committed(deps, d.applied);
+        outcomes.set(d.no, d.applied.outcome);
+      }
+    }
+    return nos.map((no) => outcomes.get(no)!);
+  };
+
+  return { transferObserved: (fact) => transfersObserved([fact]), transfersObserved, passObserved };
 }

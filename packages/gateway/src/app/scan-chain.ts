@@ -5,7 +5,7 @@
 // another block after a reorganisation is counted once. The cursor moves only after the facts
 // are stored: a crash mid-scan repeats work, it never skips it. The facts of a pass are applied
 // per order, each order's together (two transfers completing an order in one pass are one
-// decision, not a transient UNDERPAID). Native-coin receipts have no logs: they are found by
+// decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have no logs: they are found by
 // balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import type { PaymentFacts, TransferFact } from './record-payment.js';
@@ -28,7 +28,12 @@ export interface ScanDeps {
   maxBlocks: number;
   /** Watched addresses read (and asked about) at a time; default WATCH_PAGE_SIZE. */
   watchPageSize?: number;
+  /** Recipients asked about per tokenTransfers call (its transfers are stored while the next call runs); default RECIPIENTS_PER_REQUEST. */
+  recipientsPerRequest?: number;
 }
+
+/** The EVM reader's recipients per eth_getLogs request (a provider limit), so one call is one request. */
+export const RECIPIENTS_PER_REQUEST = 200;
 
 /** Watched addresses per page of a scan: 25 eth_getLogs requests of the reader's 200 recipients. */
 export const WATCH_PAGE_SIZE = 5_000;
@@ -90,6 +95,14 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const native = await scanNativeReceipts(deps, head, nativeWatched, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
   reverted += native.reverted;
   let transfers = native.transfers;
+  // The facts found so far (re-checks, native receipts) wait for their order's new transfers, so
+  // that each order's facts of the pass are decided together; the rest are applied at the end.
+  const held = new Map<string, TransferFact[]>();
+  for (const f of facts) {
+    const list = held.get(f.paymentOrderNo);
+    if (list) list.push(f);
+    else held.set(f.paymentOrderNo, [f]);
+  }
   if (from > head) {
     await recordByOrder(deps.payments, facts);
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
@@ -97,6 +110,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
+  const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
   // The watched addresses a page at a time (by address): with 100,000 open orders the scan holds
   // one page, not all of them. Native options' addresses are included: a token sent there is
   // recorded (and not counted).
@@ -109,15 +123,37 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
       if (list) list.push(d);
       else byAddress.set(d.address, [d]);
     }
-    for (const t of await reader.tokenTransfers(tokens, [...byAddress.keys()], from, to)) {
-      const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
-      if (!fact) continue;
-      facts.push(fact);
-      transfers += 1;
+    // One request's recipients at a time; the next request is in flight while the transfers of
+    // this one are stored (the node works while the database does).
+    const recipients = [...byAddress.keys()];
+    const ask = (i: number) => {
+      const asked = reader.tokenTransfers(tokens, recipients.slice(i, i + perRequest), from, to);
+      asked.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
+      return asked;
+    };
+    let next: Promise<ChainTransfer[]> | null = ask(0);
+    for (let i = 0; next; i += perRequest) {
+      const found: ChainTransfer[] = await next;
+      next = i + perRequest < recipients.length ? ask(i + perRequest) : null;
+      const fresh: TransferFact[] = [];
+      for (const t of found) {
+        const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
+        if (!fact) continue;
+        fresh.push(fact);
+        transfers += 1;
+      }
+      const earlier: TransferFact[] = [];
+      for (const no of new Set(fresh.map((f) => f.paymentOrderNo))) {
+        const list = held.get(no);
+        if (!list) continue;
+        earlier.push(...list);
+        held.delete(no);
+      }
+      await recordByOrder(deps.payments, [...earlier, ...fresh]);
     }
     after = page[page.length - 1]!.address;
   }
-  await recordByOrder(deps.payments, facts);
+  await recordByOrder(deps.payments, [...held.values()].flat());
   await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
   if (!(await store.chainCursors.advance(network.id, deps.owner, to + 1))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
@@ -138,30 +174,12 @@ async function blockHashes(reader: ChainReader, numbers: readonly number[]): Pro
 }
 
 /**
- * Orders whose facts are applied at once. Each is its own transaction; on SQLite the group commit
- * runs those that arrive together in one database transaction (one WAL append instead of one per
- * order), and on PostgreSQL they share the pool.
- */
-const ORDERS_IN_FLIGHT = 64;
-
-/**
- * Applies the facts of a pass, each order's together (orders are independent of each other). A
- * failure fails the pass once every order in flight has finished: the cursor does not move and
- * the next pass applies the facts again (idempotent).
+ * Applies the facts of a pass, each order's together (orders are independent of each other), a
+ * few hundred orders per transaction. A failure fails the pass: the cursor does not move and the
+ * next pass applies the facts again (idempotent).
  */
 async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFact[]): Promise<void> {
-  const byOrder = new Map<string, TransferFact[]>();
-  for (const f of facts) {
-    const list = byOrder.get(f.paymentOrderNo);
-    if (list) list.push(f);
-    else byOrder.set(f.paymentOrderNo, [f]);
-  }
-  const groups = [...byOrder.values()];
-  for (let i = 0; i < groups.length; i += ORDERS_IN_FLIGHT) {
-    const settled = await Promise.allSettled(groups.slice(i, i + ORDERS_IN_FLIGHT).map((g) => payments.transfersObserved(g)));
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
-  }
+  if (facts.length > 0) await payments.passObserved(facts);
 }
 
 /**

@@ -25,9 +25,14 @@ import { GroupCommit } from './group-commit.js';
 import { isUniqueViolation, type Db } from './database.js';
 import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
-import type { PaymentRecord } from '../../app/records.js';
+import type { OrderOptionRecord, OrderRecord, PaymentRecord } from '../../app/records.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
+
+/** Values in one IN list: far under every driver's bound-parameter limit. */
+const IN_CHUNK = 500;
+/** Rows per multi-row upsert of payments (13 parameters each). */
+const UPSERT_CHUNK = 200;
 
 export function createStore(db: Db): Store {
   const cache = new CompiledCache();
@@ -45,7 +50,7 @@ function repos(q: Q, cache: CompiledCache): StoreTx {
     applications: applicationRepo(q, cache),
     platformKeys: platformKeyRepo(q),
     orders: orderRepo(q, cache),
-    payments: paymentRepo(q),
+    payments: paymentRepo(q, cache),
     notifications: notificationRepo(q, cache),
     depositAddresses: depositAddressRepo(q),
     chainCursors: chainCursorRepo(q),
@@ -248,6 +253,31 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
     async get(paymentOrderNo) {
       return load(await q.selectFrom('orders').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst());
     },
+    async getMany(paymentOrderNos) {
+      const out: OrderRecord[] = [];
+      // Chunks keep the IN lists under every driver's bound-parameter limit.
+      for (let i = 0; i < paymentOrderNos.length; i += IN_CHUNK) {
+        const nos = paymentOrderNos.slice(i, i + IN_CHUNK) as string[];
+        const rows = await q.selectFrom('orders').selectAll().where('payment_order_no', 'in', nos).execute();
+        if (rows.length === 0) continue;
+        const opts = await q
+          .selectFrom('order_options')
+          .selectAll()
+          .where('payment_order_no', 'in', nos)
+          .orderBy('payment_order_no')
+          .orderBy('network')
+          .orderBy('currency')
+          .execute();
+        const byOrder = new Map<string, OrderOptionRecord[]>();
+        for (const r of opts) {
+          const list = byOrder.get(r.payment_order_no);
+          if (list) list.push(rowToOption(r));
+          else byOrder.set(r.payment_order_no, [rowToOption(r)]);
+        }
+        for (const row of rows) out.push(rowToOrder(row, byOrder.get(row.payment_order_no) ?? []));
+      }
+      return out;
+    },
     async findByRequest(merchantNo, requestNoKey) {
       return load(
         await q
@@ -259,13 +289,11 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
       );
     },
     async saveState(o, expectedVersion) {
-      const r = await q
-        .updateTable('orders')
-        .set(stateColumns(o))
-        .where('payment_order_no', '=', o.paymentOrderNo)
-        .where('version', '=', expectedVersion)
-        .executeTakeFirst();
-      return Number(r.numUpdatedRows) === 1;
+      const set = stateColumns(o);
+      const r = await cache.run(q, 'orders.saveState', [...Object.values(set), o.paymentOrderNo, expectedVersion], () =>
+        q.updateTable('orders').set(set).where('payment_order_no', '=', o.paymentOrderNo).where('version', '=', expectedVersion),
+      );
+      return Number(r.numAffectedRows ?? 0n) === 1;
     },
     async listOverdue(status, nowSeconds, limit) {
       const rows = await q
@@ -281,7 +309,7 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
   };
 }
 
-function paymentRepo(q: Q): PaymentRepo {
+function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
   return {
     async upsert(p) {
       const row = paymentToRow(p);
@@ -300,21 +328,26 @@ function paymentRepo(q: Q): PaymentRepo {
         .execute();
     },
     async upsertMany(ps) {
-      // One statement per chunk (13 parameters a row: far under every driver's limit).
-      for (let i = 0; i < ps.length; i += 200) {
-        await q
-          .insertInto('payments')
-          .values(ps.slice(i, i + 200).map(paymentToRow))
-          .onConflict((oc) =>
-            oc.columns(['network', 'tx_hash', 'log_index']).doUpdateSet((eb) => ({
-              block_number: eb.ref('excluded.block_number'),
-              block_hash: eb.ref('excluded.block_hash'),
-              confirmations: eb.ref('excluded.confirmations'),
-              status: eb.ref('excluded.status'),
-              updated_at: eb.ref('excluded.updated_at'),
-            })),
-          )
-          .execute();
+      // One statement per chunk (13 parameters a row: far under every driver's limit), compiled
+      // once per chunk size: a scan pass writes thousands of rows.
+      for (let i = 0; i < ps.length; i += UPSERT_CHUNK) {
+        const rows = ps.slice(i, i + UPSERT_CHUNK).map(paymentToRow);
+        const params: unknown[] = [];
+        for (const r of rows) params.push(...Object.values(r));
+        await cache.run(q, `payments.upsert:${rows.length}`, params, () =>
+          q
+            .insertInto('payments')
+            .values(rows)
+            .onConflict((oc) =>
+              oc.columns(['network', 'tx_hash', 'log_index']).doUpdateSet((eb) => ({
+                block_number: eb.ref('excluded.block_number'),
+                block_hash: eb.ref('excluded.block_hash'),
+                confirmations: eb.ref('excluded.confirmations'),
+                status: eb.ref('excluded.status'),
+                updated_at: eb.ref('excluded.updated_at'),
+              })),
+            ),
+        );
       }
     },
     async refreshConfirmations(network, head, nowMs) {
@@ -324,6 +357,8 @@ function paymentRepo(q: Q): PaymentRepo {
         .where('network', '=', network)
         .where('status', '=', 'SEEN')
         .where('block_number', '<=', head)
+        // Rows already right (just written by this pass) are not rewritten.
+        .where((eb) => eb('confirmations', '<>', eb(eb.val(head + 1), '-', eb.ref('block_number'))))
         .execute();
     },
     async listUnfinal(network) {
@@ -333,14 +368,29 @@ function paymentRepo(q: Q): PaymentRepo {
     async listByAddresses(network, addresses) {
       const out: PaymentRecord[] = [];
       // Chunks keep the IN list under every driver's bound-parameter limit.
-      for (let i = 0; i < addresses.length; i += 500) {
+      for (let i = 0; i < addresses.length; i += IN_CHUNK) {
         const rows = await q
           .selectFrom('payments')
           .selectAll()
           .where('network', '=', network)
-          .where('address', 'in', addresses.slice(i, i + 500) as string[])
+          .where('address', 'in', addresses.slice(i, i + IN_CHUNK) as string[])
           .orderBy('block_number')
           .orderBy('tx_hash')
+          .execute();
+        out.push(...rows.map(rowToPayment));
+      }
+      return out;
+    },
+    async listByOrders(paymentOrderNos) {
+      const out: PaymentRecord[] = [];
+      for (let i = 0; i < paymentOrderNos.length; i += IN_CHUNK) {
+        const rows = await q
+          .selectFrom('payments')
+          .selectAll()
+          .where('payment_order_no', 'in', paymentOrderNos.slice(i, i + IN_CHUNK) as string[])
+          .orderBy('payment_order_no')
+          .orderBy('block_number')
+          .orderBy('log_index')
           .execute();
         out.push(...rows.map(rowToPayment));
       }

@@ -28,6 +28,7 @@ describe('PrometheusMetrics', () => {
     m.orderCreated('pro');
     m.paymentObserved('4', 'SEEN');
     m.paymentObserved('2', 'FINAL');
+    m.paymentObserved('2', 'FINAL', 3);
     m.transition('PAYING');
     m.transition('PAID');
     m.transition('PAID');
@@ -39,7 +40,7 @@ describe('PrometheusMetrics', () => {
     expect(s.get('sparkpay_orders_created_total{edition="standard"}')).toBe(2);
     expect(s.get('sparkpay_orders_created_total{edition="pro"}')).toBe(1);
     expect(s.get('sparkpay_payments_observed_total{network="4",status="SEEN"}')).toBe(1);
-    expect(s.get('sparkpay_payments_observed_total{network="2",status="FINAL"}')).toBe(1);
+    expect(s.get('sparkpay_payments_observed_total{network="2",status="FINAL"}')).toBe(4);
     expect(s.get('sparkpay_order_transitions_total{status="PAYING"}')).toBe(1);
     expect(s.get('sparkpay_order_transitions_total{status="PAID"}')).toBe(2);
     expect(s.get('sparkpay_notification_attempts_total{outcome="DELIVERED",error_kind="none"}')).toBe(1);

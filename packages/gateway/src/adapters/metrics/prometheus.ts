@@ -92,8 +92,8 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.ordersCreated.inc({ edition });
   }
 
-  paymentObserved(network: string, status: PaymentStatus): void {
-    this.paymentsObserved.inc({ network, status });
+  paymentObserved(network: string, status: PaymentStatus, count = 1): void {
+    this.paymentsObserved.inc({ network, status }, count);
   }
 
   transition(status: PayStatus): void {

@@ -1,0 +1,179 @@
+// A scan pass's transfers applied in bulk (PaymentFacts.passObserved: a few hundred orders per
+// transaction, read and written in a handful of statements) must decide every order exactly as
+// the one-order path (transfersObserved) does, on both databases.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noMetrics, type StoreTx } from '../src/app/ports.js';
+import { paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
+import { DATABASE_KINDS } from './databases.js';
+import { api, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
+
+const NOTIFY_URL = 'https://merchant.example/sparkpay/notify';
+const UNKNOWN_TOKEN = '0x00000000000000000000000000000000000000aa';
+
+let tx = 0;
+function transfer(paymentOrderNo: string, amount: bigint, over: Partial<TransferFact> = {}): TransferFact {
+  tx += 1;
+  return {
+    paymentOrderNo,
+    network: '4',
+    currency: 'USDT',
+    txHash: `0x${tx.toString(16).padStart(64, 'b')}`,
+    logIndex: tx % 7,
+    blockNumber: 5000 + tx,
+    blockHash: `0x${tx.toString(16).padStart(64, 'c')}`,
+    address: WALLET.toLowerCase(),
+    amount,
+    confirmations: 64,
+    status: 'FINAL',
+    ...over,
+  };
+}
+
+/** The transfers of scenario `k` (10.50 USDT due): what the order should become is the per-order path's answer. */
+function scenario(k: number, no: string): TransferFact[] {
+  switch (k % 7) {
+    case 0: // exact, final
+      return [transfer(no, 10_500_000n)];
+    case 1: // two transfers complete it in one pass
+      return [transfer(no, 5_000_000n), transfer(no, 5_500_000n)];
+    case 2: // seen, not final
+      return [transfer(no, 10_500_000n, { status: 'SEEN', confirmations: 3 })];
+    case 3: // short, final
+      return [transfer(no, 4_000_000n)];
+    case 4: // over, final
+      return [transfer(no, 12_000_000n)];
+    case 5: // a token the order does not offer: recorded, not counted
+      return [transfer(no, 10_500_000n, { currency: UNKNOWN_TOKEN })];
+    default: // one final, one still confirming
+      return [transfer(no, 6_000_000n), transfer(no, 4_500_000n, { status: 'SEEN', confirmations: 10 })];
+  }
+}
+
+describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function newOrders(n: number): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < n; i += 1) {
+      const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: NOTIFY_URL }), merchant: t.merchant, clock: t.clock });
+      expect(res.json.code).toBe(0);
+      out.push(String(res.json.data!.payment_order_no));
+    }
+    return out;
+  }
+
+  /** What can be seen of an order after the pass: its state columns, its transfers and its notifications. */
+  async function snapshot(no: string) {
+    const db = t.gateway.db.kysely;
+    const o = await db
+      .selectFrom('orders')
+      .select(['pay_status', 'pay_exception', 'seen_amount', 'final_amount', 'sequence', 'version', 'selected_network', 'selected_currency'])
+      .where('payment_order_no', '=', no)
+      .executeTakeFirstOrThrow();
+    const payments = await db.selectFrom('payments').select(['currency', 'amount', 'status', 'confirmations']).where('payment_order_no', '=', no).orderBy('amount').execute();
+    const notes = await db.selectFrom('notifications').select(['notify_type', 'sequence']).where('payment_order_no', '=', no).orderBy('sequence').orderBy('notify_type').execute();
+    const settlements = await db.selectFrom('settlements').select('payment_order_no').where('payment_order_no', '=', no).execute();
+    return {
+      order: { ...o, sequence: Number(o.sequence), version: Number(o.version) },
+      payments: payments.map((p) => ({ ...p, amount: String(p.amount), confirmations: Number(p.confirmations) })),
+      notifications: notes.map((n) => `${n.notify_type}@${Number(n.sequence)}`),
+      settlements: settlements.length,
+    };
+  }
+
+  it('decides every order of a pass spanning two transactions as the one-order path does', async () => {
+    const n = PASS_ORDERS_PER_TRANSACTION + 15;
+    const bulk = await newOrders(n);
+    const single = await newOrders(n);
+    const facts = bulk.flatMap((no, i) => scenario(i, no));
+    // The scanner's facts arrive in block order, not grouped by order.
+    facts.sort((a, b) => (a.txHash < b.txHash ? 1 : -1));
+    // Each path counts what it observed (the Metrics port): the counts must agree too.
+    const recorder = () => {
+      const counts: Record<string, number> = {};
+      const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
+      const metrics = { ...noMetrics, paymentObserved: (network: string, status: string, n?: number) => add(`${network}/${status}`, n), transition: (status: string) => add(status) };
+      return { counts, facts: paymentFacts({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids, metrics }) };
+    };
+    const a = recorder();
+    const b = recorder();
+    const outcomes = await a.facts.passObserved(facts);
+    expect(outcomes).toHaveLength(n);
+    for (const [i, no] of single.entries()) await b.facts.transfersObserved(scenario(i, no));
+    expect(a.counts).toEqual(b.counts);
+    expect(a.counts['4/FINAL']).toBeGreaterThan(n / 2);
+
+    const firstSeen = [...new Set(facts.map((f) => f.paymentOrderNo))];
+    for (const [j, outcome] of outcomes.entries()) {
+      expect(outcome.ok).toBe(true);
+      if (outcome.ok) expect(outcome.order.paymentOrderNo).toBe(firstSeen[j]);
+    }
+    const statuses = new Set<string>();
+    for (let i = 0; i < n; i += 1) {
+      const a = await snapshot(bulk[i]!);
+      const b = await snapshot(single[i]!);
+      expect({ i, ...a }).toEqual({ i, ...b });
+      statuses.add(`${a.order.pay_status}/${a.order.pay_exception ?? ''}`);
+    }
+    // The scenarios reach every outcome they are meant to.
+    expect([...statuses].sort()).toEqual(['PAID/', 'PAID/OVERPAID', 'PAYING/', 'PAYING/UNDERPAID', 'PENDING/'].sort());
+    expect((await snapshot(bulk[0]!)).notifications).toEqual(['ORDER_PAID@1']);
+
+    // Applying the same pass again changes nothing (a rescan after a crash).
+    const before = await Promise.all(bulk.map(snapshot));
+    const again = await t.gateway.payments.passObserved(facts);
+    expect(again.every((o) => o.ok && !o.changed)).toBe(true);
+    expect(await Promise.all(bulk.map(snapshot))).toEqual(before);
+  });
+
+  it('answers NOT_FOUND for an order that does not exist and stores nothing for it', async () => {
+    const [no] = await newOrders(1);
+    const ghost = 'P0000000000000000000000';
+    const outcomes = await t.gateway.payments.passObserved([transfer(ghost, 1n), transfer(no!, 10_500_000n)]);
+    expect(outcomes.map((o) => (o.ok ? o.order.state.status : o.reason))).toEqual(['NOT_FOUND', 'PAID']);
+    expect(await t.gateway.db.kysely.selectFrom('payments').select('tx_hash').where('payment_order_no', '=', ghost).execute()).toEqual([]);
+  });
+
+  it('decides an order that someone else changed during the pass again, from its stored transfers', async () => {
+    const [victim, other] = await newOrders(2);
+    const interloped: string[] = [];
+    // A store whose transactions let "someone else" write the victim's row between the pass's
+    // read and its write (on PostgreSQL another transaction can; here it is made to happen).
+    const store = {
+      ...t.gateway.store,
+      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
+        t.gateway.store.transaction((tx) =>
+          fn({
+            ...tx,
+            orders: {
+              ...tx.orders,
+              async saveState(o, expected) {
+                if (o.paymentOrderNo === victim && interloped.length === 0) {
+                  const current = (await tx.orders.get(victim))!;
+                  expect(await tx.orders.saveState({ ...current, version: current.version + 1 }, current.version)).toBe(true);
+                  interloped.push(victim);
+                }
+                return tx.orders.saveState(o, expected);
+              },
+            },
+          }),
+        ),
+    };
+    const payments = paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids });
+    const outcomes = await payments.passObserved([transfer(victim!, 10_500_000n), transfer(other!, 10_500_000n)]);
+    expect(interloped).toEqual([victim]);
+    expect(outcomes.map((o) => o.ok && o.changed && o.order.state.status)).toEqual(['PAID', 'PAID']);
+    const v = await snapshot(victim!);
+    // Created at version 0, the interloper's write, then the retried decision: PAID once, notified once.
+    expect(v.order).toMatchObject({ pay_status: 'PAID', final_amount: '10500000', version: 2, sequence: 1 });
+    expect(v.notifications).toEqual(['ORDER_PAID@1']);
+    expect(v.payments).toHaveLength(1);
+    expect((await snapshot(other!)).order).toMatchObject({ pay_status: 'PAID', version: 1 });
+  });
+});
