@@ -258,16 +258,11 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
       // Chunks keep the IN lists under every driver's bound-parameter limit.
       for (let i = 0; i < paymentOrderNos.length; i += IN_CHUNK) {
         const nos = paymentOrderNos.slice(i, i + IN_CHUNK) as string[];
-        const rows = await q.selectFrom('orders').selectAll().where('payment_order_no', 'in', nos).execute();
+        const { rows } = await cache.run(q, `orders.getMany:${nos.length}`, nos, () => q.selectFrom('orders').selectAll().where('payment_order_no', 'in', nos));
         if (rows.length === 0) continue;
-        const opts = await q
-          .selectFrom('order_options')
-          .selectAll()
-          .where('payment_order_no', 'in', nos)
-          .orderBy('payment_order_no')
-          .orderBy('network')
-          .orderBy('currency')
-          .execute();
+        const { rows: opts } = await cache.run(q, `order_options.getMany:${nos.length}`, nos, () =>
+          q.selectFrom('order_options').selectAll().where('payment_order_no', 'in', nos).orderBy('payment_order_no').orderBy('network').orderBy('currency'),
+        );
         const byOrder = new Map<string, OrderOptionRecord[]>();
         for (const r of opts) {
           const list = byOrder.get(r.payment_order_no);
@@ -384,15 +379,11 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
     async listByOrders(paymentOrderNos) {
       const out: PaymentRecord[] = [];
       for (let i = 0; i < paymentOrderNos.length; i += IN_CHUNK) {
-        const rows = await q
-          .selectFrom('payments')
-          .selectAll()
-          .where('payment_order_no', 'in', paymentOrderNos.slice(i, i + IN_CHUNK) as string[])
-          .orderBy('payment_order_no')
-          .orderBy('block_number')
-          .orderBy('log_index')
-          .execute();
-        out.push(...rows.map(rowToPayment));
+        const nos = paymentOrderNos.slice(i, i + IN_CHUNK) as string[];
+        const { rows } = await cache.run(q, `payments.listByOrders:${nos.length}`, nos, () =>
+          q.selectFrom('payments').selectAll().where('payment_order_no', 'in', nos).orderBy('payment_order_no').orderBy('block_number').orderBy('log_index'),
+        );
+        for (const r of rows) out.push(rowToPayment(r));
       }
       return out;
     },
