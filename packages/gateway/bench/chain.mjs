@@ -56,6 +56,7 @@ const DIST_MODULES = {
   tokens: 'adapters/devnet/test-tokens.js',
   factory: 'adapters/chain/evm/forwarder-factory.js',
   clients: 'adapters/chain/evm/clients.js',
+  reader: 'adapters/chain/evm/chain-reader.js',
 };
 const TARGETS = { ratio: 0.7, p99Ms: 2000, rssMb: 400 };
 const NETWORK = '4';
@@ -224,6 +225,26 @@ async function gatewayChild(argsJson) {
     return { logs, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sum: sum.toString() };
   }
 
+  /** The gateway's own chain reader alone (its JSON-RPC client and decoding), the same requests one after another, no database. */
+  const ownReader = m.reader.evmChainReader(network.chain.rpcUrls);
+  async function readerOnly({ ordersFile, from, to }) {
+    const recipients = [...new Set(JSON.parse(readFileSync(ordersFile, 'utf8')).map(([, address]) => address))];
+    const token = network.currencies.find((c) => c.code === 'USDT').contract.toLowerCase();
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    let logs = 0;
+    let sum = 0n;
+    for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
+      for (const t of await ownReader.tokenTransfers([token], recipients.slice(i, i + RECIPIENTS_PER_REQUEST), from, to)) {
+        sum += t.amount;
+        logs += 1;
+      }
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    return { logs, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sum: sum.toString() };
+  }
+
   /** gateway.scanChain until the scan has reached the head it saw. */
   async function scan() {
     const cpu0 = process.cpuUsage();
@@ -255,6 +276,7 @@ async function gatewayChild(argsJson) {
   process.on('message', async (msg) => {
     try {
       if (msg.cmd === 'raw') send({ type: 'raw', ...(await raw(msg)) });
+      else if (msg.cmd === 'reader') send({ type: 'reader', ...(await readerOnly(msg)) });
       else if (msg.cmd === 'scan') send({ type: 'scan', ...(await scan()) });
       else if (msg.cmd === 'count') {
         const rows = await gw.db.kysely.selectFrom('orders').select(['pay_status', (eb) => eb.fn.countAll().as('n')]).groupBy('pay_status').execute();
@@ -512,12 +534,21 @@ async function main() {
     await startGateway(data, false);
     const raws = [];
     const rawOnce = async () => raws.push(await gatewayState.request({ cmd: 'raw', ordersFile: pre.ordersFile, from, to: head }, 'raw'));
-    note(`ingestion: bare eth_getLogs + decode over blocks ${from}-${head} (1 warm-up + ×${opt.rawRepeats}), then gateway.scanChain('${NETWORK}') from a cold cursor, then the bare loop again (×${opt.rawRepeats})…`);
+    note(`ingestion: bare eth_getLogs + decode and the gateway's reader alone over blocks ${from}-${head} (1 warm-up each + ×${opt.rawRepeats}), then gateway.scanChain('${NETWORK}') from a cold cursor, then both again (×${opt.rawRepeats})…`);
     // One untimed pass first: viem's decoder and this process's JIT warm up outside the figures.
     await gatewayState.request({ cmd: 'raw', ordersFile: pre.ordersFile, from, to: head }, 'raw');
-    for (let i = 0; i < opt.rawRepeats; i += 1) await rawOnce();
+    const readers = [];
+    const readerOnce = async () => readers.push(await gatewayState.request({ cmd: 'reader', ordersFile: pre.ordersFile, from, to: head }, 'reader'));
+    await gatewayState.request({ cmd: 'reader', ordersFile: pre.ordersFile, from, to: head }, 'reader');
+    for (let i = 0; i < opt.rawRepeats; i += 1) {
+      await rawOnce();
+      await readerOnce();
+    }
     const scan = await gatewayState.request({ cmd: 'scan' }, 'scan', 1_800_000);
-    for (let i = 0; i < opt.rawRepeats; i += 1) await rawOnce();
+    for (let i = 0; i < opt.rawRepeats; i += 1) {
+      await readerOnce();
+      await rawOnce();
+    }
     // The next pass, one (empty) block later: every transfer just ingested is still unfinal, so
     // the scan re-checks each one (its block's hash, its confirmations) and records the change.
     await rpc('anvil_mine', ['0x1']);
@@ -531,6 +562,9 @@ async function main() {
     const rawSeconds = raws.reduce((s, r) => s + r.seconds, 0) / raws.length;
     const rawCpu = raws.reduce((s, r) => s + r.cpuSeconds, 0) / raws.length;
     const rawRate = rawLogs / rawSeconds;
+    const readerSeconds = readers.reduce((s, r) => s + r.seconds, 0) / readers.length;
+    const readerRate = readers[0].logs / readerSeconds;
+    if (readers.some((r) => r.logs !== rawLogs)) warn('the gateway\'s reader alone read a different number of logs than the bare loop');
     const gwRate = scan.transfers / scan.seconds;
     figures.ingestion = {
       transfers: opt.transfers,
@@ -539,6 +573,7 @@ async function main() {
       gateway: { transfers: scan.transfers, seconds: round(scan.seconds, 3), per_s: round(gwRate, 1), cpu_seconds: round(scan.cpuSeconds, 3), passes: scan.passes, payment_port_seconds: round(scan.observeSeconds, 3), other_seconds: round(scan.seconds - scan.observeSeconds, 3) },
       raw: { logs: rawLogs, seconds: round(rawSeconds, 4), per_s: round(rawRate, 1), cpu_seconds: round(rawCpu, 4), passes_seconds: raws.map((r) => round(r.seconds, 4)) },
       ratio: round(gwRate / rawRate, 4),
+      own_reader: { logs: readers[0].logs, seconds: round(readerSeconds, 4), per_s: round(readerRate, 1), cpu_seconds: round(readers.reduce((s, r) => s + r.cpuSeconds, 0) / readers.length, 4), ratio: round(gwRate / readerRate, 4) },
       next_pass: { seconds: round(next.seconds, 3), cpu_seconds: round(next.cpuSeconds, 3), facts_recorded: next.observedFacts, payment_port_seconds: round(next.observeSeconds, 3) },
       orders_after: counts.orders,
     };
@@ -687,6 +722,7 @@ async function main() {
         `${pad('  of which inside the payment port (DB):')}${i.gateway.payment_port_seconds.toFixed(2)} s; the rest (RPC, listWatched, cursor) ${i.gateway.other_seconds.toFixed(2)} s`,
         `${pad('bare eth_getLogs + decode (viem, no DB):')}${i.raw.per_s.toFixed(0)}/s  (${i.raw.logs} logs in ${(i.raw.seconds * 1000).toFixed(0)} ms, mean of ${i.raw.passes_seconds.length} passes)`,
         `${pad('ratio:')}${i.ratio.toFixed(3)}  (target >= ${TARGETS.ratio}${i.ratio >= TARGETS.ratio ? '' : ': MISSED'})`,
+        `${pad("the gateway's own reader alone (no DB):")}${i.own_reader.per_s.toFixed(0)}/s  (${(i.own_reader.seconds * 1000).toFixed(0)} ms; the scan is ${i.own_reader.ratio.toFixed(3)} of it)`,
         `${pad('next pass, one empty block later:')}${i.next_pass.seconds.toFixed(2)} s  (re-checks and re-records ${i.next_pass.facts_recorded} unfinal payments; ${i.next_pass.payment_port_seconds.toFixed(2)} s in the payment port)`,
         `${pad('  set-up:')}${i.transfers} transfers to ${i.addresses} addresses in ${i.blocks.transfer_blocks} blocks; scanned ${i.blocks.from}-${i.blocks.to}`,
         '',
