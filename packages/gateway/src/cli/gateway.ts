@@ -15,6 +15,7 @@ import type { ScanDeps, ScanResult } from '../app/scan-chain.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
 import { randomAlnum, randomIds } from '../adapters/crypto/random-ids.js';
 import { openDatabase, type Db } from '../adapters/db/database.js';
+import { withDirectoryCache } from '../adapters/db/directory-cache.js';
 import { createStore } from '../adapters/db/store.js';
 import { tokenBucket } from '../adapters/http/rate-limit.js';
 import { createHttpSender } from '../adapters/notify/http-sender.js';
@@ -140,7 +141,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config);
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? randomIds;
-  const { db, store, platformKeys } = await openCore(config, clock, ids);
+  const core = await openCore(config, clock, ids);
+  const { db, platformKeys } = core;
+  // Merchants and applications are read on every request: kept for a second (ADR 0010).
+  const store = withDirectoryCache(core.store, clock);
   await platformKeys.ensureDefault();
   const rates = rateTableFrom(config.rates);
   // Leases (notifications, chain scans) and the attempt log name the process that holds them.
