@@ -285,12 +285,23 @@ const settlements: Migration = {
   },
 };
 
+/**
+ * Native-coin detection finds an address's payments through its order (deposit_addresses →
+ * payments_order) instead: the index by address cost every transfer written an index entry.
+ */
+const paymentsByAddressDropped: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.dropIndex('payments_address').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
   '0003_chain': depositAddresses,
   '0004_payments_by_address': paymentsByAddress,
   '0005_settlements': settlements,
+  '0006_payments_by_address_dropped': paymentsByAddressDropped,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -362,13 +362,17 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
     },
     async listByAddresses(network, addresses) {
       const out: PaymentRecord[] = [];
-      // Chunks keep the IN list under every driver's bound-parameter limit.
+      // Chunks keep the IN list under every driver's bound-parameter limit. A transfer to a
+      // deposit address belongs to the address's order: found through the orders' index, so no
+      // index by address has to be kept up on every transfer written.
       for (let i = 0; i < addresses.length; i += IN_CHUNK) {
+        const chunk = addresses.slice(i, i + IN_CHUNK) as string[];
         const rows = await q
           .selectFrom('payments')
           .selectAll()
+          .where('payment_order_no', 'in', (eb) => eb.selectFrom('deposit_addresses').select('payment_order_no').where('network', '=', network).where('address', 'in', chunk))
           .where('network', '=', network)
-          .where('address', 'in', addresses.slice(i, i + IN_CHUNK) as string[])
+          .where('address', 'in', chunk)
           .orderBy('block_number')
           .orderBy('tx_hash')
           .execute();
