@@ -124,17 +124,20 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
       else byAddress.set(d.address, [d]);
     }
     // One request's recipients at a time; the next request is in flight while the transfers of
-    // this one are stored (the node works while the database does).
+    // this one are stored (the node works while the database does). The first request is a
+    // quarter of the others: storing starts sooner.
     const recipients = [...byAddress.keys()];
-    const ask = (i: number) => {
-      const asked = reader.tokenTransfers(tokens, recipients.slice(i, i + perRequest), from, to);
+    const slices: [number, number][] = [];
+    for (let i = 0, size = Math.max(1, Math.floor(perRequest / 4)); i < recipients.length; i += size, size = perRequest) slices.push([i, i + size]);
+    const ask = (k: number) => {
+      const asked = reader.tokenTransfers(tokens, recipients.slice(...slices[k]!), from, to);
       asked.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
       return asked;
     };
     let next: Promise<ChainTransfer[]> | null = ask(0);
-    for (let i = 0; next; i += perRequest) {
+    for (let k = 0; next; k += 1) {
       const found: ChainTransfer[] = await next;
-      next = i + perRequest < recipients.length ? ask(i + perRequest) : null;
+      next = k + 1 < slices.length ? ask(k + 1) : null;
       const fresh: TransferFact[] = [];
       for (const t of found) {
         const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);

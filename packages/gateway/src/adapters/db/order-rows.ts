@@ -159,6 +159,11 @@ export function paymentToRow(p: PaymentRecord): PaymentsTable {
   };
 }
 
+/** paymentToRow's values in its column order, appended to `out` (a multi-row insert's parameters, without a row object each). */
+export function pushPaymentValues(out: unknown[], p: PaymentRecord): void {
+  out.push(p.paymentOrderNo, p.network, p.currency, p.txHash, p.logIndex, p.blockNumber, p.blockHash, p.address, p.amount.toString(), p.confirmations, p.status, p.createdAt, p.updatedAt);
+}
+
 export function rowToPayment(r: Selectable<PaymentsTable>): PaymentRecord {
   return {
     paymentOrderNo: r.payment_order_no,

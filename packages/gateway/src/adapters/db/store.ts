@@ -23,7 +23,7 @@ import { notificationRepo } from './notification-store.js';
 import { CompiledCache } from './compiled-cache.js';
 import { GroupCommit } from './group-commit.js';
 import { isUniqueViolation, type Db } from './database.js';
-import { optionToRow, orderToRow, paymentToRow, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
+import { optionToRow, orderToRow, paymentToRow, pushPaymentValues, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
 import type { OrderOptionRecord, OrderRecord, PaymentRecord } from '../../app/records.js';
 
@@ -326,13 +326,13 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
       // One statement per chunk (13 parameters a row: far under every driver's limit), compiled
       // once per chunk size: a scan pass writes thousands of rows.
       for (let i = 0; i < ps.length; i += UPSERT_CHUNK) {
-        const rows = ps.slice(i, i + UPSERT_CHUNK).map(paymentToRow);
+        const chunk = ps.slice(i, i + UPSERT_CHUNK);
         const params: unknown[] = [];
-        for (const r of rows) params.push(...Object.values(r));
-        await cache.run(q, `payments.upsert:${rows.length}`, params, () =>
+        for (const p of chunk) pushPaymentValues(params, p);
+        await cache.run(q, `payments.upsert:${chunk.length}`, params, () =>
           q
             .insertInto('payments')
-            .values(rows)
+            .values(chunk.map(paymentToRow))
             .onConflict((oc) =>
               oc.columns(['network', 'tx_hash', 'log_index']).doUpdateSet((eb) => ({
                 block_number: eb.ref('excluded.block_number'),
