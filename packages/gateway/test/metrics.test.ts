@@ -118,6 +118,7 @@ describe('GET /metrics', () => {
     const reader = {
       headNumber: async () => head,
       blockHash: async (n: number) => (n <= head ? `0x${n.toString(16).padStart(64, '0')}` : null),
+      blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
       tokenTransfers: async () => [],
       balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
     };

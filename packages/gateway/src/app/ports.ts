@@ -200,6 +200,8 @@ export interface DepositAddressRepo {
    * `nativeOnly` keeps the native-coin options' addresses only.
    */
   listWatched(network: string, nowSeconds: number, page?: { after: string | null; limit: number } | null, nativeOnly?: boolean): Promise<DepositAddressRecord[]>;
+  /** When the oldest address listWatched would list was handed out (ms), or null when none is watched. */
+  oldestWatched(network: string, nowSeconds: number): Promise<number | null>;
 }
 
 /** Where a network's scan stands, and who scans it (one instance at a time, by lease). */
@@ -234,6 +236,8 @@ export interface ChainReader {
   headNumber(): Promise<number>;
   /** The canonical block hash at `number`, or null beyond the head. */
   blockHash(number: number): Promise<string | null>;
+  /** The timestamp (Unix seconds) of the canonical block at `number`, or null beyond the head. */
+  blockTimestamp(number: number): Promise<number | null>;
   /** Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the provider requires. */
   tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<ChainTransfer[]>;
   /** Native-coin balances of `addresses` at `blockNumber`, in the same order (batched reads). */

@@ -56,8 +56,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0 };
   const head = await reader.headNumber();
   const required = network.chain.confirmations;
-  // First scan: from the oldest block whose transfers could still be unconfirmed.
-  let from = cursor.nextBlock ?? Math.max(0, head - required);
+  let from = cursor.nextBlock ?? (await firstBlock(deps, head));
   let reverted = 0;
 
   // Every fact of the pass, applied per order at the end (one decision per order and pass).
@@ -162,6 +161,36 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
   }
   return { leased: true, head, scanned: { from, to }, transfers, reverted };
+}
+
+/** Clocks of the gateway and the chain may disagree a little: a first scan looks this much further back. */
+export const FIRST_SCAN_MARGIN_SECONDS = 600;
+
+/**
+ * Where the first scan of a network starts: the oldest block whose transfers could still be
+ * unconfirmed, or, when deposit addresses are already watched (handed out while the network's
+ * node could not be reached, say), the last block before the oldest of them was handed out, so
+ * that nothing paid to it meanwhile is missed. Found by bisecting block timestamps (about
+ * log2(head) reads, once per network).
+ */
+async function firstBlock(deps: ScanDeps, head: number): Promise<number> {
+  const recent = Math.max(0, head - deps.network.chain.confirmations);
+  const oldest = await deps.store.depositAddresses.oldestWatched(deps.network.id, nowSeconds(deps.clock));
+  if (oldest === null) return recent;
+  const since = Math.floor(oldest / 1000) - FIRST_SCAN_MARGIN_SECONDS;
+  const at = async (n: number) => (await deps.reader.blockTimestamp(n)) ?? Number.POSITIVE_INFINITY;
+  if ((await at(recent)) <= since) return recent;
+  if ((await at(0)) > since) return 0;
+  // at(lo) <= since < at(hi)
+  let lo = 0;
+  let hi = recent;
+  while (hi - lo > 1) {
+    const mid = lo + Math.floor((hi - lo) / 2);
+    if ((await at(mid)) <= since) lo = mid;
+    else hi = mid;
+  }
+  deps.log.info({ network: deps.network.id, from: lo, head }, 'first scan of the network: from the block before its oldest watched deposit address was handed out');
+  return lo;
 }
 
 const HASH_READS_IN_FLIGHT = 8;

@@ -23,6 +23,13 @@ function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecor
 }
 
 export function depositAddressRepo(q: Q): DepositAddressRepo {
+  /** The deposit addresses on `network` of orders still open, or closed less than the watch period ago. */
+  const watched = (network: string, nowSeconds: number) =>
+    q
+      .selectFrom('deposit_addresses as d')
+      .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
+      .where('d.network', '=', network)
+      .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]));
   const get = async (paymentOrderNo: string, network: string, currency: string) => {
     const r = await q
       .selectFrom('deposit_addresses')
@@ -54,15 +61,16 @@ export function depositAddressRepo(q: Q): DepositAddressRepo {
       if (!stored) throw new Error('deposit address vanished after insert');
       return stored;
     },
+    async oldestWatched(network, nowSeconds) {
+      const r = await watched(network, nowSeconds)
+        .select((eb) => eb.fn.min('d.created_at').as('oldest'))
+        .executeTakeFirst();
+      return r?.oldest == null ? null : Number(r.oldest);
+    },
     async listWatched(network, nowSeconds, page, nativeOnly) {
       // The plan JSON stays in the database: a scan needs only who is paid where, and with many
       // open orders the plans would dominate the watcher's memory.
-      let query = q
-        .selectFrom('deposit_addresses as d')
-        .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
-        .select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'])
-        .where('d.network', '=', network)
-        .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]));
+      let query = watched(network, nowSeconds).select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at']);
       if (nativeOnly) query = query.where('d.token', 'is', null);
       if (page) {
         // Keyset paging on the (network, address) index; an address belongs to one plan, so to one row.

@@ -92,6 +92,11 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
         const block = (await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] })) as { hash: string } | null;
         return block ? block.hash.toLowerCase() : null;
       }),
+    blockTimestamp: (number) =>
+      withFailover('eth_getBlockByNumber', async (c) => {
+        const block = (await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] })) as { timestamp: string } | null;
+        return block ? Number(block.timestamp) : null;
+      }),
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
       const out: ChainTransfer[] = [];
       for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
