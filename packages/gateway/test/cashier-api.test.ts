@@ -87,6 +87,24 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect(shown.selected).toEqual(chosen);
   });
 
+  it('commits the merchant wallet as it is now, even one changed a moment ago by another process', async () => {
+    const merchant = await t.addMerchant({ name: 'Wallet Rotating Merchant' });
+    const create = async () => {
+      const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, t.clock), merchant, clock: t.clock });
+      expect(res.json.code).toBe(0);
+      return { paymentOrderNo: String(res.json.data!.payment_order_no), token: new URL(String(res.json.data!.cashier_url)).searchParams.get('t')! };
+    };
+    const before = await create();
+    // The API has just read the merchant (and may keep it for a second); now the CLI, another
+    // process, replaces the Polygon wallet in the database.
+    const replaced = '0x976EA74026E726554dB657fA54763abd0C3a0aa9';
+    await t.gateway.db.kysely.updateTable('merchant_networks').set({ wallet_address: replaced }).where('merchant_no', '=', merchant.merchantNo).where('network', '=', '4').execute();
+    expect((await select(before.paymentOrderNo, before.token, { network: '4', currency: 'USDT' })).status).toBe(200);
+    const deposit = await t.gateway.store.depositAddresses.get(before.paymentOrderNo, '4', 'USDT');
+    const plan = JSON.parse(deposit!.plan) as { receivers: { role: string; address: string }[] };
+    expect(plan.receivers.find((r) => r.role === 'MERCHANT')?.address).toBe(replaced);
+  });
+
   it('lets the payer change the pair while nothing is paid, and no longer once money was seen', async () => {
     const { paymentOrderNo, token } = await newOrder();
     const polygon = await select(paymentOrderNo, token, { network: '4', currency: 'USDT' });

@@ -140,6 +140,63 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     expect(await t.gateway.db.kysely.selectFrom('payments').select('tx_hash').where('payment_order_no', '=', ghost).execute()).toEqual([]);
   });
 
+  it('falls back to one order at a time when a chunk fails: an order that cannot be applied holds up only itself', async () => {
+    const [good1, poison, good2] = await newOrders(3);
+    // Writing the poisoned order's transfers always fails (in the chunk and alone).
+    const store = {
+      ...t.gateway.store,
+      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
+        t.gateway.store.transaction((tx) =>
+          fn({
+            ...tx,
+            payments: {
+              ...tx.payments,
+              async upsertMany(ps) {
+                if (ps.some((p) => p.paymentOrderNo === poison)) throw new Error('cannot write this order');
+                return tx.payments.upsertMany(ps);
+              },
+            },
+          }),
+        ),
+    };
+    const payments = paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids });
+    await expect(payments.passObserved([transfer(good1!, 10_500_000n), transfer(poison!, 10_500_000n), transfer(good2!, 10_500_000n)])).rejects.toThrow('cannot write this order');
+    expect((await snapshot(good1!)).order.pay_status).toBe('PAID');
+    expect((await snapshot(good2!)).order.pay_status).toBe('PAID');
+    expect(await snapshot(poison!)).toMatchObject({ order: { pay_status: 'PENDING' }, payments: [], notifications: [] });
+  });
+
+  it('counts each transfer once on the one-order path also when its first attempt met a concurrent change', async () => {
+    const [victim] = await newOrders(1);
+    let interloped = false;
+    const store = {
+      ...t.gateway.store,
+      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
+        t.gateway.store.transaction((tx) =>
+          fn({
+            ...tx,
+            orders: {
+              ...tx.orders,
+              async saveState(o, expected) {
+                if (!interloped) {
+                  interloped = true;
+                  const current = (await tx.orders.get(victim!))!;
+                  await tx.orders.saveState({ ...current, version: current.version + 1 }, current.version);
+                }
+                return tx.orders.saveState(o, expected);
+              },
+            },
+          }),
+        ),
+    };
+    const counts: Record<string, number> = {};
+    const metrics = { ...noMetrics, paymentObserved: (network: string, status: string, n = 1) => (counts[`${network}/${status}`] = (counts[`${network}/${status}`] ?? 0) + n) };
+    const outcome = await paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids, metrics }).transfersObserved([transfer(victim!, 10_500_000n)]);
+    expect(interloped).toBe(true);
+    expect(outcome.ok && outcome.order.state.status).toBe('PAID');
+    expect(counts).toEqual({ '4/FINAL': 1 });
+  });
+
   it('decides an order that someone else changed during the pass again, from its stored transfers', async () => {
     const [victim, other] = await newOrders(2);
     const interloped: string[] = [];

@@ -123,10 +123,12 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const first = facts[0];
     if (!first) throw new RangeError('transfersObserved needs at least one transfer');
     if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
-    let entered: TransferFact[] = [];
+    // Accumulated over attempts: an attempt that found the order changed ('RETRY') has committed
+    // its rows, so the next attempt sees them stored and would not count them again.
+    const entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       const seen = observe(order, await tx.payments.listByOrder(order.paymentOrderNo), facts, deps.clock.nowMs());
-      entered = seen.entered;
+      entered.push(...seen.entered);
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
     });
@@ -139,31 +141,50 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const byOrder = groupByOrder(facts);
     const nos = [...byOrder.keys()];
     const outcomes = new Map<string, TransitionOutcome>();
+    const failures: unknown[] = [];
+    /** The one-order path for `no` (its own transaction, its own retries); a failure is kept for the end. */
+    const alone = async (no: string) => {
+      try {
+        outcomes.set(no, await transfersObserved(byOrder.get(no)!));
+      } catch (err) {
+        failures.push(err);
+      }
+    };
     for (let i = 0; i < nos.length; i += PASS_ORDERS_PER_TRANSACTION) {
       const chunk = nos.slice(i, i + PASS_ORDERS_PER_TRANSACTION);
-      const done = await deps.store.transaction(async (tx) => {
-        const applied: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[] = [];
-        const orders = await tx.orders.getMany(chunk);
-        const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
-        const nowMs = deps.clock.nowMs();
-        const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));
-        await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
-        for (const s of seen) applied.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered });
-        return applied;
-      });
+      let done: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[];
+      try {
+        done = await deps.store.transaction(async (tx) => {
+          const out: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[] = [];
+          // Orders are written in one order by every writer (by number): two transactions on
+          // PostgreSQL never wait on each other's rows in a cycle.
+          const orders = (await tx.orders.getMany(chunk)).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
+          const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
+          const nowMs = deps.clock.nowMs();
+          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));
+          await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
+          for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered });
+          return out;
+        });
+      } catch {
+        // The chunk as a whole failed (nothing of it stored): each order alone, so that one order
+        // that cannot be applied holds up only itself.
+        for (const no of chunk) await alone(no);
+        continue;
+      }
       for (const no of chunk) outcomes.set(no, { ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' });
+      // What committed is acted on first; then the orders changed meanwhile are decided again.
       counted(done.flatMap((d) => d.entered));
       for (const d of done) {
-        if (d.applied === 'RETRY') {
-          // Changed by someone else since it was read (PostgreSQL): its transfers are stored; the
-          // single-order path decides it again from them, retrying as it does.
-          outcomes.set(d.no, await transfersObserved(byOrder.get(d.no)!));
-          continue;
-        }
+        if (d.applied === 'RETRY') continue;
         committed(deps, d.applied);
         outcomes.set(d.no, d.applied.outcome);
       }
+      // Changed by someone else since it was read (PostgreSQL): its transfers are stored; the
+      // one-order path decides it again from them, retrying as it does.
+      for (const d of done) if (d.applied === 'RETRY') await alone(d.no);
     }
+    if (failures.length > 0) throw failures[0];
     return nos.map((no) => outcomes.get(no)!);
   };
 

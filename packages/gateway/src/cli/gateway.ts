@@ -208,7 +208,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
   const deposits = new CheckedDepositAddresses();
-  const cashierDeps = { store, clock, deployment: config.deployment, deposits };
+  // The cashier reads the merchant uncached: the wallet it finds is committed to by the deposit
+  // address's settlement plan, so a wallet changed a moment ago must never be used (ADR 0010).
+  const cashierDeps = { store: core.store, clock, deployment: config.deployment, deposits };
   let ready = false;
   const server = buildServer({
     logger,
