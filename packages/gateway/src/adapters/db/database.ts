@@ -138,8 +138,12 @@ const timer = setInterval(() => {
 parentPort.on('message', () => { clearInterval(timer); db.close(); parentPort.close(); });
 `;
 
-/** Frequent small checkpoints: rare large ones stalled the request path for hundreds of ms. */
-function startCheckpointer(path: string, intervalMs = 500): { stop(): Promise<void> } {
+/**
+ * Frequent small checkpoints: rare large ones stalled the request path for hundreds of ms (every
+ * 500 ms: p99 at 80 % load 97–827 ms on the benchmark's virtual disk; every 50 ms: 37–62 ms). A
+ * checkpoint with nothing new in the WAL does nothing.
+ */
+function startCheckpointer(path: string, intervalMs = 50): { stop(): Promise<void> } {
   const worker = new Worker(CHECKPOINT_WORKER, {
     eval: true,
     workerData: { module: createRequire(import.meta.url).resolve('better-sqlite3'), path, intervalMs },
