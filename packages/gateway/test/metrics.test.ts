@@ -113,6 +113,39 @@ describe('GET /metrics', () => {
     });
   });
 
+  it('gauges what waits: notifications pending, due, failed and the oldest due one\'s age; settlements by network and status', async () => {
+    const gauges = async () => {
+      const s = samples((await scrape()).text);
+      return {
+        pending: s.get('sparkpay_notifications_pending')!,
+        due: s.get('sparkpay_notifications_due')!,
+        failed: s.get('sparkpay_notifications_failed')!,
+        oldest: s.get('sparkpay_notifications_oldest_due_seconds')!,
+        settleDue4: s.get('sparkpay_settlements_waiting{network="4",status="DUE"}')!,
+        settleSent4: s.get('sparkpay_settlements_waiting{network="4",status="SENT"}')!,
+      };
+    };
+    const db = t.gateway.db.kysely;
+    // Whatever earlier tests left is delivered or failed for good: start from no pending notification.
+    await db.updateTable('notifications').set({ status: 'DELIVERED' }).where('status', '=', 'PENDING').execute();
+    const before = await gauges();
+    expect(before).toMatchObject({ pending: 0, due: 0, oldest: 0 });
+    // Three paid orders: three ORDER_PAID notifications due now (no worker runs in this test).
+    const paid: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      const no = await createOrder(orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/n' }));
+      await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+      paid.push(no);
+    }
+    t.clock.advance(90);
+    // One waits for a retry an hour from now, one used all its attempts.
+    await db.updateTable('notifications').set({ next_attempt_at: t.clock.nowMs() + 3_600_000 }).where('payment_order_no', '=', paid[1]!).execute();
+    await db.updateTable('notifications').set({ status: 'FAILED' }).where('payment_order_no', '=', paid[2]!).execute();
+    await t.gateway.store.settlements.insertDue({ paymentOrderNo: paid[0]!, network: '4', currency: 'USDT', address: '0x00000000000000000000000000000000000000f1' }, t.clock.nowMs());
+    const after = await gauges();
+    expect(after).toEqual({ pending: 2, due: 1, failed: before.failed + 1, oldest: 90, settleDue4: before.settleDue4 + 1, settleSent4: before.settleSent4 });
+  });
+
   it('gauges the head, the last scanned block and the lag of a network after each scan pass', async () => {
     let head = 1_000;
     const reader = {

@@ -693,6 +693,22 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect((await s.notifications.listDueAt('other.example', T0 + 500, 10))[0]).toEqual({ notifyId: elsewhere.notifyId, series: 1, attemptNo: 0, leaseOwner: null, notifyUrl: order.notifyUrl, appId: order.appId, destination: 'other.example' });
     });
 
+    it('counts the backlog for operators: pending, due by then (and the oldest due), failed; settlements DUE and SENT per network', async () => {
+      expect(await s.notifications.backlog(T0)).toEqual({ pending: 0, due: 0, oldestDueAt: null, failed: 0 });
+      const rows = [
+        notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 - 5_000 }),
+        notificationRecord(order.paymentOrderNo, 2, { nextAttemptAt: T0 - 1_000 }),
+        notificationRecord(order.paymentOrderNo, 3, { nextAttemptAt: T0 + 60_000 }),
+        notificationRecord(order.paymentOrderNo, 4, { nextAttemptAt: T0 - 9_000, status: 'DELIVERED' }),
+        notificationRecord(order.paymentOrderNo, 5, { nextAttemptAt: T0 - 9_000, status: 'FAILED' }),
+      ];
+      for (const n of rows) await s.notifications.insert(n);
+      expect(await s.notifications.backlog(T0)).toEqual({ pending: 3, due: 2, oldestDueAt: T0 - 5_000, failed: 1 });
+      expect(await s.settlements.backlog()).toEqual([]);
+      await s.settlements.insertDue({ paymentOrderNo: order.paymentOrderNo, network: '4', currency: 'USDT', address: '0x00000000000000000000000000000000000000f1' }, T0);
+      expect(await s.settlements.backlog()).toEqual([{ network: '4', status: 'DUE', count: 1 }]);
+    });
+
     it('leases a notification to one claimant: the lease pushes it out of the due list until it runs out', async () => {
       const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
       await s.notifications.insert(n);

@@ -159,6 +159,8 @@ export interface NotificationRepo {
   /** Records an attempt's outcome unless it already has one. */
   finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<void>;
   listAttempts(notifyId: string): Promise<NotificationAttemptRecord[]>;
+  /** For operators: PENDING notifications (all, and those due at `nowMs` waiting for a sender), the oldest due one's due time, and FAILED ones. */
+  backlog(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;
 }
 
 /** Sends one notification envelope; never throws for a receiver's or network's failure. */
@@ -289,6 +291,8 @@ export interface SettlementRepo {
    * forgets every nonce recorded there: for dev chains that start afresh.
    */
   dropOpen(networks: readonly string[], nowMs: number): Promise<void>;
+  /** For operators: settlements not settled yet (DUE: waiting for a transaction; SENT: in one not final yet), per network. */
+  backlog(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number }[]>;
 }
 
 export interface FeeQuote {

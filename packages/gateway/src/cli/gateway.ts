@@ -151,7 +151,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
   // Counted even when not served (cheap); the process metrics only when served.
-  const metrics = new PrometheusMetrics({ networks: config.deployment.networks.map((n) => n.id), processMetrics: config.metrics });
+  const metrics = new PrometheusMetrics({
+    networks: config.deployment.networks.map((n) => n.id),
+    processMetrics: config.metrics,
+    // The queues operators watch, read from the database at each scrape.
+    backlog: { nowMs: () => clock.nowMs(), notifications: (now) => store.notifications.backlog(now), settlements: () => store.settlements.backlog() },
+  });
   // The settlement worker of a network wakes up when an order there becomes due (not only every poll).
   const settlementWorkers = new Map<string, WakeableLoop>();
   const deps = { store, clock, ids, outbox, metrics, settlementDue: (network: string) => settlementWorkers.get(network)?.wake() };

@@ -210,6 +210,24 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
         q.updateTable('notification_attempts').set(set).where('notify_id', '=', notifyId).where('attempt_no', '=', attemptNo).where('outcome', 'in', replaces),
       );
     },
+    async backlog(nowMs) {
+      const r = await q
+        .selectFrom('notifications')
+        .select((eb) => [
+          eb.fn.countAll<number | string>().filterWhere('status', '=', 'PENDING').as('pending'),
+          eb.fn.countAll<number | string>().filterWhere((w) => w.and([w('status', '=', 'PENDING'), w('next_attempt_at', '<=', nowMs)])).as('due'),
+          eb.fn.min<number | string | null>('next_attempt_at').filterWhere((w) => w.and([w('status', '=', 'PENDING'), w('next_attempt_at', '<=', nowMs)])).as('oldest_due_at'),
+          eb.fn.countAll<number | string>().filterWhere('status', '=', 'FAILED').as('failed'),
+        ])
+        .where('status', 'in', ['PENDING', 'FAILED'])
+        .executeTakeFirst();
+      return {
+        pending: Number(r?.pending ?? 0),
+        due: Number(r?.due ?? 0),
+        oldestDueAt: r?.oldest_due_at == null ? null : Number(r.oldest_due_at),
+        failed: Number(r?.failed ?? 0),
+      };
+    },
     async listAttempts(notifyId) {
       const rows = await q.selectFrom('notification_attempts').selectAll().where('notify_id', '=', notifyId).orderBy('attempt_no').execute();
       return rows.map(rowToAttempt);

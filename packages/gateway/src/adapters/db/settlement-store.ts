@@ -228,6 +228,15 @@ export function settlementRepo(q: Q): SettlementRepo {
         .execute();
       return rows.map(rowToSettlement);
     },
+    async backlog() {
+      const rows = await q
+        .selectFrom('settlements')
+        .select((eb) => ['network', 'status', eb.fn.countAll<number | string>().as('n')])
+        .where('status', 'in', ['DUE', 'SENT'])
+        .groupBy(['network', 'status'])
+        .execute();
+      return rows.map((r) => ({ network: r.network, status: r.status as 'DUE' | 'SENT', count: Number(r.n) }));
+    },
     async dropOpen(networks, nowMs) {
       if (networks.length === 0) return;
       await q

@@ -14,6 +14,15 @@ export interface PrometheusOptions {
   processMetrics?: boolean;
   /** Networks whose payment counters start at 0 (so rates work from the first transfer). */
   networks?: readonly string[];
+  /** Read at each scrape: what waits in the outbox and the settlement queue (gauges left out without it). */
+  backlog?: BacklogSource;
+}
+
+/** The queues an operator watches, read from the database when /metrics is scraped. */
+export interface BacklogSource {
+  nowMs(): number;
+  notifications(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;
+  settlements(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number }[]>;
 }
 
 /** What the HTTP server needs to serve /metrics. */
@@ -59,6 +68,7 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
     this.process = options.processMetrics === false ? null : processMetrics();
+    if (options.backlog) this.backlogGauges(options.backlog, registers, options.networks ?? []);
     this.ordersCreated = new Counter({ name: `${METRICS_PREFIX}orders_created_total`, help: 'Orders created, by edition (repeats of a request not counted)', labelNames: ['edition'], registers });
     this.paymentsObserved = new Counter({
       name: `${METRICS_PREFIX}payments_observed_total`,
@@ -127,8 +137,35 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.settlementGas.inc({ network }, Number(gasUsed));
   }
 
+  /** Registers the backlog gauges, refreshed from `source` (one read) each time the page is rendered. */
+  private backlogGauges(source: BacklogSource, registers: Registry[], networks: readonly string[]): void {
+    const notificationsPending = new Gauge({ name: `${METRICS_PREFIX}notifications_pending`, help: 'Notifications not delivered yet that will be sent again (due now or at a scheduled retry)', registers });
+    const notificationsDue = new Gauge({ name: `${METRICS_PREFIX}notifications_due`, help: 'Notifications due now and waiting for a sender', registers });
+    const oldestDue = new Gauge({ name: `${METRICS_PREFIX}notifications_oldest_due_seconds`, help: 'How long the oldest due notification has been waiting for a sender (0 when none)', registers });
+    const notificationsFailed = new Gauge({ name: `${METRICS_PREFIX}notifications_failed`, help: 'Notifications whose attempts are all used (FAILED); `sparkpay notify resend` sends one again', registers });
+    const settlementsWaiting = new Gauge({ name: `${METRICS_PREFIX}settlements_waiting`, help: 'Paid orders not settled yet, by network and status (DUE: waiting for a transaction; SENT: in one not final yet)', labelNames: ['network', 'status'], registers });
+    for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
+    this.backlogRefresh = async () => {
+      try {
+        const now = source.nowMs();
+        const [n, settlements] = await Promise.all([source.notifications(now), source.settlements()]);
+        notificationsPending.set(n.pending);
+        notificationsDue.set(n.due);
+        oldestDue.set(n.oldestDueAt === null ? 0 : Math.max(0, (now - n.oldestDueAt) / 1000));
+        notificationsFailed.set(n.failed);
+        for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
+        for (const r of settlements) settlementsWaiting.set({ network: r.network, status: r.status }, r.count);
+      } catch {
+        // The database did not answer: the gauges keep their last values; the page is still served.
+      }
+    };
+  }
+
+  private backlogRefresh: (() => Promise<void>) | null = null;
+
   /** The page GET /metrics serves: this gateway's metrics, then the process ones. */
   async render(): Promise<string> {
+    await this.backlogRefresh?.();
     const own = await this.registry.metrics();
     return this.process ? `${own}\n${await this.process.metrics()}` : own;
   }
