@@ -2,7 +2,7 @@
 // transaction, read and written in a handful of statements) must decide every order exactly as
 // the one-order path (transfersObserved) does, on both databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { noMetrics, type StoreTx } from '../src/app/ports.js';
+import { noMetrics, type Metrics, type StoreTx } from '../src/app/ports.js';
 import { paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
@@ -68,6 +68,44 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     return out;
   }
 
+  /** The payment port over the gateway's store, its transactions seen through `change` (a stand-in for another writer or a failure). */
+  const factsWith = (opts: { change?: (tx: StoreTx) => StoreTx; metrics?: Metrics } = {}) => {
+    const change = opts.change ?? ((tx: StoreTx) => tx);
+    const store = { ...t.gateway.store, transaction: <T>(fn: (tx: StoreTx) => Promise<T>) => t.gateway.store.transaction((tx) => fn(change(tx))) };
+    return paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids, metrics: opts.metrics });
+  };
+
+  /** Metrics that count payments observed (by network/status) and status changes (by status). */
+  const counting = () => {
+    const counts: Record<string, number> = {};
+    const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
+    const metrics: Metrics = { ...noMetrics, paymentObserved: (network, status, n) => add(`${network}/${status}`, n), transition: (status) => add(status) };
+    return { counts, metrics };
+  };
+
+  /**
+   * "Someone else" writes `victim`'s row once, between a transaction's read of it and its write
+   * (on PostgreSQL another transaction can; here it is made to happen). `interloped` records it.
+   */
+  const interloping = (victim: string) => {
+    const interloped: string[] = [];
+    const change = (tx: StoreTx): StoreTx => ({
+      ...tx,
+      orders: {
+        ...tx.orders,
+        async saveState(o, expected) {
+          if (o.paymentOrderNo === victim && interloped.length === 0) {
+            const current = (await tx.orders.get(victim))!;
+            expect(await tx.orders.saveState({ ...current, version: current.version + 1 }, current.version)).toBe(true);
+            interloped.push(victim);
+          }
+          return tx.orders.saveState(o, expected);
+        },
+      },
+    });
+    return { change, interloped };
+  };
+
   /** What can be seen of an order after the pass: its state columns, its transfers and its notifications. */
   async function snapshot(no: string) {
     const db = t.gateway.db.kysely;
@@ -96,10 +134,8 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     facts.sort((a, b) => (a.txHash < b.txHash ? 1 : -1));
     // Each path counts what it observed (the Metrics port): the counts must agree too.
     const recorder = () => {
-      const counts: Record<string, number> = {};
-      const add = (k: string, n = 1) => (counts[k] = (counts[k] ?? 0) + n);
-      const metrics = { ...noMetrics, paymentObserved: (network: string, status: string, n?: number) => add(`${network}/${status}`, n), transition: (status: string) => add(status) };
-      return { counts, facts: paymentFacts({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids, metrics }) };
+      const { counts, metrics } = counting();
+      return { counts, facts: factsWith({ metrics }) };
     };
     const a = recorder();
     const b = recorder();
@@ -143,23 +179,18 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
   it('falls back to one order at a time when a chunk fails: an order that cannot be applied holds up only itself', async () => {
     const [good1, poison, good2] = await newOrders(3);
     // Writing the poisoned order's transfers always fails (in the chunk and alone).
-    const store = {
-      ...t.gateway.store,
-      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
-        t.gateway.store.transaction((tx) =>
-          fn({
-            ...tx,
-            payments: {
-              ...tx.payments,
-              async upsertMany(ps) {
-                if (ps.some((p) => p.paymentOrderNo === poison)) throw new Error('cannot write this order');
-                return tx.payments.upsertMany(ps);
-              },
-            },
-          }),
-        ),
-    };
-    const payments = paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids });
+    const payments = factsWith({
+      change: (tx) => ({
+        ...tx,
+        payments: {
+          ...tx.payments,
+          async upsertMany(ps) {
+            if (ps.some((p) => p.paymentOrderNo === poison)) throw new Error('cannot write this order');
+            return tx.payments.upsertMany(ps);
+          },
+        },
+      }),
+    });
     await expect(payments.passObserved([transfer(good1!, 10_500_000n), transfer(poison!, 10_500_000n), transfer(good2!, 10_500_000n)])).rejects.toThrow('cannot write this order');
     expect((await snapshot(good1!)).order.pay_status).toBe('PAID');
     expect((await snapshot(good2!)).order.pay_status).toBe('PAID');
@@ -168,61 +199,19 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
 
   it('counts each transfer once on the one-order path also when its first attempt met a concurrent change', async () => {
     const [victim] = await newOrders(1);
-    let interloped = false;
-    const store = {
-      ...t.gateway.store,
-      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
-        t.gateway.store.transaction((tx) =>
-          fn({
-            ...tx,
-            orders: {
-              ...tx.orders,
-              async saveState(o, expected) {
-                if (!interloped) {
-                  interloped = true;
-                  const current = (await tx.orders.get(victim!))!;
-                  await tx.orders.saveState({ ...current, version: current.version + 1 }, current.version);
-                }
-                return tx.orders.saveState(o, expected);
-              },
-            },
-          }),
-        ),
-    };
-    const counts: Record<string, number> = {};
-    const metrics = { ...noMetrics, paymentObserved: (network: string, status: string, n = 1) => (counts[`${network}/${status}`] = (counts[`${network}/${status}`] ?? 0) + n) };
-    const outcome = await paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids, metrics }).transfersObserved([transfer(victim!, 10_500_000n)]);
-    expect(interloped).toBe(true);
+    const { change, interloped } = interloping(victim!);
+    const { counts, metrics } = counting();
+    const outcome = await factsWith({ change, metrics }).transfersObserved([transfer(victim!, 10_500_000n)]);
+    expect(interloped).toEqual([victim]);
     expect(outcome.ok && outcome.order.state.status).toBe('PAID');
-    expect(counts).toEqual({ '4/FINAL': 1 });
+    // The transfer counted once, and the one status change it made.
+    expect(counts).toEqual({ '4/FINAL': 1, PAID: 1 });
   });
 
   it('decides an order that someone else changed during the pass again, from its stored transfers', async () => {
     const [victim, other] = await newOrders(2);
-    const interloped: string[] = [];
-    // A store whose transactions let "someone else" write the victim's row between the pass's
-    // read and its write (on PostgreSQL another transaction can; here it is made to happen).
-    const store = {
-      ...t.gateway.store,
-      transaction: <T>(fn: (tx: StoreTx) => Promise<T>) =>
-        t.gateway.store.transaction((tx) =>
-          fn({
-            ...tx,
-            orders: {
-              ...tx.orders,
-              async saveState(o, expected) {
-                if (o.paymentOrderNo === victim && interloped.length === 0) {
-                  const current = (await tx.orders.get(victim))!;
-                  expect(await tx.orders.saveState({ ...current, version: current.version + 1 }, current.version)).toBe(true);
-                  interloped.push(victim);
-                }
-                return tx.orders.saveState(o, expected);
-              },
-            },
-          }),
-        ),
-    };
-    const payments = paymentFacts({ store, clock: t.gateway.clock, ids: t.gateway.ids });
+    const { change, interloped } = interloping(victim!);
+    const payments = factsWith({ change });
     const outcomes = await payments.passObserved([transfer(victim!, 10_500_000n), transfer(other!, 10_500_000n)]);
     expect(interloped).toEqual([victim]);
     expect(outcomes.map((o) => o.ok && o.changed && o.order.state.status)).toEqual(['PAID', 'PAID']);

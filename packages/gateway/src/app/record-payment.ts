@@ -95,7 +95,8 @@ function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt
   };
 }
 
-function groupByOrder<T extends { paymentOrderNo: string }>(items: readonly T[]): Map<string, T[]> {
+/** Items by order number, each order's in their given order. */
+export function groupByOrder<T extends { paymentOrderNo: string }>(items: readonly T[]): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const item of items) {
     const list = out.get(item.paymentOrderNo);

@@ -8,7 +8,7 @@
 // decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have no logs: they are found by
 // balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
-import type { PaymentFacts, TransferFact } from './record-payment.js';
+import { groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
 import type { ChainReader, ChainTransfer, Clock, EventLog, Store } from './ports.js';
 import type { DepositAddressRecord } from './records.js';
 import { nowSeconds } from './ports.js';
@@ -96,12 +96,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   let transfers = native.transfers;
   // The facts found so far (re-checks, native receipts) wait for their order's new transfers, so
   // that each order's facts of the pass are decided together; the rest are applied at the end.
-  const held = new Map<string, TransferFact[]>();
-  for (const f of facts) {
-    const list = held.get(f.paymentOrderNo);
-    if (list) list.push(f);
-    else held.set(f.paymentOrderNo, [f]);
-  }
+  const held = groupByOrder(facts);
   if (from > head) {
     await recordByOrder(deps.payments, facts);
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());

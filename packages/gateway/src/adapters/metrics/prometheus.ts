@@ -144,7 +144,6 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     const oldestDue = new Gauge({ name: `${METRICS_PREFIX}notifications_oldest_due_seconds`, help: 'How long the oldest due notification has been waiting for a sender (0 when none)', registers });
     const notificationsFailed = new Gauge({ name: `${METRICS_PREFIX}notifications_failed`, help: 'Notifications whose attempts are all used (FAILED); `sparkpay notify resend` sends one again', registers });
     const settlementsWaiting = new Gauge({ name: `${METRICS_PREFIX}settlements_waiting`, help: 'Paid orders not settled yet, by network and status (DUE: waiting for a transaction; SENT: in one not final yet)', labelNames: ['network', 'status'], registers });
-    for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
     this.backlogRefresh = async () => {
       try {
         const now = source.nowMs();
@@ -153,6 +152,8 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         notificationsDue.set(n.due);
         oldestDue.set(n.oldestDueAt === null ? 0 : Math.max(0, (now - n.oldestDueAt) / 1000));
         notificationsFailed.set(n.failed);
+        // Every configured network shows both statuses; one no longer configured drops out once emptied.
+        settlementsWaiting.reset();
         for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
         for (const r of settlements) settlementsWaiting.set({ network: r.network, status: r.status }, r.count);
       } catch {

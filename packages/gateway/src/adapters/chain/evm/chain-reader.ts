@@ -85,18 +85,17 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     }
   }
 
+  /** The canonical block at `number` (header only), or null beyond the head. */
+  const block = (number: number) =>
+    withFailover('eth_getBlockByNumber', (c) => c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] }) as Promise<{ hash: string; timestamp: string } | null>);
+
   return {
     headNumber: () => withFailover('eth_blockNumber', async (c) => Number(await c.getBlockNumber({ cacheTime: 0 }))),
-    blockHash: (number) =>
-      withFailover('eth_getBlockByNumber', async (c) => {
-        const block = (await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] })) as { hash: string } | null;
-        return block ? block.hash.toLowerCase() : null;
-      }),
-    blockTimestamp: (number) =>
-      withFailover('eth_getBlockByNumber', async (c) => {
-        const block = (await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] })) as { timestamp: string } | null;
-        return block ? Number(block.timestamp) : null;
-      }),
+    blockHash: async (number) => (await block(number))?.hash.toLowerCase() ?? null,
+    blockTimestamp: async (number) => {
+      const b = await block(number);
+      return b ? Number(b.timestamp) : null;
+    },
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
       const out: ChainTransfer[] = [];
       for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
