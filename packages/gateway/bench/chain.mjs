@@ -614,7 +614,7 @@ async function main() {
       const gwRate = scan.transfers / scan.seconds;
       return { scan, raws, readers, next, counts, rawLogs, rawSeconds, readerSeconds, gwRate, rawRate: rawLogs / rawSeconds, readerRate: readers[0].logs / readerSeconds, ratio: gwRate / (rawLogs / rawSeconds) };
     };
-    note(`ingestion: ${opt.ingestRepeats} repetition(s), each on a fresh copy of the preloaded database: bare eth_getLogs + decode and the gateway's reader alone over blocks ${from}-${head} (1 warm-up each + ×${opt.rawRepeats}), gateway.scanChain('${NETWORK}') from a cold cursor, both again (×${opt.rawRepeats})…`);
+    note(`ingestion: ${opt.ingestRepeats} repetition(s), each on a fresh copy of the preloaded database: bare eth_getLogs + decode and the gateway's reader alone over blocks ${from}-${head} (1 warm-up each + ×${opt.rawRepeats}), ${opt.warmScan ? `one untimed scan of another copy of the data by another gateway of the same process (warm-up), ` : ''}gateway.scanChain('${NETWORK}') from a cold cursor, both again (×${opt.rawRepeats})…`);
     const reps = [];
     for (let r = 0; r < opt.ingestRepeats; r += 1) reps.push(await repetition(r, r === opt.ingestRepeats - 1));
     const median = [...reps].sort((a, b) => a.ratio - b.ratio)[Math.floor((reps.length - 1) / 2)];

@@ -52,18 +52,9 @@ export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);
 }
 
-/** The page size of a database this gateway creates (bytes). */
-export const SQLITE_PAGE_SIZE = 16_384;
-
 function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const sqlite = new SqliteDatabase(path);
-  // 16 KiB pages (default 4 KiB) for a new database: a scan pass writes thousands of payment rows
-  // and their index entries at once, and with 4 times fewer, fuller pages to split and to copy into
-  // the WAL the payment port took about a fifth less time in bench:chain; order creation and
-  // notification delivery measured no difference. Fixed when the first table is created: an
-  // existing database keeps its page size (WAL mode cannot change it without a VACUUM).
-  sqlite.pragma(`page_size = ${SQLITE_PAGE_SIZE}`);
   // WAL lets the CLI read and write while the server runs; NORMAL sync is durable
   // across process crashes (the WAL is fsynced at checkpoints).
   sqlite.pragma('journal_mode = WAL');
