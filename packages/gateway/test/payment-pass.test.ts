@@ -2,6 +2,7 @@
 // transaction, read and written in a handful of statements) must decide every order exactly as
 // the one-order path (transfersObserved) does, on both databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { noMetrics, type Metrics, type StoreTx } from '../src/app/ports.js';
 import { paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -9,6 +10,13 @@ import { api, orderBody, startTestGateway, WALLET, type TestGateway } from './ha
 
 const NOTIFY_URL = 'https://merchant.example/sparkpay/notify';
 const UNKNOWN_TOKEN = '0x00000000000000000000000000000000000000aa';
+
+/** Polygon (4) carries a factory, so a payer can select Polygon USDT on the cashier (its deposit address is computed, no chain needed). */
+function deployment() {
+  const d = mainnetDeployment();
+  const chain = { factory: '0x5FbDB2315678afecb367f032d93F642f64180aa3', forwarder: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512', feeAddress: '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' };
+  return { networks: d.networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, ...chain } } : n)) };
+}
 
 let tx = 0;
 function transfer(paymentOrderNo: string, amount: bigint, over: Partial<TransferFact> = {}): TransferFact {
@@ -52,18 +60,25 @@ function scenario(k: number, no: string): TransferFact[] {
 describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ kind });
+    t = await startTestGateway({ kind, config: { deployment: deployment() } });
   });
   afterAll(async () => {
     await t?.close();
   });
 
+  /** `n` orders; the payer of every second one (even index) selected Polygon USDT on the cashier, the others' skipped it. */
   async function newOrders(n: number): Promise<string[]> {
     const out: string[] = [];
     for (let i = 0; i < n; i += 1) {
       const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: NOTIFY_URL }), merchant: t.merchant, clock: t.clock });
       expect(res.json.code).toBe(0);
-      out.push(String(res.json.data!.payment_order_no));
+      const no = String(res.json.data!.payment_order_no);
+      if (i % 2 === 0) {
+        const token = new URL(String(res.json.data!.cashier_url)).searchParams.get('t')!;
+        const chosen = await fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '4', currency: 'USDT' }) });
+        expect(chosen.status).toBe(200);
+      }
+      out.push(no);
     }
     return out;
   }
@@ -115,12 +130,14 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
       .where('payment_order_no', '=', no)
       .executeTakeFirstOrThrow();
     const payments = await db.selectFrom('payments').select(['currency', 'amount', 'status', 'confirmations']).where('payment_order_no', '=', no).orderBy('amount').execute();
-    const notes = await db.selectFrom('notifications').select(['notify_type', 'sequence']).where('payment_order_no', '=', no).orderBy('sequence').orderBy('notify_type').execute();
+    const notes = await db.selectFrom('notifications').select(['notify_type', 'sequence', 'payload']).where('payment_order_no', '=', no).orderBy('sequence').orderBy('notify_type').execute();
     const settlements = await db.selectFrom('settlements').select('payment_order_no').where('payment_order_no', '=', no).execute();
     return {
       order: { ...o, sequence: Number(o.sequence), version: Number(o.version) },
       payments: payments.map((p) => ({ ...p, amount: String(p.amount), confirmations: Number(p.confirmations) })),
       notifications: notes.map((n) => `${n.notify_type}@${Number(n.sequence)}`),
+      // Every option the order offers, as its notifications show them (the pass loads only the selected one).
+      notifiedOptions: notes.map((n) => (JSON.parse(n.payload) as { payment_options: unknown[] }).payment_options),
       settlements: settlements.length,
     };
   }
@@ -159,7 +176,14 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     }
     // The scenarios reach every outcome they are meant to.
     expect([...statuses].sort()).toEqual(['PAID/', 'PAID/OVERPAID', 'PAYING/', 'PAYING/UNDERPAID', 'PENDING/'].sort());
-    expect((await snapshot(bulk[0]!)).notifications).toEqual(['ORDER_PAID@1']);
+    // Order 0 had its pair selected on the cashier (the pass loaded its selected option only),
+    // order 7 had not (scenario 0 both): their notifications list every option all the same.
+    for (const k of [0, 7]) {
+      const s = await snapshot(bulk[k]!);
+      expect(s.order.selected_network).toBe('4');
+      expect(s.notifications).toEqual(['ORDER_PAID@1']);
+      expect(s.notifiedOptions[0]!.length).toBeGreaterThan(1);
+    }
 
     // Applying the same pass again changes nothing (a rescan after a crash).
     const before = await Promise.all(bulk.map(snapshot));
@@ -216,8 +240,9 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     expect(interloped).toEqual([victim]);
     expect(outcomes.map((o) => o.ok && o.changed && o.order.state.status)).toEqual(['PAID', 'PAID']);
     const v = await snapshot(victim!);
-    // Created at version 0, the interloper's write, then the retried decision: PAID once, notified once.
-    expect(v.order).toMatchObject({ pay_status: 'PAID', final_amount: '10500000', version: 2, sequence: 1 });
+    // Created at version 0, its pair selected (1), the interloper's write, then the retried
+    // decision: PAID once, notified once.
+    expect(v.order).toMatchObject({ pay_status: 'PAID', final_amount: '10500000', version: 3, sequence: 1 });
     expect(v.notifications).toEqual(['ORDER_PAID@1']);
     expect(v.payments).toHaveLength(1);
     expect((await snapshot(other!)).order).toMatchObject({ pay_status: 'PAID', version: 1 });

@@ -87,7 +87,9 @@ export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderR
   const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
   if (notifies.length > 0 && next.notifyUrl) {
     const payments = await tx.payments.listByOrder(next.paymentOrderNo);
-    const snapshot = orderQueryData(next, payments, await tx.settlements.view(next.paymentOrderNo));
+    // The snapshot lists every payment option: read them if the order was loaded with one only.
+    const shown = next.onlySelectedOption ? { ...next, options: (await tx.orders.get(next.paymentOrderNo))?.options ?? next.options } : next;
+    const snapshot = orderQueryData(shown, payments, await tx.settlements.view(next.paymentOrderNo));
     for (const effect of notifies) {
       const notifyId = deps.ids.notifyId();
       await tx.notifications.insert({

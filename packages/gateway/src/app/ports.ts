@@ -84,8 +84,12 @@ export interface OrderRepo {
   /** Inserts the order and its payment options; a duplicate (merchant_no, request_no_key) throws DuplicateRequestError. */
   insert(o: OrderRecord): Promise<void>;
   get(paymentOrderNo: string): Promise<OrderRecord | null>;
-  /** The orders among `paymentOrderNos` that exist (any order; unknown numbers are left out), in a few statements. */
-  getMany(paymentOrderNos: readonly string[]): Promise<OrderRecord[]>;
+  /**
+   * The orders among `paymentOrderNos` that exist (any order; unknown numbers are left out), in a
+   * few statements. `onlySelectedOption`: an order with a selected pair gets only that option
+   * (marked `onlySelectedOption`), one without gets them all.
+   */
+  getMany(paymentOrderNos: readonly string[], opts?: { onlySelectedOption?: boolean }): Promise<OrderRecord[]>;
   /** The order's cashier token alone (one indexed read), or null for an unknown order. */
   cashierToken(paymentOrderNo: string): Promise<string | null>;
   findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;

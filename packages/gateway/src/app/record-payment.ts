@@ -23,7 +23,8 @@ export interface PaymentFacts {
   /**
    * Every transfer a scan pass found, of any number of orders: each order's together, as
    * transfersObserved would, but a few hundred orders per transaction, loaded and written in a
-   * handful of statements. One outcome per order (in the order the orders first appear).
+   * handful of statements. One outcome per order (in the order the orders first appear); an
+   * outcome's order may carry only its selected option (`onlySelectedOption`).
    */
   passObserved(facts: readonly TransferFact[]): Promise<TransitionOutcome[]>;
 }
@@ -159,7 +160,8 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           const out: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[] = [];
           // Orders are written in one order by every writer (by number): two transactions on
           // PostgreSQL never wait on each other's rows in a cycle.
-          const orders = (await tx.orders.getMany(chunk)).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
+          // An order with a selected pair needs no other option here (a notification reads them all).
+          const orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
           const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
           const nowMs = deps.clock.nowMs();
           const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));

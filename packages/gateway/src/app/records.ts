@@ -60,6 +60,12 @@ export interface OrderRecord {
   createdAt: number;
   updatedAt: number;
   options: OrderOptionRecord[];
+  /**
+   * True when `options` holds only the selected pair's option, as OrderRepo.getMany loads it for
+   * a scan pass (which needs no other); absent when `options` is complete. Whatever shows an
+   * order's options (a notification's snapshot) reads the order again first.
+   */
+  onlySelectedOption?: true;
 }
 
 export type PaymentStatus = 'SEEN' | 'FINAL' | 'REVERTED';

@@ -253,23 +253,39 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
     async get(paymentOrderNo) {
       return load(await q.selectFrom('orders').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst());
     },
-    async getMany(paymentOrderNos) {
+    async getMany(paymentOrderNos, opts = {}) {
       const out: OrderRecord[] = [];
       // Chunks keep the IN lists under every driver's bound-parameter limit.
       for (let i = 0; i < paymentOrderNos.length; i += IN_CHUNK) {
         const nos = paymentOrderNos.slice(i, i + IN_CHUNK) as string[];
         const { rows } = await cache.run(q, `orders.getMany:${nos.length}`, nos, () => q.selectFrom('orders').selectAll().where('payment_order_no', 'in', nos));
         if (rows.length === 0) continue;
-        const { rows: opts } = await cache.run(q, `order_options.getMany:${nos.length}`, nos, () =>
-          q.selectFrom('order_options').selectAll().where('payment_order_no', 'in', nos).orderBy('payment_order_no').orderBy('network').orderBy('currency'),
-        );
+        const { rows: optionRows } = opts.onlySelectedOption
+          ? await cache.run(q, `order_options.getManySelected:${nos.length}`, nos, () =>
+              q
+                .selectFrom('order_options as oo')
+                .innerJoin('orders as o', 'o.payment_order_no', 'oo.payment_order_no')
+                .selectAll('oo')
+                .where('oo.payment_order_no', 'in', nos)
+                .where((eb) => eb.or([eb('o.selected_network', 'is', null), eb.and([eb('oo.network', '=', eb.ref('o.selected_network')), eb('oo.currency', '=', eb.ref('o.selected_currency'))])]))
+                .orderBy('oo.payment_order_no')
+                .orderBy('oo.network')
+                .orderBy('oo.currency'),
+            )
+          : await cache.run(q, `order_options.getMany:${nos.length}`, nos, () =>
+              q.selectFrom('order_options').selectAll().where('payment_order_no', 'in', nos).orderBy('payment_order_no').orderBy('network').orderBy('currency'),
+            );
         const byOrder = new Map<string, OrderOptionRecord[]>();
-        for (const r of opts) {
+        for (const r of optionRows) {
           const list = byOrder.get(r.payment_order_no);
           if (list) list.push(rowToOption(r));
           else byOrder.set(r.payment_order_no, [rowToOption(r)]);
         }
-        for (const row of rows) out.push(rowToOrder(row, byOrder.get(row.payment_order_no) ?? []));
+        for (const row of rows) {
+          const order = rowToOrder(row, byOrder.get(row.payment_order_no) ?? []);
+          if (opts.onlySelectedOption && row.selected_network !== null) order.onlySelectedOption = true;
+          out.push(order);
+        }
       }
       return out;
     },
