@@ -110,15 +110,14 @@ export function groupByOrder<T extends { paymentOrderNo: string }>(items: readon
 export function paymentFacts(deps: TransitionDeps): PaymentFacts {
   const counted = (entered: readonly TransferFact[]) => {
     if (!deps.metrics || entered.length === 0) return;
-    // One call per (network, status): a pass may count thousands.
-    const counts = new Map<string, { network: string; status: TransferFact['status']; n: number }>();
+    // One call per (network, status): a pass may count thousands (no key string per transfer).
+    const counts = new Map<string, Map<TransferFact['status'], number>>();
     for (const { network, status } of entered) {
-      const k = `${network}|${status}`;
-      const c = counts.get(k);
-      if (c) c.n += 1;
-      else counts.set(k, { network, status, n: 1 });
+      let byStatus = counts.get(network);
+      if (!byStatus) counts.set(network, (byStatus = new Map()));
+      byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
     }
-    for (const c of counts.values()) deps.metrics.paymentObserved(c.network, c.status, c.n);
+    for (const [network, byStatus] of counts) for (const [status, n] of byStatus) deps.metrics.paymentObserved(network, status, n);
   };
 
   const transfersObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome> => {
