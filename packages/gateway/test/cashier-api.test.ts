@@ -3,26 +3,13 @@
 // that option's settlement plan and stays the same for the same pair.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { forwarderAddress, forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
-import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { DATABASE_KINDS } from './databases.js';
-import { api, observeTransfer, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
-
-const FACTORY = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
-const FORWARDER = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
-const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
-
-/** BNB Smart Chain (3) and Polygon (4) carry the factory; the others offer no deposit addresses. */
-function deployment() {
-  const d = mainnetDeployment();
-  return {
-    networks: d.networks.map((n) => (n.id === '3' || n.id === '4' ? { ...n, chain: { ...n.chain, factory: FACTORY, forwarder: FORWARDER, feeAddress: FEE_ADDRESS } } : n)),
-  };
-}
+import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, TEST_FACTORY, TEST_FEE_ADDRESS, TEST_FORWARDER, WALLET, type TestGateway } from './harness.js';
 
 describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ kind, config: { deployment: deployment() } });
+    t = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['3', '4']) } });
   });
   afterAll(async () => {
     await t?.close();
@@ -75,10 +62,10 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     const plan = JSON.parse(deposit!.plan) as { receivers: { role: string; address: string; amount: string }[]; merchantIndex: number; token: string };
     expect(plan.receivers.map((r) => [r.role, r.address])).toEqual([
       ['MERCHANT', WALLET],
-      ['FEE', FEE_ADDRESS],
+      ['FEE', TEST_FEE_ADDRESS],
     ]);
     expect(plan.receivers.reduce((s, r) => s + BigInt(r.amount), 0n)).toBe(10_500_000n);
-    const expected = forwarderAddress(FACTORY, { implementation: FORWARDER }, forwarderPlan({ paymentOrderNo, token: plan.token, merchantIndex: plan.merchantIndex, receivers: plan.receivers.map((r) => ({ ...r, role: r.role as 'MERCHANT', amount: BigInt(r.amount) })) }));
+    const expected = forwarderAddress(TEST_FACTORY, { implementation: TEST_FORWARDER }, forwarderPlan({ paymentOrderNo, token: plan.token, merchantIndex: plan.merchantIndex, receivers: plan.receivers.map((r) => ({ ...r, role: r.role as 'MERCHANT', amount: BigInt(r.amount) })) }));
     expect(chosen.address).toBe(expected);
     expect(deposit!.address).toBe(expected.toLowerCase());
     expect(await t.gateway.store.depositAddresses.findByAddress('4', expected)).toEqual([deposit]);

@@ -4,22 +4,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { CASHIER_BURST, CASHIER_STRANGER_BURST } from '../src/adapters/http/cashier-api.js';
-import { mainnetDeployment } from '../src/domain/catalogue.js';
-import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
-
-const FACTORY = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
-const FORWARDER = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
-const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
-
-function deployment() {
-  const d = mainnetDeployment();
-  return { networks: d.networks.map((n) => (n.id === '3' || n.id === '4' ? { ...n, chain: { ...n.chain, confirmations: 3, factory: FACTORY, forwarder: FORWARDER, feeAddress: FEE_ADDRESS } } : n)) };
-}
+import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
 describe('cashier page over HTTP', () => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ config: { deployment: deployment() } });
+    t = await startTestGateway({ config: { deployment: deploymentWithFactory(['3', '4'], { confirmations: 3 }) } });
   });
   afterAll(async () => {
     await t?.close();

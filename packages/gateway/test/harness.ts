@@ -13,10 +13,22 @@ import type { Clock } from '../src/app/ports.js';
 import type { TransferFact } from '../src/app/record-payment.js';
 import { loadConfig, type Config } from '../src/cli/config.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
-import { NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
+import { mainnetDeployment, NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 
 export const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
+
+/** Where the tests' deployments say the forwarder factory, its forwarder and the fee address are (no chain needed to compute deposit addresses). */
+export const TEST_FACTORY = '0x5FbDB2315678afecb367f032d93F642f64180aa3';
+export const TEST_FORWARDER = '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512';
+export const TEST_FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
+
+/** The mainnet deployment with the test factory on `networks` (so a payer can select them on the cashier), other chain settings as given. */
+export function deploymentWithFactory(networks: readonly NetworkId[], chain: { confirmations?: number } = {}) {
+  return {
+    networks: mainnetDeployment().networks.map((n) => (networks.includes(n.id) ? { ...n, chain: { ...n.chain, ...chain, factory: TEST_FACTORY, forwarder: TEST_FORWARDER, feeAddress: TEST_FEE_ADDRESS } } : n)),
+  };
+}
 export const SELLER = '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC';
 // EIP-55 spelling (the mixed-case form used before had a wrong checksum, so splits naming it were 41032).
 export const OTHER = '0x90f79Bf6EB2c4f870365E51cEF8ba6b2A2Aa3e6f';

@@ -2,21 +2,13 @@
 // transaction, read and written in a handful of statements) must decide every order exactly as
 // the one-order path (transfersObserved) does, on both databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { noMetrics, type Metrics, type StoreTx } from '../src/app/ports.js';
 import { paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
 import { DATABASE_KINDS } from './databases.js';
-import { api, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
+import { api, deploymentWithFactory, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
 
 const NOTIFY_URL = 'https://merchant.example/sparkpay/notify';
 const UNKNOWN_TOKEN = '0x00000000000000000000000000000000000000aa';
-
-/** Polygon (4) carries a factory, so a payer can select Polygon USDT on the cashier (its deposit address is computed, no chain needed). */
-function deployment() {
-  const d = mainnetDeployment();
-  const chain = { factory: '0x5FbDB2315678afecb367f032d93F642f64180aa3', forwarder: '0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512', feeAddress: '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' };
-  return { networks: d.networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, ...chain } } : n)) };
-}
 
 let tx = 0;
 function transfer(paymentOrderNo: string, amount: bigint, over: Partial<TransferFact> = {}): TransferFact {
@@ -60,7 +52,7 @@ function scenario(k: number, no: string): TransferFact[] {
 describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
-    t = await startTestGateway({ kind, config: { deployment: deployment() } });
+    t = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['4']) } });
   });
   afterAll(async () => {
     await t?.close();
