@@ -65,7 +65,7 @@ const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
 const ORDER_AMOUNT = '10.50';
 const ORDER_AMOUNT_BASE = 10_500_000n;
 const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
-/** The chain reader's recipients per eth_getLogs (src/adapters/chain/evm/chain-reader.ts). */
+/** The chain reader's recipients per eth_getLogs (RECIPIENTS_PER_REQUEST in src/app/scan-chain.ts). */
 const RECIPIENTS_PER_REQUEST = 200;
 const USAGE = `usage: node bench/chain.mjs [options]     (npm run bench:chain)
   --transfers N              ingestion: USDT Transfer logs to the watched addresses (default 10000; 0 skips)

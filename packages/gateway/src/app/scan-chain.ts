@@ -5,8 +5,8 @@
 // another block after a reorganisation is counted once. The cursor moves only after the facts
 // are stored: a crash mid-scan repeats work, it never skips it. The facts of a pass are applied
 // per order, each order's together (two transfers completing an order in one pass are one
-// decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have no logs: they are found by
-// balance reads at the head (scan-native.ts).
+// decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have
+// no logs: they are found by balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import { groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
 import type { ChainReader, ChainTransfer, Clock, EventLog, Store } from './ports.js';
@@ -32,7 +32,10 @@ export interface ScanDeps {
   recipientsPerRequest?: number;
 }
 
-/** The EVM reader's recipients per eth_getLogs request (a provider limit), so one call is one request. */
+/**
+ * Recipients per eth_getLogs request (providers limit the size of a topic OR-list): the EVM
+ * reader splits its calls by this, and the scan asks this many at a time, so one call is one request.
+ */
 export const RECIPIENTS_PER_REQUEST = 200;
 
 /** Watched addresses per page of a scan: 25 eth_getLogs requests of the reader's 200 recipients. */

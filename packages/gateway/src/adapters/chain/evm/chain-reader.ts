@@ -5,11 +5,10 @@
 // single blocks.
 import { createPublicClient, http, type PublicClient } from 'viem';
 import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js';
+import { RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
 
 /** keccak256("Transfer(address,address,uint256)"). */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
-/** Recipients per eth_getLogs request: providers limit the size of a topic OR-list. */
-const RECIPIENTS_PER_REQUEST = 200;
 /** eth_getBalance calls per JSON-RPC batch (one HTTP request), and batches in flight at once. */
 const BALANCES_PER_BATCH = 100;
 const BALANCE_BATCHES_IN_FLIGHT = 4;
