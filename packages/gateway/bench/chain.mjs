@@ -4,6 +4,7 @@
 //   node bench/chain.mjs [--transfers 10000] [--addresses 1000] [--senders 8] [--confirmations 64] [--ingest-repeats 3]
 //                        [--latency-samples 50] [--latency-confirmations 2] [--chain-poll-ms 500]
 //                        [--open-orders 100000] [--rss-scans 5] [--log-level warn] [--json]
+//                        [--profile] [--profile-dir DIR]
 //
 // It prints figures; it asserts nothing (a missed target is printed, never an exit code).
 //
@@ -25,7 +26,9 @@
 //      its workers (chain watcher) on; orders are paid one at a time; see README.
 //   3. RSS with `--open-orders` open orders watched: the gateway child (workers off) runs
 //      `--rss-scans` scans, each after a block with transfers to some of the watched addresses.
-import { spawn, spawnSync } from 'node:child_process';
+// With --profile, the ingestion's gateway children run under --cpu-prof with sql-trace.mjs, and
+// the timed scan of the reported (median) repetition is summarised per transfer.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -36,7 +39,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { checkBuilt, childEnv, children, closeGateway, fail, hasTaskset, hrUs, jsonRpc, loadDist, loadProtocol, parallel, pinned, procStatus, quantile, round, runOrchestrator, spawnIpcGateway, stopIpcGateway, track } from './common.mjs';
+import { checkBuilt, childEnv, closeGateway, fail, hasTaskset, hrUs, jsonRpc, loadDist, loadProtocol, noter, parallel, pinned, procStatus, quantile, round, runChild, runOrchestrator, spawnIpcGateway, stopIpcGateway } from './common.mjs';
+import { isSqlite, NATIVE_WRITES, profileFlags, summariseProfile } from './profile.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
@@ -86,11 +90,10 @@ const USAGE = `usage: node bench/chain.mjs [options]     (npm run bench:chain)
   --rss-scans N              RSS phase: scans, each after a block of transfers (default 5)
   --log-level L              the gateway's log level (default warn)
   --json                     print only the one-line JSON of the figures
+  --profile                  run the ingestion's gateway under --cpu-prof (+ SQL statement trace) and
+                             summarise the timed scan of the reported repetition per transfer
+  --profile-dir DIR          where the .cpuprofile and its summary go (default bench/profiles)
 `;
-
-// ---------------------------------------------------------------------------------------------
-// Shared helpers.
-
 
 // ---------------------------------------------------------------------------------------------
 // Internal child 1: the preload (CPU 0, its own process, workers off): merchant, orders, and the
@@ -249,8 +252,15 @@ async function gatewayChild(argsJson) {
     return { logs, seconds, cpuSeconds: (cpu.user + cpu.system) / 1e6, sum: sum.toString() };
   }
 
-  /** gateway.scanChain until the scan has reached the head it saw. */
-  async function scan() {
+  /**
+   * gateway.scanChain until the scan has reached the head it saw. The timed scan (`timed`) is
+   * the --profile window: its CLOCK_MONOTONIC start and end, and a snapshot of the SQL trace
+   * (when loaded) at each.
+   */
+  const sqlSnapshots = process.env.SPARKPAY_BENCH_SQL_TRACE !== undefined;
+  async function scan({ timed = false }) {
+    if (timed && sqlSnapshots) process.emit('SIGUSR2');
+    const startUs = hrUs();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     observeUs = 0;
@@ -263,7 +273,11 @@ async function gatewayChild(argsJson) {
     }
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    const endUs = hrUs();
+    if (timed && sqlSnapshots) process.emit('SIGUSR2');
     return {
+      startUs,
+      endUs,
       seconds,
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
       transfers: passes.reduce((s, r) => s + r.transfers, 0),
@@ -304,7 +318,7 @@ async function gatewayChild(argsJson) {
       if (msg.cmd === 'raw') send({ type: 'raw', ...(await raw(msg)) });
       else if (msg.cmd === 'warm-scan') send({ type: 'warm-scan', ...(await warmScan(msg)) });
       else if (msg.cmd === 'reader') send({ type: 'reader', ...(await readerOnly(msg)) });
-      else if (msg.cmd === 'scan') send({ type: 'scan', ...(await scan()) });
+      else if (msg.cmd === 'scan') send({ type: 'scan', ...(await scan(msg)) });
       else if (msg.cmd === 'count') {
         const rows = await gw.db.kysely.selectFrom('orders').select(['pay_status', (eb) => eb.fn.countAll().as('n')]).groupBy('pay_status').execute();
         send({ type: 'count', orders: Object.fromEntries(rows.map((r) => [r.pay_status, Number(r.n)])) });
@@ -331,36 +345,11 @@ async function gatewayChild(argsJson) {
 let tmpDir = null;
 let anvilNode = null;
 let gatewayState = null;
-let quiet = false;
-
-function note(line) {
-  if (!quiet) process.stderr.write(`${line}\n`);
-}
-
-
-function runChild(command, args, { env, timeoutMs = 1_800_000 } = {}) {
-  return new Promise((resolveRun, reject) => {
-    const child = track(spawn(command, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err = (err + d).slice(-6000)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolveRun(out);
-      else reject(new Error(`${args.filter((x) => x.startsWith('--internal')).join(' ') || command} exited with ${signal ?? code}: ${err.trim().slice(-3000)}`));
-    });
-  });
-}
+const note = noter('');
 
 /** A gateway child with an IPC channel; its stderr goes to `logFile`. */
-function spawnGateway({ pin, arg, env, logFile }) {
-  return spawnIpcGateway({ script: fileURLToPath(import.meta.url), pin, arg, env, logFile, note, unbuffered: (msg) => msg?.type === 'paid', requestTimeoutMs: 600_000 });
+function spawnGateway({ pin, arg, env, logFile, nodeFlags }) {
+  return spawnIpcGateway({ script: fileURLToPath(import.meta.url), pin, arg, env, logFile, note, nodeFlags, unbuffered: (msg) => msg?.type === 'paid', requestTimeoutMs: 600_000 });
 }
 
 async function stopGateway(wait = 10_000) {
@@ -369,19 +358,12 @@ async function stopGateway(wait = 10_000) {
   await stopIpcGateway(s, wait, note);
 }
 
-async function cleanup(wait) {
-  try {
-    await stopGateway(wait);
-  } finally {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (anvilNode) {
-      const node = anvilNode;
-      anvilNode = null;
-      await node.stop().catch(() => undefined);
-    }
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-    tmpDir = null;
-  }
+/** Stops anvil (at the end, on error and on a signal). */
+async function stopAnvil() {
+  if (!anvilNode) return;
+  const node = anvilNode;
+  anvilNode = null;
+  await node.stop().catch(() => undefined);
 }
 
 function parseOptions() {
@@ -403,6 +385,8 @@ function parseOptions() {
         'rss-scans': { type: 'string', default: '5' },
         'log-level': { type: 'string', default: 'warn' },
         json: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
+        'profile-dir': { type: 'string', default: join(HERE, 'profiles') },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -433,12 +417,14 @@ function parseOptions() {
     rssScans: int('rss-scans', 1, 1000),
     logLevel: values['log-level'],
     json: values.json,
+    profile: values.profile,
+    profileDir: resolve(values['profile-dir']),
   };
 }
 
 async function main() {
   const opt = parseOptions();
-  quiet = opt.json;
+  note.quiet = opt.json;
   checkBuilt(DIST, DIST_MODULES);
   await loadProtocol();
   const m = await loadDist(DIST, DIST_MODULES);
@@ -532,16 +518,21 @@ async function main() {
   const notifyUrl = 'http://127.0.0.1:9/sparkpay/notify';
   const preload = async (data, orders) => {
     const ordersFile = join(data.dir, 'orders.json');
-    const r = JSON.parse((await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify({ orders, notifyUrl, ordersFile })]), { env: data.env })).trim().split('\n').pop());
+    const r = JSON.parse((await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify({ orders, notifyUrl, ordersFile })]), { env: childEnv(data.env), timeoutMs: 1_800_000 })).trim().split('\n').pop());
     return { ordersFile, orders: JSON.parse(readFileSync(ordersFile, 'utf8')), seconds: r.seconds };
   };
-  const startGateway = async (data, workers) => {
-    gatewayState = spawnGateway({ pin, arg: JSON.stringify({ workers }), env: data.env, logFile: join(tmpDir, `${data.dir.split('/').pop()}-gateway.log`) });
+  /** A gateway child on `data`; with `prof` ({ dir, sqlTrace }), under --cpu-prof and the SQL trace. */
+  const startGateway = async (data, workers, prof = null) => {
+    const env = prof ? { ...data.env, SPARKPAY_BENCH_SQL_TRACE: prof.sqlTrace } : data.env;
+    const nodeFlags = prof ? profileFlags(prof.dir, prof.sqlTrace) : [];
+    gatewayState = spawnGateway({ pin, arg: JSON.stringify({ workers }), env, nodeFlags, logFile: join(tmpDir, `${data.dir.split('/').pop()}-gateway.log`) });
     const ready = await gatewayState.wait('ready', 60_000);
     gatewayState.pid = ready.pid;
     return gatewayState;
   };
   const figures = { network: NETWORK, pinned: pin, anvil: rpcUrl.replace(/:\d+$/, ':…') };
+  let profile = null;
+  if (opt.profile && opt.transfers === 0) warn('--profile profiles the ingestion phase, which --transfers 0 skips: nothing is profiled');
 
   // --- 1. ingestion ------------------------------------------------------------------------------
   if (opt.transfers > 0) {
@@ -569,7 +560,9 @@ async function main() {
       const copy = { dir: join(tmpDir, `ingest-${r}`), env: {} };
       cpSync(data.dir, copy.dir, { recursive: true });
       copy.env = { ...data.env, SPARKPAY_DATA_DIR: copy.dir };
-      await startGateway(copy, false);
+      // With --profile, each repetition's gateway is profiled; the reported one's is summarised.
+      const prof = opt.profile ? { dir: join(tmpDir, `ingest-${r}-cpuprof`), sqlTrace: join(tmpDir, `ingest-${r}-sql-trace.jsonl`), spawnUs: hrUs() } : null;
+      await startGateway(copy, false, prof);
       const raws = [];
       const readers = [];
       const rawOnce = async () => raws.push(await gatewayState.request({ cmd: 'raw', ordersFile: pre.ordersFile, from, to: head }, 'raw'));
@@ -589,7 +582,7 @@ async function main() {
         await rawOnce();
         await readerOnce();
       }
-      const scan = await gatewayState.request({ cmd: 'scan' }, 'scan', 1_800_000);
+      const scan = await gatewayState.request({ cmd: 'scan', timed: true }, 'scan', 1_800_000);
       for (let i = 0; i < opt.rawRepeats; i += 1) {
         await readerOnce();
         await rawOnce();
@@ -602,7 +595,8 @@ async function main() {
         next = await gatewayState.request({ cmd: 'scan' }, 'scan', 1_800_000);
       }
       const counts = await gatewayState.request({ cmd: 'count' }, 'count');
-      await stopGateway();
+      if (prof) note('  stopping the gateway to write its CPU profile…');
+      await stopGateway(prof ? 20_000 : undefined);
       rmSync(copy.dir, { recursive: true, force: true });
       const rawLogs = raws[0].logs;
       if (raws.some((x) => x.logs !== rawLogs)) warn('the bare loop read different numbers of logs in its passes');
@@ -612,7 +606,7 @@ async function main() {
       const rawSeconds = raws.reduce((a, x) => a + x.seconds, 0) / raws.length;
       const readerSeconds = readers.reduce((a, x) => a + x.seconds, 0) / readers.length;
       const gwRate = scan.transfers / scan.seconds;
-      return { scan, raws, readers, next, counts, rawLogs, rawSeconds, readerSeconds, gwRate, rawRate: rawLogs / rawSeconds, readerRate: readers[0].logs / readerSeconds, ratio: gwRate / (rawLogs / rawSeconds) };
+      return { scan, raws, readers, next, counts, rawLogs, rawSeconds, readerSeconds, gwRate, rawRate: rawLogs / rawSeconds, readerRate: readers[0].logs / readerSeconds, ratio: gwRate / (rawLogs / rawSeconds), prof };
     };
     note(`ingestion: ${opt.ingestRepeats} repetition(s), each on a fresh copy of the preloaded database: bare eth_getLogs + decode and the gateway's reader alone over blocks ${from}-${head} (1 warm-up each + ×${opt.rawRepeats}), ${opt.warmScan ? `one untimed scan of another copy of the data by another gateway of the same process (warm-up), ` : ''}gateway.scanChain('${NETWORK}') from a cold cursor, both again (×${opt.rawRepeats})…`);
     const reps = [];
@@ -632,6 +626,26 @@ async function main() {
       next_pass: { seconds: round(next.seconds, 3), cpu_seconds: round(next.cpuSeconds, 3), facts_recorded: next.observedFacts, payment_port_seconds: round(next.observeSeconds, 3) },
       orders_after: counts.orders,
     };
+    if (opt.profile) {
+      // CPU per log of the bare loop and of the gateway's reader alone, in the same process.
+      const cpuMs = (xs) => (xs.reduce((a, x) => a + x.cpuSeconds, 0) * 1000) / xs.reduce((a, x) => a + x.logs, 0);
+      profile = summariseProfile({
+        dir: median.prof.dir,
+        outDir: opt.profileDir,
+        name: 'chain',
+        window: { startUs: scan.startUs, endUs: scan.endUs, only: `timed scan only${reps.length > 1 ? ', the median repetition' : ''}`, of: 'the timed scan' },
+        unit: 'transfer',
+        units: 'transfers',
+        count: scan.transfers,
+        reference: `CPU alone: bare eth_getLogs + decode ${cpuMs(raws).toFixed(4)} ms/transfer, the gateway's reader ${cpuMs(readers).toFixed(4)} ms/transfer`,
+        spawnUs: median.prof.spawnUs,
+        layers: LAYERS,
+        top: { layers: 12, modules: 16, self: 25, inclusive: 25, dbByCaller: 8 },
+        // A pass writes a request's worth of transfers per statement: counts per transfer are small.
+        sql: { rows: 16, slow: true, short: 'headTail', digits: 4 },
+        sqlTrace: median.prof.sqlTrace,
+      });
+    }
   }
 
   // --- 2. delay from the final block to the PAID commit ------------------------------------------
@@ -764,6 +778,7 @@ async function main() {
   }
   figures.targets = TARGETS;
   figures.warnings = warnings;
+  if (profile) figures.profile = profile.json;
 
   // --- report ------------------------------------------------------------------------------------
   if (!opt.json) {
@@ -801,11 +816,28 @@ async function main() {
       );
     }
     if (warnings.length) lines.push(`warnings (${warnings.length}):`, ...warnings.map((w) => `  - ${w}`), '');
+    if (profile) lines.push(...profile.text, '');
     lines.push('Other work may share this machine: compare figures from quiet runs only.');
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The --profile summary's layers (profile.mjs): where the scanning gateway's self time goes, per
+// leaf frame.
+
+const LAYERS = [
+  ['SQLite (prepare + execute, incl. WAL commits)', isSqlite],
+  ['Kysely query building/compiling', (mod) => mod === 'kysely'],
+  ['viem (JSON-RPC client, ABI, hashing)', (mod) => ['viem', 'abitype', 'ox'].includes(mod) || /^@(noble|scure)\//.test(mod)],
+  ['fetch (undici)', (mod) => mod.startsWith('node:internal/deps/undici')],
+  ['logging (pino)', (mod) => mod === 'pino' || mod === 'sonic-boom' || mod === 'fast-redact'],
+  ['Node HTTP/net/streams', (mod) => /^node:(_http|net|internal\/(stream|streams|http|net|dns)|stream|dns)/.test(mod) || NATIVE_WRITES.includes(mod)],
+  ['node:crypto', (mod) => mod.startsWith('node:internal/crypto')],
+  ['gateway code (JS self time)', (mod) => mod.startsWith('packages/gateway/')],
+  ['protocol code (JS self time)', (mod) => mod.startsWith('packages/protocol/')],
+];
 
 // ---------------------------------------------------------------------------------------------
 
@@ -817,7 +849,8 @@ if (argv[0] === '--internal-preload') {
 } else {
   await runOrchestrator({
     main,
-    cleanup,
+    stop: stopGateway,
+    release: stopAnvil,
     finalWait: 10_000,
     stopping: 'stopping anvil and the children, removing ',
     tmpDir: () => tmpDir,

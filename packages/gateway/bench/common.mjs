@@ -1,13 +1,15 @@
-// Helpers shared by the benchmark scripts (orders.mjs, notify.mjs, chain.mjs): exiting with a
-// message, loading the built workspace packages, tracking child processes, CPU pinning with
-// taskset, /proc readers (RSS, process CPU, per-CPU busy/steal time), the monotonic clock,
-// rounding, bounded-parallel loops and the V8 CPU-profile frame naming.
+// Helpers shared by the benchmark scripts (orders.mjs, notify.mjs, chain.mjs, settle.mjs):
+// exiting with a message, progress notes, loading the built workspace packages and checking that
+// the build is current, running and stopping child processes (and tracking them for cleanup), CPU
+// pinning with taskset, /proc readers (RSS, process CPU, per-CPU busy/steal time), the monotonic
+// clock, rounding, bounded-parallel loops, the orchestrator's run and its cleanup. The --profile
+// summaries are in profile.mjs.
 // Each script keeps its own state, options and output; only code that was the same in each
 // (up to parameters) lives here.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -17,6 +19,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export function fail(message) {
   process.stderr.write(`bench: ${message}\n`);
   process.exit(1);
+}
+
+/**
+ * `note(message)`: a progress line on stderr, `<prefix><message>`, unless `note.quiet` is set
+ * (--json).
+ */
+export function noter(prefix) {
+  const note = (message) => {
+    if (!note.quiet) process.stderr.write(`${prefix}${message}\n`);
+  };
+  note.quiet = false;
+  return note;
 }
 
 export const BUILD_HINT = '  Build first: npx tsc -b packages/protocol packages/sdk packages/gateway   (or `npm run build` at the root)';
@@ -35,6 +49,49 @@ export async function loadDist(dist, modules) {
   const out = {};
   for (const [name, rel] of Object.entries(modules)) out[name] = await import(pathToFileURL(join(dist, rel)).href);
   return out;
+}
+
+const GATEWAY_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * What makes the protocol's or the gateway's dist out of date, or null. With `tsc`, `tsc -b
+ * --dry` decides when the workspace's TypeScript is there (it compares content hashes, so a
+ * source file merely touched, e.g. by a git checkout, is not stale); otherwise (or without it)
+ * the first source file newer than its compiled output.
+ */
+export function staleDist({ tsc = false } = {}) {
+  const root = resolve(GATEWAY_DIR, '..', '..');
+  const tscBin = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (tsc && existsSync(tscBin)) {
+    const r = spawnSync(process.execPath, [tscBin, '-b', '--dry', 'packages/protocol', 'packages/gateway'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    if (r.status === 0) {
+      const m = /would build project '([^']+)'/.exec(r.stdout ?? '');
+      return m ? `${relative(process.cwd(), dirname(m[1])) || '.'} (tsc -b --dry would rebuild it)` : null;
+    }
+  }
+  for (const pkg of ['protocol', 'gateway']) {
+    const pkgRoot = resolve(GATEWAY_DIR, '..', pkg);
+    const walk = (d) => {
+      for (const e of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) {
+          const r = walk(p);
+          if (r) return r;
+        } else if (e.name.endsWith('.ts') && !/\.(test|suite)\.ts$/.test(e.name) && !e.name.endsWith('.d.ts')) {
+          const out = join(pkgRoot, 'dist', relative(join(pkgRoot, 'src'), p)).replace(/\.ts$/, '.js');
+          if (!existsSync(out) || statSync(out).mtimeMs + 1000 < statSync(p).mtimeMs) return `${relative(process.cwd(), p)} is newer than its build output`;
+        }
+      }
+      return null;
+    };
+    try {
+      const r = walk(join(pkgRoot, 'src'));
+      if (r) return r;
+    } catch {
+      /* no sources to compare */
+    }
+  }
+  return null;
 }
 
 export async function loadProtocol() {
@@ -63,6 +120,56 @@ export function hasTaskset() {
 /** `taskset -c <cpu> <cmd…>` when pinning is available, else the command as is. */
 export function pinned(cpu, pin, command, args) {
   return pin ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+/** A child by its `--internal-…` mode(s), else by its command. */
+const internalMode = (command, args) => args.filter((x) => x.startsWith('--internal')).join(' ') || command;
+
+/**
+ * Runs `command args` to the end and resolves with its stdout; rejects, with the end of its
+ * stderr (`tailChars`), when it exits otherwise than with 0 (SIGKILL after `timeoutMs`). `env` is
+ * its whole environment (default: ours, as it is); the error names it by `describe(command, args)`
+ * (default: its --internal-… mode).
+ */
+export function runChild(command, args, { env, timeoutMs = 600_000, tailChars = 3000, describe = internalMode } = {}) {
+  return new Promise((resolveRun, reject) => {
+    const child = track(spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err = (err + d).slice(-2 * tailChars)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolveRun(out);
+      else reject(new Error(`${describe(command, args)} exited with ${signal ?? code}: ${err.trim().slice(-tailChars)}`));
+    });
+  });
+}
+
+/**
+ * Stops a child (`s`: { child, exited }, as the scripts keep them): `stopMessage` over its IPC
+ * channel when given and connected, else SIGTERM; after `wait` ms, a note (`<what> did not stop
+ * within N s<within>; sending SIGKILL`) and SIGKILL. The timer never holds this process open.
+ */
+export async function stopChild(s, what, wait, { note, stopMessage = null, within = '' }) {
+  if (!s || s.exited) return;
+  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
+  if (stopMessage && s.child.connected) s.child.send(stopMessage);
+  else s.child.kill('SIGTERM');
+  const timeout = new globalThis.AbortController();
+  const late = sleep(wait, 'timeout', { signal: timeout.signal }).catch(() => null);
+  const outcome = await Promise.race([exited, late]);
+  timeout.abort();
+  if (outcome === 'timeout') {
+    note(`${what} did not stop within ${wait / 1000} s${within}; sending SIGKILL`);
+    s.child.kill('SIGKILL');
+    await exited;
+  }
 }
 
 /** gateway.close(), holding the event loop open meanwhile (see notify.mjs). */
@@ -137,32 +244,6 @@ export function round(x, digits) {
   return Math.round(x * f) / f;
 }
 
-// --- CPU profiles -------------------------------------------------------------------------------
-
-export function shortUrl(url) {
-  if (!url) return '';
-  const u = url.startsWith('file://') ? fileURLToPath(url) : url;
-  const nm = u.lastIndexOf('node_modules/');
-  if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
-  const pk = u.indexOf('/packages/');
-  if (pk >= 0) return u.slice(pk + 1);
-  return u;
-}
-
-export function frameKey(cf) {
-  const url = shortUrl(cf.url);
-  return `${cf.functionName || '(anonymous)'}${url ? ` ${url}:${cf.lineNumber + 1}` : ''}`;
-}
-
-export function moduleOf(cf) {
-  const url = shortUrl(cf.url);
-  if (!url) return cf.functionName.startsWith('(') ? cf.functionName : `(native) ${cf.functionName}`;
-  if (url.startsWith('node:')) return url;
-  if (url.startsWith('packages/')) return url.replace(/\.js$/, '');
-  const parts = url.split('/');
-  return parts[0].startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0];
-}
-
 // --- the orchestrator's run ---------------------------------------------------------------------
 
 /**
@@ -170,8 +251,21 @@ export function moduleOf(cf) {
  * `bench: <signal>: <stopping><the temporary directory>…`, cleans up and exits 130; on an error,
  * it prints the message, sets exit code 1 and cleans up. At exit, as a last resort
  * (synchronously), it kills the tracked children, runs `lastResort()` and removes `tmpDir()`.
+ * Without a `cleanup`, the cleanup is: `stop(wait)` (the main child, killed after `wait` ms),
+ * SIGKILL to every tracked child still alive, `release()` (e.g. a database to drop, anvil), and
+ * the removal of `tmpDir()`.
  */
-export async function runOrchestrator({ main, cleanup, finalWait, stopping, tmpDir, onSignal = () => undefined, lastResort = () => undefined }) {
+export async function runOrchestrator({ main, cleanup, stop, release = async () => undefined, finalWait, stopping, tmpDir, onSignal = () => undefined, lastResort = () => undefined }) {
+  cleanup ??= async (wait) => {
+    try {
+      await stop(wait);
+    } finally {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await release();
+      const dir = tmpDir();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  };
   let signalled = null;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(sig, () => {
@@ -216,14 +310,14 @@ export function childEnv(extra = {}) {
 }
 
 /**
- * A gateway child of `script` (`--internal-gateway <arg>`, CPU 0) with an IPC channel; its stderr
- * goes to `logFile`. `wait(type)` resolves with the next message of that type (an `error` message
+ * A gateway child of `script` (`node <nodeFlags> <script> --internal-gateway <arg>`, CPU 0) with an
+ * IPC channel; its stderr goes to `logFile`. `wait(type)` resolves with the next message of that type (an `error` message
  * rejects); `request(msg, type)` sends and waits. Messages for which `unbuffered` is true are only
  * given to `listeners` (e.g. a stream of events nobody waits for).
  */
-export function spawnIpcGateway({ script, pin, arg, env, logFile, note, unbuffered = () => false, requestTimeoutMs = 600_000 }) {
+export function spawnIpcGateway({ script, pin, arg, env, logFile, note, nodeFlags = [], unbuffered = () => false, requestTimeoutMs = 600_000 }) {
   const fd = openSync(logFile, 'a');
-  const [cmd, cmdArgs] = pinned(0, pin, process.execPath, [script, '--internal-gateway', arg]);
+  const [cmd, cmdArgs] = pinned(0, pin, process.execPath, [...nodeFlags, script, '--internal-gateway', arg]);
   const child = track(spawn(cmd, cmdArgs, { env: childEnv(env), stdio: ['ignore', 'ignore', fd, 'ipc'] }));
   closeSync(fd);
   const state = { child, exited: null, buffer: [], waiters: [], pid: null, listeners: [] };
@@ -278,19 +372,7 @@ export function spawnIpcGateway({ script, pin, arg, env, logFile, note, unbuffer
 
 /** Asks a spawnIpcGateway child to stop (SIGKILL after `wait` ms); the timer never holds this process open. */
 export async function stopIpcGateway(s, wait, note) {
-  if (!s || s.exited) return;
-  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
-  if (s.child.connected) s.child.send({ cmd: 'stop' });
-  else s.child.kill('SIGTERM');
-  const timeout = new globalThis.AbortController();
-  const late = sleep(wait, 'timeout', { signal: timeout.signal }).catch(() => null);
-  const outcome = await Promise.race([exited, late]);
-  timeout.abort();
-  if (outcome === 'timeout') {
-    note(`the gateway did not stop within ${wait / 1000} s; sending SIGKILL`);
-    s.child.kill('SIGKILL');
-    await exited;
-  }
+  await stopChild(s, 'the gateway', wait, { note, stopMessage: { cmd: 'stop' } });
 }
 
 /**

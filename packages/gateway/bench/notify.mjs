@@ -34,18 +34,19 @@
 //      ~1 s slices by another child on CPU 0 (`--internal-rsa-on-demand`), as the machine drifts.
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { checkBuilt, children, closeGateway, cpuTimes, fail, frameKey, hasTaskset, hrUs, loadDist, loadProtocol, moduleOf, parallel, pinned, procStatus, round, runOrchestrator, track } from './common.mjs';
+import { checkBuilt, childEnv, closeGateway, cpuTimes, fail, hasTaskset, hrUs, loadDist, loadProtocol, noter, parallel, pinned, procStatus, round, runChild, runOrchestrator, staleDist, stopChild, track } from './common.mjs';
+import { benchNodeFlags, isSqlite, NATIVE_WRITES, profileFlags, summariseProfile } from './profile.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
@@ -511,18 +512,8 @@ async function ceilingChild(argsJson) {
 
 let tmpDir = null;
 let pgDrop = null;
-let quiet = false;
 let gatewayState = null;
-
-function note(message) {
-  if (!quiet) process.stderr.write(`bench: ${message}\n`);
-}
-
-function childEnv(extra = {}) {
-  const env = { ...process.env, ...extra };
-  delete env.NODE_OPTIONS;
-  return env;
-}
+const note = noter('bench: ');
 
 /** A child of this script in `mode`, with an IPC channel; stderr to `logFile` (or kept as a tail). */
 function spawnIpc({ cpu, pin, mode, arg, env, nodeFlags = [], logFile = null }) {
@@ -592,51 +583,16 @@ function stderrOf(s) {
   return text ? `:\n${text.slice(-3000)}` : '';
 }
 
-function runChild(command, args, { env, timeoutMs = 600_000 } = {}) {
-  return new Promise((resolveRun, reject) => {
-    const child = track(spawn(command, args, { env: childEnv(env), stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolveRun(out);
-      else reject(new Error(`${args.filter((x) => x.startsWith('--internal')).join(' ') || command} exited with ${signal ?? code}: ${err.trim().slice(-3000)}`));
-    });
-  });
+async function stopGateway(wait) {
+  await stopChild(gatewayState, 'the gateway', wait, { note, stopMessage: { cmd: 'stop' } });
 }
 
-async function stopChild(s, what, wait, stopMessage = null) {
-  if (!s || s.exited) return;
-  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
-  if (stopMessage && s.child.connected) s.send(stopMessage);
-  else s.child.kill('SIGTERM');
-  if ((await Promise.race([exited, sleep(wait).then(() => 'timeout')])) === 'timeout') {
-    note(`${what} did not stop within ${wait / 1000} s; sending SIGKILL`);
-    s.child.kill('SIGKILL');
-    await exited;
-  }
-}
-
-async function cleanup(wait) {
-  try {
-    await stopChild(gatewayState, 'the gateway', wait, { cmd: 'stop' });
-  } finally {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (pgDrop) {
-      const drop = pgDrop;
-      pgDrop = null;
-      await drop().catch((err) => note(`could not drop the benchmark database: ${err.message}`));
-    }
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-    tmpDir = null;
-  }
+/** Drops the PostgreSQL database of a --database run (at the end, on error and on a signal). */
+async function dropDatabase() {
+  if (!pgDrop) return;
+  const drop = pgDrop;
+  pgDrop = null;
+  await drop().catch((err) => note(`could not drop the benchmark database: ${err.message}`));
 }
 
 /** A fresh database on the PostgreSQL server of `baseUrl`; returns its URL and a drop function. */
@@ -725,7 +681,7 @@ async function main() {
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(opt.logLevel)) fail('--log-level must be one of fatal, error, warn, info, debug, trace, silent');
   if (opt.database && !/^postgres(ql)?:\/\//i.test(opt.database)) fail('--database must be a postgres:// URL (SQLite in a temporary directory is the default)');
-  quiet = opt.json;
+  note.quiet = opt.json;
   checkBuilt(DIST, DIST_MODULES);
   await loadProtocol();
   const warnings = [];
@@ -733,7 +689,7 @@ async function main() {
     warnings.push(w);
     note(`warning: ${w}`);
   };
-  const stale = staleDist();
+  const stale = staleDist({ tsc: true });
   if (stale) warn(`dist may be stale: ${stale} (rebuild with npx tsc -b packages/protocol packages/sdk packages/gateway)`);
 
   // --- pinning: this process (and all its threads) to CPU 1, the gateway to CPU 0 ------------
@@ -772,12 +728,8 @@ async function main() {
     SPARKPAY_LOG_LEVEL: opt.logLevel,
     ...(databaseUrl ? { SPARKPAY_DATABASE_URL: databaseUrl } : {}),
   };
-  /** The caller's environment without settings that would point the gateway elsewhere. */
-  const envFor = (extra = {}) => {
-    const env = { ...process.env };
-    for (const k of Object.keys(env)) if (k.startsWith('SPARKPAY_')) delete env[k];
-    return { ...env, ...gatewayEnv, ...extra };
-  };
+  /** The gateway's settings (childEnv leaves out the caller's, which would point it elsewhere). */
+  const envFor = (extra = {}) => ({ ...gatewayEnv, ...extra });
 
   // --- the receiver (CPU 1) -------------------------------------------------------------------
   const sampleEvery = Math.max(50, Math.ceil(opt.notifications / 40));
@@ -789,7 +741,7 @@ async function main() {
   note(`preloading ${opt.notifications} PAID orders (+ ${opt.latencySamples} unpaid for the delay samples) on ${databaseUrl ? 'PostgreSQL' : 'SQLite'}…`);
   const preloadArgs = { backlog: opt.notifications, latency: opt.latencySamples, notifyUrls, ...files };
   const setup = JSON.parse(
-    (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify(preloadArgs)]), { env: envFor({ SPARKPAY_LOG_LEVEL: 'warn' }) })).trim().split('\n').pop(),
+    (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify(preloadArgs)]), { env: childEnv(envFor({ SPARKPAY_LOG_LEVEL: 'warn' })) })).trim().split('\n').pop(),
   );
   note(`preloaded: ${opt.notifications + opt.latencySamples} orders created in ${setup.createSeconds.toFixed(1)} s, ${opt.notifications} paid (notification written) in ${setup.paySeconds.toFixed(1)} s; payload ${setup.payloadBytes} bytes`);
   receiver.send({ cmd: 'keys', merchantPrivateKeyFile: files.merchantPrivateKeyFile, platformPublicKeyFile: files.platformPublicKeyFile });
@@ -798,9 +750,7 @@ async function main() {
   // --- the delivering gateway (CPU 0), idle until "go" ----------------------------------------
   const cpuProfDir = opt.profile ? join(tmpDir, 'cpuprof') : null;
   const sqlTrace = opt.profile && !databaseUrl ? join(tmpDir, 'sql-trace.jsonl') : null;
-  const nodeFlags = (process.env.SPARKPAY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  if (cpuProfDir) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`, '--cpu-prof-interval=500');
-  if (sqlTrace) nodeFlags.push('--import', pathToFileURL(join(HERE, 'sql-trace.mjs')).href);
+  const nodeFlags = [...benchNodeFlags(), ...profileFlags(cpuProfDir, sqlTrace)];
   const gatewayLog = join(tmpDir, 'gateway.log');
   note(`starting the delivering gateway (${pin ? 'pinned to CPU 0' : 'unpinned'}${opt.profile ? ', with --cpu-prof' : ''}; receiver ${pin ? 'on CPU 1' : 'unpinned'})…`);
   gatewayState = spawnIpc({ cpu: 0, pin, mode: '--internal-gateway', env: envFor(sqlTrace ? { SPARKPAY_BENCH_SQL_TRACE: sqlTrace } : {}), nodeFlags, logFile: gatewayLog });
@@ -820,7 +770,7 @@ async function main() {
   // machine's speed drifts; the ratio uses the mean of the two.
   const measureRsa = async (seconds) => {
     const r = JSON.parse(
-      (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-rsa', JSON.stringify({ seconds, payloadFile: files.payloadFile, merchantPublicKeyFile: files.merchantPublicKeyFile })]))).trim().split('\n').pop(),
+      (await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-rsa', JSON.stringify({ seconds, payloadFile: files.payloadFile, merchantPublicKeyFile: files.merchantPublicKeyFile })]), { env: childEnv() })).trim().split('\n').pop(),
     );
     if (r.signs.perSecond < 0.9 * r.signs.perCpuSecond) warn(`an RSA measurement got only ${((r.signs.perSecond / r.signs.perCpuSecond) * 100).toFixed(0)}% of CPU 0 (other work shares the machine): the wall-clock ratio is unreliable; the CPU-time ratio is the better estimate`);
     return r;
@@ -913,8 +863,21 @@ async function main() {
   let profile = null;
   if (opt.profile) {
     note('stopping the gateway to write its CPU profile…');
-    await stopChild(gatewayState, 'the gateway', 20_000, { cmd: 'stop' });
-    profile = summariseProfile({ dir: cpuProfDir, outDir: opt.profileDir, window: { startUs: done.startUs, endUs: done.endUs }, deliveries: opt.notifications, signMs: 1000 / Scpu, sqlTrace });
+    await stopGateway(20_000);
+    profile = summariseProfile({
+      dir: cpuProfDir,
+      outDir: opt.profileDir,
+      name: 'notify',
+      window: { startUs: done.startUs, endUs: done.endUs, only: 'backlog delivery only', of: 'the backlog' },
+      unit: 'delivery',
+      units: 'deliveries',
+      count: opt.notifications,
+      reference: `RSA sign alone ${(1000 / Scpu).toFixed(3)} ms`,
+      layers: LAYERS,
+      top: { layers: 12, modules: 16, self: 25, inclusive: 25, dbByCaller: 0 },
+      sql: { rows: 16, slow: false, short: 'headTail' },
+      sqlTrace,
+    });
   }
 
   // --- 6. the delivery ceiling: the gateway stopped, a minimal deliverer on the same core -----
@@ -931,7 +894,7 @@ async function main() {
   if (opt.ceilingSeconds > 0) {
     if (!opt.profile) {
       note('stopping the gateway for the delivery-ceiling phase…');
-      await stopChild(gatewayState, 'the gateway', 20_000, { cmd: 'stop' });
+      await stopGateway(20_000);
     }
     // Back to answering only (the delay samples had it report every request).
     receiver.send({ cmd: 'mode', mode: 'bulk' });
@@ -1041,7 +1004,7 @@ async function main() {
         if (m.bad > 0) warn(`${m.bad} of ${m.checked} sampled envelopes of ${what} did not open/verify: ${m.firstBad}`);
       }
     } finally {
-      for (const kid of [...Object.values(kids), rsaKid]) if (kid) await stopChild(kid, `the ${kid.mode} child`, 3000);
+      for (const kid of [...Object.values(kids), rsaKid]) if (kid) await stopChild(kid, `the ${kid.mode} child`, 3000, { note });
     }
   }
   const rsaSignCpuMs = 1000 / Scpu;
@@ -1298,175 +1261,21 @@ function mergeCeiling(parts) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU profile summary (--profile): self time per layer, module and function over the backlog
-// window only, in ms per delivery; with SQLite also the SQL statements per delivery.
+// The --profile summary's layers (profile.mjs): where the delivering gateway's self time goes,
+// per leaf frame.
 
-function summariseProfile({ dir, outDir, window, deliveries, signMs, sqlTrace }) {
-  const found = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
-  if (found.length === 0) return { text: ['profile: the gateway wrote no .cpuprofile (did it exit cleanly?)'], json: null };
-  const file = join(dir, found[0]);
-  mkdirSync(outDir, { recursive: true });
-  const kept = join(outDir, `notify-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
-  copyFileSync(file, kept);
-  const p = JSON.parse(readFileSync(file, 'utf8'));
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-  let t = p.startTime;
-  const times = p.timeDeltas.map((d) => (t += d));
-  let { startUs: lo, endUs: hi } = window;
-  let windowNote = 'backlog delivery only';
-  if (!(p.startTime <= hi && p.endTime >= lo)) {
-    lo = -Infinity;
-    hi = Infinity;
-    windowNote = 'WHOLE process lifetime (clock mismatch: could not isolate the backlog)';
-  }
-  const self = new Map();
-  const total = new Map();
-  const modules = new Map();
-  const layers = new Map();
-  let busyUs = 0;
-  const add = (m, k, w) => m.set(k, (m.get(k) ?? 0) + w);
-  for (let i = 0; i < p.samples.length; i += 1) {
-    if (times[i] < lo || times[i] > hi) continue;
-    const w = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0;
-    const leaf = byId.get(p.samples[i]);
-    if (leaf.callFrame.functionName === '(idle)') continue;
-    busyUs += w;
-    add(self, frameKey(leaf.callFrame), w);
-    const mod = moduleOf(leaf.callFrame);
-    add(modules, mod, w);
-    add(layers, layerOf(leaf.callFrame, mod), w);
-    const seen = new Set();
-    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
-      const k = frameKey(byId.get(id).callFrame);
-      if (!seen.has(k)) {
-        seen.add(k);
-        add(total, k, w);
-      }
-    }
-  }
-  const per = (us) => us / 1000 / deliveries;
-  const top = (m, n, filter = () => true) =>
-    [...m.entries()]
-      .filter(([k]) => filter(k))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n);
-  const line = ([k, us]) => `  ${((us / busyUs) * 100).toFixed(1).padStart(5)}%  ${per(us).toFixed(4)} ms/delivery  ${k}`;
-  const ours = (k) => /(gateway|protocol)\/dist\//.test(k);
-  const text = [
-    `CPU profile of the gateway (${windowNote}; ${(busyUs / 1e6).toFixed(2)} s busy, ${deliveries} deliveries, ${per(busyUs).toFixed(3)} ms/delivery busy; RSA sign alone ${signMs.toFixed(3)} ms)`,
-    `  saved to ${relative(process.cwd(), kept)} (open in Chrome DevTools or speedscope)`,
-    'self time by layer:',
-    ...top(layers, 12).map(line),
-    'self time by module:',
-    ...top(modules, 16).map(line),
-    'top functions by self time:',
-    ...top(self, 25).map(line),
-    'gateway/protocol functions by total (inclusive) time:',
-    ...top(total, 25, ours).map(line),
-  ];
-  const sql = summariseSqlTrace(sqlTrace, deliveries);
-  text.push(...sql.text);
-  writeFileSync(kept.replace(/\.cpuprofile$/, '.txt'), `${text.join('\n')}\n`);
-  const asJson = (entries) => entries.map(([k, us]) => ({ frame: k, pct: round((us / busyUs) * 100, 2), ms_per_delivery: round(per(us), 4) }));
-  return {
-    text,
-    json: { file: kept, window: windowNote, busy_ms_per_delivery: round(per(busyUs), 4), layers: asJson(top(layers, 12)), modules: asJson(top(modules, 16)), self: asJson(top(self, 25)), inclusive: asJson(top(total, 25, ours)), sql: sql.json },
-  };
-}
-
-/** Per-SQL counts and times over the backlog, from the two snapshots of sql-trace.mjs. */
-function summariseSqlTrace(file, deliveries) {
-  if (!file) return { text: ['SQL trace: SQLite only'], json: null };
-  const lines = existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-  if (lines.length < 2) return { text: ['SQL trace: no snapshots (sql-trace.mjs not loaded?)'], json: null };
-  const before = new Map(JSON.parse(lines[0]).stats);
-  const after = JSON.parse(lines[1]).stats;
-  const rows = [];
-  for (const [sql, a] of after) {
-    const b = before.get(sql) ?? { prepare: 0, prepareNs: 0, exec: 0, execNs: 0 };
-    const d = { sql, prepare: a.prepare - b.prepare, prepareNs: a.prepareNs - b.prepareNs, exec: a.exec - b.exec, execNs: a.execNs - b.execNs };
-    if (d.prepare || d.exec) rows.push(d);
-  }
-  rows.sort((x, y) => y.prepareNs + y.execNs - (x.prepareNs + x.execNs));
-  const sum = (k) => rows.reduce((s, r) => s + r[k], 0);
-  const per = (n) => n / deliveries;
-  const ms = (ns) => (ns / 1e6 / deliveries).toFixed(4);
-  // Head and tail: the listDue variants differ only near the end (the destinations left out).
-  const short = (q) => (q.length > 150 ? `${q.slice(0, 70)} … ${q.slice(-75)}` : q).replace(/\s+/g, ' ');
-  const text = [
-    `SQL over the backlog: ${per(sum('exec')).toFixed(2)} statements/delivery, prepare ${ms(sum('prepareNs'))} ms/delivery (${per(sum('prepare')).toFixed(2)} prepares/delivery), execute ${ms(sum('execNs'))} ms/delivery (wall time inside better-sqlite3)`,
-    '   per delivery: execs  prepare ms  execute ms  SQL',
-    ...rows.slice(0, 16).map((r) => `   ${per(r.exec).toFixed(2).padStart(18)}  ${ms(r.prepareNs).padStart(10)}  ${ms(r.execNs).padStart(10)}  ${short(r.sql)}`),
-  ];
-  const json = {
-    statements_per_delivery: round(per(sum('exec')), 3),
-    prepare_ms_per_delivery: round(sum('prepareNs') / 1e6 / deliveries, 4),
-    execute_ms_per_delivery: round(sum('execNs') / 1e6 / deliveries, 4),
-    statements: rows.slice(0, 16).map((r) => ({ sql: r.sql, per_delivery: round(per(r.exec), 3), prepare_ms_per_delivery: round(r.prepareNs / 1e6 / deliveries, 4), execute_ms_per_delivery: round(r.execNs / 1e6 / deliveries, 4) })),
-  };
-  return { text, json };
-}
-
-/** A coarse layer for a leaf frame (native time is charged to the JS function that called it). */
-function layerOf(cf, mod) {
-  const name = cf.functionName;
-  if (mod === 'node:internal/crypto/sig') return 'RSA sign (node:crypto)';
-  if (mod === 'node:internal/crypto/cipher') return 'RSA-OAEP wrap + AES (node:crypto)';
-  if (mod === 'better-sqlite3' || mod.includes('bench/sql-trace') || (mod === 'kysely' && name === 'executeQuery')) return 'SQLite (prepare + execute, incl. WAL commits)';
-  if (mod === 'pg' || mod === 'pg-protocol' || mod === 'pg-pool') return 'PostgreSQL client (pg)';
-  if (mod === 'kysely') return 'Kysely query building/compiling';
-  if (mod === 'pino' || mod === 'sonic-boom' || mod === 'fast-redact') return 'logging (pino)';
-  if (/^node:(_http|net|internal\/(stream|streams|http|net|dns)|stream|dns)/.test(mod) || ['(native) writev', '(native) writeBuffer', '(native) writeUtf8String', '(native) writeLatin1String'].includes(mod)) return 'Node HTTP client/net/streams';
-  if (mod.startsWith('node:internal/crypto')) return 'other node:crypto (random, hashes)';
-  if (mod.startsWith('packages/gateway/')) return 'gateway code (JS self time)';
-  if (mod.startsWith('packages/protocol/')) return 'protocol code (JS self time, excl. crypto)';
-  if (name === '(garbage collector)') return 'GC';
-  return 'other (node internals, microtasks, V8)';
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/**
- * What makes dist out of date, or null. `tsc -b --dry` decides when the workspace's TypeScript
- * is there (it compares content hashes, so a source file merely touched, e.g. by a git
- * checkout, is not stale); otherwise the first source file newer than its compiled output.
- */
-function staleDist() {
-  const root = resolve(GATEWAY_DIR, '..', '..');
-  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  if (existsSync(tsc)) {
-    const r = spawnSync(process.execPath, [tsc, '-b', '--dry', 'packages/protocol', 'packages/gateway'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    if (r.status === 0) {
-      const m = /would build project '([^']+)'/.exec(r.stdout ?? '');
-      return m ? `${relative(process.cwd(), dirname(m[1])) || '.'} (tsc -b --dry would rebuild it)` : null;
-    }
-  }
-  for (const pkg of ['protocol', 'gateway']) {
-    const root = resolve(GATEWAY_DIR, '..', pkg);
-    const walk = (d) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) {
-          const r = walk(p);
-          if (r) return r;
-        } else if (e.name.endsWith('.ts') && !/\.(test|suite)\.ts$/.test(e.name) && !e.name.endsWith('.d.ts')) {
-          const out = join(root, 'dist', relative(join(root, 'src'), p)).replace(/\.ts$/, '.js');
-          if (!existsSync(out) || statSync(out).mtimeMs + 1000 < statSync(p).mtimeMs) return `${relative(process.cwd(), p)} is newer than its build output`;
-        }
-      }
-      return null;
-    };
-    try {
-      const r = walk(join(root, 'src'));
-      if (r) return r;
-    } catch {
-      /* no sources to compare */
-    }
-  }
-  return null;
-}
+const LAYERS = [
+  ['RSA sign (node:crypto)', (mod) => mod === 'node:internal/crypto/sig'],
+  ['RSA-OAEP wrap + AES (node:crypto)', (mod) => mod === 'node:internal/crypto/cipher'],
+  ['SQLite (prepare + execute, incl. WAL commits)', isSqlite],
+  ['PostgreSQL client (pg)', (mod) => mod === 'pg' || mod === 'pg-protocol' || mod === 'pg-pool'],
+  ['Kysely query building/compiling', (mod) => mod === 'kysely'],
+  ['logging (pino)', (mod) => mod === 'pino' || mod === 'sonic-boom' || mod === 'fast-redact'],
+  ['Node HTTP client/net/streams', (mod) => /^node:(_http|net|internal\/(stream|streams|http|net|dns)|stream|dns)/.test(mod) || NATIVE_WRITES.includes(mod)],
+  ['other node:crypto (random, hashes)', (mod) => mod.startsWith('node:internal/crypto')],
+  ['gateway code (JS self time)', (mod) => mod.startsWith('packages/gateway/')],
+  ['protocol code (JS self time, excl. crypto)', (mod) => mod.startsWith('packages/protocol/')],
+];
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1484,5 +1293,5 @@ if (argv[0] === '--internal-preload') {
 } else if (argv[0] === '--internal-ceiling') {
   await ceilingChild(argv[1]);
 } else {
-  await runOrchestrator({ main, cleanup, finalWait: 10_000, stopping: 'stopping the children and removing ', tmpDir: () => tmpDir });
+  await runOrchestrator({ main, stop: stopGateway, release: dropDatabase, finalWait: 10_000, stopping: 'stopping the children and removing ', tmpDir: () => tmpDir });
 }

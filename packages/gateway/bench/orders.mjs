@@ -20,19 +20,20 @@
 // this HTTP stack could do with a gateway that cost nothing.
 import { spawn, spawnSync } from 'node:child_process';
 import { constants as cryptoConstants, createPrivateKey, createPublicKey, sign as rsaSign, verify as rsaVerify } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import process from 'node:process';
 import { setImmediate as yieldNow, setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
-import { BUILD_HINT, children, cpuTimes, fail, frameKey, hasTaskset, hrUs, loadProtocol as loadWorkspaceProtocol, moduleOf, pinned, procCpuSeconds, procStatus, round, runOrchestrator, track } from './common.mjs';
+import { BUILD_HINT, cpuTimes, fail, hasTaskset, hrUs, loadProtocol as loadWorkspaceProtocol, noter, pinned, procCpuSeconds, procStatus, round, runChild, runOrchestrator, staleDist, stopChild, track } from './common.mjs';
+import { benchNodeFlags, isSqlite, NATIVE_WRITES, profileFlags, summariseProfile } from './profile.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const GATEWAY_DIR = resolve(HERE, '..');
@@ -305,11 +306,7 @@ async function ceilingChild(argsJson) {
 let tmpDir = null;
 let server = null;
 let aborting = false;
-let quiet = false;
-
-function note(message) {
-  if (!quiet) process.stderr.write(`bench: ${message}\n`);
-}
+const note = noter('bench: ');
 
 async function freePort() {
   return new Promise((resolvePort, reject) => {
@@ -322,25 +319,8 @@ async function freePort() {
   });
 }
 
-function runChild(command, args, { timeoutMs = 120_000 } = {}) {
-  return new Promise((resolveRun, reject) => {
-    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolveRun(out);
-      else reject(new Error(`${command} ${args.slice(0, 4).join(' ')}… exited with ${signal ?? code}: ${err.trim().slice(-2000)}`));
-    });
-  });
-}
+/** How runChild runs this script's helper children (presigning, the RSA bound). */
+const HELPER_RUN = { timeoutMs: 120_000, tailChars: 2000, describe: (command, args) => `${command} ${args.slice(0, 4).join(' ')}…` };
 
 /** Starts `main.js dev --json` pinned to CPU 0; resolves once its JSON line is read and /healthz is ok. */
 async function startServer({ pin, port, dataDir, profileDir, sqlTrace }) {
@@ -348,12 +328,8 @@ async function startServer({ pin, port, dataDir, profileDir, sqlTrace }) {
   // SQLite in the data directory, whatever the caller's environment says.
   for (const k of ['SPARKPAY_DATABASE_URL', 'SPARKPAY_CONFIG', 'SPARKPAY_MASTER_KEY', 'SPARKPAY_PUBLIC_URL', 'SPARKPAY_MODE', 'NODE_OPTIONS']) delete env[k];
   // Extra node flags for the server only, for experiments (e.g. SPARKPAY_BENCH_NODE_FLAGS='--max-semi-space-size=64').
-  const nodeFlags = (process.env.SPARKPAY_BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-  if (profileDir) nodeFlags.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500');
-  if (sqlTrace) {
-    nodeFlags.push('--import', pathToFileURL(join(HERE, 'sql-trace.mjs')).href);
-    env.SPARKPAY_BENCH_SQL_TRACE = sqlTrace;
-  }
+  const nodeFlags = [...benchNodeFlags(), ...profileFlags(profileDir, sqlTrace)];
+  if (sqlTrace) env.SPARKPAY_BENCH_SQL_TRACE = sqlTrace;
   const [cmd, args] = pinned(0, pin, process.execPath, [...nodeFlags, MAIN_JS, 'dev', '--json']);
   const child = track(spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const stderrTail = [];
@@ -445,30 +421,12 @@ async function startCeiling({ pin, kind, privateKeyFile, publicKeyFile }) {
 }
 
 /** SIGTERM (then SIGKILL) to a child started by startServer/startCeiling. */
-async function stopChild(s, what, wait) {
-  if (!s || s.exited) return;
-  const exited = new Promise((r) => (s.exited ? r() : s.child.once('exit', r)));
-  s.child.kill('SIGTERM');
-  const timer = sleep(wait).then(() => 'timeout');
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    note(`${what} did not stop within ${wait / 1000} s of SIGTERM; sending SIGKILL`);
-    s.child.kill('SIGKILL');
-    await exited;
-  }
+async function stopChildAfterSigterm(s, what, wait) {
+  await stopChild(s, what, wait, { note, within: ' of SIGTERM' });
 }
 
 async function stopServer(wait = 5000) {
-  await stopChild(server, 'the gateway', wait);
-}
-
-async function cleanup(wait) {
-  try {
-    await stopServer(wait);
-  } finally {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    if (tmpDir) rmSync(tmpDir, { recursive: true, force: true });
-    tmpDir = null;
-  }
+  await stopChildAfterSigterm(server, 'the gateway', wait);
 }
 
 // --- /proc sampling of the server -----------------------------------------------------------
@@ -571,7 +529,7 @@ async function main() {
     profile: values.profile,
     profileDir: resolve(values['profile-dir']),
   };
-  quiet = opt.json;
+  note.quiet = opt.json;
   const protocol = await loadProtocol();
   const warnings = [];
   const warn = (w) => {
@@ -579,7 +537,7 @@ async function main() {
     note(`warning: ${w}`);
   };
   const stale = staleDist();
-  if (stale) warn(`dist may be stale: ${stale} is newer than its build output (rebuild with npx tsc -b packages/protocol packages/sdk packages/gateway)`);
+  if (stale) warn(`dist may be stale: ${stale} (rebuild with npx tsc -b packages/protocol packages/sdk packages/gateway)`);
 
   // --- pinning: this process (and all its threads) to CPU 1, the server to CPU 0 -------------
   const cpus = os.availableParallelism?.() ?? os.cpus().length;
@@ -656,7 +614,7 @@ async function main() {
     nextSeq += childShare;
     const out = join(tmpDir, `presign-${from}.jsonl`);
     const childDone = childShare
-      ? runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-presign', JSON.stringify({ runId: ctx.runId, appId: ctx.appId, merchantNo: ctx.merchantNo, privateKeyFile: ctx.privateKeyFile, from, to: from + childShare, out })]))
+      ? runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-presign', JSON.stringify({ runId: ctx.runId, appId: ctx.appId, merchantNo: ctx.merchantNo, privateKeyFile: ctx.privateKeyFile, from, to: from + childShare, out })]), HELPER_RUN)
       : Promise.resolve();
     await signLocally(() => false, deficit - childShare);
     await childDone;
@@ -675,7 +633,7 @@ async function main() {
   // --- 1. the one-core RSA bound (CPU 0, server idle) while CPU 1 pre-signs -------------------
   note(`measuring the RSA-2048 sign+verify rate on ${pin ? 'CPU 0' : 'one (unpinned) core'} for ${opt.rsaSeconds} s…`);
   let boundDone = false;
-  const boundRun = runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-rsa-bound', info.merchant_private_key_file, info.merchant_public_key_file, String(opt.rsaSeconds)])).finally(() => (boundDone = true));
+  const boundRun = runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-rsa-bound', info.merchant_private_key_file, info.merchant_public_key_file, String(opt.rsaSeconds)]), HELPER_RUN).finally(() => (boundDone = true));
   const localSignStart = performance.now();
   const localSigned = await signLocally(() => boundDone);
   const generatorSignRate = (localSigned * 1000) / (performance.now() - localSignStart);
@@ -813,7 +771,21 @@ async function main() {
   if (opt.profile) {
     note('stopping the gateway to write its CPU profile…');
     await stopServer(20_000);
-    profile = summariseProfile({ dir: cpuProfDir, outDir: opt.profileDir, window: satWindow, orders: sat.ok, spawnUs: serverSpawnUs, R, sqlTrace });
+    profile = summariseProfile({
+      dir: cpuProfDir,
+      outDir: opt.profileDir,
+      name: 'orders',
+      window: { ...satWindow, only: 'saturated run only', of: 'the saturated run' },
+      unit: 'order',
+      units: 'orders',
+      count: sat.ok,
+      reference: `RSA sign+verify alone ${(1000 / R).toFixed(3)} ms/order`,
+      spawnUs: serverSpawnUs,
+      layers: LAYERS,
+      top: { layers: 12, modules: 20, self: 30, inclusive: 30, dbByCaller: 8 },
+      sql: { rows: 15, slow: true, short: 'head' },
+      sqlTrace,
+    });
   }
 
   // --- 6. the stack ceiling: the gateway stopped, a minimal server on the same core -----------
@@ -940,7 +912,7 @@ async function main() {
       rsaChild?.stdin.end();
       for (const { c, target } of Object.values(servers)) {
         target.agent.destroy();
-        await stopChild(c, `the ${c.kind} ceiling server`, 3000);
+        await stopChildAfterSigterm(c, `the ${c.kind} ceiling server`, 3000);
       }
     }
   }
@@ -1180,149 +1152,20 @@ async function main() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// CPU profile summary (--profile): self time per function and per module over the saturated
-// window only (start-up key generation and idle time are left out).
+// The --profile summary's layers (profile.mjs): where the server's self time goes, per leaf frame.
 
-function summariseProfile({ dir, outDir, window, orders, spawnUs, R, sqlTrace }) {
-  const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
-  if (files.length === 0) return { text: ['profile: the gateway wrote no .cpuprofile (did it exit cleanly?)'], json: null };
-  const file = join(dir, files[0]);
-  mkdirSync(outDir, { recursive: true });
-  const kept = join(outDir, `orders-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`);
-  copyFileSync(file, kept);
-  const p = JSON.parse(readFileSync(file, 'utf8'));
-  const byId = new Map(p.nodes.map((n) => [n.id, n]));
-  const parent = new Map();
-  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-
-  // Sample times; V8's profiler and process.hrtime both read CLOCK_MONOTONIC (µs here).
-  let t = p.startTime;
-  const times = p.timeDeltas.map((d) => (t += d));
-  let lo = window.startUs;
-  let hi = window.endUs;
-  let windowNote = 'saturated run only';
-  if (!(p.startTime <= hi && p.endTime >= lo) || p.startTime < spawnUs - 60e6) {
-    lo = -Infinity;
-    hi = Infinity;
-    windowNote = 'WHOLE process lifetime (clock mismatch: could not isolate the saturated run)';
-  }
-  const self = new Map();
-  const total = new Map();
-  const modules = new Map();
-  const dbByCaller = new Map();
-  const layers = new Map();
-  let windowUs = 0;
-  for (let i = 0; i < p.samples.length; i += 1) {
-    if (times[i] < lo || times[i] > hi) continue;
-    const w = p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0;
-    const leaf = byId.get(p.samples[i]);
-    if (leaf.callFrame.functionName === '(idle)') continue;
-    windowUs += w;
-    const key = frameKey(leaf.callFrame);
-    self.set(key, (self.get(key) ?? 0) + w);
-    const mod = moduleOf(leaf.callFrame);
-    modules.set(mod, (modules.get(mod) ?? 0) + w);
-    const layer = layerOf(leaf.callFrame, mod);
-    layers.set(layer, (layers.get(layer) ?? 0) + w);
-    if (mod === 'kysely' || mod === 'better-sqlite3') {
-      // Database time (query building, statement preparation, SQLite itself) by the nearest
-      // store method on the stack.
-      let caller = '(no gateway frame)';
-      for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
-        const cf = byId.get(id).callFrame;
-        if (/packages\/gateway\/dist\//.test(cf.url)) {
-          caller = frameKey(cf);
-          break;
-        }
-      }
-      dbByCaller.set(caller, (dbByCaller.get(caller) ?? 0) + w);
-    }
-    const seen = new Set();
-    for (let id = leaf.id; id !== undefined; id = parent.get(id)) {
-      const k = frameKey(byId.get(id).callFrame);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      total.set(k, (total.get(k) ?? 0) + w);
-    }
-  }
-  const perOrder = (us) => (orders > 0 ? us / 1000 / orders : NaN);
-  const top = (m, n, filter = () => true) =>
-    [...m.entries()]
-      .filter(([k]) => filter(k))
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, n);
-  const line = ([k, us]) => `  ${((us / windowUs) * 100).toFixed(1).padStart(5)}%  ${perOrder(us).toFixed(4)} ms/order  ${k}`;
-  const ours = (k) => /packages\/(gateway|protocol)\/dist|\/(gateway|protocol)\/dist/.test(k);
-  const text = [
-    `CPU profile of the gateway (${windowNote}; ${(windowUs / 1e6).toFixed(2)} s busy, ${orders} orders, ${perOrder(windowUs).toFixed(3)} ms/order busy; RSA sign+verify alone ${(1000 / R).toFixed(3)} ms/order)`,
-    `  saved to ${relative(process.cwd(), kept)} (open in Chrome DevTools or speedscope)`,
-    'self time by layer:',
-    ...top(layers, 12).map(line),
-    'self time by module:',
-    ...top(modules, 20).map(line),
-    'top functions by self time:',
-    ...top(self, 30).map(line),
-    'gateway/protocol functions by total (inclusive) time:',
-    ...top(total, 30, ours).map(line),
-    'database self time (kysely + better-sqlite3) by the nearest gateway caller (async hops lose the caller):',
-    ...top(dbByCaller, 8).map(line),
-  ];
-  const sql = summariseSqlTrace(sqlTrace, orders);
-  text.push(...sql.text);
-  writeFileSync(kept.replace(/\.cpuprofile$/, '.txt'), `${text.join('\n')}\n`);
-  const asJson = (entries) => entries.map(([k, us]) => ({ frame: k, pct: round((us / windowUs) * 100, 2), ms_per_order: round(perOrder(us), 4) }));
-  return {
-    text,
-    json: { file: kept, window: windowNote, busy_ms_per_order: round(perOrder(windowUs), 4), layers: asJson(top(layers, 12)), modules: asJson(top(modules, 20)), self: asJson(top(self, 30)), inclusive: asJson(top(total, 30, ours)), database_by_caller: asJson(top(dbByCaller, 8)), sql: sql.json },
-  };
-}
-
-/** Per-SQL counts and times over the saturated run, from the two SIGUSR2 snapshots of sql-trace.mjs. */
-function summariseSqlTrace(file, orders) {
-  const lines = file && existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n').filter(Boolean) : [];
-  if (lines.length < 2) return { text: ['SQL trace: no snapshots (sql-trace.mjs not loaded?)'], json: null };
-  const before = new Map(JSON.parse(lines[0]).stats);
-  const after = JSON.parse(lines[lines.length - 1]).stats;
-  const rows = [];
-  for (const [sql, a] of after) {
-    const b = before.get(sql) ?? { prepare: 0, prepareNs: 0, exec: 0, execNs: 0 };
-    const d = { sql, prepare: a.prepare - b.prepare, prepareNs: a.prepareNs - b.prepareNs, exec: a.exec - b.exec, execNs: a.execNs - b.execNs, maxNs: a.execMaxNs ?? 0, slow: (a.slow ?? 0) - (b.slow ?? 0) };
-    if (d.prepare || d.exec) rows.push(d);
-  }
-  rows.sort((x, y) => y.prepareNs + y.execNs - (x.prepareNs + x.execNs));
-  const sum = (k) => rows.reduce((t, r) => t + r[k], 0);
-  const per = (n) => n / orders;
-  const ms = (ns) => (ns / 1e6 / orders).toFixed(4);
-  const short = (q) => (q.length > 110 ? `${q.slice(0, 107)}...` : q).replace(/\s+/g, ' ');
-  const text = [
-    `SQL over the saturated run: ${per(sum('exec')).toFixed(2)} statements/order, prepare ${ms(sum('prepareNs'))} ms/order (${per(sum('prepare')).toFixed(2)} prepares/order), execute ${ms(sum('execNs'))} ms/order (wall time inside better-sqlite3)`,
-    '   per order: execs  prepare ms  execute ms  | slowest exec ms  execs > 1 ms  SQL',
-    ...rows.slice(0, 15).map((r) => `   ${per(r.exec).toFixed(2).padStart(15)}  ${ms(r.prepareNs).padStart(10)}  ${ms(r.execNs).padStart(10)}  | ${(r.maxNs / 1e6).toFixed(2).padStart(15)}  ${String(r.slow).padStart(12)}  ${short(r.sql)}`),
-  ];
-  const json = {
-    statements_per_order: round(per(sum('exec')), 3),
-    prepare_ms_per_order: round(sum('prepareNs') / 1e6 / orders, 4),
-    execute_ms_per_order: round(sum('execNs') / 1e6 / orders, 4),
-    statements: rows.slice(0, 15).map((r) => ({ sql: r.sql, per_order: round(per(r.exec), 3), prepare_ms_per_order: round(r.prepareNs / 1e6 / orders, 4), execute_ms_per_order: round(r.execNs / 1e6 / orders, 4), slowest_exec_ms: round(r.maxNs / 1e6, 3), execs_over_1ms: r.slow })),
-  };
-  return { text, json };
-}
-
-/** A coarse layer for a leaf frame (native time is charged to the JS function that called it). */
-function layerOf(cf, mod) {
-  const name = cf.functionName;
-  if (mod === 'node:internal/crypto/sig') return 'RSA sign/verify (node:crypto)';
-  if (mod === 'better-sqlite3' || mod.includes('bench/sql-trace') || (mod === 'kysely' && name === 'executeQuery')) return 'SQLite (prepare + execute, incl. WAL commits/checkpoints)';
-  if (mod === 'kysely') return 'Kysely query building/compiling';
-  if (mod === 'pino' || /fastify\/lib\/logger/.test(cf.url)) return 'logging (pino, fastify child loggers)';
-  if (['fastify', 'find-my-way', 'avvio', 'light-my-request', 'fast-json-stringify', 'fast-querystring', 'process-warning'].includes(mod) || mod.startsWith('@fastify/')) return 'Fastify';
-  if (/^node:(_http|net|internal\/(stream|streams|http|net)|stream)/.test(mod) || ['(native) writev', '(native) writeBuffer', '(native) writeUtf8String', '(native) writeLatin1String'].includes(mod)) return 'Node HTTP/net/streams';
-  if (mod.startsWith('node:internal/crypto')) return 'other node:crypto (random, hashes)';
-  if (mod.startsWith('packages/gateway/')) return 'gateway code (JS self time)';
-  if (mod.startsWith('packages/protocol/')) return 'protocol code (JS self time, excl. RSA)';
-  if (name === '(garbage collector)') return 'GC';
-  return 'other (node internals, microtasks, V8)';
-}
+const FASTIFY_MODULES = ['fastify', 'find-my-way', 'avvio', 'light-my-request', 'fast-json-stringify', 'fast-querystring', 'process-warning'];
+const LAYERS = [
+  ['RSA sign/verify (node:crypto)', (mod) => mod === 'node:internal/crypto/sig'],
+  ['SQLite (prepare + execute, incl. WAL commits/checkpoints)', isSqlite],
+  ['Kysely query building/compiling', (mod) => mod === 'kysely'],
+  ['logging (pino, fastify child loggers)', (mod, cf) => mod === 'pino' || /fastify\/lib\/logger/.test(cf.url)],
+  ['Fastify', (mod) => FASTIFY_MODULES.includes(mod) || mod.startsWith('@fastify/')],
+  ['Node HTTP/net/streams', (mod) => /^node:(_http|net|internal\/(stream|streams|http|net)|stream)/.test(mod) || NATIVE_WRITES.includes(mod)],
+  ['other node:crypto (random, hashes)', (mod) => mod.startsWith('node:internal/crypto')],
+  ['gateway code (JS self time)', (mod) => mod.startsWith('packages/gateway/')],
+  ['protocol code (JS self time, excl. RSA)', (mod) => mod.startsWith('packages/protocol/')],
+];
 
 // ---------------------------------------------------------------------------------------------
 
@@ -1348,33 +1191,6 @@ function describeErrors(...all) {
   return parts.length ? `  (${parts.join('; ')})` : '';
 }
 
-/** The first gateway/protocol source file newer than its compiled output, or null. */
-function staleDist() {
-  for (const pkg of ['protocol', 'gateway']) {
-    const root = resolve(GATEWAY_DIR, '..', pkg);
-    const walk = (d) => {
-      for (const e of readdirSync(d, { withFileTypes: true })) {
-        const p = join(d, e.name);
-        if (e.isDirectory()) {
-          const r = walk(p);
-          if (r) return r;
-        } else if (e.name.endsWith('.ts') && !/\.(test|suite)\.ts$/.test(e.name) && !e.name.endsWith('.d.ts')) {
-          const out = join(root, 'dist', relative(join(root, 'src'), p)).replace(/\.ts$/, '.js');
-          if (!existsSync(out) || statSync(out).mtimeMs + 1000 < statSync(p).mtimeMs) return relative(process.cwd(), p);
-        }
-      }
-      return null;
-    };
-    try {
-      const r = walk(join(root, 'src'));
-      if (r) return r;
-    } catch {
-      /* no sources to compare */
-    }
-  }
-  return null;
-}
-
 // ---------------------------------------------------------------------------------------------
 
 const argv = process.argv.slice(2);
@@ -1389,7 +1205,7 @@ if (argv[0] === '--internal-rsa-bound') {
 } else {
   await runOrchestrator({
     main,
-    cleanup,
+    stop: stopServer,
     finalWait: 5000,
     stopping: 'stopping the gateway and removing ',
     tmpDir: () => tmpDir,

@@ -1,7 +1,9 @@
-// Preloaded into the gateway by `orders.mjs --profile` (node --import): counts and times every
-// SQLite statement preparation and execution, per SQL text. On SIGUSR2 it appends a snapshot of
-// the cumulative counters to $SPARKPAY_BENCH_SQL_TRACE, so the benchmark can take the difference
-// over exactly the saturated run. Benchmark tooling only; the gateway does not know about it.
+// Preloaded into the gateway by `--profile` of orders.mjs, notify.mjs and chain.mjs (node
+// --import, see profileFlags in profile.mjs): counts and times every SQLite statement preparation
+// and execution, per SQL text. On SIGUSR2 (sent by orders.mjs; emitted by the gateway children of
+// notify.mjs and chain.mjs themselves, process.emit) it appends a snapshot of the cumulative
+// counters to $SPARKPAY_BENCH_SQL_TRACE, so the benchmark can take the difference over exactly
+// its timed window. Benchmark tooling only; the gateway does not know about it.
 import { appendFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import process from 'node:process';
