@@ -211,6 +211,15 @@ describe.each(DATABASE_KINDS)('signature and authentication on %s', (kind) => {
       expect(res.json.message).toMatch(/window/i);
     });
 
+    it.each([
+      ['milliseconds', (s: number) => String(s * 1000)],
+      ['30 digits', () => '9'.repeat(30)],
+    ])('a digits-only timestamp far off (%s): 40000, outside the window (not malformed)', async (_label, ts) => {
+      const res = await send(ctx(), { timestamp: ts(t.clock.seconds()) });
+      expectError(res, 40000, 401);
+      expect(res.json.message).toMatch(/window/i);
+    });
+
     it.each([-300, -299, 299, 300])('timestamp %i s from server time: accepted', async (offset) => {
       expectAccepted(await send(ctx(), { timestamp: String(t.clock.seconds() + offset) }));
     });

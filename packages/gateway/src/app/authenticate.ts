@@ -58,7 +58,8 @@ export class Authenticator {
     const app = await this.store.applications.get(appId);
     if (!app || app.status !== 'ACTIVE') return fail(40002, app ? 'the application is disabled' : 'Invalid APPID: unknown application');
 
-    if (!/^[0-9]{1,12}$/.test(timestamp)) return fail(40009, 'Sparkpay-Timestamp must be Unix time in seconds (decimal digits)');
+    // Any digits are a time (milliseconds, say, are merely far outside the window: 40000).
+    if (!/^[0-9]+$/.test(timestamp)) return fail(40009, 'Sparkpay-Timestamp must be Unix time in seconds (decimal digits)');
     const nowMs = this.clock.nowMs();
     const skew = Math.abs(Number(timestamp) * 1000 - nowMs);
     if (skew > this.options.windowSeconds * 1000) {

@@ -45,7 +45,8 @@ const tokenMatches = (expected: string, given: unknown): boolean => {
   return a.length === b.length ? timingSafeEqual(a, b) : !timingSafeEqual(a, a);
 };
 
-const notFound = (): CashierRefusal => ({ ok: false, reason: 'NOT_FOUND', message: 'no such payment order' });
+/** The one answer for every order a request does not open (unknown, or a wrong token). */
+export const cashierNotFound = (): CashierRefusal => ({ ok: false, reason: 'NOT_FOUND', message: 'no such payment order' });
 
 /** What an order number can look like; anything else (a NUL byte, a path) is unknown without asking the database. */
 const ORDER_NO = /^[A-Za-z0-9_-]{1,64}$/;
@@ -167,7 +168,7 @@ function paymentViews(payments: PaymentRecord[], option: OrderOptionRecord): Cas
 /** The order as the payer's page shows it. */
 export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, token: unknown): Promise<{ ok: true; data: CashierOrderView } | CashierRefusal> {
   const order = await loadOrder(deps.store, paymentOrderNo, token);
-  if (!order) return notFound();
+  if (!order) return cashierNotFound();
   let selected: SelectedView | null = null;
   const option = selectedOption(order);
   if (option) {
@@ -228,7 +229,7 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   const networkId = parseNetworkId(input?.network);
   const currency = typeof input?.currency === 'string' ? input.currency : null;
   const order = await loadOrder(deps.store, paymentOrderNo, token);
-  if (!order) return notFound();
+  if (!order) return cashierNotFound();
   if (!networkId || !currency) return { ok: false, reason: 'BAD_REQUEST', message: 'body must be {"network": "2".."5", "currency": "<code>"}' };
   const option = order.options.find((o) => o.network === networkId && o.currency === currency);
   if (!option) return { ok: false, reason: 'BAD_REQUEST', message: `this order cannot be paid in ${currency} on network ${networkId}` };

@@ -53,7 +53,11 @@ export class NonceGuard {
       return;
     }
     const c = this.claim;
-    if (!(await tx.nonces.remember(c.appId, c.nonce, c.expiresAtMs, c.nowMs))) throw new ReplayedRequestError();
+    if (!(await tx.nonces.remember(c.appId, c.nonce, c.expiresAtMs, c.nowMs))) {
+      // A replay is settled: the nonce is already remembered by the request that used it first.
+      this.outcome = Promise.resolve(false);
+      throw new ReplayedRequestError();
+    }
     this.outcome = Promise.resolve(true);
   }
 

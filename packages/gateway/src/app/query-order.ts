@@ -17,6 +17,8 @@ export async function queryOrder(
   if (merchantNo.length > 64 || requestNo.length > 64) return fail(40009, 'merchant_no and request_no are at most 64 characters');
   const access = await checkMerchantAccess(store, app, merchantNo);
   if (!access.ok) return access;
+  // A path segment may decode to U+0000, which no request_no holds (nor could PostgreSQL look up).
+  if (requestNo.includes('\0')) return fail(43005);
   const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
   if (!order || order.edition !== edition) return fail(43005);
   const payments = await store.payments.listByOrder(order.paymentOrderNo);

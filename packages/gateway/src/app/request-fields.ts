@@ -26,6 +26,8 @@ export function readStringFields<K extends string>(
 
 export async function checkMerchantAccess(store: Store, app: AuthenticatedApp, merchantNo: string): Promise<{ ok: true } | Failure> {
   if (merchantNo !== app.merchantNo) {
+    // No merchant number holds U+0000 (nor could PostgreSQL look one up): unknown.
+    if (merchantNo.includes('\0')) return fail(40008);
     const merchant = await store.merchants.get(merchantNo);
     return merchant ? fail(40007) : fail(40008);
   }

@@ -3,8 +3,9 @@
 // keeps the path only). Answers are never cached and send no referrer onwards. Each order has
 // its own request budget (a page polls its status; nothing else needs more).
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CashierOrderView, CashierRefusal } from '../../app/cashier.js';
+import { cashierNotFound, type CashierOrderView, type CashierRefusal } from '../../app/cashier.js';
 import type { Clock } from '../../app/ports.js';
+import { mediaTypeSent } from './media-type.js';
 import { tokenBucket, type RateLimiter } from './rate-limit.js';
 
 export interface CashierApi {
@@ -17,6 +18,9 @@ export interface CashierApi {
 type Refusal = CashierRefusal | { ok: false; reason: 'RATE_LIMITED'; message: string };
 const STATUS: Record<Refusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503, RATE_LIMITED: 429 };
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The API's 404, the same for every order it does not open (also for a path no route takes). */
+export const apiNotFound = (reply: FastifyReply) => answer(reply, cashierNotFound());
 
 function answer(reply: FastifyReply, result: { ok: true; data: unknown } | Refusal) {
   reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer');
@@ -34,9 +38,8 @@ export interface CashierRoute {
 }
 
 async function select(api: CashierApi, req: FastifyRequest, reply: FastifyReply) {
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   let body: unknown = null;
-  if (type === 'application/json' && Buffer.isBuffer(req.body)) {
+  if (mediaTypeSent(req) === 'application/json' && Buffer.isBuffer(req.body)) {
     try {
       body = JSON.parse(UTF8.decode(req.body));
     } catch {

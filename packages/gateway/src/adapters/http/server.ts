@@ -9,8 +9,9 @@ import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
 import type { MetricsPage } from '../metrics/prometheus.js';
-import { cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
-import { cashierPageRoutes } from './cashier-page/routes.js';
+import { apiNotFound, cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
+import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
+import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
 import type { RateLimiter } from './rate-limit.js';
 import { sendError, sendSigned, type Signer } from './signed-reply.js';
 
@@ -77,6 +78,8 @@ export function buildServer(deps: HttpDeps) {
   server.decorateRequest('app', null);
   server.decorateRequest('errorCode', 0);
 
+  server.decorateRequest('contentTypeSent', undefined);
+  server.addHook('onRequest', keepContentTypeSent);
   server.removeAllContentTypeParsers();
   server.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES }, (_req, body, done) => done(null, body));
 
@@ -113,12 +116,24 @@ export function buildServer(deps: HttpDeps) {
     return sendError(deps, reply, req.signAs, code, message, status);
   };
 
+  /**
+   * Outside /v4/, a path no route takes or cannot even be parsed (a broken %-escape, an order
+   * number longer than any): under the cashier it is an order that is not there, answered as
+   * the cashier answers one (the same JSON, or the page's 404); elsewhere plain JSON.
+   */
+  const notServed = (req: FastifyRequest, reply: FastifyReply, status: 400 | 404) => {
+    const path = req.url.split('?')[0] ?? '';
+    if (deps.cashier && path.startsWith('/cashier/api/')) return apiNotFound(reply);
+    if (deps.cashier && path.startsWith('/cashier/') && !path.startsWith('/cashier/assets/')) return pageNotFound(reply);
+    return reply.code(status).send(status === 404 ? { code: 404, message: 'not found' } : { code: 400, message: 'bad request' });
+  };
+
   // Hooks do not run for these, so the request id header is set here.
   const malformedRequest = async (err: Error, req: FastifyRequest, reply: FastifyReply) => {
     reply.header('Sparkpay-Request-Id', req.id);
-    if (!req.url.startsWith('/v4/')) return reply.code(400).send({ code: 400, message: 'bad request' });
+    if (!req.url.startsWith('/v4/')) return notServed(req, reply, 400);
     req.signAs = await signerOrDefault(req);
-    return fail(req, reply, 40009, `malformed request: ${err.message}`, 400);
+    return fail(req, reply, 40009, `malformed request: ${truncated(err.message, 200)}`, 400);
   };
 
   server.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
@@ -135,8 +150,10 @@ export function buildServer(deps: HttpDeps) {
   });
 
   server.setNotFoundHandler(async (req, reply) => {
-    if (req.url.startsWith('/v4/')) return fail(req, reply, 40009, `no such endpoint: ${req.method} ${req.url.split('?')[0]}`, 404);
-    return reply.code(404).send({ code: 404, message: 'not found' });
+    if (!req.url.startsWith('/v4/')) return notServed(req, reply, 404);
+    // A parameter error like any other (§3: 400), signed for the application named, if any.
+    req.signAs = await signerOrDefault(req);
+    return fail(req, reply, 40009, `no such endpoint: ${req.method} ${truncated(req.url.split('?')[0] ?? '', 200)}`, 400);
   });
 
   server.get('/healthz', async (_req, reply) =>
@@ -196,8 +213,7 @@ export function buildServer(deps: HttpDeps) {
     });
 
   const jsonBody = (req: FastifyRequest): { ok: true; value: unknown } | { ok: false; code: number; message: string } => {
-    const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-    if (type !== 'application/json') return { ok: false, code: 40009, message: 'Content-Type must be application/json' };
+    if (mediaTypeSent(req) !== 'application/json') return { ok: false, code: 40009, message: 'Content-Type must be application/json' };
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     let value: unknown;
     try {
@@ -207,8 +223,10 @@ export function buildServer(deps: HttpDeps) {
     } catch {
       return { ok: false, code: 40009, message: 'the request body is not valid UTF-8 JSON' };
     }
-    if (!nestingWithin(value, MAX_JSON_DEPTH)) {
-      return { ok: false, code: 40009, message: `the request body nests JSON deeper than ${MAX_JSON_DEPTH} levels` };
+    const flaw = jsonFlaw(value, MAX_JSON_DEPTH);
+    if (flaw === 'depth') return { ok: false, code: 40009, message: `the request body nests JSON deeper than ${MAX_JSON_DEPTH} levels` };
+    if (flaw === 'text') {
+      return { ok: false, code: 40009, message: 'the request body has a string with a NUL character (\\u0000) or an unpaired surrogate escape: text must be well-formed Unicode without NUL' };
     }
     return { ok: true, value };
   };
@@ -235,19 +253,40 @@ export function buildServer(deps: HttpDeps) {
   return server;
 }
 
+function truncated(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
 }
 
-/** Whether no object or array in `value` sits deeper than `max` levels; iterative on purpose. */
-function nestingWithin(value: unknown, max: number): boolean {
+/**
+ * Text no field may hold: U+0000 (PostgreSQL's text cannot store it) and a lone surrogate, which
+ * `\ud800` in JSON produces although it is no Unicode character (stored, it would come back as
+ * U+FFFD: not what the merchant sent).
+ */
+const BAD_TEXT = /[\0\p{Cs}]/u;
+
+/**
+ * What is wrong with a parsed body, if anything: an object or array deeper than `max` levels,
+ * or a string (member name or value) with text no field may hold. Iterative on purpose.
+ */
+function jsonFlaw(value: unknown, max: number): 'depth' | 'text' | null {
   const pending: [unknown, number][] = [[value, 1]];
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [v, depth] = next;
+    if (typeof v === 'string') {
+      if (BAD_TEXT.test(v)) return 'text';
+      continue;
+    }
     if (v === null || typeof v !== 'object') continue;
-    if (depth > max) return false;
-    for (const child of Object.values(v)) pending.push([child, depth + 1]);
+    if (depth > max) return 'depth';
+    for (const [key, child] of Object.entries(v)) {
+      if (BAD_TEXT.test(key)) return 'text';
+      pending.push([child, depth + 1]);
+    }
   }
-  return true;
+  return null;
 }

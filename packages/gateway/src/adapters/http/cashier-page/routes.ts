@@ -3,6 +3,7 @@
 // same use case as the JSON API; a wrong one, like an unknown order, gets the one 404 page.
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CashierApi, CashierGuard } from '../cashier-api.js';
+import { mediaTypeSent } from '../media-type.js';
 import { cashierAssets } from './assets.js';
 import { pageUrl } from './html.js';
 import { pickLanguage, translator } from './i18n.js';
@@ -40,7 +41,8 @@ function htmlHeaders(reply: FastifyReply): FastifyReply {
     .header('Cache-Control', 'no-store');
 }
 
-const notFound = (reply: FastifyReply) => htmlHeaders(reply).code(404).send(renderNotFound(cashierAssets().style.path));
+/** The page's 404 (also for a path no route takes, e.g. an order number too long to be one). */
+export const notFound = (reply: FastifyReply) => htmlHeaders(reply).code(404).send(renderNotFound(cashierAssets().style.path));
 
 async function page(api: CashierApi, req: FastifyRequest, reply: FastifyReply) {
   const token = query(req).t;
@@ -58,8 +60,7 @@ async function page(api: CashierApi, req: FastifyRequest, reply: FastifyReply) {
 /** The no-script choice: a form post of option=<network>:<currency>, answered with a redirect to the page. */
 async function selectForm(api: CashierApi, req: FastifyRequest, reply: FastifyReply) {
   const token = query(req).t;
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
-  const form = type === 'application/x-www-form-urlencoded' && Buffer.isBuffer(req.body) ? new URLSearchParams(req.body.toString('latin1')) : new URLSearchParams();
+  const form = mediaTypeSent(req) === 'application/x-www-form-urlencoded' && Buffer.isBuffer(req.body) ? new URLSearchParams(req.body.toString('latin1')) : new URLSearchParams();
   const [network, currency] = (form.get('option') ?? '').split(':');
   const result = await api.select(orderNo(req), token, { network, currency });
   if (!result.ok && result.reason === 'NOT_FOUND') return notFound(reply);
