@@ -1405,6 +1405,16 @@ describe.each(DATABASE_KINDS)('API fuzz on %s', (kind) => {
       await expectAnswer(w, { endpoint: 'create', signer: own(), code: 40000 }, 'the same signed request again');
     });
 
+    // A HEAD twin of the query route would spend the nonce and sign a body it never sends.
+    it('HEAD on a query route is no endpoint and spends no nonce: the same signed GET then succeeds', async () => {
+      const o = await validOrder();
+      const get = signed({ path: `/v4/pay/orders/${t.merchant.merchantNo}/${o.requestNo}` });
+      const head = await exchange(t.baseUrl, { ...get, method: 'HEAD' });
+      expect(head.status).toBe(400);
+      const res = await exchange(t.baseUrl, get);
+      expect(codeOf(res), res.text).toBe(0);
+    });
+
     // §15 cashier JSON API: a wrong order number looks like any unknown order ({error, message}, 404).
     it.each(['x'.repeat(101), '%FF'])('cashier API: the order number %s is an unknown order', async (segment) => {
       const o = await validOrder();

@@ -170,6 +170,8 @@ export function buildServer(deps: HttpDeps) {
     server.route({
       method,
       url,
+      // No HEAD twin of the GET routes: it would spend the nonce and sign a body it never sends.
+      exposeHeadRoute: false,
       handler: async (req, reply) => {
         const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const userAgent = req.headers['user-agent'];
