@@ -199,8 +199,10 @@ describe('GET /metrics', () => {
     expect(logged.length).toBeGreaterThanOrEqual(1);
     expect(logged.at(-1)).toMatchObject({ method: 'GET', path: '/metrics', status: 200 });
     expect(JSON.stringify(lines)).not.toContain('token=secret');
+    // Under /v4/ it is no endpoint: a parameter error in the signed envelope (§3: 400).
     const v4 = await fetch(`${t.baseUrl}/v4/metrics`);
-    expect(v4.status).toBe(404);
+    expect(v4.status).toBe(400);
+    expect(((await v4.json()) as { code: number }).code).toBe(40009);
   });
 });
 
