@@ -2,27 +2,89 @@
 // ERC-20 Transfer logs to watched addresses, and native-coin balances (JSON-RPC batches).
 // Endpoints are tried in configured order and the reader stays on the one that answered
 // (failover); a provider that refuses a log range as too large gets halves of it, down to
-// single blocks.
+// single blocks. Every answer is checked against the JSON-RPC types and against what was asked
+// (contract, event, recipient, block range, batch ids): an endpoint that answers anything else
+// is broken or lying, its answer is refused whole (the next endpoint is tried, else the pass
+// fails and is repeated), and nothing of it reaches the payment records. A well-formed answer is
+// taken as the chain's word (ADR 0007).
 import { createPublicClient, http, type PublicClient } from 'viem';
 import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js';
 import { RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
 
 /** keccak256("Transfer(address,address,uint256)"). */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
+/** An answer that cannot be what a node says for the request: refused whole. */
+export class MalformedRpcAnswer extends Error {
+  constructor(method: string, why: string) {
+    super(`${method} answered ${why}`);
+    this.name = 'MalformedRpcAnswer';
+  }
+}
+
+const HASH = /^0x[0-9a-fA-F]{64}$/;
+const WORD = HASH;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+const ADDRESS_TOPIC = /^0x0{24}[0-9a-fA-F]{40}$/;
+/** A JSON-RPC QUANTITY a JavaScript number holds exactly (blocks, log indexes, timestamps). */
+const SMALL_QUANTITY = /^0x[0-9a-fA-F]{1,13}$/;
+/** A JSON-RPC QUANTITY of up to 256 bits (balances). */
+const QUANTITY = /^0x[0-9a-fA-F]{1,64}$/;
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const text = (v: unknown, pattern: RegExp): v is string => typeof v === 'string' && pattern.test(v);
+
+/** What an eth_getLogs call asked for: every log of the answer must match it. */
+interface LogFilter {
+  tokens: ReadonlySet<string>;
+  recipients: ReadonlySet<string>;
+  from: number;
+  to: number;
+}
+
+/** One log of an eth_getLogs answer as a transfer, or a MalformedRpcAnswer naming what is wrong with it. */
+function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
+  const bad = (why: string) => new MalformedRpcAnswer('eth_getLogs', `a log ${why}`);
+  if (!isRecord(l)) throw bad('that is not an object');
+  // eth_getLogs answers from the canonical chain; `removed` belongs to filter changes.
+  if (l.removed === true) throw bad('marked removed');
+  if (!text(l.address, ADDRESS) || !asked.tokens.has(l.address.toLowerCase())) throw bad(`of a contract that was not asked for (${String(l.address).slice(0, 80)})`);
+  const topics = l.topics;
+  if (!Array.isArray(topics) || topics.length !== 3) throw bad('whose topics are not those of an ERC-20 Transfer');
+  if (typeof topics[0] !== 'string' || topics[0].toLowerCase() !== TRANSFER_TOPIC) throw bad('of another event than Transfer');
+  if (!text(topics[1], ADDRESS_TOPIC) || !text(topics[2], ADDRESS_TOPIC)) throw bad('whose sender or recipient topic is not an address');
+  const to = `0x${topics[2].slice(26)}`.toLowerCase();
+  if (!asked.recipients.has(to)) throw bad(`to a recipient that was not asked for (${to})`);
+  if (!text(l.data, WORD)) throw bad('whose data is not one 32-byte amount');
+  if (!text(l.transactionHash, HASH) || !text(l.blockHash, HASH)) throw bad('whose transaction or block hash is not 32 bytes of hex');
+  if (!text(l.blockNumber, SMALL_QUANTITY) || !text(l.logIndex, SMALL_QUANTITY)) throw bad('whose block number or log index is not a quantity');
+  const blockNumber = Number(l.blockNumber);
+  const logIndex = Number(l.logIndex);
+  if (blockNumber < asked.from || blockNumber > asked.to) throw bad(`of block ${blockNumber}, outside the blocks ${asked.from}-${asked.to} that were asked for`);
+  if (logIndex > 0xffff_ffff) throw bad(`with the log index ${logIndex}`);
+  return {
+    txHash: l.transactionHash.toLowerCase(),
+    logIndex,
+    blockNumber,
+    blockHash: l.blockHash.toLowerCase(),
+    token: l.address.toLowerCase(),
+    to,
+    amount: BigInt(l.data),
+  };
+}
+
+/** A block header as far as the reader uses it, or a MalformedRpcAnswer. */
+function headerOf(b: unknown, number: number | null): { number: number; hash: string; timestamp: number } | null {
+  if (b === null) return null;
+  const bad = (why: string) => new MalformedRpcAnswer('eth_getBlockByNumber', why);
+  if (!isRecord(b)) throw bad('something that is not a block');
+  if (!text(b.hash, HASH) || !text(b.number, SMALL_QUANTITY) || !text(b.timestamp, SMALL_QUANTITY)) throw bad('a block whose hash, number or timestamp is malformed');
+  if (number !== null && Number(b.number) !== number) throw bad(`block ${Number(b.number)} when block ${number} was asked for`);
+  return { number: Number(b.number), hash: b.hash.toLowerCase(), timestamp: Number(b.timestamp) };
+}
+
 /** eth_getBalance calls per JSON-RPC batch (one HTTP request), and batches in flight at once. */
 const BALANCES_PER_BATCH = 100;
 const BALANCE_BATCHES_IN_FLIGHT = 4;
-
-interface RpcLog {
-  transactionHash: string;
-  logIndex: string;
-  blockNumber: string;
-  blockHash: string;
-  address: string;
-  topics: string[];
-  data: string;
-  removed?: boolean;
-}
 
 export interface ChainReaderOptions {
   timeoutMs?: number;
@@ -31,6 +93,7 @@ export interface ChainReaderOptions {
 
 /** The provider said the range or result is too large (wordings of geth, Erigon, Alchemy, Infura, QuickNode…). */
 function isRangeRefusal(err: unknown): boolean {
+  if (err instanceof MalformedRpcAnswer) return false;
   const text = `${(err as { details?: unknown })?.details ?? ''} ${(err as Error)?.message ?? ''}`;
   return /range|too many|too large|limit exceeded|more than \d+ results|query returned more than|response size/i.test(text);
 }
@@ -39,21 +102,17 @@ const padTopic = (address: string) => `0x${address.slice(2).toLowerCase().padSta
 
 export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderOptions = {}): ChainReader {
   if (rpcUrls.length === 0) throw new Error('a chain reader needs at least one RPC URL');
-  const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 }), cacheTime: 0 }));
-  // Balance reads go out as JSON-RPC batches: the calls of one chunk, issued in the same tick,
-  // travel in one HTTP request. Separate clients, so no other call is ever batched.
-  const batchClients: PublicClient[] = rpcUrls.map((url) =>
-    createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0, batch: { batchSize: BALANCES_PER_BATCH, wait: 0 } }), cacheTime: 0 }),
-  );
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: timeoutMs, retryCount: 0 }), cacheTime: 0 }));
   let current = 0;
 
   /** Runs `fn` on the current endpoint, then on each other one in turn; the last error if all fail. */
-  async function withFailover<T>(what: string, fn: (client: PublicClient) => Promise<T>, passThrough?: (err: unknown) => boolean, pool: readonly PublicClient[] = clients): Promise<T> {
+  async function withFailover<T>(what: string, fn: (client: PublicClient, url: string) => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
     let lastError: unknown;
-    for (let i = 0; i < pool.length; i += 1) {
-      const index = (current + i) % pool.length;
+    for (let i = 0; i < clients.length; i += 1) {
+      const index = (current + i) % clients.length;
       try {
-        const value = await fn(pool[index]!);
+        const value = await fn(clients[index]!, rpcUrls[index]!);
         if (index !== current) options.log?.warn({ from: rpcUrls[current], to: rpcUrls[index] }, 'switched RPC endpoint');
         current = index;
         return value;
@@ -66,15 +125,19 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     throw lastError;
   }
 
-  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<RpcLog[]> {
+  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<ChainTransfer[]> {
+    const asked: LogFilter = { tokens: new Set(tokens.map((t) => t.toLowerCase())), recipients: new Set(recipients.map((r) => r.toLowerCase())), from, to };
     try {
       return await withFailover(
         'eth_getLogs',
-        (c) =>
-          c.request({
+        async (c) => {
+          const answer: unknown = await c.request({
             method: 'eth_getLogs',
             params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens as `0x${string}`[], topics: [TRANSFER_TOPIC, null, recipients.map(padTopic)] as never }],
-          }) as Promise<RpcLog[]>,
+          });
+          if (!Array.isArray(answer)) throw new MalformedRpcAnswer('eth_getLogs', 'something that is not a list of logs');
+          return answer.map((l) => transferOf(l, asked));
+        },
         isRangeRefusal,
       );
     } catch (err) {
@@ -86,31 +149,44 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
 
   /** The canonical block at `number` (header only), or null beyond the head. */
   const block = (number: number) =>
-    withFailover('eth_getBlockByNumber', (c) => c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] }) as Promise<{ hash: string; timestamp: string } | null>);
+    withFailover('eth_getBlockByNumber', async (c) => headerOf(await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] }), number));
+
+  /** One JSON-RPC batch of eth_getBalance calls; the answer's ids must be exactly the calls'. */
+  async function balanceBatch(url: string, addresses: readonly string[], blockTag: string): Promise<bigint[]> {
+    const calls = addresses.map((address, id) => ({ jsonrpc: '2.0', id, method: 'eth_getBalance', params: [address, blockTag] }));
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(calls), signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`eth_getBalance batch: HTTP ${res.status}`);
+    const answer: unknown = await res.json();
+    const bad = (why: string) => new MalformedRpcAnswer('eth_getBalance', why);
+    if (!Array.isArray(answer) || answer.length !== calls.length) throw bad(`a batch that is not one answer per call (${calls.length})`);
+    const out = new Array<bigint | undefined>(calls.length);
+    for (const item of answer) {
+      const id: unknown = isRecord(item) ? item.id : undefined;
+      if (!isRecord(item) || typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= calls.length || out[id] !== undefined) {
+        throw bad('a batch whose ids are not those of the calls, each once');
+      }
+      if (item.error !== undefined) throw new Error(`eth_getBalance: ${JSON.stringify(item.error).slice(0, 200)}`);
+      if (!text(item.result, QUANTITY)) throw bad('a balance that is not a quantity');
+      out[id] = BigInt(item.result);
+    }
+    return out as bigint[];
+  }
 
   return {
-    headNumber: () => withFailover('eth_blockNumber', async (c) => Number(await c.getBlockNumber({ cacheTime: 0 }))),
-    blockHash: async (number) => (await block(number))?.hash.toLowerCase() ?? null,
-    blockTimestamp: async (number) => {
-      const b = await block(number);
-      return b ? Number(b.timestamp) : null;
-    },
+    // The head is the number of the block the endpoint calls latest, read with that block: a
+    // head that names no block (a lagging or lying endpoint) never moves the scan past the chain.
+    headNumber: () =>
+      withFailover('eth_getBlockByNumber', async (c) => {
+        const latest = headerOf(await c.request({ method: 'eth_getBlockByNumber', params: ['latest', false] }), null);
+        if (!latest) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
+        return latest.number;
+      }),
+    blockHash: async (number) => (await block(number))?.hash ?? null,
+    blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
       const out: ChainTransfer[] = [];
       for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
-        for (const l of await logs(tokens, recipients.slice(i, i + RECIPIENTS_PER_REQUEST), fromBlock, toBlock)) {
-          // A log of a block being replaced: the next scan sees the canonical one.
-          if (l.removed || l.topics.length < 3 || !l.topics[2]) continue;
-          out.push({
-            txHash: l.transactionHash.toLowerCase(),
-            logIndex: Number(l.logIndex),
-            blockNumber: Number(l.blockNumber),
-            blockHash: l.blockHash.toLowerCase(),
-            token: l.address.toLowerCase(),
-            to: `0x${l.topics[2].slice(26)}`.toLowerCase(),
-            amount: l.data === '0x' ? 0n : BigInt(l.data),
-          });
-        }
+        out.push(...(await logs(tokens, recipients.slice(i, i + RECIPIENTS_PER_REQUEST), fromBlock, toBlock)));
       }
       return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
     },
@@ -118,17 +194,12 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       const out: bigint[] = new Array<bigint>(addresses.length);
       const chunks: number[] = [];
       for (let i = 0; i < addresses.length; i += BALANCES_PER_BATCH) chunks.push(i);
-      const blockTag = BigInt(blockNumber);
+      const blockTag = `0x${blockNumber.toString(16)}`;
       const worker = async () => {
         for (let start = chunks.shift(); start !== undefined; start = chunks.shift()) {
           const slice = addresses.slice(start, start + BALANCES_PER_BATCH);
           // The whole chunk is retried on the next endpoint: a batch fails or succeeds as one.
-          const values = await withFailover(
-            'eth_getBalance',
-            (c) => Promise.all(slice.map((address) => c.getBalance({ address: address as `0x${string}`, blockNumber: blockTag }))),
-            undefined,
-            batchClients,
-          );
+          const values = await withFailover('eth_getBalance', (_c, url) => balanceBatch(url, slice, blockTag));
           values.forEach((v, j) => (out[start + j] = v));
         }
       };
