@@ -54,14 +54,15 @@ export interface NotificationHandler {
   /**
    * Express middleware (`app.post('/notify', handler.express)`). Works with no body parser or
    * after `express.raw()`, `express.text()` or `express.json()`. It always answers and never
-   * calls `next`. With `express.json()` the body limit is the parser's, plus a Content-Length
-   * check against `maxBodyBytes`.
+   * calls `next`. With `express.json()`, `maxBodyBytes` is checked against Content-Length and the
+   * parsed body re-serialised; the raw size of a chunked body is the parser's limit to bound.
    */
   express(req: IncomingMessage & { body?: unknown }, res: ServerResponse, next?: (err?: unknown) => void): Promise<void>;
   /**
    * Fastify route handler (`app.post('/notify', handler.fastify)`), with Fastify's JSON parser
    * (the body is an object) or a buffer/string content-type parser. Fastify's `bodyLimit`
-   * applies while parsing; `maxBodyBytes` is checked against Content-Length and raw bodies.
+   * applies while parsing; `maxBodyBytes` is checked against Content-Length and the body as parsed
+   * (raw, or an object re-serialised).
    */
   fastify(request: FastifyLikeRequest, reply: FastifyLikeReply): Promise<FastifyLikeReply>;
 }
@@ -141,10 +142,12 @@ export function createNotificationHandler(options: NotificationHandlerOptions): 
     return body === TOO_LARGE ? tooLarge() : handleBody(body);
   };
 
+  // Behind a body parser the bytes sent are gone: what is measured is the body as the parser
+  // handed it over (an object re-serialised), besides Content-Length when the sender gave one.
+  // A chunked body padded with whitespace past the limit is bounded by the parser's own limit.
   const fromParsed = (body: unknown): Promise<Answer> => {
-    if (typeof body === 'string' ? Buffer.byteLength(body) > maxBodyBytes : body instanceof Uint8Array && body.byteLength > maxBodyBytes) {
-      return Promise.resolve(tooLarge());
-    }
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body instanceof Uint8Array ? body.byteLength : Buffer.byteLength(JSON.stringify(body) ?? '');
+    if (size > maxBodyBytes) return Promise.resolve(tooLarge());
     return handleBody(body ?? '');
   };
 

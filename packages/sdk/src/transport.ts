@@ -44,6 +44,44 @@ interface RawResponse {
 
 const EMPTY = new Uint8Array(0);
 
+/** The largest answer read (an order's answer is a few KiB): a hostile or broken server cannot fill the merchant's memory. */
+export const MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+const SIGNATURE_HEADERS = ['Sparkpay-Timestamp', 'Sparkpay-Nonce', 'Sparkpay-Signature'] as const;
+
+class ResponseTooLarge extends Error {
+  constructor(
+    readonly status: number,
+    readonly requestId: string | undefined,
+  ) {
+    super(`the answer is larger than ${MAX_RESPONSE_BYTES} bytes`);
+  }
+}
+
+/** The body, at most `max` bytes; more is a ResponseTooLarge (and the rest is never read). */
+async function readCapped(res: Response, max: number): Promise<Uint8Array> {
+  const tooLarge = () => new ResponseTooLarge(res.status, res.headers.get('Sparkpay-Request-Id') ?? undefined);
+  if (Number(res.headers.get('content-length') ?? 0) > max) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  if (!res.body) return EMPTY;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
+}
+
 export async function signedRequest<T>(
   config: TransportConfig,
   method: 'GET' | 'POST',
@@ -98,9 +136,17 @@ async function send(
       redirect: 'manual',
       signal: controller.signal,
     });
-    const body = new Uint8Array(await res.arrayBuffer());
-    return { status: res.status, headers: res.headers, body };
+    // An answer without the signature headers is refused as it is (verifyResponse says which are
+    // missing) without reading its body, which could be anything and of any length.
+    if (SIGNATURE_HEADERS.some((h) => !res.headers.get(h))) {
+      await res.body?.cancel().catch(() => undefined);
+      return { status: res.status, headers: res.headers, body: EMPTY };
+    }
+    return { status: res.status, headers: res.headers, body: await readCapped(res, MAX_RESPONSE_BYTES) };
   } catch (cause) {
+    if (cause instanceof ResponseTooLarge) {
+      throw new SparkPayResponseError(`response to ${ctx.method} ${ctx.path} (HTTP ${cause.status}) is not a SparkPay envelope: ${cause.message}`, { ...ctx, httpStatus: cause.status, requestId: cause.requestId });
+    }
     const what = timedOut
       ? `timed out after ${timeoutMs} ms`
       : controller.signal.aborted
