@@ -32,6 +32,7 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     const body = (await res.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ payment_order_no: paymentOrderNo, merchant_name: 'Test Merchant', pricing_amount: '10.50', pricing_currency: 'USDT', pay_status: 'PENDING', selected: null });
     expect(body.options).toEqual(expect.arrayContaining([{ network: '4', currency: 'USDT', amount: '10.5' }]));

@@ -23,7 +23,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export const apiNotFound = (reply: FastifyReply) => answer(reply, cashierNotFound());
 
 function answer(reply: FastifyReply, result: { ok: true; data: unknown } | Refusal) {
-  reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer');
+  reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer').header('X-Content-Type-Options', 'nosniff');
   if (result.ok) return reply.code(200).send(result.data);
   return reply.code(STATUS[result.reason]).send({ error: result.reason, message: result.message });
 }
