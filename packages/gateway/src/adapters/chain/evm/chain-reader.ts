@@ -39,7 +39,12 @@ interface LogFilter {
   recipients: ReadonlySet<string>;
   from: number;
   to: number;
+  /** The previous log's contract, block hash and block number as sent, already checked (consecutive logs share them). */
+  last: { address: unknown; blockHash: unknown; blockNumber: unknown };
 }
+
+/** No value of a JSON answer equals it: the first log's fields are always checked. */
+const UNSET = Symbol('unset');
 
 /** One log of an eth_getLogs answer as a transfer, or a MalformedRpcAnswer naming what is wrong with it. */
 function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
@@ -47,7 +52,11 @@ function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
   if (!isRecord(l)) throw bad('that is not an object');
   // eth_getLogs answers from the canonical chain; `removed` belongs to filter changes.
   if (l.removed === true) throw bad('marked removed');
-  if (!text(l.address, ADDRESS) || !asked.tokens.has(l.address.toLowerCase())) throw bad(`of a contract that was not asked for (${String(l.address).slice(0, 80)})`);
+  const { last } = asked;
+  if (l.address !== last.address) {
+    if (!text(l.address, ADDRESS) || !asked.tokens.has(l.address.toLowerCase())) throw bad(`of a contract that was not asked for (${String(l.address).slice(0, 80)})`);
+    last.address = l.address;
+  }
   const topics = l.topics;
   if (!Array.isArray(topics) || topics.length !== 3) throw bad('whose topics are not those of an ERC-20 Transfer');
   if (typeof topics[0] !== 'string' || topics[0].toLowerCase() !== TRANSFER_TOPIC) throw bad('of another event than Transfer');
@@ -55,18 +64,26 @@ function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
   const to = `0x${topics[2].slice(26)}`.toLowerCase();
   if (!asked.recipients.has(to)) throw bad(`to a recipient that was not asked for (${to})`);
   if (!text(l.data, WORD)) throw bad('whose data is not one 32-byte amount');
-  if (!text(l.transactionHash, HASH) || !text(l.blockHash, HASH)) throw bad('whose transaction or block hash is not 32 bytes of hex');
-  if (!text(l.blockNumber, SMALL_QUANTITY) || !text(l.logIndex, SMALL_QUANTITY)) throw bad('whose block number or log index is not a quantity');
-  const blockNumber = Number(l.blockNumber);
+  if (!text(l.transactionHash, HASH)) throw bad('whose transaction hash is not 32 bytes of hex');
+  if (l.blockHash !== last.blockHash) {
+    if (!text(l.blockHash, HASH)) throw bad('whose block hash is not 32 bytes of hex');
+    last.blockHash = l.blockHash;
+  }
+  if (l.blockNumber !== last.blockNumber) {
+    if (!text(l.blockNumber, SMALL_QUANTITY)) throw bad('whose block number is not a quantity');
+    const n = Number(l.blockNumber);
+    if (n < asked.from || n > asked.to) throw bad(`of block ${n}, outside the blocks ${asked.from}-${asked.to} that were asked for`);
+    last.blockNumber = l.blockNumber;
+  }
+  if (!text(l.logIndex, SMALL_QUANTITY)) throw bad('whose log index is not a quantity');
   const logIndex = Number(l.logIndex);
-  if (blockNumber < asked.from || blockNumber > asked.to) throw bad(`of block ${blockNumber}, outside the blocks ${asked.from}-${asked.to} that were asked for`);
   if (logIndex > 0xffff_ffff) throw bad(`with the log index ${logIndex}`);
   return {
     txHash: l.transactionHash.toLowerCase(),
     logIndex,
-    blockNumber,
-    blockHash: l.blockHash.toLowerCase(),
-    token: l.address.toLowerCase(),
+    blockNumber: Number(l.blockNumber as string),
+    blockHash: (l.blockHash as string).toLowerCase(),
+    token: (l.address as string).toLowerCase(),
     to,
     amount: BigInt(l.data),
   };
@@ -126,7 +143,7 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
   }
 
   async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<ChainTransfer[]> {
-    const asked: LogFilter = { tokens: new Set(tokens.map((t) => t.toLowerCase())), recipients: new Set(recipients.map((r) => r.toLowerCase())), from, to };
+    const asked: LogFilter = { tokens: new Set(tokens.map((t) => t.toLowerCase())), recipients: new Set(recipients.map((r) => r.toLowerCase())), from, to, last: { address: UNSET, blockHash: UNSET, blockNumber: UNSET } };
     try {
       return await withFailover(
         'eth_getLogs',
