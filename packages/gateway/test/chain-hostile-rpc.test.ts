@@ -30,6 +30,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Address } from 'viem';
 import { evmChainReader, TRANSFER_TOPIC } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
+import type { ChainTransfer } from '../src/app/ports.js';
 import type { ScanDeps } from '../src/app/scan-chain.js';
 import { startChainWatcher } from '../src/jobs/chain-watcher.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
@@ -568,15 +569,8 @@ describe('the chain scan facing a hostile JSON-RPC endpoint (sqlite)', () => {
 
   const realHead = async () => Number(await rpc(chain, 'eth_blockNumber'));
 
-  interface RealTransfer {
-    txHash: string;
-    logIndex: number;
-    blockNumber: number;
-    blockHash: string;
-    token: string;
-    to: string;
-    amount: bigint;
-  }
+  /** A Transfer as anvil has it, in the reader's own shape. */
+  type RealTransfer = ChainTransfer;
 
   /** Every Transfer log of the test token on anvil. */
   async function realTransfers(): Promise<RealTransfer[]> {
