@@ -16,7 +16,7 @@ export interface RpcProxy {
   readonly url: string;
   /** What happens to calls of `methods` (all methods when omitted). */
   fault(kind: ProxyFault, methods?: readonly string[]): void;
-  /** eth_blockNumber answers `blocks` less than the node's head (an endpoint that lags behind). */
+  /** The head is `blocks` less than the node's (eth_blockNumber, and the block eth_getBlockByNumber calls latest): an endpoint that lags behind. */
   lag(blocks: number): void;
   /**
    * Runs `hook` once, the first time a `method` call has been answered by the node, before the
@@ -78,7 +78,15 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
         }
         if (from !== null && to !== null) stats.logRanges.push(to - from + 1);
       }
-      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
+      let sent = text;
+      // A lagging endpoint's latest block is the node's head minus the lag (the reader's head read).
+      if (lagBlocks > 0 && !Array.isArray(parsed) && parsed.method === 'eth_getBlockByNumber' && parsed.params?.[0] === 'latest') {
+        const head = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
+        const { result } = (await head.json()) as { result: string };
+        const lagged = `0x${(BigInt(result) - BigInt(lagBlocks)).toString(16)}`;
+        sent = JSON.stringify({ ...parsed, params: [lagged, ...(parsed.params ?? []).slice(1)] });
+      }
+      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sent });
       let answer = await upstream.text();
       for (const c of calls) {
         const hook = hooks.get(c.method ?? '');
