@@ -22,7 +22,6 @@
 // (MalformedRpcAnswer) and reads the head as the latest block. A pass that fails is fine: it
 // rejects with an Error (the watcher loop logs it and goes on) and must leave nothing behind.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -36,7 +35,7 @@ import { startChainWatcher } from '../src/jobs/chain-watcher.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { startTestGateway, type TestGateway } from './harness.js';
-import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
+import { listenLocal, startRpcProxy, type RpcProxy } from './rpc-proxy.js';
 import { waitUntil } from './wait.js';
 
 const CONFIRMATIONS = 3;
@@ -85,7 +84,6 @@ interface HostileProxy {
 async function startHostileProxy(target: string): Promise<HostileProxy> {
   const inner = await startRpcProxy(target);
   let rewrite: Rewrite | null = null;
-  const sockets = new Set<Socket>();
   const state = { tampered: 0 };
   const server: Server = createServer((req, res) => {
     void (async () => {
@@ -116,14 +114,9 @@ async function startHostileProxy(target: string): Promise<HostileProxy> {
       req.socket.destroy();
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenLocal(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     inner,
     set(r) {
       rewrite = r;
@@ -135,8 +128,7 @@ async function startHostileProxy(target: string): Promise<HostileProxy> {
       state.tampered = n;
     },
     async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
       await inner.close();
     },
   };

@@ -40,13 +40,30 @@ const body = (req: IncomingMessage) =>
 
 const blockOf = (tag: unknown) => (typeof tag === 'string' && tag.startsWith('0x') ? Number(BigInt(tag)) : null);
 
+/** Listens on a free local port; `close` also cuts kept-alive connections (a test's server must not outlive it). */
+export async function listenLocal(server: Server): Promise<{ url: string; close: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let fault: ProxyFault = 'none';
   let faultMethods: readonly string[] | null = null;
   let range: number | null = null;
   let lagBlocks = 0;
   const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, logRanges: [], batchSizes: [] };
-  const sockets = new Set<Socket>();
   const hooks = new Map<string, () => Promise<void>>();
 
   const server: Server = createServer((req, res) => {
@@ -103,14 +120,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       if (!res.headersSent) res.writeHead(502).end();
     });
   });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const listening = await listenLocal(server);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: listening.url,
     fault(kind, methods) {
       fault = kind;
       faultMethods = methods ?? null;
@@ -125,9 +137,6 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       range = blocks;
     },
     stats,
-    async close() {
-      for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: listening.close,
   };
 }
