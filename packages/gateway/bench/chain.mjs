@@ -242,7 +242,7 @@ async function gatewayChild(argsJson) {
     let logs = 0;
     let sum = 0n;
     for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
-      for (const t of await ownReader.tokenTransfers([token], recipients.slice(i, i + RECIPIENTS_PER_REQUEST), from, to)) {
+      for (const t of (await ownReader.tokenTransfers([token], recipients.slice(i, i + RECIPIENTS_PER_REQUEST), from, to)).transfers) {
         sum += t.amount;
         logs += 1;
       }

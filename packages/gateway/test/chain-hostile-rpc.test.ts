@@ -83,6 +83,37 @@ interface HostileProxy {
 
 async function startHostileProxy(target: string): Promise<HostileProxy> {
   const inner = await startRpcProxy(target);
+  /**
+   * The reader sends eth_getLogs in a batch with the block reads that say how far the answering
+   * node went: each call of such a batch meets the rewrite as if it had been sent alone, and the
+   * answers are put back together. A transport-level lie (HTTP status, a body that is not JSON,
+   * a dropped connection) of any call is the whole batch's.
+   */
+  const perCall = async (r: Rewrite, calls: RpcCall[]): Promise<Reply> => {
+    const parts: unknown[] = [];
+    let changed = false;
+    let delayMs = 0;
+    for (const call of calls) {
+      const forward = async () => {
+        const res = await fetch(inner.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(call) });
+        return { status: res.status, text: await res.text() };
+      };
+      const reply = await r({ calls: [call], batch: false, forward });
+      if (reply === 'drop') return 'drop';
+      const { status, text, contentType } = reply === null ? { ...(await forward()), contentType: undefined } : { status: reply.status ?? 200, text: reply.body, contentType: reply.contentType };
+      if (reply !== null) changed = true;
+      delayMs = Math.max(delayMs, reply?.delayMs ?? 0);
+      let json: unknown;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      if (status !== 200 || (contentType ?? 'application/json') !== 'application/json' || json === undefined) return { status, body: text, contentType };
+      parts.push(json);
+    }
+    return changed ? { body: JSON.stringify(parts), delayMs } : null;
+  };
   let rewrite: Rewrite | null = null;
   const state = { tampered: 0 };
   const server: Server = createServer((req, res) => {
@@ -95,7 +126,7 @@ async function startHostileProxy(target: string): Promise<HostileProxy> {
         const r = await fetch(inner.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
         return { status: r.status, text: await r.text() };
       };
-      const reply = rewrite ? await rewrite({ calls: Array.isArray(parsed) ? parsed : [parsed], batch: Array.isArray(parsed), forward }) : null;
+      const reply = !rewrite ? null : Array.isArray(parsed) && parsed.some((c) => c.method === 'eth_getLogs') ? await perCall(rewrite, parsed) : await rewrite({ calls: Array.isArray(parsed) ? parsed : [parsed], batch: Array.isArray(parsed), forward });
       if (reply === 'drop') {
         state.tampered += 1;
         req.socket.destroy();

@@ -1,7 +1,8 @@
 // Payments on a real EVM node (issue 4): anvil with the forwarder factory and a 6-decimal USDT,
 // the gateway's Polygon (4) mapped to it. An order is created through the signed API, the pair
 // chosen on the cashier API, tokens sent to the deposit address from a funded account, and the
-// chain scan drives the order to PAYING and PAID; a reorganisation reverts a counted payment.
+// chain scan drives the order to PAYING and PAID; a reorganisation reverts a counted payment, and
+// one that brings a payment into blocks already scanned sends the scan back for it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFunctionData, erc20Abi, type Address } from 'viem';
 import { mainnetDeployment } from '../src/domain/catalogue.js';
@@ -126,6 +127,26 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     await t.gateway.scanChain('4');
     const again = await query(requestNo);
     expect(again).toMatchObject({ pay_status: 'PAID', real_pay_amount: '7' });
+  });
+
+  it('finds a transfer that a reorganisation brings into blocks the scan had already passed', async () => {
+    const { requestNo, address } = await orderWithAddress('4');
+    await t.gateway.scanChain('4');
+    const snapshot = (await rpc('evm_snapshot')) as unknown as string;
+    // Two empty blocks are scanned: the cursor passes them.
+    await mine(2);
+    const passed = await t.gateway.scanChain('4');
+    expect(passed.transfers).toBe(0);
+    // They are replaced by a chain whose first new block holds the payment.
+    await rpc('evm_revert', [snapshot]);
+    const tx = await pay(address, 4_000_000n);
+    await mine(2);
+    const rescan = await t.gateway.scanChain('4');
+    expect(rescan.scanned!.from).toBeLessThan(passed.scanned!.to);
+    // Three blocks deep on the new chain: final at once.
+    const found = await query(requestNo);
+    expect(found).toMatchObject({ pay_status: 'PAID', real_pay_amount: '4', payments: [{ tx_hash: tx, status: 'FINAL', confirmations: CONFIRMATIONS }] });
+    expect((found.payments as { block_number: number }[])[0]!.block_number).toBeLessThanOrEqual(passed.scanned!.to);
   });
 
   it('counts a transaction once when a reorganisation mines it again in another block', async () => {

@@ -144,6 +144,25 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     }
   });
 
+  it('does not pass blocks the node answering its logs had not reached (a lagging backend behind a load balancer), and finds the transfer in them once it has', async () => {
+    const a = await placeOrder(t, { amount: '6', network: '2' });
+    await t.gateway.scanChain('2');
+    await mine(chain, 2);
+    // The head comes from an up-to-date node; the log requests reach one two blocks behind.
+    lone.logsLag(2);
+    const tx = await pay(usdt6, a.address, 6_000_000n);
+    await mine(chain, 1);
+    const block = Number((await chain.relayer.public.getTransactionReceipt({ hash: tx })).blockNumber);
+    const lagging = await t.gateway.scanChain('2');
+    expect(lagging.head).toBe(block + 1);
+    expect(lagging.transfers).toBe(0);
+    expect(lagging.scanned!.to).toBe(block - 1);
+    lone.logsLag(0);
+    const caught = await t.gateway.scanChain('2');
+    expect(caught.transfers).toBe(1);
+    expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ tx_hash: tx, block_number: block }] });
+  });
+
   it('loses nothing and counts nothing twice when a scan crashes half-way and a new gateway on the same database takes over', async () => {
     const a = await placeOrder(t, { amount: '30' });
     const b = await placeOrder(t, { amount: '8' });

@@ -148,11 +148,12 @@ describe('GET /metrics', () => {
 
   it('gauges the head, the last scanned block and the lag of a network after each scan pass', async () => {
     let head = 1_000;
+    const hashOf = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
     const reader = {
       headNumber: async () => head,
-      blockHash: async (n: number) => (n <= head ? `0x${n.toString(16).padStart(64, '0')}` : null),
+      blockHash: async (n: number) => (n <= head ? hashOf(n) : null),
       blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
-      tokenTransfers: async () => [],
+      tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[], _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
       balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
     };
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;

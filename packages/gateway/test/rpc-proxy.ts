@@ -1,6 +1,7 @@
 // A small JSON-RPC proxy in front of a node, for the chain watcher's hardening tests: it passes
-// requests through, or answers HTTP 500, or drops the connection, for chosen methods; and it can
-// refuse eth_getLogs ranges wider than a bound the way hosted providers do.
+// requests through, or answers HTTP 500, or drops the connection, for chosen methods; it can
+// refuse eth_getLogs ranges wider than a bound the way hosted providers do, and play an endpoint
+// that lags the node (all of it, or only the backend its log requests reach).
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -18,6 +19,13 @@ export interface RpcProxy {
   fault(kind: ProxyFault, methods?: readonly string[]): void;
   /** The head is `blocks` less than the node's (eth_blockNumber, and the block eth_getBlockByNumber calls latest): an endpoint that lags behind. */
   lag(blocks: number): void;
+  /**
+   * Requests that carry an eth_getLogs call (alone or in a batch) are answered by a node `blocks`
+   * behind the head, the way a load balancer may send them to a backend that lags while the head
+   * came from an up-to-date one: its logs stop at its head, it has no later block, its latest
+   * block is its head. Other requests see the real head.
+   */
+  logsLag(blocks: number): void;
   /**
    * Runs `hook` once, the first time a `method` call has been answered by the node, before the
    * answer goes back: the node has acted on the call, the caller has not heard of it yet.
@@ -63,6 +71,8 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let faultMethods: readonly string[] | null = null;
   let range: number | null = null;
   let lagBlocks = 0;
+  let logsLagBlocks = 0;
+  const post = (payload: string) => fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
   const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, logRanges: [], batchSizes: [] };
   const hooks = new Map<string, () => Promise<void>>();
 
@@ -82,40 +92,64 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('upstream exploded');
         return;
       }
-      if (range !== null && !Array.isArray(parsed) && parsed.method === 'eth_getLogs') {
-        const filter = (parsed.params?.[0] ?? {}) as { fromBlock?: unknown; toBlock?: unknown };
-        const from = blockOf(filter.fromBlock);
-        const to = blockOf(filter.toBlock);
-        if (from !== null && to !== null && to - from + 1 > range) {
-          stats.refusedRanges += 1;
-          res.writeHead(200, { 'content-type': 'application/json' }).end(
-            JSON.stringify({ jsonrpc: '2.0', id: parsed.id, error: { code: -32005, message: `query exceeds max block range ${range}` } }),
-          );
-          return;
+      const withLogs = calls.some((c) => c.method === 'eth_getLogs');
+      const behind = withLogs ? logsLagBlocks : lagBlocks;
+      const nodeHead = async () => Number(BigInt(((await (await post(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }))).json()) as { result: string }).result));
+      const seenHead = behind > 0 ? Math.max(0, (await nodeHead()) - behind) : null;
+      // Each call is answered on its own (a batch's answers are put together in call order).
+      const answers: unknown[] = [];
+      let status = 200;
+      for (const c of calls) {
+        const reply = (result: unknown) => ({ jsonrpc: '2.0', id: c.id, result });
+        if (range !== null && c.method === 'eth_getLogs') {
+          const filter = (c.params?.[0] ?? {}) as { fromBlock?: unknown; toBlock?: unknown };
+          const from = blockOf(filter.fromBlock);
+          const to = blockOf(filter.toBlock);
+          if (from !== null && to !== null && to - from + 1 > range) {
+            stats.refusedRanges += 1;
+            answers.push({ jsonrpc: '2.0', id: c.id, error: { code: -32005, message: `query exceeds max block range ${range}` } });
+            continue;
+          }
+          if (from !== null && to !== null) stats.logRanges.push(to - from + 1);
         }
-        if (from !== null && to !== null) stats.logRanges.push(to - from + 1);
+        let sent: RpcCall = c;
+        if (seenHead !== null && c.method === 'eth_getBlockByNumber') {
+          const n = c.params?.[0] === 'latest' ? seenHead : blockOf(c.params?.[0]);
+          if (n !== null && n > seenHead) {
+            answers.push(reply(null));
+            continue;
+          }
+          if (n !== null) sent = { ...c, params: [`0x${n.toString(16)}`, ...(c.params ?? []).slice(1)] };
+        }
+        if (seenHead !== null && c.method === 'eth_getLogs') {
+          const filter = (c.params?.[0] ?? {}) as { fromBlock?: unknown; toBlock?: unknown };
+          const from = blockOf(filter.fromBlock) ?? 0;
+          if (from > seenHead) {
+            answers.push(reply([]));
+            continue;
+          }
+          sent = { ...c, params: [{ ...filter, toBlock: `0x${Math.min(blockOf(filter.toBlock) ?? seenHead, seenHead).toString(16)}` }] };
+        }
+        if (seenHead !== null && c.method === 'eth_blockNumber') {
+          answers.push(reply(`0x${seenHead.toString(16)}`));
+          continue;
+        }
+        const upstream = await post(JSON.stringify(sent));
+        status = upstream.status === 200 ? status : upstream.status;
+        const text = await upstream.text();
+        try {
+          answers.push(JSON.parse(text));
+        } catch {
+          answers.push(text);
+        }
       }
-      let sent = text;
-      // A lagging endpoint's latest block is the node's head minus the lag (the reader's head read).
-      if (lagBlocks > 0 && !Array.isArray(parsed) && parsed.method === 'eth_getBlockByNumber' && parsed.params?.[0] === 'latest') {
-        const head = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'eth_blockNumber', params: [] }) });
-        const { result } = (await head.json()) as { result: string };
-        const lagged = `0x${(BigInt(result) - BigInt(lagBlocks)).toString(16)}`;
-        sent = JSON.stringify({ ...parsed, params: [lagged, ...(parsed.params ?? []).slice(1)] });
-      }
-      const upstream = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: sent });
-      let answer = await upstream.text();
       for (const c of calls) {
         const hook = hooks.get(c.method ?? '');
         if (!hook) continue;
         hooks.delete(c.method ?? '');
         await hook();
       }
-      if (lagBlocks > 0 && !Array.isArray(parsed) && parsed.method === 'eth_blockNumber') {
-        const r = JSON.parse(answer) as { result?: string };
-        if (r.result) answer = JSON.stringify({ ...r, result: `0x${(BigInt(r.result) - BigInt(lagBlocks)).toString(16)}` });
-      }
-      res.writeHead(upstream.status, { 'content-type': 'application/json' }).end(answer);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(Array.isArray(parsed) ? answers : answers[0]));
     })().catch(() => {
       if (!res.headersSent) res.writeHead(502).end();
     });
@@ -129,6 +163,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     lag(blocks) {
       lagBlocks = blocks;
+    },
+    logsLag(blocks) {
+      logsLagBlocks = blocks;
     },
     afterCall(method, hook) {
       hooks.set(method, hook);

@@ -215,6 +215,8 @@ export interface ChainCursor {
   network: string;
   /** The first block not scanned yet; null before the first scan. */
   nextBlock: number | null;
+  /** The hash of block nextBlock - 1 as the scan that covered it saw it; null when unknown. */
+  scannedHash: string | null;
   leaseOwner: string | null;
   leaseUntil: number;
 }
@@ -222,8 +224,8 @@ export interface ChainCursor {
 export interface ChainCursorRepo {
   /** Takes (or renews) the network's scan lease; the cursor when it is ours, null when another instance holds it. */
   lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
-  /** Moves the cursor, if `owner` still holds the lease. */
-  advance(network: string, owner: string, nextBlock: number): Promise<boolean>;
+  /** Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still holds the lease. */
+  advance(network: string, owner: string, nextBlock: number, scannedHash: string | null): Promise<boolean>;
 }
 
 /** An ERC-20 Transfer to a watched address, as a block shows it. Addresses lower-case. */
@@ -237,6 +239,19 @@ export interface ChainTransfer {
   amount: bigint;
 }
 
+/** A block by number and hash. */
+export interface Block {
+  number: number;
+  hash: string;
+}
+
+/** What one tokenTransfers call read, and how far the chain it read it from went. */
+export interface TransferRead {
+  transfers: ChainTransfer[];
+  /** null when no recipient was asked about. */
+  through: Block | null;
+}
+
 /** Reading one network's chain (JSON-RPC, with failover between endpoints). */
 export interface ChainReader {
   headNumber(): Promise<number>;
@@ -244,8 +259,13 @@ export interface ChainReader {
   blockHash(number: number): Promise<string | null>;
   /** The timestamp (Unix seconds) of the canonical block at `number`, or null beyond the head. */
   blockTimestamp(number: number): Promise<number | null>;
-  /** Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the provider requires. */
-  tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<ChainTransfer[]>;
+  /**
+   * Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the
+   * provider requires. `through` is the last block the answer covers and its hash, as the
+   * endpoint that answered saw it: toBlock, or less when that endpoint had not reached toBlock
+   * yet (a lagging node behind a load balancer). Its number may be below fromBlock (nothing covered).
+   */
+  tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<TransferRead>;
   /** Native-coin balances of `addresses` at `blockNumber`, in the same order (batched reads). */
   balances(addresses: readonly string[], blockNumber: number): Promise<bigint[]>;
 }

@@ -9,7 +9,7 @@
 // no logs: they are found by balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import { groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
-import type { ChainReader, ChainTransfer, Clock, EventLog, Store } from './ports.js';
+import type { Block, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
 import type { DepositAddressRecord } from './records.js';
 import { nowSeconds } from './ports.js';
 import { isNativeReceipt, scanNativeReceipts } from './scan-native.js';
@@ -70,7 +70,16 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const tokenUnfinal = unfinal.filter((u) => !isNativeReceipt(u));
   // Each block's hash is read once per pass, a few at a time: a burst of transfers in a few
   // blocks must not cost one request per transfer on every pass until they are final.
-  const hashes = await blockHashes(reader, [...new Set(tokenUnfinal.map((p) => p.blockNumber).filter((n) => n <= head))]);
+  // The block the cursor last covered is read with them: if the chain has another block there
+  // now (a reorganisation, or logs that were read from another fork), transfers may have come
+  // into blocks already scanned, and the scan goes back the confirmations required.
+  const covered = cursor.nextBlock !== null && cursor.scannedHash !== null && cursor.nextBlock - 1 <= head ? cursor.nextBlock - 1 : null;
+  const hashes = await blockHashes(reader, [...new Set([...tokenUnfinal.map((p) => p.blockNumber), ...(covered === null ? [] : [covered])].filter((n) => n <= head))]);
+  const coveredNow = covered === null ? null : (hashes.get(covered) ?? null);
+  if (covered !== null && coveredNow !== null && coveredNow.toLowerCase() !== cursor.scannedHash!.toLowerCase()) {
+    from = Math.max(0, covered + 1 - required);
+    deps.log.warn({ network: network.id, block: covered, was: cursor.scannedHash, now: coveredNow, from }, 'the last block scanned is no longer on the chain: rescanning');
+  }
   for (const p of tokenUnfinal) {
     // A block beyond the head is no evidence of a reorg: an endpoint that lags (say, the one
     // failed over to) has not reached it yet. It is checked once the chain gets there.
@@ -108,6 +117,9 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
   const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
+  // How far every answer went: the lowest last block of them, with its hash. An endpoint that
+  // had not reached `to` (a lagging node behind a load balancer) holds the cursor back to its block.
+  let covers: Block | null = null;
   // The watched addresses a page at a time (by address): with 100,000 open orders the scan holds
   // one page, not all of them. Native options' addresses are included: a token sent there is
   // recorded (and not counted).
@@ -131,10 +143,12 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
       asked.catch(() => undefined); // awaited below; a failure must not count as unhandled meanwhile
       return asked;
     };
-    let next: Promise<ChainTransfer[]> | null = ask(0);
+    let next: Promise<TransferRead> | null = ask(0);
     for (let k = 0; next; k += 1) {
-      const found: ChainTransfer[] = await next;
+      const read: TransferRead = await next;
+      const found = read.transfers;
       next = k + 1 < slices.length ? ask(k + 1) : null;
+      covers = earlierOf(covers, read.through);
       const fresh: TransferFact[] = [];
       for (const t of found) {
         const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
@@ -155,10 +169,28 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   await recordByOrder(deps.payments, [...held.values()].flat());
   await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
-  if (!(await store.chainCursors.advance(network.id, deps.owner, to + 1))) {
+  // Nothing asked (no token, no watched address): the range is covered, no hash to check later.
+  const through: Block | { number: number; hash: null } = covers ?? { number: to, hash: null };
+  if (through.number < from) {
+    deps.log.warn({ network: network.id, from, to, through: through.number }, 'the endpoint that answered the logs has not reached the blocks asked for; the next pass asks again');
+    return { leased: true, head, scanned: null, transfers, reverted };
+  }
+  if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
+  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
   }
-  return { leased: true, head, scanned: { from, to }, transfers, reverted };
+  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted };
+}
+
+/**
+ * The lower of two answers' last blocks. Two answers about the same block that disagree on its
+ * hash came from different forks (endpoints failed over between): neither can be trusted.
+ */
+export function earlierOf(a: Block | null, b: Block | null): Block | null {
+  if (a === null) return b;
+  if (b === null || a.number < b.number) return a;
+  if (b.number === a.number && b.hash !== a.hash) throw new Error(`RPC endpoints disagree on block ${a.number}: ${a.hash} and ${b.hash}`);
+  return b;
 }
 
 /** Clocks of the gateway and the chain may disagree a little: a first scan looks this much further back. */

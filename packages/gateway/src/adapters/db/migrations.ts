@@ -295,6 +295,17 @@ const paymentsByAddressDropped: Migration = {
   },
 };
 
+/**
+ * The hash of the last block a scan covered, as the endpoint that answered its logs saw it: the
+ * next pass compares it with the chain's, and a block that changed under the cursor (a
+ * reorganisation, or logs read from another fork) sends the scan back (ADR 0007).
+ */
+const cursorHash: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('chain_cursors').addColumn('scanned_hash', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -302,6 +313,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004_payments_by_address': paymentsByAddress,
   '0005_settlements': settlements,
   '0006_payments_by_address_dropped': paymentsByAddressDropped,
+  '0007_chain_cursor_hash': cursorHash,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

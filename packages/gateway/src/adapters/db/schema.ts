@@ -162,6 +162,8 @@ export interface DepositAddressesTable {
 export interface ChainCursorsTable {
   network: string;
   next_block: number | null;
+  /** The hash of block next_block - 1 as the scan that covered it saw it; null when unknown. */
+  scanned_hash: string | null;
   lease_owner: string | null;
   lease_until: number;
   updated_at: number;

@@ -8,8 +8,8 @@
 // fails and is repeated), and nothing of it reaches the payment records. A well-formed answer is
 // taken as the chain's word (ADR 0007).
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { ChainReader, ChainTransfer, EventLog } from '../../../app/ports.js';
-import { RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
+import type { Block, ChainReader, ChainTransfer, EventLog, TransferRead } from '../../../app/ports.js';
+import { earlierOf, RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
 
 /** keccak256("Transfer(address,address,uint256)"). */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
@@ -115,6 +115,8 @@ function isRangeRefusal(err: unknown): boolean {
   return /range|too many|too large|limit exceeded|more than \d+ results|query returned more than|response size/i.test(text);
 }
 
+const errorText = (e: unknown) => (isRecord(e) && typeof e.message === 'string' ? e.message : JSON.stringify(e) ?? String(e)).slice(0, 300);
+
 const padTopic = (address: string) => `0x${address.slice(2).toLowerCase().padStart(64, '0')}`;
 
 export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderOptions = {}): ChainReader {
@@ -142,25 +144,77 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     throw lastError;
   }
 
-  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<ChainTransfer[]> {
+  /**
+   * One JSON-RPC batch (one HTTP request: behind a load balancer, one node answers all of it).
+   * The results in call order; the answer's ids must be exactly the calls', each once. An error
+   * inside the batch throws with the provider's message (a range refusal is recognised by it).
+   */
+  async function batch(url: string, what: string, calls: readonly { method: string; params: unknown[] }[]): Promise<unknown[]> {
+    const body = JSON.stringify(calls.map((c, id) => ({ jsonrpc: '2.0', id, method: c.method, params: c.params })));
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(timeoutMs) });
+    if (!res.ok) throw new Error(`${what}: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+    const answer: unknown = await res.json();
+    const bad = (why: string) => new MalformedRpcAnswer(what, why);
+    // A provider may answer a whole batch it refuses with one error object.
+    if (isRecord(answer) && answer.error !== undefined) throw new Error(`${what}: ${errorText(answer.error)}`);
+    if (!Array.isArray(answer) || answer.length !== calls.length) throw bad(`a batch that is not one answer per call (${calls.length})`);
+    const out = new Array<unknown>(calls.length);
+    const seen = new Array<boolean>(calls.length).fill(false);
+    for (const item of answer) {
+      const id: unknown = isRecord(item) ? item.id : undefined;
+      if (!isRecord(item) || typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= calls.length || seen[id]) {
+        throw bad('a batch whose ids are not those of the calls, each once');
+      }
+      seen[id] = true;
+      if (item.error !== undefined) throw new Error(`${calls[id]!.method}: ${errorText(item.error)}`);
+      if (!('result' in item)) throw bad(`an answer to ${calls[id]!.method} with neither result nor error`);
+      out[id] = item.result;
+    }
+    return out;
+  }
+
+  /**
+   * Transfer logs in [from, to] from one endpoint, read in one batch with the block at `to` and
+   * the endpoint's latest block, so that the answer says how far the chain it came from went: a
+   * node behind a load balancer that has not reached `to` yet answers fewer logs, not wrong ones,
+   * and the scan must not pass blocks it did not see (ADR 0007). The block reads go first: a node
+   * that had block `to` when it read them had it for the logs.
+   */
+  async function logsOnce(url: string, asked: LogFilter, tokens: readonly string[], recipients: readonly string[]): Promise<{ transfers: ChainTransfer[]; through: Block }> {
+    const { from, to } = asked;
+    const [atTo, latest, list] = await batch(url, 'eth_getLogs', [
+      { method: 'eth_getBlockByNumber', params: [`0x${to.toString(16)}`, false] },
+      { method: 'eth_getBlockByNumber', params: ['latest', false] },
+      { method: 'eth_getLogs', params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens, topics: [TRANSFER_TOPIC, null, recipients.map(padTopic)] }] },
+    ]);
+    let end = headerOf(atTo, to);
+    if (!end) {
+      end = headerOf(latest, null);
+      if (!end) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
+      if (end.number >= to) throw new MalformedRpcAnswer('eth_getBlockByNumber', `no block ${to} but a latest block ${end.number}`);
+    }
+    if (!Array.isArray(list)) throw new MalformedRpcAnswer('eth_getLogs', 'something that is not a list of logs');
+    const transfers: ChainTransfer[] = [];
+    for (const l of list) {
+      const t = transferOf(l, asked);
+      if (t.blockNumber > end.number) continue; // a block that arrived during the batch: the next pass reads it
+      if (t.blockNumber === end.number && t.blockHash !== end.hash) throw new MalformedRpcAnswer('eth_getLogs', `a log of block ${t.blockNumber} with the hash ${t.blockHash}, which that block does not have`);
+      transfers.push(t);
+    }
+    return { transfers, through: { number: end.number, hash: end.hash } };
+  }
+
+  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
     const asked: LogFilter = { tokens: new Set(tokens.map((t) => t.toLowerCase())), recipients: new Set(recipients.map((r) => r.toLowerCase())), from, to, last: { address: UNSET, blockHash: UNSET, blockNumber: UNSET } };
     try {
-      return await withFailover(
-        'eth_getLogs',
-        async (c) => {
-          const answer: unknown = await c.request({
-            method: 'eth_getLogs',
-            params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens as `0x${string}`[], topics: [TRANSFER_TOPIC, null, recipients.map(padTopic)] as never }],
-          });
-          if (!Array.isArray(answer)) throw new MalformedRpcAnswer('eth_getLogs', 'something that is not a list of logs');
-          return answer.map((l) => transferOf(l, asked));
-        },
-        isRangeRefusal,
-      );
+      return await withFailover('eth_getLogs', (_c, url) => logsOnce(url, asked, tokens, recipients), isRangeRefusal);
     } catch (err) {
       if (!isRangeRefusal(err) || from >= to) throw err;
       const mid = from + Math.floor((to - from) / 2);
-      return [...(await logs(tokens, recipients, from, mid)), ...(await logs(tokens, recipients, mid + 1, to))];
+      const first = await logs(tokens, recipients, from, mid);
+      if (first.through.number < mid) return first; // the endpoint has not reached the second half
+      const second = await logs(tokens, recipients, mid + 1, to);
+      return { transfers: [...first.transfers, ...second.transfers], through: second.through.number > mid ? second.through : first.through };
     }
   }
 
@@ -168,25 +222,13 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
   const block = (number: number) =>
     withFailover('eth_getBlockByNumber', async (c) => headerOf(await c.request({ method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] }), number));
 
-  /** One JSON-RPC batch of eth_getBalance calls; the answer's ids must be exactly the calls'. */
+  /** One JSON-RPC batch of eth_getBalance calls. */
   async function balanceBatch(url: string, addresses: readonly string[], blockTag: string): Promise<bigint[]> {
-    const calls = addresses.map((address, id) => ({ jsonrpc: '2.0', id, method: 'eth_getBalance', params: [address, blockTag] }));
-    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(calls), signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw new Error(`eth_getBalance batch: HTTP ${res.status}`);
-    const answer: unknown = await res.json();
-    const bad = (why: string) => new MalformedRpcAnswer('eth_getBalance', why);
-    if (!Array.isArray(answer) || answer.length !== calls.length) throw bad(`a batch that is not one answer per call (${calls.length})`);
-    const out = new Array<bigint | undefined>(calls.length);
-    for (const item of answer) {
-      const id: unknown = isRecord(item) ? item.id : undefined;
-      if (!isRecord(item) || typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= calls.length || out[id] !== undefined) {
-        throw bad('a batch whose ids are not those of the calls, each once');
-      }
-      if (item.error !== undefined) throw new Error(`eth_getBalance: ${JSON.stringify(item.error).slice(0, 200)}`);
-      if (!text(item.result, QUANTITY)) throw bad('a balance that is not a quantity');
-      out[id] = BigInt(item.result);
-    }
-    return out as bigint[];
+    const answer = await batch(url, 'eth_getBalance', addresses.map((address) => ({ method: 'eth_getBalance', params: [address, blockTag] })));
+    return answer.map((v) => {
+      if (!text(v, QUANTITY)) throw new MalformedRpcAnswer('eth_getBalance', 'a balance that is not a quantity');
+      return BigInt(v);
+    });
   }
 
   return {
@@ -202,10 +244,14 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
       const out: ChainTransfer[] = [];
+      let through: TransferRead['through'] = null;
       for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
-        out.push(...(await logs(tokens, recipients.slice(i, i + RECIPIENTS_PER_REQUEST), fromBlock, toBlock)));
+        const read = await logs(tokens, recipients.slice(i, i + RECIPIENTS_PER_REQUEST), fromBlock, toBlock);
+        out.push(...read.transfers);
+        through = earlierOf(through, read.through);
       }
-      return out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+      out.sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex);
+      return { transfers: out, through };
     },
     async balances(addresses, blockNumber) {
       const out: bigint[] = new Array<bigint>(addresses.length);
