@@ -24,6 +24,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateNonce, signMessage } from '@sparkpay/protocol';
 import { DATABASE_KINDS } from './databases.js';
+import { check, runs } from './fuzz.js';
 import {
   api,
   defaultPlatformKey,
@@ -42,15 +43,8 @@ import {
 // ---------------------------------------------------------------------------------------------
 // Run control
 
-const SEED = Number(process.env.SPARKPAY_FUZZ_SEED ?? 20_251_125);
-const SCALE = Number(process.env.SPARKPAY_FUZZ_SCALE ?? 1);
-const runs = (n: number) => Math.max(1, Math.round(n * SCALE));
 /** A property test's own time limit (fast-check shrinks a failure with more requests). */
 const PROPERTY_TIMEOUT = 180_000;
-
-async function check<T>(property: fc.IAsyncPropertyWithHooks<T>, seedOffset: number, numRuns: number): Promise<void> {
-  await fc.assert(property, { seed: SEED + seedOffset, numRuns: runs(numRuns) });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The contract's tables

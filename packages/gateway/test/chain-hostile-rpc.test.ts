@@ -35,6 +35,7 @@ import { startChainWatcher } from '../src/jobs/chain-watcher.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { startTestGateway, type TestGateway } from './harness.js';
+import { fuzzOptions } from './fuzz.js';
 import { listenLocal, startRpcProxy, type RpcProxy } from './rpc-proxy.js';
 import { waitUntil } from './wait.js';
 
@@ -843,14 +844,13 @@ describe('the chain scan facing a hostile JSON-RPC endpoint (sqlite)', () => {
     expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID']);
   }
 
-  const fcOptions = (seed: number, numRuns: number) => ({ seed, numRuns, endOnFailure: true });
   /** Hostile passes of the current property, and how many of them met a rewritten answer (the lie reached the gateway). */
   const coverage = { passes: 0, tampered: 0 };
   /** Runs a property; then checks that enough of its hostile passes were really lied to. */
   async function property<T>(arb: fc.Arbitrary<T>, run: (c: T) => Promise<void>, seed: number, numRuns: number, minShare: number) {
     coverage.passes = 0;
     coverage.tampered = 0;
-    await fc.assert(fc.asyncProperty(arb, run), fcOptions(seed, numRuns));
+    await fc.assert(fc.asyncProperty(arb, run), fuzzOptions(seed, numRuns, { endOnFailure: true }));
     expect(coverage.tampered, `hostile passes that met a rewritten answer, of ${coverage.passes}`).toBeGreaterThanOrEqual(Math.ceil(coverage.passes * minShare));
   }
   const caseOf = <L>(lie: fc.Arbitrary<L>, passes = 2) => fc.record({ lies: fc.array(lie, { minLength: 1, maxLength: passes }), seenFirst: fc.boolean() });
