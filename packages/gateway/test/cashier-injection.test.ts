@@ -545,7 +545,12 @@ describe('cashier page against hostile merchant and payer input', { timeout: 90_
           expect(inspectPage(nodes, { ...expBase, state, reference: ref[state] }, html), JSON.stringify(stored)).toEqual([]);
           // Both paragraphs of the success section: "returning to <name>" and the link back.
           const back = el(nodes, (n) => n.path.endsWith('section#success>p'))[0]!;
-          expect(textOf(nodes, back.path)).toBe(lang === 'en' ? `Returning to ${parsed(stored)}…Return to the merchant` : `正在返回 ${parsed(stored)}…返回商户`);
+          // The name sits between FIRST STRONG ISOLATE and POP DIRECTIONAL ISOLATE: its own
+          // direction, or a RIGHT-TO-LEFT OVERRIDE in it, cannot reorder the rest of the sentence.
+          const isolated = `\u2068${parsed(stored)}\u2069`;
+          expect(textOf(nodes, back.path)).toBe(lang === 'en' ? `Returning to ${isolated}…Return to the merchant` : `正在返回 ${isolated}…返回商户`);
+          // Elements holding merchant text alone are isolated by dir="auto".
+          for (const id of ['merchant-name', 'order-h']) expect(attr(el(nodes, (n) => n.id === id)[0]!, 'dir'), id).toBe('auto');
         }
         await checkJson(o, { desc, name: stored, redirect, hidden: [] });
       }),

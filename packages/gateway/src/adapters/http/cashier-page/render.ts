@@ -37,6 +37,14 @@ export function requestUri(v: CashierOrderView): string | null {
   return v.selected.uri.replace(/(uint256|value)=\d+$/, `$1=${v.remaining_base}`);
 }
 
+/**
+ * Text the merchant wrote, inside a sentence of ours: between FIRST STRONG ISOLATE and POP
+ * DIRECTIONAL ISOLATE, so that its own direction (or a stray RIGHT-TO-LEFT OVERRIDE in it) does
+ * not reorder the rest of the sentence. Elements that hold merchant text alone get dir="auto",
+ * which isolates them the same way.
+ */
+const isolate = (text: string) => `\u2068${text}\u2069`;
+
 const networkName = (id: string) => {
   const n = parseNetworkId(id);
   return n ? NETWORKS[n].name : id;
@@ -132,7 +140,7 @@ ${uri ? `<p><a id="wallet-link" class="wallet" href="${esc(uri)}">${esc(t('open_
 function successSection(v: CashierOrderView, t: Translate): string {
   const redirect = safeHttpUrl(v.redirect_url);
   const next = redirect
-    ? `<p>${esc(t('redirecting', { merchant: v.merchant_name }))}</p><p><a id="redirect" class="button" href="${esc(redirect)}" data-redirect="${esc(redirect)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a></p>`
+    ? `<p>${esc(t('redirecting', { merchant: isolate(v.merchant_name) }))}</p><p><a id="redirect" class="button" href="${esc(redirect)}" data-redirect="${esc(redirect)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a></p>`
     : `<p>${esc(t('success_close'))}</p>`;
   return `<section id="success" class="success" aria-labelledby="success-h"><h2 id="success-h">${esc(t('success_heading'))}</h2>${next}</section>`;
 }
@@ -186,9 +194,9 @@ ${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''
 </head>
 <body>
 <main id="cashier" data-order="${esc(v.payment_order_no)}" data-state="${esc(v.payer_state)}" data-final="${v.final}" data-sig="${esc(viewSignature(v))}">
-<header class="top"><p class="merchant"><span class="label">${esc(t('merchant'))}</span> <strong id="merchant-name">${esc(v.merchant_name)}</strong></p>${languageSwitch(ctx, t)}</header>
+<header class="top"><p class="merchant"><span class="label">${esc(t('merchant'))}</span> <strong id="merchant-name" dir="auto">${esc(v.merchant_name)}</strong></p>${languageSwitch(ctx, t)}</header>
 <section class="summary" aria-labelledby="order-h">
-<h1 id="order-h">${esc(v.merchant_order_desc || t('order'))}</h1>
+<h1 id="order-h" dir="auto">${esc(v.merchant_order_desc || t('order'))}</h1>
 <dl>${summary}</dl>
 </section>
 ${ctx.selectFailed ? `<p class="alert" role="alert">${esc(t('select_failed'))}</p>` : ''}
