@@ -149,6 +149,32 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ role: 'MERCHANT', status: 'SETTLED' }, { role: 'FEE', status: 'SETTLED' }] });
   });
 
+  it('records money sent again after completion (token and native coin) as PAID_LATE and tells the merchant; the addresses are watched 24 h after completion', async () => {
+    const POL = 10n ** 18n;
+    const token = await placeOrder(t, { amount: '3' });
+    const native = await placeOrder(t, { amount: '1', currency: 'POL' });
+    await pay(token, 3n * USDT);
+    await pay(native, 1n * POL, NATIVE_COIN);
+    await settle();
+    for (const o of [token, native]) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    const completedAt = t.clock.seconds();
+    // The payers pay a second time: the forwarders already distributed, the money stays there.
+    await pay(token, 3n * USDT);
+    await pay(native, POL / 2n, NATIVE_COIN);
+    for (const [o, amounts] of [[token, ['3', '3']], [native, ['1', '0.5']]] as const) {
+      const q = await queryOrder(t, o.requestNo);
+      expect(q).toMatchObject({ pay_status: 'COMPLETED', pay_exception: 'PAID_LATE' });
+      expect((q.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual(amounts.map((a) => [a, 'FINAL']));
+      expect(await notifyTypes(t, o.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED', 'ORDER_EXCEPTION']);
+    }
+    const watched = async () => (await t.gateway.store.depositAddresses.listWatched('4', t.clock.seconds())).map((d) => d.address);
+    t.clock.advance(completedAt + 24 * 3600 - t.clock.seconds());
+    expect(await watched()).toEqual(expect.arrayContaining([token.address.toLowerCase(), native.address.toLowerCase()]));
+    t.clock.advance(1);
+    const after = await watched();
+    for (const o of [token, native]) expect(after).not.toContain(o.address.toLowerCase());
+  });
+
   it('pays the excess of an overpaid order to the merchant', async () => {
     const seller = freshAddress();
     const order = await placeOrder(t, { amount: '10', overrides: { divide_detail: { seller_amount: '6', seller_addr: seller, merchant_amount: '4' } } });

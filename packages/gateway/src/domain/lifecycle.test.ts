@@ -264,10 +264,10 @@ const rows: Row[] = [
   { name: 'refuses to complete a pending order', from: pending, fact: SETTLED, now: BEFORE, expect: refused('INVALID_TRANSITION') },
   { name: 'refuses to complete a paying order (e.g. reorged after the settlement was sent)', from: paying, fact: SETTLED, now: BEFORE,
     expect: refused('INVALID_TRANSITION') },
-  { name: 'completes a paid order and notifies', from: paid, fact: SETTLED, now: BEFORE,
-    expect: to('COMPLETED', null, null, [8_000, BEFORE, 0], [COMPLETED_N]) },
+  { name: 'completes a paid order, notifies, and watches its address 24 h more', from: paid, fact: SETTLED, now: BEFORE,
+    expect: to('COMPLETED', null, null, [8_000, BEFORE, 0], [COMPLETED_N, WATCH(BEFORE)]) },
   { name: 'completes an overpaid order keeping its flag', from: { ...paid, exception: 'OVERPAID', received: r(150n, 150n) }, fact: SETTLED, now: AFTER,
-    expect: to('COMPLETED', 'OVERPAID', null, [8_000, AFTER, 0], [COMPLETED_N]) },
+    expect: to('COMPLETED', 'OVERPAID', null, [8_000, AFTER, 0], [COMPLETED_N, WATCH(AFTER)]) },
   { name: 'treats a repeated settlement as a no-op', from: completed, fact: SETTLED, now: AFTER, expect: SAME },
   { name: 'leaves a closed order closed when what arrived short of the due amount was settled',
     from: { ...closedExpired, exception: 'UNDERPAID', received: r(60n, 60n) }, fact: SETTLED, now: AFTER, expect: SAME },
@@ -423,7 +423,8 @@ function checkStep(prev: OrderState, fact: OrderFact, now: number): OrderState {
   expect(has(d, 'ORDER_COMPLETED')).toBe(next.status === 'COMPLETED' && prev.status !== 'COMPLETED');
   const closedNow = next.status === 'CLOSED' && prev.status !== 'CLOSED';
   expect(has(d, 'ORDER_CLOSED')).toBe(closedNow && next.closeReason === 'EXPIRED');
-  expect(d.effects.some((e) => e.kind === 'WATCH_UNTIL')).toBe(closedNow);
+  const completedNow = next.status === 'COMPLETED' && prev.status !== 'COMPLETED';
+  expect(d.effects.some((e) => e.kind === 'WATCH_UNTIL')).toBe(closedNow || completedNow);
   if (has(d, 'ORDER_EXCEPTION')) expect(next.exception).not.toBeNull();
   if (fact.kind === 'MERCHANT_CLOSE') expect(d.effects.every((e) => e.kind !== 'NOTIFY')).toBe(true);
   if (!d.changed) {

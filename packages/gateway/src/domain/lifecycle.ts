@@ -18,7 +18,9 @@
 //   short order closes as EXPIRED with UNDERPAID. PAYMENTS_OBSERVED never closes an order, even
 //   past the deadline; the next DEADLINE_CHECK does.
 // - closedTime is `now` (when the order was actually closed), not expireTime; WATCH_UNTIL is
-//   closedTime + 24 h for both close reasons. COMPLETED orders get no WATCH_UNTIL.
+//   closedTime + 24 h for both close reasons. COMPLETED orders get completedTime + 24 h too:
+//   money sent after the settlement (a payer paying twice) is recorded as PAID_LATE and
+//   notified, not left unseen at the address.
 // - Any decrease of `seen` or `final` is a reorg (REVERTED), including a transfer merely losing
 //   confirmations and including decreases that leave the order PAID (it then stays PAID).
 //   The status is then recomputed from the totals: final >= due -> PAID, seen > 0 -> PAYING,
@@ -166,7 +168,8 @@ function settlementFinal(order: OrderState, now: number): Decision {
   switch (s) {
     case 'PAID': {
       const next: OrderState = { ...copyState(order), status: 'COMPLETED', completedTime: now };
-      return decided(order, next, [notify('ORDER_COMPLETED')]);
+      // Watched a day longer, like a closed order: a payer who pays twice is recorded (PAID_LATE).
+      return decided(order, next, [notify('ORDER_COMPLETED'), watchAfterClose(now)]);
     }
     // An order that expired underpaid had what arrived settled pro rata; it stays CLOSED.
     case 'COMPLETED':
@@ -182,6 +185,7 @@ function settlementFinal(order: OrderState, now: number): Decision {
   }
 }
 
+/** The deposit addresses of an ended order (closed or completed) are watched 24 h more. */
 function watchAfterClose(closedTime: number): Effect {
   return { kind: 'WATCH_UNTIL', until: closedTime + WATCH_AFTER_CLOSE_SECONDS };
 }
