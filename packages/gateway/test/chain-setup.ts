@@ -41,6 +41,8 @@ export interface PlacedOrder {
   requestNo: string;
   address: Address;
   amountBase: bigint;
+  /** The cashier token (`t`), to choose again. */
+  token: string;
 }
 
 /** An order through the signed API, then the (network, currency) chosen on the cashier API. */
@@ -61,7 +63,7 @@ export async function placeOrder(
   });
   const selected = (await chosen.json()) as { address: Address; amount_base: string };
   expect(chosen.status, JSON.stringify(selected)).toBe(200);
-  return { paymentOrderNo, requestNo: String(body.request_no), address: selected.address, amountBase: BigInt(selected.amount_base) };
+  return { paymentOrderNo, requestNo: String(body.request_no), address: selected.address, amountBase: BigInt(selected.amount_base), token: cashier.searchParams.get('t')! };
 }
 
 export async function queryOrder(t: TestGateway, requestNo: string): Promise<Record<string, unknown>> {

@@ -318,6 +318,19 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(await payments(order.requestNo)).toHaveLength(2);
   });
 
+  it('counts money sent to the address of the pair the payer chose first, then switched away from, and makes that the order\'s pair', async () => {
+    const o = await placeOrder(t, { amount: '5' });
+    const again = await fetch(`${t.baseUrl}/cashier/api/orders/${o.paymentOrderNo}/select?t=${o.token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '3', currency: 'USDT' }) });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { address: string }).address).not.toBe(o.address);
+    // The payer's wallet still had the first address (USDT on Polygon).
+    const tx = await pay(usdt6, o.address, 5_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '5', payments: [{ tx_hash: tx, network: '4', currency: 'USDT', status: 'FINAL' }] });
+    expect(await notifyTypes(t, o.paymentOrderNo)).toEqual(['ORDER_PAID']);
+  });
+
   it('marks an overpaid order PAID with OVERPAID', async () => {
     const order = await placeOrder(t, { amount: '10' });
     await pay(usdt6, order.address, 12_500_000n);

@@ -225,6 +225,19 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
  * already chosen is answered, so a payer is never shown an address that would not count.
  */
 export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: SelectedView } | CashierRefusal> {
+  // A concurrent change of the order (another select, a payment, a close) makes the choice
+  // start over on the order as it is now: the same choice made twice at once is answered twice.
+  for (let attempt = 1; ; attempt += 1) {
+    const result = await selectOnce(deps, paymentOrderNo, token, body);
+    if (result !== CONFLICT) return result;
+    if (attempt === SELECT_ATTEMPTS) return { ok: false, reason: 'NOT_SELECTABLE', message: 'the order changed meanwhile; load it again' };
+  }
+}
+
+const SELECT_ATTEMPTS = 3;
+const CONFLICT = Symbol('conflict');
+
+async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: SelectedView } | CashierRefusal | typeof CONFLICT> {
   const input = body as { network?: unknown; currency?: unknown } | null;
   const networkId = parseNetworkId(input?.network);
   const currency = typeof input?.currency === 'string' ? input.currency : null;
@@ -233,6 +246,8 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   if (!networkId || !currency) return { ok: false, reason: 'BAD_REQUEST', message: 'body must be {"network": "2".."5", "currency": "<code>"}' };
   const option = order.options.find((o) => o.network === networkId && o.currency === currency);
   if (!option) return { ok: false, reason: 'BAD_REQUEST', message: `this order cannot be paid in ${currency} on network ${networkId}` };
+  // A closed order's address is handed to nobody, the pair already chosen included (as in cashierOrder).
+  if (order.state.status === 'CLOSED') return { ok: false, reason: 'NOT_SELECTABLE', message: 'the order is closed; do not send anything' };
   const same = order.selectedNetwork === networkId && order.selectedCurrency === currency;
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
@@ -247,7 +262,15 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
   const feeAddress = network?.chain.feeAddress;
   if (!network || !wallet || !feeAddress) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
   const plan = settlementPlan(order.paymentOrderNo, option, wallet, feeAddress);
-  const address = deps.deposits.addressFor(plan, network);
+  let address: string | null;
+  try {
+    address = deps.deposits.addressFor(plan, network);
+  } catch (err) {
+    // A plan the factory could not pay out (an order created before its split was checked for
+    // that): no address, or every payment sent to it would be stranded there.
+    if (!(err instanceof RangeError)) throw err;
+    return { ok: false, reason: 'UNAVAILABLE', message: `this order's split cannot be paid out on network ${networkId}: ${err.message}` };
+  }
   if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
   const planJson = planToJson(plan);
   const deposit = await deps.store.transaction(async (tx) => {
@@ -270,12 +293,12 @@ export async function selectPaymentOption(deps: CashierDeps, paymentOrderNo: str
         version: order.version + 1,
         updatedAt: deps.clock.nowMs(),
       };
-      // A concurrent change (a payment, a close) wins; the payer's page asks again.
+      // A concurrent change (a payment, a close, another select) wins; the choice starts over.
       if (!(await tx.orders.saveState(next, order.version))) throw new SelectionConflict();
     }
     return stored;
   }).catch((err: unknown) => (err instanceof SelectionConflict ? null : Promise.reject(err)));
-  if (!deposit) return { ok: false, reason: 'NOT_SELECTABLE', message: 'the order changed meanwhile; load it again' };
+  if (!deposit) return CONFLICT;
   return { ok: true, data: selectedView(network, option, deposit) };
 }
 

@@ -272,7 +272,11 @@ export interface ChainReader {
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */
 export interface DepositAddressDeriver {
-  /** null when the network offers no deposit addresses (no factory configured, or a factory that does not match). */
+  /**
+   * null when the network offers no deposit addresses (no factory configured, or a factory that
+   * does not match). Throws a RangeError for a plan the factory could never pay out (a receiver
+   * it refuses): its address would strand every payment.
+   */
   addressFor(plan: SettlementPlan, network: NetworkDeployment): string | null;
   /** false when the network is known not to offer deposit addresses although it is configured. */
   available?(network: NetworkDeployment): boolean;

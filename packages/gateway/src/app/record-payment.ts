@@ -38,7 +38,8 @@ const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.n
  * What an order's transfers of a pass mean, given its transfers as stored: the rows to write,
  * the transfers that enter a new status (what is counted), and the fact to decide (null when the
  * order has no amount due in the pair, so nothing to decide). Selects the pair of a transfer in
- * one of the order's options when the payer skipped the cashier (mutates `order`).
+ * one of the order's options when the payer skipped the cashier or paid a pair chosen before
+ * the last one (paysAnotherPair; mutates `order`).
  */
 function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number) {
   const entered: TransferFact[] = [];
@@ -48,7 +49,7 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   const writes = new Map<string, PaymentRecord>();
   for (const fact of facts) {
     const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
-    if (!order.selectedNetwork && option) {
+    if (option && fact.status !== 'REVERTED' && paysAnotherPair(order, option, rows)) {
       order.selectedNetwork = option.network;
       order.selectedCurrency = option.currency;
       order.state = { ...order.state, due: option.amountBase };
@@ -75,6 +76,20 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     };
   }
   return { writes: [...writes.values()], entered, fact };
+}
+
+/**
+ * Whether money in `option`'s pair makes it the order's pair: the payer skipped the cashier (no
+ * pair chosen), or chose `option`'s pair, switched to another one (allowed while PENDING) and
+ * paid the address handed out first anyway. Then the money counts, as long as nothing counts
+ * on the pair chosen last: the money shows which pair the payer paid with.
+ */
+function paysAnotherPair(order: OrderRecord, option: { network: string; currency: string }, rows: ReadonlyMap<string, PaymentRecord>): boolean {
+  if (!order.selectedNetwork) return true;
+  if (order.selectedNetwork === option.network && order.selectedCurrency === option.currency) return false;
+  if (order.state.status !== 'PENDING') return false;
+  for (const p of rows.values()) if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED') return false;
+  return true;
 }
 
 /** `id`'s transfer (order, network, currency, tx, address, amount) where `at` says it is now. Written out: spreading costs more. */
@@ -160,7 +175,14 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // Orders are written in one order by every writer (by number): two transactions on
           // PostgreSQL never wait on each other's rows in a cycle.
           // An order with a selected pair needs no other option here (a notification reads them all).
-          const orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
+          let orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
+          // Money in another pair than the one chosen may make it the order's pair (paysAnotherPair):
+          // those few orders are read again with all their options.
+          const otherPair = orders.filter((o) => o.state.status === 'PENDING' && byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
+          if (otherPair.length > 0) {
+            const whole = new Map((await tx.orders.getMany(otherPair.map((o) => o.paymentOrderNo))).map((o) => [o.paymentOrderNo, o]));
+            orders = orders.map((o) => whole.get(o.paymentOrderNo) ?? o);
+          }
           const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
           const nowMs = deps.clock.nowMs();
           const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));

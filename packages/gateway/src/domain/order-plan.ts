@@ -142,6 +142,13 @@ function caAddresses(candidates: readonly Candidate[], merchant: MerchantView): 
   });
 }
 
+/** The forwarder factories of the candidates' networks: a split share paid to one would stay there (41032). */
+function factories(candidates: readonly Candidate[]): { address: string; what: string }[] {
+  const seen = new Map<string, string>();
+  for (const { network } of candidates) if (network.chain.factory && !seen.has(network.id)) seen.set(network.id, network.chain.factory);
+  return [...seen].map(([id, address]) => ({ address, what: `the forwarder factory of network ${id}` }));
+}
+
 /** Validates a parsed request against the merchant, deployment and rates; see the file top. */
 export function planOrder(request: CreateOrderRequest, ctx: PlanContext): PlanResult {
   if (!REQUEST_NO.test(request.requestNo)) {
@@ -166,6 +173,7 @@ export function planOrder(request: CreateOrderRequest, ctx: PlanContext): PlanRe
       precision: currency.precision,
       total: amount.value,
       caAddresses: caAddresses(cands.candidates, ctx.merchant),
+      unpayable: factories(cands.candidates),
     });
     if (!r.ok) return r;
     split = r.split;

@@ -20,6 +20,20 @@ describe('validateSplit', () => {
   });
 });
 
+describe('validateSplit: addresses nothing can be paid out to (41032)', () => {
+  const detail = (sellerAddr: string, receiverAddr: string = ADDR.other1) => ({ form: 'divide_detail' as const, detail: { sellerAmount: '7.5', sellerAddr, merchantAmount: '2.00', otherDetails: [{ receiverAddr, amount: '0.5' }] } });
+  const ctx = { merchantNo: 'M1', precision: 2, total: 1000n, caAddresses: [], unpayable: [{ address: ADDR.other2, what: 'the forwarder factory of network 4' }] };
+  it('refuses the zero address, in any field', () => {
+    expect(validateSplit(detail('0x0000000000000000000000000000000000000000'), ctx)).toEqual({ ok: false, code: 41032, message: 'divide_detail.seller_addr is the zero address: nothing can be paid out to it' });
+    expect(validateSplit(detail(ADDR.seller, '0x0000000000000000000000000000000000000000'), ctx)).toMatchObject({ ok: false, code: 41032 });
+  });
+  it('refuses an address the context names (a forwarder factory), in any case', () => {
+    expect(validateSplit(detail(ADDR.other2.toLowerCase()), ctx)).toEqual({ ok: false, code: 41032, message: 'divide_detail.seller_addr is the forwarder factory of network 4: nothing can be paid out to it' });
+    expect(validateSplit(detail(ADDR.seller, ADDR.other2), ctx)).toMatchObject({ ok: false, code: 41032 });
+    expect(validateSplit(detail(ADDR.other2), { ...ctx, unpayable: [] })).toMatchObject({ ok: true });
+  });
+});
+
 describe('splitToWire', () => {
   it('prints canonical amounts', () => {
     const s: SplitPlan = { seller: { address: ADDR.seller, amount: 800n }, merchantAmount: 250n, others: [] };

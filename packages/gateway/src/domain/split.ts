@@ -10,7 +10,7 @@
 //   split_details:  41005, 41006, 41025 per entry; 41015 no purpose-1 entry, 41016 several;
 //                   41026 no purpose-2 entry; 41017 a merchant entry names another merchant;
 //   then both:      41014 an amount not a positive decimal; 41019 too many decimals;
-//                   41032 a bad address; 41029 an entry repeated (same receiver and amount);
+//                   41032 a bad address (also the zero address or a forwarder factory); 41029 an entry repeated (same receiver and amount);
 //                   41033 an address twice; 41034 a merchant CA address; 43011 over 20
 //                   receivers; 41008 the shares do not add up to the order total exactly.
 
@@ -65,7 +65,15 @@ export interface SplitContext {
   readonly total: bigint;
   /** The merchant's CA addresses on the candidate networks (41034). */
   readonly caAddresses: readonly string[];
+  /**
+   * Addresses nothing can be paid out to on the candidate networks, with what they are (41032):
+   * the forwarder factories, which refuse a plan paying themselves (ADR 0009). The zero address
+   * is always refused.
+   */
+  readonly unpayable?: readonly { readonly address: string; readonly what: string }[];
 }
+
+const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
 
 interface Text {
   readonly label: string;
@@ -181,6 +189,9 @@ function checkDraft(d: Draft, ctx: SplitContext): { ok: true; split: SplitPlan }
   const addrs = [d.seller.addr, ...d.others.map((o) => o.addr)];
   const bad = addrs.find((a) => !isValidEvmAddress(a.text));
   if (bad) return refuse(OrderErrors.INVALID_SPLIT_ADDRESS, `${bad.label} must be an EVM address (0x + 40 hex, EIP-55 checksum if mixed case)`);
+  const unpayable = new Map([[ZERO_ADDRESS, 'the zero address'], ...(ctx.unpayable ?? []).map((u) => [addressKey(u.address), u.what] as const)]);
+  const dead = addrs.find((a) => unpayable.has(addressKey(a.text)));
+  if (dead) return refuse(OrderErrors.INVALID_SPLIT_ADDRESS, `${dead.label} is ${unpayable.get(addressKey(dead.text))}: nothing can be paid out to it`);
   const entryKeys = new Set<string>();
   for (const e of d.entries) {
     const key = `${e.key}|${value(e.amount)}`;

@@ -15,12 +15,16 @@ export interface CashierApi {
   select(paymentOrderNo: string, token: unknown, body: unknown): Promise<{ ok: true; data: unknown } | CashierRefusal>;
 }
 
-type Refusal = CashierRefusal | { ok: false; reason: 'RATE_LIMITED'; message: string };
-const STATUS: Record<Refusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503, RATE_LIMITED: 429 };
+type Refusal = CashierRefusal | { ok: false; reason: 'RATE_LIMITED' | 'TOO_LARGE' | 'INTERNAL'; message: string };
+const STATUS: Record<Refusal['reason'], number> = { NOT_FOUND: 404, BAD_REQUEST: 400, NOT_SELECTABLE: 409, UNAVAILABLE: 503, RATE_LIMITED: 429, TOO_LARGE: 413, INTERNAL: 500 };
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** The API's 404, the same for every order it does not open (also for a path no route takes). */
 export const apiNotFound = (reply: FastifyReply) => answer(reply, cashierNotFound());
+
+/** A request refused before any cashier route ran (a body over the limit, say), in the API's own shape. */
+export const apiRefused = (reply: FastifyReply, status: 400 | 413 | 500, message: string) =>
+  answer(reply, { ok: false, reason: status === 413 ? 'TOO_LARGE' : status === 400 ? 'BAD_REQUEST' : 'INTERNAL', message });
 
 function answer(reply: FastifyReply, result: { ok: true; data: unknown } | Refusal) {
   reply.header('Cache-Control', 'no-store').header('Referrer-Policy', 'no-referrer').header('X-Content-Type-Options', 'nosniff');

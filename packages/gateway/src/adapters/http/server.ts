@@ -9,7 +9,7 @@ import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
 import type { MetricsPage } from '../metrics/prometheus.js';
-import { apiNotFound, cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
+import { apiNotFound, apiRefused, cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
 import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
 import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
 import type { RateLimiter } from './rate-limit.js';
@@ -138,6 +138,17 @@ export function buildServer(deps: HttpDeps) {
 
   server.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, req, reply) => {
     const status = err.statusCode ?? 500;
+    // Outside /v4/ nothing is signed (no platform key spent on anyone's malformed request), and
+    // the cashier answers in its own shape.
+    if (!req.url.startsWith('/v4/')) {
+      reply.header('Sparkpay-Request-Id', req.id);
+      if (status >= 500) req.log.error({ err }, 'unexpected error');
+      const tooLarge = status === 413 || err.code === 'FST_ERR_CTP_BODY_TOO_LARGE';
+      const message = tooLarge ? `request body exceeds ${MAX_BODY_BYTES} bytes` : status < 500 ? `malformed request: ${truncated(err.message, 200)}` : 'internal error';
+      const code = tooLarge ? 413 : status < 500 ? 400 : 500;
+      if (deps.cashier && req.url.startsWith('/cashier/api/')) return apiRefused(reply, code, message);
+      return reply.code(code).header('X-Content-Type-Options', 'nosniff').send({ code, message });
+    }
     // Refused before the route ran (e.g. by the body limit): sign as the named application if
     // it is one, as every other refusal to a known AppID is (§3).
     if (status < 500 && req.signAs === null) req.signAs = await signerOrDefault(req);

@@ -16,6 +16,8 @@ export const evmDepositAddresses: DepositAddressDeriver = {
   addressFor(plan, network) {
     const { factory, forwarder } = network.chain;
     if (!factory || !forwarder) return null;
+    // The factory refuses a plan that pays itself (InvalidPlan, ADR 0009): that share would stay there.
+    if (plan.receivers.some((r) => r.address.toLowerCase() === factory.toLowerCase())) throw new RangeError(`a receiver is the network's forwarder factory ${factory}`);
     return forwarderAddress(factory as Address, { implementation: forwarder as Address }, forwarderPlan(plan));
   },
 };
