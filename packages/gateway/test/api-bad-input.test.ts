@@ -2,6 +2,7 @@
 // 500, and stores nothing (the orders and order_options tables are counted around each request).
 // Also the happy paths next to them (the compatibility split form, the Pro edition), request_no
 // idempotency including concurrent duplicates, and closing orders that cannot be closed.
+import { connect } from 'node:net';
 import { updateMerchant } from '../src/app/merchant-admin.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from './databases.js';
@@ -222,6 +223,24 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
     it('a malformed %-escape in the path: the signed 40009 envelope', async () => {
       const res = await api(t.baseUrl, { path: `/v4/pay/orders/${t.merchant.merchantNo}/%E0%A4%A`, merchant: t.merchant, clock: t.clock });
       expectError(res, 40009);
+    });
+
+    it.each([
+      ['headers over the server\'s limit', `GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
+      ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400],
+    ])('%s: an answer that closes the connection and says so, and the server serves on', async (_what, raw, status) => {
+      const { port, hostname } = new URL(t.baseUrl);
+      const answer = await new Promise<string>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const socket = connect(Number(port), hostname, () => socket.write(raw));
+        socket.on('data', (c: Buffer) => chunks.push(c));
+        socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+        socket.on('error', reject);
+      });
+      expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`);
+      expect(answer).toMatch(/\r\nConnection: close\r\n/i);
+      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: status });
+      expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
     });
 
     it('a body of exactly 64 KiB is read (unknown fields are ignored)', async () => {

@@ -2,6 +2,7 @@
 // rate limit, the v4 routes and the health check. Client mistakes always get a documented
 // code; anything unexpected is 50000 with the detail only in the log, under the request id.
 import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
@@ -61,6 +62,18 @@ interface RouteOptions {
   settlesNonce?: boolean;
 }
 
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (socket.destroyed) return;
+  // The peer went away (or timed out): nobody to answer.
+  if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.destroy();
+    return;
+  }
+  const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
+  const body = JSON.stringify({ code: status, message: status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
 export function buildServer(deps: HttpDeps) {
   const server = Fastify({
     loggerInstance: deps.logger,
@@ -73,6 +86,9 @@ export function buildServer(deps: HttpDeps) {
     // Fastify answers a malformed path (e.g. a broken %-escape) with its own unsigned JSON;
     // under /v4/ every answer must be the signed envelope (§3), so it goes through `fail` too.
     frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
+    // A request Node's parser refuses (headers too large, not HTTP): answered and the connection
+    // closed, saying so, so that a keep-alive client does not send its next request into it.
+    clientErrorHandler: answerClientError,
   });
   server.decorateRequest('signAs', null);
   server.decorateRequest('app', null);
