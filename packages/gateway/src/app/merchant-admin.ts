@@ -17,7 +17,8 @@ export type AdminResult<T> = { ok: true; value: T } | { ok: false; message: stri
 
 export async function createMerchant(deps: AdminDeps, input: { name: string; merchantNo?: string } & MerchantPatch): Promise<AdminResult<MerchantRecord>> {
   const name = input.name.trim();
-  if (!name || name.length > 128) return { ok: false, message: 'the merchant name must be 1-128 characters' };
+  const bad = checkName(name);
+  if (bad) return { ok: false, message: bad };
   if (input.merchantNo !== undefined && !/^M[0-9]{1,30}$/.test(input.merchantNo)) {
     return { ok: false, message: 'merchant_no must be "M" followed by digits' };
   }
@@ -80,6 +81,25 @@ export async function createApplication(
   return { ok: true, value: { application, platformKey } };
 }
 
+/** Longest merchant name, in characters (code points). */
+export const MERCHANT_NAME_MAX = 128;
+
+/**
+ * What is wrong with a merchant name, or null. Payers read it on the cashier page: no control
+ * characters (a line break, a terminal escape) and none of the invisible marks that reorder
+ * text (bidi overrides, embeddings, isolates and marks), which could make it read as another
+ * name. Joiners stay allowed (emoji sequences need them).
+ */
+export function checkName(name: string): string | null {
+  const length = [...name].length;
+  if (length < 1 || length > MERCHANT_NAME_MAX) return `the merchant name must be 1-${MERCHANT_NAME_MAX} characters`;
+  if (/[\p{Cc}\u2028\u2029]/u.test(name)) return 'the merchant name must not contain control characters or line breaks';
+  if (/[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/u.test(name)) return 'the merchant name must not contain bidirectional formatting characters';
+  return null;
+}
+
+const ZERO_ADDRESS = /^0x0{40}$/i;
+
 /** `2=0xabc…` pairs from the command line, validated. */
 export function parseNetworkAddressPairs(pairs: readonly string[], what: string): AdminResult<Partial<Record<NetworkId, string>>> {
   const out: Partial<Record<NetworkId, string>> = {};
@@ -89,6 +109,7 @@ export function parseNetworkAddressPairs(pairs: readonly string[], what: string)
     const address = eq > 0 ? pair.slice(eq + 1) : '';
     if (!network) return { ok: false, message: `${what} "${pair}": expected <network>=<address> with network 2, 3, 4 or 5` };
     if (!isValidEvmAddress(address)) return { ok: false, message: `${what} "${pair}": not a valid EVM address (0x + 40 hex, checksummed if mixed case)` };
+    if (ZERO_ADDRESS.test(address)) return { ok: false, message: `${what} "${pair}": the zero address can receive nothing` };
     out[network] = address;
   }
   return { ok: true, value: out };
@@ -99,6 +120,7 @@ function checkAddresses(patch: MerchantPatch): { ok: true } | { ok: false; messa
     for (const [network, address] of Object.entries(map ?? {})) {
       if (!parseNetworkId(network)) return { ok: false, message: `${label}: unknown network ${network}` };
       if (!address || !isValidEvmAddress(address)) return { ok: false, message: `${label} for network ${network} is not a valid EVM address` };
+      if (ZERO_ADDRESS.test(address)) return { ok: false, message: `${label} for network ${network} is the zero address, which can receive nothing` };
     }
   }
   return { ok: true };

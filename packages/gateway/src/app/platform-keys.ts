@@ -28,6 +28,7 @@ export class PlatformKeys {
 
   /** Creates and stores a new active key for an application (or the default key). */
   async create(tx: StoreTx, appId: string | null, serial: string = this.ids.keySerial()): Promise<PlatformKeyRecord> {
+    await this.checkMasterKey(tx);
     const pair = generateRsaKeyPair();
     const record: PlatformKeyRecord = {
       serial,
@@ -40,6 +41,20 @@ export class PlatformKeys {
     await tx.platformKeys.insert(record);
     return record;
   }
+
+  /**
+   * The master key must open what the database already holds before it seals anything new: a
+   * key sealed with another master key (a mistyped SPARKPAY_MASTER_KEY given to a management
+   * command) could never be opened by the server. Checked once, on the platform default key.
+   */
+  private async checkMasterKey(tx: StoreTx): Promise<void> {
+    if (this.masterKeyChecked) return;
+    const existing = await tx.platformKeys.activeFor(null);
+    if (existing) this.vault.open(existing.privateKeyEnc, existing.serial);
+    this.masterKeyChecked = true;
+  }
+
+  private masterKeyChecked = false;
 
   /**
    * The default key signs responses when the AppID is unknown; made on first start. The first

@@ -1,6 +1,6 @@
 // Sub-commands of `sparkpay`. Management commands open the same database as the server
 // (SQLite WAL or PostgreSQL) and work while it runs.
-import { mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
@@ -26,7 +26,7 @@ import {
   writeDevnetFile,
   type DevnetInfo,
 } from '../adapters/devnet/devnet.js';
-import { output, UsageError } from './output.js';
+import { output, reasonLine, UsageError } from './output.js';
 
 const USAGE = `usage: sparkpay <command> [options]
   start                                  run the gateway (production mode)
@@ -85,7 +85,9 @@ export async function runCli(argv: string[]): Promise<number | null> {
     throw new UsageError(`unknown command "${[command, sub].filter(Boolean).join(' ')}"; run "sparkpay help"`);
   } catch (err) {
     if (err instanceof UsageError || err instanceof ConfigError || isParseArgsError(err)) {
-      process.stderr.write(`sparkpay: ${(err as Error).message}\n`);
+      // node's parseArgs explains some refusals over several lines: one line here.
+      const message = isParseArgsError(err) ? (err as Error).message.split('\n').join(' ') : (err as Error).message;
+      process.stderr.write(`sparkpay: ${reasonLine(message)}\n`);
       return 2;
     }
     throw err;
@@ -115,7 +117,7 @@ async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
 }
 
 function failed(message: string): number {
-  process.stderr.write(`sparkpay: ${message}\n`);
+  process.stderr.write(`sparkpay: ${reasonLine(message)}\n`);
   return 1;
 }
 
@@ -326,14 +328,24 @@ async function appKeys(argv: string[]): Promise<number> {
 function keysGenerate(argv: string[]): number {
   const { values, out } = args(argv, { out: { type: 'string' } });
   if (typeof values.out !== 'string') throw new UsageError('keys generate needs --out <dir>');
+  // An empty value (an unset variable in `--out "$DIR"`) is not the working directory.
+  if (values.out.trim() === '') throw new UsageError('keys generate: --out must name a directory');
   const dir = resolve(values.out);
-  mkdirSync(dir, { recursive: true });
-  const pair = generateRsaKeyPair();
   const privateFile = join(dir, 'merchant_private_key.pem');
   const publicFile = join(dir, 'merchant_public_key.pem');
+  // Neither file is overwritten, and a pair is written whole or not at all.
+  const taken = [privateFile, publicFile].filter((f) => existsSync(f));
+  if (taken.length > 0) return failed(`keys generate: ${taken.join(' and ')} already exist${taken.length === 1 ? 's' : ''}; nothing written`);
+  mkdirSync(dir, { recursive: true });
+  const pair = generateRsaKeyPair();
   writeFileSync(privateFile, pair.privateKeyPem, { mode: 0o600, flag: 'wx' });
-  chmodSync(privateFile, 0o600);
-  writeFileSync(publicFile, pair.publicKeyPem, { flag: 'wx' });
+  try {
+    chmodSync(privateFile, 0o600);
+    writeFileSync(publicFile, pair.publicKeyPem, { flag: 'wx' });
+  } catch (err) {
+    rmSync(privateFile, { force: true });
+    throw err;
+  }
   out.result({ private_key_file: privateFile, public_key_file: publicFile }, () => [`private key (PKCS#8): ${privateFile}`, `public key (X.509 SPKI): ${publicFile}`]);
   return 0;
 }

@@ -110,9 +110,11 @@ interface NetworkFileConfig {
 }
 
 export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Config {
-  const dataDir = resolve(env.SPARKPAY_DATA_DIR ?? './.sparkpay');
-  const file = readConfigFile(env.SPARKPAY_CONFIG ?? join(dataDir, 'config.json'), env.SPARKPAY_CONFIG !== undefined);
-  const host = env.SPARKPAY_HOST ?? file.host ?? '127.0.0.1';
+  const dataDir = resolve(envText(env, 'SPARKPAY_DATA_DIR') ?? './.sparkpay');
+  const configPath = envText(env, 'SPARKPAY_CONFIG');
+  const file = readConfigFile(configPath ?? join(dataDir, 'config.json'), configPath !== undefined);
+  checkFileTypes(file);
+  const host = envText(env, 'SPARKPAY_HOST') ?? file.host ?? '127.0.0.1';
   const port = intSetting('SPARKPAY_PORT', env.SPARKPAY_PORT, file.port, 8080, 0, 65535);
   const rates = { ...(mode === 'development' ? DEMO_RATE_CONFIG : DEFAULT_RATE_CONFIG), ...(file.rates ?? {}) };
   const parsedRates = parseRateTable(rates);
@@ -123,9 +125,9 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     dataDir,
     host,
     port,
-    publicUrl: (env.SPARKPAY_PUBLIC_URL ?? file.public_url ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, ''),
-    databaseUrl: env.SPARKPAY_DATABASE_URL ?? file.database_url ?? join(dataDir, 'sparkpay.db'),
-    masterKey: env.SPARKPAY_MASTER_KEY ?? file.master_key ?? null,
+    publicUrl: publicUrlSetting(envText(env, 'SPARKPAY_PUBLIC_URL') !== undefined ? 'SPARKPAY_PUBLIC_URL' : 'public_url', envText(env, 'SPARKPAY_PUBLIC_URL') ?? file.public_url, `http://${host.includes(':') ? `[${host}]` : host}:${port}`),
+    databaseUrl: databaseUrlSetting(envText(env, 'SPARKPAY_DATABASE_URL') !== undefined ? 'SPARKPAY_DATABASE_URL' : 'database_url', envText(env, 'SPARKPAY_DATABASE_URL') ?? file.database_url, join(dataDir, 'sparkpay.db')),
+    masterKey: envText(env, 'SPARKPAY_MASTER_KEY') ?? file.master_key ?? null,
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
     notifyAllowPrivate: mode === 'development' || env.SPARKPAY_NOTIFY_ALLOW_PRIVATE === '1' || file.notify_allow_private === true,
@@ -133,7 +135,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
     chainPollMs,
-    logLevel: env.SPARKPAY_LOG_LEVEL ?? file.log_level ?? 'info',
+    logLevel: logLevelSetting(envText(env, 'SPARKPAY_LOG_LEVEL') !== undefined ? 'SPARKPAY_LOG_LEVEL' : 'log_level', envText(env, 'SPARKPAY_LOG_LEVEL') ?? file.log_level ?? 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
     rates,
@@ -154,6 +156,93 @@ function readConfigFile(path: string, required: boolean): FileConfig {
   } catch (err) {
     throw new ConfigError(`configuration file ${path} is not valid: ${(err as Error).message}`);
   }
+}
+
+/**
+ * A text setting from the environment: undefined when unset. Set but empty (an unset shell
+ * variable expanded into it, say) is refused rather than taken as a value: an empty
+ * SPARKPAY_HOST would listen on every interface, an empty SPARKPAY_DATA_DIR is the working
+ * directory, an empty SPARKPAY_DATABASE_URL a throw-away database.
+ */
+function envText(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined) return undefined;
+  if (value.trim() === '') throw new ConfigError(`${name} is set but empty; unset it or give it a value`);
+  return value;
+}
+
+/** Each value of the configuration file has the JSON type its setting takes: a mistake is named, not met later as a JavaScript error. */
+function checkFileTypes(file: FileConfig): void {
+  const expect = (where: string, value: unknown, type: 'string' | 'number' | 'boolean' | 'object') => {
+    if (value === undefined) return;
+    const actual = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
+    const wanted = type === 'object' ? 'a JSON object' : type === 'boolean' ? 'true or false' : `a ${type}`;
+    if (actual !== type) throw new ConfigError(`${where} must be ${wanted}, got ${actual === 'object' ? 'an object' : actual === 'array' ? 'a list' : actual}`);
+  };
+  const top = file as Record<string, unknown>;
+  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level'] as const) expect(key, top[key], 'string');
+  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms'] as const) expect(key, top[key], 'number');
+  for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
+  for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');
+  for (const [section, keys] of [['notify', ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms']], ['settlement', ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms']]] as const) {
+    const values = (top[section] ?? {}) as Record<string, unknown>;
+    for (const key of keys) expect(`${section}.${key}`, values[key], 'number');
+  }
+  for (const [code, rate] of Object.entries(file.rates ?? {})) expect(`rates.${code}`, rate, 'string');
+  for (const [id, n] of Object.entries(file.networks ?? {})) {
+    if (n === false) continue;
+    expect(`networks.${id}`, n, 'object');
+    const o = n as Record<string, unknown>;
+    for (const key of ['fee_rate', 'min_fee_usd', 'factory', 'forwarder', 'fee_address', 'relayer_key', 'relayer_key_file', 'max_fee_gwei'] as const) expect(`networks.${id}.${key}`, o[key], 'string');
+    for (const key of ['chain_id', 'confirmations'] as const) expect(`networks.${id}.${key}`, o[key], 'number');
+    expect(`networks.${id}.currencies`, o.currencies, 'object');
+    if (o.rpc_urls !== undefined && (!Array.isArray(o.rpc_urls) || o.rpc_urls.some((u) => typeof u !== 'string'))) throw new ConfigError(`networks.${id}.rpc_urls must be a list of URLs`);
+    for (const [code, c] of Object.entries((o.currencies ?? {}) as Record<string, unknown>)) {
+      expect(`networks.${id}.currencies.${code}`, c, 'object');
+      expect(`networks.${id}.currencies.${code}.contract`, (c as Record<string, unknown>).contract, 'string');
+      expect(`networks.${id}.currencies.${code}.decimals`, (c as Record<string, unknown>).decimals, 'number');
+    }
+  }
+}
+
+/** The base of cashier_url: an absolute http(s) URL without credentials, query or fragment. */
+function publicUrlSetting(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new ConfigError(`${name} must be an absolute http:// or https:// URL (the base of cashier_url)`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname || url.username || url.password || url.search || url.hash) {
+    throw new ConfigError(`${name} must be an absolute http:// or https:// URL without credentials, query or fragment (the base of cashier_url)`);
+  }
+  return value.trim().replace(/\/+$/, '');
+}
+
+/**
+ * `postgres://…` (or `postgresql://…`) for PostgreSQL, else a SQLite file path. Any other
+ * `scheme://` is refused (a MySQL URL, a misspelled scheme) rather than taken as a file path.
+ * The value is never echoed: it may hold a password.
+ */
+function databaseUrlSetting(name: string, value: string | undefined, fallback: string): string {
+  if (value === undefined) return fallback;
+  const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
+  if (scheme === undefined) return value;
+  if (scheme !== 'postgres' && scheme !== 'postgresql') throw new ConfigError(`${name} must be a postgres:// URL or a SQLite file path, not a ${scheme}:// URL`);
+  try {
+    new URL(value);
+  } catch {
+    throw new ConfigError(`${name} is not a valid postgres:// URL (special characters in the password must be %-encoded)`);
+  }
+  return value;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function logLevelSetting(name: string, value: string): string {
+  if (!LOG_LEVELS.includes(value.trim())) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(', ')}`);
+  return value.trim();
 }
 
 function intSetting(name: string, envValue: string | undefined, fileValue: number | undefined, fallback: number, min: number, max: number): number {
@@ -240,6 +329,9 @@ function settlementSettings(s: NonNullable<FileConfig['settlement']>, mode: Mode
   };
 }
 
+/** The order of secp256k1's group: a private key is an integer in [1, n - 1]. */
+const SECP256K1_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
 /** Whole gwei with up to 9 decimals, in wei. */
 function gweiSetting(name: string, value: string | undefined, fallback: bigint): bigint {
   if (value === undefined) return fallback;
@@ -273,6 +365,8 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
     const privateKey = parseRelayerKey(text);
     // The key itself is never echoed.
     if (!privateKey) throw new ConfigError(`networks.${id}: the relayer key is not 0x followed by 64 hex digits`);
+    const k = BigInt(privateKey);
+    if (k === 0n || k >= SECP256K1_ORDER) throw new ConfigError(`networks.${id}: the relayer key is not a valid secp256k1 private key (it must be above 0 and below the curve order)`);
     relayers[id] = { privateKey, maxFeePerGas: gweiSetting(`networks.${id}.max_fee_gwei`, o?.max_fee_gwei, 1_000_000_000_000n) };
   }
   return relayers;

@@ -2,6 +2,21 @@
 // otherwise short human lines. Failures are one line on stderr and a non-zero exit.
 export class UsageError extends Error {}
 
+/** Longest reason printed; a longer one (an echoed value thousands of characters long) is cut in the middle. */
+const REASON_MAX = 300;
+
+/**
+ * A failure's reason as the one line printed on stderr: control characters and the Unicode
+ * format characters that reorder or hide text (bidi overrides and isolates, line separators)
+ * are written as \uXXXX escapes, so an echoed value cannot add a line, move the cursor or
+ * reverse what follows; and it is cut in the middle when long.
+ */
+export function reasonLine(message: string): string {
+  const escaped = message.replace(/[\p{Cc}\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (escaped.length <= REASON_MAX) return escaped;
+  return `${escaped.slice(0, REASON_MAX - 90)} … ${escaped.slice(-80)}`;
+}
+
 export interface Out {
   json: boolean;
   result(value: Record<string, unknown>, human: () => string[]): void;
