@@ -43,10 +43,8 @@ const MERCHANT_KEY_TTL_MS = 5_000;
 export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
-  /** Destinations whose due notifications were left waiting by their limit: a freed slot there is refilled from them. */
+  /** Destinations whose due notifications were left waiting by their limit: served after the look at everything else, in turn. */
   private readonly backlogged = new Set<string>();
-  /** Backlogged destinations with a slot freed since the last pass. */
-  private readonly refills = new Set<string>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
   private scanWanted = true;
   private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject; until: number }>();
@@ -73,9 +71,10 @@ export class NotificationDelivery {
 
   /**
    * Claims what is due and can be sent now and starts those attempts; resolves to how many
-   * started. Freed slots of backlogged destinations are refilled with a query for that
-   * destination alone; the full look at everything due skips destinations at their limit (so
-   * one busy or dead receiver's backlog never fills a batch and holds up the others).
+   * started. The look at everything due comes first and skips destinations at their limit or
+   * backlogged (so one busy or dead receiver's backlog never fills a batch, nor takes every
+   * freed slot, while the others wait); then freed slots of backlogged destinations are
+   * refilled with a query for that destination alone.
    */
   async deliverDue(opts: { scan?: boolean } = {}): Promise<number> {
     if (opts.scan) this.scanWanted = true;
@@ -90,14 +89,9 @@ export class NotificationDelivery {
       planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
       picked.push(d);
     };
-    for (const destination of [...this.refills]) {
-      this.refills.delete(destination);
-      const n = Math.min(room(destination), capacity - picked.length);
-      if (n <= 0) continue;
-      const rows = await this.deps.store.notifications.listDueAt(destination, now, n);
-      rows.forEach(take);
-      if (rows.length < n) this.backlogged.delete(destination);
-    }
+    // Everything else due is looked at first, leaving out the backlogged destinations: a freed
+    // slot must not always go back to a receiver that holds its connections while others wait
+    // (ADR 0005). What is left of the capacity goes to the backlogged destinations, in turn.
     if (this.scanWanted) {
       this.scanWanted = false;
       for (;;) {
@@ -108,7 +102,11 @@ export class NotificationDelivery {
           break;
         }
         const full = [...new Set([...this.perDestination.keys(), ...planned.keys()])].filter((d) => room(d) <= 0);
-        const rows = await this.deps.store.notifications.listDue(now, left, full);
+        // A destination at its limit may have more due: it waits its turn with the backlogged
+        // ones (and leaves them once nothing is due there), so its rows, however old, never
+        // take the slot it frees ahead of every other destination's.
+        for (const d of full) this.backlogged.add(d);
+        const rows = await this.deps.store.notifications.listDue(now, left, [...new Set([...full, ...this.backlogged])]);
         let skipped = false;
         for (const row of rows) {
           if (room(row.destination) > 0) take(row);
@@ -123,6 +121,16 @@ export class NotificationDelivery {
           break;
         }
       }
+    }
+    for (const destination of [...this.backlogged]) {
+      if (capacity - picked.length <= 0) break;
+      const n = Math.min(room(destination), capacity - picked.length);
+      if (n <= 0) continue;
+      const rows = await this.deps.store.notifications.listDueAt(destination, now, n);
+      rows.forEach(take);
+      // Served: to the back of the line. Nothing more due there: no longer backlogged.
+      this.backlogged.delete(destination);
+      if (rows.length === n) this.backlogged.add(destination);
     }
     if (picked.length === 0) return 0;
     const claimed = await this.claim(picked, now);
@@ -193,7 +201,6 @@ export class NotificationDelivery {
         const left = (this.perDestination.get(dest) ?? 1) - 1;
         if (left > 0) this.perDestination.set(dest, left);
         else this.perDestination.delete(dest);
-        if (this.backlogged.has(dest)) this.refills.add(dest);
         this.onSettled();
       });
     this.inFlight.add(p);

@@ -33,6 +33,33 @@ export interface HttpSender extends NotificationSender {
 /** Enough to recognise `SUCCESS` with whitespace around it; a longer answer is not it. */
 const MAX_ANSWER_BYTES = 4096;
 const HEAD_BYTES = 256;
+/** Interim (1xx) answers taken before the answer; a receiver streaming them is cut off. */
+const MAX_INTERIM_ANSWERS = 16;
+
+/**
+ * What the attempt log keeps of an answer: its first 256 bytes as text, cut before a character
+ * the boundary would split (not turned into U+FFFD), U+0000 replaced (PostgreSQL text cannot
+ * hold it), and never more than 256 bytes of UTF-8.
+ */
+export function answerHead(answer: Buffer): string {
+  let end = Math.min(answer.length, HEAD_BYTES);
+  if (end < answer.length) {
+    // Back to the start of the last character; drop it if its bytes run past the boundary.
+    let lead = end - 1;
+    while (lead > 0 && lead > end - 4 && (answer[lead]! & 0xc0) === 0x80) lead -= 1;
+    const first = answer[lead]!;
+    const size = first >= 0xf0 ? 4 : first >= 0xe0 ? 3 : first >= 0xc0 ? 2 : 1;
+    if (lead + size > end) end = lead;
+  }
+  return storable(answer.subarray(0, end).toString('utf8'), HEAD_BYTES);
+}
+
+/** `text` without U+0000 and cut to at most `maxBytes` of UTF-8 at a character boundary. */
+function storable(text: string, maxBytes: number): string {
+  let out = text.replaceAll('\u0000', '\ufffd');
+  while (Buffer.byteLength(out) > maxBytes) out = [...out].slice(0, -1).join('');
+  return out;
+}
 
 class SendFailure extends Error {
   constructor(
@@ -143,7 +170,23 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
         if (!socket.connecting) connected = true;
         else socket.once('connect', () => (connected = true));
       });
-      req.on('error', (err) => finish(req?.reusedSocket ? Object.assign(err, { reusedSocket: true }) : err));
+      // A kept-alive connection the receiver had closed (its FIN crossed our request: "socket
+      // hang up" with nothing answered) is marked, so it can be tried again on a new one.
+      req.on('error', (err) => finish(req?.reusedSocket && err.message === 'socket hang up' ? Object.assign(err, { staleSocket: true }) : err));
+      // Interim answers (102, 103…) are let through, a few: a stream of them is cut off.
+      let interim = 0;
+      req.on('information', () => {
+        interim += 1;
+        if (interim <= MAX_INTERIM_ANSWERS) return;
+        const failure = new SendFailure('BAD_ANSWER', `more than ${MAX_INTERIM_ANSWERS} interim (1xx) answers`);
+        finish(failure);
+        req?.destroy(failure);
+      });
+      // 101 Switching Protocols was not asked for: an answer, not a reason to wait.
+      req.on('upgrade', (res: IncomingMessage, socket) => {
+        socket.destroy();
+        finish(null, { status: res.statusCode ?? 101, answer: Buffer.alloc(0), location: undefined });
+      });
       req.on('response', (res: IncomingMessage) => {
         const chunks: Buffer[] = [];
         let size = 0;
@@ -188,27 +231,28 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
       if (!options.allowPrivate && isIP(literal) !== 0 && isBlocked(literal)) {
         return result({ httpStatus: null, responseHead: null, errorKind: 'BLOCKED_ADDRESS', error: `${literal} is a loopback, private, link-local or multicast address` });
       }
-      // A kept-alive connection the receiver closed meanwhile fails at once; that is not the
-      // receiver's answer, so it is tried again on a fresh connection (within the deadline).
+      // One POST per attempt, except once more on a new connection when a kept-alive one turns
+      // out to have been closed by the receiver (the usual keep-alive race, ADR 0005). A reset
+      // after the request was sent, or anything else, is this attempt's outcome: the receiver
+      // may have read it, and the schedule tries again.
       for (let tries = 1; ; tries += 1) {
-        try {
-          const { status, answer, location } = await attempt(url, body, deadline, signal);
-          const text = answer.toString('utf8');
-          const head = answer.subarray(0, HEAD_BYTES).toString('utf8');
-          if (isDeliveredAnswer(status, answer.length > MAX_ANSWER_BYTES ? null : text)) {
-            return result({ delivered: true, httpStatus: status, responseHead: head, errorKind: null, error: null });
-          }
-          if (status >= 300 && status < 400) {
-            return result({ httpStatus: status, responseHead: head, errorKind: 'REDIRECT', error: `redirect${location ? ` to ${location.slice(0, 300)}` : ''} not followed` });
-          }
-          if (status !== 200) return result({ httpStatus: status, responseHead: head, errorKind: 'HTTP_STATUS', error: `HTTP ${status}` });
-          return result({ httpStatus: status, responseHead: head, errorKind: 'BAD_ANSWER', error: 'HTTP 200 without the body SUCCESS' });
-        } catch (err) {
-          const staleSocket = errorKind(err) === 'CONNECTION_RESET' && (err as { reusedSocket?: boolean }).reusedSocket === true;
-          if (staleSocket && tries < 3 && performance.now() < deadline && !signal?.aborted) continue;
-          const kind = String((err as { code?: unknown }).code) === 'SPARKPAY_BLOCKED_ADDRESS' ? 'BLOCKED_ADDRESS' : errorKind(err);
-          return result({ httpStatus: null, responseHead: null, errorKind: kind, error: describe(err) });
+      try {
+        const { status, answer, location } = await attempt(url, body, deadline, signal);
+        const text = answer.toString('utf8');
+        const head = answerHead(answer);
+        if (isDeliveredAnswer(status, answer.length > MAX_ANSWER_BYTES ? null : text)) {
+          return result({ delivered: true, httpStatus: status, responseHead: head, errorKind: null, error: null });
         }
+        if (status >= 300 && status < 400) {
+          return result({ httpStatus: status, responseHead: head, errorKind: 'REDIRECT', error: storable(`redirect${location ? ` to ${location.slice(0, 300)}` : ''} not followed`, 500) });
+        }
+        if (status !== 200) return result({ httpStatus: status, responseHead: head, errorKind: 'HTTP_STATUS', error: `HTTP ${status}` });
+        return result({ httpStatus: status, responseHead: head, errorKind: 'BAD_ANSWER', error: 'HTTP 200 without the body SUCCESS' });
+      } catch (err) {
+        if ((err as { staleSocket?: boolean }).staleSocket === true && tries < 2 && performance.now() < deadline && !signal?.aborted) continue;
+        const kind = String((err as { code?: unknown }).code) === 'SPARKPAY_BLOCKED_ADDRESS' ? 'BLOCKED_ADDRESS' : errorKind(err);
+        return result({ httpStatus: null, responseHead: null, errorKind: kind, error: storable(describe(err), 500) });
+      }
       }
     },
     close() {
