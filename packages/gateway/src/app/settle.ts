@@ -176,8 +176,16 @@ export class Settler {
     const cleared = { ...tx, minedHash: null, blockNumber: null, blockHash: null, gasUsed: null };
     if (pending) {
       if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
-      if (lowestNonce && this.isOurs(tx) && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
-        return (await this.replace(cleared, now)) ? 'REPLACED' : 'PENDING';
+      if (lowestNonce && this.isOurs(tx) && tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
+        // Our lowest open transaction above the account's next nonce waits behind a gap nothing
+        // of ours fills (a nonce signed from a wrong pending count): it can never be mined.
+        const { latest } = await deps.chain.nonces();
+        if (tx.nonce > latest) {
+          deps.log.warn({ network: tx.network, nonce: tx.nonce, latest, txHash: tx.txHash }, 'settlement transaction waits behind a nonce gap none of ours fills; its orders are due again');
+          await this.giveBack(tx, 'DROPPED', `nonce ${tx.nonce} is above the account's next nonce ${latest}`, false);
+          return 'GONE';
+        }
+        return (await this.replace(cleared, now)).replaced ? 'REPLACED' : 'PENDING';
       }
       return 'PENDING';
     }
@@ -199,15 +207,32 @@ export class Settler {
     // the node refuses it (underpriced): then it is re-signed with higher fees, same nonce.
     const stale = now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs;
     const mine = lowestNonce && this.isOurs(tx);
-    if (mine && stale && (await this.replace(cleared, now))) return 'REPLACED';
+    // The record as last saved: a replacement is recorded before it is broadcast, and its hash
+    // must stay in the row even when its broadcast reports a failure (the node may have it).
+    let current: SettlementTxRecord = cleared;
+    if (mine && stale) {
+      const r = await this.replace(current, now);
+      if (r.replaced) return 'REPLACED';
+      current = r.record;
+    }
     const sent = await deps.chain.broadcast(tx.rawTx);
     if (sent.ok) deps.log.info({ network: tx.network, txHash: tx.txHash, nonce: tx.nonce }, 'settlement transaction broadcast again');
     else {
       deps.log.warn({ network: tx.network, txHash: tx.txHash, error: sent.error }, 'settlement transaction could not be broadcast again');
-      if (mine && (await this.replace(cleared, now))) return 'REPLACED';
+      // A gas limit the node refuses (signed from a wrong estimate) is refused again on every
+      // rebroadcast and replacement: the orders are estimated afresh in a new transaction.
+      if (mine && GAS_LIMIT_REFUSED.test(sent.error)) {
+        await this.giveBack(current, 'DROPPED', `the node refuses the transaction's gas limit: ${sent.error.slice(0, 200)}`, false);
+        return 'GONE';
+      }
+      if (mine) {
+        const r = await this.replace(current, now);
+        if (r.replaced) return 'REPLACED';
+        current = r.record;
+      }
     }
     // sentAt is kept: the replacement delay runs from the first broadcast.
-    await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
+    await this.saveTx({ ...current, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
     return 'REBROADCAST';
   }
 
@@ -244,15 +269,16 @@ export class Settler {
     return Math.min(MAX_RETRY_MS, this.deps.settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
   }
 
-  private async replace(tx: SettlementTxRecord, now: number): Promise<boolean> {
+  /** Re-signs `tx` with higher fees, same nonce: whether the node took it, and the record as saved now. */
+  private async replace(tx: SettlementTxRecord, now: number): Promise<{ replaced: boolean; record: SettlementTxRecord }> {
     const { deps } = this;
     const fees = bumpedFees(tx, await deps.chain.fees(), deps.settings.maxFeePerGas);
     if (!fees) {
       deps.log.warn({ network: tx.network, txHash: tx.txHash, cap: deps.settings.maxFeePerGas.toString() }, 'settlement transaction is pending and its fees are at the cap');
-      return false;
+      return { replaced: false, record: tx };
     }
     const plans = await this.plansOf(tx.id);
-    if (plans.length === 0) return false;
+    if (plans.length === 0) return { replaced: false, record: tx };
     const signed = await deps.chain.sign(plans, { nonce: tx.nonce!, gas: tx.gasLimit, fees });
     // Recorded before it is sent: whichever of the hashes is mined, it is one we know.
     const next: SettlementTxRecord = { ...tx, status: 'SENT', txHash: signed.hash, rawTx: signed.raw, hashes: [...tx.hashes, signed.hash], ...fees, sentAt: now, updatedAt: now };
@@ -260,10 +286,10 @@ export class Settler {
     const sent = await deps.chain.broadcast(signed.raw);
     if (!sent.ok) {
       deps.log.warn({ network: tx.network, txHash: signed.hash, error: sent.error }, 'replacement settlement transaction refused');
-      return false;
+      return { replaced: false, record: next };
     }
     deps.log.info({ network: tx.network, nonce: tx.nonce, from: tx.txHash, to: signed.hash, maxFeePerGas: fees.maxFeePerGas.toString() }, 'settlement transaction replaced with higher fees');
-    return true;
+    return { replaced: true, record: next };
   }
 
   private async plansOf(txId: string): Promise<SettlementPlan[]> {
@@ -401,6 +427,12 @@ export class Settler {
         return;
       }
     }
+    // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
+    // distributions can use) is an endpoint's mistake: signed, the node would refuse the
+    // transaction on every broadcast. The pass fails and is repeated.
+    if (estimate.gas < MIN_GAS || estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length)) {
+      throw new Error(`eth_estimateGas answered ${estimate.gas} for ${batch.length} distribution(s), outside ${MIN_GAS}-${MAX_GAS_PER_ORDER * BigInt(batch.length)}`);
+    }
     const gas = (estimate.gas * 6n) / 5n + 10_000n;
     if (balance < gas * fees.maxFeePerGas) {
       result.waiting = 'relayer balance too low for the settlement gas';
@@ -409,7 +441,11 @@ export class Settler {
     }
     const nonces = await deps.chain.nonces();
     const ours = await deps.store.settlements.maxOpenNonce(deps.network.id, deps.chain.relayer);
-    const nonce = Math.max(nonces.pending, ours === null ? 0 : ours + 1);
+    // The node's pending count, but never past our own open transactions: a pending count above
+    // the chain's next nonce plus what we have open would sign behind a gap nothing fills.
+    const open = await deps.store.settlements.listOpenTxs(deps.network.id);
+    const openOfOurs = open.filter((t) => t.nonce !== null && this.isOurs(t) && t.nonce >= nonces.latest).length;
+    const nonce = Math.max(Math.min(nonces.pending, nonces.latest + openOfOurs), ours === null ? nonces.latest : ours + 1);
     const signed = await deps.chain.sign(batch.map((c) => c.plan), { nonce, gas, fees });
     const txRow: SettlementTxRecord = {
       id: signed.hash,
@@ -556,4 +592,11 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+/** Gas of a plain transfer: no distribution estimates below it. */
+const MIN_GAS = 21_000n;
+/** Far above what one distribution of a batch uses (about 60,000, ADR 0009). */
+const MAX_GAS_PER_ORDER = 1_000_000n;
+/** A node refusing a transaction for its gas limit (geth, Erigon, Nethermind, anvil wordings). */
+const GAS_LIMIT_REFUSED = /intrinsic gas too low|gas limit reached|exceeds block gas limit|gas limit .*(too low|too high|exceeds)|out of gas|GasLimitExceeded|IntrinsicGas/i;
+
 class Conflict extends Error {}

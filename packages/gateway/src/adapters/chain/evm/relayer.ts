@@ -67,6 +67,9 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
   const client: PublicClient = createPublicClient({ transport, cacheTime: 0 });
 
   const toReceipt = (r: TransactionReceipt): SettlementReceipt => {
+    // A status that is neither is no answer: the pass fails and asks again (ADR 0008: an RPC
+    // failure is never taken for a revert).
+    if (r.status !== 'success' && r.status !== 'reverted') throw new Error(`eth_getTransactionReceipt answered the status ${String(r.status)}`);
     const ours = r.logs.filter((l) => l.address.toLowerCase() === factory.toLowerCase());
     const distributions = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Distribution' });
     const skipped = parseEventLogs({ abi: forwarderFactoryAbi, logs: ours, eventName: 'Skipped' });
@@ -83,18 +86,30 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
 
   const receipt = async (hash: string): Promise<SettlementReceipt | null> => {
     try {
-      return toReceipt(await client.getTransactionReceipt({ hash: hash as Hex }));
+      const r = await client.getTransactionReceipt({ hash: hash as Hex });
+      // The receipt of another transaction is no answer about this one.
+      if (typeof r.transactionHash !== 'string' || r.transactionHash.toLowerCase() !== hash.toLowerCase()) throw new Error(`eth_getTransactionReceipt for ${hash} answered the receipt of ${String(r.transactionHash)}`);
+      return toReceipt(r);
     } catch (err) {
       if (err instanceof BaseError && err.walk((e) => (e as Error).name === 'TransactionReceiptNotFoundError')) return null;
       throw err;
     }
   };
 
+  /**
+   * The head is the number of the block the endpoint calls latest, read with that block: a head
+   * that names no block (a lagging or lying endpoint) never counts confirmations (as the
+   * chain reader does, ADR 0007).
+   */
+  const head = async (): Promise<number> => {
+    const latest = await client.getBlock({ blockTag: 'latest' });
+    if (latest.number === null || typeof latest.hash !== 'string') throw new Error('eth_getBlockByNumber("latest") answered a block without a number or hash');
+    return Number(latest.number);
+  };
+
   return {
     relayer: account.address,
-    async head() {
-      return Number(await client.getBlockNumber({ cacheTime: 0 }));
-    },
+    head,
     async blockHash(number) {
       const block = await client.getBlock({ blockNumber: BigInt(number) }).catch((err: unknown) => {
         if (err instanceof BaseError && err.walk((e) => (e as Error).name === 'BlockNotFoundError')) return null;
@@ -188,18 +203,23 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
     receipt,
     async findDistribution(plan, forwarder, fromBlock) {
       const event = forwarderFactoryAbi.find((i): i is Extract<(typeof forwarderFactoryAbi)[number], { type: 'event'; name: 'Distribution' }> => i.type === 'event' && i.name === 'Distribution')!;
-      const head = Number(await client.getBlockNumber({ cacheTime: 0 }));
+      const to = await head();
+      const ref = orderRef(plan.paymentOrderNo).toLowerCase();
       // Ranges providers accept; the forwarder is indexed, so only this plan's distribution matches.
-      for (let from = Math.max(0, fromBlock); from <= head; from += LOG_RANGE) {
+      for (let from = Math.max(0, fromBlock); from <= to; from += LOG_RANGE) {
         const logs = await client.getLogs({
           address: factory,
           event,
           args: { orderRef: orderRef(plan.paymentOrderNo), forwarder: getAddress(forwarder), token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
           fromBlock: BigInt(from),
-          toBlock: BigInt(Math.min(head, from + LOG_RANGE - 1)),
+          toBlock: BigInt(Math.min(to, from + LOG_RANGE - 1)),
         });
-        const found = logs.find((l) => l.transactionHash && !l.removed);
-        if (found?.transactionHash) return receipt(found.transactionHash);
+        // A log names a transaction; only one whose receipt holds this plan's distribution is it.
+        for (const l of logs) {
+          if (!l.transactionHash || l.removed || l.address.toLowerCase() !== factory.toLowerCase()) continue;
+          const found = await receipt(l.transactionHash);
+          if (found?.success && found.distributions.some((d) => d.orderRef === ref && d.forwarder === forwarder.toLowerCase())) return found;
+        }
       }
       return null;
     },
