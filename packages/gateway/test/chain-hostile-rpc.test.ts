@@ -21,7 +21,6 @@
 // titled by what the gateway used to do; the reader now refuses such answers whole
 // (MalformedRpcAnswer) and reads the head as the latest block. A pass that fails is fine: it
 // rejects with an Error (the watcher loop logs it and goes on) and must leave nothing behind.
-import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -36,7 +35,7 @@ import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc, type Plac
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { fuzzOptions } from './fuzz.js';
-import { listenLocal, startRpcProxy, type RpcProxy } from './rpc-proxy.js';
+import { startHostileProxy, type Exchange, type HostileProxy, type Reply, type Rewrite, type RpcCall } from './hostile-rpc.js';
 import { waitUntil } from './wait.js';
 
 const CONFIRMATIONS = 3;
@@ -53,118 +52,6 @@ const MAX_UINT256 = (1n << 256n) - 1n;
 // The hostile proxy: composed in front of the existing rpc-proxy (which forwards to anvil and
 // keeps its call statistics and its fault switch); this one rewrites answers per request.
 
-interface RpcCall {
-  jsonrpc?: string;
-  id?: unknown;
-  method?: string;
-  params?: unknown[];
-}
-
-interface Exchange {
-  /** The calls of the request (one, or a JSON-RPC batch). */
-  calls: RpcCall[];
-  batch: boolean;
-  /** The honest answer (through the inner proxy to anvil). */
-  forward(): Promise<{ status: number; text: string }>;
-}
-
-/** A rewritten answer, or 'drop' (the connection is destroyed), or null (pass through). */
-type Reply = { status?: number; body: string; contentType?: string; delayMs?: number } | 'drop' | null;
-type Rewrite = (x: Exchange) => Promise<Reply>;
-
-interface HostileProxy {
-  readonly url: string;
-  readonly inner: RpcProxy;
-  /** Rewrites answers from now on; null: honest pass-through. */
-  set(rewrite: Rewrite | null): void;
-  /** Requests whose answer was rewritten since the last reset. */
-  tampered: number;
-  close(): Promise<void>;
-}
-
-async function startHostileProxy(target: string): Promise<HostileProxy> {
-  const inner = await startRpcProxy(target);
-  /**
-   * The reader sends eth_getLogs in a batch with the block reads that say how far the answering
-   * node went: each call of such a batch meets the rewrite as if it had been sent alone, and the
-   * answers are put back together. A transport-level lie (HTTP status, a body that is not JSON,
-   * a dropped connection) of any call is the whole batch's.
-   */
-  const perCall = async (r: Rewrite, calls: RpcCall[]): Promise<Reply> => {
-    const parts: unknown[] = [];
-    let changed = false;
-    let delayMs = 0;
-    for (const call of calls) {
-      const forward = async () => {
-        const res = await fetch(inner.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(call) });
-        return { status: res.status, text: await res.text() };
-      };
-      const reply = await r({ calls: [call], batch: false, forward });
-      if (reply === 'drop') return 'drop';
-      const { status, text, contentType } = reply === null ? { ...(await forward()), contentType: undefined } : { status: reply.status ?? 200, text: reply.body, contentType: reply.contentType };
-      if (reply !== null) changed = true;
-      delayMs = Math.max(delayMs, reply?.delayMs ?? 0);
-      let json: unknown;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      if (status !== 200 || (contentType ?? 'application/json') !== 'application/json' || json === undefined) return { status, body: text, contentType };
-      parts.push(json);
-    }
-    return changed ? { body: JSON.stringify(parts), delayMs } : null;
-  };
-  let rewrite: Rewrite | null = null;
-  const state = { tampered: 0 };
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const parsed = JSON.parse(text) as RpcCall | RpcCall[];
-      const forward = async () => {
-        const r = await fetch(inner.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
-        return { status: r.status, text: await r.text() };
-      };
-      const reply = !rewrite ? null : Array.isArray(parsed) && parsed.some((c) => c.method === 'eth_getLogs') ? await perCall(rewrite, parsed) : await rewrite({ calls: Array.isArray(parsed) ? parsed : [parsed], batch: Array.isArray(parsed), forward });
-      if (reply === 'drop') {
-        state.tampered += 1;
-        req.socket.destroy();
-        return;
-      }
-      if (reply === null) {
-        const honest = await forward();
-        res.writeHead(honest.status, { 'content-type': 'application/json' }).end(honest.text);
-        return;
-      }
-      state.tampered += 1;
-      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-      res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(reply.body);
-    })().catch(() => {
-      // The inner proxy dropped the connection (its 'drop' fault): so does this one.
-      req.socket.destroy();
-    });
-  });
-  const listening = await listenLocal(server);
-  return {
-    url: listening.url,
-    inner,
-    set(r) {
-      rewrite = r;
-    },
-    get tampered() {
-      return state.tampered;
-    },
-    set tampered(n: number) {
-      state.tampered = n;
-    },
-    async close() {
-      await listening.close();
-      await inner.close();
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Hostile answers, as plain data (fast-check prints them as counterexamples).

@@ -48,7 +48,6 @@
 // (seven, fixed). Their cases are back in the properties, except one of defect 2's (see
 // isDefect2); SPARKPAY_TEST_UNPIN=1,2,… chooses which. SPARKPAY_TEST_COVERAGE=1 prints how often
 // each kind of lie reached the relayer.
-import { createServer, type Server } from 'node:http';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import pino from 'pino';
@@ -67,7 +66,7 @@ import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { fuzzOptions } from './fuzz.js';
-import { listenLocal, startRpcProxy, type RpcProxy } from './rpc-proxy.js';
+import { startHostileProxy, type Exchange, type HostileProxy, type Reply, type Rewrite, type RpcCall } from './hostile-rpc.js';
 import { waitUntil } from './wait.js';
 
 const NET = '4';
@@ -89,99 +88,8 @@ const hex = (n: bigint | number) => `0x${n.toString(16)}`;
 const word = (n: bigint) => `0x${n.toString(16).padStart(64, '0')}`;
 
 // ---------------------------------------------------------------------------------------------
-// The hostile proxy (as in chain-hostile-rpc.test.ts): composed in front of rpc-proxy (which
-// forwards to anvil and counts calls); this one rewrites answers per request. The relayer sends
-// one call per request (viem's http transport, no batching); the scanner's JSON-RPC batches pass
-// through untouched.
-
-interface RpcCall {
-  jsonrpc?: string;
-  id?: unknown;
-  method?: string;
-  params?: unknown[];
-}
-
-interface Exchange {
-  call: RpcCall;
-  /** The honest answer (through the inner proxy to anvil): the node acts on the call. */
-  forward(): Promise<{ status: number; text: string }>;
-}
-
-/** A rewritten answer, or 'drop' (the connection is destroyed), or 'hang' (no answer at all), or null (pass through). */
-type Reply = { status?: number; body: string; contentType?: string; delayMs?: number } | 'drop' | 'hang' | null;
-type Rewrite = (x: Exchange) => Promise<Reply>;
-
-interface HostileProxy {
-  readonly url: string;
-  readonly inner: RpcProxy;
-  set(rewrite: Rewrite | null): void;
-  /** Requests whose answer was rewritten since the last reset. */
-  tampered: number;
-  close(): Promise<void>;
-}
-
-async function startHostileProxy(target: string): Promise<HostileProxy> {
-  const inner = await startRpcProxy(target);
-  let rewrite: Rewrite | null = null;
-  const state = { tampered: 0 };
-  const hanging = new Set<() => void>();
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const text = Buffer.concat(chunks).toString('utf8');
-      const parsed = JSON.parse(text) as RpcCall | RpcCall[];
-      const forward = async () => {
-        const r = await fetch(inner.url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: text });
-        return { status: r.status, text: await r.text() };
-      };
-      const reply = !rewrite || Array.isArray(parsed) ? null : await rewrite({ call: parsed, forward });
-      if (reply === 'drop') {
-        state.tampered += 1;
-        req.socket.destroy();
-        return;
-      }
-      if (reply === 'hang') {
-        state.tampered += 1;
-        await new Promise<void>((resolve) => {
-          hanging.add(resolve);
-          req.socket.once('close', resolve);
-        });
-        req.socket.destroy();
-        return;
-      }
-      if (reply === null) {
-        const honest = await forward();
-        res.writeHead(honest.status, { 'content-type': 'application/json' }).end(honest.text);
-        return;
-      }
-      state.tampered += 1;
-      if (reply.delayMs) await new Promise((r) => setTimeout(r, reply.delayMs));
-      res.writeHead(reply.status ?? 200, { 'content-type': reply.contentType ?? 'application/json' }).end(reply.body);
-    })().catch(() => {
-      req.socket.destroy();
-    });
-  });
-  const listening = await listenLocal(server);
-  return {
-    url: listening.url,
-    inner,
-    set(r) {
-      rewrite = r;
-    },
-    get tampered() {
-      return state.tampered;
-    },
-    set tampered(n: number) {
-      state.tampered = n;
-    },
-    async close() {
-      for (const release of hanging) release();
-      await listening.close();
-      await inner.close();
-    },
-  };
-}
+// The hostile proxy: test/hostile-rpc.ts. The relayer sends one call per request (viem's http
+// transport, no batching); the scanner's JSON-RPC batches pass through untouched.
 
 // ---------------------------------------------------------------------------------------------
 // The lies, as plain data (fast-check prints them as counterexamples).
@@ -604,7 +512,7 @@ describe.each(DATABASE_KINDS)('the settlement relayer facing a hostile JSON-RPC 
     process.on('unhandledRejection', onUnhandled);
     chain = await startTestChain();
     usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
-    proxy = await startHostileProxy(chain.node.rpcUrl);
+    proxy = await startHostileProxy(chain.node.rpcUrl, { passBatches: true });
     t = await startTestGateway({
       kind,
       logger,
