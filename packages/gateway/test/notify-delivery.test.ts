@@ -1,7 +1,11 @@
 // Notification delivery end to end (PROTOCOL §13): a running gateway on a real database, its
 // delivery worker, and real HTTP receivers on 127.0.0.1. The retry schedule runs on the
 // injected clock; only the 10 s answer timeout is waited for in real time.
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHttpSender } from '../src/adapters/notify/http-sender.js';
+import { NotificationDelivery } from '../src/app/deliver-notifications.js';
+import type { Store } from '../src/app/ports.js';
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -273,5 +277,54 @@ describe.each(DATABASE_KINDS)('outbound safety in production mode on %s', (kind)
     });
     expect(log[0]).toMatchObject({ outcome: 'FAILED', errorKind: 'BLOCKED_ADDRESS', httpStatus: null });
     expect(r.received).toHaveLength(0);
+  });
+});
+
+describe.each(DATABASE_KINDS)('an answer the database cannot store, on %s', (kind) => {
+  it('is left out of the attempt row: the attempt is still recorded and counted, not sent again at every lease', async () => {
+    const t = await startTestGateway({ kind, config: { notifyAllowPrivate: true, notify: NOTIFY } });
+    const r = await startReceiver(() => ({ status: 500, body: 'busy' }));
+    const sender = createHttpSender({ timeoutMs: 5_000, allowPrivate: true, socketsPerHost: 2 });
+    try {
+      const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: r.url }), merchant: t.merchant, clock: t.clock });
+      expect(res.json.code).toBe(0);
+      const paymentOrderNo = String(res.json.data!.payment_order_no);
+      await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
+      const [n] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
+      // The database refuses what the receiver answered (as PostgreSQL refused a U+0000 in it).
+      const store = t.gateway.store;
+      const refusing: Store = {
+        ...store,
+        transaction: (fn) =>
+          store.transaction((tx) =>
+            fn({
+              ...tx,
+              notifications: {
+                ...tx.notifications,
+                finishAttempt: async (id, no, result) => {
+                  if (result.responseHead !== null) throw new Error('invalid byte sequence for encoding "UTF8"');
+                  return tx.notifications.finishAttempt(id, no, result);
+                },
+              },
+            }),
+          ),
+      };
+      const delivery = new NotificationDelivery(
+        { store: refusing, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
+        { owner: 'refusing-store', leaseMs: 15_000, concurrency: 2, perDestination: 2 },
+      );
+      expect(await delivery.deliverDue({ scan: true })).toBe(1);
+      await delivery.idle();
+      await delivery.stop();
+      expect(await store.notifications.listAttempts(n!.notifyId)).toMatchObject([
+        { outcome: 'FAILED', httpStatus: 500, responseHead: null, errorKind: 'HTTP_STATUS', error: expect.stringMatching(/^the answer could not be stored/) },
+      ]);
+      expect(await store.notifications.get(n!.notifyId)).toMatchObject({ status: 'PENDING', attempts: 1, leaseOwner: null });
+      expect(r.received).toHaveLength(1);
+    } finally {
+      sender.close();
+      await r.close();
+      await t.close();
+    }
   });
 });

@@ -232,10 +232,21 @@ export class NotificationDelivery {
       : interrupted
         ? { status: 'PENDING' as const, attempts, nextAttemptAt: finishedAt, deliveredAt: null }
         : nextAfterFailure(attempts, finishedAt);
-    const kept = await this.deps.store.transaction(async (tx) => {
-      await tx.notifications.finishAttempt(notifyId, c.attemptNo, result);
-      return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
-    });
+    const record = (r: AttemptResult) =>
+      this.deps.store.transaction(async (tx) => {
+        await tx.notifications.finishAttempt(notifyId, c.attemptNo, r);
+        return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
+      });
+    let kept: boolean;
+    try {
+      kept = await record(result);
+    } catch (err) {
+      // What the receiver answered could not be stored: the outcome is, without it. An attempt
+      // left unrecorded would be sent again at every lease and never count (ADR 0005).
+      if (result.responseHead === null && result.error === null) throw err;
+      this.deps.log.warn({ notifyId, attemptNo: c.attemptNo, err: (err as Error).message }, 'attempt recorded without the answer, which could not be stored');
+      kept = await record({ ...result, responseHead: null, error: `the answer could not be stored (${(err as Error).message.slice(0, 200)})` });
+    }
     this.deps.metrics?.notificationAttempt(result.outcome, result.errorKind);
     const fields = { notifyId, paymentOrderNo: c.record.paymentOrderNo, attemptNo: c.attemptNo, series: c.due.series, httpStatus: sent.httpStatus, latencyMs: sent.latencyMs, errorKind: sent.errorKind };
     if (!kept) this.deps.log.warn(fields, 'notification changed during the attempt (resent, or the lease ran out); outcome logged only');
