@@ -25,6 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateNonce, signMessage } from '@sparkpay/protocol';
 import { DATABASE_KINDS } from './databases.js';
 import { check, runs } from './fuzz.js';
+import { readAnswer } from './raw-http.js';
 import {
   api,
   defaultPlatformKey,
@@ -373,21 +374,7 @@ function exchange(baseUrl: string, w: Wire): Promise<Reply> {
     const r = httpRequest(
       { host: url.hostname, port: url.port, method: w.method, path: w.path, headers: flat as unknown as OutgoingHttpHeaders },
       (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const headers = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-          const text = Buffer.concat(chunks).toString('utf8');
-          let json: unknown;
-          try {
-            json = JSON.parse(text);
-          } catch {
-            json = undefined;
-          }
-          resolve({ status: res.statusCode ?? 0, headers, text, json });
-        });
+        readAnswer(res).then((a) => resolve({ ...a, headers: new Headers(Object.entries(a.headers)) }), reject);
       },
     );
     r.on('error', reject);

@@ -27,6 +27,7 @@ import { concat, encodeAbiParameters, getAddress, getContractAddress, keccak256,
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { DATABASE_KINDS } from './databases.js';
+import { readAnswer, type RawAnswer } from './raw-http.js';
 import { check } from './fuzz.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, OTHER, proOrderBody, SELLER, startTestGateway, TEST_FACTORY, TEST_FEE_ADDRESS, TEST_FORWARDER, WALLET, type Merchant, type TestGateway } from './harness.js';
 
@@ -124,12 +125,7 @@ interface Wire {
   ownConnection?: boolean;
 }
 
-interface Reply {
-  status: number;
-  headers: Record<string, string>;
-  text: string;
-  json: unknown;
-}
+type Reply = RawAnswer;
 
 function exchange(baseUrl: string, w: Wire): Promise<Reply> {
   const url = new URL(baseUrl);
@@ -138,21 +134,7 @@ function exchange(baseUrl: string, w: Wire): Promise<Reply> {
   if (w.body) flat.push('Content-Length', String(w.body.length));
   return new Promise((resolve, reject) => {
     const r = httpRequest({ host: url.hostname, port: url.port, method: w.method, path: w.path, headers: flat as unknown as OutgoingHttpHeaders, ...(w.ownConnection ? { agent: false } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = JSON.parse(text);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers, text, json });
-      });
+      readAnswer(res).then(resolve, reject);
     });
     r.on('error', reject);
     r.end(w.body);
