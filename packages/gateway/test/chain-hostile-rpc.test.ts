@@ -35,7 +35,7 @@ import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc, type Plac
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { fuzzOptions } from './fuzz.js';
-import { startHostileProxy, type Exchange, type HostileProxy, type Reply, type Rewrite, type RpcCall } from './hostile-rpc.js';
+import { answer, startHostileProxy, transportReply, type Exchange, type HostileProxy, type Rewrite } from './hostile-rpc.js';
 import { waitUntil } from './wait.js';
 
 const CONFIRMATIONS = 3;
@@ -213,43 +213,7 @@ function lyingLog(log: RpcLogJson, field: LogField, lie: string, asked: { from: 
   return out;
 }
 
-/** A JSON-RPC answer whose result is `result`, for `call`. */
-const answer = (call: RpcCall, result: unknown) => JSON.stringify({ jsonrpc: '2.0', id: call.id, result });
 
-/** The transport lies, for any method: null when `t` needs the honest answer first (handled by the caller). */
-async function transportReply(t: Transport, x: Exchange): Promise<Reply> {
-  const call = x.calls[0]!;
-  switch (t) {
-    case 'http500':
-      return { status: 500, body: 'upstream exploded', contentType: 'text/plain' };
-    case 'drop':
-      return 'drop';
-    case 'nonJson':
-      return { body: '<html><body>502 Bad Gateway</body></html>', contentType: 'text/html' };
-    case 'truncated': {
-      const honest = await x.forward();
-      return { body: honest.text.slice(0, Math.max(1, Math.floor(honest.text.length / 2))) };
-    }
-    case 'emptyBody':
-      return { body: '' };
-    case 'rpcError':
-      return { body: JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32000, message: 'internal error' } }) };
-    case 'rpcErrorRange':
-      // Worded as a provider's "too many results": the reader splits the range on it, down to single blocks.
-      return { body: JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32005, message: 'query returned more than 10000 results' } }) };
-    case 'wrongId': {
-      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
-      return { body: JSON.stringify({ ...honest, id: 987654 }) };
-    }
-    case 'noJsonrpc': {
-      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
-      delete honest.jsonrpc;
-      return { body: JSON.stringify(honest) };
-    }
-    case 'slow':
-      return { ...{ body: (await x.forward()).text }, delayMs: 150 };
-  }
-}
 
 const isMethod = (x: Exchange, method: string) => !x.batch && x.calls[0]?.method === method;
 

@@ -133,3 +133,43 @@ export async function startHostileProxy(target: string, options: { passBatches?:
     },
   };
 }
+
+/** A JSON-RPC answer whose result is `result`, for `call`. */
+export const answer = (call: RpcCall, result: unknown) => JSON.stringify({ jsonrpc: '2.0', id: call.id, result });
+
+/** Lies about the transport or the JSON-RPC envelope, for any method. */
+export type TransportLie = 'http500' | 'drop' | 'nonJson' | 'truncated' | 'emptyBody' | 'rpcError' | 'rpcErrorRange' | 'wrongId' | 'noJsonrpc' | 'slow';
+
+export async function transportReply(t: TransportLie, x: Exchange): Promise<Reply> {
+  const { call } = x;
+  switch (t) {
+    case 'http500':
+      return { status: 500, body: 'upstream exploded', contentType: 'text/plain' };
+    case 'drop':
+      return 'drop';
+    case 'nonJson':
+      return { body: '<html><body>502 Bad Gateway</body></html>', contentType: 'text/html' };
+    case 'truncated': {
+      const honest = await x.forward();
+      return { body: honest.text.slice(0, Math.max(1, Math.floor(honest.text.length / 2))) };
+    }
+    case 'emptyBody':
+      return { body: '' };
+    case 'rpcError':
+      return { body: JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32603, message: 'internal error' } }) };
+    case 'rpcErrorRange':
+      // Worded as a provider's "too many results": the chain reader splits the range on it, down to single blocks.
+      return { body: JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code: -32005, message: 'query returned more than 10000 results' } }) };
+    case 'wrongId': {
+      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
+      return { body: JSON.stringify({ ...honest, id: 987654 }) };
+    }
+    case 'noJsonrpc': {
+      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
+      delete honest.jsonrpc;
+      return { body: JSON.stringify(honest) };
+    }
+    case 'slow':
+      return { body: (await x.forward()).text, delayMs: 150 };
+  }
+}

@@ -66,7 +66,7 @@ import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { fuzzOptions } from './fuzz.js';
-import { startHostileProxy, type Exchange, type HostileProxy, type Reply, type Rewrite, type RpcCall } from './hostile-rpc.js';
+import { answer, startHostileProxy, transportReply, type Exchange, type HostileProxy, type Reply, type Rewrite, type RpcCall } from './hostile-rpc.js';
 import { waitUntil } from './wait.js';
 
 const NET = '4';
@@ -137,39 +137,8 @@ interface LieContext {
   anvil(method: string, params?: unknown[]): Promise<unknown>;
 }
 
-const answer = (call: RpcCall, result: unknown) => JSON.stringify({ jsonrpc: '2.0', id: call.id, result });
 const rpcError = (call: RpcCall, code: number, message: string, data?: string) => JSON.stringify({ jsonrpc: '2.0', id: call.id, error: { code, message, ...(data === undefined ? {} : { data }) } });
 
-async function transportReply(t: Transport, x: Exchange): Promise<Reply> {
-  const { call } = x;
-  switch (t) {
-    case 'http500':
-      return { status: 500, body: 'upstream exploded', contentType: 'text/plain' };
-    case 'drop':
-      return 'drop';
-    case 'nonJson':
-      return { body: '<html><body>502 Bad Gateway</body></html>', contentType: 'text/html' };
-    case 'truncated': {
-      const honest = await x.forward();
-      return { body: honest.text.slice(0, Math.max(1, Math.floor(honest.text.length / 2))) };
-    }
-    case 'emptyBody':
-      return { body: '' };
-    case 'rpcError':
-      return { body: rpcError(call, -32603, 'internal error') };
-    case 'wrongId': {
-      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
-      return { body: JSON.stringify({ ...honest, id: 987654 }) };
-    }
-    case 'noJsonrpc': {
-      const honest = JSON.parse((await x.forward()).text) as Record<string, unknown>;
-      delete honest.jsonrpc;
-      return { body: JSON.stringify(honest) };
-    }
-    case 'slow':
-      return { body: (await x.forward()).text, delayMs: 120 };
-  }
-}
 
 const honestResult = async <T>(x: Exchange): Promise<T> => (JSON.parse((await x.forward()).text) as { result: T }).result;
 
