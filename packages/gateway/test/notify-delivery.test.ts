@@ -57,6 +57,8 @@ describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
     const [req] = await r.waitFor(1);
     expect(req!.method).toBe('POST');
     expect(req!.headers['content-type']).toBe('application/json');
+    // No compressed answer, please: the body must read SUCCESS as sent.
+    expect(req!.headers['accept-encoding']).toBe('identity');
     const { envelope, payload } = openReceived(req!, { merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKey });
     expect(envelope.head).toMatchObject({ charset: 'UTF-8', app_id: t.merchant.appId, serial: t.merchant.serial });
     expect(payload).toMatchObject({

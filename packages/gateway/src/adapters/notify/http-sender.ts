@@ -156,6 +156,8 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
           'Content-Length': Buffer.byteLength(body),
           'User-Agent': options.userAgent ?? 'SparkPay-Notifier/0.1',
           Accept: 'text/plain, */*',
+          // The answer is read as sent: a compressed SUCCESS would not be one (§13 names the bytes).
+          'Accept-Encoding': 'identity',
         },
       });
       const onAbort = () => {
