@@ -106,7 +106,7 @@ export class NotificationDelivery {
         // ones (and leaves them once nothing is due there), so its rows, however old, never
         // take the slot it frees ahead of every other destination's.
         for (const d of full) this.backlogged.add(d);
-        const rows = await this.deps.store.notifications.listDue(now, left, [...new Set([...full, ...this.backlogged])]);
+        const rows = await this.deps.store.notifications.listDue(now, left, [...this.backlogged]);
         let skipped = false;
         for (const row of rows) {
           if (room(row.destination) > 0) take(row);

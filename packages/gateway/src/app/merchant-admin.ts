@@ -1,7 +1,8 @@
 // Operator use cases behind the CLI (and later the console): merchants, applications, keys.
 // Each returns a typed failure for bad input instead of throwing.
 import { assertRsa2048, InvalidKeyError, parsePublicKey, publicKeyPem } from '@sparkpay/protocol';
-import { isValidEvmAddress } from '../domain/address.js';
+import { isValidEvmAddress, isZeroAddress } from '../domain/address.js';
+import { BIDI_FORMATTING, CONTROL_CHARACTERS } from '../domain/text.js';
 import { parseNetworkId, type NetworkId } from '../domain/catalogue.js';
 import type { PlatformKeys } from './platform-keys.js';
 import type { ApplicationRecord, Clock, Ids, MerchantPatch, MerchantRecord, PlatformKeyRecord, Store } from './ports.js';
@@ -93,12 +94,10 @@ export const MERCHANT_NAME_MAX = 128;
 export function checkName(name: string): string | null {
   const length = [...name].length;
   if (length < 1 || length > MERCHANT_NAME_MAX) return `the merchant name must be 1-${MERCHANT_NAME_MAX} characters`;
-  if (/[\p{Cc}\u2028\u2029]/u.test(name)) return 'the merchant name must not contain control characters or line breaks';
-  if (/[\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/u.test(name)) return 'the merchant name must not contain bidirectional formatting characters';
+  if (CONTROL_CHARACTERS.test(name)) return 'the merchant name must not contain control characters or line breaks';
+  if (BIDI_FORMATTING.test(name)) return 'the merchant name must not contain bidirectional formatting characters';
   return null;
 }
-
-const ZERO_ADDRESS = /^0x0{40}$/i;
 
 /** `2=0xabc…` pairs from the command line, validated. */
 export function parseNetworkAddressPairs(pairs: readonly string[], what: string): AdminResult<Partial<Record<NetworkId, string>>> {
@@ -109,7 +108,7 @@ export function parseNetworkAddressPairs(pairs: readonly string[], what: string)
     const address = eq > 0 ? pair.slice(eq + 1) : '';
     if (!network) return { ok: false, message: `${what} "${pair}": expected <network>=<address> with network 2, 3, 4 or 5` };
     if (!isValidEvmAddress(address)) return { ok: false, message: `${what} "${pair}": not a valid EVM address (0x + 40 hex, checksummed if mixed case)` };
-    if (ZERO_ADDRESS.test(address)) return { ok: false, message: `${what} "${pair}": the zero address can receive nothing` };
+    if (isZeroAddress(address)) return { ok: false, message: `${what} "${pair}": the zero address can receive nothing` };
     out[network] = address;
   }
   return { ok: true, value: out };
@@ -120,7 +119,7 @@ function checkAddresses(patch: MerchantPatch): { ok: true } | { ok: false; messa
     for (const [network, address] of Object.entries(map ?? {})) {
       if (!parseNetworkId(network)) return { ok: false, message: `${label}: unknown network ${network}` };
       if (!address || !isValidEvmAddress(address)) return { ok: false, message: `${label} for network ${network} is not a valid EVM address` };
-      if (ZERO_ADDRESS.test(address)) return { ok: false, message: `${label} for network ${network} is the zero address, which can receive nothing` };
+      if (isZeroAddress(address)) return { ok: false, message: `${label} for network ${network} is the zero address, which can receive nothing` };
     }
   }
   return { ok: true };

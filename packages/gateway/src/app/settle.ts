@@ -441,11 +441,10 @@ export class Settler {
     }
     const nonces = await deps.chain.nonces();
     const ours = await deps.store.settlements.maxOpenNonce(deps.network.id, deps.chain.relayer);
-    // The node's pending count, but never past our own open transactions: a pending count above
-    // the chain's next nonce plus what we have open would sign behind a gap nothing fills.
-    const open = await deps.store.settlements.listOpenTxs(deps.network.id);
-    const openOfOurs = open.filter((t) => t.nonce !== null && this.isOurs(t) && t.nonce >= nonces.latest).length;
-    const nonce = Math.max(Math.min(nonces.pending, nonces.latest + openOfOurs), ours === null ? nonces.latest : ours + 1);
+    // The chain's next nonce, or the one after our own open transactions; never the node's
+    // pending count alone: one above those would sign behind a gap nothing fills (the relayer
+    // account is the gateway's own).
+    const nonce = ours === null ? nonces.latest : Math.max(nonces.latest, ours + 1);
     const signed = await deps.chain.sign(batch.map((c) => c.plan), { nonce, gas, fees });
     const txRow: SettlementTxRecord = {
       id: signed.hash,

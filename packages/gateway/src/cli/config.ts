@@ -125,8 +125,8 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     dataDir,
     host,
     port,
-    publicUrl: publicUrlSetting(envText(env, 'SPARKPAY_PUBLIC_URL') !== undefined ? 'SPARKPAY_PUBLIC_URL' : 'public_url', envText(env, 'SPARKPAY_PUBLIC_URL') ?? file.public_url, `http://${host.includes(':') ? `[${host}]` : host}:${port}`),
-    databaseUrl: databaseUrlSetting(envText(env, 'SPARKPAY_DATABASE_URL') !== undefined ? 'SPARKPAY_DATABASE_URL' : 'database_url', envText(env, 'SPARKPAY_DATABASE_URL') ?? file.database_url, join(dataDir, 'sparkpay.db')),
+    publicUrl: publicUrlSetting(textSetting(env, 'SPARKPAY_PUBLIC_URL', 'public_url', file.public_url), `http://${host.includes(':') ? `[${host}]` : host}:${port}`),
+    databaseUrl: databaseUrlSetting(textSetting(env, 'SPARKPAY_DATABASE_URL', 'database_url', file.database_url), join(dataDir, 'sparkpay.db')),
     masterKey: envText(env, 'SPARKPAY_MASTER_KEY') ?? file.master_key ?? null,
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
@@ -135,7 +135,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
     chainPollMs,
-    logLevel: logLevelSetting(envText(env, 'SPARKPAY_LOG_LEVEL') !== undefined ? 'SPARKPAY_LOG_LEVEL' : 'log_level', envText(env, 'SPARKPAY_LOG_LEVEL') ?? file.log_level ?? 'info'),
+    logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
     rates,
@@ -169,6 +169,17 @@ function envText(env: NodeJS.ProcessEnv, name: string): string | undefined {
   if (value === undefined) return undefined;
   if (value.trim() === '') throw new ConfigError(`${name} is set but empty; unset it or give it a value`);
   return value;
+}
+
+/** A text setting and where it came from (to name it in a refusal): the environment, else the file. */
+interface TextSetting {
+  name: string;
+  value: string | undefined;
+}
+
+function textSetting(env: NodeJS.ProcessEnv, envName: string, fileName: string, fileValue: string | undefined): TextSetting {
+  const fromEnv = envText(env, envName);
+  return fromEnv !== undefined ? { name: envName, value: fromEnv } : { name: fileName, value: fileValue };
 }
 
 /** Each value of the configuration file has the JSON type its setting takes: a mistake is named, not met later as a JavaScript error. */
@@ -206,7 +217,7 @@ function checkFileTypes(file: FileConfig): void {
 }
 
 /** The base of cashier_url: an absolute http(s) URL without credentials, query or fragment. */
-function publicUrlSetting(name: string, value: string | undefined, fallback: string): string {
+function publicUrlSetting({ name, value }: TextSetting, fallback: string): string {
   if (value === undefined) return fallback;
   let url: URL;
   try {
@@ -225,7 +236,7 @@ function publicUrlSetting(name: string, value: string | undefined, fallback: str
  * `scheme://` is refused (a MySQL URL, a misspelled scheme) rather than taken as a file path.
  * The value is never echoed: it may hold a password.
  */
-function databaseUrlSetting(name: string, value: string | undefined, fallback: string): string {
+function databaseUrlSetting({ name, value }: TextSetting, fallback: string): string {
   if (value === undefined) return fallback;
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
   if (scheme === undefined) return value;
@@ -240,7 +251,8 @@ function databaseUrlSetting(name: string, value: string | undefined, fallback: s
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-function logLevelSetting(name: string, value: string): string {
+function logLevelSetting({ name, value }: TextSetting, fallback: string): string {
+  if (value === undefined) return fallback;
   if (!LOG_LEVELS.includes(value.trim())) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(', ')}`);
   return value.trim();
 }

@@ -1,5 +1,7 @@
 // Command output: `--json` prints exactly one JSON object on stdout and nothing else;
 // otherwise short human lines. Failures are one line on stderr and a non-zero exit.
+import { CONTROL_OR_BIDI_ALL } from '../domain/text.js';
+
 export class UsageError extends Error {}
 
 /** Longest reason printed; a longer one (an echoed value thousands of characters long) is cut in the middle. */
@@ -12,7 +14,7 @@ const REASON_MAX = 300;
  * reverse what follows; and it is cut in the middle when long.
  */
 export function reasonLine(message: string): string {
-  const escaped = message.replace(/[\p{Cc}\u2028\u2029\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = message.replace(CONTROL_OR_BIDI_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   if (escaped.length <= REASON_MAX) return escaped;
   return `${escaped.slice(0, REASON_MAX - 90)} … ${escaped.slice(-80)}`;
 }

@@ -29,6 +29,11 @@ export function isValidEvmAddress(s: string): boolean {
   return toChecksumAddress(s) === s;
 }
 
+/** The zero address: nothing sent there can ever be moved again. */
+export const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
+
+export const isZeroAddress = (address: string): boolean => address.toLowerCase() === ZERO_ADDRESS;
+
 /** Key for case-insensitive comparison of addresses. */
 export function addressKey(address: string): string {
   return address.toLowerCase();

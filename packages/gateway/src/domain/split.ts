@@ -15,7 +15,7 @@
 //                   receivers; 41008 the shares do not add up to the order total exactly.
 
 import { formatAmount, parseAmount } from '@sparkpay/protocol';
-import { addressKey, isValidEvmAddress } from './address.js';
+import { addressKey, isValidEvmAddress, ZERO_ADDRESS } from './address.js';
 import type { Rational } from './money.js';
 import { mulRound } from './money.js';
 import type { SplitDetailEntry, SplitRequest } from './order-request.js';
@@ -72,8 +72,6 @@ export interface SplitContext {
    */
   readonly unpayable?: readonly { readonly address: string; readonly what: string }[];
 }
-
-const ZERO_ADDRESS = '0x0000000000000000000000000000000000000000';
 
 interface Text {
   readonly label: string;
