@@ -161,4 +161,42 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     await t.gateway.scanChain('4');
     for (const o of [...orders, late]) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ status: 'FINAL' }] });
   });
+
+  it('goes on with the token scan when its only endpoint cannot read balances (a node behind its load balancer lagging), and counts the native receipt once balances read again', async () => {
+    const only = await startRpcProxy(chain.node.rpcUrl);
+    const usdt = t.gateway.config.deployment.networks.find((n) => n.id === '4')!.currencies.find((c) => c.code === 'USDT')!.contract! as `0x${string}`;
+    const g = await startTestGateway({ kind, config: deploymentOn(chain, { '4': { rpcUrls: [only.url], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }) });
+    try {
+      const native = await placeOrder(g, { amount: '1', currency: 'POL' });
+      const token = await placeOrder(g, { amount: '2', currency: 'USDT' });
+      await g.gateway.scanChain('4');
+      await payNative(native.address, POL);
+      await chain.pay(usdt, token.address, 2_000_000n);
+      only.fault('http500', ['eth_getBalance']);
+      const failedBefore = only.stats.failed;
+      // The pass completes: the token transfer is counted and the cursor moves; the native receipt waits.
+      const blind = await g.gateway.scanChain('4');
+      expect(only.stats.failed).toBeGreaterThan(failedBefore);
+      expect(blind).toMatchObject({ transfers: 1, scanned: { to: blind.head } });
+      expect(await queryOrder(g, token.requestNo)).toMatchObject({ pay_status: 'PAYING' });
+      expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PENDING', payments: [] });
+      only.fault('none');
+      expect((await g.gateway.scanChain('4')).transfers).toBe(1);
+      expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+      // Deep enough, but the balances at the final depth cannot be read: the receipt stays SEEN
+      // (its confirmations move), and becomes FINAL, once, when they can.
+      await mine(chain, CONFIRMATIONS);
+      only.fault('http500', ['eth_getBalance']);
+      await g.gateway.scanChain('4');
+      expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ status: 'SEEN', confirmations: CONFIRMATIONS + 1 }] });
+      expect(await queryOrder(g, token.requestNo)).toMatchObject({ pay_status: 'PAID' });
+      only.fault('none');
+      await g.gateway.scanChain('4');
+      expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '1', payments: [{ status: 'FINAL' }] });
+      expect(await notifyTypes(g, native.paymentOrderNo)).toEqual(['ORDER_PAID']);
+    } finally {
+      await g.close();
+      await only.close();
+    }
+  });
 });

@@ -71,8 +71,14 @@ export async function scanNativeReceipts(
   // A final settlement emptied its forwarder: what it paid out no longer sits at the address, so
   // it leaves the credited sum (a receipt after the settlement is then seen in full).
   const paidOut = await store.settlements.distributedFrom(network.id, addresses);
-  const balances = await reader.balances(addresses, head);
-  let headHash: string | null = null;
+  // The native part of a pass is stateless (balances against stored rows): when the balances
+  // cannot be read (an endpoint behind a load balancer whose node has not reached `head` yet, a
+  // node that refuses or garbles them), this pass leaves native receipts as they are and the
+  // token scan goes on; the next pass reads them again.
+  const balances = await unlessUnreadable(deps, head, 'the native-coin balances at the head', () => reader.balances(addresses, head));
+  if (balances === null) return { transfers: 0, reverted: 0 };
+  // Read once, when the first receipt needs it (undefined: not read yet; null: no such block or unreadable).
+  let headHash: string | null | undefined;
   let transfers = 0;
   let reverted = 0;
   // Rows still counted after this pass, per address, for the finality check.
@@ -99,7 +105,7 @@ export async function scanNativeReceipts(
     const key = nativeReceiptKey(address, head);
     // A row already under this key (reverted at this very head) waits for the next block.
     if (deposit && balance > credited && !(rowsByAddress.get(address) ?? []).some((p) => p.txHash === key)) {
-      headHash ??= await reader.blockHash(head);
+      if (headHash === undefined) headHash = await unlessUnreadable(deps, head, 'the head block', () => reader.blockHash(head));
       if (headHash !== null) {
         const fact: TransferFact = {
           paymentOrderNo: deposit.paymentOrderNo,
@@ -127,7 +133,8 @@ export async function scanNativeReceipts(
   // Confirmations of the unfinal rows; those deep enough are checked at the final depth.
   const finalBlock = head - required + 1;
   const candidates = [...live.entries()].filter(([, rows]) => rows.some((p) => p.status === 'SEEN' && p.blockNumber <= finalBlock));
-  const finalBalances = candidates.length > 0 && finalBlock >= 0 ? await reader.balances(candidates.map(([a]) => a), finalBlock) : [];
+  // Unreadable at the final depth: every row stays SEEN this pass (only its confirmations move).
+  const finalBalances = candidates.length > 0 && finalBlock >= 0 ? ((await unlessUnreadable(deps, head, `the native-coin balances at block ${finalBlock}`, () => reader.balances(candidates.map(([a]) => a), finalBlock))) ?? []) : [];
   const finalBalanceOf = new Map(candidates.map(([a], i) => [a, finalBalances[i] ?? 0n]));
   for (const [address, rows] of live) {
     let before = -(paidOut.get(address) ?? 0n);
@@ -142,4 +149,14 @@ export async function scanNativeReceipts(
     }
   }
   return { transfers, reverted };
+}
+
+/** `read()`, or null (logged) when the chain could not answer it: the native receipts wait for the next pass. */
+async function unlessUnreadable<T>(deps: ScanDeps, head: number, what: string, read: () => Promise<T>): Promise<T | null> {
+  try {
+    return await read();
+  } catch (err) {
+    deps.log.warn({ network: deps.network.id, head, err: (err as Error).message }, `could not read ${what}: native-coin receipts wait for the next pass`);
+    return null;
+  }
 }
