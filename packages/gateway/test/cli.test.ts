@@ -402,6 +402,97 @@ describe('sparkpay dev', () => {
     expect(lines).toEqual(settlements.map((s) => expect.stringMatching(new RegExp(`^settlement +${s.role} +${s.receiver_addr} ${s.amount.replace('.', '\\.')} USDT SETTLED ${s.tx_hash}$`))));
   }, 45_000);
 
+  it('devnet pay is a payer on the command line (part, then the rest, the pair chosen on the cashier API), and devnet pay --reorg takes a seen payment off the chain before it is final', async () => {
+    const devEnv = { SPARKPAY_DATA_DIR: join(dir, '.sparkpay') };
+    const client = new SparkPayClient({
+      baseUrl: String(info.listening),
+      appId: String(info.app_id),
+      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
+      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
+    });
+    const merchantNo = String(info.merchant_no);
+    const now = () => Math.floor(Date.now() / 1000);
+    const until = async (requestNo: string, done: (o: Awaited<ReturnType<typeof client.getOrder>>) => boolean) => {
+      let order = await client.getOrder(merchantNo, requestNo);
+      for (let i = 0; i < 150 && !done(order); i += 1) {
+        await new Promise((r) => setTimeout(r, 200));
+        order = await client.getOrder(merchantNo, requestNo);
+      }
+      return order;
+    };
+    const devnet = await devnetInfo();
+    const usdt = devnet.networks['4']!;
+    const payerClients = evmClients(usdt.rpc_url, usdt.chain_id, privateKeyToAccount(devnet.funded_accounts[1]!.private_key));
+    const balanceOf = (address: Address) => payerClients.public.readContract({ address: usdt.tokens.USDT!, abi: erc20Abi, functionName: 'balanceOf', args: [address] });
+
+    const order = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_pay_1', merchant_order_time: now(), total_amount: '3', merchant_order_currency: 'USDT' });
+    // Started on port 0 without SPARKPAY_PUBLIC_URL: cashier_url names the port listened on.
+    expect(info.api_url).toBe(info.listening);
+    expect(order.cashier_url.startsWith(`${String(info.listening)}/cashier/${order.payment_order_no}?t=`)).toBe(true);
+    // Several pairs and none chosen: the payer must say which.
+    const unchosen = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url);
+    expect(unchosen.code).toBe(2);
+    expect(unchosen.stderr).toMatch(/^sparkpay: choose how to pay with --network and --currency: this order can be paid in USDT on 2, USDT on 3, USDT on 4\n$/);
+    const part = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url, '--network', '4', '--currency', 'USDT', '--amount', '1', '--account', '2', '--json');
+    expect(part.code).toBe(0);
+    const first = oneJson(part.stdout);
+    expect(first).toMatchObject({ payment_order_no: order.payment_order_no, network: '4', currency: 'USDT', amount: '1', amount_base: '1000000', from: devnet.funded_accounts[1]!.address, reorganised: false });
+    const address = first.address as Address;
+    expect(await balanceOf(address)).toBe(1_000_000n);
+    await until('dev_pay_1', (o) => o.pay_exception === 'UNDERPAID');
+    // The rest: the pair already chosen, the amount still short.
+    const rest = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url, '--json');
+    expect(rest.code).toBe(0);
+    expect(oneJson(rest.stdout)).toMatchObject({ address, amount: '2', amount_base: '2000000', from: devnet.funded_accounts[0]!.address });
+    const paid = await until('dev_pay_1', (o) => o.pay_status === 'PAID' || o.pay_status === 'COMPLETED');
+    expect(paid).toMatchObject({ real_pay_amount: '3' });
+    expect(paid.payments?.map((p) => [p.tx_hash, p.amount])).toEqual([
+      [first.tx_hash, '1'],
+      [oneJson(rest.stdout).tx_hash, '2'],
+    ]);
+    const nothing = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/^sparkpay: nothing remains to pay on this order \((PAID|COMPLETED)\); give --amount to send more anyway\n$/);
+
+    // Refused before anything is sent.
+    for (const [argv, reason] of [
+      [['devnet', 'pay', 'P123'], /expected an order's cashier_url/],
+      [['devnet', 'pay', order.cashier_url, '--network', '4'], /--network and --currency go together/],
+      [['devnet', 'pay', order.cashier_url, '--amount', '0.0000001'], /--amount must be a positive decimal with at most 6 decimals/],
+      [['devnet', 'pay', order.cashier_url, '--amount', '1', '--account', '9'], /--account is one of the funded accounts, 1 to 3/],
+      [['devnet', 'reorg', '--network', '7'], /--network is one of the devnet's networks/],
+      [['devnet', 'reorg', '--network', '4', '--depth', '0'], /--depth is a whole number of blocks from 1 to 64/],
+      [['devnet', 'reorg', '--network', '4', '--tx', '0x12'], /--tx is a transaction hash/],
+    ] as const) {
+      const r = await sparkpay(devEnv, ...argv);
+      expect([argv, r.code]).toEqual([argv, 2]);
+      expect(r.stderr).toMatch(reason);
+    }
+    const unknownTx = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--tx', `0x${'1'.repeat(64)}`);
+    expect(unknownTx).toMatchObject({ code: 1, stderr: expect.stringMatching(/is in no block of network 4's chain/) });
+
+    // A native payment the gateway sees (one confirmation), then loses to a reorganisation.
+    const eth = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_pay_2', merchant_order_time: now(), total_amount: '0.01', merchant_order_currency: 'ETH' });
+    const lost = await sparkpay(devEnv, 'devnet', 'pay', eth.cashier_url, '--reorg', '--json');
+    expect(lost.code).toBe(0);
+    const sent = oneJson(lost.stdout);
+    expect(sent).toMatchObject({ network: '2', currency: 'ETH', amount: '0.01', amount_base: (10n ** 16n).toString(), reorganised: true });
+    const ethChain = evmClients(devnet.networks['2']!.rpc_url, devnet.networks['2']!.chain_id, privateKeyToAccount(devnet.funded_accounts[0]!.private_key));
+    expect(await ethChain.public.getTransactionReceipt({ hash: sent.tx_hash as Hex }).catch(() => null)).toBeNull();
+    expect(await ethChain.public.getBalance({ address: sent.address as Address })).toBe(0n);
+    const reverted = await until('dev_pay_2', (o) => o.pay_exception === 'REVERTED');
+    expect(reverted).toMatchObject({ pay_status: 'PENDING', pay_exception: 'REVERTED', payments: [{ status: 'REVERTED', block_number: sent.block_number }] });
+
+    // The newest blocks replaced, their transactions mined again (--keep), then dropped.
+    const kept = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--depth', '2', '--keep', '--json');
+    expect(kept.code).toBe(0);
+    expect(oneJson(kept.stdout)).toMatchObject({ network: '4', depth: 2, kept: true });
+    const dropped = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--tx', String(oneJson(rest.stdout).tx_hash), '--json');
+    expect(dropped.code).toBe(0);
+    expect(oneJson(dropped.stdout)).toMatchObject({ network: '4', kept: false, from_block: oneJson(rest.stdout).block_number, transactions: expect.arrayContaining([oneJson(rest.stdout).tx_hash]) });
+    expect(await payerClients.public.getTransactionReceipt({ hash: oneJson(rest.stdout).tx_hash as Hex }).catch(() => null)).toBeNull();
+  }, 60_000);
+
   it('stops cleanly on SIGTERM, with every anvil it started, and devnet info then says so', async () => {
     const { stdout } = await run('pgrep', ['-P', String(child.pid)]);
     const anvils = stdout.split('\n').filter(Boolean).map(Number).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'anvil');

@@ -2,7 +2,6 @@
 // (SQLite WAL or PostgreSQL) and work while it runs.
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
 import { createApplication, createMerchant, parseNetworkAddressPairs, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
 import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
@@ -19,14 +18,12 @@ import {
   devnetRelayers,
   reapOrphanedAnvils,
   devnetInfo,
-  DevnetNotRunningError,
-  readDevnetFile,
   removeDevnetFile,
   startDevnet,
   writeDevnetFile,
-  type DevnetInfo,
 } from '../adapters/devnet/devnet.js';
-import { output, reasonLine, UsageError } from './output.js';
+import { args, failed, reasonLine, UsageError } from './output.js';
+import { devnetInfoCommand, devnetPayCommand, devnetReorgCommand } from './devnet-commands.js';
 
 const USAGE = `usage: sparkpay <command> [options]
   start                                  run the gateway (production mode)
@@ -34,6 +31,12 @@ const USAGE = `usage: sparkpay <command> [options]
                                          with test tokens, a demo merchant, keys in the data directory
   devnet info [--json]                   the running dev mode's chains: RPC URLs, chain ids, token contracts,
                                          factory, funded accounts (with their development private keys)
+  devnet pay <cashier_url> [--network <n> --currency <code>] [--amount <decimal>] [--account 1|2|3] [--json]
+                                         pay an order from a funded account, as a payer would: choose the pair on
+                                         its cashier API (default: the one chosen), send what remains (or --amount)
+  devnet reorg --network <n> [--depth <blocks> | --tx <hash>] [--keep] [--json]
+                                         replace the newest blocks of one chain (down to --tx's block): their
+                                         transactions are dropped, or with --keep mined again in the new blocks
   merchant create --name <name> [--json]
   merchant set <merchant_no> [--status ACTIVE|INACTIVE] [--online-payment on|off]
                 [--wallet <network>=<address>]... [--ca-address <network>=<address>]... [--json]
@@ -70,6 +73,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'devnet':
         if (sub === 'info') return devnetInfoCommand(rest);
+        if (sub === 'pay') return await devnetPayCommand(rest);
+        if (sub === 'reorg') return await devnetReorgCommand(rest);
         break;
       case 'notify':
         if (sub === 'list') return await notifyList(rest);
@@ -98,14 +103,6 @@ function isParseArgsError(err: unknown): boolean {
   return typeof (err as { code?: unknown })?.code === 'string' && String((err as { code: string }).code).startsWith('ERR_PARSE_ARGS');
 }
 
-type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
-
-function args(argv: string[], options: OptionSpec, positionals = 0) {
-  const parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, ...options }, allowPositionals: positionals > 0, strict: true });
-  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
-  return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals, out: output((parsed.values as Record<string, unknown>).json === true) };
-}
-
 async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
   const config = loadConfig('production');
   const core = await openCore(config, undefined, undefined, { management: true });
@@ -116,10 +113,6 @@ async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
   }
 }
 
-function failed(message: string): number {
-  process.stderr.write(`sparkpay: ${reasonLine(message)}\n`);
-  return 1;
-}
 
 async function serve(mode: Mode, argv: string[]): Promise<null> {
   const { out } = args(argv, {});
@@ -170,7 +163,7 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
     await close();
     throw err;
   }
-  const info: Record<string, unknown> = { mode, api_url: config.publicUrl, listening: address, database: gateway.db.description, data_dir: config.dataDir };
+  const info: Record<string, unknown> = { mode, api_url: gateway.publicUrl(), listening: address, database: gateway.db.description, data_dir: config.dataDir };
   if (dev && devnet) {
     Object.assign(info, {
       merchant_no: dev.merchantNo,
@@ -213,31 +206,6 @@ function removeOwnDevnetFile(path: string): void {
   } catch {
     // Gone already, or not ours to judge.
   }
-}
-
-function devnetInfoCommand(argv: string[]): number {
-  const { out } = args(argv, {});
-  const path = join(loadConfig('development').dataDir, 'devnet.json');
-  let info: DevnetInfo;
-  try {
-    info = readDevnetFile(path);
-  } catch (err) {
-    if (err instanceof DevnetNotRunningError) return failed(err.message);
-    throw err;
-  }
-  const { networks, funded_accounts, merchant_wallet } = info;
-  out.result({ networks, funded_accounts, merchant_wallet }, () => [
-    ...Object.entries(networks).flatMap(([id, n]) => [
-      `network ${id} (${n.name}): ${n.rpc_url}, chain id ${n.chain_id}, ${n.confirmations} confirmations`,
-      ...(n.native_coin ? [`  ${n.native_coin.padEnd(5)} native coin`] : []),
-      ...Object.entries(n.tokens).map(([code, address]) => `  ${code.padEnd(5)} ${address} (${String(n.token_decimals[code])} decimals)`),
-      `  factory ${n.factory}, forwarder ${n.forwarder}, fee address ${n.fee_address}`,
-    ]),
-    `demo merchant wallet ${merchant_wallet}`,
-    'funded accounts (1,000,000 of every token, and native coin, on every chain; anvil\'s public development keys):',
-    ...funded_accounts.map((a) => `  ${a.address} ${a.private_key}`),
-  ]);
-  return 0;
 }
 
 async function merchantCreate(argv: string[]): Promise<number> {

@@ -125,7 +125,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     dataDir,
     host,
     port,
-    publicUrl: publicUrlSetting(textSetting(env, 'SPARKPAY_PUBLIC_URL', 'public_url', file.public_url), `http://${host.includes(':') ? `[${host}]` : host}:${port}`),
+    publicUrl: publicUrlSetting(textSetting(env, 'SPARKPAY_PUBLIC_URL', 'public_url', file.public_url), defaultPublicUrl(host, port)),
     databaseUrl: databaseUrlSetting(textSetting(env, 'SPARKPAY_DATABASE_URL', 'database_url', file.database_url), join(dataDir, 'sparkpay.db')),
     masterKey: envText(env, 'SPARKPAY_MASTER_KEY') ?? file.master_key ?? null,
     masterKeyFile: join(dataDir, 'master.key'),
@@ -215,6 +215,9 @@ function checkFileTypes(file: FileConfig): void {
     }
   }
 }
+
+/** The base of cashier_url when SPARKPAY_PUBLIC_URL is not set: the address listened on. */
+export const defaultPublicUrl = (host: string, port: number): string => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 /** The base of cashier_url: an absolute http(s) URL without credentials, query or fragment. */
 function publicUrlSetting({ name, value }: TextSetting, fallback: string): string {

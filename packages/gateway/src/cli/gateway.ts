@@ -32,7 +32,7 @@ import { startExpiryWorker } from '../jobs/expiry-worker.js';
 import { startNotificationWorker, type NotificationWorker } from '../jobs/notification-worker.js';
 import { startLoop, type WakeableLoop, type WorkerLoop } from '../jobs/worker-loop.js';
 import type { NetworkDeployment } from '../domain/catalogue.js';
-import type { Config } from './config.js';
+import { defaultPublicUrl, type Config } from './config.js';
 
 export interface GatewayOptions {
   config: Config;
@@ -67,6 +67,11 @@ export interface Gateway {
   ids: Ids;
   /** Listens on config.host:config.port; resolves to the base URL. */
   listen(): Promise<string>;
+  /**
+   * The base of cashier_url: the configured one; with port 0 and no SPARKPAY_PUBLIC_URL, the
+   * port the system chose once listening (a cashier_url naming port 0 reaches nothing).
+   */
+  publicUrl(): string;
   close(): Promise<void>;
 }
 
@@ -217,6 +222,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // address's settlement plan, so a wallet changed a moment ago must never be used (ADR 0010).
   const cashierDeps = { store: core.store, clock, deployment: config.deployment, deposits };
   let ready = false;
+  let publicUrl = config.publicUrl;
   const server = buildServer({
     logger,
     clock,
@@ -228,7 +234,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     metrics: config.metrics ? metrics : undefined,
     api: {
       createOrder: (app, edition, body, nonce) =>
-        createOrder({ ...deps, deployment: config.deployment, rates, publicUrl: config.publicUrl }, app, edition, body, nonce),
+        createOrder({ ...deps, deployment: config.deployment, rates, publicUrl }, app, edition, body, nonce),
       queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo),
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },
@@ -241,6 +247,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const workers: WorkerLoop[] = [];
   return {
     config,
+    publicUrl: () => publicUrl,
     db,
     store,
     server,
@@ -265,6 +272,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ids,
     async listen() {
       const address = await server.listen({ host: config.host, port: config.port });
+      if (config.port === 0 && config.publicUrl === defaultPublicUrl(config.host, 0)) publicUrl = defaultPublicUrl(config.host, Number(new URL(address).port));
       if (options.workers !== false) {
         workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
         workers.push(startFactoryCheck(deposits, config.deployment.networks, logger));

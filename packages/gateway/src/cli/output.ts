@@ -1,5 +1,6 @@
 // Command output: `--json` prints exactly one JSON object on stdout and nothing else;
 // otherwise short human lines. Failures are one line on stderr and a non-zero exit.
+import { parseArgs } from 'node:util';
 import { CONTROL_OR_BIDI_ALL } from '../domain/text.js';
 
 export class UsageError extends Error {}
@@ -32,4 +33,19 @@ export function output(json: boolean, write: (s: string) => void = (s) => proces
       else write(`${human().join('\n')}\n`);
     },
   };
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+
+/** A command's options (strict; `--json` always known) and exactly `positionals` arguments. */
+export function args(argv: string[], options: OptionSpec, positionals = 0) {
+  const parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, ...options }, allowPositionals: positionals > 0, strict: true });
+  if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
+  return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals, out: output((parsed.values as Record<string, unknown>).json === true) };
+}
+
+/** A command that could not do its work: one line on stderr, exit code 1. */
+export function failed(message: string): number {
+  process.stderr.write(`sparkpay: ${reasonLine(message)}\n`);
+  return 1;
 }

@@ -61,6 +61,8 @@ export interface Devnet {
   readonly feeAddress: Address;
   readonly merchantWallet: Address;
   readonly fundedAccounts: readonly DevnetAccount[];
+  /** Seconds between blocks on every chain. */
+  readonly blockTime: number;
   /** Stops every anvil of the devnet and waits for them to exit. Idempotent. */
   stop(): Promise<void>;
 }
@@ -117,14 +119,14 @@ export async function startDevnet(options: DevnetOptions = {}): Promise<Devnet> 
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
     const fundedAccounts = DEVNET_FUNDED_INDEXES.map(devnetAccount);
-    const chains = await Promise.all(
-      NETWORK_IDS.map((network, i) => setUpChain(network, nodes[i] as AnvilNode, fundedAccounts, options.blockTime ?? DEVNET_BLOCK_TIME)),
-    );
+    const blockTime = options.blockTime ?? DEVNET_BLOCK_TIME;
+    const chains = await Promise.all(NETWORK_IDS.map((network, i) => setUpChain(network, nodes[i] as AnvilNode, fundedAccounts, blockTime)));
     return {
       chains,
       feeAddress: account(DEVNET_FEE_INDEX).address,
       merchantWallet: account(DEVNET_MERCHANT_WALLET_INDEX).address,
       fundedAccounts,
+      blockTime,
       stop,
     };
   } catch (err) {
@@ -198,6 +200,8 @@ export interface DevnetInfo {
       readonly forwarder: string;
       readonly fee_address: string;
       readonly confirmations: number;
+      /** Seconds between blocks. */
+      readonly block_time: number;
     }
   >;
   readonly funded_accounts: readonly { readonly address: string; readonly private_key: string }[];
@@ -224,6 +228,7 @@ export function devnetInfo(devnet: Devnet, pid: number = process.pid): DevnetInf
           forwarder: c.forwarder,
           fee_address: devnet.feeAddress,
           confirmations: DEVNET_CONFIRMATIONS,
+          block_time: devnet.blockTime,
         },
       ]),
     ),
