@@ -17,6 +17,7 @@ import { paymentFacts } from '../src/app/record-payment.js';
 import { randomIds } from '../src/adapters/crypto/random-ids.js';
 import { loadConfig } from '../src/cli/config.js';
 import { openCore } from '../src/cli/gateway.js';
+import { inProcess } from './cli-run.js';
 import { openReceived, startReceiver } from './notify-receiver.js';
 
 const run = promisify(execFile);
@@ -185,6 +186,15 @@ describe('sparkpay dev', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** The SDK client of the demo merchant dev printed. */
+  const devClient = () =>
+    new SparkPayClient({
+      baseUrl: String(info.listening),
+      appId: String(info.app_id),
+      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
+      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
+    });
+
   it('prints what a newcomer needs and writes the keys into ./.sparkpay', () => {
     expect(info).toMatchObject({ mode: 'development', merchant_no: 'M100000000001' });
     expect(String(info.data_dir)).toBe(join(dir, '.sparkpay'));
@@ -196,12 +206,7 @@ describe('sparkpay dev', () => {
   });
 
   it('serves the signed API to the SDK with the printed identity', async () => {
-    const client = new SparkPayClient({
-      baseUrl: String(info.listening),
-      appId: String(info.app_id),
-      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
-      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
-    });
+    const client = devClient();
     const now = Math.floor(Date.now() / 1000);
     const merchantNo = String(info.merchant_no);
     const created = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_1', merchant_order_time: now, total_amount: '25', merchant_order_currency: 'USDC' });
@@ -221,12 +226,7 @@ describe('sparkpay dev', () => {
     const dataDir = join(dir, '.sparkpay');
     const core = await openCore(loadConfig('development', { SPARKPAY_DATA_DIR: dataDir }), systemClock, randomIds, { management: true });
     try {
-      const client = new SparkPayClient({
-        baseUrl: String(info.listening),
-        appId: String(info.app_id),
-        merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
-        platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
-      });
+      const client = devClient();
       const merchantNo = String(info.merchant_no);
       const created = await client.createOrder({
         merchant_no: merchantNo,
@@ -354,12 +354,7 @@ describe('sparkpay dev', () => {
 
   it('an order is paid end to end on the devnet: cashier select, a transfer from a funded account, PAID then COMPLETED (the dev relayer settles it) through the SDK', async () => {
     const devnet = await devnetInfo();
-    const client = new SparkPayClient({
-      baseUrl: String(info.listening),
-      appId: String(info.app_id),
-      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
-      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
-    });
+    const client = devClient();
     const merchantNo = String(info.merchant_no);
     const created = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_chain_1', merchant_order_time: Math.floor(Date.now() / 1000), total_amount: '12.34', merchant_order_currency: 'USDT' });
     const cashier = new URL(created.cashier_url);
@@ -403,13 +398,9 @@ describe('sparkpay dev', () => {
   }, 45_000);
 
   it('devnet pay is a payer on the command line (part, then the rest, the pair chosen on the cashier API), and devnet pay --reorg takes a seen payment off the chain before it is final', async () => {
-    const devEnv = { SPARKPAY_DATA_DIR: join(dir, '.sparkpay') };
-    const client = new SparkPayClient({
-      baseUrl: String(info.listening),
-      appId: String(info.app_id),
-      merchantPrivateKey: readFileSync(String(info.merchant_private_key_file), 'utf8'),
-      platformPublicKey: readFileSync(String(info.platform_public_key_file), 'utf8'),
-    });
+    // In this process (runCli), as the built executable would run them: the same code, no node start-up each.
+    const devnetCommand = (...argv: string[]) => inProcess(['devnet', ...argv], { SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, dir);
+    const client = devClient();
     const merchantNo = String(info.merchant_no);
     const now = () => Math.floor(Date.now() / 1000);
     const until = async (requestNo: string, done: (o: Awaited<ReturnType<typeof client.getOrder>>) => boolean) => {
@@ -430,10 +421,10 @@ describe('sparkpay dev', () => {
     expect(info.api_url).toBe(info.listening);
     expect(order.cashier_url.startsWith(`${String(info.listening)}/cashier/${order.payment_order_no}?t=`)).toBe(true);
     // Several pairs and none chosen: the payer must say which.
-    const unchosen = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url);
+    const unchosen = await devnetCommand('pay', order.cashier_url);
     expect(unchosen.code).toBe(2);
     expect(unchosen.stderr).toMatch(/^sparkpay: choose how to pay with --network and --currency: this order can be paid in USDT on 2, USDT on 3, USDT on 4\n$/);
-    const part = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url, '--network', '4', '--currency', 'USDT', '--amount', '1', '--account', '2', '--json');
+    const part = await devnetCommand('pay', order.cashier_url, '--network', '4', '--currency', 'USDT', '--amount', '1', '--account', '2', '--json');
     expect(part.code).toBe(0);
     const first = oneJson(part.stdout);
     expect(first).toMatchObject({ payment_order_no: order.payment_order_no, network: '4', currency: 'USDT', amount: '1', amount_base: '1000000', from: devnet.funded_accounts[1]!.address, reorganised: false });
@@ -441,7 +432,7 @@ describe('sparkpay dev', () => {
     expect(await balanceOf(address)).toBe(1_000_000n);
     await until('dev_pay_1', (o) => o.pay_exception === 'UNDERPAID');
     // The rest: the pair already chosen, the amount still short.
-    const rest = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url, '--json');
+    const rest = await devnetCommand('pay', order.cashier_url, '--json');
     expect(rest.code).toBe(0);
     expect(oneJson(rest.stdout)).toMatchObject({ address, amount: '2', amount_base: '2000000', from: devnet.funded_accounts[0]!.address });
     const paid = await until('dev_pay_1', (o) => o.pay_status === 'PAID' || o.pay_status === 'COMPLETED');
@@ -450,7 +441,7 @@ describe('sparkpay dev', () => {
       [first.tx_hash, '1'],
       [oneJson(rest.stdout).tx_hash, '2'],
     ]);
-    const nothing = await sparkpay(devEnv, 'devnet', 'pay', order.cashier_url);
+    const nothing = await devnetCommand('pay', order.cashier_url);
     expect(nothing.code).toBe(1);
     expect(nothing.stderr).toMatch(/^sparkpay: nothing remains to pay on this order \((PAID|COMPLETED)\); give --amount to send more anyway\n$/);
 
@@ -464,16 +455,16 @@ describe('sparkpay dev', () => {
       [['devnet', 'reorg', '--network', '4', '--depth', '0'], /--depth is a whole number of blocks from 1 to 64/],
       [['devnet', 'reorg', '--network', '4', '--tx', '0x12'], /--tx is a transaction hash/],
     ] as const) {
-      const r = await sparkpay(devEnv, ...argv);
+      const r = await devnetCommand(...argv.slice(1));
       expect([argv, r.code]).toEqual([argv, 2]);
       expect(r.stderr).toMatch(reason);
     }
-    const unknownTx = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--tx', `0x${'1'.repeat(64)}`);
+    const unknownTx = await devnetCommand('reorg', '--network', '4', '--tx', `0x${'1'.repeat(64)}`);
     expect(unknownTx).toMatchObject({ code: 1, stderr: expect.stringMatching(/is in no block of network 4's chain/) });
 
     // A native payment the gateway sees (one confirmation), then loses to a reorganisation.
     const eth = await client.createOrder({ merchant_no: merchantNo, request_no: 'dev_pay_2', merchant_order_time: now(), total_amount: '0.01', merchant_order_currency: 'ETH' });
-    const lost = await sparkpay(devEnv, 'devnet', 'pay', eth.cashier_url, '--reorg', '--json');
+    const lost = await devnetCommand('pay', eth.cashier_url, '--reorg', '--json');
     expect(lost.code).toBe(0);
     const sent = oneJson(lost.stdout);
     expect(sent).toMatchObject({ network: '2', currency: 'ETH', amount: '0.01', amount_base: (10n ** 16n).toString(), reorganised: true });
@@ -484,10 +475,10 @@ describe('sparkpay dev', () => {
     expect(reverted).toMatchObject({ pay_status: 'PENDING', pay_exception: 'REVERTED', payments: [{ status: 'REVERTED', block_number: sent.block_number }] });
 
     // The newest blocks replaced, their transactions mined again (--keep), then dropped.
-    const kept = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--depth', '2', '--keep', '--json');
+    const kept = await devnetCommand('reorg', '--network', '4', '--depth', '2', '--keep', '--json');
     expect(kept.code).toBe(0);
     expect(oneJson(kept.stdout)).toMatchObject({ network: '4', depth: 2, kept: true });
-    const dropped = await sparkpay(devEnv, 'devnet', 'reorg', '--network', '4', '--tx', String(oneJson(rest.stdout).tx_hash), '--json');
+    const dropped = await devnetCommand('reorg', '--network', '4', '--tx', String(oneJson(rest.stdout).tx_hash), '--json');
     expect(dropped.code).toBe(0);
     expect(oneJson(dropped.stdout)).toMatchObject({ network: '4', kept: false, from_block: oneJson(rest.stdout).block_number, transactions: expect.arrayContaining([oneJson(rest.stdout).tx_hash]) });
     expect(await payerClients.public.getTransactionReceipt({ hash: oneJson(rest.stdout).tx_hash as Hex }).catch(() => null)).toBeNull();
