@@ -1,5 +1,7 @@
-// The `sparkpay` command as an operator uses it: the built executable in child processes,
-// against a real SQLite database in a temporary data directory.
+// The `sparkpay` command as an operator uses it, against a real SQLite database in a temporary
+// data directory: `dev` and `start` as the built executable in child processes, the management
+// commands through runCli in this process (the code main.ts runs; cli-fuzz.test.ts checks the
+// executable answers alike).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +32,13 @@ interface CliResult {
   stderr: string;
 }
 
+/**
+ * `sparkpay <args>` with `env`'s variables: in this process through runCli (what main.ts runs,
+ * without a node start-up per command), except `start`, which keeps running: the built executable.
+ * cli-fuzz.test.ts checks that the executable and runCli answer alike.
+ */
 async function sparkpay(env: NodeJS.ProcessEnv, ...args: string[]): Promise<CliResult> {
+  if (args[0] !== 'start') return inProcess(args, env, process.cwd());
   try {
     const r = await run(process.execPath, [MAIN, ...args], { env: { ...process.env, ...env }, timeout: 20_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
