@@ -66,13 +66,16 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   // A transfer in a pair the order does not offer is recorded but counts for nothing.
   let fact: OrderFact | null = null;
   if (order.state.due !== null) {
-    const counted = [...rows.values()].filter((p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED');
+    const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
+    const counted = [...rows.values()].filter((p) => inPair(p) && p.status !== 'REVERTED');
     fact = {
       kind: 'PAYMENTS_OBSERVED',
       due: order.state.due,
       seen: counted.reduce((s, p) => s + p.amount, 0n),
       final: counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n),
       allFinal: counted.every((p) => p.status === 'FINAL'),
+      // A transfer that counted and left the chain in this pass, even when new money keeps the totals up.
+      lost: stored.some((p) => inPair(p) && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
     };
   }
   return { writes: [...writes.values()], entered, fact };
@@ -82,15 +85,20 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
  * Whether money in `option`'s pair makes it the order's pair: the payer skipped the cashier (no
  * pair chosen), or chose `option`'s pair, switched to another one (allowed while PENDING) and
  * paid the address handed out first anyway. Then the money counts, as long as nothing counts
- * on the pair chosen last: the money shows which pair the payer paid with.
+ * on the pair chosen last: the money shows which pair the payer paid with. On a CLOSED order
+ * the same holds for money sent after closure: it counts as PAID_LATE (and `order settle` pays
+ * it out from that pair's address) instead of sitting unseen at an address the order left.
  */
 function paysAnotherPair(order: OrderRecord, option: { network: string; currency: string }, rows: ReadonlyMap<string, PaymentRecord>): boolean {
   if (!order.selectedNetwork) return true;
   if (order.selectedNetwork === option.network && order.selectedCurrency === option.currency) return false;
-  if (order.state.status !== 'PENDING') return false;
+  if (!OTHER_PAIR_STATUSES.has(order.state.status)) return false;
   for (const p of rows.values()) if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED') return false;
   return true;
 }
+
+/** Statuses in which money in a pair chosen earlier can become the order's pair (paysAnotherPair). */
+const OTHER_PAIR_STATUSES: ReadonlySet<OrderRecord['state']['status']> = new Set(['PENDING', 'CLOSED']);
 
 /** `id`'s transfer (order, network, currency, tx, address, amount) where `at` says it is now. Written out: spreading costs more. */
 function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt: number): PaymentRecord {
@@ -178,7 +186,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           let orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
           // Money in another pair than the one chosen may make it the order's pair (paysAnotherPair):
           // those few orders are read again with all their options.
-          const otherPair = orders.filter((o) => o.state.status === 'PENDING' && byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
+          const otherPair = orders.filter((o) => OTHER_PAIR_STATUSES.has(o.state.status) && byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
           if (otherPair.length > 0) {
             const whole = new Map((await tx.orders.getMany(otherPair.map((o) => o.paymentOrderNo))).map((o) => [o.paymentOrderNo, o]));
             orders = orders.map((o) => whole.get(o.paymentOrderNo) ?? o);

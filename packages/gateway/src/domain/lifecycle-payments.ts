@@ -23,10 +23,11 @@ function assertTotals(f: PaymentsObserved): void {
 export function observePayments(order: OrderState, f: PaymentsObserved, now: number): Decision {
   assertTotals(f);
   const prev = order.received;
-  if (f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
-  // Either total going down means a counted transfer left the canonical chain (or lost its
-  // confirmations): that is the only thing allowed to move a status backwards.
-  const reverted = f.seen < prev.seen || f.final < prev.final;
+  if (f.lost !== true && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
+  // A counted transfer that left the canonical chain (said by the caller, or shown by either
+  // total going down: a transfer lost its confirmations) is the only thing allowed to move a
+  // status backwards. New money in the same observation may hide it from the totals.
+  const reverted = f.lost === true || f.seen < prev.seen || f.final < prev.final;
   const s = order.status;
   switch (s) {
     case 'PENDING':

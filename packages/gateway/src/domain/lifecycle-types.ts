@@ -64,7 +64,12 @@ export type OrderFact =
    * confirmations (final <= seen); allFinal = no unconfirmed transfer remains. `due` wins over
    * state.due because the payment option may have been selected after creation.
    */
-  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean }
+  /**
+   * The totals of the order's transfers in its pair; `lost`: a transfer counted before left the
+   * canonical chain in this observation (a reorg the totals may not show: new money can make up
+   * for it). Absent is false.
+   */
+  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean }
   /** The settlement transaction became final on chain. */
   | { kind: 'SETTLEMENT_FINAL' };
 

@@ -59,12 +59,14 @@ const closedByMerchant = state({
 const CLOSE: OrderFact = { kind: 'MERCHANT_CLOSE' };
 const DEADLINE: OrderFact = { kind: 'DEADLINE_CHECK' };
 const SETTLED: OrderFact = { kind: 'SETTLEMENT_FINAL' };
-const obs = (due: bigint, seen: bigint, final: bigint, allFinal = seen === final): OrderFact => ({
+/** Payment totals observed; `lost`: a counted transfer left the chain in this observation. */
+const obs = (due: bigint, seen: bigint, final: bigint, allFinal = seen === final, lost = false): OrderFact => ({
   kind: 'PAYMENTS_OBSERVED',
   due,
   seen,
   final,
   allFinal,
+  ...(lost ? { lost } : {}),
 });
 
 const N = (t: NotifyType): Effect => ({ kind: 'NOTIFY', notifyType: t });
@@ -202,6 +204,15 @@ const rows: Row[] = [
   { name: 'prefers REVERTED over UNDERPAID in the same observation', from: state({ status: 'PAYING', received: r(90n, 0n) }),
     fact: obs(100n, 60n, 60n), now: BEFORE,
     expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
+  { name: 'raises REVERTED when a counted payment left the chain though new money keeps the totals up', from: paying,
+    fact: obs(100n, 80n, 0n, false, true), now: BEFORE,
+    expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
+  { name: 'raises REVERTED when a counted payment left the chain and the same amount came again', from: paying,
+    fact: obs(100n, 60n, 0n, false, true), now: BEFORE,
+    expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
+  { name: 'records late money on a closed order whose counted payment left the chain as REVERTED', from: { ...closedExpired, received: r(60n, 60n) },
+    fact: obs(100n, 70n, 70n, true, true), now: AFTER,
+    expect: to('CLOSED', 'REVERTED', 'EXPIRED', [0, 0, EXPIRE], [EXC_N]) },
   { name: 'becomes PAID with REVERTED when a reorg and a full payment meet', from: state({ status: 'PAYING', received: r(120n, 0n) }),
     fact: obs(100n, 100n, 100n), now: BEFORE,
     expect: to('PAID', 'REVERTED', null, [BEFORE, 0, 0], [PAID_N, EXC_N, SETTLE]) },
@@ -367,8 +378,9 @@ const factArb: fc.Arbitrary<OrderFact> = fc.oneof(
   // Observations dominate, as in production; a rare different due exercises the clamp.
   ...Array.from({ length: 4 }, () =>
     fc
-      .tuple(fc.constantFrom(100n, 100n, 100n, 150n), totals, fc.boolean())
-      .map(([due, [seen, final], allFinal]) => obs(due, seen, final, allFinal)),
+      .tuple(fc.constantFrom(100n, 100n, 100n, 150n), totals, fc.boolean(), fc.integer({ min: 0, max: 9 }))
+      // Now and then a counted transfer left the chain (`lost`), whatever the totals show.
+      .map(([due, [seen, final], allFinal, dice]) => obs(due, seen, final, allFinal, dice === 0)),
   ),
 );
 const stepArb = fc.tuple(factArb, fc.integer({ min: 0, max: 2_500 }));
@@ -397,7 +409,7 @@ function checkStep(prev: OrderState, fact: OrderFact, now: number): OrderState {
     if (REORG.has(edge)) {
       expect(fact.kind).toBe('PAYMENTS_OBSERVED');
       if (fact.kind === 'PAYMENTS_OBSERVED') {
-        expect(fact.seen < prev.received.seen || fact.final < prev.received.final).toBe(true);
+        expect(fact.lost === true || fact.seen < prev.received.seen || fact.final < prev.received.final).toBe(true);
       }
       expect(next.exception).toBe('REVERTED');
       expect(has(d, 'ORDER_EXCEPTION')).toBe(true);
