@@ -226,6 +226,8 @@ export interface ChainCursorRepo {
   lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
   /** Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still holds the lease. */
   advance(network: string, owner: string, nextBlock: number, scannedHash: string | null): Promise<boolean>;
+  /** Gives the network's scan lease back if `owner` holds it (a stopping instance: another one, or its restart, scans at once). */
+  release(network: string, owner: string, nowMs: number): Promise<void>;
 }
 
 /** An ERC-20 Transfer to a watched address, as a block shows it. Addresses lower-case. */

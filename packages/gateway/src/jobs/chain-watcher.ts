@@ -12,12 +12,24 @@ export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Pr
   return r;
 }
 
+/**
+ * Stopping waits for the pass in progress, then gives the network's scan lease back: a gateway
+ * restarted at once (or another instance) scans without waiting for the lease to run out.
+ */
 export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number, metrics: Metrics = noMetrics): WorkerLoop {
-  return startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
+  const loop = startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 100; pass += 1) {
       const r = await scanPass(deps, metrics);
       if (r.transfers > 0 || r.reverted > 0) logger.info({ network: deps.network.id, ...r }, 'chain scan');
       if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) return;
     }
   });
+  return {
+    async stop() {
+      await loop.stop();
+      await deps.store.chainCursors
+        .release(deps.network.id, deps.owner, deps.clock.nowMs())
+        .catch((err: unknown) => logger.warn({ err, network: deps.network.id }, 'could not release the chain scan lease'));
+    },
+  };
 }

@@ -28,6 +28,9 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
       const r = await q.updateTable('chain_cursors').set({ next_block: nextBlock, scanned_hash: scannedHash }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    async release(network, owner, nowMs) {
+      await q.updateTable('chain_cursors').set({ lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', '=', network).where('lease_owner', '=', owner).execute();
+    },
   };
 }
 
