@@ -720,9 +720,10 @@ describe.each(DATABASE_KINDS)('SIGKILL of the whole gateway at random moments, r
 
   // Found while writing the suite (the property plays the scan lease forward, so it does not
   // fail on it). The settlement worker lets its lease go when the process stops, "so another
-  // instance takes over at once" (settle.ts, settlement-worker.ts); the chain watcher does not:
-  // its scan lease (30 s at least, chain_poll_ms × 10) stays with the stopped process, and the
-  // gateway restarted after a clean stop — or another instance — scans nothing until it runs out.
+  // instance takes over at once" (settle.ts, settlement-worker.ts); the chain watcher did not:
+  // its scan lease (30 s at least, chain_poll_ms × 10) stayed with the stopped process, and the
+  // gateway restarted after a clean stop — or another instance — scanned nothing until it ran out.
+  // Fixed: the watcher releases it on stop (ChainCursorRepo.release).
   it('was defect 1: a clean stop (SIGTERM) kept the chain scan lease for 30 s: a gateway restarted at once scans nothing until it runs out', async () => {
     const rig = await startRig(kind, 1, node!);
     try {
