@@ -36,6 +36,23 @@ export function deploymentOn(chain: TestChain, networks: Partial<Record<NetworkI
   };
 }
 
+/**
+ * Network 4 (Polygon) of a gateway configuration file (`networks['4']`) on the test chain: its
+ * factory, USDT at `usdt`, read through `rpcUrl`, settled by the relayer key given.
+ */
+export function polygonOnTestChain(chain: TestChain, rpcUrl: string, usdt: Address, confirmations: number, relayerKey: string) {
+  return {
+    chain_id: chain.node.chainId,
+    rpc_urls: [rpcUrl],
+    confirmations,
+    factory: chain.factory.factory,
+    forwarder: chain.factory.implementation,
+    fee_address: FEE_ADDRESS,
+    currencies: { USDT: { contract: usdt } },
+    relayer_key: relayerKey,
+  };
+}
+
 export interface PlacedOrder {
   paymentOrderNo: string;
   requestNo: string;

@@ -32,7 +32,7 @@ import { randomIds } from '../src/adapters/crypto/random-ids.js';
 import { loadConfig } from '../src/cli/config.js';
 import { openCore } from '../src/cli/gateway.js';
 import { NETWORK_IDS, type NetworkId } from '../src/domain/catalogue.js';
-import { FEE_ADDRESS } from './chain-setup.js';
+import { FEE_ADDRESS, polygonOnTestChain } from './chain-setup.js';
 import { createTestDatabase, DATABASE_KINDS, type DatabaseKind, type TestDatabase } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { check } from './fuzz.js';
@@ -231,16 +231,7 @@ async function startRig(kind: DatabaseKind, batchSize: number, { chain, proxy }:
     ]);
     const dataDir = mkdtempSync(join(tmpdir(), 'sparkpay-crash-fuzz-'));
     closers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
-    const network = {
-      chain_id: chain.node.chainId,
-      rpc_urls: [proxy.url],
-      confirmations: CONFIRMATIONS,
-      factory: chain.factory.factory,
-      forwarder: chain.factory.implementation,
-      fee_address: FEE_ADDRESS,
-      currencies: { USDT: { contract: usdt } },
-      relayer_key: RELAYER.privateKey,
-    };
+    const network = polygonOnTestChain(chain, proxy.url, usdt, CONFIRMATIONS, RELAYER.privateKey);
     const file = {
       chain_poll_ms: 100,
       notify: { timeout_ms: NOTIFY_TIMEOUT_MS, poll_ms: 50 },

@@ -17,7 +17,7 @@ import { orderRef } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
 import { DATABASE_KINDS, PG_BASE_URL, type DatabaseKind } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
-import { FEE_ADDRESS, mine, placeOrder, queryOrder, type PlacedOrder } from './chain-setup.js';
+import { FEE_ADDRESS, mine, placeOrder, polygonOnTestChain, queryOrder, type PlacedOrder } from './chain-setup.js';
 import { ManualClock, startTestGateway, TEST_MASTER_KEY, WALLET, type TestGateway } from './harness.js';
 import { assertGatewayBuilt, freePort, startGatewayProcess, stopProcess, waitHealthy, type GatewayProcess } from './processes.js';
 import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
@@ -67,16 +67,7 @@ async function startRig(kind: DatabaseKind): Promise<Rig> {
   try {
     const usdt = await chain.deployToken({ name: 'Tether USD (test)', symbol: 'USDT', decimals: 6 });
     proxy = await startRpcProxy(chain.node.rpcUrl);
-    const network = {
-      chain_id: chain.node.chainId,
-      rpc_urls: [proxy.url],
-      confirmations: CONFIRMATIONS,
-      factory: chain.factory.factory,
-      forwarder: chain.factory.implementation,
-      fee_address: FEE_ADDRESS,
-      currencies: { USDT: { contract: usdt } },
-      relayer_key: RELAYER.privateKey,
-    };
+    const network = polygonOnTestChain(chain, proxy.url, usdt, CONFIRMATIONS, RELAYER.privateKey);
     writeFileSync(join(dataDir, 'config.json'), JSON.stringify({ chain_poll_ms: 100, settlement: { poll_ms: 100, lease_ms: 1_500 }, networks: { '4': network } }), { mode: 0o600 });
     const config = loadConfig('production', { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: TEST_MASTER_KEY });
     t = await startTestGateway({ kind, clock: new RealClock(), config: { deployment: config.deployment, relayers: config.relayers, settlement: config.settlement, chainPollMs: 100 } });
