@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -14,11 +13,8 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'packages/*/contracts/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
-    // vitest's default (cores - 1) runs one file at a time on a 2-core machine: most suites wait on
-    // anvil, Chromium, child gateways and sockets, so two at a time take about 30 % less wall time.
-    maxWorkers: Math.max(2, availableParallelism() - 1),
-    // A hang guard, not a speed check (performance lives in the benchmarks): two files at a time
-    // make the heaviest tests (gateways killed and restarted, 100 settlements) half as slow again.
+    // A hang guard, not a speed check (performance lives in the benchmarks): the heaviest tests
+    // (gateways killed and restarted, 100 settlements) take 20-30 s alone, more on a busy machine.
     testTimeout: 90_000,
     hookTimeout: 60_000,
   },

@@ -34,11 +34,16 @@ describe.each(DATABASE_KINDS)('SDK notification handler receiving from the gatew
     return paymentOrderNo;
   }
 
+  // The notification is read again after its log: an attempt's outcome and the notification's
+  // counters commit together, so the second read sees what the finished log says (the first may
+  // be from before the attempt ended).
   const attemptsOf = async (paymentOrderNo: string, n: number) =>
     waitUntil(`${n} finished attempts`, async () => {
       const [note] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
       const log = note ? await t.gateway.store.notifications.listAttempts(note.notifyId) : [];
-      return log.length >= n && log.every((a) => a.outcome !== 'IN_FLIGHT') ? { note: note!, log } : null;
+      if (log.length < n || log.some((a) => a.outcome === 'IN_FLIGHT')) return null;
+      const [now] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
+      return { note: now!, log };
     });
 
   it('is retried while the merchant callback fails, and delivered once it succeeds', async () => {
