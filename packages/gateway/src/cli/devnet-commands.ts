@@ -7,7 +7,7 @@ import { erc20Abi, type Address, type Hex, type TransactionReceipt } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts';
 import { formatAmount, parseAmount } from '@sparkpay/protocol';
 import { confirmed, evmClients } from '../adapters/chain/evm/clients.js';
-import { DEVNET_BLOCK_TIME, DevnetNotRunningError, readDevnetFile, type DevnetInfo } from '../adapters/devnet/devnet.js';
+import { DEVNET_BLOCK_TIME, DevnetNotRunningError, readDevnetFile, rpc, type DevnetInfo } from '../adapters/devnet/devnet.js';
 import { loadConfig } from './config.js';
 import { args, failed, UsageError } from './output.js';
 
@@ -148,7 +148,7 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
     const to = selected.address as Address;
     // --reorg: the chain stops making blocks while the payment is mined in one block, seen by the
     // gateway (one confirmation: not final) and that block replaced by one without it.
-    if (reorg) await rpc(chain.rpc_url, 'evm_setIntervalMining', [0]);
+    if (reorg) await rpc(clients, 'evm_setIntervalMining', [0]);
     let receipt: TransactionReceipt;
     let hash: Hex;
     try {
@@ -156,14 +156,14 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
         selected.token_contract === null
           ? await clients.wallet.sendTransaction({ to, value: amount })
           : await clients.wallet.writeContract({ address: selected.token_contract as Address, abi: erc20Abi, functionName: 'transfer', args: [to, amount] });
-      if (reorg) await rpc(chain.rpc_url, 'evm_mine', []);
+      if (reorg) await rpc(clients, 'evm_mine', []);
       receipt = await confirmed(clients, hash);
       if (reorg) {
         await seenByGateway(target, hash, selected.address, Number(receipt.blockNumber));
-        await rpc(chain.rpc_url, 'anvil_reorg', [1, []]);
+        await rpc(clients, 'anvil_reorg', [1, []]);
       }
     } finally {
-      if (reorg) await rpc(chain.rpc_url, 'evm_setIntervalMining', [chain.block_time ?? DEVNET_BLOCK_TIME]);
+      if (reorg) await rpc(clients, 'evm_setIntervalMining', [chain.block_time ?? DEVNET_BLOCK_TIME]);
     }
     const shown = formatAmount(amount, decimals);
     out.result(
@@ -209,13 +209,6 @@ async function seenByGateway(target: CashierTarget, hash: Hex, address: string, 
 /** Blocks `sparkpay devnet reorg` replaces at most: a devnet is young, and deeper tells nothing more. */
 const MAX_REORG_DEPTH = 64;
 
-async function rpc<T>(url: string, method: string, params: unknown[]): Promise<T> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }) });
-  const answer = (await res.json()) as { result?: T; error?: { message?: string } };
-  if (answer.error) throw new Error(`${method}: ${answer.error.message ?? JSON.stringify(answer.error)}`);
-  return answer.result as T;
-}
-
 const hex = (n: number) => `0x${n.toString(16)}`;
 
 export async function devnetReorgCommand(argv: string[]): Promise<number> {
@@ -227,13 +220,15 @@ export async function devnetReorgCommand(argv: string[]): Promise<number> {
   if (!info) return 1;
   const chain = info.networks[network];
   if (!chain) throw new UsageError(`--network is one of the devnet's networks (${Object.keys(info.networks).join(', ')}), got "${network}"`);
+  // No transaction is signed here: any funded account will do for the clients.
+  const clients = evmClients(chain.rpc_url, chain.chain_id, privateKeyToAccount(info.funded_accounts[0]!.private_key as Hex));
   try {
-    const head = Number(BigInt((await rpc<{ number: string }>(chain.rpc_url, 'eth_getBlockByNumber', ['latest', false])).number));
+    const head = Number(BigInt((await rpc<{ number: string }>(clients, 'eth_getBlockByNumber', ['latest', false])).number));
     let depth: number;
     if (values.tx !== undefined) {
       const tx = String(values.tx);
       if (!/^0x[0-9a-fA-F]{64}$/.test(tx)) throw new UsageError(`--tx is a transaction hash (0x and 64 hex digits), got "${tx}"`);
-      const receipt = await rpc<{ blockNumber: string } | null>(chain.rpc_url, 'eth_getTransactionReceipt', [tx]);
+      const receipt = await rpc<{ blockNumber: string } | null>(clients, 'eth_getTransactionReceipt', [tx]);
       if (!receipt) return failed(`transaction ${tx} is in no block of network ${network}'s chain`);
       depth = head - Number(BigInt(receipt.blockNumber)) + 1;
     } else {
@@ -247,11 +242,11 @@ export async function devnetReorgCommand(argv: string[]): Promise<number> {
     // offsets (each lands in a block of the same number with another hash).
     const txs: { hash: string; offset: number }[] = [];
     for (let n = first; n <= head; n += 1) {
-      const block = await rpc<{ transactions: string[] }>(chain.rpc_url, 'eth_getBlockByNumber', [hex(n), false]);
+      const block = await rpc<{ transactions: string[] }>(clients, 'eth_getBlockByNumber', [hex(n), false]);
       for (const hash of block.transactions) txs.push({ hash, offset: n - first });
     }
-    const replay = values.keep === true ? await Promise.all(txs.map(async (t) => [await rpc<string>(chain.rpc_url, 'eth_getRawTransactionByHash', [t.hash]), t.offset])) : [];
-    await rpc<null>(chain.rpc_url, 'anvil_reorg', [depth, replay]);
+    const replay = values.keep === true ? await Promise.all(txs.map(async (t) => [await rpc<string>(clients, 'eth_getRawTransactionByHash', [t.hash]), t.offset])) : [];
+    await rpc<null>(clients, 'anvil_reorg', [depth, replay]);
     const deep = depth > chain.confirmations;
     out.result({ network, depth, from_block: first, to_block: head, kept: values.keep === true, transactions: txs.map((t) => t.hash) }, () => [
       `replaced blocks ${first}-${head} of network ${network} (${chain.name}) with new ones; ${txs.length} transaction(s) ${values.keep === true ? 'mined again in them' : 'dropped'}`,

@@ -152,8 +152,9 @@ async function setUpChain(network: NetworkId, node: AnvilNode, funded: readonly 
   return { network, chainId: node.chainId, rpcUrl: node.rpcUrl, tokens, factory, forwarder: implementation, node };
 }
 
-async function rpc(clients: EvmClients, method: string, params: unknown[]): Promise<unknown> {
-  return clients.public.request({ method: method as never, params: params as never });
+/** A JSON-RPC call viem has no typed method for (anvil's and evm_ ones), on `clients`' node. */
+export async function rpc<T = unknown>(clients: EvmClients, method: string, params: unknown[]): Promise<T> {
+  return (await clients.public.request({ method: method as never, params: params as never })) as T;
 }
 
 /**
