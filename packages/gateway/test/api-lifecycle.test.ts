@@ -2,7 +2,6 @@
 // chain watcher will feed it; here the test does), the expiry use case closes overdue orders,
 // and every notifying change leaves a row in the notifications outbox with the query snapshot.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, expectError, observeTransfer, orderBody, startTestGateway, WALLET, type Merchant, type TestGateway } from './harness.js';
 
@@ -53,7 +52,7 @@ describe.each(DATABASE_KINDS)('order lifecycle on %s', (kind) => {
     return rows.map((r) => ({ ...r, sequence: Number(r.sequence), payload: JSON.parse(r.payload) as Record<string, unknown> }));
   }
 
-  const expire = () => expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+  const expire = () => t.gateway.expireOrders();
 
   it('PENDING → PAYING (seen, not final) → PAID (final, exact)', async () => {
     const { requestNo, paymentOrderNo } = await newOrder();

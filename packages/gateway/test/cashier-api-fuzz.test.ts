@@ -25,7 +25,6 @@ import fc from 'fast-check';
 import pino from 'pino';
 import { concat, encodeAbiParameters, getAddress, getContractAddress, keccak256, stringToBytes, type Hex } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { DATABASE_KINDS } from './databases.js';
 import { readAnswer, type RawAnswer } from './raw-http.js';
 import { check } from './fuzz.js';
@@ -363,7 +362,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
     return api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: o.merchant.merchantNo, request_no: o.requestNo }, merchant: o.merchant, clock: t.clock });
   }
 
-  const expire = () => expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+  const expire = () => t.gateway.expireOrders();
 
   async function snapshot(no: string): Promise<Snapshot> {
     const k = t.gateway.db.kysely;

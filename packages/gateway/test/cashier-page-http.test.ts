@@ -2,7 +2,6 @@
 // the plain form chooses an option without script, the security headers, the one 404 page for
 // every wrong token, the per-order budget of the JSON API, and bad input that never becomes a 500.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { CASHIER_BURST, CASHIER_STRANGER_BURST } from '../src/adapters/http/cashier-api.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
@@ -151,7 +150,7 @@ describe('cashier page over HTTP', () => {
     await postForm(e.no, e.token, 'option=4%3AUSDT');
     const { address } = (await t.gateway.store.depositAddresses.get(e.no, '4', 'USDT'))!;
     t.clock.advance(1801);
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+    await t.gateway.expireOrders();
     const expired = await (await page(e.path)).text();
     expect(expired).toContain('This order expired before it was paid.');
     expect(expired.toLowerCase()).not.toContain(address.toLowerCase().slice(2));
@@ -159,7 +158,7 @@ describe('cashier page over HTTP', () => {
     expect(expired).not.toContain('name="option"');
     expect(expired).not.toContain('passed on to the merchant');
     // The underpaid one expires too: what was sent is not lost, and the page says so.
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+    await t.gateway.expireOrders();
     const short = await (await page(o.path)).text();
     expect(short).toContain('This order expired before it was paid.');
     expect(short).toContain('The 4 USDT you sent was passed on to the merchant; contact them about it.');
@@ -279,7 +278,7 @@ describe('cashier page over HTTP', () => {
     // Past the deadline, before the expiry worker ran: no other pair is given an address.
     t.clock.advance(31 * 60);
     expect(await (await select({ network: '3', currency: 'USDT' })).json()).toMatchObject({ error: 'NOT_SELECTABLE', message: 'the payment deadline has passed' });
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    await t.gateway.expireOrders();
     const closed = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`)).json()) as { pay_status: string; selected: { address: string; uri: string; currency: string } };
     expect(closed.pay_status).toBe('CLOSED');
     expect(closed.selected).toMatchObject({ currency: 'USDT', address: '', uri: '' });

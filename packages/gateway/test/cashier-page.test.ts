@@ -10,7 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseUnits, type Address } from 'viem';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { deploymentOn, mine } from './chain-setup.js';
 import { DESKTOP, launchBrowser, PHONE, recordTraffic, screenshot, startMerchantSite, type MerchantSite } from './cashier-browser.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
@@ -176,7 +175,8 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     const address = await text(page, '#address');
     await mark(page);
     t.clock.advance(1801);
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.gateway.clock, ids: t.gateway.ids });
+    await t.gateway.scanChain('4');
+    expect(await t.gateway.expireOrders()).toBe(1);
     await statusIs(page, 'This order expired before it was paid. Do not send anything; ask the merchant for a new order.');
     expect(await marked(page)).toBe('same document');
     for (const p of [page]) {

@@ -229,9 +229,15 @@ export function merchantClose(o: ModelOrder, now: number): number {
   return 0;
 }
 
-/** The expiry worker's check (§10; lifecycle.ts: a PAYING order with money still confirming waits). */
-export function deadlineCheck(o: ModelOrder, now: number): string | null {
+/**
+ * The expiry worker's check (§10; lifecycle.ts: a PAYING order with money still confirming
+ * waits). `caughtUpMs`: when the last scan pass that reached the chain's head started (null:
+ * none yet); every model order has a deposit address on a scanned network, so it closes only
+ * after a pass that started at or after its deadline (money mined before it is then counted).
+ */
+export function deadlineCheck(o: ModelOrder, now: number, caughtUpMs: number | null): string | null {
   if (now < o.expireTime) return null;
+  if ((o.status === 'PENDING' || o.status === 'PAYING') && (caughtUpMs === null || caughtUpMs < o.expireTime * 1000)) return 'expiry waits for a scan past the deadline';
   if (o.status === 'PENDING') {
     expire(o, now, false);
     return 'expired PENDING';

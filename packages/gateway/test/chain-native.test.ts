@@ -180,9 +180,19 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
       expect(blind).toMatchObject({ transfers: 1, scanned: { to: blind.head } });
       expect(await queryOrder(g, token.requestNo)).toMatchObject({ pay_status: 'PAYING' });
       expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PENDING', payments: [] });
+      // Not caught up while the balances are unreadable: past the deadline the native order stays
+      // open (its receipt, mined in time, has not been read yet), and a new blind pass changes nothing.
+      expect(blind.caughtUp).toBe(false);
+      g.clock.advance((await g.gateway.store.orders.get(native.paymentOrderNo))!.state.expireTime - g.clock.seconds() + 1);
+      expect((await g.gateway.scanChain('4')).caughtUp).toBe(false);
+      expect(await g.gateway.expireOrders()).toBe(0);
+      expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PENDING' });
       only.fault('none');
-      expect((await g.gateway.scanChain('4')).transfers).toBe(1);
+      const seen = await g.gateway.scanChain('4');
+      expect(seen).toMatchObject({ transfers: 1, caughtUp: true });
       expect(await queryOrder(g, native.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+      // Caught up after the deadline: the receipt counts, and the expiry waits while it confirms.
+      expect(await g.gateway.expireOrders()).toBe(0);
       // Deep enough, but the balances at the final depth cannot be read: the receipt stays SEEN
       // (its confirmations move), and becomes FINAL, once, when they can.
       await mine(chain, CONFIRMATIONS);

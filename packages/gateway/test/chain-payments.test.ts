@@ -106,6 +106,35 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     expect((done.payments as unknown[]).length).toBe(2);
   });
 
+  it('counts a payment mined before the deadline but scanned after it: the expiry waits for a scan pass that started past the deadline', async () => {
+    const { paymentOrderNo, requestNo, address } = await orderWithAddress('3', receiver.url);
+    expect((await t.gateway.scanChain('4')).caughtUp).toBe(true);
+    const tx = await pay(address, 3_000_000n);
+    // The deadline passes before the next pass: the scan that caught up started before it.
+    const deadline = async (paymentOrderNo: string) => (await t.gateway.store.orders.get(paymentOrderNo))!.state.expireTime;
+    t.clock.advance((await deadline(paymentOrderNo)) - t.clock.seconds());
+    expect(await t.gateway.expireOrders()).toBe(0);
+    expect(await query(requestNo)).toMatchObject({ pay_status: 'PENDING' });
+    // The pass started at the deadline finds the transfer; the order waits while it confirms.
+    expect(await t.gateway.scanChain('4')).toMatchObject({ transfers: 1, caughtUp: true });
+    t.clock.advance(60);
+    expect(await t.gateway.expireOrders()).toBe(0);
+    await mine(CONFIRMATIONS - 1);
+    await t.gateway.scanChain('4');
+    expect(await t.gateway.expireOrders()).toBe(0);
+    const paid = await query(requestNo);
+    expect(paid).toMatchObject({ pay_status: 'PAID', closed_time: 0, payments: [{ tx_hash: tx, status: 'FINAL' }] });
+    expect(paid.pay_exception).toBeUndefined();
+    expect((await t.gateway.store.notifications.listByOrder(paymentOrderNo)).map((n) => n.notifyType)).toEqual(['ORDER_PAID']);
+    // An order that nobody paid closes at the first expiry run after a pass past its deadline.
+    const unpaid = await orderWithAddress('4');
+    t.clock.advance((await deadline(unpaid.paymentOrderNo)) - t.clock.seconds() + 1);
+    expect(await t.gateway.expireOrders()).toBe(0);
+    await t.gateway.scanChain('4');
+    expect(await t.gateway.expireOrders()).toBe(1);
+    expect(await query(unpaid.requestNo)).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED' });
+  });
+
   it('reverts a counted payment whose block left the chain, and counts it once when it is mined again', async () => {
     const { paymentOrderNo, requestNo, address } = await orderWithAddress('7');
     await t.gateway.scanChain('4');

@@ -9,7 +9,6 @@ import { generateNonce } from '@sparkpay/protocol';
 import fc from 'fast-check';
 import pino, { type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { DATABASE_KINDS } from './databases.js';
 import { check } from './fuzz.js';
@@ -254,7 +253,7 @@ describe.each(DATABASE_KINDS)('two gateway instances on one %s database (propert
         }
         case 'expire': {
           const g = gw(op.inst);
-          await expireOverdueOrders({ store: g.store, clock: g.clock, ids: g.ids, outbox: g.outbox, metrics: g.metrics });
+          await g.expireOrders();
           return;
         }
         case 'deliver': {

@@ -12,7 +12,6 @@ import { abiPlan } from '../src/adapters/chain/evm/forwarder-factory.js';
 import { NATIVE_COIN, orderRef } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
-import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { bumpedFees, Settler } from '../src/app/settle.js';
 import { settleClosedOrder } from '../src/app/settlement-admin.js';
 import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
@@ -197,7 +196,11 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect((await t.gateway.settle('4')).sent).toBe(0);
     const [walletBefore, feeBefore] = await balances(usdt, [WALLET, FEE_ADDRESS]);
     t.clock.advance(8 * 24 * 3600);
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    // The deadline closes the order once a scan pass that started after it has caught up.
+    await t.gateway.expireOrders();
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING' });
+    expect((await t.gateway.scanChain('4')).caughtUp).toBe(true);
+    await t.gateway.expireOrders();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', pay_exception: 'UNDERPAID' });
     await settle();
     // Half of each planned amount: seller 3, merchant (4 - 0.1) / 2 = 1.95, fee 0.05.
@@ -218,7 +221,8 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     const order = await placeOrder(t, { amount: '4', currency: 'POL' });
     await pay(order, 1n * POL, NATIVE_COIN);
     t.clock.advance(8 * 24 * 3600);
-    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids });
+    await t.gateway.scanChain('4');
+    await t.gateway.expireOrders();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'UNDERPAID' });
     await settle();
     expect(await chain.balanceOf(NATIVE_COIN, order.address)).toBe(0n);

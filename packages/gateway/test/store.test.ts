@@ -15,6 +15,7 @@ import {
   type Store,
 } from '../src/app/ports.js';
 import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord, SettlementTxRecord } from '../src/app/records.js';
+import type { NetworkId } from '../src/domain/catalogue.js';
 import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type DatabaseKind, type TestDatabase } from './databases.js';
 
 const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
@@ -334,7 +335,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up']);
       } finally {
         await f.close();
       }
@@ -565,11 +566,58 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         const paid60 = at('PAID', S0 + 60);
         for (const o of [p300, p100, p200, p301, paying150, paying400, closed50, paid60]) await s.orders.insert(o);
 
-        expect(await s.orders.listOverdue('PENDING', S0 + 300, 10)).toEqual([p100, p200, p300].map((o) => o.paymentOrderNo));
-        expect(await s.orders.listOverdue('PENDING', S0 + 300, 2)).toEqual([p100, p200].map((o) => o.paymentOrderNo));
-        expect(await s.orders.listOverdue('PENDING', S0 + 99, 10)).toEqual([]);
-        expect(await s.orders.listOverdue('PAYING', S0 + 300, 10)).toEqual([paying150.paymentOrderNo]);
-        expect(await s.orders.listOverdue('PAYING', S0 + 1000, 10)).toEqual([paying150, paying400].map((o) => o.paymentOrderNo));
+        expect(await s.orders.listOverdue('PENDING', S0 + 300, 10, [])).toEqual([p100, p200, p300].map((o) => o.paymentOrderNo));
+        expect(await s.orders.listOverdue('PENDING', S0 + 300, 2, [])).toEqual([p100, p200].map((o) => o.paymentOrderNo));
+        expect(await s.orders.listOverdue('PENDING', S0 + 99, 10, [])).toEqual([]);
+        expect(await s.orders.listOverdue('PAYING', S0 + 300, 10, [])).toEqual([paying150.paymentOrderNo]);
+        expect(await s.orders.listOverdue('PAYING', S0 + 1000, 10, [])).toEqual([paying150, paying400].map((o) => o.paymentOrderNo));
+      } finally {
+        await f.close();
+      }
+    });
+
+    it('lists an overdue order with a deposit address on a scanned network only once a scan pass started at or after its deadline caught up', async () => {
+      const f = await freshStore(kind);
+      try {
+        const s = f.store;
+        const { merchantNo, appId } = await seedMerchant(s);
+        const at = (expireTime: number, ...networks: NetworkId[]) => {
+          const o = bareOrder(merchantNo, appId);
+          return { order: { ...o, state: { ...o.state, expireTime } }, networks };
+        };
+        const none = at(S0 + 10);
+        const on4 = at(S0 + 100, '4');
+        const on4late = at(S0 + 200, '4');
+        const on2 = at(S0 + 110, '2');
+        const on2and4 = at(S0 + 120, '2', '4');
+        for (const { order, networks } of [none, on4, on4late, on2, on2and4]) {
+          await s.orders.insert(order);
+          for (const network of networks) {
+            const address = `0x${randomBytes(20).toString('hex')}`;
+            await s.depositAddresses.insertOrGet({ paymentOrderNo: order.paymentOrderNo, network, currency: 'USDT', address, token: null, amountBase: 1n, plan: '{}', createdAt: S0 * 1000 });
+          }
+        }
+        const overdue = async (scanned: string[]) => s.orders.listOverdue('PENDING', S0 + 1000, 10, scanned);
+        const nos = (...xs: (typeof none)[]) => xs.map((x) => x.order.paymentOrderNo);
+        // Nothing scanned by this gateway: the deadline alone decides.
+        expect(await overdue([])).toEqual(nos(none, on4, on2, on2and4, on4late));
+        // Network 4 scanned, but no pass has caught up yet: its orders wait; network 2 is not scanned.
+        expect(await overdue(['4'])).toEqual(nos(none, on2));
+        // A pass that started before a deadline covers nothing after it.
+        expect(await s.chainCursors.lease('4', 'me', S0 * 1000, S0 * 1000 + 30_000)).not.toBeNull();
+        expect(await s.chainCursors.advance('4', 'me', 10, null, (S0 + 99) * 1000)).toBe(true);
+        expect(await overdue(['4'])).toEqual(nos(none, on2));
+        // Caught up at the deadline second: money mined before it has been seen.
+        expect(await s.chainCursors.caughtUp('4', 'me', (S0 + 120) * 1000)).toBe(true);
+        expect(await overdue(['4'])).toEqual(nos(none, on4, on2, on2and4));
+        // Both networks scanned: network 2 has no cursor yet, so its orders wait.
+        expect(await overdue(['2', '4'])).toEqual(nos(none, on4));
+        // A cursor that moves without catching up keeps the time of the last pass that did.
+        expect(await s.chainCursors.advance('4', 'me', 20, null, null)).toBe(true);
+        expect(await overdue(['4'])).toEqual(nos(none, on4, on2, on2and4));
+        // Another instance's lease: its record is refused.
+        expect(await s.chainCursors.caughtUp('4', 'other', (S0 + 500) * 1000)).toBe(false);
+        expect(await overdue(['4'])).not.toContain(on4late.order.paymentOrderNo);
       } finally {
         await f.close();
       }

@@ -1,15 +1,22 @@
 // Closes overdue orders (§10): PENDING past the deadline becomes CLOSED/EXPIRED and notifies;
 // PAYING past the deadline closes once no payment is still confirming (the domain decides).
 // Safe with several instances: each transition is version-guarded.
+// An order with a deposit address on a network this gateway scans waits until that network's
+// scan has caught up with a pass started at or after the deadline: money mined before the
+// deadline but not scanned yet (a pass in progress, a lagging or unreachable endpoint) counts,
+// instead of arriving after the close as PAID_LATE (ADR 0007).
 import { nowSeconds } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
 
-/** Returns how many orders it closed. PENDING orders are drained first so they never wait behind PAYING ones. */
-export async function expireOverdueOrders(deps: TransitionDeps, batchSize = 100): Promise<number> {
+/**
+ * Returns how many orders it closed. PENDING orders are drained first so they never wait behind
+ * PAYING ones. `scannedNetworks`: the networks whose chains this gateway scans.
+ */
+export async function expireOverdueOrders(deps: TransitionDeps, scannedNetworks: readonly string[], batchSize = 100): Promise<number> {
   let closed = 0;
   for (const status of ['PENDING', 'PAYING'] as const) {
     for (;;) {
-      const due = await deps.store.orders.listOverdue(status, nowSeconds(deps.clock), batchSize);
+      const due = await deps.store.orders.listOverdue(status, nowSeconds(deps.clock), batchSize, scannedNetworks);
       let progressed = 0;
       for (const paymentOrderNo of due) {
         const outcome = await transition(deps, paymentOrderNo, { kind: 'DEADLINE_CHECK' });

@@ -95,8 +95,12 @@ export interface OrderRepo {
   findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;
   /** Writes the mutable state; false when `expectedVersion` is stale (someone else changed it). */
   saveState(o: OrderRecord, expectedVersion: number): Promise<boolean>;
-  /** Orders in `status` whose deadline is at or before `nowSeconds`, oldest first. */
-  listOverdue(status: 'PENDING' | 'PAYING', nowSeconds: number, limit: number): Promise<string[]>;
+  /**
+   * Orders in `status` whose deadline is at or before `nowSeconds`, oldest first; an order with a
+   * deposit address on one of `scannedNetworks` only once that network's scan has caught up with
+   * a pass that started at or after the deadline (money mined before it has then been seen).
+   */
+  listOverdue(status: 'PENDING' | 'PAYING', nowSeconds: number, limit: number, scannedNetworks: readonly string[]): Promise<string[]>;
 }
 
 export interface PaymentRepo {
@@ -224,8 +228,13 @@ export interface ChainCursor {
 export interface ChainCursorRepo {
   /** Takes (or renews) the network's scan lease; the cursor when it is ours, null when another instance holds it. */
   lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
-  /** Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still holds the lease. */
-  advance(network: string, owner: string, nextBlock: number, scannedHash: string | null): Promise<boolean>;
+  /**
+   * Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still
+   * holds the lease; with `caughtUpAt` (the start of a pass that reached the head), records it too.
+   */
+  advance(network: string, owner: string, nextBlock: number, scannedHash: string | null, caughtUpAt: number | null): Promise<boolean>;
+  /** Records that a pass started at `atMs` reached the head (nothing new to scan), if `owner` still holds the lease. */
+  caughtUp(network: string, owner: string, atMs: number): Promise<boolean>;
   /** Gives the network's scan lease back if `owner` holds it (a stopping instance: another one, or its restart, scans at once). */
   release(network: string, owner: string, nowMs: number): Promise<void>;
 }

@@ -48,6 +48,11 @@ export interface ScanResult {
   scanned: { from: number; to: number } | null;
   transfers: number;
   reverted: number;
+  /**
+   * The pass reached the head with nothing left unread (its start is then recorded on the
+   * cursor: the expiry worker closes an order only after a pass that started past its deadline).
+   */
+  caughtUp: boolean;
 }
 
 const statusFor = (confirmations: number, required: number) => (confirmations >= required ? 'FINAL' : 'SEEN');
@@ -56,7 +61,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const { network, store, reader } = deps;
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
-  if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0 };
+  if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
   const head = await reader.headNumber();
   const required = network.chain.confirmations;
   let from = cursor.nextBlock ?? (await firstBlock(deps, head));
@@ -112,7 +117,10 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   if (from > head) {
     await recordByOrder(deps.payments, facts);
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
-    return { leased: true, head, scanned: null, transfers, reverted };
+    // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
+    // seen the blocks since, and other nodes may have more.
+    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, now));
+    return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
@@ -173,13 +181,15 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const through: Block | { number: number; hash: null } = covers ?? { number: to, hash: null };
   if (through.number < from) {
     deps.log.warn({ network: network.id, from, to, through: through.number }, 'the endpoint that answered the logs has not reached the blocks asked for; the next pass asks again');
-    return { leased: true, head, scanned: null, transfers, reverted };
+    return { leased: true, head, scanned: null, transfers, reverted, caughtUp: false };
   }
   if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
-  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash))) {
+  let caughtUp = native.complete && through.number >= head;
+  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? now : null))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
+    caughtUp = false;
   }
-  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted };
+  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp };
 }
 
 /**

@@ -46,7 +46,8 @@ const sum = (rows: readonly PaymentRecord[]) => rows.reduce((s, p) => s + p.amou
 /**
  * One native pass at `head`: new receipts at watched native addresses, then the unfinal ones
  * (also of addresses no longer watched) reverted, confirmed or left waiting. The facts go to
- * `record`; the caller stores them with the pass's other facts.
+ * `record`; the caller stores them with the pass's other facts. `complete` is false when new
+ * receipts could not be read this pass (the pass has then not caught up with the head).
  */
 export async function scanNativeReceipts(
   deps: ScanDeps,
@@ -54,13 +55,13 @@ export async function scanNativeReceipts(
   watched: readonly DepositAddressRecord[],
   unfinal: readonly PaymentRecord[],
   record: (fact: TransferFact) => void,
-): Promise<{ transfers: number; reverted: number }> {
+): Promise<{ transfers: number; reverted: number; complete: boolean }> {
   const { network, reader, store } = deps;
   const required = Math.max(1, network.chain.confirmations);
   const deposits = new Map<string, DepositAddressRecord>();
   for (const d of watched) if (d.token === null && !deposits.has(d.address)) deposits.set(d.address, d);
   const addresses = [...new Set([...deposits.keys(), ...unfinal.map((p) => p.address.toLowerCase())])];
-  if (addresses.length === 0) return { transfers: 0, reverted: 0 };
+  if (addresses.length === 0) return { transfers: 0, reverted: 0, complete: true };
 
   const rowsByAddress = new Map<string, PaymentRecord[]>();
   for (const p of await store.payments.listByAddresses(network.id, addresses)) {
@@ -76,11 +77,13 @@ export async function scanNativeReceipts(
   // node that refuses or garbles them), this pass leaves native receipts as they are and the
   // token scan goes on; the next pass reads them again.
   const balances = await unlessUnreadable(deps, head, 'the native-coin balances at the head', () => reader.balances(addresses, head));
-  if (balances === null) return { transfers: 0, reverted: 0 };
+  if (balances === null) return { transfers: 0, reverted: 0, complete: false };
   // Read once, when the first receipt needs it (undefined: not read yet; null: no such block or unreadable).
   let headHash: string | null | undefined;
   let transfers = 0;
   let reverted = 0;
+  // false when a receipt could not be recorded (the head block unreadable): not caught up.
+  let complete = true;
   // Rows still counted after this pass, per address, for the finality check.
   const live = new Map<string, PaymentRecord[]>();
 
@@ -125,7 +128,7 @@ export async function scanNativeReceipts(
         record(fact);
         rows.push({ ...fact, createdAt: 0, updatedAt: 0 });
         transfers += 1;
-      }
+      } else complete = false;
     }
     live.set(address, rows);
   }
@@ -148,7 +151,7 @@ export async function scanNativeReceipts(
       record({ ...withoutTimes(p), confirmations, status });
     }
   }
-  return { transfers, reverted };
+  return { transfers, reverted, complete };
 }
 
 /** `read()`, or null (logged) when the chain could not answer it: the native receipts wait for the next pass. */

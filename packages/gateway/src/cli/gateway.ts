@@ -6,6 +6,7 @@ import { Authenticator } from '../app/authenticate.js';
 import { closeOrder } from '../app/close-order.js';
 import { cashierOrder, cashierTokenValid, selectPaymentOption } from '../app/cashier.js';
 import { createOrder } from '../app/create-order.js';
+import { expireOverdueOrders } from '../app/expire-orders.js';
 import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
@@ -54,6 +55,8 @@ export interface Gateway {
   notifications: NotificationDelivery;
   /** One scan pass of a network's chain (the watcher runs these; tests may call them directly). */
   scanChain(network: string): Promise<ScanResult>;
+  /** One pass of the expiry worker: how many overdue orders it closed (tests may call it directly). */
+  expireOrders(): Promise<number>;
   /** One settlement pass of a network (the settlement worker runs these; tests may call them directly). */
   settle(network: string): Promise<SettleResult>;
   /** The relayer account of each network that settles. */
@@ -258,6 +261,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
       return scanPass(scanner, metrics);
     },
+    expireOrders: () => expireOverdueOrders(deps, [...scanners.keys()]),
     async settle(network) {
       const settler = settlers.get(network);
       if (!settler) throw new Error(`network ${network} has no settlement relayer configured`);
@@ -274,7 +278,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const address = await server.listen({ host: config.host, port: config.port });
       if (config.port === 0 && config.publicUrl === defaultPublicUrl(config.host, 0)) publicUrl = defaultPublicUrl(config.host, Number(new URL(address).port));
       if (options.workers !== false) {
-        workers.push(startExpiryWorker(deps, logger, config.expiryIntervalMs));
+        workers.push(startExpiryWorker(deps, [...scanners.keys()], logger, config.expiryIntervalMs));
         workers.push(startFactoryCheck(deposits, config.deployment.networks, logger));
         for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
         for (const [id, settler] of settlers) {

@@ -4,9 +4,9 @@ import { expireOverdueOrders } from '../app/expire-orders.js';
 import type { TransitionDeps } from '../app/order-transitions.js';
 import { startLoop, type WorkerLoop } from './worker-loop.js';
 
-export function startExpiryWorker(deps: TransitionDeps, logger: Logger, intervalMs: number): WorkerLoop {
+export function startExpiryWorker(deps: TransitionDeps, scannedNetworks: readonly string[], logger: Logger, intervalMs: number): WorkerLoop {
   return startLoop('expiry', intervalMs, logger, async () => {
-    const closed = await expireOverdueOrders(deps);
+    const closed = await expireOverdueOrders(deps, scannedNetworks);
     if (closed > 0) logger.info({ closed }, 'expired overdue orders');
     await deps.store.nonces.prune(deps.clock.nowMs());
   });

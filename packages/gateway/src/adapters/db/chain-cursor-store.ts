@@ -11,7 +11,7 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
     async lease(network, owner, nowMs, leaseUntil) {
       await q
         .insertInto('chain_cursors')
-        .values({ network, next_block: null, scanned_hash: null, lease_owner: null, lease_until: 0, updated_at: nowMs })
+        .values({ network, next_block: null, scanned_hash: null, caught_up_at: null, lease_owner: null, lease_until: 0, updated_at: nowMs })
         .onConflict((oc) => oc.column('network').doNothing())
         .execute();
       const r = await q
@@ -24,8 +24,13 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
       if (!r) return null;
       return { network: r.network, nextBlock: r.next_block === null ? null : Number(r.next_block), scannedHash: r.scanned_hash, leaseOwner: r.lease_owner, leaseUntil: Number(r.lease_until) };
     },
-    async advance(network, owner, nextBlock, scannedHash) {
-      const r = await q.updateTable('chain_cursors').set({ next_block: nextBlock, scanned_hash: scannedHash }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
+    async advance(network, owner, nextBlock, scannedHash, caughtUpAt) {
+      const set = caughtUpAt === null ? { next_block: nextBlock, scanned_hash: scannedHash } : { next_block: nextBlock, scanned_hash: scannedHash, caught_up_at: caughtUpAt };
+      const r = await q.updateTable('chain_cursors').set(set).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
+    async caughtUp(network, owner, atMs) {
+      const r = await q.updateTable('chain_cursors').set({ caught_up_at: atMs }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
     async release(network, owner, nowMs) {
@@ -42,5 +47,5 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
  */
 export async function resetChainCursors(q: Q, networks: readonly string[], nowMs: number): Promise<void> {
   if (networks.length === 0) return;
-  await q.updateTable('chain_cursors').set({ next_block: null, scanned_hash: null, lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', 'in', [...networks]).execute();
+  await q.updateTable('chain_cursors').set({ next_block: null, scanned_hash: null, caught_up_at: null, lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', 'in', [...networks]).execute();
 }

@@ -306,6 +306,19 @@ const cursorHash: Migration = {
   },
 };
 
+/**
+ * When (gateway clock, ms) the last scan pass that reached the chain's head started: the expiry
+ * worker closes an order with deposit addresses on a scanned network only once a pass that
+ * started at or after its deadline has caught up, so money mined before the deadline but not
+ * scanned yet is never taken for money after closure (ADR 0007). Null: not caught up since the
+ * cursor was (re)set.
+ */
+const cursorCaughtUp: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('chain_cursors').addColumn('caught_up_at', 'bigint').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -314,6 +327,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0005_settlements': settlements,
   '0006_payments_by_address_dropped': paymentsByAddressDropped,
   '0007_chain_cursor_hash': cursorHash,
+  '0008_chain_cursor_caught_up': cursorCaughtUp,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -164,6 +164,8 @@ export interface ChainCursorsTable {
   next_block: number | null;
   /** The hash of block next_block - 1 as the scan that covered it saw it; null when unknown. */
   scanned_hash: string | null;
+  /** Gateway time (ms) at which the last pass that reached the head started; null when unknown. */
+  caught_up_at: number | null;
   lease_owner: string | null;
   lease_until: number;
   updated_at: number;

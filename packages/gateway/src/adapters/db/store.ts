@@ -306,12 +306,23 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
       );
       return Number(r.numAffectedRows ?? 0n) === 1;
     },
-    async listOverdue(status, nowSeconds, limit) {
-      const rows = await q
-        .selectFrom('orders')
-        .select('payment_order_no')
-        .where('pay_status', '=', status)
-        .where('expire_time', '<=', nowSeconds)
+    async listOverdue(status, nowSeconds, limit, scannedNetworks) {
+      let overdue = q.selectFrom('orders').select('payment_order_no').where('pay_status', '=', status).where('expire_time', '<=', nowSeconds);
+      if (scannedNetworks.length > 0) {
+        overdue = overdue.where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('deposit_addresses as d')
+                .leftJoin('chain_cursors as c', 'c.network', 'd.network')
+                .select('d.network')
+                .whereRef('d.payment_order_no', '=', 'orders.payment_order_no')
+                .where('d.network', 'in', [...scannedNetworks])
+                .where((eb) => eb.or([eb('c.caught_up_at', 'is', null), eb('c.caught_up_at', '<', eb(eb.ref('orders.expire_time'), '*', 1000))])),
+            ),
+          ),
+        );
+      }
+      const rows = await overdue
         .orderBy('expire_time')
         .limit(limit)
         .execute();
