@@ -13,6 +13,7 @@ export default defineConfig({
   test: {
     include: ['packages/*/src/**/*.test.ts', 'packages/*/test/**/*.test.ts', 'packages/*/contracts/**/*.test.ts', 'examples/**/*.test.ts'],
     pool: 'forks',
+    setupFiles: ['./vitest.setup.ts'],
     // A hang guard, not a speed check (performance lives in the benchmarks): the heaviest tests
     // (gateways killed and restarted, 100 settlements) take 20-30 s alone, more on a busy machine.
     testTimeout: 90_000,

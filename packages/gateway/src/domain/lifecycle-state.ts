@@ -50,7 +50,10 @@ export function unchanged(o: OrderState): Decision {
 
 /** `changed` is derived, never asserted by the rule, so it cannot drift from `next`. */
 export function decided(before: OrderState, next: OrderState, effects: Effect[]): Decision {
-  return { ok: true, next, effects, changed: !sameState(before, next) };
+  // A decision with effects is an event even when the state reads the same (a second reorg of an
+  // order already flagged REVERTED, with the same totals): the order's sequence moves and its
+  // notification is written.
+  return { ok: true, next, effects, changed: effects.length > 0 || !sameState(before, next) };
 }
 
 export function refuse(reason: RefusalReason, message: string): Decision {
