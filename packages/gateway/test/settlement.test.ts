@@ -42,7 +42,11 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       kind,
       logger,
       config: {
-        ...deploymentOn(chain, { '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }),
+        // Ethereum (2) on the same chain too, for a payer who switches networks; only Polygon settles.
+        ...deploymentOn(chain, {
+          '4': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } },
+          '2': { rpcUrls: [chain.node.rpcUrl], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } },
+        }),
         relayers: { '4': { privateKey: RELAYER.privateKey, maxFeePerGas: 1_000_000_000_000n } },
         settlement: SETTLEMENT_TEST_SETTINGS,
       },
@@ -172,6 +176,37 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     t.clock.advance(1);
     const after = await watched();
     for (const o of [token, native]) expect(after).not.toContain(o.address.toLowerCase());
+  });
+
+  it('records money sent after completion to the address of a pair the payer switched away from as PAID_LATE and tells the merchant', async () => {
+    // USDT on Ethereum chosen first, then on Polygon, which is paid and settled.
+    const first = await placeOrder(t, { amount: '2', network: '2' });
+    const res = await fetch(`${t.baseUrl}/cashier/api/orders/${first.paymentOrderNo}/select?t=${first.token}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ network: '4', currency: 'USDT' }),
+    });
+    expect(res.status).toBe(200);
+    const order = { ...first, address: ((await res.json()) as { address: Address }).address };
+    expect(order.address).not.toBe(first.address);
+    await pay(order, 2n * USDT);
+    await settle();
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    // The payer pays again, to the Ethereum address handed out first: it counts for nothing (the
+    // order ended on Polygon), but the merchant must hear of it.
+    await t.gateway.scanChain('2');
+    await chain.pay(usdt, first.address, 2n * USDT);
+    await t.gateway.scanChain('2');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('2');
+    const q = await queryOrder(t, order.requestNo);
+    expect(q).toMatchObject({ pay_status: 'COMPLETED', pay_exception: 'PAID_LATE', real_pay_amount: '2' });
+    expect((q.payments as { network: string; status: string }[]).map((p) => [p.network, p.status]).sort()).toEqual([['2', 'FINAL'], ['4', 'FINAL']]);
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED', 'ORDER_EXCEPTION']);
+    // Scanned again: nothing new, no second notification.
+    await mine(chain, 1);
+    await t.gateway.scanChain('2');
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED', 'ORDER_EXCEPTION']);
   });
 
   it('pays the excess of an overpaid order to the merchant', async () => {

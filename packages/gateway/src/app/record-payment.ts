@@ -47,6 +47,8 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   // computed from that, without reading them back.
   const rows = new Map(stored.map((p) => [key(p), p]));
   const writes = new Map<string, PaymentRecord>();
+  // New money (a transfer not counted before, now canonical) in one of the order's pairs.
+  const arrived: TransferFact[] = [];
   for (const fact of facts) {
     const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
     if (option && fact.status !== 'REVERTED' && paysAnotherPair(order, option, rows)) {
@@ -57,6 +59,7 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     const k = key(fact);
     const before = rows.get(k);
     if (before?.status !== fact.status) entered.push(fact);
+    if (option && fact.status !== 'REVERTED' && (before === undefined || before.status === 'REVERTED')) arrived.push(fact);
     const write = record(fact, fact, nowMs, nowMs);
     // The upsert keeps what identifies a stored transfer (amount, address, currency, created_at)
     // and moves its block, confirmations and status.
@@ -76,6 +79,8 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       allFinal: counted.every((p) => p.status === 'FINAL'),
       // A transfer that counted and left the chain in this pass, even when new money keeps the totals up.
       lost: stored.some((p) => inPair(p) && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
+      // Money the totals do not count: the lifecycle flags it on an ended order (PAID_LATE).
+      elsewhere: arrived.some((f) => f.network !== order.selectedNetwork || f.currency !== order.selectedCurrency),
     };
   }
   return { writes: [...writes.values()], entered, fact };
@@ -184,9 +189,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // PostgreSQL never wait on each other's rows in a cycle.
           // An order with a selected pair needs no other option here (a notification reads them all).
           let orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
-          // Money in another pair than the one chosen may make it the order's pair (paysAnotherPair):
-          // those few orders are read again with all their options.
-          const otherPair = orders.filter((o) => OTHER_PAIR_STATUSES.has(o.state.status) && byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
+          // Money in another pair than the one chosen may make it the order's pair (paysAnotherPair),
+          // or be late money on an ended order: those few orders are read again with all their options.
+          const otherPair = orders.filter((o) => byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
           if (otherPair.length > 0) {
             const whole = new Map((await tx.orders.getMany(otherPair.map((o) => o.paymentOrderNo))).map((o) => [o.paymentOrderNo, o]));
             orders = orders.map((o) => whole.get(o.paymentOrderNo) ?? o);

@@ -23,7 +23,8 @@ function assertTotals(f: PaymentsObserved): void {
 export function observePayments(order: OrderState, f: PaymentsObserved, now: number): Decision {
   assertTotals(f);
   const prev = order.received;
-  if (f.lost !== true && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
+  const ended = order.status === 'COMPLETED' || order.status === 'CLOSED';
+  if (f.lost !== true && !(ended && f.elsewhere === true) && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
   // A counted transfer that left the canonical chain (said by the caller, or shown by either
   // total going down: a transfer lost its confirmations) is the only thing allowed to move a
   // status backwards. New money in the same observation may hide it from the totals.
@@ -94,7 +95,7 @@ function observeOpen(
 function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean): Decision {
   let raised: PayException | null = null;
   if (reverted) raised = 'REVERTED';
-  else if (f.seen > order.received.seen) raised = 'PAID_LATE';
+  else if (f.seen > order.received.seen || f.elsewhere === true) raised = 'PAID_LATE';
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);
 
   const next: OrderState = {

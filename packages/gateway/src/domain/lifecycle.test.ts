@@ -59,14 +59,18 @@ const closedByMerchant = state({
 const CLOSE: OrderFact = { kind: 'MERCHANT_CLOSE' };
 const DEADLINE: OrderFact = { kind: 'DEADLINE_CHECK' };
 const SETTLED: OrderFact = { kind: 'SETTLEMENT_FINAL' };
-/** Payment totals observed; `lost`: a counted transfer left the chain in this observation. */
-const obs = (due: bigint, seen: bigint, final: bigint, allFinal = seen === final, lost = false): OrderFact => ({
+/**
+ * Payment totals observed; `lost`: a counted transfer left the chain in this observation;
+ * `elsewhere`: new money arrived in another of the order's pairs.
+ */
+const obs = (due: bigint, seen: bigint, final: bigint, allFinal = seen === final, lost = false, elsewhere = false): OrderFact => ({
   kind: 'PAYMENTS_OBSERVED',
   due,
   seen,
   final,
   allFinal,
   ...(lost ? { lost } : {}),
+  ...(elsewhere ? { elsewhere } : {}),
 });
 
 const N = (t: NotifyType): Effect => ({ kind: 'NOTIFY', notifyType: t });
@@ -180,6 +184,7 @@ const rows: Row[] = [
   // PAYMENTS_OBSERVED on PAYING
   { name: 'ignores identical totals on a paying order', from: paying, fact: obs(100n, 60n, 0n, false), now: BEFORE, expect: SAME },
   { name: 'ignores identical totals even when allFinal flips', from: payingFinalShort, fact: obs(100n, 60n, 60n, false), now: BEFORE, expect: SAME },
+  { name: 'ignores money in another pair on an open order (the pair chosen counts)', from: paying, fact: obs(100n, 60n, 0n, false, false, true), now: BEFORE, expect: SAME },
   { name: 'records more unconfirmed money silently', from: paying, fact: obs(100n, 90n, 0n), now: BEFORE,
     expect: to('PAYING', null, null, [0, 0, 0], []) },
   { name: 'flags UNDERPAID when the short payment becomes final', from: paying, fact: obs(100n, 60n, 60n), now: BEFORE,
@@ -208,6 +213,9 @@ const rows: Row[] = [
     fact: obs(100n, 80n, 0n, false, true), now: BEFORE,
     expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
   { name: 'raises REVERTED when a counted payment left the chain and the same amount came again', from: paying,
+    fact: obs(100n, 60n, 0n, false, true), now: BEFORE,
+    expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
+  { name: 'notifies a second such reorg, though the totals and the flag read the same as before', from: { ...paying, exception: 'REVERTED' },
     fact: obs(100n, 60n, 0n, false, true), now: BEFORE,
     expect: to('PAYING', 'REVERTED', null, [0, 0, 0], [EXC_N]) },
   { name: 'records late money on a closed order whose counted payment left the chain as REVERTED', from: { ...closedExpired, received: r(60n, 60n) },
@@ -248,6 +256,11 @@ const rows: Row[] = [
   { name: 'does not notify PAID_LATE twice after completion', from: { ...completed, exception: 'PAID_LATE', received: r(130n, 100n) },
     fact: obs(100n, 160n, 130n), now: AFTER,
     expect: to('COMPLETED', 'PAID_LATE', null, [8_000, 8_500, 0], []) },
+  { name: 'records money in another of its pairs after completion as PAID_LATE, though the totals do not move', from: completed,
+    fact: obs(100n, 100n, 100n, true, false, true), now: AFTER,
+    expect: to('COMPLETED', 'PAID_LATE', null, [8_000, 8_500, 0], [EXC_N]) },
+  { name: 'does not notify PAID_LATE twice for money in another pair', from: { ...completed, exception: 'PAID_LATE' },
+    fact: obs(100n, 100n, 100n, true, false, true), now: AFTER, expect: SAME },
   { name: 'records late money confirming after completion silently', from: { ...completed, received: r(150n, 100n) },
     fact: obs(100n, 150n, 150n), now: AFTER,
     expect: to('COMPLETED', null, null, [8_000, 8_500, 0], []) },
@@ -267,6 +280,12 @@ const rows: Row[] = [
     expect: to('CLOSED', 'PAID_LATE', 'EXPIRED', [0, 0, EXPIRE], []) },
   { name: 'records a reorg of late money as REVERTED, staying closed', from: { ...closedExpired, exception: 'PAID_LATE', received: r(100n, 100n) },
     fact: obs(100n, 0n, 0n), now: AFTER,
+    expect: to('CLOSED', 'REVERTED', 'EXPIRED', [0, 0, EXPIRE], [EXC_N]) },
+  { name: 'records money in another of its pairs after an underpaid expiry as PAID_LATE', from: { ...closedExpired, exception: 'UNDERPAID', received: r(60n, 60n) },
+    fact: obs(100n, 60n, 60n, true, false, true), now: AFTER,
+    expect: to('CLOSED', 'PAID_LATE', 'EXPIRED', [0, 0, EXPIRE], [EXC_N]) },
+  { name: 'prefers REVERTED over money in another pair on a closed order', from: { ...closedExpired, received: r(60n, 60n) },
+    fact: obs(100n, 0n, 0n, true, false, true), now: AFTER,
     expect: to('CLOSED', 'REVERTED', 'EXPIRED', [0, 0, EXPIRE], [EXC_N]) },
   { name: 'records money after a merchant close as PAID_LATE', from: closedByMerchant, fact: obs(100n, 100n, 100n), now: BEFORE,
     expect: to('CLOSED', 'PAID_LATE', 'MERCHANT_CLOSED', [0, 0, 5_000], [EXC_N]) },
@@ -379,8 +398,9 @@ const factArb: fc.Arbitrary<OrderFact> = fc.oneof(
   ...Array.from({ length: 4 }, () =>
     fc
       .tuple(fc.constantFrom(100n, 100n, 100n, 150n), totals, fc.boolean(), fc.integer({ min: 0, max: 9 }))
-      // Now and then a counted transfer left the chain (`lost`), whatever the totals show.
-      .map(([due, [seen, final], allFinal, dice]) => obs(due, seen, final, allFinal, dice === 0)),
+      // Now and then a counted transfer left the chain (`lost`), whatever the totals show, or
+      // money arrived in another pair (`elsewhere`).
+      .map(([due, [seen, final], allFinal, dice]) => obs(due, seen, final, allFinal, dice === 0, dice === 1)),
   ),
 );
 const stepArb = fc.tuple(factArb, fc.integer({ min: 0, max: 2_500 }));
@@ -490,7 +510,8 @@ describe('decide: properties', () => {
         expect(a).toEqual(b);
         expect(order).toEqual(before);
         expect(fact).toEqual(factBefore);
-        if (a.ok) expect(a.changed).toBe(JSON.stringify(a.next, big) !== JSON.stringify(before, big));
+        // Changed: the state moved, or the decision is an event with effects of its own.
+        if (a.ok) expect(a.changed).toBe(a.effects.length > 0 || JSON.stringify(a.next, big) !== JSON.stringify(before, big));
       }),
       { numRuns: 2_000 },
     );
