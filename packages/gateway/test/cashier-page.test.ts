@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseUnits, type Address } from 'viem';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
-import { deploymentOn, mine } from './chain-setup.js';
+import { deploymentOn, mine, mineAtClock } from './chain-setup.js';
 import { DESKTOP, launchBrowser, PHONE, recordTraffic, screenshot, startMerchantSite, type MerchantSite } from './cashier-browser.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { api, orderBody, startTestGateway, type TestGateway } from './harness.js';
@@ -175,6 +175,7 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     const address = await text(page, '#address');
     await mark(page);
     t.clock.advance(1801);
+    await mineAtClock(chain, t.clock);
     await t.gateway.scanChain('4');
     expect(await t.gateway.expireOrders()).toBe(1);
     await statusIs(page, 'This order expired before it was paid. Do not send anything; ask the merchant for a new order.');

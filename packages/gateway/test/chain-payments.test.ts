@@ -209,4 +209,25 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     expect(payments[0]).toMatchObject({ tx_hash: first, status: 'FINAL' });
     expect(payments[0]!.block_number).not.toBe(firstBlock);
   });
+
+  // Last: it moves the chain's clock ten days ahead of the real one.
+  it('keeps an overdue order open while the node’s newest block is older than the deadline (a node that stopped importing blocks still answers)', async () => {
+    // The gateway's clock ten days ahead of the chain's, so that its head block predates the deadline.
+    const chainNow = Number((await chain.relayer.public.getBlock({ blockTag: 'latest' })).timestamp);
+    t.clock.advance(Math.max(0, chainNow + 10 * 86_400 - t.clock.seconds()));
+    const { paymentOrderNo } = await orderWithAddress('5');
+    const deadline = (await t.gateway.store.orders.get(paymentOrderNo))!.state.expireTime;
+    t.clock.advance(deadline - t.clock.seconds() + 60);
+    // The pass reaches the head, but that block is from before the deadline: money mined after it
+    // and before the deadline may still come.
+    expect(await t.gateway.scanChain('4')).toMatchObject({ caughtUp: true });
+    expect(await t.gateway.expireOrders()).toBe(0);
+    expect((await t.gateway.store.orders.get(paymentOrderNo))!.state.status).toBe('PENDING');
+    // A block from after the deadline: everything before it has been scanned.
+    await rpc('evm_setNextBlockTimestamp', [`0x${(deadline + 1).toString(16)}`]);
+    await mine(1);
+    await t.gateway.scanChain('4');
+    expect(await t.gateway.expireOrders()).toBe(1);
+    expect((await t.gateway.store.orders.get(paymentOrderNo))!.state).toMatchObject({ status: 'CLOSED', closeReason: 'EXPIRED' });
+  });
 });

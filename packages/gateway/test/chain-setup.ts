@@ -97,6 +97,17 @@ export async function rpc(chain: TestChain, method: string, params: unknown[] = 
   return chain.relayer.public.request({ method: method as never, params: params as never });
 }
 
+/**
+ * Mines a block stamped with the gateway's (injected) clock when the chain's time is behind it.
+ * The expiry closes an order only once a scan has covered the chain until its deadline, by the
+ * head block's time: a test that moves the clock past a deadline moves the chain with it.
+ */
+export async function mineAtClock(chain: TestChain, clock: { seconds(): number }): Promise<void> {
+  const latest = Number((await chain.relayer.public.getBlock({ blockTag: 'latest' })).timestamp);
+  if (latest < clock.seconds()) await rpc(chain, 'evm_setNextBlockTimestamp', [`0x${clock.seconds().toString(16)}`]);
+  await mine(chain, 1);
+}
+
 export async function notifyTypes(t: TestGateway, paymentOrderNo: string): Promise<string[]> {
   return (await t.gateway.store.notifications.listByOrder(paymentOrderNo)).map((n) => n.notifyType);
 }

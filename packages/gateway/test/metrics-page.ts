@@ -6,7 +6,8 @@ export function samples(page: string): Map<string, number> {
   for (const line of page.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const at = line.lastIndexOf(' ');
-    out.set(line.slice(0, at), Number(line.slice(at + 1)));
+    const value = line.slice(at + 1);
+    out.set(line.slice(0, at), value === '+Inf' ? Infinity : value === '-Inf' ? -Infinity : Number(value));
   }
   return out;
 }

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScanDeps } from '../src/app/scan-chain.js';
 import { scanPass } from '../src/jobs/chain-watcher.js';
+import { PrometheusMetrics } from '../src/adapters/metrics/prometheus.js';
 import { api, observeTransfer, orderBody, proOrderBody, startTestGateway, type TestGateway } from './harness.js';
 import { startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
 import { samples } from './metrics-page.js';
@@ -150,7 +151,7 @@ describe('GET /metrics', () => {
     let head = 1_000;
     const hashOf = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
     const reader = {
-      headNumber: async () => head,
+      head: async () => ({ number: head, timestamp: 1_700_000_000 + head * 12 }),
       blockHash: async (n: number) => (n <= head ? hashOf(n) : null),
       blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
       tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[], _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
@@ -179,8 +180,13 @@ describe('GET /metrics', () => {
     expect(await gauges()).toEqual([1_000, 992, 8]);
     await scanPass(deps, t.gateway.metrics);
     expect(await gauges()).toEqual([1_000, 997, 3]);
-    await scanPass(deps, t.gateway.metrics);
+    const caughtUp = async () => (await t.gateway.store.chainCursors.caughtUpTimes(['2'])).get('2');
+    expect(await caughtUp()).toBeNull();
+    expect((await scanPass(deps, t.gateway.metrics)).caughtUp).toBe(true);
     expect(await gauges()).toEqual([1_000, 1_000, 0]);
+    // Caught up with a head whose block is years older than the clock (a node that stopped
+    // importing blocks): the scan covers the chain until that block's time only.
+    expect(await caughtUp()).toBe((1_700_000_000 + 1_000 * 12) * 1000);
     // Nothing new: still caught up.
     await scanPass(deps, t.gateway.metrics);
     expect(await gauges()).toEqual([1_000, 1_000, 0]);
@@ -192,6 +198,22 @@ describe('GET /metrics', () => {
     head = 1_020;
     expect((await scanPass(other, t.gateway.metrics)).leased).toBe(false);
     expect(await gauges()).toEqual([1_010, 1_005, 5]);
+  });
+
+  it('gauges how long ago the chain each scanned network\'s scan covered was current (+Inf before the first complete pass)', async () => {
+    const at = new Map<string, number | null>([['2', 1_000_000], ['4', null]]);
+    const m = new PrometheusMetrics({
+      processMetrics: false,
+      backlog: {
+        nowMs: () => 1_090_500,
+        notifications: async () => ({ pending: 0, due: 0, oldestDueAt: null, failed: 0 }),
+        settlements: async () => [],
+        chainCaughtUp: async () => at,
+      },
+    });
+    const s = samples(await m.render());
+    expect(s.get('sparkpay_chain_caught_up_age_seconds{network="2"}')).toBe(90.5);
+    expect(s.get('sparkpay_chain_caught_up_age_seconds{network="4"}')).toBe(Infinity);
   });
 
   it('is served outside /v4 and logged like every request, by path only', async () => {

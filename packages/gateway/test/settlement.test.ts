@@ -18,7 +18,7 @@ import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
 import { planFromJson } from '../src/domain/settlement-plan.js';
 import { DATABASE_KINDS } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
-import { deploymentOn, FEE_ADDRESS, mine, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
+import { deploymentOn, FEE_ADDRESS, mine, mineAtClock, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { api, startTestGateway, WALLET, type TestGateway } from './harness.js';
 import { samples } from './metrics-page.js';
 
@@ -178,8 +178,8 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     for (const o of [token, native]) expect(after).not.toContain(o.address.toLowerCase());
   });
 
-  it('records money sent after completion to the address of a pair the payer switched away from as PAID_LATE and tells the merchant', async () => {
-    // USDT on Ethereum chosen first, then on Polygon, which is paid and settled.
+  it('records money at the address of a pair the payer switched away from as PAID_LATE once the order completed, and tells the merchant once', async () => {
+    // USDT on Ethereum chosen first, then on Polygon, which is paid.
     const first = await placeOrder(t, { amount: '2', network: '2' });
     const res = await fetch(`${t.baseUrl}/cashier/api/orders/${first.paymentOrderNo}/select?t=${first.token}`, {
       method: 'POST',
@@ -190,22 +190,30 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     const order = { ...first, address: ((await res.json()) as { address: Address }).address };
     expect(order.address).not.toBe(first.address);
     await pay(order, 2n * USDT);
-    await settle();
-    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
-    // The payer pays again, to the Ethereum address handed out first: it counts for nothing (the
-    // order ended on Polygon), but the merchant must hear of it.
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID' });
+    // While the order is PAID, the payer also pays the Ethereum address handed out first: it
+    // counts for nothing (the order's pair is Polygon's), and the open order raises nothing.
     await t.gateway.scanChain('2');
     await chain.pay(usdt, first.address, 2n * USDT);
     await t.gateway.scanChain('2');
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '2' });
+    await settle();
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED']);
+    // The order has ended and that money is still there, unsettled: the next observation of the
+    // order (the transfer becoming final) tells the merchant.
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('2');
     const q = await queryOrder(t, order.requestNo);
     expect(q).toMatchObject({ pay_status: 'COMPLETED', pay_exception: 'PAID_LATE', real_pay_amount: '2' });
     expect((q.payments as { network: string; status: string }[]).map((p) => [p.network, p.status]).sort()).toEqual([['2', 'FINAL'], ['4', 'FINAL']]);
     expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED', 'ORDER_EXCEPTION']);
-    // Scanned again: nothing new, no second notification.
-    await mine(chain, 1);
+    // More of it after completion: recorded, and the standing flag is not notified again.
+    await chain.pay(usdt, first.address, 1n * USDT);
     await t.gateway.scanChain('2');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('2');
+    expect(((await queryOrder(t, order.requestNo)).payments as unknown[]).length).toBe(3);
     expect(await notifyTypes(t, order.paymentOrderNo)).toEqual(['ORDER_PAID', 'ORDER_COMPLETED', 'ORDER_EXCEPTION']);
   });
 
@@ -231,9 +239,10 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect((await t.gateway.settle('4')).sent).toBe(0);
     const [walletBefore, feeBefore] = await balances(usdt, [WALLET, FEE_ADDRESS]);
     t.clock.advance(8 * 24 * 3600);
-    // The deadline closes the order once a scan pass that started after it has caught up.
+    // The deadline closes the order once a scan has covered the chain until it.
     await t.gateway.expireOrders();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING' });
+    await mineAtClock(chain, t.clock);
     expect((await t.gateway.scanChain('4')).caughtUp).toBe(true);
     await t.gateway.expireOrders();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', pay_exception: 'UNDERPAID' });
@@ -256,6 +265,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     const order = await placeOrder(t, { amount: '4', currency: 'POL' });
     await pay(order, 1n * POL, NATIVE_COIN);
     t.clock.advance(8 * 24 * 3600);
+    await mineAtClock(chain, t.clock);
     await t.gateway.scanChain('4');
     await t.gateway.expireOrders();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'UNDERPAID' });

@@ -252,7 +252,8 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
   }
-  // Past the deadline the expiry worker closes the order at its next run: no new address then.
+  // Past the deadline the expiry worker closes the order (once the chain scan has covered the
+  // deadline): no new address then.
   if (order.state.status === 'PENDING' && nowSeconds(deps.clock) >= order.state.expireTime) {
     return { ok: false, reason: 'NOT_SELECTABLE', message: 'the payment deadline has passed' };
   }

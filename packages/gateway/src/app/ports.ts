@@ -230,11 +230,14 @@ export interface ChainCursorRepo {
   lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
   /**
    * Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still
-   * holds the lease; with `caughtUpAt` (the start of a pass that reached the head), records it too.
+   * holds the lease; with `caughtUpAt` (a pass reached the head: the earlier of its start and the
+   * head block's time), records that too.
    */
   advance(network: string, owner: string, nextBlock: number, scannedHash: string | null, caughtUpAt: number | null): Promise<boolean>;
-  /** Records that a pass started at `atMs` reached the head (nothing new to scan), if `owner` still holds the lease. */
+  /** Records that a pass covering the chain until `atMs` reached the head (nothing new to scan), if `owner` still holds the lease. */
   caughtUp(network: string, owner: string, atMs: number): Promise<boolean>;
+  /** Until when (ms) the scan of each network has covered the chain; null for a network not caught up since its cursor was (re)set. */
+  caughtUpTimes(networks: readonly string[]): Promise<Map<string, number | null>>;
   /** Gives the network's scan lease back if `owner` holds it (a stopping instance: another one, or its restart, scans at once). */
   release(network: string, owner: string, nowMs: number): Promise<void>;
 }
@@ -265,7 +268,8 @@ export interface TransferRead {
 
 /** Reading one network's chain (JSON-RPC, with failover between endpoints). */
 export interface ChainReader {
-  headNumber(): Promise<number>;
+  /** The latest block's number and timestamp (Unix seconds), as the endpoint sees it. */
+  head(): Promise<{ number: number; timestamp: number }>;
   /** The canonical block hash at `number`, or null beyond the head. */
   blockHash(number: number): Promise<string | null>;
   /** The timestamp (Unix seconds) of the canonical block at `number`, or null beyond the head. */

@@ -47,8 +47,6 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   // computed from that, without reading them back.
   const rows = new Map(stored.map((p) => [key(p), p]));
   const writes = new Map<string, PaymentRecord>();
-  // New money (a transfer not counted before, now canonical) in one of the order's pairs.
-  const arrived: TransferFact[] = [];
   for (const fact of facts) {
     const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
     if (option && fact.status !== 'REVERTED' && paysAnotherPair(order, option, rows)) {
@@ -59,7 +57,6 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     const k = key(fact);
     const before = rows.get(k);
     if (before?.status !== fact.status) entered.push(fact);
-    if (option && fact.status !== 'REVERTED' && (before === undefined || before.status === 'REVERTED')) arrived.push(fact);
     const write = record(fact, fact, nowMs, nowMs);
     // The upsert keeps what identifies a stored transfer (amount, address, currency, created_at)
     // and moves its block, confirmations and status.
@@ -79,8 +76,11 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       allFinal: counted.every((p) => p.status === 'FINAL'),
       // A transfer that counted and left the chain in this pass, even when new money keeps the totals up.
       lost: stored.some((p) => inPair(p) && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
-      // Money the totals do not count: the lifecycle flags it on an ended order (PAID_LATE).
-      elsewhere: arrived.some((f) => f.network !== order.selectedNetwork || f.currency !== order.selectedCurrency),
+      // Money the totals do not count, in another pair the order offered: the lifecycle flags it
+      // on an ended order (PAID_LATE). A standing condition, from every row, not only this pass's:
+      // a decision that could not take it when it arrived (the order still open, a retry after a
+      // concurrent change, a reorg reported first) takes it at the order's next observation.
+      elsewhere: [...rows.values()].some((p) => p.status !== 'REVERTED' && !inPair(p) && order.options.some((o) => o.network === p.network && o.currency === p.currency)),
     };
   }
   return { writes: [...writes.values()], entered, fact };

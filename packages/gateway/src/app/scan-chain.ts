@@ -62,7 +62,12 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
-  const head = await reader.headNumber();
+  const latest = await reader.head();
+  const head = latest.number;
+  // What a pass that reaches this head has seen: everything mined before it started, but no
+  // later than the head block's own time. A node that stopped importing blocks (no peers) still
+  // answers, with an old head: the scan is then caught up to that block's time only.
+  const coversUntil = Math.min(now, latest.timestamp * 1000);
   const required = network.chain.confirmations;
   let from = cursor.nextBlock ?? (await firstBlock(deps, head));
   let reverted = 0;
@@ -119,7 +124,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
     // seen the blocks since, and other nodes may have more.
-    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, now));
+    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, coversUntil));
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
   const to = Math.min(head, from + deps.maxBlocks - 1);
@@ -185,7 +190,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
   let caughtUp = native.complete && through.number >= head;
-  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? now : null))) {
+  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? coversUntil : null))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
     caughtUp = false;
   }

@@ -159,11 +159,19 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
   // Counted even when not served (cheap); the process metrics only when served.
+  // The networks whose chains this gateway scans (those with RPC endpoints).
+  const scannedNetworks = config.deployment.networks.filter((n) => n.chain.rpcUrls.length > 0);
+  const scanned = scannedNetworks.map((n) => n.id);
   const metrics = new PrometheusMetrics({
     networks: config.deployment.networks.map((n) => n.id),
     processMetrics: config.metrics,
     // The queues operators watch, read from the database at each scrape.
-    backlog: { nowMs: () => clock.nowMs(), notifications: (now) => store.notifications.backlog(now), settlements: () => store.settlements.backlog() },
+    backlog: {
+      nowMs: () => clock.nowMs(),
+      notifications: (now) => store.notifications.backlog(now),
+      settlements: () => store.settlements.backlog(),
+      chainCaughtUp: () => store.chainCursors.caughtUpTimes(scanned),
+    },
   });
   // The settlement worker of a network wakes up when an order there becomes due (not only every poll).
   const settlementWorkers = new Map<string, WakeableLoop>();
@@ -181,22 +189,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   );
   const payments = paymentFacts(deps);
   const scanners = new Map<string, ScanDeps>(
-    config.deployment.networks
-      .filter((n) => n.chain.rpcUrls.length > 0)
-      .map((network) => [
-        network.id,
-        {
-          store,
-          clock,
-          payments,
-          network,
-          reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }) }),
-          log: logger.child({ worker: 'chain', network: network.id }),
-          owner: instance,
-          leaseMs: Math.max(30_000, config.chainPollMs * 10),
-          maxBlocks: 2_000,
-        },
-      ]),
+    scannedNetworks.map((network) => [
+      network.id,
+      {
+        store,
+        clock,
+        payments,
+        network,
+        reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }) }),
+        log: logger.child({ worker: 'chain', network: network.id }),
+        owner: instance,
+        leaseMs: Math.max(30_000, config.chainPollMs * 10),
+        maxBlocks: 2_000,
+      },
+    ]),
   );
   const settlers = new Map<string, Settler>();
   for (const network of config.deployment.networks) {
@@ -261,7 +267,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
       return scanPass(scanner, metrics);
     },
-    expireOrders: () => expireOverdueOrders(deps, [...scanners.keys()]),
+    expireOrders: () => expireOverdueOrders(deps, scanned),
     async settle(network) {
       const settler = settlers.get(network);
       if (!settler) throw new Error(`network ${network} has no settlement relayer configured`);
@@ -278,7 +284,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       const address = await server.listen({ host: config.host, port: config.port });
       if (config.port === 0 && config.publicUrl === defaultPublicUrl(config.host, 0)) publicUrl = defaultPublicUrl(config.host, Number(new URL(address).port));
       if (options.workers !== false) {
-        workers.push(startExpiryWorker(deps, [...scanners.keys()], logger, config.expiryIntervalMs));
+        workers.push(startExpiryWorker(deps, scanned, logger, config.expiryIntervalMs));
         workers.push(startFactoryCheck(deposits, config.deployment.networks, logger));
         for (const scanner of scanners.values()) workers.push(startChainWatcher(scanner, logger, config.chainPollMs, metrics));
         for (const [id, settler] of settlers) {

@@ -67,8 +67,8 @@ export type OrderFact =
   /**
    * The totals of the order's transfers in its pair; `lost`: a transfer counted before left the
    * canonical chain in this observation (a reorg the totals may not show: new money can make up
-   * for it); `elsewhere`: new money arrived in another of the order's pairs, which the totals do
-   * not count (the payer paid an address of a pair the order did not end with). Absent is false.
+   * for it); `elsewhere`: money is in another of the order's pairs, which the totals do not count
+   * (the payer paid an address of a pair the order did not end with). Absent is false.
    */
   | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean }
   /** The settlement transaction became final on chain. */

@@ -34,10 +34,11 @@
 //   event, and a PAID -> PAYING move has no notification of its own.
 // - Money after COMPLETED (seen grows) is PAID_LATE, as after CLOSED: the forwarder has already
 //   distributed, so the merchant must resolve it by hand. A reorg after COMPLETED or CLOSED is
-//   REVERTED with a notification; the status stays. New money in another of the order's pairs
-//   (`elsewhere`: an address handed out for a pair the order did not end with) is PAID_LATE on
-//   an ended order too, although the totals, which count the order's pair only, do not move; on
-//   an open order it is recorded and counts for nothing (the payer chose the pair that counts).
+//   REVERTED with a notification; the status stays. Money in another of the order's pairs
+//   (`elsewhere`: at an address handed out for a pair the order did not end with) makes an ended
+//   order PAID_LATE too, although the totals, which count the order's pair only, do not move; it
+//   is a standing condition (notified when the flag changes). On an open order it is recorded and
+//   counts for nothing (the payer chose the pair that counts).
 // - Re-reaching PAID after a reorg sets payTime again and emits ORDER_PAID and
 //   SCHEDULE_SETTLEMENT again (the settlement job must be idempotent per order anyway, §15a).
 // - More money while PAID records the totals (and OVERPAID once final > due) but emits no second

@@ -33,6 +33,13 @@ export function chainCursorRepo(q: Q): ChainCursorRepo {
       const r = await q.updateTable('chain_cursors').set({ caught_up_at: atMs }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    async caughtUpTimes(networks) {
+      const out = new Map<string, number | null>(networks.map((n) => [n, null]));
+      if (networks.length === 0) return out;
+      const rows = await q.selectFrom('chain_cursors').select(['network', 'caught_up_at']).where('network', 'in', [...networks]).execute();
+      for (const r of rows) out.set(r.network, r.caught_up_at === null ? null : Number(r.caught_up_at));
+      return out;
+    },
     async release(network, owner, nowMs) {
       await q.updateTable('chain_cursors').set({ lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', '=', network).where('lease_owner', '=', owner).execute();
     },

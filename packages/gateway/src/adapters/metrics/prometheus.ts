@@ -23,6 +23,8 @@ export interface BacklogSource {
   nowMs(): number;
   notifications(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;
   settlements(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number }[]>;
+  /** Until when (ms) the scan of each network this gateway scans has covered the chain (null: not yet). */
+  chainCaughtUp?(): Promise<Map<string, number | null>>;
 }
 
 /** What the HTTP server needs to serve /metrics. */
@@ -144,10 +146,17 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     const oldestDue = new Gauge({ name: `${METRICS_PREFIX}notifications_oldest_due_seconds`, help: 'How long the oldest due notification has been waiting for a sender (0 when none)', registers });
     const notificationsFailed = new Gauge({ name: `${METRICS_PREFIX}notifications_failed`, help: 'Notifications whose attempts are all used (FAILED); `sparkpay notify resend` sends one again', registers });
     const settlementsWaiting = new Gauge({ name: `${METRICS_PREFIX}settlements_waiting`, help: 'Paid orders not settled yet, by network and status (DUE: waiting for a transaction; SENT: in one not final yet)', labelNames: ['network', 'status'], registers });
+    const caughtUpAge = new Gauge({
+      name: `${METRICS_PREFIX}chain_caught_up_age_seconds`,
+      help: 'How long ago the chain the last complete scan pass covered was current (+Inf: none since start); overdue orders with an address on the network wait for it to pass their deadline',
+      labelNames: ['network'],
+      registers,
+    });
     this.backlogRefresh = async () => {
       try {
         const now = source.nowMs();
-        const [n, settlements] = await Promise.all([source.notifications(now), source.settlements()]);
+        const [n, settlements, caughtUp] = await Promise.all([source.notifications(now), source.settlements(), source.chainCaughtUp?.() ?? new Map<string, number | null>()]);
+        for (const [network, at] of caughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
         notificationsPending.set(n.pending);
         notificationsDue.set(n.due);
         oldestDue.set(n.oldestDueAt === null ? 0 : Math.max(0, (now - n.oldestDueAt) / 1000));

@@ -234,11 +234,11 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
   return {
     // The head is the number of the block the endpoint calls latest, read with that block: a
     // head that names no block (a lagging or lying endpoint) never moves the scan past the chain.
-    headNumber: () =>
+    head: () =>
       withFailover('eth_getBlockByNumber', async (c) => {
         const latest = headerOf(await c.request({ method: 'eth_getBlockByNumber', params: ['latest', false] }), null);
         if (!latest) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
-        return latest.number;
+        return { number: latest.number, timestamp: latest.timestamp };
       }),
     blockHash: async (number) => (await block(number))?.hash ?? null,
     blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
