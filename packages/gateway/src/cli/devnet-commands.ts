@@ -84,13 +84,23 @@ interface CashierView {
 }
 
 /** The cashier API's answer, or an Error carrying its refusal (what the payer's page would show). */
+/** Attempts of one cashier API call answered 429 (too many requests) before giving up. */
+const CASHIER_ATTEMPTS = 10;
+
 async function cashier<T>(target: CashierTarget, path: '' | '/select', body?: unknown): Promise<T> {
   const url = `${target.api}${path}?t=${encodeURIComponent(target.token)}`;
   let res: Response;
-  try {
-    res = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  } catch (err) {
-    throw new Error(`the gateway at ${new URL(target.api).origin} did not answer: ${(err as Error).message}`);
+  // The cashier's request budget per order (a burst, then 2 per second) answers 429 with
+  // Retry-After: wait and ask again, as the page does (a select is idempotent).
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      res = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    } catch (err) {
+      throw new Error(`the gateway at ${new URL(target.api).origin} did not answer: ${(err as Error).message}`);
+    }
+    if (res.status !== 429 || attempt === CASHIER_ATTEMPTS) break;
+    await res.arrayBuffer();
+    await new Promise((r) => setTimeout(r, 1000 * Math.min(5, Math.max(1, Number(res.headers.get('retry-after')) || 1))));
   }
   const answer = (await res.json().catch(() => null)) as (T & { message?: unknown }) | null;
   if (!res.ok || answer === null) throw new Error(`the cashier refused: ${typeof answer?.message === 'string' ? answer.message : `HTTP ${res.status}`}`);
@@ -199,7 +209,8 @@ const SEEN_WITHIN_MS = 30_000;
 /** Resolves once the order's cashier view lists the payment (a token transfer by its hash, a native receipt by its block). */
 async function seenByGateway(target: CashierTarget, hash: Hex, address: string, block: number): Promise<void> {
   const native = `balance:${address.toLowerCase()}:${block}`;
-  for (const deadline = Date.now() + SEEN_WITHIN_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+  // Twice a second: within the cashier's request budget for the order.
+  for (const deadline = Date.now() + SEEN_WITHIN_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
     const view = await cashier<{ payments: { tx_hash: string }[] }>(target, '');
     if (view.payments.some((p) => p.tx_hash.toLowerCase() === hash.toLowerCase() || p.tx_hash === native)) return;
   }
