@@ -52,7 +52,7 @@ const BODY_LIMIT = 64 * 1024;
 /** Nothing can be paid out to it (a split naming it is refused, 41032). */
 const ZERO = '0x0000000000000000000000000000000000000000';
 const PAY_STATUSES = ['PENDING', 'PAYING', 'PAID', 'COMPLETED', 'CLOSED'];
-const PAYER_STATES = ['CHOOSE', 'AWAITING', 'CONFIRMING', 'UNDERPAID', 'PAID', 'EXPIRED', 'CLOSED'];
+const PAYER_STATES = ['CHOOSE', 'AWAITING', 'CONFIRMING', 'UNDERPAID', 'CLOSING', 'PAID', 'EXPIRED', 'CLOSED'];
 const DECIMAL = /^(0|[1-9][0-9]*)(\.[0-9]+)?$/;
 
 /** "10.5" with `decimals` → base units (a decimal string as the API shows it). */

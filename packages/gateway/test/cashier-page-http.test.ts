@@ -150,6 +150,17 @@ describe('cashier page over HTTP', () => {
     await postForm(e.no, e.token, 'option=4%3AUSDT');
     const { address } = (await t.gateway.store.depositAddresses.get(e.no, '4', 'USDT'))!;
     t.clock.advance(1801);
+    // Past the deadline, before the expiry has closed it: the payer is told not to send anything,
+    // and neither order shows an address, a remainder or a choice any more.
+    for (const [x, text] of [[e, 'You can still pay with another'], [o, 'Send the remaining']] as const) {
+      const closing = await (await page(x.path)).text();
+      expect(closing).toContain('The payment deadline has passed: do not send anything now.');
+      expect(closing).not.toContain('<svg');
+      expect(closing).not.toContain('name="option"');
+      expect(closing).not.toContain(text);
+      const view = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${x.no}?t=${x.token}`)).json()) as Record<string, unknown>;
+      expect(view).toMatchObject({ payer_state: 'CLOSING', remaining: null, remaining_base: null, final: false });
+    }
     await t.gateway.expireOrders();
     const expired = await (await page(e.path)).text();
     expect(expired).toContain('This order expired before it was paid.');

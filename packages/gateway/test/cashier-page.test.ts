@@ -175,6 +175,9 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     const address = await text(page, '#address');
     await mark(page);
     t.clock.advance(1801);
+    // Past the deadline the open page stops inviting a payment, before the order is closed.
+    await statusIs(page, 'The payment deadline has passed: do not send anything now. A payment already sent is being checked on the chain before the order closes.');
+    expect(await page.locator('#pay, #options').count()).toBe(0);
     await mineAtClock(chain, t.clock);
     await t.gateway.scanChain('4');
     expect(await t.gateway.expireOrders()).toBe(1);

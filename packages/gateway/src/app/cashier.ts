@@ -99,7 +99,7 @@ function selectedView(network: NetworkDeployment, option: OrderOptionRecord, dep
  * Where the payer stands, in the payer's terms: choose an option, send, wait for confirmations,
  * send the rest (final payments short of the amount due), done, or too late.
  */
-export type PayerState = 'CHOOSE' | 'AWAITING' | 'CONFIRMING' | 'UNDERPAID' | 'PAID' | 'EXPIRED' | 'CLOSED';
+export type PayerState = 'CHOOSE' | 'AWAITING' | 'CONFIRMING' | 'UNDERPAID' | 'CLOSING' | 'PAID' | 'EXPIRED' | 'CLOSED';
 
 export interface CashierPaymentView {
   tx_hash: string;
@@ -138,8 +138,15 @@ export interface CashierOrderView {
   final: boolean;
 }
 
-export function payerState(order: OrderRecord, hasSelection: boolean): PayerState {
+/**
+ * What the payer should do now. Past the deadline an order not paid yet is CLOSING: nothing more
+ * should be sent, and the expiry closes it once the chain scan has covered the deadline (a payment
+ * already sent is counted meanwhile); money still confirming keeps it CONFIRMING.
+ */
+export function payerState(order: OrderRecord, hasSelection: boolean, nowSeconds: number): PayerState {
   const s = order.state;
+  const overdue = nowSeconds >= s.expireTime;
+  if (overdue && (s.status === 'PENDING' || (s.status === 'PAYING' && s.received.seen === s.received.final))) return 'CLOSING';
   switch (s.status) {
     case 'PAID':
     case 'COMPLETED':
@@ -181,8 +188,10 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   }
   const s = order.state;
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
-  const state = payerState(order, selected !== null);
-  const open = state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID';
+  const now = nowSeconds(deps.clock);
+  const state = payerState(order, selected !== null, now);
+  // Whether the payer may still send (a remainder is shown): not past the deadline.
+  const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
   const short = option && s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
   return {
@@ -198,7 +207,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       pay_exception: s.exception ?? null,
       close_reason: s.closeReason,
       expire_time: s.expireTime,
-      now: nowSeconds(deps.clock),
+      now,
       options: [...order.options]
         .sort((a, b) => (a.network === b.network ? a.currency.localeCompare(b.currency) : a.network.localeCompare(b.network)))
         .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),

@@ -148,6 +148,7 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
     } else {
       // The whole amount while nothing has arrived; what is still short once something has.
       const rest = view.remaining_base ?? (view.payer_state === 'AWAITING' ? selected.amount_base : null);
+      if (rest === null && view.payer_state === 'CLOSING') return failed('the payment deadline has passed (the order closes once the chain is checked); give --amount to send anyway');
       if (rest === null) return failed(`nothing remains to pay on this order (${view.pay_status}); give --amount to send more anyway`);
       amount = BigInt(rest);
     }

@@ -72,6 +72,7 @@ function statusText(v: CashierOrderView, t: Translate, lang: Language): string {
       return t('state_UNDERPAID', { received: formatDecimal(v.received?.final ?? '0', lang), currency });
     case 'CHOOSE':
     case 'AWAITING':
+    case 'CLOSING':
     case 'PAID':
     case 'EXPIRED':
     case 'CLOSED':
