@@ -1,20 +1,26 @@
 // Model-based fuzz of the on-chain payment lifecycle (PROTOCOL §10-§13, §15) against a real anvil
 // and the real gateway, on SQLite and (with SPARKPAY_TEST_DATABASE_URL) PostgreSQL. fast-check
-// generates 2-4 orders (USDT on Polygon (4), mapped to anvil, or its native coin POL) and a list of
-// operations: payments of part, the rest, the exact amount or more from a funded account to the
-// deposit address (optionally scanned at once); blocks mined; reorganisations (evm_revert to a
-// snapshot taken before each block the run made, never as deep as the confirmations, the dropped
-// payments optionally mined again from the same signed bytes or sent again as new transactions,
-// then a longer chain); the injected clock moved to a deadline and the expiry worker run; merchant
-// closes; a switch to network 2's pair on the cashier (the payer keeps paying the address of the
-// pair chosen first: a payer cannot skip the choice, as no address exists before one); scan passes;
-// gateway restarts on the same database. After every operation that reaches the gateway, each
-// order's signed query (status, flag, times, real_pay_amount, sequence, payments) and its
-// notifications are compared with chain-model.ts, which reads the canonical chain itself (Transfer
-// logs and balances through viem) and applies the lifecycle rules; statuses are checked never to
-// move backwards outside a reorg. A final settle-down (blocks for the confirmations, scans until
-// nothing changes) checks every canonical payment is counted once, in full, and nothing else.
-// CMF_DEBUG=1 prints what the runs reached.
+// generates 2-4 orders (USDT on Polygon (4), mapped to anvil, or its native coin POL; the payer of
+// a USDT order may switch to pair B on the cashier first thing) and a list of operations: payments
+// of part, the rest, the exact amount or more from a funded account to the deposit address
+// (optionally scanned at once); blocks mined; reorganisations (evm_revert to a snapshot taken
+// before each block the run made, never as deep as the confirmations, the dropped payments
+// optionally mined again from the same signed bytes or sent again as new transactions, then a
+// longer chain); the injected clock moved to a deadline and the expiry worker run; merchant
+// closes; a switch on the cashier to the other pair (network 2's USDT, on the same anvil and
+// contract: pair B; or back to network 4's, pair A), which hands out pair B's deposit address the
+// first time and the same one after; `payB`: the same payments to pair B's address, of an order
+// that has one (the payer may pay either address, whatever the order's pair is now: only the
+// order's pair counts; money in the other pair selects it while nothing counts and the order is
+// PENDING or CLOSED, counts for nothing otherwise, and is late money on a closed order); scan
+// passes (network 4's, then network 2's); gateway restarts on the same database. After every
+// operation that reaches the gateway, each order's signed query (status, flag, times,
+// real_pay_amount and its network, sequence, the payments of both pairs) and its notifications
+// are compared with chain-model.ts, which reads the canonical chain itself (Transfer logs and
+// balances through viem) and applies the lifecycle rules; statuses are checked never to move
+// backwards outside a reorg. A final settle-down (blocks for the confirmations, scans until nothing
+// changes) checks every canonical payment is recorded once, in full, at its pair, and that the
+// order's pair's payments are counted, nothing else. CMF_DEBUG=1 prints what the runs reached.
 import fc from 'fast-check';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,10 +34,12 @@ import {
   merchantClose,
   observe,
   rowKey,
+  rowStatuses,
   selectOtherPair,
   type Exception,
   type KnownDeviations,
   type ModelOrder,
+  type Pair,
   type Status,
 } from './chain-model.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -49,12 +57,14 @@ const silent = pino({ level: 'silent' });
  * n") and reproduced by its "was defect n" test below, which fails until src is fixed. Once fixed:
  * set the flag to false here and turn that test's `it.fails` into `it`.
  */
-const KNOWN: KnownDeviations = { revertHiddenByNewMoney: false, lateMoneyOnEarlierPair: false };
+const KNOWN: KnownDeviations = { revertHiddenByNewMoney: false, lateMoneyOnEarlierPair: false, uncountedLossOnSwitch: false, selectLeavesMoneyUncounted: false, elsewhereOnlyWithOtherPairFacts: false };
 
 type PayKind = 'part' | 'rest' | 'exact' | 'over' | 'dust';
 type Op =
   /** `scan`: a scan pass right after (so that reorganisations find counted payments). */
   | { t: 'pay'; o: number; kind: PayKind; k: number; scan: boolean }
+  /** The same to pair B's address, of one of the orders that have one (`o` picks among them); else nothing. */
+  | { t: 'payB'; o: number; kind: PayKind; k: number; scan: boolean }
   | { t: 'mine'; n: number }
   | { t: 'scan' }
   /**
@@ -73,6 +83,8 @@ interface OrderSpec {
   /** Hundredths of the currency (over 1: network 2's pair, minimum fee 1 USD, is offered too). */
   units: number;
   timeout: number;
+  /** A token order whose payer switches to pair B on the cashier before anything else happens. */
+  switched: boolean;
 }
 interface Scenario {
   orders: OrderSpec[];
@@ -80,20 +92,22 @@ interface Scenario {
 }
 
 const orderIndex = fc.nat({ max: 3 });
+const payKind = fc.constantFrom<PayKind>('part', 'rest', 'exact', 'over', 'dust');
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 8, arbitrary: fc.record({ t: fc.constant('pay' as const), o: orderIndex, kind: fc.constantFrom<PayKind>('part', 'rest', 'exact', 'over', 'dust'), k: fc.integer({ min: 1, max: 9 }), scan: fc.boolean() }) },
+  { weight: 8, arbitrary: fc.record({ t: fc.constant('pay' as const), o: orderIndex, kind: payKind, k: fc.integer({ min: 1, max: 9 }), scan: fc.boolean() }) },
+  { weight: 7, arbitrary: fc.record({ t: fc.constant('payB' as const), o: orderIndex, kind: payKind, k: fc.integer({ min: 1, max: 9 }), scan: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('mine' as const), n: fc.integer({ min: 1, max: 3 }) }) },
   { weight: 6, arbitrary: fc.constant({ t: 'scan' as const }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('reorg' as const), depth: fc.integer({ min: 1, max: CONF - 1 }), resend: fc.integer({ min: 0, max: 2 }), renew: fc.constantFrom(0, 0, 1), extra: fc.integer({ min: 0, max: 2 }), scan: fc.boolean() }) },
   { weight: 3, arbitrary: fc.record({ t: fc.constant('time' as const), deadline: fc.constantFrom(true, true, true, false), offset: fc.integer({ min: -1, max: 1 }) }) },
   { weight: 3, arbitrary: fc.constant({ t: 'expire' as const }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('close' as const), o: orderIndex }) },
-  { weight: 1, arbitrary: fc.record({ t: fc.constant('switch' as const), o: orderIndex }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('close' as const), o: orderIndex }) },
+  { weight: 3, arbitrary: fc.record({ t: fc.constant('switch' as const), o: orderIndex }) },
   { weight: 1, arbitrary: fc.constant({ t: 'restart' as const }) },
 );
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
   orders: fc.array(
-    fc.record({ native: fc.constantFrom(false, false, true), units: fc.integer({ min: 150, max: 3000 }), timeout: fc.integer({ min: 300, max: 1200 }) }),
+    fc.record({ native: fc.constantFrom(false, false, true), units: fc.integer({ min: 150, max: 3000 }), timeout: fc.integer({ min: 300, max: 1200 }), switched: fc.boolean() }),
     { minLength: 2, maxLength: 4 },
   ),
   ops: fc.array(opArb, { minLength: 4, maxLength: 24 }),
@@ -186,6 +200,7 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
         cashierToken: placed.token,
         native: spec.native,
         address: placed.address.toLowerCase(),
+        addressB: null,
         decimals,
         due: placed.amountBase,
         expireTime: t.clock.seconds() + spec.timeout,
@@ -195,9 +210,11 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
         closeReason: null,
         closedTime: 0,
         payTime: 0,
+        settling: false,
         seen: 0n,
         final: 0n,
         sequence: 0,
+        uncounted: false,
         rows: new Map(),
         notes: [],
         history: [{ status: 'PENDING', exception: null, step: 'created' }],
@@ -215,28 +232,50 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
     /** When the last scan pass that caught up with the head started (gateway clock, ms). */
     let caughtUpMs: number | null = null;
 
-    /** The canonical chain at `at` applied to the model, as one scan pass there should see it, then each order decided. */
-    async function modelScan(at: number): Promise<void> {
-      const tokenOrders = orders.filter((o) => !o.native);
-      const logs = tokenOrders.length && at >= startBlock
-        ? await chain.relayer.public.getLogs({ address: usdt, event: TRANSFER, args: { to: tokenOrders.map((o) => o.address as Address) }, fromBlock: BigInt(startBlock), toBlock: BigInt(at) })
+    /** The addresses of the token orders' pairs. */
+    const addressOf = (o: ModelOrder, pair: Pair) => (pair === 'A' ? o.address : o.addressB);
+    const pairs = ['A', 'B'] as const;
+    /** The canonical Transfer logs to `addresses` from this run's first block up to `at`. */
+    const transfersTo = async (addresses: string[], at: number) =>
+      addresses.length && at >= startBlock
+        ? (await chain.relayer.public.getLogs({ address: usdt, event: TRANSFER, args: { to: addresses as Address[] }, fromBlock: BigInt(startBlock), toBlock: BigInt(at) })).map((l) => ({
+            to: l.args.to!.toLowerCase(),
+            txHash: l.transactionHash!,
+            logIndex: l.logIndex!,
+            block: Number(l.blockNumber),
+            amount: l.args.value!,
+          }))
         : [];
+
+    /**
+     * The canonical chain at `at` applied to the model as the two passes of a scan should see it:
+     * network 4's (pair A, and the native coin) then network 2's (pair B), each order decided in
+     * each pass that observes it. `read`: the blocks each pass read (a transfer there is read again).
+     */
+    async function modelScan(at: number, read: Record<Pair, { from: number; to: number } | null>): Promise<void> {
+      const tokenOrders = orders.filter((o) => !o.native);
+      const logs = await transfersTo(tokenOrders.flatMap((o) => pairs.map((p) => addressOf(o, p)).filter((a) => a !== null)), at);
       const now = t.clock.seconds();
-      for (const o of orders) {
-        let vanished: number;
-        if (o.native) {
-          const [atHead, atFinal] = await Promise.all([
-            chain.relayer.public.getBalance({ address: o.address as Address, blockNumber: BigInt(at) }),
-            chain.relayer.public.getBalance({ address: o.address as Address, blockNumber: BigInt(Math.max(0, at - CONF + 1)) }),
-          ]);
-          vanished = applyNativeView(o, at, CONF, atHead, atFinal).reverted;
-        } else {
-          const mine = logs
-            .filter((l) => l.args.to!.toLowerCase() === o.address)
-            .map((l) => ({ txHash: l.transactionHash!, logIndex: l.logIndex!, block: Number(l.blockNumber), amount: l.args.value! }));
-          vanished = applyTokenView(o, mine, at, CONF).reverted;
+      for (const pass of pairs) {
+        for (const o of orders) {
+          const before = rowStatuses(o);
+          const reread = new Set<string>();
+          if (o.native) {
+            if (pass === 'B') continue;
+            const [atHead, atFinal] = await Promise.all([
+              chain.relayer.public.getBalance({ address: o.address as Address, blockNumber: BigInt(at) }),
+              chain.relayer.public.getBalance({ address: o.address as Address, blockNumber: BigInt(Math.max(0, at - CONF + 1)) }),
+            ]);
+            applyNativeView(o, at, CONF, atHead, atFinal);
+          } else {
+            const address = addressOf(o, pass);
+            const mine = address === null ? [] : logs.filter((l) => l.to === address);
+            applyTokenView(o, pass, mine, at, CONF);
+            const range = read[pass];
+            for (const l of mine) if (range && l.block >= range.from && l.block <= range.to) reread.add(rowKey(l.txHash, l.logIndex));
+          }
+          for (const e of observe(o, pass, before, reread, now, KNOWN)) cover(`${o.native ? 'POL ' : ''}${e}`);
         }
-        for (const e of observe(o, now, vanished, KNOWN)) cover(`${o.native ? 'POL ' : ''}${e}`);
       }
     }
 
@@ -259,7 +298,7 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
           },
           what,
         ).toEqual({ pay_status: o.status, pay_exception: o.exception, close_reason: o.closeReason, closed_time: o.closedTime, pay_time: o.payTime, real_pay_amount: o.final, real_pay_network: network, sequence: o.sequence });
-        const rows = (q.payments as { tx_hash: string; log_index: number; amount: string; block_number: number; confirmations: number; status: string; address: string }[]).map((p) => [
+        const rows = (q.payments as { tx_hash: string; log_index: number; amount: string; block_number: number; confirmations: number; status: string; address: string; network: string }[]).map((p) => [
           rowKey(p.tx_hash, p.log_index),
           {
             amount: toBase(p.amount, o.decimals),
@@ -269,9 +308,13 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
             // value from the required depth to the depth at the last pass is right.
             confirmations: p.status === 'FINAL' && p.confirmations >= CONF && p.confirmations <= lastHead - p.block_number + 1 ? 'final' : p.confirmations,
             address: p.address.toLowerCase(),
+            network: p.network,
           },
         ]);
-        const expected = [...o.rows].map(([key, r]) => [key, { amount: r.amount, block: r.block, status: r.status, confirmations: r.status === 'FINAL' ? 'final' : r.confirmations, address: o.address }]);
+        const expected = [...o.rows].map(([key, r]) => [
+          key,
+          { amount: r.amount, block: r.block, status: r.status, confirmations: r.status === 'FINAL' ? 'final' : r.confirmations, address: addressOf(o, r.pair), network: r.pair === 'A' ? '4' : '2' },
+        ]);
         const byKey = (a: unknown[], b: unknown[]) => (String(a[0]) < String(b[0]) ? -1 : 1);
         expect(rows.sort(byKey), `${what}: payments`).toEqual(expected.sort(byKey));
         const notes = await cur.gateway.store.notifications.listByOrder(o.paymentOrderNo);
@@ -308,26 +351,40 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
       // Network 2 (the pair switched to) is scanned too: the expiry waits for every scanned network.
       const other = await cur.gateway.scanChain('2');
       expect(r.caughtUp && other.caughtUp, 'a pass on an honest node reaches the head').toBe(true);
-      caughtUpMs = at;
+      expect(other.head, 'no block between the two passes').toBe(r.head);
+      // Covered until the pass started, but no later than the time of the head block it reached.
+      const headTime = Number((await chain.relayer.public.getBlock({ blockNumber: BigInt(r.head!) })).timestamp);
+      caughtUpMs = Math.min(at, headTime * 1000);
       lastHead = r.head!;
-      await modelScan(lastHead);
+      await modelScan(lastHead, { A: r.scanned, B: other.scanned });
       await verify(step);
     }
 
     async function exec(op: Op): Promise<void> {
       const o = orders[('o' in op ? op.o : 0) % orders.length]!;
       switch (op.t) {
-        case 'pay': {
-          const paid = [...o.rows.values()].filter((r) => r.status !== 'REVERTED').reduce((a, r) => a + r.amount, 0n);
-          const part = (o.due * BigInt(op.k)) / 10n || 1n;
-          const rest = o.due - paid;
-          const amount = { part, rest: rest > 0n ? rest : part, exact: o.due, over: (rest > 0n ? rest : 0n) + part, dust: 1n }[op.kind];
+        case 'pay':
+        case 'payB': {
+          const pair: Pair = op.t === 'pay' ? 'A' : 'B';
+          const withB = orders.filter((x) => x.addressB !== null);
+          const payee = pair === 'A' ? o : withB[op.o % Math.max(1, withB.length)];
+          if (!payee) return;
+          // What the model counts at that address so far ('rest': the remainder of the due amount there).
+          const paid = [...payee.rows.values()].filter((r) => r.pair === pair && r.status !== 'REVERTED').reduce((a, r) => a + r.amount, 0n);
+          const part = (payee.due * BigInt(op.k)) / 10n || 1n;
+          const rest = payee.due - paid;
+          const amount = { part, rest: rest > 0n ? rest : part, exact: payee.due, over: (rest > 0n ? rest : 0n) + part, dust: 1n }[op.kind];
           await takeSnapshot();
-          const tx = await send(o.address, amount, o.native);
+          const tx = await send(addressOf(payee, pair)!, amount, payee.native);
           sent.push(tx);
-          trace.push(`pay(${orders.indexOf(o)},${op.kind}=${amount}@${tx.block})`);
-          if (o.status === 'CLOSED') cover('paid after close');
-          if (o.pair === 'B') cover('paid the earlier pair');
+          trace.push(`${op.t}(${orders.indexOf(payee)},${op.kind}=${amount}@${tx.block})`);
+          if (pair === 'A') {
+            if (payee.status === 'CLOSED') cover('paid after close');
+            if (payee.pair === 'B') cover('paid the earlier pair');
+          } else {
+            cover(`paid B ${payee.status === 'CLOSED' ? 'after CLOSED' : payee.status === 'PENDING' ? 'while PENDING' : 'while PAYING/PAID'}`);
+            if (payee.pair === 'A') cover('paid B while the pair is A');
+          }
           if (op.scan) await scan();
           return;
         }
@@ -408,8 +465,13 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
           expect(res.status).toBeLessThan(500);
           if (accepted) {
             expect(BigInt(json.amount_base!)).toBe(o.due);
-            if (network === '4') expect(json.address!.toLowerCase(), 'the same pair again: the same address').toBe(o.address);
-            else expect(json.address!.toLowerCase()).not.toBe(o.address);
+            const address = json.address!.toLowerCase();
+            if (network === '4') expect(address, 'the same pair again: the same address').toBe(o.address);
+            else {
+              expect(address).not.toBe(o.address);
+              if (o.addressB !== null) expect(address, 'the same pair again: the same address').toBe(o.addressB);
+              o.addressB = address;
+            }
           }
           return verify('switch');
         }
@@ -426,6 +488,7 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
       }
     }
 
+    for (const [i, spec] of s.orders.entries()) if (spec.switched && !spec.native) await exec({ t: 'switch', o: i });
     for (const op of s.ops) await exec(op);
     // Settle down: every transfer deep enough, scans until nothing changes.
     trace.push('| settle');
@@ -443,10 +506,16 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
       if (o.native) {
         expect(live.reduce((a, r) => a + r.amount, 0n), what).toBe(await chain.relayer.public.getBalance({ address: o.address as Address, blockNumber: BigInt(at) }));
       } else {
-        const logs = await chain.relayer.public.getLogs({ address: usdt, event: TRANSFER, args: { to: o.address as Address }, fromBlock: BigInt(startBlock), toBlock: BigInt(at) });
-        expect(live.map((r) => rowKey(r.txHash, r.logIndex)).sort(), what).toEqual(logs.map((l) => rowKey(l.transactionHash!, l.logIndex!)).sort());
+        const logs = await transfersTo(pairs.map((p) => addressOf(o, p)).filter((a) => a !== null), at);
+        const pairOf = (to: string) => (to === o.address ? 'A' : 'B');
+        expect(live.map((r) => `${r.pair} ${rowKey(r.txHash, r.logIndex)}`).sort(), what).toEqual(logs.map((l) => `${pairOf(l.to)} ${rowKey(l.txHash, l.logIndex)}`).sort());
       }
-      const total = o.pair === 'A' ? live.reduce((a, r) => a + r.amount, 0n) : 0n;
+      // Only the order's pair counts.
+      const total = live.filter((r) => r.pair === o.pair).reduce((a, r) => a + r.amount, 0n);
+      if (o.uncounted && KNOWN.selectLeavesMoneyUncounted) {
+        cover('KNOWN defect 4: money at the address of the pair switched to is not counted');
+        continue;
+      }
       expect(o.final, what).toBe(total);
       if (o.closeReason === null) expect(o.status, what).toBe(total >= o.due ? 'PAID' : total > 0n ? 'PAYING' : 'PENDING');
       else expect(o.status, what).toBe('CLOSED');
@@ -454,23 +523,17 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
   }
 
   it('the gateway follows the canonical chain through payments, reorganisations, expiry, closes and restarts', async () => {
-    await check(fc.asyncProperty(scenarioArb, runScenario), 0, 10);
+    await check(fc.asyncProperty(scenarioArb, runScenario), 0, 16);
   }, 60_000 * FUZZ_SCALE);
 
   /**
-   * For the `it.fails` repros of defects: `setup` brings the order to the step where the defect
-   * shows, checking on the way; if anything goes wrong there the repro returns normally, which
-   * `it.fails` reports as a failure. So the suite is green only while `defect` itself fails.
+   * A "was defect" test: `setup` brings the order to the step where the defect showed, checking on
+   * the way, and `defect` checks what the defect got wrong. Either failing fails the test. (While
+   * a defect is open, its test is an `it.fails`: make `setup` return early when it cannot reach
+   * the defect, so that only the defect's own check makes it fail.)
    */
   async function repro<T>(setup: () => Promise<T>, defect: (state: T) => Promise<void>): Promise<void> {
-    let state: T;
-    try {
-      state = await setup();
-    } catch (err) {
-      console.error('the repro did not reach the defect:', err);
-      return;
-    }
-    await defect(state);
+    await defect(await setup());
   }
   const statuses = (q: Record<string, unknown>) => (q.payments as { status: string }[]).map((p) => p.status);
 
@@ -532,5 +595,110 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
         expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION']);
       },
     );
+  });
+
+  const scanBoth = async () => {
+    for (const network of ['4', '2']) expect((await cur.gateway.scanChain(network)).leased).toBe(true);
+  };
+  /** The cashier's select of `network`'s USDT: the deposit address it hands out, lower case. */
+  async function select(o: { paymentOrderNo: string; token: string }, network: string): Promise<string> {
+    const res = await fetch(`${cur.baseUrl}/cashier/api/orders/${o.paymentOrderNo}/select?t=${o.token}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network, currency: 'USDT' }) });
+    const json = (await res.json()) as { address?: string };
+    expect(res.status, JSON.stringify(json)).toBe(200);
+    return json.address!.toLowerCase();
+  }
+  const payment = (q: Record<string, unknown>, network: string, amount: string) => (q.payments as { network: string; amount: string; status: string }[]).find((p) => p.network === network && p.amount === amount)?.status;
+
+  // Found while extending the property to pair B (reached by it only rarely): switch(0 -> 2)
+  // payB(0, 3 of 10) scan; reorg dropping it; pay(0, 2) pay(0, 1) scan; reorg dropping the last
+  // one, scan. The order was left PENDING on pair B (its payment there gone) with 3 USDT on pair
+  // A counting for nothing; in the last pass the 1 USDT on A left the chain as the 2 USDT made A
+  // the order's pair, and the gateway took the 1 USDT, which never counted, for a counted payment
+  // lost: a second REVERTED (`lost` was computed with the pair the pass had just chosen). Now a
+  // loss is one of the pair that counted when the pass began, and the pass in which B's payment
+  // leaves the chain already lets the money on A select A (defect 4's fix): the 1 USDT counts,
+  // and its reorg afterwards is a REVERTED of its own.
+  it('was defect 3: a reorg is a loss of the pair that counted; money on the other pair then selects it, and counts', async () => {
+    const o = await placeOrder(tg(), { amount: '10', network: '4' });
+    const b = await select(o, '2');
+    const before = await rpc(chain, 'evm_snapshot');
+    await chain.pay(usdt, b as Address, 3_000_000n);
+    await scanBoth();
+    expect(await signedQuery(tg(), o.requestNo)).toMatchObject({ pay_status: 'PAYING', real_pay_network: '2' });
+    expect(await rpc(chain, 'evm_revert', [before])).toBe(true);
+    await mine(chain, 1);
+    await chain.pay(usdt, o.address, 2_000_000n);
+    const second = await rpc(chain, 'evm_snapshot');
+    await chain.pay(usdt, o.address, 1_000_000n);
+    await scanBoth();
+    expect(await signedQuery(tg(), o.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'REVERTED', real_pay_network: '4', real_pay_amount: '0' });
+    expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION']);
+    expect(await rpc(chain, 'evm_revert', [second])).toBe(true);
+    await mine(chain, 2);
+    await scanBoth();
+    const q = await signedQuery(tg(), o.requestNo);
+    expect(q).toMatchObject({ pay_status: 'PAYING', pay_exception: 'REVERTED', real_pay_network: '4' });
+    expect([payment(q, '4', '2'), payment(q, '4', '1'), payment(q, '2', '3')]).toEqual(['SEEN', 'REVERTED', 'REVERTED']);
+    expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION', 'ORDER_EXCEPTION']);
+  });
+
+  // Found while extending the property to pair B: switch(0 -> 2) switch(0 -> 4) payB(0, exact)
+  // mine(2) pay(0, 3 of 10) mine(2) scan; reorg dropping the payment to A, scan; switch(0 -> 2);
+  // then blocks and scans. Once the 3 USDT on A left the chain the order was PENDING with the
+  // amount due sitting, final, at B's address; switching to B on the cashier did not count it
+  // either, and no pass observes a final transfer again: the order expired with the money at the
+  // address of its own pair. Now the pass in which the pair's money leaves the chain lets the
+  // money at the other pair's address select that pair (as it does when it arrives).
+  it('was defect 4: when the payment that counted leaves the chain, money already at the address of the order\'s other pair counts', async () => {
+    const o = await placeOrder(tg(), { amount: '10', network: '4' });
+    const b = await select(o, '2');
+    expect(await select(o, '4')).toBe(o.address.toLowerCase());
+    await chain.pay(usdt, b as Address, 10_000_000n);
+    await mine(chain, 2);
+    const snapshot = await rpc(chain, 'evm_snapshot');
+    await chain.pay(usdt, o.address, 3_000_000n);
+    await mine(chain, 2);
+    await scanBoth();
+    expect(await signedQuery(tg(), o.requestNo)).toMatchObject({ pay_status: 'PAYING', real_pay_network: '4' });
+    expect(await rpc(chain, 'evm_revert', [snapshot])).toBe(true);
+    await mine(chain, CONF);
+    await scanBoth();
+    const q = await signedQuery(tg(), o.requestNo);
+    expect(q).toMatchObject({ pay_status: 'PAID', pay_exception: 'REVERTED', real_pay_network: '2', real_pay_amount: '10' });
+    expect([payment(q, '2', '10'), payment(q, '4', '3')]).toEqual(['FINAL', 'REVERTED']);
+    expect((await notifyTypes(tg(), o.paymentOrderNo)).sort()).toEqual(['ORDER_EXCEPTION', 'ORDER_PAID']);
+  });
+
+  // Found by the extended property (shrunk by hand): switch(0 -> 2) close(0) payB(0, 3 of 10)
+  // scan; pay(0, 2) scan; payB(0, 1) scan; reorg dropping it, scan; a block, scan. The closed
+  // order's pair is B; 2 USDT sit at A's address (money elsewhere, PAID_LATE); a reorganisation
+  // flags REVERTED. Then the 3 USDT on B become final: the order is observed, the money elsewhere
+  // is still there, so the standing PAID_LATE is due again (lifecycle.ts), but the flag stays
+  // REVERTED: app/record-payment.ts passObserved loads only the selected option of an order
+  // whose pass facts are all in its own pair (`onlySelectedOption`), so the rows on A match no
+  // option and `elsewhere` is false.
+  it('was defect 5: money elsewhere keeps a closed order PAID_LATE when a pass observes it through its own pair', async () => {
+    const o = await placeOrder(tg(), { amount: '10', network: '4' });
+    const b = await select(o, '2');
+    const closed = await api(cur.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: o.requestNo }, merchant: t.merchant, clock: t.clock });
+    expect(closed.json.code).toBe(0);
+    await chain.pay(usdt, b as Address, 3_000_000n);
+    await scanBoth();
+    await chain.pay(usdt, o.address, 2_000_000n);
+    await scanBoth();
+    const snapshot = await rpc(chain, 'evm_snapshot');
+    await chain.pay(usdt, b as Address, 1_000_000n);
+    await scanBoth();
+    expect(await rpc(chain, 'evm_revert', [snapshot])).toBe(true);
+    await mine(chain, 2);
+    await scanBoth();
+    expect(await signedQuery(tg(), o.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'REVERTED', real_pay_network: '2' });
+    expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION', 'ORDER_EXCEPTION']);
+    await mine(chain, 1);
+    await scanBoth();
+    const q = await signedQuery(tg(), o.requestNo);
+    expect([payment(q, '2', '3'), payment(q, '4', '2')]).toEqual(['FINAL', 'SEEN']);
+    expect(q.pay_exception).toBe('PAID_LATE');
+    expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION', 'ORDER_EXCEPTION', 'ORDER_EXCEPTION']);
   });
 });

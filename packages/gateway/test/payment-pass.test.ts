@@ -184,6 +184,31 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     expect(await Promise.all(bulk.map(snapshot))).toEqual(before);
   });
 
+  it('lets money in another pair take over when the pair\'s money leaves the chain, but not once a settlement of the pair is scheduled', async () => {
+    const BSC = 10n ** 12n; // BNB Smart Chain's USDT has 18 decimals, Polygon's 6
+    for (const path of ['pass', 'one order'] as const) {
+      const apply = (facts: TransferFact[]) => (path === 'pass' ? t.gateway.payments.passObserved(facts) : t.gateway.payments.transfersObserved(facts));
+      const nos = await newOrders(3);
+      const open = nos[0]!;
+      const settling = nos[2]!;
+      // Open: 10.50 on Polygon still confirming, then 10.50 on BNB Smart Chain (counting for nothing).
+      const seen = transfer(open, 10_500_000n, { status: 'SEEN', confirmations: 3 });
+      await apply([seen]);
+      await apply([transfer(open, 10_500_000n * BSC, { network: '3' })]);
+      expect((await snapshot(open)).order).toMatchObject({ pay_status: 'PAYING', selected_network: '4' });
+      await apply([{ ...seen, status: 'REVERTED', confirmations: 0 }]);
+      expect((await snapshot(open)).order, path).toMatchObject({ pay_status: 'PAID', pay_exception: 'REVERTED', selected_network: '3', final_amount: (10_500_000n * BSC).toString() });
+      // PAID on Polygon (its settlement scheduled), then money on BNB Smart Chain, then a reorg deeper
+      // than the confirmations takes the Polygon payment: the order keeps its pair.
+      const paid = transfer(settling, 10_500_000n);
+      await apply([paid]);
+      expect((await snapshot(settling)).settlements).toBe(1);
+      await apply([transfer(settling, 10_500_000n * BSC, { network: '3' })]);
+      await apply([{ ...paid, status: 'REVERTED', confirmations: 0 }]);
+      expect((await snapshot(settling)).order, path).toMatchObject({ pay_status: 'PENDING', pay_exception: 'REVERTED', selected_network: '4', seen_amount: '0' });
+    }
+  });
+
   it('answers NOT_FOUND for an order that does not exist and stores nothing for it', async () => {
     const [no] = await newOrders(1);
     const ghost = 'P0000000000000000000000';

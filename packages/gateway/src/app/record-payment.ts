@@ -4,6 +4,7 @@
 // the same transaction as the state change.
 import type { OrderFact } from '../domain/lifecycle.js';
 import { applyFact, committed, transition, type Applied, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
+import type { StoreTx } from './ports.js';
 import type { OrderRecord, PaymentRecord } from './records.js';
 
 /**
@@ -41,8 +42,12 @@ const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.n
  * one of the order's options when the payer skipped the cashier or paid a pair chosen before
  * the last one (paysAnotherPair; mutates `order`).
  */
-function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number) {
+function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: (no: string) => boolean) {
   const entered: TransferFact[] = [];
+  // The pair that counted when the pass began: a reorg is a loss of its money, whatever pair the
+  // pass's money selects.
+  const wasNetwork = order.selectedNetwork;
+  const wasCurrency = order.selectedCurrency;
   // The order's transfers as stored, then as they will be after this upsert: the totals are
   // computed from that, without reading them back.
   const rows = new Map(stored.map((p) => [key(p), p]));
@@ -63,10 +68,26 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     rows.set(k, before ? record(before, fact, before.createdAt, nowMs) : write);
     writes.set(k, write);
   }
+  const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
+  const offered = (p: PaymentRecord) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
+  // The pair's money all left the chain (a reorg) while another pair holds money: that money
+  // shows the pair the payer paid with, as when it arrives (paysAnotherPair). Not once a
+  // settlement of the pair is scheduled (the order was PAID, or expired with money): it settles
+  // from that pair's address, and the money elsewhere stays for the merchant (PAID_LATE once ended).
+  if (order.selectedNetwork && switchable(order, rows) && !settling(order.paymentOrderNo)) {
+    const other = [...rows.values()]
+      .filter((p) => p.status !== 'REVERTED' && offered(p))
+      .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)[0];
+    const option = other && offered(other);
+    if (option) {
+      order.selectedNetwork = option.network;
+      order.selectedCurrency = option.currency;
+      order.state = { ...order.state, due: option.amountBase };
+    }
+  }
   // A transfer in a pair the order does not offer is recorded but counts for nothing.
   let fact: OrderFact | null = null;
   if (order.state.due !== null) {
-    const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
     const counted = [...rows.values()].filter((p) => inPair(p) && p.status !== 'REVERTED');
     fact = {
       kind: 'PAYMENTS_OBSERVED',
@@ -74,16 +95,29 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       seen: counted.reduce((s, p) => s + p.amount, 0n),
       final: counted.filter((p) => p.status === 'FINAL').reduce((s, p) => s + p.amount, 0n),
       allFinal: counted.every((p) => p.status === 'FINAL'),
-      // A transfer that counted and left the chain in this pass, even when new money keeps the totals up.
-      lost: stored.some((p) => inPair(p) && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
+      // A transfer that counted (in the pair of the pass's start) and left the chain in this pass,
+      // even when new money keeps the totals up.
+      lost: stored.some((p) => p.network === wasNetwork && p.currency === wasCurrency && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
       // Money the totals do not count, in another pair the order offered: the lifecycle flags it
       // on an ended order (PAID_LATE). A standing condition, from every row, not only this pass's:
       // a decision that could not take it when it arrived (the order still open, a retry after a
       // concurrent change, a reorg reported first) takes it at the order's next observation.
-      elsewhere: [...rows.values()].some((p) => p.status !== 'REVERTED' && !inPair(p) && order.options.some((o) => o.network === p.network && o.currency === p.currency)),
+      elsewhere: [...rows.values()].some((p) => p.status !== 'REVERTED' && !inPair(p) && offered(p) !== undefined),
     };
   }
   return { writes: [...writes.values()], entered, fact };
+}
+
+/** Nothing counts on the order's pair, money is in another pair it offers, and nothing was settled: the money may select its pair. */
+function switchable(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>): boolean {
+  if (order.state.status === 'COMPLETED') return false;
+  let elsewhere = false;
+  for (const p of rows.values()) {
+    if (p.status === 'REVERTED') continue;
+    if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency) return false;
+    if (order.options.some((o) => o.network === p.network && o.currency === p.currency)) elsewhere = true;
+  }
+  return elsewhere;
 }
 
 /**
@@ -135,6 +169,22 @@ export function groupByOrder<T extends { paymentOrderNo: string }>(items: readon
   return out;
 }
 
+/**
+ * Of `orders`, those whose pair's money may be gone for money in another pair (switchable after
+ * this pass's facts) and that have a settlement scheduled: read only for those few orders.
+ */
+async function settlingOf(tx: StoreTx, orders: readonly OrderRecord[], stored: readonly PaymentRecord[], facts: readonly TransferFact[]): Promise<Set<string>> {
+  const out = new Set<string>();
+  const byOrder = groupByOrder([...stored, ...facts.map((f) => ({ ...f, createdAt: 0, updatedAt: 0 }))]);
+  for (const order of orders) {
+    // The rows as they will be: a fact replaces its stored row.
+    const rows = new Map((byOrder.get(order.paymentOrderNo) ?? []).map((p) => [key(p), p]));
+    if (!order.selectedNetwork || !switchable(order, rows)) continue;
+    if (await tx.settlements.get(order.paymentOrderNo)) out.add(order.paymentOrderNo);
+  }
+  return out;
+}
+
 export function paymentFacts(deps: TransitionDeps): PaymentFacts {
   const counted = (entered: readonly TransferFact[]) => {
     if (!deps.metrics || entered.length === 0) return;
@@ -156,7 +206,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     // its rows, so the next attempt sees them stored and would not count them again.
     const entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
-      const seen = observe(order, await tx.payments.listByOrder(order.paymentOrderNo), facts, deps.clock.nowMs());
+      const stored = await tx.payments.listByOrder(order.paymentOrderNo);
+      const settling = await settlingOf(tx, [order], stored, facts);
+      const seen = observe(order, stored, facts, deps.clock.nowMs(), (no) => settling.has(no));
       entered.push(...seen.entered);
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
@@ -189,16 +241,19 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // PostgreSQL never wait on each other's rows in a cycle.
           // An order with a selected pair needs no other option here (a notification reads them all).
           let orders = (await tx.orders.getMany(chunk, { onlySelectedOption: true })).sort((a, b) => (a.paymentOrderNo < b.paymentOrderNo ? -1 : a.paymentOrderNo > b.paymentOrderNo ? 1 : 0));
-          // Money in another pair than the one chosen may make it the order's pair (paysAnotherPair),
-          // or be late money on an ended order: those few orders are read again with all their options.
-          const otherPair = orders.filter((o) => byOrder.get(o.paymentOrderNo)!.some((f) => !o.options.some((x) => x.network === f.network && x.currency === f.currency)));
+          const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
+          // Money in another pair than the one chosen, new or stored, may make it the order's pair
+          // or be money elsewhere on an ended order: those few orders are read again with all
+          // their options.
+          const outside = (o: OrderRecord) => (p: { network: string; currency: string }) => !o.options.some((x) => x.network === p.network && x.currency === p.currency);
+          const otherPair = orders.filter((o) => byOrder.get(o.paymentOrderNo)!.some(outside(o)) || (stored.get(o.paymentOrderNo) ?? []).some(outside(o)));
           if (otherPair.length > 0) {
             const whole = new Map((await tx.orders.getMany(otherPair.map((o) => o.paymentOrderNo))).map((o) => [o.paymentOrderNo, o]));
             orders = orders.map((o) => whole.get(o.paymentOrderNo) ?? o);
           }
-          const stored = groupByOrder(await tx.payments.listByOrders(orders.map((o) => o.paymentOrderNo)));
           const nowMs = deps.clock.nowMs();
-          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs) }));
+          const settling = await settlingOf(tx, orders, [...stored.values()].flat(), facts);
+          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, (no) => settling.has(no)) }));
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
           for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered });
           return out;
