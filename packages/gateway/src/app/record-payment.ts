@@ -175,6 +175,13 @@ export function groupByOrder<T extends { paymentOrderNo: string }>(items: readon
  */
 async function settlingOf(tx: StoreTx, orders: readonly OrderRecord[], stored: readonly PaymentRecord[], facts: readonly TransferFact[]): Promise<Set<string>> {
   const out = new Set<string>();
+  // Almost always every transfer is in its order's pair: nothing to read, nothing to build.
+  const pairOf = new Map(orders.map((o) => [o.paymentOrderNo, o]));
+  const outside = (p: TransferFact) => {
+    const o = pairOf.get(p.paymentOrderNo);
+    return o !== undefined && (p.network !== o.selectedNetwork || p.currency !== o.selectedCurrency);
+  };
+  if (!stored.some(outside) && !facts.some(outside)) return out;
   const byOrder = groupByOrder([...stored, ...facts.map((f) => ({ ...f, createdAt: 0, updatedAt: 0 }))]);
   for (const order of orders) {
     // The rows as they will be: a fact replaces its stored row.
