@@ -188,8 +188,18 @@ describe('sparkpay dev', () => {
   });
   afterAll(async () => {
     if (child.exitCode === null) {
+      // A test failed before the clean stop: SIGKILL leaves dev no chance to stop its anvils, so
+      // they are killed here too (else they outlive the suite on their ports).
+      const { stdout } = await run('pgrep', ['-P', String(child.pid)]).catch(() => ({ stdout: '' }));
       child.kill('SIGKILL');
       await new Promise((r) => child.once('exit', r));
+      for (const pid of stdout.split('\n').filter(Boolean).map(Number)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
     }
     rmSync(dir, { recursive: true, force: true });
   });
