@@ -255,13 +255,17 @@ export function observe(o: ModelOrder, pass: Pair, before: ReadonlyMap<string, R
       }
     }
   }
-  // The pair's money all left the chain while the other pair holds money: that money shows the
-  // pair the payer paid with, as when it arrives (not on a COMPLETED order: settled).
+  // The money shows the pair: when the order's pair holds nothing (its money left the chain), or
+  // less than the amount due while the other pair holds all of it, the other pair becomes the
+  // order's (so a reorg that drops the pair's payment for a block hands the order back once it is
+  // mined again). Not on a COMPLETED order, nor once a settlement of the pair is scheduled.
   const other: Pair = o.pair === 'A' ? 'B' : 'A';
-  // Not once a settlement of the pair is scheduled (the order was PAID, or expired with money).
-  if (o.status !== 'COMPLETED' && !o.settling && !rows.some(([, r]) => r.pair === o.pair && live(r)) && rows.some(([, r]) => r.pair === other && live(r))) {
+  const held = (pair: Pair) => rows.filter(([, r]) => r.pair === pair && live(r)).reduce((sum, [, r]) => sum + r.amount, 0n);
+  const own = held(o.pair);
+  const theirs = held(other);
+  if (o.status !== 'COMPLETED' && !o.settling && theirs > 0n && own < o.due && (own === 0n || theirs >= o.due)) {
     o.pair = other;
-    events.push(`money on pair ${other} selects it once ${was.pair}'s money left the chain (${o.status})`);
+    events.push(`money on pair ${other} selects it over ${was.pair}'s ${own === 0n ? 'none' : 'short amount'} (${o.status})`);
   }
   const counted = rows.map(([, r]) => r).filter((r) => r.pair === o.pair && live(r));
   const seen = counted.reduce((s, r) => s + r.amount, 0n);

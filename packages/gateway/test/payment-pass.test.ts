@@ -209,6 +209,26 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     }
   });
 
+  it('hands the order back to its pair when a payment a reorg dropped is mined again, over a little money at another pair\'s address', async () => {
+    const BSC = 10n ** 12n;
+    for (const path of ['pass', 'one order'] as const) {
+      const apply = (facts: TransferFact[]) => (path === 'pass' ? t.gateway.payments.passObserved(facts) : t.gateway.payments.transfersObserved(facts));
+      const no = (await newOrders(1))[0]!;
+      const full = transfer(no, 10_500_000n, { status: 'SEEN', confirmations: 3 });
+      await apply([full]);
+      await apply([transfer(no, 1_000_000n * BSC, { network: '3' })]);
+      // Dropped for a block: the 1 USDT on BNB Smart Chain is all there is.
+      await apply([{ ...full, status: 'REVERTED', confirmations: 0 }]);
+      expect((await snapshot(no)).order, path).toMatchObject({ pay_status: 'PAYING', selected_network: '3' });
+      // Mined again in the next block: the whole amount is on Polygon again, which takes the order back.
+      const again = { ...full, blockNumber: full.blockNumber + 1, blockHash: `0x${'d'.repeat(64)}` };
+      await apply([{ ...again, status: 'SEEN', confirmations: 1 }]);
+      expect((await snapshot(no)).order, path).toMatchObject({ pay_status: 'PAYING', selected_network: '4', seen_amount: '10500000' });
+      await apply([{ ...again, status: 'FINAL', confirmations: 64 }]);
+      expect((await snapshot(no)).order, path).toMatchObject({ pay_status: 'PAID', selected_network: '4', final_amount: '10500000' });
+    }
+  });
+
   it('answers NOT_FOUND for an order that does not exist and stores nothing for it', async () => {
     const [no] = await newOrders(1);
     const ghost = 'P0000000000000000000000';

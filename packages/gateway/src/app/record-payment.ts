@@ -70,20 +70,18 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   }
   const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
   const offered = (p: PaymentRecord) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
-  // The pair's money all left the chain (a reorg) while another pair holds money: that money
-  // shows the pair the payer paid with, as when it arrives (paysAnotherPair). Not once a
-  // settlement of the pair is scheduled (the order was PAID, or expired with money): it settles
-  // from that pair's address, and the money elsewhere stays for the merchant (PAID_LATE once ended).
-  if (order.selectedNetwork && switchable(order, rows) && !settling(order.paymentOrderNo)) {
-    const other = [...rows.values()]
-      .filter((p) => p.status !== 'REVERTED' && offered(p))
-      .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)[0];
-    const option = other && offered(other);
-    if (option) {
-      order.selectedNetwork = option.network;
-      order.selectedCurrency = option.currency;
-      order.state = { ...order.state, due: option.amountBase };
-    }
+  // The money shows the pair the payer paid with (as paysAnotherPair does when it arrives): when
+  // the order's pair holds nothing (its money left the chain), or less than it is due while
+  // another pair holds that pair's whole amount, the other pair becomes the order's. So a reorg
+  // that drops the pair's payment for a block or two hands the order back when it is mined
+  // again. Not once a settlement of the pair is scheduled (the order was PAID, or expired with
+  // money): it settles from that pair's address, and money elsewhere stays for the merchant
+  // (PAID_LATE once the order ended).
+  const takeover = order.selectedNetwork ? takeoverOf(order, rows) : undefined;
+  if (takeover && !settling(order.paymentOrderNo)) {
+    order.selectedNetwork = takeover.network;
+    order.selectedCurrency = takeover.currency;
+    order.state = { ...order.state, due: takeover.amountBase };
   }
   // A transfer in a pair the order does not offer is recorded but counts for nothing.
   let fact: OrderFact | null = null;
@@ -108,16 +106,33 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   return { writes: [...writes.values()], entered, fact };
 }
 
-/** Nothing counts on the order's pair, money is in another pair it offers, and nothing was settled: the money may select its pair. */
-function switchable(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>): boolean {
-  if (order.state.status === 'COMPLETED') return false;
-  let elsewhere = false;
+/**
+ * The pair whose money should be the order's instead of its selected pair's, if any: none on a
+ * COMPLETED order or while the selected pair holds its whole amount; else the first other pair
+ * (by when its money was recorded) holding its whole amount, or, when the selected pair holds
+ * nothing at all, the first other pair holding any money.
+ */
+function takeoverOf(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>): OrderRecord['options'][number] | undefined {
+  if (order.state.status === 'COMPLETED') return undefined;
+  let own = 0n;
+  const others = new Map<OrderRecord['options'][number], { seen: bigint; first: number }>();
   for (const p of rows.values()) {
     if (p.status === 'REVERTED') continue;
-    if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency) return false;
-    if (order.options.some((o) => o.network === p.network && o.currency === p.currency)) elsewhere = true;
+    if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency) {
+      own += p.amount;
+      continue;
+    }
+    const option = order.options.find((o) => o.network === p.network && o.currency === p.currency);
+    if (!option) continue;
+    const sum = others.get(option) ?? { seen: 0n, first: p.createdAt };
+    others.set(option, { seen: sum.seen + p.amount, first: Math.min(sum.first, p.createdAt) });
   }
-  return elsewhere;
+  if (others.size === 0) return undefined;
+  if (order.state.due !== null && own >= order.state.due) return undefined;
+  const byFirst = [...others].sort((a, b) => a[1].first - b[1].first);
+  const covering = byFirst.find(([option, sum]) => sum.seen >= option.amountBase);
+  if (covering) return covering[0];
+  return own === 0n ? byFirst[0]![0] : undefined;
 }
 
 /**
@@ -170,7 +185,7 @@ export function groupByOrder<T extends { paymentOrderNo: string }>(items: readon
 }
 
 /**
- * Of `orders`, those whose pair's money may be gone for money in another pair (switchable after
+ * Of `orders`, those whose pair may give way to money in another pair (takeoverOf after
  * this pass's facts) and that have a settlement scheduled: read only for those few orders.
  */
 async function settlingOf(tx: StoreTx, orders: readonly OrderRecord[], stored: readonly PaymentRecord[], facts: readonly TransferFact[]): Promise<Set<string>> {
@@ -186,7 +201,7 @@ async function settlingOf(tx: StoreTx, orders: readonly OrderRecord[], stored: r
   for (const order of orders) {
     // The rows as they will be: a fact replaces its stored row.
     const rows = new Map((byOrder.get(order.paymentOrderNo) ?? []).map((p) => [key(p), p]));
-    if (!order.selectedNetwork || !switchable(order, rows)) continue;
+    if (!order.selectedNetwork || !takeoverOf(order, rows)) continue;
     if (await tx.settlements.get(order.paymentOrderNo)) out.add(order.paymentOrderNo);
   }
   return out;
