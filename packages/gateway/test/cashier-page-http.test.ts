@@ -159,7 +159,7 @@ describe('cashier page over HTTP', () => {
       expect(closing).not.toContain('name="option"');
       expect(closing).not.toContain(text);
       const view = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${x.no}?t=${x.token}`)).json()) as Record<string, unknown>;
-      expect(view).toMatchObject({ payer_state: 'CLOSING', remaining: null, remaining_base: null, final: false });
+      expect(view).toMatchObject({ payer_state: 'CLOSING', remaining: null, remaining_base: null, final: false, selected: { address: '', uri: '' } });
     }
     await t.gateway.expireOrders();
     const expired = await (await page(e.path)).text();

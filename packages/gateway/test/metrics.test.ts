@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScanDeps } from '../src/app/scan-chain.js';
 import { scanPass } from '../src/jobs/chain-watcher.js';
 import { PrometheusMetrics } from '../src/adapters/metrics/prometheus.js';
-import { api, observeTransfer, orderBody, proOrderBody, startTestGateway, type TestGateway } from './harness.js';
+import { api, deploymentWithFactory, observeTransfer, orderBody, proOrderBody, startTestGateway, type TestGateway } from './harness.js';
 import { startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
 import { samples } from './metrics-page.js';
 
@@ -214,6 +214,25 @@ describe('GET /metrics', () => {
     const s = samples(await m.render());
     expect(s.get('sparkpay_chain_caught_up_age_seconds{network="2"}')).toBe(90.5);
     expect(s.get('sparkpay_chain_caught_up_age_seconds{network="4"}')).toBe(Infinity);
+  });
+
+  it('serves the caught-up age of each network the gateway scans, from the chain cursors', async () => {
+    // Polygon with an RPC endpoint (never called: no workers), the other networks without.
+    const base = deploymentWithFactory(['4']);
+    const deployment = { networks: base.networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, rpcUrls: ['http://127.0.0.1:9/'] } } : n)) };
+    const g = await startTestGateway({ config: { deployment } });
+    try {
+      const age = async () => {
+        const page = samples((await fetch(`${g.baseUrl}/metrics`).then((r) => r.text())));
+        return [...page].filter(([k]) => k.startsWith('sparkpay_chain_caught_up_age_seconds'));
+      };
+      expect(await age()).toEqual([['sparkpay_chain_caught_up_age_seconds{network="4"}', Infinity]]);
+      expect(await g.gateway.store.chainCursors.lease('4', 'me', g.clock.nowMs(), g.clock.nowMs() + 30_000)).not.toBeNull();
+      expect(await g.gateway.store.chainCursors.caughtUp('4', 'me', g.clock.nowMs() - 42_000)).toBe(true);
+      expect(await age()).toEqual([['sparkpay_chain_caught_up_age_seconds{network="4"}', 42]]);
+    } finally {
+      await g.close();
+    }
   });
 
   it('is served outside /v4 and logged like every request, by path only', async () => {

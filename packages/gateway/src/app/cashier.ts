@@ -182,14 +182,14 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
     const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
     const network = findNetwork(deps.deployment, option.network);
     if (deposit && network) selected = selectedView(network, option, deposit);
-    // A closed order's address is not handed to anyone (a wallet reading this API included):
-    // money sent there now would only be PAID_LATE.
-    if (selected && order.state.status === 'CLOSED') selected = { ...selected, address: '', uri: '' };
   }
   const s = order.state;
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
   const now = nowSeconds(deps.clock);
   const state = payerState(order, selected !== null, now);
+  // A closed order's address is not handed to anyone (a wallet reading this API included): money
+  // sent there now would only be PAID_LATE; nor is a closing one's (past the deadline).
+  if (selected && (s.status === 'CLOSED' || state === 'CLOSING')) selected = { ...selected, address: '', uri: '' };
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
