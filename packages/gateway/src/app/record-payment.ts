@@ -69,7 +69,6 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     writes.set(k, write);
   }
   const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
-  const offered = (p: PaymentRecord) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
   // The money shows the pair the payer paid with (as paysAnotherPair does when it arrives): when
   // the order's pair holds nothing (its money left the chain), or less than it is due while
   // another pair holds that pair's whole amount, the other pair becomes the order's. So a reorg
@@ -100,10 +99,19 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       // on an ended order (PAID_LATE). A standing condition, from every row, not only this pass's:
       // a decision that could not take it when it arrived (the order still open, a retry after a
       // concurrent change, a reorg reported first) takes it at the order's next observation.
-      elsewhere: [...rows.values()].some((p) => p.status !== 'REVERTED' && !inPair(p) && offered(p) !== undefined),
+      elsewhere: moneyElsewhere(order, rows.values()),
     };
   }
   return { writes: [...writes.values()], entered, fact };
+}
+
+/** Money (a transfer still on the chain) at the address of one of the order's pairs other than its own. */
+export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>): boolean {
+  for (const p of rows) {
+    if (p.status === 'REVERTED' || (p.network === order.selectedNetwork && p.currency === order.selectedCurrency)) continue;
+    if (order.options.some((o) => o.network === p.network && o.currency === p.currency)) return true;
+  }
+  return false;
 }
 
 /**

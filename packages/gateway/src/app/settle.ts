@@ -14,10 +14,12 @@
 // A relayer short of gas, or a gas price above the cap, makes settlements wait; orders never fail.
 import { distribute, planFromJson, type SettlementPlan } from '../domain/settlement-plan.js';
 import type { NetworkDeployment } from '../domain/catalogue.js';
-import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt } from './ports.js';
+import type { OrderFact } from '../domain/lifecycle.js';
+import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt, StoreTx } from './ports.js';
 import { noMetrics } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
-import type { PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
+import { moneyElsewhere } from './record-payment.js';
+import type { OrderRecord, PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
 
 /** What each receiver of `plan` gets when `balance` is distributed (zero shares left out). */
 function payoutsOf(paymentOrderNo: string, plan: SettlementPlan, balance: bigint): PayoutRecord[] {
@@ -133,7 +135,7 @@ export class Settler {
   private async completeSettledButPaid(): Promise<number> {
     let done = 0;
     for (const st of await this.deps.store.settlements.listSettledButPaid(this.deps.network.id, this.deps.settings.batchSize)) {
-      const outcome = await transition(this.deps, st.paymentOrderNo, { kind: 'SETTLEMENT_FINAL' });
+      const outcome = await transition(this.deps, st.paymentOrderNo, async (s, order) => settlementFinal(s, order));
       if (outcome.ok && outcome.changed) done += 1;
     }
     return done;
@@ -334,10 +336,10 @@ export class Settler {
       const payouts = plan ? payoutsOf(st.paymentOrderNo, plan, distribution.balance) : [];
       if (!plan) deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a settled order has no stored plan: its payouts are not recorded');
       const distributed = distribution.balance;
-      const outcome = await transition(deps, st.paymentOrderNo, async (s) => {
+      const outcome = await transition(deps, st.paymentOrderNo, async (s, order) => {
         await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
         await s.settlements.setPayouts(st.paymentOrderNo, payouts);
-        return { kind: 'SETTLEMENT_FINAL' };
+        return settlementFinal(s, order);
       });
       if (outcome.ok) settled += 1;
       else {
@@ -591,6 +593,11 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+
+/** The settlement of `order` is final: with whether money sits at another of its pairs' addresses (not paid out by it). */
+async function settlementFinal(tx: StoreTx, order: OrderRecord): Promise<OrderFact> {
+  return { kind: 'SETTLEMENT_FINAL', elsewhere: moneyElsewhere(order, await tx.payments.listByOrder(order.paymentOrderNo)) };
+}
 /** Gas of a plain transfer: no distribution estimates below it. */
 const MIN_GAS = 21_000n;
 /** Far above what one distribution of a batch uses (about 60,000, ADR 0009). */

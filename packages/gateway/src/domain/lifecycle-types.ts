@@ -71,8 +71,11 @@ export type OrderFact =
    * (the payer paid an address of a pair the order did not end with). Absent is false.
    */
   | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean }
-  /** The settlement transaction became final on chain. */
-  | { kind: 'SETTLEMENT_FINAL' };
+  /**
+   * The settlement transaction became final on chain. `elsewhere`: money is at the address of
+   * another of the order's pairs, which this settlement does not pay out. Absent is false.
+   */
+  | { kind: 'SETTLEMENT_FINAL'; elsewhere?: boolean };
 
 export type OrderFactKind = OrderFact['kind'];
 

@@ -298,6 +298,12 @@ const rows: Row[] = [
     expect: to('COMPLETED', null, null, [8_000, BEFORE, 0], [COMPLETED_N, WATCH(BEFORE)]) },
   { name: 'completes an overpaid order keeping its flag', from: { ...paid, exception: 'OVERPAID', received: r(150n, 150n) }, fact: SETTLED, now: AFTER,
     expect: to('COMPLETED', 'OVERPAID', null, [8_000, AFTER, 0], [COMPLETED_N, WATCH(AFTER)]) },
+  { name: 'completes a paid order with money at another pair\'s address as PAID_LATE, notified after the completion',
+    from: { ...paid, exception: 'OVERPAID', received: r(150n, 150n) }, fact: { kind: 'SETTLEMENT_FINAL', elsewhere: true }, now: AFTER,
+    expect: to('COMPLETED', 'PAID_LATE', null, [8_000, AFTER, 0], [COMPLETED_N, EXC_N, WATCH(AFTER)]) },
+  { name: 'does not notify PAID_LATE again when the paid order already had it', from: { ...paid, exception: 'PAID_LATE' },
+    fact: { kind: 'SETTLEMENT_FINAL', elsewhere: true }, now: AFTER,
+    expect: to('COMPLETED', 'PAID_LATE', null, [8_000, AFTER, 0], [COMPLETED_N, WATCH(AFTER)]) },
   { name: 'treats a repeated settlement as a no-op', from: completed, fact: SETTLED, now: AFTER, expect: SAME },
   { name: 'leaves a closed order closed when what arrived short of the due amount was settled',
     from: { ...closedExpired, exception: 'UNDERPAID', received: r(60n, 60n) }, fact: SETTLED, now: AFTER, expect: SAME },
@@ -393,7 +399,7 @@ const totals = fc
 const factArb: fc.Arbitrary<OrderFact> = fc.oneof(
   fc.constant(CLOSE),
   fc.constant(DEADLINE),
-  fc.constant(SETTLED),
+  fc.constantFrom(SETTLED, { kind: 'SETTLEMENT_FINAL', elsewhere: true } as OrderFact),
   // Observations dominate, as in production; a rare different due exercises the clamp.
   ...Array.from({ length: 4 }, () =>
     fc

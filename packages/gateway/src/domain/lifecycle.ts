@@ -43,7 +43,9 @@
 //   SCHEDULE_SETTLEMENT again (the settlement job must be idempotent per order anyway, §15a).
 // - More money while PAID records the totals (and OVERPAID once final > due) but emits no second
 //   ORDER_PAID or SCHEDULE_SETTLEMENT.
-// - SETTLEMENT_FINAL on PAID -> COMPLETED; on COMPLETED it is an idempotent no-op; on CLOSED too
+// - SETTLEMENT_FINAL on PAID -> COMPLETED (PAID_LATE and ORDER_EXCEPTION too when money sits at
+//   the address of another of its pairs, `elsewhere`: the settlement does not pay it out); on
+//   COMPLETED it is an idempotent no-op; on CLOSED too
 //   (an order that expired underpaid is settled pro rata and stays CLOSED); on PENDING or PAYING
 //   it is INVALID_TRANSITION (e.g. a reorg took the order back to PAYING after the settlement
 //   was sent: the use case must surface it, the lifecycle cannot guess).
@@ -90,7 +92,7 @@ export function decide(order: OrderState, fact: OrderFact, now: number): Decisio
     case 'PAYMENTS_OBSERVED':
       return observePayments(order, fact, now);
     case 'SETTLEMENT_FINAL':
-      return settlementFinal(order, now);
+      return settlementFinal(order, fact, now);
     default: {
       const _never: never = fact;
       throw new TypeError(`unknown order fact: ${JSON.stringify(_never)}`);
@@ -167,13 +169,16 @@ function expire(order: OrderState, now: number, underpaid: boolean): Decision {
   return decided(order, next, effects);
 }
 
-function settlementFinal(order: OrderState, now: number): Decision {
+function settlementFinal(order: OrderState, fact: Extract<OrderFact, { kind: 'SETTLEMENT_FINAL' }>, now: number): Decision {
   const s = order.status;
   switch (s) {
     case 'PAID': {
-      const next: OrderState = { ...copyState(order), status: 'COMPLETED', completedTime: now };
+      // Money at another pair's address is not paid out by the settlement: late money for the
+      // merchant to resolve, flagged as the order completes.
+      const late = fact.elsewhere === true && order.exception !== 'PAID_LATE';
+      const next: OrderState = { ...copyState(order), status: 'COMPLETED', completedTime: now, exception: late ? 'PAID_LATE' : order.exception };
       // Watched a day longer, like a closed order: a payer who pays twice is recorded (PAID_LATE).
-      return decided(order, next, [notify('ORDER_COMPLETED'), watchAfterClose(now)]);
+      return decided(order, next, [notify('ORDER_COMPLETED'), ...(late ? [notify('ORDER_EXCEPTION')] : []), watchAfterClose(now)]);
     }
     // An order that expired underpaid had what arrived settled pro rata; it stays CLOSED.
     case 'COMPLETED':
