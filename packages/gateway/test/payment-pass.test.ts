@@ -269,6 +269,20 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
     expect(counts).toEqual({ '4/FINAL': 1, PAID: 1 });
   });
 
+  it('still flags a reorg hidden by new money when the order changed during the pass and is decided again', async () => {
+    const [victim] = await newOrders(1);
+    const counted = transfer(victim!, 3_000_000n, { status: 'SEEN', confirmations: 2 });
+    await t.gateway.payments.passObserved([counted]);
+    // The counted 3 USDT leave the chain while 5 USDT arrive: the totals go up, the loss is in
+    // the rows only, and the first attempt (which wrote them) met a concurrent change.
+    const { change, interloped } = interloping(victim!);
+    await factsWith({ change }).passObserved([{ ...counted, status: 'REVERTED', confirmations: 0 }, transfer(victim!, 5_000_000n, { status: 'SEEN', confirmations: 1 })]);
+    expect(interloped).toEqual([victim]);
+    const v = await snapshot(victim!);
+    expect(v.order).toMatchObject({ pay_status: 'PAYING', pay_exception: 'REVERTED', seen_amount: '5000000' });
+    expect(v.notifications).toEqual(['ORDER_EXCEPTION@2']);
+  });
+
   it('decides an order that someone else changed during the pass again, from its stored transfers', async () => {
     const [victim, other] = await newOrders(2);
     const { change, interloped } = interloping(victim!);

@@ -42,7 +42,7 @@ const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.n
  * one of the order's options when the payer skipped the cashier or paid a pair chosen before
  * the last one (paysAnotherPair; mutates `order`).
  */
-function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: (no: string) => boolean) {
+function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: (no: string) => boolean, before: readonly PaymentRecord[] = stored) {
   const entered: TransferFact[] = [];
   // The pair that counted when the pass began: a reorg is a loss of its money, whatever pair the
   // pass's money selects.
@@ -94,7 +94,9 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       allFinal: counted.every((p) => p.status === 'FINAL'),
       // A transfer that counted (in the pair of the pass's start) and left the chain in this pass,
       // even when new money keeps the totals up.
-      lost: stored.some((p) => p.network === wasNetwork && p.currency === wasCurrency && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
+      // `before`: the rows as the pass's first attempt found them (a retry after a concurrent
+      // change finds them already written).
+      lost: before.some((p) => p.network === wasNetwork && p.currency === wasCurrency && p.status !== 'REVERTED' && rows.get(key(p))?.status === 'REVERTED'),
       // Money the totals do not count, in another pair the order offered: the lifecycle flags it
       // on an ended order (PAID_LATE). A standing condition, from every row, not only this pass's:
       // a decision that could not take it when it arrived (the order still open, a retry after a
@@ -228,7 +230,8 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     for (const [network, byStatus] of counts) for (const [status, n] of byStatus) deps.metrics.paymentObserved(network, status, n);
   };
 
-  const transfersObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome> => {
+  /** transfersObserved; `before`: the order's rows before an earlier attempt of the same pass wrote them. */
+  const observeOrder = async (facts: readonly TransferFact[], before?: readonly PaymentRecord[]): Promise<TransitionOutcome> => {
     const first = facts[0];
     if (!first) throw new RangeError('transfersObserved needs at least one transfer');
     if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
@@ -237,8 +240,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       const stored = await tx.payments.listByOrder(order.paymentOrderNo);
+      before ??= stored;
       const settling = await settlingOf(tx, [order], stored, facts);
-      const seen = observe(order, stored, facts, deps.clock.nowMs(), (no) => settling.has(no));
+      const seen = observe(order, stored, facts, deps.clock.nowMs(), (no) => settling.has(no), before);
       entered.push(...seen.entered);
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
@@ -254,19 +258,19 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const outcomes = new Map<string, TransitionOutcome>();
     const failures: unknown[] = [];
     /** The one-order path for `no` (its own transaction, its own retries); a failure is kept for the end. */
-    const alone = async (no: string) => {
+    const alone = async (no: string, before?: readonly PaymentRecord[]) => {
       try {
-        outcomes.set(no, await transfersObserved(byOrder.get(no)!));
+        outcomes.set(no, await observeOrder(byOrder.get(no)!, before));
       } catch (err) {
         failures.push(err);
       }
     };
     for (let i = 0; i < nos.length; i += PASS_ORDERS_PER_TRANSACTION) {
       const chunk = nos.slice(i, i + PASS_ORDERS_PER_TRANSACTION);
-      let done: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[];
+      let done: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[]; before: readonly PaymentRecord[] }[];
       try {
         done = await deps.store.transaction(async (tx) => {
-          const out: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[] }[] = [];
+          const out: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[]; before: readonly PaymentRecord[] }[] = [];
           // Orders are written in one order by every writer (by number): two transactions on
           // PostgreSQL never wait on each other's rows in a cycle.
           // An order with a selected pair needs no other option here (a notification reads them all).
@@ -285,7 +289,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           const settling = await settlingOf(tx, orders, [...stored.values()].flat(), facts);
           const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, (no) => settling.has(no)) }));
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
-          for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered });
+          for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
         });
       } catch {
@@ -304,11 +308,12 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
       }
       // Changed by someone else since it was read (PostgreSQL): its transfers are stored; the
       // one-order path decides it again from them, retrying as it does.
-      for (const d of done) if (d.applied === 'RETRY') await alone(d.no);
+      for (const d of done) if (d.applied === 'RETRY') await alone(d.no, d.before);
     }
     if (failures.length > 0) throw failures[0];
     return nos.map((no) => outcomes.get(no)!);
   };
 
+  const transfersObserved = (facts: readonly TransferFact[]) => observeOrder(facts);
   return { transferObserved: (fact) => transfersObserved([fact]), transfersObserved, passObserved };
 }
