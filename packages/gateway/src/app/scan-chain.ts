@@ -49,8 +49,9 @@ export interface ScanResult {
   transfers: number;
   reverted: number;
   /**
-   * The pass reached the head with nothing left unread (its start is then recorded on the
-   * cursor: the expiry worker closes an order only after a pass that started past its deadline).
+   * The pass reached the head with nothing left unread: the earlier of its start and the head
+   * block's time is then recorded on the cursor (the expiry worker closes an order only once that
+   * is past its deadline).
    */
   caughtUp: boolean;
 }
