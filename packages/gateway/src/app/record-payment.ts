@@ -42,7 +42,7 @@ const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.n
  * one of the order's options when the payer skipped the cashier or paid a pair chosen before
  * the last one (paysAnotherPair; mutates `order`).
  */
-function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: (no: string) => boolean, before: readonly PaymentRecord[] = stored) {
+function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: boolean, before: readonly PaymentRecord[] = stored) {
   const entered: TransferFact[] = [];
   // The pair that counted when the pass began: a reorg is a loss of its money, whatever pair the
   // pass's money selects.
@@ -53,7 +53,7 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   const rows = new Map(stored.map((p) => [key(p), p]));
   const writes = new Map<string, PaymentRecord>();
   for (const fact of facts) {
-    const option = order.options.find((o) => o.network === fact.network && o.currency === fact.currency);
+    const option = optionOf(order, fact);
     if (option && fact.status !== 'REVERTED' && paysAnotherPair(order, option, rows)) {
       order.selectedNetwork = option.network;
       order.selectedCurrency = option.currency;
@@ -68,7 +68,6 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     rows.set(k, before ? record(before, fact, before.createdAt, nowMs) : write);
     writes.set(k, write);
   }
-  const inPair = (p: PaymentRecord) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
   // The money shows the pair the payer paid with (as paysAnotherPair does when it arrives): when
   // the order's pair holds nothing (its money left the chain), or less than it is due while
   // another pair holds that pair's whole amount, the other pair becomes the order's. So a reorg
@@ -76,8 +75,8 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   // again. Not once a settlement of the pair is scheduled (the order was PAID, or expired with
   // money): it settles from that pair's address, and money elsewhere stays for the merchant
   // (PAID_LATE once the order ended).
-  const takeover = order.selectedNetwork ? takeoverOf(order, rows) : undefined;
-  if (takeover && !settling(order.paymentOrderNo)) {
+  const takeover = order.selectedNetwork && !settling ? takeoverOf(order, rows) : undefined;
+  if (takeover) {
     order.selectedNetwork = takeover.network;
     order.selectedCurrency = takeover.currency;
     order.state = { ...order.state, due: takeover.amountBase };
@@ -85,7 +84,7 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   // A transfer in a pair the order does not offer is recorded but counts for nothing.
   let fact: OrderFact | null = null;
   if (order.state.due !== null) {
-    const counted = [...rows.values()].filter((p) => inPair(p) && p.status !== 'REVERTED');
+    const counted = [...rows.values()].filter((p) => inSelectedPair(order, p) && p.status !== 'REVERTED');
     fact = {
       kind: 'PAYMENTS_OBSERVED',
       due: order.state.due,
@@ -107,12 +106,14 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
   return { writes: [...writes.values()], entered, fact };
 }
 
+type PairOf = Pick<PaymentRecord, 'network' | 'currency'>;
+const inSelectedPair = (order: OrderRecord, p: PairOf) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
+/** The option of `p`'s pair among those the order carries (undefined: not offered, or not loaded). */
+const optionOf = (order: OrderRecord, p: PairOf) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
+
 /** Money (a transfer still on the chain) at the address of one of the order's pairs other than its own. */
 export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>): boolean {
-  for (const p of rows) {
-    if (p.status === 'REVERTED' || (p.network === order.selectedNetwork && p.currency === order.selectedCurrency)) continue;
-    if (order.options.some((o) => o.network === p.network && o.currency === p.currency)) return true;
-  }
+  for (const p of rows) if (p.status !== 'REVERTED' && !inSelectedPair(order, p) && optionOf(order, p)) return true;
   return false;
 }
 
@@ -128,11 +129,11 @@ function takeoverOf(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>
   const others = new Map<OrderRecord['options'][number], { seen: bigint; first: number }>();
   for (const p of rows.values()) {
     if (p.status === 'REVERTED') continue;
-    if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency) {
+    if (inSelectedPair(order, p)) {
       own += p.amount;
       continue;
     }
-    const option = order.options.find((o) => o.network === p.network && o.currency === p.currency);
+    const option = optionOf(order, p);
     if (!option) continue;
     const sum = others.get(option) ?? { seen: 0n, first: p.createdAt };
     others.set(option, { seen: sum.seen + p.amount, first: Math.min(sum.first, p.createdAt) });
@@ -153,11 +154,11 @@ function takeoverOf(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>
  * the same holds for money sent after closure: it counts as PAID_LATE (and `order settle` pays
  * it out from that pair's address) instead of sitting unseen at an address the order left.
  */
-function paysAnotherPair(order: OrderRecord, option: { network: string; currency: string }, rows: ReadonlyMap<string, PaymentRecord>): boolean {
+function paysAnotherPair(order: OrderRecord, option: PairOf, rows: ReadonlyMap<string, PaymentRecord>): boolean {
   if (!order.selectedNetwork) return true;
-  if (order.selectedNetwork === option.network && order.selectedCurrency === option.currency) return false;
+  if (inSelectedPair(order, option)) return false;
   if (!OTHER_PAIR_STATUSES.has(order.state.status)) return false;
-  for (const p of rows.values()) if (p.network === order.selectedNetwork && p.currency === order.selectedCurrency && p.status !== 'REVERTED') return false;
+  for (const p of rows.values()) if (inSelectedPair(order, p) && p.status !== 'REVERTED') return false;
   return true;
 }
 
@@ -195,25 +196,12 @@ export function groupByOrder<T extends { paymentOrderNo: string }>(items: readon
 }
 
 /**
- * Of `orders`, those whose pair may give way to money in another pair (takeoverOf after
- * this pass's facts) and that have a settlement scheduled: read only for those few orders.
+ * Of `nos`, the orders with a settlement scheduled (their pair no longer gives way to money in
+ * another pair: takeoverOf). Read only for orders with money outside their pair: a few.
  */
-async function settlingOf(tx: StoreTx, orders: readonly OrderRecord[], stored: readonly PaymentRecord[], facts: readonly TransferFact[]): Promise<Set<string>> {
+async function withSettlement(tx: StoreTx, nos: readonly string[]): Promise<Set<string>> {
   const out = new Set<string>();
-  // Almost always every transfer is in its order's pair: nothing to read, nothing to build.
-  const pairOf = new Map(orders.map((o) => [o.paymentOrderNo, o]));
-  const outside = (p: TransferFact) => {
-    const o = pairOf.get(p.paymentOrderNo);
-    return o !== undefined && (p.network !== o.selectedNetwork || p.currency !== o.selectedCurrency);
-  };
-  if (!stored.some(outside) && !facts.some(outside)) return out;
-  const byOrder = groupByOrder([...stored, ...facts.map((f) => ({ ...f, createdAt: 0, updatedAt: 0 }))]);
-  for (const order of orders) {
-    // The rows as they will be: a fact replaces its stored row.
-    const rows = new Map((byOrder.get(order.paymentOrderNo) ?? []).map((p) => [key(p), p]));
-    if (!order.selectedNetwork || !takeoverOf(order, rows)) continue;
-    if (await tx.settlements.get(order.paymentOrderNo)) out.add(order.paymentOrderNo);
-  }
+  for (const no of nos) if (await tx.settlements.get(no)) out.add(no);
   return out;
 }
 
@@ -241,8 +229,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       const stored = await tx.payments.listByOrder(order.paymentOrderNo);
       before ??= stored;
-      const settling = await settlingOf(tx, [order], stored, facts);
-      const seen = observe(order, stored, facts, deps.clock.nowMs(), (no) => settling.has(no), before);
+      const outside = order.selectedNetwork !== null && [...stored, ...facts].some((p) => !inSelectedPair(order, p));
+      const settling = outside && (await withSettlement(tx, [order.paymentOrderNo])).size > 0;
+      const seen = observe(order, stored, facts, deps.clock.nowMs(), settling, before);
       entered.push(...seen.entered);
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
@@ -279,15 +268,17 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // Money in another pair than the one chosen, new or stored, may make it the order's pair
           // or be money elsewhere on an ended order: those few orders are read again with all
           // their options.
-          const outside = (o: OrderRecord) => (p: { network: string; currency: string }) => !o.options.some((x) => x.network === p.network && x.currency === p.currency);
+          const outside = (o: OrderRecord) => (p: PairOf) => !optionOf(o, p);
           const otherPair = orders.filter((o) => byOrder.get(o.paymentOrderNo)!.some(outside(o)) || (stored.get(o.paymentOrderNo) ?? []).some(outside(o)));
           if (otherPair.length > 0) {
             const whole = new Map((await tx.orders.getMany(otherPair.map((o) => o.paymentOrderNo))).map((o) => [o.paymentOrderNo, o]));
             orders = orders.map((o) => whole.get(o.paymentOrderNo) ?? o);
           }
           const nowMs = deps.clock.nowMs();
-          const settling = await settlingOf(tx, orders, [...stored.values()].flat(), facts);
-          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, (no) => settling.has(no)) }));
+          // An order loaded with its selected option only has nothing outside it: the settlements
+          // matter only for those read again with all their options (and a pair selected).
+          const settling = await withSettlement(tx, otherPair.filter((o) => o.selectedNetwork !== null).map((o) => o.paymentOrderNo));
+          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo)) }));
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
           for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
