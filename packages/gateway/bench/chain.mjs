@@ -324,7 +324,7 @@ async function gatewayChild(argsJson) {
         send({ type: 'count', orders: Object.fromEntries(rows.map((r) => [r.pay_status, Number(r.n)])) });
       } else if (msg.cmd === 'mem') {
         const mem = process.memoryUsage();
-        // What one scan pass holds: every watched address record, with its settlement plan.
+        // Every watched address record, with its settlement plan as listWatched gives it (none).
         const watched = await gw.store.depositAddresses.listWatched(NETWORK, Math.floor(Date.now() / 1000));
         const planBytes = watched.reduce((t, d) => t + d.plan.length, 0);
         send({ type: 'mem', ...mem, peakHeapUsed, watched: watched.length, planBytes });
@@ -811,7 +811,7 @@ async function main() {
       lines.push(
         `${pad(`gateway peak RSS, ${r.open_orders} open orders watched:`)}${r.peak_rss_mb} MB  (target < ${TARGETS.rssMb} MB${r.peak_rss_mb < TARGETS.rssMb ? '' : ': MISSED'}; at start ${r.rss_at_start_mb} MB, after the scans ${r.rss_at_end_mb} MB)`,
         `${pad('  scans:')}${r.scans} (${r.transfers} transfers), ${r.scan_seconds.map((s) => s.toFixed(2)).join(' / ')} s each`,
-        `${pad('  JS heap:')}peak used ${r.peak_heap_used_mb} MB (sampled), at the end used ${r.heap_used_at_end_mb} of ${r.heap_total_at_end_mb} MB; a pass lists ${r.watched_addresses} watched addresses with ${r.watched_plan_json_mb} MB of plan JSON`,
+        `${pad('  JS heap:')}peak used ${r.peak_heap_used_mb} MB (sampled), at the end used ${r.heap_used_at_end_mb} of ${r.heap_total_at_end_mb} MB; ${r.watched_addresses} watched addresses, listed with ${r.watched_plan_json_mb} MB of plan JSON (a pass lists one page of 5,000; above 1,000 it asks for every transfer of the tokens in its blocks)`,
         '',
       );
     }

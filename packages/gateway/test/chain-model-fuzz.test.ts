@@ -148,7 +148,10 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
   beforeAll(async () => {
     const networks = { rpcUrls: [chain.node.rpcUrl], confirmations: CONF, contracts: { USDT: usdt } };
     // No rate limit: its token bucket runs on the injected clock, which a long search barely moves.
-    t = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': networks, '2': networks }), rateLimit: 0 } });
+    // On SQLite every pass asks for every transfer of the token and looks the recipients up (the
+    // way of many watched addresses); on PostgreSQL it asks by recipient: the model holds for both.
+    const chainWideScanFrom = kind === 'sqlite' ? 0 : 1_000_000;
+    t = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': networks, '2': networks }), rateLimit: 0, chainWideScanFrom } });
     cur = { gateway: t.gateway, baseUrl: t.baseUrl };
     // The cursor starts before any run: a first scan only looks a few blocks back.
     expect((await t.gateway.scanChain('4')).leased).toBe(true);

@@ -10,7 +10,7 @@ import type { Address } from 'viem';
 import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
 import type { PaymentFacts } from '../src/app/record-payment.js';
-import { scanChainOnce } from '../src/app/scan-chain.js';
+import { scanChainOnce, WIDE_MAX_BLOCKS } from '../src/app/scan-chain.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { WATCH_AFTER_CLOSE_SECONDS } from '../src/domain/lifecycle.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -224,6 +224,61 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(asked.every((n) => n <= 2)).toBe(true);
     expect(asked.reduce((a, b) => a + b, 0)).toBe(watchedNow);
     for (const [i, o] of orders.entries()) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: String(i + 1) });
+    t.clock.advance(LEASE_SECONDS + 1);
+  });
+
+  it('with many watched addresses reads every transfer of the tokens in fewer blocks, records those to watched addresses, and splits a refused range', async () => {
+    const orders = await Promise.all([1, 2, 3].map((n) => placeOrder(t, { amount: String(n) })));
+    // Network 4's USDC pair of another order: a USDT transfer to its address is recorded, not counted.
+    const usdcOrder = await placeOrder(t, { amount: '9', currency: 'USDC' });
+    await t.gateway.scanChain('4');
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    // Through the proxy (which can refuse wide ranges), wrapped to see what is asked.
+    const reader = evmChainReader([proxy.url]);
+    const asked: (number | null)[] = [];
+    const counting = { ...reader, tokenTransfers: (tokens: readonly string[], recipients: readonly string[] | null, from: number, to: number) => (asked.push(recipients === null ? null : recipients.length), reader.tokenTransfers(tokens, recipients, from, to)) };
+    const deps = { store: t.gateway.store, clock: t.clock, payments: t.gateway.payments, reader: counting, network, log: silent, owner: 'wide', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000, wideScanFrom: 1 };
+    const scan = () => {
+      t.clock.advance(LEASE_SECONDS + 1);
+      asked.length = 0;
+      return scanChainOnce(deps);
+    };
+    expect((await t.gateway.store.depositAddresses.listWatched('4', t.clock.seconds())).length).toBeGreaterThan(1);
+    const txs = [];
+    for (const [i, o] of orders.entries()) txs.push(await pay(usdt6, o.address, BigInt(i + 1) * 1_000_000n));
+    // Transfers of the same tokens to addresses nobody watches: read, and left alone.
+    await pay(usdt6, '0x000000000000000000000000000000000000dEaD', 5_000_000n);
+    await pay(usdc6, '0x00000000000000000000000000000000DeaDBeef', 6_000_000n);
+    const stray = await pay(usdt6, usdcOrder.address, 2_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    const r = await scan();
+    expect(r.leased).toBe(true);
+    expect(asked).toEqual([null]);
+    expect(r.transfers).toBe(4);
+    for (const [i, o] of orders.entries()) expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: String(i + 1), payments: [{ tx_hash: txs[i] }] });
+    expect(await queryOrder(t, usdcOrder.requestNo)).toMatchObject({ pay_status: 'PENDING', payments: [{ tx_hash: stray, currency: usdt6.toLowerCase() }] });
+
+    // A wide pass reads at most WIDE_MAX_BLOCKS, and a range the provider refuses is halved.
+    const late = await placeOrder(t, { amount: '4' });
+    await mine(chain, WIDE_MAX_BLOCKS + 20);
+    const txLate = await pay(usdt6, late.address, 4_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    proxy.maxLogRange(40);
+    const refusedBefore = proxy.stats.refusedRanges;
+    try {
+      const first = await scan();
+      expect(first.scanned!.to - first.scanned!.from + 1).toBe(WIDE_MAX_BLOCKS);
+      expect(first.caughtUp).toBe(false);
+      expect(await queryOrder(t, late.requestNo)).toMatchObject({ pay_status: 'PENDING' });
+      const second = await scan();
+      expect(second.scanned!.to).toBe(second.head);
+      expect(second.transfers).toBe(1);
+      expect(proxy.stats.refusedRanges).toBeGreaterThan(refusedBefore);
+      expect(asked).toEqual([null]);
+    } finally {
+      proxy.maxLogRange(null);
+    }
+    expect(await queryOrder(t, late.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txLate, status: 'FINAL' }] });
     t.clock.advance(LEASE_SECONDS + 1);
   });
 

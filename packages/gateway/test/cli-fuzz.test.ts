@@ -965,6 +965,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       rate_limit: [...v('good', 0, 5, 1_000_000), ...v('bad', -1, 1_000_001, 2.5, 'x', false)],
       timestamp_window_seconds: [...v('good', 1, 300, 86_400), ...v('bad', 0, 86_401, '5m')],
       chain_poll_ms: [...v('good', 50, 1000), ...v('bad', 10, 600_001, 'fast')],
+      chain_wide_scan_from: [...v('good', 0, 1000, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],
       metrics: [...v('good', true, false), ...v('bad', 'no', 0, 1, null, [])],
       // Only `true` turns it on; anything else leaves the safe default (not a refusal).
       notify_allow_private: v('either', true, false, 'yes', 1, null),

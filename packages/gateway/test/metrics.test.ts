@@ -154,7 +154,7 @@ describe('GET /metrics', () => {
       head: async () => ({ number: head, timestamp: 1_700_000_000 + head * 12 }),
       blockHash: async (n: number) => (n <= head ? hashOf(n) : null),
       blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
-      tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[], _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
+      tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[] | null, _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
       balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
     };
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;

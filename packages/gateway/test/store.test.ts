@@ -624,6 +624,51 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
     });
   });
 
+  describe('deposit addresses', () => {
+    it('finds the watched ones among given addresses exactly as listWatched lists them, in chunks, on that network only', async () => {
+      const f = await freshStore(kind);
+      try {
+        const s = f.store;
+        const { merchantNo, appId } = await seedMerchant(s);
+        const now = S0 + 5000;
+        const closed = (watchUntil: number) => {
+          const o = bareOrder(merchantNo, appId, { watchUntil });
+          return { ...o, state: { ...o.state, status: 'CLOSED' as const, closeReason: 'EXPIRED' as const, closedTime: S0 } };
+        };
+        const open = bareOrder(merchantNo, appId);
+        const watching = closed(now);
+        const past = closed(now - 1);
+        const address = () => `0x${randomBytes(20).toString('hex')}`;
+        const at: Record<string, string> = {};
+        for (const [name, order, network, currency, token] of [
+          ['open', open, '4', 'USDT', '0xc2132d05d31c914a87c6611c10748aeb04b58e8f'],
+          ['openNative', open, '4', 'POL', null],
+          ['watching', watching, '4', 'USDT', '0xc2132d05d31c914a87c6611c10748aeb04b58e8f'],
+          ['past', past, '4', 'USDT', '0xc2132d05d31c914a87c6611c10748aeb04b58e8f'],
+          ['elsewhere', open, '2', 'USDT', '0xdac17f958d2ee523a2206206994597c13d831ec7'],
+        ] as const) {
+          if (!(await s.orders.get(order.paymentOrderNo))) await s.orders.insert(order);
+          at[name] = address();
+          await s.depositAddresses.insertOrGet({ paymentOrderNo: order.paymentOrderNo, network, currency, address: at[name]!, token, amountBase: 7n, plan: '{"big":true}', createdAt: S0 * 1000 });
+        }
+        const strangers = Array.from({ length: 1200 }, address);
+        // Asked in any order, with addresses nobody holds around them (more than one chunk).
+        const asked = [...strangers.slice(0, 700), at.past!, at.elsewhere!, at.watching!, ...strangers.slice(700), at.open!, at.openNative!];
+        const found = await s.depositAddresses.watchedAmong('4', now, asked);
+        const listed = await s.depositAddresses.listWatched('4', now);
+        const key = (d: { address: string }) => d.address;
+        expect(found.map(key).sort()).toEqual([at.open!, at.openNative!, at.watching!].sort());
+        expect([...found].sort((a, b) => key(a).localeCompare(key(b)))).toEqual([...listed].sort((a, b) => key(a).localeCompare(key(b))));
+        expect(found.every((d) => d.plan === '')).toBe(true);
+        expect(await s.depositAddresses.watchedAmong('4', now, [])).toEqual([]);
+        // A second later the order closed at `now`'s watch period is no longer watched.
+        expect((await s.depositAddresses.watchedAmong('4', now + 1, asked)).map(key).sort()).toEqual([at.open!, at.openNative!].sort());
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
   describe('payments', () => {
     it('upserts a transfer by (network, tx_hash, log_index): a repeat updates it, never adds a row', async () => {
       const { merchantNo, appId } = await seedMerchant(store);

@@ -210,6 +210,8 @@ export interface DepositAddressRepo {
    * `nativeOnly` keeps the native-coin options' addresses only.
    */
   listWatched(network: string, nowSeconds: number, page?: { after: string | null; limit: number } | null, nativeOnly?: boolean): Promise<DepositAddressRecord[]>;
+  /** Those of `addresses` (lower case) that listWatched would list, as it lists them (plan ''), in no particular order. */
+  watchedAmong(network: string, nowSeconds: number, addresses: readonly string[]): Promise<DepositAddressRecord[]>;
   /** When the oldest address listWatched would list was handed out (ms), or null when none is watched. */
   oldestWatched(network: string, nowSeconds: number): Promise<number | null>;
 }
@@ -262,7 +264,7 @@ export interface Block {
 /** What one tokenTransfers call read, and how far the chain it read it from went. */
 export interface TransferRead {
   transfers: ChainTransfer[];
-  /** null when no recipient was asked about. */
+  /** null when no recipient was asked about (an empty list). */
   through: Block | null;
 }
 
@@ -275,12 +277,12 @@ export interface ChainReader {
   /** The timestamp (Unix seconds) of the canonical block at `number`, or null beyond the head. */
   blockTimestamp(number: number): Promise<number | null>;
   /**
-   * Transfer logs of `tokens` to `recipients` in [fromBlock, toBlock]; ranges are split as the
-   * provider requires. `through` is the last block the answer covers and its hash, as the
+   * Transfer logs of `tokens` to `recipients` (to anyone when `recipients` is null) in
+   * [fromBlock, toBlock]; ranges are split as the provider requires. `through` is the last block the answer covers and its hash, as the
    * endpoint that answered saw it: toBlock, or less when that endpoint had not reached toBlock
    * yet (a lagging node behind a load balancer). Its number may be below fromBlock (nothing covered).
    */
-  tokenTransfers(tokens: readonly string[], recipients: readonly string[], fromBlock: number, toBlock: number): Promise<TransferRead>;
+  tokenTransfers(tokens: readonly string[], recipients: readonly string[] | null, fromBlock: number, toBlock: number): Promise<TransferRead>;
   /** Native-coin balances of `addresses` at `blockNumber`, in the same order (batched reads). */
   balances(addresses: readonly string[], blockNumber: number): Promise<bigint[]>;
 }

@@ -30,6 +30,8 @@ export interface ScanDeps {
   watchPageSize?: number;
   /** Recipients asked about per tokenTransfers call (its transfers are stored while the next call runs); default RECIPIENTS_PER_REQUEST. */
   recipientsPerRequest?: number;
+  /** Watched addresses above which a pass reads every transfer of the tokens; default WIDE_SCAN_FROM. */
+  wideScanFrom?: number;
 }
 
 /**
@@ -40,6 +42,18 @@ export const RECIPIENTS_PER_REQUEST = 200;
 
 /** Watched addresses per page of a scan: 25 eth_getLogs requests of the reader's 200 recipients. */
 export const WATCH_PAGE_SIZE = 5_000;
+
+/**
+ * More watched addresses than this (five requests' worth), and a pass reads every Transfer log of
+ * the network's tokens in its blocks and looks their recipients up in the database: one request
+ * (split only if the provider refuses the size) whatever the number of open orders, where asking
+ * by recipient costs one request per 200 watched addresses on every pass. Only the first page of
+ * watched addresses is listed then, so it takes effect below WATCH_PAGE_SIZE.
+ */
+export const WIDE_SCAN_FROM = 1_000;
+
+/** Most blocks a wide pass reads: it holds every transfer of the tokens in them at once. */
+export const WIDE_MAX_BLOCKS = 100;
 
 export interface ScanResult {
   /** false when another instance holds this network's lease. */
@@ -128,28 +142,50 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, coversUntil));
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
-  const to = Math.min(head, from + deps.maxBlocks - 1);
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
   const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
-  // How far every answer went: the lowest last block of them, with its hash. An endpoint that
-  // had not reached `to` (a lagging node behind a load balancer) holds the cursor back to its block.
-  let covers: Block | null = null;
+  const pageSize = deps.watchPageSize ?? WATCH_PAGE_SIZE;
   // The watched addresses a page at a time (by address): with 100,000 open orders the scan holds
   // one page, not all of them. Native options' addresses are included: a token sent there is
   // recorded (and not counted).
-  for (let after: string | null = null; tokens.length > 0; ) {
-    const page = await store.depositAddresses.listWatched(network.id, nowSec, { after, limit: deps.watchPageSize ?? WATCH_PAGE_SIZE });
-    if (page.length === 0) break;
-    const byAddress = new Map<string, DepositAddressRecord[]>();
-    for (const d of page) {
-      const list = byAddress.get(d.address);
-      if (list) list.push(d);
-      else byAddress.set(d.address, [d]);
+  let page = tokens.length > 0 ? await store.depositAddresses.listWatched(network.id, nowSec, { after: null, limit: pageSize }) : [];
+  // Many watched addresses: one request for every Transfer of the tokens in fewer blocks, and
+  // the recipients looked up, instead of one request per 200 watched addresses whatever was paid.
+  const wide = page.length > (deps.wideScanFrom ?? WIDE_SCAN_FROM);
+  const to = Math.min(head, from + (wide ? Math.min(deps.maxBlocks, WIDE_MAX_BLOCKS) : deps.maxBlocks) - 1);
+  // How far every answer went: the lowest last block of them, with its hash. An endpoint that
+  // had not reached `to` (a lagging node behind a load balancer) holds the cursor back to its block.
+  let covers: Block | null = null;
+  /** Stores one answer's transfers to watched addresses, with the pass's earlier facts of their orders. */
+  const storeRead = async (read: TransferRead, depositsAt: ReadonlyMap<string, DepositAddressRecord[]>) => {
+    covers = earlierOf(covers, read.through);
+    const fresh: TransferFact[] = [];
+    for (const t of read.transfers) {
+      const fact = factFor(t, depositsAt.get(t.to) ?? [], network, head);
+      if (!fact) continue;
+      fresh.push(fact);
+      transfers += 1;
     }
+    const earlier: TransferFact[] = [];
+    for (const no of new Set(fresh.map((f) => f.paymentOrderNo))) {
+      const list = held.get(no);
+      if (!list) continue;
+      earlier.push(...list);
+      held.delete(no);
+    }
+    await recordByOrder(deps.payments, [...earlier, ...fresh]);
+  };
+  if (wide) {
+    const read = await reader.tokenTransfers(tokens, null, from, to);
+    const recipients = [...new Set(read.transfers.map((t) => t.to))];
+    await storeRead(read, byAddress(await store.depositAddresses.watchedAmong(network.id, nowSec, recipients)));
+  }
+  while (!wide && page.length > 0) {
+    const depositsAt = byAddress(page);
     // One request's recipients at a time; the next request is in flight while the transfers of
     // this one are stored (the node works while the database does). The first request is a
     // quarter of the others: storing starts sooner.
-    const recipients = [...byAddress.keys()];
+    const recipients = [...depositsAt.keys()];
     const slices: [number, number][] = [];
     for (let i = 0, size = Math.max(1, Math.floor(perRequest / 4)); i < recipients.length; i += size, size = perRequest) slices.push([i, i + size]);
     const ask = (k: number) => {
@@ -160,26 +196,11 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     let next: Promise<TransferRead> | null = ask(0);
     for (let k = 0; next; k += 1) {
       const read: TransferRead = await next;
-      const found = read.transfers;
       next = k + 1 < slices.length ? ask(k + 1) : null;
-      covers = earlierOf(covers, read.through);
-      const fresh: TransferFact[] = [];
-      for (const t of found) {
-        const fact = factFor(t, byAddress.get(t.to) ?? [], network, head);
-        if (!fact) continue;
-        fresh.push(fact);
-        transfers += 1;
-      }
-      const earlier: TransferFact[] = [];
-      for (const no of new Set(fresh.map((f) => f.paymentOrderNo))) {
-        const list = held.get(no);
-        if (!list) continue;
-        earlier.push(...list);
-        held.delete(no);
-      }
-      await recordByOrder(deps.payments, [...earlier, ...fresh]);
+      await storeRead(read, depositsAt);
     }
-    after = page[page.length - 1]!.address;
+    if (page.length < pageSize) break;
+    page = await store.depositAddresses.listWatched(network.id, nowSec, { after: page[page.length - 1]!.address, limit: pageSize });
   }
   await recordByOrder(deps.payments, [...held.values()].flat());
   await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
@@ -196,6 +217,17 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     caughtUp = false;
   }
   return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp };
+}
+
+/** Deposit addresses by address (an address may serve several options of one order's plan). */
+function byAddress(deposits: readonly DepositAddressRecord[]): Map<string, DepositAddressRecord[]> {
+  const out = new Map<string, DepositAddressRecord[]>();
+  for (const d of deposits) {
+    const list = out.get(d.address);
+    if (list) list.push(d);
+    else out.set(d.address, [d]);
+  }
+  return out;
 }
 
 /**

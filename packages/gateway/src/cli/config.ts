@@ -6,6 +6,7 @@ import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
 import { join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
+import { WIDE_SCAN_FROM } from '../app/scan-chain.js';
 
 export type Mode = 'production' | 'development';
 
@@ -28,6 +29,8 @@ export interface Config {
   expiryIntervalMs: number;
   /** How often each network's chain is scanned when it is not behind. */
   chainPollMs: number;
+  /** Watched addresses on a network above which a pass asks for every transfer of its tokens (ADR 0007). */
+  chainWideScanFrom: number;
   logLevel: string;
   /** Serve GET /metrics (Prometheus text format); the file's `metrics: false` turns it off. */
   metrics: boolean;
@@ -83,6 +86,7 @@ interface FileConfig {
   timestamp_window_seconds?: number;
   log_level?: string;
   chain_poll_ms?: number;
+  chain_wide_scan_from?: number;
   metrics?: boolean;
   rates?: Record<string, string>;
   settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
@@ -135,6 +139,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
     chainPollMs,
+    chainWideScanFrom: intSetting('chain_wide_scan_from', undefined, file.chain_wide_scan_from, WIDE_SCAN_FROM, 0, 1_000_000_000),
     logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
@@ -192,7 +197,7 @@ function checkFileTypes(file: FileConfig): void {
   };
   const top = file as Record<string, unknown>;
   for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level'] as const) expect(key, top[key], 'string');
-  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms'] as const) expect(key, top[key], 'number');
+  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');
   for (const [section, keys] of [['notify', ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms']], ['settlement', ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms']]] as const) {

@@ -201,6 +201,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         owner: instance,
         leaseMs: Math.max(30_000, config.chainPollMs * 10),
         maxBlocks: 2_000,
+        wideScanFrom: config.chainWideScanFrom,
       },
     ]),
   );

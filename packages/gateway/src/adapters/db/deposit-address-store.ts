@@ -9,6 +9,8 @@ import type { Database, DepositAddressesTable } from './schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
 
+const WATCHED_AMONG_CHUNK = 500;
+
 function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecord {
   return {
     paymentOrderNo: r.payment_order_no,
@@ -79,6 +81,19 @@ export function depositAddressRepo(q: Q): DepositAddressRepo {
       }
       const rows = await query.execute();
       return rows.map((r) => rowToDeposit({ ...r, plan: '' }));
+    },
+    async watchedAmong(network, nowSeconds, addresses) {
+      const out: DepositAddressRecord[] = [];
+      // Chunks keep the IN list under every driver's bound-parameter limit; the (network, address) index finds each.
+      for (let i = 0; i < addresses.length; i += WATCHED_AMONG_CHUNK) {
+        const chunk = addresses.slice(i, i + WATCHED_AMONG_CHUNK) as string[];
+        const rows = await watched(network, nowSeconds)
+          .select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'])
+          .where('d.address', 'in', chunk)
+          .execute();
+        for (const r of rows) out.push(rowToDeposit({ ...r, plan: '' }));
+      }
+      return out;
     },
     async findByAddress(network, address) {
       const rows = await q.selectFrom('deposit_addresses').selectAll().where('network', '=', network).where('address', '=', address.toLowerCase()).execute();

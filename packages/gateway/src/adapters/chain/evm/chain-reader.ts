@@ -1,5 +1,5 @@
 // Reading a network's chain over JSON-RPC for the scanner (issue 4): the head, block hashes,
-// ERC-20 Transfer logs to watched addresses, and native-coin balances (JSON-RPC batches).
+// ERC-20 Transfer logs to watched addresses (or to anyone), and native-coin balances (JSON-RPC batches).
 // Endpoints are tried in configured order and the reader stays on the one that answered
 // (failover); a provider that refuses a log range as too large gets halves of it, down to
 // single blocks. Every answer is checked against the JSON-RPC types and against what was asked
@@ -36,7 +36,8 @@ const text = (v: unknown, pattern: RegExp): v is string => typeof v === 'string'
 /** What an eth_getLogs call asked for: every log of the answer must match it. */
 interface LogFilter {
   tokens: ReadonlySet<string>;
-  recipients: ReadonlySet<string>;
+  /** null: every recipient was asked for. */
+  recipients: ReadonlySet<string> | null;
   from: number;
   to: number;
   /** The previous log's contract, block hash and block number as sent, already checked (consecutive logs share them). */
@@ -62,7 +63,7 @@ function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
   if (typeof topics[0] !== 'string' || topics[0].toLowerCase() !== TRANSFER_TOPIC) throw bad('of another event than Transfer');
   if (!text(topics[1], ADDRESS_TOPIC) || !text(topics[2], ADDRESS_TOPIC)) throw bad('whose sender or recipient topic is not an address');
   const to = `0x${topics[2].slice(26)}`.toLowerCase();
-  if (!asked.recipients.has(to)) throw bad(`to a recipient that was not asked for (${to})`);
+  if (asked.recipients !== null && !asked.recipients.has(to)) throw bad(`to a recipient that was not asked for (${to})`);
   if (!text(l.data, WORD)) throw bad('whose data is not one 32-byte amount');
   if (!text(l.transactionHash, HASH)) throw bad('whose transaction hash is not 32 bytes of hex');
   if (l.blockHash !== last.blockHash) {
@@ -180,12 +181,13 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
    * and the scan must not pass blocks it did not see (ADR 0007). The block reads go first: a node
    * that had block `to` when it read them had it for the logs.
    */
-  async function logsOnce(url: string, asked: LogFilter, tokens: readonly string[], recipients: readonly string[]): Promise<{ transfers: ChainTransfer[]; through: Block }> {
+  async function logsOnce(url: string, asked: LogFilter, tokens: readonly string[], recipients: readonly string[] | null): Promise<{ transfers: ChainTransfer[]; through: Block }> {
     const { from, to } = asked;
+    const topics = recipients === null ? [TRANSFER_TOPIC] : [TRANSFER_TOPIC, null, recipients.map(padTopic)];
     const [atTo, latest, list] = await batch(url, 'eth_getLogs', [
       { method: 'eth_getBlockByNumber', params: [`0x${to.toString(16)}`, false] },
       { method: 'eth_getBlockByNumber', params: ['latest', false] },
-      { method: 'eth_getLogs', params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens, topics: [TRANSFER_TOPIC, null, recipients.map(padTopic)] }] },
+      { method: 'eth_getLogs', params: [{ fromBlock: `0x${from.toString(16)}`, toBlock: `0x${to.toString(16)}`, address: tokens, topics }] },
     ]);
     let end = headerOf(atTo, to);
     if (!end) {
@@ -204,8 +206,14 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     return { transfers, through: { number: end.number, hash: end.hash } };
   }
 
-  async function logs(tokens: readonly string[], recipients: readonly string[], from: number, to: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
-    const asked: LogFilter = { tokens: new Set(tokens.map((t) => t.toLowerCase())), recipients: new Set(recipients.map((r) => r.toLowerCase())), from, to, last: { address: UNSET, blockHash: UNSET, blockNumber: UNSET } };
+  async function logs(tokens: readonly string[], recipients: readonly string[] | null, from: number, to: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
+    const asked: LogFilter = {
+      tokens: new Set(tokens.map((t) => t.toLowerCase())),
+      recipients: recipients === null ? null : new Set(recipients.map((r) => r.toLowerCase())),
+      from,
+      to,
+      last: { address: UNSET, blockHash: UNSET, blockNumber: UNSET },
+    };
     try {
       return await withFailover('eth_getLogs', (_c, url) => logsOnce(url, asked, tokens, recipients), isRangeRefusal);
     } catch (err) {
@@ -243,6 +251,7 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     blockHash: async (number) => (await block(number))?.hash ?? null,
     blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
+      if (recipients === null) return logs(tokens, null, fromBlock, toBlock);
       const out: ChainTransfer[] = [];
       let through: TransferRead['through'] = null;
       for (let i = 0; i < recipients.length; i += RECIPIENTS_PER_REQUEST) {
