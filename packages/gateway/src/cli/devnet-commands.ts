@@ -83,11 +83,15 @@ interface CashierView {
   remaining_base: string | null;
 }
 
-/** The cashier API's answer, or an Error carrying its refusal (what the payer's page would show). */
 /** Attempts of one cashier API call answered 429 (too many requests) before giving up. */
 const CASHIER_ATTEMPTS = 10;
 
-async function cashier<T>(target: CashierTarget, path: '' | '/select', body?: unknown): Promise<T> {
+/**
+ * The cashier API's answer, or an Error carrying its refusal (what the payer's page would show).
+ * A 429 is waited out and asked again, up to CASHIER_ATTEMPTS times and never past `until`
+ * (Date.now() ms), when given: then the 429 is the refusal.
+ */
+async function cashier<T>(target: CashierTarget, path: '' | '/select', body?: unknown, until = Number.POSITIVE_INFINITY): Promise<T> {
   const url = `${target.api}${path}?t=${encodeURIComponent(target.token)}`;
   let res: Response;
   // The cashier's request budget per order (a burst, then 2 per second) answers 429 with
@@ -98,9 +102,10 @@ async function cashier<T>(target: CashierTarget, path: '' | '/select', body?: un
     } catch (err) {
       throw new Error(`the gateway at ${new URL(target.api).origin} did not answer: ${(err as Error).message}`);
     }
-    if (res.status !== 429 || attempt === CASHIER_ATTEMPTS) break;
+    const waitMs = 1000 * Math.min(5, Math.max(1, Number(res.headers.get('retry-after')) || 1));
+    if (res.status !== 429 || attempt === CASHIER_ATTEMPTS || Date.now() + waitMs > until) break;
     await res.arrayBuffer();
-    await new Promise((r) => setTimeout(r, 1000 * Math.min(5, Math.max(1, Number(res.headers.get('retry-after')) || 1))));
+    await new Promise((r) => setTimeout(r, waitMs));
   }
   const answer = (await res.json().catch(() => null)) as (T & { message?: unknown }) | null;
   if (!res.ok || answer === null) throw new Error(`the cashier refused: ${typeof answer?.message === 'string' ? answer.message : `HTTP ${res.status}`}`);
@@ -212,7 +217,7 @@ async function seenByGateway(target: CashierTarget, hash: Hex, address: string, 
   const native = `balance:${address.toLowerCase()}:${block}`;
   // Twice a second: within the cashier's request budget for the order.
   for (const deadline = Date.now() + SEEN_WITHIN_MS; Date.now() < deadline; await new Promise((r) => setTimeout(r, 500))) {
-    const view = await cashier<{ payments: { tx_hash: string }[] }>(target, '');
+    const view = await cashier<{ payments: { tx_hash: string }[] }>(target, '', undefined, deadline);
     if (view.payments.some((p) => p.tx_hash.toLowerCase() === hash.toLowerCase() || p.tx_hash === native)) return;
   }
   throw new Error(`the gateway did not see the payment within ${SEEN_WITHIN_MS / 1000} s; it stays on the chain (is "sparkpay dev" scanning?)`);
