@@ -6,7 +6,7 @@
 // watch after closure), an 18-decimal USDT (BNB Smart Chain style) next to a 6-decimal one.
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Address } from 'viem';
+import { erc20Abi, type Address } from 'viem';
 import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
 import type { PaymentFacts } from '../src/app/record-payment.js';
@@ -237,7 +237,8 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     const reader = evmChainReader([proxy.url]);
     const asked: (number | null)[] = [];
     const counting = { ...reader, tokenTransfers: (tokens: readonly string[], recipients: readonly string[] | null, from: number, to: number) => (asked.push(recipients === null ? null : recipients.length), reader.tokenTransfers(tokens, recipients, from, to)) };
-    const deps = { store: t.gateway.store, clock: t.clock, payments: t.gateway.payments, reader: counting, network, log: silent, owner: 'wide', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000, wideScanFrom: 1 };
+    // Pages of two watched addresses, so most of the orders paid are not on the page the pass lists.
+    const deps = { store: t.gateway.store, clock: t.clock, payments: t.gateway.payments, reader: counting, network, log: silent, owner: 'wide', leaseMs: LEASE_SECONDS * 1000, maxBlocks: 2000, wideScanFrom: 1, watchPageSize: 2 };
     const scan = () => {
       t.clock.advance(LEASE_SECONDS + 1);
       asked.length = 0;
@@ -250,6 +251,8 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     await pay(usdt6, '0x000000000000000000000000000000000000dEaD', 5_000_000n);
     await pay(usdc6, '0x00000000000000000000000000000000DeaDBeef', 6_000_000n);
     const stray = await pay(usdt6, usdcOrder.address, 2_000_000n);
+    // Another event of the token (an Approval naming a deposit address): not a transfer, not asked for.
+    await chain.payer.public.waitForTransactionReceipt({ hash: await chain.payer.wallet.writeContract({ address: usdt6, abi: erc20Abi, functionName: 'approve', args: [orders[0]!.address, 7n] }) });
     await mine(chain, CONFIRMATIONS);
     const r = await scan();
     expect(r.leased).toBe(true);
@@ -279,6 +282,22 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
       proxy.maxLogRange(null);
     }
     expect(await queryOrder(t, late.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txLate, status: 'FINAL' }] });
+
+    // A provider that will not answer every transfer of the tokens (too many, even in one block):
+    // the pass asks by recipient instead, and misses nothing.
+    const capped = await placeOrder(t, { amount: '5' });
+    const txCapped = await pay(usdt6, capped.address, 5_000_000n);
+    await mine(chain, CONFIRMATIONS);
+    proxy.refuseUnfilteredLogs(true);
+    try {
+      const r3 = await scan();
+      expect(r3.scanned!.to).toBe(r3.head);
+      expect(asked[0]).toBeNull();
+      expect(asked.slice(1).every((n) => n !== null && n <= 2)).toBe(true);
+    } finally {
+      proxy.refuseUnfilteredLogs(false);
+    }
+    expect(await queryOrder(t, capped.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txCapped, status: 'FINAL' }] });
     t.clock.advance(LEASE_SECONDS + 1);
   });
 

@@ -33,6 +33,8 @@ export interface RpcProxy {
   afterCall(method: string, hook: () => Promise<void>): void;
   /** eth_getLogs over more than `blocks` blocks is refused with a provider-style error; null: no bound. */
   maxLogRange(blocks: number | null): void;
+  /** Refuse eth_getLogs without a recipient filter (topic 2) as too many results, whatever its range, as a provider capping results does for a busy token. */
+  refuseUnfilteredLogs(on: boolean): void;
   /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
   readonly stats: { calls: Record<string, number>; failed: number; refusedRanges: number; logRanges: number[]; batchSizes: number[] };
   close(): Promise<void>;
@@ -70,6 +72,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let fault: ProxyFault = 'none';
   let faultMethods: readonly string[] | null = null;
   let range: number | null = null;
+  let refuseUnfiltered = false;
   let lagBlocks = 0;
   let logsLagBlocks = 0;
   const post = (payload: string) => fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
@@ -101,6 +104,11 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       let status = 200;
       for (const c of calls) {
         const reply = (result: unknown) => ({ jsonrpc: '2.0', id: c.id, result });
+        if (refuseUnfiltered && c.method === 'eth_getLogs' && ((c.params?.[0] ?? {}) as { topics?: unknown[] }).topics?.[2] == null) {
+          stats.refusedRanges += 1;
+          answers.push({ jsonrpc: '2.0', id: c.id, error: { code: -32005, message: 'query returned more than 10000 results' } });
+          continue;
+        }
         if (range !== null && c.method === 'eth_getLogs') {
           const filter = (c.params?.[0] ?? {}) as { fromBlock?: unknown; toBlock?: unknown };
           const from = blockOf(filter.fromBlock);
@@ -172,6 +180,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     maxLogRange(blocks) {
       range = blocks;
+    },
+    refuseUnfilteredLogs(on) {
+      refuseUnfiltered = on;
     },
     stats,
     close: listening.close,

@@ -48,7 +48,9 @@ export const WATCH_PAGE_SIZE = 5_000;
  * the network's tokens in its blocks and looks their recipients up in the database: one request
  * (split only if the provider refuses the size) whatever the number of open orders, where asking
  * by recipient costs one request per 200 watched addresses on every pass. Only the first page of
- * watched addresses is listed then, so it takes effect below WATCH_PAGE_SIZE.
+ * watched addresses is listed then, so it takes effect below WATCH_PAGE_SIZE (a threshold of that
+ * or more turns the wide pass off). A wide read that fails (say, more transfers in one block than
+ * the provider answers) makes that pass ask by recipient.
  */
 export const WIDE_SCAN_FROM = 1_000;
 
@@ -175,12 +177,23 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     }
     await recordByOrder(deps.payments, [...earlier, ...fresh]);
   };
+  let byRecipient = !wide;
   if (wide) {
-    const read = await reader.tokenTransfers(tokens, null, from, to);
-    const recipients = [...new Set(read.transfers.map((t) => t.to))];
-    await storeRead(read, byAddress(await store.depositAddresses.watchedAmong(network.id, nowSec, recipients)));
+    let read: TransferRead | null = null;
+    try {
+      read = await reader.tokenTransfers(tokens, null, from, to);
+    } catch (err) {
+      // More transfers in one block than the provider answers, an answer too large to arrive in
+      // time, or one it cannot give: this pass asks by recipient, which reads only ours.
+      deps.log.warn({ network: network.id, from, to, err: (err as Error).message }, "reading every transfer of the tokens failed; this pass asks for the watched addresses' transfers");
+      byRecipient = true;
+    }
+    if (read) {
+      const recipients = [...new Set(read.transfers.map((t) => t.to))];
+      await storeRead(read, byAddress(await store.depositAddresses.watchedAmong(network.id, nowSec, recipients)));
+    }
   }
-  while (!wide && page.length > 0) {
+  while (byRecipient && page.length > 0) {
     const depositsAt = byAddress(page);
     // One request's recipients at a time; the next request is in flight while the transfers of
     // this one are stored (the node works while the database does). The first request is a

@@ -183,7 +183,9 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
    */
   async function logsOnce(url: string, asked: LogFilter, tokens: readonly string[], recipients: readonly string[] | null): Promise<{ transfers: ChainTransfer[]; through: Block }> {
     const { from, to } = asked;
-    const topics = recipients === null ? [TRANSFER_TOPIC] : [TRANSFER_TOPIC, null, recipients.map(padTopic)];
+    // Three topics at least, as by recipient: a Transfer whose parties are not indexed (not an
+    // ERC-20 transfer the scan can read) is left out by the node, not refused here.
+    const topics = [TRANSFER_TOPIC, null, recipients === null ? null : recipients.map(padTopic)];
     const [atTo, latest, list] = await batch(url, 'eth_getLogs', [
       { method: 'eth_getBlockByNumber', params: [`0x${to.toString(16)}`, false] },
       { method: 'eth_getBlockByNumber', params: ['latest', false] },
