@@ -612,6 +612,35 @@ describe('a relayer without gas', () => {
     await capped.release();
     expect((await t.gateway.settle('4')).sent).toBe(1);
   });
+
+  it('asks the chain nothing on an idle pass but the relayer balance once a minute (no head read)', async () => {
+    // Whatever the tests before left in flight ends first.
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.settle('4');
+    expect(await t.gateway.store.settlements.listOpenTxs('4')).toEqual([]);
+    expect(await t.gateway.store.settlements.listDue('4', t.clock.nowMs() + 10 ** 12, 10)).toEqual([]);
+    t.clock.advance(120);
+    const relayer = evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: RELAYER.privateKey });
+    const calls: string[] = [];
+    const counted = new Proxy(relayer, {
+      get(target, key, receiver) {
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? (...a: unknown[]) => (calls.push(String(key)), (value as (...x: unknown[]) => unknown).apply(target, a)) : value;
+      },
+    });
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const idle = new Settler({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, chain: counted, network, log: t.gateway.logger, owner: 'idle-sender', leaseMs: 30_000, settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n } });
+    expect(await idle.settleOnce()).toMatchObject({ leased: true, sent: 0, settled: 0 });
+    expect(calls.sort()).toEqual(['fees', 'relayerBalance']);
+    calls.length = 0;
+    t.clock.advance(30);
+    expect(await idle.settleOnce()).toMatchObject({ leased: true, sent: 0 });
+    expect(calls).toEqual([]);
+    t.clock.advance(31);
+    await idle.settleOnce();
+    expect(calls.sort()).toEqual(['fees', 'relayerBalance']);
+    await idle.release();
+  });
 });
 
 describe('the settlement worker', () => {

@@ -105,13 +105,16 @@ export class Settler {
     const now = deps.clock.nowMs();
     if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs))) return result;
     result.leased = true;
-    const head = await deps.chain.head();
+    // The head is read once a pass needs it (a transaction to follow, an order to send): an idle
+    // pass reads the database only, not the RPC provider's allowance.
+    let headRead: Promise<number> | null = null;
+    const head = () => (headRead ??= deps.chain.head());
     const open = await deps.store.settlements.listOpenTxs(deps.network.id);
     // Only the lowest open nonce of the relayer is repriced: the others wait behind it anyway.
     const lowest = open.find((t) => t.nonce !== null && this.isOurs(t))?.nonce ?? null;
     let stillOpen = 0;
     for (const tx of open) {
-      const outcome = await this.follow(tx, head, tx.nonce !== null && tx.nonce === lowest);
+      const outcome = await this.follow(tx, await head(), tx.nonce !== null && tx.nonce === lowest);
       if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
@@ -360,7 +363,7 @@ export class Settler {
 
   // ---- 2. due settlements ---------------------------------------------------------------------
 
-  private async sendDue(head: number, result: SettleResult): Promise<void> {
+  private async sendDue(head: () => Promise<number>, result: SettleResult): Promise<void> {
     const { deps } = this;
     const now = deps.clock.nowMs();
     const due = await deps.store.settlements.listDue(deps.network.id, now, deps.settings.batchSize);
@@ -397,7 +400,7 @@ export class Settler {
     const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
     for (const st of due) {
       try {
-        const c = await this.candidate(st, head);
+        const c = await this.candidate(st, await head());
         if (c) candidates.push(c);
       } catch (err) {
         // One order's reads failing (an RPC error, a provider refusing a range) must not hold up the others.
