@@ -151,7 +151,7 @@ describe('GET /metrics', () => {
     let head = 1_000;
     const hashOf = (n: number) => `0x${n.toString(16).padStart(64, '0')}`;
     const reader = {
-      head: async () => ({ number: head, timestamp: 1_700_000_000 + head * 12 }),
+      head: async () => ({ number: head, hash: hashOf(head), timestamp: 1_700_000_000 + head * 12 }),
       blockHash: async (n: number) => (n <= head ? hashOf(n) : null),
       blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
       tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[] | null, _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),

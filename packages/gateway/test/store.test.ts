@@ -6,7 +6,7 @@ import type { Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/adapters/db/database.js';
 import { listTables, migrateToLatest } from '../src/adapters/db/migrations.js';
-import { createStore } from '../src/adapters/db/store.js';
+import { compiledShapesOf, createStore } from '../src/adapters/db/store.js';
 import {
   DuplicateRequestError,
   type ApplicationRecord,
@@ -663,6 +663,68 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.depositAddresses.watchedAmong('4', now, [])).toEqual([]);
         // A second later the order closed at `now`'s watch period is no longer watched.
         expect((await s.depositAddresses.watchedAmong('4', now + 1, asked)).map(key).sort()).toEqual([at.open!, at.openNative!].sort());
+      } finally {
+        await f.close();
+      }
+    });
+  });
+
+  describe('compiled statements', () => {
+    it('compiles each statement of the background passes once, and answers the same from the compiled SQL as from a fresh compile', async () => {
+      const f = await freshStore(kind);
+      try {
+        const s = f.store;
+        const { merchantNo, appId } = await seedMerchant(s);
+        const order = bareOrder(merchantNo, appId);
+        await s.orders.insert(order);
+        const address = `0x${randomBytes(20).toString('hex')}`;
+        await s.depositAddresses.insertOrGet({ paymentOrderNo: order.paymentOrderNo, network: '4', currency: 'USDT', address, token: '0xc2132d05d31c914a87c6611c10748aeb04b58e8f', amountBase: 1n, plan: '{}', createdAt: T0 });
+        await s.payments.upsert(paymentRecord(order.paymentOrderNo, { network: '4', address, status: 'SEEN', blockNumber: 90, confirmations: 1 }));
+        // One pass of each background worker, as it runs them: twice, the second from the compiled SQL.
+        const pass = async (i: number) => [
+          await s.chainCursors.lease('4', 'me', T0 + i, T0 + i + 30_000),
+          await s.chainCursors.advance('4', 'me', 10 + i, null, null),
+          await s.chainCursors.advance('4', 'me', 11 + i, `0x${'ab'.repeat(32)}`, T0 + i),
+          await s.chainCursors.caughtUp('4', 'me', T0 + i),
+          await s.chainCursors.caughtUp('4', 'other', T0 + i),
+          await s.payments.listUnfinal('4'),
+          await s.payments.refreshConfirmations('4', 100 + i, T0 + i),
+          (await s.payments.listUnfinal('4')).map((p) => p.confirmations - i),
+          await s.depositAddresses.listWatched('4', S0),
+          await s.depositAddresses.listWatched('4', S0, null, true),
+          await s.depositAddresses.listWatched('4', S0, { after: null, limit: 5 }),
+          await s.depositAddresses.listWatched('4', S0, { after: '0x00', limit: 5 }),
+          await s.depositAddresses.listWatched('4', S0, { after: address, limit: 5 }),
+          await s.settlements.listDue('4', T0 + i, 10),
+          await s.settlements.listOpenTxs('4'),
+          await s.settlements.listSettledButPaid('4', 10),
+          await s.leases.acquire('settle:4', 'me', T0 + i, T0 + i + 30_000),
+          await s.leases.acquire('settle:4', 'other', T0 + i, T0 + i + 30_000),
+          await s.nonces.prune(T0 + i),
+        ];
+        const first = await pass(0);
+        const second = await pass(1);
+        const strip = (v: unknown) => JSON.parse(JSON.stringify(v, (k, x: unknown) => (typeof x === 'bigint' ? x.toString() : k === 'updatedAt' || k === 'confirmations' || k === 'leaseUntil' || k === 'nextBlock' || k === 'scannedHash' ? undefined : x))) as unknown;
+        expect(strip(second)).toEqual(strip(first));
+        expect(first[0]).toMatchObject({ network: '4', leaseOwner: 'me', leaseUntil: T0 + 30_000 });
+        expect(second[0]).toMatchObject({ network: '4', leaseOwner: 'me', leaseUntil: T0 + 1 + 30_000, nextBlock: 11 });
+        expect(first.slice(1, 5)).toEqual([true, true, true, false]);
+        expect(first[7]).toEqual([11]);
+        expect(second[7]).toEqual([11]);
+        expect((first[8] as unknown[]).length).toBe(1);
+        expect(first[11]).toEqual(first[8]);
+        expect(first[12]).toEqual([]);
+        expect(first.slice(16, 18)).toEqual([true, false]);
+        const shapes = compiledShapesOf(s)!;
+        expect(shapes.refused).toEqual([]);
+        expect(shapes.reused).toEqual(
+          expect.arrayContaining([
+            'chainCursors.create', 'chainCursors.lease', 'chainCursors.advance:true', 'chainCursors.advance:false', 'chainCursors.caughtUp',
+            'payments.listUnfinal', 'payments.refreshConfirmations',
+            'depositAddresses.listWatched:false:all', 'depositAddresses.listWatched:true:all', 'depositAddresses.listWatched:false:false', 'depositAddresses.listWatched:false:true',
+            'settlements.listDue', 'settlements.listOpenTxs', 'settlements.listSettledButPaid', 'leases.create', 'leases.acquire', 'nonces.prune',
+          ]),
+        );
       } finally {
         await f.close();
       }

@@ -270,8 +270,8 @@ export interface TransferRead {
 
 /** Reading one network's chain (JSON-RPC, with failover between endpoints). */
 export interface ChainReader {
-  /** The latest block's number and timestamp (Unix seconds), as the endpoint sees it. */
-  head(): Promise<{ number: number; timestamp: number }>;
+  /** The latest block's number, hash and timestamp (Unix seconds), as the endpoint sees it. */
+  head(): Promise<{ number: number; hash: string; timestamp: number }>;
   /** The canonical block hash at `number`, or null beyond the head. */
   blockHash(number: number): Promise<string | null>;
   /** The timestamp (Unix seconds) of the canonical block at `number`, or null beyond the head. */

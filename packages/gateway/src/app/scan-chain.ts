@@ -101,7 +101,8 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   // now (a reorganisation, or logs that were read from another fork), transfers may have come
   // into blocks already scanned, and the scan goes back the confirmations required.
   const covered = cursor.nextBlock !== null && cursor.scannedHash !== null && cursor.nextBlock - 1 <= head ? cursor.nextBlock - 1 : null;
-  const hashes = await blockHashes(reader, [...new Set([...tokenUnfinal.map((p) => p.blockNumber), ...(covered === null ? [] : [covered])].filter((n) => n <= head))]);
+  // The head's own hash came with it: a caught-up pass (the cursor last covered the head) asks nothing more.
+  const hashes = await blockHashes(reader, [...new Set([...tokenUnfinal.map((p) => p.blockNumber), ...(covered === null ? [] : [covered])].filter((n) => n <= head))], latest);
   const coveredNow = covered === null ? null : (hashes.get(covered) ?? null);
   if (covered !== null && coveredNow !== null && coveredNow.toLowerCase() !== cursor.scannedHash!.toLowerCase()) {
     from = Math.max(0, covered + 1 - required);
@@ -286,10 +287,11 @@ async function firstBlock(deps: ScanDeps, head: number): Promise<number> {
 
 const HASH_READS_IN_FLIGHT = 8;
 
-async function blockHashes(reader: ChainReader, numbers: readonly number[]): Promise<Map<number, string | null>> {
-  const out = new Map<number, string | null>();
-  for (let i = 0; i < numbers.length; i += HASH_READS_IN_FLIGHT) {
-    const slice = numbers.slice(i, i + HASH_READS_IN_FLIGHT);
+async function blockHashes(reader: ChainReader, numbers: readonly number[], known: Block): Promise<Map<number, string | null>> {
+  const out = new Map<number, string | null>([[known.number, known.hash]]);
+  const unknown = numbers.filter((n) => n !== known.number);
+  for (let i = 0; i < unknown.length; i += HASH_READS_IN_FLIGHT) {
+    const slice = unknown.slice(i, i + HASH_READS_IN_FLIGHT);
     const read = await Promise.all(slice.map((n) => reader.blockHash(n)));
     slice.forEach((n, j) => out.set(n, read[j] ?? null));
   }

@@ -2,36 +2,46 @@
 // lease is a compare-and-set on the row, ADR 0001), and a crashed scanner's lease runs out.
 import type { Kysely, Transaction } from 'kysely';
 import type { ChainCursorRepo } from '../../app/ports.js';
+import type { CompiledCache } from './compiled-cache.js';
 import type { Database } from './schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
 
-export function chainCursorRepo(q: Q): ChainCursorRepo {
+// Every statement of a scan pass is compiled once (CompiledCache): an idle gateway runs them for
+// every network twice a second.
+export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
   return {
     async lease(network, owner, nowMs, leaseUntil) {
-      await q
-        .insertInto('chain_cursors')
-        .values({ network, next_block: null, scanned_hash: null, caught_up_at: null, lease_owner: null, lease_until: 0, updated_at: nowMs })
-        .onConflict((oc) => oc.column('network').doNothing())
-        .execute();
-      const r = await q
-        .updateTable('chain_cursors')
-        .set({ lease_owner: owner, lease_until: leaseUntil, updated_at: nowMs })
-        .where('network', '=', network)
-        .where((eb) => eb.or([eb('lease_owner', '=', owner), eb('lease_owner', 'is', null), eb('lease_until', '<', nowMs)]))
-        .returningAll()
-        .executeTakeFirst();
+      await cache.run(q, 'chainCursors.create', [network, null, null, null, null, 0, nowMs], () =>
+        q
+          .insertInto('chain_cursors')
+          .values({ network, next_block: null, scanned_hash: null, caught_up_at: null, lease_owner: null, lease_until: 0, updated_at: nowMs })
+          .onConflict((oc) => oc.column('network').doNothing()),
+      );
+      const { rows } = await cache.run(q, 'chainCursors.lease', [owner, leaseUntil, nowMs, network, owner, nowMs], () =>
+        q
+          .updateTable('chain_cursors')
+          .set({ lease_owner: owner, lease_until: leaseUntil, updated_at: nowMs })
+          .where('network', '=', network)
+          .where((eb) => eb.or([eb('lease_owner', '=', owner), eb('lease_owner', 'is', null), eb('lease_until', '<', nowMs)]))
+          .returningAll(),
+      );
+      const r = rows[0];
       if (!r) return null;
       return { network: r.network, nextBlock: r.next_block === null ? null : Number(r.next_block), scannedHash: r.scanned_hash, leaseOwner: r.lease_owner, leaseUntil: Number(r.lease_until) };
     },
     async advance(network, owner, nextBlock, scannedHash, caughtUpAt) {
       const set = caughtUpAt === null ? { next_block: nextBlock, scanned_hash: scannedHash } : { next_block: nextBlock, scanned_hash: scannedHash, caught_up_at: caughtUpAt };
-      const r = await q.updateTable('chain_cursors').set(set).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
-      return r.numUpdatedRows > 0n;
+      const r = await cache.run(q, `chainCursors.advance:${caughtUpAt === null}`, [...Object.values(set), network, owner], () =>
+        q.updateTable('chain_cursors').set(set).where('network', '=', network).where('lease_owner', '=', owner),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
     },
     async caughtUp(network, owner, atMs) {
-      const r = await q.updateTable('chain_cursors').set({ caught_up_at: atMs }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
-      return r.numUpdatedRows > 0n;
+      const r = await cache.run(q, 'chainCursors.caughtUp', [atMs, network, owner], () =>
+        q.updateTable('chain_cursors').set({ caught_up_at: atMs }).where('network', '=', network).where('lease_owner', '=', owner),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
     },
     async caughtUpTimes(networks) {
       const out = new Map<string, number | null>(networks.map((n) => [n, null]));

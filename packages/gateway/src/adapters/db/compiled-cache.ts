@@ -19,6 +19,12 @@ export class CompiledCache {
     if (sql === undefined) this.sqlByShape.set(shape, sameValues(compiled.parameters, params) ? compiled.sql : null);
     return q.executeQuery(compiled);
   }
+
+  /** Shapes compiled once and reused, and shapes whose parameters were not the given values in order (compiled every time): for the tests. */
+  shapes(): { reused: string[]; refused: string[] } {
+    const all = [...this.sqlByShape];
+    return { reused: all.filter(([, sql]) => sql !== null).map(([k]) => k).sort(), refused: all.filter(([, sql]) => sql === null).map(([k]) => k).sort() };
+  }
 }
 
 function sameValues(a: readonly unknown[], b: readonly unknown[]): boolean {

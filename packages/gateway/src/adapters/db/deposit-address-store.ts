@@ -5,11 +5,14 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { NetworkId } from '../../domain/catalogue.js';
 import type { DepositAddressRepo } from '../../app/ports.js';
 import type { DepositAddressRecord } from '../../app/records.js';
+import type { CompiledCache } from './compiled-cache.js';
 import type { Database, DepositAddressesTable } from './schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
 
 const WATCHED_AMONG_CHUNK = 500;
+/** Orders whose deposit addresses are watched whatever their watch period. */
+const WATCHED_STATUSES = ['PENDING', 'PAYING', 'PAID'] as const;
 
 function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecord {
   return {
@@ -24,14 +27,14 @@ function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecor
   };
 }
 
-export function depositAddressRepo(q: Q): DepositAddressRepo {
+export function depositAddressRepo(q: Q, cache: CompiledCache): DepositAddressRepo {
   /** The deposit addresses on `network` of orders still open, or closed less than the watch period ago. */
   const watched = (network: string, nowSeconds: number) =>
     q
       .selectFrom('deposit_addresses as d')
       .innerJoin('orders as o', 'o.payment_order_no', 'd.payment_order_no')
       .where('d.network', '=', network)
-      .where((eb) => eb.or([eb('o.pay_status', 'in', ['PENDING', 'PAYING', 'PAID']), eb('o.watch_until', '>=', nowSeconds)]));
+      .where((eb) => eb.or([eb('o.pay_status', 'in', [...WATCHED_STATUSES]), eb('o.watch_until', '>=', nowSeconds)]));
   const get = async (paymentOrderNo: string, network: string, currency: string) => {
     const r = await q
       .selectFrom('deposit_addresses')
@@ -72,14 +75,21 @@ export function depositAddressRepo(q: Q): DepositAddressRepo {
     async listWatched(network, nowSeconds, page, nativeOnly) {
       // The plan JSON stays in the database: a scan needs only who is paid where, and with many
       // open orders the plans would dominate the watcher's memory.
-      let query = watched(network, nowSeconds).select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at']);
-      if (nativeOnly) query = query.where('d.token', 'is', null);
-      if (page) {
-        // Keyset paging on the (network, address) index; an address belongs to one plan, so to one row.
-        if (page.after !== null) query = query.where('d.address', '>', page.after);
-        query = query.orderBy('d.address').orderBy('d.payment_order_no').orderBy('d.currency').limit(page.limit);
-      }
-      const rows = await query.execute();
+      const build = () => {
+        let query = watched(network, nowSeconds).select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at']);
+        if (nativeOnly) query = query.where('d.token', 'is', null);
+        if (page) {
+          // Keyset paging on the (network, address) index; an address belongs to one plan, so to one row.
+          if (page.after !== null) query = query.where('d.address', '>', page.after);
+          query = query.orderBy('d.address').orderBy('d.payment_order_no').orderBy('d.currency').limit(page.limit);
+        }
+        return query;
+      };
+      // Compiled once per shape: a scan pass lists them on every network twice a second.
+      const params: unknown[] = [network, ...WATCHED_STATUSES, nowSeconds];
+      if (page && page.after !== null) params.push(page.after);
+      if (page) params.push(page.limit);
+      const { rows } = await cache.run(q, `depositAddresses.listWatched:${nativeOnly === true}:${page ? page.after !== null : 'all'}`, params, build);
       return rows.map((r) => rowToDeposit({ ...r, plan: '' }));
     },
     async watchedAmong(network, nowSeconds, addresses) {

@@ -3,6 +3,7 @@
 // using one nonce: the second insert loses and its sender backs off.
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { NetworkId } from '../../domain/catalogue.js';
+import type { CompiledCache } from './compiled-cache.js';
 import type { LeaseRepo, SettlementRepo } from '../../app/ports.js';
 import type { SettlementRecord, SettlementStatus, SettlementTxRecord, SettlementTxStatus } from '../../app/records.js';
 import { isUniqueViolation } from './database.js';
@@ -79,7 +80,7 @@ function txToRow(t: SettlementTxRecord): SettlementTxsTable {
   };
 }
 
-export function settlementRepo(q: Q): SettlementRepo {
+export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
   const get = async (paymentOrderNo: string) => {
     const r = await q.selectFrom('settlements').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst();
     return r ? rowToSettlement(r) : null;
@@ -110,16 +111,17 @@ export function settlementRepo(q: Q): SettlementRepo {
       return (r.numInsertedOrUpdatedRows ?? 0n) > 0n;
     },
     async listDue(network, nowMs, limit) {
-      const rows = await q
-        .selectFrom('settlements')
-        .selectAll()
-        .where('network', '=', network)
-        .where('status', '=', 'DUE')
-        .where('next_attempt_at', '<=', nowMs)
-        .orderBy('next_attempt_at')
-        .orderBy('payment_order_no')
-        .limit(limit)
-        .execute();
+      const { rows } = await cache.run(q, 'settlements.listDue', [network, 'DUE', nowMs, limit], () =>
+        q
+          .selectFrom('settlements')
+          .selectAll()
+          .where('network', '=', network)
+          .where('status', '=', 'DUE')
+          .where('next_attempt_at', '<=', nowMs)
+          .orderBy('next_attempt_at')
+          .orderBy('payment_order_no')
+          .limit(limit),
+      );
       return rows.map(rowToSettlement);
     },
     async listByTx(txId) {
@@ -178,7 +180,9 @@ export function settlementRepo(q: Q): SettlementRepo {
       return r ? rowToTx(r) : null;
     },
     async listOpenTxs(network) {
-      const rows = await q.selectFrom('settlement_txs').selectAll().where('network', '=', network).where('status', 'in', ['SIGNED', 'SENT']).orderBy('nonce').orderBy('created_at').execute();
+      const { rows } = await cache.run(q, 'settlements.listOpenTxs', [network, 'SIGNED', 'SENT'], () =>
+        q.selectFrom('settlement_txs').selectAll().where('network', '=', network).where('status', 'in', ['SIGNED', 'SENT']).orderBy('nonce').orderBy('created_at'),
+      );
       return rows.map(rowToTx);
     },
     async maxOpenNonce(network, relayer) {
@@ -217,15 +221,16 @@ export function settlementRepo(q: Q): SettlementRepo {
       return r.numUpdatedRows > 0n;
     },
     async listSettledButPaid(network, limit) {
-      const rows = await q
-        .selectFrom('settlements as s')
-        .innerJoin('orders as o', 'o.payment_order_no', 's.payment_order_no')
-        .selectAll('s')
-        .where('s.network', '=', network)
-        .where('s.status', '=', 'SETTLED')
-        .where('o.pay_status', '=', 'PAID')
-        .limit(limit)
-        .execute();
+      const { rows } = await cache.run(q, 'settlements.listSettledButPaid', [network, 'SETTLED', 'PAID', limit], () =>
+        q
+          .selectFrom('settlements as s')
+          .innerJoin('orders as o', 'o.payment_order_no', 's.payment_order_no')
+          .selectAll('s')
+          .where('s.network', '=', network)
+          .where('s.status', '=', 'SETTLED')
+          .where('o.pay_status', '=', 'PAID')
+          .limit(limit),
+      );
       return rows.map(rowToSettlement);
     },
     async backlog() {
@@ -252,17 +257,21 @@ export function settlementRepo(q: Q): SettlementRepo {
   };
 }
 
-export function leaseRepo(q: Q): LeaseRepo {
+export function leaseRepo(q: Q, cache: CompiledCache): LeaseRepo {
   return {
     async acquire(name, owner, nowMs, leaseUntil) {
-      await q.insertInto('leases').values({ name, owner: null, lease_until: 0, updated_at: nowMs }).onConflict((oc) => oc.column('name').doNothing()).execute();
-      const r = await q
-        .updateTable('leases')
-        .set({ owner, lease_until: leaseUntil, updated_at: nowMs })
-        .where('name', '=', name)
-        .where((eb) => eb.or([eb('owner', '=', owner), eb('owner', 'is', null), eb('lease_until', '<', nowMs)]))
-        .executeTakeFirst();
-      return r.numUpdatedRows > 0n;
+      // Compiled once: the settlement worker takes its lease on every network twice a second.
+      await cache.run(q, 'leases.create', [name, null, 0, nowMs], () =>
+        q.insertInto('leases').values({ name, owner: null, lease_until: 0, updated_at: nowMs }).onConflict((oc) => oc.column('name').doNothing()),
+      );
+      const r = await cache.run(q, 'leases.acquire', [owner, leaseUntil, nowMs, name, owner, nowMs], () =>
+        q
+          .updateTable('leases')
+          .set({ owner, lease_until: leaseUntil, updated_at: nowMs })
+          .where('name', '=', name)
+          .where((eb) => eb.or([eb('owner', '=', owner), eb('owner', 'is', null), eb('lease_until', '<', nowMs)])),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
     },
     async release(name, owner) {
       await q.updateTable('leases').set({ owner: null, lease_until: 0 }).where('name', '=', name).where('owner', '=', owner).execute();

@@ -34,14 +34,23 @@ const IN_CHUNK = 500;
 /** Rows per multi-row upsert of payments (13 parameters each). */
 const UPSERT_CHUNK = 200;
 
+const caches = new WeakMap<Store, CompiledCache>();
+
+/** The statements a store compiled once (for the tests). */
+export function compiledShapesOf(store: Store): { reused: string[]; refused: string[] } | null {
+  return caches.get(store)?.shapes() ?? null;
+}
+
 export function createStore(db: Db): Store {
   const cache = new CompiledCache();
   const group = db.dialect === 'sqlite' ? new GroupCommit(db.kysely) : null;
-  return {
+  const store: Store = {
     ...repos(db.kysely, cache),
     transaction: (fn) =>
       group ? group.run((trx) => fn(repos(trx, cache))) : db.kysely.transaction().execute((trx) => fn(repos(trx, cache))),
   };
+  caches.set(store, cache);
+  return store;
 }
 
 function repos(q: Q, cache: CompiledCache): StoreTx {
@@ -52,11 +61,11 @@ function repos(q: Q, cache: CompiledCache): StoreTx {
     orders: orderRepo(q, cache),
     payments: paymentRepo(q, cache),
     notifications: notificationRepo(q, cache),
-    depositAddresses: depositAddressRepo(q),
-    chainCursors: chainCursorRepo(q),
+    depositAddresses: depositAddressRepo(q, cache),
+    chainCursors: chainCursorRepo(q, cache),
     nonces: nonceRepo(q, cache),
-    settlements: settlementRepo(q),
-    leases: leaseRepo(q),
+    settlements: settlementRepo(q, cache),
+    leases: leaseRepo(q, cache),
   };
 }
 
@@ -373,18 +382,21 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
       }
     },
     async refreshConfirmations(network, head, nowMs) {
-      await q
-        .updateTable('payments')
-        .set((eb) => ({ confirmations: eb(eb.val(head + 1), '-', eb.ref('block_number')), updated_at: nowMs }))
-        .where('network', '=', network)
-        .where('status', '=', 'SEEN')
-        .where('block_number', '<=', head)
-        // Rows already right (just written by this pass) are not rewritten.
-        .where((eb) => eb('confirmations', '<>', eb(eb.val(head + 1), '-', eb.ref('block_number'))))
-        .execute();
+      await cache.run(q, 'payments.refreshConfirmations', [head + 1, nowMs, network, 'SEEN', head, head + 1], () =>
+        q
+          .updateTable('payments')
+          .set((eb) => ({ confirmations: eb(eb.val(head + 1), '-', eb.ref('block_number')), updated_at: nowMs }))
+          .where('network', '=', network)
+          .where('status', '=', 'SEEN')
+          .where('block_number', '<=', head)
+          // Rows already right (just written by this pass) are not rewritten.
+          .where((eb) => eb('confirmations', '<>', eb(eb.val(head + 1), '-', eb.ref('block_number')))),
+      );
     },
     async listUnfinal(network) {
-      const rows = await q.selectFrom('payments').selectAll().where('network', '=', network).where('status', '=', 'SEEN').orderBy('block_number').execute();
+      const { rows } = await cache.run(q, 'payments.listUnfinal', [network, 'SEEN'], () =>
+        q.selectFrom('payments').selectAll().where('network', '=', network).where('status', '=', 'SEEN').orderBy('block_number'),
+      );
       return rows.map(rowToPayment);
     },
     async listByAddresses(network, addresses) {
@@ -449,8 +461,8 @@ function nonceRepo(q: Q, cache: CompiledCache): NonceRepo {
       return Number(r.numAffectedRows ?? 0n) > 0;
     },
     async prune(nowMs) {
-      const r = await q.deleteFrom('nonces').where('expires_at', '<', nowMs).executeTakeFirst();
-      return Number(r.numDeletedRows);
+      const r = await cache.run(q, 'nonces.prune', [nowMs], () => q.deleteFrom('nonces').where('expires_at', '<', nowMs));
+      return Number(r.numAffectedRows ?? 0n);
     },
   };
 }

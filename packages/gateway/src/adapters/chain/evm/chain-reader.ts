@@ -248,7 +248,7 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       withFailover('eth_getBlockByNumber', async (c) => {
         const latest = headerOf(await c.request({ method: 'eth_getBlockByNumber', params: ['latest', false] }), null);
         if (!latest) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
-        return { number: latest.number, timestamp: latest.timestamp };
+        return { number: latest.number, hash: latest.hash, timestamp: latest.timestamp };
       }),
     blockHash: async (number) => (await block(number))?.hash ?? null,
     blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
