@@ -26,7 +26,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFunctionData, erc20Abi, parseAbiItem, type Address, type Hex } from 'viem';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
-import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder as signedQuery, rpc } from './chain-setup.js';
+import { deploymentOn, mine, mineAtClock, notifyTypes, placeOrder, queryOrder as signedQuery, rpc } from './chain-setup.js';
 import {
   applyNativeView,
   applyTokenView,
@@ -710,5 +710,33 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
     expect([payment(q, '2', '3'), payment(q, '4', '2')]).toEqual(['FINAL', 'SEEN']);
     expect(q.pay_exception).toBe('PAID_LATE');
     expect(await notifyTypes(tg(), o.paymentOrderNo)).toEqual(['ORDER_EXCEPTION', 'ORDER_EXCEPTION', 'ORDER_EXCEPTION']);
+  });
+  // Noticed in the ninth session: an order that ended by its deadline while money sat, final, at
+  // the address of its other pair was not flagged (no pass observes a final transfer again, and
+  // only a pass or a settlement looked for money elsewhere); it closed UNDERPAID. The property
+  // rarely reaches it (a short payment on each pair, then the deadline).
+  it('flags an order that expires short with money at its other pair\'s address PAID_LATE, over UNDERPAID, and still settles its own pair', async () => {
+    const o = await placeOrder(tg(), { amount: '10', network: '4' });
+    const b = await select(o, '2');
+    expect(await select(o, '4')).toBe(o.address.toLowerCase());
+    await chain.pay(usdt, o.address, 3_000_000n);
+    await chain.pay(usdt, b as Address, 2_000_000n);
+    await mine(chain, CONF);
+    await scanBoth();
+    const before = await signedQuery(tg(), o.requestNo);
+    expect(before).toMatchObject({ pay_status: 'PAYING', real_pay_network: '4', real_pay_amount: '3' });
+    expect([payment(before, '4', '3'), payment(before, '2', '2')]).toEqual(['FINAL', 'FINAL']);
+    const sent = (await notifyTypes(tg(), o.paymentOrderNo)).length;
+    // Past the deadline, with the chain scanned past it too.
+    const deadline = (await cur.gateway.store.orders.get(o.paymentOrderNo))!.state.expireTime;
+    t.clock.advance(deadline - t.clock.seconds() + 1);
+    await mineAtClock(chain, t.clock);
+    await scanBoth();
+    await cur.gateway.expireOrders();
+    const q = await signedQuery(tg(), o.requestNo);
+    expect(q).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', pay_exception: 'PAID_LATE', real_pay_network: '4', real_pay_amount: '3' });
+    expect((await notifyTypes(tg(), o.paymentOrderNo)).slice(sent)).toEqual(['ORDER_CLOSED', 'ORDER_EXCEPTION']);
+    // What arrived on its own pair is settled pro rata, as for any short expiry.
+    expect(await cur.gateway.store.settlements.get(o.paymentOrderNo)).toMatchObject({ network: '4', status: 'DUE' });
   });
 });

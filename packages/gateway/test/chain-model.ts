@@ -328,11 +328,18 @@ export function observe(o: ModelOrder, pass: Pair, before: ReadonlyMap<string, R
 export function merchantClose(o: ModelOrder, now: number): number {
   if (o.status === 'CLOSED') return 43007;
   if (o.status !== 'PENDING') return 43006;
+  const late = moneyElsewhere(o) && o.exception !== 'PAID_LATE';
+  if (moneyElsewhere(o)) o.exception = 'PAID_LATE';
   o.status = 'CLOSED';
   o.closeReason = 'MERCHANT_CLOSED';
   o.closedTime = now;
-  record(o, []);
+  record(o, late ? ['ORDER_EXCEPTION'] : []);
   return 0;
+}
+
+/** Money at the address of the pair the order does not have now (counted nowhere): an order that ends so is PAID_LATE. */
+function moneyElsewhere(o: ModelOrder): boolean {
+  return [...o.rows.values()].some((r) => r.pair !== o.pair && r.status !== 'REVERTED');
 }
 
 /**
@@ -359,11 +366,13 @@ function expire(o: ModelOrder, now: number, underpaid: boolean): void {
   const types = ['ORDER_CLOSED'];
   // What arrived is settled pro rata: a settlement is scheduled.
   if (underpaid) o.settling = true;
-  if (underpaid && o.exception !== 'UNDERPAID') types.push('ORDER_EXCEPTION');
+  // Money at the other pair's address: PAID_LATE, over UNDERPAID.
+  const flag = moneyElsewhere(o) ? 'PAID_LATE' : underpaid ? 'UNDERPAID' : null;
+  if (flag !== null && o.exception !== flag) types.push('ORDER_EXCEPTION');
   o.status = 'CLOSED';
   o.closeReason = 'EXPIRED';
   o.closedTime = now;
-  if (underpaid) o.exception = 'UNDERPAID';
+  if (flag !== null) o.exception = flag;
   record(o, types);
 }
 

@@ -1,7 +1,9 @@
-// POST /v4/pay/orders/close (§12): closes a PENDING order; merchant closes do not notify.
+// POST /v4/pay/orders/close (§12): closes a PENDING order; merchant closes do not notify (money
+// at the address of another of its pairs makes it PAID_LATE, an exception that does).
 import type { AuthenticatedApp } from './authenticate.js';
 import { checkMerchantAccess, readStringFields } from './request-fields.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
+import { closingFact } from './record-payment.js';
 import { fail, type Result } from './result.js';
 
 export interface CloseOrderData {
@@ -20,7 +22,7 @@ export async function closeOrder(deps: TransitionDeps, app: AuthenticatedApp, bo
   if (!access.ok) return access;
   const order = await deps.store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
   if (!order) return fail(43005);
-  const outcome = await transition(deps, order.paymentOrderNo, { kind: 'MERCHANT_CLOSE' });
+  const outcome = await transition(deps, order.paymentOrderNo, (tx, current) => closingFact(tx, current, 'MERCHANT_CLOSE'));
   if (!outcome.ok) {
     switch (outcome.reason) {
       case 'ALREADY_CLOSED':

@@ -7,6 +7,7 @@
 // instead of arriving after the close as PAID_LATE (ADR 0007).
 import { nowSeconds } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
+import { closingFact } from './record-payment.js';
 
 /**
  * Returns how many orders it closed. PENDING orders are drained first so they never wait behind
@@ -19,7 +20,7 @@ export async function expireOverdueOrders(deps: TransitionDeps, scannedNetworks:
       const due = await deps.store.orders.listOverdue(status, nowSeconds(deps.clock), batchSize, scannedNetworks);
       let progressed = 0;
       for (const paymentOrderNo of due) {
-        const outcome = await transition(deps, paymentOrderNo, { kind: 'DEADLINE_CHECK' });
+        const outcome = await transition(deps, paymentOrderNo, (tx, order) => closingFact(tx, order, 'DEADLINE_CHECK'));
         if (outcome.ok && outcome.changed && outcome.order.state.status === 'CLOSED') progressed += 1;
       }
       closed += progressed;

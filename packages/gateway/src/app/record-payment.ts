@@ -118,6 +118,16 @@ export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>
 }
 
 /**
+ * A close of an order (by the merchant, or by its deadline) with whether money sits at the address
+ * of another of its pairs: an order that ends so is PAID_LATE (lifecycle.ts). An order that cannot
+ * close reads nothing more.
+ */
+export async function closingFact(tx: StoreTx, order: OrderRecord, kind: 'MERCHANT_CLOSE' | 'DEADLINE_CHECK'): Promise<OrderFact> {
+  if (order.state.status !== 'PENDING' && order.state.status !== 'PAYING') return { kind };
+  return { kind, elsewhere: moneyElsewhere(order, await tx.payments.listByOrder(order.paymentOrderNo)) };
+}
+
+/**
  * The pair whose money should be the order's instead of its selected pair's, if any: none on a
  * COMPLETED order or while the selected pair holds its whole amount; else the first other pair
  * (by when its money was recorded) holding its whole amount, or, when the selected pair holds

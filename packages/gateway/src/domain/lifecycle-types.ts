@@ -55,17 +55,16 @@ export interface OrderState {
 
 /** Things that happened, fed by use cases. */
 export type OrderFact =
-  | { kind: 'MERCHANT_CLOSE' }
-  /** The expiry worker asks "is it overdue now?". */
-  | { kind: 'DEADLINE_CHECK' }
+  /** The merchant asks to close. `elsewhere`: money is at the address of another of the order's pairs (counted nowhere). Absent is false. */
+  | { kind: 'MERCHANT_CLOSE'; elsewhere?: boolean }
+  /** The expiry worker asks "is it overdue now?". `elsewhere` as for MERCHANT_CLOSE. */
+  | { kind: 'DEADLINE_CHECK'; elsewhere?: boolean }
   /**
    * Totals recomputed from the order's payments rows after any change (new transfer, new
    * confirmations, reorg). `seen` counts every canonical transfer, `final` only those with enough
    * confirmations (final <= seen); allFinal = no unconfirmed transfer remains. `due` wins over
    * state.due because the payment option may have been selected after creation.
-   */
-  /**
-   * The totals of the order's transfers in its pair; `lost`: a transfer counted before left the
+   * They are the totals of the order's transfers in its pair. `lost`: a transfer counted before left the
    * canonical chain in this observation (a reorg the totals may not show: new money can make up
    * for it); `elsewhere`: money is in another of the order's pairs, which the totals do not count
    * (the payer paid an address of a pair the order did not end with). Absent is false.

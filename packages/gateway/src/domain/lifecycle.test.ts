@@ -58,6 +58,9 @@ const closedByMerchant = state({
 
 const CLOSE: OrderFact = { kind: 'MERCHANT_CLOSE' };
 const DEADLINE: OrderFact = { kind: 'DEADLINE_CHECK' };
+/** The same, with money at the address of another of the order's pairs. */
+const CLOSE_ELSEWHERE: OrderFact = { kind: 'MERCHANT_CLOSE', elsewhere: true };
+const DEADLINE_ELSEWHERE: OrderFact = { kind: 'DEADLINE_CHECK', elsewhere: true };
 const SETTLED: OrderFact = { kind: 'SETTLEMENT_FINAL' };
 /**
  * Payment totals observed; `lost`: a counted transfer left the chain in this observation;
@@ -125,7 +128,14 @@ const rows: Row[] = [
   { name: 'keeps a REVERTED flag when the merchant closes a pending order',
     from: state({ exception: 'REVERTED' }), fact: CLOSE, now: BEFORE,
     expect: to('CLOSED', 'REVERTED', 'MERCHANT_CLOSED', [0, 0, BEFORE], [WATCH(BEFORE)]) },
+  { name: 'closes a pending order with money at another pair\'s address as PAID_LATE, notifying that exception only',
+    from: pending, fact: CLOSE_ELSEWHERE, now: BEFORE,
+    expect: to('CLOSED', 'PAID_LATE', 'MERCHANT_CLOSED', [0, 0, BEFORE], [EXC_N, WATCH(BEFORE)]) },
+  { name: 'replaces REVERTED by PAID_LATE when the merchant closes with money elsewhere',
+    from: state({ exception: 'REVERTED' }), fact: CLOSE_ELSEWHERE, now: BEFORE,
+    expect: to('CLOSED', 'PAID_LATE', 'MERCHANT_CLOSED', [0, 0, BEFORE], [EXC_N, WATCH(BEFORE)]) },
   { name: 'refuses to close a paying order (43006)', from: paying, fact: CLOSE, now: BEFORE, expect: refused('NOT_CLOSABLE') },
+  { name: 'refuses to close a paying order with money elsewhere too (43006)', from: paying, fact: CLOSE_ELSEWHERE, now: BEFORE, expect: refused('NOT_CLOSABLE') },
   { name: 'refuses to close a paid order (43006)', from: paid, fact: CLOSE, now: BEFORE, expect: refused('NOT_CLOSABLE') },
   { name: 'refuses to close a completed order (43006)', from: completed, fact: CLOSE, now: BEFORE, expect: refused('NOT_CLOSABLE') },
   { name: 'refuses to close an expired order again (43007)', from: closedExpired, fact: CLOSE, now: AFTER, expect: refused('ALREADY_CLOSED') },
@@ -151,6 +161,18 @@ const rows: Row[] = [
   { name: 'replaces REVERTED by UNDERPAID when a short paying order expires',
     from: { ...payingFinalShort, exception: 'REVERTED' }, fact: DEADLINE, now: AFTER,
     expect: to('CLOSED', 'UNDERPAID', 'EXPIRED', [0, 0, AFTER], [CLOSED_N, EXC_N, SETTLE, WATCH(AFTER)]) },
+  { name: 'expires a pending order with money at another pair\'s address as PAID_LATE',
+    from: pending, fact: DEADLINE_ELSEWHERE, now: AFTER,
+    expect: to('CLOSED', 'PAID_LATE', 'EXPIRED', [0, 0, AFTER], [CLOSED_N, EXC_N, WATCH(AFTER)]) },
+  { name: 'leaves a pending order with money elsewhere alone before the deadline', from: pending, fact: DEADLINE_ELSEWHERE, now: EXPIRE - 1, expect: SAME },
+  { name: 'expires a short paying order with money elsewhere as PAID_LATE over UNDERPAID, still settling what arrived',
+    from: payingFinalShort, fact: DEADLINE_ELSEWHERE, now: AFTER,
+    expect: to('CLOSED', 'PAID_LATE', 'EXPIRED', [0, 0, AFTER], [CLOSED_N, EXC_N, SETTLE, WATCH(AFTER)]) },
+  { name: 'replaces UNDERPAID by PAID_LATE when a short order with money elsewhere expires',
+    from: { ...payingFinalShort, exception: 'UNDERPAID' }, fact: DEADLINE_ELSEWHERE, now: AT,
+    expect: to('CLOSED', 'PAID_LATE', 'EXPIRED', [0, 0, AT], [CLOSED_N, EXC_N, SETTLE, WATCH(AT)]) },
+  { name: 'waits past the deadline while money is still confirming, money elsewhere or not', from: paying, fact: DEADLINE_ELSEWHERE, now: AFTER, expect: SAME },
+  { name: 'never expires a paid order, money elsewhere or not', from: paid, fact: DEADLINE_ELSEWHERE, now: AFTER, expect: SAME },
   { name: 'never expires a paid order', from: paid, fact: DEADLINE, now: AFTER, expect: SAME },
   { name: 'never expires a completed order', from: completed, fact: DEADLINE, now: AFTER, expect: SAME },
   { name: 'does nothing to an expired order', from: closedExpired, fact: DEADLINE, now: AFTER, expect: SAME },
@@ -397,8 +419,8 @@ const totals = fc
   .tuple(amount, amount)
   .map(([a, b]): [bigint, bigint] => (a < b ? [b, a] : [a, b]));
 const factArb: fc.Arbitrary<OrderFact> = fc.oneof(
-  fc.constant(CLOSE),
-  fc.constant(DEADLINE),
+  fc.constantFrom(CLOSE, CLOSE_ELSEWHERE),
+  fc.constantFrom(DEADLINE, DEADLINE_ELSEWHERE),
   fc.constantFrom(SETTLED, { kind: 'SETTLEMENT_FINAL', elsewhere: true } as OrderFact),
   // Observations dominate, as in production; a rare different due exercises the clamp.
   ...Array.from({ length: 4 }, () =>
@@ -456,7 +478,9 @@ function checkStep(prev: OrderState, fact: OrderFact, now: number): OrderState {
   // Effects follow the transitions.
   const becamePaid = next.status === 'PAID' && prev.status !== 'PAID';
   expect(has(d, 'ORDER_PAID')).toBe(becamePaid);
-  const closedShort = next.status === 'CLOSED' && prev.status !== 'CLOSED' && next.exception === 'UNDERPAID';
+  // Expired with final money: settled pro rata (flagged UNDERPAID, or PAID_LATE for money elsewhere).
+  const closedShort = next.status === 'CLOSED' && prev.status !== 'CLOSED' && next.closeReason === 'EXPIRED' && next.received.final > 0n;
+  if (closedShort) expect(next.exception).toBe(fact.kind === 'DEADLINE_CHECK' && fact.elsewhere === true ? 'PAID_LATE' : 'UNDERPAID');
   expect(d.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT')).toBe(becamePaid || closedShort);
   expect(has(d, 'ORDER_COMPLETED')).toBe(next.status === 'COMPLETED' && prev.status !== 'COMPLETED');
   const closedNow = next.status === 'CLOSED' && prev.status !== 'CLOSED';
@@ -464,7 +488,14 @@ function checkStep(prev: OrderState, fact: OrderFact, now: number): OrderState {
   const completedNow = next.status === 'COMPLETED' && prev.status !== 'COMPLETED';
   expect(d.effects.some((e) => e.kind === 'WATCH_UNTIL')).toBe(closedNow || completedNow);
   if (has(d, 'ORDER_EXCEPTION')) expect(next.exception).not.toBeNull();
-  if (fact.kind === 'MERCHANT_CLOSE') expect(d.effects.every((e) => e.kind !== 'NOTIFY')).toBe(true);
+  // A merchant close notifies nothing but the exception of money elsewhere.
+  if (fact.kind === 'MERCHANT_CLOSE') {
+    expect(d.effects.every((e) => e.kind !== 'NOTIFY' || (fact.elsewhere === true && e.notifyType === 'ORDER_EXCEPTION'))).toBe(true);
+  }
+  // An order that ends with money elsewhere is PAID_LATE (a reorg's REVERTED aside).
+  if ((fact.kind === 'MERCHANT_CLOSE' || fact.kind === 'DEADLINE_CHECK') && fact.elsewhere === true && next.status === 'CLOSED' && prev.status !== 'CLOSED') {
+    expect(next.exception).toBe('PAID_LATE');
+  }
   if (!d.changed) {
     expect(d.effects).toEqual([]);
     expect(next).toEqual(prev);

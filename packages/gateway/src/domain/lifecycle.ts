@@ -8,6 +8,10 @@
 // - Notifying events: PAID, COMPLETED, expiry, each new exception. A merchant close does not
 //   notify. Merchant close: PENDING only; CLOSED -> ALREADY_CLOSED (43007); PAYING, PAID,
 //   COMPLETED -> NOT_CLOSABLE (43006).
+// - An order that ends while money sits at the address of another of its pairs (`elsewhere`, see
+//   below) is PAID_LATE from then on, whether it completes (SETTLEMENT_FINAL), expires
+//   (DEADLINE_CHECK; over UNDERPAID) or is closed by the merchant (MERCHANT_CLOSE, which then
+//   notifies that exception, not the close).
 //
 // Decisions for what the protocol leaves silent:
 // - The deadline acts only through DEADLINE_CHECK. A payment observed after expireTime but
@@ -86,9 +90,9 @@ export { WATCH_AFTER_CLOSE_SECONDS, isTerminal } from './lifecycle-state.js';
 export function decide(order: OrderState, fact: OrderFact, now: number): Decision {
   switch (fact.kind) {
     case 'MERCHANT_CLOSE':
-      return merchantClose(order, now);
+      return merchantClose(order, now, fact.elsewhere === true);
     case 'DEADLINE_CHECK':
-      return deadlineCheck(order, now);
+      return deadlineCheck(order, now, fact.elsewhere === true);
     case 'PAYMENTS_OBSERVED':
       return observePayments(order, fact, now);
     case 'SETTLEMENT_FINAL':
@@ -100,18 +104,21 @@ export function decide(order: OrderState, fact: OrderFact, now: number): Decisio
   }
 }
 
-function merchantClose(order: OrderState, now: number): Decision {
+function merchantClose(order: OrderState, now: number, elsewhere: boolean): Decision {
   const s = order.status;
   switch (s) {
     case 'PENDING': {
+      const late = elsewhere && order.exception !== 'PAID_LATE';
       const next: OrderState = {
         ...copyState(order),
         status: 'CLOSED',
         closeReason: 'MERCHANT_CLOSED',
         closedTime: now,
+        exception: elsewhere ? 'PAID_LATE' : order.exception,
       };
-      // No NOTIFY: a close the merchant asked for is answered synchronously (§12, §13).
-      return decided(order, next, [watchAfterClose(now)]);
+      // No ORDER_CLOSED: a close the merchant asked for is answered synchronously (§12, §13).
+      // Money at another pair's address is an exception of its own (an ended order's PAID_LATE).
+      return decided(order, next, [...(late ? [notify('ORDER_EXCEPTION')] : []), watchAfterClose(now)]);
     }
     case 'CLOSED':
       return refuse('ALREADY_CLOSED', 'the order is already closed');
@@ -126,11 +133,11 @@ function merchantClose(order: OrderState, now: number): Decision {
   }
 }
 
-function deadlineCheck(order: OrderState, now: number): Decision {
+function deadlineCheck(order: OrderState, now: number, elsewhere: boolean): Decision {
   const s = order.status;
   switch (s) {
     case 'PENDING':
-      return now < order.expireTime ? unchanged(order) : expire(order, now, false);
+      return now < order.expireTime ? unchanged(order) : expire(order, now, false, elsewhere);
     case 'PAYING': {
       const { seen, final } = order.received;
       if (now < order.expireTime) return unchanged(order);
@@ -139,7 +146,7 @@ function deadlineCheck(order: OrderState, now: number): Decision {
       // Fully final but not PAID can only come from a state decide did not produce; leave it
       // to the next PAYMENTS_OBSERVED rather than close a paid order.
       if (order.due !== null && final >= order.due) return unchanged(order);
-      return expire(order, now, final > 0n);
+      return expire(order, now, final > 0n, elsewhere);
     }
     case 'PAID':
     case 'COMPLETED':
@@ -152,14 +159,17 @@ function deadlineCheck(order: OrderState, now: number): Decision {
   }
 }
 
-function expire(order: OrderState, now: number, underpaid: boolean): Decision {
-  const newException = underpaid && order.exception !== 'UNDERPAID';
+function expire(order: OrderState, now: number, underpaid: boolean, elsewhere: boolean): Decision {
+  // Money at another pair's address makes the ended order PAID_LATE, over UNDERPAID: the totals
+  // show the shortfall, nothing else shows money the settlement does not pay out.
+  const flag = elsewhere ? 'PAID_LATE' : underpaid ? 'UNDERPAID' : null;
+  const newException = flag !== null && order.exception !== flag;
   const next: OrderState = {
     ...copyState(order),
     status: 'CLOSED',
     closeReason: 'EXPIRED',
     closedTime: now,
-    exception: underpaid ? 'UNDERPAID' : order.exception,
+    exception: flag ?? order.exception,
   };
   const effects: Effect[] = [notify('ORDER_CLOSED')];
   if (newException) effects.push(notify('ORDER_EXCEPTION'));
