@@ -641,6 +641,31 @@ describe('a relayer without gas', () => {
     expect(calls.sort()).toEqual(['fees', 'relayerBalance']);
     await idle.release();
   });
+
+  it('fails the pass, deferring no order, when the chain head cannot be read while orders are due', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await chain.pay(usdt, order.address, 2n * USDT);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const due = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
+    expect(due.status).toBe('DUE');
+    t.clock.advance(120);
+    const relayer = evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: RELAYER.privateKey });
+    const headless = new Proxy(relayer, {
+      get(target, key, receiver) {
+        if (key === 'head') return () => Promise.reject(new Error('eth_getBlockByNumber: 429 too many requests'));
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? (value as (...x: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const settler = new Settler({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, chain: headless, network, log: t.gateway.logger, owner: 'headless-sender', leaseMs: 30_000, settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n } });
+    await expect(settler.settleOnce()).rejects.toThrow('429');
+    expect(await t.gateway.store.settlements.get(order.paymentOrderNo)).toEqual(due);
+    await settler.release();
+    expect((await t.gateway.settle('4')).sent).toBe(1);
+  });
 });
 
 describe('the settlement worker', () => {

@@ -397,10 +397,12 @@ export class Settler {
       return;
     }
 
+    // Read before the orders: a failed read fails the pass, it does not defer every due order.
+    const at = await head();
     const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
     for (const st of due) {
       try {
-        const c = await this.candidate(st, await head());
+        const c = await this.candidate(st, at);
         if (c) candidates.push(c);
       } catch (err) {
         // One order's reads failing (an RPC error, a provider refusing a range) must not hold up the others.

@@ -6,7 +6,7 @@
 //   COMPLETED never moves. The only backward moves are the reorg ones: PAYING/PAID ->
 //   PENDING/PAYING, recorded as REVERTED and notified.
 // - Notifying events: PAID, COMPLETED, expiry, each new exception. A merchant close does not
-//   notify. Merchant close: PENDING only; CLOSED -> ALREADY_CLOSED (43007); PAYING, PAID,
+//   notify (an exception it raises does, below). Merchant close: PENDING only; CLOSED -> ALREADY_CLOSED (43007); PAYING, PAID,
 //   COMPLETED -> NOT_CLOSABLE (43006).
 // - An order that ends while money sits at the address of another of its pairs (`elsewhere`, see
 //   below) is PAID_LATE from then on, whether it completes (SETTLEMENT_FINAL), expires
@@ -32,7 +32,8 @@
 //   never un-pays an order).
 // - Exception flags are never cleared, only replaced by a newer one (an UNDERPAID order that
 //   is then paid in full is PAID with UNDERPAID still set). One flag per decision, by priority
-//   REVERTED > OVERPAID > UNDERPAID (and REVERTED > PAID_LATE on ended orders).
+//   REVERTED > OVERPAID > UNDERPAID (and REVERTED > PAID_LATE on ended orders, PAID_LATE >
+//   UNDERPAID as an order expires).
 // - UNDERPAID, OVERPAID and PAID_LATE describe a standing condition: they notify when the flag
 //   changes. Every REVERTED notifies, even if the flag already was REVERTED: each reorg is a new
 //   event, and a PAID -> PAYING move has no notification of its own.
