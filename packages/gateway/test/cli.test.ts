@@ -89,11 +89,35 @@ describe('sparkpay management commands', () => {
     expect(existsSync(join(dir, 'data', 'master.key'))).toBe(false);
 
     const listed = oneJson((await sparkpay(env, 'app', 'keys', String(app.app_id), '--json')).stdout);
-    expect(listed.keys).toEqual([expect.objectContaining({ serial: app.serial, platform_public_key: app.platform_public_key })]);
+    expect(listed.keys).toEqual([expect.objectContaining({ serial: app.serial, platform_public_key: app.platform_public_key, status: 'ACTIVE', signing: true })]);
 
-    const human = await sparkpay(env, 'merchant', 'create', '--name', 'Second');
+    // A platform key rotation with an overlap: added (NEXT, listed), activated, the old one retired.
+    const appId = String(app.app_id);
+    const added = oneJson((await sparkpay(env, 'app', 'add-key', appId, '--json')).stdout);
+    expect(added).toMatchObject({ app_id: appId, status: 'NEXT', signing: false });
+    expect(String(added.platform_public_key)).toContain('BEGIN PUBLIC KEY');
+    const both = oneJson((await sparkpay(env, 'app', 'keys', appId, '--json')).stdout);
+    expect((both.keys as { serial: string; status: string; signing: boolean }[]).map((k) => [k.serial, k.status, k.signing])).toEqual([
+      [app.serial, 'ACTIVE', true],
+      [added.serial, 'NEXT', false],
+    ]);
+    const refused = await sparkpay(env, 'app', 'retire-key', appId, String(app.serial));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^sparkpay: .*signs this application's answers/);
+    const human = await sparkpay(env, 'app', 'activate-key', appId, String(added.serial));
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^merchant_no M\d+\n$/);
+    expect(human.stdout).toContain(`serial ${String(added.serial)} ACTIVE, signing`);
+    expect(oneJson((await sparkpay(env, 'app', 'retire-key', appId, String(app.serial), '--json')).stdout)).toEqual({ app_id: appId, serial: app.serial, status: 'RETIRED' });
+    expect(oneJson((await sparkpay(env, 'app', 'keys', appId, '--json')).stdout).keys).toEqual([expect.objectContaining({ serial: added.serial, status: 'ACTIVE', signing: true })]);
+    // The merchant's own key replaced (a second key pair, as the merchant would make it).
+    const keys2 = oneJson((await sparkpay(env, 'keys', 'generate', '--out', join(dir, 'keys2'), '--json')).stdout);
+    const replaced = oneJson((await sparkpay(env, 'app', 'set-key', appId, '--public-key', String(keys2.public_key_file), '--json')).stdout);
+    expect(replaced).toMatchObject({ app_id: appId, merchant_no: merchantNo });
+    expect(String(replaced.merchant_public_key).replace(/\s+/g, '')).toBe(readFileSync(String(keys2.public_key_file), 'utf8').replace(/\s+/g, ''));
+
+    const second = await sparkpay(env, 'merchant', 'create', '--name', 'Second');
+    expect(second.code).toBe(0);
+    expect(second.stdout).toMatch(/^merchant_no M\d+\n$/);
   });
 
   it.each([
@@ -104,6 +128,14 @@ describe('sparkpay management commands', () => {
     [['merchant', 'set', 'M999', '--status', 'ACTIVE'], /does not exist/],
     [['app', 'create', '--merchant', 'M1'], /--public-key/],
     [['app', 'create', '--merchant', 'M1', '--public-key', '/nonexistent.pem'], /cannot read/],
+    [['app', 'keys', '999'], /application 999 does not exist/],
+    [['app', 'add-key', '999'], /application 999 does not exist/],
+    [['app', 'add-key'], /expected 1 argument/],
+    [['app', 'activate-key', '999'], /expected 2 argument/],
+    [['app', 'activate-key', '999', 'S1'], /application 999 does not exist/],
+    [['app', 'retire-key', '999', 'S1'], /application 999 does not exist/],
+    [['app', 'set-key', '999'], /--public-key/],
+    [['app', 'set-key', '999', '--public-key', '/nonexistent.pem'], /cannot read/],
     [['order', 'show', 'P000'], /does not exist/],
     [['order', 'settle', 'P000'], /does not exist/],
     [['notify', 'list'], /--order/],

@@ -83,6 +83,11 @@ describe.each(DATABASE_KINDS)('directory cache on %s', (kind) => {
     expect(reads).toEqual([`a:${appId}`]);
     await store.applications.insert({ appId, merchantNo: m.merchantNo, merchantPublicKeyPem: 'PEM', status: 'ACTIVE', createdAt: 1 });
     expect(await store.applications.get(appId)).toMatchObject({ appId, status: 'ACTIVE' });
+    // A merchant key replaced through this store is seen at once, in a transaction or not.
+    expect(await store.applications.setMerchantKey(appId, 'PEM2', 2)).toBe(true);
+    expect(await store.applications.get(appId)).toMatchObject({ merchantPublicKeyPem: 'PEM2' });
+    await store.transaction((tx) => tx.applications.setMerchantKey(appId, 'PEM3', 3));
+    expect(await store.applications.get(appId)).toMatchObject({ merchantPublicKeyPem: 'PEM3' });
   });
 
   it('shares one database read among concurrent reads of a key, and keeps no failed read', async () => {

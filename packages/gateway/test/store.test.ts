@@ -408,6 +408,19 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.applications.listByMerchant(other.merchantNo)).toEqual([foreign]);
       expect(await store.applications.listByMerchant(`M${digits()}`)).toEqual([]);
     });
+
+    it('replaces an application\'s merchant public key, and answers false for an unknown application', async () => {
+      const m = merchantRecord();
+      await store.merchants.insert(m);
+      const app = applicationRecord(m.merchantNo);
+      const other = applicationRecord(m.merchantNo);
+      await store.applications.insert(app);
+      await store.applications.insert(other);
+      expect(await store.applications.setMerchantKey(app.appId, 'NEW PEM', T0 + 50)).toBe(true);
+      expect(await store.applications.get(app.appId)).toEqual({ ...app, merchantPublicKeyPem: 'NEW PEM' });
+      expect(await store.applications.get(other.appId)).toEqual(other);
+      expect(await store.applications.setMerchantKey(digits(), 'NEW PEM', T0 + 50)).toBe(false);
+    });
   });
 
   describe('platform keys', () => {
@@ -440,6 +453,21 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.platformKeys.list(null)).toEqual([def1, def2, defRetired]);
         expect(await s.platformKeys.list(appId)).toEqual([app1, app2, appRetired]);
         expect(await s.platformKeys.list(digits())).toEqual([]);
+
+        // A NEXT key is listed but never signs until it is moved to ACTIVE (compare-and-set).
+        const next = platformKeyRecord(appId, { createdAt: T0 + 20, status: 'NEXT' });
+        await s.platformKeys.insert(next);
+        expect(await s.platformKeys.get(next.serial)).toEqual(next);
+        expect(await s.platformKeys.activeFor(appId)).toEqual(app2);
+        expect(await s.platformKeys.list(appId)).toEqual([app1, app2, appRetired, next]);
+        expect(await s.platformKeys.setStatus(next.serial, 'ACTIVE', 'RETIRED')).toBe(false);
+        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE')).toBe(true);
+        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE')).toBe(false);
+        expect(await s.platformKeys.activeFor(appId)).toEqual({ ...next, status: 'ACTIVE' });
+        expect(await s.platformKeys.setStatus(app2.serial, 'ACTIVE', 'RETIRED')).toBe(true);
+        expect((await s.platformKeys.get(app2.serial))!.status).toBe('RETIRED');
+        expect(await s.platformKeys.activeFor(otherApp)).toEqual(otherKey);
+        expect(await s.platformKeys.setStatus('NO-SUCH-SERIAL', 'ACTIVE', 'RETIRED')).toBe(false);
       } finally {
         await f.close();
       }

@@ -53,20 +53,26 @@ export interface CreatedApplication {
   platformKey: PlatformKeyRecord;
 }
 
+/** A merchant RSA-2048 public key (PEM with or without header lines, §4), normalised to SPKI PEM. */
+function merchantKeyPem(text: string): AdminResult<string> {
+  try {
+    const key = parsePublicKey(text);
+    assertRsa2048(key);
+    return { ok: true, value: publicKeyPem(key) };
+  } catch (err) {
+    if (err instanceof InvalidKeyError) return { ok: false, message: `the merchant public key is not an RSA-2048 X.509 (SPKI) key: ${err.message}` };
+    throw err;
+  }
+}
+
 /** Registers a merchant RSA-2048 public key (PEM with or without header lines, §4). */
 export async function createApplication(
   deps: AdminDeps,
   input: { merchantNo: string; merchantPublicKey: string; appId?: string },
 ): Promise<AdminResult<CreatedApplication>> {
-  let normalized: string;
-  try {
-    const key = parsePublicKey(input.merchantPublicKey);
-    assertRsa2048(key);
-    normalized = publicKeyPem(key);
-  } catch (err) {
-    if (err instanceof InvalidKeyError) return { ok: false, message: `the merchant public key is not an RSA-2048 X.509 (SPKI) key: ${err.message}` };
-    throw err;
-  }
+  const key = merchantKeyPem(input.merchantPublicKey);
+  if (!key.ok) return key;
+  const normalized = key.value;
   if (!(await deps.store.merchants.get(input.merchantNo))) return { ok: false, message: `merchant ${input.merchantNo} does not exist` };
   const application: ApplicationRecord = {
     appId: input.appId ?? deps.ids.appId(),
@@ -80,6 +86,77 @@ export async function createApplication(
     return deps.platformKeys.create(tx, application.appId);
   });
   return { ok: true, value: { application, platformKey } };
+}
+
+/**
+ * Replaces the merchant public key of an application (the merchant's private key leaked, or it
+ * rotates it): requests signed with the old key are refused from then on (40000), on every
+ * instance within the application cache's second (ADR 0010).
+ */
+export async function setMerchantKey(deps: AdminDeps, appId: string, merchantPublicKey: string): Promise<AdminResult<ApplicationRecord>> {
+  const key = merchantKeyPem(merchantPublicKey);
+  if (!key.ok) return key;
+  if (!(await deps.store.transaction((tx) => tx.applications.setMerchantKey(appId, key.value, deps.clock.nowMs())))) return { ok: false, message: `application ${appId} does not exist` };
+  const application = await deps.store.applications.get(appId);
+  return application ? { ok: true, value: application } : { ok: false, message: `application ${appId} does not exist` };
+}
+
+/** A live platform key of an application (§3): listed for merchants; `signing`: the one that signs now. */
+export interface LiveKey {
+  key: PlatformKeyRecord;
+  signing: boolean;
+}
+
+/** The application's live platform keys (ACTIVE and NEXT), oldest first; null for an unknown application. */
+export async function liveKeys(deps: Pick<AdminDeps, 'store'>, appId: string): Promise<LiveKey[] | null> {
+  if (!(await deps.store.applications.get(appId))) return null;
+  const signing = await deps.store.platformKeys.activeFor(appId);
+  return (await deps.store.platformKeys.list(appId)).filter((k) => k.status !== 'RETIRED').map((key) => ({ key, signing: key.serial === signing?.serial }));
+}
+
+/**
+ * Key rotation with an overlap (§3), step 1: a new platform key for the application, NEXT (live:
+ * merchants install it beside the one they have, keyed by serial) unless `activate`, when it
+ * signs at once (a leaked key).
+ */
+export async function addPlatformKey(deps: AdminDeps, appId: string, activate: boolean): Promise<AdminResult<LiveKey>> {
+  if (!(await deps.store.applications.get(appId))) return { ok: false, message: `application ${appId} does not exist` };
+  const key = await deps.store.transaction(async (tx) => {
+    // Newer than every key of the application, also within one millisecond: the newest ACTIVE key signs.
+    const newest = Math.max(0, ...(await tx.platformKeys.list(appId)).map((k) => k.createdAt));
+    return deps.platformKeys.create(tx, appId, undefined, activate ? 'ACTIVE' : 'NEXT', Math.max(deps.clock.nowMs(), newest + 1));
+  });
+  return { ok: true, value: { key, signing: activate } };
+}
+
+/** Step 2: the NEXT key signs the application's answers and notifications from now on (every instance within ACTIVE_KEY_TTL_MS); the one before stays live until retired. */
+export async function activatePlatformKey(deps: AdminDeps, appId: string, serial: string): Promise<AdminResult<LiveKey>> {
+  const key = await ownKey(deps, appId, serial);
+  if (!key.ok) return key;
+  if (key.value.status !== 'NEXT') return { ok: false, message: `platform key ${serial} is ${key.value.status}; only a NEXT key (from "app add-key") can be activated` };
+  const signing = await deps.store.platformKeys.activeFor(appId);
+  // The newest ACTIVE key signs: an older key activated now would not.
+  if (signing && signing.createdAt >= key.value.createdAt) return { ok: false, message: `platform key ${serial} is older than the key that signs now (${signing.serial}); add a new key instead` };
+  if (!(await deps.store.platformKeys.setStatus(serial, 'NEXT', 'ACTIVE'))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
+  return { ok: true, value: { key: { ...key.value, status: 'ACTIVE' }, signing: true } };
+}
+
+/** Step 3: a key that no longer signs leaves the live list (a NEXT key can be withdrawn too). */
+export async function retirePlatformKey(deps: AdminDeps, appId: string, serial: string): Promise<AdminResult<PlatformKeyRecord>> {
+  const key = await ownKey(deps, appId, serial);
+  if (!key.ok) return key;
+  if (key.value.status === 'RETIRED') return { ok: false, message: `platform key ${serial} is already retired` };
+  const signing = await deps.store.platformKeys.activeFor(appId);
+  if (signing?.serial === serial) return { ok: false, message: `platform key ${serial} signs this application's answers; activate another key first ("app add-key", then "app activate-key")` };
+  if (!(await deps.store.platformKeys.setStatus(serial, key.value.status, 'RETIRED'))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
+  return { ok: true, value: { ...key.value, status: 'RETIRED' } };
+}
+
+async function ownKey(deps: AdminDeps, appId: string, serial: string): Promise<AdminResult<PlatformKeyRecord>> {
+  if (!(await deps.store.applications.get(appId))) return { ok: false, message: `application ${appId} does not exist` };
+  const key = await deps.store.platformKeys.get(serial);
+  if (!key || key.appId !== appId) return { ok: false, message: `application ${appId} has no platform key ${serial}` };
+  return { ok: true, value: key };
 }
 
 /** Longest merchant name, in characters (code points). */

@@ -12,8 +12,8 @@ export interface SigningKey {
 
 export const FIRST_DEFAULT_SERIAL = 'DEFAULT0000000000001';
 
-/** How long the AppID → active serial mapping is trusted before it is read again. */
-const ACTIVE_KEY_TTL_MS = 5_000;
+/** How long the AppID → active serial mapping is trusted before it is read again (a key activated by the CLI signs within it). */
+export const ACTIVE_KEY_TTL_MS = 5_000;
 
 export class PlatformKeys {
   private readonly decrypted = new Map<string, KeyObject>();
@@ -26,8 +26,14 @@ export class PlatformKeys {
     private readonly clock: Clock,
   ) {}
 
-  /** Creates and stores a new active key for an application (or the default key). */
-  async create(tx: StoreTx, appId: string | null, serial: string = this.ids.keySerial()): Promise<PlatformKeyRecord> {
+  /** Creates and stores a new key for an application (or the default key), active unless `status` says NEXT. */
+  async create(
+    tx: StoreTx,
+    appId: string | null,
+    serial: string = this.ids.keySerial(),
+    status: 'ACTIVE' | 'NEXT' = 'ACTIVE',
+    createdAt: number = this.clock.nowMs(),
+  ): Promise<PlatformKeyRecord> {
     await this.checkMasterKey(tx);
     const pair = generateRsaKeyPair();
     const record: PlatformKeyRecord = {
@@ -35,8 +41,8 @@ export class PlatformKeys {
       appId,
       publicKeyPem: pair.publicKeyPem,
       privateKeyEnc: this.vault.seal(pair.privateKeyPem, serial),
-      status: 'ACTIVE',
-      createdAt: this.clock.nowMs(),
+      status,
+      createdAt,
     };
     await tx.platformKeys.insert(record);
     return record;

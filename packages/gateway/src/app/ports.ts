@@ -56,7 +56,11 @@ export interface PlatformKeyRecord {
   appId: string | null;
   publicKeyPem: string;
   privateKeyEnc: string;
-  status: 'ACTIVE' | 'RETIRED';
+  /**
+   * ACTIVE: live, and the newest ACTIVE key of its application signs (§3); NEXT: live (listed for
+   * merchants to install) but not signing until activated; RETIRED: neither.
+   */
+  status: 'ACTIVE' | 'NEXT' | 'RETIRED';
   createdAt: number;
 }
 
@@ -70,6 +74,8 @@ export interface ApplicationRepo {
   insert(a: ApplicationRecord): Promise<void>;
   get(appId: string): Promise<ApplicationRecord | null>;
   listByMerchant(merchantNo: string): Promise<ApplicationRecord[]>;
+  /** Replaces the merchant public key that verifies the application's requests; false for an unknown application. */
+  setMerchantKey(appId: string, merchantPublicKeyPem: string, nowMs: number): Promise<boolean>;
 }
 
 export interface PlatformKeyRepo {
@@ -78,6 +84,8 @@ export interface PlatformKeyRepo {
   activeFor(appId: string | null): Promise<PlatformKeyRecord | null>;
   get(serial: string): Promise<PlatformKeyRecord | null>;
   list(appId: string | null): Promise<PlatformKeyRecord[]>;
+  /** Moves a key from one status to another (compare-and-set); false when it is not in `from`. */
+  setStatus(serial: string, from: PlatformKeyRecord['status'], to: PlatformKeyRecord['status']): Promise<boolean>;
 }
 
 export interface OrderRepo {

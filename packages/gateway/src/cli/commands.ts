@@ -3,7 +3,19 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
-import { createApplication, createMerchant, parseNetworkAddressPairs, updateMerchant, type AdminDeps } from '../app/merchant-admin.js';
+import {
+  activatePlatformKey,
+  addPlatformKey,
+  createApplication,
+  createMerchant,
+  liveKeys,
+  parseNetworkAddressPairs,
+  retirePlatformKey,
+  setMerchantKey,
+  updateMerchant,
+  type AdminDeps,
+  type LiveKey,
+} from '../app/merchant-admin.js';
 import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
 import { settleClosedOrder } from '../app/settlement-admin.js';
 import { attemptView, notificationLines, notificationView } from './notify-views.js';
@@ -41,7 +53,12 @@ const USAGE = `usage: sparkpay <command> [options]
   merchant set <merchant_no> [--status ACTIVE|INACTIVE] [--online-payment on|off]
                 [--wallet <network>=<address>]... [--ca-address <network>=<address>]... [--json]
   app create --merchant <merchant_no> --public-key <pem file> [--json]
-  app keys <app_id> [--json]             the application's platform public keys and serials
+  app keys <app_id> [--json]             the application's live platform public keys, serials, which one signs
+  app add-key <app_id> [--activate] [--json]
+                                         a new platform key, NEXT (listed, not signing) unless --activate
+  app activate-key <app_id> <serial> [--json]   the NEXT key signs from now on (within 5 s on every instance)
+  app retire-key <app_id> <serial> [--json]     a key that no longer signs leaves the live list
+  app set-key <app_id> --public-key <pem file> [--json]   replace the merchant's public key
   keys generate --out <dir> [--json]     a merchant RSA-2048 key pair (PKCS#8 private, SPKI public)
   order show <payment_order_no> [--json]
   order settle <payment_order_no> [--json]   settle what arrived at a closed order's address (PAID_LATE)
@@ -63,6 +80,10 @@ export async function runCli(argv: string[]): Promise<number | null> {
       case 'app':
         if (sub === 'create') return await appCreate(rest);
         if (sub === 'keys') return await appKeys(rest);
+        if (sub === 'add-key') return await appAddKey(rest);
+        if (sub === 'activate-key') return await appKeyStep(rest, 'activate');
+        if (sub === 'retire-key') return await appKeyStep(rest, 'retire');
+        if (sub === 'set-key') return await appSetKey(rest);
         break;
       case 'keys':
         if (sub === 'generate') return keysGenerate(rest);
@@ -281,14 +302,73 @@ async function appCreate(argv: string[]): Promise<number> {
   });
 }
 
+/** One live platform key as the commands print it. */
+function keyView({ key, signing }: LiveKey) {
+  return { serial: key.serial, status: key.status, signing, platform_public_key: key.publicKeyPem, created_at: new Date(key.createdAt).toISOString() };
+}
+const keyLines = (k: ReturnType<typeof keyView>) => [`serial ${k.serial} ${k.status}${k.signing ? ', signing' : ''} (created ${k.created_at})`, k.platform_public_key.trim()];
+
 async function appKeys(argv: string[]): Promise<number> {
   const { positionals, out } = args(argv, {}, 1);
   const appId = positionals[0] as string;
   return withCore(async (deps) => {
-    if (!(await deps.store.applications.get(appId))) return failed(`application ${appId} does not exist`);
-    const keys = (await deps.store.platformKeys.list(appId)).filter((k) => k.status === 'ACTIVE');
-    const list = keys.map((k) => ({ serial: k.serial, platform_public_key: k.publicKeyPem, created_at: new Date(k.createdAt).toISOString() }));
-    out.result({ app_id: appId, keys: list }, () => list.flatMap((k) => [`serial ${k.serial} (created ${k.created_at})`, k.platform_public_key.trim()]));
+    const keys = await liveKeys(deps, appId);
+    if (!keys) return failed(`application ${appId} does not exist`);
+    const list = keys.map(keyView);
+    out.result({ app_id: appId, keys: list }, () => list.flatMap(keyLines));
+    return 0;
+  });
+}
+
+async function appAddKey(argv: string[]): Promise<number> {
+  const { values, positionals, out } = args(argv, { activate: { type: 'boolean' } }, 1);
+  const appId = positionals[0] as string;
+  return withCore(async (deps) => {
+    const r = await addPlatformKey(deps, appId, values.activate === true);
+    if (!r.ok) return failed(r.message);
+    const view = keyView(r.value);
+    out.result({ app_id: appId, ...view }, () => [
+      ...keyLines(view),
+      view.signing ? 'it signs from now on (within 5 s on every instance)' : `give it to the merchant, then: sparkpay app activate-key ${appId} ${view.serial}`,
+    ]);
+    return 0;
+  });
+}
+
+async function appKeyStep(argv: string[], step: 'activate' | 'retire'): Promise<number> {
+  const { positionals, out } = args(argv, {}, 2);
+  const [appId, serial] = positionals as [string, string];
+  return withCore(async (deps) => {
+    if (step === 'activate') {
+      const r = await activatePlatformKey(deps, appId, serial);
+      if (!r.ok) return failed(r.message);
+      const view = keyView(r.value);
+      out.result({ app_id: appId, ...view }, () => [...keyLines(view), 'it signs from now on (within 5 s on every instance); retire the one before once no answer signed with it is awaited']);
+      return 0;
+    }
+    const r = await retirePlatformKey(deps, appId, serial);
+    if (!r.ok) return failed(r.message);
+    out.result({ app_id: appId, serial, status: r.value.status }, () => [`platform key ${serial} of ${appId} retired`]);
+    return 0;
+  });
+}
+
+async function appSetKey(argv: string[]): Promise<number> {
+  const { values, positionals, out } = args(argv, { 'public-key': { type: 'string' } }, 1);
+  const appId = positionals[0] as string;
+  if (typeof values['public-key'] !== 'string') throw new UsageError('app set-key needs <app_id> --public-key <pem file>');
+  let pem: string;
+  try {
+    pem = readFileSync(values['public-key'], 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${values['public-key']}: ${(err as Error).message}`);
+  }
+  return withCore(async (deps) => {
+    const r = await setMerchantKey(deps, appId, pem);
+    if (!r.ok) return failed(r.message);
+    out.result({ app_id: appId, merchant_no: r.value.merchantNo, merchant_public_key: r.value.merchantPublicKeyPem }, () => [
+      `application ${appId}: requests are verified with the new merchant key from now on (within a second on every instance)`,
+    ]);
     return 0;
   });
 }

@@ -83,6 +83,7 @@ export function withDirectoryCache(store: Store, clock: Clock, options: Director
       applications: {
         ...r.applications,
         insert: (a) => around(() => application(a.appId), () => r.applications.insert(a)),
+        setMerchantKey: (id, pem, nowMs) => around(() => application(id), () => r.applications.setMerchantKey(id, pem, nowMs)),
       },
     };
   };

@@ -32,7 +32,7 @@ export interface PlatformKeysTable {
   app_id: string | null; // null: the platform's default key (responses to unknown AppIDs)
   public_key: string; // SPKI PEM
   private_key_enc: string; // encrypted with the operator's master key, never plain
-  status: string; // ACTIVE | RETIRED
+  status: string; // ACTIVE | NEXT | RETIRED
   created_at: number;
 }
 

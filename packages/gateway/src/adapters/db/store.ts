@@ -184,6 +184,10 @@ function applicationRepo(q: Q, cache: CompiledCache): ApplicationRepo {
       const rows = await q.selectFrom('applications').selectAll().where('merchant_no', '=', merchantNo).orderBy('created_at').execute();
       return rows.map(toRecord);
     },
+    async setMerchantKey(appId, merchantPublicKeyPem, nowMs) {
+      const r = await q.updateTable('applications').set({ merchant_public_key: merchantPublicKeyPem, updated_at: nowMs }).where('app_id', '=', appId).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
   };
 }
 
@@ -193,7 +197,7 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
     appId: r.app_id,
     publicKeyPem: r.public_key,
     privateKeyEnc: r.private_key_enc,
-    status: r.status === 'RETIRED' ? 'RETIRED' : 'ACTIVE',
+    status: r.status === 'RETIRED' || r.status === 'NEXT' ? r.status : 'ACTIVE',
     createdAt: Number(r.created_at),
   });
   const byApp = (appId: string | null) => {
@@ -223,7 +227,11 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
       return r ? toRecord(r) : null;
     },
     async list(appId) {
-      return (await byApp(appId).orderBy('created_at').execute()).map(toRecord);
+      return (await byApp(appId).orderBy('created_at').orderBy('serial').execute()).map(toRecord);
+    },
+    async setStatus(serial, from, to) {
+      const r = await q.updateTable('platform_keys').set({ status: to }).where('serial', '=', serial).where('status', '=', from).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
     },
   };
 }
