@@ -107,8 +107,20 @@ describe('sparkpay management commands', () => {
     const human = await sparkpay(env, 'app', 'activate-key', appId, String(added.serial));
     expect(human.code).toBe(0);
     expect(human.stdout).toContain(`serial ${String(added.serial)} ACTIVE, signing`);
-    expect(oneJson((await sparkpay(env, 'app', 'retire-key', appId, String(app.serial), '--json')).stdout)).toEqual({ app_id: appId, serial: app.serial, status: 'RETIRED' });
-    expect(oneJson((await sparkpay(env, 'app', 'keys', appId, '--json')).stdout).keys).toEqual([expect.objectContaining({ serial: added.serial, status: 'ACTIVE', signing: true })]);
+    // Retired at once after that, the old key could still sign on instances that cached it.
+    const tooSoon = await sparkpay(env, 'app', 'retire-key', appId, String(app.serial));
+    expect(tooSoon.code).toBe(1);
+    expect(tooSoon.stderr).toMatch(/^sparkpay: .*instances may still sign with .*; retire it in \d s\n$/);
+    // A key that leaked: a new one signs at once; a NEXT key is withdrawn whenever.
+    const spare = oneJson((await sparkpay(env, 'app', 'add-key', appId, '--json')).stdout);
+    const urgent = oneJson((await sparkpay(env, 'app', 'add-key', appId, '--activate', '--json')).stdout);
+    expect(urgent).toMatchObject({ status: 'ACTIVE', signing: true });
+    expect(oneJson((await sparkpay(env, 'app', 'retire-key', appId, String(spare.serial), '--json')).stdout)).toEqual({ app_id: appId, serial: spare.serial, status: 'RETIRED' });
+    expect((oneJson((await sparkpay(env, 'app', 'keys', appId, '--json')).stdout).keys as { serial: string; status: string; signing: boolean }[]).map((k) => [k.serial, k.status, k.signing])).toEqual([
+      [app.serial, 'ACTIVE', false],
+      [added.serial, 'ACTIVE', false],
+      [urgent.serial, 'ACTIVE', true],
+    ]);
     // The merchant's own key replaced (a second key pair, as the merchant would make it).
     const keys2 = oneJson((await sparkpay(env, 'keys', 'generate', '--out', join(dir, 'keys2'), '--json')).stdout);
     const replaced = oneJson((await sparkpay(env, 'app', 'set-key', appId, '--public-key', String(keys2.public_key_file), '--json')).stdout);

@@ -52,11 +52,16 @@ describe.each(DATABASE_KINDS)('key rotation (%s)', (kind) => {
     expect(await activatePlatformKey(deps(), m.appId, m.serial)).toMatchObject({ ok: false, message: expect.stringMatching(/only a NEXT key/) });
     expect(await activatePlatformKey(deps(), '999999999999999999', next.serial)).toMatchObject({ ok: false, message: expect.stringMatching(/does not exist/) });
 
-    expect(await activatePlatformKey(deps(), m.appId, next.serial)).toMatchObject({ ok: true, value: { signing: true, key: { serial: next.serial, status: 'ACTIVE' } } });
+    expect(await activatePlatformKey(deps(), m.appId, next.serial)).toMatchObject({ ok: true, value: { signing: true, key: { serial: next.serial, status: 'ACTIVE', activatedAt: t.clock.nowMs() } } });
     expect(await live(m.appId)).toEqual([
       [m.serial, 'ACTIVE', false],
       [next.serial, 'ACTIVE', true],
     ]);
+    // Instances may still sign with the old key until their cache of the signing key runs out:
+    // it cannot retire before that (it would still sign after "retired").
+    const early = await ask(m);
+    expect(early.headers.get('sparkpay-serial')).toBe(m.serial);
+    expect(await retirePlatformKey(deps(), m.appId, m.serial)).toMatchObject({ ok: false, message: expect.stringMatching(/instances may still sign with .*retire it in 5 s/) });
     pastSigningCache();
     const after = await ask(m);
     expect(after.json.code).toBe(43005);

@@ -335,7 +335,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at']);
       } finally {
         await f.close();
       }
@@ -460,14 +460,14 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.platformKeys.get(next.serial)).toEqual(next);
         expect(await s.platformKeys.activeFor(appId)).toEqual(app2);
         expect(await s.platformKeys.list(appId)).toEqual([app1, app2, appRetired, next]);
-        expect(await s.platformKeys.setStatus(next.serial, 'ACTIVE', 'RETIRED')).toBe(false);
-        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE')).toBe(true);
-        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE')).toBe(false);
-        expect(await s.platformKeys.activeFor(appId)).toEqual({ ...next, status: 'ACTIVE' });
-        expect(await s.platformKeys.setStatus(app2.serial, 'ACTIVE', 'RETIRED')).toBe(true);
+        expect(await s.platformKeys.setStatus(next.serial, 'ACTIVE', 'RETIRED', T0 + 30)).toBe(false);
+        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE', T0 + 31)).toBe(true);
+        expect(await s.platformKeys.setStatus(next.serial, 'NEXT', 'ACTIVE', T0 + 32)).toBe(false);
+        expect(await s.platformKeys.activeFor(appId)).toEqual({ ...next, status: 'ACTIVE', activatedAt: T0 + 31 });
+        expect(await s.platformKeys.setStatus(app2.serial, 'ACTIVE', 'RETIRED', T0 + 33)).toBe(true);
         expect((await s.platformKeys.get(app2.serial))!.status).toBe('RETIRED');
         expect(await s.platformKeys.activeFor(otherApp)).toEqual(otherKey);
-        expect(await s.platformKeys.setStatus('NO-SUCH-SERIAL', 'ACTIVE', 'RETIRED')).toBe(false);
+        expect(await s.platformKeys.setStatus('NO-SUCH-SERIAL', 'ACTIVE', 'RETIRED', T0 + 34)).toBe(false);
       } finally {
         await f.close();
       }

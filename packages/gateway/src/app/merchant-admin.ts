@@ -4,7 +4,7 @@ import { assertRsa2048, InvalidKeyError, parsePublicKey, publicKeyPem } from '@s
 import { isValidEvmAddress, isZeroAddress } from '../domain/address.js';
 import { BIDI_FORMATTING, CONTROL_CHARACTERS } from '../domain/text.js';
 import { parseNetworkId, type NetworkId } from '../domain/catalogue.js';
-import type { PlatformKeys } from './platform-keys.js';
+import { ACTIVE_KEY_TTL_MS, type PlatformKeys } from './platform-keys.js';
 import type { ApplicationRecord, Clock, Ids, MerchantPatch, MerchantRecord, PlatformKeyRecord, Store } from './ports.js';
 
 export interface AdminDeps {
@@ -126,7 +126,8 @@ export async function addPlatformKey(deps: AdminDeps, appId: string, activate: b
     const newest = Math.max(0, ...(await tx.platformKeys.list(appId)).map((k) => k.createdAt));
     return deps.platformKeys.create(tx, appId, undefined, activate ? 'ACTIVE' : 'NEXT', Math.max(deps.clock.nowMs(), newest + 1));
   });
-  return { ok: true, value: { key, signing: activate } };
+  const now = await deps.store.platformKeys.activeFor(appId);
+  return { ok: true, value: { key, signing: now?.serial === key.serial } };
 }
 
 /** Step 2: the NEXT key signs the application's answers and notifications from now on (every instance within ACTIVE_KEY_TTL_MS); the one before stays live until retired. */
@@ -137,8 +138,10 @@ export async function activatePlatformKey(deps: AdminDeps, appId: string, serial
   const signing = await deps.store.platformKeys.activeFor(appId);
   // The newest ACTIVE key signs: an older key activated now would not.
   if (signing && signing.createdAt >= key.value.createdAt) return { ok: false, message: `platform key ${serial} is older than the key that signs now (${signing.serial}); add a new key instead` };
-  if (!(await deps.store.platformKeys.setStatus(serial, 'NEXT', 'ACTIVE'))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
-  return { ok: true, value: { key: { ...key.value, status: 'ACTIVE' }, signing: true } };
+  if (!(await deps.store.platformKeys.setStatus(serial, 'NEXT', 'ACTIVE', deps.clock.nowMs()))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
+  // Another key activated at the same time may be the newer one: say what signs now.
+  const now = await deps.store.platformKeys.activeFor(appId);
+  return { ok: true, value: { key: (await deps.store.platformKeys.get(serial)) ?? key.value, signing: now?.serial === serial } };
 }
 
 /** Step 3: a key that no longer signs leaves the live list (a NEXT key can be withdrawn too). */
@@ -148,7 +151,13 @@ export async function retirePlatformKey(deps: AdminDeps, appId: string, serial: 
   if (key.value.status === 'RETIRED') return { ok: false, message: `platform key ${serial} is already retired` };
   const signing = await deps.store.platformKeys.activeFor(appId);
   if (signing?.serial === serial) return { ok: false, message: `platform key ${serial} signs this application's answers; activate another key first ("app add-key", then "app activate-key")` };
-  if (!(await deps.store.platformKeys.setStatus(serial, key.value.status, 'RETIRED'))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
+  // Instances keep the key that signs for ACTIVE_KEY_TTL_MS: the one before may sign until then.
+  const since = signing ? (signing.activatedAt ?? signing.createdAt) : 0;
+  const wait = since + ACTIVE_KEY_TTL_MS - deps.clock.nowMs();
+  if (key.value.status === 'ACTIVE' && wait > 0) {
+    return { ok: false, message: `platform key ${signing!.serial} signs only since ${Math.ceil(wait / 1000)} s ago or less: instances may still sign with ${serial}; retire it in ${Math.ceil(wait / 1000)} s` };
+  }
+  if (!(await deps.store.platformKeys.setStatus(serial, key.value.status, 'RETIRED', deps.clock.nowMs()))) return { ok: false, message: `platform key ${serial} changed meanwhile; list the keys again` };
   return { ok: true, value: { ...key.value, status: 'RETIRED' } };
 }
 

@@ -62,6 +62,8 @@ export interface PlatformKeyRecord {
    */
   status: 'ACTIVE' | 'NEXT' | 'RETIRED';
   createdAt: number;
+  /** When a NEXT key became ACTIVE (absent: created ACTIVE, or never activated). */
+  activatedAt?: number;
 }
 
 export interface MerchantRepo {
@@ -84,8 +86,8 @@ export interface PlatformKeyRepo {
   activeFor(appId: string | null): Promise<PlatformKeyRecord | null>;
   get(serial: string): Promise<PlatformKeyRecord | null>;
   list(appId: string | null): Promise<PlatformKeyRecord[]>;
-  /** Moves a key from one status to another (compare-and-set); false when it is not in `from`. */
-  setStatus(serial: string, from: PlatformKeyRecord['status'], to: PlatformKeyRecord['status']): Promise<boolean>;
+  /** Moves a key from one status to another (compare-and-set; to ACTIVE records `nowMs` as activatedAt); false when it is not in `from`. */
+  setStatus(serial: string, from: PlatformKeyRecord['status'], to: PlatformKeyRecord['status'], nowMs: number): Promise<boolean>;
 }
 
 export interface OrderRepo {

@@ -319,6 +319,17 @@ const cursorCaughtUp: Migration = {
   },
 };
 
+/**
+ * When a NEXT platform key became ACTIVE (ADR 0011): the key before it may still sign on other
+ * instances for as long as they cache the signing key, so it retires only after that. Null for
+ * keys created ACTIVE.
+ */
+const platformKeyActivatedAt: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('platform_keys').addColumn('activated_at', 'bigint').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -328,6 +339,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006_payments_by_address_dropped': paymentsByAddressDropped,
   '0007_chain_cursor_hash': cursorHash,
   '0008_chain_cursor_caught_up': cursorCaughtUp,
+  '0009_platform_key_activated_at': platformKeyActivatedAt,
 };
 
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -34,6 +34,7 @@ export interface PlatformKeysTable {
   private_key_enc: string; // encrypted with the operator's master key, never plain
   status: string; // ACTIVE | NEXT | RETIRED
   created_at: number;
+  activated_at: number | null; // when a NEXT key became ACTIVE (migration 0009)
 }
 
 export interface NoncesTable {

@@ -199,6 +199,7 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
     privateKeyEnc: r.private_key_enc,
     status: r.status === 'RETIRED' || r.status === 'NEXT' ? r.status : 'ACTIVE',
     createdAt: Number(r.created_at),
+    ...(r.activated_at === null ? {} : { activatedAt: Number(r.activated_at) }),
   });
   const byApp = (appId: string | null) => {
     const base = q.selectFrom('platform_keys').selectAll();
@@ -215,6 +216,7 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
           private_key_enc: k.privateKeyEnc,
           status: k.status,
           created_at: k.createdAt,
+          activated_at: k.activatedAt ?? null,
         })
         .execute();
     },
@@ -229,8 +231,9 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
     async list(appId) {
       return (await byApp(appId).orderBy('created_at').orderBy('serial').execute()).map(toRecord);
     },
-    async setStatus(serial, from, to) {
-      const r = await q.updateTable('platform_keys').set({ status: to }).where('serial', '=', serial).where('status', '=', from).executeTakeFirst();
+    async setStatus(serial, from, to, nowMs) {
+      const set = to === 'ACTIVE' ? { status: to, activated_at: nowMs } : { status: to };
+      const r = await q.updateTable('platform_keys').set(set).where('serial', '=', serial).where('status', '=', from).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
   };
