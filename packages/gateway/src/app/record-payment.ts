@@ -194,16 +194,20 @@ function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt
   };
 }
 
-/** Items by order number, each order's in their given order. */
-export function groupByOrder<T extends { paymentOrderNo: string }>(items: readonly T[]): Map<string, T[]> {
+/** Items by `keyOf`, each key's in their given order. */
+export function groupBy<T>(items: readonly T[], keyOf: (item: T) => string): Map<string, T[]> {
   const out = new Map<string, T[]>();
   for (const item of items) {
-    const list = out.get(item.paymentOrderNo);
+    const key = keyOf(item);
+    const list = out.get(key);
     if (list) list.push(item);
-    else out.set(item.paymentOrderNo, [item]);
+    else out.set(key, [item]);
   }
   return out;
 }
+
+/** Items by order number, each order's in their given order. */
+export const groupByOrder = <T extends { paymentOrderNo: string }>(items: readonly T[]): Map<string, T[]> => groupBy(items, (item) => item.paymentOrderNo);
 
 /**
  * Of `nos`, the orders with a settlement scheduled (their pair no longer gives way to money in

@@ -8,7 +8,7 @@
 // decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have
 // no logs: they are found by balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
-import { groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
+import { groupBy, groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
 import type { Block, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
 import type { DepositAddressRecord } from './records.js';
 import { nowSeconds } from './ports.js';
@@ -234,15 +234,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
 }
 
 /** Deposit addresses by address (an address may serve several options of one order's plan). */
-function byAddress(deposits: readonly DepositAddressRecord[]): Map<string, DepositAddressRecord[]> {
-  const out = new Map<string, DepositAddressRecord[]>();
-  for (const d of deposits) {
-    const list = out.get(d.address);
-    if (list) list.push(d);
-    else out.set(d.address, [d]);
-  }
-  return out;
-}
+const byAddress = (deposits: readonly DepositAddressRecord[]) => groupBy(deposits, (d) => d.address);
 
 /**
  * The lower of two answers' last blocks. Two answers about the same block that disagree on its
