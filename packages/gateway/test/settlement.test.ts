@@ -300,9 +300,13 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE' });
     // Never settled on its own…
     expect(await t.gateway.store.settlements.get(order.paymentOrderNo)).toBeNull();
-    // …until the operator asks (once; asking again answers the same settlement).
+    // …until the operator asks (once; asking again answers the same settlement). Scheduling it
+    // moves the order's version (its pair is fixed from then on: a concurrent pass retries).
+    const version = (await t.gateway.store.orders.get(order.paymentOrderNo))!.version;
     expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: true, scheduled: true, settlement: { status: 'DUE' } });
+    expect((await t.gateway.store.orders.get(order.paymentOrderNo))!.version).toBe(version + 1);
     expect(await settleClosedOrder(deps, order.paymentOrderNo)).toMatchObject({ ok: true, scheduled: false });
+    expect((await t.gateway.store.orders.get(order.paymentOrderNo))!.version).toBe(version + 1);
     await settle();
     expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
     expect(await queryOrder(t, order.requestNo)).toMatchObject({
