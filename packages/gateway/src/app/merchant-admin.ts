@@ -96,7 +96,7 @@ export async function createApplication(
 export async function setMerchantKey(deps: AdminDeps, appId: string, merchantPublicKey: string): Promise<AdminResult<ApplicationRecord>> {
   const key = merchantKeyPem(merchantPublicKey);
   if (!key.ok) return key;
-  if (!(await deps.store.transaction((tx) => tx.applications.setMerchantKey(appId, key.value, deps.clock.nowMs())))) return { ok: false, message: `application ${appId} does not exist` };
+  if (!(await deps.store.applications.setMerchantKey(appId, key.value, deps.clock.nowMs()))) return { ok: false, message: `application ${appId} does not exist` };
   const application = await deps.store.applications.get(appId);
   return application ? { ok: true, value: application } : { ok: false, message: `application ${appId} does not exist` };
 }

@@ -124,7 +124,12 @@ export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>
  */
 export async function closingFact(tx: StoreTx, order: OrderRecord, kind: 'MERCHANT_CLOSE' | 'DEADLINE_CHECK'): Promise<OrderFact> {
   if (order.state.status !== 'PENDING' && order.state.status !== 'PAYING') return { kind };
-  return { kind, elsewhere: moneyElsewhere(order, await tx.payments.listByOrder(order.paymentOrderNo)) };
+  return { kind, elsewhere: await elsewhereOf(tx, order) };
+}
+
+/** moneyElsewhere over the order's stored transfers, read in `tx`. */
+export async function elsewhereOf(tx: StoreTx, order: OrderRecord): Promise<boolean> {
+  return moneyElsewhere(order, await tx.payments.listByOrder(order.paymentOrderNo));
 }
 
 /**

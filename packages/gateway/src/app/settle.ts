@@ -18,7 +18,7 @@ import type { OrderFact } from '../domain/lifecycle.js';
 import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt, StoreTx } from './ports.js';
 import { noMetrics } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
-import { moneyElsewhere } from './record-payment.js';
+import { elsewhereOf } from './record-payment.js';
 import type { OrderRecord, PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
 
 /** What each receiver of `plan` gets when `balance` is distributed (zero shares left out). */
@@ -601,7 +601,7 @@ class NonceTaken extends Error {}
 
 /** The settlement of `order` is final: with whether money sits at another of its pairs' addresses (not paid out by it). */
 async function settlementFinal(tx: StoreTx, order: OrderRecord): Promise<OrderFact> {
-  return { kind: 'SETTLEMENT_FINAL', elsewhere: moneyElsewhere(order, await tx.payments.listByOrder(order.paymentOrderNo)) };
+  return { kind: 'SETTLEMENT_FINAL', elsewhere: await elsewhereOf(tx, order) };
 }
 /** Gas of a plain transfer: no distribution estimates below it. */
 const MIN_GAS = 21_000n;

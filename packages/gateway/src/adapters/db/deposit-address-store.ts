@@ -13,6 +13,8 @@ type Q = Kysely<Database> | Transaction<Database>;
 const WATCHED_AMONG_CHUNK = 500;
 /** Orders whose deposit addresses are watched whatever their watch period. */
 const WATCHED_STATUSES = ['PENDING', 'PAYING', 'PAID'] as const;
+/** What a scan needs of a watched address: who is paid where (the plan JSON stays in the database). */
+const WATCHED_COLUMNS = ['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'] as const;
 
 function rowToDeposit(r: Selectable<DepositAddressesTable>): DepositAddressRecord {
   return {
@@ -76,7 +78,7 @@ export function depositAddressRepo(q: Q, cache: CompiledCache): DepositAddressRe
       // The plan JSON stays in the database: a scan needs only who is paid where, and with many
       // open orders the plans would dominate the watcher's memory.
       const build = () => {
-        let query = watched(network, nowSeconds).select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at']);
+        let query = watched(network, nowSeconds).select(WATCHED_COLUMNS);
         if (nativeOnly) query = query.where('d.token', 'is', null);
         if (page) {
           // Keyset paging on the (network, address) index; an address belongs to one plan, so to one row.
@@ -98,7 +100,7 @@ export function depositAddressRepo(q: Q, cache: CompiledCache): DepositAddressRe
       for (let i = 0; i < addresses.length; i += WATCHED_AMONG_CHUNK) {
         const chunk = addresses.slice(i, i + WATCHED_AMONG_CHUNK) as string[];
         const rows = await watched(network, nowSeconds)
-          .select(['d.payment_order_no', 'd.network', 'd.currency', 'd.address', 'd.token', 'd.amount_base', 'd.created_at'])
+          .select(WATCHED_COLUMNS)
           .where('d.address', 'in', chunk)
           .execute();
         for (const r of rows) out.push(rowToDeposit({ ...r, plan: '' }));
