@@ -150,9 +150,12 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
     // No rate limit: its token bucket runs on the injected clock, which a long search barely moves.
     // On SQLite every pass asks for every transfer of the token and looks the recipients up (the
     // way of many watched addresses); on PostgreSQL it asks by recipient; each restart switches:
-    // the model holds for both.
+    // the model holds for both. Native balances likewise: on SQLite a pass reads only those of
+    // the addresses its new blocks sent value to (and every one at least once a second of the
+    // injected clock), on PostgreSQL every one on every pass.
     const chainWideScanFrom = kind === 'sqlite' ? 0 : 1_000_000;
-    t = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': networks, '2': networks }), rateLimit: 0, chainWideScanFrom } });
+    const chainNativeSparseFrom = chainWideScanFrom;
+    t = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': networks, '2': networks }), rateLimit: 0, chainWideScanFrom, chainNativeSparseFrom, chainNativeFullReadMs: 1_000 } });
     cur = { gateway: t.gateway, baseUrl: t.baseUrl };
     // The cursor starts before any run: a first scan only looks a few blocks back.
     expect((await t.gateway.scanChain('4')).leased).toBe(true);
@@ -481,10 +484,12 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
         }
         case 'restart': {
           await cur.gateway.close();
-          // The restarted instance scans the other way (wide / by recipient): both ways on both
-          // databases, and a cursor left by one way is taken over by the other.
+          // The restarted instance scans the other way (wide / by recipient, native balances where
+          // value was sent / all of them): both ways on both databases, and a cursor left by one
+          // way is taken over by the other.
           const chainWideScanFrom = cur.gateway.config.chainWideScanFrom === 0 ? 1_000_000 : 0;
-          const gateway = await createGateway({ config: { ...t.gateway.config, chainWideScanFrom }, clock: t.clock, logger: silent, workers: false });
+          const chainNativeSparseFrom = chainWideScanFrom;
+          const gateway = await createGateway({ config: { ...t.gateway.config, chainWideScanFrom, chainNativeSparseFrom }, clock: t.clock, logger: silent, workers: false });
           cur = { gateway, baseUrl: await gateway.listen() };
           // The closed instance's scan lease runs out first.
           t.clock.advance(Math.max(30_000, t.gateway.config.chainPollMs * 10) / 1000 + 1);

@@ -3,10 +3,11 @@
 // deposit address, confirmed at depth, reverted when a reorganisation takes the money away, and
 // counted once however often the chain is scanned.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { DATABASE_KINDS } from './databases.js';
-import { startTestChain, type TestChain } from './evm-chain.js';
-import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc } from './chain-setup.js';
+import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
+import { deploymentOn, mine, mineAtClock, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
 import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
 
@@ -208,5 +209,109 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
       await g.close();
       await only.close();
     }
+  });
+
+  describe('many native deposit addresses: balances read where they can have changed', () => {
+    const FULL_READ_MS = 3_600_000;
+    let only: RpcProxy;
+    let g: TestGateway;
+    beforeAll(async () => {
+      only = await startRpcProxy(chain.node.rpcUrl);
+      // Three watched native addresses or more: a pass reads only the balances that can have changed.
+      g = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': { rpcUrls: [only.url], confirmations: CONFIRMATIONS } }), chainNativeSparseFrom: 2, chainNativeFullReadMs: FULL_READ_MS } });
+    }, 60_000);
+    afterAll(async () => {
+      await g?.close();
+      await only?.close();
+    });
+
+    /** How many native balances a pass read (eth_getBalance calls) and what it found. */
+    const pass = async () => {
+      const before = only.stats.calls.eth_getBalance ?? 0;
+      const r = await g.gateway.scanChain('4');
+      return { transfers: r.transfers, balancesRead: (only.stats.calls.eth_getBalance ?? 0) - before, caughtUp: r.caughtUp };
+    };
+    /** Money at the address without a transaction to it, as a contract's internal transfer leaves it, in a new block. */
+    const creditWithoutTransaction = async (o: PlacedOrder, amount: bigint) => {
+      const balance = await chain.balanceOf(NATIVE_COIN, o.address);
+      await rpc(chain, 'anvil_setBalance', [o.address, `0x${(balance + amount).toString(16)}`]);
+      await mine(chain, 1);
+    };
+    const placeFour = () => Promise.all([1, 2, 3, 4].map(() => placeOrder(g, { amount: '1', currency: 'POL' })));
+    const payments = async (o: PlacedOrder) => (await queryOrder(g, o.requestNo)).payments as unknown[];
+
+    it('lists the recipients of the value-carrying transactions of a run of blocks that follows the one given, and nothing else', async () => {
+      const reader = evmChainReader([chain.node.rpcUrl]);
+      const start = await reader.head();
+      const paid = freshAddress();
+      const zero = freshAddress();
+      await payNative(paid, 7n);
+      await chain.payer.wallet.sendTransaction({ to: zero, value: 0n });
+      await chain.deployToken({ name: 'Another', symbol: 'ANO', decimals: 6 }); // contract creations: no recipient
+      await payNative(paid, 1n);
+      const head = (await reader.head()).number;
+      expect(await reader.valueRecipients(start, head)).toEqual([paid.toLowerCase()]);
+      expect(await reader.valueRecipients({ number: head, hash: (await reader.blockHash(head))! }, head)).toEqual([]);
+      await expect(reader.valueRecipients({ number: start.number, hash: `0x${'1'.repeat(64)}` }, head)).rejects.toThrow(/does not follow block/);
+      await expect(reader.valueRecipients(start, head + 5)).rejects.toThrow(/beyond the endpoint's head/);
+    });
+
+    it('reads only the paid address after a full read, finds a contract-sent receipt at the next full read, and counts each once', async () => {
+      const [a, b] = await placeFour();
+      // The first pass of an instance reads every watched balance.
+      expect((await pass()).balancesRead).toBeGreaterThanOrEqual(4);
+      await payNative(a!.address, POL);
+      // One direct payment: its block's transactions name the address; only its balance is read.
+      expect(await pass()).toMatchObject({ transfers: 1, balancesRead: 1, caughtUp: true });
+      expect(await queryOrder(g, a!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+      // Value without a transaction to the address is not seen between full reads; the unfinal row's address is still read.
+      await creditWithoutTransaction(b!, POL);
+      expect(await pass()).toMatchObject({ transfers: 0, balancesRead: 1 });
+      expect(await payments(b!)).toEqual([]);
+      g.clock.advance(FULL_READ_MS / 1000);
+      const full = await pass();
+      expect(full.transfers).toBe(1);
+      expect(full.balancesRead).toBeGreaterThanOrEqual(4);
+      expect(await queryOrder(g, b!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+      await mine(chain, CONFIRMATIONS);
+      await pass();
+      for (const o of [a!, b!]) expect(await queryOrder(g, o.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_amount: '1', payments: [{ status: 'FINAL' }] });
+      // Nothing new: a pass at the same head reads no balance at all.
+      expect(await pass()).toMatchObject({ transfers: 0, balancesRead: 0 });
+    });
+
+    it('reads every balance when the blocks since the last pass no longer follow it (a reorganisation)', async () => {
+      const [c] = await placeFour();
+      g.clock.advance(FULL_READ_MS / 1000);
+      await pass();
+      const snapshot = await rpc(chain, 'evm_snapshot');
+      await mine(chain, 1);
+      expect(await pass()).toMatchObject({ transfers: 0, balancesRead: 0 });
+      // The block that pass read is replaced by another one (with a transaction, so another hash).
+      await rpc(chain, 'evm_revert', [snapshot]);
+      await chain.pay(NATIVE_COIN, freshAddress(), 1n);
+      await creditWithoutTransaction(c!, POL);
+      const after = await pass();
+      expect(after.transfers).toBe(1);
+      expect(after.balancesRead).toBeGreaterThanOrEqual(4);
+      expect(await queryOrder(g, c!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+    });
+
+    it('does not let an order expire before a full read covered its deadline: money sent in time by a contract still pays it', async () => {
+      g.clock.advance(FULL_READ_MS / 1000);
+      expect((await pass()).caughtUp).toBe(true);
+      const [d] = await placeFour();
+      await creditWithoutTransaction(d!, POL);
+      // Past the deadline (within the full-read period): the scan is caught up to its last full read only.
+      g.clock.advance((await g.gateway.store.orders.get(d!.paymentOrderNo))!.state.expireTime - g.clock.seconds() + 1);
+      await mineAtClock(chain, g.clock);
+      expect(await pass()).toMatchObject({ transfers: 0, caughtUp: true });
+      await g.gateway.expireOrders(); // orders of the earlier tests expire
+      expect(await queryOrder(g, d!.requestNo)).toMatchObject({ pay_status: 'PENDING' });
+      g.clock.advance(FULL_READ_MS / 1000);
+      await mineAtClock(chain, g.clock);
+      expect((await pass()).transfers).toBe(1);
+      expect(await queryOrder(g, d!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+    });
   });
 });

@@ -966,6 +966,8 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       timestamp_window_seconds: [...v('good', 1, 300, 86_400), ...v('bad', 0, 86_401, '5m')],
       chain_poll_ms: [...v('good', 50, 1000), ...v('bad', 10, 600_001, 'fast')],
       chain_wide_scan_from: [...v('good', 0, 1000, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],
+      chain_native_sparse_from: [...v('good', 0, 200, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],
+      chain_native_full_read_ms: [...v('good', 1_000, 30_000, 3_600_000), ...v('bad', 999, 3_600_001, 0, 2.5, '30s', null, [])],
       metrics: [...v('good', true, false), ...v('bad', 'no', 0, 1, null, [])],
       // Only `true` turns it on; anything else leaves the safe default (not a refusal).
       notify_allow_private: v('either', true, false, 'yes', 1, null),

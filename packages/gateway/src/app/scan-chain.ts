@@ -12,7 +12,7 @@ import { groupBy, groupByOrder, type PaymentFacts, type TransferFact } from './r
 import type { Block, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
 import type { DepositAddressRecord } from './records.js';
 import { nowSeconds } from './ports.js';
-import { isNativeReceipt, scanNativeReceipts } from './scan-native.js';
+import { isNativeReceipt, type NativeMemory, scanNative } from './scan-native.js';
 
 export interface ScanDeps {
   store: Store;
@@ -32,6 +32,12 @@ export interface ScanDeps {
   recipientsPerRequest?: number;
   /** Watched addresses above which a pass reads every transfer of the tokens; default WIDE_SCAN_FROM. */
   wideScanFrom?: number;
+  /** Watched native-coin addresses above which a pass reads only the balances that can have changed; default NATIVE_SPARSE_FROM. */
+  nativeSparseFrom?: number;
+  /** How often (ms) every watched native-coin balance is read all the same; default NATIVE_FULL_READ_MS. */
+  nativeFullReadMs?: number;
+  /** Kept between passes by the scan itself (created on the first pass). */
+  nativeMemory?: NativeMemory;
 }
 
 /**
@@ -130,8 +136,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
 
   const nowSec = nowSeconds(deps.clock);
-  const nativeWatched = await store.depositAddresses.listWatched(network.id, nowSec, null, true);
-  const native = await scanNativeReceipts(deps, head, nativeWatched, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
+  const native = await scanNative(deps, latest, { nowMs: now, nowSec, coversUntil }, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
   reverted += native.reverted;
   let transfers = native.transfers;
   // The facts found so far (re-checks, native receipts) wait for their order's new transfers, so
@@ -142,7 +147,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
     // seen the blocks since, and other nodes may have more.
-    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, coversUntil));
+    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, native.coversUntil));
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
@@ -226,7 +231,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
   if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
   let caughtUp = native.complete && through.number >= head;
-  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? coversUntil : null))) {
+  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? native.coversUntil : null))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
     caughtUp = false;
   }

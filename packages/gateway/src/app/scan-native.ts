@@ -28,11 +28,86 @@
 // - Native coin sent to a token option's address, and ERC-20 tokens credited without a
 //   Transfer log, are not seen. Tokens sent to a native option's address are seen by the log
 //   scan and recorded unmatched.
+//
+// Many native options watched (more than `nativeSparseFrom`, default NATIVE_SPARSE_FROM): reading
+// every balance on every pass costs one eth_getBalance per address and pass, and a hosted provider
+// bills each. A pass then reads the balances only of the addresses that can have changed: those
+// with unfinal rows (reorganisations, finality) and the recipients of the value-carrying
+// transactions of the blocks since the last pass (valueRecipients, parent hashes checked). Every
+// watched balance is still read at least every `nativeFullReadMs` (default NATIVE_FULL_READ_MS),
+// and whenever the blocks since cannot be read as one chain (a reorganisation, an endpoint
+// behind, more than NATIVE_SPARSE_MAX_BLOCKS): value sent by a contract (an internal transfer)
+// has no transaction and is found by those full reads. Until one has covered a moment, the scan
+// is not caught up to it for the expiry worker: an order is never closed as unpaid while money
+// sent on time may be unread.
 import type { DepositAddressRecord, PaymentRecord } from './records.js';
 import type { TransferFact } from './record-payment.js';
+import type { Block } from './ports.js';
 import type { ScanDeps } from './scan-chain.js';
 
 export const NATIVE_TX_PREFIX = 'balance:';
+
+/** More watched native-coin addresses than this, and a pass reads only the balances that can have changed (two batches' worth). */
+export const NATIVE_SPARSE_FROM = 200;
+/** Every watched native-coin balance is read at least this often (ms), whatever the mode. */
+export const NATIVE_FULL_READ_MS = 30_000;
+/** More new blocks than this since the last pass, and a pass reads every balance instead of their transactions. */
+export const NATIVE_SPARSE_MAX_BLOCKS = 50;
+
+/** What this instance's earlier passes read of a network's native receipts (kept in ScanDeps between passes). */
+export interface NativeMemory {
+  /** The last pass that read every watched native balance: when (clock ms), the moment its scan covered (ms), how many addresses. */
+  full: { atMs: number; coversUntil: number; watched: number } | null;
+  /** The head whose balances the last complete pass read: the next sparse pass reads the transactions after it. */
+  through: Block | null;
+}
+
+/**
+ * The native part of a pass at `latest`: every watched native address, or (many watched) those
+ * the blocks since the last pass sent value to (see the top of this file). `coversUntil` is what
+ * the pass may count as caught up to: the pass's own moment, or that of the last full read.
+ */
+export async function scanNative(
+  deps: ScanDeps,
+  latest: Block,
+  when: { nowMs: number; nowSec: number; coversUntil: number },
+  unfinal: readonly PaymentRecord[],
+  record: (fact: TransferFact) => void,
+): Promise<{ transfers: number; reverted: number; complete: boolean; coversUntil: number }> {
+  const memory = (deps.nativeMemory ??= { full: null, through: null });
+  const sparse = await sparseWatched(deps, memory, latest, when);
+  const watched = sparse ?? (await deps.store.depositAddresses.listWatched(deps.network.id, when.nowSec, null, true));
+  const result = await scanNativeReceipts(deps, latest.number, watched, unfinal, record);
+  if (result.complete) {
+    memory.through = { number: latest.number, hash: latest.hash.toLowerCase() };
+    if (sparse === null) memory.full = { atMs: when.nowMs, coversUntil: when.coversUntil, watched: new Set(watched.map((d) => d.address)).size };
+  }
+  const coversUntil = sparse === null || memory.full === null ? when.coversUntil : Math.min(when.coversUntil, memory.full.coversUntil);
+  return { ...result, coversUntil };
+}
+
+/**
+ * The watched native options a sparse pass reads: those among the recipients of the blocks since
+ * the last pass. null: this pass reads them all (few watched, a full read due, or the blocks since
+ * unreadable as one chain from the last one read).
+ */
+async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; nowSec: number }): Promise<DepositAddressRecord[] | null> {
+  const { full, through } = memory;
+  if (full === null || through === null || full.watched <= (deps.nativeSparseFrom ?? NATIVE_SPARSE_FROM)) return null;
+  if (when.nowMs - full.atMs >= (deps.nativeFullReadMs ?? NATIVE_FULL_READ_MS)) return null;
+  const head = latest.number;
+  if (head < through.number || head - through.number > NATIVE_SPARSE_MAX_BLOCKS) return null;
+  if (head === through.number) return latest.hash.toLowerCase() === through.hash ? [] : null;
+  let recipients: string[];
+  try {
+    recipients = await deps.reader.valueRecipients(through, head);
+  } catch (err) {
+    deps.log.warn({ network: deps.network.id, after: through.number, head, err: (err as Error).message }, 'could not read the transactions of the new blocks as one chain: this pass reads every watched native-coin balance');
+    return null;
+  }
+  if (recipients.length === 0) return [];
+  return (await deps.store.depositAddresses.watchedAmong(deps.network.id, when.nowSec, recipients)).filter((d) => d.token === null);
+}
 
 /** Whether a payment row is a native-coin receipt found by balance reads (not a log). */
 export const isNativeReceipt = (p: Pick<PaymentRecord, 'txHash'>): boolean => p.txHash.startsWith(NATIVE_TX_PREFIX);

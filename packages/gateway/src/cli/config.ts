@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
 import { WIDE_SCAN_FROM } from '../app/scan-chain.js';
+import { NATIVE_FULL_READ_MS, NATIVE_SPARSE_FROM } from '../app/scan-native.js';
 
 export type Mode = 'production' | 'development';
 
@@ -31,6 +32,10 @@ export interface Config {
   chainPollMs: number;
   /** Watched addresses on a network above which a pass asks for every transfer of its tokens (ADR 0007). */
   chainWideScanFrom: number;
+  /** Watched native-coin addresses above which a pass reads only the balances that can have changed. */
+  chainNativeSparseFrom: number;
+  /** How often (ms) every watched native-coin balance is read all the same. */
+  chainNativeFullReadMs: number;
   logLevel: string;
   /** Serve GET /metrics (Prometheus text format); the file's `metrics: false` turns it off. */
   metrics: boolean;
@@ -87,6 +92,8 @@ interface FileConfig {
   log_level?: string;
   chain_poll_ms?: number;
   chain_wide_scan_from?: number;
+  chain_native_sparse_from?: number;
+  chain_native_full_read_ms?: number;
   metrics?: boolean;
   rates?: Record<string, string>;
   settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
@@ -140,6 +147,8 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     expiryIntervalMs: 1000,
     chainPollMs,
     chainWideScanFrom: intSetting('chain_wide_scan_from', undefined, file.chain_wide_scan_from, WIDE_SCAN_FROM, 0, 1_000_000_000),
+    chainNativeSparseFrom: intSetting('chain_native_sparse_from', undefined, file.chain_native_sparse_from, NATIVE_SPARSE_FROM, 0, 1_000_000_000),
+    chainNativeFullReadMs: intSetting('chain_native_full_read_ms', undefined, file.chain_native_full_read_ms, NATIVE_FULL_READ_MS, 1_000, 3_600_000),
     logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
     deployment: deploymentFrom(file.networks, env),
@@ -197,7 +206,7 @@ function checkFileTypes(file: FileConfig): void {
   };
   const top = file as Record<string, unknown>;
   for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level'] as const) expect(key, top[key], 'string');
-  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from'] as const) expect(key, top[key], 'number');
+  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');
   for (const [section, keys] of [['notify', ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms']], ['settlement', ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms']]] as const) {

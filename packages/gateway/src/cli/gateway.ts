@@ -202,6 +202,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         leaseMs: Math.max(30_000, config.chainPollMs * 10),
         maxBlocks: 2_000,
         wideScanFrom: config.chainWideScanFrom,
+        nativeSparseFrom: config.chainNativeSparseFrom,
+        nativeFullReadMs: config.chainNativeFullReadMs,
       },
     ]),
   );

@@ -1,5 +1,6 @@
 // Reading a network's chain over JSON-RPC for the scanner (issue 4): the head, block hashes,
-// ERC-20 Transfer logs to watched addresses (or to anyone), and native-coin balances (JSON-RPC batches).
+// ERC-20 Transfer logs to watched addresses (or to anyone), native-coin balances (JSON-RPC batches),
+// and the recipients of the value-carrying transactions of a run of blocks.
 // Endpoints are tried in configured order and the reader stays on the one that answered
 // (failover); a provider that refuses a log range as too large gets halves of it, down to
 // single blocks. Every answer is checked against the JSON-RPC types and against what was asked
@@ -99,6 +100,32 @@ function headerOf(b: unknown, number: number | null): { number: number; hash: st
   if (number !== null && Number(b.number) !== number) throw bad(`block ${Number(b.number)} when block ${number} was asked for`);
   return { number: Number(b.number), hash: b.hash.toLowerCase(), timestamp: Number(b.timestamp) };
 }
+
+/**
+ * A block with its transactions, as far as valueRecipients uses it: its header, its parent's
+ * hash, and the recipients of the transactions that carry value; or a MalformedRpcAnswer.
+ */
+function valueBlockOf(b: unknown, number: number): { hash: string; parentHash: string; recipients: string[] } | null {
+  const header = headerOf(b, number);
+  if (!header) return null;
+  const bad = (why: string) => new MalformedRpcAnswer('eth_getBlockByNumber', `block ${number} ${why}`);
+  const { parentHash, transactions } = b as Record<string, unknown>;
+  if (!text(parentHash, HASH)) throw bad('with a malformed parent hash');
+  if (!Array.isArray(transactions)) throw bad('without its list of transactions');
+  const recipients: string[] = [];
+  for (const tx of transactions) {
+    if (!isRecord(tx)) throw bad('with a transaction that is not an object (asked with its transactions)');
+    if (!text(tx.value, QUANTITY)) throw bad('with a transaction whose value is not a quantity');
+    // A contract creation has no recipient; a deposit address never has code before its settlement.
+    if (tx.to === null || tx.to === undefined) continue;
+    if (!text(tx.to, ADDRESS)) throw bad('with a transaction whose recipient is not an address');
+    if (BigInt(tx.value) > 0n) recipients.push(tx.to.toLowerCase());
+  }
+  return { hash: header.hash, parentHash: parentHash.toLowerCase(), recipients };
+}
+
+/** Blocks (with their transactions, which can be large) per JSON-RPC batch of valueRecipients. */
+const VALUE_BLOCKS_PER_BATCH = 10;
 
 /** eth_getBalance calls per JSON-RPC batch (one HTTP request), and batches in flight at once. */
 const BALANCES_PER_BATCH = 100;
@@ -279,6 +306,27 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       };
       await Promise.all(Array.from({ length: Math.min(BALANCE_BATCHES_IN_FLIGHT, chunks.length) }, worker));
       return out;
+    },
+    async valueRecipients(after, to) {
+      const recipients = new Set<string>();
+      let parent = after;
+      for (let first = after.number + 1; first <= to; first += VALUE_BLOCKS_PER_BATCH) {
+        const numbers = Array.from({ length: Math.min(VALUE_BLOCKS_PER_BATCH, to - first + 1) }, (_, i) => first + i);
+        // One batch from one endpoint, and each block's parent checked against the block before
+        // it (the last of the previous batch, or `after`): the blocks read are one chain.
+        const blocks = await withFailover('eth_getBlockByNumber', async (_c, url) => {
+          const answer = await batch(url, 'eth_getBlockByNumber', numbers.map((n) => ({ method: 'eth_getBlockByNumber', params: [`0x${n.toString(16)}`, true] })));
+          return answer.map((b, i) => valueBlockOf(b, numbers[i]!));
+        });
+        for (const [i, b] of blocks.entries()) {
+          const number = numbers[i]!;
+          if (!b) throw new Error(`block ${number} is beyond the endpoint's head`);
+          if (b.parentHash !== parent.hash.toLowerCase()) throw new Error(`block ${number} does not follow block ${parent.number} ${parent.hash} (a reorganisation)`);
+          for (const r of b.recipients) recipients.add(r);
+          parent = { number, hash: b.hash };
+        }
+      }
+      return [...recipients];
     },
   };
 }
