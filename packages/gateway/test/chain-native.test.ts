@@ -218,7 +218,8 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     beforeAll(async () => {
       only = await startRpcProxy(chain.node.rpcUrl);
       // Three watched native addresses or more: a pass reads only the balances that can have changed.
-      g = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': { rpcUrls: [only.url], confirmations: CONFIRMATIONS } }), chainNativeSparseFrom: 2, chainNativeFullReadMs: FULL_READ_MS } });
+      const usdt = t.gateway.config.deployment.networks.find((n) => n.id === '4')!.currencies.find((c) => c.code === 'USDT')!.contract! as `0x${string}`;
+      g = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': { rpcUrls: [only.url], confirmations: CONFIRMATIONS, contracts: { USDT: usdt } } }), chainNativeSparseFrom: 2, chainNativeFullReadMs: FULL_READ_MS } });
     }, 60_000);
     afterAll(async () => {
       await g?.close();
@@ -249,11 +250,14 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
       await chain.payer.wallet.sendTransaction({ to: zero, value: 0n });
       await chain.deployToken({ name: 'Another', symbol: 'ANO', decimals: 6 }); // contract creations: no recipient
       await payNative(paid, 1n);
-      const head = (await reader.head()).number;
+      const head = await reader.head();
       expect(await reader.valueRecipients(start, head)).toEqual([paid.toLowerCase()]);
-      expect(await reader.valueRecipients({ number: head, hash: (await reader.blockHash(head))! }, head)).toEqual([]);
-      await expect(reader.valueRecipients({ number: start.number, hash: `0x${'1'.repeat(64)}` }, head)).rejects.toThrow(/does not follow block/);
-      await expect(reader.valueRecipients(start, head + 5)).rejects.toThrow(/beyond the endpoint's head/);
+      expect(await reader.valueRecipients(head, head)).toEqual([]);
+      const other = `0x${'1'.repeat(64)}`;
+      await expect(reader.valueRecipients({ number: start.number, hash: other }, head)).rejects.toThrow(/does not follow block/);
+      // The blocks must end at the head the caller has: another one at that height is another fork.
+      await expect(reader.valueRecipients(start, { number: head.number, hash: other })).rejects.toThrow(/end at block/);
+      await expect(reader.valueRecipients(start, { number: head.number + 5, hash: other })).rejects.toThrow(/beyond the endpoint's head/);
     });
 
     it('reads only the paid address after a full read, finds a contract-sent receipt at the next full read, and counts each once', async () => {
@@ -312,6 +316,45 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
       await mineAtClock(chain, g.clock);
       expect((await pass()).transfers).toBe(1);
       expect(await queryOrder(g, d!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+    });
+
+    it('reads again what a pass that failed after reading the balances found: an order paid in time does not expire', async () => {
+      g.clock.advance(FULL_READ_MS / 1000);
+      await pass();
+      const [e] = await placeFour();
+      await payNative(e!.address, POL);
+      // Past the deadline, a full read finds the receipt, then the token scan fails: nothing is stored.
+      g.clock.advance((await g.gateway.store.orders.get(e!.paymentOrderNo))!.state.expireTime - g.clock.seconds() + FULL_READ_MS / 1000);
+      await mineAtClock(chain, g.clock);
+      only.fault('http500', ['eth_getLogs']);
+      await expect(g.gateway.scanChain('4')).rejects.toThrow();
+      only.fault('none');
+      const again = await pass();
+      expect(again).toMatchObject({ transfers: 1, caughtUp: true });
+      await g.gateway.expireOrders();
+      expect(await queryOrder(g, e!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+    });
+
+    it('is not caught up while a receipt waits for the next block (its block replaced at the same height), and reads every balance then', async () => {
+      const [f] = await placeFour();
+      g.clock.advance(FULL_READ_MS / 1000);
+      await pass();
+      const snapshot = await rpc(chain, 'evm_snapshot');
+      await payNative(f!.address, 2n * POL);
+      expect(await pass()).toMatchObject({ transfers: 1 });
+      // The block is replaced at the same height by one paying less: the row is reverted, and the
+      // rest waits for a new key (the next block); the pass has not seen everything.
+      await rpc(chain, 'evm_revert', [snapshot]);
+      await payNative(f!.address, POL);
+      const replaced = await g.gateway.scanChain('4');
+      expect(replaced).toMatchObject({ reverted: 1, transfers: 0, caughtUp: false });
+      await mine(chain, 1);
+      expect(await pass()).toMatchObject({ transfers: 1, caughtUp: true });
+      const q = await queryOrder(g, f!.requestNo);
+      expect((q.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual([
+        ['2', 'REVERTED'],
+        ['1', 'SEEN'],
+      ]);
     });
   });
 });

@@ -297,11 +297,12 @@ export interface ChainReader {
   balances(addresses: readonly string[], blockNumber: number): Promise<bigint[]>;
   /**
    * The recipients (lower case, each once) of the transactions that carry native coin in the
-   * blocks after `after` up to `to`, read with their transactions. Throws when those blocks do not
-   * chain from `after` (it is no longer canonical) or the endpoint has not reached `to`. Value
-   * sent by a contract (an internal transfer) has no transaction of its own and is not listed.
+   * blocks after `after` up to `to`, read with their transactions. Throws unless those blocks
+   * chain from `after` to `to` by their hashes (either is no longer canonical, or the endpoint is
+   * on another fork or has not reached `to`). Value sent by a contract (an internal transfer) has
+   * no transaction of its own and is not listed.
    */
-  valueRecipients(after: Block, to: number): Promise<string[]>;
+  valueRecipients(after: Block, to: Block): Promise<string[]>;
 }
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */

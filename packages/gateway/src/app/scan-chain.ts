@@ -144,6 +144,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   const held = groupByOrder(facts);
   if (from > head) {
     await recordByOrder(deps.payments, facts);
+    native.commit();
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
     // seen the blocks since, and other nodes may have more.
@@ -222,6 +223,9 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     page = await store.depositAddresses.listWatched(network.id, nowSec, { after: page[page.length - 1]!.address, limit: pageSize });
   }
   await recordByOrder(deps.payments, [...held.values()].flat());
+  // The native receipts of the pass are stored: what it read is remembered (not before, or a pass
+  // failing in between would leave them unread by the next sparse pass).
+  native.commit();
   await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
   // Nothing asked (no token, no watched address): the range is covered, no hash to check later.
   const through: Block | { number: number; hash: null } = covers ?? { number: to, hash: null };

@@ -54,12 +54,18 @@ export const NATIVE_FULL_READ_MS = 30_000;
 /** More new blocks than this since the last pass, and a pass reads every balance instead of their transactions. */
 export const NATIVE_SPARSE_MAX_BLOCKS = 50;
 
-/** What this instance's earlier passes read of a network's native receipts (kept in ScanDeps between passes). */
+/**
+ * What this instance's earlier passes read of a network's native receipts (kept in ScanDeps
+ * between passes). It changes only once a pass's facts are stored (`commit`): a pass that fails
+ * after reading the balances leaves it as it was, and the next pass reads them again.
+ */
 export interface NativeMemory {
   /** The last pass that read every watched native balance: when (clock ms), the moment its scan covered (ms), how many addresses. */
   full: { atMs: number; coversUntil: number; watched: number } | null;
   /** The head whose balances the last complete pass read: the next sparse pass reads the transactions after it. */
   through: Block | null;
+  /** No sparse pass before this (clock ms): the blocks' transactions could not be read lately. */
+  sparseAfterMs: number;
 }
 
 /**
@@ -73,17 +79,18 @@ export async function scanNative(
   when: { nowMs: number; nowSec: number; coversUntil: number },
   unfinal: readonly PaymentRecord[],
   record: (fact: TransferFact) => void,
-): Promise<{ transfers: number; reverted: number; complete: boolean; coversUntil: number }> {
-  const memory = (deps.nativeMemory ??= { full: null, through: null });
+): Promise<{ transfers: number; reverted: number; complete: boolean; coversUntil: number; commit: () => void }> {
+  const memory = (deps.nativeMemory ??= { full: null, through: null, sparseAfterMs: 0 });
   const sparse = await sparseWatched(deps, memory, latest, when);
   const watched = sparse ?? (await deps.store.depositAddresses.listWatched(deps.network.id, when.nowSec, null, true));
   const result = await scanNativeReceipts(deps, latest.number, watched, unfinal, record);
-  if (result.complete) {
+  const coversUntil = sparse === null || memory.full === null ? when.coversUntil : Math.min(when.coversUntil, memory.full.coversUntil);
+  const commit = () => {
+    if (!result.complete) return;
     memory.through = { number: latest.number, hash: latest.hash.toLowerCase() };
     if (sparse === null) memory.full = { atMs: when.nowMs, coversUntil: when.coversUntil, watched: new Set(watched.map((d) => d.address)).size };
-  }
-  const coversUntil = sparse === null || memory.full === null ? when.coversUntil : Math.min(when.coversUntil, memory.full.coversUntil);
-  return { ...result, coversUntil };
+  };
+  return { ...result, coversUntil, commit };
 }
 
 /**
@@ -94,15 +101,20 @@ export async function scanNative(
 async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; nowSec: number }): Promise<DepositAddressRecord[] | null> {
   const { full, through } = memory;
   if (full === null || through === null || full.watched <= (deps.nativeSparseFrom ?? NATIVE_SPARSE_FROM)) return null;
-  if (when.nowMs - full.atMs >= (deps.nativeFullReadMs ?? NATIVE_FULL_READ_MS)) return null;
+  const period = deps.nativeFullReadMs ?? NATIVE_FULL_READ_MS;
+  // A clock set back reads everything too: the period would otherwise not end until it caught up.
+  if (when.nowMs - full.atMs >= period || when.nowMs < full.atMs || when.nowMs < memory.sparseAfterMs) return null;
   const head = latest.number;
   if (head < through.number || head - through.number > NATIVE_SPARSE_MAX_BLOCKS) return null;
   if (head === through.number) return latest.hash.toLowerCase() === through.hash ? [] : null;
   let recipients: string[];
   try {
-    recipients = await deps.reader.valueRecipients(through, head);
+    recipients = await deps.reader.valueRecipients(through, latest);
   } catch (err) {
-    deps.log.warn({ network: deps.network.id, after: through.number, head, err: (err as Error).message }, 'could not read the transactions of the new blocks as one chain: this pass reads every watched native-coin balance');
+    // Every pass of the period reads every balance then, as with few addresses: a provider that
+    // cannot answer whole blocks is not asked for them (and this logged) twice a second.
+    memory.sparseAfterMs = when.nowMs + period;
+    deps.log.warn({ network: deps.network.id, after: through.number, head, err: (err as Error).message }, 'could not read the transactions of the new blocks as one chain: every watched native-coin balance is read for a while');
     return null;
   }
   if (recipients.length === 0) return [];
@@ -181,8 +193,12 @@ export async function scanNativeReceipts(
     }
     const deposit = deposits.get(address);
     const key = nativeReceiptKey(address, head);
-    // A row already under this key (reverted at this very head) waits for the next block.
-    if (deposit && balance > credited && !(rowsByAddress.get(address) ?? []).some((p) => p.txHash === key)) {
+    // A row already under this key (reverted at this very head) waits for the next block, and
+    // the pass has not seen everything: it is not caught up, and (many addresses) the next pass
+    // reads every balance again rather than only those its new blocks name.
+    const waits = deposit !== undefined && balance > credited && (rowsByAddress.get(address) ?? []).some((p) => p.txHash === key);
+    if (waits) complete = false;
+    if (deposit && balance > credited && !waits) {
       if (headHash === undefined) headHash = await unlessUnreadable(deps, head, 'the head block', () => reader.blockHash(head));
       if (headHash !== null) {
         const fact: TransferFact = {

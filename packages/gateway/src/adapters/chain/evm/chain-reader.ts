@@ -310,8 +310,8 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     async valueRecipients(after, to) {
       const recipients = new Set<string>();
       let parent = after;
-      for (let first = after.number + 1; first <= to; first += VALUE_BLOCKS_PER_BATCH) {
-        const numbers = Array.from({ length: Math.min(VALUE_BLOCKS_PER_BATCH, to - first + 1) }, (_, i) => first + i);
+      for (let first = after.number + 1; first <= to.number; first += VALUE_BLOCKS_PER_BATCH) {
+        const numbers = Array.from({ length: Math.min(VALUE_BLOCKS_PER_BATCH, to.number - first + 1) }, (_, i) => first + i);
         // One batch from one endpoint, and each block's parent checked against the block before
         // it (the last of the previous batch, or `after`): the blocks read are one chain.
         const blocks = await withFailover('eth_getBlockByNumber', async (_c, url) => {
@@ -326,6 +326,8 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
           parent = { number, hash: b.hash };
         }
       }
+      // The blocks read end at the head the caller has (an endpoint failed over to may be on another fork).
+      if (parent.number !== to.number || parent.hash !== to.hash.toLowerCase()) throw new Error(`the blocks read end at block ${parent.number} ${parent.hash}, not at ${to.number} ${to.hash}`);
       return [...recipients];
     },
   };
