@@ -3,8 +3,11 @@
 // operations sent concurrently to either instance — signed creates with the same or another
 // request_no and body, a request replayed on both, closes, queries, cashier selects, payment
 // facts fed through either instance's payment port, expiry passes and notification delivery
-// passes of both instances to one real receiver — and checks that the outcome is one a
-// sequential execution could have produced (PROTOCOL §2, §7, §10, §12, §13, §15; ADR 0001, 0005).
+// passes of both instances to one real receiver, which fails the first zero to two attempts of
+// a notification (HTTP 500, another body, a reset connection) — and checks that the outcome is
+// one a sequential execution could have produced (PROTOCOL §2, §7, §10, §12, §13, §15; ADR 0001,
+// 0005): every notification answered SUCCESS exactly once, after its failures, each attempt logged.
+import { createHash } from 'node:crypto';
 import { generateNonce } from '@sparkpay/protocol';
 import fc from 'fast-check';
 import pino, { type Logger } from 'pino';
@@ -13,7 +16,7 @@ import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { DATABASE_KINDS } from './databases.js';
 import { check } from './fuzz.js';
 import { api, deploymentWithFactory, orderBody, startTestGateway, WALLET, type ApiResponse, type TestGateway } from './harness.js';
-import { openReceived, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
+import { openReceived, startReceiver, SUCCESS, type Answer, type Receiver } from './notify-receiver.js';
 import { pause, waitUntil } from './wait.js';
 
 const NOTIFY = { timeoutMs: 10_000, concurrency: 16, perDestination: 4, pollMs: 20, leaseMs: 15_000 };
@@ -80,9 +83,25 @@ describe.each(DATABASE_KINDS)('two gateway instances on one %s database (propert
   const coverage = new Map<string, number>();
   const cover = (what: string) => coverage.set(what, (coverage.get(what) ?? 0) + 1);
 
+  /** Per notify_id, what the receiver answered each of its requests, in order. */
+  const answers = new Map<string, ('SUCCESS' | 'FAILED')[]>();
+  const FAILURES: Answer[] = [{ status: 500, body: 'oops' }, { status: 200, body: 'FAIL' }, { action: 'reset' }];
+  /** The first 0-2 attempts of a notification fail (by its id), each in one of the ways of FAILURES. */
+  const failuresOf = (id: string) => createHash('sha256').update(id).digest()[0]! % 3;
+
   beforeAll(async () => {
     // Prompt, but slow enough that the two instances' passes overlap attempts in flight.
-    receiver = await startReceiver(() => ({ ...SUCCESS, delayMs: 30 }));
+    receiver = await startReceiver((req) => {
+      const id = String(openReceived(req, keys()).payload.notify_id);
+      const seen = answers.get(id) ?? [];
+      answers.set(id, seen);
+      if (seen.length < failuresOf(id)) {
+        seen.push('FAILED');
+        return FAILURES[(seen.length + id.length) % FAILURES.length]!;
+      }
+      seen.push('SUCCESS');
+      return { ...SUCCESS, delayMs: 30 };
+    });
     const config = { deployment: deploymentWithFactory(['3', '4']), notifyAllowPrivate: true, notify: NOTIFY };
     t = await startTestGateway({ kind, config, logger: capturingLogger(errorLogs) });
     gwB = await createGateway({ config: t.gateway.config, clock: t.clock, logger: capturingLogger(errorLogs), workers: false });
@@ -115,24 +134,37 @@ describe.each(DATABASE_KINDS)('two gateway instances on one %s database (propert
   }
 
   /**
-   * Runs passes of both delivery workers at once until every notification is delivered, then
-   * checks that each notification sent during this run (from receiver index `from`) reached the
-   * receiver exactly once over all runs, and that none delivered was never received.
+   * Runs passes of both delivery workers at once, moving the shared clock past each retry, until
+   * every notification is delivered; then checks that each notification sent during this run
+   * (from receiver index `from`) reached the receiver exactly its failures + 1 times over all runs,
+   * was answered SUCCESS once and last, and has every attempt logged with the outcome it got.
    */
   async function drainAndCheckDelivery(from: number): Promise<void> {
     const k = t.gateway.db.kysely;
     await waitUntil('every notification delivered', async () => {
       await Promise.all([t.gateway.notifications.deliverDue({ scan: true }), gwB.notifications.deliverDue({ scan: true })]);
       const open = await k.selectFrom('notifications').select('notify_id').where('status', '!=', 'DELIVERED').execute();
+      // A failed attempt's retry is due 10 s, then 1 min later (§13): the clock moves on to it.
+      if (open.length > 0 && t.gateway.notifications.busy === 0 && gwB.notifications.busy === 0) t.clock.advance(61);
       return open.length === 0;
     }, 15_000);
     await waitUntil('no attempt in flight', () => t.gateway.notifications.busy === 0 && gwB.notifications.busy === 0, 5_000);
     await pause(40); // a request a worker sent without counting it as in flight would arrive now
     const before = hitsByNotifyId(0, from);
     const now = hitsByNotifyId(from);
-    for (const [id, count] of now) expect(count + (before.get(id) ?? 0), `receiver hits of ${id}`).toBe(1);
-    const all = await k.selectFrom('notifications').select('notify_id').execute();
-    for (const n of all) expect((before.get(n.notify_id) ?? 0) + (now.get(n.notify_id) ?? 0), `receiver hits of delivered ${n.notify_id}`).toBeGreaterThanOrEqual(1);
+    for (const [id, count] of now) {
+      const expected = failuresOf(id) + 1;
+      expect(count + (before.get(id) ?? 0), `receiver hits of ${id}`).toBe(expected);
+      expect(answers.get(id), `answers to ${id}`).toEqual([...Array<string>(expected - 1).fill('FAILED'), 'SUCCESS']);
+      const attempts = await t.gateway.store.notifications.listAttempts(id);
+      expect(attempts.map((a) => a.outcome), `attempts logged for ${id}`).toEqual([...Array<string>(expected - 1).fill('FAILED'), 'DELIVERED']);
+      cover(`notification delivered at attempt ${expected}`);
+    }
+    const all = await k.selectFrom('notifications').select(['notify_id', 'attempts']).execute();
+    for (const n of all) {
+      expect((before.get(n.notify_id) ?? 0) + (now.get(n.notify_id) ?? 0), `receiver hits of delivered ${n.notify_id}`).toBeGreaterThanOrEqual(1);
+      expect(Number(n.attempts), `attempts of ${n.notify_id}`).toBe(failuresOf(n.notify_id) + 1);
+    }
   }
 
   interface Known {
