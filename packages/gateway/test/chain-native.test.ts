@@ -9,6 +9,7 @@ import { DATABASE_KINDS } from './databases.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, mineAtClock, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
+import { startHostileProxy, type Exchange } from './hostile-rpc.js';
 import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
 
 const CONFIRMATIONS = 3;
@@ -355,6 +356,57 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
         ['2', 'REVERTED'],
         ['1', 'SEEN'],
       ]);
+    });
+
+    it('takes no lie about the blocks\' transactions for the chain: a garbled or unchained answer reads every balance, an omission waits for the next full read', async () => {
+      const hostile = await startHostileProxy(chain.node.rpcUrl);
+      const h = await startTestGateway({ kind, config: { ...deploymentOn(chain, { '4': { rpcUrls: [hostile.url], confirmations: CONFIRMATIONS } }), chainNativeSparseFrom: 2, chainNativeFullReadMs: FULL_READ_MS } });
+      /** Rewrites each block of the answers to eth_getBlockByNumber with transactions (a batch). */
+      const lie = (change: (block: Record<string, unknown>) => void) =>
+        hostile.set(async (x: Exchange) => {
+          if (!x.batch || !x.calls.every((c) => c.method === 'eth_getBlockByNumber' && c.params?.[1] === true)) return null;
+          const honest = JSON.parse((await x.forward()).text) as { result: Record<string, unknown> | null }[];
+          for (const item of honest) if (item.result) change(item.result);
+          return { body: JSON.stringify(honest) };
+        });
+      const found = async (o: PlacedOrder) => ((await queryOrder(h, o.requestNo)).payments as unknown[]).length;
+      try {
+        const orders = await Promise.all([1, 2, 3, 4, 5].map(() => placeOrder(h, { amount: '1', currency: 'POL' })));
+        const lies: [string, (b: Record<string, unknown>) => void][] = [
+          ['a value that is not a quantity', (b) => ((b.transactions as Record<string, unknown>[]).forEach((tx) => (tx.value = 'lots')))],
+          ['another parent', (b) => (b.parentHash = `0x${'2'.repeat(64)}`)],
+          ['transaction hashes only', (b) => (b.transactions = (b.transactions as { hash: string }[]).map((tx) => tx.hash))],
+          ['a recipient that is not an address', (b) => ((b.transactions as Record<string, unknown>[]).forEach((tx) => (tx.to = '0x1234')))],
+        ];
+        for (const [i, [what, change]] of lies.entries()) {
+          // A full read, then sparse passes.
+          h.clock.advance(FULL_READ_MS / 1000);
+          hostile.set(null);
+          await h.gateway.scanChain('4');
+          await payNative(orders[i]!.address, POL);
+          lie(change);
+          const tampered = hostile.tampered;
+          expect((await h.gateway.scanChain('4')).transfers, what).toBe(1);
+          expect(hostile.tampered, `${what}: the blocks were asked for and lied about`).toBeGreaterThan(tampered);
+          expect(await found(orders[i]!), what).toBe(1);
+        }
+        // A well-formed answer without the payment's transaction: missed until the next full read.
+        h.clock.advance(FULL_READ_MS / 1000);
+        hostile.set(null);
+        await h.gateway.scanChain('4');
+        const last = orders[4]!;
+        await payNative(last.address, POL);
+        lie((b) => (b.transactions = []));
+        expect((await h.gateway.scanChain('4')).transfers).toBe(0);
+        expect(await found(last)).toBe(0);
+        h.clock.advance(FULL_READ_MS / 1000);
+        await mine(chain, 1);
+        expect((await h.gateway.scanChain('4')).transfers).toBe(1);
+        expect(await found(last)).toBe(1);
+      } finally {
+        await h.close();
+        await hostile.close();
+      }
     });
   });
 });
