@@ -110,19 +110,29 @@ export class Settler {
     let headRead: Promise<number> | null = null;
     const head = () => (headRead ??= deps.chain.head());
     const open = await deps.store.settlements.listOpenTxs(deps.network.id);
-    // Only the lowest open nonce of the relayer is repriced: the others wait behind it anyway.
-    const lowest = open.find((t) => t.nonce !== null && this.isOurs(t))?.nonce ?? null;
+    // Only the lowest open nonce of the relayer that is not mined is repriced (the others wait
+    // behind it anyway); ours are followed in nonce order, so one mined but not final yet passes
+    // that on to the next.
+    let lowestFree = true;
     let stillOpen = 0;
+    // What the open transactions not mined yet may still cost: a new one must not spend it.
+    let reserved = 0n;
     for (const tx of open) {
-      const outcome = await this.follow(tx, await head(), tx.nonce !== null && tx.nonce === lowest);
+      const ours = tx.nonce !== null && this.isOurs(tx);
+      const outcome = await this.follow(tx, await head(), ours && lowestFree);
       if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
       if (typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
+      if (ours && (outcome === 'PENDING' || outcome === 'REPLACED' || outcome === 'REBROADCAST')) {
+        lowestFree = false;
+        const now = await deps.store.settlements.getTx(tx.id);
+        if (now) reserved += now.gasLimit * now.maxFeePerGas;
+      }
     }
     result.settled += await this.completeSettledButPaid();
     if (stillOpen >= deps.settings.maxInFlight) return result;
-    await this.sendDue(head, result);
+    await this.sendDue(head, result, reserved);
     return result;
   }
 
@@ -230,14 +240,18 @@ export class Settler {
         await this.giveBack(current, 'DROPPED', `the node refuses the transaction's gas limit: ${sent.error.slice(0, 200)}`, false);
         return 'GONE';
       }
-      if (mine) {
+      // Only fees the node calls too low are a reason to re-sign with higher ones, and not more
+      // often than every FEE_RESIGN_MIN_MS. An endpoint that fails (429, 5xx, a timeout) or an
+      // account short of funds would otherwise raise the fees on every pass up to the cap, and
+      // the transaction, once it goes through, pay them all.
+      if (mine && current === cleared && FEES_REFUSED.test(sent.error) && now - (tx.sentAt ?? tx.createdAt) >= Math.min(deps.settings.replaceAfterMs, FEE_RESIGN_MIN_MS)) {
         const r = await this.replace(current, now);
         if (r.replaced) return 'REPLACED';
         current = r.record;
       }
     }
-    // sentAt is kept: the replacement delay runs from the first broadcast.
-    await this.saveTx({ ...current, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
+    // The replacement delay runs from the first broadcast, or from the last re-signing.
+    await this.saveTx({ ...current, status: 'SENT', sentAt: current === cleared ? (tx.sentAt ?? now) : current.sentAt, updatedAt: now });
     return 'REBROADCAST';
   }
 
@@ -363,7 +377,8 @@ export class Settler {
 
   // ---- 2. due settlements ---------------------------------------------------------------------
 
-  private async sendDue(head: () => Promise<number>, result: SettleResult): Promise<void> {
+  /** `reserved`: what the open transactions not mined yet may still cost the relayer (their gas limit at their fee cap). */
+  private async sendDue(head: () => Promise<number>, result: SettleResult, reserved: bigint): Promise<void> {
     const { deps } = this;
     const now = deps.clock.nowMs();
     const due = await deps.store.settlements.listDue(deps.network.id, now, deps.settings.batchSize);
@@ -392,7 +407,7 @@ export class Settler {
       }
       fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas < deps.settings.maxFeePerGas ? fees.maxPriorityFeePerGas : deps.settings.maxFeePerGas };
     }
-    if (balance < SETTLEMENT_GAS_ESTIMATE * fees.maxFeePerGas) {
+    if (balance < reserved + SETTLEMENT_GAS_ESTIMATE * fees.maxFeePerGas) {
       result.waiting = 'relayer balance too low for the settlement gas';
       return;
     }
@@ -441,9 +456,9 @@ export class Settler {
       throw new Error(`eth_estimateGas answered ${estimate.gas} for ${batch.length} distribution(s), outside ${MIN_GAS}-${MAX_GAS_PER_ORDER * BigInt(batch.length)}`);
     }
     const gas = (estimate.gas * 6n) / 5n + 10_000n;
-    if (balance < gas * fees.maxFeePerGas) {
+    if (balance < reserved + gas * fees.maxFeePerGas) {
       result.waiting = 'relayer balance too low for the settlement gas';
-      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), needed: (gas * fees.maxFeePerGas).toString() }, 'relayer cannot pay the settlement gas: settlements wait until it is funded');
+      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), needed: (gas * fees.maxFeePerGas).toString(), reserved: reserved.toString() }, 'relayer cannot pay the settlement gas: settlements wait until it is funded');
       return;
     }
     const nonces = await deps.chain.nonces();
@@ -608,6 +623,10 @@ const MIN_GAS = 21_000n;
 /** Far above what one distribution of a batch uses (about 60,000, ADR 0009). */
 const MAX_GAS_PER_ORDER = 1_000_000n;
 /** A node refusing a transaction for its gas limit (geth, Erigon, Nethermind, anvil wordings). */
+/** A transaction the node refuses as underpriced is re-signed with higher fees at most this often (or replace_after_ms, if shorter). */
+const FEE_RESIGN_MIN_MS = 15_000;
+/** The node refuses a transaction's fees as too low (geth, Erigon, Nethermind, Besu, anvil wordings). */
+const FEES_REFUSED = /underpriced|fee too low|tip too low|less than (the )?block base ?fee|max ?fee per gas less than|feecap.*(low|less)|gas price too low|FeeTooLow/i;
 const GAS_LIMIT_REFUSED = /intrinsic gas too low|gas limit reached|exceeds block gas limit|gas limit .*(too low|too high|exceeds)|out of gas|GasLimitExceeded|IntrinsicGas/i;
 
 class Conflict extends Error {}

@@ -45,10 +45,12 @@ export async function isDistributed(client: PublicClient, factory: Address, plan
   return client.readContract({ address: factory, abi: forwarderFactoryAbi, functionName: 'distributed', args: [abiPlan(plan)] });
 }
 
-/** Calldata settling `plans` in one transaction: `distribute` for one, `distributeBatch` for several. */
+/**
+ * Calldata settling `plans` in one transaction: `distributeBatch`, also for one plan. A plan that
+ * someone else distributed first (anyone may, from the mempool) or a payment a reorganisation took
+ * back is then SKIPPED, where `distribute` would revert and burn the relayer's gas (ADR 0009).
+ */
 export function distributeCalldata(plans: readonly ForwarderPlan[]): Hex {
-  const [only] = plans;
-  if (plans.length === 1 && only) return encodeFunctionData({ abi: forwarderFactoryAbi, functionName: 'distribute', args: [abiPlan(only)] });
   if (plans.length === 0) throw new RangeError('nothing to distribute');
   return encodeFunctionData({ abi: forwarderFactoryAbi, functionName: 'distributeBatch', args: [plans.map(abiPlan)] });
 }

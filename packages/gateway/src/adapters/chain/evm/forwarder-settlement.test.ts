@@ -134,8 +134,13 @@ describe('distributeBatch', () => {
     ]);
     expect(logs.filter((l) => l.eventName === 'Distribution').map((l) => l.args.orderRef)).toEqual([pending.orderRef]);
     expect(await isDistributed(chain.relayer.public, chain.factory.factory, empty)).toBe(false);
-    // A single plan is refused instead: plain calldata, one plan -> distribute.
-    await expect(chain.relayer.wallet.sendTransaction({ to: chain.factory.factory, data: distributeCalldata([done]) })).rejects.toThrow(/AlreadyDistributed|revert/);
+    // The gateway's calldata for one plan is a batch of one: skipped too, not reverted (a plan
+    // copied from the mempool must not burn the relayer's gas)…
+    const alone = await confirmed(chain.relayer, await chain.relayer.wallet.sendTransaction({ to: chain.factory.factory, data: distributeCalldata([done]) }));
+    expect(alone.status).toBe('success');
+    expect(parseEventLogs({ abi: forwarderFactoryAbi, logs: alone.logs }).map((l) => [l.eventName, (l.args as { reason?: number }).reason])).toEqual([['Skipped', 1]]);
+    // …while `distribute` (one plan, for anyone calling the factory directly) refuses it.
+    await expect(chain.distribute(done)).rejects.toThrow(/AlreadyDistributed|revert/);
   });
 });
 
