@@ -61,6 +61,14 @@ function toBase(amount: string, decimals: number): bigint {
   return BigInt(int) * 10n ** BigInt(decimals) + BigInt((frac + '0'.repeat(decimals)).slice(0, decimals) || '0');
 }
 
+/** Base units as the API writes amounts: no trailing zeros, no dot for a whole number. */
+function fromBase(base: bigint, decimals: number): string {
+  const digits = base.toString().padStart(decimals + 1, '0');
+  const frac = digits.slice(digits.length - decimals).replace(/0+$/, '');
+  const int = digits.slice(0, digits.length - decimals);
+  return frac ? `${int}.${frac}` : int;
+}
+
 // ---------------------------------------------------------------------------------------------
 // CREATE2, independently: ADR 0006/0009's formula with viem's primitives, the init code bytes read
 // from the contract's own source (ForwarderFactory._initCode), the plan's ABI from the ADR text.
@@ -392,7 +400,8 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
    * here), whose terms are the order's: its reference, the option's token, the merchant's
    * wallet and the fee address, summing to the amount due.
    */
-  async function selectedViolations(o: Order, sent: { network: string; currency: string }, j: unknown): Promise<string[]> {
+  /** `send`: the base units the answer should ask for (what is left of the amount), when not the pair's whole amount. */
+  async function selectedViolations(o: Order, sent: { network: string; currency: string }, j: unknown, send?: bigint): Promise<string[]> {
     if (!isRecord(j)) return ['not a JSON object'];
     const v: string[] = [];
     const keys = ['network', 'network_name', 'currency', 'chain_id', 'confirmations_required', 'token_contract', 'address', 'amount', 'amount_base', 'uri'];
@@ -404,12 +413,14 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
     if (j.network_name !== NETWORK_NAME[sent.network] || j.chain_id !== CHAIN_ID[sent.network]) v.push(`network ${String(j.network_name)} chain ${String(j.chain_id)}`);
     if (typeof j.confirmations_required !== 'number' || j.confirmations_required < 1) v.push(`confirmations_required ${String(j.confirmations_required)}`);
     if (j.token_contract !== (spec.contract === null ? null : getAddress(spec.contract))) v.push(`token_contract ${String(j.token_contract)}`);
-    if (j.amount !== option.amount) v.push(`amount ${String(j.amount)}, the order offers ${option.amount}`);
     const base = toBase(option.amount, spec.decimals);
-    if (j.amount_base !== base.toString()) v.push(`amount_base ${String(j.amount_base)}, expected ${base}`);
+    const asked = send ?? base;
+    const amount = send === undefined ? option.amount : fromBase(send, spec.decimals);
+    if (j.amount !== amount) v.push(`amount ${String(j.amount)}, expected ${amount} (the order offers ${option.amount})`);
+    if (j.amount_base !== asked.toString()) v.push(`amount_base ${String(j.amount_base)}, expected ${asked}`);
     const address = String(j.address);
     if (!/^0x[0-9a-fA-F]{40}$/.test(address) || getAddress(address) !== address) v.push(`address ${address} is not an EIP-55 address`);
-    const uri = spec.contract === null ? `ethereum:${address}@${CHAIN_ID[sent.network]}?value=${base}` : `ethereum:${getAddress(spec.contract)}@${CHAIN_ID[sent.network]}/transfer?address=${address}&uint256=${base}`;
+    const uri = spec.contract === null ? `ethereum:${address}@${CHAIN_ID[sent.network]}?value=${asked}` : `ethereum:${getAddress(spec.contract)}@${CHAIN_ID[sent.network]}/transfer?address=${address}&uint256=${asked}`;
     if (j.uri !== uri) v.push(`uri ${String(j.uri)}, expected ${uri}`);
     const key = `${o.no}/${sent.network}/${sent.currency}`;
     const before = addressOf.get(key);
@@ -484,7 +495,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
   }
 
   /** What §15 (and the README) say a select with the right token answers, for the order as stored. */
-  function expectedSelect(o: Order, snap: Snapshot, contentType: string | null, bytes: Buffer): { status: number; error?: string; pair?: { network: string; currency: string }; same?: boolean } {
+  function expectedSelect(o: Order, snap: Snapshot, contentType: string | null, bytes: Buffer): { status: number; error?: string; pair?: { network: string; currency: string }; same?: boolean; send?: bigint } {
     const body = parsedBody(contentType, bytes);
     if (!body) return { status: 400, error: 'BAD_REQUEST' };
     const network = networkOf(body.network);
@@ -495,11 +506,18 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
     const same = row.selected_network === network && row.selected_currency === currency;
     // Only the pair already chosen once money was seen or the order is paid or closed.
     if (!same && row.pay_status !== 'PENDING') return { status: 409, error: 'NOT_SELECTABLE', pair, same };
-    // No address once the deadline has passed (README), and none on a closed order.
-    if (row.pay_status === 'PENDING' && t.clock.seconds() >= Number(row.expire_time)) return { status: 409, error: 'NOT_SELECTABLE', pair, same };
+    // No address once the deadline has passed (README), none on a closed order, and none for an
+    // order paid or whose whole amount has arrived: nothing more is to be sent.
     if (row.pay_status === 'CLOSED') return { status: 409, error: 'NOT_SELECTABLE', pair, same };
+    if (row.pay_status === 'PAID' || row.pay_status === 'COMPLETED') return { status: 409, error: 'NOT_SELECTABLE', pair, same };
+    if (t.clock.seconds() >= Number(row.expire_time)) return { status: 409, error: 'NOT_SELECTABLE', pair, same };
+    const spec = CATALOGUE[network]![currency]!;
+    const due = toBase(o.options.find((p) => p.network === network && p.currency === currency)!.amount, spec.decimals);
+    const seen = same ? BigInt(String(row.seen_amount)) : 0n;
+    if (seen > 0n && seen >= due) return { status: 409, error: 'NOT_SELECTABLE', pair, same };
     if (!FACTORY_NETWORKS.includes(network)) return { status: 503, error: 'UNAVAILABLE', pair, same };
-    return { status: 200, pair, same };
+    // The pair chosen again after part of the amount arrived asks for the rest.
+    return { status: 200, pair, same, ...(seen > 0n ? { send: due - seen } : {}) };
   }
 
   // -------------------------------------------------------------------------------------------
@@ -717,7 +735,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
         if (res.status !== expected.status) v.push(`HTTP ${res.status}, expected ${expected.status} ${expected.error ?? ''} (order ${o.what})`);
         if (res.status === 200) {
           answered200 += 1;
-          v.push(...(await selectedViolations(o, expected.pair!, res.json)));
+          v.push(...(await selectedViolations(o, expected.pair!, res.json, expected.send)));
           const newPair = !expected.same;
           // A new pair moves the selection (and the row version); nothing else of the order changes.
           v.push(...changes(before, after, newPair ? ['selected_network', 'selected_currency', 'version', 'updated_at'] : []));
@@ -796,7 +814,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
           } else if (isSelect) {
             const expected = expectedSelect(o, before, contentType, w.body ?? Buffer.alloc(0));
             if (res.status !== expected.status) v.push(`HTTP ${res.status}, expected ${expected.status}`);
-            if (res.status === 200) v.push(...(await selectedViolations(o, expected.pair!, res.json)));
+            if (res.status === 200) v.push(...(await selectedViolations(o, expected.pair!, res.json, expected.send)));
             else v.push(...errorShapeViolations(res));
           } else {
             // No route: the cashier's one "not found", whatever the method (server.ts notServed).

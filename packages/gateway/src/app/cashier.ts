@@ -73,13 +73,14 @@ async function loadOrder(store: Store, paymentOrderNo: string, token: unknown): 
   return store.orders.get(paymentOrderNo);
 }
 
-function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: string): string {
+function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: string, amountBase: bigint): string {
   return option.contract
-    ? `ethereum:${toChecksumAddress(option.contract)}@${network.chainId}/transfer?address=${address}&uint256=${option.amountBase}`
-    : `ethereum:${address}@${network.chainId}?value=${option.amountBase}`;
+    ? `ethereum:${toChecksumAddress(option.contract)}@${network.chainId}/transfer?address=${address}&uint256=${amountBase}`
+    : `ethereum:${address}@${network.chainId}?value=${amountBase}`;
 }
 
-function selectedView(network: NetworkDeployment, option: OrderOptionRecord, deposit: DepositAddressRecord): SelectedView {
+/** The chosen pair: its deposit address and `amountBase` to send (the option's whole amount unless said). */
+function selectedView(network: NetworkDeployment, option: OrderOptionRecord, deposit: DepositAddressRecord, amountBase: bigint = option.amountBase): SelectedView {
   const address = toChecksumAddress(deposit.address);
   return {
     network: option.network,
@@ -89,9 +90,9 @@ function selectedView(network: NetworkDeployment, option: OrderOptionRecord, dep
     confirmations_required: network.chain.confirmations,
     token_contract: option.contract ? toChecksumAddress(option.contract) : null,
     address,
-    amount: formatAmount(option.amountBase, option.decimals),
-    amount_base: option.amountBase.toString(),
-    uri: eip681(network, option, address),
+    amount: formatAmount(amountBase, option.decimals),
+    amount_base: amountBase.toString(),
+    uri: eip681(network, option, address, amountBase),
   };
 }
 
@@ -261,9 +262,17 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
   }
+  // Nothing more is to be sent to a paid order (the page shows it paid; a wallet asking here is told so).
+  if (order.state.status === 'PAID' || order.state.status === 'COMPLETED') {
+    return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; do not send anything more` };
+  }
+  const { due, received } = order.state;
+  if (same && due !== null && received.seen > 0n && received.seen >= due) {
+    return { ok: false, reason: 'NOT_SELECTABLE', message: 'the amount due has arrived and is being confirmed; do not send anything more' };
+  }
   // Past the deadline the expiry worker closes the order (once the chain scan has covered the
-  // deadline): no new address then.
-  if (order.state.status === 'PENDING' && nowSeconds(deps.clock) >= order.state.expireTime) {
+  // deadline): no address then, as the order view shows none (CLOSING), whatever arrived before.
+  if (nowSeconds(deps.clock) >= order.state.expireTime) {
     return { ok: false, reason: 'NOT_SELECTABLE', message: 'the payment deadline has passed' };
   }
   const network = findNetwork(deps.deployment, networkId);
@@ -309,7 +318,11 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
     return stored;
   }).catch((err: unknown) => (err instanceof SelectionConflict ? null : Promise.reject(err)));
   if (!deposit) return CONFLICT;
-  return { ok: true, data: selectedView(network, option, deposit) };
+  // The pair chosen again after part of the amount arrived: what is left to send (the order view
+  // shows it as `remaining`), so that a wallet following this answer does not pay it all again.
+  const s = order.state;
+  const short = same && s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
+  return { ok: true, data: selectedView(network, option, deposit, short > 0n ? short : option.amountBase) };
 }
 
 class SelectionConflict extends Error {}
