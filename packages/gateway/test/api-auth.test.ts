@@ -205,6 +205,17 @@ describe.each(DATABASE_KINDS)('signature and authentication on %s', (kind) => {
       expect(res.json.message).toContain('Sparkpay-Timestamp');
     });
 
+    it.each([-300, 300, 0])('timestamp %i s from server time, 0.999 s into the server\'s second: inside the window', async (offset) => {
+      const at = t.clock.ms;
+      t.clock.ms = Math.floor(at / 1000) * 1000 + 999;
+      try {
+        const res = await send(ctx(), { timestamp: String(t.clock.seconds() + offset) });
+        expect(res.json.code, res.json.message).toBe(0);
+      } finally {
+        t.clock.ms = at;
+      }
+    });
+
     it.each([-301, 301, -3600, 86_400])('timestamp %i s from server time: 40000, outside the window', async (offset) => {
       const res = await send(ctx(), { timestamp: String(t.clock.seconds() + offset) });
       expectError(res, 40000, 401);

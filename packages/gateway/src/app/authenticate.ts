@@ -60,9 +60,11 @@ export class Authenticator {
 
     // Any digits are a time (milliseconds, say, are merely far outside the window: 40000).
     if (!/^[0-9]+$/.test(timestamp)) return fail(40009, 'Sparkpay-Timestamp must be Unix time in seconds (decimal digits)');
+    // Whole seconds against whole seconds: ±300 s means now - 300 and now + 300 both pass, whatever
+    // fraction of the current second has gone by.
     const nowMs = this.clock.nowMs();
-    const skew = Math.abs(Number(timestamp) * 1000 - nowMs);
-    if (skew > this.options.windowSeconds * 1000) {
+    const skew = Math.abs(Number(timestamp) - Math.floor(nowMs / 1000));
+    if (skew > this.options.windowSeconds) {
       return fail(40000, `Sparkpay-Timestamp is outside the allowed window of ±${this.options.windowSeconds} s of server time`);
     }
     if (!NONCE_PATTERN.test(nonce)) return fail(40009, 'Sparkpay-Nonce must be 1-64 characters from [A-Za-z0-9_-]');
