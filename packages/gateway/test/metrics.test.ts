@@ -264,3 +264,27 @@ describe('GET /metrics turned off', () => {
     expect(await res.json()).toEqual({ code: 404, message: 'not found' });
   });
 });
+
+describe('GET /metrics with a metrics_token', () => {
+  const TOKEN = 'scrape-me-0123456789abcdef';
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ config: { metricsToken: TOKEN } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('answers only the bearer of the token; anyone else gets 401 and no figure', async () => {
+    for (const authorization of [undefined, 'Bearer wrong', `Bearer ${TOKEN}x`, `bearer${TOKEN}`, TOKEN, `Basic ${TOKEN}`]) {
+      const res = await fetch(`${t.baseUrl}/metrics`, { headers: authorization === undefined ? {} : { authorization } });
+      const text = await res.text();
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer realm="metrics"');
+      expect(text).not.toContain('sparkpay_');
+    }
+    const ok = await fetch(`${t.baseUrl}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('sparkpay_orders_created_total');
+  });
+});

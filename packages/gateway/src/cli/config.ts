@@ -39,6 +39,8 @@ export interface Config {
   logLevel: string;
   /** Serve GET /metrics (Prometheus text format); the file's `metrics: false` turns it off. */
   metrics: boolean;
+  /** When set, GET /metrics answers only `Authorization: Bearer <token>` (metrics_token, SPARKPAY_METRICS_TOKEN). */
+  metricsToken: string | null;
   deployment: Deployment;
   rates: RateConfig;
   /** The settlement relayer of each network that has one (§15a); never logged. */
@@ -96,6 +98,7 @@ interface FileConfig {
   chain_native_full_read_ms?: number;
   metrics?: boolean;
   rates?: Record<string, string>;
+  metrics_token?: string;
   settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
@@ -151,6 +154,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     chainNativeFullReadMs: intSetting('chain_native_full_read_ms', undefined, file.chain_native_full_read_ms, NATIVE_FULL_READ_MS, 1_000, 3_600_000),
     logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
+    metricsToken: metricsTokenSetting(textSetting(env, 'SPARKPAY_METRICS_TOKEN', 'metrics_token', file.metrics_token)),
     deployment: deploymentFrom(file.networks, env),
     rates,
     relayers: relayersFrom(file.networks, env),
@@ -191,6 +195,13 @@ interface TextSetting {
   value: string | undefined;
 }
 
+/** A bearer token for GET /metrics: 16-256 printable ASCII characters without spaces (what an Authorization header carries). */
+function metricsTokenSetting(setting: TextSetting): string | null {
+  if (setting.value === undefined) return null;
+  if (!/^[\x21-\x7e]{16,256}$/.test(setting.value)) throw new ConfigError(`${setting.name} must be 16-256 printable ASCII characters without spaces`);
+  return setting.value;
+}
+
 function textSetting(env: NodeJS.ProcessEnv, envName: string, fileName: string, fileValue: string | undefined): TextSetting {
   const fromEnv = envText(env, envName);
   return fromEnv !== undefined ? { name: envName, value: fromEnv } : { name: fileName, value: fileValue };
@@ -205,7 +216,7 @@ function checkFileTypes(file: FileConfig): void {
     if (actual !== type) throw new ConfigError(`${where} must be ${wanted}, got ${actual === 'object' ? 'an object' : actual === 'array' ? 'a list' : actual}`);
   };
   const top = file as Record<string, unknown>;
-  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level'] as const) expect(key, top[key], 'string');
+  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token'] as const) expect(key, top[key], 'string');
   for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');

@@ -224,6 +224,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }),
     );
   }
+  if (config.metrics && !config.metricsToken && config.mode === 'production') {
+    logger.warn('GET /metrics is served to anyone who can reach this port: set metrics_token (SPARKPAY_METRICS_TOKEN) for the scraper, or "metrics": false');
+  }
   for (const network of config.deployment.networks) {
     if (network.chain.rpcUrls.length > 0 && !settlers.has(network.id)) {
       logger.warn({ network: network.id }, 'no settlement relayer configured for this network: its paid orders will wait (networks.<enum>.relayer_key)');
@@ -244,6 +247,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
     isReady: () => ready,
     metrics: config.metrics ? metrics : undefined,
+    metricsToken: config.metricsToken,
     api: {
       createOrder: (app, edition, body, nonce) =>
         createOrder({ ...deps, deployment: config.deployment, rates, publicUrl }, app, edition, body, nonce),

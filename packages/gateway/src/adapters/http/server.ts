@@ -1,7 +1,7 @@
 // The HTTP edge: raw bodies (signatures are over the exact bytes), authentication, the
 // rate limit, the v4 routes and the health check. Client mistakes always get a documented
 // code; anything unexpected is 50000 with the detail only in the log, under the request id.
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,6 +43,8 @@ export interface HttpDeps extends Signer {
   cashier?: CashierApi;
   /** GET /metrics (Prometheus); absent: not served. */
   metrics?: MetricsPage;
+  /** When set, GET /metrics answers only requests carrying `Authorization: Bearer <token>`. */
+  metricsToken?: string | null;
   isReady(): boolean;
 }
 
@@ -189,8 +191,18 @@ export function buildServer(deps: HttpDeps) {
 
   const metrics = deps.metrics;
   if (metrics) {
-    // Unauthenticated, like /healthz: expose the port to the scraper, not the internet.
-    server.get('/metrics', async (_req, reply) => reply.header('content-type', metrics.contentType).send(await metrics.render()));
+    // With a token, only the scraper that has it; without one, anyone who reaches the port (a
+    // warning at start in production): the counters tell a stranger how the business is going.
+    const expected = deps.metricsToken ? Buffer.from(`Bearer ${deps.metricsToken}`) : null;
+    server.get('/metrics', async (req, reply) => {
+      if (expected) {
+        const given = Buffer.from(typeof req.headers.authorization === 'string' ? req.headers.authorization : '');
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+          return reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'UNAUTHORIZED', message: 'GET /metrics needs Authorization: Bearer <metrics_token>' });
+        }
+      }
+      return reply.header('content-type', metrics.contentType).send(await metrics.render());
+    });
   }
 
   const route = (method: 'GET' | 'POST', url: string, handler: Handler, options: RouteOptions = {}) =>
