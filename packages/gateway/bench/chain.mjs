@@ -3,7 +3,8 @@
 //
 //   node bench/chain.mjs [--transfers 10000] [--addresses 1000] [--senders 8] [--confirmations 64] [--ingest-repeats 3]
 //                        [--latency-samples 50] [--latency-confirmations 2] [--chain-poll-ms 500]
-//                        [--open-orders 100000] [--rss-scans 5] [--log-level warn] [--json]
+//                        [--open-orders 100000] [--rss-scans 5] [--native-orders 10000] [--native-payments 20]
+//                        [--log-level warn] [--json]
 //                        [--profile] [--profile-dir DIR]
 //
 // It prints figures; it asserts nothing (a missed target is printed, never an exit code).
@@ -26,6 +27,11 @@
 //      its workers (chain watcher) on; orders are paid one at a time; see README.
 //   3. RSS with `--open-orders` open orders watched: the gateway child (workers off) runs
 //      `--rss-scans` scans, each after a block with transfers to some of the watched addresses.
+//   4. native-coin receipts with `--native-orders` open POL orders watched: the same rounds of a
+//      block with `--native-payments` plain value transfers to watched addresses, then one scan,
+//      and one scan after an empty block, by a gateway that reads every watched balance on every
+//      pass (chain_native_sparse_from above the count) and by one with the default threshold (on
+//      copies of the same data); the RPC calls of each scan are counted by a proxy in front of anvil.
 // With --profile, the ingestion's gateway children run under --cpu-prof with sql-trace.mjs, and
 // the timed scan of the reported (median) repetition is summarised per transfer.
 import { spawnSync } from 'node:child_process';
@@ -68,6 +74,10 @@ const WALLET = '0x70997970C51812dc3A010C7d01b50e0d17dc79C8';
 const FEE_ADDRESS = '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65';
 const ORDER_AMOUNT = '10.50';
 const ORDER_AMOUNT_BASE = 10_500_000n;
+/** The native phase's orders: 100 POL (18 decimals; above the minimum service fee). */
+const NATIVE_ORDER_AMOUNT = '100';
+const NATIVE_POL_USD = '0.5';
+const NATIVE_ORDER_AMOUNT_BASE = 100n * 10n ** 18n;
 const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
 /** The chain reader's recipients per eth_getLogs (RECIPIENTS_PER_REQUEST in src/app/scan-chain.ts). */
 const RECIPIENTS_PER_REQUEST = 200;
@@ -88,6 +98,8 @@ const USAGE = `usage: node bench/chain.mjs [options]     (npm run bench:chain)
                              development default; production's is 2000)
   --open-orders N            RSS phase: open orders with deposit addresses (default 100000; 0 skips)
   --rss-scans N              RSS phase: scans, each after a block of transfers (default 5)
+  --native-orders N          native phase: open POL orders with deposit addresses (default 10000; 0 skips)
+  --native-payments N        native phase: value transfers in each round's block (default 20)
   --log-level L              the gateway's log level (default warn)
   --json                     print only the one-line JSON of the figures
   --profile                  run the ingestion's gateway under --cpu-prof (+ SQL statement trace) and
@@ -117,6 +129,8 @@ async function preloadChild(argsJson) {
     const deps = { store: gw.store, clock: gw.clock, ids: gw.ids, deployment: config.deployment, rates: m.rates.rateTableFrom(config.rates), publicUrl: config.publicUrl };
     const cashierDeps = { store: gw.store, clock: gw.clock, deployment: config.deployment, deposits: m.deposits.evmDepositAddresses };
     const caller = { appId, merchantNo };
+    const currency = a.currency ?? 'USDT';
+    const native = currency !== 'USDT';
     const out = new Array(a.orders);
     const t0 = performance.now();
     await parallel(0, a.orders, 32, async (i) => {
@@ -126,8 +140,8 @@ async function preloadChild(argsJson) {
         request_no: `cb_${i}`,
         merchant_order_no: `shop-${i}`,
         merchant_order_time: Math.floor(nowMs / 1000),
-        total_amount: ORDER_AMOUNT,
-        merchant_order_currency: 'USDT',
+        total_amount: native ? NATIVE_ORDER_AMOUNT : ORDER_AMOUNT,
+        merchant_order_currency: currency,
         merchant_order_desc: 'Benchmark order: 1 x test item',
         notify_url: a.notifyUrl,
       };
@@ -136,9 +150,10 @@ async function preloadChild(argsJson) {
       if (!r.ok) throw new Error(`createOrder refused order ${i}: ${r.code} ${r.message}`);
       const no = r.data.payment_order_no;
       const token = new URL(String(r.data.cashier_url)).searchParams.get('t');
-      const s = await m.cashier.selectPaymentOption(cashierDeps, no, token, { network: NETWORK, currency: 'USDT' });
+      const s = await m.cashier.selectPaymentOption(cashierDeps, no, token, { network: NETWORK, currency });
       if (!s.ok) throw new Error(`selectPaymentOption refused order ${no}: ${s.reason} ${s.message}`);
-      if (BigInt(s.data.amount_base) !== ORDER_AMOUNT_BASE) throw new Error(`order ${no} asks ${s.data.amount_base} base units, expected ${ORDER_AMOUNT_BASE}`);
+      const expected = native ? NATIVE_ORDER_AMOUNT_BASE : ORDER_AMOUNT_BASE;
+      if (BigInt(s.data.amount_base) !== expected) throw new Error(`order ${no} asks ${s.data.amount_base} base units, expected ${expected}`);
       out[i] = [no, s.data.address.toLowerCase()];
     });
     writeFileSync(a.ordersFile, JSON.stringify(out));
@@ -382,6 +397,8 @@ function parseOptions() {
         'latency-confirmations': { type: 'string', default: '2' },
         'chain-poll-ms': { type: 'string', default: '500' },
         'open-orders': { type: 'string', default: '100000' },
+        'native-orders': { type: 'string', default: '10000' },
+        'native-payments': { type: 'string', default: '20' },
         'rss-scans': { type: 'string', default: '5' },
         'log-level': { type: 'string', default: 'warn' },
         json: { type: 'boolean', default: false },
@@ -415,6 +432,8 @@ function parseOptions() {
     chainPollMs: int('chain-poll-ms', 50, 600_000),
     openOrders: int('open-orders', 0),
     rssScans: int('rss-scans', 1, 1000),
+    nativeOrders: int('native-orders', 0),
+    nativePayments: int('native-payments', 1, 1000),
     logLevel: values['log-level'],
     json: values.json,
     profile: values.profile,
@@ -483,7 +502,7 @@ async function main() {
   await rpc('evm_setAutomine', [false]);
 
   /** A fresh data directory whose Polygon is this anvil, with `confirmations`. */
-  const dataDirFor = (name, confirmations, extra = {}) => {
+  const dataDirFor = (name, confirmations, extra = {}, rpcUrls = [rpcUrl]) => {
     const dir = join(tmpDir, name);
     mkdirSync(dir, { recursive: true });
     const config = {
@@ -492,7 +511,7 @@ async function main() {
       networks: {
         [NETWORK]: {
           chain_id: anvilNode.chainId,
-          rpc_urls: [rpcUrl],
+          rpc_urls: rpcUrls,
           confirmations,
           factory: factory.factory,
           forwarder: factory.implementation,
@@ -516,9 +535,9 @@ async function main() {
   };
   // Notifications (ORDER_PAID in the delay phase) go to a closed local port: refused at once.
   const notifyUrl = 'http://127.0.0.1:9/sparkpay/notify';
-  const preload = async (data, orders) => {
+  const preload = async (data, orders, currency = 'USDT') => {
     const ordersFile = join(data.dir, 'orders.json');
-    const r = JSON.parse((await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify({ orders, notifyUrl, ordersFile })]), { env: childEnv(data.env), timeoutMs: 1_800_000 })).trim().split('\n').pop());
+    const r = JSON.parse((await runChild(...pinned(0, pin, process.execPath, [fileURLToPath(import.meta.url), '--internal-preload', JSON.stringify({ orders, notifyUrl, ordersFile, currency })]), { env: childEnv(data.env), timeoutMs: 1_800_000 })).trim().split('\n').pop());
     return { ordersFile, orders: JSON.parse(readFileSync(ordersFile, 'utf8')), seconds: r.seconds };
   };
   /** A gateway child on `data`; with `prof` ({ dir, sqlTrace }), under --cpu-prof and the SQL trace. */
@@ -776,6 +795,62 @@ async function main() {
       watched_plan_json_mb: round(mem.planBytes / 2 ** 20, 1),
     };
   }
+  // --- 4. native-coin receipts with many open native orders --------------------------------------
+  if (opt.nativeOrders > 0) {
+    const proxy = await countingProxy(rpcUrl);
+    // Production ships no POL rate (the operator sets one): the demo rate of development mode.
+    const polRate = { rates: { POL: NATIVE_POL_USD } };
+    const base = dataDirFor('native', opt.confirmations, polRate, [proxy.url]);
+    note(`native: preloading ${opt.nativeOrders} open POL orders with deposit addresses…`);
+    const pre = await preload(base, opt.nativeOrders, 'POL');
+    note(`  created and selected in ${pre.seconds.toFixed(1)} s`);
+    const modes = [
+      ['every balance, every pass', { ...polRate, chain_native_sparse_from: 1_000_000_000 }],
+      ['where value was sent (default)', polRate],
+    ];
+    figures.native = { open_orders: opt.nativeOrders, payments_per_round: opt.nativePayments, rounds: opt.rssScans, modes: [] };
+    for (const [label, extra] of modes) {
+      const data = dataDirFor(`native-${figures.native.modes.length}`, opt.confirmations, extra, [proxy.url]);
+      cpSync(base.dir, data.dir, { recursive: true, filter: (src) => !src.endsWith('config.json') });
+      data.env.SPARKPAY_MASTER_KEY = base.env.SPARKPAY_MASTER_KEY;
+      const gw = await startGateway(data, false);
+      /** One scan and the RPC calls it made. */
+      const counted = async () => {
+        const before = { ...proxy.calls };
+        const r = await gw.request({ cmd: 'scan' }, 'scan', 1_800_000);
+        const delta = (method) => (proxy.calls[method] ?? 0) - (before[method] ?? 0);
+        return { seconds: r.seconds, transfers: r.transfers, balances: delta('eth_getBalance'), blocks: delta('eth_getBlockByNumber'), requests: proxy.requests - (before.__requests ?? 0) };
+      };
+      proxy.calls.__requests = proxy.requests;
+      const first = await counted();
+      const paid = [];
+      const idle = [];
+      note(`native (${label}): ${opt.rssScans} rounds of a block with ${opt.nativePayments} payments, then a scan, and a scan after an empty block…`);
+      for (let k = 0; k < opt.rssScans; k += 1) {
+        const calls = [];
+        for (let i = 0; i < opt.nativePayments; i += 1) {
+          const from = senders[i % 8];
+          calls.push(['eth_sendTransaction', [{ from, to: pre.orders[Math.floor(Math.random() * pre.orders.length)][1], value: '0x1', gas: '0x5208', nonce: await nextNonce(from) }]]);
+        }
+        await rpcBatch(calls);
+        await mineAll();
+        proxy.calls.__requests = proxy.requests;
+        paid.push(await counted());
+        await rpc('anvil_mine', ['0x1']);
+        proxy.calls.__requests = proxy.requests;
+        idle.push(await counted());
+      }
+      await stopGateway();
+      const med = (xs, f) => quantile(xs.map(f).sort((a, b) => a - b), 0.5);
+      figures.native.modes.push({
+        mode: label,
+        first_scan: { seconds: round(first.seconds, 3), balances: first.balances },
+        after_payments: { median_seconds: round(med(paid, (x) => x.seconds), 3), median_balances: med(paid, (x) => x.balances), median_blocks: med(paid, (x) => x.blocks), transfers: paid.reduce((t, x) => t + x.transfers, 0) },
+        after_empty_block: { median_seconds: round(med(idle, (x) => x.seconds), 3), median_balances: med(idle, (x) => x.balances), median_blocks: med(idle, (x) => x.blocks) },
+      });
+    }
+    await proxy.close();
+  }
   figures.targets = TARGETS;
   figures.warnings = warnings;
   if (profile) figures.profile = profile.json;
@@ -815,12 +890,57 @@ async function main() {
         '',
       );
     }
+    if (f.native) {
+      const n = f.native;
+      lines.push(`native-coin receipts, ${n.open_orders} open POL orders watched (${n.rounds} rounds; medians per scan):`);
+      for (const m of n.modes) {
+        lines.push(
+          `${pad(`  ${m.mode}:`)}after a block of ${n.payments_per_round} payments ${m.after_payments.median_seconds.toFixed(3)} s, ${m.after_payments.median_balances} balances + ${m.after_payments.median_blocks} blocks read (${m.after_payments.transfers} receipts in all)`,
+          `${pad('')}after an empty block ${m.after_empty_block.median_seconds.toFixed(3)} s, ${m.after_empty_block.median_balances} balances + ${m.after_empty_block.median_blocks} blocks read; first scan ${m.first_scan.seconds.toFixed(3)} s, ${m.first_scan.balances} balances`,
+        );
+      }
+      lines.push('');
+    }
     if (warnings.length) lines.push(`warnings (${warnings.length}):`, ...warnings.map((w) => `  - ${w}`), '');
     if (profile) lines.push(...profile.text, '');
     lines.push('Other work may share this machine: compare figures from quiet runs only.');
     process.stdout.write(`${lines.join('\n')}\n`);
   }
   process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A JSON-RPC proxy in front of anvil that counts the calls per method (a batch counts each call).
+
+async function countingProxy(target) {
+  const http = await import('node:http');
+  const calls = {};
+  const state = { requests: 0 };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks);
+      state.requests += 1;
+      try {
+        const parsed = JSON.parse(body.toString('utf8'));
+        for (const c of Array.isArray(parsed) ? parsed : [parsed]) calls[c.method] = (calls[c.method] ?? 0) + 1;
+        const answer = await globalThis.fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(Buffer.from(await answer.arrayBuffer()));
+      } catch (err) {
+        res.writeHead(502).end(String(err));
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    calls,
+    get requests() {
+      return state.requests;
+    },
+    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
