@@ -301,3 +301,25 @@ describe('cashier page over HTTP', () => {
     t.clock.advance(60);
   });
 });
+
+describe.each([
+  ['a trusted proxy (trust_proxy: 127.0.0.1)', ['127.0.0.1'], 404],
+  ['a peer that is not the trusted proxy (trust_proxy: 10.9.9.9)', ['10.9.9.9'], 429],
+])('the cashier behind %s', (_what, trustProxy, otherClient) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ config: { trustProxy } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it(`answers another forwarded client ${otherClient} once one has spent its stranger budget (X-Forwarded-For believed only from the trusted proxy)`, async () => {
+    const unknown = `${t.baseUrl}/cashier/api/orders/P000000000000000000000001?t=${'w'.repeat(32)}`;
+    const from = async (client: string) => (await fetch(unknown, { headers: { 'x-forwarded-for': client } })).status;
+    const first: number[] = [];
+    for (let i = 0; i < CASHIER_STRANGER_BURST + 3; i++) first.push(await from('203.0.113.7'));
+    expect(first.slice(CASHIER_STRANGER_BURST)).toEqual([429, 429, 429]);
+    expect(await from('198.51.100.9')).toBe(otherClient);
+  });
+});

@@ -1,6 +1,7 @@
 // Configuration: defaults < configuration file < environment (§16). One loader for the server
 // and the management commands, so both find the same database.
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type { Hex } from 'viem';
 import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
 import { join, resolve } from 'node:path';
@@ -41,6 +42,8 @@ export interface Config {
   metrics: boolean;
   /** When set, GET /metrics answers only `Authorization: Bearer <token>` (metrics_token, SPARKPAY_METRICS_TOKEN). */
   metricsToken: string | null;
+  /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client (trust_proxy, SPARKPAY_TRUST_PROXY); empty: none. */
+  trustProxy: string[];
   deployment: Deployment;
   rates: RateConfig;
   /** The settlement relayer of each network that has one (§15a); never logged. */
@@ -99,6 +102,7 @@ interface FileConfig {
   metrics?: boolean;
   rates?: Record<string, string>;
   metrics_token?: string;
+  trust_proxy?: string;
   settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
   networks?: Record<string, false | NetworkFileConfig>;
@@ -155,6 +159,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
     metricsToken: metricsTokenSetting(textSetting(env, 'SPARKPAY_METRICS_TOKEN', 'metrics_token', file.metrics_token)),
+    trustProxy: trustProxySetting(textSetting(env, 'SPARKPAY_TRUST_PROXY', 'trust_proxy', file.trust_proxy)),
     deployment: deploymentFrom(file.networks, env),
     rates,
     relayers: relayersFrom(file.networks, env),
@@ -195,6 +200,19 @@ interface TextSetting {
   value: string | undefined;
 }
 
+/** Comma-separated IP addresses or CIDR ranges (v4 or v6) of the reverse proxies in front of the gateway. */
+function trustProxySetting(setting: TextSetting): string[] {
+  if (setting.value === undefined || setting.value.trim() === '') return [];
+  const entries = setting.value.split(',').map((e) => e.trim());
+  for (const e of entries) {
+    const [ip, bits, extra] = e.split('/');
+    const family = isIP(ip ?? '');
+    const prefixOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigError(`${setting.name} must be IP addresses or CIDR ranges separated by commas (e.g. 127.0.0.1,10.0.0.0/8), got ${JSON.stringify(e)}`);
+  }
+  return entries;
+}
+
 /** A bearer token for GET /metrics: 16-256 printable ASCII characters without spaces (what an Authorization header carries). */
 function metricsTokenSetting(setting: TextSetting): string | null {
   if (setting.value === undefined) return null;
@@ -216,7 +234,7 @@ function checkFileTypes(file: FileConfig): void {
     if (actual !== type) throw new ConfigError(`${where} must be ${wanted}, got ${actual === 'object' ? 'an object' : actual === 'array' ? 'a list' : actual}`);
   };
   const top = file as Record<string, unknown>;
-  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token'] as const) expect(key, top[key], 'string');
+  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token', 'trust_proxy'] as const) expect(key, top[key], 'string');
   for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');

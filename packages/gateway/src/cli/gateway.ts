@@ -248,6 +248,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     isReady: () => ready,
     metrics: config.metrics ? metrics : undefined,
     metricsToken: config.metricsToken,
+    trustProxy: config.trustProxy,
     api: {
       createOrder: (app, edition, body, nonce) =>
         createOrder({ ...deps, deployment: config.deployment, rates, publicUrl }, app, edition, body, nonce),

@@ -45,6 +45,8 @@ export interface HttpDeps extends Signer {
   metrics?: MetricsPage;
   /** When set, GET /metrics answers only requests carrying `Authorization: Bearer <token>`. */
   metricsToken?: string | null;
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client (the cashier's per-client budget, the logs). */
+  trustProxy?: readonly string[];
   isReady(): boolean;
 }
 
@@ -85,6 +87,9 @@ export function buildServer(deps: HttpDeps) {
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    // Behind the operator's TLS proxy every request comes from the proxy: only a proxy named here
+    // is believed about the client's address.
+    trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? deps.trustProxy.join(',') : false,
     // Fastify answers a malformed path (e.g. a broken %-escape) with its own unsigned JSON;
     // under /v4/ every answer must be the signed envelope (§3), so it goes through `fail` too.
     frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
