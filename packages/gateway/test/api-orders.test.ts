@@ -21,6 +21,8 @@ describe.each(DATABASE_KINDS)('orders API on %s', (kind) => {
     expect(res.signatureValid).toBe(true);
     expect(res.headers.get('sparkpay-serial')).toBe(t.merchant.serial);
     expect(res.headers.get('sparkpay-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    // The answer carries the cashier link with its token: not to be cached anywhere.
+    expect(res.headers.get('cache-control')).toBe('no-store');
     const data = res.json.data!;
     expect(data.payment_order_no).toMatch(/^P\d{24}$/);
     expect(data).toMatchObject({

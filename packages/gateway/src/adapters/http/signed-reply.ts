@@ -26,6 +26,8 @@ export async function sendSigned(
   return reply
     .code(httpStatus)
     .header('content-type', 'application/json; charset=utf-8')
+    // An answer carries the order's cashier link (its token) and the merchant's data: no cache keeps it.
+    .header('cache-control', 'no-store')
     .header('Sparkpay-Timestamp', timestamp)
     .header('Sparkpay-Nonce', nonce)
     .header('Sparkpay-Signature', signMessage(key.privateKey, timestamp, nonce, body))
