@@ -152,6 +152,33 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ role: 'MERCHANT', status: 'SETTLED' }, { role: 'FEE', status: 'SETTLED' }] });
   });
 
+  it('does not take native coin that arrived before the settlement and went out with it for a reverted payment, nor for a new one once it is final', async () => {
+    const POL = 10n ** 18n;
+    const order = await placeOrder(t, { amount: '2', currency: 'POL' });
+    await pay(order, 2n * POL, NATIVE_COIN);
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID' });
+    // More arrives, seen but not final, and the settlement sweeps it out with the rest.
+    await chain.pay(NATIVE_COIN, order.address, POL);
+    await t.gateway.scanChain('4');
+    const sent = await t.gateway.settle('4');
+    expect(sent.sent).toBeGreaterThan(0);
+    expect(await chain.balanceOf(NATIVE_COIN, order.address)).toBe(0n);
+    // The settlement is mined, not final: the address waits; nothing is reverted.
+    const between = await t.gateway.scanChain('4');
+    expect(between.reverted).toBe(0);
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(sent.sent);
+    await mine(chain, CONFIRMATIONS);
+    expect(await t.gateway.scanChain('4')).toMatchObject({ transfers: 0, reverted: 0 });
+    const done = await queryOrder(t, order.requestNo);
+    expect(done.pay_status).toBe('COMPLETED');
+    expect((done.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual([
+      ['2', 'FINAL'],
+      ['1', 'FINAL'],
+    ]);
+    expect(await notifyTypes(t, order.paymentOrderNo)).not.toContain('ORDER_EXCEPTION');
+  });
+
   it('records money sent again after completion (token and native coin) as PAID_LATE and tells the merchant; the addresses are watched 24 h after completion', async () => {
     const POL = 10n ** 18n;
     const token = await placeOrder(t, { amount: '3' });

@@ -349,6 +349,8 @@ export interface SettlementRepo {
   maxOpenNonce(network: string, relayer: string): Promise<number | null>;
   /** What was paid out from each of `addresses` (lower-case) on `network` by settlements that are final (SETTLED). */
   distributedFrom(network: string, addresses: readonly string[]): Promise<Map<string, bigint>>;
+  /** Those of `addresses` (lower-case) on `network` whose settlement is in flight (SENT: its transaction may have moved the money already). */
+  settlingFrom(network: string, addresses: readonly string[]): Promise<Set<string>>;
   /**
    * Gives up every open transaction of `networks` (DROPPED), makes their orders due again and
    * forgets every nonce recorded there: for dev chains that start afresh.

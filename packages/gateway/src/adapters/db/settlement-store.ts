@@ -209,6 +209,20 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
       }
       return out;
     },
+    async settlingFrom(network, addresses) {
+      const out = new Set<string>();
+      for (let i = 0; i < addresses.length; i += 500) {
+        const rows = await q
+          .selectFrom('settlements')
+          .select('address')
+          .where('network', '=', network)
+          .where('status', '=', 'SENT')
+          .where('address', 'in', addresses.slice(i, i + 500) as string[])
+          .execute();
+        for (const r of rows) out.add(r.address);
+      }
+      return out;
+    },
     async releaseNonce(network, relayer, nonce) {
       const r = await q
         .updateTable('settlement_txs')
