@@ -25,6 +25,21 @@ describe.each(DATABASE_KINDS)('nonce replay on order creation (%s)', (kind) => {
     expect(replay.json.message).toMatch(/replay/);
   });
 
+  it('refuses a replay in the last second the window still takes its timestamp (300.x s after, sent 0.5 s into its second)', async () => {
+    t.clock.advance(60); // a fresh rate-limit bucket
+    t.clock.ms = Math.floor(t.clock.ms / 1000) * 1000 + 500;
+    const timestamp = String(t.clock.seconds());
+    const body = orderBody(t.merchant, t.clock);
+    const at = (offsetMs: number) => api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock, nonce: `n-edge-${offsetMs}`, timestamp });
+    expect((await at(0)).json.code).toBe(0);
+    // The same request again, 300.3 s later: its timestamp is still inside the window (whole seconds).
+    t.clock.ms += 300_300;
+    const replay = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock, nonce: 'n-edge-0', timestamp });
+    expect(replay.json.code).toBe(40000);
+    expect(replay.json.message).toMatch(/replay/);
+    t.clock.advance(60);
+  });
+
   it('refuses the replay of a refused creation with 40000, not its validation error', async () => {
     const before = await orderRowCounts(t);
     const body = orderBody(t.merchant, t.clock, { total_amount: '1e3' });

@@ -72,9 +72,11 @@ export class Authenticator {
     if (!verifyMessage(this.merchantKey(app.merchantPublicKeyPem), timestamp, nonce, body, signature)) {
       return fail(40000, 'signature verification failed: the signature does not match the request and the registered public key');
     }
-    // Remembered until the timestamp can no longer pass the window check. The replay check
-    // itself is the guard's, so it can share the transaction of the request's effects.
-    const expiresAtMs = Math.max(Number(timestamp) * 1000, nowMs) + this.options.windowSeconds * 1000;
+    // Remembered until the timestamp can no longer pass the window check: that compares whole
+    // seconds, so it passes until the end of the second ts + window (found by review: ms-precise
+    // expiry let a replay through in that last second). The replay check itself is the guard's,
+    // so it can share the transaction of the request's effects.
+    const expiresAtMs = (Math.max(Number(timestamp), Math.floor(nowMs / 1000)) + this.options.windowSeconds + 1) * 1000;
     return {
       ok: true,
       app: { appId: app.appId, merchantNo: app.merchantNo },
