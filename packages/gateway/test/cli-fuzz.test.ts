@@ -969,7 +969,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       chain_native_sparse_from: [...v('good', 0, 200, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],
       chain_native_full_read_ms: [...v('good', 1_000, 30_000, 3_600_000), ...v('bad', 999, 3_600_001, 0, 2.5, '30s', null, [])],
       metrics: [...v('good', true, false), ...v('bad', 'no', 0, 1, null, [])],
-      trust_proxy: [...v('good', '127.0.0.1', '10.0.0.0/8, ::1', 'fd00::/8', ''), ...v('bad', 'localhost', '10.0.0.0/33', '1.2.3.4/8/1', '::1/129', 5, null, [])],
+      trust_proxy: [...v('good', '127.0.0.1', '10.0.0.0/8, ::1', 'fd00::/8', ''), ...v('bad', 'localhost', '10.0.0.0/33', '10.0.0.0/0', '::/0', '1.2.3.4/8/1', '::1/129', 5, null, [])],
       metrics_token: [...v('good', 'a'.repeat(16), 'Scrape_Token-0123456789', 'x'.repeat(256)), ...v('bad', 'short', 'with a space 0123456789', 'x'.repeat(257), 16, null, [])],
       // Only `true` turns it on; anything else leaves the safe default (not a refusal).
       notify_allow_private: v('either', true, false, 'yes', 1, null),

@@ -271,7 +271,8 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
     return { ok: false, reason: 'NOT_SELECTABLE', message: 'the amount due has arrived and is being confirmed; do not send anything more' };
   }
   // Past the deadline the expiry worker closes the order (once the chain scan has covered the
-  // deadline): no address then, as the order view shows none (CLOSING), whatever arrived before.
+  // deadline): nothing more is to be sent, whatever arrived before (the order view still shows
+  // the chosen pair while money sent in time confirms).
   if (nowSeconds(deps.clock) >= order.state.expireTime) {
     return { ok: false, reason: 'NOT_SELECTABLE', message: 'the payment deadline has passed' };
   }

@@ -23,8 +23,8 @@
 // - Money that leaves the address is modelled only as settlements: what a final (SETTLED)
 //   settlement paid out from the address is taken off the credited sum, so a receipt after the
 //   distribution (money sent to an order that expired underpaid and was settled) is seen in full.
-//   FINAL rows are never reverted by a lower balance; while a settlement of the address is in
-//   flight (SENT) the address waits altogether: no revert, no new receipt, no finality.
+//   FINAL rows are never reverted by a lower balance, and no row is while a settlement of the
+//   address is in flight (SENT): the lower balance may be its distribution.
 // - Native coin sent to a token option's address, and ERC-20 tokens credited without a
 //   Transfer log, are not seen. Tokens sent to a native option's address are seen by the log
 //   scan and recorded unmatched.
@@ -159,10 +159,12 @@ export async function scanNativeReceipts(
   // A final settlement emptied its forwarder: what it paid out no longer sits at the address, so
   // it leaves the credited sum (a receipt after the settlement is then seen in full).
   const paidOut = await store.settlements.distributedFrom(network.id, addresses);
-  // A settlement in flight may have moved the money already without being final: its address
-  // waits (no revert, no new receipt, no finality) until the settlement is recorded either way.
-  // Otherwise money that arrived before the distribution, and went out with it as the excess,
-  // would look reverted, then, once the settlement is final, like a new receipt.
+  // A settlement in flight may have moved the money already without being final: a balance below
+  // what is credited there is then no reorganisation, and nothing is reverted until the settlement
+  // is recorded either way (the rest goes on: a receipt above what is credited counts, a row the
+  // balance covers becomes final). Otherwise money that arrived before the distribution, and went
+  // out with it as the excess, would look reverted, then, once the settlement is final, like a
+  // new receipt.
   const settling = await store.settlements.settlingFrom(network.id, addresses);
   // The native part of a pass is stateless (balances against stored rows): when the balances
   // cannot be read (an endpoint behind a load balancer whose node has not reached `head` yet, a
@@ -185,10 +187,9 @@ export async function scanNativeReceipts(
     // A row beyond the head: this endpoint lags behind the one that saw it (a failover), and its
     // balance would look like a reorg. The address waits until the chain gets there.
     if (rows.some((p) => p.blockNumber > head)) continue;
-    if (settling.has(address)) continue;
     let credited = sum(rows) - (paidOut.get(address) ?? 0n);
     // Less than credited: unconfirmed money is gone. Revert the newest SEEN rows until covered.
-    for (let j = rows.length - 1; j >= 0 && credited > balance; j -= 1) {
+    for (let j = rows.length - 1; j >= 0 && credited > balance && !settling.has(address); j -= 1) {
       const p = rows[j]!;
       if (p.status !== 'SEEN') continue;
       deps.log.warn({ network: network.id, address, block: p.blockNumber, amount: p.amount.toString() }, 'a native-coin receipt left the canonical chain');

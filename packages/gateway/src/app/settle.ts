@@ -114,12 +114,16 @@ export class Settler {
     // behind it anyway); ours are followed in nonce order, so one mined but not final yet passes
     // that on to the next.
     let lowestFree = true;
+    // No open transaction of ours below this one at all (mined or not): only then can a gap below
+    // its nonce be nothing of ours (an endpoint that has not seen our mined one would show one).
+    let noneBelow = true;
     let stillOpen = 0;
     // What the open transactions not mined yet may still cost: a new one must not spend it.
     let reserved = 0n;
     for (const tx of open) {
       const ours = tx.nonce !== null && this.isOurs(tx);
-      const outcome = await this.follow(tx, await head(), ours && lowestFree);
+      const outcome = await this.follow(tx, await head(), ours && lowestFree, ours && noneBelow);
+      if (ours) noneBelow = false;
       if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
@@ -162,7 +166,7 @@ export class Settler {
   // ---- 1. open transactions -------------------------------------------------------------------
 
   /** What became of an open transaction; a number: it is final, and that many of its orders completed. */
-  private async follow(tx: SettlementTxRecord, head: number, lowestNonce: boolean): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
+  private async follow(tx: SettlementTxRecord, head: number, lowestNonce: boolean, noneBelow: boolean): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
     const { deps } = this;
     let mined: SettlementReceipt | null = null;
     for (const hash of [...tx.hashes].reverse()) {
@@ -195,7 +199,7 @@ export class Settler {
         // Our lowest open transaction above the account's next nonce waits behind a gap nothing
         // of ours fills (a nonce signed from a wrong pending count): it can never be mined.
         const { latest } = await deps.chain.nonces();
-        if (tx.nonce > latest) {
+        if (noneBelow && tx.nonce > latest) {
           deps.log.warn({ network: tx.network, nonce: tx.nonce, latest, txHash: tx.txHash }, 'settlement transaction waits behind a nonce gap none of ours fills; its orders are due again');
           await this.giveBack(tx, 'DROPPED', `nonce ${tx.nonce} is above the account's next nonce ${latest}`, false);
           return 'GONE';
@@ -622,11 +626,11 @@ async function settlementFinal(tx: StoreTx, order: OrderRecord): Promise<OrderFa
 const MIN_GAS = 21_000n;
 /** Far above what one distribution of a batch uses (about 60,000, ADR 0009). */
 const MAX_GAS_PER_ORDER = 1_000_000n;
-/** A node refusing a transaction for its gas limit (geth, Erigon, Nethermind, anvil wordings). */
 /** A transaction the node refuses as underpriced is re-signed with higher fees at most this often (or replace_after_ms, if shorter). */
 const FEE_RESIGN_MIN_MS = 15_000;
 /** The node refuses a transaction's fees as too low (geth, Erigon, Nethermind, Besu, anvil wordings). */
-const FEES_REFUSED = /underpriced|fee too low|tip too low|less than (the )?block base ?fee|max ?fee per gas less than|feecap.*(low|less)|gas price too low|FeeTooLow/i;
+const FEES_REFUSED = /underpriced|fee too low|tip too low|less than (the )?block base ?fee|below (the )?(current )?base ?fee|max ?fee per gas less than|feecap.*(low|less)|gas price too low|gas price below|below (the )?(configured )?minimum gas price|GAS_PRICE_TOO_LOW|GAS_PRICE_BELOW_CURRENT_BASE_FEE|FeeTooLow/i;
+/** A node refusing a transaction for its gas limit (geth, Erigon, Nethermind, anvil wordings). */
 const GAS_LIMIT_REFUSED = /intrinsic gas too low|gas limit reached|exceeds block gas limit|gas limit .*(too low|too high|exceeds)|out of gas|GasLimitExceeded|IntrinsicGas/i;
 
 class Conflict extends Error {}

@@ -207,7 +207,8 @@ function trustProxySetting(setting: TextSetting): string[] {
   for (const e of entries) {
     const [ip, bits, extra] = e.split('/');
     const family = isIP(ip ?? '');
-    const prefixOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    // A /0 range would trust every client to name itself (and Fastify refuses it).
+    const prefixOk = bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) >= 1 && Number(bits) <= (family === 6 ? 128 : 32));
     if (family === 0 || !prefixOk || extra !== undefined) throw new ConfigError(`${setting.name} must be IP addresses or CIDR ranges separated by commas (e.g. 127.0.0.1,10.0.0.0/8), got ${JSON.stringify(e)}`);
   }
   return entries;
