@@ -1033,13 +1033,13 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.settlements.listOpenTxs('4')).toContainEqual({ ...tx, relayer: tx.relayer.toLowerCase() });
       // Only final settlements count as paid out from their address.
       const address = due.address.toLowerCase();
-      expect(await store.settlements.distributedFrom('4', [address])).toEqual(new Map());
-      expect(await store.settlements.settlingFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).toEqual(new Set([address]));
-      expect(await store.settlements.settlingFrom('2', [address])).toEqual(new Set());
+      expect((await store.settlements.outflowsFrom('4', [address])).distributed).toEqual(new Map());
+      expect((await store.settlements.outflowsFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).settling).toEqual(new Set([address]));
+      expect((await store.settlements.outflowsFrom('2', [address])).settling).toEqual(new Set());
       await store.settlements.update({ ...row, status: 'SETTLED', txId: tx.id, txHash: tx.txHash, distributed: 10n ** 30n, settledAt: T0 + 2, updatedAt: T0 + 2 });
-      expect(await store.settlements.distributedFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).toEqual(new Map([[address, 10n ** 30n]]));
-      expect(await store.settlements.distributedFrom('2', [address])).toEqual(new Map());
-      expect(await store.settlements.settlingFrom('4', [address])).toEqual(new Set());
+      expect((await store.settlements.outflowsFrom('4', [address, '0x00000000000000000000000000000000000000ff'])).distributed).toEqual(new Map([[address, 10n ** 30n]]));
+      expect((await store.settlements.outflowsFrom('2', [address])).distributed).toEqual(new Map());
+      expect((await store.settlements.outflowsFrom('4', [address])).settling).toEqual(new Set());
       // Settled while the order was not PAID (a reorganisation): listed once it is PAID again.
       const listed = async () => (await store.settlements.listSettledButPaid('4', 1000)).map((x) => x.paymentOrderNo);
       expect(await listed()).not.toContain(o.paymentOrderNo);

@@ -79,6 +79,14 @@ function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: 
     : `ethereum:${address}@${network.chainId}?value=${amountBase}`;
 }
 
+/**
+ * What is left to send to the chosen pair once part of its amount arrived (seen, final or not):
+ * 0 when nothing arrived yet, when all of it did, or when no pair is chosen.
+ */
+function remainderOf(s: OrderRecord['state']): bigint {
+  return s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
+}
+
 /** The chosen pair: its deposit address and `amountBase` to send (the option's whole amount unless said). */
 function selectedView(network: NetworkDeployment, option: OrderOptionRecord, deposit: DepositAddressRecord, amountBase: bigint = option.amountBase): SelectedView {
   const address = toChecksumAddress(deposit.address);
@@ -194,7 +202,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
-  const short = option && s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
+  const short = option ? remainderOf(s) : 0n;
   return {
     ok: true,
     data: {
@@ -267,7 +275,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; do not send anything more` };
   }
   const { due, received } = order.state;
-  if (same && due !== null && received.seen > 0n && received.seen >= due) {
+  if (same && due !== null && received.seen > 0n && remainderOf(order.state) === 0n) {
     return { ok: false, reason: 'NOT_SELECTABLE', message: 'the amount due has arrived and is being confirmed; do not send anything more' };
   }
   // Past the deadline the expiry worker closes the order (once the chain scan has covered the
@@ -321,8 +329,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!deposit) return CONFLICT;
   // The pair chosen again after part of the amount arrived: what is left to send (the order view
   // shows it as `remaining`), so that a wallet following this answer does not pay it all again.
-  const s = order.state;
-  const short = same && s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
+  const short = same ? remainderOf(order.state) : 0n;
   return { ok: true, data: selectedView(network, option, deposit, short > 0n ? short : option.amountBase) };
 }
 

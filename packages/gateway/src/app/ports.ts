@@ -347,10 +347,12 @@ export interface SettlementRepo {
   listSettledButPaid(network: string, limit: number): Promise<SettlementRecord[]>;
   /** The highest nonce of `relayer`'s open (SIGNED, SENT) transactions on `network`. */
   maxOpenNonce(network: string, relayer: string): Promise<number | null>;
-  /** What was paid out from each of `addresses` (lower-case) on `network` by settlements that are final (SETTLED). */
-  distributedFrom(network: string, addresses: readonly string[]): Promise<Map<string, bigint>>;
-  /** Those of `addresses` (lower-case) on `network` whose settlement is in flight (SENT: its transaction may have moved the money already). */
-  settlingFrom(network: string, addresses: readonly string[]): Promise<Set<string>>;
+  /**
+   * Settlements of `addresses` (lower-case) on `network` that move money out: what final (SETTLED)
+   * ones paid out from each address, and the addresses whose settlement is in flight (SENT: its
+   * transaction may have moved the money already).
+   */
+  outflowsFrom(network: string, addresses: readonly string[]): Promise<{ distributed: Map<string, bigint>; settling: Set<string> }>;
   /**
    * Gives up every open transaction of `networks` (DROPPED), makes their orders due again and
    * forgets every nonce recorded there: for dev chains that start afresh.

@@ -158,14 +158,13 @@ export async function scanNativeReceipts(
   }
   // A final settlement emptied its forwarder: what it paid out no longer sits at the address, so
   // it leaves the credited sum (a receipt after the settlement is then seen in full).
-  const paidOut = await store.settlements.distributedFrom(network.id, addresses);
+  const { distributed: paidOut, settling } = await store.settlements.outflowsFrom(network.id, addresses);
   // A settlement in flight may have moved the money already without being final: a balance below
   // what is credited there is then no reorganisation, and nothing is reverted until the settlement
   // is recorded either way (the rest goes on: a receipt above what is credited counts, a row the
   // balance covers becomes final). Otherwise money that arrived before the distribution, and went
   // out with it as the excess, would look reverted, then, once the settlement is final, like a
   // new receipt.
-  const settling = await store.settlements.settlingFrom(network.id, addresses);
   // The native part of a pass is stateless (balances against stored rows): when the balances
   // cannot be read (an endpoint behind a load balancer whose node has not reached `head` yet, a
   // node that refuses or garbles them), this pass leaves native receipts as they are and the

@@ -118,8 +118,6 @@ export class Settler {
     // its nonce be nothing of ours (an endpoint that has not seen our mined one would show one).
     let noneBelow = true;
     let stillOpen = 0;
-    // What the open transactions not mined yet may still cost: a new one must not spend it.
-    let reserved = 0n;
     for (const tx of open) {
       const ours = tx.nonce !== null && this.isOurs(tx);
       const outcome = await this.follow(tx, await head(), ours && lowestFree, ours && noneBelow);
@@ -128,15 +126,11 @@ export class Settler {
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
       if (typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
-      if (ours && (outcome === 'PENDING' || outcome === 'REPLACED' || outcome === 'REBROADCAST')) {
-        lowestFree = false;
-        const now = await deps.store.settlements.getTx(tx.id);
-        if (now) reserved += now.gasLimit * now.maxFeePerGas;
-      }
+      if (ours && (outcome === 'PENDING' || outcome === 'REPLACED' || outcome === 'REBROADCAST')) lowestFree = false;
     }
     result.settled += await this.completeSettledButPaid();
     if (stillOpen >= deps.settings.maxInFlight) return result;
-    await this.sendDue(head, result, reserved);
+    await this.sendDue(head, result);
     return result;
   }
 
@@ -381,8 +375,7 @@ export class Settler {
 
   // ---- 2. due settlements ---------------------------------------------------------------------
 
-  /** `reserved`: what the open transactions not mined yet may still cost the relayer (their gas limit at their fee cap). */
-  private async sendDue(head: () => Promise<number>, result: SettleResult, reserved: bigint): Promise<void> {
+  private async sendDue(head: () => Promise<number>, result: SettleResult): Promise<void> {
     const { deps } = this;
     const now = deps.clock.nowMs();
     const due = await deps.store.settlements.listDue(deps.network.id, now, deps.settings.batchSize);
@@ -411,6 +404,11 @@ export class Settler {
       }
       fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas < deps.settings.maxFeePerGas ? fees.maxPriorityFeePerGas : deps.settings.maxFeePerGas };
     }
+    // What our open transactions not mined yet may still cost (gas limit at fee cap, as last
+    // signed): a new one must not spend it.
+    const reserved = (await deps.store.settlements.listOpenTxs(deps.network.id))
+      .filter((t) => t.minedHash === null && t.nonce !== null && this.isOurs(t))
+      .reduce((sum, t) => sum + t.gasLimit * t.maxFeePerGas, 0n);
     if (balance < reserved + SETTLEMENT_GAS_ESTIMATE * fees.maxFeePerGas) {
       result.waiting = 'relayer balance too low for the settlement gas';
       return;

@@ -195,33 +195,23 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
         .executeTakeFirst();
       return r?.n === null || r?.n === undefined ? null : Number(r.n);
     },
-    async distributedFrom(network, addresses) {
-      const out = new Map<string, bigint>();
+    async outflowsFrom(network, addresses) {
+      const distributed = new Map<string, bigint>();
+      const settling = new Set<string>();
       for (let i = 0; i < addresses.length; i += 500) {
         const rows = await q
           .selectFrom('settlements')
-          .select(['address', 'distributed'])
+          .select(['address', 'status', 'distributed'])
           .where('network', '=', network)
-          .where('status', '=', 'SETTLED')
+          .where('status', 'in', ['SENT', 'SETTLED'])
           .where('address', 'in', addresses.slice(i, i + 500) as string[])
           .execute();
-        for (const r of rows) out.set(r.address, (out.get(r.address) ?? 0n) + BigInt(r.distributed ?? '0'));
+        for (const r of rows) {
+          if (r.status === 'SENT') settling.add(r.address);
+          else distributed.set(r.address, (distributed.get(r.address) ?? 0n) + BigInt(r.distributed ?? '0'));
+        }
       }
-      return out;
-    },
-    async settlingFrom(network, addresses) {
-      const out = new Set<string>();
-      for (let i = 0; i < addresses.length; i += 500) {
-        const rows = await q
-          .selectFrom('settlements')
-          .select('address')
-          .where('network', '=', network)
-          .where('status', '=', 'SENT')
-          .where('address', 'in', addresses.slice(i, i + 500) as string[])
-          .execute();
-        for (const r of rows) out.add(r.address);
-      }
-      return out;
+      return { distributed, settling };
     },
     async releaseNonce(network, relayer, nonce) {
       const r = await q
