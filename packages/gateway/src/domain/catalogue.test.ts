@@ -51,12 +51,18 @@ describe('catalogue', () => {
     const problems = checkDeployment(broken);
     expect(problems).toEqual([
       'network 2: fee rate must be a decimal in [0, 1)',
-      'network 2: minimum fee must be a decimal',
+      'network 2: minimum fee must be a positive decimal (USD)',
       'network 2: currency ETH listed twice',
       'network 2: currency ETH needs 0 <= precision <= decimals <= 36',
       'network 2: USD is a fiat code',
       'network 2: listed twice',
       'network 2: invalid chain id',
     ]);
+  });
+  it('refuses a minimum fee of zero: every settlement pays the fee address a positive amount', () => {
+    const [eth] = mainnetDeployment().networks;
+    if (!eth) throw new Error('no network');
+    for (const minFeeUsd of ['0', '0.00', '-1']) expect(checkDeployment({ networks: [{ ...eth, minFeeUsd }] })).toEqual(['network 2: minimum fee must be a positive decimal (USD)']);
+    expect(checkDeployment({ networks: [{ ...eth, minFeeUsd: '0.000001', feeRate: '0' }] })).toEqual([]);
   });
 });

@@ -169,7 +169,10 @@ export function checkDeployment(deployment: Deployment): string[] {
     if (!Number.isSafeInteger(n.chainId) || n.chainId <= 0) problems.push(`${where}: invalid chain id`);
     const rate = ratFromDecimal(n.feeRate);
     if (!rate || rate.num >= rate.den) problems.push(`${where}: fee rate must be a decimal in [0, 1)`);
-    if (!ratFromDecimal(n.minFeeUsd)) problems.push(`${where}: minimum fee must be a decimal`);
+    // The fee address is a receiver of every settlement plan, with a positive amount: a minimum of
+    // 0 would let a fee rate of 0 (or a tiny amount) make a plan that cannot be settled.
+    const minFee = ratFromDecimal(n.minFeeUsd);
+    if (!minFee || minFee.num <= 0n) problems.push(`${where}: minimum fee must be a positive decimal (USD)`);
     problems.push(...checkChain(where, n.chain));
     const codes = new Set<string>();
     for (const c of n.currencies) {

@@ -112,6 +112,9 @@ function listedPairs(wanted: readonly Wanted[], deployment: Deployment, filter: 
       pairs.push({ candidate: { network, currency }, named: w.networks !== null });
     }
   }
+  // receive_network names its networks as the standard edition's does: each needs a wallet.
+  const filterless = filter?.find((n) => !hasWallet(merchant, n.id));
+  if (filterless) return noWallet(filterless.id);
   const named = pairs.find((p) => p.named && !hasWallet(merchant, p.candidate.network.id));
   if (named) return noWallet(named.candidate.network.id);
   const candidates = pairs.filter((p) => hasWallet(merchant, p.candidate.network.id)).map((p) => p.candidate);
@@ -124,9 +127,10 @@ function listedPairs(wanted: readonly Wanted[], deployment: Deployment, filter: 
 /**
  * Pro edition, checked in this order: 41036 a currency listed twice, 41037 a network listed
  * twice in one entry, 41027 an unknown network (receive_network, then the list), 41031 a pair
- * the deployment (or the receive_network filter) does not offer, 41035 a named network without
- * the merchant's wallet or an entry/order with no network left that has one. receive_network,
- * when sent, restricts the pairs to its networks.
+ * the deployment (or the receive_network filter) does not offer, 41035 a network of
+ * receive_network or of an entry without the merchant's wallet, or an entry/order with no network
+ * left that has one. receive_network, when sent, restricts the pairs to its networks (and, as in
+ * the standard edition, each of them needs the merchant's wallet).
  */
 export function proCandidates(req: ProOrderRequest, deployment: Deployment, merchant: MerchantView): CandidatesResult {
   const list = req.availablePaymentCurrencyNetworks;
@@ -151,6 +155,8 @@ export function proCandidates(req: ProOrderRequest, deployment: Deployment, merc
     }
     return listedPairs(wanted, deployment, filter, merchant);
   }
+  const filterless = filter?.find((n) => !hasWallet(merchant, n.id));
+  if (filterless) return noWallet(filterless.id);
   const candidates = (filter ?? deployment.networks)
     .filter((n) => hasWallet(merchant, n.id))
     .flatMap((network) => network.currencies.map((currency) => ({ network, currency })));

@@ -83,6 +83,10 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
   const fee = serviceFee(amountBase, schedule);
   const shares = split ? allocateSplit(split, amountBase, converted.toBase) : null;
   if (shares && shares.merchant <= fee) return { kind: 'merchant' };
+  // Without a split the merchant's share is the whole amount, which must also exceed the fee
+  // (a high fee rate on a tiny amount rounds the fee up to all of it): nothing would be left to
+  // settle to the merchant (settlementPlan refuses such a plan).
+  if (!shares && amountBase <= fee) return { kind: 'amount' };
   return {
     kind: 'option',
     option: {

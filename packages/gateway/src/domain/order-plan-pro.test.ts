@@ -88,6 +88,15 @@ describe('pro networks', () => {
     expect(codeOf(plan(list([{ currency: 'ETH', networks: ['4'] }]), 'pro'))).toBe(41031);
     expect(codeOf(plan(list([{ currency: 'DOGE' }]), 'pro'))).toBe(41031);
   });
+  it('refuses a receive_network network without the merchant wallet (41035), as the standard edition does', () => {
+    const m = merchant({ wallets: { '2': ADDR.wallet } });
+    expect(codeOf(plan(proBody({ receive_network: '2,4' }), 'pro', { merchant: m }))).toBe(41035);
+    expect(codeOf(plan(proBody({ receive_network: '2,4', available_payment_currency_networks: [{ currency: 'USDT' }] }), 'pro', { merchant: m }))).toBe(41035);
+    expect(codeOf(plan(proBody({ receive_network: '4,2', available_payment_currency_networks: [{ currency: 'USDT', networks: ['2'] }] }), 'pro', { merchant: m }))).toBe(41035);
+    // 41031 (a pair outside receive_network) still wins over the missing wallet.
+    expect(codeOf(plan(proBody({ receive_network: '4', available_payment_currency_networks: [{ currency: 'USDT', networks: ['2'] }] }), 'pro', { merchant: m }))).toBe(41031);
+    expect(planOf(plan(proBody({ receive_network: '2' }), 'pro', { merchant: m })).options.every((o) => o.network === '2')).toBe(true);
+  });
   it('lets receive_network restrict the pairs', () => {
     const p = planOf(plan(proBody({ receive_network: '4' }), 'pro'));
     expect(p.options.map((o) => o.network)).toEqual(['4', '4', '4']);

@@ -168,6 +168,17 @@ describe('payment options and fees', () => {
     expect(codeOf(plan(standardBody({ total_amount: '0.10' })))).toBe(41028);
     expect(planOf(plan(standardBody({ total_amount: '0.100001' }))).options.map((o) => o.network)).toEqual(['3', '4']);
   });
+  it('drops a pair whose fee would be the whole amount (a high fee rate on a tiny amount): nothing would be left for the merchant', () => {
+    const deployment = mainnetDeployment();
+    const steep = { networks: deployment.networks.map((n) => ({ ...n, feeRate: '0.9', minFeeUsd: '0.000001' })) };
+    // 0.000005 USDT = 5 base units on Ethereum and Polygon (6 decimals): 0.9 × 5 = 4.5, rounded
+    // up to 5, the whole amount. On BNB Smart Chain (18 decimals) the fee is 90 % of 5 × 10^12.
+    expect(codeOf(plan(standardBody({ total_amount: '0.000005', receive_network: '2,4' }), 'standard', { deployment: steep }))).toBe(41028);
+    expect(planOf(plan(standardBody({ total_amount: '0.000005' }), 'standard', { deployment: steep })).options.map((o) => [o.network, o.fee])).toEqual([['3', 45n * 10n ** 11n]]);
+    // 0.000010: a fee of 9 leaves 1 base unit to the merchant.
+    const p = planOf(plan(standardBody({ total_amount: '0.00001', receive_network: '2,4' }), 'standard', { deployment: steep }));
+    expect(p.options.map((o) => [o.amountBase, o.fee])).toEqual([[10n, 9n], [10n, 9n]]);
+  });
   it('treats a currency without a rate as no candidate (41028 when nothing is left)', () => {
     const rates = rateTableFrom({ USDC: '1' });
     expect(codeOf(plan(standardBody(), 'standard', { rates }))).toBe(41028);

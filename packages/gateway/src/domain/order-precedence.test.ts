@@ -22,7 +22,7 @@ function setMerchant(s: Scenario, patch: Parameters<typeof merchant>[0]): void {
 /** The pinned order, first to last (split part: §9 order; 41026 is our divide_detail rule). */
 const ORDER = [
   40003, 40009, 40008, 40007, 41002, 41039, 41023, 41009, 41013, 41018, 41021, 41012, 41001, 41000, 41027, 41031, 41035,
-  41015, 41026, 41014, 41019, 41032, 41029, 41033, 41034, 43011, 41008, 41028, 41007,
+  41015, 41026, 41014, 41019, 41008, 41032, 41029, 41033, 41034, 43011, 41028, 41007,
 ] as const;
 
 const twentyOthers = Array.from({ length: 20 }, (_, i) => ({ receiver_addr: addressN(i), amount: '0.01' }));
@@ -81,6 +81,12 @@ const SAME_FIELD: Partial<Record<string, Fault>> = {
         { receiver_addr: ADDR.other1.toLowerCase(), amount: '0.250' },
       ],
     }),
+  // 21 receivers (43011) in a split that adds up to an order total at the minimum fee (41028):
+  // the sum (41008) is checked before both, so the split must match the new total.
+  '43011>41028': (s) => {
+    s.body['total_amount'] = '0.10';
+    split(s, { seller_amount: '0.03', merchant_amount: '0.05', other_details: twentyOthers.map((o) => ({ ...o, amount: '0.001' })) });
+  },
   // an amount at the minimum fee everywhere (41028) whose merchant share is below the fee (41007).
   '41028>41007': (s) => {
     s.body['total_amount'] = '0.10';

@@ -10,9 +10,11 @@
 //   split_details:  41005, 41006, 41025 per entry; 41015 no purpose-1 entry, 41016 several;
 //                   41026 no purpose-2 entry; 41017 a merchant entry names another merchant;
 //   then both:      41014 an amount not a positive decimal; 41019 too many decimals;
+//                   41008 the shares do not add up to the order total exactly (§9 lists the
+//                         sum right after the amounts, before the addresses);
 //                   41032 a bad address (also the zero address or a forwarder factory); 41029 an entry repeated (same receiver and amount);
 //                   41033 an address twice; 41034 a merchant CA address; 43011 over 20
-//                   receivers; 41008 the shares do not add up to the order total exactly.
+//                   receivers.
 
 import { formatAmount, parseAmount } from '@sparkpay/protocol';
 import { addressKey, isValidEvmAddress, ZERO_ADDRESS } from './address.js';
@@ -184,6 +186,10 @@ function checkDraft(d: Draft, ctx: SplitContext): { ok: true; split: SplitPlan }
   const checked = checkAmounts(amounts, ctx.precision);
   if (!checked.ok) return checked;
   const value = (t: Text): bigint => checked.values.get(t) ?? 0n;
+  const sum = amounts.reduce((s, t) => s + value(t), 0n);
+  if (sum !== ctx.total) {
+    return refuse(OrderErrors.SPLIT_TOTAL_MISMATCH, `${d.totalLabel} (${formatAmount(sum, ctx.precision)}) must equal the order total (${formatAmount(ctx.total, ctx.precision)})`);
+  }
   const addrs = [d.seller.addr, ...d.others.map((o) => o.addr)];
   const bad = addrs.find((a) => !isValidEvmAddress(a.text));
   if (bad) return refuse(OrderErrors.INVALID_SPLIT_ADDRESS, `${bad.label} must be an EVM address (0x + 40 hex, EIP-55 checksum if mixed case)`);
@@ -206,10 +212,6 @@ function checkDraft(d: Draft, ctx: SplitContext): { ok: true; split: SplitPlan }
   if (caHit) return refuse(OrderErrors.SPLIT_ADDRESS_IS_CA_ADDRESS, `${caHit.label} is the merchant's CA address`);
   if (d.receiverCount > MAX_SPLIT_RECEIVERS) {
     return refuse(OrderErrors.TOO_MANY_SPLITS, `a split lists at most ${MAX_SPLIT_RECEIVERS} receivers`);
-  }
-  const sum = amounts.reduce((s, t) => s + value(t), 0n);
-  if (sum !== ctx.total) {
-    return refuse(OrderErrors.SPLIT_TOTAL_MISMATCH, `${d.totalLabel} (${formatAmount(sum, ctx.precision)}) must equal the order total (${formatAmount(ctx.total, ctx.precision)})`);
   }
   return {
     ok: true,
