@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpSender } from '../src/adapters/notify/http-sender.js';
 import { NotificationDelivery } from '../src/app/deliver-notifications.js';
-import type { Store } from '../src/app/ports.js';
+import type { NotificationSender, Store } from '../src/app/ports.js';
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -328,5 +328,48 @@ describe.each(DATABASE_KINDS)('an answer the database cannot store, on %s', (kin
       await r.close();
       await t.close();
     }
+  });
+});
+
+describe.each(DATABASE_KINDS)('attempt log across a resend on %s', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: false });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const delivery = (owner: string, sender: NotificationSender) =>
+    new NotificationDelivery({ store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) }, { owner, leaseMs: 15_000, concurrency: 4, perDestination: 4 });
+  /** A sender that dies mid-attempt: it never answers, and nothing of it is recorded. */
+  const dead: NotificationSender = { send: () => new Promise<never>(() => undefined) };
+  const delivering: NotificationSender = { send: async () => ({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null }) };
+
+  async function paid(): Promise<string> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: 'http://receiver.example/n' }), merchant: t.merchant, clock: t.clock });
+    const no = String(res.json.data!.payment_order_no);
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
+  }
+
+  it.each([
+    ['its lease ran out', false],
+    ['the notification was resent meanwhile (which clears the lease)', true],
+  ])('an attempt whose sender died is INTERRUPTED in the log once the next attempt is claimed: %s', async (_why, resend) => {
+    const notifyId = await paid();
+    expect(await delivery('dead', dead).deliverDue({ scan: true })).toBe(1);
+    t.clock.advance(20);
+    if (resend) expect((await resendNotification({ store: t.gateway.store, clock: t.clock }, notifyId)).ok).toBe(true);
+    const alive = delivery('alive', delivering);
+    expect(await alive.deliverDue({ scan: true })).toBe(1);
+    await alive.idle();
+    const log = await t.gateway.store.notifications.listAttempts(notifyId);
+    expect(log.map((a) => [a.attemptNo, a.series, a.outcome, a.finishedAt === null])).toEqual([
+      [1, 1, 'INTERRUPTED', false],
+      [2, resend ? 2 : 1, 'DELIVERED', false],
+    ]);
+    expect(log[0]!.error).toMatch(resend ? /resent/ : /sender dead stopped/);
+    expect(await t.gateway.store.notifications.get(notifyId)).toMatchObject({ status: 'DELIVERED', attempts: 1 });
   });
 });

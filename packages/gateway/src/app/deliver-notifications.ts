@@ -159,7 +159,12 @@ export class NotificationDelivery {
       for (const due of ordered) {
         const record = await tx.notifications.claim(due, owner, now, now + leaseMs);
         if (!record) continue;
-        if (due.leaseOwner !== null && due.attemptNo > 0) {
+        // The attempt before this one still IN_FLIGHT: its sender stopped before recording an
+        // outcome (its lease ran out), or the notification was resent meanwhile (which clears
+        // the lease). Either way it is INTERRUPTED in the log; a sender still alive replaces
+        // that with the receiver's answer when it has one (finishAttempt). Only an IN_FLIGHT
+        // attempt changes: a recorded outcome stays.
+        if (due.attemptNo > 0) {
           await tx.notifications.finishAttempt(due.notifyId, due.attemptNo, {
             outcome: 'INTERRUPTED',
             finishedAt: now,
@@ -167,7 +172,10 @@ export class NotificationDelivery {
             latencyMs: null,
             responseHead: null,
             errorKind: 'INTERRUPTED',
-            error: `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`,
+            error:
+              due.leaseOwner !== null
+                ? `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`
+                : 'no outcome was recorded before the notification was resent; the receiver may have it',
           });
         }
         const attemptNo = due.attemptNo + 1;
