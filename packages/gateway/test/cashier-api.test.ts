@@ -111,6 +111,40 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect(((await same.json()) as Record<string, string>).address).toBe(onBsc.address);
   });
 
+  it('hands out the address and payment link only while something is still to send, as select answers them', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;
+    const view = async () => (await (await get(paymentOrderNo, token)).json()) as { payer_state: string; remaining: string | null; selected: Record<string, string> };
+    const shown = async () => {
+      const v = await view();
+      return { state: v.payer_state, remaining: v.remaining, address: v.selected.address, uri: v.selected.uri, selects: (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).status };
+    };
+    expect(await shown()).toEqual({ state: 'AWAITING', remaining: null, address: chosen.address, uri: chosen.uri, selects: 200 });
+    const pay = (txByte: string, amount: bigint, status: 'SEEN' | 'FINAL') =>
+      observeTransfer(t, { paymentOrderNo, amount, status, confirmations: status === 'FINAL' ? 64 : 1, address: chosen.address, txHash: `0x${txByte.repeat(32)}` });
+    // Part of it seen: the rest goes to the same address.
+    await pay('a1', 4_000_000n, 'SEEN');
+    const part = await shown();
+    expect(part).toMatchObject({ remaining: '6.5', address: chosen.address, selects: 200 });
+    expect(part.uri).toMatch(/&uint256=10500000$/);
+    // The whole amount seen, not final yet: nothing more to send.
+    await pay('a2', 6_500_000n, 'SEEN');
+    expect(await shown()).toEqual({ state: 'CONFIRMING', remaining: null, address: '', uri: '', selects: 409 });
+    // Paid: the same.
+    await pay('a1', 4_000_000n, 'FINAL');
+    await pay('a2', 6_500_000n, 'FINAL');
+    expect(await shown()).toEqual({ state: 'PAID', remaining: null, address: '', uri: '', selects: 409 });
+  });
+
+  it('hands out no address past the deadline, even with money sent in time still confirming', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;
+    await observeTransfer(t, { paymentOrderNo, amount: 4_000_000n, status: 'SEEN', confirmations: 1, address: chosen.address });
+    t.clock.advance(1801);
+    const v = (await (await get(paymentOrderNo, token)).json()) as { selected: Record<string, string>; remaining: string | null };
+    expect([v.selected.network, v.selected.address, v.selected.uri, v.remaining]).toEqual(['4', '', '', null]);
+  });
+
   it.each([
     [{ network: '4', currency: 'DOGE' }, 'application/json', 400, 'BAD_REQUEST'],
     [{ network: '9', currency: 'USDT' }, 'application/json', 400, 'BAD_REQUEST'],

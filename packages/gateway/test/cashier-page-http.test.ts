@@ -113,8 +113,14 @@ describe('cashier page over HTTP', () => {
     const o = await newOrder();
     const res = await postForm(o.no, o.token, body, type);
     expect(res.status).toBe(303);
-    const html = await (await page(res.headers.get('location')!)).text();
+    const location = res.headers.get('location')!;
+    expect(location).toContain('&e=1');
+    const html = await (await page(location)).text();
     expect(html).toContain('role="alert"');
+    // Without JavaScript the page refreshes itself to its own address without the notice: shown once.
+    const refresh = /<noscript><meta http-equiv="refresh" content="10;url=([^"]+)"><\/noscript>/.exec(html);
+    expect(refresh?.[1]?.replaceAll('&amp;', '&')).toBe(location.replace('&e=1', ''));
+    expect(await (await page(location.replace('&e=1', ''))).text()).not.toContain('role="alert"');
     expect(await t.gateway.store.depositAddresses.get(o.no, '4', 'USDT')).toBeNull();
   });
 

@@ -197,6 +197,26 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     await context.close();
   });
 
+  it('past the deadline, the open page keeps its usual pace (one ask at the deadline, then every 2 s), not a request a second', async () => {
+    const order = await newOrder();
+    t.clock.advance(1801);
+    const { context, page } = await openPage({ ...DESKTOP, locale: 'en-US' });
+    const asked: number[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/cashier/api/')) asked.push(Date.now());
+    });
+    await page.goto(order.url);
+    await statusIs(page, 'The payment deadline has passed: do not send anything now. A payment already sent is being checked on the chain before the order closes.');
+    const from = Date.now();
+    await page.waitForTimeout(6_500);
+    // The countdown at 0 asked once at once; the 2 s polling goes on (and so does its 5 s wait
+    // after a 429, which a request every second would cut short): 3-4 requests, not 6-7.
+    const during = asked.filter((at) => at >= from).length;
+    expect(during).toBeGreaterThanOrEqual(2);
+    expect(during).toBeLessThanOrEqual(4);
+    await context.close();
+  });
+
   it('a wrong token gets a 404 page that reveals nothing', async () => {
     const order = await newOrder();
     const { context, page } = await openPage({ ...PHONE, locale: 'en-US' });

@@ -22,6 +22,7 @@
   var fallback = false;
   var redirectTimer = null;
   var countdownEnd = 0;
+  var deadlineAsked = false;
 
   function signature(v) {
     var payments = (v.payments || []).map(function (p) { return p.tx_hash + ':' + p.confirmations + ':' + p.status; }).join(',');
@@ -79,7 +80,12 @@
     var left = Math.max(0, Math.round((countdownEnd - Date.now()) / 1000));
     var h = Math.floor(left / 3600);
     el.textContent = (h > 0 ? h + ':' : '') + two(Math.floor((left % 3600) / 60)) + ':' + two(left % 60);
-    if (left === 0 && main.getAttribute('data-final') !== 'true') schedule(0);
+    // The deadline passed: ask once at once (the order may have closed), then the usual polling
+    // (and its back-off after a 429) goes on; not a poll every second until the order is final.
+    if (left === 0 && !deadlineAsked && main.getAttribute('data-final') !== 'true') {
+      deadlineAsked = true;
+      schedule(0);
+    }
   }
 
   function bind() {

@@ -196,13 +196,16 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
   const now = nowSeconds(deps.clock);
   const state = payerState(order, selected !== null, now);
-  // A closed order's address is not handed to anyone (a wallet reading this API included): money
-  // sent there now would only be PAID_LATE; nor is a closing one's (past the deadline).
-  if (selected && (s.status === 'CLOSED' || state === 'CLOSING')) selected = { ...selected, address: '', uri: '' };
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
   const short = option ? remainderOf(s) : 0n;
+  // The address and payment link are handed out (a wallet reading this API included) only while
+  // something is still to be sent, as the page shows them and select answers them: not once the
+  // order is closed, closing (past the deadline), paid or completed, nor once its whole amount
+  // arrived. Money sent there then would only be PAID_LATE, or excess, for the merchant to sort out.
+  const sendable = open && (s.received.seen === 0n || short > 0n);
+  if (selected && !sendable) selected = { ...selected, address: '', uri: '' };
   return {
     ok: true,
     data: {
@@ -289,15 +292,18 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   const wallet = merchant?.wallets[networkId];
   const feeAddress = network?.chain.feeAddress;
   if (!network || !wallet || !feeAddress) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
-  const plan = settlementPlan(order.paymentOrderNo, option, wallet, feeAddress);
   let address: string | null;
+  let plan: ReturnType<typeof settlementPlan>;
   try {
+    // settlementPlan refuses a plan that cannot be settled (a fee not below the merchant's share,
+    // stored under an earlier fee configuration): no address for it either.
+    plan = settlementPlan(order.paymentOrderNo, option, wallet, feeAddress);
     address = deps.deposits.addressFor(plan, network);
   } catch (err) {
     // A plan the factory could not pay out (an order created before its split was checked for
     // that): no address, or every payment sent to it would be stranded there.
     if (!(err instanceof RangeError)) throw err;
-    return { ok: false, reason: 'UNAVAILABLE', message: `this order's split cannot be paid out on network ${networkId}: ${err.message}` };
+    return { ok: false, reason: 'UNAVAILABLE', message: `this order's settlement plan cannot be paid out on network ${networkId}: ${err.message}` };
   }
   if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
   const planJson = planToJson(plan);

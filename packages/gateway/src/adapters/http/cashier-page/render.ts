@@ -191,7 +191,7 @@ export function renderPage(ctx: PageContext): string {
 <title>${esc(t('page_title', { merchant: v.merchant_name }))}</title>
 <link rel="stylesheet" href="${esc(ctx.assets.style)}">
 <script src="${esc(ctx.assets.script)}" defer></script>
-${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''}${open ? '<noscript><meta http-equiv="refresh" content="10"></noscript>' : ''}
+${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''}${open ? `<noscript><meta http-equiv="refresh" content="10;url=${esc(pageUrl(v.payment_order_no, ctx.token, lang))}"></noscript>` : ''}
 </head>
 <body>
 <main id="cashier" data-order="${esc(v.payment_order_no)}" data-state="${esc(v.payer_state)}" data-final="${v.final}" data-sig="${esc(viewSignature(v))}">
