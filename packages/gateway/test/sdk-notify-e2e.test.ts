@@ -89,3 +89,51 @@ describe.each(DATABASE_KINDS)('SDK notification handler receiving from the gatew
     expect(called).toBe(0);
   });
 });
+
+describe.each(DATABASE_KINDS)('a notification of an order flooded with dust transfers (%s)', (kind) => {
+  let t: TestGateway;
+  let server: Server | undefined;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: true, config: { notifyAllowPrivate: true, notify: { timeoutMs: 10_000, concurrency: 8, perDestination: 4, pollMs: 20, leaseMs: 15_000 } } });
+  });
+  afterAll(async () => {
+    await t?.close();
+    server?.closeAllConnections();
+    await new Promise((r) => (server ? server.close(r) : r(undefined)));
+  });
+
+  it('stays within what the SDK handler accepts by default: 50 transfers listed, those that count first, payments_count says how many', async () => {
+    const received: NotificationPayload[] = [];
+    const sizes: number[] = [];
+    const handler = createNotificationHandler({ merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKeyPem, onNotification: (p) => void received.push(p) });
+    server = createServer((req, res) => {
+      sizes.push(Number(req.headers['content-length']));
+      void handler.node(req, res);
+    });
+    const url = await listen(server);
+    // Every text field at its limit, in a character JSON escapes to six bytes, and a split of 20
+    // receivers: the largest order body there is.
+    const others = Array.from({ length: 19 }, (_, i) => ({ receiver_addr: `0x${(i + 1).toString(16).padStart(40, 'b')}`, amount: '0.10' }));
+    const texts = { merchant_order_desc: '\u0001'.repeat(256), goods_info: '\u0001'.repeat(1024), business_info: '\u0001'.repeat(1024), extension: '\u0001'.repeat(1024) };
+    const body = orderBody(t.merchant, t.clock, { notify_url: url, ...texts, divide_detail: { seller_amount: '6.60', seller_addr: `0x${'c'.repeat(40)}`, merchant_amount: '2.00', other_details: others } });
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
+    expect(res.json.code, res.json.message).toBe(0);
+    const paymentOrderNo = String(res.json.data!.payment_order_no);
+    // 300 transfers of one base unit (on the order's pair: they count), then the payer's payment.
+    const dust = Array.from({ length: 300 }, (_, i) => ({ network: '4' as const, currency: 'USDT', txHash: `0x${(0xd000 + i).toString(16).padStart(64, '0')}`, logIndex: 0, blockNumber: 5000 + i, blockHash: `0x${(0xe000 + i).toString(16).padStart(64, '0')}`, address: `0x${'a'.repeat(40)}`, confirmations: 64, status: 'FINAL' as const, paymentOrderNo, amount: 1n }));
+    await t.gateway.payments.transfersObserved(dust);
+    const payment = await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n - 300n, blockNumber: 9000 });
+    await waitUntil('ORDER_PAID received', async () => received.find((p) => p.notify_type === 'ORDER_PAID') ?? null, 15_000);
+    const paid = received.find((p) => p.notify_type === 'ORDER_PAID')! as NotificationPayload & { payments: { tx_hash: string; amount: string; block_number: number }[]; payments_count: number };
+    expect(paid).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10.5', payments_count: 301, goods_info: texts.goods_info });
+    expect(paid.payments).toHaveLength(50);
+    // The payer's payment is listed, the list in its stored order (by block).
+    expect(paid.payments.map((p) => p.tx_hash)).toContain(payment.txHash);
+    expect(paid.payments.map((p) => p.block_number)).toEqual([...paid.payments.map((p) => p.block_number)].sort((a, b) => a - b));
+    // Room left under the handler's 64 KiB for the settlement's 22 payouts listed later.
+    expect(Math.max(...sizes)).toBeLessThan(64 * 1024 - 8 * 1024);
+    const query = await api(t.baseUrl, { method: 'GET', path: `/v4/pay/orders/${t.merchant.merchantNo}/${String(body.request_no)}`, merchant: t.merchant, clock: t.clock });
+    expect(query.json.data).toMatchObject({ payments_count: 301 });
+    expect((query.json.data as { payments: unknown[] }).payments).toHaveLength(50);
+  }, 30_000);
+});

@@ -180,7 +180,13 @@ export interface OrderDetailsCommon {
   pay_exception?: PayException;
   close_reason?: CloseReason | null;
   payment_options?: PaymentOption[];
+  /**
+   * The order's transfers; at most 50 of them (those that count first, larger before smaller)
+   * when it has more: see `payments_count`.
+   */
   payments?: OrderPayment[];
+  /** How many transfers the order has in all (more than `payments` lists when it was cut). */
+  payments_count?: number;
   settlements?: OrderSettlement[];
   /** Increases with every state change; compare with notifications' `sequence`. */
   sequence?: number;

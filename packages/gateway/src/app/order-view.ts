@@ -80,6 +80,30 @@ function settlementViews(order: OrderRecord, view: SettlementView | null) {
   }));
 }
 
+/**
+ * Most transfers a query or notification lists. Anyone can send an order's deposit address
+ * transfers of one base unit; without a bound a few hundred of them would make every notification
+ * of the order larger than receivers accept (the SDK's handler takes 64 KiB, Express 100 kB), and
+ * it would never be delivered. 50 entries stay under 64 KiB with every text field at its limit
+ * (in characters JSON escapes), a split of 20 receivers and its settlement listed.
+ */
+export const MAX_LISTED_PAYMENTS = 50;
+
+/**
+ * The transfers `payments` lists, in their stored order: all of them up to MAX_LISTED_PAYMENTS;
+ * past that the ones that matter most: those that count (the order's pair, still on the chain)
+ * before the rest, larger amounts before smaller, so dust never pushes the payer's payment out.
+ */
+function listedPayments(order: OrderRecord, payments: PaymentRecord[]): PaymentRecord[] {
+  if (payments.length <= MAX_LISTED_PAYMENTS) return payments;
+  const counts = (p: PaymentRecord) => p.status !== 'REVERTED' && p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
+  const ranked = payments
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => Number(counts(b.p)) - Number(counts(a.p)) || (a.p.amount === b.p.amount ? a.i - b.i : a.p.amount > b.p.amount ? -1 : 1));
+  const kept = new Set(ranked.slice(0, MAX_LISTED_PAYMENTS).map((x) => x.i));
+  return payments.filter((_, i) => kept.has(i));
+}
+
 /** §11 query data; also the body of every notification (§13). */
 export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null): Record<string, unknown> {
   const selected = selectedOption(order);
@@ -108,7 +132,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
     extension: order.extension ?? '',
     close_reason: s.closeReason,
     payment_options: optionViews(order),
-    payments: payments.map((p) => {
+    payments: listedPayments(order, payments).map((p) => {
       const opt = order.options.find((o) => o.network === p.network && o.currency === p.currency);
       return {
         network: p.network,
@@ -122,6 +146,8 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
         status: p.status,
       };
     }),
+    // How many transfers the order has in all: more than `payments` lists when it was cut.
+    payments_count: payments.length,
     settlements: settlementViews(order, settlement),
     sequence: order.sequence,
   };
