@@ -486,9 +486,13 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
       const s = j.selected;
       if (`${String(s.network)}/${String(s.currency)}` !== selectedPair) v.push(`selected ${String(s.network)}/${String(s.currency)}, stored ${selectedPair}`);
       const stored = snap.deposits.find((d) => d.network === s.network && d.currency === s.currency);
-      // README: "A closed order's `selected` carries no `address` or `uri`".
-      if (row.pay_status === 'CLOSED') {
-        if (s.address !== '' || s.uri !== '') v.push(`a closed order shows address ${String(s.address)}`);
+      // README: "The order view's `selected` carries the `address` and `uri` only while something
+      // is still to be sent": open (not past the deadline, neither paid nor closed) and nothing
+      // arrived yet or less than the whole amount.
+      const open = ['AWAITING', 'CONFIRMING', 'UNDERPAID'].includes(String(j.payer_state)) && Number(j.now) < Number(row.expire_time);
+      const sendable = open && (String(row.seen_amount ?? '0') === '0' || j.remaining !== null);
+      if (!sendable) {
+        if (s.address !== '' || s.uri !== '') v.push(`an order with nothing to send (${String(row.pay_status)}, ${String(j.payer_state)}) shows address ${String(s.address)}`);
       } else if (!stored || String(s.address).toLowerCase() !== stored.address) v.push(`selected address ${String(s.address)}, stored ${String(stored?.address)}`);
     }
     return v;

@@ -294,7 +294,7 @@ function inspectPage(nodes: DomNode[], exp: PageExpectation, rawHtml?: string): 
           (n.tag === 'a' && name === 'href' && n.id === 'redirect' && paidWithRedirect && value === exp.redirect && /^https?:\/\//i.test(value)) ||
           (n.tag === 'a' && name === 'href' && n.id !== 'redirect' && n.id !== 'wallet-link' && LANGS.some((l) => value === pageUrl(l))) ||
           (n.tag === 'meta' && name === 'http-equiv' && value === 'refresh') ||
-          (n.tag === 'meta' && name === 'content' && attr(n, 'http-equiv') === 'refresh' && (value === '10' || (paidWithRedirect && value === `3;url=${exp.redirect}`))) ||
+          (n.tag === 'meta' && name === 'content' && attr(n, 'http-equiv') === 'refresh' && (LANGS.some((l) => value === `10;url=${pageUrl(l)}`) || (paidWithRedirect && value === `3;url=${exp.redirect}`))) ||
           (n.tag === 'meta' && name === 'content' && attr(n, 'http-equiv') === null && ['width=device-width,initial-scale=1', 'no-referrer', 'noindex,nofollow'].includes(value));
         if (!ok) problems.push(`URL or forbidden attribute ${where}`);
         if (ok && ['href', 'src', 'action'].includes(name)) {

@@ -102,7 +102,7 @@ describe.each(DATABASE_KINDS)('a notification of an order flooded with dust tran
     await new Promise((r) => (server ? server.close(r) : r(undefined)));
   });
 
-  it('stays within what the SDK handler accepts by default: 50 transfers listed, those that count first, payments_count says how many', async () => {
+  it('stays within what the SDK handler accepts by default: 50 transfers listed, the largest first, payments_count says how many', async () => {
     const received: NotificationPayload[] = [];
     const sizes: number[] = [];
     const handler = createNotificationHandler({ merchantPrivateKey: t.merchant.privateKey, platformPublicKey: t.merchant.platformPublicKeyPem, onNotification: (p) => void received.push(p) });
@@ -136,4 +136,18 @@ describe.each(DATABASE_KINDS)('a notification of an order flooded with dust tran
     expect(query.json.data).toMatchObject({ payments_count: 301 });
     expect((query.json.data as { payments: unknown[] }).payments).toHaveLength(50);
   }, 30_000);
+
+  it('keeps the payer’s payment listed when it left the chain (REVERTED) among more dust than the list holds', async () => {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock), merchant: t.merchant, clock: t.clock });
+    const paymentOrderNo = String(res.json.data!.payment_order_no);
+    const dust = Array.from({ length: 60 }, (_, i) => ({ network: '4' as const, currency: 'USDT', txHash: `0x${(0xf000 + i).toString(16).padStart(64, '0')}`, logIndex: 0, blockNumber: 6000 + i, blockHash: `0x${(0xf100 + i).toString(16).padStart(64, '0')}`, address: `0x${'a'.repeat(40)}`, confirmations: 1, status: 'SEEN' as const, paymentOrderNo, amount: 1n }));
+    await t.gateway.payments.transfersObserved(dust);
+    const payment = await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n, status: 'SEEN', confirmations: 1, blockNumber: 7000 });
+    await observeTransfer(t, { ...payment, status: 'REVERTED', confirmations: 0 });
+    const query = await api(t.baseUrl, { method: 'GET', path: `/v4/pay/orders/${t.merchant.merchantNo}/${String(res.json.data!.request_no)}`, merchant: t.merchant, clock: t.clock });
+    const data = query.json.data as { pay_exception?: string; payments_count: number; payments: { tx_hash: string; status: string }[] };
+    expect(data).toMatchObject({ pay_exception: 'REVERTED', payments_count: 61 });
+    expect(data.payments).toHaveLength(50);
+    expect(data.payments.find((p) => p.tx_hash === payment.txHash)).toMatchObject({ status: 'REVERTED' });
+  });
 });

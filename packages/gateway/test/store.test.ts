@@ -646,6 +646,15 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         // Another instance's lease: its record is refused.
         expect(await s.chainCursors.caughtUp('4', 'other', (S0 + 500) * 1000)).toBe(false);
         expect(await overdue(['4'])).not.toContain(on4late.order.paymentOrderNo);
+        // A rewind (a counted transfer left the chain) by the holder sends the cursor back and
+        // forgets its hash and caught-up time: the orders wait again; never forward, never by another.
+        expect(await s.chainCursors.advance('4', 'me', 30, `0x${'cd'.repeat(32)}`, (S0 + 120) * 1000)).toBe(true);
+        expect(await s.chainCursors.rewind('4', 'other', 5)).toBe(false);
+        expect(await s.chainCursors.rewind('4', 'me', 31)).toBe(false);
+        expect(await s.chainCursors.rewind('4', 'me', 25)).toBe(true);
+        expect(await s.chainCursors.lease('4', 'me', S0 * 1000, S0 * 1000 + 30_000)).toMatchObject({ nextBlock: 25, scannedHash: null });
+        expect((await s.chainCursors.caughtUpTimes(['4'])).get('4')).toBeNull();
+        expect(await overdue(['4'])).toEqual(nos(none, on2));
       } finally {
         await f.close();
       }

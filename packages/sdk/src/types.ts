@@ -181,8 +181,8 @@ export interface OrderDetailsCommon {
   close_reason?: CloseReason | null;
   payment_options?: PaymentOption[];
   /**
-   * The order's transfers; at most 50 of them (those that count first, larger before smaller)
-   * when it has more: see `payments_count`.
+   * The order's transfers; at most 50 of them (the largest, as a share of their pair's amount
+   * due) when it has more: see `payments_count`.
    */
   payments?: OrderPayment[];
   /** How many transfers the order has in all (more than `payments` lists when it was cut). */

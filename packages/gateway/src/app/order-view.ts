@@ -88,24 +88,30 @@ function settlementViews(order: OrderRecord, view: SettlementView | null) {
  * (in characters JSON escapes), a split of 20 receivers and its settlement listed.
  */
 export const MAX_LISTED_PAYMENTS = 50;
+const SHARE_SCALE = 10n ** 18n;
 
 /**
  * The transfers `payments` lists, in their stored order: all of them up to MAX_LISTED_PAYMENTS;
- * past that the ones that matter most: those that count (the order's pair, still on the chain)
- * before the rest, larger amounts before smaller, so dust never pushes the payer's payment out.
+ * past that the largest ones, measured as a share of their pair's amount due (so that amounts in
+ * tokens of 6 and 18 decimals compare): dust never pushes out the payer's payment, whether it
+ * counts, left the chain (REVERTED) or sits in another pair for the merchant to resolve.
+ * Transfers in a pair the order does not offer come last.
  */
 function listedPayments(order: OrderRecord, payments: PaymentRecord[]): PaymentRecord[] {
   if (payments.length <= MAX_LISTED_PAYMENTS) return payments;
-  const counts = (p: PaymentRecord) => p.status !== 'REVERTED' && p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
+  const share = (p: PaymentRecord): bigint => {
+    const option = order.options.find((o) => o.network === p.network && o.currency === p.currency);
+    return option && option.amountBase > 0n ? (p.amount * SHARE_SCALE) / option.amountBase : -1n;
+  };
   const ranked = payments
-    .map((p, i) => ({ p, i }))
-    .sort((a, b) => Number(counts(b.p)) - Number(counts(a.p)) || (a.p.amount === b.p.amount ? a.i - b.i : a.p.amount > b.p.amount ? -1 : 1));
+    .map((p, i) => ({ p, i, share: share(p) }))
+    .sort((a, b) => (a.share === b.share ? a.i - b.i : a.share > b.share ? -1 : 1));
   const kept = new Set(ranked.slice(0, MAX_LISTED_PAYMENTS).map((x) => x.i));
   return payments.filter((_, i) => kept.has(i));
 }
 
 /** §11 query data; also the body of every notification (§13). */
-export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null): Record<string, unknown> {
+export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null, opts: { allPayments?: boolean } = {}): Record<string, unknown> {
   const selected = selectedOption(order);
   const s = order.state;
   const data: Record<string, unknown> = {
@@ -132,7 +138,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
     extension: order.extension ?? '',
     close_reason: s.closeReason,
     payment_options: optionViews(order),
-    payments: listedPayments(order, payments).map((p) => {
+    payments: (opts.allPayments ? payments : listedPayments(order, payments)).map((p) => {
       const opt = order.options.find((o) => o.network === p.network && o.currency === p.currency);
       return {
         network: p.network,

@@ -246,6 +246,12 @@ export interface ChainCursorRepo {
    * head block's time), records that too.
    */
   advance(network: string, owner: string, nextBlock: number, scannedHash: string | null, caughtUpAt: number | null): Promise<boolean>;
+  /**
+   * Sends the cursor back to `nextBlock` (a counted transfer left the chain: blocks since may hold
+   * it again), forgetting the scanned hash and the caught-up time (the blocks from there are
+   * unread again), if `owner` still holds the lease.
+   */
+  rewind(network: string, owner: string, nextBlock: number): Promise<boolean>;
   /** Records that a pass covering the chain until `atMs` reached the head (nothing new to scan), if `owner` still holds the lease. */
   caughtUp(network: string, owner: string, atMs: number): Promise<boolean>;
   /** Until when (ms) the scan of each network has covered the chain; null for a network not caught up since its cursor was (re)set. */

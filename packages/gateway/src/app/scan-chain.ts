@@ -80,11 +80,36 @@ export interface ScanResult {
 
 const statusFor = (confirmations: number, required: number) => (confirmations >= required ? 'FINAL' : 'SEEN');
 
+/** Thrown inside a pass that finds its lease taken by another instance before it writes. */
+class LeaseLost extends Error {}
+
 export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
+  try {
+    return await scanPass(deps);
+  } catch (err) {
+    if (!(err instanceof LeaseLost)) throw err;
+    deps.log.warn({ network: deps.network.id }, 'another instance took the scan lease during a pass (it outlived its lease); nothing more of it is written');
+    return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
+  }
+}
+
+async function scanPass(deps: ScanDeps): Promise<ScanResult> {
   const { network, store, reader } = deps;
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
+  // The lease is renewed before every write of the pass: a pass that outlived it (slow reads,
+  // a stalled process) while another instance scanned must not write what it read before over
+  // what the other one found since (one scanner per network at a time, ADR 0007).
+  const keepLease = async () => {
+    const at = deps.clock.nowMs();
+    if (!(await store.chainCursors.lease(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLost();
+  };
+  const record = async (list: readonly TransferFact[]) => {
+    if (list.length === 0) return;
+    await keepLease();
+    await recordByOrder(deps.payments, list);
+  };
   const latest = await reader.head();
   const head = latest.number;
   // What a pass that reaches this head has seen: everything mined before it started, but no
@@ -119,12 +144,18 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     // failed over to) has not reached it yet. It is checked once the chain gets there.
     if (p.blockNumber > head) continue;
     const hash = hashes.get(p.blockNumber) ?? null;
+    // No block at or below the head read: an endpoint behind the one that gave the head (a
+    // load balancer's lagging node) answered. No evidence either way: checked again next pass.
+    if (hash === null) continue;
     const fact: TransferFact = { ...p };
-    if (hash === null || hash.toLowerCase() !== p.blockHash.toLowerCase()) {
+    if (hash.toLowerCase() !== p.blockHash.toLowerCase()) {
       fact.status = 'REVERTED';
       fact.confirmations = 0;
       reverted += 1;
-      from = Math.min(from, p.blockNumber);
+      // The transaction may be mined again anywhere after the fork, which can lie below its old
+      // block (a shorter chain): back the confirmations required, the deepest reorganisation a
+      // payment not yet final can see.
+      from = Math.min(from, Math.max(0, p.blockNumber + 1 - required));
       deps.log.warn({ network: network.id, txHash: p.txHash, block: p.blockNumber }, 'a counted transfer left the canonical chain');
     } else {
       fact.confirmations = head - p.blockNumber + 1;
@@ -135,6 +166,15 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     facts.push(fact);
   }
 
+  // The reverts are stored with the pass's other facts, and a REVERTED row is not re-checked: the
+  // cursor goes back first, so that a pass that ends early (an endpoint that lags, a failure)
+  // leaves the next one to read those blocks again. Until a pass reaches the head again the
+  // network is not caught up (the expiry waits: the money may be in the blocks to read again).
+  if (reverted > 0 && cursor.nextBlock !== null && from < cursor.nextBlock) {
+    await keepLease();
+    await store.chainCursors.rewind(network.id, deps.owner, from);
+  }
+
   const nowSec = nowSeconds(deps.clock);
   const native = await scanNative(deps, latest, { nowMs: now, nowSec, coversUntil }, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
   reverted += native.reverted;
@@ -143,7 +183,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   // that each order's facts of the pass are decided together; the rest are applied at the end.
   const held = groupByOrder(facts);
   if (from > head) {
-    await recordByOrder(deps.payments, facts);
+    await record(facts);
     native.commit();
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
@@ -182,7 +222,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
       earlier.push(...list);
       held.delete(no);
     }
-    await recordByOrder(deps.payments, [...earlier, ...fresh]);
+    await record([...earlier, ...fresh]);
   };
   let byRecipient = !wide;
   if (wide) {
@@ -222,7 +262,7 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
     if (page.length < pageSize) break;
     page = await store.depositAddresses.listWatched(network.id, nowSec, { after: page[page.length - 1]!.address, limit: pageSize });
   }
-  await recordByOrder(deps.payments, [...held.values()].flat());
+  await record([...held.values()].flat());
   // The native receipts of the pass are stored: what it read is remembered (not before, or a pass
   // failing in between would leave them unread by the next sparse pass).
   native.commit();

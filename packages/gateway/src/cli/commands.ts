@@ -404,7 +404,8 @@ async function orderShow(argv: string[]): Promise<number> {
   return withCore(async (deps) => {
     const order = await deps.store.orders.get(paymentOrderNo);
     if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
-    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo));
+    // The operator sees every transfer (the API and notifications list at most MAX_LISTED_PAYMENTS).
+    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo), { allPayments: true });
     const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
     out.result(view, () => [
       ...Object.entries(view)

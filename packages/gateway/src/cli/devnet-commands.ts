@@ -139,6 +139,8 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
     }
     const selected = view.selected;
     if (!selected) throw new Error('the cashier gave no deposit address');
+    // The cashier hands out the address only while something is still to be sent.
+    if (!selected.address) return failed(`the cashier hands out no deposit address for this order now (${view.payer_state}): nothing more is to be sent to it`);
     const chain = info.networks[selected.network];
     if (!chain || chain.chain_id !== selected.chain_id) {
       return failed(`network ${selected.network} of this order is chain ${selected.chain_id}, not one of this devnet's (${Object.values(info.networks).map((n) => n.chain_id).join(', ')}): is the cashier_url from the gateway "sparkpay dev" runs?`);

@@ -37,6 +37,16 @@ export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
       );
       return (r.numAffectedRows ?? 0n) > 0n;
     },
+    async rewind(network, owner, nextBlock) {
+      const r = await q
+        .updateTable('chain_cursors')
+        .set({ next_block: nextBlock, scanned_hash: null, caught_up_at: null })
+        .where('network', '=', network)
+        .where('lease_owner', '=', owner)
+        .where('next_block', '>', nextBlock)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
     async caughtUp(network, owner, atMs) {
       const r = await cache.run(q, 'chainCursors.caughtUp', [atMs, network, owner], () =>
         q.updateTable('chain_cursors').set({ caught_up_at: atMs }).where('network', '=', network).where('lease_owner', '=', owner),
