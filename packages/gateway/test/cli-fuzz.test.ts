@@ -902,8 +902,10 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       fc.tuple(fc.constantFrom('2', '4'), fc.constantFrom('good.key', 'bad.key', 'missing.key', 'dir')).map(([n, f]) => [`SPARKPAY_RELAYER_KEY_FILE_${n}`, join(keyDir, f)] as [string, string]),
       fc.tuple(fc.constant('SPARKPAY_CONFIG'), fc.constantFrom(join(w.root, 'no-such-config.json'))),
       fc.tuple(fc.constant('SPARKPAY_LOG_LEVEL'), fc.constantFrom('info', ' debug ', 'silent', 'loud', 'INFO', 'x', '')),
-      // Not read by management commands (start validates them, or they are switches): any value goes.
-      fc.tuple(fc.constantFrom('SPARKPAY_NOTIFY_ALLOW_PRIVATE', 'SPARKPAY_MASTER_KEY'), fc.constantFrom('loud', 'yes', '1', '0', 'x')),
+      // Not read by management commands that seal nothing: any value goes.
+      fc.tuple(fc.constant('SPARKPAY_MASTER_KEY'), fc.constantFrom('loud', 'yes', '1', '0', 'x')),
+      // A switch: 1 or 0, anything else refused (not read as off).
+      fc.tuple(fc.constant('SPARKPAY_NOTIFY_ALLOW_PRIVATE'), fc.constantFrom('loud', 'yes', 'true', '1', '0', ' 1 ', 'x')),
       // SPARKPAY_DATABASE_URL and SPARKPAY_DATA_DIR (the database itself) are pinned below (was defects 1-4).
       fc.tuple(fc.constant('SPARKPAY_HOST'), fc.constantFrom('127.0.0.1', '0.0.0.0', '::1', 'localhost', '', ' ')),
       fc.tuple(fc.constant('SPARKPAY_PUBLIC_URL'), fc.constantFrom('https://pay.example', 'https://pay.example/', 'http://127.0.0.1:8080/sparkpay', '', 'pay.example', 'ftp://pay.example', 'https://user:pw@pay.example', 'https://pay.example/?a=1', 'javascript:alert(1)')),
@@ -913,12 +915,14 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       if (name === 'SPARKPAY_PORT') return int(0, 65535);
       if (name === 'SPARKPAY_RATE_LIMIT') return int(0, 1_000_000);
       if (name === 'SPARKPAY_TIMESTAMP_WINDOW') return int(1, 86_400);
-      if (name.startsWith('SPARKPAY_RPC_URLS_')) return value.split(',').map((u) => u.trim()).filter(Boolean).every(urlOk);
+      // A set variable names at least one endpoint (an empty one would leave the network unscanned).
+      if (name.startsWith('SPARKPAY_RPC_URLS_')) return value.split(',').map((u) => u.trim()).filter(Boolean).length > 0 && value.split(',').map((u) => u.trim()).filter(Boolean).every(urlOk);
       if (name.startsWith('SPARKPAY_RELAYER_KEY_FILE_')) return value.endsWith('good.key');
       if (name.startsWith('SPARKPAY_RELAYER_KEY_')) return /^(0x)?[0-9a-fA-F]{64}$/.test(value.trim()) && BigInt(`0x${value.trim().replace(/^0x/, '')}`) > 0n && BigInt(`0x${value.trim().replace(/^0x/, '')}`) < SECP256K1_ORDER;
       if (name === 'SPARKPAY_CONFIG') return false;
       if (name === 'SPARKPAY_LOG_LEVEL') return ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(value.trim());
       if (name === 'SPARKPAY_HOST') return value.trim() !== '';
+      if (name === 'SPARKPAY_NOTIFY_ALLOW_PRIVATE') return value.trim() === '0' || value.trim() === '1';
       if (name === 'SPARKPAY_PUBLIC_URL') return /^https?:\/\/[a-z0-9.[\]:]+(\/[^?#]*)?$/i.test(value);
       return true;
     };
@@ -969,7 +973,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       chain_native_sparse_from: [...v('good', 0, 200, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],
       chain_native_full_read_ms: [...v('good', 1_000, 30_000, 3_600_000), ...v('bad', 999, 3_600_001, 0, 2.5, '30s', null, [])],
       metrics: [...v('good', true, false), ...v('bad', 'no', 0, 1, null, [])],
-      trust_proxy: [...v('good', '127.0.0.1', '10.0.0.0/8, ::1', 'fd00::/8', ''), ...v('bad', 'localhost', '10.0.0.0/33', '10.0.0.0/0', '::/0', '1.2.3.4/8/1', '::1/129', 5, null, [])],
+      trust_proxy: [...v('good', '127.0.0.1', '10.0.0.0/8, ::1', 'fd00::/8'), ...v('bad', '', 'localhost', '10.0.0.0/33', '10.0.0.0/0', '::/0', '1.2.3.4/8/1', '::1/129', 5, null, [])],
       metrics_token: [...v('good', 'a'.repeat(16), 'Scrape_Token-0123456789', 'x'.repeat(256)), ...v('bad', 'short', 'with a space 0123456789', 'x'.repeat(257), 16, null, [])],
       // Only `true` turns it on; anything else leaves the safe default (not a refusal).
       notify_allow_private: v('either', true, false, 'yes', 1, null),

@@ -199,6 +199,26 @@ describe('sparkpay management commands', () => {
     expect(existsSync(join(dir, 'nokey', 'master.key'))).toBe(false);
   });
 
+  it('a master key that does not open the keys already stored is refused: by app create before the first start, and by start', async () => {
+    const dataDir = join(dir, 'twokeys');
+    const a = { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: 'cd'.repeat(32) };
+    const b = { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: 'ef'.repeat(32) };
+    const m = oneJson((await sparkpay(a, 'merchant', 'create', '--name', 'Two keys', '--json')).stdout);
+    const keys = oneJson((await sparkpay(a, 'keys', 'generate', '--out', join(dir, 'twokeys-keys'), '--json')).stdout);
+    const create = (env: Record<string, string>) => sparkpay(env, 'app', 'create', '--merchant', String(m.merchant_no), '--public-key', String(keys.public_key_file), '--json');
+    expect((await create(a)).code).toBe(0);
+    // No default key yet (no server has started): the application's key is what is checked.
+    const wrong = await create(b);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stdout).toBe('');
+    expect(wrong.stderr.trim().split('\n')).toHaveLength(1);
+    expect(wrong.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
+    // start with the wrong key stops with one line instead of serving 500s.
+    const started = await sparkpay({ ...b, SPARKPAY_PORT: '0' }, 'start');
+    expect(started.code).not.toBe(0);
+    expect(started.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
+  });
+
   it('start refuses to run without a master key in production', async () => {
     const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, 'prod'), SPARKPAY_MASTER_KEY: undefined }, 'start');
     expect(r.code).not.toBe(0);

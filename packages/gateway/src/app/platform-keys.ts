@@ -51,11 +51,12 @@ export class PlatformKeys {
   /**
    * The master key must open what the database already holds before it seals anything new: a
    * key sealed with another master key (a mistyped SPARKPAY_MASTER_KEY given to a management
-   * command) could never be opened by the server. Checked once, on the platform default key.
+   * command) could never be opened by the server. Checked once, on the platform default key, or
+   * before the server's first start made it, on the first key stored (an application's).
    */
   private async checkMasterKey(tx: StoreTx): Promise<void> {
     if (this.masterKeyChecked) return;
-    const existing = await tx.platformKeys.activeFor(null);
+    const existing = (await tx.platformKeys.activeFor(null)) ?? (await tx.platformKeys.oldest());
     if (existing) this.vault.open(existing.privateKeyEnc, existing.serial);
     this.masterKeyChecked = true;
   }

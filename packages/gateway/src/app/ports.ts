@@ -85,6 +85,8 @@ export interface PlatformKeyRepo {
   /** The newest ACTIVE key of an application (null appId: the platform default key). */
   activeFor(appId: string | null): Promise<PlatformKeyRecord | null>;
   get(serial: string): Promise<PlatformKeyRecord | null>;
+  /** The first key stored, of any application or the default (null on an empty database). */
+  oldest(): Promise<PlatformKeyRecord | null>;
   list(appId: string | null): Promise<PlatformKeyRecord[]>;
   /** Moves a key from one status to another (compare-and-set; to ACTIVE records `nowMs` as activatedAt); false when it is not in `from`. */
   setStatus(serial: string, from: PlatformKeyRecord['status'], to: PlatformKeyRecord['status'], nowMs: number): Promise<boolean>;

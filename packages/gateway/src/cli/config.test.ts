@@ -26,6 +26,53 @@ describe('loadConfig', () => {
     expect(c.rates.ETH).toBeUndefined();
   });
 
+  it('refuses a misspelled or unknown setting in the file, naming the one meant', () => {
+    const refused = (config: unknown) => () => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(config) });
+    expect(refused({ databse_url: 'postgres://db.example/sparkpay' })).toThrow('databse_url is not a setting of the configuration file (did you mean database_url?)');
+    expect(refused({ 'rate-limit': 5 })).toThrow('(did you mean rate_limit?)');
+    expect(refused({ settlement: { batchsize: 5 } })).toThrow('settlement.batchsize is not a setting of the configuration file (did you mean settlement.batch_size?)');
+    expect(refused({ networks: { '4': { rpc_url: 'https://x.example' } } })).toThrow('networks.4.rpc_url is not a setting of the configuration file (did you mean networks.4.rpc_urls?)');
+    expect(refused({ networks: { '4': { currencies: { USDT: { address: '0x' } } } } })).toThrow('networks.4.currencies.USDT.address is not a setting');
+    expect(refused({ colour: 'blue' })).toThrow(/^colour is not a setting of the configuration file$/);
+  });
+
+  it('refuses empty text settings in the file, as from the environment', () => {
+    for (const key of ['host', 'database_url', 'public_url']) {
+      expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ [key]: ' ' }) })).toThrow(`${key} is empty in the configuration file`);
+    }
+  });
+
+  it('refuses a database setting that is neither a postgres:// URL nor a file path, without echoing it', () => {
+    for (const value of ['host=db.internal user=sparkpay password=S3cretPw dbname=sparkpay', 'postgres:/u:S3cretPw@h/db', 'postgresql:u:S3cretPw@h/db']) {
+      let message = '';
+      try {
+        loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_DATABASE_URL: value });
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message).toBe('SPARKPAY_DATABASE_URL must be a postgres://user:password@host:port/database URL or a SQLite file path');
+    }
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_DATABASE_URL: '/var/lib/sparkpay/db.sqlite' }).databaseUrl).toBe('/var/lib/sparkpay/db.sqlite');
+  });
+
+  it('takes the relayer key from the environment over the file, whichever form each uses, and refuses both forms in one place', () => {
+    const k1 = `0x${'11'.repeat(32)}`;
+    const k2 = `0x${'22'.repeat(32)}`;
+    const keyFile = join(dataDir(), 'relayer.key');
+    writeFileSync(keyFile, k2, { mode: 0o600 });
+    const c = loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '4': { relayer_key: k1 } } }), SPARKPAY_RELAYER_KEY_FILE_4: keyFile });
+    expect(c.relayers['4']?.privateKey).toBe(k2);
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '4': { relayer_key: k1, relayer_key_file: keyFile } } }) })).toThrow('networks.4: relayer_key and relayer_key_file are both set; keep one');
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_RELAYER_KEY_4: k1, SPARKPAY_RELAYER_KEY_FILE_4: keyFile })).toThrow('SPARKPAY_RELAYER_KEY_4 and SPARKPAY_RELAYER_KEY_FILE_4 are both set; keep one');
+  });
+
+  it('refuses an empty SPARKPAY_RPC_URLS_<enum> and a SPARKPAY_NOTIFY_ALLOW_PRIVATE other than 0 or 1', () => {
+    for (const urls of ['', ' , ']) expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_RPC_URLS_4: urls })).toThrow(/SPARKPAY_RPC_URLS_4/);
+    for (const value of ['true', 'yes', 'on']) expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_NOTIFY_ALLOW_PRIVATE: value })).toThrow('SPARKPAY_NOTIFY_ALLOW_PRIVATE must be 1 (on) or 0 (off)');
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_NOTIFY_ALLOW_PRIVATE: '1' }).notifyAllowPrivate).toBe(true);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_NOTIFY_ALLOW_PRIVATE: '0' }).notifyAllowPrivate).toBe(false);
+  });
+
   it('serves /metrics unless the file says metrics: false', () => {
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).metrics).toBe(true);
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: false }) }).metrics).toBe(false);

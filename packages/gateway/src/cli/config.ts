@@ -148,7 +148,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     masterKey: envText(env, 'SPARKPAY_MASTER_KEY') ?? file.master_key ?? null,
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
-    notifyAllowPrivate: mode === 'development' || env.SPARKPAY_NOTIFY_ALLOW_PRIVATE === '1' || file.notify_allow_private === true,
+    notifyAllowPrivate: mode === 'development' || flagSetting(env, 'SPARKPAY_NOTIFY_ALLOW_PRIVATE') || file.notify_allow_private === true,
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
@@ -194,6 +194,14 @@ function envText(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
+/** An on/off variable: `1` on, `0` off, unset off; anything else ("true", "yes") is refused rather than read as off. */
+function flagSetting(env: NodeJS.ProcessEnv, name: string): boolean {
+  const value = envText(env, name);
+  if (value === undefined || value.trim() === '0') return false;
+  if (value.trim() === '1') return true;
+  throw new ConfigError(`${name} must be 1 (on) or 0 (off), got ${JSON.stringify(value.slice(0, 20))}`);
+}
+
 /** A text setting and where it came from (to name it in a refusal): the environment, else the file. */
 interface TextSetting {
   name: string;
@@ -226,6 +234,39 @@ function textSetting(env: NodeJS.ProcessEnv, envName: string, fileName: string, 
   return fromEnv !== undefined ? { name: envName, value: fromEnv } : { name: fileName, value: fileValue };
 }
 
+const TOP_KEYS = ['host', 'port', 'public_url', 'database_url', 'master_key', 'rate_limit', 'notify_allow_private', 'notify', 'timestamp_window_seconds', 'log_level', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms', 'metrics', 'rates', 'metrics_token', 'trust_proxy', 'settlement', 'networks'];
+const SECTION_KEYS = {
+  notify: ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms'],
+  settlement: ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms'],
+} as const;
+const NETWORK_KEYS = ['fee_rate', 'min_fee_usd', 'chain_id', 'rpc_urls', 'confirmations', 'factory', 'forwarder', 'fee_address', 'relayer_key', 'relayer_key_file', 'max_fee_gwei', 'currencies'];
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Refuses a key of `object` that is not one of `keys`, naming the closest known one. */
+function known(prefix: string, object: Record<string, unknown>, keys: readonly string[]): void {
+  for (const key of Object.keys(object)) {
+    if (keys.includes(key)) continue;
+    const squash = (k: string) => k.toLowerCase().replace(/[^a-z0-9]/g, '');
+    const near = keys.find((k) => squash(k) === squash(key) || squash(k).startsWith(squash(key)) || squash(key).startsWith(squash(k)) || editDistance(squash(k), squash(key)) <= 2);
+    throw new ConfigError(`${prefix}${key} is not a setting of the configuration file${near ? ` (did you mean ${prefix}${near}?)` : ''}`);
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i += 1) {
+    let diagonal = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j += 1) {
+      const above = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length]!;
+}
+
 /** Each value of the configuration file has the JSON type its setting takes: a mistake is named, not met later as a JavaScript error. */
 function checkFileTypes(file: FileConfig): void {
   const expect = (where: string, value: unknown, type: 'string' | 'number' | 'boolean' | 'object') => {
@@ -235,7 +276,21 @@ function checkFileTypes(file: FileConfig): void {
     if (actual !== type) throw new ConfigError(`${where} must be ${wanted}, got ${actual === 'object' ? 'an object' : actual === 'array' ? 'a list' : actual}`);
   };
   const top = file as Record<string, unknown>;
-  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token', 'trust_proxy'] as const) expect(key, top[key], 'string');
+  // A misspelled setting is refused, not ignored: "databse_url" would run production on a local
+  // SQLite file, "rpc_url" would leave a network unscanned.
+  known('', top, TOP_KEYS);
+  for (const section of ['notify', 'settlement'] as const) if (isPlainObject(top[section])) known(`${section}.`, top[section], SECTION_KEYS[section]);
+  for (const [id, n] of Object.entries(isPlainObject(top.networks) ? top.networks : {})) {
+    if (!isPlainObject(n)) continue;
+    known(`networks.${id}.`, n, NETWORK_KEYS);
+    for (const [code, c] of Object.entries(isPlainObject(n.currencies) ? n.currencies : {})) if (isPlainObject(c)) known(`networks.${id}.currencies.${code}.`, c, ['contract', 'decimals']);
+  }
+  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token', 'trust_proxy'] as const) {
+    expect(key, top[key], 'string');
+    // Empty is refused as from the environment: an empty host listens on every interface, an
+    // empty database_url is a throw-away database.
+    if (typeof top[key] === 'string' && (top[key] as string).trim() === '') throw new ConfigError(`${key} is empty in the configuration file; remove it or give it a value`);
+  }
   for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');
@@ -286,7 +341,15 @@ function publicUrlSetting({ name, value }: TextSetting, fallback: string): strin
 function databaseUrlSetting({ name, value }: TextSetting, fallback: string): string {
   if (value === undefined) return fallback;
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\//.exec(value)?.[1]?.toLowerCase();
-  if (scheme === undefined) return value;
+  if (scheme === undefined) {
+    // Not a file path either: libpq's "host=… password=…" form, or a URL that lost its slashes
+    // ("postgres:/…", "postgres:user@…"). Taken as a path it would make a new SQLite file of
+    // that name, password included, and print it.
+    if (/(^|\s)[a-z_]+\s*=/i.test(value) || /^postgres(ql)?:/i.test(value)) {
+      throw new ConfigError(`${name} must be a postgres://user:password@host:port/database URL or a SQLite file path`);
+    }
+    return value;
+  }
   if (scheme !== 'postgres' && scheme !== 'postgresql') throw new ConfigError(`${name} must be a postgres:// URL or a SQLite file path, not a ${scheme}:// URL`);
   try {
     new URL(value);
@@ -345,7 +408,8 @@ function deploymentFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEn
       .filter((n) => overrides?.[n.id] !== false)
       .map((n) => {
         const o = (overrides?.[n.id] || {}) as NetworkFileConfig;
-        const envUrls = env[`SPARKPAY_RPC_URLS_${n.id}`];
+        const envUrls = envText(env, `SPARKPAY_RPC_URLS_${n.id}`);
+        if (envUrls !== undefined && envUrls.split(',').every((u) => u.trim() === '')) throw new ConfigError(`SPARKPAY_RPC_URLS_${n.id} names no endpoint; unset it or give comma-separated URLs`);
         const rpcUrls = envUrls !== undefined ? envUrls.split(',').map((u) => u.trim()).filter(Boolean) : (o.rpc_urls ?? n.chain.rpcUrls);
         if (!Array.isArray(rpcUrls)) throw new ConfigError(`networks.${n.id}.rpc_urls must be a list of URLs`);
         for (const code of Object.keys(o.currencies ?? {})) {
@@ -411,8 +475,12 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
   for (const id of NETWORK_IDS) {
     const o = overrides?.[id];
     if (o === false) continue;
-    const file = env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] ?? o?.relayer_key_file;
-    let text = env[`SPARKPAY_RELAYER_KEY_${id}`] ?? o?.relayer_key;
+    if (o?.relayer_key !== undefined && o.relayer_key_file !== undefined) throw new ConfigError(`networks.${id}: relayer_key and relayer_key_file are both set; keep one`);
+    if (env[`SPARKPAY_RELAYER_KEY_${id}`] !== undefined && env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] !== undefined) throw new ConfigError(`SPARKPAY_RELAYER_KEY_${id} and SPARKPAY_RELAYER_KEY_FILE_${id} are both set; keep one`);
+    // The environment wins over the file, whichever form each uses.
+    const fromEnv = env[`SPARKPAY_RELAYER_KEY_${id}`] !== undefined || env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] !== undefined;
+    const file = fromEnv ? env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] : o?.relayer_key_file;
+    let text = fromEnv ? env[`SPARKPAY_RELAYER_KEY_${id}`] : o?.relayer_key;
     if (text === undefined && file !== undefined) {
       try {
         text = readFileSync(file, 'utf8');

@@ -154,6 +154,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // Merchants and applications are read on every request: kept for a second (ADR 0010).
   const store = withDirectoryCache(core.store, clock);
   await platformKeys.ensureDefault();
+  // The master key must open the keys the database holds: a wrong SPARKPAY_MASTER_KEY stops the
+  // start with one line, instead of a server that reports ready and fails every request.
+  await platformKeys.signingKeyFor(null);
   const rates = rateTableFrom(config.rates);
   // Leases (notifications, chain scans) and the attempt log name the process that holds them.
   const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;

@@ -228,6 +228,10 @@ function platformKeyRepo(q: Q): PlatformKeyRepo {
       const r = await q.selectFrom('platform_keys').selectAll().where('serial', '=', serial).executeTakeFirst();
       return r ? toRecord(r) : null;
     },
+    async oldest() {
+      const r = await q.selectFrom('platform_keys').selectAll().orderBy('created_at').orderBy('serial').limit(1).executeTakeFirst();
+      return r ? toRecord(r) : null;
+    },
     async list(appId) {
       return (await byApp(appId).orderBy('created_at').orderBy('serial').execute()).map(toRecord);
     },
