@@ -655,6 +655,17 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.chainCursors.lease('4', 'me', S0 * 1000, S0 * 1000 + 30_000)).toMatchObject({ nextBlock: 25, scannedHash: null });
         expect((await s.chainCursors.caughtUpTimes(['4'])).get('4')).toBeNull();
         expect(await overdue(['4'])).toEqual(nos(none, on2));
+        // A renewal extends only a lease held without a break.
+        const t0 = S0 * 1000;
+        expect(await s.chainCursors.renew('4', 'me', t0 + 10_000, t0 + 40_000)).toBe(true);
+        expect(await s.chainCursors.renew('4', 'other', t0 + 10_000, t0 + 40_000)).toBe(false);
+        expect(await s.chainCursors.renew('4', 'me', t0 + 40_001, t0 + 70_000)).toBe(false);
+        // Ran out, taken by another instance and given back: still no renewal (lease() takes it afresh).
+        expect(await s.chainCursors.lease('4', 'other', t0 + 40_002, t0 + 70_000)).not.toBeNull();
+        await s.chainCursors.release('4', 'other', t0 + 40_003);
+        expect(await s.chainCursors.renew('4', 'me', t0 + 40_004, t0 + 70_000)).toBe(false);
+        expect(await s.chainCursors.lease('4', 'me', t0 + 40_004, t0 + 70_000)).not.toBeNull();
+        expect(await s.chainCursors.renew('4', 'me', t0 + 40_005, t0 + 70_005)).toBe(true);
       } finally {
         await f.close();
       }

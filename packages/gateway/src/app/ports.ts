@@ -243,6 +243,12 @@ export interface ChainCursorRepo {
   /** Takes (or renews) the network's scan lease; the cursor when it is ours, null when another instance holds it. */
   lease(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<ChainCursor | null>;
   /**
+   * Extends a lease `owner` has held without a break: false once it ran out, even if nobody took
+   * it since, or another instance took it and gave it back (a pass that outlived its lease may
+   * hold what it read before another scan wrote newer facts).
+   */
+  renew(network: string, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
+  /**
    * Moves the cursor (with the hash of block nextBlock - 1 as scanned, or null), if `owner` still
    * holds the lease; with `caughtUpAt` (a pass reached the head: the earlier of its start and the
    * head block's time), records that too.

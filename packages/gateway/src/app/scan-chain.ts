@@ -98,12 +98,13 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
-  // The lease is renewed before every write of the pass: a pass that outlived it (slow reads,
-  // a stalled process) while another instance scanned must not write what it read before over
-  // what the other one found since (one scanner per network at a time, ADR 0007).
+  // The lease is renewed before every write of the pass, only if it never ran out: a pass that
+  // outlived it (slow reads, a stalled process) may have let another instance scan meanwhile,
+  // and must not write what it read before over what the other one found since (one scanner per
+  // network at a time, ADR 0007). It stops; the next pass starts afresh.
   const keepLease = async () => {
     const at = deps.clock.nowMs();
-    if (!(await store.chainCursors.lease(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLost();
+    if (!(await store.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLost();
   };
   const record = async (list: readonly TransferFact[]) => {
     if (list.length === 0) return;

@@ -37,6 +37,12 @@ export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
       );
       return (r.numAffectedRows ?? 0n) > 0n;
     },
+    async renew(network, owner, nowMs, leaseUntil) {
+      const r = await cache.run(q, 'chainCursors.renew', [leaseUntil, nowMs, network, owner, nowMs], () =>
+        q.updateTable('chain_cursors').set({ lease_until: leaseUntil, updated_at: nowMs }).where('network', '=', network).where('lease_owner', '=', owner).where('lease_until', '>=', nowMs),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
+    },
     async rewind(network, owner, nextBlock) {
       const r = await q
         .updateTable('chain_cursors')
