@@ -86,7 +86,7 @@ main().catch((err: unknown) => {
   if (err instanceof SparkPayApiError) {
     console.error(`SparkPay refused the request: ${err.code} ${err.message} (HTTP ${err.httpStatus}, request id ${err.requestId ?? 'n/a'})`);
   } else if (err instanceof SparkPayResponseSignatureError) {
-    console.error(`response not authentic (${err.reason}): ${err.message}; is platform_public_key.pem the current one?`);
+    console.error(`response not authentic (${err.reason}): ${err.message}; are the AppID and platform_public_key.pem this application's current ones?`);
   } else if (err instanceof SparkPayNetworkError) {
     console.error(`could not reach SparkPay: ${err.message}; is \`sparkpay dev\` running?`);
   } else {

@@ -43,7 +43,7 @@ describe('SparkPayClient options', () => {
         const h = new Headers(init?.headers);
         const body = Buffer.from(init?.body as Uint8Array);
         requestVerified = verifyMessage(merchant.publicKey, h.get('sparkpay-timestamp') ?? '', h.get('sparkpay-nonce') ?? '', body, h.get('sparkpay-signature') ?? '');
-        const answer = '{"code":0,"message":"success","data":{"request_no":"R1","pay_status":"CLOSED"}}';
+        const answer = '{"code":0,"message":"success","data":{"request_no":"R1","merchant_no":"M1","pay_status":"CLOSED"}}';
         const ts = String(Math.floor(Date.now() / 1000));
         return new Response(answer, {
           headers: { 'Sparkpay-Timestamp': ts, 'Sparkpay-Nonce': 'abc', 'Sparkpay-Signature': signMessage(platform.privateKey, ts, 'abc', answer) },

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   SparkPayApiError,
   SparkPayClient,
+  SparkPayConfigError,
   SparkPayNetworkError,
   SparkPayResponseError,
   SparkPayResponseSignatureError,
@@ -51,6 +52,18 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => new Promise((r) => { s.closeAllConnections(); s.close(r); })));
 });
 
+/** The order a request is about, as a real platform's answer names it (request_no, merchant_no). */
+function aboutOf(r: Received): { request_no?: string; merchant_no?: string } {
+  const path = /\/v4\/(?:pro\/)?pay\/orders\/([^/]+)\/([^/?]+)$/.exec(r.url);
+  if (path) return { merchant_no: decodeURIComponent(path[1]!), request_no: decodeURIComponent(path[2]!) };
+  try {
+    const body = JSON.parse(r.body.toString('utf8')) as { merchant_no?: string; request_no?: string };
+    return { merchant_no: body.merchant_no, request_no: body.request_no };
+  } catch {
+    return {};
+  }
+}
+
 async function startPlatform(handler: Handler): Promise<{ baseUrl: string; received: Received[] }> {
   const received: Received[] = [];
   const server = createServer((req, res) => {
@@ -61,7 +74,7 @@ async function startPlatform(handler: Handler): Promise<{ baseUrl: string; recei
       received.push(r);
       const reply = handler(r);
       if (reply === 'hang') return;
-      const body = reply.body ?? JSON.stringify({ code: 0, message: 'success', data: { ok: true } });
+      const body = reply.body ?? JSON.stringify({ code: 0, message: 'success', data: { ok: true, ...aboutOf(r) } });
       const headers: Record<string, string> = { 'Content-Type': 'application/json', 'Sparkpay-Request-Id': 'req-123' };
       if (reply.signWith !== null) {
         const ts = reply.timestamp ?? String(NOW_S);
@@ -198,6 +211,30 @@ describe('response verification', () => {
     await expectSignatureError({ signWith: otherPlatform.privateKey }, 'BAD_SIGNATURE');
   });
 
+  it('refuses an authentic answer about another order than the one asked about (a replay within the window), request_no compared case-insensitively', async () => {
+    const answerFor = (data: Record<string, unknown>) => () => ({ body: JSON.stringify({ code: 0, message: 'success', data }) });
+    const other = await startPlatform(answerFor({ request_no: 'R1', merchant_customer_no: 'M1', pay_status: 'PAID' }));
+    const err: unknown = await client(other.baseUrl).getOrder('M1', 'R2').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SparkPayResponseError);
+    expect((err as Error).message).toMatch(/about another order \(request_no "R1".*asked "R2"/);
+    const merchant = await startPlatform(answerFor({ request_no: 'R2', merchant_no: 'M9', pay_status: 'CLOSED' }));
+    await expect(client(merchant.baseUrl).closeOrder({ merchant_no: 'M1', request_no: 'R2' })).rejects.toBeInstanceOf(SparkPayResponseError);
+    const none = await startPlatform(answerFor({ pay_status: 'PAID' }));
+    await expect(client(none.baseUrl).getOrder('M1', 'R2')).rejects.toBeInstanceOf(SparkPayResponseError);
+    const same = await startPlatform(answerFor({ request_no: 'r2', merchant_customer_no: 'M1', pay_status: 'PAID' }));
+    await expect(client(same.baseUrl).getOrder('M1', 'R2')).resolves.toMatchObject({ pay_status: 'PAID' });
+  });
+
+  it('refuses a timeout Node cannot keep (above 2^31 - 1 ms it would fire at once), in the options and per call', async () => {
+    expect(() => client('http://127.0.0.1:1', { timeoutMs: 3_000_000_000 })).toThrow(SparkPayConfigError);
+    const p = await startPlatform(() => ({}));
+    for (const timeoutMs of [Infinity, 3e9, 0, -1, Number.NaN]) {
+      await expect(client(p.baseUrl).getOrder('M1', 'R1', { timeoutMs })).rejects.toBeInstanceOf(SparkPayConfigError);
+    }
+    expect(p.received).toHaveLength(0);
+    await expect(client(p.baseUrl, { timeoutMs: 2_147_483_647 }).getOrder('M1', 'R1')).resolves.toMatchObject({ ok: true });
+  });
+
   it('refuses a tampered body', async () => {
     const body = JSON.stringify({ code: 0, message: 'success', data: { pay_status: 'PENDING' } });
     await expectSignatureError({ body, tamper: (b) => b.replace('PENDING', 'PAID\u0020\u0020') }, 'BAD_SIGNATURE');
@@ -226,15 +263,15 @@ describe('response verification', () => {
     await expectSignatureError({ timestamp: stale }, 'TIMESTAMP_OUT_OF_WINDOW');
     await expectSignatureError({ timestamp: String(NOW_S + 400) }, 'TIMESTAMP_OUT_OF_WINDOW', { maxClockSkewSeconds: 399 });
     const p = await startPlatform(() => ({ timestamp: stale }));
-    await expect(client(p.baseUrl, { maxClockSkewSeconds: 600 }).getOrder('M1', 'R1')).resolves.toEqual({ ok: true });
+    await expect(client(p.baseUrl, { maxClockSkewSeconds: 600 }).getOrder('M1', 'R1')).resolves.toEqual({ ok: true, merchant_no: 'M1', request_no: 'R1' });
   });
 
   it('picks the platform key by Sparkpay-Serial when given a map (key rotation)', async () => {
     const keys = { pk_old: pem(platform.publicKey), pk_new: otherPlatform.publicKey };
     const p = await startPlatform((r) => (r.url.endsWith('/new') ? { signWith: otherPlatform.privateKey, serial: 'pk_new' } : { serial: 'pk_old' }));
     const c = client(p.baseUrl, { platformPublicKey: keys });
-    await expect(c.getOrder('M1', 'old')).resolves.toEqual({ ok: true });
-    await expect(c.getOrder('M1', 'new')).resolves.toEqual({ ok: true });
+    await expect(c.getOrder('M1', 'old')).resolves.toEqual({ ok: true, merchant_no: 'M1', request_no: 'old' });
+    await expect(c.getOrder('M1', 'new')).resolves.toEqual({ ok: true, merchant_no: 'M1', request_no: 'new' });
     await expectSignatureError({ serial: 'pk_gone' }, 'UNKNOWN_SERIAL', { platformPublicKey: keys });
     // A key known under one serial does not vouch for a response naming another.
     await expectSignatureError({ serial: 'pk_new' }, 'BAD_SIGNATURE', { platformPublicKey: keys });

@@ -2,7 +2,7 @@
 import { generateNonce } from '@sparkpay/protocol';
 import { SparkPayConfigError } from './errors.js';
 import { resolveMerchantPrivateKey, resolvePlatformKeys, type KeyInput, type PlatformPublicKeyInput } from './keys.js';
-import { signedRequest, type RequestOptions, type TransportConfig } from './transport.js';
+import { checkTimeout, signedRequest, type About, type RequestOptions, type TransportConfig } from './transport.js';
 import type {
   CloseOrderRequest,
   CloseOrderResponse,
@@ -58,7 +58,7 @@ export class SparkPayClient {
       appId: requireText(options.appId, 'appId'),
       merchantPrivateKey: resolveMerchantPrivateKey(options.merchantPrivateKey),
       platformKeys: resolvePlatformKeys(options.platformPublicKey),
-      timeoutMs: positive(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs'),
+      timeoutMs: options.timeoutMs === undefined ? DEFAULT_TIMEOUT_MS : checkTimeout(options.timeoutMs, 'timeoutMs'),
       maxClockSkewSeconds: positive(options.maxClockSkewSeconds, DEFAULT_MAX_CLOCK_SKEW_SECONDS, 'maxClockSkewSeconds'),
       fetch: fetchImpl,
       clock: options.clock ?? Date.now,
@@ -69,28 +69,34 @@ export class SparkPayClient {
 
   /** `POST /v4/pay/cashier`: creates a payment order; send the payer to `cashier_url`. */
   createOrder(req: CreateOrderRequest, options?: RequestOptions): Promise<CreateOrderResponse> {
-    return signedRequest(this.#config, 'POST', '/v4/pay/cashier', req, options);
+    return signedRequest(this.#config, 'POST', '/v4/pay/cashier', req, options, about(req));
   }
 
   /** `POST /v4/pro/pay/cashier`: creates a Pro order priced in a pricing currency. */
   createProOrder(req: CreateProOrderRequest, options?: RequestOptions): Promise<CreateProOrderResponse> {
-    return signedRequest(this.#config, 'POST', '/v4/pro/pay/cashier', req, options);
+    return signedRequest(this.#config, 'POST', '/v4/pro/pay/cashier', req, options, about(req));
   }
 
   /** `GET /v4/pay/orders/{merchant_no}/{request_no}`: the order's current state. */
   getOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<OrderDetails> {
-    return signedRequest(this.#config, 'GET', orderPath('/v4/pay/orders', merchantNo, requestNo), undefined, options);
+    return signedRequest(this.#config, 'GET', orderPath('/v4/pay/orders', merchantNo, requestNo), undefined, options, { merchantNo, requestNo });
   }
 
   /** `GET /v4/pro/pay/orders/{merchant_no}/{request_no}`: a Pro order's current state. */
   getProOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<ProOrderDetails> {
-    return signedRequest(this.#config, 'GET', orderPath('/v4/pro/pay/orders', merchantNo, requestNo), undefined, options);
+    return signedRequest(this.#config, 'GET', orderPath('/v4/pro/pay/orders', merchantNo, requestNo), undefined, options, { merchantNo, requestNo });
   }
 
   /** `POST /v4/pay/orders/close`: closes a `PENDING` order (43006 once paying, 43007 if closed). */
   closeOrder(req: CloseOrderRequest, options?: RequestOptions): Promise<CloseOrderResponse> {
-    return signedRequest(this.#config, 'POST', '/v4/pay/orders/close', req, options);
+    return signedRequest(this.#config, 'POST', '/v4/pay/orders/close', req, options, about(req));
   }
+}
+
+/** The order a request body names (checked against the answer), when it names one as text. */
+function about(req: unknown): About | undefined {
+  const r = req as { merchant_no?: unknown; request_no?: unknown } | null;
+  return typeof r?.merchant_no === 'string' && typeof r.request_no === 'string' ? { merchantNo: r.merchant_no, requestNo: r.request_no } : undefined;
 }
 
 function requireText(value: unknown, name: string): string {

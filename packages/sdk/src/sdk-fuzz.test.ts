@@ -1412,7 +1412,7 @@ type Tamper = 'none' | 'body' | 'timestamp' | 'nonce';
 type SigFault = 'none' | 'truncate' | 'flip' | 'garbage' | 'pss' | 'sha1' | 'extend';
 type HeaderName = 'ts' | 'nonce' | 'sig';
 type ResponseBody =
-  | { k: 'success'; data: Record<string, unknown>; extra: Record<string, unknown>; indent: number | undefined }
+  | { k: 'success'; data: Record<string, unknown>; extra: Record<string, unknown>; indent: number | undefined; about: About }
   | { k: 'error'; code: number; message: unknown; data: unknown }
   | { k: 'code-string'; code: string }
   | { k: 'code-not-integer'; code: unknown }
@@ -1446,6 +1446,22 @@ const headerNameArb = fc.constantFrom<HeaderName>('ts', 'nonce', 'sig');
 const faultArb = <T>(none: T, ...others: T[]): fc.Arbitrary<T> =>
   fc.oneof({ weight: 6, arbitrary: fc.constant(none) }, { weight: 1, arbitrary: fc.constantFrom(...others) });
 
+/**
+ * Which order a success answer names (request_no, merchant_no or merchant_customer_no): the one
+ * asked about (request_no compared case-insensitively), or another one (a replayed or misrouted
+ * answer, which must not resolve), or none.
+ */
+type About = 'same' | 'same-upper' | 'same-customer' | 'other-request' | 'other-merchant' | 'absent';
+const aboutArb = fc.oneof({ weight: 6, arbitrary: fc.constantFrom<About>('same', 'same-upper', 'same-customer') }, { weight: 2, arbitrary: fc.constantFrom<About>('other-request', 'other-merchant', 'absent') });
+const ABOUT_FIELDS: Record<About, Record<string, string>> = {
+  same: { request_no: 'order_1', merchant_no: 'M100000000001' },
+  'same-upper': { request_no: 'ORDER_1', merchant_no: 'M100000000001' },
+  'same-customer': { request_no: 'order_1', merchant_customer_no: 'M100000000001' },
+  'other-request': { request_no: 'order_2', merchant_no: 'M100000000001' },
+  'other-merchant': { request_no: 'order_1', merchant_no: 'M100000000002' },
+  absent: {},
+};
+
 const responseBodyArb: fc.Arbitrary<ResponseBody> = fc.oneof(
   {
     weight: 5,
@@ -1454,6 +1470,7 @@ const responseBodyArb: fc.Arbitrary<ResponseBody> = fc.oneof(
       data: fc.dictionary(safeKeyArb, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 6 }),
       extra: fc.dictionary(safeKeyArb.filter((k) => !['code', 'message', 'data'].includes(k)), fc.jsonValue({ maxDepth: 1 }), { maxKeys: 2 }),
       indent: fc.constantFrom<number | undefined>(undefined, 2),
+      about: aboutArb,
     }),
   },
   {
@@ -1555,7 +1572,7 @@ const faultyScenarioArb: fc.Arbitrary<Scenario> = scenarioArb.filter((s) => !aut
 function responseBodyBytes(b: ResponseBody): Buffer {
   switch (b.k) {
     case 'success':
-      return Buffer.from(JSON.stringify({ ...b.extra, code: 0, message: 'success', data: b.data }, null, b.indent));
+      return Buffer.from(JSON.stringify({ ...b.extra, code: 0, message: 'success', data: { ...b.data, ...ABOUT_FIELDS[b.about] } }, null, b.indent));
     case 'error':
       return Buffer.from(JSON.stringify({ code: b.code, message: b.message, ...(b.data === undefined ? {} : { data: b.data }) }));
     case 'code-string':
@@ -1577,7 +1594,7 @@ function responseBodyBytes(b: ResponseBody): Buffer {
     case 'not-utf8':
       return Buffer.concat([Buffer.from('{"code":0,"message":"'), Buffer.from([0xc3, 0x28, 0xff]), Buffer.from('","data":{}}')]);
     case 'huge':
-      return Buffer.from(JSON.stringify({ code: 0, message: 'success', data: { blob: 'x'.repeat(b.size) } }));
+      return Buffer.from(JSON.stringify({ code: 0, message: 'success', data: { blob: 'x'.repeat(b.size), ...ABOUT_FIELDS.same } }));
   }
 }
 
@@ -1644,6 +1661,10 @@ function planFor(s: Scenario): { plan: Plan; expected: Outcome } {
     if (code !== 0) return { k: 'api', code, httpStatus: s.status, message: typeof message === 'string' ? message : '' };
     if (s.status < 200 || s.status > 299) return { k: 'response' };
     if (typeof data !== 'object' || data === null || Array.isArray(data)) return { k: 'response' };
+    // An authentic answer about another order than the one asked about is not used.
+    const d = data as Record<string, unknown>;
+    const merchantNamed = d.merchant_no ?? d.merchant_customer_no;
+    if (typeof d.request_no !== 'string' || d.request_no.toLowerCase() !== 'order_1' || merchantNamed !== 'M100000000001') return { k: 'response' };
     return { k: 'resolve', data };
   })();
   return { plan, expected };

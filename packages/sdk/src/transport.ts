@@ -6,6 +6,7 @@ import type { KeyObject } from 'node:crypto';
 import { signMessage, verifyMessage } from '@sparkpay/protocol';
 import {
   SparkPayApiError,
+  SparkPayConfigError,
   SparkPayNetworkError,
   SparkPayResponseError,
   SparkPayResponseSignatureError,
@@ -88,8 +89,10 @@ export async function signedRequest<T>(
   path: string,
   payload: unknown,
   options: RequestOptions = {},
+  about?: About,
 ): Promise<T> {
   const ctx: RequestContext = { method, path };
+  if (options.timeoutMs !== undefined) checkTimeout(options.timeoutMs, 'options.timeoutMs');
   // Serialised exactly once: these bytes are both signed and sent.
   const body = method === 'POST' ? Buffer.from(JSON.stringify(payload), 'utf8') : EMPTY;
   const timestamp = String(Math.floor(config.clock() / 1000));
@@ -105,7 +108,40 @@ export async function signedRequest<T>(
 
   const res = await send(config, ctx, { method, headers, body: method === 'POST' ? body : undefined }, options);
   verifyResponse(config, ctx, res);
-  return readEnvelope<T>(ctx, res);
+  const data = readEnvelope<T>(ctx, res);
+  if (about) checkAbout(ctx, res, data as Record<string, unknown>, about);
+  return data;
+}
+
+/** Longest timer Node keeps (2^31 - 1 ms): a longer one fires after 1 ms. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+export function checkTimeout(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new SparkPayConfigError(`${name} must be a number of milliseconds above 0 and at most ${MAX_TIMEOUT_MS}`);
+  }
+  return value;
+}
+
+/** The order a request is about: its answer must be about the same one. */
+export interface About {
+  merchantNo: string;
+  requestNo: string;
+}
+
+/**
+ * The response signature covers the answer, not the request (§3): an authentic answer to
+ * another request (replayed within the window by anyone on the path) must not pass for this
+ * one's. Every successful answer of these endpoints names the order's request_no and merchant.
+ */
+function checkAbout(ctx: RequestContext, res: RawResponse, data: Record<string, unknown>, about: About): void {
+  const merchant = data.merchant_no ?? data.merchant_customer_no;
+  const sameRequest = typeof data.request_no === 'string' && data.request_no.toLowerCase() === about.requestNo.toLowerCase();
+  if (sameRequest && merchant === about.merchantNo) return;
+  throw new SparkPayResponseError(
+    `response to ${ctx.method} ${ctx.path} is authentic but about another order (request_no ${JSON.stringify(data.request_no)}, merchant ${JSON.stringify(merchant)}; asked ${JSON.stringify(about.requestNo)} of ${JSON.stringify(about.merchantNo)}): replayed or misrouted, not used`,
+    { ...ctx, httpStatus: res.status, requestId: header(res, 'Sparkpay-Request-Id') },
+  );
 }
 
 async function send(
@@ -199,7 +235,9 @@ function verifyResponse(config: TransportConfig, ctx: RequestContext, res: RawRe
     fail('UNKNOWN_SERIAL', serial === undefined ? 'no Sparkpay-Serial header' : `no platform key configured for serial "${serial}"`);
   }
   if (!verifyMessage(key, timestamp, nonce, res.body, signature)) {
-    fail('BAD_SIGNATURE', 'signature does not verify with the platform public key');
+    // Most often a wrong appId: the platform answers an unknown or disabled AppID (40002) signed
+    // with its default key, which this client does not hold.
+    fail('BAD_SIGNATURE', `signature does not verify with the platform public key${serial === undefined ? '' : ` (the answer names key serial "${serial}")`}: check that appId is this application's and platformPublicKey its current key`);
   }
 
   // Checked after the signature, so this error means "authentic but stale or skewed".
