@@ -139,8 +139,6 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
     }
     const selected = view.selected;
     if (!selected) throw new Error('the cashier gave no deposit address');
-    // The cashier hands out the address only while something is still to be sent.
-    if (!selected.address) return failed(`the cashier hands out no deposit address for this order now (${view.payer_state}): nothing more is to be sent to it`);
     const chain = info.networks[selected.network];
     if (!chain || chain.chain_id !== selected.chain_id) {
       return failed(`network ${selected.network} of this order is chain ${selected.chain_id}, not one of this devnet's (${Object.values(info.networks).map((n) => n.chain_id).join(', ')}): is the cashier_url from the gateway "sparkpay dev" runs?`);
@@ -155,10 +153,12 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
     } else {
       // The whole amount while nothing has arrived; what is still short once something has.
       const rest = view.remaining_base ?? (view.payer_state === 'AWAITING' ? selected.amount_base : null);
-      if (rest === null && view.payer_state === 'CLOSING') return failed('the payment deadline has passed (the order closes once the chain is checked); give --amount to send anyway');
-      if (rest === null) return failed(`nothing remains to pay on this order (${view.pay_status}); give --amount to send more anyway`);
+      if (rest === null && view.payer_state === 'CLOSING') return failed('the payment deadline has passed (the order closes once the chain is checked)');
+      if (rest === null) return failed(`nothing remains to pay on this order (${view.pay_status})`);
       amount = BigInt(rest);
     }
+    // The cashier hands out the address only while something is still to be sent.
+    if (!selected.address) return failed(`the cashier hands out no deposit address for this order now (${view.payer_state}): nothing more is to be sent to it`);
 
     const reorg = values.reorg === true;
     if (reorg && chain.confirmations < 2) return failed(`network ${selected.network} needs ${chain.confirmations} confirmation: a payment is final in its own block, no reorganisation can come before`);
