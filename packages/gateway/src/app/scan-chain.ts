@@ -189,6 +189,7 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
     // seen the blocks since, and other nodes may have more.
+    if (native.complete && from === head + 1) await keepLease();
     const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, native.coversUntil));
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
@@ -276,6 +277,7 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
   }
   if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
   let caughtUp = native.complete && through.number >= head;
+  await keepLease();
   if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? native.coversUntil : null))) {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
     caughtUp = false;
