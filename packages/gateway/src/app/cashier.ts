@@ -87,6 +87,24 @@ function remainderOf(s: OrderRecord['state']): bigint {
   return s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
 }
 
+/**
+ * Why nothing more is to be sent to the order's chosen pair now, or null while something is: the
+ * one rule for the order view (which then hands out no address or payment link) and for select
+ * (which refuses). Money sent after that would only be PAID_LATE, or excess, for the merchant to
+ * sort out.
+ */
+function nothingToSend(s: OrderRecord['state'], nowSec: number): string | null {
+  if (s.status === 'CLOSED') return 'the order is closed; do not send anything';
+  // Nothing more is to be sent to a paid order (the page shows it paid; a wallet asking is told so).
+  if (s.status === 'PAID' || s.status === 'COMPLETED') return `the order is ${s.status}; do not send anything more`;
+  if (s.due !== null && s.received.seen > 0n && remainderOf(s) === 0n) return 'the amount due has arrived and is being confirmed; do not send anything more';
+  // Past the deadline the expiry worker closes the order (once the chain scan has covered the
+  // deadline): nothing more is to be sent, whatever arrived before (the order view still shows
+  // the chosen pair while money sent in time confirms).
+  if (nowSec >= s.expireTime) return 'the payment deadline has passed';
+  return null;
+}
+
 /** The chosen pair: its deposit address and `amountBase` to send (the option's whole amount unless said). */
 function selectedView(network: NetworkDeployment, option: OrderOptionRecord, deposit: DepositAddressRecord, amountBase: bigint = option.amountBase): SelectedView {
   const address = toChecksumAddress(deposit.address);
@@ -201,11 +219,8 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // Something arrived but not enough: the rest goes to the same address.
   const short = option ? remainderOf(s) : 0n;
   // The address and payment link are handed out (a wallet reading this API included) only while
-  // something is still to be sent, as the page shows them and select answers them: not once the
-  // order is closed, closing (past the deadline), paid or completed, nor once its whole amount
-  // arrived. Money sent there then would only be PAID_LATE, or excess, for the merchant to sort out.
-  const sendable = open && (s.received.seen === 0n || short > 0n);
-  if (selected && !sendable) selected = { ...selected, address: '', uri: '' };
+  // something is still to be sent, as select answers them.
+  if (selected && nothingToSend(s, now) !== null) selected = { ...selected, address: '', uri: '' };
   return {
     ok: true,
     data: {
@@ -273,20 +288,8 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
   }
-  // Nothing more is to be sent to a paid order (the page shows it paid; a wallet asking here is told so).
-  if (order.state.status === 'PAID' || order.state.status === 'COMPLETED') {
-    return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; do not send anything more` };
-  }
-  const { due, received } = order.state;
-  if (same && due !== null && received.seen > 0n && remainderOf(order.state) === 0n) {
-    return { ok: false, reason: 'NOT_SELECTABLE', message: 'the amount due has arrived and is being confirmed; do not send anything more' };
-  }
-  // Past the deadline the expiry worker closes the order (once the chain scan has covered the
-  // deadline): nothing more is to be sent, whatever arrived before (the order view still shows
-  // the chosen pair while money sent in time confirms).
-  if (nowSeconds(deps.clock) >= order.state.expireTime) {
-    return { ok: false, reason: 'NOT_SELECTABLE', message: 'the payment deadline has passed' };
-  }
+  const why = nothingToSend(order.state, nowSeconds(deps.clock));
+  if (why !== null) return { ok: false, reason: 'NOT_SELECTABLE', message: why };
   const network = findNetwork(deps.deployment, networkId);
   const merchant = await deps.store.merchants.get(order.merchantNo);
   const wallet = merchant?.wallets[networkId];

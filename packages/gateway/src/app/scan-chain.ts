@@ -189,8 +189,11 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
     await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
     // Caught up only at the head itself: an endpoint behind the cursor (failed over to) has not
     // seen the blocks since, and other nodes may have more.
-    if (native.complete && from === head + 1) await keepLease();
-    const caughtUp = native.complete && from === head + 1 && (await store.chainCursors.caughtUp(network.id, deps.owner, native.coversUntil));
+    let caughtUp = false;
+    if (native.complete && from === head + 1) {
+      await keepLease();
+      caughtUp = await store.chainCursors.caughtUp(network.id, deps.owner, native.coversUntil);
+    }
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
   }
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));

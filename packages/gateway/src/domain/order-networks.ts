@@ -112,9 +112,6 @@ function listedPairs(wanted: readonly Wanted[], deployment: Deployment, filter: 
       pairs.push({ candidate: { network, currency }, named: w.networks !== null });
     }
   }
-  // receive_network names its networks as the standard edition's does: each needs a wallet.
-  const filterless = filter?.find((n) => !hasWallet(merchant, n.id));
-  if (filterless) return noWallet(filterless.id);
   const named = pairs.find((p) => p.named && !hasWallet(merchant, p.candidate.network.id));
   if (named) return noWallet(named.candidate.network.id);
   const candidates = pairs.filter((p) => hasWallet(merchant, p.candidate.network.id)).map((p) => p.candidate);
@@ -142,24 +139,32 @@ export function proCandidates(req: ProOrderRequest, deployment: Deployment, merc
     if (!r.ok) return r;
     filter = r.networks;
   }
-  if (list) {
-    const wanted: Wanted[] = [];
-    for (const [i, e] of list.entries()) {
-      if (e.networks === null) {
-        wanted.push({ code: e.currency, networks: null });
-        continue;
-      }
-      const r = resolveNetworkList(e.networks, deployment, `available_payment_currency_networks[${i}].networks`);
-      if (!r.ok) return r;
-      wanted.push({ code: e.currency, networks: r.networks });
-    }
-    return listedPairs(wanted, deployment, filter, merchant);
-  }
+  const pairs = list ? listedProPairs(list, deployment, filter, merchant) : everyPair(filter ?? deployment.networks, merchant);
+  if (!pairs.ok) return pairs;
+  // receive_network names its networks as the standard edition's does: each needs a wallet
+  // (after the pairs' own 41027/41031, like every 41035).
   const filterless = filter?.find((n) => !hasWallet(merchant, n.id));
-  if (filterless) return noWallet(filterless.id);
-  const candidates = (filter ?? deployment.networks)
-    .filter((n) => hasWallet(merchant, n.id))
-    .flatMap((network) => network.currencies.map((currency) => ({ network, currency })));
+  return filterless ? noWallet(filterless.id) : pairs;
+}
+
+/** The pairs of available_payment_currency_networks (41027 for an entry's unknown network, then listedPairs). */
+function listedProPairs(list: readonly PaymentCurrencyNetworks[], deployment: Deployment, filter: readonly NetworkDeployment[] | null, merchant: MerchantView): CandidatesResult {
+  const wanted: Wanted[] = [];
+  for (const [i, e] of list.entries()) {
+    if (e.networks === null) {
+      wanted.push({ code: e.currency, networks: null });
+      continue;
+    }
+    const r = resolveNetworkList(e.networks, deployment, `available_payment_currency_networks[${i}].networks`);
+    if (!r.ok) return r;
+    wanted.push({ code: e.currency, networks: r.networks });
+  }
+  return listedPairs(wanted, deployment, filter, merchant);
+}
+
+/** Every pair of `networks` the merchant has a wallet on; none: 41035. */
+function everyPair(networks: readonly NetworkDeployment[], merchant: MerchantView): CandidatesResult {
+  const candidates = networks.filter((n) => hasWallet(merchant, n.id)).flatMap((network) => network.currencies.map((currency) => ({ network, currency })));
   if (candidates.length === 0) return refuse(OrderErrors.NO_EXTERNAL_WALLET, 'the merchant has no external wallet on any network of the order');
   return { ok: true, candidates };
 }
