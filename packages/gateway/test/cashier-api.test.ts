@@ -145,6 +145,29 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect([v.selected.network, v.selected.address, v.selected.uri, v.remaining]).toEqual(['4', '', '', null]);
   });
 
+  it('lists at most 50 transfers, the largest, oldest first, and says how many there are: dust does not grow every poll nor hide the payment', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;
+    const dust = (i: number) => observeTransfer(t, { paymentOrderNo, amount: 1n + BigInt(i % 3), status: 'FINAL', address: chosen.address, blockNumber: 5000 + i, logIndex: 0 });
+    for (let i = 0; i < 30; i += 1) await dust(i);
+    const paid = await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n, status: 'SEEN', confirmations: 1, address: chosen.address, blockNumber: 5030, logIndex: 0 });
+    for (let i = 31; i < 70; i += 1) await dust(i);
+    // Another pair's transfer is neither listed nor counted here.
+    await observeTransfer(t, { paymentOrderNo, network: '3', currency: 'USDT', amount: 5n, status: 'FINAL', address: chosen.address });
+    const v = (await (await get(paymentOrderNo, token)).json()) as { payments: { tx_hash: string; amount: string }[]; payments_count: number; payer_state: string };
+    expect(v.payments_count).toBe(70);
+    expect(v.payments).toHaveLength(50);
+    expect(v.payments.map((p) => p.tx_hash)).toContain(paid.txHash);
+    // The payment, the 23 three-unit and 23 two-unit transfers, and the 3 oldest of the 23 one-unit ones, oldest first.
+    const stored = new Map((await t.gateway.store.payments.listByOrder(paymentOrderNo)).map((p) => [p.txHash, p.blockNumber]));
+    const blocks = v.payments.map((p) => stored.get(p.tx_hash)!);
+    expect(blocks).toEqual([...blocks].sort((a, b) => a - b));
+    expect(v.payments.filter((p) => p.amount === '0.000003')).toHaveLength(23);
+    expect(v.payments.filter((p) => p.amount === '0.000002')).toHaveLength(23);
+    expect(v.payments.filter((p) => p.amount === '0.000001').map((p) => stored.get(p.tx_hash))).toEqual([5000, 5003, 5006]);
+    expect(v.payer_state).toBe('CONFIRMING');
+  });
+
   it.each([
     [{ network: '4', currency: 'DOGE' }, 'application/json', 400, 'BAD_REQUEST'],
     [{ network: '9', currency: 'USDT' }, 'application/json', 400, 'BAD_REQUEST'],

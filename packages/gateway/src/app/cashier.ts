@@ -9,7 +9,7 @@ import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDep
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
 import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
-import { selectedOption } from './order-view.js';
+import { MAX_LISTED_PAYMENTS, selectedOption } from './order-view.js';
 import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
 
 export interface CashierDeps {
@@ -155,8 +155,14 @@ export interface CashierOrderView {
   /** Shown to the payer only once the order is paid. */
   redirect_url: string | null;
   payer_state: PayerState;
-  /** Transfers to the selected option's address, oldest first (reverted ones included). */
+  /**
+   * Transfers to the selected option's address, oldest first (reverted ones included): all of them
+   * up to MAX_LISTED_PAYMENTS, past that the largest (dust sent to the address does not grow every
+   * poll of the page without bound, nor push out the payer's own payment).
+   */
   payments: CashierPaymentView[];
+  /** How many transfers in the selected pair there are in all (more than `payments` lists past the bound). */
+  payments_count: number;
   /** What is still to send to the same address, in the selected currency; null when nothing is. */
   remaining: string | null;
   /** The same in base units (what a wallet's payment request carries). */
@@ -192,11 +198,17 @@ export function payerState(order: OrderRecord, hasSelection: boolean, nowSeconds
   }
 }
 
-function paymentViews(payments: PaymentRecord[], option: OrderOptionRecord): CashierPaymentView[] {
-  return payments
-    .filter((p) => p.network === option.network && p.currency === option.currency)
-    .sort((a, b) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex)
-    .map((p) => ({ tx_hash: p.txHash, amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status }));
+/** The selected pair's transfers as the page lists them (paymentViews), and how many there are. */
+function paymentViews(payments: readonly PaymentRecord[], option: OrderOptionRecord): { list: CashierPaymentView[]; count: number } {
+  const inPair = payments.filter((p) => p.network === option.network && p.currency === option.currency);
+  const oldestFirst = (a: PaymentRecord, b: PaymentRecord) => a.blockNumber - b.blockNumber || a.logIndex - b.logIndex;
+  inPair.sort(oldestFirst);
+  // Past the bound the largest, the older first among equal ones; then listed oldest first again.
+  const kept = inPair.length <= MAX_LISTED_PAYMENTS ? inPair : [...inPair].sort((a, b) => (a.amount === b.amount ? oldestFirst(a, b) : a.amount > b.amount ? -1 : 1)).slice(0, MAX_LISTED_PAYMENTS).sort(oldestFirst);
+  return {
+    list: kept.map((p) => ({ tx_hash: p.txHash, amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status })),
+    count: inPair.length,
+  };
 }
 
 /** The order as the payer's page shows it. */
@@ -221,6 +233,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
   if (selected && nothingToSend(s, now) !== null) selected = { ...selected, address: '', uri: '' };
+  const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   return {
     ok: true,
     data: {
@@ -246,7 +259,8 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
       redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
       payer_state: state,
-      payments: option && selected ? paymentViews(payments, option) : [],
+      payments: listed.list,
+      payments_count: listed.count,
       remaining: open && option && short > 0n ? formatAmount(short, option.decimals) : null,
       remaining_base: open && option && short > 0n ? short.toString() : null,
       final: state === 'PAID' || state === 'EXPIRED' || state === 'CLOSED',
