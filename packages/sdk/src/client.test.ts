@@ -13,6 +13,7 @@ import {
   SparkPayNetworkError,
   SparkPayResponseError,
   SparkPayResponseSignatureError,
+  type CloseOrderRequest,
   type CreateOrderRequest,
   type SparkPayClientOptions,
 } from './index.js';
@@ -182,8 +183,26 @@ describe('requests', () => {
     const p = await startPlatform(() => ({}));
     await client(p.baseUrl).getOrder('M 1/2', 'a#b?c%d');
     expect(p.received[0]?.url).toBe('/v4/pay/orders/M%201%2F2/a%23b%3Fc%25d');
-    expect(() => client(p.baseUrl).getOrder('M1', '..')).toThrow(TypeError);
-    expect(() => client(p.baseUrl).getOrder('', 'R1')).toThrow(TypeError);
+    expect(p.received).toHaveLength(1);
+  });
+
+  it('rejects (never throws synchronously) with SparkPayConfigError for arguments it cannot send, and sends nothing', async () => {
+    const p = await startPlatform(() => ({}));
+    const c = client(p.baseUrl);
+    const calls: [string, () => Promise<unknown>, RegExp][] = [
+      ['..', () => c.getOrder('M1', '..'), /requestNo must be a non-empty string/],
+      ['empty merchant', () => c.getOrder('', 'R1'), /merchantNo must be a non-empty string/],
+      ['pro, not a string', () => c.getProOrder('M1', 7 as unknown as string), /requestNo must be/],
+      ['bigint amount', () => c.createOrder({ ...order, total_amount: 10n } as unknown as CreateOrderRequest), /cannot be sent as JSON: .*BigInt.*decimal strings/],
+      ['no body', () => c.closeOrder(undefined as unknown as CloseOrderRequest), /request body is missing/],
+    ];
+    for (const [what, call, message] of calls) {
+      let promise: Promise<unknown> | undefined;
+      expect(() => (promise = call()), what).not.toThrow();
+      await expect(promise, what).rejects.toThrow(SparkPayConfigError);
+      await expect(promise, what).rejects.toThrow(message);
+    }
+    expect(p.received).toEqual([]);
   });
 
   it('uses a fresh nonce per request and the configured User-Agent', async () => {

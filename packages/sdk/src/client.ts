@@ -78,12 +78,12 @@ export class SparkPayClient {
   }
 
   /** `GET /v4/pay/orders/{merchant_no}/{request_no}`: the order's current state. */
-  getOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<OrderDetails> {
+  async getOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<OrderDetails> {
     return signedRequest(this.#config, 'GET', orderPath('/v4/pay/orders', merchantNo, requestNo), undefined, options, { merchantNo, requestNo });
   }
 
   /** `GET /v4/pro/pay/orders/{merchant_no}/{request_no}`: a Pro order's current state. */
-  getProOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<ProOrderDetails> {
+  async getProOrder(merchantNo: string, requestNo: string, options?: RequestOptions): Promise<ProOrderDetails> {
     return signedRequest(this.#config, 'GET', orderPath('/v4/pro/pay/orders', merchantNo, requestNo), undefined, options, { merchantNo, requestNo });
   }
 
@@ -136,7 +136,7 @@ function orderPath(prefix: string, merchantNo: string, requestNo: string): strin
 
 function segment(value: unknown, name: string): string {
   if (typeof value !== 'string' || value === '' || value === '.' || value === '..') {
-    throw new TypeError(`${name} must be a non-empty string other than "." or ".."`);
+    throw new SparkPayConfigError(`${name} must be a non-empty string other than "." or ".."`);
   }
   return encodeURIComponent(value);
 }

@@ -17,7 +17,11 @@ export class SparkPaySdkError extends Error {
   }
 }
 
-/** The client options are unusable (bad key, bad base URL…); thrown by the constructor. */
+/**
+ * The client options are unusable (bad key, bad base URL…; thrown by the constructor), or a call's
+ * arguments are (an empty order number, a body JSON cannot carry, a bad per-call timeout; the
+ * call's promise rejects with it). Nothing was sent.
+ */
 export class SparkPayConfigError extends SparkPaySdkError {}
 
 /**

@@ -83,6 +83,18 @@ async function readCapped(res: Response, max: number): Promise<Uint8Array> {
   return chunks.length === 1 ? chunks[0]! : new Uint8Array(Buffer.concat(chunks));
 }
 
+/** A request body's bytes; a body JSON cannot carry (a bigint, a cycle, none at all) is the caller's mistake, and nothing is sent. */
+function serialised(payload: unknown): Buffer {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(payload) as string | undefined;
+  } catch (cause) {
+    throw new SparkPayConfigError(`the request body cannot be sent as JSON: ${(cause as Error).message} (amounts are decimal strings, e.g. "10.50")`, { cause });
+  }
+  if (text === undefined) throw new SparkPayConfigError('the request body is missing');
+  return Buffer.from(text, 'utf8');
+}
+
 export async function signedRequest<T>(
   config: TransportConfig,
   method: 'GET' | 'POST',
@@ -94,7 +106,7 @@ export async function signedRequest<T>(
   const ctx: RequestContext = { method, path };
   if (options.timeoutMs !== undefined) checkTimeout(options.timeoutMs, 'options.timeoutMs');
   // Serialised exactly once: these bytes are both signed and sent.
-  const body = method === 'POST' ? Buffer.from(JSON.stringify(payload), 'utf8') : EMPTY;
+  const body = method === 'POST' ? serialised(payload) : EMPTY;
   const timestamp = String(Math.floor(config.clock() / 1000));
   const nonce = config.nonce();
   const headers: Record<string, string> = {
