@@ -61,3 +61,21 @@ describe('request logging', () => {
     expect(JSON.stringify(errorLine)).toMatch(/order_options/);
   });
 });
+
+describe('start-up warnings', () => {
+  it('warns about a relayer key file other users can read, naming the file and mode and nothing of the key', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const privateKey = `0x${'5e'.repeat(32)}` as const;
+    const t = await startTestGateway({ logger: pino({ level: 'warn' }, sink), config: { relayers: { '4': { privateKey, maxFeePerGas: 10n ** 12n, exposedFile: { path: '/etc/sparkpay/relayer-4.key', mode: '0644' } }, '3': { privateKey, maxFeePerGas: 10n ** 12n } } } });
+    await t.close();
+    const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('the relayer key file can be read by other users'));
+    expect(warned).toEqual([expect.objectContaining({ level: 40, network: '4', file: '/etc/sparkpay/relayer-4.key', mode: '0644' })]);
+    expect(lines.join('\n')).not.toContain('5e5e5e5e');
+  });
+});

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -179,6 +179,20 @@ describe('loadConfig', () => {
     expect(message).not.toContain(secretish.slice(2));
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key: key, max_fee_gwei: 'lots' } } }) })).toThrow(/max_fee_gwei/);
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key_file: '/nonexistent/key' } } }) })).toThrow(/cannot read/);
+  });
+
+  it('notes a relayer key file that other users can read (for the warning at start), and only then', () => {
+    const dir = dataDir();
+    const keyFile = join(dir, 'relayer.key');
+    writeFileSync(keyFile, `0x${'ef'.repeat(32)}\n`, { mode: 0o600 });
+    const relayer = () => loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_RELAYER_KEY_FILE_4: keyFile }).relayers['4'];
+    expect(relayer()).toEqual({ privateKey: `0x${'ef'.repeat(32)}`, maxFeePerGas: 1_000_000_000_000n });
+    chmodSync(keyFile, 0o644);
+    expect(relayer()?.exposedFile).toEqual({ path: keyFile, mode: '0644' });
+    chmodSync(keyFile, 0o640);
+    expect(relayer()?.exposedFile).toEqual({ path: keyFile, mode: '0640' });
+    chmodSync(keyFile, 0o400);
+    expect(relayer()?.exposedFile).toBeUndefined();
   });
 
   it('has settlement defaults (batches of 20) and takes the file’s settings', () => {

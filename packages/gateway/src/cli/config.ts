@@ -1,6 +1,6 @@
 // Configuration: defaults < configuration file < environment (§16). One loader for the server
 // and the management commands, so both find the same database.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Hex } from 'viem';
 import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
@@ -55,6 +55,12 @@ export interface RelayerConfig {
   privateKey: Hex;
   /** The highest max fee per gas it pays, wei. */
   maxFeePerGas: bigint;
+  /**
+   * The key file it came from, when other users of the machine may read it (its mode, in octal):
+   * warned about at start. Not refused: a mounted secret (Kubernetes' default mode is 0644) is
+   * often readable by design inside a container where nobody else runs.
+   */
+  exposedFile?: { path: string; mode: string };
 }
 
 export interface SettlementSettings {
@@ -481,9 +487,12 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
     const fromEnv = env[`SPARKPAY_RELAYER_KEY_${id}`] !== undefined || env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] !== undefined;
     const file = fromEnv ? env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] : o?.relayer_key_file;
     let text = fromEnv ? env[`SPARKPAY_RELAYER_KEY_${id}`] : o?.relayer_key;
+    let exposedFile: RelayerConfig['exposedFile'];
     if (text === undefined && file !== undefined) {
       try {
         text = readFileSync(file, 'utf8');
+        const mode = statSync(file).mode & 0o777;
+        if ((mode & 0o077) !== 0) exposedFile = { path: file, mode: `0${mode.toString(8).padStart(3, '0')}` };
       } catch (err) {
         throw new ConfigError(`networks.${id}.relayer_key_file: cannot read ${file}: ${(err as Error).message}`);
       }
@@ -494,7 +503,7 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
     if (!privateKey) throw new ConfigError(`networks.${id}: the relayer key is not 0x followed by 64 hex digits`);
     const k = BigInt(privateKey);
     if (k === 0n || k >= SECP256K1_ORDER) throw new ConfigError(`networks.${id}: the relayer key is not a valid secp256k1 private key (it must be above 0 and below the curve order)`);
-    relayers[id] = { privateKey, maxFeePerGas: gweiSetting(`networks.${id}.max_fee_gwei`, o?.max_fee_gwei, 1_000_000_000_000n) };
+    relayers[id] = { privateKey, maxFeePerGas: gweiSetting(`networks.${id}.max_fee_gwei`, o?.max_fee_gwei, 1_000_000_000_000n), ...(exposedFile ? { exposedFile } : {}) };
   }
   return relayers;
 }

@@ -230,6 +230,11 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (config.metrics && !config.metricsToken && config.mode === 'production') {
     logger.warn('GET /metrics is served to anyone who can reach this port: set metrics_token (SPARKPAY_METRICS_TOKEN) for the scraper, or "metrics": false');
   }
+  for (const [network, relayer] of Object.entries(config.relayers)) {
+    const exposed = relayer?.exposedFile;
+    // The path and mode only: never anything of the key.
+    if (exposed) logger.warn({ network, file: exposed.path, mode: exposed.mode }, `the relayer key file can be read by other users of this machine (mode ${exposed.mode}): whoever reads it can spend the relayer's gas money; chmod 600 it`);
+  }
   for (const network of config.deployment.networks) {
     if (network.chain.rpcUrls.length > 0 && !settlers.has(network.id)) {
       logger.warn({ network: network.id }, 'no settlement relayer configured for this network: its paid orders will wait (networks.<enum>.relayer_key)');
