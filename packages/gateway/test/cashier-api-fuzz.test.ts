@@ -459,7 +459,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
   function viewViolations(o: Order, j: unknown, snap: Snapshot): string[] {
     if (!isRecord(j)) return ['not a JSON object'];
     const v: string[] = [];
-    const keys = ['payment_order_no', 'merchant_name', 'merchant_order_desc', 'edition', 'pricing_amount', 'pricing_currency', 'pay_status', 'pay_exception', 'close_reason', 'expire_time', 'now', 'options', 'available_networks', 'selected', 'received', 'redirect_url', 'payer_state', 'payments', 'remaining', 'remaining_base', 'final'];
+    const keys = ['payment_order_no', 'merchant_name', 'merchant_order_desc', 'edition', 'pricing_amount', 'pricing_currency', 'pay_status', 'pay_exception', 'close_reason', 'expire_time', 'now', 'options', 'available_networks', 'selected', 'received', 'redirect_url', 'payer_state', 'payments', 'payments_count', 'remaining', 'remaining_base', 'final'];
     if (JSON.stringify(Object.keys(j).sort()) !== JSON.stringify([...keys].sort())) v.push(`members ${Object.keys(j).join(',')}`);
     const row = snap.order;
     if (j.payment_order_no !== o.no) v.push(`payment_order_no ${String(j.payment_order_no)}`);
@@ -472,6 +472,9 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
     if (j.pay_status === 'CLOSED' && !['CLOSED', 'EXPIRED'].includes(String(j.payer_state))) v.push(`a closed order's payer_state ${String(j.payer_state)}`);
     if (j.redirect_url !== null && !['PAID', 'COMPLETED'].includes(String(j.pay_status))) v.push('redirect_url before payment');
     if (typeof j.pricing_amount !== 'string' || !DECIMAL.test(j.pricing_amount)) v.push(`pricing_amount ${String(j.pricing_amount)}`);
+    // At most 50 transfers of the chosen pair listed; payments_count says how many there are.
+    const listed = Array.isArray(j.payments) ? j.payments.length : -1;
+    if (!Number.isInteger(j.payments_count) || listed < 0 || listed > 50 || listed !== Math.min(50, Number(j.payments_count))) v.push(`payments ${listed} listed of payments_count ${String(j.payments_count)}`);
     const options = Array.isArray(j.options) ? (j.options as Record<string, unknown>[]) : [];
     const offered = [...o.options].sort((a, b) => `${a.network}/${a.currency}`.localeCompare(`${b.network}/${b.currency}`));
     const shown = [...options].sort((a, b) => `${String(a.network)}/${String(a.currency)}`.localeCompare(`${String(b.network)}/${String(b.currency)}`));
