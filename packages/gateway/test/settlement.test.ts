@@ -176,7 +176,15 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       ['2', 'FINAL'],
       ['1', 'FINAL'],
     ]);
-    expect(await notifyTypes(t, order.paymentOrderNo)).not.toContain('ORDER_EXCEPTION');
+    // Nothing reverted; the extra coin, seen while PAID and final after the completion, is
+    // OVERPAID (it went out to the merchant with the settlement).
+    expect(done.pay_exception).toBe('OVERPAID');
+    const notes = await t.gateway.store.notifications.listByOrder(order.paymentOrderNo);
+    expect(notes.map((n) => [n.notifyType, (JSON.parse(n.payload) as { pay_exception?: string }).pay_exception ?? null])).toEqual([
+      ['ORDER_PAID', null],
+      ['ORDER_COMPLETED', null],
+      ['ORDER_EXCEPTION', 'OVERPAID'],
+    ]);
   });
 
   it('records money sent again after completion (token and native coin) as PAID_LATE and tells the merchant; the addresses are watched 24 h after completion', async () => {

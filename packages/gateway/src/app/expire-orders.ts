@@ -20,11 +20,14 @@ export async function expireOverdueOrders(deps: TransitionDeps, scannedNetworks:
       const due = await deps.store.orders.listOverdue(status, nowSeconds(deps.clock), batchSize, scannedNetworks);
       let progressed = 0;
       for (const paymentOrderNo of due) {
-        const outcome = await transition(deps, paymentOrderNo, (tx, order) => closingFact(tx, order, 'DEADLINE_CHECK'));
+        // Asked again inside the close: a scan that went back since the list was read (a
+        // reorganisation) may find the order's money in the blocks it reads again.
+        const outcome = await transition(deps, paymentOrderNo, async (tx, order) => ((await tx.orders.awaitsScan(order.paymentOrderNo, scannedNetworks)) ? null : closingFact(tx, order, 'DEADLINE_CHECK')));
         if (outcome.ok && outcome.changed && outcome.order.state.status === 'CLOSED') progressed += 1;
       }
       closed += progressed;
-      // PAYING orders still confirming stay listed; stop when a batch made no progress or was short.
+      // Stop when a batch was short, or closed nothing (every order of it changed meanwhile, or its
+      // scan went back): the next run lists them again.
       if (due.length < batchSize || progressed === 0) break;
     }
   }

@@ -35,13 +35,15 @@ export async function transition(
   deps: TransitionDeps,
   paymentOrderNo: string,
   fact: OrderFact | ((tx: StoreTx, order: OrderRecord) => Promise<OrderFact | null>),
+  opts: { wroteRows?: () => boolean } = {},
 ): Promise<TransitionOutcome> {
   for (let attempt = 1; ; attempt += 1) {
     const applied = await deps.store.transaction(async (tx): Promise<Applied | 'RETRY'> => {
       const order = await tx.orders.get(paymentOrderNo);
       if (!order) return unchanged({ ok: false, reason: 'NOT_FOUND', message: 'payment order does not exist' });
       const f = typeof fact === 'function' ? await fact(tx, order) : fact;
-      return applyFact(deps, tx, order, f);
+      // Asked once `fact` has run: whether it wrote rows of the order (see applyFact).
+      return applyFact(deps, tx, order, f, opts.wroteRows?.() === true);
     });
     if (applied !== 'RETRY') {
       committed(deps, applied);
@@ -64,13 +66,26 @@ export const unchanged = (outcome: TransitionOutcome): Applied => ({ outcome, st
 /**
  * Decides `f` (null: nothing to decide) for `order` as loaded in `tx` and writes the new state
  * and its effects there. 'RETRY': the order changed since it was loaded (nothing written for it).
+ * `wroteRows`: the caller wrote new rows of the order in `tx` (transfers, or transfers in a new
+ * status; rewriting what is stored is no news to anyone). The order row is then
+ * written too, with a new version, even when nothing is decided: a writer that read the order
+ * before those rows committed (an expiry on PostgreSQL reading its payments to see whether money
+ * sits elsewhere) finds the version moved and decides again with them (ADR 0001), instead of
+ * deciding from payments without them. What `order` carries then is stored (a pair the money
+ * selected, with its totals).
  */
-export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderRecord, f: OrderFact | null): Promise<Applied | 'RETRY'> {
-  if (!f) return unchanged({ ok: true, order, changed: false });
+export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderRecord, f: OrderFact | null, wroteRows = false): Promise<Applied | 'RETRY'> {
+  const keep = async (outcome: TransitionOutcome): Promise<Applied | 'RETRY'> => {
+    if (!wroteRows) return unchanged(outcome);
+    const touched: OrderRecord = { ...order, version: order.version + 1, updatedAt: deps.clock.nowMs() };
+    if (!(await tx.orders.saveState(touched, order.version))) return 'RETRY';
+    return unchanged({ ...outcome, order: touched });
+  };
+  if (!f) return keep({ ok: true, order, changed: false });
   const now = nowSeconds(deps.clock);
   const decision = decide(order.state, f, now);
-  if (!decision.ok) return unchanged({ ok: false, reason: decision.reason, message: decision.message, order });
-  if (!decision.changed) return unchanged({ ok: true, order, changed: false });
+  if (!decision.ok) return keep({ ok: false, reason: decision.reason, message: decision.message, order });
+  if (!decision.changed) return keep({ ok: true, order, changed: false });
   const next: OrderRecord = {
     ...order,
     state: decision.next,

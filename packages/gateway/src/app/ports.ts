@@ -113,6 +113,13 @@ export interface OrderRepo {
    * a pass that started at or after the deadline (money mined before it has then been seen).
    */
   listOverdue(status: 'PENDING' | 'PAYING', nowSeconds: number, limit: number, scannedNetworks: readonly string[]): Promise<string[]>;
+  /**
+   * Whether the order has a deposit address on one of `scannedNetworks` whose scan has not caught
+   * up with a pass started at or after the order's deadline (listOverdue leaves such orders out):
+   * asked again as the order is closed, since a scan that went back (a reorganisation) since the
+   * order was listed means the money may be in the blocks it reads again.
+   */
+  awaitsScan(paymentOrderNo: string, scannedNetworks: readonly string[]): Promise<boolean>;
 }
 
 export interface PaymentRepo {

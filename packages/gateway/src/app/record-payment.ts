@@ -81,6 +81,22 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
     order.selectedCurrency = takeover.currency;
     order.state = { ...order.state, due: takeover.amountBase };
   }
+  // The pair changed (money selected it, or took the order over): the totals the lifecycle
+  // compares the new ones with are that pair's as they stood, in its own token and decimals, not
+  // the old pair's (18-decimal BSC USDT against 6-decimal Polygon USDT read as money lost). Only
+  // what still counts now: the pair's earlier money was not the order's, so none of it leaving
+  // the chain is a loss of counted money (`lost` says that, from the old pair).
+  if (order.selectedNetwork !== wasNetwork || order.selectedCurrency !== wasCurrency) {
+    let seen = 0n;
+    let final = 0n;
+    for (const p of before) {
+      const now = rows.get(key(p));
+      if (!inSelectedPair(order, p) || p.status === 'REVERTED' || !now || now.status === 'REVERTED') continue;
+      seen += p.amount;
+      if (p.status === 'FINAL' && now.status === 'FINAL') final += p.amount;
+    }
+    order.state = { ...order.state, received: { seen, final } };
+  }
   // A transfer in a pair the order does not offer is recorded but counts for nothing.
   let fact: OrderFact | null = null;
   if (order.state.due !== null) {
@@ -245,6 +261,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     // Accumulated over attempts: an attempt that found the order changed ('RETRY') has committed
     // its rows, so the next attempt sees them stored and would not count them again.
     const entered: TransferFact[] = [];
+    let news = false;
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       const stored = await tx.payments.listByOrder(order.paymentOrderNo);
       before ??= stored;
@@ -252,9 +269,10 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
       const settling = outside && (await withSettlement(tx, [order.paymentOrderNo])).size > 0;
       const seen = observe(order, stored, facts, deps.clock.nowMs(), settling, before);
       entered.push(...seen.entered);
+      news = seen.entered.length > 0;
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
-    });
+    }, { wroteRows: () => news });
     // Stored unless the order does not exist (a refused decision still commits the rows).
     if (outcome.ok || outcome.reason !== 'NOT_FOUND') counted(entered);
     return outcome;
@@ -299,7 +317,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           const settling = await withSettlement(tx, otherPair.filter((o) => o.selectedNetwork !== null).map((o) => o.paymentOrderNo));
           const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo)) }));
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
-          for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
+          for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact, s.entered.length > 0), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
         });
       } catch {

@@ -96,6 +96,10 @@ function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean)
   let raised: PayException | null = null;
   if (reverted) raised = 'REVERTED';
   else if (f.seen > order.received.seen || f.elsewhere === true) raised = 'PAID_LATE';
+  // Money seen before the order completed (beyond the amount due, still confirming as the
+  // settlement completed) that is final now: the order received more than due. Not once money
+  // arrived after the completion (PAID_LATE): that money confirming is no news.
+  else if (order.status === 'COMPLETED' && order.exception !== 'PAID_LATE' && f.final > order.received.final && f.final > f.due) raised = 'OVERPAID';
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);
 
   const next: OrderState = {

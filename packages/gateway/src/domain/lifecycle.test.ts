@@ -283,9 +283,15 @@ const rows: Row[] = [
     expect: to('COMPLETED', 'PAID_LATE', null, [8_000, 8_500, 0], [EXC_N]) },
   { name: 'does not notify PAID_LATE twice for money in another pair', from: { ...completed, exception: 'PAID_LATE' },
     fact: obs(100n, 100n, 100n, true, false, true), now: AFTER, expect: SAME },
-  { name: 'records late money confirming after completion silently', from: { ...completed, received: r(150n, 100n) },
+  { name: 'flags money seen before completion and final after it as OVERPAID', from: { ...completed, received: r(150n, 100n) },
     fact: obs(100n, 150n, 150n), now: AFTER,
-    expect: to('COMPLETED', null, null, [8_000, 8_500, 0], []) },
+    expect: to('COMPLETED', 'OVERPAID', null, [8_000, 8_500, 0], [EXC_N]) },
+  { name: 'does not notify OVERPAID twice after completion', from: { ...completed, exception: 'OVERPAID', received: r(150n, 120n) },
+    fact: obs(100n, 150n, 150n), now: AFTER,
+    expect: to('COMPLETED', 'OVERPAID', null, [8_000, 8_500, 0], []) },
+  { name: 'records late money confirming after completion silently (PAID_LATE when it arrived)', from: { ...completed, exception: 'PAID_LATE', received: r(150n, 100n) },
+    fact: obs(100n, 150n, 150n), now: AFTER,
+    expect: to('COMPLETED', 'PAID_LATE', null, [8_000, 8_500, 0], []) },
 
   // PAYMENTS_OBSERVED on CLOSED
   { name: 'ignores identical totals on a closed order', from: closedExpired, fact: obs(100n, 0n, 0n), now: AFTER, expect: SAME },

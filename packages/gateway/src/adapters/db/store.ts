@@ -1,5 +1,5 @@
 // The Kysely implementation of the store ports, identical on SQLite and PostgreSQL.
-import type { Kysely, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Transaction } from 'kysely';
 import type { NetworkId } from '../../domain/catalogue.js';
 import {
   DuplicateRequestError,
@@ -332,27 +332,42 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
     },
     async listOverdue(status, nowSeconds, limit, scannedNetworks) {
       let overdue = q.selectFrom('orders').select('payment_order_no').where('pay_status', '=', status).where('expire_time', '<=', nowSeconds);
-      if (scannedNetworks.length > 0) {
-        overdue = overdue.where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('deposit_addresses as d')
-                .leftJoin('chain_cursors as c', 'c.network', 'd.network')
-                .select('d.network')
-                .whereRef('d.payment_order_no', '=', 'orders.payment_order_no')
-                .where('d.network', 'in', [...scannedNetworks])
-                .where((eb) => eb.or([eb('c.caught_up_at', 'is', null), eb('c.caught_up_at', '<', eb(eb.ref('orders.expire_time'), '*', 1000))])),
-            ),
-          ),
-        );
-      }
+      // A PAYING order with money still confirming waits (the lifecycle decides so): listing it
+      // would let a full batch of such orders hold back every later one that can close.
+      if (status === 'PAYING') overdue = overdue.whereRef('seen_amount', '=', 'final_amount');
+      if (scannedNetworks.length > 0) overdue = overdue.where((eb) => eb.not(eb.exists(scanBehind(eb, scannedNetworks))));
       const rows = await overdue
         .orderBy('expire_time')
+        .orderBy('payment_order_no')
         .limit(limit)
         .execute();
       return rows.map((r) => r.payment_order_no);
     },
+    async awaitsScan(paymentOrderNo, scannedNetworks) {
+      if (scannedNetworks.length === 0) return false;
+      const row = await q
+        .selectFrom('orders')
+        .select('payment_order_no')
+        .where('payment_order_no', '=', paymentOrderNo)
+        .where((eb) => eb.exists(scanBehind(eb, scannedNetworks)))
+        .executeTakeFirst();
+      return row !== undefined;
+    },
   };
+}
+
+/**
+ * The deposit addresses of the order in the enclosing query (`orders`) on one of `networks` whose
+ * scan has not caught up with a pass started at or after the order's deadline.
+ */
+function scanBehind(eb: ExpressionBuilder<Database, 'orders'>, networks: readonly string[]) {
+  return eb
+    .selectFrom('deposit_addresses as d')
+    .leftJoin('chain_cursors as c', 'c.network', 'd.network')
+    .select('d.network')
+    .whereRef('d.payment_order_no', '=', 'orders.payment_order_no')
+    .where('d.network', 'in', [...networks])
+    .where((eb) => eb.or([eb('c.caught_up_at', 'is', null), eb('c.caught_up_at', '<', eb(eb.ref('orders.expire_time'), '*', 1000))]));
 }
 
 function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {

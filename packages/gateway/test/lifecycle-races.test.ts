@@ -1,0 +1,159 @@
+// The order lifecycle where payments, the expiry and the settlement meet: a pair switch that is
+// no reorg, a transfer written as the order expires (PostgreSQL), a scan that goes back after the
+// expiry listed the order, money confirming after completion, and PAYING orders still confirming
+// that must not hold back the ones that can close.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DATABASE_KINDS } from './databases.js';
+import { paymentFacts } from '../src/app/record-payment.js';
+import { expireOverdueOrders } from '../src/app/expire-orders.js';
+import { transition } from '../src/app/order-transitions.js';
+import type { Store } from '../src/app/ports.js';
+import { api, observeTransfer, orderBody, startTestGateway, type Merchant, type TestGateway } from './harness.js';
+
+const NOTIFY_URL = 'https://merchant.example/sparkpay/notify';
+
+describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
+  let t: TestGateway;
+  let m: Merchant;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind });
+    m = t.merchant;
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function newOrder(overrides: Record<string, unknown> = {}) {
+    const body = orderBody(m, t.clock, { notify_url: NOTIFY_URL, ...overrides });
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: m, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    return { requestNo: String(body.request_no), paymentOrderNo: String(res.json.data!.payment_order_no), expireTime: Number(res.json.data!.expire_time), data: res.json.data! };
+  }
+  const query = async (requestNo: string) => (await api(t.baseUrl, { path: `/v4/pay/orders/${m.merchantNo}/${requestNo}`, merchant: m, clock: t.clock })).json.data!;
+  const notes = async (no: string) => (await t.gateway.store.notifications.listByOrder(no)).map((n) => ({ type: n.notifyType, seq: n.sequence, payload: JSON.parse(n.payload) as Record<string, unknown> }));
+
+  // The totals of two pairs must not be compared as if in one unit (18-decimal BSC USDT vs 6-decimal Polygon USDT).
+  for (const [label, first, firstAmount] of [
+    ['control: a 6-decimal pair first (Ethereum USDT)', '2', 1_000_000n],
+    ['an 18-decimal pair first (BSC USDT)', '3', 10n ** 18n],
+  ] as const) {
+    it(`money that takes the order over to another pair is no reorg: ${label}`, async () => {
+      const { requestNo, paymentOrderNo } = await newOrder();
+      // 1 USDT, still confirming, on the first pair (selects it: PAYING).
+      await observeTransfer(t, { paymentOrderNo, network: first, amount: firstAmount, status: 'SEEN', confirmations: 1 });
+      expect(await query(requestNo)).toMatchObject({ pay_status: 'PAYING', real_pay_network: first });
+      // The whole amount on Polygon USDT (an address handed out earlier): the order takes that pair.
+      await observeTransfer(t, { paymentOrderNo, network: '4', amount: 10_500_000n });
+      const q = await query(requestNo);
+      expect(q).toMatchObject({ pay_status: 'PAID', real_pay_network: '4', real_pay_amount: '10.5' });
+      // Nothing left the chain: no REVERTED flag, no REVERTED notification.
+      expect(q.pay_exception).toBeUndefined();
+      expect((await notes(paymentOrderNo)).map((n) => [n.type, n.payload.pay_exception ?? null])).toEqual([['ORDER_PAID', null]]);
+    });
+  }
+
+  // A transfer that is no state change still moves the order's version: an expiry deciding the
+  // order at the same time (PostgreSQL, READ COMMITTED) that read the payments without it retries,
+  // instead of closing the order without the PAID_LATE that money elsewhere calls for.
+  /** A store whose transactions stop after writing their payment rows, until `release`. */
+  function gatedStore(store: Store) {
+    let reached!: () => void;
+    let release!: () => void;
+    const atGate = new Promise<void>((r) => (reached = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const gated: Store = {
+      ...store,
+      transaction: (fn) =>
+        store.transaction((tx) =>
+          fn({ ...tx, payments: { ...tx.payments, upsertMany: async (ps) => { await tx.payments.upsertMany(ps); reached(); await gate; } } }),
+        ),
+    };
+    return { gated, atGate, release };
+  }
+
+  for (const racing of [false, true]) {
+    it.skipIf(kind !== 'postgres' && racing)(`money at another pair's address as a PAYING order expires ${racing ? '(at the same instant)' : '(just before)'} is PAID_LATE`, async () => {
+      const { requestNo, paymentOrderNo, expireTime } = await newOrder();
+      await observeTransfer(t, { paymentOrderNo, network: '4', amount: 5_000_000n });
+      expect(await query(requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+      t.clock.advance(expireTime - t.clock.seconds() + 1);
+      const late = { paymentOrderNo, network: '2' as const, currency: 'USDT', txHash: `0x${'ee'.repeat(31)}${racing ? '01' : '02'}`, logIndex: 0, blockNumber: 5, blockHash: `0x${'dd'.repeat(32)}`, address: '0x00000000000000000000000000000000000000aa', amount: 1_000_000n, confirmations: 64, status: 'FINAL' as const };
+      if (racing) {
+        const { gated, atGate, release } = gatedStore(t.gateway.store);
+        const observing = paymentFacts({ store: gated, clock: t.clock, ids: t.gateway.ids }).transferObserved(late);
+        await atGate; // the transfer is written, not committed; the order was read PAYING
+        expect(await t.gateway.expireOrders()).toBe(1);
+        release();
+        expect((await observing).ok).toBe(true);
+      } else {
+        await t.gateway.payments.transferObserved(late);
+        expect(await t.gateway.expireOrders()).toBe(1);
+      }
+      const q = await query(requestNo);
+      expect(q.payments).toHaveLength(2);
+      expect(q).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', pay_exception: 'PAID_LATE' });
+      expect((await notes(paymentOrderNo)).map((n) => [n.type, n.payload.pay_exception])).toContainEqual(['ORDER_EXCEPTION', 'PAID_LATE']);
+    });
+  }
+
+  // The expiry checks that the scan has caught up past the deadline when it lists the overdue
+  // orders and again as it closes each one: a reorganisation found in between (the cursor
+  // rewound, caught_up_at cleared: the money may be in the blocks read again) keeps it open.
+  for (const rewoundFirst of [true, false]) {
+    it(`an order whose network's scan was rewound ${rewoundFirst ? 'before' : 'after'} the expiry listed it stays open`, async () => {
+      const { requestNo, paymentOrderNo, expireTime } = await newOrder();
+      const store = t.gateway.store;
+      await store.depositAddresses.insertOrGet({ paymentOrderNo, network: '4', currency: 'USDT', address: `0x${paymentOrderNo.replace(/\D/g, '').slice(-40).padStart(40, '1')}`, token: '0xc2132d05d31c914a87c6611c10748aeb04b58e8f', amountBase: 10_500_000n, plan: '{}', createdAt: t.clock.nowMs() });
+      t.clock.advance(expireTime - t.clock.seconds() + 1);
+      // The scan of network 4 has covered the chain past the deadline.
+      await store.chainCursors.lease('4', 'scanner', t.clock.nowMs(), t.clock.nowMs() + 30_000);
+      await store.chainCursors.advance('4', 'scanner', 2_000, `0x${'ab'.repeat(32)}`, t.clock.nowMs());
+      // A pass finds a reorganisation: the cursor goes back and the caught-up time is cleared.
+      const rewind = () => store.chainCursors.rewind('4', 'scanner', 1_000);
+      if (rewoundFirst) await rewind();
+      const racing: Store = {
+        ...store,
+        orders: {
+          ...store.orders,
+          listOverdue: async (...args) => {
+            const listed = await store.orders.listOverdue(...args);
+            if (!rewoundFirst && args[0] === 'PENDING') await rewind();
+            return listed;
+          },
+        },
+      };
+      await expireOverdueOrders({ store: racing, clock: t.clock, ids: t.gateway.ids }, ['4']);
+      expect((await store.chainCursors.caughtUpTimes(['4'])).get('4')).toBeNull();
+      expect((await query(requestNo)).pay_status).toBe('PENDING');
+      await store.chainCursors.release('4', 'scanner', t.clock.nowMs());
+    });
+  }
+
+  // Money seen while PAID (not final: no flag yet) that becomes final after the order COMPLETED.
+  it('flags a second payment seen while PAID and final after COMPLETED as OVERPAID, and notifies it', async () => {
+    const { requestNo, paymentOrderNo } = await newOrder();
+    await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
+    const twice = await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n, status: 'SEEN', confirmations: 1 });
+    expect(await query(requestNo)).toMatchObject({ pay_status: 'PAID' });
+    // The settlement becomes final (as the settlement worker reports it).
+    const done = await transition({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids }, paymentOrderNo, { kind: 'SETTLEMENT_FINAL' });
+    expect(done).toMatchObject({ ok: true, changed: true });
+    await observeTransfer(t, { ...twice, status: 'FINAL', confirmations: 64 });
+    const q = await query(requestNo);
+    expect(q).toMatchObject({ pay_status: 'COMPLETED', real_pay_amount: '21' });
+    expect(q.pay_exception).toBe('OVERPAID');
+    expect((await notes(paymentOrderNo)).map((n) => [n.type, n.payload.pay_exception ?? null])).toEqual([['ORDER_PAID', null], ['ORDER_COMPLETED', null], ['ORDER_EXCEPTION', 'OVERPAID']]);
+  });
+
+  // A full batch of overdue PAYING orders still confirming must not hold back later ones (batch of 1 here; 100 in production).
+  it('overdue PAYING orders still confirming do not hold back later ones that can close', async () => {
+    const a = await newOrder({ merchant_order_timeout: t.clock.seconds() + 600 });
+    const b = await newOrder({ merchant_order_timeout: t.clock.seconds() + 700 });
+    await observeTransfer(t, { paymentOrderNo: a.paymentOrderNo, amount: 10_500_000n, status: 'SEEN', confirmations: 1 });
+    await observeTransfer(t, { paymentOrderNo: b.paymentOrderNo, amount: 5_000_000n });
+    t.clock.advance(701);
+    await expireOverdueOrders({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids }, [], 1);
+    expect((await query(a.requestNo)).pay_status).toBe('PAYING');
+    expect((await query(b.requestNo)).pay_status).toBe('CLOSED');
+  });
+});
