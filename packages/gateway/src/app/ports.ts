@@ -366,8 +366,6 @@ export interface SettlementRepo {
   releaseNonce(network: string, relayer: string, nonce: number): Promise<boolean>;
   /** Settlements of `network` recorded SETTLED whose order is still PAID (its completion was refused once). */
   listSettledButPaid(network: string, limit: number): Promise<SettlementRecord[]>;
-  /** The highest nonce of `relayer`'s open (SIGNED, SENT) transactions on `network`. */
-  maxOpenNonce(network: string, relayer: string): Promise<number | null>;
   /**
    * Settlements of `addresses` (lower-case) on `network` that move money out: what final (SETTLED)
    * ones paid out from each address, and the addresses whose settlement is in flight (SENT: its

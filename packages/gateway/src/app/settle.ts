@@ -125,7 +125,9 @@ export class Settler {
       if (typeof outcome === 'number') result.settled += outcome;
       else if (outcome === 'REPLACED') result.replaced += 1;
       else if (outcome === 'REBROADCAST') result.rebroadcast += 1;
-      if (typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
+      // Only the current key's transactions take in-flight slots: a former key's waiting ones must
+      // not keep the new key from sending.
+      if (ours && typeof outcome !== 'number' && outcome !== 'GONE') stillOpen += 1;
       if (ours && (outcome === 'PENDING' || outcome === 'REPLACED' || outcome === 'REBROADCAST')) lowestFree = false;
     }
     result.settled += await this.completeSettledButPaid();
@@ -205,6 +207,15 @@ export class Settler {
     if (tx.nonce === null || tx.rawTx === null) {
       // A distribution adopted from the chain that left it: the orders are checked afresh.
       await this.giveBack(tx, 'DROPPED', 'the distribution found on chain left it (reorganisation)', false);
+      return 'GONE';
+    }
+    // A transaction of a relayer key no longer configured, known to no node any more and stale:
+    // nobody will broadcast it successfully (its account is typically emptied at the change), so
+    // its orders are due again and go out with the current key. Should it be mined after all,
+    // the factory skips the plans it already distributed and the adopt path finds it.
+    if (!this.isOurs(tx) && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
+      deps.log.warn({ network: tx.network, relayer: tx.relayer, txHash: tx.txHash }, 'settlement transaction of a former relayer key is known to no node; its orders are due again');
+      await this.giveBack(tx, 'DROPPED', `transaction ${tx.txHash} of the former relayer ${tx.relayer} is known to no node`, false);
       return 'GONE';
     }
     const { latest } = await deps.chain.nonces(tx.relayer);
@@ -294,6 +305,14 @@ export class Settler {
       deps.log.warn({ network: tx.network, txHash: tx.txHash, cap: deps.settings.maxFeePerGas.toString() }, 'settlement transaction is pending and its fees are at the cap');
       return { replaced: false, record: tx };
     }
+    // A transaction that waits because the account cannot pay it is not helped by higher fees:
+    // re-signed every replace_after_ms, it would reach the cap and, once the account is funded,
+    // pay all of it. It is broadcast again as it is until the relayer can pay the higher fees.
+    const balance = await deps.chain.relayerBalance();
+    if (balance < tx.gasLimit * fees.maxFeePerGas) {
+      deps.log.warn({ network: tx.network, txHash: tx.txHash, balance: balance.toString(), needed: (tx.gasLimit * fees.maxFeePerGas).toString() }, 'settlement transaction is pending and the relayer cannot pay higher fees: fund it');
+      return { replaced: false, record: tx };
+    }
     const plans = await this.plansOf(tx.id);
     if (plans.length === 0) return { replaced: false, record: tx };
     const signed = await deps.chain.sign(plans, { nonce: tx.nonce!, gas: tx.gasLimit, fees });
@@ -337,8 +356,8 @@ export class Settler {
         // The transaction did not distribute this order's forwarder: it is due again. Skipped
         // because someone distributed the plan first: the next pass adopts that distribution.
         const skipped = mined.skipped.find((d) => d.orderRef === ref && d.forwarder === forwarder);
-        if (skipped) deps.log.warn({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: skipped.reason }, 'the settlement batch skipped this order (distributed already, or nothing held); it is due again');
-        else deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a final settlement transaction has no distribution of this order; it is due again');
+        if (skipped) deps.log.warn({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: skipped.reason }, 'the settlement batch skipped this order (distributed already, or nothing held); it is due again');
+        else deps.log.error({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a final settlement transaction has no distribution of this order; it is due again');
         await deps.store.transaction(async (s) => {
           await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, lastError: `transaction ${mined.hash} did not distribute it`, nextAttemptAt: now, updatedAt: now });
           await s.settlements.setPayouts(st.paymentOrderNo, []);
@@ -349,7 +368,7 @@ export class Settler {
       // The factory pays the receivers of a whole batch together; each order's shares follow
       // from the balance its Distribution event reports and its plan, by the contract's rule.
       const payouts = plan ? payoutsOf(st.paymentOrderNo, plan, distribution.balance) : [];
-      if (!plan) deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a settled order has no stored plan: its payouts are not recorded');
+      if (!plan) deps.log.error({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a settled order has no stored plan: its payouts are not recorded');
       const distributed = distribution.balance;
       const outcome = await transition(deps, st.paymentOrderNo, async (s, order) => {
         await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
@@ -360,7 +379,7 @@ export class Settler {
       else {
         // E.g. a reorg took the payment back after the settlement was sent: the money was
         // distributed all the same; the operator must look at it.
-        deps.log.error({ paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: outcome.reason }, `settled order could not complete: ${outcome.message}`);
+        deps.log.error({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: outcome.reason }, `settled order could not complete: ${outcome.message}`);
         await deps.store.transaction(async (s) => {
           await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: outcome.message, settledAt: now, updatedAt: now });
           await s.settlements.setPayouts(st.paymentOrderNo, payouts);
@@ -451,9 +470,30 @@ export class Settler {
         return;
       }
     }
+    // Beyond what a batch of distributions uses: a plan whose receiver spends gas on receiving (a
+    // contract as seller_addr of a native-coin order, say) is set aside on its own, so that one
+    // order cannot hold up every other one of the network; the others go on.
+    if (estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length)) {
+      const fit: typeof candidates = [];
+      for (const c of batch) {
+        const one = batch.length === 1 ? estimate : await deps.chain.estimate([c.plan]);
+        if (!one.ok) await this.deferred(c.st, one.error);
+        else if (one.gas > MAX_GAS_PER_ORDER) await this.deferred(c.st, `its distribution needs ${one.gas} gas, more than the ${MAX_GAS_PER_ORDER} a distribution may use (a receiver that spends gas on receiving?)`);
+        else fit.push(c);
+      }
+      // Every plan fits alone, the batch does not: the endpoint's answers do not add up (below).
+      if (fit.length > 0 && fit.length < batch.length) {
+        batch = fit;
+        estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+        if (!estimate.ok) {
+          deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
+          return;
+        }
+      } else if (fit.length === 0) return;
+    }
     // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
-    // distributions can use) is an endpoint's mistake: signed, the node would refuse the
-    // transaction on every broadcast. The pass fails and is repeated.
+    // distributions can use, each of them fitting alone) is an endpoint's mistake: signed, the
+    // node would refuse the transaction on every broadcast. The pass fails and is repeated.
     if (estimate.gas < MIN_GAS || estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length)) {
       throw new Error(`eth_estimateGas answered ${estimate.gas} for ${batch.length} distribution(s), outside ${MIN_GAS}-${MAX_GAS_PER_ORDER * BigInt(batch.length)}`);
     }
@@ -464,11 +504,14 @@ export class Settler {
       return;
     }
     const nonces = await deps.chain.nonces();
-    const ours = await deps.store.settlements.maxOpenNonce(deps.network.id, deps.chain.relayer);
-    // The chain's next nonce, or the one after our own open transactions; never the node's
-    // pending count alone: one above those would sign behind a gap nothing fills (the relayer
-    // account is the gateway's own).
-    const nonce = ours === null ? nonces.latest : Math.max(nonces.latest, ours + 1);
+    // The lowest nonce from the chain's next one up that no open transaction of ours holds: a
+    // gap below our open ones (one of them reverted and a reorganisation took its block, or was
+    // given back) is filled first, else everything signed after it would wait behind it for
+    // ever. Never the node's pending count alone: one above ours would sign behind a gap nothing
+    // fills (the relayer account is the gateway's own).
+    const held = new Set((await deps.store.settlements.listOpenTxs(deps.network.id)).filter((t) => t.nonce !== null && this.isOurs(t)).map((t) => t.nonce!));
+    let nonce = nonces.latest;
+    while (held.has(nonce)) nonce += 1;
     const signed = await deps.chain.sign(batch.map((c) => c.plan), { nonce, gas, fees });
     const txRow: SettlementTxRecord = {
       id: signed.hash,
@@ -509,7 +552,7 @@ export class Settler {
     if (recorded === 'NONCE') {
       // A closed transaction (reverted, or dropped) may hold the nonce the chain says is next: a
       // reorganisation took it away. The nonce is free again; anything else is another sender.
-      if (nonces.pending === nonce && (await deps.store.settlements.releaseNonce(deps.network.id, deps.chain.relayer, nonce))) {
+      if ((nonces.pending === nonce || nonces.latest === nonce) && (await deps.store.settlements.releaseNonce(deps.network.id, deps.chain.relayer, nonce))) {
         deps.log.warn({ network: deps.network.id, nonce }, 'relayer nonce of a reverted or dropped settlement is free again on chain; reusing it next pass');
       } else deps.log.warn({ network: deps.network.id, nonce }, 'another sender used this relayer nonce; backing off');
       return;
@@ -603,7 +646,7 @@ export class Settler {
       await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now });
       return true;
     }).catch((err: unknown) => (err instanceof Conflict ? false : Promise.reject(err)));
-    if (adopted) deps.log.info({ paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');
+    if (adopted) deps.log.info({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');
   }
 
   private async deferred(st: SettlementRecord, why: string): Promise<void> {

@@ -185,16 +185,6 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
       );
       return rows.map(rowToTx);
     },
-    async maxOpenNonce(network, relayer) {
-      const r = await q
-        .selectFrom('settlement_txs')
-        .select((eb) => eb.fn.max('nonce').as('n'))
-        .where('network', '=', network)
-        .where('relayer', '=', relayer.toLowerCase())
-        .where('status', 'in', ['SIGNED', 'SENT'])
-        .executeTakeFirst();
-      return r?.n === null || r?.n === undefined ? null : Number(r.n);
-    },
     async outflowsFrom(network, addresses) {
       const distributed = new Map<string, bigint>();
       const settling = new Set<string>();
