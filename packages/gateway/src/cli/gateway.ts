@@ -200,7 +200,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         payments,
         network,
         reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }) }),
-        log: logger.child({ worker: 'chain', network: network.id }),
+        // The scan's own lines name the network (once: pino does not merge a bound key with a logged one).
+        log: logger.child({ worker: 'chain' }),
         owner: instance,
         leaseMs: Math.max(30_000, config.chainPollMs * 10),
         maxBlocks: 2_000,
@@ -220,7 +221,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         ...deps,
         chain: evmRelayer({ rpcUrls: network.chain.rpcUrls, chainId: network.chainId, factory: network.chain.factory, privateKey: relayer.privateKey }),
         network,
-        log: logger.child({ worker: 'settlement', network: network.id }),
+        log: logger.child({ worker: 'settlement' }),
         owner: instance,
         leaseMs: Math.max(config.settlement.leaseMs, config.settlement.pollMs * 10),
         settings: { ...config.settlement, maxFeePerGas: relayer.maxFeePerGas },
