@@ -670,8 +670,8 @@ const MAX_GAS_PER_ORDER = 1_000_000n;
 /** A transaction the node refuses as underpriced is re-signed with higher fees at most this often (or replace_after_ms, if shorter). */
 const FEE_RESIGN_MIN_MS = 15_000;
 /** The node refuses a transaction's fees as too low (geth, Erigon, Nethermind, Besu, anvil wordings). */
-const FEES_REFUSED = /underpriced|fee too low|tip too low|less than (the )?block base ?fee|below (the )?(current )?base ?fee|max ?fee per gas less than|feecap.*(low|less)|gas price too low|gas price below|below (the )?(configured )?minimum gas price|GAS_PRICE_TOO_LOW|GAS_PRICE_BELOW_CURRENT_BASE_FEE|FeeTooLow/i;
+export const FEES_REFUSED = /underpriced|fee too low|tip too low|less than (the )?block base ?fee|below (the )?(current )?base ?fee|max ?fee per gas less than|feecap.*(low|less)|gas price too low|gas price below|below (the )?(configured )?minimum gas price|GAS_PRICE_TOO_LOW|GAS_PRICE_BELOW_CURRENT_BASE_FEE|FeeTooLow/i;
 /** A node refusing a transaction for its gas limit (geth, Erigon, Nethermind, anvil wordings). */
-const GAS_LIMIT_REFUSED = /intrinsic gas too low|gas limit reached|exceeds block gas limit|gas limit .*(too low|too high|exceeds)|out of gas|GasLimitExceeded|IntrinsicGas/i;
+export const GAS_LIMIT_REFUSED = /intrinsic gas too low|intrinsic gas too high|gas_limit > env\.block\.gas_limit|gas limit reached|exceeds block gas limit|gas limit .*(too low|too high|exceeds)|out of gas|GasLimitExceeded|IntrinsicGas/i;
 
 class Conflict extends Error {}

@@ -181,6 +181,25 @@ describe('loadConfig', () => {
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key_file: '/nonexistent/key' } } }) })).toThrow(/cannot read/);
   });
 
+  it('says where a configuration file is not JSON without quoting any of it (a key may sit next to the fault)', () => {
+    const key = 'ab'.repeat(32);
+    const refusal = (text: string) => {
+      try {
+        loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(text) });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    for (const text of [`{"networks": {"4": {"relayer_key": ${key}}}}`, `{"master_key": "${key}" "${key}"}`, `{"metrics_token": "${key}`, `{\n  "master_key": "${key}",\n}`]) {
+      const message = refusal(text);
+      expect(message).toMatch(/configuration file .*config\.json is not valid: not valid JSON \(/);
+      expect(message).not.toMatch(/abab|'a'/);
+    }
+    expect(refusal(`{\n  "master_key": "${key}",\n}`)).toMatch(/\(line 3, column 1\)\)$/);
+  });
+
   it('notes a relayer key file that other users can read (for the warning at start), and only then', () => {
     const dir = dataDir();
     const keyFile = join(dir, 'relayer.key');

@@ -178,13 +178,39 @@ function readConfigFile(path: string, required: boolean): FileConfig {
     if (required) throw new ConfigError(`configuration file ${path} does not exist`);
     return {};
   }
+  let source = '';
   try {
-    const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    source = readFileSync(path, 'utf8');
+    const parsed: unknown = JSON.parse(source);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
     return parsed as FileConfig;
   } catch (err) {
-    throw new ConfigError(`configuration file ${path} is not valid: ${(err as Error).message}`);
+    throw new ConfigError(`configuration file ${path} is not valid: ${parseFailure(err as Error, source)}`);
   }
+}
+
+/**
+ * Why a configuration file is not JSON, without its text: V8 quotes the file around the fault
+ * (`..."yer_key": abab"...`) and the offending character, which may be part of a relayer key,
+ * the master key or a metrics token. Where and what kind of fault stay (line and column when V8
+ * gives them).
+ */
+export function parseFailure(err: Error, source = ''): string {
+  if (!(err instanceof SyntaxError)) return err.message;
+  let text = err.message
+    .replace(/,?\s*\.\.\..*\.\.\.\s*/s, ' ')
+    .replace(/,?\s*"[^]*"\s*(?=is not valid JSON)/, ' ')
+    .replace(/\s*is not valid JSON$/, '')
+    .replace(/(token|character) '[^]*?'/, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
+  const at = /at position (\d+)$/.exec(text);
+  if (at) {
+    const before = source.slice(0, Number(at[1]));
+    const line = before.split('\n').length;
+    text += ` (line ${line}, column ${before.length - before.lastIndexOf('\n')})`;
+  }
+  return `not valid JSON (${text})`;
 }
 
 /**
