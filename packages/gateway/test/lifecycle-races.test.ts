@@ -7,6 +7,7 @@ import { DATABASE_KINDS } from './databases.js';
 import { paymentFacts } from '../src/app/record-payment.js';
 import { expireOverdueOrders } from '../src/app/expire-orders.js';
 import { transition } from '../src/app/order-transitions.js';
+import { queryOrder } from '../src/app/query-order.js';
 import type { Store } from '../src/app/ports.js';
 import { api, observeTransfer, orderBody, startTestGateway, type Merchant, type TestGateway } from './harness.js';
 
@@ -143,6 +144,31 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
     expect(q).toMatchObject({ pay_status: 'COMPLETED', real_pay_amount: '21' });
     expect(q.pay_exception).toBe('OVERPAID');
     expect((await notes(paymentOrderNo)).map((n) => [n.type, n.payload.pay_exception ?? null])).toEqual([['ORDER_PAID', null], ['ORDER_COMPLETED', null], ['ORDER_EXCEPTION', 'OVERPAID']]);
+  });
+
+  // The query reads the order, its payments and its settlement in separate statements: a change
+  // committed in between (here, the whole amount arriving right after the order was read) must not
+  // pair the old status with the new payments.
+  it('answers a query with a status and the payments it was decided from, when a payment commits between its reads', async () => {
+    const { requestNo, paymentOrderNo } = await newOrder();
+    const store = t.gateway.store;
+    let paid = false;
+    const racing: Store = {
+      ...store,
+      payments: {
+        ...store.payments,
+        listByOrder: async (no) => {
+          if (!paid) {
+            paid = true;
+            await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
+          }
+          return store.payments.listByOrder(no);
+        },
+      },
+    };
+    const answer = await queryOrder(racing, { appId: m.appId, merchantNo: m.merchantNo }, 'standard', m.merchantNo, requestNo);
+    expect(answer.ok).toBe(true);
+    if (answer.ok) expect(answer.data).toMatchObject({ pay_status: 'PAID', real_pay_amount: '10.5', payments: [{ status: 'FINAL' }] });
   });
 
   // A full batch of overdue PAYING orders still confirming must not hold back later ones (batch of 1 here; 100 in production).

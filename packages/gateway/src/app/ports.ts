@@ -102,6 +102,8 @@ export interface OrderRepo {
    * (marked `onlySelectedOption`), one without gets them all.
    */
   getMany(paymentOrderNos: readonly string[], opts?: { onlySelectedOption?: boolean }): Promise<OrderRecord[]>;
+  /** The order's version alone (one indexed read), or null for an unknown order. */
+  version(paymentOrderNo: string): Promise<number | null>;
   /** The order's cashier token alone (one indexed read), or null for an unknown order. */
   cashierToken(paymentOrderNo: string): Promise<string | null>;
   findByRequest(merchantNo: string, requestNoKey: string): Promise<OrderRecord | null>;

@@ -19,8 +19,18 @@ export async function queryOrder(
   if (!access.ok) return access;
   // A path segment may decode to U+0000, which no request_no holds (nor could PostgreSQL look up).
   if (requestNo.includes('\0')) return fail(43005);
-  const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
-  if (!order || order.edition !== edition) return fail(43005);
-  const payments = await store.payments.listByOrder(order.paymentOrderNo);
-  return { ok: true, data: orderQueryData(order, payments, await store.settlements.view(order.paymentOrderNo)) };
+  for (let attempt = 1; ; attempt += 1) {
+    const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+    if (!order || order.edition !== edition) return fail(43005);
+    const payments = await store.payments.listByOrder(order.paymentOrderNo);
+    const settlement = await store.settlements.view(order.paymentOrderNo);
+    // The reads are separate statements: a change committed between them (a transfer, a state
+    // change; each moves the order's version) could pair a status with payments it was not
+    // decided from. Read again then, as the notification of that change shows it.
+    if (attempt < QUERY_READS && (await store.orders.version(order.paymentOrderNo)) !== order.version) continue;
+    return { ok: true, data: orderQueryData(order, payments, settlement) };
+  }
 }
+
+/** Reads of an order that changed under the query before it answers the last one read. */
+const QUERY_READS = 3;

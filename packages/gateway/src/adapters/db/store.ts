@@ -277,6 +277,10 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
     async get(paymentOrderNo) {
       return load(await q.selectFrom('orders').selectAll().where('payment_order_no', '=', paymentOrderNo).executeTakeFirst());
     },
+    async version(paymentOrderNo) {
+      const r = await q.selectFrom('orders').select('version').where('payment_order_no', '=', paymentOrderNo).executeTakeFirst();
+      return r ? Number(r.version) : null;
+    },
     async getMany(paymentOrderNos, opts = {}) {
       const out: OrderRecord[] = [];
       // Chunks keep the IN lists under every driver's bound-parameter limit.
