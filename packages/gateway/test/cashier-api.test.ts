@@ -145,6 +145,13 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect([v.selected.network, v.selected.address, v.selected.uri, v.remaining]).toEqual(['4', '', '', null]);
   });
 
+  it('names the pairs the order can be paid in when asked for one it cannot', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const res = await select(paymentOrderNo, token, { network: '4', currency: 'DOGE' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { message: string }).message).toMatch(/^this order cannot be paid in DOGE on network 4; it can be paid in (USDT on [2-5](, )?)+$/);
+  });
+
   it('lists at most 50 transfers, the largest, oldest first, and says how many there are: dust does not grow every poll nor hide the payment', async () => {
     const { paymentOrderNo, token } = await newOrder();
     const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;

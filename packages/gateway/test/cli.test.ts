@@ -529,7 +529,7 @@ describe('sparkpay dev', () => {
     // Nor is there an address to send more to: the cashier hands it out only while something is to send.
     const more = await devnetCommand('pay', order.cashier_url, '--amount', '1');
     expect(more.code).toBe(1);
-    expect(more.stderr).toMatch(/^sparkpay: the cashier hands out no deposit address for this order now \(PAID\): nothing more is to be sent to it\n$/);
+    expect(more.stderr).toMatch(/^sparkpay: the cashier hands out no deposit address for this order now \((PAID|COMPLETED)\): nothing more is to be sent to it\n$/);
 
     // Refused before anything is sent.
     for (const [argv, reason] of [

@@ -295,7 +295,10 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!order) return cashierNotFound();
   if (!networkId || !currency) return { ok: false, reason: 'BAD_REQUEST', message: 'body must be {"network": "2".."5", "currency": "<code>"}' };
   const option = order.options.find((o) => o.network === networkId && o.currency === currency);
-  if (!option) return { ok: false, reason: 'BAD_REQUEST', message: `this order cannot be paid in ${currency} on network ${networkId}` };
+  if (!option) {
+    const offered = order.options.map((o) => `${o.currency} on ${o.network}`).join(', ');
+    return { ok: false, reason: 'BAD_REQUEST', message: `this order cannot be paid in ${currency} on network ${networkId}; it can be paid in ${offered}` };
+  }
   // A closed order's address is handed to nobody, the pair already chosen included (as in cashierOrder).
   if (order.state.status === 'CLOSED') return { ok: false, reason: 'NOT_SELECTABLE', message: 'the order is closed; do not send anything' };
   const same = order.selectedNetwork === networkId && order.selectedCurrency === currency;

@@ -158,7 +158,7 @@ export async function devnetPayCommand(argv: string[]): Promise<number> {
       amount = BigInt(rest);
     }
     // The cashier hands out the address only while something is still to be sent.
-    if (!selected.address) return failed(`the cashier hands out no deposit address for this order now (${view.payer_state}): nothing more is to be sent to it`);
+    if (!selected.address) return failed(`the cashier hands out no deposit address for this order now (${view.pay_status}): nothing more is to be sent to it`);
 
     const reorg = values.reorg === true;
     if (reorg && chain.confirmations < 2) return failed(`network ${selected.network} needs ${chain.confirmations} confirmation: a payment is final in its own block, no reorganisation can come before`);
