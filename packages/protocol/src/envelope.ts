@@ -126,20 +126,49 @@ function decryptBody(bodyBase64: string, aesKey: string): Buffer {
   }
 }
 
+/** The body decrypted without a padding check (what a failed decryption still costs), or empty bytes. */
+function decryptWithoutPadding(bodyBase64: string, aesKey: string): Buffer {
+  const ciphertext = decodeBase64(bodyBase64) ?? Buffer.alloc(0);
+  const { key, iv } = aesParams(aesKey);
+  const decipher = createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false);
+  return decipher.update(ciphertext.subarray(0, ciphertext.length - (ciphertext.length % 16)));
+}
+
 /**
  * Opens a notification (merchant side): shape, AES key, body, then the platform signature over
  * the decrypted bytes, and only then JSON parsing, so nothing unauthenticated is ever parsed.
+ *
+ * The signature is over the plaintext (§13), so the CBC padding is checked before anything is
+ * authenticated: a receiver that let a sender tell a padding failure from a signature failure
+ * (by its answer or its timing) would decrypt a captured body for anyone, one byte per few
+ * hundred requests. So every step runs whatever failed before it (a random key when the AES key
+ * does not decrypt, the padding-free bytes when the body does not), the signature is always
+ * checked, and only then is the first failure reported. The kinds stay apart for the receiver's
+ * own log; what it answers must not tell them apart (the SDK's handler answers `FAIL` to all).
  */
 export function openNotification(
   envelope: unknown,
   opts: { merchantPrivateKey: KeyObject; platformPublicKey: KeyObject },
 ): { payloadJson: string; payload: unknown; appId: string; serial: string } {
   const { head, body } = readEnvelope(envelope);
-  const aesKey = decryptKey(head.aes_key, opts.merchantPrivateKey);
-  const plain = decryptBody(body, aesKey);
-  if (!verifyPayload(opts.platformPublicKey, plain, head.sign)) {
-    fail('SIGNATURE', 'head.sign is not a valid platform signature of the payload');
+  let failure: unknown = null;
+  let aesKey: string;
+  try {
+    aesKey = decryptKey(head.aes_key, opts.merchantPrivateKey);
+  } catch (err) {
+    failure = err;
+    aesKey = randomAlphanumeric(32);
   }
+  let plain: Buffer;
+  try {
+    plain = decryptBody(body, aesKey);
+  } catch (err) {
+    failure ??= err;
+    plain = decryptWithoutPadding(body, aesKey);
+  }
+  const signed = verifyPayload(opts.platformPublicKey, plain, head.sign);
+  if (failure !== null) throw failure;
+  if (!signed) fail('SIGNATURE', 'head.sign is not a valid platform signature of the payload');
   let payloadJson: string;
   try {
     payloadJson = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(plain);

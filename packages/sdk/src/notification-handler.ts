@@ -112,7 +112,10 @@ export function createNotificationHandler(options: NotificationHandlerOptions): 
     try {
       verified = verifyNotification(body, config);
     } catch (err) {
-      if (err instanceof SparkPayNotificationError) return reject(err, 400, `FAIL ${err.kind}`);
+      // One answer for every refusal: telling a sender which check failed (the padding before
+      // the signature, say) would let it decrypt a captured notification (see openNotification).
+      // The kind goes to onError.
+      if (err instanceof SparkPayNotificationError) return reject(err, 400, 'FAIL');
       return reject(err, 500, 'FAIL');
     }
     try {
