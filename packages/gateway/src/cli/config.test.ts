@@ -192,12 +192,12 @@ describe('loadConfig', () => {
       }
       throw new Error('accepted');
     };
-    for (const text of [`{"networks": {"4": {"relayer_key": ${key}}}}`, `{"master_key": "${key}" "${key}"}`, `{"metrics_token": "${key}`, `{\n  "master_key": "${key}",\n}`]) {
+    for (const text of [`{"networks": {"4": {"relayer_key": ${key}}}}`, `{"master_key": "${key}" "${key}"}`, `{"metrics_token": "${key}`, `{\n  "master_key": "${key}",\n}`, key, `{"k":${key}}`, `{"k":${key}, "networks": {}}`]) {
       const message = refusal(text);
-      expect(message).toMatch(/configuration file .*config\.json is not valid: not valid JSON \(/);
-      expect(message).not.toMatch(/abab|'a'/);
+      expect(message).toMatch(/configuration file .*config\.json is not valid: not valid JSON( \(line \d+, column \d+\))?$/);
+      expect(message).not.toMatch(/abab|'a'|"/);
     }
-    expect(refusal(`{\n  "master_key": "${key}",\n}`)).toMatch(/\(line 3, column 1\)\)$/);
+    expect(refusal(`{\n  "master_key": "${key}",\n}`)).toMatch(/\(line 3, column 1\)$/);
   });
 
   it('notes a relayer key file that other users can read (for the warning at start), and only then', () => {

@@ -190,27 +190,17 @@ function readConfigFile(path: string, required: boolean): FileConfig {
 }
 
 /**
- * Why a configuration file is not JSON, without its text: V8 quotes the file around the fault
- * (`..."yer_key": abab"...`) and the offending character, which may be part of a relayer key,
- * the master key or a metrics token. Where and what kind of fault stay (line and column when V8
- * gives them).
+ * Why a configuration file is not JSON, without any of its text: V8's messages quote the file
+ * around the fault (`..."yer_key": abab"...`, or its first characters) and the offending
+ * character, which may be part of a relayer key, the master key or a metrics token. Only where
+ * the fault is (line and column, when V8 gives a position) is said.
  */
 export function parseFailure(err: Error, source = ''): string {
   if (!(err instanceof SyntaxError)) return err.message;
-  let text = err.message
-    .replace(/,?\s*\.\.\..*\.\.\.\s*/s, ' ')
-    .replace(/,?\s*"[^]*"\s*(?=is not valid JSON)/, ' ')
-    .replace(/\s*is not valid JSON$/, '')
-    .replace(/(token|character) '[^]*?'/, '$1')
-    .replace(/\s+/g, ' ')
-    .trim();
-  const at = /at position (\d+)$/.exec(text);
-  if (at) {
-    const before = source.slice(0, Number(at[1]));
-    const line = before.split('\n').length;
-    text += ` (line ${line}, column ${before.length - before.lastIndexOf('\n')})`;
-  }
-  return `not valid JSON (${text})`;
+  const at = / at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(err.message);
+  if (!at) return 'not valid JSON';
+  const before = source.slice(0, Number(at[1]));
+  return `not valid JSON (line ${before.split('\n').length}, column ${before.length - before.lastIndexOf('\n')})`;
 }
 
 /**
