@@ -481,15 +481,20 @@ export class Settler {
         else if (one.gas > MAX_GAS_PER_ORDER) await this.deferred(c.st, `its distribution needs ${one.gas} gas, more than the ${MAX_GAS_PER_ORDER} a distribution may use (a receiver that spends gas on receiving?)`);
         else fit.push(c);
       }
-      // Every plan fits alone, the batch does not: the endpoint's answers do not add up (below).
-      if (fit.length > 0 && fit.length < batch.length) {
-        batch = fit;
+      if (fit.length === 0) return;
+      batch = fit;
+      estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+      // Every plan fits alone, the batch does not: a receiver recurring in the batch is paid
+      // once, its shares summed, and may spend more gas on the sum (or the endpoint's answers do
+      // not add up): halve the batch; a plan alone that fit before is sent alone.
+      while (batch.length > 1 && (!estimate.ok || estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length))) {
+        batch = batch.slice(0, Math.ceil(batch.length / 2));
         estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-        if (!estimate.ok) {
-          deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
-          return;
-        }
-      } else if (fit.length === 0) return;
+      }
+      if (!estimate.ok) {
+        deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
+        return;
+      }
     }
     // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
     // distributions can use, each of them fitting alone) is an endpoint's mistake: signed, the
