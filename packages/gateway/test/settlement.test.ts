@@ -152,6 +152,24 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED', settlements: [{ role: 'MERCHANT', status: 'SETTLED' }, { role: 'FEE', status: 'SETTLED' }] });
   });
 
+  it('flags money paid again after the distribution, final after the completion, PAID_LATE (it stays at the address), not OVERPAID', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    expect((await t.gateway.settle('4')).sent).toBe(1); // the distribution is mined (automine)
+    // The payer pays again: after the distribution, while the order is still PAID.
+    await chain.pay(usdt, order.address, 1n * USDT);
+    await t.gateway.scanChain('4');
+    expect((await queryOrder(t, order.requestNo)).pay_status).toBe('PAID');
+    await mine(chain, CONFIRMATIONS - 1);
+    expect((await t.gateway.settle('4')).settled).toBe(1);
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    const q = await queryOrder(t, order.requestNo);
+    expect(q.pay_status).toBe('COMPLETED');
+    expect(await chain.balanceOf(usdt, order.address)).toBe(1n * USDT);
+    expect(q.pay_exception).toBe('PAID_LATE');
+  });
+
   it('does not take native coin that arrived before the settlement and went out with it for a reverted payment, nor for a new one once it is final', async () => {
     const POL = 10n ** 18n;
     const order = await placeOrder(t, { amount: '2', currency: 'POL' });

@@ -42,7 +42,15 @@ const key = (p: Pick<TransferFact, 'network' | 'txHash' | 'logIndex'>) => `${p.n
  * one of the order's options when the payer skipped the cashier or paid a pair chosen before
  * the last one (paysAnotherPair; mutates `order`).
  */
-function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: readonly TransferFact[], nowMs: number, settling: boolean, before: readonly PaymentRecord[] = stored) {
+function observe(
+  order: OrderRecord,
+  stored: readonly PaymentRecord[],
+  facts: readonly TransferFact[],
+  nowMs: number,
+  settling: boolean,
+  before: readonly PaymentRecord[] = stored,
+  distributed: bigint | null = null,
+) {
   const entered: TransferFact[] = [];
   // The pair that counted when the pass began: a reorg is a loss of its money, whatever pair the
   // pass's money selects.
@@ -117,6 +125,8 @@ function observe(order: OrderRecord, stored: readonly PaymentRecord[], facts: re
       // a decision that could not take it when it arrived (the order still open, a retry after a
       // concurrent change, a reorg reported first) takes it at the order's next observation.
       elsewhere: moneyElsewhere(order, rows.values()),
+      // What the settlement of a COMPLETED order distributed: money final beyond it sits at the address.
+      ...(distributed !== null ? { distributed } : {}),
     };
   }
   return { writes: [...writes.values()], entered, fact };
@@ -240,6 +250,12 @@ async function withSettlement(tx: StoreTx, nos: readonly string[]): Promise<Set<
   return out;
 }
 
+/** What the settlement of a COMPLETED order distributed (null for any other order, or none recorded). */
+async function distributedOf(tx: StoreTx, order: OrderRecord): Promise<bigint | null> {
+  if (order.state.status !== 'COMPLETED') return null;
+  return (await tx.settlements.get(order.paymentOrderNo))?.distributed ?? null;
+}
+
 export function paymentFacts(deps: TransitionDeps): PaymentFacts {
   const counted = (entered: readonly TransferFact[]) => {
     if (!deps.metrics || entered.length === 0) return;
@@ -253,26 +269,29 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     for (const [network, byStatus] of counts) for (const [status, n] of byStatus) deps.metrics.paymentObserved(network, status, n);
   };
 
-  /** transfersObserved; `before`: the order's rows before an earlier attempt of the same pass wrote them. */
-  const observeOrder = async (facts: readonly TransferFact[], before?: readonly PaymentRecord[]): Promise<TransitionOutcome> => {
+  /**
+   * transfersObserved; `before`: the order's rows before an earlier attempt of the same pass wrote
+   * them (that attempt committed new rows when `wroteBefore`).
+   */
+  const observeOrder = async (facts: readonly TransferFact[], before?: readonly PaymentRecord[], wroteBefore = false): Promise<TransitionOutcome> => {
     const first = facts[0];
     if (!first) throw new RangeError('transfersObserved needs at least one transfer');
     if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
     // Accumulated over attempts: an attempt that found the order changed ('RETRY') has committed
     // its rows, so the next attempt sees them stored and would not count them again.
     const entered: TransferFact[] = [];
-    let news = false;
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
       const stored = await tx.payments.listByOrder(order.paymentOrderNo);
       before ??= stored;
       const outside = order.selectedNetwork !== null && [...stored, ...facts].some((p) => !inSelectedPair(order, p));
       const settling = outside && (await withSettlement(tx, [order.paymentOrderNo])).size > 0;
-      const seen = observe(order, stored, facts, deps.clock.nowMs(), settling, before);
+      const seen = observe(order, stored, facts, deps.clock.nowMs(), settling, before, await distributedOf(tx, order));
       entered.push(...seen.entered);
-      news = seen.entered.length > 0;
       await tx.payments.upsertMany(seen.writes);
       return seen.fact;
-    }, { wroteRows: () => news });
+      // New rows written by any attempt (one that met 'RETRY' committed its rows without the
+      // order): the order row is written with them, decided or not (applyFact).
+    }, { wroteRows: () => wroteBefore || entered.length > 0 });
     // Stored unless the order does not exist (a refused decision still commits the rows).
     if (outcome.ok || outcome.reason !== 'NOT_FOUND') counted(entered);
     return outcome;
@@ -284,9 +303,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     const outcomes = new Map<string, TransitionOutcome>();
     const failures: unknown[] = [];
     /** The one-order path for `no` (its own transaction, its own retries); a failure is kept for the end. */
-    const alone = async (no: string, before?: readonly PaymentRecord[]) => {
+    const alone = async (no: string, before?: readonly PaymentRecord[], wroteBefore = false) => {
       try {
-        outcomes.set(no, await observeOrder(byOrder.get(no)!, before));
+        outcomes.set(no, await observeOrder(byOrder.get(no)!, before, wroteBefore));
       } catch (err) {
         failures.push(err);
       }
@@ -315,7 +334,12 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // An order loaded with its selected option only has nothing outside it: the settlements
           // matter only for those read again with all their options (and a pair selected).
           const settling = await withSettlement(tx, otherPair.filter((o) => o.selectedNetwork !== null).map((o) => o.paymentOrderNo));
-          const seen = orders.map((order) => ({ order, ...observe(order, stored.get(order.paymentOrderNo) ?? [], byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo)) }));
+          const distributed = new Map<string, bigint | null>();
+          for (const o of orders) if (o.state.status === 'COMPLETED') distributed.set(o.paymentOrderNo, await distributedOf(tx, o));
+          const seen = orders.map((order) => {
+            const was = stored.get(order.paymentOrderNo) ?? [];
+            return { order, ...observe(order, was, byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo), was, distributed.get(order.paymentOrderNo) ?? null) };
+          });
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
           for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact, s.entered.length > 0), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
@@ -336,7 +360,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
       }
       // Changed by someone else since it was read (PostgreSQL): its transfers are stored; the
       // one-order path decides it again from them, retrying as it does.
-      for (const d of done) if (d.applied === 'RETRY') await alone(d.no, d.before);
+      for (const d of done) if (d.applied === 'RETRY') await alone(d.no, d.before, d.entered.length > 0);
     }
     if (failures.length > 0) throw failures[0];
     return nos.map((no) => outcomes.get(no)!);

@@ -96,10 +96,10 @@ function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean)
   let raised: PayException | null = null;
   if (reverted) raised = 'REVERTED';
   else if (f.seen > order.received.seen || f.elsewhere === true) raised = 'PAID_LATE';
-  // Money seen before the order completed (beyond the amount due, still confirming as the
-  // settlement completed) that is final now: the order received more than due. Not once money
-  // arrived after the completion (PAID_LATE): that money confirming is no news.
-  else if (order.status === 'COMPLETED' && order.exception !== 'PAID_LATE' && f.final > order.received.final && f.final > f.due) raised = 'OVERPAID';
+  // Money beyond the amount due, seen before the order completed and final only now: OVERPAID
+  // when the settlement distributed it (it went to the merchant), else PAID_LATE (it sits at the
+  // one-shot forwarder's address, ADR 0009, for the merchant to resolve).
+  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due) raised = f.distributed !== undefined && f.final <= f.distributed ? 'OVERPAID' : 'PAID_LATE';
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);
 
   const next: OrderState = {

@@ -68,8 +68,10 @@ export type OrderFact =
    * canonical chain in this observation (a reorg the totals may not show: new money can make up
    * for it); `elsewhere`: money is in another of the order's pairs, which the totals do not count
    * (the payer paid an address of a pair the order did not end with). Absent is false.
+   * `distributed`: on a COMPLETED order, what its settlement distributed from the pair's address
+   * (money final beyond it sits there; absent: unknown, taken as nothing beyond the amount due).
    */
-  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean }
+  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean; distributed?: bigint }
   /**
    * The settlement transaction became final on chain. `elsewhere`: money is at the address of
    * another of the order's pairs, which this settlement does not pay out. Absent is false.

@@ -40,7 +40,8 @@
 // - Money after COMPLETED (seen grows) is PAID_LATE, as after CLOSED: the forwarder has already
 //   distributed, so the merchant must resolve it by hand. Money seen before the completion
 //   (beyond the amount due, still confirming as the settlement completed) that becomes final
-//   after it is OVERPAID (notified then: while PAID it was not final, so not flagged). A reorg after COMPLETED or CLOSED is
+//   after it is OVERPAID when the settlement distributed it, else PAID_LATE (notified then:
+//   while PAID it was not final, so not flagged). A reorg after COMPLETED or CLOSED is
 //   REVERTED with a notification; the status stays. Money in another of the order's pairs
 //   (`elsewhere`: at an address handed out for a pair the order did not end with) makes an ended
 //   order PAID_LATE too, although the totals, which count the order's pair only, do not move; it
