@@ -1,9 +1,14 @@
 // The outbound sender against real local HTTP servers: what counts as delivered, how failures
 // are classified, and that the address policy applies to the address actually connected to.
+import { createSocket } from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
+import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createHttpSender, type HttpSender } from './http-sender.js';
+import { createHttpSender, dnsResolver, type HttpSender } from './http-sender.js';
 
 const servers: Server[] = [];
 const senders: HttpSender[] = [];
@@ -134,4 +139,69 @@ describe('http sender', () => {
     expect(await sender().send(`http://127.0.0.1:${closed}/`, '{}')).toMatchObject({ errorKind: 'CONNECTION_REFUSED' });
     expect(await sender().send('http://no-such-host.invalid/', '{}')).toMatchObject({ errorKind: 'DNS' });
   });
+});
+
+describe('production DNS resolution (c-ares, not the threadpool)', () => {
+  /** A name server on 127.0.0.1: `answers` get an A record, every other name no answer at all. */
+  async function nameServer(answers: Record<string, string>): Promise<{ address: string; asked: string[]; close(): void }> {
+    const socket = createSocket('udp4');
+    const asked: string[] = [];
+    socket.on('message', (query, peer) => {
+      // Header (12 bytes), then the question: labels, type, class.
+      const labels: string[] = [];
+      let at = 12;
+      while (query[at]! > 0) {
+        labels.push(query.subarray(at + 1, at + 1 + query[at]!).toString('latin1'));
+        at += query[at]! + 1;
+      }
+      const question = query.subarray(12, at + 5);
+      const type = query.readUInt16BE(at + 1);
+      const name = labels.join('.');
+      asked.push(`${name}/${type}`);
+      const ip = answers[name];
+      if (ip === undefined) return; // a name server that never answers
+      const a = type === 1 ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
+      const header = Buffer.alloc(12);
+      query.copy(header, 0, 0, 2);
+      header.writeUInt16BE(0x8180, 2); // a response, recursion available, no error
+      header.writeUInt16BE(1, 4);
+      header.writeUInt16BE(a.length > 0 ? 1 : 0, 6);
+      socket.send(Buffer.concat([header, question, a]), peer.port, peer.address);
+    });
+    await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
+    return { address: `127.0.0.1:${socket.address().port}`, asked, close: () => socket.close() };
+  }
+
+  it('finds a name in DNS, and a name server that never answers holds up neither other names nor the threadpool', async () => {
+    const ns = await nameServer({ 'shop.example': '93.184.216.34' });
+    try {
+      const resolve = dnsResolver([ns.address]);
+      // More lookups to a dead name server than libuv has threads.
+      const dead = Array.from({ length: 8 }, (_, i) => resolve(`pay${i}.dead-dns.example`, 0));
+      for (const d of dead) d.catch(() => undefined);
+      const started = performance.now();
+      expect(await resolve('shop.example', 0)).toEqual([{ address: '93.184.216.34', family: 4 }]);
+      // The threadpool is free: getaddrinfo of a local name and a file read answer at once.
+      await new Promise<void>((ok, fail) => dnsLookup('localhost', (err) => (err ? fail(err) : ok())));
+      await readFile(fileURLToPath(import.meta.url));
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(await resolve('127.0.0.1', 0)).toEqual([{ address: '127.0.0.1', family: 4 }]);
+      // The dead ones fail, as DNS failures, within c-ares' timeout and tries.
+      const failed = await Promise.allSettled(dead);
+      expect(failed.map((f) => (f.status === 'rejected' ? (f.reason as { code?: string }).code : 'resolved'))).toEqual(Array(8).fill('EAI_AGAIN'));
+      expect(performance.now() - started).toBeLessThan(15_000);
+    } finally {
+      ns.close();
+    }
+  }, 30_000);
+
+  it('is what a production sender resolves with: a name without an address is a DNS failure, not a refused connection', async () => {
+    const ns = await nameServer({ 'shop.example': '93.184.216.34' });
+    try {
+      const resolve = dnsResolver([ns.address]);
+      await expect(resolve('nowhere.example', 4)).rejects.toMatchObject({ code: 'EAI_AGAIN' });
+    } finally {
+      ns.close();
+    }
+  }, 30_000);
 });

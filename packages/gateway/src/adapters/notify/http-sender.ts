@@ -3,6 +3,7 @@
 // actually connected to is checked at connect time (DNS lookups go through our filter), so a
 // name that re-resolves to a private address between checks gets nowhere.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { Resolver } from 'node:dns/promises';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -20,8 +21,14 @@ export interface HttpSenderOptions {
   /** Connections kept per destination. */
   socketsPerHost: number;
   userAgent?: string;
-  /** DNS resolution (tests inject one); the address policy is applied to what it returns. */
+  /**
+   * DNS resolution (tests inject one); the address policy is applied to what it returns. Default:
+   * the system resolver (getaddrinfo: /etc/hosts too) when private targets are allowed, else
+   * dnsResolve (c-ares, DNS only).
+   */
   resolve?: (hostname: string, family: number) => Promise<LookupAddress[]>;
+  /** DNS servers of the default production resolver (tests name one); default: the system's. */
+  dnsServers?: string[];
   /** The address policy (default: isBlockedAddress); only consulted when private targets are not allowed. */
   isBlocked?: (address: string) => boolean;
 }
@@ -75,6 +82,35 @@ const systemResolve = (hostname: string, family: number) =>
     dnsLookup(hostname, { all: true, family: family === 4 || family === 6 ? family : 0 }, (err, addresses) => (err ? reject(err) : resolve(addresses)));
   });
 
+/** How long a production lookup may take: c-ares' own timeout per try, and tries. */
+const DNS_TIMEOUT_MS = 2_500;
+const DNS_TRIES = 2;
+
+/**
+ * Addresses of `hostname` from DNS (A and AAAA), with c-ares, in the process: a merchant's name
+ * server that never answers costs this lookup its timeout, and nothing else. The system resolver
+ * (getaddrinfo) runs on libuv's four threads and cannot be cancelled; a few notifications to such
+ * a host held all of them for 10 s a lookup, and every other receiver's lookup (and any other
+ * threadpool work) queued behind them. Names from /etc/hosts are not found here: production
+ * refuses loopback and private targets anyway.
+ */
+export function dnsResolver(servers?: string[]): (hostname: string, family: number) => Promise<LookupAddress[]> {
+  const resolver = new Resolver({ timeout: DNS_TIMEOUT_MS, tries: DNS_TRIES });
+  if (servers) resolver.setServers(servers);
+  return async (hostname, family) => {
+    const literal = isIP(hostname);
+    if (literal) return [{ address: hostname, family: literal }];
+    // RFC 6761: localhost names are the loopback addresses, whatever DNS says (then refused).
+    if (/^(.+\.)?localhost\.?$/i.test(hostname)) return [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }].filter((a) => family === 0 || a.family === family);
+    const [v4, v6] = await Promise.allSettled([family === 6 ? Promise.resolve([]) : resolver.resolve4(hostname), family === 4 ? Promise.resolve([]) : resolver.resolve6(hostname)]);
+    const found: LookupAddress[] = [...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []), ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : [])];
+    if (found.length > 0) return found;
+    const why = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [String((r.reason as { code?: unknown })?.code ?? r.reason)] : []));
+    // A DNS failure whatever c-ares called it (its ECONNREFUSED is the name server's, not the receiver's).
+    throw Object.assign(new Error(`${hostname}: no address from DNS (${why.join(', ') || 'no records'})`), { code: why.includes('ETIMEOUT') ? 'EAI_AGAIN' : 'ENOTFOUND' });
+  };
+}
+
 function familyNumber(family: number | string | undefined): number {
   return family === 4 || family === 'IPv4' ? 4 : family === 6 || family === 'IPv6' ? 6 : 0;
 }
@@ -97,7 +133,7 @@ function describe(err: unknown): string {
 }
 
 export function createHttpSender(options: HttpSenderOptions): HttpSender {
-  const resolve = options.resolve ?? systemResolve;
+  const resolve = options.resolve ?? (options.allowPrivate ? systemResolve : dnsResolver(options.dnsServers));
   const isBlocked = options.isBlocked ?? isBlockedAddress;
   const agentOptions = { keepAlive: true, maxSockets: options.socketsPerHost, maxFreeSockets: options.socketsPerHost, timeout: 4000, scheduling: 'lifo' as const };
   const httpAgent = new HttpAgent(agentOptions);
