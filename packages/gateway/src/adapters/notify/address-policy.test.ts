@@ -27,11 +27,18 @@ describe('outbound address policy', () => {
     '::ffff:a9fe:a9fe',
     '64:ff9b::a9fe:a9fe',
     '2002:c0a8:0101::1',
+    // 6to4 whose IPv4 part ends in zero groups (the compressed form swallows them)
+    '2002:a00::1',
+    '2002:c0a8::',
+    '2002:7f00:1::',
+    '0:0:0:0:0:ffff:127.0.0.1',
+    '0000:0000:0000:0000:0000:ffff:0a00:0001',
+    '64:ff9b:0:0:0:0:7f00:1',
   ])('refuses %s', (address) => {
     expect(isBlockedAddress(address)).toBe(true);
   });
 
-  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.169.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2002:0808:0808::1'])(
+  it.each(['8.8.8.8', '1.1.1.1', '172.32.0.1', '172.15.255.255', '100.128.0.1', '192.169.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8', '2002:0808:0808::1', '2002:808:808::', '64:ff9b::808:808', '2a00:1450::200e'])(
     'allows the public address %s',
     (address) => {
       expect(isBlockedAddress(address)).toBe(false);
