@@ -94,7 +94,8 @@ function observe(
   // the old pair's (18-decimal BSC USDT against 6-decimal Polygon USDT read as money lost). Only
   // what still counts now: the pair's earlier money was not the order's, so none of it leaving
   // the chain is a loss of counted money (`lost` says that, from the old pair).
-  if (order.selectedNetwork !== wasNetwork || order.selectedCurrency !== wasCurrency) {
+  const switched = order.selectedNetwork !== wasNetwork || order.selectedCurrency !== wasCurrency;
+  if (switched) {
     let seen = 0n;
     let final = 0n;
     for (const p of before) {
@@ -127,6 +128,8 @@ function observe(
       elsewhere: moneyElsewhere(order, rows.values()),
       // What the settlement of a COMPLETED order distributed: money final beyond it sits at the address.
       ...(distributed !== null ? { distributed } : {}),
+      // Decided (and stored) even when the new pair's totals equal what it held before.
+      ...(switched ? { switched } : {}),
     };
   }
   return { writes: [...writes.values()], entered, fact };

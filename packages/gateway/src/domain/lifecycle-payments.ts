@@ -24,7 +24,7 @@ export function observePayments(order: OrderState, f: PaymentsObserved, now: num
   assertTotals(f);
   const prev = order.received;
   const ended = order.status === 'COMPLETED' || order.status === 'CLOSED';
-  if (f.lost !== true && !(ended && f.elsewhere === true) && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
+  if (f.lost !== true && f.switched !== true && !(ended && f.elsewhere === true) && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
   // A counted transfer that left the canonical chain (said by the caller, or shown by either
   // total going down: a transfer lost its confirmations) is the only thing allowed to move a
   // status backwards. New money in the same observation may hide it from the totals.

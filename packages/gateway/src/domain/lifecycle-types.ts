@@ -70,8 +70,10 @@ export type OrderFact =
    * (the payer paid an address of a pair the order did not end with). Absent is false.
    * `distributed`: on a COMPLETED order, what its settlement distributed from the pair's address
    * (money final beyond it sits there; absent: unknown, taken as nothing beyond the amount due).
+   * `switched`: the totals are of another pair than the order's last decision (the money selected
+   * it): decided afresh even when they equal the stored ones.
    */
-  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean; distributed?: bigint }
+  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean; distributed?: bigint; switched?: boolean }
   /**
    * The settlement transaction became final on chain. `elsewhere`: money is at the address of
    * another of the order's pairs, which this settlement does not pay out. Absent is false.
