@@ -14,7 +14,9 @@ import { openReceived, startNonAcceptingListener, startReceiver, SUCCESS, type R
 import { freePort } from './processes.js';
 import { pause, waitUntil } from './wait.js';
 
-const NOTIFY = { timeoutMs: 10_000, concurrency: 16, perDestination: 4, pollMs: 20, leaseMs: 15_000 };
+// 24 attempts: one application holds at most 20 (concurrency - per destination), and attempts
+// left hanging by earlier cases of a describe stay in flight until their 10 s timeout.
+const NOTIFY = { timeoutMs: 10_000, concurrency: 24, perDestination: 4, pollMs: 20, leaseMs: 15_000 };
 
 describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
   let t: TestGateway;
@@ -371,5 +373,47 @@ describe.each(DATABASE_KINDS)('attempt log across a resend on %s', (kind) => {
     ]);
     expect(log[0]!.error).toMatch(resend ? /resent/ : /sender dead stopped/);
     expect(await t.gateway.store.notifications.get(notifyId)).toMatchObject({ status: 'DELIVERED', attempts: 1 });
+  });
+});
+
+describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: false });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function paid(merchant: typeof t.merchant, notifyUrl: string): Promise<string> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, t.clock, { notify_url: notifyUrl }), merchant, clock: t.clock });
+    const no = String(res.json.data!.payment_order_no);
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
+  }
+
+  it("leaves the other applications room: a merchant's many dead hosts hold only its share of the attempts", async () => {
+    const started: string[] = [];
+    // Every host of the first merchant never answers; the other merchant's receiver does at once.
+    const sender: NotificationSender = {
+      send: (url) => {
+        started.push(new URL(url).hostname);
+        return url.includes('dead') ? new Promise<never>(() => undefined) : Promise.resolve({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null });
+      },
+    };
+    for (let i = 0; i < 6; i += 1) await paid(t.merchant, `http://dead${i}.example/n`);
+    t.clock.advance(1);
+    const healthy = await paid(t.otherMerchant, 'http://shop.example/n');
+    const delivery = new NotificationDelivery(
+      { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
+      { owner: 'fair', leaseMs: 15_000, concurrency: 4, perDestination: 1, perApplication: 2 },
+    );
+    // Oldest first would be four dead hosts; the first merchant gets two slots, the other merchant one.
+    expect(await delivery.deliverDue({ scan: true })).toBe(3);
+    await waitUntil('the other merchant delivered', async () => (await t.gateway.store.notifications.get(healthy))?.status === 'DELIVERED');
+    expect(started.filter((h) => h.startsWith('dead'))).toHaveLength(2);
+    expect(started).toContain('shop.example');
+    // Nothing more for the first merchant while its two attempts hang, though a slot is free.
+    expect(await delivery.deliverDue({ scan: true })).toBe(0);
   });
 });

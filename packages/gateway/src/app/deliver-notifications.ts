@@ -20,6 +20,12 @@ export interface DeliveryOptions {
   concurrency: number;
   /** Attempts in flight at once to one destination (host:port), so a slow receiver holds only these. */
   perDestination: number;
+  /**
+   * Attempts in flight at once for one application (default: `concurrency`), so that a merchant
+   * whose notify URLs name many hosts that never answer holds only these, and the other
+   * merchants' notifications do not wait behind its backlog.
+   */
+  perApplication?: number;
 }
 
 export interface DeliveryDeps {
@@ -43,6 +49,9 @@ const MERCHANT_KEY_TTL_MS = 5_000;
 export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
+  private readonly perApplication = new Map<string, number>();
+  /** The application whose notifications a backlogged destination last held (it is not asked while that one is at its limit). */
+  private readonly destinationApp = new Map<string, string>();
   /** Destinations whose due notifications were left waiting by their limit: served after the look at everything else, in turn. */
   private readonly backlogged = new Set<string>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
@@ -85,8 +94,12 @@ export class NotificationDelivery {
     const picked: DueNotification[] = [];
     const planned = new Map<string, number>();
     const room = (d: string) => this.options.perDestination - (this.perDestination.get(d) ?? 0) - (planned.get(d) ?? 0);
+    const plannedApp = new Map<string, number>();
+    const appRoom = (a: string) => (this.options.perApplication ?? this.options.concurrency) - (this.perApplication.get(a) ?? 0) - (plannedApp.get(a) ?? 0);
+    const fits = (d: DueNotification) => room(d.destination) > 0 && appRoom(d.appId) > 0;
     const take = (d: DueNotification) => {
       planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
+      plannedApp.set(d.appId, (plannedApp.get(d.appId) ?? 0) + 1);
       picked.push(d);
     };
     // Everything else due is looked at first, leaving out the backlogged destinations: a freed
@@ -109,10 +122,12 @@ export class NotificationDelivery {
         const rows = await this.deps.store.notifications.listDue(now, left, [...this.backlogged]);
         let skipped = false;
         for (const row of rows) {
-          if (room(row.destination) > 0) take(row);
+          if (fits(row)) take(row);
           else {
+            // Its destination, or its application, is at its limit: the destination waits its turn.
             skipped = true;
             this.backlogged.add(row.destination);
+            this.destinationApp.set(row.destination, row.appId);
           }
         }
         // Rows skipped: their destinations are full now and excluded from the next query.
@@ -126,11 +141,21 @@ export class NotificationDelivery {
       if (capacity - picked.length <= 0) break;
       const n = Math.min(room(destination), capacity - picked.length);
       if (n <= 0) continue;
+      const app = this.destinationApp.get(destination);
+      if (app !== undefined && appRoom(app) <= 0) continue;
       const rows = await this.deps.store.notifications.listDueAt(destination, now, n);
-      rows.forEach(take);
+      let held = false;
+      for (const row of rows) {
+        if (fits(row)) take(row);
+        else {
+          held = true;
+          this.destinationApp.set(destination, row.appId);
+        }
+      }
       // Served: to the back of the line. Nothing more due there: no longer backlogged.
       this.backlogged.delete(destination);
-      if (rows.length === n) this.backlogged.add(destination);
+      if (rows.length === n || held) this.backlogged.add(destination);
+      else this.destinationApp.delete(destination);
     }
     if (picked.length === 0) return 0;
     const claimed = await this.claim(picked, now);
@@ -201,7 +226,9 @@ export class NotificationDelivery {
 
   private start(c: Claimed): void {
     const dest = c.due.destination;
+    const app = c.due.appId;
     this.perDestination.set(dest, (this.perDestination.get(dest) ?? 0) + 1);
+    this.perApplication.set(app, (this.perApplication.get(app) ?? 0) + 1);
     const p = this.attempt(c)
       .catch((err: unknown) => this.deps.log.error({ err, notifyId: c.due.notifyId }, 'notification attempt could not be recorded; its lease will run out and it will be sent again'))
       .finally(() => {
@@ -209,6 +236,9 @@ export class NotificationDelivery {
         const left = (this.perDestination.get(dest) ?? 1) - 1;
         if (left > 0) this.perDestination.set(dest, left);
         else this.perDestination.delete(dest);
+        const appLeft = (this.perApplication.get(app) ?? 1) - 1;
+        if (appLeft > 0) this.perApplication.set(app, appLeft);
+        else this.perApplication.delete(app);
         this.onSettled();
       });
     this.inFlight.add(p);

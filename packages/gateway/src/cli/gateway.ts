@@ -188,6 +188,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       leaseMs: config.notify.leaseMs,
       concurrency: config.notify.concurrency,
       perDestination: config.notify.perDestination,
+      // One application never takes the last destination's worth of the process's attempts: one
+      // merchant's dead receivers (many hosts, each held to per_destination) leave the other
+      // merchants room.
+      perApplication: Math.max(config.notify.perDestination, config.notify.concurrency - config.notify.perDestination),
     },
   );
   const payments = paymentFacts(deps);
