@@ -4,7 +4,8 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
+import { DATABASE_KINDS } from './databases.js';
+import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
 
 describe('request logging', () => {
   let t: TestGateway;
@@ -77,5 +78,32 @@ describe('start-up warnings', () => {
     const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('the relayer key file can be read by other users'));
     expect(warned).toEqual([expect.objectContaining({ level: 40, network: '4', file: '/etc/sparkpay/relayer-4.key', mode: '0644' })]);
     expect(lines.join('\n')).not.toContain('5e5e5e5e');
+  });
+});
+
+describe.each(DATABASE_KINDS.filter((k) => k === 'postgres'))('the clock check at start on %s', (kind) => {
+  it("warns when the process's clock is off the database server's, and only then", async () => {
+    const warnings = async (clock: ManualClock) => {
+      const lines: string[] = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(...chunk.toString().split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const t = await startTestGateway({ kind, clock, logger: pino({ level: 'warn' }, sink) });
+      await t.close();
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith("this process's clock differs from the database server's"));
+    };
+    const off = await warnings(new ManualClock(Date.now() - 60_000));
+    expect(off).toHaveLength(1);
+    expect(Number(off[0]!.skewMs)).toBeGreaterThan(55_000);
+    // A clock that keeps time (the start takes a while on a busy machine).
+    class LiveClock extends ManualClock {
+      override nowMs() {
+        return Date.now();
+      }
+    }
+    expect(await warnings(new LiveClock())).toEqual([]);
   });
 });

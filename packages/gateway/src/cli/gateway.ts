@@ -1,4 +1,5 @@
 // The composition root: configuration → adapters → use cases → servers and workers.
+import { sql } from 'kysely';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
@@ -144,6 +145,30 @@ function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly
   return loop;
 }
 
+/** How far this process's clock may be from the database server's before the start warns. */
+const CLOCK_SKEW_WARN_MS = 2_000;
+
+/**
+ * Leases (notification attempts, chain scans, settlement) are compared with each instance's own
+ * clock: instances on PostgreSQL whose clocks disagree by more than a lease's margin take over
+ * each other's leases early (a notification POSTed twice at once, say). The database server's
+ * clock is the one every instance can compare with: the start says so when this one is off.
+ */
+async function warnOfClockSkew(db: Db, clock: Clock, logger: Logger): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  try {
+    const before = clock.nowMs();
+    const { rows } = await sql<{ ms: string }>`select (extract(epoch from clock_timestamp()) * 1000)::bigint::text as ms`.execute(db.kysely);
+    const after = clock.nowMs();
+    const skew = Number(rows[0]!.ms) - (before + after) / 2;
+    if (Math.abs(skew) > CLOCK_SKEW_WARN_MS + (after - before) / 2) {
+      logger.warn({ skewMs: Math.round(skew) }, "this process's clock differs from the database server's: leases of several instances assume their clocks agree (keep them in sync, e.g. NTP); a notification may otherwise be sent twice at once");
+    }
+  } catch (err) {
+    logger.warn({ err }, "could not compare this process's clock with the database server's");
+  }
+}
+
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
   const logger = options.logger ?? createLogger(config);
@@ -157,6 +182,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // The master key must open the keys the database holds: a wrong SPARKPAY_MASTER_KEY stops the
   // start with one line, instead of a server that reports ready and fails every request.
   await platformKeys.signingKeyFor(null);
+  await warnOfClockSkew(db, clock, logger);
   const rates = rateTableFrom(config.rates);
   // Leases (notifications, chain scans) and the attempt log name the process that holds them.
   const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
