@@ -416,4 +416,30 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
     // Nothing more for the first merchant while its two attempts hang, though a slot is free.
     expect(await delivery.deliverDue({ scan: true })).toBe(0);
   });
+
+  it('still sends another application\'s notification to a host it shares with an application at its limit', async () => {
+    const started: string[] = [];
+    const sender: NotificationSender = {
+      send: (url) => {
+        started.push(url);
+        return url.includes('dead') ? new Promise<never>(() => undefined) : Promise.resolve({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null });
+      },
+    };
+    t.clock.advance(60);
+    await paid(t.merchant, 'http://dead-a.example/n');
+    t.clock.advance(1);
+    await paid(t.merchant, 'http://dead-b.example/n');
+    t.clock.advance(1);
+    await paid(t.merchant, 'http://hooks.shared.example/a');
+    t.clock.advance(1);
+    const other = await paid(t.otherMerchant, 'http://hooks.shared.example/b');
+    const delivery = new NotificationDelivery(
+      { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
+      { owner: 'shared', leaseMs: 15_000, concurrency: 4, perDestination: 1, perApplication: 2 },
+    );
+    for (let i = 0; i < 3; i += 1) await delivery.deliverDue({ scan: true });
+    await waitUntil('the other merchant delivered', async () => (await t.gateway.store.notifications.get(other))?.status === 'DELIVERED');
+    expect(started).toContain('http://hooks.shared.example/b');
+    expect(started).not.toContain('http://hooks.shared.example/a');
+  });
 });

@@ -50,8 +50,6 @@ export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
   private readonly perApplication = new Map<string, number>();
-  /** The application whose notifications a backlogged destination last held (it is not asked while that one is at its limit). */
-  private readonly destinationApp = new Map<string, string>();
   /** Destinations whose due notifications were left waiting by their limit: served after the look at everything else, in turn. */
   private readonly backlogged = new Set<string>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
@@ -97,6 +95,9 @@ export class NotificationDelivery {
     const plannedApp = new Map<string, number>();
     const appRoom = (a: string) => (this.options.perApplication ?? this.options.concurrency) - (this.perApplication.get(a) ?? 0) - (plannedApp.get(a) ?? 0);
     const fits = (d: DueNotification) => room(d.destination) > 0 && appRoom(d.appId) > 0;
+    // Applications at their limit: their rows are left out of the queries (not their destinations:
+    // another application's notifications to the same host go on).
+    const fullApps = () => [...new Set([...this.perApplication.keys(), ...plannedApp.keys()])].filter((a) => appRoom(a) <= 0);
     const take = (d: DueNotification) => {
       planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
       plannedApp.set(d.appId, (plannedApp.get(d.appId) ?? 0) + 1);
@@ -119,15 +120,15 @@ export class NotificationDelivery {
         // ones (and leaves them once nothing is due there), so its rows, however old, never
         // take the slot it frees ahead of every other destination's.
         for (const d of full) this.backlogged.add(d);
-        const rows = await this.deps.store.notifications.listDue(now, left, [...this.backlogged]);
+        const rows = await this.deps.store.notifications.listDue(now, left, [...this.backlogged], fullApps());
         let skipped = false;
         for (const row of rows) {
           if (fits(row)) take(row);
           else {
-            // Its destination, or its application, is at its limit: the destination waits its turn.
+            // Its destination at its limit: it waits its turn. Its application at its limit (by
+            // what this look took): the next query leaves that application out.
             skipped = true;
-            this.backlogged.add(row.destination);
-            this.destinationApp.set(row.destination, row.appId);
+            if (room(row.destination) <= 0) this.backlogged.add(row.destination);
           }
         }
         // Rows skipped: their destinations are full now and excluded from the next query.
@@ -141,21 +142,15 @@ export class NotificationDelivery {
       if (capacity - picked.length <= 0) break;
       const n = Math.min(room(destination), capacity - picked.length);
       if (n <= 0) continue;
-      const app = this.destinationApp.get(destination);
-      if (app !== undefined && appRoom(app) <= 0) continue;
-      const rows = await this.deps.store.notifications.listDueAt(destination, now, n);
+      const rows = await this.deps.store.notifications.listDueAt(destination, now, n, fullApps());
       let held = false;
       for (const row of rows) {
         if (fits(row)) take(row);
-        else {
-          held = true;
-          this.destinationApp.set(destination, row.appId);
-        }
+        else held = true;
       }
       // Served: to the back of the line. Nothing more due there: no longer backlogged.
       this.backlogged.delete(destination);
       if (rows.length === n || held) this.backlogged.add(destination);
-      else this.destinationApp.delete(destination);
     }
     if (picked.length === 0) return 0;
     const claimed = await this.claim(picked, now);

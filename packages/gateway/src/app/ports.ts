@@ -166,10 +166,10 @@ export interface NotificationRepo {
   insert(n: NotificationRecord): Promise<void>;
   get(notifyId: string): Promise<NotificationRecord | null>;
   listByOrder(paymentOrderNo: string): Promise<NotificationRecord[]>;
-  /** PENDING notifications due at `nowMs` (including expired leases), earliest first. */
-  listDue(nowMs: number, limit: number, skipDestinations: readonly string[]): Promise<DueNotification[]>;
+  /** PENDING notifications due at `nowMs` (including expired leases), earliest first; none of `skipDestinations` nor of the applications `skipApps`. */
+  listDue(nowMs: number, limit: number, skipDestinations: readonly string[], skipApps?: readonly string[]): Promise<DueNotification[]>;
   /** The same for one destination (host:port): what a freed slot there can take. */
-  listDueAt(destination: string, nowMs: number, limit: number): Promise<DueNotification[]>;
+  listDueAt(destination: string, nowMs: number, limit: number, skipApps?: readonly string[]): Promise<DueNotification[]>;
   /**
    * Takes the lease for attempt `attemptNo + 1` if nobody changed the row since it was listed:
    * stamps notify_time on the first attempt and pushes next_attempt_at to the lease's end.

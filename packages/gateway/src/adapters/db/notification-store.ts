@@ -112,19 +112,24 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
         .execute();
       return rows.map(rowToNotification);
     },
-    async listDue(nowMs, limit, skipDestinations) {
+    async listDue(nowMs, limit, skipDestinations, skipApps = []) {
       const skip = [...skipDestinations];
-      const rows = await cache.run(q, `notifications.listDue:${skip.length}`, ['PENDING', nowMs, ...skip, limit], () => {
+      const apps = [...skipApps];
+      const rows = await cache.run(q, `notifications.listDue:${skip.length}:${apps.length}`, ['PENDING', nowMs, ...skip, ...apps, limit], () => {
         let query = dueQuery(q).where('n.next_attempt_at', '<=', nowMs);
         if (skip.length > 0) query = query.where('n.destination', 'not in', skip);
+        if (apps.length > 0) query = query.where('o.app_id', 'not in', apps);
         return query.orderBy('n.next_attempt_at').limit(limit);
       });
       return rows.rows.map(rowToDue);
     },
-    async listDueAt(destination, nowMs, limit) {
-      const rows = await cache.run(q, 'notifications.listDueAt', ['PENDING', destination, nowMs, limit], () =>
-        dueQuery(q).where('n.destination', '=', destination).where('n.next_attempt_at', '<=', nowMs).orderBy('n.next_attempt_at').limit(limit),
-      );
+    async listDueAt(destination, nowMs, limit, skipApps = []) {
+      const apps = [...skipApps];
+      const rows = await cache.run(q, `notifications.listDueAt:${apps.length}`, ['PENDING', destination, nowMs, ...apps, limit], () => {
+        let query = dueQuery(q).where('n.destination', '=', destination).where('n.next_attempt_at', '<=', nowMs);
+        if (apps.length > 0) query = query.where('o.app_id', 'not in', apps);
+        return query.orderBy('n.next_attempt_at').limit(limit);
+      });
       return rows.rows.map(rowToDue);
     },
     async claim(n, owner, nowMs, leaseUntil) {
