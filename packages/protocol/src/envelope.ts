@@ -114,24 +114,28 @@ function decryptKey(aesKeyBase64: string, merchantPrivateKey: KeyObject): string
   return aesKey;
 }
 
-function decryptBody(bodyBase64: string, aesKey: string): Buffer {
+/**
+ * The body decrypted once, without the library's padding check: the PKCS#7 padding is checked
+ * here, over the whole last block whatever its bytes, so a body whose padding fails costs what
+ * one whose padding holds costs (the oracle openNotification guards against). `ok` false: not
+ * Base64, not whole blocks, or bad padding; `plain` is then the bytes as decrypted.
+ */
+function decryptBody(bodyBase64: string, aesKey: string): { plain: Buffer; ok: boolean; why: string } {
   const ciphertext = decodeBase64(bodyBase64);
-  if (!ciphertext) return fail('BODY_DECRYPT', 'body is not valid Base64');
-  const { key, iv } = aesParams(aesKey);
-  try {
-    const decipher = createDecipheriv('aes-256-cbc', key, iv);
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
-  } catch (cause) {
-    return fail('BODY_DECRYPT', 'body does not decrypt with the AES key (length or padding)', cause);
-  }
-}
-
-/** The body decrypted without a padding check (what a failed decryption still costs), or empty bytes. */
-function decryptWithoutPadding(bodyBase64: string, aesKey: string): Buffer {
-  const ciphertext = decodeBase64(bodyBase64) ?? Buffer.alloc(0);
+  if (!ciphertext) return { plain: Buffer.alloc(0), ok: false, why: 'body is not valid Base64' };
+  const whole = ciphertext.length > 0 && ciphertext.length % 16 === 0;
   const { key, iv } = aesParams(aesKey);
   const decipher = createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false);
-  return decipher.update(ciphertext.subarray(0, ciphertext.length - (ciphertext.length % 16)));
+  const raw = Buffer.concat([decipher.update(ciphertext.subarray(0, ciphertext.length - (ciphertext.length % 16))), decipher.final()]);
+  // Branch-free over the last block: the pad length n (1..16), and every one of the last n bytes equal to n.
+  const n = raw.length >= 16 ? raw[raw.length - 1]! : 0;
+  let bad = ((n - 1) >>> 31) | ((16 - n) >>> 31);
+  for (let i = 1; i <= 16 && raw.length >= 16; i += 1) {
+    const inPad = ((i - n - 1) >>> 31) & 1; // 1 when i <= n
+    bad |= inPad & (raw[raw.length - i]! !== n ? 1 : 0);
+  }
+  const ok = whole && raw.length >= 16 && bad === 0;
+  return { plain: ok ? raw.subarray(0, raw.length - n) : raw, ok, why: whole ? 'body does not decrypt with the AES key (padding)' : 'body is not whole AES blocks' };
 }
 
 /**
@@ -142,8 +146,8 @@ function decryptWithoutPadding(bodyBase64: string, aesKey: string): Buffer {
  * authenticated: a receiver that let a sender tell a padding failure from a signature failure
  * (by its answer or its timing) would decrypt a captured body for anyone, one byte per few
  * hundred requests. So every step runs whatever failed before it (a random key when the AES key
- * does not decrypt, the padding-free bytes when the body does not), the signature is always
- * checked, and only then is the first failure reported. The kinds stay apart for the receiver's
+ * does not decrypt; the body is decrypted once and its padding checked without branching on it),
+ * the signature is always checked, and only then is the first failure reported. The kinds stay apart for the receiver's
  * own log; what it answers must not tell them apart (the SDK's handler answers `FAIL` to all).
  */
 export function openNotification(
@@ -159,13 +163,8 @@ export function openNotification(
     failure = err;
     aesKey = randomAlphanumeric(32);
   }
-  let plain: Buffer;
-  try {
-    plain = decryptBody(body, aesKey);
-  } catch (err) {
-    failure ??= err;
-    plain = decryptWithoutPadding(body, aesKey);
-  }
+  const { plain, ok, why } = decryptBody(body, aesKey);
+  if (!ok) failure ??= new NotificationError('BODY_DECRYPT', why);
   const signed = verifyPayload(opts.platformPublicKey, plain, head.sign);
   if (failure !== null) throw failure;
   if (!signed) fail('SIGNATURE', 'head.sign is not a valid platform signature of the payload');
