@@ -98,8 +98,12 @@ function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean)
   else if (f.seen > order.received.seen || f.elsewhere === true) raised = 'PAID_LATE';
   // Money beyond the amount due, seen before the order completed and final only now: OVERPAID
   // when the settlement distributed it (it went to the merchant), else PAID_LATE (it sits at the
-  // one-shot forwarder's address, ADR 0009, for the merchant to resolve).
-  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due) raised = f.distributed !== undefined && f.final <= f.distributed ? 'OVERPAID' : 'PAID_LATE';
+  // one-shot forwarder's address, ADR 0009, for the merchant to resolve). Once money came after
+  // the completion (PAID_LATE), any of it confirming is that same standing condition: the totals
+  // cannot tell which money confirmed, and PAID_LATE must not turn into OVERPAID and back.
+  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due) {
+    raised = order.exception !== 'PAID_LATE' && f.distributed !== undefined && f.final <= f.distributed ? 'OVERPAID' : 'PAID_LATE';
+  }
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);
 
   const next: OrderState = {
