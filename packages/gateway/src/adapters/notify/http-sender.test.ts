@@ -160,6 +160,7 @@ describe('production DNS resolution (c-ares, not the threadpool)', () => {
       asked.push(`${name}/${type}`);
       const ip = answers[name];
       if (ip === undefined) return; // a name server that never answers
+      if (type === 28 && name.startsWith('noaaaa.')) return; // one that drops AAAA queries
       const a = type === 1 ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
       const header = Buffer.alloc(12);
       query.copy(header, 0, 0, 2);
@@ -194,6 +195,18 @@ describe('production DNS resolution (c-ares, not the threadpool)', () => {
       ns.close();
     }
   }, 30_000);
+
+  it('does not wait out the timeout of a family the name server never answers once the other answered', async () => {
+    const ns = await nameServer({ 'noaaaa.shop.example': '93.184.216.34' });
+    try {
+      const started = performance.now();
+      expect(await dnsResolver([ns.address])('noaaaa.shop.example', 0)).toEqual([{ address: '93.184.216.34', family: 4 }]);
+      expect(performance.now() - started).toBeLessThan(1_500);
+      expect(ns.asked).toEqual(expect.arrayContaining(['noaaaa.shop.example/1', 'noaaaa.shop.example/28']));
+    } finally {
+      ns.close();
+    }
+  });
 
   it('is what a production sender resolves with: a name without an address is a DNS failure, not a refused connection', async () => {
     const ns = await nameServer({ 'shop.example': '93.184.216.34' });

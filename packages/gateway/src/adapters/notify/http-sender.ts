@@ -4,6 +4,7 @@
 // name that re-resolves to a private address between checks gets nowhere.
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { Resolver } from 'node:dns/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { isIP, type LookupFunction } from 'node:net';
@@ -85,6 +86,8 @@ const systemResolve = (hostname: string, family: number) =>
 /** How long a production lookup may take: c-ares' own timeout per try, and tries. */
 const DNS_TIMEOUT_MS = 2_500;
 const DNS_TRIES = 2;
+/** How long the other address family may still take once one answered. */
+const OTHER_FAMILY_GRACE_MS = 300;
 
 /**
  * Addresses of `hostname` from DNS (A and AAAA), with c-ares, in the process: a merchant's name
@@ -102,10 +105,23 @@ export function dnsResolver(servers?: string[]): (hostname: string, family: numb
     if (literal) return [{ address: hostname, family: literal }];
     // RFC 6761: localhost names are the loopback addresses, whatever DNS says (then refused).
     if (/^(.+\.)?localhost\.?$/i.test(hostname)) return [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }].filter((a) => family === 0 || a.family === family);
-    const [v4, v6] = await Promise.allSettled([family === 6 ? Promise.resolve([]) : resolver.resolve4(hostname), family === 4 ? Promise.resolve([]) : resolver.resolve6(hostname)]);
-    const found: LookupAddress[] = [...(v4.status === 'fulfilled' ? v4.value.map((address) => ({ address, family: 4 })) : []), ...(v6.status === 'fulfilled' ? v6.value.map((address) => ({ address, family: 6 })) : [])];
+    const asked = [family === 6 ? Promise.resolve([]) : resolver.resolve4(hostname), family === 4 ? Promise.resolve([]) : resolver.resolve6(hostname)];
+    const results: (LookupAddress[] | { code: string } | undefined)[] = [undefined, undefined];
+    const tracked = asked.map((p, i) =>
+      p.then(
+        (list) => void (results[i] = list.map((address) => ({ address, family: i === 0 ? 4 : 6 }))),
+        (err: unknown) => void (results[i] = { code: String((err as { code?: unknown })?.code ?? err) }),
+      ),
+    );
+    const hasAddresses = (i: number) => Array.isArray(results[i]) && results[i].length > 0;
+    // Both answered, or one with addresses: then the other gets a moment more, not its whole
+    // timeout (a name server that drops AAAA queries must not cost every lookup that).
+    const firstFound = Promise.any(tracked.map((t, i) => t.then(() => (hasAddresses(i) ? undefined : Promise.reject(new Error('no addresses'))))));
+    await Promise.race([Promise.all(tracked), firstFound.catch(() => new Promise<never>(() => undefined))]);
+    if (results.includes(undefined)) await Promise.race([Promise.all(tracked), sleep(OTHER_FAMILY_GRACE_MS)]);
+    const found = results.flatMap((r) => (Array.isArray(r) ? r : []));
     if (found.length > 0) return found;
-    const why = [v4, v6].flatMap((r) => (r.status === 'rejected' ? [String((r.reason as { code?: unknown })?.code ?? r.reason)] : []));
+    const why = results.flatMap((r) => (r !== undefined && !Array.isArray(r) ? [r.code] : []));
     // A DNS failure whatever c-ares called it (its ECONNREFUSED is the name server's, not the receiver's).
     throw Object.assign(new Error(`${hostname}: no address from DNS (${why.join(', ') || 'no records'})`), { code: why.includes('ETIMEOUT') ? 'EAI_AGAIN' : 'ENOTFOUND' });
   };
