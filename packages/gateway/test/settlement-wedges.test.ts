@@ -26,6 +26,16 @@ async function deployContract(chain: TestChain, source: string, name: string): P
   return (await deployedAddress(chain.relayer, await chain.relayer.wallet.deployContract({ abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` as Hex }))).address;
 }
 
+/** A USDT order of `units` whole USDT, paid and scanned until final (PAID). */
+async function paidOrder(env: { chain: TestChain; usdt: Address; t: TestGateway }, units: bigint, confirmations: number): Promise<PlacedOrder> {
+  const order = await placeOrder(env.t, { amount: String(units) });
+  await env.chain.pay(env.usdt, order.address, units * USDT);
+  await env.t.gateway.scanChain('4');
+  await mine(env.chain, confirmations);
+  await env.t.gateway.scanChain('4');
+  return order;
+}
+
 /** A fresh chain with a 6-decimal USDT, and a gateway settling Polygon (4) on it with `relayerKey`; `setup` runs on the chain first. */
 function onFreshChain(opts: { confirmations: number; relayerKey: Hex; settings?: Partial<SettlementSettings>; setup?: (chain: TestChain) => Promise<void> }) {
   const env = {} as { chain: TestChain; usdt: Address; t: TestGateway };
@@ -213,11 +223,7 @@ describe('a relayer key change', () => {
   const env = onFreshChain({ confirmations: CONFIRMATIONS, relayerKey: OLD.privateKey });
 
   it('settles the orders of an old-key transaction that is gone from every node', async () => {
-    const order = await placeOrder(env.t, { amount: '2' });
-    await env.chain.pay(env.usdt, order.address, 2n * USDT);
-    await env.t.gateway.scanChain('4');
-    await mine(env.chain, CONFIRMATIONS);
-    await env.t.gateway.scanChain('4');
+    const order = await paidOrder(env, 2n, CONFIRMATIONS);
     await rpc(env.chain, 'evm_setAutomine', [false]);
     expect((await env.t.gateway.settle('4')).sent).toBe(1);
     const txId = (await env.t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!;
@@ -261,11 +267,7 @@ describe('a relayer short of funds', () => {
   const env = onFreshChain({ confirmations: CONFIRMATIONS, relayerKey: RELAYER.privateKey });
 
   it('does not raise the fees of its pending transaction while it waits for funds', async () => {
-    const order = await placeOrder(env.t, { amount: '2' });
-    await env.chain.pay(env.usdt, order.address, 2n * USDT);
-    await env.t.gateway.scanChain('4');
-    await mine(env.chain, CONFIRMATIONS);
-    await env.t.gateway.scanChain('4');
+    const order = await paidOrder(env, 2n, CONFIRMATIONS);
     const funded = await env.chain.relayer.public.getBalance({ address: RELAYER.address });
     await rpc(env.chain, 'evm_setAutomine', [false]);
     expect((await env.t.gateway.settle('4')).sent).toBe(1);
