@@ -57,16 +57,41 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
   // order at the same time (PostgreSQL, READ COMMITTED) that read the payments without it retries,
   // instead of closing the order without the PAID_LATE that money elsewhere calls for.
   /** A store whose transactions stop after writing their payment rows, until `release`. */
-  function gatedStore(store: Store) {
+  /**
+   * A store whose transactions stop, the first time (only) `on` has run in one of them, until
+   * `release`: after writing their payment rows (upsertMany) or after reading them (listByOrder).
+   */
+  function gatedStore(store: Store, on: 'upsertMany' | 'listByOrder' = 'upsertMany') {
     let reached!: () => void;
     let release!: () => void;
     const atGate = new Promise<void>((r) => (reached = r));
     const gate = new Promise<void>((r) => (release = r));
+    let passed = false;
+    const stop = async () => {
+      if (passed) return;
+      passed = true;
+      reached();
+      await gate;
+    };
     const gated: Store = {
       ...store,
       transaction: (fn) =>
         store.transaction((tx) =>
-          fn({ ...tx, payments: { ...tx.payments, upsertMany: async (ps) => { await tx.payments.upsertMany(ps); reached(); await gate; } } }),
+          fn({
+            ...tx,
+            payments: {
+              ...tx.payments,
+              upsertMany: async (ps) => {
+                await tx.payments.upsertMany(ps);
+                if (on === 'upsertMany') await stop();
+              },
+              listByOrder: async (no) => {
+                const rows = await tx.payments.listByOrder(no);
+                if (on === 'listByOrder') await stop();
+                return rows;
+              },
+            },
+          }),
         ),
     };
     return { gated, atGate, release };
@@ -100,13 +125,6 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
   // The same when the transfer's first attempt meets a version moved by a third writer: that
   // attempt commits its row without the order (RETRY), and the retry, finding the row stored,
   // must still write the order row (PostgreSQL).
-  function pause() {
-    let reached!: () => void;
-    let release!: () => void;
-    const atGate = new Promise<void>((r) => (reached = r));
-    const opened = new Promise<void>((r) => (release = r));
-    return { atGate, opened, reached: () => reached(), release: () => release() };
-  }
   it.skipIf(kind !== 'postgres')('money elsewhere written by an attempt that retries is still seen by a concurrent expiry (PAID_LATE)', async () => {
     const { paymentOrderNo, expireTime } = await newOrder();
     await observeTransfer(t, { paymentOrderNo, network: '4', amount: 5_000_000n });
@@ -115,33 +133,17 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
     const store = t.gateway.store;
 
     // P: the late transfer at another pair's address (network 2); its first attempt stops after writing the row.
-    const gp = pause();
-    let pCalls = 0;
-    const pStore: Store = {
-      ...store,
-      transaction: (fn) =>
-        store.transaction((tx) =>
-          fn({ ...tx, payments: { ...tx.payments, upsertMany: async (ps) => { await tx.payments.upsertMany(ps); if (++pCalls === 1) { gp.reached(); await gp.opened; } } } }),
-        ),
-    };
+    const gp = gatedStore(store);
     const late = { paymentOrderNo, network: '2' as const, currency: 'USDT', txHash: `0x${'ee'.repeat(31)}03`, logIndex: 0, blockNumber: 5, blockHash: `0x${'dd'.repeat(32)}`, address: '0x00000000000000000000000000000000000000aa', amount: 1_000_000n, confirmations: 64, status: 'FINAL' as const };
-    const observing = paymentFacts({ store: pStore, clock: t.clock, ids: t.gateway.ids }).transferObserved(late);
+    const observing = paymentFacts({ store: gp.gated, clock: t.clock, ids: t.gateway.ids }).transferObserved(late);
     await gp.atGate;
 
     // W: another writer moves the order's version meanwhile (network 4's scanner: 1 USDT more, still short).
     await observeTransfer(t, { paymentOrderNo, network: '4', amount: 1_000_000n });
 
     // E: the expiry reads the order (new version) and its payments (P's row not committed yet), then waits.
-    const ge = pause();
-    let eReads = 0;
-    const eStore: Store = {
-      ...store,
-      transaction: (fn) =>
-        store.transaction((tx) =>
-          fn({ ...tx, payments: { ...tx.payments, listByOrder: async (no) => { const r = await tx.payments.listByOrder(no); if (++eReads === 1) { ge.reached(); await ge.opened; } return r; } } }),
-        ),
-    };
-    const expiring = expireOverdueOrders({ store: eStore, clock: t.clock, ids: t.gateway.ids }, []);
+    const ge = gatedStore(store, 'listByOrder');
+    const expiring = expireOverdueOrders({ store: ge.gated, clock: t.clock, ids: t.gateway.ids }, []);
     await ge.atGate;
 
     // P goes on: attempt 1 finds the version moved (RETRY, its row commits), attempt 2 writes nothing.
