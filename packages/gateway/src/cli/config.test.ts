@@ -198,6 +198,7 @@ describe('loadConfig', () => {
       expect(message).not.toMatch(/abab|'a'|"/);
     }
     expect(refusal(`{\n  "master_key": "${key}",\n}`)).toMatch(/\(line 3, column 1\)$/);
+    expect(refusal(`{"networks": {"4": {"rpc_urls": [`)).toMatch(/not valid JSON \(it ends before its value does\)$/);
   });
 
   it('notes a relayer key file that other users can read (for the warning at start), and only then', () => {

@@ -197,6 +197,7 @@ function readConfigFile(path: string, required: boolean): FileConfig {
  */
 export function parseFailure(err: Error, source = ''): string {
   if (!(err instanceof SyntaxError)) return err.message;
+  if (err.message === 'Unexpected end of JSON input') return 'not valid JSON (it ends before its value does)';
   const at = / at position (\d+)(?: \(line \d+ column \d+\))?$/.exec(err.message);
   if (!at) return 'not valid JSON';
   const before = source.slice(0, Number(at[1]));
