@@ -298,3 +298,53 @@ describe('a relayer short of funds', () => {
     expect((await env.t.gateway.store.orders.get(order.paymentOrderNo))!.state.status).toBe('COMPLETED');
   }, 120_000);
 });
+
+// A pass slow on its RPC calls may outlive its lease: another instance takes over, and the pass
+// must stop following transactions (its copies of their rows are older than what the other writes).
+describe('a pass that outlives its lease', () => {
+  const CONFIRMATIONS = 2;
+  const env = onFreshChain({ confirmations: CONFIRMATIONS, relayerKey: devnetAccount(7).privateKey, settings: { batchSize: 1 } });
+
+  it('stops following the open transactions once another instance holds the lease', async () => {
+    const first = await paidOrder(env, 2n, CONFIRMATIONS);
+    const second = await paidOrder(env, 3n, CONFIRMATIONS);
+    await rpc(env.chain, 'evm_setAutomine', [false]);
+    expect((await env.t.gateway.settle('4')).sent).toBe(1);
+    expect((await env.t.gateway.settle('4')).sent).toBe(1);
+    const open = await env.t.gateway.store.settlements.listOpenTxs('4');
+    expect(open).toHaveLength(2);
+    const network = env.t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const relayer = evmRelayer({ rpcUrls: [env.chain.node.rpcUrl], chainId: env.chain.node.chainId, factory: env.chain.factory.factory, privateKey: devnetAccount(7).privateKey });
+    const followed: string[] = [];
+    const slow = new Settler({
+      store: env.t.gateway.store,
+      clock: env.t.clock,
+      ids: env.t.gateway.ids,
+      network,
+      log: env.t.gateway.logger,
+      owner: 'slow',
+      leaseMs: 30_000,
+      settings: { ...SETTINGS, batchSize: 1, maxFeePerGas: 1_000_000_000_000n },
+      chain: {
+        ...relayer,
+        // The pass's first RPC answer comes after its lease ran out, and another instance took it.
+        head: async () => {
+          env.t.clock.advance(31);
+          expect(await env.t.gateway.store.leases.acquire('settle:4', 'other', env.t.clock.nowMs(), env.t.clock.nowMs() + 30_000)).toBe(true);
+          return relayer.head();
+        },
+        receipt: async (hash) => {
+          followed.push(hash);
+          return relayer.receipt(hash);
+        },
+      },
+    });
+    env.t.clock.advance(31);
+    expect((await slow.settleOnce()).leased).toBe(true);
+    // The first open transaction was being followed when the lease went; the second is left to the other instance.
+    expect(open.some((t) => followed.includes(t.txHash))).toBe(true);
+    expect(open.every((t) => followed.includes(t.txHash))).toBe(false);
+    await rpc(env.chain, 'evm_setAutomine', [true]);
+    for (const o of [first, second]) expect((await env.t.gateway.store.settlements.get(o.paymentOrderNo))!.status).toBe('SENT');
+  });
+});
