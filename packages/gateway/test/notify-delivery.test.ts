@@ -5,7 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpSender } from '../src/adapters/notify/http-sender.js';
 import { NotificationDelivery } from '../src/app/deliver-notifications.js';
-import type { NotificationSender, Store } from '../src/app/ports.js';
+import type { NotificationSender, SendResult, Store } from '../src/app/ports.js';
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -411,6 +411,7 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
     // Oldest first would be four dead hosts; the first merchant gets two slots, the other merchant one.
     expect(await delivery.deliverDue({ scan: true })).toBe(3);
     await waitUntil('the other merchant delivered', async () => (await t.gateway.store.notifications.get(healthy))?.status === 'DELIVERED');
+    await waitUntil('the three attempts sent', async () => started.length === 3);
     expect(started.filter((h) => h.startsWith('dead'))).toHaveLength(2);
     expect(started).toContain('shop.example');
     // Nothing more for the first merchant while its two attempts hang, though a slot is free.
@@ -441,5 +442,51 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
     await waitUntil('the other merchant delivered', async () => (await t.gateway.store.notifications.get(other))?.status === 'DELIVERED');
     expect(started).toContain('http://hooks.shared.example/b');
     expect(started).not.toContain('http://hooks.shared.example/a');
+  });
+});
+
+describe.each(DATABASE_KINDS)("an application's freed slot on %s", (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, workers: false });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function paid(notifyUrl: string): Promise<string> {
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: notifyUrl }), merchant: t.merchant, clock: t.clock });
+    const no = String(res.json.data!.payment_order_no);
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
+  }
+
+  it('starts the application\'s next due notification as soon as its slot frees, not at the next poll', async () => {
+    const started: string[] = [];
+    const answers: ((r: SendResult) => void)[] = [];
+    const sender: NotificationSender = {
+      send: (url) => {
+        started.push(new URL(url).hostname);
+        return new Promise<SendResult>((resolve) => answers.push(resolve));
+      },
+    };
+    await paid('http://one.example/n');
+    t.clock.advance(1);
+    await paid('http://two.example/n');
+    const delivery = new NotificationDelivery(
+      { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
+      { owner: 'refill', leaseMs: 15_000, concurrency: 4, perDestination: 4, perApplication: 1 },
+    );
+    expect(await delivery.deliverDue({ scan: true })).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(started).toEqual(['one.example']);
+    answers[0]!({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null });
+    await delivery.idle();
+    // What the worker's onSettled does: a pass without a scan.
+    expect(await delivery.deliverDue()).toBe(1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(started).toEqual(['one.example', 'two.example']);
+    answers[1]?.({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null });
+    await delivery.idle();
   });
 });

@@ -50,6 +50,8 @@ export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
   private readonly perApplication = new Map<string, number>();
+  /** Applications whose due notifications a query left out (at their limit): a slot of theirs that frees makes the next pass look at everything due. */
+  private readonly appsWaiting = new Set<string>();
   /** Destinations whose due notifications were left waiting by their limit: served after the look at everything else, in turn. */
   private readonly backlogged = new Set<string>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
@@ -97,7 +99,11 @@ export class NotificationDelivery {
     const fits = (d: DueNotification) => room(d.destination) > 0 && appRoom(d.appId) > 0;
     // Applications at their limit: their rows are left out of the queries (not their destinations:
     // another application's notifications to the same host go on).
-    const fullApps = () => [...new Set([...this.perApplication.keys(), ...plannedApp.keys()])].filter((a) => appRoom(a) <= 0);
+    const fullApps = () => {
+      const full = [...new Set([...this.perApplication.keys(), ...plannedApp.keys()])].filter((a) => appRoom(a) <= 0);
+      for (const a of full) this.appsWaiting.add(a);
+      return full;
+    };
     const take = (d: DueNotification) => {
       planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
       plannedApp.set(d.appId, (plannedApp.get(d.appId) ?? 0) + 1);
@@ -234,6 +240,9 @@ export class NotificationDelivery {
         const appLeft = (this.perApplication.get(app) ?? 1) - 1;
         if (appLeft > 0) this.perApplication.set(app, appLeft);
         else this.perApplication.delete(app);
+        // Its due notifications were left out while it was at its limit: they are found by a look
+        // at everything due (the freed slot is theirs as much as its destination's).
+        if (this.appsWaiting.delete(app)) this.scanWanted = true;
         this.onSettled();
       });
     this.inFlight.add(p);

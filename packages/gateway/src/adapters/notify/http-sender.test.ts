@@ -161,13 +161,22 @@ describe('production DNS resolution (c-ares, not the threadpool)', () => {
       const ip = answers[name];
       if (ip === undefined) return; // a name server that never answers
       if (type === 28 && name.startsWith('noaaaa.')) return; // one that drops AAAA queries
-      const a = type === 1 ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))]) : Buffer.alloc(0);
+      // slow-a.*: an IPv6 address at once, the A answer 600 ms later (a retried packet, say).
+      const v6 = name.startsWith('slow-a.') ? Buffer.from('26062800022000010248189325c81946', 'hex') : null;
+      const a =
+        type === 1
+          ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]), Buffer.from(ip.split('.').map(Number))])
+          : type === 28 && v6
+            ? Buffer.concat([Buffer.from([0xc0, 0x0c, 0, 28, 0, 1, 0, 0, 0, 60, 0, 16]), v6])
+            : Buffer.alloc(0);
       const header = Buffer.alloc(12);
       query.copy(header, 0, 0, 2);
       header.writeUInt16BE(0x8180, 2); // a response, recursion available, no error
       header.writeUInt16BE(1, 4);
       header.writeUInt16BE(a.length > 0 ? 1 : 0, 6);
-      socket.send(Buffer.concat([header, question, a]), peer.port, peer.address);
+      const answer = Buffer.concat([header, question, a]);
+      if (type === 1 && v6) setTimeout(() => socket.send(answer, peer.port, peer.address), 600);
+      else socket.send(answer, peer.port, peer.address);
     });
     await new Promise<void>((r) => socket.bind(0, '127.0.0.1', r));
     return { address: `127.0.0.1:${socket.address().port}`, asked, close: () => socket.close() };
@@ -203,6 +212,17 @@ describe('production DNS resolution (c-ares, not the threadpool)', () => {
       expect(await dnsResolver([ns.address])('noaaaa.shop.example', 0)).toEqual([{ address: '93.184.216.34', family: 4 }]);
       expect(performance.now() - started).toBeLessThan(1_500);
       expect(ns.asked).toEqual(expect.arrayContaining(['noaaaa.shop.example/1', 'noaaaa.shop.example/28']));
+    } finally {
+      ns.close();
+    }
+  });
+
+  it('keeps waiting for the A records when the AAAA answer came first (a host without IPv6 needs them)', async () => {
+    const ns = await nameServer({ 'slow-a.shop.example': '93.184.216.34' });
+    try {
+      const found = await dnsResolver([ns.address])('slow-a.shop.example', 0);
+      expect(found).toContainEqual({ address: '93.184.216.34', family: 4 });
+      expect(found).toContainEqual({ address: '2606:2800:220:1:248:1893:25c8:1946', family: 6 });
     } finally {
       ns.close();
     }

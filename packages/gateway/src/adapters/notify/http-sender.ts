@@ -114,11 +114,11 @@ export function dnsResolver(servers?: string[]): (hostname: string, family: numb
       ),
     );
     const hasAddresses = (i: number) => Array.isArray(results[i]) && results[i].length > 0;
-    // Both answered, or one with addresses: then the other gets a moment more, not its whole
-    // timeout (a name server that drops AAAA queries must not cost every lookup that).
-    const firstFound = Promise.any(tracked.map((t, i) => t.then(() => (hasAddresses(i) ? undefined : Promise.reject(new Error('no addresses'))))));
-    await Promise.race([Promise.all(tracked), firstFound.catch(() => new Promise<never>(() => undefined))]);
-    if (results.includes(undefined)) await Promise.race([Promise.all(tracked), sleep(OTHER_FAMILY_GRACE_MS)]);
+    // Both answered, or A did with addresses: then AAAA gets a moment more, not its whole timeout
+    // (a name server that drops AAAA queries must not cost every lookup that). An AAAA answer
+    // does not cut A short: a host without IPv6 (many containers) needs the A records.
+    await Promise.race([Promise.all(tracked), tracked[0]!.then(() => (hasAddresses(0) ? undefined : new Promise<never>(() => undefined)))]);
+    if (results[1] === undefined) await Promise.race([tracked[1], sleep(OTHER_FAMILY_GRACE_MS)]);
     const found = results.flatMap((r) => (Array.isArray(r) ? r : []));
     if (found.length > 0) return found;
     const why = results.flatMap((r) => (r !== undefined && !Array.isArray(r) ? [r.code] : []));
