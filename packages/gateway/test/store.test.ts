@@ -1112,6 +1112,20 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       await store.leases.release(name, 'b');
       expect(await store.leases.acquire(name, 'a', T0 + 1600, T0 + 2600)).toBe(true);
     });
+
+    it('renews a lease only for a holder that never lost it: not once it ran out, taken or not', async () => {
+      const name = `settle:${uid()}`;
+      expect(await store.leases.acquire(name, 'a', T0, T0 + 1000)).toBe(true);
+      expect(await store.leases.renew(name, 'a', T0 + 900, T0 + 1900)).toBe(true);
+      expect(await store.leases.renew(name, 'b', T0 + 901, T0 + 1901)).toBe(false);
+      // Ran out (nobody took it): no renewal; acquire takes it again.
+      expect(await store.leases.renew(name, 'a', T0 + 1901, T0 + 2901)).toBe(false);
+      // Taken by another since: no renewal for the one that lost it.
+      expect(await store.leases.acquire(name, 'b', T0 + 1902, T0 + 2902)).toBe(true);
+      expect(await store.leases.renew(name, 'a', T0 + 1903, T0 + 2903)).toBe(false);
+      await store.leases.release(name, 'b');
+      expect(await store.leases.renew(name, 'b', T0 + 1904, T0 + 2904)).toBe(false);
+    });
   });
 
   describe('nonces', () => {

@@ -441,6 +441,11 @@ export interface SettlementChain {
 export interface LeaseRepo {
   /** Takes or renews `name` for `owner` until `leaseUntil`; false when someone else holds it. */
   acquire(name: string, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
+  /**
+   * Extends a lease `owner` has held without a break: false once it ran out, even if nobody took
+   * it since (a pass that outlived it may hold rows another holder has written since).
+   */
+  renew(name: string, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
   release(name: string, owner: string): Promise<void>;
 }
 

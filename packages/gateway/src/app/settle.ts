@@ -119,11 +119,11 @@ export class Settler {
     let noneBelow = true;
     let stillOpen = 0;
     for (const tx of open) {
-      // Still the network's sender before each transaction it follows (a pass slow on its RPC
-      // calls may outlive its lease): another instance that took over must not have its
-      // replacement overwritten by this pass's older copy of the row.
+      // Still the network's sender, without a break, before each transaction it follows (a pass
+      // slow on its RPC calls may outlive its lease): another instance that took over meanwhile
+      // must not have its replacement overwritten by this pass's older copy of the row.
       const at = deps.clock.nowMs();
-      if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, at, at + deps.leaseMs))) return result;
+      if (!(await deps.store.leases.renew(leaseName(deps.network.id), deps.owner, at, at + deps.leaseMs))) return result;
       const ours = tx.nonce !== null && this.isOurs(tx);
       const outcome = await this.follow(tx, await head(), ours && lowestFree, ours && noneBelow);
       if (ours) noneBelow = false;
@@ -545,7 +545,7 @@ export class Settler {
     };
     // Still the network's sender (a slow pass may have outlived its lease)?
     const stamp = deps.clock.nowMs();
-    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, stamp, stamp + deps.leaseMs))) return;
+    if (!(await deps.store.leases.renew(leaseName(deps.network.id), deps.owner, stamp, stamp + deps.leaseMs))) return;
     // Intent first: the transaction, its hash and its orders are stored before it is broadcast.
     const recorded = await deps.store
       .transaction(async (s) => {

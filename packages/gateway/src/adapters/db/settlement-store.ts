@@ -267,6 +267,12 @@ export function leaseRepo(q: Q, cache: CompiledCache): LeaseRepo {
       );
       return (r.numAffectedRows ?? 0n) > 0n;
     },
+    async renew(name, owner, nowMs, leaseUntil) {
+      const r = await cache.run(q, 'leases.renew', [leaseUntil, nowMs, name, owner, nowMs], () =>
+        q.updateTable('leases').set({ lease_until: leaseUntil, updated_at: nowMs }).where('name', '=', name).where('owner', '=', owner).where('lease_until', '>=', nowMs),
+      );
+      return (r.numAffectedRows ?? 0n) > 0n;
+    },
     async release(name, owner) {
       await q.updateTable('leases').set({ owner: null, lease_until: 0 }).where('name', '=', name).where('owner', '=', owner).execute();
     },
