@@ -131,10 +131,11 @@ export class NotificationDelivery {
         for (const row of rows) {
           if (fits(row)) take(row);
           else {
-            // Its destination at its limit: it waits its turn. Its application at its limit (by
-            // what this look took): the next query leaves that application out.
+            // Its destination, or its application, at its limit: the destination waits its turn
+            // with the backlogged ones (so its older rows do not take a freed slot ahead of other
+            // destinations' rows), and the next query leaves a full application's rows out.
             skipped = true;
-            if (room(row.destination) <= 0) this.backlogged.add(row.destination);
+            this.backlogged.add(row.destination);
           }
         }
         // Rows skipped: their destinations are full now and excluded from the next query.
@@ -148,15 +149,17 @@ export class NotificationDelivery {
       if (capacity - picked.length <= 0) break;
       const n = Math.min(room(destination), capacity - picked.length);
       if (n <= 0) continue;
-      const rows = await this.deps.store.notifications.listDueAt(destination, now, n, fullApps());
+      const leftOut = fullApps();
+      const rows = await this.deps.store.notifications.listDueAt(destination, now, n, leftOut);
       let held = false;
       for (const row of rows) {
         if (fits(row)) take(row);
         else held = true;
       }
-      // Served: to the back of the line. Nothing more due there: no longer backlogged.
+      // Served: to the back of the line. Nothing more due there (for any application: one at its
+      // limit was left out of the query): no longer backlogged.
       this.backlogged.delete(destination);
-      if (rows.length === n || held) this.backlogged.add(destination);
+      if (rows.length === n || held || leftOut.length > 0) this.backlogged.add(destination);
     }
     if (picked.length === 0) return 0;
     const claimed = await this.claim(picked, now);
