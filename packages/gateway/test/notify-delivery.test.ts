@@ -333,6 +333,14 @@ describe.each(DATABASE_KINDS)('an answer the database cannot store, on %s', (kin
   });
 });
 
+/** A 10.50 USDT order of `merchant`'s with `notifyUrl`, paid exactly: its ORDER_PAID notification's id. */
+async function paidNotification(t: TestGateway, merchant: TestGateway['merchant'], notifyUrl: string): Promise<string> {
+  const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, t.clock, { notify_url: notifyUrl }), merchant, clock: t.clock });
+  const no = String(res.json.data!.payment_order_no);
+  await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+  return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
+}
+
 describe.each(DATABASE_KINDS)('attempt log across a resend on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
@@ -348,18 +356,12 @@ describe.each(DATABASE_KINDS)('attempt log across a resend on %s', (kind) => {
   const dead: NotificationSender = { send: () => new Promise<never>(() => undefined) };
   const delivering: NotificationSender = { send: async () => ({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null }) };
 
-  async function paid(): Promise<string> {
-    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: 'http://receiver.example/n' }), merchant: t.merchant, clock: t.clock });
-    const no = String(res.json.data!.payment_order_no);
-    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
-    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
-  }
 
   it.each([
     ['its lease ran out', false],
     ['the notification was resent meanwhile (which clears the lease)', true],
   ])('an attempt whose sender died is INTERRUPTED in the log once the next attempt is claimed: %s', async (_why, resend) => {
-    const notifyId = await paid();
+    const notifyId = await paidNotification(t, t.merchant, 'http://receiver.example/n');
     expect(await delivery('dead', dead).deliverDue({ scan: true })).toBe(1);
     t.clock.advance(20);
     if (resend) expect((await resendNotification({ store: t.gateway.store, clock: t.clock }, notifyId)).ok).toBe(true);
@@ -385,12 +387,6 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
     await t?.close();
   });
 
-  async function paid(merchant: typeof t.merchant, notifyUrl: string): Promise<string> {
-    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, t.clock, { notify_url: notifyUrl }), merchant, clock: t.clock });
-    const no = String(res.json.data!.payment_order_no);
-    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
-    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
-  }
 
   it("leaves the other applications room: a merchant's many dead hosts hold only its share of the attempts", async () => {
     const started: string[] = [];
@@ -401,9 +397,9 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
         return url.includes('dead') ? new Promise<never>(() => undefined) : Promise.resolve({ delivered: true, httpStatus: 200, latencyMs: 1, responseHead: 'SUCCESS', errorKind: null, error: null });
       },
     };
-    for (let i = 0; i < 6; i += 1) await paid(t.merchant, `http://dead${i}.example/n`);
+    for (let i = 0; i < 6; i += 1) await paidNotification(t, t.merchant, `http://dead${i}.example/n`);
     t.clock.advance(1);
-    const healthy = await paid(t.otherMerchant, 'http://shop.example/n');
+    const healthy = await paidNotification(t, t.otherMerchant, 'http://shop.example/n');
     const delivery = new NotificationDelivery(
       { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
       { owner: 'fair', leaseMs: 15_000, concurrency: 4, perDestination: 1, perApplication: 2 },
@@ -427,13 +423,13 @@ describe.each(DATABASE_KINDS)('one application at its limit on %s', (kind) => {
       },
     };
     t.clock.advance(60);
-    await paid(t.merchant, 'http://dead-a.example/n');
+    await paidNotification(t, t.merchant, 'http://dead-a.example/n');
     t.clock.advance(1);
-    await paid(t.merchant, 'http://dead-b.example/n');
+    await paidNotification(t, t.merchant, 'http://dead-b.example/n');
     t.clock.advance(1);
-    await paid(t.merchant, 'http://hooks.shared.example/a');
+    await paidNotification(t, t.merchant, 'http://hooks.shared.example/a');
     t.clock.advance(1);
-    const other = await paid(t.otherMerchant, 'http://hooks.shared.example/b');
+    const other = await paidNotification(t, t.otherMerchant, 'http://hooks.shared.example/b');
     const delivery = new NotificationDelivery(
       { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
       { owner: 'shared', leaseMs: 15_000, concurrency: 4, perDestination: 1, perApplication: 2 },
@@ -454,12 +450,6 @@ describe.each(DATABASE_KINDS)("an application's freed slot on %s", (kind) => {
     await t?.close();
   });
 
-  async function paid(notifyUrl: string): Promise<string> {
-    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: notifyUrl }), merchant: t.merchant, clock: t.clock });
-    const no = String(res.json.data!.payment_order_no);
-    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
-    return (await t.gateway.store.notifications.listByOrder(no))[0]!.notifyId;
-  }
 
   it('starts the application\'s next due notification as soon as its slot frees, not at the next poll', async () => {
     const started: string[] = [];
@@ -470,9 +460,9 @@ describe.each(DATABASE_KINDS)("an application's freed slot on %s", (kind) => {
         return new Promise<SendResult>((resolve) => answers.push(resolve));
       },
     };
-    await paid('http://one.example/n');
+    await paidNotification(t, t.merchant, 'http://one.example/n');
     t.clock.advance(1);
-    await paid('http://two.example/n');
+    await paidNotification(t, t.merchant, 'http://two.example/n');
     const delivery = new NotificationDelivery(
       { store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }) },
       { owner: 'refill', leaseMs: 15_000, concurrency: 4, perDestination: 4, perApplication: 1 },

@@ -43,6 +43,13 @@ interface Claimed {
   attemptNo: number;
 }
 
+/** Adds `delta` to `key`'s count; a count that reaches 0 leaves the map. */
+function count(counts: Map<string, number>, key: string, delta: number): void {
+  const n = (counts.get(key) ?? 0) + delta;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
+}
+
 /** How long an application's merchant public key is used before it is read again (key changes take effect by then). */
 const MERCHANT_KEY_TTL_MS = 5_000;
 
@@ -105,8 +112,8 @@ export class NotificationDelivery {
       return full;
     };
     const take = (d: DueNotification) => {
-      planned.set(d.destination, (planned.get(d.destination) ?? 0) + 1);
-      plannedApp.set(d.appId, (plannedApp.get(d.appId) ?? 0) + 1);
+      count(planned, d.destination, 1);
+      count(plannedApp, d.appId, 1);
       picked.push(d);
     };
     // Everything else due is looked at first, leaving out the backlogged destinations: a freed
@@ -231,18 +238,14 @@ export class NotificationDelivery {
   private start(c: Claimed): void {
     const dest = c.due.destination;
     const app = c.due.appId;
-    this.perDestination.set(dest, (this.perDestination.get(dest) ?? 0) + 1);
-    this.perApplication.set(app, (this.perApplication.get(app) ?? 0) + 1);
+    count(this.perDestination, dest, 1);
+    count(this.perApplication, app, 1);
     const p = this.attempt(c)
       .catch((err: unknown) => this.deps.log.error({ err, notifyId: c.due.notifyId }, 'notification attempt could not be recorded; its lease will run out and it will be sent again'))
       .finally(() => {
         this.inFlight.delete(p);
-        const left = (this.perDestination.get(dest) ?? 1) - 1;
-        if (left > 0) this.perDestination.set(dest, left);
-        else this.perDestination.delete(dest);
-        const appLeft = (this.perApplication.get(app) ?? 1) - 1;
-        if (appLeft > 0) this.perApplication.set(app, appLeft);
-        else this.perApplication.delete(app);
+        count(this.perDestination, dest, -1);
+        count(this.perApplication, app, -1);
         // Its due notifications were left out while it was at its limit: they are found by a look
         // at everything due (the freed slot is theirs as much as its destination's).
         if (this.appsWaiting.delete(app)) this.scanWanted = true;

@@ -337,12 +337,11 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           // An order loaded with its selected option only has nothing outside it: the settlements
           // matter only for those read again with all their options (and a pair selected).
           const settling = await withSettlement(tx, otherPair.filter((o) => o.selectedNetwork !== null).map((o) => o.paymentOrderNo));
-          const distributed = new Map<string, bigint | null>();
-          for (const o of orders) if (o.state.status === 'COMPLETED') distributed.set(o.paymentOrderNo, await distributedOf(tx, o));
-          const seen = orders.map((order) => {
+          const seen = [];
+          for (const order of orders) {
             const was = stored.get(order.paymentOrderNo) ?? [];
-            return { order, ...observe(order, was, byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo), was, distributed.get(order.paymentOrderNo) ?? null) };
-          });
+            seen.push({ order, ...observe(order, was, byOrder.get(order.paymentOrderNo)!, nowMs, settling.has(order.paymentOrderNo), was, await distributedOf(tx, order)) });
+          }
           await tx.payments.upsertMany(seen.flatMap((s) => s.writes));
           for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact, s.entered.length > 0), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
