@@ -519,6 +519,8 @@ export class Settler {
     // given back) is filled first, else everything signed after it would wait behind it for
     // ever. Never the node's pending count alone: one above ours would sign behind a gap nothing
     // fills (the relayer account is the gateway's own).
+    // Read again, not reused from the balance check above: preparing the candidates may have
+    // adopted a distribution into a transaction of ours given up on (open again, with its nonce).
     const held = new Set((await deps.store.settlements.listOpenTxs(deps.network.id)).filter((t) => t.nonce !== null && this.isOurs(t)).map((t) => t.nonce!));
     let nonce = nonces.latest;
     while (held.has(nonce)) nonce += 1;
