@@ -98,7 +98,13 @@ export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderR
   }
   if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
   const statusChanged = next.state.status !== order.state.status;
-  const settleOn = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT') ? await scheduleSettlement(tx, next, deps.clock.nowMs()) : null;
+  const settles = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT');
+  const settleOn = settles ? await scheduleSettlement(tx, next, deps.clock.nowMs()) : null;
+  // Closed with nothing of its own to settle (expired empty, or closed by the merchant): a
+  // settlement scheduled while it was PAID, before a reorganisation took the payment back, is
+  // forgotten unless a transaction carries it already. Left due, it would pay out on its own
+  // money that arrives later, which after the close waits for `order settle` (PAID_LATE).
+  if (!settles && next.state.status === 'CLOSED' && order.state.status !== 'CLOSED') await tx.settlements.dropDue(next.paymentOrderNo);
   const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
   if (notifies.length > 0 && next.notifyUrl) {
     const payments = await tx.payments.listByOrder(next.paymentOrderNo);

@@ -349,6 +349,12 @@ export interface SettlementView {
 export interface SettlementRepo {
   /** Records that an order is to be settled, unless it already is (idempotent per order). */
   insertDue(s: Pick<SettlementRecord, 'paymentOrderNo' | 'network' | 'currency' | 'address'>, nowMs: number): Promise<boolean>;
+  /**
+   * Forgets an order's settlement that no transaction carries yet (DUE); false when there is none
+   * in that status. For an order that closed with nothing of its own to settle: the settlement
+   * scheduled when it was PAID, before a reorganisation took the payment away.
+   */
+  dropDue(paymentOrderNo: string): Promise<boolean>;
   get(paymentOrderNo: string): Promise<SettlementRecord | null>;
   /** DUE settlements of `network` whose next attempt is due, oldest first. */
   listDue(network: string, nowMs: number, limit: number): Promise<SettlementRecord[]>;

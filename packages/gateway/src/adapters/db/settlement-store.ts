@@ -110,6 +110,10 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
         .executeTakeFirst();
       return (r.numInsertedOrUpdatedRows ?? 0n) > 0n;
     },
+    async dropDue(paymentOrderNo) {
+      const r = await q.deleteFrom('settlements').where('payment_order_no', '=', paymentOrderNo).where('status', '=', 'DUE').executeTakeFirst();
+      return r.numDeletedRows > 0n;
+    },
     async listDue(network, nowMs, limit) {
       const { rows } = await cache.run(q, 'settlements.listDue', [network, 'DUE', nowMs, limit], () =>
         q
