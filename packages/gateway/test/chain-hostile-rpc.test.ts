@@ -902,6 +902,40 @@ describe('the chain scan facing a hostile JSON-RPC endpoint (sqlite)', () => {
     await honestly(TOKEN_NET);
   });
 
+  /**
+   * A provider whose result cap refuses every eth_getLogs (so each block is read from its
+   * receipts), with `lie` rewriting the eth_getBlockReceipts answer (null: honest).
+   */
+  const cappedWithReceipts = (lie: ((receipts: Record<string, unknown>[], real: RpcLogJson) => unknown) | null) => (real: RpcLogJson): Rewrite => async (x) => {
+    if (x.call.method === 'eth_getLogs') return { body: JSON.stringify({ jsonrpc: '2.0', id: x.call.id, error: { code: -32005, message: 'query returned more than 10000 results' } }) };
+    if (x.call.method !== 'eth_getBlockReceipts' || !lie) return null;
+    const honest = JSON.parse((await x.forward()).text) as { result: Record<string, unknown>[] };
+    return { body: answer(x.call, lie(honest.result, real)) };
+  };
+  /** The receipts with the real transfer's log changed by `change`. */
+  const realLogChanged = (change: (log: Record<string, unknown>) => Record<string, unknown>) => (receipts: Record<string, unknown>[], real: RpcLogJson) =>
+    receipts.map((r) => ({ ...r, logs: (r.logs as Record<string, unknown>[]).map((l) => (l.transactionHash === real.transactionHash && l.logIndex === real.logIndex ? change(l) : l)) }));
+
+  it("a block the provider's result cap refuses is read from its receipts, exactly", async () => {
+    const r = await afterOneLie(cappedWithReceipts(null));
+    expect(r.lied.ok).toBe(true);
+    expectNeverLiedTo(r);
+  });
+
+  it.each([
+    ['receipts of another block (their block hash)', (receipts: Record<string, unknown>[]) => receipts.map((r) => ({ ...r, blockHash: `0x${'11'.repeat(32)}` }))],
+    ['the transfer\'s log with another block hash', realLogChanged((l) => ({ ...l, blockHash: `0x${'22'.repeat(32)}` }))],
+    ['the transfer\'s log with data that is not one 32-byte word', realLogChanged((l) => ({ ...l, data: '0x01' }))],
+    ['the transfer\'s log with a short transaction hash', realLogChanged((l) => ({ ...l, transactionHash: '0x1234' }))],
+    ['a receipt without its logs', (receipts: Record<string, unknown>[]) => receipts.map(({ logs: _logs, ...r }) => r)],
+    ['null instead of the receipts', () => null],
+  ])("a block the provider's result cap refuses, whose receipts come back as %s: nothing of it is recorded, the cursor holds, and honesty recovers exactly", async (_name, lie) => {
+    const r = await afterOneLie(cappedWithReceipts(lie));
+    expect(r.lied.ok).toBe(false);
+    expect(r.lied.error).toMatch(/eth_getBlockReceipts/);
+    expectNeverLiedTo(r);
+  });
+
   it('was defect 6a (scan-chain.ts: the head is not checked to exist before eth_getLogs up to it and the cursor move) — eth_blockNumber one block ahead moves the cursor past the chain: the next real transfer is never found', async () => {
     const first = await paidOrder();
     tokenProxy.set(blockNumberRewrite({ kind: 'ahead', blocks: 1 }));

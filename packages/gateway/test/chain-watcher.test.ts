@@ -15,7 +15,7 @@ import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { WATCH_AFTER_CLOSE_SECONDS } from '../src/domain/lifecycle.js';
 import { DATABASE_KINDS } from './databases.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
-import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder } from './chain-setup.js';
+import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc } from './chain-setup.js';
 import { api, startTestGateway, type TestGateway } from './harness.js';
 import { startRpcProxy, type RpcProxy } from './rpc-proxy.js';
 
@@ -84,6 +84,44 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(r.transfers).toBe(2);
     expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txA }] });
     expect(await queryOrder(t, b.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txB }] });
+  });
+
+  it("reads a block whose transfers to the watched addresses exceed the provider's result cap from the block's receipts", async () => {
+    const dusted = await placeOrder(t, { amount: '1' });
+    const other = await placeOrder(t, { amount: '2' });
+    await t.gateway.scanChain('4');
+    // Three transfers to one address and one to another, all in one block; the provider answers
+    // at most two logs. Before, the scan stopped at that block for ever.
+    const hashes: `0x${string}`[] = [];
+    await rpc(chain, 'evm_setAutomine', [false]);
+    try {
+      for (const [to, amount] of [[dusted.address, 1n], [dusted.address, 2n], [other.address, 2_000_000n], [dusted.address, 999_997n]] as const) {
+        hashes.push(await chain.payer.wallet.writeContract({ address: usdt6, abi: erc20Abi, functionName: 'transfer', args: [to, amount] }));
+      }
+      await mine(chain, 1);
+    } finally {
+      await rpc(chain, 'evm_setAutomine', [true]);
+    }
+    const receipts = await Promise.all(hashes.map((hash) => chain.payer.public.waitForTransactionReceipt({ hash })));
+    expect(new Set(receipts.map((r) => r.blockNumber)).size).toBe(1);
+    await mine(chain, CONFIRMATIONS);
+    const receiptCallsBefore = proxy.stats.calls.eth_getBlockReceipts ?? 0;
+    proxy.maxLogResults(2);
+    try {
+      const r = await t.gateway.scanChain('4');
+      expect(r.scanned!.to).toBe(r.head);
+      expect(r.transfers).toBe(4);
+    } finally {
+      proxy.maxLogResults(null);
+    }
+    expect(proxy.stats.cappedResults).toBeGreaterThan(0);
+    // The block's receipts once per request of recipients that met the cap (the two addresses may be in two).
+    expect((proxy.stats.calls.eth_getBlockReceipts ?? 0) - receiptCallsBefore).toBeGreaterThanOrEqual(1);
+    expect((proxy.stats.calls.eth_getBlockReceipts ?? 0) - receiptCallsBefore).toBeLessThanOrEqual(2);
+    const q = await queryOrder(t, dusted.requestNo);
+    expect(q).toMatchObject({ pay_status: 'PAID' });
+    expect((q.payments as { tx_hash: string }[]).map((p) => p.tx_hash).sort()).toEqual([hashes[0], hashes[1], hashes[3]].sort());
+    expect(await queryOrder(t, other.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: hashes[2] }] });
   });
 
   it('fails over to the next RPC URL when an endpoint fails mid-scan, and loses nothing', async () => {

@@ -33,10 +33,15 @@ export interface RpcProxy {
   afterCall(method: string, hook: () => Promise<void>): void;
   /** eth_getLogs over more than `blocks` blocks is refused with a provider-style error; null: no bound. */
   maxLogRange(blocks: number | null): void;
+  /**
+   * An eth_getLogs answer of more than `logs` logs is replaced by a provider-style "too many
+   * results" error, as a provider capping results does (whatever the range); null: no cap.
+   */
+  maxLogResults(logs: number | null): void;
   /** Refuse eth_getLogs without a recipient filter (topic 2) as too many results, whatever its range, as a provider capping results does for a busy token. */
   refuseUnfilteredLogs(on: boolean): void;
   /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
-  readonly stats: { calls: Record<string, number>; failed: number; refusedRanges: number; logRanges: number[]; batchSizes: number[] };
+  readonly stats: { calls: Record<string, number>; failed: number; refusedRanges: number; cappedResults: number; logRanges: number[]; batchSizes: number[] };
   close(): Promise<void>;
 }
 
@@ -73,10 +78,11 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let faultMethods: readonly string[] | null = null;
   let range: number | null = null;
   let refuseUnfiltered = false;
+  let resultCap: number | null = null;
   let lagBlocks = 0;
   let logsLagBlocks = 0;
   const post = (payload: string) => fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
-  const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, logRanges: [], batchSizes: [] };
+  const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, cappedResults: 0, logRanges: [], batchSizes: [] };
   const hooks = new Map<string, () => Promise<void>>();
 
   const server: Server = createServer((req, res) => {
@@ -145,11 +151,18 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
         const upstream = await post(JSON.stringify(sent));
         status = upstream.status === 200 ? status : upstream.status;
         const text = await upstream.text();
+        let answer: unknown;
         try {
-          answers.push(JSON.parse(text));
+          answer = JSON.parse(text);
         } catch {
-          answers.push(text);
+          answer = text;
         }
+        const found = (answer as { result?: unknown })?.result;
+        if (resultCap !== null && c.method === 'eth_getLogs' && Array.isArray(found) && found.length > resultCap) {
+          stats.cappedResults += 1;
+          answer = { jsonrpc: '2.0', id: c.id, error: { code: -32005, message: `query returned more than ${resultCap} results` } };
+        }
+        answers.push(answer);
       }
       for (const c of calls) {
         const hook = hooks.get(c.method ?? '');
@@ -180,6 +193,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     maxLogRange(blocks) {
       range = blocks;
+    },
+    maxLogResults(logs) {
+      resultCap = logs;
     },
     refuseUnfilteredLogs(on) {
       refuseUnfiltered = on;

@@ -3,7 +3,8 @@
 // and the recipients of the value-carrying transactions of a run of blocks.
 // Endpoints are tried in configured order and the reader stays on the one that answered
 // (failover); a provider that refuses a log range as too large gets halves of it, down to
-// single blocks. Every answer is checked against the JSON-RPC types and against what was asked
+// single blocks, and a block it still refuses (more results than its cap) is read from the
+// block's receipts. Every answer is checked against the JSON-RPC types and against what was asked
 // (contract, event, recipient, block range, batch ids): an endpoint that answers anything else
 // is broken or lying, its answer is refused whole (the next endpoint is tried, else the pass
 // fails and is repeated), and nothing of it reaches the payment records. A well-formed answer is
@@ -49,8 +50,8 @@ interface LogFilter {
 const UNSET = Symbol('unset');
 
 /** One log of an eth_getLogs answer as a transfer, or a MalformedRpcAnswer naming what is wrong with it. */
-function transferOf(l: unknown, asked: LogFilter): ChainTransfer {
-  const bad = (why: string) => new MalformedRpcAnswer('eth_getLogs', `a log ${why}`);
+function transferOf(l: unknown, asked: LogFilter, method = 'eth_getLogs'): ChainTransfer {
+  const bad = (why: string) => new MalformedRpcAnswer(method, `a log ${why}`);
   if (!isRecord(l)) throw bad('that is not an object');
   // eth_getLogs answers from the canonical chain; `removed` belongs to filter changes.
   if (l.removed === true) throw bad('marked removed');
@@ -246,13 +247,61 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     try {
       return await withFailover('eth_getLogs', (_c, url) => logsOnce(url, asked, tokens, recipients), isRangeRefusal);
     } catch (err) {
-      if (!isRangeRefusal(err) || from >= to) throw err;
-      const mid = from + Math.floor((to - from) / 2);
-      const first = await logs(tokens, recipients, from, mid);
-      if (first.through.number < mid) return first; // the endpoint has not reached the second half
-      const second = await logs(tokens, recipients, mid + 1, to);
-      return { transfers: [...first.transfers, ...second.transfers], through: second.through.number > mid ? second.through : first.through };
+      if (!isRangeRefusal(err)) throw err;
+      if (from < to) {
+        const mid = from + Math.floor((to - from) / 2);
+        const first = await logs(tokens, recipients, from, mid);
+        if (first.through.number < mid) return first; // the endpoint has not reached the second half
+        const second = await logs(tokens, recipients, mid + 1, to);
+        return { transfers: [...first.transfers, ...second.transfers], through: second.through.number > mid ? second.through : first.through };
+      }
+      // One block, and still more results than the provider answers (its cap is below the block's
+      // transfers to these addresses: dust sent to them in bulk, say): the block's receipts, one
+      // request whatever the number of recipients, so that no cap stops the scan at a block.
+      // Every transfer of the tokens (no recipient list) is not read this way: the scan then asks
+      // by recipient (scanPass).
+      if (recipients === null) throw err;
+      options.log?.warn({ block: from, recipients: recipients.length, err: (err as Error).message }, "the provider refuses one block's transfers to the watched addresses as too many; reading the block's receipts");
+      return withFailover('eth_getBlockReceipts', (_c, url) => receiptsOnce(url, asked, from));
     }
+  }
+
+  /**
+   * The transfers asked for (`asked`: one block) out of the block's receipts, read in one batch
+   * with the block and the endpoint's latest block as logsOnce does. The block's other logs are
+   * skipped unread; the asked ones are checked as an eth_getLogs answer's are.
+   */
+  async function receiptsOnce(url: string, asked: LogFilter, number: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
+    const tag = `0x${number.toString(16)}`;
+    const [atBlock, latest, receipts] = await batch(url, 'eth_getBlockReceipts', [
+      { method: 'eth_getBlockByNumber', params: [tag, false] },
+      { method: 'eth_getBlockByNumber', params: ['latest', false] },
+      { method: 'eth_getBlockReceipts', params: [tag] },
+    ]);
+    const bad = (why: string) => new MalformedRpcAnswer('eth_getBlockReceipts', why);
+    const block = headerOf(atBlock, number);
+    if (!block) {
+      const head = headerOf(latest, null);
+      if (!head) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
+      if (head.number >= number) throw new MalformedRpcAnswer('eth_getBlockByNumber', `no block ${number} but a latest block ${head.number}`);
+      return { transfers: [], through: { number: head.number, hash: head.hash } };
+    }
+    if (!Array.isArray(receipts)) throw bad(`something that is not the list of block ${number}'s receipts`);
+    const transfers: ChainTransfer[] = [];
+    for (const r of receipts) {
+      if (!isRecord(r) || !Array.isArray(r.logs)) throw bad('a receipt without its list of logs');
+      if (typeof r.blockHash !== 'string' || r.blockHash.toLowerCase() !== block.hash) throw bad(`a receipt of another block than ${number} ${block.hash}`);
+      for (const l of r.logs) {
+        if (!isRecord(l)) throw bad('a log that is not an object');
+        const topics = l.topics;
+        const asks = typeof l.address === 'string' && asked.tokens.has(l.address.toLowerCase()) && Array.isArray(topics) && topics.length === 3 && typeof topics[0] === 'string' && topics[0].toLowerCase() === TRANSFER_TOPIC && typeof topics[2] === 'string' && asked.recipients?.has(`0x${topics[2].slice(26)}`.toLowerCase()) === true;
+        if (!asks) continue;
+        const t = transferOf(l, asked, 'eth_getBlockReceipts');
+        if (t.blockHash !== block.hash) throw bad(`a log of block ${number} with the hash ${t.blockHash}, which that block does not have`);
+        transfers.push(t);
+      }
+    }
+    return { transfers, through: { number: block.number, hash: block.hash } };
   }
 
   /** The canonical block at `number` (header only), or null beyond the head. */
