@@ -86,13 +86,14 @@ export class Authenticator {
 
   /**
    * The AppID whose platform key signs a refusal made before authentication finished (a
-   * missing header, an unreadable body): the named application when it exists and is active, so
-   * the merchant's SDK can verify the answer with the key it holds (§3); else null, the default key.
+   * missing header, an unreadable body, a disabled application): the named application when it
+   * exists, disabled or not, so the merchant's SDK can verify the answer with the key it holds
+   * (§3: the default key only when the AppID is unknown); else null, the default key.
    */
   async signerFor(appId: string | undefined): Promise<string | null> {
     if (appId === undefined || appId.trim() === '') return null;
     const app = await this.store.applications.get(appId);
-    return app && app.status === 'ACTIVE' ? app.appId : null;
+    return app ? app.appId : null;
   }
 
   private merchantKey(pem: string): KeyObject {

@@ -233,9 +233,10 @@ export function buildServer(deps: HttpDeps) {
           body,
         );
         if (!auth.ok) {
-          // 40002: no application to sign as. 40003: one may be named though the request is
-          // incomplete; the merchant still verifies the answer with its application's key.
-          if (auth.code === 40003) req.signAs = await signerOrDefault(req);
+          // 40002: an unknown application (the default key signs) or a disabled one (its own key
+          // signs: its merchant holds that key, §3). 40003: one may be named though the request
+          // is incomplete; the merchant still verifies the answer with its application's key.
+          if (auth.code === 40003 || auth.code === 40002) req.signAs = await signerOrDefault(req);
           else if (auth.code !== 40002) req.signAs = header(req, 'sparkpay-app-id') ?? null;
           return fail(req, reply, auth.code, auth.message);
         }
