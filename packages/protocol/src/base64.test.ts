@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeBase64, encodeBase64 } from './index.js';
+import { isBase64 } from './base64.js';
 
 describe('decodeBase64', () => {
   it('decodes padded and unpadded standard Base64 alike', () => {
@@ -28,6 +29,18 @@ describe('decodeBase64', () => {
         expect(decodeBase64(text)).toEqual(Buffer.from(bytes));
         expect(decodeBase64(text.replace(/=+$/, ''))).toEqual(Buffer.from(bytes));
       }),
+    );
+  });
+
+  it('accepts exactly the strings of the RFC 4648 shape (whole quads, then 2 or 3 characters, padding optional)', () => {
+    const shape = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}(?:==)?|[A-Za-z0-9+/]{3}=?)?$/;
+    const chars = fc.constantFrom('A', 'z', '0', '+', '/', '=', '-', '_', ' ', '\n', 'é');
+    fc.assert(
+      fc.property(fc.array(chars, { maxLength: 14 }).map((cs) => cs.join('')), (s) => {
+        expect(isBase64(s)).toBe(shape.test(s));
+        expect(decodeBase64(s) !== null).toBe(shape.test(s));
+      }),
+      { numRuns: 20_000 },
     );
   });
 

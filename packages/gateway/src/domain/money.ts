@@ -23,8 +23,13 @@ function gcd(a: bigint, b: bigint): bigint {
   return x;
 }
 
+/** 10^0 … 10^80: every scale a currency or token has, computed once. */
+const POWERS = Array.from({ length: 81 }, (_, n) => 10n ** BigInt(n));
+
 /** 10^n as bigint; `n` is a small non-negative scale (precision, decimals). */
 export function pow10(n: number): bigint {
+  const known = POWERS[n];
+  if (known !== undefined) return known;
   if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`invalid scale ${n}`);
   return 10n ** BigInt(n);
 }

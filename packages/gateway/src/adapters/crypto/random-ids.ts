@@ -1,15 +1,31 @@
 // Identifiers and secrets from the operating system's CSPRNG. Unbiased base-62 by rejection.
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomFillSync, randomInt } from 'node:crypto';
 import type { Ids } from '../../app/ports.js';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
+/**
+ * CSPRNG bytes drawn a few kilobytes at a time (as node:crypto's randomInt does): every request
+ * takes fresh random strings (a response nonce, a cashier token), and one call into the CSPRNG
+ * per string cost more than the rest of making it. Each byte is used once.
+ */
+const pool = Buffer.alloc(4096);
+let taken = pool.length;
+
+function randomByte(): number {
+  if (taken === pool.length) {
+    randomFillSync(pool);
+    taken = 0;
+  }
+  return pool[taken++]!;
+}
+
 export function randomAlnum(length: number): string {
   let out = '';
   while (out.length < length) {
-    for (const b of randomBytes(length * 2)) {
-      if (b < 248 && out.length < length) out += ALNUM[b % 62];
-    }
+    const b = randomByte();
+    // 248 = 4 * 62: the bytes above it are dropped, so every character is equally likely.
+    if (b < 248) out += ALNUM[b % 62];
   }
   return out;
 }
@@ -20,9 +36,17 @@ function digits(n: number): string {
   return s;
 }
 
-/** yyyyMMddHHmmss in UTC. */
+let lastSecond = NaN;
+let lastCompact = '';
+
+/** yyyyMMddHHmmss in UTC (the last second's kept: orders come many a second). */
 export function compactUtc(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const second = Math.floor(ms / 1000);
+  if (second !== lastSecond) {
+    lastCompact = new Date(second * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    lastSecond = second;
+  }
+  return lastCompact;
 }
 
 export const randomIds: Ids = {
