@@ -325,7 +325,12 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
     if (!(err instanceof RangeError)) throw err;
     return { ok: false, reason: 'UNAVAILABLE', message: `this order's settlement plan cannot be paid out on network ${networkId}: ${err.message}` };
   }
-  if (!address) return { ok: false, reason: 'UNAVAILABLE', message: `payments on network ${networkId} are not available on this gateway` };
+  if (!address) {
+    // The network's nodes showed it or this token not to be what the configuration says (a
+    // chain id, factory, contract or decimals that differ): the operator's log names which.
+    const what = deps.deposits.available?.(network) === false ? `payments on network ${networkId}` : `payments in ${currency} on network ${networkId}`;
+    return { ok: false, reason: 'UNAVAILABLE', message: `${what} are not available on this gateway` };
+  }
   const planJson = planToJson(plan);
   const deposit = await deps.store.transaction(async (tx) => {
     const stored = await tx.depositAddresses.insertOrGet({

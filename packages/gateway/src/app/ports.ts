@@ -336,8 +336,11 @@ export interface DepositAddressDeriver {
    * it refuses): its address would strand every payment.
    */
   addressFor(plan: SettlementPlan, network: NetworkDeployment): string | null;
-  /** false when the network is known not to offer deposit addresses although it is configured. */
-  available?(network: NetworkDeployment): boolean;
+  /**
+   * false when the network (or, given `token`, that token of it: a contract, null for the native
+   * coin) is known not to offer deposit addresses although it is configured.
+   */
+  available?(network: NetworkDeployment, token?: string | null): boolean;
 }
 
 /** A settlement row as the query and the notifications show it (§11 `settlements`). */

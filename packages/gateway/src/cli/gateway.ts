@@ -137,8 +137,13 @@ function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly
     if (!deposits.pending(networks)) return;
     for (const [network, check] of await deposits.checkAll(networks)) {
       if (check.state === 'MISMATCH') {
-        logger.error({ network, reason: check.reason }, 'the network\'s forwarder factory does not match the configuration (networks.<enum>.factory / forwarder): no deposit addresses are handed out on this network');
-      } else logger.info({ network }, 'forwarder factory checked: it matches the configuration');
+        logger.error({ network, reason: check.reason }, 'the network\'s chain does not match the configuration (networks.<enum>.chain_id / rpc_urls / factory / forwarder): no deposit addresses are handed out on this network');
+        continue;
+      }
+      for (const [contract, reason] of check.state === 'OK' ? (check.refused ?? []) : []) {
+        logger.error({ network, contract, reason }, 'a token of the network does not match the configuration (networks.<enum>.currencies): it is not offered for payment on this network');
+      }
+      if (check.state === 'OK') logger.info({ network }, 'network checked: its chain id and forwarder factory match the configuration');
     }
   });
   loop.wake();

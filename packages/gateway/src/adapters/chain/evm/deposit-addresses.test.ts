@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mainnetDeployment, type NetworkDeployment } from '../../../domain/catalogue.js';
 import { settlementPlan } from '../../../domain/settlement-plan.js';
 import { freshAddress, startTestChain, type TestChain } from '../../../../test/evm-chain.js';
-import { CheckedDepositAddresses, checkFactory, evmDepositAddresses } from './deposit-addresses.js';
+import { CheckedDepositAddresses, checkFactory, checkNetwork, evmDepositAddresses } from './deposit-addresses.js';
 
 let chain: TestChain;
 let token: Address;
@@ -24,6 +24,8 @@ function network(over: { factory?: string; forwarder?: string; rpcUrls?: string[
   const base = mainnetDeployment().networks.find((n) => n.id === '4')!;
   return {
     ...base,
+    chainId: chain.node.chainId,
+    currencies: base.currencies.map((c) => (c.code === 'USDT' ? { ...c, contract: token.toLowerCase() } : c)).filter((c) => c.code !== 'USDC'),
     chain: {
       ...base.chain,
       rpcUrls: over.rpcUrls ?? [chain.node.rpcUrl],
@@ -79,7 +81,7 @@ describe('CheckedDepositAddresses', () => {
     expect(deposits.available(wrong)).toBe(false);
     expect(deposits.addressFor(plan(), wrong)).toBeNull();
     // A node that does not answer changes nothing known.
-    expect((await deposits.checkAll([wrong], () => client(DEAD_RPC))).size).toBe(0);
+    expect((await deposits.checkAll([wrong], () => [client(DEAD_RPC)])).size).toBe(0);
     expect(deposits.status('4').state).toBe('MISMATCH');
     // The operator fixes the configuration (or the node catches up): asked again, now OK.
     const fixed = network();
@@ -93,5 +95,42 @@ describe('CheckedDepositAddresses', () => {
     expect((await deposits.checkAll([none])).size).toBe(0);
     expect(deposits.pending([none])).toBe(false);
     expect(deposits.available(none)).toBe(true);
+  });
+});
+
+describe('checkNetwork', () => {
+  const clients = (n: NetworkDeployment) => n.chain.rpcUrls.map(client);
+
+  it('is OK when every answering endpoint serves the configured chain and every token has the configured decimals', async () => {
+    const net = network({ rpcUrls: [chain.node.rpcUrl, DEAD_RPC] });
+    expect(await checkNetwork(clients(net), net)).toEqual({ state: 'OK' });
+  });
+
+  it('is a MISMATCH when an endpoint serves another chain id, whichever it is', async () => {
+    const other = { ...network({ rpcUrls: [DEAD_RPC, chain.node.rpcUrl] }), chainId: 137 };
+    expect(await checkNetwork(clients(other), other)).toMatchObject({ state: 'MISMATCH', reason: expect.stringContaining(`endpoint 2 of 2 serves chain id ${chain.node.chainId}, not the configured chain_id 137`) });
+  });
+
+  it('refuses a token whose decimals, code or interface differ, and only that token', async () => {
+    const usdc18 = await chain.deployToken({ name: 'USD Coin', symbol: 'USDC', decimals: 18 });
+    const base = network();
+    const withUsdc = (contract: string): NetworkDeployment => ({ ...base, currencies: [...base.currencies, { code: 'USDC', contract: contract.toLowerCase(), decimals: 6, precision: 6 }] });
+    const deposits = new CheckedDepositAddresses();
+    const wrongDecimals = withUsdc(usdc18);
+    const check = await checkNetwork(clients(wrongDecimals), wrongDecimals);
+    expect(check).toEqual({ state: 'OK', refused: new Map([[usdc18.toLowerCase(), expect.stringContaining('has 18 decimals, not the configured 6')]]) });
+    await deposits.checkAll([wrongDecimals]);
+    expect(deposits.available(wrongDecimals)).toBe(true);
+    expect(deposits.available(wrongDecimals, usdc18)).toBe(false);
+    expect(deposits.available(wrongDecimals, token)).toBe(true);
+    const usdcPlan = settlementPlan('P20260101000002', { network: '4', currency: 'USDC', contract: usdc18.toLowerCase(), amountBase: 1_000_000n, fee: 10_000n, split: null }, freshAddress(), freshAddress());
+    expect(deposits.addressFor(usdcPlan, wrongDecimals)).toBeNull();
+    expect(deposits.addressFor(plan(), wrongDecimals)).not.toBeNull();
+
+    const noCode = withUsdc(freshAddress());
+    expect(await checkNetwork(clients(noCode), noCode)).toMatchObject({ state: 'OK', refused: expect.any(Map) });
+    const notToken = withUsdc(chain.factory.factory);
+    const r = await checkNetwork(clients(notToken), notToken);
+    expect(r.state === 'OK' && [...(r.refused?.values() ?? [])]).toEqual([expect.stringContaining('does not answer decimals()')]);
   });
 });

@@ -3,10 +3,12 @@
 //
 // The address is only settleable if the configured `forwarder` is the implementation the
 // deployed factory creates its forwarders from (the init code, hence the address, depends on
-// it, ADR 0006/0009). `CheckedDepositAddresses` asks each network's factory (again later until
-// it matches) and hands out no address on a network whose factory disagrees: a payer's money
-// sent there could never be distributed.
-import { BaseError, createPublicClient, fallback, getAddress, http, type Address, type PublicClient } from 'viem';
+// it, ADR 0006/0009). `CheckedDepositAddresses` asks each network's nodes (again later until
+// they match) and hands out no address on a network whose chain disagrees with the
+// configuration: a node of another chain (the payer would be sent to the configured chain id), a
+// factory that could not distribute the money, or a token whose contract or decimals are not the
+// configured ones (amounts due would be counted in the wrong unit).
+import { BaseError, createPublicClient, erc20Abi, getAddress, http, type Address, type PublicClient } from 'viem';
 import type { DepositAddressDeriver } from '../../../app/ports.js';
 import type { NetworkDeployment } from '../../../domain/catalogue.js';
 import { readForwarderCode } from './forwarder-factory.js';
@@ -22,8 +24,11 @@ export const evmDepositAddresses: DepositAddressDeriver = {
   },
 };
 
-/** What a network's factory said: `UNCHECKED` until one of its nodes answered. */
-export type FactoryCheck = { state: 'UNCHECKED'; reason: string } | { state: 'OK' } | { state: 'MISMATCH'; reason: string };
+/**
+ * What a network's nodes said: `UNCHECKED` until one of them answered. `OK` may still refuse some
+ * tokens (`refused`: contract, lower case, to the reason): those pairs get no deposit address.
+ */
+export type FactoryCheck = { state: 'UNCHECKED'; reason: string } | { state: 'OK'; refused?: ReadonlyMap<string, string> } | { state: 'MISMATCH'; reason: string };
 
 /**
  * Compares what the factory at `factory` reports with the configured forwarder. A node that does
@@ -55,16 +60,73 @@ export async function checkFactory(client: PublicClient, factory: string, forwar
   return { state: 'OK' };
 }
 
-/** Deposit addresses, refused on a network whose deployed factory does not match the configuration. */
+/**
+ * The whole network against its configuration: every RPC endpoint that answers serves the
+ * configured chain id and the factory matches (checkFactory), else the network is a MISMATCH; and
+ * every configured token is a contract whose `decimals()` are the configured ones, else that token
+ * is refused (`refused`) while the network's other currencies stay offered. `clients`: one per RPC
+ * endpoint. No endpoint answering leaves it UNCHECKED.
+ */
+export async function checkNetwork(clients: readonly PublicClient[], network: NetworkDeployment): Promise<FactoryCheck> {
+  const { factory, forwarder } = network.chain;
+  let answering: PublicClient | null = null;
+  let silence = 'no RPC endpoint configured';
+  for (const [i, client] of clients.entries()) {
+    let chainId: number;
+    try {
+      chainId = await client.getChainId();
+    } catch (err) {
+      silence = err instanceof BaseError ? err.shortMessage : String(err);
+      continue;
+    }
+    if (chainId !== network.chainId) {
+      return { state: 'MISMATCH', reason: `RPC endpoint ${i + 1} of ${clients.length} serves chain id ${chainId}, not the configured chain_id ${network.chainId}: payers would be sent to another chain` };
+    }
+    answering ??= client;
+  }
+  if (!answering) return { state: 'UNCHECKED', reason: silence };
+  if (factory && forwarder) {
+    const check = await checkFactory(answering, factory, forwarder);
+    if (check.state !== 'OK') return check;
+  }
+  const refused = new Map<string, string>();
+  for (const currency of network.currencies) {
+    if (!currency.contract) continue;
+    const what = `the ${currency.code} contract ${currency.contract}`;
+    let code: string | undefined;
+    try {
+      code = await answering.getCode({ address: getAddress(currency.contract) });
+    } catch (err) {
+      return { state: 'UNCHECKED', reason: err instanceof BaseError ? err.shortMessage : String(err) };
+    }
+    let reason: string | null = null;
+    if (!code || code === '0x') reason = `there is no contract at ${what}`;
+    else {
+      try {
+        const decimals = await answering.readContract({ address: getAddress(currency.contract), abi: erc20Abi, functionName: 'decimals' });
+        if (decimals !== currency.decimals) reason = `${what} has ${decimals} decimals, not the configured ${currency.decimals}: amounts due would be counted in the wrong unit`;
+      } catch (err) {
+        reason = `${what} does not answer decimals() as an ERC-20 token does (${err instanceof BaseError ? err.shortMessage : String(err)})`;
+      }
+    }
+    if (reason) refused.set(currency.contract.toLowerCase(), reason);
+  }
+  return refused.size > 0 ? { state: 'OK', refused } : { state: 'OK' };
+}
+
+/** Deposit addresses, refused on a network whose chain does not match the configuration (checkNetwork). */
 export class CheckedDepositAddresses implements DepositAddressDeriver {
   private readonly checks = new Map<string, FactoryCheck>();
 
   addressFor(plan: Parameters<DepositAddressDeriver['addressFor']>[0], network: NetworkDeployment): string | null {
-    return this.available(network) ? evmDepositAddresses.addressFor(plan, network) : null;
+    return this.available(network, plan.token) ? evmDepositAddresses.addressFor(plan, network) : null;
   }
 
-  available(network: NetworkDeployment): boolean {
-    return this.checks.get(network.id)?.state !== 'MISMATCH';
+  /** `token`: a pair's contract (null: the native coin), else the network as a whole. */
+  available(network: NetworkDeployment, token?: string | null): boolean {
+    const check = this.checks.get(network.id);
+    if (check?.state === 'MISMATCH') return false;
+    return !(token && check?.state === 'OK' && check.refused?.has(token.toLowerCase()));
   }
 
   status(networkId: string): FactoryCheck {
@@ -76,15 +138,14 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
    * asked again: a node still syncing may not have the factory yet); resolves to the networks
    * whose state changed, with their new state.
    */
-  async checkAll(networks: readonly NetworkDeployment[], clientFor: (network: NetworkDeployment) => PublicClient = publicClientFor): Promise<Map<string, FactoryCheck>> {
+  async checkAll(networks: readonly NetworkDeployment[], clientsFor: (network: NetworkDeployment) => PublicClient[] = publicClientsFor): Promise<Map<string, FactoryCheck>> {
     const changed = new Map<string, FactoryCheck>();
     await Promise.all(
       networks.map(async (network) => {
-        const { factory, forwarder } = network.chain;
-        if (!checkable(network) || !factory || !forwarder) return;
+        if (!checkable(network)) return;
         const before = this.status(network.id);
         if (before.state === 'OK') return;
-        const result = await checkFactory(clientFor(network), factory, forwarder);
+        const result = await checkNetwork(clientsFor(network), network);
         // A node that does not answer changes nothing that was known.
         if (result.state === 'UNCHECKED' && before.state === 'MISMATCH') return;
         this.checks.set(network.id, result);
@@ -103,6 +164,6 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
 /** A network whose factory can be asked: nodes, a factory and a forwarder configured. */
 const checkable = (network: NetworkDeployment): boolean => !!network.chain.factory && !!network.chain.forwarder && network.chain.rpcUrls.length > 0;
 
-function publicClientFor(network: NetworkDeployment): PublicClient {
-  return createPublicClient({ transport: fallback(network.chain.rpcUrls.map((url) => http(url, { timeout: 10_000, retryCount: 0 }))), cacheTime: 0 });
+function publicClientsFor(network: NetworkDeployment): PublicClient[] {
+  return network.chain.rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: 10_000, retryCount: 0 }), cacheTime: 0 }));
 }
