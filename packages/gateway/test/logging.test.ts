@@ -63,6 +63,35 @@ describe('request logging', () => {
   });
 });
 
+describe('RPC endpoint credentials', () => {
+  it('never reach the log: the reader names an endpoint by its host, and what a library quotes of a URL is scrubbed', async () => {
+    const { createLogger } = await import('../src/cli/gateway.js');
+    const { evmChainReader } = await import('../src/adapters/chain/evm/chain-reader.js');
+    const { mainnetDeployment } = await import('../src/domain/catalogue.js');
+    // Nothing listens on port 9: every call fails, with the URL in the error.
+    const urls = ['http://apiuser:s3cretpassword@127.0.0.1:9/v3/SECRETAPIKEY0123456789', 'http://127.0.0.1:9/rpc?apikey=OTHERSECRET0123'];
+    const base = mainnetDeployment();
+    const deployment = { networks: base.networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, rpcUrls: urls } } : n)) };
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const logger = createLogger({ logLevel: 'info', deployment }, sink);
+    const reader = evmChainReader(urls, { log: logger, timeoutMs: 2_000 });
+    const failure = await reader.head().catch((err: unknown) => err as Error);
+    expect(failure).toBeInstanceOf(Error);
+    logger.error({ err: failure, urls }, 'worker tick failed');
+    await new Promise((r) => setImmediate(r));
+    const all = lines.join('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    for (const secret of ['s3cretpassword', 'apiuser', 'SECRETAPIKEY0123456789', 'OTHERSECRET0123']) expect(all).not.toContain(secret);
+    expect(all).toContain('http://127.0.0.1:9/…');
+  });
+});
+
 describe('start-up warnings', () => {
   it('warns about a relayer key file other users can read, naming the file and mode and nothing of the key', async () => {
     const lines: string[] = [];

@@ -23,6 +23,7 @@ import { tokenBucket } from '../adapters/http/rate-limit.js';
 import { createHttpSender } from '../adapters/notify/http-sender.js';
 import { evmChainReader } from '../adapters/chain/evm/chain-reader.js';
 import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
+import { secretScrubber } from '../domain/endpoint-secrets.js';
 import { buildServer } from '../adapters/http/server.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { rateTableFrom } from '../domain/rates.js';
@@ -79,16 +80,22 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** Logs go to stderr, so stdout stays for command output (`--json` prints one object there). */
-export function createLogger(config: Pick<Config, 'logLevel'>): Logger {
+/**
+ * Logs go to stderr, so stdout stays for command output (`--json` prints one object there). The
+ * configured RPC endpoints' credentials (an API key in the path, a password) never reach a line:
+ * the gateway names an endpoint by its host, and what a library quotes of a URL is scrubbed.
+ */
+export function createLogger(config: Pick<Config, 'logLevel'> & { deployment?: Config['deployment'] }, destination: pino.DestinationStream = pino.destination({ dest: 2, sync: false })): Logger {
+  const scrub = secretScrubber((config.deployment?.networks ?? []).flatMap((n) => n.chain.rpcUrls));
   return pino(
     {
       level: config.logLevel,
       base: { service: 'sparkpay' },
       // Defence in depth: the code never logs these, and if it ever did they are removed.
       redact: { paths: ['*.privateKey', '*.private_key', '*.signature', '*.headers', 'req.headers', '*.masterKey'], remove: true },
+      hooks: { streamWrite: scrub },
     },
-    pino.destination({ dest: 2, sync: false }),
+    destination,
   );
 }
 

@@ -12,6 +12,7 @@
 import { createPublicClient, http, type PublicClient } from 'viem';
 import type { Block, ChainReader, ChainTransfer, EventLog, TransferRead } from '../../../app/ports.js';
 import { earlierOf, RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
+import { endpointLabel } from '../../../domain/endpoint-secrets.js';
 
 /** keccak256("Transfer(address,address,uint256)"). */
 export const TRANSFER_TOPIC = '0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef';
@@ -161,13 +162,13 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       const index = (current + i) % clients.length;
       try {
         const value = await fn(clients[index]!, rpcUrls[index]!);
-        if (index !== current) options.log?.warn({ from: rpcUrls[current], to: rpcUrls[index] }, 'switched RPC endpoint');
+        if (index !== current) options.log?.warn({ from: endpointLabel(rpcUrls[current]!), to: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length }, 'switched RPC endpoint');
         current = index;
         return value;
       } catch (err) {
         if (passThrough?.(err)) throw err;
         lastError = err;
-        options.log?.warn({ url: rpcUrls[index], what, err: (err as Error).message }, 'RPC endpoint failed');
+        options.log?.warn({ url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length, what, err: (err as Error).message }, 'RPC endpoint failed');
       }
     }
     throw lastError;
