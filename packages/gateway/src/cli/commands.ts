@@ -25,6 +25,8 @@ import { ConfigError, loadConfig, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
 import { createGateway, openCore, type Gateway } from './gateway.js';
 import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
+import { deployFactory } from '../adapters/chain/evm/factory-deploy.js';
+import { parseNetworkId } from '../domain/catalogue.js';
 import {
   devnetDeployment,
   devnetRelayers,
@@ -60,6 +62,9 @@ const USAGE = `usage: sparkpay <command> [options]
   app retire-key <app_id> <serial> [--json]     a key that no longer signs leaves the live list
   app set-key <app_id> --public-key <pem file> [--json]   replace the merchant's public key
   keys generate --out <dir> [--json]     a merchant RSA-2048 key pair (PKCS#8 private, SPKI public)
+  network deploy-factory <network> [--json]
+                                         deploy the network's forwarder factory from its relayer account (once per
+                                         network); prints the factory and forwarder to configure
   order show <payment_order_no> [--json]
   order settle <payment_order_no> [--json]   settle what arrived at a closed order's address (PAID_LATE)
   notify list --order <payment_order_no> [--json]   the order's notifications and every delivery attempt
@@ -87,6 +92,9 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'keys':
         if (sub === 'generate') return keysGenerate(rest);
+        break;
+      case 'network':
+        if (sub === 'deploy-factory') return await networkDeployFactory(rest);
         break;
       case 'order':
         if (sub === 'show') return await orderShow(rest);
@@ -395,6 +403,33 @@ function keysGenerate(argv: string[]): number {
     throw err;
   }
   out.result({ private_key_file: privateFile, public_key_file: publicFile }, () => [`private key (PKCS#8): ${privateFile}`, `public key (X.509 SPKI): ${publicFile}`]);
+  return 0;
+}
+
+async function networkDeployFactory(argv: string[]): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const id = parseNetworkId(positionals[0]);
+  if (!id) throw new UsageError(`network deploy-factory takes a network enum (2, 3, 4 or 5), not ${JSON.stringify(positionals[0])}`);
+  const config = loadConfig('production');
+  const network = config.deployment.networks.find((n) => n.id === id);
+  if (!network) return failed(`network ${id} is turned off in the configuration (networks.${id}: false)`);
+  const relayer = config.relayers[id];
+  if (!relayer) {
+    return failed(`network ${id} has no relayer key (networks.${id}.relayer_key or relayer_key_file, or SPARKPAY_RELAYER_KEY_${id}): the factory is deployed from the relayer account, which also pays for the settlements`);
+  }
+  const r = await deployFactory(network, relayer.privateKey, {
+    maxFeePerGas: relayer.maxFeePerGas,
+    // Progress on stderr: stdout keeps the one result (a JSON object with --json).
+    onSent: (txHash) => process.stderr.write(`sparkpay: factory deployment sent on network ${id} (${txHash}); waiting for it to be mined…\n`),
+  });
+  if (!r.ok) return failed(r.message);
+  const view = { network: id, chain_id: r.chainId, factory: r.factory, forwarder: r.forwarder, init_code_hash: r.initCodeHash, tx_hash: r.txHash, block: r.block, gas_used: r.gasUsed, relayer: r.relayer };
+  out.result(view, () => [
+    `forwarder factory deployed on network ${id} (chain ${r.chainId}) in block ${r.block}, transaction ${r.txHash}`,
+    `put these into the configuration, then restart the gateway:`,
+    `  "networks": {"${id}": {"factory": "${r.factory}", "forwarder": "${r.forwarder}"}}`,
+    `(and a fee_address for the platform fee, if the network has none yet)`,
+  ]);
   return 0;
 }
 
