@@ -86,7 +86,18 @@ export class PlatformKeys {
     const now = this.clock.nowMs();
     const cached = this.active.get(cacheKey);
     if (cached && cached.until > now) return { serial: cached.serial, privateKey: await this.privateKey(cached.serial) };
-    const record = (appId !== null ? await this.store.platformKeys.activeFor(appId) : null) ?? (await this.ensureDefault());
+    let record: PlatformKeyRecord;
+    try {
+      record = (appId !== null ? await this.store.platformKeys.activeFor(appId) : null) ?? (await this.ensureDefault());
+    } catch (err) {
+      // The database does not answer: the answer that says so (50000) is still signed, with the
+      // key that last signed for this application in this process, else the default key. Only
+      // for a moment of such an outage can that be a key retired meanwhile.
+      const stale = cached ?? this.active.get('');
+      const key = stale && this.decrypted.get(stale.serial);
+      if (stale && key) return { serial: stale.serial, privateKey: key };
+      throw err;
+    }
     this.active.set(cacheKey, { serial: record.serial, until: now + ACTIVE_KEY_TTL_MS });
     return { serial: record.serial, privateKey: this.unseal(record) };
   }

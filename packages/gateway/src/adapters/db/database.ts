@@ -180,8 +180,12 @@ function openPostgres(url: string, max: number): Db {
         oid === INT8_OID ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
     },
   });
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A client losing its connection must not crash the process: an idle one is reported to the
+  // pool ('error', replaced), one in use to itself as well as to its query, which rejects (an
+  // 'error' event nobody listens to would be thrown: a database restart with a query in flight
+  // used to end the gateway). The pool then opens new connections.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';

@@ -48,6 +48,8 @@ export interface HttpDeps extends Signer {
   /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client (the cashier's per-client budget, the logs). */
   trustProxy?: readonly string[];
   isReady(): boolean;
+  /** Whether the database answers now (GET /healthz); absent: not asked. */
+  databaseAnswers?(): Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -180,6 +182,10 @@ export function buildServer(deps: HttpDeps) {
     }
     if (status >= 400 && status < 500) return fail(req, reply, 40009, `malformed request: ${err.message}`, 400);
     req.log.error({ err }, 'unexpected error');
+    // Failed before the application was known (the database out of reach, say): signed as the
+    // AppID named, with the key this process last signed with for it (PlatformKeys), so the
+    // merchant's SDK reads the 50000 instead of taking the answer for a forgery.
+    if (req.signAs === null) req.signAs = header(req, 'sparkpay-app-id')?.trim() || null;
     return fail(req, reply, 50000, 'Internal system error; retry with the same parameters', 500);
   });
 
@@ -190,9 +196,13 @@ export function buildServer(deps: HttpDeps) {
     return fail(req, reply, 40009, `no such endpoint: ${req.method} ${truncated(req.url.split('?')[0] ?? '', 200)}`, 400);
   });
 
-  server.get('/healthz', async (_req, reply) =>
-    deps.isReady() ? reply.send({ status: 'ok' }) : reply.code(503).send({ status: 'starting' }),
-  );
+  // Ready to serve: started, and the database answers (a load balancer takes an instance whose
+  // database is out of reach out of rotation; every request would be a 50000 there).
+  server.get('/healthz', async (_req, reply) => {
+    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+    if (deps.databaseAnswers && !(await deps.databaseAnswers())) return reply.code(503).send({ status: 'database unavailable' });
+    return reply.send({ status: 'ok' });
+  });
 
   const metrics = deps.metrics;
   if (metrics) {

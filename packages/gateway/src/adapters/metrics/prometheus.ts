@@ -152,10 +152,15 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
       labelNames: ['network'],
       registers,
     });
+    const databaseUp = new Gauge({ name: `${METRICS_PREFIX}database_up`, help: '1 when the database answered the reads of this page, 0 when it did not (the backlog gauges then keep their last values)', registers });
+    /** The last caught-up moments read: while the database does not answer, their ages go on growing. */
+    let lastCaughtUp = new Map<string, number | null>();
     this.backlogRefresh = async () => {
+      const now = source.nowMs();
       try {
-        const now = source.nowMs();
         const [n, settlements, caughtUp] = await Promise.all([source.notifications(now), source.settlements(), source.chainCaughtUp?.() ?? new Map<string, number | null>()]);
+        databaseUp.set(1);
+        lastCaughtUp = caughtUp;
         for (const [network, at] of caughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
         notificationsPending.set(n.pending);
         notificationsDue.set(n.due);
@@ -166,7 +171,10 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
         for (const r of settlements) settlementsWaiting.set({ network: r.network, status: r.status }, r.count);
       } catch {
-        // The database did not answer: the gauges keep their last values; the page is still served.
+        // The database did not answer: the page is still served, saying so; the backlog gauges
+        // keep their last values, and no scan can have caught up since the last read.
+        databaseUp.set(0);
+        for (const [network, at] of lastCaughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
       }
     };
   }
