@@ -20,6 +20,7 @@ import { randomIds } from '../src/adapters/crypto/random-ids.js';
 import { loadConfig } from '../src/cli/config.js';
 import { openCore } from '../src/cli/gateway.js';
 import { inProcess } from './cli-run.js';
+import { createTestDatabase, PG_BASE_URL } from './databases.js';
 import { openReceived, startReceiver } from './notify-receiver.js';
 
 const run = promisify(execFile);
@@ -217,6 +218,26 @@ describe('sparkpay management commands', () => {
     const started = await sparkpay({ ...b, SPARKPAY_PORT: '0' }, 'start');
     expect(started.code).not.toBe(0);
     expect(started.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
+  });
+
+  it.skipIf(!PG_BASE_URL)('start with a wrong master key on PostgreSQL exits at once, not when the idle connections time out (10 s)', async () => {
+    const pgdb = await createTestDatabase('postgres');
+    try {
+      const env = { SPARKPAY_DATA_DIR: join(dir, 'pgkeys'), SPARKPAY_DATABASE_URL: pgdb.url };
+      // A first start with one key stores the default platform key sealed with it.
+      const core = await openCore(loadConfig('production', { ...env, SPARKPAY_MASTER_KEY: '12'.repeat(32) }));
+      await core.platformKeys.ensureDefault();
+      await core.db.close();
+      const began = Date.now();
+      const started = await sparkpay({ ...env, SPARKPAY_MASTER_KEY: '34'.repeat(32), SPARKPAY_PORT: '0' }, 'start');
+      const took = Date.now() - began;
+      expect(started.code).not.toBe(0);
+      expect(started.stderr).toMatch(/SPARKPAY_MASTER_KEY/);
+      // Node's start and the migrations take a second or two; the idle connections held it 10 s more.
+      expect(took).toBeLessThan(8_000);
+    } finally {
+      await pgdb.drop();
+    }
   });
 
   it('start refuses to run without a master key in production', async () => {

@@ -204,10 +204,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { db, platformKeys } = core;
   // Merchants and applications are read on every request: kept for a second (ADR 0010).
   const store = withDirectoryCache(core.store, clock);
-  await platformKeys.ensureDefault();
-  // The master key must open the keys the database holds: a wrong SPARKPAY_MASTER_KEY stops the
-  // start with one line, instead of a server that reports ready and fails every request.
-  await platformKeys.signingKeyFor(null);
+  try {
+    await platformKeys.ensureDefault();
+    // The master key must open the keys the database holds: a wrong SPARKPAY_MASTER_KEY stops the
+    // start with one line, instead of a server that reports ready and fails every request.
+    await platformKeys.signingKeyFor(null);
+  } catch (err) {
+    // Closed at once: PostgreSQL's idle connections would keep the failed start alive 10 s more.
+    await db.close().catch(() => undefined);
+    throw err;
+  }
   await warnOfClockSkew(db, clock, logger);
   const rates = rateTableFrom(config.rates);
   // Leases (notifications, chain scans) and the attempt log name the process that holds them.
