@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { NotificationDelivery } from '../app/deliver-notifications.js';
 import type { OutboxSignal } from '../app/ports.js';
+import { failureLog } from './worker-loop.js';
 
 export interface NotificationWorker extends OutboxSignal {
   stop(): Promise<void>;
@@ -15,13 +16,15 @@ export function startNotificationWorker(delivery: NotificationDelivery, logger: 
   let again = false;
   let pass: Promise<void> | null = null;
 
+  const failures = failureLog(logger, 'notifications', 'notification pass');
   const run = async () => {
     do {
       again = false;
       try {
         await delivery.deliverDue();
+        failures.succeeded();
       } catch (err) {
-        logger.error({ err, worker: 'notifications' }, 'notification pass failed');
+        failures.failed(err);
       }
     } while (again && !stopped);
   };

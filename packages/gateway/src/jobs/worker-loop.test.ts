@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { startLoop } from './worker-loop.js';
+import { failureLog, startLoop } from './worker-loop.js';
 
 const silent = pino({ level: 'silent' });
 const until = async (what: () => boolean, ms = 2_000) => {
@@ -51,5 +51,31 @@ describe('startLoop', () => {
     } finally {
       await loop.stop();
     }
+  });
+});
+
+describe('failureLog', () => {
+  it('logs the first failure of a kind with its stack, repeats of it as warnings without one, and the recovery with the count', () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    const log = failureLog(logger, 'chain-4', 'worker tick');
+    log.failed(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    log.failed(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    log.failed(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+    log.failed(new Error('HTTP request failed'));
+    log.succeeded();
+    log.succeeded();
+    log.failed(new Error('HTTP request failed'));
+    const view = lines.map((l) => [l.level, l.msg, Boolean((l.err as { stack?: string } | undefined)?.stack), l.repeats ?? l.failures ?? null]);
+    expect(view).toEqual([
+      [50, 'worker tick failed', true, null],
+      [40, 'worker tick failed', false, 2],
+      [40, 'worker tick failed', false, 3],
+      [50, 'worker tick failed', true, null],
+      [30, 'worker tick succeeded again', false, 4],
+      // After a success, the same message is a new failure again.
+      [50, 'worker tick failed', true, null],
+    ]);
+    expect(lines.every((l) => l.worker === 'chain-4')).toBe(true);
   });
 });

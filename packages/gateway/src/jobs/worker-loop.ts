@@ -16,11 +16,13 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
   let again = false;
+  const failures = failureLog(logger, name, 'worker tick');
   const run = async () => {
     try {
       await tick();
+      failures.succeeded();
     } catch (err) {
-      logger.error({ err, worker: name }, 'worker tick failed');
+      failures.failed(err);
     }
   };
   const start = () => {
@@ -53,6 +55,31 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
       }
       if (timer) clearTimeout(timer);
       start();
+    },
+  };
+}
+
+/**
+ * How a loop's failures are logged: each one, the first of a kind (a new message) as an error
+ * with its stack, a repeat of the same message as a warning without it (a database or an RPC
+ * endpoint down fails every tick the same way: one stack is enough), and the first success after
+ * failures says how many there were.
+ */
+export function failureLog(logger: Logger, worker: string, what: string) {
+  let last: string | null = null;
+  let count = 0;
+  return {
+    failed(err: unknown): void {
+      const message = err instanceof Error ? err.message : String(err);
+      count += 1;
+      if (message !== last) logger.error({ err, worker }, `${what} failed`);
+      else logger.warn({ err: { message }, worker, repeats: count }, `${what} failed`);
+      last = message;
+    },
+    succeeded(): void {
+      if (count > 0) logger.info({ worker, failures: count }, `${what} succeeded again`);
+      last = null;
+      count = 0;
     },
   };
 }
