@@ -240,6 +240,18 @@ describe('sparkpay management commands', () => {
     }
   });
 
+  it('names the master key file when it is the one that is malformed, and prints its version', async () => {
+    const dataDir = join(dir, 'badkeyfile');
+    const m = oneJson((await sparkpay({ SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: undefined }, 'merchant', 'create', '--name', 'File key', '--json')).stdout);
+    writeFileSync(join(dataDir, 'master.key'), 'not a key\n');
+    const keys = oneJson((await sparkpay({}, 'keys', 'generate', '--out', join(dir, 'badkeyfile-keys'), '--json')).stdout);
+    const r = await sparkpay({ SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: undefined }, 'app', 'create', '--merchant', String(m.merchant_no), '--public-key', String(keys.public_key_file));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`the master key file ${join(dataDir, 'master.key')} must be 32 bytes`);
+    const v = await sparkpay({}, '--version');
+    expect({ code: v.code, out: v.stdout }).toEqual({ code: 0, out: `sparkpay ${(JSON.parse(readFileSync(resolve(import.meta.dirname, '../package.json'), 'utf8')) as { version: string }).version}\n` });
+  });
+
   it('start refuses to run without a master key in production', async () => {
     const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, 'prod'), SPARKPAY_MASTER_KEY: undefined }, 'start');
     expect(r.code).not.toBe(0);

@@ -39,7 +39,7 @@ import {
 import { args, failed, reasonLine, UsageError } from './output.js';
 import { devnetInfoCommand, devnetPayCommand, devnetReorgCommand } from './devnet-commands.js';
 
-const USAGE = `usage: sparkpay <command> [options]
+const USAGE = `usage: sparkpay <command> [options]     (sparkpay --version: the version)
   start                                  run the gateway (production mode)
   dev                                    run the gateway in development mode: a local chain (anvil) per network 2-5
                                          with test tokens, a demo merchant, keys in the data directory
@@ -75,6 +75,12 @@ export async function runCli(argv: string[]): Promise<number | null> {
   const [command, sub, ...rest] = argv;
   try {
     switch (command) {
+      case 'version':
+      case '--version': {
+        const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+        process.stdout.write(`sparkpay ${String(pkg.version)}\n`);
+        return 0;
+      }
       case 'start':
       case 'dev':
         return await serve(command === 'dev' ? 'development' : 'production', argv.slice(1));

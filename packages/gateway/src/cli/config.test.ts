@@ -73,6 +73,22 @@ describe('loadConfig', () => {
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_NOTIFY_ALLOW_PRIVATE: '0' }).notifyAllowPrivate).toBe(false);
   });
 
+  it('refuses a SPARKPAY_ variable a slip away from one it reads, naming that one, and leaves others alone', () => {
+    for (const [name, meant] of <[string, string][]>[
+      ['SPARKPAY_DATABSE_URL', 'SPARKPAY_DATABASE_URL'],
+      ['SPARKPAY_RPC_URL_4', 'SPARKPAY_RPC_URLS_4'],
+      ['SPARKPAY_RELAYERKEY_4', 'SPARKPAY_RELAYER_KEY_4'],
+      ['SPARKPAY_PORTS', 'SPARKPAY_PORT'],
+      ['SPARKPAY_MASTERKEY', 'SPARKPAY_MASTER_KEY'],
+    ]) {
+      expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), [name]: 'x' })).toThrow(`${name} is not a variable sparkpay reads (did you mean ${meant}?)`);
+    }
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_RPC_URLS_9: 'http://x.example' })).toThrow(/SPARKPAY_RPC_URLS_9 is not a variable sparkpay reads/);
+    // A merchant application's own variables (the examples'), and the test runs': not the gateway's.
+    const env = { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_APP_ID: '1', SPARKPAY_BASE_URL: 'http://x', SPARKPAY_MERCHANT_NO: 'M1', SPARKPAY_TEST_DATABASE_URL: 'x', SPARKPAY_FUZZ_SEED: '1' };
+    expect(loadConfig('production', env).port).toBe(8080);
+  });
+
   it('serves /metrics unless the file says metrics: false', () => {
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).metrics).toBe(true);
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: false }) }).metrics).toBe(false);

@@ -134,6 +134,7 @@ interface NetworkFileConfig {
 }
 
 export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Config {
+  checkEnvNames(env);
   const dataDir = resolve(envText(env, 'SPARKPAY_DATA_DIR') ?? './.sparkpay');
   const configPath = envText(env, 'SPARKPAY_CONFIG');
   const file = readConfigFile(configPath ?? join(dataDir, 'config.json'), configPath !== undefined);
@@ -265,6 +266,44 @@ const SECTION_KEYS = {
 const NETWORK_KEYS = ['fee_rate', 'min_fee_usd', 'chain_id', 'rpc_urls', 'confirmations', 'factory', 'forwarder', 'fee_address', 'relayer_key', 'relayer_key_file', 'max_fee_gwei', 'currencies'];
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The environment variables the gateway reads. */
+const ENV_NAMES = [
+  'SPARKPAY_DATA_DIR',
+  'SPARKPAY_CONFIG',
+  'SPARKPAY_HOST',
+  'SPARKPAY_PORT',
+  'SPARKPAY_PUBLIC_URL',
+  'SPARKPAY_DATABASE_URL',
+  'SPARKPAY_MASTER_KEY',
+  'SPARKPAY_RATE_LIMIT',
+  'SPARKPAY_NOTIFY_ALLOW_PRIVATE',
+  'SPARKPAY_TIMESTAMP_WINDOW',
+  'SPARKPAY_LOG_LEVEL',
+  'SPARKPAY_METRICS_TOKEN',
+  'SPARKPAY_TRUST_PROXY',
+  ...NETWORK_IDS.flatMap((id) => [`SPARKPAY_RPC_URLS_${id}`, `SPARKPAY_RELAYER_KEY_${id}`, `SPARKPAY_RELAYER_KEY_FILE_${id}`]),
+];
+
+/**
+ * Refuses a SPARKPAY_ variable the gateway does not read but that is a slip away from one it does
+ * (SPARKPAY_DATABSE_URL, SPARKPAY_RPC_URL_4, SPARKPAY_RPC_URLS_9): ignored, it would leave the
+ * setting at its default (a production start on a throw-away SQLite file). Variables far from
+ * every name (an application's own SPARKPAY_APP_ID, say) are none of the gateway's business.
+ */
+function checkEnvNames(env: NodeJS.ProcessEnv): void {
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('SPARKPAY_') || ENV_NAMES.includes(name) || /^SPARKPAY_(TEST|FUZZ|BENCH)_/.test(name)) continue;
+    const tail = name.slice('SPARKPAY_'.length);
+    let near: string | null = null;
+    let best = Infinity;
+    for (const known of ENV_NAMES) {
+      const d = editDistance(known.slice('SPARKPAY_'.length), tail);
+      if (d < best) [near, best] = [known, d];
+    }
+    if (near !== null && best <= (tail.length <= 6 ? 1 : 2)) throw new ConfigError(`${name} is not a variable sparkpay reads (did you mean ${near}?)`);
+  }
+}
 
 /** Refuses a key of `object` that is not one of `keys`, naming the closest known one. */
 function known(prefix: string, object: Record<string, unknown>, keys: readonly string[]): void {

@@ -107,7 +107,7 @@ export function createLogger(config: Pick<Config, 'logLevel'> & { deployment?: C
 export function openKeyVault(config: Config, create = config.mode === 'development'): KeyVault {
   if (config.masterKey) return createKeyVault(parseMasterKey(config.masterKey));
   if (create) return createKeyVault(loadOrCreateMasterKeyFile(config.masterKeyFile));
-  if (existsSync(config.masterKeyFile)) return createKeyVault(parseMasterKey(readFileSync(config.masterKeyFile, 'utf8')));
+  if (existsSync(config.masterKeyFile)) return createKeyVault(parseMasterKey(readFileSync(config.masterKeyFile, 'utf8'), `the master key file ${config.masterKeyFile}`));
   throw new MasterKeyError(
     `SPARKPAY_MASTER_KEY is not set (32 bytes, e.g. \`openssl rand -hex 32\`) and there is no development key ${config.masterKeyFile}`,
   );
@@ -204,6 +204,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { db, platformKeys } = core;
   // Merchants and applications are read on every request: kept for a second (ADR 0010).
   const store = withDirectoryCache(core.store, clock);
+  if (config.mode === 'production' && !config.masterKey) {
+    logger.warn({ file: config.masterKeyFile }, 'SPARKPAY_MASTER_KEY is not set: the master key is read from the file in the data directory, next to the database it protects; keep a copy elsewhere (without it the platform keys cannot be opened)');
+  }
   try {
     await platformKeys.ensureDefault();
     // The master key must open the keys the database holds: a wrong SPARKPAY_MASTER_KEY stops the

@@ -13,14 +13,15 @@ export class MasterKeyError extends Error {}
  * Accepts 32 bytes as 64 hex characters or Base64. A weaker passphrase is refused rather
  * than stretched: the operator is expected to generate the key (`openssl rand -hex 32`).
  */
-export function parseMasterKey(text: string): Buffer {
+/** `source`: where the text came from, as the refusal names it. */
+export function parseMasterKey(text: string, source = 'SPARKPAY_MASTER_KEY'): Buffer {
   const t = text.trim();
   if (/^[0-9a-fA-F]{64}$/.test(t)) return Buffer.from(t, 'hex');
   if (/^[A-Za-z0-9+/]{43}=?$/.test(t)) {
     const b = Buffer.from(t, 'base64');
     if (b.length === 32) return b;
   }
-  throw new MasterKeyError('SPARKPAY_MASTER_KEY must be 32 bytes as 64 hex characters or Base64 (e.g. `openssl rand -hex 32`)');
+  throw new MasterKeyError(`${source} must be 32 bytes as 64 hex characters or Base64 (e.g. \`openssl rand -hex 32\`)`);
 }
 
 export function createKeyVault(masterKey: Buffer): KeyVault {
