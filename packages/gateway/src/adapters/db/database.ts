@@ -41,12 +41,16 @@ export async function openDatabase(options: OpenOptions): Promise<Db> {
     try {
       await migrateToLatest(db.kysely as Kysely<unknown>);
     } catch (err) {
-      await db.close();
+      await db.close().catch(() => undefined);
+      // Unreachable or unreadable before any migration: named by its description (never the password).
+      if (err instanceof Error && err.message.startsWith(UNUSABLE)) throw new Error(`${UNUSABLE.slice(0, -1)} ${db.description}:${err.message.slice(UNUSABLE.length)}`, { cause: err.cause });
       throw err;
     }
   }
   return db;
 }
+
+const UNUSABLE = 'cannot use the database:';
 
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);

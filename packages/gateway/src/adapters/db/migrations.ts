@@ -346,7 +346,10 @@ export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+    // No migration ran: the database could not be reached or read at all (down, refused, a wrong
+    // host or password), which is what the operator needs to hear.
+    if (!failed) throw new Error(`cannot use the database: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
   }
 }
