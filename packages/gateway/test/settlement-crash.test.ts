@@ -145,6 +145,9 @@ describe.each(DATABASE_KINDS)('settlement across a SIGKILL of the gateway (%s)',
     // A restarted process is another instance: it takes over once the dead one's lease runs out.
     const second = await rig.spawnGateway('second');
     await waitHealthy(second, 20_000);
+    // Its start summary names the network it serves and the relayer account to keep funded.
+    await waitUntil('the start summary', () => second.output.join('').includes('network 4'), 5_000);
+    expect(second.output.join('')).toMatch(new RegExp(`network 4 +chain id ${chain.node.chainId}, 1 RPC endpoint, factory ${chain.factory.factory}, relayer ${RELAYER.address}`));
     await mine(chain, CONFIRMATIONS);
     for (const o of orders) {
       await waitUntil(`order ${o.paymentOrderNo} to complete`, async () => (await queryOrder(t, o.requestNo)).pay_status === 'COMPLETED', 20_000, () => second.output.join(''));

@@ -210,6 +210,13 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
       devnet_file: devnetFile,
       networks: Object.fromEntries(devnet.chains.map((c) => [c.network, { rpc_url: c.rpcUrl, chain_id: c.chainId }])),
     });
+  } else {
+    // What an operator checks after a start: which networks are served, by how many endpoints
+    // (never their URLs: they may hold credentials), and the relayer account to fund.
+    const served = config.deployment.networks.filter((n) => n.chain.rpcUrls.length > 0);
+    info.networks = Object.fromEntries(
+      served.map((n) => [n.id, { chain_id: n.chainId, rpc_endpoints: n.chain.rpcUrls.length, factory: n.chain.factory, relayer: gateway.relayers[n.id] ?? null }]),
+    );
   }
   out.result(info, () => {
     const lines = Object.entries(info)
@@ -218,6 +225,13 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
     if (devnet) {
       for (const c of devnet.chains) lines.push(`${`network ${c.network} RPC`.padEnd(26)} ${c.rpcUrl} (chain id ${c.chainId})`);
       lines.push(`${''.padEnd(26)} tokens, factory and funded accounts: sparkpay devnet info`);
+    } else {
+      const served = Object.entries(info.networks as Record<string, { chain_id: number; rpc_endpoints: number; factory: string | null; relayer: string | null }>);
+      if (served.length === 0) lines.push(`${'networks'.padEnd(26)} none has an RPC endpoint: no payment can be seen (networks.<enum>.rpc_urls)`);
+      for (const [id, n] of served) {
+        const parts = [`chain id ${n.chain_id}`, `${n.rpc_endpoints} RPC endpoint${n.rpc_endpoints === 1 ? '' : 's'}`, n.factory ? `factory ${n.factory}` : 'no factory (no deposit addresses)', n.relayer ? `relayer ${n.relayer} (it pays for settlements: keep it funded)` : 'no relayer (no settlements)'];
+        lines.push(`${`network ${id}`.padEnd(26)} ${parts.join(', ')}`);
+      }
     }
     return lines;
   });
