@@ -93,7 +93,7 @@ describe('RPC endpoint credentials', () => {
 });
 
 describe('start-up warnings', () => {
-  it('warns about a relayer key file other users can read, naming the file and mode and nothing of the key', async () => {
+  it('warns about a relayer key file or a configuration file holding secrets that other users can read, naming the file and mode and nothing of the key', async () => {
     const lines: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -102,10 +102,18 @@ describe('start-up warnings', () => {
       },
     });
     const privateKey = `0x${'5e'.repeat(32)}` as const;
-    const t = await startTestGateway({ logger: pino({ level: 'warn' }, sink), config: { relayers: { '4': { privateKey, maxFeePerGas: 10n ** 12n, exposedFile: { path: '/etc/sparkpay/relayer-4.key', mode: '0644' } }, '3': { privateKey, maxFeePerGas: 10n ** 12n } } } });
+    const t = await startTestGateway({
+      logger: pino({ level: 'warn' }, sink),
+      config: {
+        relayers: { '4': { privateKey, maxFeePerGas: 10n ** 12n, exposedFile: { path: '/etc/sparkpay/relayer-4.key', mode: '0644' } }, '3': { privateKey, maxFeePerGas: 10n ** 12n } },
+        exposedSecrets: { path: '/etc/sparkpay/config.json', mode: '0644', settings: ['networks.2.relayer_key'] },
+      },
+    });
     await t.close();
     const warned = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('the relayer key file can be read by other users'));
     expect(warned).toEqual([expect.objectContaining({ level: 40, network: '4', file: '/etc/sparkpay/relayer-4.key', mode: '0644' })]);
+    const config = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => String(l.msg).startsWith('the configuration file holds secrets (networks.2.relayer_key) and other users of this machine can read it'));
+    expect(config).toEqual([expect.objectContaining({ level: 40, file: '/etc/sparkpay/config.json', mode: '0644' })]);
     expect(lines.join('\n')).not.toContain('5e5e5e5e');
   });
 });

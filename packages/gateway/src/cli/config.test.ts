@@ -217,6 +217,20 @@ describe('loadConfig', () => {
     expect(refusal(`{"networks": {"4": {"rpc_urls": [`)).toMatch(/not valid JSON \(it ends before its value does\)$/);
   });
 
+  it('notes a configuration file holding secrets that other users can read (for the warning at start), naming the settings only', () => {
+    const dir = dataDir({ master_key: 'ab'.repeat(32), database_url: 'postgres://shop:pw@db.example/pay', networks: { '4': { relayer_key: `0x${'ef'.repeat(32)}` } } });
+    const file = join(dir, 'config.json');
+    chmodSync(file, 0o644);
+    const config = loadConfig('production', { SPARKPAY_DATA_DIR: dir });
+    expect(config.exposedSecrets).toEqual({ path: file, mode: '0644', settings: ['master_key', 'database_url', 'networks.4.relayer_key'] });
+    chmodSync(file, 0o600);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir }).exposedSecrets).toBeUndefined();
+    // Nothing secret in it: nothing to say, whatever its mode.
+    const plain = dataDir({ port: 8081, database_url: 'postgres://db.example/pay' });
+    chmodSync(join(plain, 'config.json'), 0o644);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: plain }).exposedSecrets).toBeUndefined();
+  });
+
   it('notes a relayer key file that other users can read (for the warning at start), and only then', () => {
     const dir = dataDir();
     const keyFile = join(dir, 'relayer.key');

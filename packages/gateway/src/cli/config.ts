@@ -15,6 +15,12 @@ export type Mode = 'production' | 'development';
 export interface Config {
   mode: Mode;
   dataDir: string;
+  /**
+   * The configuration file, when it holds secrets (a master key, a relayer key, a metrics token, a
+   * database password) and other users of the machine may read it: its path and mode (octal), for
+   * the warning at start. Never any of its content.
+   */
+  exposedSecrets?: { path: string; mode: string; settings: string[] };
   host: string;
   port: number;
   publicUrl: string;
@@ -170,8 +176,21 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     deployment: deploymentFrom(file.networks, env),
     rates,
     relayers: relayersFrom(file.networks, env),
+    ...exposedSecretsOf(configPath ?? join(dataDir, 'config.json'), file),
     settlement: settlementSettings(file.settlement ?? {}, mode, chainPollMs),
   };
+}
+
+/** exposedSecrets of the configuration file at `path` as read (`file`), or nothing. */
+function exposedSecretsOf(path: string, file: FileConfig): Pick<Config, 'exposedSecrets'> {
+  const settings: string[] = [];
+  if (file.master_key !== undefined) settings.push('master_key');
+  if (file.metrics_token !== undefined) settings.push('metrics_token');
+  if (typeof file.database_url === 'string' && /^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(file.database_url)) settings.push('database_url');
+  for (const [id, n] of Object.entries(isPlainObject(file.networks) ? file.networks : {})) if (isPlainObject(n) && n.relayer_key !== undefined) settings.push(`networks.${id}.relayer_key`);
+  if (settings.length === 0 || !existsSync(path)) return {};
+  const mode = statSync(path).mode & 0o777;
+  return (mode & 0o077) !== 0 ? { exposedSecrets: { path, mode: `0${mode.toString(8).padStart(3, '0')}`, settings } } : {};
 }
 
 function readConfigFile(path: string, required: boolean): FileConfig {

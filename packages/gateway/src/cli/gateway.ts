@@ -296,6 +296,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   if (config.metrics && !config.metricsToken && config.mode === 'production') {
     logger.warn('GET /metrics is served to anyone who can reach this port: set metrics_token (SPARKPAY_METRICS_TOKEN) for the scraper, or "metrics": false');
   }
+  if (config.exposedSecrets) {
+    const { path, mode, settings } = config.exposedSecrets;
+    logger.warn({ file: path, mode, settings }, `the configuration file holds secrets (${settings.join(', ')}) and other users of this machine can read it (mode ${mode}): chmod 600 it, or give them in the environment or key files`);
+  }
   for (const [network, relayer] of Object.entries(config.relayers)) {
     const exposed = relayer?.exposedFile;
     // The path and mode only: never anything of the key.
