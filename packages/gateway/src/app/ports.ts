@@ -362,8 +362,11 @@ export interface SettlementRepo {
   /** DUE settlements of `network` whose next attempt is due, oldest first. */
   listDue(network: string, nowMs: number, limit: number): Promise<SettlementRecord[]>;
   listByTx(txId: string): Promise<SettlementRecord[]>;
-  /** Writes status, tx, distributed amount, attempts and error of one settlement. */
-  update(s: SettlementRecord): Promise<void>;
+  /**
+   * Writes status, tx, distributed amount, attempts and error of one settlement; with `expected`,
+   * only while its stored status is that one. Whether a row was written.
+   */
+  update(s: SettlementRecord, expected?: SettlementRecord['status']): Promise<boolean>;
   /** Replaces an order's payouts. */
   setPayouts(paymentOrderNo: string, payouts: readonly PayoutRecord[]): Promise<void>;
   view(paymentOrderNo: string): Promise<SettlementView | null>;

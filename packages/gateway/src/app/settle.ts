@@ -554,7 +554,8 @@ export class Settler {
         for (const c of batch) if ((await s.settlements.get(c.st.paymentOrderNo))?.status !== 'DUE') throw new Conflict();
         if (!(await s.settlements.insertTx(txRow))) throw new NonceTaken();
         for (const c of batch) {
-          await s.settlements.update({ ...c.st, status: 'SENT', txId: txRow.id, txHash: signed.hash, distributed: c.held, updatedAt: now });
+          // Still due as read above: a close that forgot it meanwhile (PostgreSQL) stops the batch.
+          if (!(await s.settlements.update({ ...c.st, status: 'SENT', txId: txRow.id, txHash: signed.hash, distributed: c.held, updatedAt: now }, 'DUE'))) throw new Conflict();
           await s.settlements.setPayouts(c.st.paymentOrderNo, payoutsOf(c.st.paymentOrderNo, c.plan, c.held));
         }
         return true;
@@ -655,7 +656,7 @@ export class Settler {
         const count = (await s.settlements.listByTx(existing.id)).filter((x) => x.paymentOrderNo !== st.paymentOrderNo).length + 1;
         await s.settlements.updateTx({ ...existing, status: reopened ? 'SENT' : existing.status, orderCount: count, minedHash: found.hash, blockNumber: found.blockNumber, blockHash: found.blockHash, updatedAt: now });
       }
-      await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now });
+      if (!(await s.settlements.update({ ...st, status: 'SENT', txId: existing?.id ?? found.hash, txHash: found.hash, updatedAt: now }, 'DUE'))) throw new Conflict();
       return true;
     }).catch((err: unknown) => (err instanceof Conflict ? false : Promise.reject(err)));
     if (adopted) deps.log.info({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: found.hash }, 'settlement found on chain and adopted');

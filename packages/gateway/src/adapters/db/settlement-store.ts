@@ -132,8 +132,8 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
       const rows = await q.selectFrom('settlements').selectAll().where('tx_id', '=', txId).orderBy('payment_order_no').execute();
       return rows.map(rowToSettlement);
     },
-    async update(s) {
-      await q
+    async update(s, expected) {
+      let query = q
         .updateTable('settlements')
         .set({
           status: s.status,
@@ -146,8 +146,10 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
           updated_at: s.updatedAt,
           settled_at: s.settledAt,
         })
-        .where('payment_order_no', '=', s.paymentOrderNo)
-        .execute();
+        .where('payment_order_no', '=', s.paymentOrderNo);
+      if (expected !== undefined) query = query.where('status', '=', expected);
+      const r = await query.executeTakeFirst();
+      return r.numUpdatedRows > 0n;
     },
     async setPayouts(paymentOrderNo, payouts) {
       await q.deleteFrom('settlement_payouts').where('payment_order_no', '=', paymentOrderNo).execute();
