@@ -82,6 +82,10 @@ describe('the network check at start', () => {
     expect(usdcOrder.json.code, usdcOrder.json.message).toBe(0);
     const usdcNo = String(usdcOrder.json.data!.payment_order_no);
     const usdcToken = new URL(String(usdcOrder.json.data!.cashier_url)).searchParams.get('t')!;
+    // The cashier does not offer the refused pair, nor network 3, left without a currency for this order.
+    const usdcView = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${usdcNo}?t=${usdcToken}`)).json()) as { options: { network: string; currency: string }[]; available_networks: string[] };
+    expect(usdcView.options).not.toContainEqual(expect.objectContaining({ network: '3', currency: 'USDC' }));
+    expect(usdcView.available_networks).not.toContain('3');
     const usdc = await fetch(`${t.baseUrl}/cashier/api/orders/${usdcNo}/select?t=${usdcToken}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '3', currency: 'USDC' }) });
     expect(usdc.status).toBe(503);
     expect(await usdc.json()).toMatchObject({ error: 'UNAVAILABLE', message: 'payments in USDC on network 3 are not available on this gateway' });

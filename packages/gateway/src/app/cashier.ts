@@ -234,6 +234,10 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // something is still to be sent, as select answers them.
   if (selected && nothingToSend(s, now) !== null) selected = { ...selected, address: '', uri: '' };
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
+  const offered = order.options.filter((o) => {
+    const network = findNetwork(deps.deployment, o.network);
+    return !network || deps.deposits.available?.(network, o.contract) !== false;
+  });
   return {
     ok: true,
     data: {
@@ -248,10 +252,12 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       close_reason: s.closeReason,
       expire_time: s.expireTime,
       now,
-      options: [...order.options]
+      // The pairs open to the payer: a token the network check refused is not offered (nor a
+      // network left without one), though the order was priced in it.
+      options: offered
         .sort((a, b) => (a.network === b.network ? a.currency.localeCompare(b.currency) : a.network.localeCompare(b.network)))
         .map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals) })),
-      available_networks: [...new Set(order.options.map((o) => o.network))].filter((id) => {
+      available_networks: [...new Set(offered.map((o) => o.network))].filter((id) => {
         const network = findNetwork(deps.deployment, id);
         return !!network?.chain.factory && !!network.chain.feeAddress && !!merchant?.wallets[id] && deps.deposits.available?.(network) !== false;
       }),

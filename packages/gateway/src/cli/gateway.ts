@@ -147,8 +147,10 @@ function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly
         logger.error({ network, reason: check.reason }, 'the network\'s chain does not match the configuration (networks.<enum>.chain_id / rpc_urls / factory / forwarder): no deposit addresses are handed out on this network');
         continue;
       }
-      for (const [contract, reason] of check.state === 'OK' ? (check.refused ?? []) : []) {
-        logger.error({ network, contract, reason }, 'a token of the network does not match the configuration (networks.<enum>.currencies): it is not offered for payment on this network');
+      for (const [contract, { reason, absent }] of check.state === 'OK' ? (check.refused ?? []) : []) {
+        // No contract at all: a token this chain does not have (a testnet's); one that disagrees is a configuration error.
+        if (absent) logger.warn({ network, contract, reason }, 'a token of the network has no contract on its chain: it is not offered for payment on this network (networks.<enum>.currencies)');
+        else logger.error({ network, contract, reason }, 'a token of the network does not match the configuration (networks.<enum>.currencies): it is not offered for payment on this network');
       }
       if (check.state === 'OK') logger.info({ network }, 'network checked: its chain id and forwarder factory match the configuration');
     }

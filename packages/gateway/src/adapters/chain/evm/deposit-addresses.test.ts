@@ -1,6 +1,6 @@
 // The check of a network's deployed factory against the configuration, on anvil: deposit
 // addresses are refused on a network whose factory would not settle them.
-import { createPublicClient, http, type Address } from 'viem';
+import { createPublicClient, http, type Address, type PublicClient } from 'viem';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mainnetDeployment, type NetworkDeployment } from '../../../domain/catalogue.js';
 import { settlementPlan } from '../../../domain/settlement-plan.js';
@@ -103,7 +103,7 @@ describe('checkNetwork', () => {
 
   it('is OK when every answering endpoint serves the configured chain and every token has the configured decimals', async () => {
     const net = network({ rpcUrls: [chain.node.rpcUrl, DEAD_RPC] });
-    expect(await checkNetwork(clients(net), net)).toEqual({ state: 'OK' });
+    expect(await checkNetwork(clients(net), net)).toEqual({ state: 'OK', unanswered: 1 });
   });
 
   it('is a MISMATCH when an endpoint serves another chain id, whichever it is', async () => {
@@ -118,7 +118,7 @@ describe('checkNetwork', () => {
     const deposits = new CheckedDepositAddresses();
     const wrongDecimals = withUsdc(usdc18);
     const check = await checkNetwork(clients(wrongDecimals), wrongDecimals);
-    expect(check).toEqual({ state: 'OK', refused: new Map([[usdc18.toLowerCase(), expect.stringContaining('has 18 decimals, not the configured 6')]]) });
+    expect(check).toEqual({ state: 'OK', refused: new Map([[usdc18.toLowerCase(), { reason: expect.stringContaining('has 18 decimals, not the configured 6'), absent: false }]]) });
     await deposits.checkAll([wrongDecimals]);
     expect(deposits.available(wrongDecimals)).toBe(true);
     expect(deposits.available(wrongDecimals, usdc18)).toBe(false);
@@ -128,9 +128,48 @@ describe('checkNetwork', () => {
     expect(deposits.addressFor(plan(), wrongDecimals)).not.toBeNull();
 
     const noCode = withUsdc(freshAddress());
-    expect(await checkNetwork(clients(noCode), noCode)).toMatchObject({ state: 'OK', refused: expect.any(Map) });
+    const absent = await checkNetwork(clients(noCode), noCode);
+    expect(absent.state === 'OK' && [...(absent.refused?.values() ?? [])]).toEqual([{ reason: expect.stringContaining('there is no contract at the USDC contract'), absent: true }]);
     const notToken = withUsdc(chain.factory.factory);
     const r = await checkNetwork(clients(notToken), notToken);
-    expect(r.state === 'OK' && [...(r.refused?.values() ?? [])]).toEqual([expect.stringContaining('does not answer decimals()')]);
+    expect(r.state === 'OK' && [...(r.refused?.values() ?? [])]).toEqual([{ reason: expect.stringContaining('does not answer decimals()'), absent: false }]);
+  });
+
+  it('leaves a network unchecked, not a token refused, when the node fails to answer decimals() (a 429, a timeout), and asks again', async () => {
+    const net = network({ rpcUrls: [chain.node.rpcUrl] });
+    const real = client(chain.node.rpcUrl);
+    let failing = true;
+    // The node answers everything but decimals(), which it fails as an overloaded provider does.
+    const flaky = {
+      ...real,
+      getChainId: () => real.getChainId(),
+      getCode: (a: Parameters<typeof real.getCode>[0]) => real.getCode(a),
+      readContract: (a: Parameters<typeof real.readContract>[0]) => {
+        if (failing && a.functionName === 'decimals') return Promise.reject(new Error('HTTP request failed. Status: 429 Too Many Requests'));
+        return real.readContract(a);
+      },
+    } as unknown as PublicClient;
+    const deposits = new CheckedDepositAddresses();
+    await deposits.checkAll([net], () => [flaky]);
+    expect(deposits.status('4')).toMatchObject({ state: 'UNCHECKED', reason: expect.stringContaining('429') });
+    expect(deposits.available(net, token)).toBe(true);
+    expect(deposits.pending([net])).toBe(true);
+    failing = false;
+    expect([...(await deposits.checkAll([net], () => [flaky]))]).toEqual([['4', { state: 'OK' }]]);
+    expect(deposits.available(net, token)).toBe(true);
+    expect(deposits.pending([net])).toBe(false);
+  });
+
+  it('asks again an endpoint that did not answer, and refuses the network once it shows another chain', async () => {
+    const net = network({ rpcUrls: [chain.node.rpcUrl, DEAD_RPC] });
+    const deposits = new CheckedDepositAddresses();
+    expect([...(await deposits.checkAll([net]))]).toEqual([['4', { state: 'OK', unanswered: 1 }]]);
+    expect(deposits.pending([net])).toBe(true);
+    expect(deposits.available(net)).toBe(true);
+    // The second endpoint comes up, serving another chain.
+    const otherChain = { ...client(chain.node.rpcUrl), getChainId: async () => 1 } as unknown as PublicClient;
+    const changed = await deposits.checkAll([net], () => [client(chain.node.rpcUrl), otherChain]);
+    expect(changed.get('4')).toMatchObject({ state: 'MISMATCH', reason: expect.stringContaining('endpoint 2 of 2 serves chain id 1') });
+    expect(deposits.available(net)).toBe(false);
   });
 });

@@ -8,7 +8,21 @@
 // configuration: a node of another chain (the payer would be sent to the configured chain id), a
 // factory that could not distribute the money, or a token whose contract or decimals are not the
 // configured ones (amounts due would be counted in the wrong unit).
-import { BaseError, createPublicClient, erc20Abi, getAddress, http, type Address, type PublicClient } from 'viem';
+import {
+  AbiDecodingDataSizeTooSmallError,
+  AbiDecodingZeroDataError,
+  BaseError,
+  ContractFunctionRevertedError,
+  ContractFunctionZeroDataError,
+  createPublicClient,
+  erc20Abi,
+  getAddress,
+  http,
+  SliceOffsetOutOfBoundsError,
+  AbiDecodingDataSizeInvalidError,
+  type Address,
+  type PublicClient,
+} from 'viem';
 import type { DepositAddressDeriver } from '../../../app/ports.js';
 import type { NetworkDeployment } from '../../../domain/catalogue.js';
 import { readForwarderCode } from './forwarder-factory.js';
@@ -25,10 +39,36 @@ export const evmDepositAddresses: DepositAddressDeriver = {
 };
 
 /**
- * What a network's nodes said: `UNCHECKED` until one of them answered. `OK` may still refuse some
- * tokens (`refused`: contract, lower case, to the reason): those pairs get no deposit address.
+ * A token the network check refuses: why, and whether there is simply no contract at its address
+ * (`absent`: a token not deployed on this chain, a testnet's, say) rather than one that disagrees
+ * with the configuration (other decimals, not an ERC-20: a configuration error).
  */
-export type FactoryCheck = { state: 'UNCHECKED'; reason: string } | { state: 'OK'; refused?: ReadonlyMap<string, string> } | { state: 'MISMATCH'; reason: string };
+export interface TokenRefusal {
+  reason: string;
+  absent: boolean;
+}
+
+/**
+ * What a network's nodes said: `UNCHECKED` until one of them answered. `OK` may still refuse some
+ * tokens (`refused`: contract, lower case): those pairs get no deposit address; and may have
+ * endpoints that did not answer yet (`unanswered`): it is asked again until each one did.
+ */
+export type FactoryCheck =
+  | { state: 'UNCHECKED'; reason: string }
+  | { state: 'OK'; refused?: ReadonlyMap<string, TokenRefusal>; unanswered?: number }
+  | { state: 'MISMATCH'; reason: string };
+
+/**
+ * Whether a failed contract read is the contract's answer (it reverted, returned nothing or
+ * something that does not decode) rather than the node's or the network's failure (a timeout, a
+ * 429, a refused connection), which says nothing about the token.
+ */
+function contractAnswered(err: unknown): boolean {
+  return (
+    err instanceof BaseError &&
+    err.walk((e) => e instanceof ContractFunctionRevertedError || e instanceof ContractFunctionZeroDataError || e instanceof AbiDecodingZeroDataError || e instanceof AbiDecodingDataSizeTooSmallError || e instanceof AbiDecodingDataSizeInvalidError || e instanceof SliceOffsetOutOfBoundsError) !== null
+  );
+}
 
 /**
  * Compares what the factory at `factory` reports with the configured forwarder. A node that does
@@ -71,12 +111,14 @@ export async function checkNetwork(clients: readonly PublicClient[], network: Ne
   const { factory, forwarder } = network.chain;
   let answering: PublicClient | null = null;
   let silence = 'no RPC endpoint configured';
+  let unanswered = 0;
   for (const [i, client] of clients.entries()) {
     let chainId: number;
     try {
       chainId = await client.getChainId();
     } catch (err) {
       silence = err instanceof BaseError ? err.shortMessage : String(err);
+      unanswered += 1;
       continue;
     }
     if (chainId !== network.chainId) {
@@ -89,29 +131,35 @@ export async function checkNetwork(clients: readonly PublicClient[], network: Ne
     const check = await checkFactory(answering, factory, forwarder);
     if (check.state !== 'OK') return check;
   }
-  const refused = new Map<string, string>();
+  const refused = new Map<string, TokenRefusal>();
   for (const currency of network.currencies) {
     if (!currency.contract) continue;
     const what = `the ${currency.code} contract ${currency.contract}`;
+    const unchecked = (err: unknown): FactoryCheck => ({ state: 'UNCHECKED', reason: err instanceof BaseError ? err.shortMessage : String(err) });
     let code: string | undefined;
     try {
       code = await answering.getCode({ address: getAddress(currency.contract) });
     } catch (err) {
-      return { state: 'UNCHECKED', reason: err instanceof BaseError ? err.shortMessage : String(err) };
+      return unchecked(err);
     }
-    let reason: string | null = null;
-    if (!code || code === '0x') reason = `there is no contract at ${what}`;
-    else {
-      try {
-        const decimals = await answering.readContract({ address: getAddress(currency.contract), abi: erc20Abi, functionName: 'decimals' });
-        if (decimals !== currency.decimals) reason = `${what} has ${decimals} decimals, not the configured ${currency.decimals}: amounts due would be counted in the wrong unit`;
-      } catch (err) {
-        reason = `${what} does not answer decimals() as an ERC-20 token does (${err instanceof BaseError ? err.shortMessage : String(err)})`;
-      }
+    if (!code || code === '0x') {
+      refused.set(currency.contract.toLowerCase(), { reason: `there is no contract at ${what}`, absent: true });
+      continue;
     }
-    if (reason) refused.set(currency.contract.toLowerCase(), reason);
+    let decimals: number;
+    try {
+      decimals = await answering.readContract({ address: getAddress(currency.contract), abi: erc20Abi, functionName: 'decimals' });
+    } catch (err) {
+      // A node that failed says nothing of the token: asked again, not refused for good.
+      if (!contractAnswered(err)) return unchecked(err);
+      refused.set(currency.contract.toLowerCase(), { reason: `${what} does not answer decimals() as an ERC-20 token does (${err instanceof BaseError ? err.shortMessage : String(err)})`, absent: false });
+      continue;
+    }
+    if (decimals !== currency.decimals) {
+      refused.set(currency.contract.toLowerCase(), { reason: `${what} has ${decimals} decimals, not the configured ${currency.decimals}: amounts due would be counted in the wrong unit`, absent: false });
+    }
   }
-  return refused.size > 0 ? { state: 'OK', refused } : { state: 'OK' };
+  return { state: 'OK', ...(refused.size > 0 ? { refused } : {}), ...(unanswered > 0 ? { unanswered } : {}) };
 }
 
 /** Deposit addresses, refused on a network whose chain does not match the configuration (checkNetwork). */
@@ -144,7 +192,7 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
       networks.map(async (network) => {
         if (!checkable(network)) return;
         const before = this.status(network.id);
-        if (before.state === 'OK') return;
+        if (complete(before)) return;
         const result = await checkNetwork(clientsFor(network), network);
         // A node that does not answer changes nothing that was known.
         if (result.state === 'UNCHECKED' && before.state === 'MISMATCH') return;
@@ -157,9 +205,12 @@ export class CheckedDepositAddresses implements DepositAddressDeriver {
 
   /** Whether some network with nodes and a factory is not known to be OK. */
   pending(networks: readonly NetworkDeployment[]): boolean {
-    return networks.some((n) => checkable(n) && this.status(n.id).state !== 'OK');
+    return networks.some((n) => checkable(n) && !complete(this.status(n.id)));
   }
 }
+
+/** Checked for good: OK, every endpoint having answered. */
+const complete = (check: FactoryCheck): boolean => check.state === 'OK' && !check.unanswered;
 
 /** A network whose factory can be asked: nodes, a factory and a forwarder configured. */
 const checkable = (network: NetworkDeployment): boolean => !!network.chain.factory && !!network.chain.forwarder && network.chain.rpcUrls.length > 0;
