@@ -74,6 +74,16 @@ describe.skipIf(!PG_BASE_URL)('the database out of reach (postgres)', () => {
     return line === undefined ? undefined : Number(line.split(' ').pop());
   };
 
+  it('answers 200 on /healthz while every pooled connection is busy with work (a probe in line behind it would call the database down)', async () => {
+    expect((await create()).json.code).toBe(0);
+    // Ten connections (the pool's size) busy for 3 s.
+    const busy = Array.from({ length: 10 }, () => sql`select pg_sleep(3)`.execute(t.gateway.db.kysely));
+    await new Promise((r) => setTimeout(r, 300));
+    const health = await fetch(`${t.baseUrl}/healthz`);
+    expect({ status: health.status, body: await health.json() }).toEqual({ status: 200, body: { status: 'ok' } });
+    await Promise.all(busy);
+  });
+
   it('says so on /healthz and /metrics, answers a signed 50000, and recovers', async () => {
     expect((await create()).json.code).toBe(0);
     expect(await (await fetch(`${t.baseUrl}/healthz`)).json()).toEqual({ status: 'ok' });

@@ -10,6 +10,9 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkNetwork } from '../src/adapters/chain/evm/deposit-addresses.js';
 import { readForwarderCode } from '../src/adapters/chain/evm/forwarder-factory.js';
+import { deployFactory } from '../src/adapters/chain/evm/factory-deploy.js';
+import { mainnetDeployment, type NetworkDeployment } from '../src/domain/catalogue.js';
+import { startRpcProxy } from './rpc-proxy.js';
 import { loadConfig } from '../src/cli/config.js';
 import { inProcess } from './cli-run.js';
 import { rpc } from './chain-setup.js';
@@ -76,5 +79,23 @@ describe('sparkpay network deploy-factory', () => {
     const again = await deploy(configured);
     expect(again.code).toBe(1);
     expect(again.stderr).toContain(`networks.4.factory is already ${out.factory}`);
+  });
+
+  it('reports a deployment whose forwarder cannot be read back with the factory address, never quoting the endpoint URL', async () => {
+    const proxy = await startRpcProxy(chain.node.rpcUrl);
+    try {
+      const key = generatePrivateKey();
+      await rpc(chain, 'anvil_setBalance', [privateKeyToAccount(key).address, toHex(10n ** 18n)]);
+      const base = mainnetDeployment().networks.find((n) => n.id === '4')!;
+      const network: NetworkDeployment = { ...base, chainId: chain.node.chainId, chain: { ...base.chain, rpcUrls: [`${proxy.url}/v3/SECRETAPIKEY0123456789abcdef`] } };
+      // The endpoint answers everything but eth_call (a rate limit, a lagging backend).
+      proxy.fault('http500', ['eth_call']);
+      const r = await deployFactory(network, key, { pollingIntervalMs: 100, timeoutMs: 30_000 });
+      expect(r).toMatchObject({ ok: false, message: expect.stringMatching(/^the factory was deployed at 0x[0-9a-fA-F]{40} \(transaction 0x[0-9a-f]{64}\), but reading its forwarder back failed/) });
+      expect(JSON.stringify(r)).not.toContain('SECRETAPIKEY');
+    } finally {
+      proxy.fault('none');
+      await proxy.close();
+    }
   });
 });

@@ -117,3 +117,46 @@ describe.each(DATABASE_KINDS)('key rotation (%s)', (kind) => {
     expect((await ask(t.merchant)).json.code).toBe(43005);
   });
 });
+
+// While the database does not answer, a 50000 is still signed (the merchant's SDK then reads it
+// instead of taking it for a forgery): with the key that signed for the application within the
+// last minute, else the default key, and never one retired meanwhile (found by review).
+describe('signing while the database does not answer (sqlite)', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind: 'sqlite' });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  async function whileDown<T>(fn: () => Promise<T>): Promise<T> {
+    const store = (t.gateway.platformKeys as unknown as { store: import('../src/app/ports.js').Store }).store;
+    const real = store.platformKeys.activeFor;
+    store.platformKeys.activeFor = () => Promise.reject(new Error('Connection terminated unexpectedly'));
+    try {
+      return await fn();
+    } finally {
+      store.platformKeys.activeFor = real;
+    }
+  }
+
+  it('signs with the key of a moment ago, and never with one retired since its last use', async () => {
+    const deps: AdminDeps = { store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, platformKeys: t.gateway.platformKeys };
+    const m = await t.addMerchant();
+    const defaultSerial = (await t.gateway.platformKeys.signingKeyFor(null)).serial;
+    expect((await t.gateway.platformKeys.signingKeyFor(m.appId)).serial).toBe(m.serial);
+    // Down 30 s after the entry ran out: the key of a moment ago signs.
+    t.clock.advance(ACTIVE_KEY_TTL_MS / 1000 + 30);
+    expect((await whileDown(() => t.gateway.platformKeys.signingKeyFor(m.appId))).serial).toBe(m.serial);
+    // The key leaked: a new one is activated, the old one retired; an hour later the database drops.
+    const added = await addPlatformKey(deps, m.appId, true);
+    if (!added.ok) throw new Error(added.message);
+    t.clock.advance(ACTIVE_KEY_TTL_MS / 1000 + 1);
+    expect(await retirePlatformKey(deps, m.appId, m.serial)).toMatchObject({ ok: true });
+    t.clock.advance(3600);
+    const key = await whileDown(() => t.gateway.platformKeys.signingKeyFor(m.appId));
+    expect(key.serial).not.toBe(m.serial);
+    expect(key.serial).toBe(defaultSerial);
+  });
+});

@@ -14,6 +14,10 @@ export const FIRST_DEFAULT_SERIAL = 'DEFAULT0000000000001';
 
 /** How long the AppID → active serial mapping is trusted before it is read again (a key activated by the CLI signs within it). */
 export const ACTIVE_KEY_TTL_MS = 5_000;
+/** How long after its cache entry ran out a key may still sign while the database does not answer. */
+const STALE_SIGNING_MS = 60_000;
+/** Applications whose signing key is cached at once, at most. */
+const MAX_ACTIVE_ENTRIES = 10_000;
 
 export class PlatformKeys {
   private readonly decrypted = new Map<string, KeyObject>();
@@ -91,13 +95,17 @@ export class PlatformKeys {
       record = (appId !== null ? await this.store.platformKeys.activeFor(appId) : null) ?? (await this.ensureDefault());
     } catch (err) {
       // The database does not answer: the answer that says so (50000) is still signed, with the
-      // key that last signed for this application in this process, else the default key. Only
-      // for a moment of such an outage can that be a key retired meanwhile.
-      const stale = cached ?? this.active.get('');
+      // key that signed for this application in this process within the last minute (retiring it
+      // takes its successor signing first, and the database: not in that minute), else with the
+      // default key, which is never retired (ADR 0011).
+      const recent = cached && cached.until + STALE_SIGNING_MS >= now ? cached : undefined;
+      const stale = recent ?? this.active.get('');
       const key = stale && this.decrypted.get(stale.serial);
       if (stale && key) return { serial: stale.serial, privateKey: key };
       throw err;
     }
+    // Bounded: answers to made-up AppIDs are cached too (as the default key's).
+    if (this.active.size >= MAX_ACTIVE_ENTRIES) this.active.clear();
     this.active.set(cacheKey, { serial: record.serial, until: now + ACTIVE_KEY_TTL_MS });
     return { serial: record.serial, privateKey: this.unseal(record) };
   }

@@ -218,15 +218,15 @@ describe('loadConfig', () => {
   });
 
   it('notes a configuration file holding secrets that other users can read (for the warning at start), naming the settings only', () => {
-    const dir = dataDir({ master_key: 'ab'.repeat(32), database_url: 'postgres://shop:pw@db.example/pay', networks: { '4': { relayer_key: `0x${'ef'.repeat(32)}` } } });
+    const dir = dataDir({ master_key: 'ab'.repeat(32), database_url: 'postgres://shop:pw@db.example/pay', networks: { '4': { relayer_key: `0x${'ef'.repeat(32)}` }, '2': { rpc_urls: ['https://mainnet.infura.io/v3/0123456789abcdef0123'] } } });
     const file = join(dir, 'config.json');
     chmodSync(file, 0o644);
     const config = loadConfig('production', { SPARKPAY_DATA_DIR: dir });
-    expect(config.exposedSecrets).toEqual({ path: file, mode: '0644', settings: ['master_key', 'database_url', 'networks.4.relayer_key'] });
+    expect(config.exposedSecrets).toEqual({ path: file, mode: '0644', settings: ['master_key', 'database_url', 'networks.2.rpc_urls', 'networks.4.relayer_key'] });
     chmodSync(file, 0o600);
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir }).exposedSecrets).toBeUndefined();
     // Nothing secret in it: nothing to say, whatever its mode.
-    const plain = dataDir({ port: 8081, database_url: 'postgres://db.example/pay' });
+    const plain = dataDir({ port: 8081, database_url: 'postgres://db.example/pay', networks: { '4': { rpc_urls: ['http://127.0.0.1:8545', 'https://polygon.example/rpc'] } } });
     chmodSync(join(plain, 'config.json'), 0o644);
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: plain }).exposedSecrets).toBeUndefined();
   });

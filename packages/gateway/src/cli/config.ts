@@ -4,6 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Hex } from 'viem';
 import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
+import { urlSecrets } from '../domain/endpoint-secrets.js';
 import { join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
@@ -187,7 +188,12 @@ function exposedSecretsOf(path: string, file: FileConfig): Pick<Config, 'exposed
   if (file.master_key !== undefined) settings.push('master_key');
   if (file.metrics_token !== undefined) settings.push('metrics_token');
   if (typeof file.database_url === 'string' && /^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(file.database_url)) settings.push('database_url');
-  for (const [id, n] of Object.entries(isPlainObject(file.networks) ? file.networks : {})) if (isPlainObject(n) && n.relayer_key !== undefined) settings.push(`networks.${id}.relayer_key`);
+  for (const [id, n] of Object.entries(isPlainObject(file.networks) ? file.networks : {})) {
+    if (!isPlainObject(n)) continue;
+    if (n.relayer_key !== undefined) settings.push(`networks.${id}.relayer_key`);
+    // An endpoint URL with credentials in it (a provider's API key in the path, a password).
+    if (Array.isArray(n.rpc_urls) && n.rpc_urls.some((u) => typeof u === 'string' && urlSecrets(u).some((part) => !u.startsWith(part) && !part.startsWith(u)))) settings.push(`networks.${id}.rpc_urls`);
+  }
   if (settings.length === 0 || !existsSync(path)) return {};
   const mode = statSync(path).mode & 0o777;
   return (mode & 0o077) !== 0 ? { exposedSecrets: { path, mode: `0${mode.toString(8).padStart(3, '0')}`, settings } } : {};

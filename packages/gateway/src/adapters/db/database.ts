@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, sql, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -16,7 +16,23 @@ export interface Db {
   readonly dialect: Dialect;
   /** Where the data lives, without credentials (for logs and `--json` output). */
   readonly description: string;
+  /** Whether the database answers now (GET /healthz): within 2 s, without waiting for a busy pool. */
+  answers(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/** How long `answers` waits for `select 1`. */
+const ANSWER_TIMEOUT_MS = 2_000;
+
+/** Whether `select 1` answers within ANSWER_TIMEOUT_MS. */
+async function selectOne(kysely: Kysely<Database>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ANSWER_TIMEOUT_MS)));
+  try {
+    return await Promise.race([sql`select 1`.execute(kysely).then(() => true, () => false), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface OpenOptions {
@@ -76,6 +92,7 @@ function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
     kysely,
     dialect: 'sqlite',
     description: `sqlite:${path}`,
+    answers: () => selectOne(kysely),
     close: async () => {
       await kysely.destroy();
       await checkpointer?.stop();
@@ -190,10 +207,23 @@ function openPostgres(url: string, max: number): Db {
   // used to end the gateway). The pool then opens new connections.
   pool.on('error', () => undefined);
   pool.on('connect', (client) => client.on('error', () => undefined));
+  // When a connection last came back from a query without an error (a database at work).
+  let lastGoodRelease = -Infinity;
+  pool.on('release', (err: Error | undefined) => {
+    if (!err) lastGoodRelease = performance.now();
+  });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   const safe = new URL(url);
   safe.password = '';
-  return { kysely, dialect: 'postgres', description: `postgres:${safe.host}${safe.pathname}`, close: () => kysely.destroy() };
+  return {
+    kysely,
+    dialect: 'postgres',
+    description: `postgres:${safe.host}${safe.pathname}`,
+    // Every connection busy is a database at work, as long as they keep coming back healthy: a
+    // probe would wait in line behind the load and call a busy database down.
+    answers: async () => (pool.idleCount === 0 && pool.totalCount >= max ? performance.now() - lastGoodRelease < 10_000 : selectOne(kysely)),
+    close: () => kysely.destroy(),
+  };
 }
 
 /** True when an insert failed on a primary key or unique constraint, on either database. */

@@ -42,7 +42,13 @@ export async function deployFactory(
   }
   const configured = network.chain.factory;
   if (configured) {
-    const code = await clients.public.getCode({ address: getAddress(configured) }).catch(() => undefined);
+    let code: string | undefined;
+    try {
+      code = await clients.public.getCode({ address: getAddress(configured) });
+    } catch (err) {
+      // Not known to be absent: deploying a second factory on a doubt would be the worse mistake.
+      return { ok: false, message: `${where} did not answer whether networks.${network.id}.factory ${configured} exists: ${why(err)}; nothing deployed` };
+    }
     if (code && code !== '0x') {
       return { ok: false, message: `networks.${network.id}.factory is already ${configured}, a contract on chain ${chainId}; remove factory and forwarder from the configuration to deploy another (orders already paid keep settling through theirs only if it stays configured)` };
     }
@@ -70,6 +76,12 @@ export async function deployFactory(
   }
   if (receipt.status !== 'success' || !receipt.contractAddress) return { ok: false, message: `the deployment ${txHash} reverted (gas used ${receipt.gasUsed})` };
   const factory = getAddress(receipt.contractAddress);
-  const code = await readForwarderCode(clients.public, factory);
+  let code: Awaited<ReturnType<typeof readForwarderCode>>;
+  try {
+    code = await readForwarderCode(clients.public, factory);
+  } catch (err) {
+    // Deployed: the operator needs the address whatever the read says (the start checks it again).
+    return { ok: false, message: `the factory was deployed at ${factory} (transaction ${txHash}), but reading its forwarder back failed: ${why(err)}; configure factory ${factory} and take forwarder from its implementation() once the endpoint answers` };
+  }
   return { ok: true, factory, forwarder: code.implementation, initCodeHash: code.initCodeHash, txHash, gasUsed: receipt.gasUsed, relayer: account.address, chainId, block: Number(receipt.blockNumber) };
 }
