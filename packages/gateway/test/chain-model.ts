@@ -76,6 +76,11 @@ export interface ModelOrder {
   addressB: string | null;
   decimals: number;
   due: bigint;
+  /**
+   * Base units below the currency's precision (native coins: 18 decimals, precision 8): money
+   * within it of the amount due is that amount (lifecycle `slack`).
+   */
+  slack: bigint;
   expireTime: number;
   /** The order's pair now (the cashier's last choice, or the pair the money showed). */
   pair: Pair;
@@ -263,7 +268,7 @@ export function observe(o: ModelOrder, pass: Pair, before: ReadonlyMap<string, R
   const held = (pair: Pair) => rows.filter(([, r]) => r.pair === pair && live(r)).reduce((sum, [, r]) => sum + r.amount, 0n);
   const own = held(o.pair);
   const theirs = held(other);
-  if (o.status !== 'COMPLETED' && !o.settling && theirs > 0n && own < o.due && (own === 0n || theirs >= o.due)) {
+  if (o.status !== 'COMPLETED' && !o.settling && theirs > 0n && own + o.slack < o.due && (own === 0n || theirs + o.slack >= o.due)) {
     o.pair = other;
     events.push(`money on pair ${other} selects it over ${was.pair}'s ${own === 0n ? 'none' : 'short amount'} (${o.status})`);
   }
@@ -292,10 +297,10 @@ export function observe(o: ModelOrder, pass: Pair, before: ReadonlyMap<string, R
     else if (seen > o.seen || elsewhere) raised = 'PAID_LATE';
     if (elsewhere) events.push(reorged ? 'elsewhere on an ended order: REVERTED wins' : seen > o.seen ? 'elsewhere on an ended order with late money' : `elsewhere on an ended order: PAID_LATE${before0 === 'PAID_LATE' ? ' again' : ''}`);
   } else {
-    const target = final >= o.due ? 'PAID' : seen > 0n ? 'PAYING' : 'PENDING';
+    const target = final + o.slack >= o.due ? 'PAID' : seen > 0n ? 'PAYING' : 'PENDING';
     const status = reorged || RANK[target] >= RANK[o.status] ? target : o.status;
     if (reorged) raised = 'REVERTED';
-    else if (status === 'PAID' && final > o.due) raised = 'OVERPAID';
+    else if (status === 'PAID' && final > o.due + o.slack) raised = 'OVERPAID';
     else if (status === 'PAYING' && allFinal && final > 0n && final < o.due) raised = 'UNDERPAID';
     if (status === 'PAID' && o.status !== 'PAID') {
       types.push('ORDER_PAID');

@@ -33,6 +33,19 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
   const query = async (requestNo: string) => (await api(t.baseUrl, { path: `/v4/pay/orders/${m.merchantNo}/${requestNo}`, merchant: m, clock: t.clock })).json.data!;
   const notes = async (no: string) => (await t.gateway.store.notifications.listByOrder(no)).map((n) => ({ type: n.notifyType, seq: n.sequence, payload: JSON.parse(n.payload) as Record<string, unknown> }));
 
+  // USDT on BNB Smart Chain has 18 decimals and a precision of 6: a wallet converting 10.5 through a
+  // floating-point number sends 10.499999999999. Short by less than one precision unit is the
+  // amount due (the payer could not even be asked for the rest); one unit short is UNDERPAID.
+  it('takes a payment short by less than one unit of the currency precision for the amount due, and one unit short as short', async () => {
+    const dust = await newOrder();
+    await observeTransfer(t, { paymentOrderNo: dust.paymentOrderNo, network: '3', amount: 10_499_999_999_999n * 10n ** 6n });
+    expect(await query(dust.requestNo)).toMatchObject({ pay_status: 'PAID', real_pay_network: '3', real_pay_amount: '10.499999999999' });
+    expect((await query(dust.requestNo)).pay_exception).toBeUndefined();
+    const short = await newOrder();
+    await observeTransfer(t, { paymentOrderNo: short.paymentOrderNo, network: '3', amount: 10_499_999n * 10n ** 12n });
+    expect(await query(short.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+  });
+
   // The totals of two pairs must not be compared as if in one unit (18-decimal BSC USDT vs 6-decimal Polygon USDT).
   for (const [label, first, firstAmount] of [
     ['control: a 6-decimal pair first (Ethereum USDT)', '2', 1_000_000n],

@@ -7,6 +7,7 @@ import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
 import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
+import { paymentSlack } from '../domain/money.js';
 import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
 import { MAX_LISTED_PAYMENTS, selectedOption } from './order-view.js';
@@ -83,8 +84,15 @@ function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: 
  * What is left to send to the chosen pair once part of its amount arrived (seen, final or not):
  * 0 when nothing arrived yet, when all of it did, or when no pair is chosen.
  */
-function remainderOf(s: OrderRecord['state']): bigint {
-  return s.due !== null && s.received.seen > 0n && s.due > s.received.seen ? s.due - s.received.seen : 0n;
+function remainderOf(s: OrderRecord['state'], slack: bigint): bigint {
+  // Within the slack below the currency's precision, what arrived is the amount due (lifecycle).
+  return s.due !== null && s.received.seen > 0n && s.due > s.received.seen + slack ? s.due - s.received.seen : 0n;
+}
+
+/** The order's slack below its chosen pair's currency precision (0 before a pair is chosen). */
+function slackOfOrder(order: OrderRecord): bigint {
+  const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
+  return option ? paymentSlack(option.decimals, option.precision) : 0n;
 }
 
 /**
@@ -93,11 +101,11 @@ function remainderOf(s: OrderRecord['state']): bigint {
  * (which refuses). Money sent after that would only be PAID_LATE, or excess, for the merchant to
  * sort out.
  */
-function nothingToSend(s: OrderRecord['state'], nowSec: number): string | null {
+function nothingToSend(s: OrderRecord['state'], nowSec: number, slack: bigint): string | null {
   if (s.status === 'CLOSED') return 'the order is closed; do not send anything';
   // Nothing more is to be sent to a paid order (the page shows it paid; a wallet asking is told so).
   if (s.status === 'PAID' || s.status === 'COMPLETED') return `the order is ${s.status}; do not send anything more`;
-  if (s.due !== null && s.received.seen > 0n && remainderOf(s) === 0n) return 'the amount due has arrived and is being confirmed; do not send anything more';
+  if (s.due !== null && s.received.seen > 0n && remainderOf(s, slack) === 0n) return 'the amount due has arrived and is being confirmed; do not send anything more';
   // Past the deadline the expiry worker closes the order (once the chain scan has covered the
   // deadline): nothing more is to be sent, whatever arrived before (the order view still shows
   // the chosen pair while money sent in time confirms).
@@ -188,7 +196,7 @@ export function payerState(order: OrderRecord, hasSelection: boolean, nowSeconds
       return s.closeReason === 'EXPIRED' ? 'EXPIRED' : 'CLOSED';
     case 'PAYING':
       // Everything seen is final and still short: the payer must send the rest.
-      return s.received.seen === s.received.final && s.due !== null && s.received.final < s.due ? 'UNDERPAID' : 'CONFIRMING';
+      return s.received.seen === s.received.final && s.due !== null && s.received.final + slackOfOrder(order) < s.due ? 'UNDERPAID' : 'CONFIRMING';
     case 'PENDING':
       return hasSelection ? 'AWAITING' : 'CHOOSE';
     default: {
@@ -229,10 +237,10 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
-  const short = option ? remainderOf(s) : 0n;
+  const short = option ? remainderOf(s, slackOfOrder(order)) : 0n;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
-  if (selected && nothingToSend(s, now) !== null) selected = { ...selected, address: '', uri: '' };
+  if (selected && nothingToSend(s, now, slackOfOrder(order)) !== null) selected = { ...selected, address: '', uri: '' };
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   const offered = order.options.filter((o) => {
     const network = findNetwork(deps.deployment, o.network);
@@ -311,7 +319,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
   }
-  const why = nothingToSend(order.state, nowSeconds(deps.clock));
+  const why = nothingToSend(order.state, nowSeconds(deps.clock), slackOfOrder(order));
   if (why !== null) return { ok: false, reason: 'NOT_SELECTABLE', message: why };
   const network = findNetwork(deps.deployment, networkId);
   const merchant = await deps.store.merchants.get(order.merchantNo);
@@ -366,7 +374,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!deposit) return CONFLICT;
   // The pair chosen again after part of the amount arrived: what is left to send (the order view
   // shows it as `remaining`), so that a wallet following this answer does not pay it all again.
-  const short = same ? remainderOf(order.state) : 0n;
+  const short = same ? remainderOf(order.state, slackOfOrder(order)) : 0n;
   return { ok: true, data: selectedView(network, option, deposit, short > 0n ? short : option.amountBase) };
 }
 

@@ -3,6 +3,7 @@
 // (network, tx hash, log index) and the order's totals are recomputed from all its rows in
 // the same transaction as the state change.
 import type { OrderFact } from '../domain/lifecycle.js';
+import { paymentSlack } from '../domain/money.js';
 import { applyFact, committed, transition, type Applied, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
 import type { StoreTx } from './ports.js';
 import type { OrderRecord, PaymentRecord } from './records.js';
@@ -130,6 +131,8 @@ function observe(
       ...(distributed !== null ? { distributed } : {}),
       // Decided (and stored) even when the new pair's totals equal what it held before.
       ...(switched ? { switched } : {}),
+      // Below the currency's precision, money short of (or beyond) the amount due is that amount.
+      ...slackFact(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }), order.state.due),
     };
   }
   return { writes: [...writes.values()], entered, fact };
@@ -139,6 +142,15 @@ type PairOf = Pick<PaymentRecord, 'network' | 'currency'>;
 const inSelectedPair = (order: OrderRecord, p: PairOf) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency;
 /** The option of `p`'s pair among those the order carries (undefined: not offered, or not loaded). */
 const optionOf = (order: OrderRecord, p: PairOf) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
+
+/** The base units below `option`'s currency precision (0 for an unknown option). */
+const slackOf = (option: OrderRecord['options'][number] | undefined): bigint => (option ? paymentSlack(option.decimals, option.precision) : 0n);
+
+/** The fact's `slack` for the pair counted (absent when none, or when it would not be below the amount due). */
+function slackFact(option: OrderRecord['options'][number] | undefined, due: bigint): { slack?: bigint } {
+  const slack = slackOf(option);
+  return slack > 0n && slack < due ? { slack } : {};
+}
 
 /** Money (a transfer still on the chain) at the address of one of the order's pairs other than its own. */
 export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>): boolean {
@@ -183,9 +195,10 @@ function takeoverOf(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>
     others.set(option, { seen: sum.seen + p.amount, first: Math.min(sum.first, p.createdAt) });
   }
   if (others.size === 0) return undefined;
-  if (order.state.due !== null && own >= order.state.due) return undefined;
+  const ownSlack = slackOf(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }));
+  if (order.state.due !== null && own + ownSlack >= order.state.due) return undefined;
   const byFirst = [...others].sort((a, b) => a[1].first - b[1].first);
-  const covering = byFirst.find(([option, sum]) => sum.seen >= option.amountBase);
+  const covering = byFirst.find(([option, sum]) => sum.seen + slackOf(option) >= option.amountBase);
   if (covering) return covering[0];
   return own === 0n ? byFirst[0]![0] : undefined;
 }

@@ -15,6 +15,7 @@ type OpenStatus = keyof typeof OPEN_RANK;
  */
 function assertTotals(f: PaymentsObserved): void {
   if (f.due <= 0n) throw new RangeError(`due must be positive, got ${f.due}`);
+  if (f.slack !== undefined && (f.slack < 0n || f.slack >= f.due)) throw new RangeError(`slack must be in [0, due), got ${f.slack}`);
   if (f.final < 0n || f.seen < f.final) {
     throw new RangeError(`need 0 <= final <= seen, got final=${f.final} seen=${f.seen}`);
   }
@@ -47,7 +48,7 @@ export function observePayments(order: OrderState, f: PaymentsObserved, now: num
 
 /** The status the totals alone call for. */
 function statusFromTotals(f: PaymentsObserved): OpenStatus {
-  if (f.final >= f.due) return 'PAID';
+  if (f.final + (f.slack ?? 0n) >= f.due) return 'PAID';
   return f.seen > 0n ? 'PAYING' : 'PENDING';
 }
 
@@ -67,7 +68,7 @@ function observeOpen(
   // hear about (the status in the same notification shows the rest).
   let raised: PayException | null = null;
   if (reverted) raised = 'REVERTED';
-  else if (status === 'PAID' && f.final > f.due) raised = 'OVERPAID';
+  else if (status === 'PAID' && f.final > f.due + (f.slack ?? 0n)) raised = 'OVERPAID';
   else if (status === 'PAYING' && f.allFinal && f.final > 0n && f.final < f.due) raised = 'UNDERPAID';
   // A standing condition notifies when the flag changes; every reorg is a new event.
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);
@@ -101,7 +102,7 @@ function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean)
   // one-shot forwarder's address, ADR 0009, for the merchant to resolve). Once money came after
   // the completion (PAID_LATE), any of it confirming is that same standing condition: the totals
   // cannot tell which money confirmed, and PAID_LATE must not turn into OVERPAID and back.
-  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due) {
+  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due + (f.slack ?? 0n)) {
     raised = order.exception !== 'PAID_LATE' && f.distributed !== undefined && f.final <= f.distributed ? 'OVERPAID' : 'PAID_LATE';
   }
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);

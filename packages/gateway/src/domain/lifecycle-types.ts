@@ -72,8 +72,11 @@ export type OrderFact =
    * (money final beyond it sits there; absent: unknown, taken as nothing beyond the amount due).
    * `switched`: the totals are of another pair than the order's last decision (the money selected
    * it): decided afresh even when they equal the stored ones.
+   * `slack`: base units below the currency's precision (absent: 0): money within it of the amount
+   * due is the amount due, neither short (a payer's wallet rounding 10.5 USDT of 18 decimals to
+   * 10.499999999999 would otherwise be asked for 0.000000000001 USDT it cannot send) nor over.
    */
-  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean; distributed?: bigint; switched?: boolean }
+  | { kind: 'PAYMENTS_OBSERVED'; due: bigint; seen: bigint; final: bigint; allFinal: boolean; lost?: boolean; elsewhere?: boolean; distributed?: bigint; switched?: boolean; slack?: bigint }
   /**
    * The settlement transaction became final on chain. `elsewhere`: money is at the address of
    * another of the order's pairs, which this settlement does not pay out. Absent is false.

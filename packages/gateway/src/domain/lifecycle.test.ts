@@ -524,6 +524,32 @@ function checkStep(prev: OrderState, fact: OrderFact, now: number): OrderState {
   return next;
 }
 
+describe('decide: money within the slack below the currency precision', () => {
+  // 18-decimal USDT with a precision of 6: 10^12 - 1 base units of slack. Due 10.5 USDT.
+  const DUE = 10_500_000n * 10n ** 12n;
+  const SLACK = 10n ** 12n - 1n;
+  const observe = (final: bigint, slack: bigint | null = SLACK) => decide(pending, { ...obs(DUE, final, final), ...(slack === null ? {} : { slack }) }, BEFORE);
+
+  it('is the amount due: a payment short by less than one precision unit is PAID, one beyond it by as little is not OVERPAID', () => {
+    for (const final of [DUE - SLACK, DUE - 1n, DUE, DUE + 1n, DUE + SLACK]) {
+      const d = observe(final);
+      expect(d.ok && d.next).toMatchObject({ status: 'PAID', exception: null, received: { final } });
+    }
+  });
+
+  it('is short or over from one precision unit on, and without slack every base unit counts', () => {
+    expect(observe(DUE - SLACK - 1n)).toMatchObject({ ok: true, next: { status: 'PAYING', exception: 'UNDERPAID' } });
+    expect(observe(DUE + SLACK + 1n)).toMatchObject({ ok: true, next: { status: 'PAID', exception: 'OVERPAID' } });
+    expect(observe(DUE - 1n, null)).toMatchObject({ ok: true, next: { status: 'PAYING', exception: 'UNDERPAID' } });
+    expect(observe(DUE + 1n, null)).toMatchObject({ ok: true, next: { status: 'PAID', exception: 'OVERPAID' } });
+  });
+
+  it('refuses a slack that is negative or not below the amount due (a caller bug)', () => {
+    expect(() => observe(DUE, -1n)).toThrow(RangeError);
+    expect(() => observe(DUE, DUE)).toThrow(RangeError);
+  });
+});
+
 describe('decide: properties', () => {
   it('runs of facts keep every lifecycle invariant', () => {
     fc.assert(

@@ -105,3 +105,12 @@ export function ratToDecimal(r: Rational): string | null {
   const frac = digits.slice(cut).replace(/0+$/, '');
   return `${neg ? '-' : ''}${digits.slice(0, cut)}${frac ? `.${frac}` : ''}`;
 }
+
+/**
+ * Base units of a token below its currency's precision (10^(decimals - precision) - 1; 0 when the
+ * token has no more decimals than the precision): the most a payment can fall short of, or go
+ * beyond, an amount due while still being that amount (lifecycle `slack`).
+ */
+export function paymentSlack(decimals: number, precision: number): bigint {
+  return decimals > precision ? pow10(decimals - precision) - 1n : 0n;
+}
