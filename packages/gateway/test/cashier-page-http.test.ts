@@ -142,13 +142,26 @@ describe('cashier page over HTTP', () => {
     expect(en).toContain('简体中文</a>');
   });
 
+  it('names money that arrived at the address of another of the order\'s pairs, which does not count, in the page and the JSON API', async () => {
+    const o = await newOrder({ total_amount: '10' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    await observeTransfer(t, { paymentOrderNo: o.no, amount: 4_000_000n });
+    // 2 USDT at an address handed out for BNB Smart Chain (18 decimals): not its whole amount, so it does not take the order over.
+    await observeTransfer(t, { paymentOrderNo: o.no, network: '3', amount: 2n * 10n ** 18n });
+    const html = await (await page(o.path)).text();
+    expect(html).toContain('2 USDT arrived on BNB Smart Chain at an address this order no longer takes payment at: it does not count toward this order.');
+    expect(html).toContain('Send the remaining 6 USDT on Polygon to the address below.');
+    const json = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${encodeURIComponent(o.token)}`)).json()) as { elsewhere: unknown };
+    expect(json.elsewhere).toEqual([{ network: '3', currency: 'USDT', amount: '2' }]);
+  });
+
   it('shows the remainder of an underpaid order and an expired order without its address', async () => {
     const o = await newOrder({ total_amount: '10' });
     await postForm(o.no, o.token, 'option=4%3AUSDT');
     await observeTransfer(t, { paymentOrderNo: o.no, amount: 4_000_000n });
     const under = await (await page(o.path)).text();
     expect(under).toContain('Received 4 USDT, less than the amount due.');
-    expect(under).toContain('Send the remaining 6 USDT to the same address.');
+    expect(under).toContain('Send the remaining 6 USDT on Polygon to the address below.');
     expect(under).toContain('<code id="amount" aria-labelledby="amount-label">6</code>');
     expect(under).toMatch(/uint256=6000000"/);
 

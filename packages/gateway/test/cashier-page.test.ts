@@ -233,7 +233,7 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     await context.close();
   });
 
-  it('an underpaid order shows the remainder to send to the same address, then paid once topped up', async () => {
+  it('an underpaid order shows the remainder to send to the same address, on its network, then paid once topped up', async () => {
     const order = await newOrder({ total_amount: '10' });
     const { context, page, traffic } = await openPage({ ...PHONE, locale: 'en-US' });
     await page.goto(order.url);
@@ -247,7 +247,7 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     await mine(chain, CONFIRMATIONS - 1);
     await scan();
     await statusIs(page, 'Received 4 USDT, less than the amount due.');
-    expect(await text(page, '#remaining')).toBe('Send the remaining 6 USDT to the same address.');
+    expect(await text(page, '#remaining')).toBe('Send the remaining 6 USDT on Polygon to the address below.');
     expect(await text(page, '#address')).toBe(address);
     const rest = await text(page, '#amount');
     expect(rest).toBe('6');

@@ -26,7 +26,8 @@
 
   function signature(v) {
     var payments = (v.payments || []).map(function (p) { return p.tx_hash + ':' + p.confirmations + ':' + p.status; }).join(',');
-    return [v.payer_state, v.selected ? v.selected.network + ':' + v.selected.currency : '', payments, v.remaining || '', v.pay_exception || ''].join('|');
+    var elsewhere = (v.elsewhere || []).map(function (e) { return e.network + ':' + e.currency + ':' + e.amount; }).join(',');
+    return [v.payer_state, v.selected ? v.selected.network + ':' + v.selected.currency : '', payments, v.remaining || '', v.pay_exception || '', elsewhere].join('|');
   }
 
   function schedule(ms) {

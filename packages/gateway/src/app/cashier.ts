@@ -177,6 +177,12 @@ export interface CashierOrderView {
   remaining_base: string | null;
   /** No further change is expected from the payer's side (paid, or closed). */
   final: boolean;
+  /**
+   * Money at the address of another of the order's pairs than the one it counts (a payer who paid
+   * an address handed out before a switch), per pair: it does not count toward the order (the
+   * merchant sorts it out). Empty before a pair is chosen.
+   */
+  elsewhere: { network: string; currency: string; amount: string }[];
 }
 
 /**
@@ -217,6 +223,17 @@ function paymentViews(payments: readonly PaymentRecord[], option: OrderOptionRec
     list: kept.map((p) => ({ tx_hash: p.txHash, amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status })),
     count: inPair.length,
   };
+}
+
+/** Money still on the chain at the addresses of the order's other pairs, per pair (cashier view `elsewhere`). */
+function elsewhereOf(order: OrderRecord, counted: OrderOptionRecord, payments: readonly PaymentRecord[]): CashierOrderView['elsewhere'] {
+  const sums = new Map<OrderOptionRecord, bigint>();
+  for (const p of payments) {
+    if (p.status === 'REVERTED' || (p.network === counted.network && p.currency === counted.currency)) continue;
+    const option = order.options.find((o) => o.network === p.network && o.currency === p.currency);
+    if (option) sums.set(option, (sums.get(option) ?? 0n) + p.amount);
+  }
+  return [...sums].map(([o, amount]) => ({ network: o.network, currency: o.currency, amount: formatAmount(amount, o.decimals) }));
 }
 
 /** The order as the payer's page shows it. */
@@ -278,6 +295,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       remaining: open && option && short > 0n ? formatAmount(short, option.decimals) : null,
       remaining_base: open && option && short > 0n ? short.toString() : null,
       final: state === 'PAID' || state === 'EXPIRED' || state === 'CLOSED',
+      elsewhere: option ? elsewhereOf(order, option, payments) : [],
     },
   };
 }

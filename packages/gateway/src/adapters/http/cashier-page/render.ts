@@ -27,7 +27,8 @@ export interface PageContext {
 export function viewSignature(v: CashierOrderView): string {
   const payments = v.payments.map((p) => `${p.tx_hash}:${p.confirmations}:${p.status}`).join(',');
   // The pair, not the address: a closed order's page must not carry its address anywhere.
-  return [v.payer_state, v.selected ? `${v.selected.network}:${v.selected.currency}` : '', payments, v.remaining ?? '', v.pay_exception ?? ''].join('|');
+  const elsewhere = (v.elsewhere ?? []).map((e) => `${e.network}:${e.currency}:${e.amount}`).join(',');
+  return [v.payer_state, v.selected ? `${v.selected.network}:${v.selected.currency}` : '', payments, v.remaining ?? '', v.pay_exception ?? '', elsewhere].join('|');
 }
 
 /** The payment request to show: for an underpaid order, the same address and the remainder. */
@@ -86,7 +87,9 @@ function statusText(v: CashierOrderView, t: Translate, lang: Language): string {
 
 function statusSection(v: CashierOrderView, t: Translate, lang: Language): string {
   const notes: string[] = [];
-  if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency }))}</p>`);
+  if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>`);
+  // Money the payer sent to an address of another pair (handed out before a switch): named, so it is not sent again.
+  for (const e of v.elsewhere ?? []) notes.push(`<p class="note elsewhere">${esc(t('elsewhere', { amount: formatDecimal(e.amount, lang), currency: e.currency, network: networkName(e.network) }))}</p>`);
   if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
   if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
   // Only while the reorganised payment is still missing: once it is mined again the note would invite a second payment.
