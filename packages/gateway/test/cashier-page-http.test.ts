@@ -42,7 +42,7 @@ describe('cashier page over HTTP', () => {
     expect(html).toContain('Blue &lt;b&gt;mug&lt;/b&gt; &amp; &quot;saucer&quot;');
     expect(html).not.toContain('<b>mug');
     expect(html).toContain('10.50 USDT');
-    expect(html).toMatch(/<button type="submit" name="option" value="4:USDT"[^>]*>[\s\S]*?USDT on Polygon/);
+    expect(html).toMatch(/<button type="submit" id="option-4-USDT" name="option" value="4:USDT"[^>]*>[\s\S]*?USDT on Polygon/);
     expect(html).toContain('id="countdown" data-seconds="1800">30:00<');
     // No inline script, style or event handler anywhere; scripts and styles from our origin only.
     expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/cashier\/assets\/)[^>]*>/);

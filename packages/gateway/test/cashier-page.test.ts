@@ -242,11 +242,14 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     const address = (await text(page, '#address')) as Address;
     expect(await text(page, '#amount')).toBe('10');
     await mark(page);
+    // A keyboard user on the amount's copy button keeps the focus there when the page updates.
+    await page.focus('#copy-amount');
 
     await chain.pay(usdt, address, parseUnits('4', 6));
     await mine(chain, CONFIRMATIONS - 1);
     await scan();
     await statusIs(page, 'Received 4 USDT, less than the amount due.');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('copy-amount');
     expect(await text(page, '#remaining')).toBe('Send the remaining 6 USDT on Polygon to the address below.');
     expect(await text(page, '#address')).toBe(address);
     const rest = await text(page, '#amount');

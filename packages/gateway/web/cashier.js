@@ -112,8 +112,15 @@
     var text = source.textContent.trim();
     var done = function () {
       var label = button.textContent;
-      button.textContent = button.getAttribute('data-copied') || label;
-      window.setTimeout(function () { button.textContent = label; }, 2000);
+      var aria = button.getAttribute('aria-label');
+      var copied = button.getAttribute('data-copied') || label;
+      // Said by screen readers too: the accessible name is the aria-label, not the text.
+      button.textContent = copied;
+      if (aria) button.setAttribute('aria-label', copied);
+      window.setTimeout(function () {
+        button.textContent = label;
+        if (aria) button.setAttribute('aria-label', aria);
+      }, 2000);
     };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(text).then(done, function () { selectText(source); });

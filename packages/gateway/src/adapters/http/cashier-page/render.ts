@@ -112,7 +112,8 @@ function optionsForm(v: CashierOrderView, ctx: PageContext, t: Translate): strin
   const usable = v.options.filter((o) => v.available_networks.includes(o.network));
   const buttons = (usable.length ? usable : v.options).map((o) => {
     const chosen = v.selected?.network === o.network && v.selected.currency === o.currency;
-    return `<li><button type="submit" name="option" value="${esc(`${o.network}:${o.currency}`)}" class="option${chosen ? ' chosen' : ''}"${chosen ? ' aria-current="true"' : ''} data-network="${esc(o.network)}" data-currency="${esc(o.currency)}">
+    // An id per pair: the script gives the focus back to the same button after a refresh.
+    return `<li><button type="submit" id="${esc(`option-${o.network}-${o.currency}`)}" name="option" value="${esc(`${o.network}:${o.currency}`)}" class="option${chosen ? ' chosen' : ''}"${chosen ? ' aria-current="true"' : ''} data-network="${esc(o.network)}" data-currency="${esc(o.currency)}">
 <span class="opt-name">${esc(t('option_label', { currency: o.currency, network: networkName(o.network) }))}</span><span class="opt-amount">${esc(formatDecimal(o.amount, ctx.lang))} ${esc(o.currency)}</span>${chosen ? `<span class="opt-selected">${esc(t('option_selected'))}</span>` : ''}</button></li>`;
   });
   const hint = v.selected ? t('change_hint') : t('choose_hint');
@@ -133,9 +134,9 @@ function paySection(v: CashierOrderView, ctx: PageContext, t: Translate): string
 <p id="warning" class="warning">${esc(warning)}</p>
 <div class="field"><span class="label" id="network-label">${esc(t('network'))}</span><span id="network" aria-labelledby="network-label">${esc(s.network_name)} · ${esc(s.currency)}</span></div>
 <div class="field"><span class="label" id="address-label">${esc(t('address'))}</span><code id="address" aria-labelledby="address-label">${esc(s.address)}</code>
-<button type="button" class="copy" data-copy="address" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_address'))}">${esc(t('copy'))}</button></div>
+<button type="button" id="copy-address" class="copy" data-copy="address" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_address'))}">${esc(t('copy'))}</button></div>
 <div class="field"><span class="label" id="amount-label">${esc(t('exact_amount'))}</span><span><code id="amount" aria-labelledby="amount-label">${esc(amount)}</code> ${esc(s.currency)}</span>
-<button type="button" class="copy" data-copy="amount" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_amount'))}">${esc(t('copy'))}</button></div>
+<button type="button" id="copy-amount" class="copy" data-copy="amount" data-copied="${esc(t('copied'))}" aria-label="${esc(t('copy_amount'))}">${esc(t('copy'))}</button></div>
 ${ctx.qr ? `<figure class="qr">${ctx.qr}</figure>` : ''}
 ${uri ? `<p><a id="wallet-link" class="wallet" href="${esc(uri)}">${esc(t('open_wallet'))}</a></p>` : ''}
 </section>`;
