@@ -155,6 +155,17 @@ describe('cashier page over HTTP', () => {
     expect(json.elsewhere).toEqual([{ network: '3', currency: 'USDT', amount: '2' }]);
   });
 
+  it('names a payment a reorganisation took back, and tells the payer to look in the wallet before sending again', async () => {
+    const o = await newOrder({ total_amount: '10' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    const seen = await observeTransfer(t, { paymentOrderNo: o.no, amount: 10_000_000n, status: 'SEEN', confirmations: 1 });
+    await observeTransfer(t, { ...seen, status: 'REVERTED', confirmations: 0 });
+    const html = await (await page(o.path)).text();
+    const tx = `${seen.txHash.slice(0, 10)}…${seen.txHash.slice(-8)}`;
+    expect(html).toContain(`Your payment of 10 USDT (transaction ${tx}) left the chain in a reorganisation and does not count for now.`);
+    expect(html).toContain('send again only if your wallet shows it failed or dropped');
+  });
+
   it('shows the remainder of an underpaid order and an expired order without its address', async () => {
     const o = await newOrder({ total_amount: '10' });
     await postForm(o.no, o.token, 'option=4%3AUSDT');

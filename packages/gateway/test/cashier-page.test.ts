@@ -249,7 +249,7 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     await mine(chain, CONFIRMATIONS - 1);
     await scan();
     await statusIs(page, 'Received 4 USDT, less than the amount due.');
-    expect(await page.evaluate(() => document.activeElement?.id)).toBe('copy-amount');
+    expect(await page.evaluate(() => (document.activeElement as { id?: string } | null)?.id)).toBe('copy-amount');
     expect(await text(page, '#remaining')).toBe('Send the remaining 6 USDT on Polygon to the address below.');
     expect(await text(page, '#address')).toBe(address);
     const rest = await text(page, '#amount');

@@ -93,8 +93,13 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
   if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
   // Only while the reorganised payment is still missing: once it is mined again the note would invite a second payment.
-  const stillReverted = v.payments.some((p) => p.status === 'REVERTED') && (v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID');
-  if (v.pay_exception === 'REVERTED' && !v.final && stillReverted) notes.push(`<p class="note">${esc(t('reverted'))}</p>`);
+  const reverted = v.payments.filter((p) => p.status === 'REVERTED');
+  const stillReverted = reverted.length > 0 && (v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID');
+  // Named (amount, transaction), and the payer told to look in the wallet first: a dropped
+  // transaction is mostly mined again, and sending again then pays twice.
+  if (v.pay_exception === 'REVERTED' && !v.final && stillReverted && v.selected) {
+    for (const p of reverted) notes.push(`<p class="note">${esc(t('reverted', { amount: formatDecimal(p.amount, lang), currency: v.selected.currency, tx: `${p.tx_hash.slice(0, 10)}…${p.tx_hash.slice(-8)}` }))}</p>`);
+  }
   // Expired short: what did arrive is not lost (it is settled to the merchant's plan).
   if (v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received && v.selected) {
     notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency }))}</p>`);
