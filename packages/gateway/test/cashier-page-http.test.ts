@@ -307,7 +307,14 @@ describe('cashier page over HTTP', () => {
     for (let i = 0; i < CASHIER_BURST + 3; i++) statuses.push((await postForm(o.no, o.token, `option=${i % 2 ? '4' : '3'}%3AUSDT`)).status);
     expect(statuses.slice(0, CASHIER_BURST).every((s) => s === 303)).toBe(true);
     expect(statuses.slice(CASHIER_BURST)).toEqual([429, 429, 429]);
-    expect((await page(o.path)).status).toBe(429);
+    const refused = await page(o.path, { 'accept-language': 'zh-CN' });
+    expect(refused.status).toBe(429);
+    // Not a dead end: a page in the payer's language that loads the order's page again by itself.
+    expect(refused.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(refused.headers.get('retry-after')).toBe('3');
+    const html = await refused.text();
+    expect(html).toContain('此页面请求过于频繁');
+    expect(html).toContain(`<meta http-equiv="refresh" content="3;url=/cashier/${o.no}?t=${encodeURIComponent(o.token)}&amp;lang=zh-CN">`);
     t.clock.advance(60);
   });
 

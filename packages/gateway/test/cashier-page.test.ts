@@ -315,6 +315,27 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     expect([...traffic.failed, ...traffic.errors]).toEqual([]);
     await context.close();
   });
+
+  it('choosing a pair on a slow connection holds the choices and dims the shown address until the answer', async () => {
+    const order = await newOrder();
+    const { context, page } = await openPage({ ...PHONE, locale: 'en-US' });
+    await page.goto(order.url);
+    await page.getByRole('button', { name: /USDT on Polygon/ }).click();
+    await page.locator('#address').waitFor(WAIT);
+    // The select answer takes a second; the payer chooses again meanwhile.
+    await page.route('**/cashier/api/orders/*/select?*', async (route) => {
+      await new Promise((r) => setTimeout(r, 1_000));
+      await route.continue();
+    });
+    await page.getByRole('button', { name: /USDT on Polygon/ }).click();
+    expect(await page.locator('#cashier').getAttribute('class')).toMatch(/\bbusy\b/);
+    expect(await page.locator('button.option').evaluateAll((bs) => bs.every((b) => (b as { disabled: boolean }).disabled))).toBe(true);
+    expect(await page.locator('#pay').evaluate((el) => (globalThis as unknown as { getComputedStyle(e: unknown): { opacity: string } }).getComputedStyle(el).opacity)).toBe('0.3');
+    await page.waitForFunction(() => !(globalThis as unknown as { document: { getElementById(id: string): { classList: { contains(c: string): boolean } } } }).document.getElementById('cashier').classList.contains('busy'), undefined, WAIT);
+    expect(await page.locator('button.option').evaluateAll((bs) => bs.some((b) => (b as { disabled: boolean }).disabled))).toBe(false);
+    expect(await text(page, '#amount')).toBe('10.5');
+    await context.close();
+  });
 });
 
 async function checksum(address: string): Promise<string> {

@@ -148,6 +148,14 @@
     var chosen = e.submitter;
     if (fallback || !form || form.id !== 'options' || !chosen || !chosen.getAttribute('data-network')) return;
     e.preventDefault();
+    // Busy until the answer: the old pair's address dimmed and the choices held, so nothing is
+    // paid to it nor asked twice meanwhile.
+    main.classList.add('busy');
+    Array.prototype.forEach.call(form.querySelectorAll('button'), function (b) { b.disabled = true; });
+    var release = function () {
+      main.classList.remove('busy');
+      Array.prototype.forEach.call(form.querySelectorAll('button'), function (b) { b.disabled = false; });
+    };
     fetch(api.replace('?t=', '/select?t='), {
       method: 'POST',
       cache: 'no-store',
@@ -156,12 +164,22 @@
       body: JSON.stringify({ network: chosen.getAttribute('data-network'), currency: chosen.getAttribute('data-currency') }),
     })
       .then(function (res) {
-        // Refused (taken meanwhile, closed, too many requests): the page says why, as without script.
+        // Too many requests: the same choice again in a moment, a few times.
+        if (res.status === 429) {
+          var tries = Number(chosen.getAttribute('data-tries') || '0');
+          if (tries < 3) {
+            chosen.setAttribute('data-tries', String(tries + 1));
+            window.setTimeout(function () { release(); chosen.click(); }, 1500);
+            return null;
+          }
+        }
+        // Refused (taken meanwhile, closed): the page says why, as without script.
         if (!res.ok) {
           location.assign(location.pathname + location.search + '&e=1');
           return null;
         }
         return refresh().then(function () {
+          main.classList.remove('busy');
           var pay = document.getElementById('pay-h');
           if (pay) { pay.setAttribute('tabindex', '-1'); pay.focus(); }
           schedule(POLL_MS);
@@ -170,6 +188,7 @@
       .catch(function () {
         // No answer: the plain form, with the button chosen.
         fallback = true;
+        release();
         if (form.requestSubmit) form.requestSubmit(chosen);
         else form.submit();
       });

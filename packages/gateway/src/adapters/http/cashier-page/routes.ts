@@ -8,7 +8,7 @@ import { cashierAssets } from './assets.js';
 import { pageUrl } from './html.js';
 import { pickLanguage, translator } from './i18n.js';
 import { qrSvg } from './qr.js';
-import { renderNotFound, renderPage, requestUri, showPayment } from './render.js';
+import { renderNotFound, renderPage, renderTooMany, requestUri, showPayment } from './render.js';
 
 /** Scripts and styles from this origin only; no inline code, no frames, forms post back here. */
 export const CASHIER_CSP = [
@@ -84,7 +84,15 @@ export function cashierPageRoutes(api: CashierApi, guard: CashierGuard): PageRou
   // Read (and hashed) once at start, so a missing file fails the start, not a payer's request.
   cashierAssets();
   // The page and its form spend the same request budget as the JSON API.
-  const refuse = (reply: FastifyReply) => htmlHeaders(reply).type('text/plain; charset=utf-8').send('too many requests; retry in a second');
+  // A page in the payer's language that loads the order's page again by itself (after a refused
+  // form post too: it goes back to the page, where the choice can be made again).
+  const refuse = (reply: FastifyReply) => {
+    const req = reply.request;
+    const token = query(req).t;
+    const lang = pickLanguage(query(req).lang, req.headers['accept-language']);
+    const again = typeof token === 'string' ? pageUrl(orderNo(req), token, lang) : (req.url.split('?')[0] ?? '/');
+    return htmlHeaders(reply).header('Retry-After', '3').send(renderTooMany(cashierAssets().style.path, lang, again));
+  };
   return [
     { method: 'GET', url: '/cashier/:payment_order_no', handler: guard((req, reply) => page(api, req, reply), refuse) },
     { method: 'POST', url: '/cashier/:payment_order_no/select', handler: guard((req, reply) => selectForm(api, req, reply), refuse) },
