@@ -11,6 +11,25 @@ import type { SettlementChain, Store, StoreTx } from '../src/app/ports.js';
 import { Settler } from '../src/app/settle.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
+/** An order whose payer selected Polygon USDT and paid it in full: PAID, its settlement DUE. */
+async function paidOnPolygon(t: TestGateway) {
+  const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
+  const created = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
+  expect(created.json.code).toBe(0);
+  const no = String(created.json.data!.payment_order_no);
+  const token = new URL(String(created.json.data!.cashier_url)).searchParams.get('t')!;
+  const chosen = await fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${encodeURIComponent(token)}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ network: '4', currency: 'USDT' }),
+  });
+  expect(chosen.status).toBe(200);
+  const address = ((await chosen.json()) as { address: string }).address.toLowerCase();
+  const paid = await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n, address });
+  expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE', network: '4' });
+  return { no, requestNo: String(body.request_no), address, paid };
+}
+
 describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
@@ -22,26 +41,13 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
 
   /** An order whose payer selected Polygon USDT, paid in full (PAID, settlement DUE), then reorganised away (PENDING, REVERTED). */
   async function paidThenReverted() {
-    const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
-    const created = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
-    expect(created.json.code).toBe(0);
-    const no = String(created.json.data!.payment_order_no);
-    const token = new URL(String(created.json.data!.cashier_url)).searchParams.get('t')!;
-    const chosen = await fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${encodeURIComponent(token)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ network: '4', currency: 'USDT' }),
-    });
-    expect(chosen.status).toBe(200);
-    const address = ((await chosen.json()) as { address: string }).address.toLowerCase();
-    const paid = await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n, address });
-    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE', network: '4' });
+    const { no, requestNo, address, paid } = await paidOnPolygon(t);
     await observeTransfer(t, { ...paid, status: 'REVERTED', confirmations: 0 });
     const order = (await t.gateway.store.orders.get(no))!;
     expect(order.state).toMatchObject({ status: 'PENDING', exception: 'REVERTED' });
     // The settlement worker waits for the order to be paid again; the row is still due.
     expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE' });
-    return { no, requestNo: String(body.request_no), address, expireTime: order.state.expireTime };
+    return { no, requestNo, address, expireTime: order.state.expireTime };
   }
 
   /** Money arriving after the close is PAID_LATE and not settled until the operator says so. */
@@ -102,18 +108,7 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
   });
 
   it('never broadcasts a settlement for an order whose due settlement the close forgot', async () => {
-    const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
-    const created = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
-    const no = String(created.json.data!.payment_order_no);
-    const token = new URL(String(created.json.data!.cashier_url)).searchParams.get('t')!;
-    const chosen = await fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${encodeURIComponent(token)}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ network: '4', currency: 'USDT' }),
-    });
-    const address = ((await chosen.json()) as { address: string }).address.toLowerCase();
-    const paid = await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n, address });
-    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE' });
+    const { no, requestNo, paid } = await paidOnPolygon(t);
 
     const broadcasts: string[] = [];
     const chain: SettlementChain = {
@@ -148,7 +143,7 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
           if (armed) {
             armed = false;
             await observeTransfer(t, { ...paid, status: 'REVERTED', confirmations: 0 });
-            const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: String(body.request_no) }, merchant: t.merchant, clock: t.clock });
+            const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: requestNo }, merchant: t.merchant, clock: t.clock });
             expect(closed.json.code).toBe(0);
           }
           return tx.settlements.insertTx(row);
