@@ -155,6 +155,19 @@ describe('cashier page over HTTP', () => {
     expect(json.elsewhere).toEqual([{ network: '3', currency: 'USDT', amount: '2' }]);
   });
 
+  it('shows a receipt once paid: the amount, the network and every transaction', async () => {
+    const o = await newOrder({ total_amount: '10' });
+    await postForm(o.no, o.token, 'option=4%3AUSDT');
+    const a = await observeTransfer(t, { paymentOrderNo: o.no, amount: 4_000_000n });
+    const b = await observeTransfer(t, { paymentOrderNo: o.no, amount: 6_000_000n });
+    const html = await (await page(o.path)).text();
+    expect(html).toContain('Paid. Thank you!');
+    expect(html).toContain('Received 10 USDT on Polygon.');
+    for (const p of [a, b]) expect(html).toContain(`Transaction ${p.txHash}`);
+    const zh = await (await page(`${o.path}&lang=zh-CN`)).text();
+    expect(zh).toContain('已在 Polygon 上收到 10 USDT。');
+  });
+
   it('names a payment a reorganisation took back, and tells the payer to look in the wallet before sending again', async () => {
     const o = await newOrder({ total_amount: '10' });
     await postForm(o.no, o.token, 'option=4%3AUSDT');

@@ -104,6 +104,11 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received && v.selected) {
     notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency }))}</p>`);
   }
+  // A receipt once paid: what arrived, where, and in which transactions (the payer's record).
+  if (v.payer_state === 'PAID' && v.received && v.selected) {
+    const txs = v.payments.filter((p) => p.status !== 'REVERTED').map((p) => `<li><code>${esc(t('receipt_tx', { tx: p.tx_hash }))}</code></li>`);
+    notes.push(`<p id="receipt" class="received">${esc(t('receipt', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>${txs.length ? `<ul class="receipt-txs" role="list">${txs.join('')}</ul>` : ''}`);
+  }
   if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID') {
     notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
   }
