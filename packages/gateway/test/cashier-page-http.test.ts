@@ -43,7 +43,11 @@ describe('cashier page over HTTP', () => {
     expect(html).not.toContain('<b>mug');
     expect(html).toContain('10.50 USDT');
     expect(html).toMatch(/<button type="submit" id="option-4-USDT" name="option" value="4:USDT"[^>]*>[\s\S]*?USDT on Polygon/);
-    expect(html).toContain('id="countdown" data-seconds="1800">30:00<');
+    expect(html).toContain('id="countdown" data-seconds="1800" data-days="d">30:00<');
+    // Three days ahead: the days apart, in the page's language.
+    const long = await newOrder({ merchant_order_timeout: t.clock.seconds() + 3 * 86_400 - 1 });
+    expect(await (await page(long.path)).text()).toContain('data-days="d">2 d 23:59:59<');
+    expect(await (await page(`${long.path}&lang=zh-CN`)).text()).toContain('data-days="天">2 天 23:59:59<');
     // No inline script, style or event handler anywhere; scripts and styles from our origin only.
     expect(html).not.toMatch(/<script(?![^>]*\bsrc="\/cashier\/assets\/)[^>]*>/);
     expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=/i);

@@ -79,8 +79,11 @@
     var el = document.getElementById('countdown');
     if (!el) return;
     var left = Math.max(0, Math.round((countdownEnd - Date.now()) / 1000));
-    var h = Math.floor(left / 3600);
-    el.textContent = (h > 0 ? h + ':' : '') + two(Math.floor((left % 3600) / 60)) + ':' + two(left % 60);
+    var d = Math.floor(left / 86400);
+    var h = Math.floor((left % 86400) / 3600);
+    var rest = two(Math.floor((left % 3600) / 60)) + ':' + two(left % 60);
+    // As the server writes it: [d days] [h:]mm:ss.
+    el.textContent = d > 0 ? d + ' ' + (el.getAttribute('data-days') || 'd') + ' ' + two(h) + ':' + rest : (h > 0 ? h + ':' : '') + rest;
     // The deadline passed: ask once at once (the order may have closed), then the usual polling
     // (and its back-off after a 429) goes on; not a poll every second until the order is final.
     if (left === 0 && !deadlineAsked && main.getAttribute('data-final') !== 'true') {

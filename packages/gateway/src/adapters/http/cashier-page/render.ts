@@ -51,12 +51,15 @@ const networkName = (id: string) => {
   return n ? NETWORKS[n].name : id;
 };
 
-function countdown(v: CashierOrderView): string {
+/** Time left as [d days] [h:]mm:ss (the script counts down in the same form). */
+function countdown(v: CashierOrderView, t: Translate): string {
   const left = Math.max(0, v.expire_time - v.now);
-  const hh = Math.floor(left / 3600);
+  const dd = Math.floor(left / 86_400);
+  const hh = Math.floor((left % 86_400) / 3600);
   const mm = Math.floor((left % 3600) / 60);
   const ss = left % 60;
   const two = (n: number) => String(n).padStart(2, '0');
+  if (dd > 0) return `${dd} ${t('days_unit')} ${two(hh)}:${two(mm)}:${two(ss)}`;
   return `${hh > 0 ? `${hh}:` : ''}${two(mm)}:${two(ss)}`;
 }
 
@@ -192,7 +195,7 @@ export function renderPage(ctx: PageContext): string {
     `<dt>${esc(t('amount_due'))}</dt><dd id="pricing">${esc(formatDecimal(v.pricing_amount, lang))} ${esc(v.pricing_currency)}</dd>`,
     `<dt>${esc(t('order_no'))}</dt><dd>${esc(v.payment_order_no)}</dd>`,
     open ? `<dt>${esc(t('deadline'))}</dt><dd><time id="deadline" datetime="${deadline}">${esc(formatDeadline(v.expire_time, lang))}</time></dd>` : '',
-    open ? `<dt>${esc(t('time_left'))}</dt><dd><span id="countdown" data-seconds="${Math.max(0, v.expire_time - v.now)}">${countdown(v)}</span></dd>` : '',
+    open ? `<dt>${esc(t('time_left'))}</dt><dd><span id="countdown" data-seconds="${Math.max(0, v.expire_time - v.now)}" data-days="${esc(t('days_unit'))}">${countdown(v, t)}</span></dd>` : '',
   ].join('');
   return `<!doctype html>
 <html lang="${lang}">
