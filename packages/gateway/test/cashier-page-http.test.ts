@@ -220,6 +220,8 @@ describe('cashier page over HTTP', () => {
     const short = await (await page(o.path)).text();
     expect(short).toContain('This order expired before it was paid.');
     expect(short).toContain('The 4 USDT you sent was passed on to the merchant; contact them about it.');
+    // Said once, not again as "received so far".
+    expect(short).not.toContain('Received so far');
   });
 
   it('shows a merchant-closed order as closed, with no address or choice', async () => {

@@ -104,15 +104,15 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
     for (const p of reverted) notes.push(`<p class="note">${esc(t('reverted', { amount: formatDecimal(p.amount, lang), currency: v.selected.currency, tx: `${p.tx_hash.slice(0, 10)}…${p.tx_hash.slice(-8)}` }))}</p>`);
   }
   // Expired short: what did arrive is not lost (it is settled to the merchant's plan).
-  if (v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received && v.selected) {
-    notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency }))}</p>`);
-  }
+  const expiredPartial = v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received !== null && v.selected !== null;
+  if (expiredPartial) notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received!.final, lang), currency: v.selected!.currency }))}</p>`);
   // A receipt once paid: what arrived, where, and in which transactions (the payer's record).
   if (v.payer_state === 'PAID' && v.received && v.selected) {
     const txs = v.payments.filter((p) => p.status !== 'REVERTED').map((p) => `<li><code>${esc(t('receipt_tx', { tx: p.tx_hash }))}</code></li>`);
     notes.push(`<p id="receipt" class="received">${esc(t('receipt', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>${txs.length ? `<ul class="receipt-txs" role="list">${txs.join('')}</ul>` : ''}`);
   }
-  if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID') {
+  // (Not after the expired-partial note, which says the same amount.)
+  if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID' && !expiredPartial) {
     notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
   }
   return `<section id="status" class="status state-${esc(v.payer_state.toLowerCase())}" role="status" aria-live="polite" aria-atomic="true">
