@@ -159,6 +159,15 @@ describe('cashier page over HTTP', () => {
     expect(json.elsewhere).toEqual([{ network: '3', currency: 'USDT', amount: '2' }]);
   });
 
+  it('asks for the rest in whole units of the currency precision (an 18-decimal USDT paid 9.999999999999: 0.5, not 0.500000000001)', async () => {
+    const o = await newOrder({ total_amount: '10.5' });
+    await postForm(o.no, o.token, 'option=3%3AUSDT');
+    await observeTransfer(t, { paymentOrderNo: o.no, network: '3', amount: 9_999_999_999_999n * 10n ** 6n });
+    const json = (await (await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${encodeURIComponent(o.token)}`)).json()) as { remaining: string; remaining_base: string; payer_state: string };
+    expect(json).toMatchObject({ payer_state: 'UNDERPAID', remaining: '0.5', remaining_base: (5n * 10n ** 17n).toString() });
+    expect(await (await page(o.path)).text()).toContain('Send the remaining 0.5 USDT on BNB Smart Chain to the address below.');
+  });
+
   it('shows a receipt once paid: the amount, the network and every transaction', async () => {
     const o = await newOrder({ total_amount: '10' });
     await postForm(o.no, o.token, 'option=4%3AUSDT');

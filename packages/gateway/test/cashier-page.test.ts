@@ -336,6 +336,36 @@ describe('cashier page in Chromium', { timeout: 60_000 }, () => {
     expect(await text(page, '#amount')).toBe('10.5');
     await context.close();
   });
+  it('a refresh refused with 429 leaves the page as it is, and the next one updates it', async () => {
+    const order = await newOrder();
+    const { context, page } = await openPage({ ...PHONE, locale: 'en-US' });
+    await page.goto(order.url);
+    await page.getByRole('button', { name: /USDT on Polygon/ }).click();
+    await page.locator('#address').waitFor(WAIT);
+    const address = (await text(page, '#address')) as Address;
+    // The script's fetch of the page is refused (too many requests) the first two times.
+    let refused = 0;
+    await page.route(`**/cashier/${order.no}?*`, async (route) => {
+      if (route.request().resourceType() === 'fetch' && refused < 2) {
+        refused += 1;
+        // Even a refusal that looks like the page (an element with the page's id) is not taken for it.
+        return route.fulfill({ status: 429, contentType: 'text/html', body: '<!doctype html><main id="cashier"><h1>One moment</h1></main>' });
+      }
+      return route.continue();
+    });
+    await chain.pay(usdt, address, parseUnits('10.5', 6));
+    await scan();
+    // Right after the first refusal (the next poll is 2 s away): the page is still the order's.
+    await expect.poll(() => refused, WAIT).toBeGreaterThan(0);
+    await page.waitForTimeout(300);
+    expect(await page.locator('h1', { hasText: 'One moment' }).count()).toBe(0);
+    expect(await text(page, '#address')).toBe(address);
+    await statusIs(page, `Payment seen: 1/${CONFIRMATIONS} confirmations.`);
+    expect(refused).toBe(2);
+    expect(await page.locator('#status').count()).toBe(1);
+    expect(await page.locator('h1', { hasText: 'One moment' }).count()).toBe(0);
+    await context.close();
+  });
 });
 
 async function checksum(address: string): Promise<string> {

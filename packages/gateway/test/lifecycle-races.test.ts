@@ -49,6 +49,18 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
     expect(await query(short.requestNo)).toMatchObject({ pay_status: 'PAID' });
   });
 
+  it('pays at its deadline an order left PAYING short by dust before the slack existed, instead of expiring it short', async () => {
+    const legacy = await newOrder();
+    await observeTransfer(t, { paymentOrderNo: legacy.paymentOrderNo, network: '3', amount: 10_499_999_999_999n * 10n ** 6n });
+    // As the code before the slack left it: PAYING, UNDERPAID, everything final.
+    await t.gateway.db.kysely.updateTable('orders').set({ pay_status: 'PAYING', pay_exception: 'UNDERPAID', pay_time: 0 }).where('payment_order_no', '=', legacy.paymentOrderNo).execute();
+    expect(await query(legacy.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
+    t.clock.advance(legacy.expireTime - t.clock.seconds() + 1);
+    await t.gateway.expireOrders();
+    expect(await query(legacy.requestNo)).toMatchObject({ pay_status: 'PAID' });
+    expect((await notes(legacy.paymentOrderNo)).map((n) => n.type)).toContain('ORDER_PAID');
+  });
+
   // The totals of two pairs must not be compared as if in one unit (18-decimal BSC USDT vs 6-decimal Polygon USDT).
   for (const [label, first, firstAmount] of [
     ['control: a 6-decimal pair first (Ethereum USDT)', '2', 1_000_000n],

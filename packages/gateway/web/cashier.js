@@ -23,6 +23,7 @@
   var redirectTimer = null;
   var countdownEnd = 0;
   var deadlineAsked = false;
+  var selectRetries = 0;
 
   function signature(v) {
     var payments = (v.payments || []).map(function (p) { return p.tx_hash + ':' + p.confirmations + ':' + p.status; }).join(',');
@@ -38,8 +39,10 @@
 
   function refresh() {
     return fetch(location.pathname + location.search, { cache: 'no-store', credentials: 'omit' })
-      .then(function (res) { return res.text(); })
+      // Only the order's page itself replaces this one (not a refusal: too many requests, say).
+      .then(function (res) { return res.ok ? res.text() : null; })
       .then(function (html) {
+        if (html === null) return;
         var next = new DOMParser().parseFromString(html, 'text/html').getElementById('cashier');
         if (!next) return;
         ['data-state', 'data-final', 'data-sig'].forEach(function (a) { main.setAttribute(a, next.getAttribute(a) || ''); });
@@ -167,15 +170,20 @@
       body: JSON.stringify({ network: chosen.getAttribute('data-network'), currency: chosen.getAttribute('data-currency') }),
     })
       .then(function (res) {
-        // Too many requests: the same choice again in a moment, a few times.
-        if (res.status === 429) {
-          var tries = Number(chosen.getAttribute('data-tries') || '0');
-          if (tries < 3) {
-            chosen.setAttribute('data-tries', String(tries + 1));
-            window.setTimeout(function () { release(); chosen.click(); }, 1500);
-            return null;
-          }
+        // Too many requests: the same choice again in a moment, a few times (the button as it is
+        // then: a refresh meanwhile may have replaced it).
+        if (res.status === 429 && selectRetries < 3) {
+          selectRetries += 1;
+          var id = chosen.id;
+          window.setTimeout(function () {
+            release();
+            var again = id ? document.getElementById(id) : null;
+            if (again) again.click();
+            else location.assign(location.pathname + location.search + '&e=1');
+          }, 1500);
+          return null;
         }
+        selectRetries = 0;
         // Refused (taken meanwhile, closed): the page says why, as without script.
         if (!res.ok) {
           location.assign(location.pathname + location.search + '&e=1');

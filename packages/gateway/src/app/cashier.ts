@@ -85,8 +85,14 @@ function eip681(network: NetworkDeployment, option: OrderOptionRecord, address: 
  * 0 when nothing arrived yet, when all of it did, or when no pair is chosen.
  */
 function remainderOf(s: OrderRecord['state'], slack: bigint): bigint {
-  // Within the slack below the currency's precision, what arrived is the amount due (lifecycle).
-  return s.due !== null && s.received.seen > 0n && s.due > s.received.seen + slack ? s.due - s.received.seen : 0n;
+  if (s.due === null || s.received.seen === 0n) return 0n;
+  // Within the slack below the currency's precision, what arrived is the amount due (lifecycle);
+  // beyond it the payer is asked for whole units of that precision (0.5 USDT, never
+  // 0.500000000001): the least that makes the total the amount due.
+  const need = s.due - s.received.seen - slack;
+  if (need <= 0n) return 0n;
+  const unit = slack + 1n;
+  return ((need + unit - 1n) / unit) * unit;
 }
 
 /** The order's slack below its chosen pair's currency precision (0 before a pair is chosen). */

@@ -165,6 +165,15 @@ export function moneyElsewhere(order: OrderRecord, rows: Iterable<PaymentRecord>
  */
 export async function closingFact(tx: StoreTx, order: OrderRecord, kind: 'MERCHANT_CLOSE' | 'DEADLINE_CHECK'): Promise<OrderFact> {
   if (order.state.status !== 'PENDING' && order.state.status !== 'PAYING') return { kind };
+  // Final money within the slack of the amount due is the amount due: the order is paid, not
+  // expired short (one left PAYING before the slack existed: no new transfer decides it again).
+  const s = order.state;
+  if (kind === 'DEADLINE_CHECK' && s.status === 'PAYING' && s.due !== null && s.received.seen === s.received.final) {
+    const slack = slackFact(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }), s.due);
+    if (slack.slack !== undefined && s.received.final + slack.slack >= s.due) {
+      return { kind: 'PAYMENTS_OBSERVED', due: s.due, seen: s.received.seen, final: s.received.final, allFinal: true, ...slack };
+    }
+  }
   return { kind, elsewhere: await elsewhereOf(tx, order) };
 }
 

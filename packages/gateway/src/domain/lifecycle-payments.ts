@@ -25,7 +25,10 @@ export function observePayments(order: OrderState, f: PaymentsObserved, now: num
   assertTotals(f);
   const prev = order.received;
   const ended = order.status === 'COMPLETED' || order.status === 'CLOSED';
-  if (f.lost !== true && f.switched !== true && !(ended && f.elsewhere === true) && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
+  // The same totals change nothing, unless the slack makes paid what was decided short without it
+  // (an order left PAYING before the slack existed).
+  const paidBySlack = order.status === 'PAYING' && f.final < f.due && f.final + (f.slack ?? 0n) >= f.due;
+  if (f.lost !== true && f.switched !== true && !(ended && f.elsewhere === true) && !paidBySlack && f.seen === prev.seen && f.final === prev.final && f.due === order.due) return unchanged(order);
   // A counted transfer that left the canonical chain (said by the caller, or shown by either
   // total going down: a transfer lost its confirmations) is the only thing allowed to move a
   // status backwards. New money in the same observation may hide it from the totals.
@@ -102,7 +105,9 @@ function observeEnded(order: OrderState, f: PaymentsObserved, reverted: boolean)
   // one-shot forwarder's address, ADR 0009, for the merchant to resolve). Once money came after
   // the completion (PAID_LATE), any of it confirming is that same standing condition: the totals
   // cannot tell which money confirmed, and PAID_LATE must not turn into OVERPAID and back.
-  else if (order.status === 'COMPLETED' && f.final > order.received.final && f.final > f.due + (f.slack ?? 0n)) {
+  // (Within the slack of the amount due, money the settlement did not distribute still counts:
+  // it sits at the forwarder.)
+  else if (order.status === 'COMPLETED' && f.final > order.received.final && (f.final > f.due + (f.slack ?? 0n) || (f.distributed !== undefined && f.final > f.distributed))) {
     raised = order.exception !== 'PAID_LATE' && f.distributed !== undefined && f.final <= f.distributed ? 'OVERPAID' : 'PAID_LATE';
   }
   const notifyException = raised !== null && (raised === 'REVERTED' || raised !== order.exception);

@@ -544,6 +544,20 @@ describe('decide: money within the slack below the currency precision', () => {
     expect(observe(DUE + 1n, null)).toMatchObject({ ok: true, next: { status: 'PAID', exception: 'OVERPAID' } });
   });
 
+  it('pays an order left PAYING short by less than the slack (decided before it existed) when the same totals are observed again', () => {
+    const stuck = state({ status: 'PAYING', exception: 'UNDERPAID', due: DUE, received: r(DUE - 1n, DUE - 1n) });
+    const d = decide(stuck, { ...obs(DUE, DUE - 1n, DUE - 1n), slack: SLACK } as OrderFact, BEFORE);
+    expect(d).toMatchObject({ ok: true, changed: true, next: { status: 'PAID' } });
+    // Without the slack the same totals change nothing.
+    expect(decide(stuck, obs(DUE, DUE - 1n, DUE - 1n), BEFORE)).toMatchObject({ ok: true, changed: false });
+  });
+
+  it('flags money final after completion that the settlement did not distribute, even within the slack of the amount due', () => {
+    const done = state({ status: 'COMPLETED', due: DUE, payTime: 8_000, completedTime: 8_500, received: r(DUE, DUE - SLACK) });
+    const d = decide(done, { ...obs(DUE, DUE, DUE), allFinal: true, slack: SLACK, distributed: DUE - SLACK } as OrderFact, BEFORE);
+    expect(d).toMatchObject({ ok: true, next: { status: 'COMPLETED', exception: 'PAID_LATE' } });
+  });
+
   it('refuses a slack that is negative or not below the amount due (a caller bug)', () => {
     expect(() => observe(DUE, -1n)).toThrow(RangeError);
     expect(() => observe(DUE, DUE)).toThrow(RangeError);

@@ -248,7 +248,7 @@ export function renderTooMany(style: string, lang: Language, again: string): str
   return `<!doctype html>
 <html lang="${lang === 'zh-CN' ? 'zh-CN' : 'en'}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex,nofollow"><meta http-equiv="refresh" content="3;url=${esc(again)}"><link rel="icon" href="data:,"><title>${esc(t('too_many_title'))}</title><link rel="stylesheet" href="${esc(style)}"></head>
-<body><main id="cashier" class="not-found"><h1>${esc(t('too_many_title'))}</h1><p>${esc(t('too_many_text'))}</p><p><a href="${esc(again)}">${esc(t('too_many_link'))}</a></p></main></body>
+<body><main id="cashier-wait" class="not-found"><h1>${esc(t('too_many_title'))}</h1><p>${esc(t('too_many_text'))}</p><p><a href="${esc(again)}">${esc(t('too_many_link'))}</a></p></main></body>
 </html>
 `;
 }
