@@ -7,10 +7,9 @@ import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
 import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
-import { paymentSlack } from '../domain/money.js';
 import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
-import { MAX_LISTED_PAYMENTS, selectedOption } from './order-view.js';
+import { MAX_LISTED_PAYMENTS, orderSlack, selectedOption } from './order-view.js';
 import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
 
 export interface CashierDeps {
@@ -95,11 +94,6 @@ function remainderOf(s: OrderRecord['state'], slack: bigint): bigint {
   return ((need + unit - 1n) / unit) * unit;
 }
 
-/** The order's slack below its chosen pair's currency precision (0 before a pair is chosen). */
-function slackOfOrder(order: OrderRecord): bigint {
-  const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
-  return option ? paymentSlack(option.decimals, option.precision) : 0n;
-}
 
 /**
  * Why nothing more is to be sent to the order's chosen pair now, or null while something is: the
@@ -208,7 +202,7 @@ export function payerState(order: OrderRecord, hasSelection: boolean, nowSeconds
       return s.closeReason === 'EXPIRED' ? 'EXPIRED' : 'CLOSED';
     case 'PAYING':
       // Everything seen is final and still short: the payer must send the rest.
-      return s.received.seen === s.received.final && s.due !== null && s.received.final + slackOfOrder(order) < s.due ? 'UNDERPAID' : 'CONFIRMING';
+      return s.received.seen === s.received.final && s.due !== null && s.received.final + orderSlack(order) < s.due ? 'UNDERPAID' : 'CONFIRMING';
     case 'PENDING':
       return hasSelection ? 'AWAITING' : 'CHOOSE';
     default: {
@@ -260,10 +254,11 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // Something arrived but not enough: the rest goes to the same address.
-  const short = option ? remainderOf(s, slackOfOrder(order)) : 0n;
+  const slack = orderSlack(order);
+  const short = option ? remainderOf(s, slack) : 0n;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
-  if (selected && nothingToSend(s, now, slackOfOrder(order)) !== null) selected = { ...selected, address: '', uri: '' };
+  if (selected && nothingToSend(s, now, slack) !== null) selected = { ...selected, address: '', uri: '' };
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   const offered = order.options.filter((o) => {
     const network = findNetwork(deps.deployment, o.network);
@@ -343,7 +338,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!same && order.state.status !== 'PENDING') {
     return { ok: false, reason: 'NOT_SELECTABLE', message: `the order is ${order.state.status}; its payment option can no longer change` };
   }
-  const why = nothingToSend(order.state, nowSeconds(deps.clock), slackOfOrder(order));
+  const why = nothingToSend(order.state, nowSeconds(deps.clock), orderSlack(order));
   if (why !== null) return { ok: false, reason: 'NOT_SELECTABLE', message: why };
   const network = findNetwork(deps.deployment, networkId);
   const merchant = await deps.store.merchants.get(order.merchantNo);
@@ -398,7 +393,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   if (!deposit) return CONFLICT;
   // The pair chosen again after part of the amount arrived: what is left to send (the order view
   // shows it as `remaining`), so that a wallet following this answer does not pay it all again.
-  const short = same ? remainderOf(order.state, slackOfOrder(order)) : 0n;
+  const short = same ? remainderOf(order.state, orderSlack(order)) : 0n;
   return { ok: true, data: selectedView(network, option, deposit, short > 0n ? short : option.amountBase) };
 }
 

@@ -1,5 +1,6 @@
 // The wire views of an order: creation `data` (§7), query `data` (§11), which is also the
 // notification payload (§13). Wire names are snake_case; amounts are decimal strings.
+import { paymentSlack } from '../domain/money.js';
 import { formatAmount } from '@sparkpay/protocol';
 import type { SettlementView } from './ports.js';
 import type { OrderOptionRecord, OrderRecord, PaymentRecord } from './records.js';
@@ -59,6 +60,12 @@ export function createOrderData(order: OrderRecord, publicUrl: string): CreateOr
 export function selectedOption(order: OrderRecord): OrderOptionRecord | null {
   return order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency) ?? null;
 }
+
+/** The base units below `option`'s currency precision (lifecycle `slack`; 0 without an option). */
+export const optionSlack = (option: OrderOptionRecord | null | undefined): bigint => (option ? paymentSlack(option.decimals, option.precision) : 0n);
+
+/** The slack of the order's chosen pair (0 before a pair is chosen). */
+export const orderSlack = (order: OrderRecord): bigint => optionSlack(selectedOption(order));
 
 /**
  * §11 `settlements`: one row per receiver paid, once the settlement transaction is signed

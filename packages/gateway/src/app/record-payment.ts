@@ -3,8 +3,8 @@
 // (network, tx hash, log index) and the order's totals are recomputed from all its rows in
 // the same transaction as the state change.
 import type { OrderFact } from '../domain/lifecycle.js';
-import { paymentSlack } from '../domain/money.js';
 import { applyFact, committed, transition, type Applied, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
+import { optionSlack, orderSlack } from './order-view.js';
 import type { StoreTx } from './ports.js';
 import type { OrderRecord, PaymentRecord } from './records.js';
 
@@ -132,7 +132,7 @@ function observe(
       // Decided (and stored) even when the new pair's totals equal what it held before.
       ...(switched ? { switched } : {}),
       // Below the currency's precision, money short of (or beyond) the amount due is that amount.
-      ...slackFact(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }), order.state.due),
+      ...slackFact(order, order.state.due),
     };
   }
   return { writes: [...writes.values()], entered, fact };
@@ -143,12 +143,9 @@ const inSelectedPair = (order: OrderRecord, p: PairOf) => p.network === order.se
 /** The option of `p`'s pair among those the order carries (undefined: not offered, or not loaded). */
 const optionOf = (order: OrderRecord, p: PairOf) => order.options.find((o) => o.network === p.network && o.currency === p.currency);
 
-/** The base units below `option`'s currency precision (0 for an unknown option). */
-const slackOf = (option: OrderRecord['options'][number] | undefined): bigint => (option ? paymentSlack(option.decimals, option.precision) : 0n);
-
-/** The fact's `slack` for the pair counted (absent when none, or when it would not be below the amount due). */
-function slackFact(option: OrderRecord['options'][number] | undefined, due: bigint): { slack?: bigint } {
-  const slack = slackOf(option);
+/** The fact's `slack` for the order's pair (absent when none, or when it would not be below the amount due). */
+function slackFact(order: OrderRecord, due: bigint): { slack?: bigint } {
+  const slack = orderSlack(order);
   return slack > 0n && slack < due ? { slack } : {};
 }
 
@@ -169,7 +166,7 @@ export async function closingFact(tx: StoreTx, order: OrderRecord, kind: 'MERCHA
   // expired short (one left PAYING before the slack existed: no new transfer decides it again).
   const s = order.state;
   if (kind === 'DEADLINE_CHECK' && s.status === 'PAYING' && s.due !== null && s.received.seen === s.received.final) {
-    const slack = slackFact(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }), s.due);
+    const slack = slackFact(order, s.due);
     if (slack.slack !== undefined && s.received.final + slack.slack >= s.due) {
       return { kind: 'PAYMENTS_OBSERVED', due: s.due, seen: s.received.seen, final: s.received.final, allFinal: true, ...slack };
     }
@@ -204,10 +201,9 @@ function takeoverOf(order: OrderRecord, rows: ReadonlyMap<string, PaymentRecord>
     others.set(option, { seen: sum.seen + p.amount, first: Math.min(sum.first, p.createdAt) });
   }
   if (others.size === 0) return undefined;
-  const ownSlack = slackOf(optionOf(order, { network: order.selectedNetwork!, currency: order.selectedCurrency! }));
-  if (order.state.due !== null && own + ownSlack >= order.state.due) return undefined;
+  if (order.state.due !== null && own + orderSlack(order) >= order.state.due) return undefined;
   const byFirst = [...others].sort((a, b) => a[1].first - b[1].first);
-  const covering = byFirst.find(([option, sum]) => sum.seen + slackOf(option) >= option.amountBase);
+  const covering = byFirst.find(([option, sum]) => sum.seen + optionSlack(option) >= option.amountBase);
   if (covering) return covering[0];
   return own === 0n ? byFirst[0]![0] : undefined;
 }

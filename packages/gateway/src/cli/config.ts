@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Hex } from 'viem';
 import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
-import { urlSecrets } from '../domain/endpoint-secrets.js';
+import { urlHasSecrets } from '../domain/endpoint-secrets.js';
 import { join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
@@ -192,7 +192,7 @@ function exposedSecretsOf(path: string, file: FileConfig): Pick<Config, 'exposed
     if (!isPlainObject(n)) continue;
     if (n.relayer_key !== undefined) settings.push(`networks.${id}.relayer_key`);
     // An endpoint URL with credentials in it (a provider's API key in the path, a password).
-    if (Array.isArray(n.rpc_urls) && n.rpc_urls.some((u) => typeof u === 'string' && urlSecrets(u).some((part) => !u.startsWith(part) && !part.startsWith(u)))) settings.push(`networks.${id}.rpc_urls`);
+    if (Array.isArray(n.rpc_urls) && n.rpc_urls.some((u) => typeof u === 'string' && urlHasSecrets(u))) settings.push(`networks.${id}.rpc_urls`);
   }
   if (settings.length === 0 || !existsSync(path)) return {};
   const mode = statSync(path).mode & 0o777;

@@ -46,37 +46,30 @@ export function urlSecrets(url: string): string[] {
   return [...out];
 }
 
+/** Whether `url` holds more than it shows as an endpoint: a user-info, a long path segment or a query value. */
+export function urlHasSecrets(url: string): boolean {
+  return urlSecrets(url).some((part) => !url.startsWith(part) && !part.startsWith(url));
+}
+
 /**
  * A function that replaces every occurrence of the secret parts of `urls` (as written, and as
- * JSON escapes them) in a log line with "…"; the identity when there is nothing to hide.
+ * JSON escapes them) in a log line: a whole configured URL by its label, any other part by "…";
+ * the identity when there is nothing to hide.
  */
 export function secretScrubber(urls: readonly string[]): (line: string) => string {
-  const secrets = new Set<string>();
+  const replacement = new Map<string, string>();
   for (const url of urls) {
+    const label = endpointLabel(url);
+    const href = URL.canParse(url) ? new URL(url).href : url;
     for (const s of urlSecrets(url)) {
-      secrets.add(s);
-      secrets.add(JSON.stringify(s).slice(1, -1));
+      // The URL as configured, or as WHATWG URL writes it back, is the endpoint: its label.
+      const whole = s === url || s === href;
+      for (const form of [s, JSON.stringify(s).slice(1, -1)]) if (form.length > 0 && !replacement.has(form)) replacement.set(form, whole ? label : '…');
     }
   }
+  if (replacement.size === 0) return (line) => line;
   // Longest first: a whole URL goes before the key inside it.
-  const list = [...secrets].filter((s) => s.length > 0).sort((a, b) => b.length - a.length);
-  if (list.length === 0) return (line) => line;
+  const list = [...replacement.keys()].sort((a, b) => b.length - a.length);
   const pattern = new RegExp(list.map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
-  return (line) => (list.some((s) => line.includes(s)) ? line.replace(pattern, (m) => endpointOrDots(m, urls)) : line);
-}
-
-/** A whole configured URL becomes its label; any other secret part becomes "…". */
-function endpointOrDots(match: string, urls: readonly string[]): string {
-  for (const url of urls) {
-    if (match === url || match === safeHref(url)) return endpointLabel(url);
-  }
-  return '…';
-}
-
-function safeHref(url: string): string | null {
-  try {
-    return new URL(url).href;
-  } catch {
-    return null;
-  }
+  return (line) => (list.some((s) => line.includes(s)) ? line.replace(pattern, (m) => replacement.get(m) ?? '…') : line);
 }

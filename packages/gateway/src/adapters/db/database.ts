@@ -55,18 +55,15 @@ export async function openDatabase(options: OpenOptions): Promise<Db> {
     : openSqlite(options.url, options.backgroundCheckpoints === true);
   if (options.migrate !== false) {
     try {
-      await migrateToLatest(db.kysely as Kysely<unknown>);
+      // Named by its description (never the password) when it cannot be reached at all.
+      await migrateToLatest(db.kysely as Kysely<unknown>, `the database ${db.description}`);
     } catch (err) {
       await db.close().catch(() => undefined);
-      // Unreachable or unreadable before any migration: named by its description (never the password).
-      if (err instanceof Error && err.message.startsWith(UNUSABLE)) throw new Error(`${UNUSABLE.slice(0, -1)} ${db.description}:${err.message.slice(UNUSABLE.length)}`, { cause: err.cause });
       throw err;
     }
   }
   return db;
 }
-
-const UNUSABLE = 'cannot use the database:';
 
 export function isPostgresUrl(url: string): boolean {
   return /^postgres(ql)?:\/\//i.test(url);

@@ -342,14 +342,15 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009_platform_key_activated_at': platformKeyActivatedAt,
 };
 
-export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {
+/** `name`: the database as a refusal names it (never with its password). */
+export async function migrateToLatest(db: Kysely<unknown>, name = 'the database'): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     // No migration ran: the database could not be reached or read at all (down, refused, a wrong
     // host or password), which is what the operator needs to hear.
-    if (!failed) throw new Error(`cannot use the database: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    if (!failed) throw new Error(`cannot use ${name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
   }
 }

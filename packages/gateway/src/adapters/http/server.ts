@@ -247,7 +247,7 @@ export function buildServer(deps: HttpDeps) {
           // signs: its merchant holds that key, §3). 40003: one may be named though the request
           // is incomplete; the merchant still verifies the answer with its application's key.
           if (auth.code === 40003 || auth.code === 40002) req.signAs = await signerOrDefault(req);
-          else if (auth.code !== 40002) req.signAs = header(req, 'sparkpay-app-id') ?? null;
+          else req.signAs = header(req, 'sparkpay-app-id') ?? null;
           return fail(req, reply, auth.code, auth.message);
         }
         req.app = auth.app;

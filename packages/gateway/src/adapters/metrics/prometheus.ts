@@ -161,7 +161,6 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         const [n, settlements, caughtUp] = await Promise.all([source.notifications(now), source.settlements(), source.chainCaughtUp?.() ?? new Map<string, number | null>()]);
         databaseUp.set(1);
         lastCaughtUp = caughtUp;
-        for (const [network, at] of caughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
         notificationsPending.set(n.pending);
         notificationsDue.set(n.due);
         oldestDue.set(n.oldestDueAt === null ? 0 : Math.max(0, (now - n.oldestDueAt) / 1000));
@@ -174,8 +173,8 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         // The database did not answer: the page is still served, saying so; the backlog gauges
         // keep their last values, and no scan can have caught up since the last read.
         databaseUp.set(0);
-        for (const [network, at] of lastCaughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
       }
+      for (const [network, at] of lastCaughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
     };
   }
 

@@ -1,7 +1,7 @@
 // viem clients for one chain reached through one JSON-RPC URL, and waiting for transactions:
 // what the deploy helpers, the devnet and the tests share. (The watcher builds its own clients
 // with failover between URLs.)
-import { createPublicClient, createWalletClient, defineChain, getAddress, http, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
+import { BaseError, createPublicClient, createWalletClient, defineChain, getAddress, http, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
 
 export interface EvmClients {
   readonly public: PublicClient<Transport, Chain>;
@@ -44,4 +44,9 @@ export async function deployedAddress(clients: EvmClients, hash: Hex): Promise<{
   const receipt = await confirmed(clients, hash);
   if (!receipt.contractAddress) throw new Error(`transaction ${hash} created no contract`);
   return { address: getAddress(receipt.contractAddress), receipt };
+}
+
+/** Why a chain call failed, in one line: viem's short message (its full one quotes the endpoint URL and the request). */
+export function shortReason(err: unknown): string {
+  return err instanceof BaseError ? err.shortMessage : err instanceof Error ? err.message : String(err);
 }

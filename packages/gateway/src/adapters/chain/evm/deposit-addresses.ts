@@ -25,6 +25,7 @@ import {
 } from 'viem';
 import type { DepositAddressDeriver } from '../../../app/ports.js';
 import type { NetworkDeployment } from '../../../domain/catalogue.js';
+import { shortReason } from './clients.js';
 import { readForwarderCode } from './forwarder-factory.js';
 import { forwarderAddress, forwarderInitCodeHash, forwarderPlan } from './forwarder-plan.js';
 
@@ -80,7 +81,7 @@ export async function checkFactory(client: PublicClient, factory: string, forwar
   try {
     code = await client.getCode({ address: getAddress(factory) });
   } catch (err) {
-    return { state: 'UNCHECKED', reason: err instanceof BaseError ? err.shortMessage : String(err) };
+    return { state: 'UNCHECKED', reason: shortReason(err) };
   }
   if (!code || code === '0x') return { state: 'MISMATCH', reason: `there is no contract at the factory address ${factory}` };
   let reported: { implementation: Address; initCodeHash: string };
@@ -88,7 +89,7 @@ export async function checkFactory(client: PublicClient, factory: string, forwar
     reported = await readForwarderCode(client, getAddress(factory));
   } catch (err) {
     // The node answered getCode a moment ago: a failing call is the contract, not the node.
-    return { state: 'MISMATCH', reason: `the contract at ${factory} is not a forwarder factory (${err instanceof BaseError ? err.shortMessage : String(err)})` };
+    return { state: 'MISMATCH', reason: `the contract at ${factory} is not a forwarder factory (${shortReason(err)})` };
   }
   if (reported.implementation.toLowerCase() !== forwarder.toLowerCase()) {
     return { state: 'MISMATCH', reason: `the factory ${factory} creates forwarders from ${reported.implementation}, not the configured forwarder ${forwarder}` };
@@ -117,7 +118,7 @@ export async function checkNetwork(clients: readonly PublicClient[], network: Ne
     try {
       chainId = await client.getChainId();
     } catch (err) {
-      silence = err instanceof BaseError ? err.shortMessage : String(err);
+      silence = shortReason(err);
       unanswered += 1;
       continue;
     }
@@ -135,12 +136,11 @@ export async function checkNetwork(clients: readonly PublicClient[], network: Ne
   for (const currency of network.currencies) {
     if (!currency.contract) continue;
     const what = `the ${currency.code} contract ${currency.contract}`;
-    const unchecked = (err: unknown): FactoryCheck => ({ state: 'UNCHECKED', reason: err instanceof BaseError ? err.shortMessage : String(err) });
     let code: string | undefined;
     try {
       code = await answering.getCode({ address: getAddress(currency.contract) });
     } catch (err) {
-      return unchecked(err);
+      return { state: 'UNCHECKED', reason: shortReason(err) };
     }
     if (!code || code === '0x') {
       refused.set(currency.contract.toLowerCase(), { reason: `there is no contract at ${what}`, absent: true });
@@ -151,8 +151,8 @@ export async function checkNetwork(clients: readonly PublicClient[], network: Ne
       decimals = await answering.readContract({ address: getAddress(currency.contract), abi: erc20Abi, functionName: 'decimals' });
     } catch (err) {
       // A node that failed says nothing of the token: asked again, not refused for good.
-      if (!contractAnswered(err)) return unchecked(err);
-      refused.set(currency.contract.toLowerCase(), { reason: `${what} does not answer decimals() as an ERC-20 token does (${err instanceof BaseError ? err.shortMessage : String(err)})`, absent: false });
+      if (!contractAnswered(err)) return { state: 'UNCHECKED', reason: shortReason(err) };
+      refused.set(currency.contract.toLowerCase(), { reason: `${what} does not answer decimals() as an ERC-20 token does (${shortReason(err)})`, absent: false });
       continue;
     }
     if (decimals !== currency.decimals) {

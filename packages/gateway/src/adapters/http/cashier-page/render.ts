@@ -230,13 +230,18 @@ ${open ? `<p class="refresh"><a id="refresh" href="${esc(pageUrl(v.payment_order
 }
 
 /** One page for every unknown order and wrong token: it says nothing else, in both languages. */
-export function renderNotFound(style: string): string {
+/** A page of one message (no script): the 404 and the too-many answer. */
+function messagePage(style: string, lang: string, title: string, main: string, head = ''): string {
   return `<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex,nofollow"><link rel="icon" href="data:,"><title>Not found · 未找到</title><link rel="stylesheet" href="${esc(style)}"></head>
-<body><main id="cashier" class="not-found"><h1>Not found</h1><p lang="zh-CN">未找到</p></main></body>
+<html lang="${lang}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex,nofollow">${head}<link rel="icon" href="data:,"><title>${esc(title)}</title><link rel="stylesheet" href="${esc(style)}"></head>
+<body>${main}</body>
 </html>
 `;
+}
+
+export function renderNotFound(style: string): string {
+  return messagePage(style, 'en', 'Not found · 未找到', '<main id="cashier" class="not-found"><h1>Not found</h1><p lang="zh-CN">未找到</p></main>');
 }
 
 /**
@@ -245,10 +250,6 @@ export function renderNotFound(style: string): string {
  */
 export function renderTooMany(style: string, lang: Language, again: string): string {
   const t = translator(lang);
-  return `<!doctype html>
-<html lang="${lang === 'zh-CN' ? 'zh-CN' : 'en'}">
-<head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="referrer" content="no-referrer"><meta name="robots" content="noindex,nofollow"><meta http-equiv="refresh" content="3;url=${esc(again)}"><link rel="icon" href="data:,"><title>${esc(t('too_many_title'))}</title><link rel="stylesheet" href="${esc(style)}"></head>
-<body><main id="cashier-wait" class="not-found"><h1>${esc(t('too_many_title'))}</h1><p>${esc(t('too_many_text'))}</p><p><a href="${esc(again)}">${esc(t('too_many_link'))}</a></p></main></body>
-</html>
-`;
+  const main = `<main id="cashier-wait" class="not-found"><h1>${esc(t('too_many_title'))}</h1><p>${esc(t('too_many_text'))}</p><p><a href="${esc(again)}">${esc(t('too_many_link'))}</a></p></main>`;
+  return messagePage(style, lang === 'zh-CN' ? 'zh-CN' : 'en', t('too_many_title'), main, `<meta http-equiv="refresh" content="3;url=${esc(again)}">`);
 }
