@@ -936,6 +936,40 @@ describe('the chain scan facing a hostile JSON-RPC endpoint (sqlite)', () => {
     expectNeverLiedTo(r);
   });
 
+  /**
+   * As cappedWithReceipts, from a provider without eth_getBlockReceipts (so each transaction's
+   * receipt is read), with `lie` rewriting each eth_getTransactionReceipt answer (null: honest).
+   */
+  const cappedWithTxReceipts = (lie: ((receipt: Record<string, unknown>, real: RpcLogJson) => unknown) | null) => (real: RpcLogJson): Rewrite => async (x) => {
+    if (x.call.method === 'eth_getLogs') return { body: JSON.stringify({ jsonrpc: '2.0', id: x.call.id, error: { code: -32005, message: 'query returned more than 10000 results' } }) };
+    if (x.call.method === 'eth_getBlockReceipts') return { body: JSON.stringify({ jsonrpc: '2.0', id: x.call.id, error: { code: -32601, message: 'the method eth_getBlockReceipts does not exist/is not available' } }) };
+    if (x.call.method !== 'eth_getTransactionReceipt' || !lie) return null;
+    const honest = JSON.parse((await x.forward()).text) as { result: Record<string, unknown> };
+    return { body: answer(x.call, honest.result.transactionHash === real.transactionHash ? lie(honest.result, real) : honest.result) };
+  };
+  const realTxLogChanged = (change: (log: Record<string, unknown>) => Record<string, unknown>) => (receipt: Record<string, unknown>, real: RpcLogJson) =>
+    ({ ...receipt, logs: (receipt.logs as Record<string, unknown>[]).map((l) => (l.logIndex === real.logIndex ? change(l) : l)) });
+
+  it("a block the provider's result cap refuses, from a provider without eth_getBlockReceipts, is read from its transactions' receipts, exactly", async () => {
+    const r = await afterOneLie(cappedWithTxReceipts(null));
+    expect(r.lied.ok).toBe(true);
+    expectNeverLiedTo(r);
+  });
+
+  it.each([
+    ['the receipt of another transaction', (receipt: Record<string, unknown>) => ({ ...receipt, transactionHash: `0x${'33'.repeat(32)}` })],
+    ['a receipt of another block', (receipt: Record<string, unknown>) => ({ ...receipt, blockHash: `0x${'11'.repeat(32)}` })],
+    ['the transfer\'s log with another block hash', realTxLogChanged((l) => ({ ...l, blockHash: `0x${'22'.repeat(32)}` }))],
+    ['the transfer\'s log with data that is not one 32-byte word', realTxLogChanged((l) => ({ ...l, data: '0x01' }))],
+    ['a receipt without its logs', ({ logs: _logs, ...receipt }: Record<string, unknown>) => receipt],
+    ['null (the transaction unknown)', () => null],
+  ])("a block the provider's result cap refuses, from a provider without eth_getBlockReceipts, whose transfer's receipt comes back as %s: nothing of it is recorded, the cursor holds, and honesty recovers exactly", async (_name, lie) => {
+    const r = await afterOneLie(cappedWithTxReceipts(lie));
+    expect(r.lied.ok).toBe(false);
+    expect(r.lied.error).toMatch(/eth_getTransactionReceipt|reorganisation/);
+    expectNeverLiedTo(r);
+  });
+
   it('was defect 6a (scan-chain.ts: the head is not checked to exist before eth_getLogs up to it and the cursor move) — eth_blockNumber one block ahead moves the cursor past the chain: the next real transfer is never found', async () => {
     const first = await paidOrder();
     tokenProxy.set(blockNumberRewrite({ kind: 'ahead', blocks: 1 }));

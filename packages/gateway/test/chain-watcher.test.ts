@@ -86,7 +86,10 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(await queryOrder(t, b.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: txB }] });
   });
 
-  it("reads a block whose transfers to the watched addresses exceed the provider's result cap from the block's receipts", async () => {
+  it.each([
+    ['eth_getBlockReceipts', false],
+    ['eth_getTransactionReceipt, from a provider without eth_getBlockReceipts', true],
+  ] as const)("reads a block whose transfers to the watched addresses exceed the provider's result cap from the block's receipts (%s)", async (_how, noBlockReceipts) => {
     const dusted = await placeOrder(t, { amount: '1' });
     const other = await placeOrder(t, { amount: '2' });
     await t.gateway.scanChain('4');
@@ -106,18 +109,25 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(new Set(receipts.map((r) => r.blockNumber)).size).toBe(1);
     await mine(chain, CONFIRMATIONS);
     const receiptCallsBefore = proxy.stats.calls.eth_getBlockReceipts ?? 0;
+    const txReceiptCallsBefore = proxy.stats.calls.eth_getTransactionReceipt ?? 0;
     proxy.maxLogResults(2);
+    if (noBlockReceipts) proxy.unsupported(['eth_getBlockReceipts']);
     try {
       const r = await t.gateway.scanChain('4');
       expect(r.scanned!.to).toBe(r.head);
       expect(r.transfers).toBe(4);
     } finally {
       proxy.maxLogResults(null);
+      proxy.unsupported([]);
     }
     expect(proxy.stats.cappedResults).toBeGreaterThan(0);
     // The block's receipts once per request of recipients that met the cap (the two addresses may be in two).
     expect((proxy.stats.calls.eth_getBlockReceipts ?? 0) - receiptCallsBefore).toBeGreaterThanOrEqual(1);
     expect((proxy.stats.calls.eth_getBlockReceipts ?? 0) - receiptCallsBefore).toBeLessThanOrEqual(2);
+    // Without eth_getBlockReceipts, each of the block's four transactions' receipts, per request of recipients.
+    const txReceiptCalls = (proxy.stats.calls.eth_getTransactionReceipt ?? 0) - txReceiptCallsBefore;
+    if (noBlockReceipts) expect([4, 8]).toContain(txReceiptCalls);
+    else expect(txReceiptCalls).toBe(0);
     const q = await queryOrder(t, dusted.requestNo);
     expect(q).toMatchObject({ pay_status: 'PAID' });
     expect((q.payments as { tx_hash: string }[]).map((p) => p.tx_hash).sort()).toEqual([hashes[0], hashes[1], hashes[3]].sort());

@@ -46,7 +46,7 @@ export async function startHostileProxy(target: string, options: { passBatches?:
     return { status: r.status, text: await r.text() };
   };
   /**
-   * The chain reader sends eth_getLogs (and eth_getBlockReceipts) in a batch with the block reads
+   * The chain reader sends eth_getLogs (and eth_getBlockReceipts, eth_getTransactionReceipt) in a batch with the block reads
    * that say how far the answering node went: each call of such a batch meets the rewrite as if it had been sent
    * alone, and the answers are put back together. A transport-level lie (HTTP status, a body
    * that is not JSON, a dropped or hanging connection) of any call is the whole batch's.
@@ -83,7 +83,7 @@ export async function startHostileProxy(target: string, options: { passBatches?:
       const calls = Array.isArray(parsed) ? parsed : [parsed];
       const reply = !rewrite || (options.passBatches && Array.isArray(parsed))
         ? null
-        : Array.isArray(parsed) && parsed.some((c) => c.method === 'eth_getLogs' || c.method === 'eth_getBlockReceipts')
+        : Array.isArray(parsed) && parsed.some((c) => c.method === 'eth_getLogs' || c.method === 'eth_getBlockReceipts' || c.method === 'eth_getTransactionReceipt')
           ? await perCall(rewrite, parsed)
           : await rewrite({ calls, batch: Array.isArray(parsed), call: calls[0] ?? {}, forward });
       if (reply === 'drop') {

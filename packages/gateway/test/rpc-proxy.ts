@@ -38,6 +38,8 @@ export interface RpcProxy {
    * results" error, as a provider capping results does (whatever the range); null: no cap.
    */
   maxLogResults(logs: number | null): void;
+  /** Calls of `methods` are answered the JSON-RPC error "method not found" (-32601), as a provider that does not serve them does; [] serves all. */
+  unsupported(methods: readonly string[]): void;
   /** Refuse eth_getLogs without a recipient filter (topic 2) as too many results, whatever its range, as a provider capping results does for a busy token. */
   refuseUnfilteredLogs(on: boolean): void;
   /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
@@ -79,6 +81,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let range: number | null = null;
   let refuseUnfiltered = false;
   let resultCap: number | null = null;
+  let unsupportedMethods: readonly string[] = [];
   let lagBlocks = 0;
   let logsLagBlocks = 0;
   const post = (payload: string) => fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
@@ -110,6 +113,10 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       let status = 200;
       for (const c of calls) {
         const reply = (result: unknown) => ({ jsonrpc: '2.0', id: c.id, result });
+        if (unsupportedMethods.includes(c.method ?? '')) {
+          answers.push({ jsonrpc: '2.0', id: c.id, error: { code: -32601, message: `the method ${c.method} does not exist/is not available` } });
+          continue;
+        }
         if (refuseUnfiltered && c.method === 'eth_getLogs' && ((c.params?.[0] ?? {}) as { topics?: unknown[] }).topics?.[2] == null) {
           stats.refusedRanges += 1;
           answers.push({ jsonrpc: '2.0', id: c.id, error: { code: -32005, message: 'query returned more than 10000 results' } });
@@ -196,6 +203,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     maxLogResults(logs) {
       resultCap = logs;
+    },
+    unsupported(methods) {
+      unsupportedMethods = methods;
     },
     refuseUnfilteredLogs(on) {
       refuseUnfiltered = on;

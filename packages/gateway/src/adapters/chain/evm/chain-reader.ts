@@ -4,7 +4,8 @@
 // Endpoints are tried in configured order and the reader stays on the one that answered
 // (failover); a provider that refuses a log range as too large gets halves of it, down to
 // single blocks, and a block it still refuses (more results than its cap) is read from the
-// block's receipts. Every answer is checked against the JSON-RPC types and against what was asked
+// block's receipts (eth_getBlockReceipts, or each transaction's receipt from a provider without
+// it). Every answer is checked against the JSON-RPC types and against what was asked
 // (contract, event, recipient, block range, batch ids): an endpoint that answers anything else
 // is broken or lying, its answer is refused whole (the next endpoint is tried, else the pass
 // fails and is repeated), and nothing of it reaches the payment records. A well-formed answer is
@@ -128,6 +129,9 @@ function valueBlockOf(b: unknown, number: number): { hash: string; parentHash: s
 
 /** Blocks (with their transactions, which can be large) per JSON-RPC batch of valueRecipients. */
 const VALUE_BLOCKS_PER_BATCH = 10;
+
+/** eth_getTransactionReceipt calls per JSON-RPC batch, for a provider without eth_getBlockReceipts. */
+const RECEIPTS_PER_BATCH = 100;
 
 /** eth_getBalance calls per JSON-RPC batch (one HTTP request), and batches in flight at once. */
 const BALANCES_PER_BATCH = 100;
@@ -269,40 +273,86 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
 
   /**
    * The transfers asked for (`asked`: one block) out of the block's receipts, read in one batch
-   * with the block and the endpoint's latest block as logsOnce does. The block's other logs are
-   * skipped unread; the asked ones are checked as an eth_getLogs answer's are.
+   * with the block and the endpoint's latest block as logsOnce does. A provider that does not
+   * serve eth_getBlockReceipts (an error other than a malformed answer) is asked for the block's
+   * transactions and their receipts one by one instead (txReceiptsOnce).
    */
   async function receiptsOnce(url: string, asked: LogFilter, number: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
     const tag = `0x${number.toString(16)}`;
-    const [atBlock, latest, receipts] = await batch(url, 'eth_getBlockReceipts', [
-      { method: 'eth_getBlockByNumber', params: [tag, false] },
-      { method: 'eth_getBlockByNumber', params: ['latest', false] },
-      { method: 'eth_getBlockReceipts', params: [tag] },
-    ]);
-    const bad = (why: string) => new MalformedRpcAnswer('eth_getBlockReceipts', why);
-    const block = headerOf(atBlock, number);
-    if (!block) {
-      const head = headerOf(latest, null);
-      if (!head) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
-      if (head.number >= number) throw new MalformedRpcAnswer('eth_getBlockByNumber', `no block ${number} but a latest block ${head.number}`);
-      return { transfers: [], through: { number: head.number, hash: head.hash } };
+    let answer: unknown[];
+    try {
+      answer = await batch(url, 'eth_getBlockReceipts', [
+        { method: 'eth_getBlockByNumber', params: [tag, false] },
+        { method: 'eth_getBlockByNumber', params: ['latest', false] },
+        { method: 'eth_getBlockReceipts', params: [tag] },
+      ]);
+    } catch (err) {
+      if (err instanceof MalformedRpcAnswer) throw err;
+      options.log?.warn({ url: endpointLabel(url), block: number, err: (err as Error).message }, "the endpoint does not answer eth_getBlockReceipts; reading the block's receipts one transaction at a time");
+      return txReceiptsOnce(url, asked, number);
     }
-    if (!Array.isArray(receipts)) throw bad(`something that is not the list of block ${number}'s receipts`);
+    const [atBlock, latest, receipts] = answer;
+    const block = headerOf(atBlock, number);
+    if (!block) return beyondHead(latest, number);
+    if (!Array.isArray(receipts)) throw new MalformedRpcAnswer('eth_getBlockReceipts', `something that is not the list of block ${number}'s receipts`);
     const transfers: ChainTransfer[] = [];
-    for (const r of receipts) {
-      if (!isRecord(r) || !Array.isArray(r.logs)) throw bad('a receipt without its list of logs');
-      if (typeof r.blockHash !== 'string' || r.blockHash.toLowerCase() !== block.hash) throw bad(`a receipt of another block than ${number} ${block.hash}`);
-      for (const l of r.logs) {
-        if (!isRecord(l)) throw bad('a log that is not an object');
-        const topics = l.topics;
-        const asks = typeof l.address === 'string' && asked.tokens.has(l.address.toLowerCase()) && Array.isArray(topics) && topics.length === 3 && typeof topics[0] === 'string' && topics[0].toLowerCase() === TRANSFER_TOPIC && typeof topics[2] === 'string' && asked.recipients?.has(`0x${topics[2].slice(26)}`.toLowerCase()) === true;
-        if (!asks) continue;
-        const t = transferOf(l, asked, 'eth_getBlockReceipts');
-        if (t.blockHash !== block.hash) throw bad(`a log of block ${number} with the hash ${t.blockHash}, which that block does not have`);
-        transfers.push(t);
-      }
+    for (const r of receipts) transfers.push(...askedTransfersOf(r, asked, block, 'eth_getBlockReceipts'));
+    return { transfers, through: { number: block.number, hash: block.hash } };
+  }
+
+  /**
+   * receiptsOnce for a provider without eth_getBlockReceipts: the block with its transaction
+   * hashes and the latest block in one batch, then the receipts in batches of RECEIPTS_PER_BATCH
+   * eth_getTransactionReceipt calls, each checked to be of that block (a reorganisation between
+   * the batches fails the pass, which is repeated).
+   */
+  async function txReceiptsOnce(url: string, asked: LogFilter, number: number): Promise<{ transfers: ChainTransfer[]; through: Block }> {
+    const [atBlock, latest] = await batch(url, 'eth_getBlockByNumber', [
+      { method: 'eth_getBlockByNumber', params: [`0x${number.toString(16)}`, false] },
+      { method: 'eth_getBlockByNumber', params: ['latest', false] },
+    ]);
+    const block = headerOf(atBlock, number);
+    if (!block) return beyondHead(latest, number);
+    const hashes = (atBlock as Record<string, unknown>).transactions;
+    if (!Array.isArray(hashes) || !hashes.every((h) => text(h, HASH))) throw new MalformedRpcAnswer('eth_getBlockByNumber', `block ${number} without the list of its transaction hashes`);
+    const transfers: ChainTransfer[] = [];
+    for (let i = 0; i < hashes.length; i += RECEIPTS_PER_BATCH) {
+      const some = (hashes as string[]).slice(i, i + RECEIPTS_PER_BATCH);
+      const receipts = await batch(url, 'eth_getTransactionReceipt', some.map((h) => ({ method: 'eth_getTransactionReceipt', params: [h] })));
+      receipts.forEach((r, j) => {
+        if (r === null) throw new Error(`the receipt of ${some[j]} in block ${number} is gone (a reorganisation)`);
+        if (isRecord(r) && typeof r.blockHash === 'string' && r.blockHash.toLowerCase() !== block.hash) throw new Error(`the receipt of ${some[j]} is of block ${String(r.blockHash)}, no longer ${number} ${block.hash} (a reorganisation)`);
+        if (!isRecord(r) || typeof r.transactionHash !== 'string' || r.transactionHash.toLowerCase() !== some[j]!.toLowerCase()) throw new MalformedRpcAnswer('eth_getTransactionReceipt', `a receipt of another transaction than ${some[j]}`);
+        transfers.push(...askedTransfersOf(r, asked, block, 'eth_getTransactionReceipt'));
+      });
     }
     return { transfers, through: { number: block.number, hash: block.hash } };
+  }
+
+  /** No block `number` at the endpoint: its latest block must then be below it, and the scan goes no further. */
+  function beyondHead(latest: unknown, number: number): { transfers: ChainTransfer[]; through: Block } {
+    const head = headerOf(latest, null);
+    if (!head) throw new MalformedRpcAnswer('eth_getBlockByNumber', 'no latest block');
+    if (head.number >= number) throw new MalformedRpcAnswer('eth_getBlockByNumber', `no block ${number} but a latest block ${head.number}`);
+    return { transfers: [], through: { number: head.number, hash: head.hash } };
+  }
+
+  /** The transfers asked for among one receipt's logs; the others are skipped unread, the asked ones checked as an eth_getLogs answer's are. */
+  function askedTransfersOf(r: unknown, asked: LogFilter, block: { number: number; hash: string }, method: string): ChainTransfer[] {
+    const bad = (why: string) => new MalformedRpcAnswer(method, why);
+    if (!isRecord(r) || !Array.isArray(r.logs)) throw bad('a receipt without its list of logs');
+    if (typeof r.blockHash !== 'string' || r.blockHash.toLowerCase() !== block.hash) throw bad(`a receipt of another block than ${block.number} ${block.hash}`);
+    const out: ChainTransfer[] = [];
+    for (const l of r.logs) {
+      if (!isRecord(l)) throw bad('a log that is not an object');
+      const topics = l.topics;
+      const asks = typeof l.address === 'string' && asked.tokens.has(l.address.toLowerCase()) && Array.isArray(topics) && topics.length === 3 && typeof topics[0] === 'string' && topics[0].toLowerCase() === TRANSFER_TOPIC && typeof topics[2] === 'string' && asked.recipients?.has(`0x${topics[2].slice(26)}`.toLowerCase()) === true;
+      if (!asks) continue;
+      const t = transferOf(l, asked, method);
+      if (t.blockHash !== block.hash) throw bad(`a log of block ${block.number} with the hash ${t.blockHash}, which that block does not have`);
+      out.push(t);
+    }
+    return out;
   }
 
   /** The canonical block at `number` (header only), or null beyond the head. */
