@@ -10,6 +10,7 @@ import { erc20Abi, type Address } from 'viem';
 import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
 import type { PaymentFacts } from '../src/app/record-payment.js';
+import { startAnvil } from '../src/adapters/devnet/anvil.js';
 import { scanChainOnce, WIDE_MAX_BLOCKS } from '../src/app/scan-chain.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { WATCH_AFTER_CLOSE_SECONDS } from '../src/domain/lifecycle.js';
@@ -132,6 +133,41 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     expect(q).toMatchObject({ pay_status: 'PAID' });
     expect((q.payments as { tx_hash: string }[]).map((p) => p.tx_hash).sort()).toEqual([hashes[0], hashes[1], hashes[3]].sort());
     expect(await queryOrder(t, other.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: hashes[2] }] });
+  });
+
+  it("never reads a chain other than the network's: an endpoint serving another chain id is skipped, and with only such endpoints the cursor does not move", async () => {
+    // Another chain far ahead of this one, as a URL copied from another network's configuration would be.
+    const wrong = await startAnvil({ chainId: chain.node.chainId + 1 });
+    const gateways: Gateway[] = [];
+    /** A gateway on the same database whose network 4 reads `rpcUrls`. */
+    const readingFrom = async (rpcUrls: string[]) => {
+      const { deployment } = t.gateway.config;
+      const config = { ...t.gateway.config, deployment: { ...deployment, networks: deployment.networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, rpcUrls } } : n)) } };
+      const g = await createGateway({ config, clock: t.clock, logger: silent, workers: false });
+      gateways.push(g);
+      return g;
+    };
+    const cursor = async () => (await t.gateway.db.kysely.selectFrom('chain_cursors').select(['next_block', 'scanned_hash']).where('network', '=', '4').executeTakeFirstOrThrow());
+    try {
+      await fetch(wrong.rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'anvil_mine', params: ['0x3e8'] }) });
+      const a = await placeOrder(t, { amount: '4' });
+      await t.gateway.scanChain('4');
+      const tx = await pay(usdt6, a.address, 4_000_000n);
+      await mine(chain, CONFIRMATIONS);
+      const before = await cursor();
+      t.clock.advance(LEASE_SECONDS + 1);
+      await expect((await readingFrom([wrong.rpcUrl])).scanChain('4')).rejects.toThrow(/serves chain id \d+, not the configured chain_id/);
+      expect(await cursor()).toEqual(before);
+      t.clock.advance(LEASE_SECONDS + 1);
+      const r = await (await readingFrom([wrong.rpcUrl, chain.node.rpcUrl])).scanChain('4');
+      expect(r.head).toBeLessThan(1000);
+      expect(r.transfers).toBe(1);
+      expect(await queryOrder(t, a.requestNo)).toMatchObject({ pay_status: 'PAID', payments: [{ tx_hash: tx }] });
+    } finally {
+      for (const g of gateways) await g.close();
+      await wrong.stop();
+      t.clock.advance(LEASE_SECONDS + 1);
+    }
   });
 
   it('fails over to the next RPC URL when an endpoint fails mid-scan, and loses nothing', async () => {

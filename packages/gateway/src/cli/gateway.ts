@@ -252,7 +252,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         clock,
         payments,
         network,
-        reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }) }),
+        reader: evmChainReader(network.chain.rpcUrls, { log: logger.child({ network: network.id }), chainId: network.chainId }),
         // The scan's own lines name the network (once: pino does not merge a bound key with a logged one).
         log: logger.child({ worker: 'chain' }),
         owner: instance,

@@ -140,11 +140,25 @@ const BALANCE_BATCHES_IN_FLIGHT = 4;
 export interface ChainReaderOptions {
   timeoutMs?: number;
   log?: EventLog;
+  /**
+   * The network's configured chain id: an endpoint is asked its `eth_chainId` before it is first
+   * used (and again after it failed), and one serving another chain is not used (its failure is
+   * an error naming both ids). Without it, endpoints are taken as they are (tests of the reader).
+   */
+  chainId?: number;
+}
+
+/** An endpoint serving another chain than the network's: never read from (its blocks and logs are another chain's). */
+export class WrongChain extends Error {
+  constructor(readonly endpoint: number, readonly served: number, readonly configured: number) {
+    super(`RPC endpoint ${endpoint} serves chain id ${served}, not the configured chain_id ${configured}: it is not read from`);
+    this.name = 'WrongChain';
+  }
 }
 
 /** The provider said the range or result is too large (wordings of geth, Erigon, Alchemy, Infura, QuickNode…). */
 function isRangeRefusal(err: unknown): boolean {
-  if (err instanceof MalformedRpcAnswer) return false;
+  if (err instanceof MalformedRpcAnswer || err instanceof WrongChain) return false;
   const text = `${(err as { details?: unknown })?.details ?? ''} ${(err as Error)?.message ?? ''}`;
   return /range|too many|too large|limit exceeded|more than \d+ results|query returned more than|response size/i.test(text);
 }
@@ -158,6 +172,10 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
   const timeoutMs = options.timeoutMs ?? 10_000;
   const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: timeoutMs, retryCount: 0 }), cacheTime: 0 }));
   let current = 0;
+  /** Endpoints whose chain id was found to be the configured one since they last failed. */
+  const onChain = new Array<boolean>(clients.length).fill(options.chainId === undefined);
+  /** The other chain id each endpoint was last logged serving. */
+  const wrongLogged = new Array<number | undefined>(clients.length);
 
   /** Runs `fn` on the current endpoint, then on each other one in turn; the last error if all fail. */
   async function withFailover<T>(what: string, fn: (client: PublicClient, url: string) => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
@@ -165,6 +183,13 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
     for (let i = 0; i < clients.length; i += 1) {
       const index = (current + i) % clients.length;
       try {
+        if (!onChain[index]) {
+          // A URL copied from another network's configuration, or a provider that moved it: its
+          // head, logs and balances would move the scan's cursor along another chain.
+          const served = await clients[index]!.getChainId();
+          if (served !== options.chainId) throw new WrongChain(index + 1, served, options.chainId!);
+          onChain[index] = true;
+        }
         const value = await fn(clients[index]!, rpcUrls[index]!);
         if (index !== current) options.log?.warn({ from: endpointLabel(rpcUrls[current]!), to: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length }, 'switched RPC endpoint');
         current = index;
@@ -172,7 +197,15 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       } catch (err) {
         if (passThrough?.(err)) throw err;
         lastError = err;
-        options.log?.warn({ url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length, what, err: (err as Error).message }, 'RPC endpoint failed');
+        // Asked its chain id again before its next use: what answers at that URL may have changed.
+        if (options.chainId !== undefined) onChain[index] = false;
+        const log = { url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length, what, err: (err as Error).message };
+        if (!(err instanceof WrongChain)) options.log?.warn(log, 'RPC endpoint failed');
+        else if (wrongLogged[index] !== err.served) {
+          // Once per chain it serves, not on every pass.
+          wrongLogged[index] = err.served;
+          options.log?.error(log, "RPC endpoint serves another chain than the network's: not read from (networks.<enum>.rpc_urls)");
+        }
       }
     }
     throw lastError;
