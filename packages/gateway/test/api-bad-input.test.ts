@@ -3,6 +3,7 @@
 // Also the happy paths next to them (the compatibility split form, the Pro edition), request_no
 // idempotency including concurrent duplicates, and closing orders that cannot be closed.
 import { connect } from 'node:net';
+import { REQUEST_TIMEOUT_MS } from '../src/adapters/http/server.js';
 import { updateMerchant } from '../src/app/merchant-admin.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from './databases.js';
@@ -241,6 +242,37 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       expect(answer).toMatch(/\r\nConnection: close\r\n/i);
       expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: status });
       expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+    });
+
+    it('a request whose body never finishes is cut off once the request time is up: the connection is not held for ever', async () => {
+      const http = t.gateway.server.server;
+      expect(http.requestTimeout).toBe(REQUEST_TIMEOUT_MS);
+      // Node applies the request time only when the headers' is not longer.
+      expect(http.headersTimeout).toBe(REQUEST_TIMEOUT_MS);
+      // The same check, with a time a test can wait for.
+      http.requestTimeout = 1_500;
+      http.headersTimeout = 1_500;
+      try {
+        const { port, hostname } = new URL(t.baseUrl);
+        const started = Date.now();
+        const closed = await new Promise<number>((resolve, reject) => {
+          const socket = connect(Number(port), hostname, () =>
+            socket.write(`POST /v4/pay/cashier HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{`),
+          );
+          socket.on('data', () => undefined);
+          socket.on('close', () => resolve(Date.now() - started));
+          socket.on('error', reject);
+          setTimeout(() => {
+            socket.destroy();
+            reject(new Error('the connection was still open after 10 s'));
+          }, 10_000).unref();
+        });
+        expect(closed).toBeGreaterThanOrEqual(1_400);
+        expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
+      } finally {
+        http.requestTimeout = REQUEST_TIMEOUT_MS;
+        http.headersTimeout = REQUEST_TIMEOUT_MS;
+      }
     });
 
     it('a body of exactly 64 KiB is read (unknown fields are ignored)', async () => {
