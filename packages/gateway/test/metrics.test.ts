@@ -114,6 +114,27 @@ describe('GET /metrics', () => {
     });
   });
 
+  it('counts an attempt a crashed sender left in flight as INTERRUPTED once another sender takes the notification over', async () => {
+    const a = await createOrder(orderBody(t.merchant, t.clock, { notify_url: `${ok.url}` }));
+    await observeTransfer(t, { paymentOrderNo: a, amount: 10_500_000n });
+    const [n] = await t.gateway.store.notifications.listByOrder(a);
+    const now = t.clock.nowMs();
+    const due = (await t.gateway.store.notifications.listDue(now, 1_000, [])).find((d) => d.notifyId === n!.notifyId)!;
+    // Another instance claimed it and died (SIGKILL) before recording an outcome.
+    await t.gateway.store.transaction(async (tx) => {
+      expect(await tx.notifications.claim(due, 'crashed-sender', now, now + 15_000)).not.toBeNull();
+      await tx.notifications.insertAttempt({ notifyId: due.notifyId, attemptNo: due.attemptNo + 1, series: due.series, sender: 'crashed-sender', startedAt: now, finishedAt: null, outcome: 'IN_FLIGHT', httpStatus: null, latencyMs: null, responseHead: null, errorKind: null, error: null });
+    });
+    t.clock.advance(16);
+    const received = ok.received.length;
+    await t.gateway.notifications.deliverDue({ scan: true });
+    await t.gateway.notifications.idle();
+    expect(ok.received.length).toBe(received + 1);
+    expect((await t.gateway.store.notifications.listAttempts(due.notifyId)).map((x) => x.outcome)).toEqual(['INTERRUPTED', 'DELIVERED']);
+    const s = samples((await scrape()).text);
+    expect(s.get('sparkpay_notification_attempts_total{outcome="INTERRUPTED",error_kind="INTERRUPTED"}')).toBe(1);
+  });
+
   it('gauges what waits: notifications pending, due, failed and the oldest due one\'s age; settlements by network and status', async () => {
     const gauges = async () => {
       const s = samples((await scrape()).text);

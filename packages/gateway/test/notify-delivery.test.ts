@@ -2,6 +2,7 @@
 // delivery worker, and real HTTP receivers on 127.0.0.1. The retry schedule runs on the
 // injected clock; only the 10 s answer timeout is waited for in real time.
 import pino from 'pino';
+import { generateRsaKeyPair, parsePrivateKey } from '@sparkpay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpSender } from '../src/adapters/notify/http-sender.js';
 import { NotificationDelivery } from '../src/app/deliver-notifications.js';
@@ -9,7 +10,7 @@ import type { NotificationSender, SendResult, Store } from '../src/app/ports.js'
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
-import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { api, observeTransfer, orderBody, startTestGateway, type Merchant, type TestGateway } from './harness.js';
 import { openReceived, startNonAcceptingListener, startReceiver, SUCCESS, type Receiver } from './notify-receiver.js';
 import { freePort } from './processes.js';
 import { pause, waitUntil } from './wait.js';
@@ -36,8 +37,8 @@ describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
   }
 
   /** A 10.50 USDT order paid exactly: its ORDER_PAID notification is written. */
-  async function paidOrder(notifyUrl: string, gw: TestGateway = t): Promise<{ paymentOrderNo: string; notifyId: string }> {
-    const res = await api(gw.baseUrl, { path: '/v4/pay/cashier', body: orderBody(gw.merchant, gw.clock, { notify_url: notifyUrl, merchant_order_desc: '咖啡 ☕ x2' }), merchant: gw.merchant, clock: gw.clock });
+  async function paidOrder(notifyUrl: string, gw: TestGateway = t, merchant: Merchant = gw.merchant): Promise<{ paymentOrderNo: string; notifyId: string }> {
+    const res = await api(gw.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, gw.clock, { notify_url: notifyUrl, merchant_order_desc: '咖啡 ☕ x2' }), merchant, clock: gw.clock });
     expect(res.json.code).toBe(0);
     const paymentOrderNo = String(res.json.data!.payment_order_no);
     await observeTransfer(gw, { paymentOrderNo, amount: 10_500_000n });
@@ -86,6 +87,23 @@ describe.each(DATABASE_KINDS)('notification delivery on %s', (kind) => {
     expect(log[0]!.sender).toMatch(/\/\d+\//);
     await pause(150);
     expect(r.received).toHaveLength(1);
+  });
+
+  it("seals the attempts that start a second after the merchant's key was replaced elsewhere (the CLI) to the new key", async () => {
+    const r = await receiver();
+    const m = await t.addMerchant();
+    const platformPublicKey = m.platformPublicKey;
+    await paidOrder(r.url, t, m);
+    const [before] = await r.waitFor(1);
+    expect(openReceived(before!, { merchantPrivateKey: m.privateKey, platformPublicKey }).payload.notify_type).toBe('ORDER_PAID');
+    // Another process (`sparkpay app set-key`) writes the new key: this gateway's caches are not told.
+    const fresh = generateRsaKeyPair();
+    await t.gateway.db.kysely.updateTable('applications').set({ merchant_public_key: fresh.publicKeyPem }).where('app_id', '=', m.appId).execute();
+    t.clock.advance(2);
+    const renewed = { ...m, privateKey: parsePrivateKey(fresh.privateKeyPem) };
+    await paidOrder(r.url, t, renewed);
+    const [, after] = await r.waitFor(2);
+    expect(openReceived(after!, { merchantPrivateKey: renewed.privateKey, platformPublicKey }).payload.notify_type).toBe('ORDER_PAID');
   });
 
   it('builds a fresh envelope for every attempt of the same notification', async () => {

@@ -50,9 +50,6 @@ function count(counts: Map<string, number>, key: string, delta: number): void {
   else counts.delete(key);
 }
 
-/** How long an application's merchant public key is used before it is read again (key changes take effect by then). */
-const MERCHANT_KEY_TTL_MS = 5_000;
-
 export class NotificationDelivery {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly perDestination = new Map<string, number>();
@@ -63,7 +60,8 @@ export class NotificationDelivery {
   private readonly backlogged = new Set<string>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
   private scanWanted = true;
-  private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject; until: number }>();
+  /** Each application's merchant public key as last parsed, with the PEM it was parsed from. */
+  private readonly merchantKeys = new Map<string, { pem: string; key: KeyObject }>();
   private readonly abort = new AbortController();
   /** Called whenever an attempt finishes (capacity is free again; more may be due). */
   onSettled: () => void = () => undefined;
@@ -190,7 +188,9 @@ export class NotificationDelivery {
     // PostgreSQL never wait on each other's rows in a cycle.
     const ordered = [...picked].sort((a, b) => (a.notifyId < b.notifyId ? -1 : a.notifyId > b.notifyId ? 1 : 0));
     const { owner, leaseMs } = this.options;
-    return this.deps.store.transaction(async (tx) => {
+    let interrupted = 0;
+    const claimed = await this.deps.store.transaction(async (tx) => {
+      interrupted = 0;
       const out: Claimed[] = [];
       for (const due of ordered) {
         const record = await tx.notifications.claim(due, owner, now, now + leaseMs);
@@ -201,7 +201,7 @@ export class NotificationDelivery {
         // that with the receiver's answer when it has one (finishAttempt). Only an IN_FLIGHT
         // attempt changes: a recorded outcome stays.
         if (due.attemptNo > 0) {
-          await tx.notifications.finishAttempt(due.notifyId, due.attemptNo, {
+          const changed = await tx.notifications.finishAttempt(due.notifyId, due.attemptNo, {
             outcome: 'INTERRUPTED',
             finishedAt: now,
             httpStatus: null,
@@ -213,6 +213,7 @@ export class NotificationDelivery {
                 ? `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`
                 : 'no outcome was recorded before the notification was resent; the receiver may have it',
           });
+          if (changed) interrupted += 1;
         }
         const attemptNo = due.attemptNo + 1;
         await tx.notifications.insertAttempt({
@@ -233,6 +234,9 @@ export class NotificationDelivery {
       }
       return out;
     });
+    // Counted as the attempts a stop cut short are (attempt): a crashed sender counts none of its own.
+    for (let i = 0; i < interrupted; i += 1) this.deps.metrics?.notificationAttempt('INTERRUPTED', 'INTERRUPTED');
+    return claimed;
   }
 
   private start(c: Claimed): void {
@@ -311,15 +315,20 @@ export class NotificationDelivery {
     return JSON.stringify(sealNotification(payload, { appId, serial: signing.serial, merchantPublicKey, platformPrivateKey: signing.privateKey }));
   }
 
-  /** The application's current merchant public key, parsed once per key. */
+  /**
+   * The application's current merchant public key, parsed once per key. The application is read
+   * for every envelope (the gateway's store keeps it for a second, ADR 0010), so a key set by
+   * `app set-key` on any process seals the attempts that start a second later, as requests
+   * signed with the old key are refused by then (a 5 s cache of its own sealed to the old key
+   * for up to 6 s, and the merchant's receiver, switched already, refused them).
+   */
   private async merchantKey(appId: string): Promise<KeyObject> {
-    const now = this.deps.clock.nowMs();
-    const hit = this.merchantKeys.get(appId);
-    if (hit && hit.until > now) return hit.key;
     const app = await this.deps.store.applications.get(appId);
     if (!app) throw new Error(`application ${appId} does not exist`);
-    const key = hit && hit.pem === app.merchantPublicKeyPem ? hit.key : parsePublicKey(app.merchantPublicKeyPem);
-    this.merchantKeys.set(appId, { pem: app.merchantPublicKeyPem, key, until: now + MERCHANT_KEY_TTL_MS });
+    const hit = this.merchantKeys.get(appId);
+    if (hit && hit.pem === app.merchantPublicKeyPem) return hit.key;
+    const key = parsePublicKey(app.merchantPublicKeyPem);
+    this.merchantKeys.set(appId, { pem: app.merchantPublicKeyPem, key });
     return key;
   }
 }

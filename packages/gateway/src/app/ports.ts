@@ -185,8 +185,8 @@ export interface NotificationRepo {
   /** Starts a new attempt series now; false when the notification does not exist. */
   resend(notifyId: string, nowMs: number): Promise<boolean>;
   insertAttempt(a: NotificationAttemptRecord): Promise<void>;
-  /** Records an attempt's outcome unless it already has one. */
-  finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<void>;
+  /** Records the attempt's outcome (an INTERRUPTED one only over IN_FLIGHT, any other also over INTERRUPTED); whether it changed the attempt. */
+  finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<boolean>;
   listAttempts(notifyId: string): Promise<NotificationAttemptRecord[]>;
   /** For operators: PENDING notifications (all, and those due at `nowMs` waiting for a sender), the oldest due one's due time, and FAILED ones. */
   backlog(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;

@@ -211,9 +211,10 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
         error_kind: result.errorKind,
         error: result.error,
       };
-      await cache.run(q, `notification_attempts.finish:${replaces.length}`, [...Object.values(set), notifyId, attemptNo, ...replaces], () =>
+      const r = await cache.run(q, `notification_attempts.finish:${replaces.length}`, [...Object.values(set), notifyId, attemptNo, ...replaces], () =>
         q.updateTable('notification_attempts').set(set).where('notify_id', '=', notifyId).where('attempt_no', '=', attemptNo).where('outcome', 'in', replaces),
       );
+      return (r.numAffectedRows ?? 0n) > 0n;
     },
     async backlog(nowMs) {
       const r = await q
