@@ -59,7 +59,8 @@ describe('sparkpay network deploy-factory', () => {
 
   it('deploys from the relayer account and prints the factory and forwarder that the start then finds matching', async () => {
     await rpc(chain, 'anvil_setBalance', [relayer, toHex(10n ** 18n)]);
-    const r = await deploy(onChain(), '--json');
+    // As the README's production steps have it: the fee address is configured before the factory exists.
+    const r = await deploy(onChain({ fee_address: '0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65' }), '--json');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/factory deployment sent on network 4 \(0x[0-9a-f]{64}\); waiting for it to be mined/);
     const out = JSON.parse(r.stdout) as Record<string, string | number>;

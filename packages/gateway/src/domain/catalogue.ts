@@ -202,8 +202,8 @@ function checkChain(where: string, chain: ChainSettings): string[] {
   for (const [name, address] of [['factory', chain.factory], ['forwarder', chain.forwarder], ['fee_address', chain.feeAddress]] as const) {
     if (address !== null && !isValidEvmAddress(address)) problems.push(`${where}: ${name} is not an EVM address`);
   }
-  if ((chain.factory === null) !== (chain.forwarder === null) || (chain.factory === null) !== (chain.feeAddress === null)) {
-    problems.push(`${where}: factory, forwarder and fee_address are set together`);
-  }
+  if ((chain.factory === null) !== (chain.forwarder === null)) problems.push(`${where}: factory and forwarder are set together`);
+  // A fee address may come first (the production steps set it before the factory is deployed).
+  if (chain.factory !== null && chain.feeAddress === null) problems.push(`${where}: a network with a factory needs a fee_address (the platform fee's receiver)`);
   return problems;
 }
