@@ -215,11 +215,15 @@ describe('GET /metrics', () => {
     head = 1_010;
     await scanPass(deps, t.gateway.metrics);
     expect(await gauges()).toEqual([1_010, 1_005, 5]);
-    // Another instance holding the lease: this one reports nothing (its last values stay).
+    expect(samples((await scrape()).text).get('sparkpay_chain_scanning{network="2"}')).toBe(1);
+    // Another instance holds the lease (this one's pass finds it taken): this one's figures are
+    // not current and are withdrawn, not left frozen (a lag of 0 that reads as healthy), and it
+    // says that it does not scan.
     const other = { ...deps, owner: 'another-instance' };
     head = 1_020;
     expect((await scanPass(other, t.gateway.metrics)).leased).toBe(false);
-    expect(await gauges()).toEqual([1_010, 1_005, 5]);
+    expect(await gauges()).toEqual([undefined, undefined, undefined]);
+    expect(samples((await scrape()).text).get('sparkpay_chain_scanning{network="2"}')).toBe(0);
   });
 
   it('gauges how long ago the chain each scanned network\'s scan covered was current (+Inf before the first complete pass)', async () => {

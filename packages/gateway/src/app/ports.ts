@@ -512,8 +512,12 @@ export interface Metrics {
   notificationAttempt(outcome: AttemptResult['outcome'], errorKind: AttemptErrorKind | null): void;
   /** A scan pass of `network`: the chain head it saw and the last block scanned (null: nothing new this pass). */
   chainScanned(network: string, head: number, scannedTo: number | null): void;
+  /** A scan pass of `network` found its lease held by another instance: this one's chain figures are not current. */
+  chainNotScanned(network: string): void;
   /** The relayer's gas balance, read by a settlement pass; `low` when it would not pay for ten settlements. */
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void;
+  /** A settlement pass of `network` found its lease held by another instance: this one's relayer figures are not current. */
+  settlementNotLed(network: string): void;
   /** Orders put into a settlement transaction. */
   settlementSent(network: string, orders: number): void;
   /** A settlement transaction of `orders` orders became final. */
@@ -526,7 +530,9 @@ export const noMetrics: Metrics = {
   transition: () => undefined,
   notificationAttempt: () => undefined,
   chainScanned: () => undefined,
+  chainNotScanned: () => undefined,
   relayerBalance: () => undefined,
+  settlementNotLed: () => undefined,
   settlementSent: () => undefined,
   settlementFinal: () => undefined,
 };

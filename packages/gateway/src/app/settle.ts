@@ -103,7 +103,10 @@ export class Settler {
     const { deps } = this;
     const result: SettleResult = { leased: false, sent: 0, settled: 0, replaced: 0, rebroadcast: 0, waiting: null };
     const now = deps.clock.nowMs();
-    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs))) return result;
+    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs))) {
+      this.metrics.settlementNotLed(deps.network.id);
+      return result;
+    }
     result.leased = true;
     // The head is read once a pass needs it (a transaction to follow, an order to send): an idle
     // pass reads the database only, not the RPC provider's allowance.

@@ -5,10 +5,11 @@ import { noMetrics, type Metrics } from '../app/ports.js';
 import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
 import { startLoop, type WorkerLoop } from './worker-loop.js';
 
-/** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease). */
+/** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease; else that it does not). */
 export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Promise<ScanResult> {
   const r = await scanChainOnce(deps);
   if (r.leased && r.head !== null) metrics.chainScanned(deps.network.id, r.head, r.scanned?.to ?? null);
+  else if (!r.leased) metrics.chainNotScanned(deps.network.id);
   return r;
 }
 

@@ -59,6 +59,8 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   private readonly headBlock: Gauge<'network'>;
   private readonly scannedBlock: Gauge<'network'>;
   private readonly lagBlocks: Gauge<'network'>;
+  private readonly scanning: Gauge<'network'>;
+  private readonly settling: Gauge<'network'>;
   private readonly relayerBalanceGauge: Gauge<'network'>;
   private readonly relayerLow: Gauge<'network'>;
   private readonly settlementsSent: Counter<'network'>;
@@ -87,9 +89,11 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     });
     this.headBlock = new Gauge({ name: `${METRICS_PREFIX}chain_head_block`, help: 'The chain head seen by the last scan pass', labelNames: ['network'], registers });
     this.scannedBlock = new Gauge({ name: `${METRICS_PREFIX}chain_scanned_block`, help: 'The last block scanned for transfers', labelNames: ['network'], registers });
-    this.lagBlocks = new Gauge({ name: `${METRICS_PREFIX}chain_lag_blocks`, help: 'Blocks between the chain head and the last block scanned', labelNames: ['network'], registers });
+    this.lagBlocks = new Gauge({ name: `${METRICS_PREFIX}chain_lag_blocks`, help: 'Blocks between the chain head and the last block scanned (only on the instance that scans the network)', labelNames: ['network'], registers });
+    this.scanning = new Gauge({ name: `${METRICS_PREFIX}chain_scanning`, help: "1 when this instance holds the network's scan lease (its last pass scanned), 0 when another instance does", labelNames: ['network'], registers });
+    this.settling = new Gauge({ name: `${METRICS_PREFIX}settlement_leading`, help: "1 when this instance holds the network's settlement lease (its last pass settled), 0 when another instance does", labelNames: ['network'], registers });
 
-    this.relayerBalanceGauge = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_wei`, help: 'Native-coin balance of the settlement relayer (wei; may lose precision above 2^53)', labelNames: ['network'], registers });
+    this.relayerBalanceGauge = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_wei`, help: 'Native-coin balance of the settlement relayer (wei; may lose precision above 2^53; only on the instance that settles the network)', labelNames: ['network'], registers });
     this.relayerLow = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_low`, help: '1 when the relayer cannot pay for ten settlements at the current gas price', labelNames: ['network'], registers });
     this.settlementsSent = new Counter({ name: `${METRICS_PREFIX}settlements_sent_total`, help: 'Orders put into a settlement transaction', labelNames: ['network'], registers });
     this.settlementsFinal = new Counter({ name: `${METRICS_PREFIX}settlements_final_total`, help: 'Orders whose settlement became final', labelNames: ['network'], registers });
@@ -123,11 +127,28 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.headBlock.set({ network }, head);
     this.scannedBlock.set({ network }, scanned);
     this.lagBlocks.set({ network }, Math.max(0, head - scanned));
+    this.scanning.set({ network }, 1);
+  }
+
+  chainNotScanned(network: string): void {
+    // Another instance scans: this one's last figures would stay frozen (a lag of 0 read as healthy).
+    this.scanned.delete(network);
+    this.headBlock.remove({ network });
+    this.scannedBlock.remove({ network });
+    this.lagBlocks.remove({ network });
+    this.scanning.set({ network }, 0);
   }
 
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void {
     this.relayerBalanceGauge.set({ network }, Number(balanceWei));
     this.relayerLow.set({ network }, low ? 1 : 0);
+    this.settling.set({ network }, 1);
+  }
+
+  settlementNotLed(network: string): void {
+    this.relayerBalanceGauge.remove({ network });
+    this.relayerLow.remove({ network });
+    this.settling.set({ network }, 0);
   }
 
   settlementSent(network: string, orders: number): void {
