@@ -152,7 +152,9 @@ function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly
         if (absent) logger.warn({ network, contract, reason }, 'a token of the network has no contract on its chain: it is not offered for payment on this network (networks.<enum>.currencies)');
         else logger.error({ network, contract, reason }, 'a token of the network does not match the configuration (networks.<enum>.currencies): it is not offered for payment on this network');
       }
-      if (check.state === 'OK') logger.info({ network }, 'network checked: its chain id and forwarder factory match the configuration');
+      if (check.state === 'OK') {
+        logger.info({ network }, check.refused?.size ? 'network checked: its chain id and forwarder factory match the configuration; the tokens named above are not offered' : 'network checked: its chain id, forwarder factory and tokens match the configuration');
+      }
     }
   });
   loop.wake();
@@ -185,7 +187,9 @@ async function warnOfClockSkew(db: Db, clock: Clock, logger: Logger): Promise<vo
 
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { config } = options;
-  const logger = options.logger ?? createLogger(config);
+  // Leases (notifications, chain scans) and the attempt log name the process that holds them, and so do its log lines.
+  const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
+  const logger = (options.logger ?? createLogger(config)).child({ instance });
   const clock = options.clock ?? systemClock;
   const ids = options.ids ?? randomIds;
   const core = await openCore(config, clock, ids);
@@ -207,8 +211,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   }
   await warnOfClockSkew(db, clock, logger);
   const rates = rateTableFrom(config.rates);
-  // Leases (notifications, chain scans) and the attempt log name the process that holds them.
-  const instance = `${hostname()}/${process.pid}/${randomAlnum(6)}`;
   const outbox = { worker: null as NotificationWorker | null, notify: () => outbox.worker?.notify() };
   // Counted even when not served (cheap); the process metrics only when served.
   // The networks whose chains this gateway scans (those with RPC endpoints).

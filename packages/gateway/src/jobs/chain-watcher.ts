@@ -3,7 +3,7 @@
 import type { Logger } from 'pino';
 import { noMetrics, type Metrics } from '../app/ports.js';
 import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
-import { startLoop, type WorkerLoop } from './worker-loop.js';
+import { leadershipLog, startLoop, type WorkerLoop } from './worker-loop.js';
 
 /** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease; else that it does not). */
 export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Promise<ScanResult> {
@@ -18,9 +18,11 @@ export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Pr
  * restarted at once (or another instance) scans without waiting for the lease to run out.
  */
 export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number, metrics: Metrics = noMetrics): WorkerLoop {
+  const leading = leadershipLog(logger, deps.network.id, 'chain scan');
   const loop = startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 100; pass += 1) {
       const r = await scanPass(deps, metrics);
+      leading(r.leased);
       if (r.transfers > 0 || r.reverted > 0) logger.info({ network: deps.network.id, ...r }, 'chain scan');
       if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) return;
     }

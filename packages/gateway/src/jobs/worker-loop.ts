@@ -60,26 +60,44 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
 }
 
 /**
- * How a loop's failures are logged: each one, the first of a kind (a new message) as an error
- * with its stack, a repeat of the same message as a warning without it (a database or an RPC
- * endpoint down fails every tick the same way: one stack is enough), and the first success after
- * failures says how many there were.
+ * How a loop's failures are logged: the first of a kind (a new message) as an error with its
+ * stack; repeats of the same message as warnings without it, at the 2nd, 4th, 8th… in a row (a
+ * database or an RPC endpoint down fails every tick the same way: one stack is enough, and a
+ * line a second per worker buried the rest of an outage's log); the first success after failures
+ * says how many there were.
  */
 export function failureLog(logger: Logger, worker: string, what: string) {
   let last: string | null = null;
   let count = 0;
+  let same = 0;
   return {
     failed(err: unknown): void {
       const message = err instanceof Error ? err.message : String(err);
       count += 1;
-      if (message !== last) logger.error({ err, worker }, `${what} failed`);
-      else logger.warn({ err: { message }, worker, repeats: count }, `${what} failed`);
+      same = message === last ? same + 1 : 1;
+      if (same === 1) logger.error({ err, worker }, `${what} failed`);
+      else if ((same & (same - 1)) === 0) logger.warn({ err: { message }, worker, repeats: same }, `${what} failed`);
       last = message;
     },
     succeeded(): void {
       if (count > 0) logger.info({ worker, failures: count }, `${what} succeeded again`);
       last = null;
       count = 0;
+      same = 0;
     },
+  };
+}
+
+/**
+ * Logs when this instance starts or stops holding a network's lease for `what` (the chain scan,
+ * settlement): a takeover, by or from another instance, is one line, not one per pass.
+ */
+export function leadershipLog(logger: Logger, network: string, what: string): (leased: boolean) => void {
+  let held: boolean | null = null;
+  return (leased) => {
+    if (leased === held) return;
+    held = leased;
+    if (leased) logger.info({ network }, `this instance runs the network's ${what} (it holds the lease)`);
+    else logger.info({ network }, `another instance runs the network's ${what} (it holds the lease)`);
   };
 }

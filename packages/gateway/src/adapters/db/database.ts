@@ -1,6 +1,7 @@
 // Opens the one Kysely code path on SQLite (embedded default) or PostgreSQL.
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
@@ -192,6 +193,8 @@ function openPostgres(url: string, max: number): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max,
+    // pg_stat_activity names the process (several instances share the database), unless the URL does.
+    ...(hasUrlParam(url, 'application_name') ? {} : { application_name: `sparkpay ${hostname()}/${process.pid}`.slice(0, 63) }),
     // int8 columns hold Unix times and counters, all far below 2^53.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -228,4 +231,12 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: unknown } | null;
   if (!e || typeof e !== 'object') return false;
   return e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+function hasUrlParam(url: string, name: string): boolean {
+  try {
+    return new URL(url).searchParams.has(name);
+  } catch {
+    return false;
+  }
 }
