@@ -67,6 +67,30 @@ describe('PrometheusMetrics', () => {
     expect(await chain('4')).toEqual([1_001, 1_003, 0]);
   });
 
+  it('reads the backlog once for scrapes that arrive while a read is under way, and afresh for the next one', async () => {
+    let reads = 0;
+    let release = () => undefined as void;
+    const gate = new Promise<void>((r) => (release = r));
+    const m = new PrometheusMetrics({
+      processMetrics: false,
+      networks: ['4'],
+      backlog: {
+        nowMs: () => 1_000,
+        notifications: async () => {
+          reads += 1;
+          await gate;
+          return { pending: reads, due: 0, oldestDueAt: null, failed: 0 };
+        },
+        settlements: async () => [],
+      },
+    });
+    const pages = Array.from({ length: 20 }, () => m.render());
+    release();
+    for (const page of await Promise.all(pages)) expect(own(page).get('sparkpay_notifications_pending')).toBe(1);
+    expect(reads).toBe(1);
+    expect(own(await m.render()).get('sparkpay_notifications_pending')).toBe(2);
+  });
+
   it('keeps gateways apart and appends the process metrics, prefixed, when asked', async () => {
     const a = new PrometheusMetrics();
     const b = new PrometheusMetrics();

@@ -200,10 +200,15 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   }
 
   private backlogRefresh: (() => Promise<void>) | null = null;
+  /** The backlog reads under way: scrapes arriving meanwhile wait for them rather than read again (a flood of scrapes reads the database once at a time). */
+  private refreshing: Promise<void> | null = null;
 
   /** The page GET /metrics serves: this gateway's metrics, then the process ones. */
   async render(): Promise<string> {
-    await this.backlogRefresh?.();
+    if (this.backlogRefresh) {
+      this.refreshing ??= this.backlogRefresh().finally(() => (this.refreshing = null));
+      await this.refreshing;
+    }
     const own = await this.registry.metrics();
     return this.process ? `${own}\n${await this.process.metrics()}` : own;
   }
