@@ -166,6 +166,16 @@ describe('loadConfig', () => {
     expect(c.deployment.networks.find((n) => n.id === '4')!.chain.rpcUrls).toEqual(['https://a.example/rpc', 'https://b.example/rpc']);
   });
 
+  it('leaves a currency off a network when the file says false: it is not offered there, and the other networks keep it', () => {
+    const dir = dataDir({ networks: { '4': { currencies: { USDC: false, POL: false } }, '2': { currencies: { USDT: { decimals: 6 } } } } });
+    const c = loadConfig('production', { SPARKPAY_DATA_DIR: dir });
+    const codes = (id: string) => c.deployment.networks.find((n) => n.id === id)!.currencies.map((x) => x.code);
+    expect(codes('4')).toEqual(['USDT']);
+    expect(codes('2')).toContain('USDC');
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '4': { currencies: { DOGE: false } } } }) })).toThrow(/DOGE is not a currency of 4/);
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '4': { currencies: { USDC: true } } } }) })).toThrow(/networks\.4\.currencies\.USDC/);
+  });
+
   it('requires the file named by SPARKPAY_CONFIG to exist', () => {
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_CONFIG: '/nonexistent/sparkpay.json' })).toThrow(/does not exist/);
   });

@@ -137,7 +137,8 @@ interface NetworkFileConfig {
   /** Highest max fee per gas the relayer pays, in gwei (decimal). Default 1000. */
   max_fee_gwei?: string;
   /** Per currency code: the token contract and decimals on this chain (testnets, the devnet). */
-  currencies?: Record<string, { contract?: string; decimals?: number }>;
+  /** false: the currency is not offered on this network (a testnet without that token, an operator who does not take it). */
+  currencies?: Record<string, { contract?: string; decimals?: number } | false>;
 }
 
 export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Config {
@@ -395,6 +396,7 @@ function checkFileTypes(file: FileConfig): void {
     expect(`networks.${id}.currencies`, o.currencies, 'object');
     if (o.rpc_urls !== undefined && (!Array.isArray(o.rpc_urls) || o.rpc_urls.some((u) => typeof u !== 'string'))) throw new ConfigError(`networks.${id}.rpc_urls must be a list of URLs`);
     for (const [code, c] of Object.entries((o.currencies ?? {}) as Record<string, unknown>)) {
+      if (c === false) continue;
       expect(`networks.${id}.currencies.${code}`, c, 'object');
       expect(`networks.${id}.currencies.${code}.contract`, (c as Record<string, unknown>).contract, 'string');
       expect(`networks.${id}.currencies.${code}.decimals`, (c as Record<string, unknown>).decimals, 'number');
@@ -514,11 +516,13 @@ function deploymentFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEn
             forwarder: o.forwarder ?? n.chain.forwarder,
             feeAddress: o.fee_address ?? n.chain.feeAddress,
           },
-          currencies: n.currencies.map((c) => {
-            const co = o.currencies?.[c.code];
-            if (co?.contract !== undefined && c.contract === null) throw new ConfigError(`networks.${n.id}.currencies: ${c.code} is the native coin and has no contract`);
-            return co ? { ...c, contract: co.contract ?? c.contract, decimals: co.decimals ?? c.decimals } : c;
-          }),
+          currencies: n.currencies
+            .filter((c) => o.currencies?.[c.code] !== false)
+            .map((c) => {
+              const co = o.currencies?.[c.code];
+              if (co && co.contract !== undefined && c.contract === null) throw new ConfigError(`networks.${n.id}.currencies: ${c.code} is the native coin and has no contract`);
+              return co ? { ...c, contract: co.contract ?? c.contract, decimals: co.decimals ?? c.decimals } : c;
+            }),
         };
       }),
   };
