@@ -1,7 +1,10 @@
 // The cashier's JSON API (PROTOCOL §15) on a running gateway: the token is the credential, the
 // payer chooses a (network, currency), the deposit address is the CREATE2 address committed to
 // that option's settlement plan and stays the same for the same pair.
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createGateway } from '../src/cli/gateway.js';
+import type { CurrencySpec } from '../src/domain/catalogue.js';
 import { forwarderAddress, forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, TEST_FACTORY, TEST_FEE_ADDRESS, TEST_FORWARDER, WALLET, type TestGateway } from './harness.js';
@@ -173,6 +176,33 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect(v.payments.filter((p) => p.amount === '0.000002')).toHaveLength(23);
     expect(v.payments.filter((p) => p.amount === '0.000001').map((p) => stored.get(p.tx_hash))).toEqual([5000, 5003, 5006]);
     expect(v.payer_state).toBe('CONFIRMING');
+  });
+
+  it.each([
+    ['taken off the configuration (currencies: {"USDT": false})', (cs: readonly CurrencySpec[]) => cs.filter((c) => c.code !== 'USDT')],
+    ['moved to another contract', (cs: readonly CurrencySpec[]) => cs.map((c) => (c.code === 'USDT' ? { ...c, contract: '0x00000000000000000000000000000000000000aa' } : c))],
+    ['given other decimals', (cs: readonly CurrencySpec[]) => cs.map((c) => (c.code === 'USDT' ? { ...c, decimals: 18 } : c))],
+  ])("does not offer an order's pair whose token a later start has %s: the scan watches only the configured contracts and would never see money sent in it", async (_how, change) => {
+    const { paymentOrderNo, token } = await newOrder();
+    const { deployment } = t.gateway.config;
+    const config = { ...t.gateway.config, deployment: { ...deployment, networks: deployment.networks.map((n) => (n.id === '4' ? { ...n, currencies: change(n.currencies) } : n)) } };
+    const restarted = await createGateway({ config, clock: t.clock, logger: pino({ level: 'silent' }), workers: false });
+    try {
+      const base = await restarted.listen();
+      const view = (await (await fetch(`${base}/cashier/api/orders/${paymentOrderNo}?t=${encodeURIComponent(token)}`)).json()) as { options: { network: string; currency: string }[]; available_networks: string[] };
+      // Network 2 (no factory in this deployment) is listed and not selectable, as before.
+      expect(view.options.map((o) => `${o.currency}@${o.network}`)).toEqual(['USDT@2', 'USDT@3']);
+      expect(view.available_networks).toEqual(['3']);
+      const refused = await fetch(`${base}/cashier/api/orders/${paymentOrderNo}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '4', currency: 'USDT' }) });
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { error: string }).error).toBe('UNAVAILABLE');
+      expect(await t.gateway.store.depositAddresses.get(paymentOrderNo, '4', 'USDT')).toBeNull();
+      // The pair the configuration still has as it was is chosen as before.
+      const other = await fetch(`${base}/cashier/api/orders/${paymentOrderNo}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '3', currency: 'USDT' }) });
+      expect(other.status).toBe(200);
+    } finally {
+      await restarted.close();
+    }
   });
 
   it.each([

@@ -5,7 +5,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
-import { findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
+import { currencyOn, findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
 import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
@@ -58,6 +58,18 @@ const NO_TOKEN = 'x'.repeat(32);
  * the order exists, and a constant-time comparison either way: the time taken does not tell an
  * unknown order from a wrong token.
  */
+/**
+ * Whether the order's pair is still one the network offers: its token the one configured now
+ * (same contract and decimals: the scan watches only the configured contracts, so money sent in
+ * a token taken off the configuration, or moved to another contract, would never be seen), and
+ * not refused by the network check.
+ */
+function pairOffered(deps: CashierDeps, network: NetworkDeployment, o: Pick<OrderOptionRecord, 'currency' | 'contract' | 'decimals'>): boolean {
+  const configured = currencyOn(network, o.currency);
+  if (!configured || configured.decimals !== o.decimals || (configured.contract?.toLowerCase() ?? null) !== (o.contract?.toLowerCase() ?? null)) return false;
+  return deps.deposits.available?.(network, o.contract) !== false;
+}
+
 export async function cashierTokenValid(store: Store, paymentOrderNo: string, token: unknown): Promise<boolean> {
   if (typeof paymentOrderNo !== 'string' || !ORDER_NO.test(paymentOrderNo)) {
     tokenMatches(NO_TOKEN, token);
@@ -262,7 +274,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   const offered = order.options.filter((o) => {
     const network = findNetwork(deps.deployment, o.network);
-    return !network || deps.deposits.available?.(network, o.contract) !== false;
+    return !network || pairOffered(deps, network, o);
   });
   return {
     ok: true,
@@ -358,6 +370,7 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
     if (!(err instanceof RangeError)) throw err;
     return { ok: false, reason: 'UNAVAILABLE', message: `this order's settlement plan cannot be paid out on network ${networkId}: ${err.message}` };
   }
+  if (address && !pairOffered(deps, network, option)) address = null;
   if (!address) {
     // The network's nodes showed it or this token not to be what the configuration says (a
     // chain id, factory, contract or decimals that differ): the operator's log names which.
