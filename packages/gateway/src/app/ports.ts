@@ -514,6 +514,8 @@ export interface Metrics {
   chainScanned(network: string, head: number, scannedTo: number | null): void;
   /** A scan pass of `network` found its lease held by another instance: this one's chain figures are not current. */
   chainNotScanned(network: string): void;
+  /** A scan pass of `network` caught up, covering the chain until `atMs` (also recorded on its cursor). */
+  chainCaughtUp(network: string, atMs: number): void;
   /** The relayer's gas balance, read by a settlement pass; `low` when it would not pay for ten settlements. */
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void;
   /** A settlement pass of `network` found its lease held by another instance: this one's relayer figures are not current. */
@@ -531,6 +533,7 @@ export const noMetrics: Metrics = {
   notificationAttempt: () => undefined,
   chainScanned: () => undefined,
   chainNotScanned: () => undefined,
+  chainCaughtUp: () => undefined,
   relayerBalance: () => undefined,
   settlementNotLed: () => undefined,
   settlementSent: () => undefined,

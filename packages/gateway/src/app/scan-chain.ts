@@ -76,6 +76,8 @@ export interface ScanResult {
    * is past its deadline).
    */
   caughtUp: boolean;
+  /** When caught up: until when (ms) the pass covered the chain, as recorded on the cursor. */
+  caughtUpAt?: number;
 }
 
 const statusFor = (confirmations: number, required: number) => (confirmations >= required ? 'FINAL' : 'SEEN');
@@ -194,7 +196,7 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
       await keepLease();
       caughtUp = await store.chainCursors.caughtUp(network.id, deps.owner, native.coversUntil);
     }
-    return { leased: true, head, scanned: null, transfers, reverted, caughtUp };
+    return { leased: true, head, scanned: null, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
   }
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
   const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
@@ -285,7 +287,7 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
     deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
     caughtUp = false;
   }
-  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp };
+  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
 }
 
 /** Deposit addresses by address (an address may serve several options of one order's plan). */

@@ -10,6 +10,7 @@ export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Pr
   const r = await scanChainOnce(deps);
   if (r.leased && r.head !== null) metrics.chainScanned(deps.network.id, r.head, r.scanned?.to ?? null);
   else if (!r.leased) metrics.chainNotScanned(deps.network.id);
+  if (r.caughtUpAt !== undefined) metrics.chainCaughtUp(deps.network.id, r.caughtUpAt);
   return r;
 }
 

@@ -91,6 +91,36 @@ describe('PrometheusMetrics', () => {
     expect(own(await m.render()).get('sparkpay_notifications_pending')).toBe(2);
   });
 
+  it("while the database does not answer, ages the caught-up moment from this process's own latest catching up, not from the last scrape's read", async () => {
+    let now = 1_000_000;
+    let down = false;
+    const m = new PrometheusMetrics({
+      processMetrics: false,
+      networks: ['4'],
+      backlog: {
+        nowMs: () => now,
+        notifications: async () => {
+          if (down) throw new Error('Connection terminated unexpectedly');
+          return { pending: 0, due: 0, oldestDueAt: null, failed: 0 };
+        },
+        settlements: async () => [],
+        chainCaughtUp: async () => new Map([['4', now - 1_000]]),
+      },
+    });
+    const age = async () => own(await m.render()).get('sparkpay_chain_caught_up_age_seconds{network="4"}');
+    expect(await age()).toBe(1);
+    // Five minutes of scans catching up without a scrape, then the database stops answering.
+    now += 300_000;
+    m.chainCaughtUp('4', now - 2_000);
+    down = true;
+    now += 5_000;
+    expect(await age()).toBe(7);
+    expect(own(await m.render()).get('sparkpay_database_up')).toBe(0);
+    // Nothing caught up since: the age grows with the outage.
+    now += 10_000;
+    expect(await age()).toBe(17);
+  });
+
   it('keeps gateways apart and appends the process metrics, prefixed, when asked', async () => {
     const a = new PrometheusMetrics();
     const b = new PrometheusMetrics();

@@ -68,6 +68,8 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   private readonly settlementGas: Counter<'network'>;
   /** The last block scanned per network, for passes that found nothing new. */
   private readonly scanned = new Map<string, number>();
+  /** Until when this process's own scans covered each network's chain (its passes say so; the database may not answer). */
+  private readonly ownCaughtUp = new Map<string, number>();
 
   constructor(options: PrometheusOptions = {}) {
     const registers = [this.registry];
@@ -139,6 +141,10 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.scanning.set({ network }, 0);
   }
 
+  chainCaughtUp(network: string, atMs: number): void {
+    this.ownCaughtUp.set(network, Math.max(atMs, this.ownCaughtUp.get(network) ?? atMs));
+  }
+
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void {
     this.relayerBalanceGauge.set({ network }, Number(balanceWei));
     this.relayerLow.set({ network }, low ? 1 : 0);
@@ -192,8 +198,14 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         for (const r of settlements) settlementsWaiting.set({ network: r.network, status: r.status }, r.count);
       } catch {
         // The database did not answer: the page is still served, saying so; the backlog gauges
-        // keep their last values, and no scan can have caught up since the last read.
+        // keep their last values. The caught-up moments are the last read's, or later ones this
+        // process's own scans reached since (a scrape long before the outage would otherwise
+        // show the outage as minutes behind); a pass needs the database to catch up, so these
+        // ages then grow.
         databaseUp.set(0);
+        const merged = new Map(lastCaughtUp);
+        for (const [network, at] of this.ownCaughtUp) merged.set(network, Math.max(at, merged.get(network) ?? at));
+        lastCaughtUp = merged;
       }
       for (const [network, at] of lastCaughtUp) caughtUpAge.set({ network }, at === null ? Infinity : Math.max(0, (now - at) / 1000));
     };
