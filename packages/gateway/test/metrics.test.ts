@@ -224,6 +224,11 @@ describe('GET /metrics', () => {
     expect((await scanPass(other, t.gateway.metrics)).leased).toBe(false);
     expect(await gauges()).toEqual([undefined, undefined, undefined]);
     expect(samples((await scrape()).text).get('sparkpay_chain_scanning{network="2"}')).toBe(0);
+    // This instance's next pass takes the lease and then fails (its node is down): it holds the
+    // lease all the same, and says so (every instance showing 0 would hide who scans).
+    const failing = { ...deps, reader: { ...reader, head: () => Promise.reject(new Error('connect ECONNREFUSED')) } };
+    await expect(scanPass(failing, t.gateway.metrics)).rejects.toThrow(/ECONNREFUSED/);
+    expect(samples((await scrape()).text).get('sparkpay_chain_scanning{network="2"}')).toBe(1);
   });
 
   it('gauges how long ago the chain each scanned network\'s scan covered was current (+Inf before the first complete pass)', async () => {

@@ -6,7 +6,7 @@ import { generateRsaKeyPair, parsePrivateKey } from '@sparkpay/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHttpSender } from '../src/adapters/notify/http-sender.js';
 import { NotificationDelivery } from '../src/app/deliver-notifications.js';
-import type { NotificationSender, SendResult, Store } from '../src/app/ports.js';
+import { noMetrics, type NotificationSender, type SendResult, type Store } from '../src/app/ports.js';
 import { listOrderNotifications, resendNotification } from '../src/app/notification-admin.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../src/app/records.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -393,6 +393,32 @@ describe.each(DATABASE_KINDS)('attempt log across a resend on %s', (kind) => {
     ]);
     expect(log[0]!.error).toMatch(resend ? /resent/ : /sender dead stopped/);
     expect(await t.gateway.store.notifications.get(notifyId)).toMatchObject({ status: 'DELIVERED', attempts: 1 });
+  });
+
+  it.each([
+    ['its lease ran out', false],
+    ['the notification was resent meanwhile', true],
+  ])('counts an attempt once in the metrics when its sender, alive after all, reports it after another took the notification over: %s', async (_why, resend) => {
+    const counted: string[] = [];
+    const metrics = { ...noMetrics, notificationAttempt: (outcome: string) => void counted.push(outcome) };
+    let answer!: (r: SendResult) => void;
+    const slow: NotificationSender = { send: () => new Promise<SendResult>((r) => (answer = r)) };
+    const counting = (owner: string, sender: NotificationSender) =>
+      new NotificationDelivery({ store: t.gateway.store, clock: t.clock, platformKeys: t.gateway.platformKeys, sender, log: pino({ level: 'silent' }), metrics }, { owner, leaseMs: 15_000, concurrency: 4, perDestination: 4 });
+    const notifyId = await paidNotification(t, t.merchant, 'http://receiver.example/n');
+    const first = counting('slow-but-alive', slow);
+    expect(await first.deliverDue({ scan: true })).toBe(1);
+    t.clock.advance(20);
+    if (resend) expect((await resendNotification({ store: t.gateway.store, clock: t.clock }, notifyId)).ok).toBe(true);
+    const taker = counting('taker', delivering);
+    expect(await taker.deliverDue({ scan: true })).toBe(1);
+    await taker.idle();
+    // The first sender's receiver answers at last: its outcome replaces INTERRUPTED in the log.
+    answer({ delivered: false, httpStatus: 500, latencyMs: 20_000, responseHead: 'busy', errorKind: 'HTTP_STATUS', error: 'HTTP 500' });
+    await first.idle();
+    expect((await t.gateway.store.notifications.listAttempts(notifyId)).map((a) => a.outcome)).toEqual(['FAILED', 'DELIVERED']);
+    // Two attempts, counted once each (the first as the taker saw it).
+    expect(counted.sort()).toEqual(['DELIVERED', 'INTERRUPTED']);
   });
 });
 

@@ -641,26 +641,35 @@ describe('a relayer without gas', () => {
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
     expect(samples(await t.gateway.metrics.render()).get('sparkpay_relayer_balance_low{network="4"}')).toBe(0);
     expect(samples(await t.gateway.metrics.render()).get('sparkpay_settlement_leading{network="4"}')).toBe(1);
-    // This instance's pass finds the lease held by another (here the gateway's own, under another
-    // name): its relayer figures are withdrawn rather than left frozen, and it says it does not settle.
+    // Another instance takes the lease over (this one's ran out): this one's next pass finds it
+    // taken, withdraws its relayer figures rather than leave them frozen, and says it does not settle.
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
-    const elsewhere = new Settler({
+    const other = new Settler({
       store: t.gateway.store,
       clock: t.clock,
       ids: t.gateway.ids,
       chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: poor.privateKey }),
       network,
       log: t.gateway.logger,
-      owner: 'not-the-leader',
+      owner: 'another-instance',
       leaseMs: 30_000,
       settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
-      metrics: t.gateway.metrics,
     });
-    expect((await elsewhere.settleOnce()).leased).toBe(false);
+    t.clock.advance(SETTLEMENT_TEST_SETTINGS.leaseMs / 1000 + 1);
+    expect((await other.settleOnce()).leased).toBe(true);
+    expect((await t.gateway.settle('4')).leased).toBe(false);
     const after = samples(await t.gateway.metrics.render());
     expect(after.get('sparkpay_relayer_balance_low{network="4"}')).toBeUndefined();
     expect(after.get('sparkpay_relayer_balance_wei{network="4"}')).toBeUndefined();
     expect(after.get('sparkpay_settlement_leading{network="4"}')).toBe(0);
+    // It hands the lease back within the minute: this one leads again with nothing due, and reads
+    // the relayer's balance again at once (it used to show 0 and no balance for up to a minute).
+    await other.release();
+    t.clock.advance(1);
+    expect((await t.gateway.settle('4')).leased).toBe(true);
+    const back = samples(await t.gateway.metrics.render());
+    expect(back.get('sparkpay_settlement_leading{network="4"}')).toBe(1);
+    expect(back.get('sparkpay_relayer_balance_low{network="4"}')).toBe(0);
   });
 
   it('does not pay more than the configured max fee per gas: above the cap, settlements wait', async () => {

@@ -213,7 +213,7 @@ export class NotificationDelivery {
                 ? `sender ${due.leaseOwner} stopped before recording an outcome; the receiver may have it`
                 : 'no outcome was recorded before the notification was resent; the receiver may have it',
           });
-          if (changed) interrupted += 1;
+          if (changed === 'IN_FLIGHT') interrupted += 1;
         }
         const attemptNo = due.attemptNo + 1;
         await tx.notifications.insertAttempt({
@@ -284,9 +284,11 @@ export class NotificationDelivery {
       : interrupted
         ? { status: 'PENDING' as const, attempts, nextAttemptAt: finishedAt, deliveredAt: null }
         : nextAfterFailure(attempts, finishedAt);
+    /** What the outcome replaced in the attempt log: IN_FLIGHT as a rule; INTERRUPTED when another sender took the notification over meanwhile (and counted the attempt so). */
+    let replaced: 'IN_FLIGHT' | 'INTERRUPTED' | null = null;
     const record = (r: AttemptResult) =>
       this.deps.store.transaction(async (tx) => {
-        await tx.notifications.finishAttempt(notifyId, c.attemptNo, r);
+        replaced = await tx.notifications.finishAttempt(notifyId, c.attemptNo, r);
         return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
       });
     let kept: boolean;
@@ -299,7 +301,8 @@ export class NotificationDelivery {
       this.deps.log.warn({ notifyId, attemptNo: c.attemptNo, err: (err as Error).message }, 'attempt recorded without the answer, which could not be stored');
       kept = await record({ ...result, responseHead: null, error: `the answer could not be stored (${(err as Error).message.slice(0, 200)})` });
     }
-    this.deps.metrics?.notificationAttempt(result.outcome, result.errorKind);
+    // Each attempt is counted once: one a taker already counted as INTERRUPTED is not counted again.
+    if (replaced !== 'INTERRUPTED') this.deps.metrics?.notificationAttempt(result.outcome, result.errorKind);
     const fields = { notifyId, paymentOrderNo: c.record.paymentOrderNo, attemptNo: c.attemptNo, series: c.due.series, httpStatus: sent.httpStatus, latencyMs: sent.latencyMs, errorKind: sent.errorKind };
     if (!kept) this.deps.log.warn(fields, 'notification changed during the attempt (resent, or the lease ran out); outcome logged only');
     else if (sent.delivered) this.deps.log.info(fields, 'notification delivered');

@@ -185,8 +185,11 @@ export interface NotificationRepo {
   /** Starts a new attempt series now; false when the notification does not exist. */
   resend(notifyId: string, nowMs: number): Promise<boolean>;
   insertAttempt(a: NotificationAttemptRecord): Promise<void>;
-  /** Records the attempt's outcome (an INTERRUPTED one only over IN_FLIGHT, any other also over INTERRUPTED); whether it changed the attempt. */
-  finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<boolean>;
+  /**
+   * Records the attempt's outcome (an INTERRUPTED one only over IN_FLIGHT, any other also over
+   * INTERRUPTED); the outcome it replaced, or null when it changed nothing.
+   */
+  finishAttempt(notifyId: string, attemptNo: number, result: AttemptResult): Promise<'IN_FLIGHT' | 'INTERRUPTED' | null>;
   listAttempts(notifyId: string): Promise<NotificationAttemptRecord[]>;
   /** For operators: PENDING notifications (all, and those due at `nowMs` waiting for a sender), the oldest due one's due time, and FAILED ones. */
   backlog(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;
@@ -512,14 +515,14 @@ export interface Metrics {
   notificationAttempt(outcome: AttemptResult['outcome'], errorKind: AttemptErrorKind | null): void;
   /** A scan pass of `network`: the chain head it saw and the last block scanned (null: nothing new this pass). */
   chainScanned(network: string, head: number, scannedTo: number | null): void;
-  /** A scan pass of `network` found its lease held by another instance: this one's chain figures are not current. */
-  chainNotScanned(network: string): void;
+  /** A scan pass of `network` took its lease (`held`) or found it held by another instance, whose chain figures this one's then are not. */
+  chainLease(network: string, held: boolean): void;
   /** A scan pass of `network` caught up, covering the chain until `atMs` (also recorded on its cursor). */
   chainCaughtUp(network: string, atMs: number): void;
   /** The relayer's gas balance, read by a settlement pass; `low` when it would not pay for ten settlements. */
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void;
-  /** A settlement pass of `network` found its lease held by another instance: this one's relayer figures are not current. */
-  settlementNotLed(network: string): void;
+  /** A settlement pass of `network` took its lease (`held`) or found it held by another instance, whose relayer figures this one's then are not. */
+  settlementLease(network: string, held: boolean): void;
   /** Orders put into a settlement transaction. */
   settlementSent(network: string, orders: number): void;
   /** A settlement transaction of `orders` orders became final. */
@@ -532,10 +535,10 @@ export const noMetrics: Metrics = {
   transition: () => undefined,
   notificationAttempt: () => undefined,
   chainScanned: () => undefined,
-  chainNotScanned: () => undefined,
+  chainLease: () => undefined,
   chainCaughtUp: () => undefined,
   relayerBalance: () => undefined,
-  settlementNotLed: () => undefined,
+  settlementLease: () => undefined,
   settlementSent: () => undefined,
   settlementFinal: () => undefined,
 };

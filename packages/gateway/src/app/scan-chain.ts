@@ -38,6 +38,8 @@ export interface ScanDeps {
   nativeFullReadMs?: number;
   /** Kept between passes by the scan itself (created on the first pass). */
   nativeMemory?: NativeMemory;
+  /** Told at every pass whether this instance took the network's scan lease, before the pass reads anything (a pass that then fails still held it). */
+  onLease?(held: boolean): void;
 }
 
 /**
@@ -99,6 +101,7 @@ async function scanPass(deps: ScanDeps): Promise<ScanResult> {
   const { network, store, reader } = deps;
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
+  deps.onLease?.(cursor !== null);
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
   // The lease is renewed before every write of the pass, only if it never ran out: a pass that
   // outlived it (slow reads, a stalled process) may have let another instance scan meanwhile,

@@ -19,6 +19,7 @@ import type { EventLog, FeeQuote, Metrics, SettlementChain, SettlementReceipt, S
 import { noMetrics } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
 import { elsewhereOf } from './record-payment.js';
+import { leadershipLog } from './lease-log.js';
 import type { OrderRecord, PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
 
 /** What each receiver of `plan` gets when `balance` is distributed (zero shares left out). */
@@ -88,8 +89,12 @@ export function bumpedFees(old: FeeQuote, quote: FeeQuote, cap: bigint): FeeQuot
 export class Settler {
   private lowBalanceLogged = 0;
   private balanceReadAt = -Infinity;
+  /** Logs when this instance takes over or loses the network's settlement lease. */
+  private readonly leading: (held: boolean) => void;
 
-  constructor(private readonly deps: SettleDeps) {}
+  constructor(private readonly deps: SettleDeps) {
+    this.leading = leadershipLog(deps.log, deps.network.id, 'settlement');
+  }
 
   get relayer(): string {
     return this.deps.chain.relayer;
@@ -103,8 +108,12 @@ export class Settler {
     const { deps } = this;
     const result: SettleResult = { leased: false, sent: 0, settled: 0, replaced: 0, rebroadcast: 0, waiting: null };
     const now = deps.clock.nowMs();
-    if (!(await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs))) {
-      this.metrics.settlementNotLed(deps.network.id);
+    const held = await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs);
+    this.metrics.settlementLease(deps.network.id, held);
+    this.leading(held);
+    if (!held) {
+      // Read again at the next pass that holds the lease: the figures were withdrawn meanwhile.
+      this.balanceReadAt = -Infinity;
       return result;
     }
     result.leased = true;

@@ -2,14 +2,12 @@
 // was done (a batch sent, transactions followed), otherwise every poll interval.
 import type { Logger } from 'pino';
 import type { Settler } from '../app/settle.js';
-import { leadershipLog, startLoop, type WakeableLoop } from './worker-loop.js';
+import { startLoop, type WakeableLoop } from './worker-loop.js';
 
 export function startSettlementWorker(network: string, settler: Settler, logger: Logger, pollMs: number): WakeableLoop {
-  const leading = leadershipLog(logger, network, 'settlement');
   const loop = startLoop(`settle-${network}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 20; pass += 1) {
       const r = await settler.settleOnce();
-      leading(r.leased);
       if (r.sent > 0 || r.settled > 0 || r.replaced > 0 || r.rebroadcast > 0) logger.debug({ network, ...r }, 'settlement pass');
       if (!r.leased || r.sent === 0) return;
     }

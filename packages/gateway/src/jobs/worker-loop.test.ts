@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { failureLog, leadershipLog, startLoop } from './worker-loop.js';
+import { failureLog, startLoop } from './worker-loop.js';
 
 const silent = pino({ level: 'silent' });
 const until = async (what: () => boolean, ms = 2_000) => {
@@ -86,20 +86,5 @@ describe('failureLog', () => {
     for (let i = 0; i < 40; i += 1) log.failed(new Error('Connection terminated unexpectedly'));
     log.succeeded();
     expect(lines.map((l) => l.repeats ?? l.failures ?? 'first')).toEqual(['first', 2, 4, 8, 16, 32, 40]);
-  });
-});
-
-describe('leadershipLog', () => {
-  it('logs whether this instance holds the lease when it learns it, then only when that changes', () => {
-    const lines: Record<string, unknown>[] = [];
-    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
-    const leading = leadershipLog(logger, '4', 'chain scan');
-    for (const leased of [false, false, true, true, true, false, true]) leading(leased);
-    expect(lines.map((l) => [l.network, l.msg])).toEqual([
-      ['4', "another instance runs the network's chain scan (it holds the lease)"],
-      ['4', "this instance runs the network's chain scan (it holds the lease)"],
-      ['4', "another instance runs the network's chain scan (it holds the lease)"],
-      ['4', "this instance runs the network's chain scan (it holds the lease)"],
-    ]);
   });
 });

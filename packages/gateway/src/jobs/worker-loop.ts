@@ -87,17 +87,3 @@ export function failureLog(logger: Logger, worker: string, what: string) {
     },
   };
 }
-
-/**
- * Logs when this instance starts or stops holding a network's lease for `what` (the chain scan,
- * settlement): a takeover, by or from another instance, is one line, not one per pass.
- */
-export function leadershipLog(logger: Logger, network: string, what: string): (leased: boolean) => void {
-  let held: boolean | null = null;
-  return (leased) => {
-    if (leased === held) return;
-    held = leased;
-    if (leased) logger.info({ network }, `this instance runs the network's ${what} (it holds the lease)`);
-    else logger.info({ network }, `another instance runs the network's ${what} (it holds the lease)`);
-  };
-}

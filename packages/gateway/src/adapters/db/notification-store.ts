@@ -199,9 +199,6 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
       await cache.run(q, 'notification_attempts.insert', Object.values(row), () => q.insertInto('notification_attempts').values(row));
     },
     async finishAttempt(notifyId, attemptNo, result) {
-      // A real outcome also replaces INTERRUPTED: a sender that outlived its lease still
-      // reports what the receiver said.
-      const replaces = result.outcome === 'INTERRUPTED' ? ['IN_FLIGHT'] : ['IN_FLIGHT', 'INTERRUPTED'];
       const set = {
         outcome: result.outcome,
         finished_at: result.finishedAt,
@@ -211,10 +208,15 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
         error_kind: result.errorKind,
         error: result.error,
       };
-      const r = await cache.run(q, `notification_attempts.finish:${replaces.length}`, [...Object.values(set), notifyId, attemptNo, ...replaces], () =>
-        q.updateTable('notification_attempts').set(set).where('notify_id', '=', notifyId).where('attempt_no', '=', attemptNo).where('outcome', 'in', replaces),
-      );
-      return (r.numAffectedRows ?? 0n) > 0n;
+      const over = async (was: 'IN_FLIGHT' | 'INTERRUPTED') => {
+        const r = await cache.run(q, `notification_attempts.finish:${was}`, [...Object.values(set), notifyId, attemptNo, was], () =>
+          q.updateTable('notification_attempts').set(set).where('notify_id', '=', notifyId).where('attempt_no', '=', attemptNo).where('outcome', '=', was),
+        );
+        return (r.numAffectedRows ?? 0n) > 0n ? was : null;
+      };
+      // A real outcome also replaces INTERRUPTED: a sender that outlived its lease still
+      // reports what the receiver said (asked second: the usual attempt is IN_FLIGHT).
+      return (await over('IN_FLIGHT')) ?? (result.outcome === 'INTERRUPTED' ? null : await over('INTERRUPTED'));
     },
     async backlog(nowMs) {
       const r = await q

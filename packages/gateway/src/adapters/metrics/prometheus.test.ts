@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { PrometheusMetrics } from './prometheus.js';
+import { describe, expect, it, vi } from 'vitest';
+import { BACKLOG_READ_TIMEOUT_MS, PrometheusMetrics } from './prometheus.js';
 import { samples } from '../../../test/metrics-page.js';
 
 
@@ -119,6 +119,32 @@ describe('PrometheusMetrics', () => {
     // Nothing caught up since: the age grows with the outage.
     now += 10_000;
     expect(await age()).toBe(17);
+  });
+
+  it('serves the page when the backlog read hangs, saying the database did not answer, and reads afresh for the next scrape', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      let reads = 0;
+      const m = new PrometheusMetrics({
+        processMetrics: false,
+        backlog: {
+          nowMs: () => 1_000,
+          // The first read never answers (a connection that died without a reset); later ones do.
+          notifications: () => (++reads === 1 ? new Promise<never>(() => undefined) : Promise.resolve({ pending: 3, due: 0, oldestDueAt: null, failed: 0 })),
+          settlements: async () => [],
+        },
+      });
+      const first = m.render();
+      const second = m.render();
+      await vi.advanceTimersByTimeAsync(BACKLOG_READ_TIMEOUT_MS);
+      for (const page of await Promise.all([first, second])) expect(own(page).get('sparkpay_database_up')).toBe(0);
+      expect(reads).toBe(1);
+      const third = own(await m.render());
+      expect(third.get('sparkpay_database_up')).toBe(1);
+      expect(third.get('sparkpay_notifications_pending')).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps gateways apart and appends the process metrics, prefixed, when asked', async () => {

@@ -36,6 +36,23 @@ export interface MetricsPage {
 const EDITIONS: readonly Edition[] = ['standard', 'pro'];
 const PAYMENT_STATUSES: readonly PaymentStatus[] = ['SEEN', 'FINAL', 'REVERTED'];
 
+/**
+ * How long a scrape waits for the backlog reads: a query stuck on a dead connection (a database
+ * failover without a reset) would otherwise hold every scrape, which all wait for the one read
+ * under way. Past it the page says the database did not answer.
+ */
+export const BACKLOG_READ_TIMEOUT_MS = 5_000;
+
+/** `p`, or a rejection once `ms` have passed (the timer does not keep the process alive). */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 let processRegistry: Registry | null = null;
 
 /** The process-wide registry of the default Node metrics, created on first use. */
@@ -129,16 +146,16 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.headBlock.set({ network }, head);
     this.scannedBlock.set({ network }, scanned);
     this.lagBlocks.set({ network }, Math.max(0, head - scanned));
-    this.scanning.set({ network }, 1);
   }
 
-  chainNotScanned(network: string): void {
+  chainLease(network: string, held: boolean): void {
+    this.scanning.set({ network }, held ? 1 : 0);
+    if (held) return;
     // Another instance scans: this one's last figures would stay frozen (a lag of 0 read as healthy).
     this.scanned.delete(network);
     this.headBlock.remove({ network });
     this.scannedBlock.remove({ network });
     this.lagBlocks.remove({ network });
-    this.scanning.set({ network }, 0);
   }
 
   chainCaughtUp(network: string, atMs: number): void {
@@ -148,13 +165,13 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void {
     this.relayerBalanceGauge.set({ network }, Number(balanceWei));
     this.relayerLow.set({ network }, low ? 1 : 0);
-    this.settling.set({ network }, 1);
   }
 
-  settlementNotLed(network: string): void {
+  settlementLease(network: string, held: boolean): void {
+    this.settling.set({ network }, held ? 1 : 0);
+    if (held) return;
     this.relayerBalanceGauge.remove({ network });
     this.relayerLow.remove({ network });
-    this.settling.set({ network }, 0);
   }
 
   settlementSent(network: string, orders: number): void {
@@ -185,7 +202,10 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.backlogRefresh = async () => {
       const now = source.nowMs();
       try {
-        const [n, settlements, caughtUp] = await Promise.all([source.notifications(now), source.settlements(), source.chainCaughtUp?.() ?? new Map<string, number | null>()]);
+        const [n, settlements, caughtUp] = await withinMs(
+          Promise.all([source.notifications(now), source.settlements(), source.chainCaughtUp?.() ?? new Map<string, number | null>()]),
+          BACKLOG_READ_TIMEOUT_MS,
+        );
         databaseUp.set(1);
         lastCaughtUp = caughtUp;
         notificationsPending.set(n.pending);

@@ -189,6 +189,8 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
           const served = await clients[index]!.getChainId();
           if (served !== options.chainId) throw new WrongChain(index + 1, served, options.chainId!);
           onChain[index] = true;
+          // A later spell on another chain, even the same one again, is logged anew.
+          wrongLogged[index] = undefined;
         }
         const value = await fn(clients[index]!, rpcUrls[index]!);
         if (index !== current) options.log?.warn({ from: endpointLabel(rpcUrls[current]!), to: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length }, 'switched RPC endpoint');
