@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePrivateKey, parsePublicKey } from '@sparkpay/protocol';
 import { SparkPayApiError, SparkPayClient } from '@sparkpay/sdk';
@@ -165,6 +166,32 @@ describe('sparkpay management commands', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^sparkpay: /);
     expect(lines[0]).toMatch(reason);
+  });
+
+  it('backs the SQLite database up into a new owner-only file, never over an existing one; PostgreSQL is left to pg_dump', async () => {
+    await sparkpay(env, 'merchant', 'create', '--name', 'Backed Up', '--json');
+    const file = join(dir, 'backup.db');
+    const r = await sparkpay(env, 'backup', '--to', file, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(oneJson(r.stdout)).toMatchObject({ backup: file, bytes: statSync(file).size });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const copy = new Database(file, { readonly: true });
+    try {
+      expect(copy.prepare("select count(*) as n from merchants where name = 'Backed Up'").get()).toEqual({ n: 1 });
+      // Every table, the migrations' record included.
+      const tables = (copy.prepare("select name from sqlite_master where type = 'table'").all() as { name: string }[]).map((t) => t.name);
+      expect(tables).toEqual(expect.arrayContaining(['orders', 'platform_keys', 'notifications', 'kysely_migration']));
+    } finally {
+      copy.close();
+    }
+    const again = await sparkpay(env, 'backup', '--to', file);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/already exists; nothing written/);
+    const pg = await sparkpay({ ...env, SPARKPAY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 'backup', '--to', join(dir, 'pg.db'));
+    expect(pg.code).toBe(1);
+    expect(pg.stderr).toMatch(/PostgreSQL; back it up with pg_dump/);
+    expect(existsSync(join(dir, 'pg.db'))).toBe(false);
+    expect((await sparkpay(env, 'backup')).code).toBe(2);
   });
 
   it('accepts the merchant public key as PEM without header lines (Base64 only)', async () => {

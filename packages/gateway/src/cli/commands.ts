@@ -1,6 +1,6 @@
 // Sub-commands of `sparkpay`. Management commands open the same database as the server
 // (SQLite WAL or PostgreSQL) and work while it runs.
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
 import {
@@ -25,6 +25,8 @@ import { ConfigError, loadConfig, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
 import { createGateway, openCore, type Gateway } from './gateway.js';
 import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
+import { isPostgresUrl, openDatabase } from '../adapters/db/database.js';
+import { sql } from 'kysely';
 import { deployFactory } from '../adapters/chain/evm/factory-deploy.js';
 import { parseNetworkId } from '../domain/catalogue.js';
 import {
@@ -68,7 +70,9 @@ const USAGE = `usage: sparkpay <command> [options]     (sparkpay --version: the 
   order show <payment_order_no> [--json]
   order settle <payment_order_no> [--json]   settle what arrived at a closed order's address (PAID_LATE)
   notify list --order <payment_order_no> [--json]   the order's notifications and every delivery attempt
-  notify resend <notify_id> [--json]     a new series of attempts (same notify_id), due now`;
+  notify resend <notify_id> [--json]     a new series of attempts (same notify_id), due now
+  backup --to <file> [--json]            a consistent copy of the SQLite database, taken while the gateway runs
+                                         (PostgreSQL: pg_dump or continuous archiving); the master key is not in it`;
 
 /** Resolves to an exit code, or null for a server that keeps running. */
 export async function runCli(argv: string[]): Promise<number | null> {
@@ -116,6 +120,8 @@ export async function runCli(argv: string[]): Promise<number | null> {
         if (sub === 'resend') return await notifyResend(rest);
         break;
       case undefined:
+      case 'backup':
+        return await backup(argv.slice(1));
       case 'help':
       case '--help':
       case '-h':
@@ -473,6 +479,38 @@ async function orderShow(argv: string[]): Promise<number> {
     ]);
     return 0;
   });
+}
+
+/**
+ * `sparkpay backup --to <file>`: the SQLite database copied with VACUUM INTO, a consistent
+ * snapshot read while gateways keep writing (WAL), into a new file only its owner can read (it
+ * holds the platform keys, sealed with the master key, which it does not hold).
+ */
+async function backup(argv: string[]): Promise<number> {
+  const { values, out } = args(argv, { to: { type: 'string' } });
+  if (typeof values.to !== 'string' || values.to.trim() === '') throw new UsageError('backup needs --to <file>');
+  const to = resolve(values.to);
+  const config = loadConfig('production');
+  if (isPostgresUrl(config.databaseUrl)) {
+    return failed('backup: the database is PostgreSQL; back it up with pg_dump, or continuously with WAL archiving (point-in-time recovery), which also keeps the orders made after the last dump');
+  }
+  if (!existsSync(config.databaseUrl)) return failed(`backup: there is no database at ${config.databaseUrl}`);
+  if (existsSync(to)) return failed(`backup: ${to} already exists; nothing written`);
+  // Created empty first, owner-only, as VACUUM INTO accepts: the copy never exists readable by others.
+  writeFileSync(to, '', { mode: 0o600, flag: 'wx' });
+  const db = await openDatabase({ url: config.databaseUrl, migrate: false });
+  try {
+    await sql`vacuum into ${to}`.execute(db.kysely);
+  } catch (err) {
+    rmSync(to, { force: true });
+    throw err;
+  } finally {
+    await db.close();
+  }
+  chmodSync(to, 0o600);
+  const view = { database: db.description, backup: to, bytes: statSync(to).size };
+  out.result(view, () => [`${db.description} copied to ${to} (${view.bytes} bytes); keep the master key apart from it: the platform keys in it are sealed with that key`]);
+  return 0;
 }
 
 async function orderSettle(argv: string[]): Promise<number> {
