@@ -10,12 +10,14 @@ import { DATABASE_KINDS } from './databases.js';
 import {
   api,
   apiRaw,
+  defaultPlatformKey,
   expectError,
   observeTransfer,
   orderBody,
   orderRowCounts,
   OTHER,
   proOrderBody,
+  responseSignedBy,
   SELLER,
   startTestGateway,
   WALLET,
@@ -240,7 +242,14 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       });
       expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`);
       expect(answer).toMatch(/\r\nConnection: close\r\n/i);
-      expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: status });
+      const text = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+      expect(JSON.parse(text)).toMatchObject({ code: 40009 });
+      // Signed like every answer under /v4/ (§3), with the default key: the path never reached a route.
+      const headers = new Headers(answer.slice(answer.indexOf('\r\n') + 2, answer.indexOf('\r\n\r\n')).split('\r\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
+      const platform = await defaultPlatformKey(t);
+      expect(headers.get('sparkpay-serial')).toBe(platform.serial);
+      expect(headers.get('sparkpay-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(responseSignedBy(platform.publicKey, { headers, text })).toBe(true);
       expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
     });
 

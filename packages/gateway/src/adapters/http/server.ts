@@ -5,6 +5,8 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { signMessage } from '@sparkpay/protocol';
+import { nowSeconds } from '../../app/ports.js';
 import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
 import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
@@ -68,7 +70,13 @@ interface RouteOptions {
   settlesNonce?: boolean;
 }
 
-function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+/**
+ * A request Node's parser refuses (headers too large, not HTTP) never reaches a route, so its path
+ * is unknown: it is answered as any /v4/ refusal is, 40009 in the envelope signed with the
+ * default platform key (§3: every answer under /v4/ is signed; other clients ignore the headers),
+ * and the connection closed, saying so. Unsigned only when no key can be had (the database down).
+ */
+function answerClientError(signer: Signer, err: Error & { code?: string }, socket: Duplex): void {
   if (socket.destroyed) return;
   // The peer went away (or timed out): nobody to answer.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -76,8 +84,19 @@ function answerClientError(err: Error & { code?: string }, socket: Duplex): void
     return;
   }
   const [status, text] = err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : [400, 'Bad Request'];
-  const body = JSON.stringify({ code: status, message: status === 431 ? 'request headers too large' : 'malformed HTTP request' });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  const body = JSON.stringify({ code: 40009, message: status === 431 ? 'request headers too large' : 'malformed HTTP request' });
+  const head = [`HTTP/1.1 ${status} ${text}`, 'Connection: close', 'Content-Type: application/json; charset=utf-8', 'Cache-Control: no-store', `Content-Length: ${Buffer.byteLength(body)}`, `Sparkpay-Request-Id: ${randomUUID()}`];
+  const send = (signed: string[]) => {
+    if (!socket.destroyed) socket.end(`${[...head, ...signed].join('\r\n')}\r\n\r\n${body}`);
+  };
+  signer.platformKeys.signingKeyFor(null).then(
+    (key) => {
+      const timestamp = String(nowSeconds(signer.clock));
+      const nonce = signer.ids.nonce();
+      send([`Sparkpay-Timestamp: ${timestamp}`, `Sparkpay-Nonce: ${nonce}`, `Sparkpay-Signature: ${signMessage(key.privateKey, timestamp, nonce, body)}`, `Sparkpay-Serial: ${key.serial}`]);
+    },
+    () => send([]),
+  );
 }
 
 /**
@@ -110,7 +129,7 @@ export function buildServer(deps: HttpDeps) {
     frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
     // A request Node's parser refuses (headers too large, not HTTP): answered and the connection
     // closed, saying so, so that a keep-alive client does not send its next request into it.
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: (err, socket) => answerClientError(deps, err, socket),
   });
   server.decorateRequest('signAs', null);
   server.decorateRequest('app', null);
