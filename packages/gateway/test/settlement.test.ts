@@ -620,6 +620,20 @@ describe('a relayer without gas', () => {
     await chain?.stop();
   });
 
+  /** Another instance's settler of network 4 (the same relayer), capped at `maxFeePerGas`. */
+  const anotherSender = (owner: string, maxFeePerGas: bigint) =>
+    new Settler({
+      store: t.gateway.store,
+      clock: t.clock,
+      ids: t.gateway.ids,
+      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: poor.privateKey }),
+      network: t.gateway.config.deployment.networks.find((n) => n.id === '4')!,
+      log: t.gateway.logger,
+      owner,
+      leaseMs: 30_000,
+      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas },
+    });
+
   it('keeps the paid order waiting, says so in the metrics, and settles once the relayer is funded', async () => {
     const order = await placeOrder(t, { amount: '5' });
     await chain.pay(usdt, order.address, 5n * USDT);
@@ -643,18 +657,7 @@ describe('a relayer without gas', () => {
     expect(samples(await t.gateway.metrics.render()).get('sparkpay_settlement_leading{network="4"}')).toBe(1);
     // Another instance takes the lease over (this one's ran out): this one's next pass finds it
     // taken, withdraws its relayer figures rather than leave them frozen, and says it does not settle.
-    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
-    const other = new Settler({
-      store: t.gateway.store,
-      clock: t.clock,
-      ids: t.gateway.ids,
-      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: poor.privateKey }),
-      network,
-      log: t.gateway.logger,
-      owner: 'another-instance',
-      leaseMs: 30_000,
-      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
-    });
+    const other = anotherSender('another-instance', 1_000_000_000_000n);
     t.clock.advance(SETTLEMENT_TEST_SETTINGS.leaseMs / 1000 + 1);
     expect((await other.settleOnce()).leased).toBe(true);
     expect((await t.gateway.settle('4')).leased).toBe(false);
@@ -678,20 +681,9 @@ describe('a relayer without gas', () => {
     await t.gateway.scanChain('4');
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
-    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
     // Another sender of this network (the gateway's own lease has run out), capped at 1 wei per gas.
     t.clock.advance(120);
-    const capped = new Settler({
-      store: t.gateway.store,
-      clock: t.clock,
-      ids: t.gateway.ids,
-      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: poor.privateKey }),
-      network,
-      log: t.gateway.logger,
-      owner: 'capped-sender',
-      leaseMs: 30_000,
-      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1n },
-    });
+    const capped = anotherSender('capped-sender', 1n);
     const pass = await capped.settleOnce();
     expect(pass).toMatchObject({ leased: true, sent: 0 });
     expect(pass.waiting).toMatch(/gas price above the cap/);
