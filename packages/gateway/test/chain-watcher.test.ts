@@ -463,11 +463,12 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
 
   it('records a transfer of the wrong token to a deposit address without counting it', async () => {
     const order = await placeOrder(t, { amount: '5' });
-    await pay(usdc6, order.address, 5_000_000n);
+    await pay(usdc6, order.address, 1_500_000n);
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
     const q = await queryOrder(t, order.requestNo);
-    expect(q).toMatchObject({ pay_status: 'PENDING', payments: [{ currency: usdc6.toLowerCase(), status: 'FINAL' }] });
+    // Written in that token's decimals (the order has no USDC pair; it was written in base units, "1500000").
+    expect(q).toMatchObject({ pay_status: 'PENDING', payments: [{ currency: usdc6.toLowerCase(), amount: '1.5', status: 'FINAL' }] });
     expect(q.pay_exception).toBeUndefined();
     await pay(usdt6, order.address, 5_000_000n);
     await mine(chain, CONFIRMATIONS);

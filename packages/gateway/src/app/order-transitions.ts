@@ -5,7 +5,7 @@ import { decide, type OrderFact } from '../domain/lifecycle.js';
 import { urlDestination } from '../domain/url.js';
 import type { Clock, Ids, Metrics, OutboxSignal, Store, StoreTx } from './ports.js';
 import { nowSeconds } from './ports.js';
-import { orderQueryData } from './order-view.js';
+import { orderQueryData, type TokenDecimals } from './order-view.js';
 import type { OrderRecord } from './records.js';
 
 export interface TransitionDeps {
@@ -18,6 +18,8 @@ export interface TransitionDeps {
   metrics?: Metrics;
   /** Told when a committed transition made an order's settlement due on `network` (the settlement worker wakes up). */
   settlementDue?: (network: string) => void;
+  /** The configured tokens' decimals, for a notification's transfers in a token the order has no option for. */
+  tokens?: TokenDecimals;
 }
 
 export type TransitionOutcome =
@@ -110,7 +112,7 @@ export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderR
     const payments = await tx.payments.listByOrder(next.paymentOrderNo);
     // The snapshot lists every payment option: read them if the order was loaded with one only.
     const shown = next.onlySelectedOption ? { ...next, options: (await tx.orders.get(next.paymentOrderNo))?.options ?? next.options } : next;
-    const snapshot = orderQueryData(shown, payments, await tx.settlements.view(next.paymentOrderNo));
+    const snapshot = orderQueryData(shown, payments, await tx.settlements.view(next.paymentOrderNo), { tokens: deps.tokens });
     for (const effect of notifies) {
       const notifyId = deps.ids.notifyId();
       await tx.notifications.insert({

@@ -1,5 +1,6 @@
 // The wire views of an order: creation `data` (§7), query `data` (§11), which is also the
 // notification payload (§13). Wire names are snake_case; amounts are decimal strings.
+import type { Deployment } from '../domain/catalogue.js';
 import { paymentSlack } from '../domain/money.js';
 import { formatAmount } from '@sparkpay/protocol';
 import type { SettlementView } from './ports.js';
@@ -61,6 +62,31 @@ export function selectedOption(order: OrderRecord): OrderOptionRecord | null {
   return order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency) ?? null;
 }
 
+/**
+ * The decimals of a network's token by contract: what a transfer in a token the order has no
+ * option for (a wrong token sent to a deposit address, recorded under its contract) is written in.
+ */
+export type TokenDecimals = (network: string, contract: string) => number | null;
+
+/** TokenDecimals from the configured networks' tokens (the only ones the scan reads). */
+export const deploymentDecimals =
+  (deployment: Deployment): TokenDecimals =>
+  (network, contract) =>
+    deployment.networks.find((n) => n.id === network)?.currencies.find((c) => c.contract !== null && c.contract.toLowerCase() === contract.toLowerCase())?.decimals ?? null;
+
+/**
+ * The decimals an amount of `currency` (a code, or a contract for a wrong token) on `network` is
+ * written in: the order's pair's, else an option's in the same contract, else the configured
+ * token's; 0 (base units) only for a token nobody knows.
+ */
+function decimalsOf(order: OrderRecord, network: string, currency: string, tokens: TokenDecimals | undefined): number {
+  const pair = order.options.find((o) => o.network === network && o.currency === currency);
+  if (pair) return pair.decimals;
+  const lower = currency.toLowerCase();
+  const sameContract = order.options.find((o) => o.network === network && o.contract !== null && o.contract.toLowerCase() === lower);
+  return sameContract?.decimals ?? tokens?.(network, currency) ?? 0;
+}
+
 /** The base units below `option`'s currency precision (lifecycle `slack`; 0 without an option). */
 export const optionSlack = (option: OrderOptionRecord | null | undefined): bigint => (option ? paymentSlack(option.decimals, option.precision) : 0n);
 
@@ -72,14 +98,14 @@ export const orderSlack = (order: OrderRecord): bigint => optionSlack(selectedOp
  * (status SENT, the latest hash broadcast), SETTLED when it is final. The amounts are what the
  * forwarder paid (the plan's, or its excess/shortfall rule applied to what was received).
  */
-function settlementViews(order: OrderRecord, view: SettlementView | null) {
+function settlementViews(order: OrderRecord, view: SettlementView | null, tokens: TokenDecimals | undefined) {
   if (!view || view.settlement.status === 'DUE') return [];
   const s = view.settlement;
-  const opt = order.options.find((o) => o.network === s.network && o.currency === s.currency);
+  const decimals = decimalsOf(order, s.network, s.currency, tokens);
   return view.payouts.map((p) => ({
     receiver_addr: p.address,
     role: p.role,
-    amount: formatAmount(p.amount, opt?.decimals ?? 0),
+    amount: formatAmount(p.amount, decimals),
     network: s.network,
     currency: s.currency,
     tx_hash: s.txHash,
@@ -118,7 +144,7 @@ function listedPayments(order: OrderRecord, payments: PaymentRecord[]): PaymentR
 }
 
 /** §11 query data; also the body of every notification (§13). */
-export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null, opts: { allPayments?: boolean } = {}): Record<string, unknown> {
+export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], settlement: SettlementView | null = null, opts: { allPayments?: boolean; tokens?: TokenDecimals } = {}): Record<string, unknown> {
   const selected = selectedOption(order);
   const s = order.state;
   const data: Record<string, unknown> = {
@@ -146,11 +172,10 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
     close_reason: s.closeReason,
     payment_options: optionViews(order),
     payments: (opts.allPayments ? payments : listedPayments(order, payments)).map((p) => {
-      const opt = order.options.find((o) => o.network === p.network && o.currency === p.currency);
       return {
         network: p.network,
         currency: p.currency,
-        amount: formatAmount(p.amount, opt?.decimals ?? 0),
+        amount: formatAmount(p.amount, decimalsOf(order, p.network, p.currency, opts.tokens)),
         address: p.address,
         tx_hash: p.txHash,
         log_index: p.logIndex,
@@ -161,7 +186,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
     }),
     // How many transfers the order has in all: more than `payments` lists when it was cut.
     payments_count: payments.length,
-    settlements: settlementViews(order, settlement),
+    settlements: settlementViews(order, settlement, opts.tokens),
     sequence: order.sequence,
   };
   if (s.exception) data.pay_exception = s.exception;

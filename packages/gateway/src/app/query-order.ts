@@ -1,7 +1,7 @@
 // GET /v4/pay/orders/{merchant_no}/{request_no} and its Pro twin (§11). Each path finds the
 // orders of its own edition only, since their amount fields differ.
 import type { AuthenticatedApp } from './authenticate.js';
-import { orderQueryData } from './order-view.js';
+import { orderQueryData, type TokenDecimals } from './order-view.js';
 import type { Store } from './ports.js';
 import type { Edition } from './records.js';
 import { checkMerchantAccess } from './request-fields.js';
@@ -13,6 +13,7 @@ export async function queryOrder(
   edition: Edition,
   merchantNo: string,
   requestNo: string,
+  tokens?: TokenDecimals,
 ): Promise<Result<{ data: Record<string, unknown> }>> {
   if (merchantNo.length > 64 || requestNo.length > 64) return fail(40009, 'merchant_no and request_no are at most 64 characters');
   const access = await checkMerchantAccess(store, app, merchantNo);
@@ -28,7 +29,7 @@ export async function queryOrder(
     // change; each moves the order's version) could pair a status with payments it was not
     // decided from. Read again then, as the notification of that change shows it.
     if (attempt < QUERY_READS && (await store.orders.version(order.paymentOrderNo)) !== order.version) continue;
-    return { ok: true, data: orderQueryData(order, payments, settlement) };
+    return { ok: true, data: orderQueryData(order, payments, settlement, { tokens }) };
   }
 }
 

@@ -19,7 +19,7 @@ import {
 import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
 import { settleClosedOrder } from '../app/settlement-admin.js';
 import { attemptView, notificationLines, notificationView } from './notify-views.js';
-import { orderQueryData } from '../app/order-view.js';
+import { deploymentDecimals, orderQueryData } from '../app/order-view.js';
 import type { MerchantPatch } from '../app/ports.js';
 import { ConfigError, loadConfig, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
@@ -466,7 +466,8 @@ async function orderShow(argv: string[]): Promise<number> {
     const order = await deps.store.orders.get(paymentOrderNo);
     if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
     // The operator sees every transfer (the API and notifications list at most MAX_LISTED_PAYMENTS).
-    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo), { allPayments: true });
+    const tokens = deploymentDecimals(loadConfig('production').deployment);
+    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo), { allPayments: true, tokens });
     const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
     out.result(view, () => [
       ...Object.entries(view)

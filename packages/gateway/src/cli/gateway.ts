@@ -12,6 +12,7 @@ import { NotificationDelivery } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
+import { deploymentDecimals } from '../app/order-view.js';
 import { paymentFacts, type PaymentFacts } from '../app/record-payment.js';
 import type { ScanDeps, ScanResult } from '../app/scan-chain.js';
 import { createKeyVault, loadOrCreateMasterKeyFile, MasterKeyError, parseMasterKey } from '../adapters/crypto/master-key-vault.js';
@@ -229,7 +230,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   });
   // The settlement worker of a network wakes up when an order there becomes due (not only every poll).
   const settlementWorkers = new Map<string, WakeableLoop>();
-  const deps = { store, clock, ids, outbox, metrics, settlementDue: (network: string) => settlementWorkers.get(network)?.wake() };
+  const tokens = deploymentDecimals(config.deployment);
+  const deps = { store, clock, ids, outbox, metrics, settlementDue: (network: string) => settlementWorkers.get(network)?.wake(), tokens };
   const sender = createHttpSender({ timeoutMs: config.notify.timeoutMs, allowPrivate: config.notifyAllowPrivate, socketsPerHost: config.notify.perDestination });
   const notifications = new NotificationDelivery(
     { store, clock, platformKeys, sender, log: logger.child({ worker: 'notifications' }), metrics },
@@ -321,7 +323,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     api: {
       createOrder: (app, edition, body, nonce) =>
         createOrder({ ...deps, deployment: config.deployment, rates, publicUrl }, app, edition, body, nonce),
-      queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo),
+      queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo, tokens),
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },
     cashier: {
