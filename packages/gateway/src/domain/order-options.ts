@@ -18,6 +18,7 @@ import type { Refusal } from './result.js';
 import { OrderErrors, refuse } from './result.js';
 import type { OptionSplit, SplitPlan } from './split.js';
 import { allocateSplit } from './split.js';
+import { MAX_PLAN_TOTAL } from './settlement-plan.js';
 
 /** The price of the order: in the standard edition total_amount in merchant_order_currency. */
 export interface Pricing {
@@ -71,7 +72,7 @@ export function convertPricing(pricing: Pricing, c: Candidate, rates: RateTable)
   return { amount: mulRound(pricing.amount, toOrder, 'ceil'), toBase };
 }
 
-type Outcome = { kind: 'option'; option: PaymentOption } | { kind: 'amount' } | { kind: 'merchant' };
+type Outcome = { kind: 'option'; option: PaymentOption } | { kind: 'amount' } | { kind: 'merchant' } | { kind: 'too-large' };
 
 function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates: RateTable): Outcome {
   const schedule = feeScheduleFor(c.network, c.currency, rates);
@@ -80,6 +81,9 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
   if (!schedule || !converted) return { kind: 'amount' };
   const amountBase = converted.amount * pow10(c.currency.decimals - c.currency.precision);
   if (amountBase <= schedule.minFeeBase) return { kind: 'amount' };
+  // So much of an 18-decimal token (about 3.4e20 of it) that no settlement plan could pay it out:
+  // the pair is not offered rather than one whose address is never handed out.
+  if (amountBase >= MAX_PLAN_TOTAL) return { kind: 'too-large' };
   const fee = serviceFee(amountBase, schedule);
   const shares = split ? allocateSplit(split, amountBase, converted.toBase) : null;
   if (shares && shares.merchant <= fee) return { kind: 'merchant' };
@@ -107,8 +111,9 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
 /**
  * The options that survive the fee rules, in candidate order. A pair is dropped when its amount
  * does not exceed the minimum fee (or a rate is missing), or when the merchant's share does not
- * exceed the fee. None left: 41028 (standard) / 41038 (pro) if no pair passed the amount rule,
- * else 41007.
+ * exceed the fee, or when its amount is beyond what a settlement plan can hold (MAX_PLAN_TOTAL).
+ * None left: 41007 if a merchant share was the reason, else 41013 if an amount too large was,
+ * else 41028 (standard) / 41038 (pro).
  */
 export function buildOptions(
   edition: Edition,
@@ -122,6 +127,10 @@ export function buildOptions(
   if (options.length > 0) return { ok: true, options };
   if (outcomes.some((o) => o.kind === 'merchant')) {
     return refuse(OrderErrors.MERCHANT_AMOUNT_NOT_ABOVE_FEE, 'merchant_amount does not exceed the platform service fee on any candidate network');
+  }
+  if (outcomes.some((o) => o.kind === 'too-large')) {
+    const field = edition === 'standard' ? 'total_amount' : 'pricing_amount';
+    return refuse(OrderErrors.INVALID_TOTAL_AMOUNT, `${field} is more than a settlement can pay out on any candidate network (below 2^128 base units of the token)`);
   }
   return edition === 'standard'
     ? refuse(OrderErrors.AMOUNT_NOT_ABOVE_MIN_FEE, 'total_amount does not exceed the minimum platform service fee on any candidate network')

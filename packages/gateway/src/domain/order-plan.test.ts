@@ -40,6 +40,15 @@ describe('total_amount (41013, 41018)', () => {
   it('accepts 30 integer digits', () => {
     expect(codeOf(plan(standardBody({ total_amount: '9'.repeat(30) })))).toBe(0);
   });
+  it('offers no pair whose amount a settlement plan could not hold (2^128 base units): 41013 when none is left', () => {
+    // BNB Smart Chain's USDT has 18 decimals: 340282366920938463463 of it is the most below 2^128.
+    expect(optionOn({ ...standardBody({ total_amount: '340282366920938463463' }), receive_network: '3' }, '3')?.amountBase).toBe(340282366920938463463n * E18);
+    const beyond = plan({ ...standardBody({ total_amount: '340282366920938463464' }), receive_network: '3' });
+    expect(codeOf(beyond)).toBe(41013);
+    expect(beyond.ok ? '' : beyond.message).toMatch(/total_amount is more than a settlement can pay out/);
+    // On every network: the 6-decimal ones keep the pair, BNB Smart Chain's is dropped.
+    expect(planOf(plan(standardBody({ total_amount: '340282366920938463464' }))).options.map((o) => o.network)).toEqual(['2', '4']);
+  });
   it('holds USDT to 6 decimals and ETH to 8', () => {
     expect(codeOf(plan(standardBody({ total_amount: '10.1234567' })))).toBe(41018);
     expect(codeOf(plan(standardBody({ total_amount: '10.123456' })))).toBe(0);

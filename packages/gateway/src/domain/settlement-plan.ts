@@ -4,6 +4,14 @@
 // to the base unit; `distribute` mirrors the contract's arithmetic for what was received.
 import type { NetworkId } from './catalogue.js';
 
+/**
+ * A settlement plan's total must stay below this many base units: beyond it the forwarder
+ * factory's pro rata product (amount x balance, in uint256) could overflow and revert, stranding
+ * the money at the address (ForwarderFactory.sol). Checked where a plan is built and where an
+ * order's pairs are chosen, so that no order is offered a pair it could never be paid in.
+ */
+export const MAX_PLAN_TOTAL = 1n << 128n;
+
 export type ReceiverRole = 'SELLER' | 'OTHER' | 'MERCHANT' | 'FEE';
 
 export interface PlanReceiver {

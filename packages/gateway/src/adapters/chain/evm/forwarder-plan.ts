@@ -4,6 +4,7 @@
 // `_predict`, `_initCode`); the tests on anvil compare both.
 import { concat, encodeAbiParameters, getAddress, getContractAddress, isAddress, keccak256, stringToBytes, zeroAddress, type Address, type Hex } from 'viem';
 import type { SettlementPlan } from '../../../domain/settlement-plan.js';
+import { MAX_PLAN_TOTAL } from '../../../domain/settlement-plan.js';
 
 /** The factory's `Plan` struct. `token` is the zero address for the native coin. */
 export interface ForwarderPlan {
@@ -63,7 +64,7 @@ export function checkedPlan(plan: ForwarderPlan): ForwarderPlan {
   if (!isAddress(plan.token, { strict: false })) throw new RangeError('token must be an EVM address');
   if (plan.amounts.some((a) => a < 0n || a > UINT256_MAX)) throw new RangeError('amounts must be uint256');
   // Beyond 2^128 the contract's pro rata product could overflow and revert (see the contract).
-  if (plan.amounts.reduce((s, a) => s + a, 0n) >= 1n << 128n) throw new RangeError('plan total must be below 2^128 base units');
+  if (plan.amounts.reduce((s, a) => s + a, 0n) >= MAX_PLAN_TOTAL) throw new RangeError('plan total must be below 2^128 base units');
   if (!/^0x[0-9a-fA-F]{64}$/.test(plan.orderRef)) throw new RangeError('orderRef must be 32 bytes');
   return plan;
 }
