@@ -129,7 +129,11 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     await pay('a1', 4_000_000n, 'SEEN');
     const part = await shown();
     expect(part).toMatchObject({ remaining: '6.5', address: chosen.address, selects: 200 });
-    expect(part.uri).toMatch(/&uint256=10500000$/);
+    // The payment link and amount ask for the rest, as select answers them (they asked for the whole 10.5 again).
+    expect(part.uri).toMatch(/&uint256=6500000$/);
+    const reselected = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;
+    expect((await view()).selected).toEqual(reselected);
+    expect(reselected).toMatchObject({ amount: '6.5', amount_base: '6500000' });
     // The whole amount seen, not final yet: nothing more to send.
     await pay('a2', 6_500_000n, 'SEEN');
     expect(await shown()).toEqual({ state: 'CONFIRMING', remaining: null, address: '', uri: '', selects: 409 });

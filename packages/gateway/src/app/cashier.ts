@@ -254,20 +254,22 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   if (!order) return cashierNotFound();
   let selected: SelectedView | null = null;
   const option = selectedOption(order);
+  const s = order.state;
+  // Something arrived but not enough: the rest goes to the same address.
+  const slack = orderSlack(order);
+  const short = option ? remainderOf(s, slack) : 0n;
   if (option) {
     const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
     const network = findNetwork(deps.deployment, option.network);
-    if (deposit && network) selected = selectedView(network, option, deposit);
+    // What to send now, as select answers it: the rest once part has arrived (a wallet following
+    // this API's payment link used to be asked for the whole amount again, beside `remaining`).
+    if (deposit && network) selected = selectedView(network, option, deposit, short > 0n ? short : option.amountBase);
   }
-  const s = order.state;
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
   const now = nowSeconds(deps.clock);
   const state = payerState(order, selected !== null, now);
   // Whether the payer may still send (a remainder is shown): not past the deadline.
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
-  // Something arrived but not enough: the rest goes to the same address.
-  const slack = orderSlack(order);
-  const short = option ? remainderOf(s, slack) : 0n;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
   if (selected && nothingToSend(s, now, slack) !== null) selected = { ...selected, address: '', uri: '' };

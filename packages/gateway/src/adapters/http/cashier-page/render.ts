@@ -31,11 +31,9 @@ export function viewSignature(v: CashierOrderView): string {
   return [v.payer_state, v.selected ? `${v.selected.network}:${v.selected.currency}` : '', payments, v.remaining ?? '', v.pay_exception ?? '', elsewhere].join('|');
 }
 
-/** The payment request to show: for an underpaid order, the same address and the remainder. */
+/** The payment request to show: the view's (for an underpaid order, the same address and the remainder). */
 export function requestUri(v: CashierOrderView): string | null {
-  if (!v.selected) return null;
-  if (v.remaining === null || v.remaining_base === null) return v.selected.uri;
-  return v.selected.uri.replace(/(uint256|value)=\d+$/, `$1=${v.remaining_base}`);
+  return v.selected ? v.selected.uri : null;
 }
 
 /**
