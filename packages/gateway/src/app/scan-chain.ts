@@ -36,11 +36,12 @@ export interface ScanDeps {
   nativeSparseFrom?: number;
   /** How often (ms) every watched native-coin balance is read all the same; default NATIVE_FULL_READ_MS. */
   nativeFullReadMs?: number;
-  /** Kept between passes by the scan itself (created on the first pass). */
+  /** Kept between passes by the scan itself (created on the first pass): the same deps object must be passed every pass. */
   nativeMemory?: NativeMemory;
-  /** Told at every pass whether this instance took the network's scan lease, before the pass reads anything (a pass that then fails still held it). */
-  onLease?(held: boolean): void;
 }
+
+/** Told at a pass whether this instance took the network's scan lease, before the pass reads anything (a pass that then fails still held it). */
+export type LeaseListener = (held: boolean) => void;
 
 /**
  * Recipients per eth_getLogs request (providers limit the size of a topic OR-list): the EVM
@@ -87,9 +88,9 @@ const statusFor = (confirmations: number, required: number) => (confirmations >=
 /** Thrown inside a pass that finds its lease taken by another instance before it writes. */
 class LeaseLost extends Error {}
 
-export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
+export async function scanChainOnce(deps: ScanDeps, onLease?: LeaseListener): Promise<ScanResult> {
   try {
-    return await scanPass(deps);
+    return await scanPass(deps, onLease);
   } catch (err) {
     if (!(err instanceof LeaseLost)) throw err;
     deps.log.warn({ network: deps.network.id }, 'another instance took the scan lease during a pass (it outlived its lease); nothing more of it is written');
@@ -97,11 +98,11 @@ export async function scanChainOnce(deps: ScanDeps): Promise<ScanResult> {
   }
 }
 
-async function scanPass(deps: ScanDeps): Promise<ScanResult> {
+async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Promise<ScanResult> {
   const { network, store, reader } = deps;
   const now = deps.clock.nowMs();
   const cursor = await store.chainCursors.lease(network.id, deps.owner, now, now + deps.leaseMs);
-  deps.onLease?.(cursor !== null);
+  onLease?.(cursor !== null);
   if (!cursor) return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
   // The lease is renewed before every write of the pass, only if it never ran out: a pass that
   // outlived it (slow reads, a stalled process) may have let another instance scan meanwhile,

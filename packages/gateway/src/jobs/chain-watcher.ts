@@ -2,18 +2,16 @@
 // continue at once while the scan is behind the head, otherwise every poll interval.
 import type { Logger } from 'pino';
 import { noMetrics, type Metrics } from '../app/ports.js';
-import { scanChainOnce, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
+import { scanChainOnce, type LeaseListener, type ScanDeps, type ScanResult } from '../app/scan-chain.js';
 import { leadershipLog } from '../app/lease-log.js';
 import { startLoop, type WorkerLoop } from './worker-loop.js';
 
 /** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease; else that it does not). */
-export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Promise<ScanResult> {
-  const r = await scanChainOnce({
-    ...deps,
-    onLease(held) {
-      metrics.chainLease(deps.network.id, held);
-      deps.onLease?.(held);
-    },
+export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics, onLease?: LeaseListener): Promise<ScanResult> {
+  // deps itself, every pass: the scan keeps its memory of native balances on it.
+  const r = await scanChainOnce(deps, (held) => {
+    metrics.chainLease(deps.network.id, held);
+    onLease?.(held);
   });
   if (r.leased && r.head !== null) metrics.chainScanned(deps.network.id, r.head, r.scanned?.to ?? null);
   if (r.caughtUpAt !== undefined) metrics.chainCaughtUp(deps.network.id, r.caughtUpAt);
@@ -26,10 +24,9 @@ export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics): Pr
  */
 export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number, metrics: Metrics = noMetrics): WorkerLoop {
   const leading = leadershipLog(logger, deps.network.id, 'chain scan');
-  const watched: ScanDeps = { ...deps, onLease: leading };
   const loop = startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
     for (let pass = 0; pass < 100; pass += 1) {
-      const r = await scanPass(watched, metrics);
+      const r = await scanPass(deps, metrics, leading);
       if (r.transfers > 0 || r.reverted > 0) logger.info({ network: deps.network.id, ...r }, 'chain scan');
       if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) return;
     }
