@@ -54,6 +54,24 @@ describe('startLoop', () => {
   });
 });
 
+describe('startLoop stopping', () => {
+  it('logs a tick that fails once the stop was asked as cut short, not as an error (its chain or database may be going away with it)', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
+    let fail!: (err: Error) => void;
+    let started = false;
+    const loop = startLoop('chain-4', 10, logger, () => {
+      started = true;
+      return new Promise<void>((_, reject) => (fail = reject));
+    });
+    await until(() => started);
+    const stopping = loop.stop();
+    fail(new Error('connect ECONNREFUSED 127.0.0.1:8545'));
+    await stopping;
+    expect(lines.map((l) => [l.level, l.msg])).toEqual([[30, 'worker tick cut short by the stop']]);
+  });
+});
+
 describe('failureLog', () => {
   it('logs the first failure of a kind with its stack, repeats of it as warnings without one, and the recovery with the count', () => {
     const lines: Record<string, unknown>[] = [];

@@ -22,7 +22,10 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
       await tick();
       failures.succeeded();
     } catch (err) {
-      failures.failed(err);
+      // Stopping: what the tick used may be going away with it (Ctrl-C in `sparkpay dev` stops
+      // the local chains at the same moment), so its failure is no error.
+      if (stopped) logger.info({ worker: name, err: { message: err instanceof Error ? err.message : String(err) } }, 'worker tick cut short by the stop');
+      else failures.failed(err);
     }
   };
   const start = () => {
