@@ -229,9 +229,11 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
     });
 
     it.each([
-      ['headers over the server\'s limit', `GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
-      ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400],
-    ])('%s: an answer that closes the connection and says so, and the server serves on', async (_what, raw, status) => {
+      ['headers over the server\'s limit, under /v4/', `GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`, 431, true],
+      ['a header line without a colon, under /v4/', 'GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nBroken header line\r\n\r\n', 400, true],
+      ['headers over the server\'s limit, on the cashier page', `GET /cashier/P1?t=x HTTP/1.1\r\nHost: localhost\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`, 431, false],
+      ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400, false],
+    ])('%s: an answer that closes the connection and says so, and the server serves on', async (_what, raw, status, signed) => {
       const { port, hostname } = new URL(t.baseUrl);
       const answer = await new Promise<string>((resolve, reject) => {
         const chunks: Buffer[] = [];
@@ -244,12 +246,17 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       expect(answer).toMatch(/\r\nConnection: close\r\n/i);
       const text = answer.slice(answer.indexOf('\r\n\r\n') + 4);
       expect(JSON.parse(text)).toMatchObject({ code: 40009 });
-      // Signed like every answer under /v4/ (§3), with the default key: the path never reached a route.
       const headers = new Headers(answer.slice(answer.indexOf('\r\n') + 2, answer.indexOf('\r\n\r\n')).split('\r\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
-      const platform = await defaultPlatformKey(t);
-      expect(headers.get('sparkpay-serial')).toBe(platform.serial);
       expect(headers.get('sparkpay-request-id')).toMatch(/^[0-9a-f-]{36}$/);
-      expect(responseSignedBy(platform.publicKey, { headers, text })).toBe(true);
+      if (signed) {
+        // Under /v4/ signed like every answer there (§3), with the default key: it never reached a route.
+        const platform = await defaultPlatformKey(t);
+        expect(headers.get('sparkpay-serial')).toBe(platform.serial);
+        expect(responseSignedBy(platform.publicKey, { headers, text })).toBe(true);
+      } else {
+        // Elsewhere, or where the path cannot be seen, unsigned: no key spent on anyone's garbage.
+        expect(headers.get('sparkpay-signature')).toBeNull();
+      }
       expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
     });
 
@@ -281,6 +288,29 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       } finally {
         http.requestTimeout = REQUEST_TIMEOUT_MS;
         http.headersTimeout = REQUEST_TIMEOUT_MS;
+      }
+    });
+
+    it('a malformed request under /v4/ while the platform key cannot be had: the same answer within a second, unsigned, rather than none', async () => {
+      const keys = t.gateway.platformKeys;
+      const real = keys.signingKeyFor.bind(keys);
+      keys.signingKeyFor = () => new Promise(() => undefined);
+      try {
+        const { port, hostname } = new URL(t.baseUrl);
+        const started = Date.now();
+        const answer = await new Promise<string>((resolve, reject) => {
+          const chunks: Buffer[] = [];
+          const socket = connect(Number(port), hostname, () => socket.write('GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nBroken header line\r\n\r\n'));
+          socket.on('data', (c: Buffer) => chunks.push(c));
+          socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+          socket.on('error', reject);
+        });
+        expect(Date.now() - started).toBeLessThan(5_000);
+        expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+        expect(answer).not.toMatch(/sparkpay-signature/i);
+        expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 40009 });
+      } finally {
+        keys.signingKeyFor = real;
       }
     });
 

@@ -188,19 +188,23 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     ['given other decimals', (cs: readonly CurrencySpec[]) => cs.map((c) => (c.code === 'USDT' ? { ...c, decimals: 18 } : c))],
   ])("does not offer an order's pair whose token a later start has %s: the scan watches only the configured contracts and would never see money sent in it", async (_how, change) => {
     const { paymentOrderNo, token } = await newOrder();
+    // The payer chose that pair before the restart (its address handed out), and sent nothing yet.
+    const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as { address: string };
     const { deployment } = t.gateway.config;
     const config = { ...t.gateway.config, deployment: { ...deployment, networks: deployment.networks.map((n) => (n.id === '4' ? { ...n, currencies: change(n.currencies) } : n)) } };
     const restarted = await createGateway({ config, clock: t.clock, logger: pino({ level: 'silent' }), workers: false });
     try {
       const base = await restarted.listen();
-      const view = (await (await fetch(`${base}/cashier/api/orders/${paymentOrderNo}?t=${encodeURIComponent(token)}`)).json()) as { options: { network: string; currency: string }[]; available_networks: string[] };
+      const view = (await (await fetch(`${base}/cashier/api/orders/${paymentOrderNo}?t=${encodeURIComponent(token)}`)).json()) as { options: { network: string; currency: string }[]; available_networks: string[]; selected: unknown; payer_state: string };
       // Network 2 (no factory in this deployment) is listed and not selectable, as before.
       expect(view.options.map((o) => `${o.currency}@${o.network}`)).toEqual(['USDT@2', 'USDT@3']);
       expect(view.available_networks).toEqual(['3']);
+      // The address chosen before is handed out no more (page, QR, wallet link): the payer chooses again.
+      expect([view.selected, view.payer_state]).toEqual([null, 'CHOOSE']);
+      expect(await (await fetch(`${base}/cashier/${paymentOrderNo}?t=${encodeURIComponent(token)}`)).text()).not.toContain(chosen.address);
       const refused = await fetch(`${base}/cashier/api/orders/${paymentOrderNo}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '4', currency: 'USDT' }) });
       expect(refused.status).toBe(503);
       expect(((await refused.json()) as { error: string }).error).toBe('UNAVAILABLE');
-      expect(await t.gateway.store.depositAddresses.get(paymentOrderNo, '4', 'USDT')).toBeNull();
       // The pair the configuration still has as it was is chosen as before.
       const other = await fetch(`${base}/cashier/api/orders/${paymentOrderNo}/select?t=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '3', currency: 'USDT' }) });
       expect(other.status).toBe(200);

@@ -192,6 +192,10 @@ describe('sparkpay management commands', () => {
     expect(pg.stderr).toMatch(/PostgreSQL; back it up with pg_dump/);
     expect(existsSync(join(dir, 'pg.db'))).toBe(false);
     expect((await sparkpay(env, 'backup')).code).toBe(2);
+    // With no command at all: the usage, as before the backup command came next to it.
+    const bare = await sparkpay(env);
+    expect(bare.code).toBe(1);
+    expect(bare.stdout).toMatch(/^usage: sparkpay <command>/);
   });
 
   it('accepts the merchant public key as PEM without header lines (Base64 only)', async () => {

@@ -258,12 +258,17 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // Something arrived but not enough: the rest goes to the same address.
   const slack = orderSlack(order);
   const short = option ? remainderOf(s, slack) : 0n;
+  // The chosen pair as a later start configured it (its token taken off or moved: the scan no
+  // longer watches that contract). Nothing arrived yet: the payer chooses again among the pairs
+  // offered; else its address is handed out no more.
+  let chosenOffered = true;
   if (option) {
     const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
     const network = findNetwork(deps.deployment, option.network);
+    chosenOffered = !network || pairOffered(deps, network, option);
     // What to send now, as select answers it: the rest once part has arrived (a wallet following
     // this API's payment link used to be asked for the whole amount again, beside `remaining`).
-    if (deposit && network) selected = selectedView(network, option, deposit, short > 0n ? short : option.amountBase);
+    if (deposit && network && (chosenOffered || s.status !== 'PENDING')) selected = selectedView(network, option, deposit, short > 0n ? short : option.amountBase);
   }
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
   const now = nowSeconds(deps.clock);
@@ -272,7 +277,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
-  if (selected && nothingToSend(s, now, slack) !== null) selected = { ...selected, address: '', uri: '' };
+  if (selected && (nothingToSend(s, now, slack) !== null || !chosenOffered)) selected = { ...selected, address: '', uri: '' };
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   const offered = order.options.filter((o) => {
     const network = findNetwork(deps.deployment, o.network);

@@ -119,9 +119,9 @@ export async function runCli(argv: string[]): Promise<number | null> {
         if (sub === 'list') return await notifyList(rest);
         if (sub === 'resend') return await notifyResend(rest);
         break;
-      case undefined:
       case 'backup':
         return await backup(argv.slice(1));
+      case undefined:
       case 'help':
       case '--help':
       case '-h':

@@ -71,12 +71,13 @@ interface RouteOptions {
 }
 
 /**
- * A request Node's parser refuses (headers too large, not HTTP) never reaches a route, so its path
- * is unknown: it is answered as any /v4/ refusal is, 40009 in the envelope signed with the
- * default platform key (§3: every answer under /v4/ is signed; other clients ignore the headers),
- * and the connection closed, saying so. Unsigned only when no key can be had (the database down).
+ * A request Node's parser refuses (headers too large, not HTTP) never reaches a route. When the
+ * bytes it refused show a request line under /v4/ (the usual case: a whole request in one packet),
+ * it is answered as any /v4/ refusal is, 40009 in the envelope signed with the default platform
+ * key (§3: every answer under /v4/ is signed); elsewhere, or when its path cannot be seen, unsigned
+ * as outside /v4/ (no key is spent on anyone's garbage). The connection is closed, saying so.
  */
-function answerClientError(signer: Signer, err: Error & { code?: string }, socket: Duplex): void {
+function answerClientError(signer: Signer, err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex): void {
   if (socket.destroyed) return;
   // The peer went away (or timed out): nobody to answer.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -89,15 +90,31 @@ function answerClientError(signer: Signer, err: Error & { code?: string }, socke
   const send = (signed: string[]) => {
     if (!socket.destroyed) socket.end(`${[...head, ...signed].join('\r\n')}\r\n\r\n${body}`);
   };
-  signer.platformKeys.signingKeyFor(null).then(
-    (key) => {
-      const timestamp = String(nowSeconds(signer.clock));
-      const nonce = signer.ids.nonce();
-      send([`Sparkpay-Timestamp: ${timestamp}`, `Sparkpay-Nonce: ${nonce}`, `Sparkpay-Signature: ${signMessage(key.privateKey, timestamp, nonce, body)}`, `Sparkpay-Serial: ${key.serial}`]);
-    },
-    () => send([]),
-  );
+  const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1', 0, 4096) : '';
+  const requestLine = /^[A-Z]{3,10} (\S+) HTTP\/1\.[01]\r?\n/.exec(raw);
+  if (!requestLine || !requestLine[1]!.startsWith('/v4/')) return send([]);
+  // The key is cached; a lookup that does not come within a second (a database that hangs) does
+  // not hold the answer: it goes unsigned then.
+  let timer: NodeJS.Timeout | undefined;
+  const unsigned = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), CLIENT_ERROR_SIGN_WAIT_MS);
+    timer.unref();
+  });
+  Promise.race([signer.platformKeys.signingKeyFor(null), unsigned])
+    .then(
+      (key) => {
+        if (!key) return send([]);
+        const timestamp = String(nowSeconds(signer.clock));
+        const nonce = signer.ids.nonce();
+        send([`Sparkpay-Timestamp: ${timestamp}`, `Sparkpay-Nonce: ${nonce}`, `Sparkpay-Signature: ${signMessage(key.privateKey, timestamp, nonce, body)}`, `Sparkpay-Serial: ${key.serial}`]);
+      },
+      () => send([]),
+    )
+    .finally(() => clearTimeout(timer));
 }
+
+/** How long the answer to a request Node's parser refused waits for the default key before going unsigned. */
+const CLIENT_ERROR_SIGN_WAIT_MS = 1_000;
 
 /**
  * How long a client may take to send a whole request, headers and body. Fastify's default is
