@@ -213,6 +213,15 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     }
   });
 
+  it('does not offer a pair of an older order whose amount no settlement plan could hold (2^128 base units or more)', async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    // As an order created before such pairs were left out at creation could hold it.
+    await t.gateway.db.kysely.updateTable('order_options').set({ amount_base: (1n << 128n).toString() }).where('payment_order_no', '=', paymentOrderNo).where('network', '=', '3').execute();
+    const view = (await (await get(paymentOrderNo, token)).json()) as { options: { network: string }[]; available_networks: string[] };
+    expect(view.options.map((o) => o.network)).not.toContain('3');
+    expect(view.available_networks).toEqual(['4']);
+  });
+
   it.each([
     [{ network: '4', currency: 'DOGE' }, 'application/json', 400, 'BAD_REQUEST'],
     [{ network: '9', currency: 'USDT' }, 'application/json', 400, 'BAD_REQUEST'],

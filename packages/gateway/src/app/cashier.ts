@@ -7,7 +7,7 @@ import { formatAmount } from '@sparkpay/protocol';
 import { toChecksumAddress } from '../domain/address.js';
 import { currencyOn, findNetwork, NETWORKS, parseNetworkId, type Deployment, type NetworkDeployment } from '../domain/catalogue.js';
 import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-types.js';
-import { planToJson, settlementPlan } from '../domain/settlement-plan.js';
+import { MAX_PLAN_TOTAL, planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
 import { MAX_LISTED_PAYMENTS, orderSlack, selectedOption } from './order-view.js';
 import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
@@ -64,7 +64,9 @@ const NO_TOKEN = 'x'.repeat(32);
  * a token taken off the configuration, or moved to another contract, would never be seen), and
  * not refused by the network check.
  */
-function pairOffered(deps: CashierDeps, network: NetworkDeployment, o: Pick<OrderOptionRecord, 'currency' | 'contract' | 'decimals'>): boolean {
+function pairOffered(deps: CashierDeps, network: NetworkDeployment, o: Pick<OrderOptionRecord, 'currency' | 'contract' | 'decimals' | 'amountBase'>): boolean {
+  // An order created before such pairs were left out at creation: no plan could pay it out.
+  if (o.amountBase >= MAX_PLAN_TOTAL) return false;
   const configured = currencyOn(network, o.currency);
   if (!configured || configured.decimals !== o.decimals || (configured.contract?.toLowerCase() ?? null) !== (o.contract?.toLowerCase() ?? null)) return false;
   return deps.deposits.available?.(network, o.contract) !== false;

@@ -1,6 +1,6 @@
 // The wire views of an order: creation `data` (§7), query `data` (§11), which is also the
 // notification payload (§13). Wire names are snake_case; amounts are decimal strings.
-import type { Deployment } from '../domain/catalogue.js';
+import { mainnetDeployment, type Deployment } from '../domain/catalogue.js';
 import { paymentSlack } from '../domain/money.js';
 import { formatAmount } from '@sparkpay/protocol';
 import type { SettlementView } from './ports.js';
@@ -68,11 +68,16 @@ export function selectedOption(order: OrderRecord): OrderOptionRecord | null {
  */
 export type TokenDecimals = (network: string, contract: string) => number | null;
 
-/** TokenDecimals from the configured networks' tokens (the only ones the scan reads). */
-export const deploymentDecimals =
-  (deployment: Deployment): TokenDecimals =>
-  (network, contract) =>
-    deployment.networks.find((n) => n.id === network)?.currencies.find((c) => c.contract !== null && c.contract.toLowerCase() === contract.toLowerCase())?.decimals ?? null;
+/**
+ * TokenDecimals from the configured networks' tokens (the only ones the scan reads), then the
+ * mainnet catalogue's (a token taken off the configuration after transfers in it were recorded).
+ */
+export const deploymentDecimals = (deployment: Deployment): TokenDecimals => {
+  const mainnet = mainnetDeployment();
+  const find = (d: Deployment, network: string, contract: string) =>
+    d.networks.find((n) => n.id === network)?.currencies.find((c) => c.contract !== null && c.contract.toLowerCase() === contract.toLowerCase())?.decimals ?? null;
+  return (network, contract) => find(deployment, network, contract) ?? find(mainnet, network, contract);
+};
 
 /**
  * The decimals an amount of `currency` (a code, or a contract for a wrong token) on `network` is
