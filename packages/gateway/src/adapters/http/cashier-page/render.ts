@@ -92,7 +92,9 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   // Money the payer sent to an address of another pair (handed out before a switch): named, so it is not sent again.
   for (const e of v.elsewhere ?? []) notes.push(`<p class="note elsewhere">${esc(t('elsewhere', { amount: formatDecimal(e.amount, lang), currency: e.currency, network: networkName(e.network) }))}</p>`);
   if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
-  if (v.pay_exception === 'PAID_LATE') notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
+  // PAID_LATE for money at another pair's address is that money, named above: not money that
+  // came after the order closed (the payer may have sent it while it was open).
+  if (v.pay_exception === 'PAID_LATE' && (v.elsewhere ?? []).length === 0) notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
   // Only while the reorganised payment is still missing: once it is mined again the note would invite a second payment.
   const reverted = v.payments.filter((p) => p.status === 'REVERTED');
   const stillReverted = reverted.length > 0 && (v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID');

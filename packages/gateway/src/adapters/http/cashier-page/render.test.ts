@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { CashierOrderView } from '../../../app/cashier.js';
+import { renderPage } from './render.js';
+
+/** A completed order's view, paid on Polygon, with `over` changed. */
+const paidView = (over: Partial<CashierOrderView>): CashierOrderView => ({
+  payment_order_no: 'P1',
+  merchant_name: 'Shop',
+  merchant_order_desc: 'Mug',
+  edition: 'standard',
+  pricing_amount: '2',
+  pricing_currency: 'USDT',
+  pay_status: 'COMPLETED',
+  pay_exception: null,
+  close_reason: null,
+  expire_time: 2_000,
+  now: 1_000,
+  options: [
+    { network: '2', currency: 'USDT', amount: '2' },
+    { network: '4', currency: 'USDT', amount: '2' },
+  ],
+  available_networks: ['2', '4'],
+  selected: { network: '4', network_name: 'Polygon', currency: 'USDT', chain_id: 137, confirmations_required: 64, token_contract: '0xc2132D05D31c914a87C6611C10748AEb04B58e8F', address: '', amount: '2', amount_base: '2000000', uri: '' },
+  received: { seen: '2', final: '2' },
+  redirect_url: null,
+  payer_state: 'PAID',
+  payments: [{ tx_hash: `0x${'ab'.repeat(32)}`, amount: '2', confirmations: 64, status: 'FINAL' }],
+  payments_count: 1,
+  remaining: null,
+  remaining_base: null,
+  final: true,
+  elsewhere: [],
+  ...over,
+});
+const page = (v: CashierOrderView) => renderPage({ view: v, token: 't', lang: 'en', assets: { script: 'a.js', style: 'a.css' }, qr: null, selectFailed: false });
+
+describe('the cashier page of a paid order with money at another pair\'s address (PAID_LATE)', () => {
+  it('names that money once, and does not say it arrived after the order closed (the payer sent it while it was open)', () => {
+    const html = page(paidView({ pay_exception: 'PAID_LATE', elsewhere: [{ network: '2', currency: 'USDT', amount: '1' }] }));
+    expect(html).toContain('1 USDT arrived on Ethereum');
+    expect(html).not.toContain('after the order closed');
+  });
+  it('says so when money came to the order after it closed', () => {
+    expect(page(paidView({ pay_exception: 'PAID_LATE' }))).toContain('A payment arrived after the order closed');
+  });
+});
