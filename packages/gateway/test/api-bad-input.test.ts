@@ -161,6 +161,17 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
   const networksOf = (data: Json) =>
     (data.payment_options as { network: string; currency: string }[]).map((o) => `${o.currency}@${o.network}`).sort();
 
+  /** `raw` bytes written to the gateway on a fresh connection, and everything it answers until it closes the connection. */
+  const rawExchange = (raw: string) =>
+    new Promise<string>((resolve, reject) => {
+      const { port, hostname } = new URL(t.baseUrl);
+      const chunks: Buffer[] = [];
+      const socket = connect(Number(port), hostname, () => socket.write(raw));
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      socket.on('error', reject);
+    });
+
   describe('JSON and transport', () => {
     it.each([
       ['an unclosed object', '{'],
@@ -234,14 +245,7 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       ['headers over the server\'s limit, on the cashier page', `GET /cashier/P1?t=x HTTP/1.1\r\nHost: localhost\r\nCookie: ${'a'.repeat(20_000)}\r\n\r\n`, 431, false],
       ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400, false],
     ])('%s: an answer that closes the connection and says so, and the server serves on', async (_what, raw, status, signed) => {
-      const { port, hostname } = new URL(t.baseUrl);
-      const answer = await new Promise<string>((resolve, reject) => {
-        const chunks: Buffer[] = [];
-        const socket = connect(Number(port), hostname, () => socket.write(raw));
-        socket.on('data', (c: Buffer) => chunks.push(c));
-        socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
-        socket.on('error', reject);
-      });
+      const answer = await rawExchange(raw);
       expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`);
       expect(answer).toMatch(/\r\nConnection: close\r\n/i);
       const text = answer.slice(answer.indexOf('\r\n\r\n') + 4);
@@ -296,15 +300,8 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       const real = keys.signingKeyFor.bind(keys);
       keys.signingKeyFor = () => new Promise(() => undefined);
       try {
-        const { port, hostname } = new URL(t.baseUrl);
         const started = Date.now();
-        const answer = await new Promise<string>((resolve, reject) => {
-          const chunks: Buffer[] = [];
-          const socket = connect(Number(port), hostname, () => socket.write('GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nBroken header line\r\n\r\n'));
-          socket.on('data', (c: Buffer) => chunks.push(c));
-          socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
-          socket.on('error', reject);
-        });
+        const answer = await rawExchange('GET /v4/pay/orders/x/y HTTP/1.1\r\nHost: localhost\r\nBroken header line\r\n\r\n');
         expect(Date.now() - started).toBeLessThan(5_000);
         expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
         expect(answer).not.toMatch(/sparkpay-signature/i);

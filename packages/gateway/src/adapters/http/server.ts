@@ -5,8 +5,6 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { signMessage } from '@sparkpay/protocol';
-import { nowSeconds } from '../../app/ports.js';
 import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
 import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
@@ -16,7 +14,7 @@ import { apiNotFound, apiRefused, cashierGuard, cashierRoutes, type CashierApi }
 import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
 import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
 import type { RateLimiter } from './rate-limit.js';
-import { sendError, sendSigned, type Signer } from './signed-reply.js';
+import { sendError, sendSigned, signatureHeaders, type Signer } from './signed-reply.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -103,10 +101,7 @@ function answerClientError(signer: Signer, err: Error & { code?: string; rawPack
   Promise.race([signer.platformKeys.signingKeyFor(null), unsigned])
     .then(
       (key) => {
-        if (!key) return send([]);
-        const timestamp = String(nowSeconds(signer.clock));
-        const nonce = signer.ids.nonce();
-        send([`Sparkpay-Timestamp: ${timestamp}`, `Sparkpay-Nonce: ${nonce}`, `Sparkpay-Signature: ${signMessage(key.privateKey, timestamp, nonce, body)}`, `Sparkpay-Serial: ${key.serial}`]);
+        send(key ? signatureHeaders(signer, key, body).map(([name, value]) => `${name}: ${value}`) : []);
       },
       () => send([]),
     )

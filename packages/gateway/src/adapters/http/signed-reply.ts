@@ -1,5 +1,6 @@
 // Every response under /v4/ is the documented envelope, signed with the platform key of the
 // calling application (§3) so merchants can verify it before trusting it.
+import type { KeyObject } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import { errorDef, signMessage } from '@sparkpay/protocol';
 import type { PlatformKeys } from '../../app/platform-keys.js';
@@ -20,19 +21,26 @@ export async function sendSigned(
   envelope: { code: number; message: string; data?: unknown },
 ): Promise<FastifyReply> {
   const body = JSON.stringify(envelope);
-  const timestamp = String(nowSeconds(signer.clock));
-  const nonce = signer.ids.nonce();
   const key = await signer.platformKeys.signingKeyFor(appId);
-  return reply
+  reply
     .code(httpStatus)
     .header('content-type', 'application/json; charset=utf-8')
     // An answer carries the order's cashier link (its token) and the merchant's data: no cache keeps it.
-    .header('cache-control', 'no-store')
-    .header('Sparkpay-Timestamp', timestamp)
-    .header('Sparkpay-Nonce', nonce)
-    .header('Sparkpay-Signature', signMessage(key.privateKey, timestamp, nonce, body))
-    .header('Sparkpay-Serial', key.serial)
-    .send(body);
+    .header('cache-control', 'no-store');
+  for (const [name, value] of signatureHeaders(signer, key, body)) reply.header(name, value);
+  return reply.send(body);
+}
+
+/** The §3 signature headers of an answer `body` signed with `key`: a fresh timestamp and nonce. */
+export function signatureHeaders(signer: Pick<Signer, 'clock' | 'ids'>, key: { privateKey: KeyObject; serial: string }, body: string): [string, string][] {
+  const timestamp = String(nowSeconds(signer.clock));
+  const nonce = signer.ids.nonce();
+  return [
+    ['Sparkpay-Timestamp', timestamp],
+    ['Sparkpay-Nonce', nonce],
+    ['Sparkpay-Signature', signMessage(key.privateKey, timestamp, nonce, body)],
+    ['Sparkpay-Serial', key.serial],
+  ];
 }
 
 export function sendError(
