@@ -43,6 +43,7 @@ import {
   type Status,
 } from './chain-model.js';
 import { DATABASE_KINDS } from './databases.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { check, FUZZ_SCALE } from './fuzz.js';
 import { api, startTestGateway, type TestGateway } from './harness.js';
@@ -182,7 +183,7 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
   }
   async function mined(raw: Hex): Promise<number> {
     const hash = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
-    const receipt = (await chain.payer.public.getTransactionReceipt({ hash }).catch(() => null)) ?? (await chain.payer.public.waitForTransactionReceipt({ hash, timeout: 10_000 }));
+    const receipt = await minedReceipt(chain.payer, hash, { timeoutMs: 10_000 });
     if (receipt.status !== 'success') throw new Error(`payment ${hash} reverted`);
     return Number(receipt.blockNumber);
   }

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFunctionData, erc20Abi, type Address } from 'viem';
 import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { DATABASE_KINDS } from './databases.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { api, orderBody, startTestGateway, type TestGateway } from './harness.js';
 import { openReceived, startReceiver, type Receiver } from './notify-receiver.js';
@@ -189,7 +190,7 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     });
     const raw = await chain.payer.wallet.signTransaction(request);
     const first = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
-    await chain.payer.public.waitForTransactionReceipt({ hash: first });
+    await minedReceipt(chain.payer, first);
     await t.gateway.scanChain('4');
     const before = await query(requestNo);
     expect(before).toMatchObject({ pay_status: 'PAYING', payments: [{ tx_hash: first, status: 'SEEN' }] });
@@ -198,7 +199,7 @@ describe.each(DATABASE_KINDS)('payments on anvil (%s)', (kind) => {
     await mine(1);
     const again = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
     expect(again).toBe(first);
-    await chain.payer.public.waitForTransactionReceipt({ hash: again });
+    await minedReceipt(chain.payer, again);
     await mine(CONFIRMATIONS);
     await t.gateway.scanChain('4');
     await t.gateway.scanChain('4');

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFunctionData, erc20Abi, type Address, type Hex } from 'viem';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, mineAtClock, placeOrder, queryOrder, rpc } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
@@ -44,7 +45,7 @@ describe('counted payments through reorganisations, lagging nodes and lost lease
   };
   const send = async (raw: Hex) => {
     const hash = await chain.payer.public.sendRawTransaction({ serializedTransaction: raw });
-    const r = await chain.payer.public.waitForTransactionReceipt({ hash });
+    const r = await minedReceipt(chain.payer, hash);
     return Number(r.blockNumber);
   };
 

@@ -15,6 +15,7 @@ import { scanChainOnce, WIDE_MAX_BLOCKS } from '../src/app/scan-chain.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
 import { WATCH_AFTER_CLOSE_SECONDS } from '../src/domain/lifecycle.js';
 import { DATABASE_KINDS } from './databases.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, notifyTypes, placeOrder, queryOrder, rpc } from './chain-setup.js';
 import { api, startTestGateway, type TestGateway } from './harness.js';
@@ -106,7 +107,7 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     } finally {
       await rpc(chain, 'evm_setAutomine', [true]);
     }
-    const receipts = await Promise.all(hashes.map((hash) => chain.payer.public.waitForTransactionReceipt({ hash })));
+    const receipts = await Promise.all(hashes.map((hash) => minedReceipt(chain.payer, hash)));
     expect(new Set(receipts.map((r) => r.blockNumber)).size).toBe(1);
     await mine(chain, CONFIRMATIONS);
     const receiptCallsBefore = proxy.stats.calls.eth_getBlockReceipts ?? 0;
@@ -336,7 +337,7 @@ describe.each(DATABASE_KINDS)('chain watcher on anvil (%s)', (kind) => {
     await pay(usdc6, '0x00000000000000000000000000000000DeaDBeef', 6_000_000n);
     const stray = await pay(usdt6, usdcOrder.address, 2_000_000n);
     // Another event of the token (an Approval naming a deposit address): not a transfer, not asked for.
-    await chain.payer.public.waitForTransactionReceipt({ hash: await chain.payer.wallet.writeContract({ address: usdt6, abi: erc20Abi, functionName: 'approve', args: [orders[0]!.address, 7n] }) });
+    await minedReceipt(chain.payer, await chain.payer.wallet.writeContract({ address: usdt6, abi: erc20Abi, functionName: 'approve', args: [orders[0]!.address, 7n] }));
     await mine(chain, CONFIRMATIONS);
     const r = await scan();
     expect(r.leased).toBe(true);

@@ -40,6 +40,8 @@ export interface RpcProxy {
   maxLogResults(logs: number | null): void;
   /** Calls of `methods` are answered the JSON-RPC error "method not found" (-32601), as a provider that does not serve them does; [] serves all. */
   unsupported(methods: readonly string[]): void;
+  /** The next `calls` eth_getTransactionReceipt calls are answered null, as a node answers while it has not indexed the transaction's block yet. */
+  hideReceipts(calls: number): void;
   /** Refuse eth_getLogs without a recipient filter (topic 2) as too many results, whatever its range, as a provider capping results does for a busy token. */
   refuseUnfilteredLogs(on: boolean): void;
   /** Calls per method that reached the proxy, what it did with them, and the size of each JSON-RPC batch. */
@@ -84,6 +86,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   let unsupportedMethods: readonly string[] = [];
   let lagBlocks = 0;
   let logsLagBlocks = 0;
+  let receiptsHidden = 0;
   const post = (payload: string) => fetch(target, { method: 'POST', headers: { 'content-type': 'application/json' }, body: payload });
   const stats: RpcProxy['stats'] = { calls: {}, failed: 0, refusedRanges: 0, cappedResults: 0, logRanges: [], batchSizes: [] };
   const hooks = new Map<string, () => Promise<void>>();
@@ -132,6 +135,11 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
             continue;
           }
           if (from !== null && to !== null) stats.logRanges.push(to - from + 1);
+        }
+        if (receiptsHidden > 0 && c.method === 'eth_getTransactionReceipt') {
+          receiptsHidden -= 1;
+          answers.push(reply(null));
+          continue;
         }
         let sent: RpcCall = c;
         if (seenHead !== null && c.method === 'eth_getBlockByNumber') {
@@ -206,6 +214,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     },
     unsupported(methods) {
       unsupportedMethods = methods;
+    },
+    hideReceipts(calls) {
+      receiptsHidden = calls;
     },
     refuseUnfilteredLogs(on) {
       refuseUnfiltered = on;

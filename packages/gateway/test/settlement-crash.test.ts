@@ -16,6 +16,7 @@ import { forwarderFactoryAbi } from '../src/adapters/chain/evm/contract-artifact
 import { orderRef } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
 import { DATABASE_KINDS, PG_BASE_URL, type DatabaseKind } from './databases.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { FEE_ADDRESS, mine, placeOrder, polygonOnTestChain, queryOrder, type PlacedOrder } from './chain-setup.js';
 import { ManualClock, startTestGateway, TEST_MASTER_KEY, WALLET, type TestGateway } from './harness.js';
@@ -139,7 +140,7 @@ describe.each(DATABASE_KINDS)('settlement across a SIGKILL of the gateway (%s)',
     expect(new Set(settlements.map((s) => s.txId))).toEqual(new Set([txId]));
     expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'SIGNED', orderCount: 3 });
     // The chain has it (automine): the sellers are paid already.
-    await chain.relayer.public.waitForTransactionReceipt({ hash: txId as `0x${string}` });
+    await minedReceipt(chain.relayer, txId as `0x${string}`);
     for (const seller of sellers) expect(await chain.balanceOf(usdt, seller)).toBe(7n * USDT);
 
     // A restarted process is another instance: it takes over once the dead one's lease runs out.

@@ -17,6 +17,7 @@ import { settleClosedOrder } from '../src/app/settlement-admin.js';
 import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
 import { planFromJson } from '../src/domain/settlement-plan.js';
 import { DATABASE_KINDS } from './databases.js';
+import { minedReceipt } from '../src/adapters/chain/evm/clients.js';
 import { freshAddress, startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, FEE_ADDRESS, mine, mineAtClock, notifyTypes, placeOrder, queryOrder, rpc, type PlacedOrder } from './chain-setup.js';
 import { api, startTestGateway, WALLET, type TestGateway } from './harness.js';
@@ -389,7 +390,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect((await t.gateway.settle('4')).sent).toBe(1);
     const first = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txHash!;
     // Automine mines it on arrival, but the node may answer before the block is in.
-    await chain.relayer.public.waitForTransactionReceipt({ hash: first as `0x${string}` });
+    await minedReceipt(chain.relayer, first as `0x${string}`);
     expect(await chain.balanceOf(usdt, seller)).toBe(6n * USDT);
     // The block with the settlement is replaced by empty ones: the transaction is gone.
     await rpc(chain, 'evm_revert', [snapshot]);

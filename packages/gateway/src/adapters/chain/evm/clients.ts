@@ -1,7 +1,7 @@
 // viem clients for one chain reached through one JSON-RPC URL, and waiting for transactions:
 // what the deploy helpers, the devnet and the tests share. (The watcher builds its own clients
 // with failover between URLs.)
-import { BaseError, createPublicClient, createWalletClient, defineChain, getAddress, http, type Account, type Address, type Chain, type Hex, type PublicClient, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
+import { BaseError, createPublicClient, createWalletClient, defineChain, getAddress, http, type Account, type Address, type Chain, type Hex, type PublicClient, TransactionReceiptNotFoundError, type TransactionReceipt, type Transport, type WalletClient } from 'viem';
 
 export interface EvmClients {
   readonly public: PublicClient<Transport, Chain>;
@@ -32,9 +32,35 @@ export function evmClients(rpcUrl: string, chainId: number, account: Account, op
   };
 }
 
-/** The receipt of `hash` once mined; throws when the transaction reverted. */
-export async function confirmed(clients: EvmClients, hash: Hex): Promise<TransactionReceipt> {
-  const receipt = await clients.public.waitForTransactionReceipt({ hash, timeout: 60_000 });
+/**
+ * The receipt of `hash` once mined, whatever its status; throws when none came within
+ * `timeoutMs` (default 60 s). The receipt is asked for every polling interval until it is there,
+ * and a failed question is asked again (the failure is named if time runs out). viem's
+ * `waitForTransactionReceipt` asks once, then again only when a new block arrives; under
+ * automine no block follows the last transaction, so a node that had not indexed the receipt
+ * when first asked (seen on a loaded machine during the devnet's set-up) left the wait hanging
+ * for its whole time.
+ */
+export async function minedReceipt(clients: EvmClients, hash: Hex, options: { readonly timeoutMs?: number } = {}): Promise<TransactionReceipt> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const started = performance.now();
+  let failure: unknown = null;
+  for (;;) {
+    const receipt = await clients.public.getTransactionReceipt({ hash }).catch((err: unknown) => {
+      if (!(err instanceof TransactionReceiptNotFoundError)) failure = err;
+      return null;
+    });
+    if (receipt) return receipt;
+    if (performance.now() - started >= timeoutMs) {
+      throw new Error(`no receipt for transaction ${hash} within ${timeoutMs} ms${failure === null ? '' : ` (last failure: ${shortReason(failure)})`}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, clients.public.pollingInterval));
+  }
+}
+
+/** The receipt of `hash` once mined (see `minedReceipt`); throws when the transaction reverted. */
+export async function confirmed(clients: EvmClients, hash: Hex, options: { readonly timeoutMs?: number } = {}): Promise<TransactionReceipt> {
+  const receipt = await minedReceipt(clients, hash, options);
   if (receipt.status !== 'success') throw new Error(`transaction ${hash} reverted`);
   return receipt;
 }

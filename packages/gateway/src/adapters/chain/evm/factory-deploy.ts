@@ -6,7 +6,7 @@ import { getAddress, type Hex } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
 import type { NetworkDeployment } from '../../../domain/catalogue.js';
 import { endpointLabel } from '../../../domain/endpoint-secrets.js';
-import { evmClients, shortReason } from './clients.js';
+import { evmClients, minedReceipt, shortReason } from './clients.js';
 import { forwarderFactoryAbi, forwarderFactoryBytecode } from './contract-artifacts.js';
 import { readForwarderCode } from './forwarder-factory.js';
 
@@ -68,7 +68,7 @@ export async function deployFactory(
   options.onSent?.(txHash);
   let receipt;
   try {
-    receipt = await clients.public.waitForTransactionReceipt({ hash: txHash, timeout: options.timeoutMs ?? 600_000 });
+    receipt = await minedReceipt(clients, txHash, { timeoutMs: options.timeoutMs ?? 600_000 });
   } catch (err) {
     return { ok: false, message: `the deployment ${txHash} was sent but not seen mined: ${shortReason(err)}; look it up before deploying again` };
   }
