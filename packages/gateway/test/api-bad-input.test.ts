@@ -25,6 +25,7 @@ import {
   type Merchant,
   type TestGateway,
 } from './harness.js';
+import { rawAnswerParts, rawExchange as rawExchangeWith } from './raw-http.js';
 
 type Json = Record<string, unknown>;
 
@@ -161,16 +162,7 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
   const networksOf = (data: Json) =>
     (data.payment_options as { network: string; currency: string }[]).map((o) => `${o.currency}@${o.network}`).sort();
 
-  /** `raw` bytes written to the gateway on a fresh connection, and everything it answers until it closes the connection. */
-  const rawExchange = (raw: string) =>
-    new Promise<string>((resolve, reject) => {
-      const { port, hostname } = new URL(t.baseUrl);
-      const chunks: Buffer[] = [];
-      const socket = connect(Number(port), hostname, () => socket.write(raw));
-      socket.on('data', (c: Buffer) => chunks.push(c));
-      socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
-      socket.on('error', reject);
-    });
+  const rawExchange = (raw: string) => rawExchangeWith(t.baseUrl, raw);
 
   describe('JSON and transport', () => {
     it.each([
@@ -246,11 +238,10 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       ['bytes that are not HTTP', 'HELLO THERE\r\n\r\n', 400, false],
     ])('%s: an answer that closes the connection and says so, and the server serves on', async (_what, raw, status, signed) => {
       const answer = await rawExchange(raw);
-      expect(answer.split('\r\n')[0]).toBe(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`);
+      const { statusLine, headers, text } = rawAnswerParts(answer);
+      expect(statusLine).toBe(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}`);
       expect(answer).toMatch(/\r\nConnection: close\r\n/i);
-      const text = answer.slice(answer.indexOf('\r\n\r\n') + 4);
       expect(JSON.parse(text)).toMatchObject({ code: 40009 });
-      const headers = new Headers(answer.slice(answer.indexOf('\r\n') + 2, answer.indexOf('\r\n\r\n')).split('\r\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
       expect(headers.get('sparkpay-request-id')).toMatch(/^[0-9a-f-]{36}$/);
       if (signed) {
         // Under /v4/ signed like every answer there (§3), with the default key: it never reached a route.

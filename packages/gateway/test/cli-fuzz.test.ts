@@ -968,6 +968,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       port: [...v('good', 0, 8080, 65535), ...v('bad', -1, 65536, 80.5, 'eighty', true, null, [8080], {}), ...v('either', '8080')],
       public_url: [...v('good', 'https://pay.example', 'http://127.0.0.1:8080/'), ...v('bad', 5, 'pay.example', 'ftp://pay.example', 'https://u:p@pay.example', '', [])],
       rate_limit: [...v('good', 0, 5, 1_000_000), ...v('bad', -1, 1_000_001, 2.5, 'x', false)],
+      refusal_rate_limit: [...v('good', 0, 20, 1_000_000), ...v('bad', -1, 1_000_001, 2.5, 'x', false, null)],
       timestamp_window_seconds: [...v('good', 1, 300, 86_400), ...v('bad', 0, 86_401, '5m')],
       chain_poll_ms: [...v('good', 50, 1000), ...v('bad', 10, 600_001, 'fast')],
       chain_wide_scan_from: [...v('good', 0, 1000, 1_000_000_000), ...v('bad', -1, 1_000_000_001, 2.5, 'many', null, [])],

@@ -113,7 +113,9 @@ export async function startTestGateway(opts: StartOptions = {}): Promise<TestGat
   const dataDir = mkdtempSync(join(tmpdir(), 'sparkpay-data-'));
   const clock = opts.clock ?? new ManualClock();
   const base = loadConfig('production', { SPARKPAY_DATA_DIR: dataDir, SPARKPAY_MASTER_KEY: TEST_MASTER_KEY });
-  const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
+  // No budget of refusals: the tests send thousands of deliberately refused requests from one
+  // address, on a clock that does not move (the budget has tests of its own).
+  const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, refusalRateLimit: 0, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
   const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: opts.workers ?? false });
   const address = await gateway.listen();
   const addMerchant = (o: TestMerchantOptions = {}) => createTestMerchant(gateway, o);

@@ -1,6 +1,7 @@
 // Reading an answer of a request sent with node:http (the fuzz suites send raw requests to
 // control every header and byte): status, headers as one string each, the text and its JSON.
 import type { IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 
 export interface RawAnswer {
   status: number;
@@ -28,4 +29,24 @@ export function readAnswer(res: IncomingMessage): Promise<RawAnswer> {
       resolve({ status: res.statusCode ?? 0, headers, text, json });
     });
   });
+}
+
+/** `raw` bytes written to the server at `baseUrl` on a fresh connection, and everything it answers until it closes the connection. */
+export function rawExchange(baseUrl: string, raw: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const { port, hostname } = new URL(baseUrl);
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(port), hostname, () => socket.write(raw));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+  });
+}
+
+/** The status line, headers and body text of an answer `rawExchange` read. */
+export function rawAnswerParts(answer: string): { statusLine: string; headers: Headers; text: string } {
+  const headEnd = answer.indexOf('\r\n\r\n');
+  const lines = answer.slice(0, headEnd).split('\r\n');
+  const headers = new Headers(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
+  return { statusLine: lines[0] ?? '', headers, text: answer.slice(headEnd + 4) };
 }

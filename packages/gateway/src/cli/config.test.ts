@@ -14,7 +14,7 @@ describe('loadConfig', () => {
   it('uses the documented defaults', () => {
     const dir = dataDir();
     const c = loadConfig('production', { SPARKPAY_DATA_DIR: dir });
-    expect(c).toMatchObject({ host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', rateLimit: 1000, timestampWindowSeconds: 300, notifyAllowPrivate: false, masterKey: null });
+    expect(c).toMatchObject({ host: '127.0.0.1', port: 8080, publicUrl: 'http://127.0.0.1:8080', rateLimit: 1000, refusalRateLimit: 20, timestampWindowSeconds: 300, notifyAllowPrivate: false, masterKey: null });
     expect(c.databaseUrl).toBe(join(dir, 'sparkpay.db'));
     expect(c.deployment.networks.map((n) => [n.id, n.feeRate, n.minFeeUsd])).toEqual([
       ['2', '0.005', '1.00'],
@@ -102,11 +102,12 @@ describe('loadConfig', () => {
   });
 
   it('lets the environment win over the file', () => {
-    const dir = dataDir({ port: 9000, host: '0.0.0.0', rate_limit: 5, networks: { '2': { fee_rate: '0.004' }, '5': false } });
+    const dir = dataDir({ port: 9000, host: '0.0.0.0', rate_limit: 5, refusal_rate_limit: 0, networks: { '2': { fee_rate: '0.004' }, '5': false } });
     const c = loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_PORT: '9100', SPARKPAY_PUBLIC_URL: 'https://pay.example/' });
     expect(c.port).toBe(9100);
     expect(c.host).toBe('0.0.0.0');
     expect(c.rateLimit).toBe(5);
+    expect(c.refusalRateLimit).toBe(0);
     expect(c.publicUrl).toBe('https://pay.example');
     expect(c.deployment.networks.map((n) => `${n.id}:${n.feeRate}`)).toEqual(['2:0.004', '3:0.005', '4:0.005']);
   });

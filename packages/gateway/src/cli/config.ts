@@ -32,6 +32,8 @@ export interface Config {
   masterKeyFile: string;
   /** Requests per second per application; 0 disables the limit. */
   rateLimit: number;
+  /** Refusals of unauthenticated /v4/ requests signed per second for one client address (refusal_rate_limit); 0: no limit. */
+  refusalRateLimit: number;
   notifyAllowPrivate: boolean;
   notify: NotifySettings;
   timestampWindowSeconds: number;
@@ -104,6 +106,7 @@ interface FileConfig {
   database_url?: string;
   master_key?: string;
   rate_limit?: number;
+  refusal_rate_limit?: number;
   notify_allow_private?: boolean;
   notify?: { timeout_ms?: number; concurrency?: number; per_destination?: number; poll_ms?: number };
   timestamp_window_seconds?: number;
@@ -163,6 +166,7 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     masterKey: envText(env, 'SPARKPAY_MASTER_KEY') ?? file.master_key ?? null,
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
+    refusalRateLimit: intSetting('refusal_rate_limit', undefined, file.refusal_rate_limit, REFUSAL_RATE_LIMIT, 0, 1_000_000),
     notifyAllowPrivate: mode === 'development' || flagSetting(env, 'SPARKPAY_NOTIFY_ALLOW_PRIVATE') || file.notify_allow_private === true,
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
@@ -252,6 +256,13 @@ function flagSetting(env: NodeJS.ProcessEnv, name: string): boolean {
   throw new ConfigError(`${name} must be 1 (on) or 0 (off), got ${JSON.stringify(value.slice(0, 20))}`);
 }
 
+/**
+ * Default refusal_rate_limit: signed refusals of unauthenticated /v4/ requests per second for one
+ * client address (bursts of five times as many). A merchant whose key, clock or AppID is wrong
+ * sees why well within it; a flood beyond it is answered without an RSA signature each.
+ */
+export const REFUSAL_RATE_LIMIT = 20;
+
 /** A text setting and where it came from (to name it in a refusal): the environment, else the file. */
 interface TextSetting {
   name: string;
@@ -284,7 +295,7 @@ function textSetting(env: NodeJS.ProcessEnv, envName: string, fileName: string, 
   return fromEnv !== undefined ? { name: envName, value: fromEnv } : { name: fileName, value: fileValue };
 }
 
-const TOP_KEYS = ['host', 'port', 'public_url', 'database_url', 'master_key', 'rate_limit', 'notify_allow_private', 'notify', 'timestamp_window_seconds', 'log_level', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms', 'metrics', 'rates', 'metrics_token', 'trust_proxy', 'settlement', 'networks'];
+const TOP_KEYS = ['host', 'port', 'public_url', 'database_url', 'master_key', 'rate_limit', 'refusal_rate_limit', 'notify_allow_private', 'notify', 'timestamp_window_seconds', 'log_level', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms', 'metrics', 'rates', 'metrics_token', 'trust_proxy', 'settlement', 'networks'];
 const SECTION_KEYS = {
   notify: ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms'],
   settlement: ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms'],
@@ -379,7 +390,7 @@ function checkFileTypes(file: FileConfig): void {
     // empty database_url is a throw-away database.
     if (typeof top[key] === 'string' && (top[key] as string).trim() === '') throw new ConfigError(`${key} is empty in the configuration file; remove it or give it a value`);
   }
-  for (const key of ['port', 'rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
+  for (const key of ['port', 'rate_limit', 'refusal_rate_limit', 'timestamp_window_seconds', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms'] as const) expect(key, top[key], 'number');
   for (const key of ['notify_allow_private', 'metrics'] as const) expect(key, top[key], 'boolean');
   for (const key of ['notify', 'settlement', 'rates', 'networks'] as const) expect(key, top[key], 'object');
   for (const [section, keys] of [['notify', ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms']], ['settlement', ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms']]] as const) {

@@ -315,6 +315,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     platformKeys,
     authenticator: new Authenticator(store, clock, { windowSeconds: config.timestampWindowSeconds }),
     rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
+    refusalLimiter: config.refusalRateLimit > 0 ? tokenBucket(config.refusalRateLimit, config.refusalRateLimit * 5) : null,
     isReady: () => ready,
     databaseAnswers: () => db.answers(),
     metrics: config.metrics ? metrics : undefined,

@@ -14,7 +14,7 @@ import { apiNotFound, apiRefused, cashierGuard, cashierRoutes, type CashierApi }
 import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
 import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
 import type { RateLimiter } from './rate-limit.js';
-import { sendError, sendSigned, signatureHeaders, type Signer } from './signed-reply.js';
+import { reusedSignatures, sendError, sendSigned, signatureHeaders, type ReusedSignatures, type Signer } from './signed-reply.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -38,6 +38,13 @@ export interface HttpDeps extends Signer {
   logger: Logger;
   authenticator: Authenticator;
   rateLimiter: RateLimiter | null;
+  /**
+   * Budget of refusals, per client address, for /v4/ requests that did not authenticate (an
+   * unknown AppID, a bad signature, a malformed request…): each is signed (§3), an RSA signature
+   * the client did nothing to earn. Over it the answer is TOO_MANY_REFUSALS, its signature made
+   * once a second. null: no budget.
+   */
+  refusalLimiter: RateLimiter | null;
   api: OrderApi;
   /** The cashier's JSON API (§15); absent: not served. */
   cashier?: CashierApi;
@@ -75,7 +82,7 @@ interface RouteOptions {
  * key (§3: every answer under /v4/ is signed); elsewhere, or when its path cannot be seen, unsigned
  * as outside /v4/ (no key is spent on anyone's garbage). The connection is closed, saying so.
  */
-function answerClientError(signer: Signer, err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex): void {
+function answerClientError(deps: HttpDeps, reused: ReusedSignatures, err: Error & { code?: string; rawPacket?: unknown }, socket: Duplex & { remoteAddress?: string }): void {
   if (socket.destroyed) return;
   // The peer went away (or timed out): nobody to answer.
   if (err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
@@ -98,10 +105,12 @@ function answerClientError(signer: Signer, err: Error & { code?: string; rawPack
     timer = setTimeout(() => resolve(null), CLIENT_ERROR_SIGN_WAIT_MS);
     timer.unref();
   });
-  Promise.race([signer.platformKeys.signingKeyFor(null), unsigned])
+  // Over the client's budget of refusals, the answer's signature is shared with its copies of the same second.
+  const overBudget = deps.refusalLimiter !== null && !deps.refusalLimiter.take(socket.remoteAddress ?? '', deps.clock.nowMs());
+  Promise.race([deps.platformKeys.signingKeyFor(null), unsigned])
     .then(
       (key) => {
-        send(key ? signatureHeaders(signer, key, body).map(([name, value]) => `${name}: ${value}`) : []);
+        send(key ? (overBudget ? reused.headers(key, body) : signatureHeaders(deps, key, body)).map(([name, value]) => `${name}: ${value}`) : []);
       },
       () => send([]),
     )
@@ -119,7 +128,14 @@ const CLIENT_ERROR_SIGN_WAIT_MS = 1_000;
  */
 export const REQUEST_TIMEOUT_MS = 30_000;
 
+/** The answer to an unauthenticated /v4/ request over its client's budget of refusals (HttpDeps.refusalLimiter). */
+export const TOO_MANY_REFUSALS = JSON.stringify({
+  code: 40011,
+  message: 'Too many refused requests from this address; the earlier answers said why (AppID, signature, timestamp, parameters): fix that and slow down',
+});
+
 export function buildServer(deps: HttpDeps) {
+  const reused = reusedSignatures(deps);
   const server = Fastify({
     requestTimeout: REQUEST_TIMEOUT_MS,
     // Node's check of the request and header times runs every second (30 s by default, which
@@ -141,7 +157,7 @@ export function buildServer(deps: HttpDeps) {
     frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
     // A request Node's parser refuses (headers too large, not HTTP): answered and the connection
     // closed, saying so, so that a keep-alive client does not send its next request into it.
-    clientErrorHandler: (err, socket) => answerClientError(deps, err, socket),
+    clientErrorHandler: (err, socket) => answerClientError(deps, reused, err, socket),
   });
   server.decorateRequest('signAs', null);
   server.decorateRequest('app', null);
@@ -180,7 +196,15 @@ export function buildServer(deps: HttpDeps) {
     }
   };
 
-  const fail = (req: FastifyRequest, reply: FastifyReply, code: number, message?: string, status?: number) => {
+  const fail = async (req: FastifyRequest, reply: FastifyReply, code: number, message?: string, status?: number) => {
+    // A refusal of a request that did not authenticate costs a signature; 50000 is our fault, not the client's.
+    if (req.app === null && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(req.ip, deps.clock.nowMs())) {
+      req.errorCode = 40011;
+      const key = await deps.platformKeys.signingKeyFor(req.signAs);
+      reply.code(429).header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-store').header('retry-after', '1');
+      for (const [name, value] of reused.headers(key, TOO_MANY_REFUSALS)) reply.header(name, value);
+      return reply.send(TOO_MANY_REFUSALS);
+    }
     req.errorCode = code;
     return sendError(deps, reply, req.signAs, code, message, status);
   };

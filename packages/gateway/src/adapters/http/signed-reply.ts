@@ -43,6 +43,33 @@ export function signatureHeaders(signer: Pick<Signer, 'clock' | 'ids'>, key: { p
   ];
 }
 
+/**
+ * Signature headers for a few fixed answers, made at most once a second per key and answer:
+ * copies sent within that second share their timestamp and nonce. Only for the answer to a client
+ * that has used up its budget of refusals (server.ts), whose refusals would otherwise cost an
+ * RSA signature each (a flood of unauthenticated requests would keep a core signing).
+ */
+export interface ReusedSignatures {
+  headers(key: { privateKey: KeyObject; serial: string }, body: string): [string, string][];
+}
+
+export function reusedSignatures(signer: Pick<Signer, 'clock' | 'ids'>): ReusedSignatures {
+  const made = new Map<string, { second: number; headers: [string, string][] }>();
+  return {
+    headers(key, body) {
+      const second = nowSeconds(signer.clock);
+      const id = `${key.serial}\n${body}`;
+      const hit = made.get(id);
+      if (hit && hit.second === second) return hit.headers;
+      // The answers are a handful of fixed bodies; retired serials go with the next clear.
+      if (made.size >= 64) made.clear();
+      const headers = signatureHeaders(signer, key, body);
+      made.set(id, { second, headers });
+      return headers;
+    },
+  };
+}
+
 export function sendError(
   signer: Signer,
   reply: FastifyReply,
