@@ -350,7 +350,48 @@ describe('sparkpay dev', () => {
     }
     expect(statSync(String(info.merchant_private_key_file)).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, '.sparkpay', 'master.key')).mode & 0o777).toBe(0o600);
+    // The directory and the database (sealed platform keys, merchants, orders) are the owner's only.
+    expect(statSync(join(dir, '.sparkpay')).mode & 0o777).toBe(0o700);
+    for (const f of ['sparkpay.db', 'sparkpay.db-wal', 'sparkpay.db-shm']) expect(statSync(join(dir, '.sparkpay', f)).mode & 0o777, f).toBe(0o600);
   });
+
+  /** `sparkpay dev` started beside the running one, in `cwd`, until it exits. */
+  const secondDev = (cwd: string, env: NodeJS.ProcessEnv = {}) =>
+    run(process.execPath, [MAIN, 'dev', '--json'], { cwd, env: { ...process.env, SPARKPAY_DATABASE_URL: undefined, SPARKPAY_MASTER_KEY: undefined, SPARKPAY_DATA_DIR: undefined, ...env }, timeout: 60_000 }).then(
+      (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+      (err: { code?: number; stdout?: string; stderr?: string }) => ({ code: err.code ?? 1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' }),
+    );
+
+  it('a second dev on the same data directory is refused at once, before any chain starts, and the running one keeps its devnet file', async () => {
+    const devnetFile = join(dir, '.sparkpay', 'devnet.json');
+    const before = readFileSync(devnetFile, 'utf8');
+    const started = Date.now();
+    const r = await secondDev(dir, { SPARKPAY_PORT: '0' });
+    expect(r.code).not.toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringContaining(`another "sparkpay dev" (pid ${child.pid}) is running on the data directory ${join(dir, '.sparkpay')}`)]);
+    // No chain was started: anvils and a deployment take seconds.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(readFileSync(devnetFile, 'utf8')).toBe(before);
+    expect(readFileSync(join(dir, '.sparkpay', 'dev.pid'), 'utf8').trim()).toBe(String(child.pid));
+  }, 60_000);
+
+  it('a dev on a port in use names the port and the setting, stops the chains it started, and leaves the running one alone', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'sparkpay-dev-'));
+    try {
+      const port = new URL(String(info.listening)).port;
+      const r = await secondDev(other, { SPARKPAY_PORT: port });
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain(`127.0.0.1:${port} is in use`);
+      expect(r.stderr).toContain('SPARKPAY_PORT');
+      expect(existsSync(join(other, '.sparkpay', 'devnet.json'))).toBe(false);
+      expect(existsSync(join(other, '.sparkpay', 'dev.pid'))).toBe(false);
+      expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(true);
+      expect((await fetch(`${String(info.listening)}/healthz`)).status).toBe(200);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it('serves the signed API to the SDK with the printed identity', async () => {
     const client = devClient();
@@ -652,6 +693,7 @@ describe('sparkpay dev', () => {
     });
     expect(alive).toEqual([]);
     expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(false);
+    expect(existsSync(join(dir, '.sparkpay', 'dev.pid'))).toBe(false);
     const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'devnet', 'info', '--json');
     expect(r.code).not.toBe(0);
     expect(r.stdout).toBe('');

@@ -32,6 +32,7 @@ import { parseNetworkId } from '../domain/catalogue.js';
 import {
   devnetDeployment,
   devnetRelayers,
+  claimDevDataDir,
   reapOrphanedAnvils,
   devnetInfo,
   removeDevnetFile,
@@ -161,16 +162,28 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
   // Development: the local chains first, so the gateway's deployment (and with it the chain
   // watchers and the cashier's deposit addresses) points at them from the start.
   const devnetFile = join(config.dataDir, 'devnet.json');
-  if (mode === 'development') {
-    // A previous `sparkpay dev` killed outright left its anvils running: stop them first.
-    const reaped = await reapOrphanedAnvils(devnetFile);
-    if (reaped.length > 0) process.stderr.write(`stopped ${reaped.length} anvil process(es) left running by a previous "sparkpay dev" (pids ${reaped.join(', ')})\n`);
+  // One `dev` per data directory: claimed before any chain starts.
+  const release = mode === 'development' ? claimDevDataDir(config.dataDir) : () => undefined;
+  let devnet: Awaited<ReturnType<typeof startDevnet>> | null = null;
+  try {
+    if (mode === 'development') {
+      // A previous `sparkpay dev` killed outright left its anvils running: stop them first.
+      const reaped = await reapOrphanedAnvils(devnetFile);
+      if (reaped.length > 0) process.stderr.write(`stopped ${reaped.length} anvil process(es) left running by a previous "sparkpay dev" (pids ${reaped.join(', ')})\n`);
+      devnet = await startDevnet({ host: config.host === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1' });
+    }
+  } catch (err) {
+    release();
+    throw err;
   }
-  const devnet = mode === 'development' ? await startDevnet({ host: config.host === '0.0.0.0' ? '0.0.0.0' : '127.0.0.1' }) : null;
   const stopDevnet = async (): Promise<void> => {
-    if (!devnet) return;
-    removeOwnDevnetFile(devnetFile);
-    await devnet.stop();
+    try {
+      if (!devnet) return;
+      removeOwnDevnetFile(devnetFile);
+      await devnet.stop();
+    } finally {
+      release();
+    }
   };
   let gateway: Gateway;
   try {
@@ -202,6 +215,9 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
     address = await gateway.listen();
   } catch (err) {
     await close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`${config.host}:${config.port} is in use (another gateway, or another program, listens there): stop it, or give this one another port (SPARKPAY_PORT)`);
+    }
     throw err;
   }
   const info: Record<string, unknown> = { mode, api_url: gateway.publicUrl(), listening: address, database: gateway.db.description, data_dir: config.dataDir };

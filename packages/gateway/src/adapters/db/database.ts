@@ -1,5 +1,5 @@
 // Opens the one Kysely code path on SQLite (embedded default) or PostgreSQL.
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
@@ -71,7 +71,17 @@ export function isPostgresUrl(url: string): boolean {
 }
 
 function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') {
+    // The data directory and a new database are the owner's only (0700, 0600: SQLite gives its
+    // -wal and -shm files the database's mode): the database holds the sealed platform keys,
+    // the merchants and their orders. An existing file keeps the mode its operator gave it.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      closeSync(openSync(path, 'wx', 0o600));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
   const sqlite = new SqliteDatabase(path);
   // WAL lets the CLI read and write while the server runs; NORMAL sync is durable
   // across process crashes (the WAL is fsynced at checkpoints).

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -6,7 +6,7 @@ import { checkDeployment, mainnetDeployment } from '../../domain/catalogue.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { startAnvil } from './anvil.js';
-import { DEVNET_CHAIN_IDS, DEVNET_CONFIRMATIONS, devnetAccount, devnetDeployment, DevnetNotRunningError, readDevnetFile, reapOrphanedAnvils, writeDevnetFile, type DevnetChain, type DevnetInfo } from './devnet.js';
+import { claimDevDataDir, DEVNET_CHAIN_IDS, DEVNET_CONFIRMATIONS, devnetAccount, devnetDeployment, DevnetNotRunningError, readDevnetFile, reapOrphanedAnvils, writeDevnetFile, type DevnetChain, type DevnetInfo } from './devnet.js';
 import { devAccount } from './test-tokens.js';
 
 const A = (n: number) => `0x${n.toString(16).padStart(40, '0')}` as const;
@@ -94,6 +94,37 @@ describe('devnet', () => {
       bystander.kill('SIGKILL');
       await anvil.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('claims a data directory for one dev: refused while a live process holds it, taken over from a dead one, released only by its holder', () => {
+    const root = mkdtempSync(join(tmpdir(), 'sparkpay-claim-'));
+    const data = join(root, 'data');
+    const pidFile = join(data, 'dev.pid');
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    try {
+      // A new directory is made the owner's only.
+      const release = claimDevDataDir(data);
+      expect(statSync(data).mode & 0o777).toBe(0o700);
+      expect(statSync(pidFile).mode & 0o777).toBe(0o600);
+      release();
+      expect(existsSync(pidFile)).toBe(false);
+      // Held by a running process: refused, naming it; its claim stays.
+      writeFileSync(pidFile, `${holder.pid}\n`);
+      expect(() => claimDevDataDir(data)).toThrow(new RegExp(`another "sparkpay dev" \\(pid ${holder.pid}\\) is running on the data directory`));
+      expect(Number(readFileSync(pidFile, 'utf8'))).toBe(holder.pid);
+      // Its process gone (killed outright): taken over.
+      writeFileSync(pidFile, `${deadPid}\n`);
+      const mine = claimDevDataDir(data);
+      expect(Number(readFileSync(pidFile, 'utf8'))).toBe(process.pid);
+      // Claimed by another since: this process's release leaves that claim alone.
+      writeFileSync(pidFile, `${holder.pid}\n`);
+      mine();
+      expect(existsSync(pidFile)).toBe(true);
+    } finally {
+      holder.kill('SIGKILL');
+      rmSync(root, { recursive: true, force: true });
     }
   });
 });

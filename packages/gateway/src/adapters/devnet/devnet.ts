@@ -12,7 +12,8 @@
 // Chains start empty on every run and are set up with automine (one block per transaction, at
 // once: one to two seconds for all four, in parallel), then switched to one block per second. The
 // deployer's nonces are the same every time, so the contract addresses are too.
-import { chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pbkdf2Sync } from 'node:crypto';
 import { toHex, type Address, type Hex } from 'viem';
 import { createNonceManager, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts';
@@ -287,6 +288,43 @@ export function removeDevnetFile(path: string): void {
 }
 
 export class DevnetNotRunningError extends Error {}
+
+/**
+ * Claims `dir` for this `sparkpay dev` (the file `dev.pid`, written exclusively) before any chain
+ * is started, and returns its release. A second `dev` on the same data directory used to start
+ * four more chains, overwrite the first one's devnet file with its own chains (payments then went
+ * to chains the first gateway never scanned) and delete it on its way out. A claim whose process
+ * is gone (killed outright) is taken over.
+ */
+export function claimDevDataDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'dev.pid');
+  const holder = (): number | null => {
+    try {
+      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      return Number.isSafeInteger(pid) && pid > 1 ? pid : null;
+    } catch {
+      return null;
+    }
+  };
+  for (let tries = 0; tries < 3; tries += 1) {
+    try {
+      writeFileSync(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      return () => {
+        if (holder() === process.pid) rmSync(path, { force: true });
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const other = holder();
+    if (other !== null && other !== process.pid && processAlive(other) && commandOf(other) === 'node') {
+      throw new Error(`another "sparkpay dev" (pid ${other}) is running on the data directory ${dir}: stop it first, or give this one a data directory of its own (SPARKPAY_DATA_DIR); if pid ${other} is not a sparkpay dev, remove ${path}`);
+    }
+    // Its process is gone: a stale claim.
+    rmSync(path, { force: true });
+  }
+  throw new Error(`could not claim the data directory ${dir} (${path} keeps coming back)`);
+}
 
 /** The running devnet's file; DevnetNotRunningError when there is none or its `sparkpay dev` is gone. */
 export function readDevnetFile(path: string): DevnetInfo {
