@@ -42,7 +42,8 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     const receipt = await payNative(order.address, 5n * POL);
     const seen = await t.gateway.scanChain('4');
     expect(seen.transfers).toBe(1);
-    const key = `balance:${order.address.toLowerCase()}:${receipt.blockNumber}`;
+    // Found by a balance read, and named by the one transaction that sent it since the last pass.
+    const key = receipt.transactionHash.toLowerCase();
     expect(await queryOrder(t, order.requestNo)).toMatchObject({
       pay_status: 'PAYING',
       payments: [{ network: '4', currency: 'POL', amount: '5', tx_hash: key, log_index: 0, block_number: Number(receipt.blockNumber), confirmations: 1, status: 'SEEN' }],
@@ -65,21 +66,51 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
 
   it('completes an order from two native transfers, PAYING with UNDERPAID in between', async () => {
     const order = await placeOrder(t, { amount: '3', currency: 'POL' });
-    await payNative(order.address, 1n * POL);
+    const first = await payNative(order.address, 1n * POL);
     await t.gateway.scanChain('4');
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAYING', pay_exception: 'UNDERPAID' });
-    await payNative(order.address, 2n * POL);
+    const second = await payNative(order.address, 2n * POL);
     await t.gateway.scanChain('4');
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
     const done = await queryOrder(t, order.requestNo);
     expect(done).toMatchObject({ pay_status: 'PAID', real_pay_amount: '3' });
-    expect((done.payments as { amount: string; status: string }[]).map((p) => [p.amount, p.status])).toEqual([
-      ['1', 'FINAL'],
-      ['2', 'FINAL'],
+    expect((done.payments as { amount: string; status: string; tx_hash: string }[]).map((p) => [p.amount, p.status, p.tx_hash])).toEqual([
+      ['1', 'FINAL', first.transactionHash.toLowerCase()],
+      ['2', 'FINAL', second.transactionHash.toLowerCase()],
     ]);
+  });
+
+  it('names a receipt by its balance key when no one transaction made it: two between passes (one row of their sum), or a contract (no transaction), or one of another amount', async () => {
+    const order = await placeOrder(t, { amount: '9', currency: 'POL' });
+    await t.gateway.scanChain('4');
+    await payNative(order.address, 1n * POL);
+    const second = await payNative(order.address, 2n * POL);
+    await t.gateway.scanChain('4');
+    const view = async () => (await queryOrder(t, order.requestNo)).payments as { amount: string; tx_hash: string; block_number: number }[];
+    expect((await view()).map((p) => [p.amount, p.tx_hash])).toEqual([['3', `balance:${order.address.toLowerCase()}:${second.blockNumber}`]]);
+    // Money at the address with no transaction to it, as a contract's internal transfer leaves it.
+    const balance = await chain.balanceOf(NATIVE_COIN, order.address);
+    await rpc(chain, 'anvil_setBalance', [order.address, `0x${(balance + 2n * POL).toString(16)}`]);
+    await mine(chain, 1);
+    const head = Number(await chain.payer.public.getBlockNumber({ cacheTime: 0 }));
+    await t.gateway.scanChain('4');
+    expect((await view()).map((p) => [p.amount, p.tx_hash])).toEqual([
+      ['3', `balance:${order.address.toLowerCase()}:${second.blockNumber}`],
+      ['2', `balance:${order.address.toLowerCase()}:${head}`],
+    ]);
+    // A transaction of another amount than the balance rose by (a part of it came otherwise) names nothing.
+    const third = await payNative(order.address, 1n * POL);
+    const bumped = await chain.balanceOf(NATIVE_COIN, order.address);
+    await rpc(chain, 'anvil_setBalance', [order.address, `0x${(bumped + 1n).toString(16)}`]);
+    await t.gateway.scanChain('4');
+    expect((await view()).at(-1)).toMatchObject({ amount: '1.000000000000000001', tx_hash: `balance:${order.address.toLowerCase()}:${third.blockNumber}` });
+    // The key stays the row's identity: a later pass that names nothing changes nothing.
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect((await view()).map((p) => p.tx_hash)).toHaveLength(3);
   });
 
   it('records an overpayment in the native coin as PAID with OVERPAID', async () => {
@@ -104,13 +135,14 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     expect(r.reverted).toBe(1);
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PENDING', pay_exception: 'REVERTED', payments: [{ status: 'REVERTED' }] });
     expect(await notifyTypes(t, order.paymentOrderNo)).toContain('ORDER_EXCEPTION');
-    await payNative(order.address, 4n * POL);
+    const resent = await payNative(order.address, 4n * POL);
     await t.gateway.scanChain('4');
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
     const again = await queryOrder(t, order.requestNo);
     expect(again).toMatchObject({ pay_status: 'PAID', real_pay_amount: '4' });
     expect((again.payments as { status: string }[]).map((p) => p.status)).toEqual(['REVERTED', 'FINAL']);
+    expect((again.payments as { tx_hash: string }[])[1]!.tx_hash).toBe(resent.transactionHash.toLowerCase());
   });
 
   it('keeps counting a receipt whose first block was replaced when the new chain still pays it', async () => {
@@ -242,7 +274,7 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     const placeFour = () => Promise.all([1, 2, 3, 4].map(() => placeOrder(g, { amount: '1', currency: 'POL' })));
     const payments = async (o: PlacedOrder) => (await queryOrder(g, o.requestNo)).payments as unknown[];
 
-    it('lists the recipients of the value-carrying transactions of a run of blocks that follows the one given, and nothing else', async () => {
+    it('lists the value-carrying transactions of a run of blocks that follows the one given (hash, recipient, value), and nothing else', async () => {
       const reader = evmChainReader([chain.node.rpcUrl]);
       const start = await reader.head();
       const paid = freshAddress();
@@ -252,23 +284,29 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
       await chain.deployToken({ name: 'Another', symbol: 'ANO', decimals: 6 }); // contract creations: no recipient
       await payNative(paid, 1n);
       const head = await reader.head();
-      expect(await reader.valueRecipients(start, head)).toEqual([paid.toLowerCase()]);
-      expect(await reader.valueRecipients(head, head)).toEqual([]);
+      const sent = await reader.valueTransfers(start, head);
+      expect(sent.map((x) => [x.to, x.value])).toEqual([
+        [paid.toLowerCase(), 7n],
+        [paid.toLowerCase(), 1n],
+      ]);
+      for (const x of sent) expect((await chain.payer.public.getTransaction({ hash: x.hash as `0x${string}` })).to?.toLowerCase()).toBe(paid.toLowerCase());
+      expect(await reader.valueTransfers(head, head)).toEqual([]);
       const other = `0x${'1'.repeat(64)}`;
-      await expect(reader.valueRecipients({ number: start.number, hash: other }, head)).rejects.toThrow(/does not follow block/);
+      await expect(reader.valueTransfers({ number: start.number, hash: other }, head)).rejects.toThrow(/does not follow block/);
       // The blocks must end at the head the caller has: another one at that height is another fork.
-      await expect(reader.valueRecipients(start, { number: head.number, hash: other })).rejects.toThrow(/end at block/);
-      await expect(reader.valueRecipients(start, { number: head.number + 5, hash: other })).rejects.toThrow(/beyond the endpoint's head/);
+      await expect(reader.valueTransfers(start, { number: head.number, hash: other })).rejects.toThrow(/end at block/);
+      await expect(reader.valueTransfers(start, { number: head.number + 5, hash: other })).rejects.toThrow(/beyond the endpoint's head/);
     });
 
     it('reads only the paid address after a full read, finds a contract-sent receipt at the next full read, and counts each once', async () => {
       const [a, b] = await placeFour();
       // The first pass of an instance reads every watched balance.
       expect((await pass()).balancesRead).toBeGreaterThanOrEqual(4);
-      await payNative(a!.address, POL);
+      const paid = await payNative(a!.address, POL);
       // One direct payment: its block's transactions name the address; only its balance is read.
       expect(await pass()).toMatchObject({ transfers: 1, balancesRead: 1, caughtUp: true });
-      expect(await queryOrder(g, a!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN' }] });
+      // …and the transaction the receipt is shown with, from those same blocks.
+      expect(await queryOrder(g, a!.requestNo)).toMatchObject({ pay_status: 'PAYING', payments: [{ amount: '1', status: 'SEEN', tx_hash: paid.transactionHash.toLowerCase() }] });
       // Value without a transaction to the address is not seen between full reads; the unfinal row's address is still read.
       await creditWithoutTransaction(b!, POL);
       expect(await pass()).toMatchObject({ transfers: 0, balancesRead: 1 });

@@ -177,7 +177,7 @@ describe('GET /metrics', () => {
       blockTimestamp: async (n: number) => (n <= head ? 1_700_000_000 + n * 12 : null),
       tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[] | null, _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
       balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
-      valueRecipients: async () => [],
+      valueTransfers: async () => [],
     };
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;
     expect(network.chain.confirmations).toBe(12);

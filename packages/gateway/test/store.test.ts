@@ -225,6 +225,7 @@ function paymentRecord(paymentOrderNo: string, over: Partial<PaymentRecord> = {}
     amount: 10n ** 30n + 1n,
     confirmations: 1,
     status: 'SEEN',
+    chainTxHash: null,
     createdAt: T0 + 1000,
     updatedAt: T0 + 1000,
     ...over,
@@ -335,7 +336,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash']);
       } finally {
         await f.close();
       }
@@ -806,6 +807,24 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         { ...reverted, createdAt: first.createdAt },
       ]);
       expect(await store.payments.listByOrder('P00000000000000000000000000')).toEqual([]);
+    });
+
+    it('keeps a native receipt\'s transaction once named: an upsert without it (a later pass moving the row) does not clear it, one at a time or in bulk', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      const key = `balance:${WALLET.toLowerCase()}:40000000`;
+      const named = paymentRecord(o.paymentOrderNo, { network: '4', currency: 'POL', txHash: key, chainTxHash: `0x${'ef'.repeat(32)}` });
+      const unnamed = paymentRecord(o.paymentOrderNo, { network: '4', currency: 'POL', txHash: `balance:${WALLET.toLowerCase()}:40000001` });
+      await store.payments.upsertMany([named, unnamed]);
+      await store.payments.upsert({ ...named, chainTxHash: null, confirmations: 5, updatedAt: T0 + 2000 });
+      await store.payments.upsertMany([{ ...named, chainTxHash: null, confirmations: 9, status: 'FINAL', updatedAt: T0 + 3000 }]);
+      const rows = await store.payments.listByOrder(o.paymentOrderNo);
+      expect(rows.find((p) => p.txHash === key)).toEqual({ ...named, confirmations: 9, status: 'FINAL', updatedAt: T0 + 3000 });
+      expect(rows.find((p) => p.txHash === unnamed.txHash)?.chainTxHash).toBeNull();
+      // A name found later is taken.
+      await store.payments.upsert({ ...unnamed, chainTxHash: `0x${'12'.repeat(32)}` });
+      expect((await store.payments.listByOrder(o.paymentOrderNo)).find((p) => p.txHash === unnamed.txHash)?.chainTxHash).toBe(`0x${'12'.repeat(32)}`);
     });
   });
 

@@ -10,7 +10,7 @@ import type { CloseReason, PayException, PayStatus } from '../domain/lifecycle-t
 import { MAX_PLAN_TOTAL, planToJson, settlementPlan } from '../domain/settlement-plan.js';
 import { nowSeconds, type Clock, type DepositAddressDeriver, type Store } from './ports.js';
 import { MAX_LISTED_PAYMENTS, orderSlack, selectedOption } from './order-view.js';
-import type { DepositAddressRecord, Edition, OrderOptionRecord, OrderRecord, PaymentRecord, PaymentStatus } from './records.js';
+import { shownTxHash, type DepositAddressRecord, type Edition, type OrderOptionRecord, type OrderRecord, type PaymentRecord, type PaymentStatus } from './records.js';
 
 export interface CashierDeps {
   store: Store;
@@ -234,7 +234,7 @@ function paymentViews(payments: readonly PaymentRecord[], option: OrderOptionRec
   // Past the bound the largest, the older first among equal ones; then listed oldest first again.
   const kept = inPair.length <= MAX_LISTED_PAYMENTS ? inPair : [...inPair].sort((a, b) => (a.amount === b.amount ? oldestFirst(a, b) : a.amount > b.amount ? -1 : 1)).slice(0, MAX_LISTED_PAYMENTS).sort(oldestFirst);
   return {
-    list: kept.map((p) => ({ tx_hash: p.txHash, amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status })),
+    list: kept.map((p) => ({ tx_hash: shownTxHash(p), amount: formatAmount(p.amount, option.decimals), confirmations: p.confirmations, status: p.status })),
     count: inPair.length,
   };
 }

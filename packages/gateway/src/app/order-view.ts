@@ -4,7 +4,7 @@ import { mainnetDeployment, type Deployment } from '../domain/catalogue.js';
 import { paymentSlack } from '../domain/money.js';
 import { formatAmount } from '@sparkpay/protocol';
 import type { SettlementView } from './ports.js';
-import type { OrderOptionRecord, OrderRecord, PaymentRecord } from './records.js';
+import { shownTxHash, type OrderOptionRecord, type OrderRecord, type PaymentRecord } from './records.js';
 
 export interface CreateOrderData {
   payment_order_no: string;
@@ -182,7 +182,7 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
         currency: p.currency,
         amount: formatAmount(p.amount, decimalsOf(order, p.network, p.currency, opts.tokens)),
         address: p.address,
-        tx_hash: p.txHash,
+        tx_hash: shownTxHash(p),
         log_index: p.logIndex,
         block_number: p.blockNumber,
         confirmations: p.confirmations,

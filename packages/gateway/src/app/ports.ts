@@ -322,13 +322,20 @@ export interface ChainReader {
   /** Native-coin balances of `addresses` at `blockNumber`, in the same order (batched reads). */
   balances(addresses: readonly string[], blockNumber: number): Promise<bigint[]>;
   /**
-   * The recipients (lower case, each once) of the transactions that carry native coin in the
-   * blocks after `after` up to `to`, read with their transactions. Throws unless those blocks
-   * chain from `after` to `to` by their hashes (either is no longer canonical, or the endpoint is
-   * on another fork or has not reached `to`). Value sent by a contract (an internal transfer) has
-   * no transaction of its own and is not listed.
+   * The transactions that carry native coin in the blocks after `after` up to `to`, read with
+   * their transactions: hash and recipient in lower case, value in wei, in chain order. Throws
+   * unless those blocks chain from `after` to `to` by their hashes (either is no longer
+   * canonical, or the endpoint is on another fork or has not reached `to`). Value sent by a
+   * contract (an internal transfer) has no transaction of its own and is not listed.
    */
-  valueRecipients(after: Block, to: Block): Promise<string[]>;
+  valueTransfers(after: Block, to: Block): Promise<ValueTransfer[]>;
+}
+
+/** A transaction that sends native coin to `to` (ChainReader.valueTransfers). */
+export interface ValueTransfer {
+  hash: string;
+  to: string;
+  value: bigint;
 }
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */

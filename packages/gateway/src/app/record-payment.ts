@@ -241,6 +241,8 @@ function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt
     amount: id.amount,
     confirmations: at.confirmations,
     status: at.status,
+    // A native receipt's transaction, once named, stays named.
+    chainTxHash: id.chainTxHash ?? at.chainTxHash ?? null,
     createdAt,
     updatedAt,
   };

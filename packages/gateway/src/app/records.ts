@@ -82,9 +82,18 @@ export interface PaymentRecord {
   amount: bigint; // token base units
   confirmations: number;
   status: PaymentStatus;
+  /**
+   * A native-coin receipt's transaction, when one transaction is known to have sent it (its
+   * `txHash` is the synthetic `balance:` key); null or absent otherwise, and for token transfers
+   * (whose `txHash` is the transaction). What the API shows as `tx_hash`: `shownTxHash`.
+   */
+  chainTxHash?: string | null;
   createdAt: number;
   updatedAt: number;
 }
+
+/** The transaction hash a payment is shown with: its transaction when known, else its key. */
+export const shownTxHash = (p: Pick<PaymentRecord, 'txHash' | 'chainTxHash'>): string => p.chainTxHash ?? p.txHash;
 
 export type NotificationStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 

@@ -16,10 +16,18 @@
 //   reorganisation): SEEN rows are REVERTED, newest first, until the rest is covered. If the
 //   payment is mined again, the balance rises again and a new row counts it once.
 //
+// - The transaction is named beside the key (`chainTxHash`, shown as the payment's `tx_hash`)
+//   when exactly one transaction of the blocks since the last complete pass sent value to the
+//   address, and exactly the receipt's amount: the sparse pass has read those blocks' value
+//   transactions; a full pass reads them when a receipt needs them (at most
+//   NATIVE_SPARSE_MAX_BLOCKS blocks, not in the first pass of a process, which has no earlier
+//   head). Otherwise the key stays the only name (newcomer walkthrough: the payer was shown
+//   "transaction balance:0x…:345", which no wallet or explorer knows).
+//
 // Limits, by design of balance reads:
-// - The real tx hash is unknown (the row carries the synthetic one) and several receipts
-//   between two passes are one row of their sum. Internal transfers (a contract sending value
-//   to the address) are detected as well, which plain transaction scanning would miss.
+// - Several receipts between two passes are one row of their sum (named by its key). Internal
+//   transfers (a contract sending value to the address) are detected as well, which plain
+//   transaction scanning would miss; they have no transaction of their own to name.
 // - Money that leaves the address is modelled only as settlements: what a final (SETTLED)
 //   settlement paid out from the address is taken off the credited sum, so a receipt after the
 //   distribution (money sent to an order that expired underpaid and was settled) is seen in full.
@@ -33,7 +41,7 @@
 // every balance on every pass costs one eth_getBalance per address and pass, and a hosted provider
 // bills each. A pass then reads the balances only of the addresses that can have changed: those
 // with unfinal rows (reorganisations, finality) and the recipients of the value-carrying
-// transactions of the blocks since the last pass (valueRecipients, parent hashes checked). Every
+// transactions of the blocks since the last pass (valueTransfers, parent hashes checked). Every
 // watched balance is still read at least every `nativeFullReadMs` (default NATIVE_FULL_READ_MS),
 // and whenever the blocks since cannot be read as one chain (a reorganisation, an endpoint
 // behind, more than NATIVE_SPARSE_MAX_BLOCKS): value sent by a contract (an internal transfer)
@@ -42,7 +50,7 @@
 // sent on time may be unread.
 import type { DepositAddressRecord, PaymentRecord } from './records.js';
 import type { TransferFact } from './record-payment.js';
-import type { Block } from './ports.js';
+import type { Block, ValueTransfer } from './ports.js';
 import type { ScanDeps } from './scan-chain.js';
 
 export const NATIVE_TX_PREFIX = 'balance:';
@@ -81,9 +89,22 @@ export async function scanNative(
   record: (fact: TransferFact) => void,
 ): Promise<{ transfers: number; reverted: number; complete: boolean; coversUntil: number; commit: () => void }> {
   const memory = (deps.nativeMemory ??= { full: null, through: null, sparseAfterMs: 0 });
-  const sparse = await sparseWatched(deps, memory, latest, when);
+  const read = await sparseWatched(deps, memory, latest, when);
+  const sparse = read?.watched ?? null;
   const watched = sparse ?? (await deps.store.depositAddresses.listWatched(deps.network.id, when.nowSec, null, true));
-  const result = await scanNativeReceipts(deps, latest.number, watched, unfinal, record);
+  // The transactions that sent value since the last complete pass, to name a new receipt's
+  // transaction: the sparse pass has read them; otherwise read when a receipt needs them.
+  const since = memory.through;
+  let sent: Promise<ValueTransfer[] | null> | undefined = read ? Promise.resolve(read.transfers) : undefined;
+  const sentSince = () =>
+    (sent ??=
+      since === null || latest.number <= since.number || latest.number - since.number > NATIVE_SPARSE_MAX_BLOCKS
+        ? Promise.resolve(null)
+        : deps.reader.valueTransfers(since, latest).catch((err: unknown) => {
+            deps.log.info({ network: deps.network.id, after: since.number, head: latest.number, err: (err as Error).message }, 'could not read the transactions of the new blocks: a new native-coin receipt keeps its balance key');
+            return null;
+          }));
+  const result = await scanNativeReceipts(deps, latest.number, watched, unfinal, record, sentSince);
   const coversUntil = sparse === null || memory.full === null ? when.coversUntil : Math.min(when.coversUntil, memory.full.coversUntil);
   const commit = () => {
     if (!result.complete) return;
@@ -98,7 +119,7 @@ export async function scanNative(
  * the last pass. null: this pass reads them all (few watched, a full read due, or the blocks since
  * unreadable as one chain from the last one read).
  */
-async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; nowSec: number }): Promise<DepositAddressRecord[] | null> {
+async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; nowSec: number }): Promise<{ watched: DepositAddressRecord[]; transfers: ValueTransfer[] } | null> {
   const { full, through } = memory;
   if (full === null || through === null || full.watched <= (deps.nativeSparseFrom ?? NATIVE_SPARSE_FROM)) return null;
   const period = deps.nativeFullReadMs ?? NATIVE_FULL_READ_MS;
@@ -106,10 +127,10 @@ async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block
   if (when.nowMs - full.atMs >= period || when.nowMs < full.atMs || when.nowMs < memory.sparseAfterMs) return null;
   const head = latest.number;
   if (head < through.number || head - through.number > NATIVE_SPARSE_MAX_BLOCKS) return null;
-  if (head === through.number) return latest.hash.toLowerCase() === through.hash ? [] : null;
-  let recipients: string[];
+  if (head === through.number) return latest.hash.toLowerCase() === through.hash ? { watched: [], transfers: [] } : null;
+  let transfers: ValueTransfer[];
   try {
-    recipients = await deps.reader.valueRecipients(through, latest);
+    transfers = await deps.reader.valueTransfers(through, latest);
   } catch (err) {
     // Every pass of the period reads every balance then, as with few addresses: a provider that
     // cannot answer whole blocks is not asked for them (and this logged) twice a second.
@@ -117,8 +138,9 @@ async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block
     deps.log.warn({ network: deps.network.id, after: through.number, head, err: (err as Error).message }, 'could not read the transactions of the new blocks as one chain: every watched native-coin balance is read for a while');
     return null;
   }
-  if (recipients.length === 0) return [];
-  return (await deps.store.depositAddresses.watchedAmong(deps.network.id, when.nowSec, recipients)).filter((d) => d.token === null);
+  const recipients = [...new Set(transfers.map((t) => t.to))];
+  if (recipients.length === 0) return { watched: [], transfers };
+  return { watched: (await deps.store.depositAddresses.watchedAmong(deps.network.id, when.nowSec, recipients)).filter((d) => d.token === null), transfers };
 }
 
 /** Whether a payment row is a native-coin receipt found by balance reads (not a log). */
@@ -142,6 +164,7 @@ export async function scanNativeReceipts(
   watched: readonly DepositAddressRecord[],
   unfinal: readonly PaymentRecord[],
   record: (fact: TransferFact) => void,
+  sentSince: () => Promise<readonly ValueTransfer[] | null> = async () => null,
 ): Promise<{ transfers: number; reverted: number; complete: boolean }> {
   const { network, reader, store } = deps;
   const required = Math.max(1, network.chain.confirmations);
@@ -207,16 +230,22 @@ export async function scanNativeReceipts(
     if (deposit && balance > credited && !waits) {
       if (headHash === undefined) headHash = await unlessUnreadable(deps, head, 'the head block', () => reader.blockHash(head));
       if (headHash !== null) {
+        const amount = balance - credited;
+        // The transaction that sent it: when exactly one transaction since the last complete
+        // pass sent value to the address, and exactly this much (not one of several summed
+        // into this receipt, nor a contract's internal transfer, which has no transaction).
+        const to = (await sentSince())?.filter((t) => t.to === address) ?? [];
         const fact: TransferFact = {
           paymentOrderNo: deposit.paymentOrderNo,
           network: network.id,
           currency: deposit.currency,
           txHash: key,
+          chainTxHash: to.length === 1 && to[0]!.value === amount ? to[0]!.hash : null,
           logIndex: 0,
           blockNumber: head,
           blockHash: headHash,
           address,
-          amount: balance - credited,
+          amount,
           confirmations: 1,
           status: 'SEEN',
         };

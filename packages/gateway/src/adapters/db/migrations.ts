@@ -330,6 +330,16 @@ const platformKeyActivatedAt: Migration = {
   },
 };
 
+/**
+ * A native-coin receipt found by a balance read is keyed by a synthetic hash (`balance:…`); the
+ * transaction that sent it, when one is known, is kept beside it to be shown as its `tx_hash`.
+ */
+const paymentChainTxHash: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('payments').addColumn('chain_tx_hash', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -340,6 +350,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007_chain_cursor_hash': cursorHash,
   '0008_chain_cursor_caught_up': cursorCaughtUp,
   '0009_platform_key_activated_at': platformKeyActivatedAt,
+  '0010_payment_chain_tx_hash': paymentChainTxHash,
 };
 
 /** `name`: the database as a refusal names it (never with its password). */

@@ -156,12 +156,13 @@ export function paymentToRow(p: PaymentRecord): PaymentsTable {
     status: p.status,
     created_at: p.createdAt,
     updated_at: p.updatedAt,
+    chain_tx_hash: p.chainTxHash ?? null,
   };
 }
 
 /** paymentToRow's values in its column order, appended to `out` (a multi-row insert's parameters, without a row object each). */
 export function pushPaymentValues(out: unknown[], p: PaymentRecord): void {
-  out.push(p.paymentOrderNo, p.network, p.currency, p.txHash, p.logIndex, p.blockNumber, p.blockHash, p.address, p.amount.toString(), p.confirmations, p.status, p.createdAt, p.updatedAt);
+  out.push(p.paymentOrderNo, p.network, p.currency, p.txHash, p.logIndex, p.blockNumber, p.blockHash, p.address, p.amount.toString(), p.confirmations, p.status, p.createdAt, p.updatedAt, p.chainTxHash ?? null);
 }
 
 export function rowToPayment(r: Selectable<PaymentsTable>): PaymentRecord {
@@ -177,6 +178,7 @@ export function rowToPayment(r: Selectable<PaymentsTable>): PaymentRecord {
     amount: BigInt(r.amount),
     confirmations: Number(r.confirmations),
     status: r.status as PaymentRecord['status'],
+    chainTxHash: r.chain_tx_hash ?? null,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };

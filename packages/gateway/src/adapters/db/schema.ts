@@ -114,6 +114,8 @@ export interface PaymentsTable {
   status: string; // SEEN | FINAL | REVERTED
   created_at: number;
   updated_at: number;
+  /** A native-coin receipt's transaction, when known (migration 0010). */
+  chain_tx_hash: string | null;
 }
 
 export interface NotificationsTable {

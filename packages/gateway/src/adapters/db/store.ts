@@ -388,6 +388,7 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
             confirmations: row.confirmations,
             status: row.status,
             updated_at: row.updated_at,
+            chain_tx_hash: (eb) => eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')),
           }),
         )
         .execute();
@@ -410,6 +411,8 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
                 confirmations: eb.ref('excluded.confirmations'),
                 status: eb.ref('excluded.status'),
                 updated_at: eb.ref('excluded.updated_at'),
+                // Once known, a receipt's transaction stays (a fact built without it changes nothing).
+                chain_tx_hash: eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')),
               })),
             ),
         );

@@ -11,7 +11,7 @@
 // fails and is repeated), and nothing of it reaches the payment records. A well-formed answer is
 // taken as the chain's word (ADR 0007).
 import { createPublicClient, http, type PublicClient } from 'viem';
-import type { Block, ChainReader, ChainTransfer, EventLog, TransferRead } from '../../../app/ports.js';
+import type { Block, ChainReader, ChainTransfer, EventLog, TransferRead, ValueTransfer } from '../../../app/ports.js';
 import { earlierOf, RECIPIENTS_PER_REQUEST } from '../../../app/scan-chain.js';
 import { endpointLabel } from '../../../domain/endpoint-secrets.js';
 
@@ -105,29 +105,32 @@ function headerOf(b: unknown, number: number | null): { number: number; hash: st
 }
 
 /**
- * A block with its transactions, as far as valueRecipients uses it: its header, its parent's
- * hash, and the recipients of the transactions that carry value; or a MalformedRpcAnswer.
+ * A block with its transactions, as far as valueTransfers uses it: its header, its parent's
+ * hash, and the transactions that carry value; or a MalformedRpcAnswer.
  */
-function valueBlockOf(b: unknown, number: number): { hash: string; parentHash: string; recipients: string[] } | null {
+function valueBlockOf(b: unknown, number: number): { hash: string; parentHash: string; transfers: ValueTransfer[] } | null {
   const header = headerOf(b, number);
   if (!header) return null;
   const bad = (why: string) => new MalformedRpcAnswer('eth_getBlockByNumber', `block ${number} ${why}`);
   const { parentHash, transactions } = b as Record<string, unknown>;
   if (!text(parentHash, HASH)) throw bad('with a malformed parent hash');
   if (!Array.isArray(transactions)) throw bad('without its list of transactions');
-  const recipients: string[] = [];
+  const transfers: ValueTransfer[] = [];
   for (const tx of transactions) {
     if (!isRecord(tx)) throw bad('with a transaction that is not an object (asked with its transactions)');
     if (!text(tx.value, QUANTITY)) throw bad('with a transaction whose value is not a quantity');
     // A contract creation has no recipient; a deposit address never has code before its settlement.
     if (tx.to === null || tx.to === undefined) continue;
     if (!text(tx.to, ADDRESS)) throw bad('with a transaction whose recipient is not an address');
-    if (BigInt(tx.value) > 0n) recipients.push(tx.to.toLowerCase());
+    const value = BigInt(tx.value);
+    if (value === 0n) continue;
+    if (!text(tx.hash, HASH)) throw bad('with a transaction whose hash is malformed');
+    transfers.push({ hash: tx.hash.toLowerCase(), to: tx.to.toLowerCase(), value });
   }
-  return { hash: header.hash, parentHash: parentHash.toLowerCase(), recipients };
+  return { hash: header.hash, parentHash: parentHash.toLowerCase(), transfers };
 }
 
-/** Blocks (with their transactions, which can be large) per JSON-RPC batch of valueRecipients. */
+/** Blocks (with their transactions, which can be large) per JSON-RPC batch of valueTransfers. */
 const VALUE_BLOCKS_PER_BATCH = 10;
 
 /** eth_getTransactionReceipt calls per JSON-RPC batch, for a provider without eth_getBlockReceipts. */
@@ -442,8 +445,8 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
       await Promise.all(Array.from({ length: Math.min(BALANCE_BATCHES_IN_FLIGHT, chunks.length) }, worker));
       return out;
     },
-    async valueRecipients(after, to) {
-      const recipients = new Set<string>();
+    async valueTransfers(after, to) {
+      const transfers: ValueTransfer[] = [];
       let parent = after;
       for (let first = after.number + 1; first <= to.number; first += VALUE_BLOCKS_PER_BATCH) {
         const numbers = Array.from({ length: Math.min(VALUE_BLOCKS_PER_BATCH, to.number - first + 1) }, (_, i) => first + i);
@@ -457,13 +460,13 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
           const number = numbers[i]!;
           if (!b) throw new Error(`block ${number} is beyond the endpoint's head`);
           if (b.parentHash !== parent.hash.toLowerCase()) throw new Error(`block ${number} does not follow block ${parent.number} ${parent.hash} (a reorganisation)`);
-          for (const r of b.recipients) recipients.add(r);
+          transfers.push(...b.transfers);
           parent = { number, hash: b.hash };
         }
       }
       // The blocks read end at the head the caller has (an endpoint failed over to may be on another fork).
       if (parent.number !== to.number || parent.hash !== to.hash.toLowerCase()) throw new Error(`the blocks read end at block ${parent.number} ${parent.hash}, not at ${to.number} ${to.hash}`);
-      return [...recipients];
+      return transfers;
     },
   };
 }

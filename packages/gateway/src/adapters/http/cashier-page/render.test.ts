@@ -44,3 +44,30 @@ describe('the cashier page of a paid order with money at another pair\'s address
     expect(page(paidView({ pay_exception: 'PAID_LATE' }))).toContain('A payment arrived after the order closed');
   });
 });
+
+describe('the cashier page naming a payment', () => {
+  const hash = `0x${'ab'.repeat(32)}`;
+  const key = `balance:0x${'cd'.repeat(20)}:345`;
+  it('names a transaction on the receipt, and a native-coin receipt with no transaction known by its block (never its balance key)', () => {
+    const html = page(paidView({ payments: [{ tx_hash: hash, amount: '1', confirmations: 64, status: 'FINAL' }, { tx_hash: key, amount: '1', confirmations: 64, status: 'FINAL' }] }));
+    expect(html).toContain(`Transaction ${hash}`);
+    expect(html).toContain('Received in block 345');
+    // (The page's change signature, an attribute, carries the key; no text does.)
+    expect(html).not.toMatch(/>[^<]*balance:/);
+  });
+  it('names a reorganised payment the same way, in both languages', () => {
+    const reverted = (tx: string, lang: 'en' | 'zh-CN') =>
+      renderPage({
+        view: paidView({ pay_status: 'PENDING', pay_exception: 'REVERTED', payer_state: 'AWAITING', final: false, received: { seen: '0', final: '0' }, payments: [{ tx_hash: tx, amount: '2', confirmations: 0, status: 'REVERTED' }] }),
+        token: 't',
+        lang,
+        assets: { script: 'a.js', style: 'a.css' },
+        qr: null,
+        selectFailed: false,
+      });
+    expect(reverted(hash, 'en')).toContain(`Your payment of 2 USDT (Transaction ${hash.slice(0, 10)}…${hash.slice(-8)}) left the chain`);
+    expect(reverted(key, 'en')).toContain('Your payment of 2 USDT (Received in block 345) left the chain');
+    expect(reverted(key, 'zh-CN')).toContain('（于区块 345 收到）');
+    expect(reverted(key, 'zh-CN')).not.toMatch(/>[^<]*balance:/);
+  });
+});

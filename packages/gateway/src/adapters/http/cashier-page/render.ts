@@ -86,6 +86,17 @@ function statusText(v: CashierOrderView, t: Translate, lang: Language): string {
   }
 }
 
+/**
+ * A payment as the payer can find it: its transaction (shortened in a sentence), or, for a
+ * native-coin receipt whose transaction is not known (a `balance:<address>:<block>` key: sent by
+ * a contract, or several transactions between two reads), the block it was seen in.
+ */
+function paymentLabel(txHash: string, t: Translate, short: boolean): string {
+  const native = /^balance:0x[0-9a-f]{40}:(\d+)$/.exec(txHash);
+  if (native) return t('receipt_block', { block: native[1]! });
+  return t('receipt_tx', { tx: short ? `${txHash.slice(0, 10)}…${txHash.slice(-8)}` : txHash });
+}
+
 function statusSection(v: CashierOrderView, t: Translate, lang: Language): string {
   const notes: string[] = [];
   if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>`);
@@ -101,14 +112,14 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   // Named (amount, transaction), and the payer told to look in the wallet first: a dropped
   // transaction is mostly mined again, and sending again then pays twice.
   if (v.pay_exception === 'REVERTED' && !v.final && stillReverted && v.selected) {
-    for (const p of reverted) notes.push(`<p class="note">${esc(t('reverted', { amount: formatDecimal(p.amount, lang), currency: v.selected.currency, tx: `${p.tx_hash.slice(0, 10)}…${p.tx_hash.slice(-8)}` }))}</p>`);
+    for (const p of reverted) notes.push(`<p class="note">${esc(t('reverted', { amount: formatDecimal(p.amount, lang), currency: v.selected.currency, tx: paymentLabel(p.tx_hash, t, true) }))}</p>`);
   }
   // Expired short: what did arrive is not lost (it is settled to the merchant's plan).
   const expiredPartial = v.payer_state === 'EXPIRED' && v.pay_exception === 'UNDERPAID' && v.received !== null && v.selected !== null;
   if (expiredPartial) notes.push(`<p class="note">${esc(t('expired_partial', { amount: formatDecimal(v.received!.final, lang), currency: v.selected!.currency }))}</p>`);
   // A receipt once paid: what arrived, where, and in which transactions (the payer's record).
   if (v.payer_state === 'PAID' && v.received && v.selected) {
-    const txs = v.payments.filter((p) => p.status !== 'REVERTED').map((p) => `<li><code>${esc(t('receipt_tx', { tx: p.tx_hash }))}</code></li>`);
+    const txs = v.payments.filter((p) => p.status !== 'REVERTED').map((p) => `<li><code>${esc(paymentLabel(p.tx_hash, t, false))}</code></li>`);
     notes.push(`<p id="receipt" class="received">${esc(t('receipt', { amount: formatDecimal(v.received.final, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>${txs.length ? `<ul class="receipt-txs" role="list">${txs.join('')}</ul>` : ''}`);
   }
   // (Not after the expired-partial note, which says the same amount.)
