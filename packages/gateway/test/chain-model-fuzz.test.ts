@@ -202,6 +202,8 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
       });
       const decimals = spec.native ? 18 : 6;
       expect(placed.amountBase).toBe(toBase(amount, decimals));
+      const options = (await tg().gateway.store.orders.get(placed.paymentOrderNo))!.options;
+      const feeOn = (network: string) => options.find((x) => x.network === network && x.currency === (spec.native ? 'POL' : 'USDT'))?.fee ?? 0n;
       orders.push({
         paymentOrderNo: placed.paymentOrderNo,
         requestNo: placed.requestNo,
@@ -213,6 +215,7 @@ describe.each(DATABASE_KINDS)('chain model fuzz (%s)', (kind) => {
         due: placed.amountBase,
         // POL and ETH: 18 decimals, precision 8; the 6-decimal USDT has no slack.
         slack: spec.native ? 10n ** 10n - 1n : 0n,
+        fees: { A: feeOn('4'), B: feeOn('2') },
         expireTime: t.clock.seconds() + spec.timeout,
         pair: 'A',
         status: 'PENDING',

@@ -583,6 +583,8 @@ describe('sparkpay dev', () => {
     expect(shown.code).toBe(0);
     const lines = shown.stdout.split('\n').filter((l) => l.startsWith('settlement '));
     expect(lines).toEqual(settlements.map((s) => expect.stringMatching(new RegExp(`^settlement +${s.role} +${s.receiver_addr} ${s.amount.replace('.', '\\.')} USDT SETTLED ${s.tx_hash}$`))));
+    // …and where the settlement stands, in one line.
+    expect(shown.stdout).toMatch(new RegExp(`^settlement_state +SETTLED, transaction ${settlements[0]!.tx_hash}$`, 'm'));
   }, 45_000);
 
   it('devnet pay is a payer on the command line (part, then the rest, the pair chosen on the cashier API), and devnet pay --reorg takes a seen payment off the chain before it is final', async () => {

@@ -145,6 +145,7 @@ describe('GET /metrics', () => {
         oldest: s.get('sparkpay_notifications_oldest_due_seconds')!,
         settleDue4: s.get('sparkpay_settlements_waiting{network="4",status="DUE"}')!,
         settleSent4: s.get('sparkpay_settlements_waiting{network="4",status="SENT"}')!,
+        deferred4: s.get('sparkpay_settlements_deferred{network="4"}')!,
       };
     };
     const db = t.gateway.db.kysely;
@@ -165,7 +166,11 @@ describe('GET /metrics', () => {
     await db.updateTable('notifications').set({ status: 'FAILED' }).where('payment_order_no', '=', paid[2]!).execute();
     await t.gateway.store.settlements.insertDue({ paymentOrderNo: paid[0]!, network: '4', currency: 'USDT', address: '0x00000000000000000000000000000000000000f1' }, t.clock.nowMs());
     const after = await gauges();
-    expect(after).toEqual({ pending: 2, due: 1, failed: before.failed + 1, oldest: 90, settleDue4: before.settleDue4 + 1, settleSent4: before.settleSent4 });
+    expect(after).toEqual({ pending: 2, due: 1, failed: before.failed + 1, oldest: 90, settleDue4: before.settleDue4 + 1, settleSent4: before.settleSent4, deferred4: before.deferred4 });
+    // A settlement that failed and waits to be tried again is also counted as deferred.
+    const st = (await t.gateway.store.settlements.get(paid[0]!))!;
+    await t.gateway.store.settlements.update({ ...st, attempts: 1, lastError: 'NativeTransferFailed(0x…, 1)', nextAttemptAt: t.clock.nowMs() + 60_000 });
+    expect(await gauges()).toMatchObject({ settleDue4: before.settleDue4 + 1, deferred4: before.deferred4 + 1 });
   });
 
   it('gauges the head, the last scanned block and the lag of a network after each scan pass', async () => {

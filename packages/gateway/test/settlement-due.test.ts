@@ -11,8 +11,8 @@ import type { SettlementChain, Store, StoreTx } from '../src/app/ports.js';
 import { Settler } from '../src/app/settle.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
-/** An order whose payer selected Polygon USDT and paid it in full: PAID, its settlement DUE. */
-async function paidOnPolygon(t: TestGateway) {
+/** An order whose payer selected Polygon USDT and paid it in full: PAID, its settlement DUE; or `amount` base units of it. */
+async function paidOnPolygon(t: TestGateway, amount = 10_500_000n) {
   const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
   const created = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
   expect(created.json.code).toBe(0);
@@ -25,8 +25,8 @@ async function paidOnPolygon(t: TestGateway) {
   });
   expect(chosen.status).toBe(200);
   const address = ((await chosen.json()) as { address: string }).address.toLowerCase();
-  const paid = await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n, address });
-  expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE', network: '4' });
+  const paid = await observeTransfer(t, { paymentOrderNo: no, amount, address });
+  if (amount >= 10_500_000n) expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE', network: '4' });
   return { no, requestNo: String(body.request_no), address, paid };
 }
 
@@ -38,6 +38,14 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
   afterAll(async () => {
     await t?.close();
   });
+
+  /** The scan of Polygon has caught up now (the expiry waits for a pass past the deadline). */
+  const caughtUpNow = () =>
+    t.gateway.db.kysely
+      .insertInto('chain_cursors')
+      .values({ network: '4', next_block: 2_000_000, lease_owner: null, lease_until: 0, updated_at: t.clock.nowMs(), caught_up_at: t.clock.nowMs() })
+      .onConflict((oc) => oc.column('network').doUpdateSet({ caught_up_at: t.clock.nowMs() }))
+      .execute();
 
   /** An order whose payer selected Polygon USDT, paid in full (PAID, settlement DUE), then reorganised away (PENDING, REVERTED). */
   async function paidThenReverted() {
@@ -83,6 +91,65 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
     const closed = await api(t.baseUrl, { path: '/v4/pay/orders/close', body: { merchant_no: t.merchant.merchantNo, request_no: requestNo }, merchant: t.merchant, clock: t.clock });
     expect(closed.json.code).toBe(0);
     await lateMoneyWaitsForTheOperator(no, address);
+  });
+
+  it('order settle of an address paid out already: money that arrived since is named as stranded (a refusal), not answered as settled; with nothing since, the settlement as it is', async () => {
+    const { no, address } = await paidOnPolygon(t);
+    const due = (await t.gateway.store.settlements.get(no))!;
+    // Distributed on chain: the forwarder paid out the 10.5 USDT and can pay out nothing more.
+    const txHash = `0x${'5e'.repeat(32)}`;
+    await t.gateway.store.settlements.update({ ...due, status: 'SETTLED', txHash, distributed: 10_500_000n, settledAt: t.clock.nowMs(), updatedAt: t.clock.nowMs() });
+    expect(await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no)).toMatchObject({ ok: true, scheduled: false, settlement: { status: 'SETTLED', txHash } });
+    // The payer pays again; it is final at the address.
+    await observeTransfer(t, { paymentOrderNo: no, amount: 2_000_000n, address });
+    const again = await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no);
+    expect(again.ok).toBe(false);
+    expect(again.ok ? '' : again.message).toBe(
+      `payment order ${no} was settled by transaction ${txHash}, which paid out ${address} for good: its forwarder can pay out nothing more, so the 2 USDT that arrived there since cannot be moved by the gateway (the merchant settles it with the payer)`,
+    );
+    // Money not final yet is not named.
+    await observeTransfer(t, { paymentOrderNo: no, amount: 1_000_000n, address, status: 'SEEN', confirmations: 1 });
+    expect(await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no)).toMatchObject({ ok: false, message: expect.stringContaining('the 2 USDT that arrived') });
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'SETTLED', txHash });
+  });
+
+  it('order settle of a settlement deferred after failed attempts makes it due again now (the operator fixed the cause); one waiting for nothing is left as it is', async () => {
+    const { no } = await paidOnPolygon(t);
+    const due = (await t.gateway.store.settlements.get(no))!;
+    expect(await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no)).toMatchObject({ ok: true, scheduled: false, settlement: { status: 'DUE', attempts: 0 } });
+    expect((await t.gateway.store.settlements.get(no))!.nextAttemptAt).toBe(due.nextAttemptAt);
+    const inAnHour = t.clock.nowMs() + 3_600_000;
+    await t.gateway.store.settlements.update({ ...due, attempts: 7, lastError: 'the relayer cannot pay the gas', nextAttemptAt: inAnHour });
+    const r = await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no);
+    expect(r).toMatchObject({ ok: true, scheduled: false, retried: true, settlement: { status: 'DUE', attempts: 7, nextAttemptAt: t.clock.nowMs() } });
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE', attempts: 7, lastError: 'the relayer cannot pay the gas', nextAttemptAt: t.clock.nowMs() });
+    expect((await t.gateway.store.settlements.listDue('4', t.clock.nowMs(), 100)).map((s) => s.paymentOrderNo)).toContain(no);
+  });
+
+  it('an order that expires with less than its fee is not paid out on its own (the relayer would pay more gas than the fee covers): the money waits for order settle', async () => {
+    const { no, address } = await paidOnPolygon(t, 1n);
+    const order = (await t.gateway.store.orders.get(no))!;
+    const fee = order.options.find((o) => o.network === '4' && o.currency === 'USDT')!.fee;
+    expect(fee).toBeGreaterThan(1n);
+    t.clock.advance(order.state.expireTime - t.clock.seconds() + 1);
+    await caughtUpNow();
+    expect(await t.gateway.expireOrders()).toBeGreaterThanOrEqual(1);
+    expect((await t.gateway.store.orders.get(no))!.state).toMatchObject({ status: 'CLOSED', closeReason: 'EXPIRED', exception: 'UNDERPAID', received: { final: 1n } });
+    expect(await t.gateway.store.settlements.get(no)).toBeNull();
+    expect(await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no)).toMatchObject({ ok: true, scheduled: true, settlement: { status: 'DUE', address } });
+  });
+
+  it('an order paid, reorganised down to less than its fee and expired forgets the settlement scheduled while it was paid', async () => {
+    const { no, address, paid } = await paidOnPolygon(t);
+    await observeTransfer(t, { ...paid, status: 'REVERTED', confirmations: 0 });
+    await observeTransfer(t, { paymentOrderNo: no, amount: 5n, address });
+    const order = (await t.gateway.store.orders.get(no))!;
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'DUE' });
+    t.clock.advance(order.state.expireTime - t.clock.seconds() + 1);
+    await caughtUpNow();
+    expect(await t.gateway.expireOrders()).toBeGreaterThanOrEqual(1);
+    expect((await t.gateway.store.orders.get(no))!.state).toMatchObject({ status: 'CLOSED', exception: 'UNDERPAID' });
+    expect(await t.gateway.store.settlements.get(no)).toBeNull();
   });
 
   it('is kept when the order expires with final money of its own (settled pro rata)', async () => {

@@ -11,7 +11,7 @@ import { abiPlan } from '../src/adapters/chain/evm/forwarder-factory.js';
 import { forwarderPlan } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { evmRelayer } from '../src/adapters/chain/evm/relayer.js';
 import { devnetAccount } from '../src/adapters/devnet/devnet.js';
-import type { SettlementChain } from '../src/app/ports.js';
+import { noMetrics, type Metrics, type SettlementChain } from '../src/app/ports.js';
 import { Settler } from '../src/app/settle.js';
 import { planFromJson } from '../src/domain/settlement-plan.js';
 import { deploymentOn, mine, placeOrder, rpc, type PlacedOrder } from './chain-setup.js';
@@ -50,11 +50,11 @@ describe.each(DATABASE_KINDS)('settlement fees and gas when things go wrong (%s)
 
   const relayer = () => evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: RELAYER.privateKey });
   /** A settler of its own (a fresh lease owner each), on `chainPort` and with `confirmations`. */
-  const settlerOn = (chainPort: SettlementChain, opts: { confirmations?: number; batchSize?: number } = {}) => {
+  const settlerOn = (chainPort: SettlementChain, opts: { confirmations?: number; batchSize?: number; metrics?: Metrics } = {}) => {
     const base = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
     const network = { ...base, chain: { ...base.chain, confirmations: opts.confirmations ?? CONFIRMATIONS } };
     owner += 1;
-    return new Settler({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, chain: chainPort, network, log: t.gateway.logger, owner: `fees-${owner}`, leaseMs: 30_000, settings: { ...SETTINGS, batchSize: opts.batchSize ?? SETTINGS.batchSize, maxFeePerGas: CAP } });
+    return new Settler({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, chain: chainPort, network, log: t.gateway.logger, owner: `fees-${owner}`, leaseMs: 30_000, metrics: opts.metrics, settings: { ...SETTINGS, batchSize: opts.batchSize ?? SETTINGS.batchSize, maxFeePerGas: CAP } });
   };
   /** Orders paid in full and PAID (their settlements due). */
   const paidOrders = async (amounts: number[]): Promise<PlacedOrder[]> => {
@@ -159,7 +159,9 @@ describe.each(DATABASE_KINDS)('settlement fees and gas when things go wrong (%s)
     const [order] = await paidOrders([4]);
     const deposit = (await t.gateway.store.depositAddresses.get(order!.paymentOrderNo, '4', 'USDT'))!;
     const plan = forwarderPlan(planFromJson(deposit.plan));
-    const settler = settlerOn(relayer());
+    // What the settlement metrics are told: orders settled for good, and the gas the relayer paid.
+    const finals: { orders: number; gas: bigint }[] = [];
+    const settler = settlerOn(relayer(), { metrics: { ...noMetrics, settlementFinal: (_n, orders, gas) => void finals.push({ orders, gas }) } });
     await rpc(chain, 'evm_setAutomine', [false]);
     try {
       expect((await settler.settleOnce()).sent).toBe(1);
@@ -183,6 +185,10 @@ describe.each(DATABASE_KINDS)('settlement fees and gas when things go wrong (%s)
       expect(st.status).toBe('SETTLED');
       expect((await t.gateway.store.orders.get(order!.paymentOrderNo))!.state.status).toBe('COMPLETED');
       expect(st.txHash).not.toBe(ours.txHash);
+      // Counted once, as one order settled; the gas is that of the relayer's own transaction (which
+      // skipped it), not that of the copy it adopted.
+      expect(finals.reduce((n, f) => n + f.orders, 0)).toBe(1);
+      expect(finals.reduce((g, f) => g + f.gas, 0n)).toBe(receipt.gasUsed);
     } finally {
       await settler.release();
       await drain();

@@ -100,12 +100,16 @@ export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderR
   }
   if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
   const statusChanged = next.state.status !== order.state.status;
-  const settles = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT');
+  // An order that expired with less than its fee (dust: one base unit, say) is not paid out on
+  // its own: a distribution would cost the relayer more gas than the fee is there to cover, and
+  // pay the fee address nothing (settlement walkthrough). The money stays at the address, for
+  // `order settle` if the operator wants it moved.
+  const settles = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT') && !(next.state.status === 'CLOSED' && belowFee(next));
   const settleOn = settles ? await scheduleSettlement(tx, next, deps.clock.nowMs()) : null;
-  // Closed with nothing of its own to settle (expired empty, or closed by the merchant): a
-  // settlement scheduled while it was PAID, before a reorganisation took the payment back, is
-  // forgotten unless a transaction carries it already. Left due, it would pay out on its own
-  // money that arrives later, which after the close waits for `order settle` (PAID_LATE).
+  // Closed with nothing of its own to settle (expired empty or with dust, or closed by the
+  // merchant): a settlement scheduled while it was PAID, before a reorganisation took the
+  // payment back, is forgotten unless a transaction carries it already. Left due, it would pay
+  // out on its own money that arrives later, which after the close waits for `order settle`.
   if (!settles && next.state.status === 'CLOSED' && order.state.status !== 'CLOSED') await tx.settlements.dropDue(next.paymentOrderNo);
   const notifies = decision.effects.filter((e) => e.kind === 'NOTIFY');
   if (notifies.length > 0 && next.notifyUrl) {
@@ -144,6 +148,12 @@ export function committed(deps: TransitionDeps, applied: Applied): void {
   if (outcome.ok && outcome.changed && outcome.order.notifyUrl) deps.outbox?.notify();
   if (outcome.ok && applied.statusChanged) deps.metrics?.transition(outcome.order.state.status);
   if (outcome.ok && applied.settleOn) deps.settlementDue?.(applied.settleOn);
+}
+
+/** Whether what arrived for good in the order's pair is less than that pair's fee. */
+function belowFee(order: OrderRecord): boolean {
+  const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
+  return option !== undefined && order.state.received.final < option.fee;
 }
 
 /**

@@ -401,8 +401,11 @@ export interface SettlementRepo {
    * forgets every nonce recorded there: for dev chains that start afresh.
    */
   dropOpen(networks: readonly string[], nowMs: number): Promise<void>;
-  /** For operators: settlements not settled yet (DUE: waiting for a transaction; SENT: in one not final yet), per network. */
-  backlog(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number }[]>;
+  /**
+   * For operators: settlements not settled yet (DUE: waiting for a transaction; SENT: in one not
+   * final yet), per network; `deferred`: the DUE ones waiting after a failed attempt.
+   */
+  backlog(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number; deferred: number }[]>;
 }
 
 export interface FeeQuote {
@@ -532,7 +535,7 @@ export interface Metrics {
   settlementLease(network: string, held: boolean): void;
   /** Orders put into a settlement transaction. */
   settlementSent(network: string, orders: number): void;
-  /** A settlement transaction of `orders` orders became final. */
+  /** A settlement transaction became final: the orders it distributed, and the gas the relayer paid for it (0 for a distribution adopted from someone else's transaction). */
   settlementFinal(network: string, orders: number, gasUsed: bigint): void;
 }
 

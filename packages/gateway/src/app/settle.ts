@@ -365,6 +365,8 @@ export class Settler {
     const now = deps.clock.nowMs();
     const orders = await deps.store.settlements.listByTx(tx.id);
     let settled = 0;
+    /** Orders this transaction distributed (completed or not). */
+    let distributedOrders = 0;
     for (const st of orders) {
       const ref = deps.chain.orderRef(st.paymentOrderNo);
       const forwarder = st.address.toLowerCase();
@@ -387,6 +389,7 @@ export class Settler {
       const payouts = plan ? payoutsOf(st.paymentOrderNo, plan, distribution.balance) : [];
       if (!plan) deps.log.error({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash }, 'a settled order has no stored plan: its payouts are not recorded');
       const distributed = distribution.balance;
+      distributedOrders += 1;
       const outcome = await transition(deps, st.paymentOrderNo, async (s, order) => {
         await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
         await s.settlements.setPayouts(st.paymentOrderNo, payouts);
@@ -404,7 +407,9 @@ export class Settler {
       }
     }
     await deps.store.settlements.updateTx({ ...tx, status: 'FINAL', orderCount: orders.length, sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now });
-    this.metrics.settlementFinal(deps.network.id, orders.length, mined.gasUsed);
+    // Orders settled for good by it (not those it skipped, due again), and gas the relayer paid:
+    // none for a distribution adopted from someone else's transaction (no nonce of ours).
+    this.metrics.settlementFinal(deps.network.id, distributedOrders, tx.nonce === null ? 0n : mined.gasUsed);
     deps.log.info({ network: deps.network.id, txHash: mined.hash, orders: orders.length, settled, gasUsed: mined.gasUsed.toString() }, 'settlement final');
     return settled;
   }

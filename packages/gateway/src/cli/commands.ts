@@ -484,11 +484,30 @@ async function orderShow(argv: string[]): Promise<number> {
     // The operator sees every transfer (the API and notifications list at most MAX_LISTED_PAYMENTS).
     const tokens = deploymentDecimals(loadConfig('production').deployment);
     const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo), { allPayments: true, tokens });
-    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime };
+    // Where the settlement stands, also before a transaction carries it (the payouts above are
+    // listed only then): a settlement that keeps failing says why here.
+    const st = await deps.store.settlements.get(paymentOrderNo);
+    const settlementState = st
+      ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
+      : null;
+    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime, settlement_state: settlementState };
     out.result(view, () => [
       ...Object.entries(view)
-        .filter(([k, v]) => k !== 'settlements' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
+        .filter(([k, v]) => k !== 'settlements' && k !== 'settlement_state' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
         .map(([k, v]) => `${k.padEnd(30)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
+      ...(settlementState
+        ? [
+            `${'settlement_state'.padEnd(30)} ${[
+              settlementState.status,
+              settlementState.tx_hash ? `transaction ${settlementState.tx_hash}` : null,
+              settlementState.attempts > 0 ? `${settlementState.attempts} failed attempt${settlementState.attempts === 1 ? '' : 's'}` : null,
+              settlementState.next_attempt_time !== null ? `next try ${new Date(settlementState.next_attempt_time * 1000).toISOString()}` : null,
+              settlementState.last_error ? `last error: ${settlementState.last_error}` : null,
+            ]
+              .filter((x) => x !== null)
+              .join(', ')}`,
+          ]
+        : []),
       // One line per receiver paid: role, address, amount, status, transaction.
       ...(data.settlements as { role: string; receiver_addr: string; amount: string; currency: string; status: string; tx_hash: string | null }[]).map(
         (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
@@ -537,9 +556,15 @@ async function orderSettle(argv: string[]): Promise<number> {
     const r = await settleClosedOrder(deps, paymentOrderNo);
     if (!r.ok) return failed(r.message);
     const st = r.settlement;
-    const view = { payment_order_no: paymentOrderNo, network: st.network, currency: st.currency, address: st.address, status: st.status, tx_hash: st.txHash, scheduled: r.scheduled };
+    const view = { payment_order_no: paymentOrderNo, network: st.network, currency: st.currency, address: st.address, status: st.status, tx_hash: st.txHash, scheduled: r.scheduled, retried: r.retried === true };
     // A running server sends it within settlement.poll_ms.
-    out.result(view, () => [r.scheduled ? `payment order ${paymentOrderNo}: settlement of ${st.address} scheduled; the running gateway sends it` : `payment order ${paymentOrderNo} already has a settlement (${st.status}${st.txHash ? ` ${st.txHash}` : ''})`]);
+    out.result(view, () => [
+      r.scheduled
+        ? `payment order ${paymentOrderNo}: settlement of ${st.address} scheduled; the running gateway sends it`
+        : r.retried
+          ? `payment order ${paymentOrderNo}: its settlement, deferred after ${st.attempts} failed attempt${st.attempts === 1 ? '' : 's'} (last: ${st.lastError ?? 'unknown'}), is due again now; the running gateway tries it`
+          : `payment order ${paymentOrderNo} already has a settlement (${st.status}${st.txHash ? ` ${st.txHash}` : ''})`,
+    ]);
     return 0;
   });
 }

@@ -236,11 +236,16 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
     async backlog() {
       const rows = await q
         .selectFrom('settlements')
-        .select((eb) => ['network', 'status', eb.fn.countAll<number | string>().as('n')])
+        .select((eb) => [
+          'network',
+          'status',
+          eb.fn.countAll<number | string>().as('n'),
+          eb.fn.sum<number | string | null>(eb.case().when('attempts', '>', 0).then(1).else(0).end()).as('deferred'),
+        ])
         .where('status', 'in', ['DUE', 'SENT'])
         .groupBy(['network', 'status'])
         .execute();
-      return rows.map((r) => ({ network: r.network, status: r.status as 'DUE' | 'SENT', count: Number(r.n) }));
+      return rows.map((r) => ({ network: r.network, status: r.status as 'DUE' | 'SENT', count: Number(r.n), deferred: r.status === 'DUE' ? Number(r.deferred ?? 0) : 0 }));
     },
     async dropOpen(networks, nowMs) {
       if (networks.length === 0) return;

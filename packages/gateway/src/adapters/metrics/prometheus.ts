@@ -22,7 +22,7 @@ export interface PrometheusOptions {
 export interface BacklogSource {
   nowMs(): number;
   notifications(nowMs: number): Promise<{ pending: number; due: number; oldestDueAt: number | null; failed: number }>;
-  settlements(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number }[]>;
+  settlements(): Promise<{ network: string; status: 'DUE' | 'SENT'; count: number; deferred?: number }[]>;
   /** Until when (ms) the scan of each network this gateway scans has covered the chain (null: not yet). */
   chainCaughtUp?(): Promise<Map<string, number | null>>;
 }
@@ -116,7 +116,7 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.relayerLow = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_low`, help: '1 when the relayer cannot pay for ten settlements at the current gas price', labelNames: ['network'], registers });
     this.settlementsSent = new Counter({ name: `${METRICS_PREFIX}settlements_sent_total`, help: 'Orders put into a settlement transaction', labelNames: ['network'], registers });
     this.settlementsFinal = new Counter({ name: `${METRICS_PREFIX}settlements_final_total`, help: 'Orders whose settlement became final', labelNames: ['network'], registers });
-    this.settlementGas = new Counter({ name: `${METRICS_PREFIX}settlement_gas_used_total`, help: 'Gas used by final settlement transactions', labelNames: ['network'], registers });
+    this.settlementGas = new Counter({ name: `${METRICS_PREFIX}settlement_gas_used_total`, help: 'Gas the relayer paid for its final settlement transactions (none for a distribution adopted from another sender)', labelNames: ['network'], registers });
     for (const edition of EDITIONS) this.ordersCreated.inc({ edition }, 0);
     for (const status of PAY_STATUSES) this.transitions.inc({ status }, 0);
     for (const network of options.networks ?? []) for (const status of PAYMENT_STATUSES) this.paymentsObserved.inc({ network, status }, 0);
@@ -190,6 +190,12 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     const oldestDue = new Gauge({ name: `${METRICS_PREFIX}notifications_oldest_due_seconds`, help: 'How long the oldest due notification has been waiting for a sender (0 when none)', registers });
     const notificationsFailed = new Gauge({ name: `${METRICS_PREFIX}notifications_failed`, help: 'Notifications whose attempts are all used (FAILED); `sparkpay notify resend` sends one again', registers });
     const settlementsWaiting = new Gauge({ name: `${METRICS_PREFIX}settlements_waiting`, help: 'Paid orders not settled yet, by network and status (DUE: waiting for a transaction; SENT: in one not final yet)', labelNames: ['network', 'status'], registers });
+    const settlementsDeferred = new Gauge({
+      name: `${METRICS_PREFIX}settlements_deferred`,
+      help: "Paid orders whose settlement failed and waits to be tried again (backing off up to an hour): the log's 'settlement deferred' lines and `sparkpay order show` say why",
+      labelNames: ['network'],
+      registers,
+    });
     const caughtUpAge = new Gauge({
       name: `${METRICS_PREFIX}chain_caught_up_age_seconds`,
       help: 'How long ago the chain the last complete scan pass covered was current (+Inf: none since start); overdue orders with an address on the network wait for it to pass their deadline',
@@ -216,6 +222,9 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
         settlementsWaiting.reset();
         for (const network of networks) for (const status of ['DUE', 'SENT']) settlementsWaiting.set({ network, status }, 0);
         for (const r of settlements) settlementsWaiting.set({ network: r.network, status: r.status }, r.count);
+        settlementsDeferred.reset();
+        for (const network of networks) settlementsDeferred.set({ network }, 0);
+        for (const r of settlements) if (r.status === 'DUE') settlementsDeferred.set({ network: r.network }, r.deferred ?? 0);
       } catch {
         // The database did not answer: the page is still served, saying so; the backlog gauges
         // keep their last values. The caught-up moments are the last read's, or later ones this
