@@ -84,7 +84,7 @@ describe.each(DATABASE_KINDS)('budget of refusals per client address on %s', (ki
     overBudget(await unknownApp());
   });
 
-  it('counts every kind of refusal before authentication: no such endpoint, missing headers, a replayed nonce', async () => {
+  it('counts every kind of refusal before authentication: no such endpoint, a missing header, a timestamp outside the window', async () => {
     fresh();
     const kinds = [
       () => api(t.baseUrl, { path: '/v4/pay/nowhere', merchant: t.merchant, clock: t.clock }),

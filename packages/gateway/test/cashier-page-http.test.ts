@@ -223,12 +223,12 @@ describe('cashier page over HTTP', () => {
     expect(expired.toLowerCase()).not.toContain(address.toLowerCase().slice(2));
     expect(expired).not.toContain('<svg');
     expect(expired).not.toContain('name="option"');
-    expect(expired).not.toContain('passed on to the merchant');
+    expect(expired).not.toContain('held for the merchant');
     // The underpaid one expires too: what was sent is not lost, and the page says so.
     await t.gateway.expireOrders();
     const short = await (await page(o.path)).text();
     expect(short).toContain('This order expired before it was paid.');
-    expect(short).toContain('The 4 USDT you sent was passed on to the merchant; contact them about it.');
+    expect(short).toContain('The 4 USDT you sent is held for the merchant; contact them about it.');
     // Said once, not again as "received so far".
     expect(short).not.toContain('Received so far');
   });

@@ -81,7 +81,7 @@ export interface ModelOrder {
    * within it of the amount due is that amount (lifecycle `slack`).
    */
   slack: bigint;
-  /** The fee of each pair's option, base units: an order that expires with less than its pair's fee is not settled on its own. */
+  /** The fee of each pair's option, base units: an order that expires with so little that the fee's pro-rata share of it is nothing is not settled on its own. */
   fees: Record<Pair, bigint>;
   expireTime: number;
   /** The order's pair now (the cashier's last choice, or the pair the money showed). */
@@ -371,8 +371,8 @@ export function deadlineCheck(o: ModelOrder, now: number, caughtUpMs: number | n
 
 function expire(o: ModelOrder, now: number, underpaid: boolean): void {
   const types = ['ORDER_CLOSED'];
-  // What arrived is settled pro rata: a settlement is scheduled, unless it is less than the pair's fee.
-  if (underpaid && o.final >= o.fees[o.pair]) o.settling = true;
+  // What arrived is settled pro rata: a settlement is scheduled, unless the fee's share of it is nothing (dust).
+  if (underpaid && o.fees[o.pair] * o.final >= o.due) o.settling = true;
   // Money at the other pair's address: PAID_LATE, over UNDERPAID.
   const flag = moneyElsewhere(o) ? 'PAID_LATE' : underpaid ? 'UNDERPAID' : null;
   if (flag !== null && o.exception !== flag) types.push('ORDER_EXCEPTION');

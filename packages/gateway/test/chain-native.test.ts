@@ -3,6 +3,8 @@
 // deposit address, confirmed at depth, reverted when a reorganisation takes the money away, and
 // counted once however often the chain is scanned.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { confirmed, evmClients } from '../src/adapters/chain/evm/clients.js';
+import { devAccount } from '../src/adapters/devnet/test-tokens.js';
 import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
 import { NATIVE_COIN } from '../src/adapters/chain/evm/forwarder-plan.js';
 import { DATABASE_KINDS } from './databases.js';
@@ -120,6 +122,49 @@ describe.each(DATABASE_KINDS)('native-coin payments on anvil (%s)', (kind) => {
     await mine(chain, CONFIRMATIONS);
     await t.gateway.scanChain('4');
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', real_pay_amount: '2.5' });
+  });
+
+  it('never names a receipt by a transaction counted already: after a pass on an endpoint that lags (a failover), money without a transaction, of the same amount, keeps its key', async () => {
+    const order = await placeOrder(t, { amount: '9', currency: 'POL' });
+    await t.gateway.scanChain('4');
+    const paid = await payNative(order.address, 1n * POL);
+    await t.gateway.scanChain('4');
+    await mine(chain, 1);
+    proxy.lag(3);
+    try {
+      await t.gateway.scanChain('4');
+    } finally {
+      proxy.lag(0);
+    }
+    const balance = await chain.balanceOf(NATIVE_COIN, order.address);
+    await rpc(chain, 'anvil_setBalance', [order.address, `0x${(balance + POL).toString(16)}`]);
+    await mine(chain, 1);
+    const head = Number(await chain.payer.public.getBlockNumber({ cacheTime: 0 }));
+    await t.gateway.scanChain('4');
+    const payments = (await queryOrder(t, order.requestNo)).payments as { amount: string; tx_hash: string }[];
+    expect(payments.map((p) => [p.amount, p.tx_hash])).toEqual([
+      ['1', paid.transactionHash.toLowerCase()],
+      ['1', `balance:${order.address.toLowerCase()}:${head}`],
+    ]);
+  });
+
+  it('withdraws the name of a receipt whose transaction a reorganisation replaced by another of the same value: final under its key, never the dropped transaction', async () => {
+    const order = await placeOrder(t, { amount: '9', currency: 'POL' });
+    await t.gateway.scanChain('4');
+    const snapshot = await rpc(chain, 'evm_snapshot');
+    const dropped = await payNative(order.address, 1n * POL);
+    await t.gateway.scanChain('4');
+    const shown = async () => (await queryOrder(t, order.requestNo)).payments as { tx_hash: string; status: string }[];
+    expect(await shown()).toMatchObject([{ tx_hash: dropped.transactionHash.toLowerCase(), status: 'SEEN' }]);
+    // The block is replaced by one where another transaction pays the same (a wallet's "speed up" from elsewhere).
+    await rpc(chain, 'evm_revert', [snapshot]);
+    const other = evmClients(chain.node.rpcUrl, chain.node.chainId, devAccount(5));
+    const replacement = await confirmed(other, await other.wallet.sendTransaction({ to: order.address as `0x${string}`, value: POL }));
+    expect(replacement.blockNumber).toBe(dropped.blockNumber);
+    await t.gateway.scanChain('4');
+    await mine(chain, CONFIRMATIONS);
+    await t.gateway.scanChain('4');
+    expect(await shown()).toEqual([expect.objectContaining({ tx_hash: `balance:${order.address.toLowerCase()}:${dropped.blockNumber}`, status: 'FINAL' })]);
   });
 
   it('reverts an unconfirmed native receipt whose block left the chain, and counts the payment once when it is sent again', async () => {

@@ -183,6 +183,7 @@ describe('GET /metrics', () => {
       tokenTransfers: async (_tokens: readonly string[], _recipients: readonly string[] | null, _from: number, to: number) => ({ transfers: [], through: { number: to, hash: hashOf(to) } }),
       balances: async (addresses: readonly string[]) => addresses.map(() => 0n),
       valueTransfers: async () => [],
+      transactionBlock: async () => null,
     };
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;
     expect(network.chain.confirmations).toBe(12);

@@ -126,11 +126,11 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
     expect((await t.gateway.store.settlements.listDue('4', t.clock.nowMs(), 100)).map((s) => s.paymentOrderNo)).toContain(no);
   });
 
-  it('an order that expires with less than its fee is not paid out on its own (the relayer would pay more gas than the fee covers): the money waits for order settle', async () => {
+  it('an order that expires with dust (the fee address\'s pro-rata share of it is nothing) is not paid out on its own: the money waits for order settle', async () => {
     const { no, address } = await paidOnPolygon(t, 1n);
     const order = (await t.gateway.store.orders.get(no))!;
-    const fee = order.options.find((o) => o.network === '4' && o.currency === 'USDT')!.fee;
-    expect(fee).toBeGreaterThan(1n);
+    const option = order.options.find((o) => o.network === '4' && o.currency === 'USDT')!;
+    expect(option.fee * 1n).toBeLessThan(option.amountBase);
     t.clock.advance(order.state.expireTime - t.clock.seconds() + 1);
     await caughtUpNow();
     expect(await t.gateway.expireOrders()).toBeGreaterThanOrEqual(1);
@@ -139,7 +139,18 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
     expect(await settleClosedOrder({ store: t.gateway.store, clock: t.clock }, no)).toMatchObject({ ok: true, scheduled: true, settlement: { status: 'DUE', address } });
   });
 
-  it('an order paid, reorganised down to less than its fee and expired forgets the settlement scheduled while it was paid', async () => {
+  it('an order that expires with little, but more than dust, is paid out pro rata (the fee address gets its share)', async () => {
+    const order0 = await paidOnPolygon(t, 200n);
+    const order = (await t.gateway.store.orders.get(order0.no))!;
+    const option = order.options.find((o) => o.network === '4' && o.currency === 'USDT')!;
+    expect(option.fee * 200n).toBeGreaterThanOrEqual(option.amountBase);
+    t.clock.advance(order.state.expireTime - t.clock.seconds() + 1);
+    await caughtUpNow();
+    expect(await t.gateway.expireOrders()).toBeGreaterThanOrEqual(1);
+    expect(await t.gateway.store.settlements.get(order0.no)).toMatchObject({ status: 'DUE', address: order0.address });
+  });
+
+  it('an order paid, reorganised down to dust and expired forgets the settlement scheduled while it was paid', async () => {
     const { no, address, paid } = await paidOnPolygon(t);
     await observeTransfer(t, { ...paid, status: 'REVERTED', confirmations: 0 });
     await observeTransfer(t, { paymentOrderNo: no, amount: 5n, address });

@@ -14,7 +14,7 @@ import {
   type PlatformKeyRecord,
   type Store,
 } from '../src/app/ports.js';
-import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord, SettlementTxRecord } from '../src/app/records.js';
+import { UNNAMED, type NotificationAttemptRecord, type NotificationRecord, type OrderRecord, type PaymentRecord, type SettlementTxRecord } from '../src/app/records.js';
 import type { NetworkId } from '../src/domain/catalogue.js';
 import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type DatabaseKind, type TestDatabase } from './databases.js';
 
@@ -825,6 +825,15 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       // A name found later is taken.
       await store.payments.upsert({ ...unnamed, chainTxHash: `0x${'12'.repeat(32)}` });
       expect((await store.payments.listByOrder(o.paymentOrderNo)).find((p) => p.txHash === unnamed.txHash)?.chainTxHash).toBe(`0x${'12'.repeat(32)}`);
+      // Withdrawn (UNNAMED, its transaction not final on the canonical chain): no name, one at a time or in bulk.
+      await store.payments.upsert({ ...unnamed, chainTxHash: UNNAMED });
+      await store.payments.upsertMany([{ ...named, chainTxHash: UNNAMED }]);
+      const after = await store.payments.listByOrder(o.paymentOrderNo);
+      expect(after.map((p) => p.chainTxHash)).toEqual([null, null]);
+      // A row first written withdrawn reads as unnamed too.
+      const fresh = paymentRecord(o.paymentOrderNo, { network: '4', currency: 'POL', txHash: `balance:${WALLET.toLowerCase()}:40000002`, chainTxHash: UNNAMED });
+      await store.payments.upsertMany([fresh]);
+      expect((await store.payments.listByOrder(o.paymentOrderNo)).find((p) => p.txHash === fresh.txHash)?.chainTxHash).toBeNull();
     });
   });
 
@@ -928,7 +937,15 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await s.notifications.backlog(T0)).toEqual({ pending: 3, due: 2, oldestDueAt: T0 - 5_000, failed: 1 });
       expect(await s.settlements.backlog()).toEqual([]);
       await s.settlements.insertDue({ paymentOrderNo: order.paymentOrderNo, network: '4', currency: 'USDT', address: '0x00000000000000000000000000000000000000f1' }, T0);
-      expect(await s.settlements.backlog()).toEqual([{ network: '4', status: 'DUE', count: 1 }]);
+      expect(await s.settlements.backlog()).toEqual([{ network: '4', status: 'DUE', count: 1, deferred: 0 }]);
+      // Deferred after a failed attempt: counted as such too.
+      const st = (await s.settlements.get(order.paymentOrderNo))!;
+      await s.settlements.update({ ...st, attempts: 2, lastError: 'no', nextAttemptAt: T0 + 60_000 });
+      expect(await s.settlements.backlog()).toEqual([{ network: '4', status: 'DUE', count: 1, deferred: 1 }]);
+      // …and due again at once when asked (only then: not while due already, nor before any failure).
+      expect(await s.settlements.dueNow(order.paymentOrderNo, T0)).toBe(true);
+      expect(await s.settlements.get(order.paymentOrderNo)).toMatchObject({ attempts: 2, lastError: 'no', nextAttemptAt: T0 });
+      expect(await s.settlements.dueNow(order.paymentOrderNo, T0)).toBe(false);
     });
 
     it('leases a notification to one claimant: the lease pushes it out of the due list until it runs out', async () => {

@@ -100,11 +100,11 @@ export async function applyFact(deps: TransitionDeps, tx: StoreTx, order: OrderR
   }
   if (!(await tx.orders.saveState(next, order.version))) return 'RETRY';
   const statusChanged = next.state.status !== order.state.status;
-  // An order that expired with less than its fee (dust: one base unit, say) is not paid out on
-  // its own: a distribution would cost the relayer more gas than the fee is there to cover, and
-  // pay the fee address nothing (settlement walkthrough). The money stays at the address, for
-  // `order settle` if the operator wants it moved.
-  const settles = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT') && !(next.state.status === 'CLOSED' && belowFee(next));
+  // An order that expired with dust (so little that the fee address's pro-rata share of it is
+  // nothing: one base unit, say) is not paid out on its own: the relayer would pay a whole
+  // distribution's gas and the fee, which is there to cover it, nothing (settlement walkthrough).
+  // The money stays at the address, for `order settle` if the operator wants it moved.
+  const settles = decision.effects.some((e) => e.kind === 'SCHEDULE_SETTLEMENT') && !(next.state.status === 'CLOSED' && feeShareNothing(next));
   const settleOn = settles ? await scheduleSettlement(tx, next, deps.clock.nowMs()) : null;
   // Closed with nothing of its own to settle (expired empty or with dust, or closed by the
   // merchant): a settlement scheduled while it was PAID, before a reorganisation took the
@@ -150,10 +150,13 @@ export function committed(deps: TransitionDeps, applied: Applied): void {
   if (outcome.ok && applied.settleOn) deps.settlementDue?.(applied.settleOn);
 }
 
-/** Whether what arrived for good in the order's pair is less than that pair's fee. */
-function belowFee(order: OrderRecord): boolean {
+/**
+ * Whether the fee address's pro-rata share of what arrived for good in the order's pair rounds
+ * down to nothing (fee × received / amount due < 1 base unit, the contract's rule for a shortfall).
+ */
+function feeShareNothing(order: OrderRecord): boolean {
   const option = order.options.find((o) => o.network === order.selectedNetwork && o.currency === order.selectedCurrency);
-  return option !== undefined && order.state.received.final < option.fee;
+  return option !== undefined && option.fee * order.state.received.final < option.amountBase;
 }
 
 /**

@@ -329,6 +329,12 @@ export interface ChainReader {
    * contract (an internal transfer) has no transaction of its own and is not listed.
    */
   valueTransfers(after: Block, to: Block): Promise<ValueTransfer[]>;
+  /**
+   * Where the transaction `hash` was mined, as the endpoint's receipt says (its block and whether
+   * it succeeded); null when the endpoint has no receipt of it (never mined, or not on the chain
+   * the endpoint follows).
+   */
+  transactionBlock(hash: string): Promise<{ block: Block; success: boolean } | null>;
 }
 
 /** A transaction that sends native coin to `to` (ChainReader.valueTransfers). */
@@ -336,6 +342,8 @@ export interface ValueTransfer {
   hash: string;
   to: string;
   value: bigint;
+  /** The block that mined it. */
+  block: number;
 }
 
 /** Computes the deposit address a settlement plan commits to (CREATE2 of the network's factory). */
@@ -368,6 +376,12 @@ export interface SettlementRepo {
    * scheduled when it was PAID, before a reorganisation took the payment away.
    */
   dropDue(paymentOrderNo: string): Promise<boolean>;
+  /**
+   * A settlement waiting after a failed attempt (DUE, attempts > 0, next attempt later than
+   * `nowMs`) becomes due at `nowMs`; true when it did. Only that column moves: a failed attempt
+   * recorded meanwhile by another instance keeps its count and error.
+   */
+  dueNow(paymentOrderNo: string, nowMs: number): Promise<boolean>;
   get(paymentOrderNo: string): Promise<SettlementRecord | null>;
   /** DUE settlements of `network` whose next attempt is due, oldest first. */
   listDue(network: string, nowMs: number, limit: number): Promise<SettlementRecord[]>;

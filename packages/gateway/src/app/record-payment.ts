@@ -6,7 +6,7 @@ import type { OrderFact } from '../domain/lifecycle.js';
 import { applyFact, committed, transition, type Applied, type TransitionDeps, type TransitionOutcome } from './order-transitions.js';
 import { optionSlack, orderSlack } from './order-view.js';
 import type { StoreTx } from './ports.js';
-import type { OrderRecord, PaymentRecord } from './records.js';
+import { UNNAMED, type OrderRecord, type PaymentRecord } from './records.js';
 
 /**
  * A transfer to one of the order's deposit addresses as the chain shows it now. status SEEN:
@@ -241,8 +241,8 @@ function record(id: TransferFact, at: TransferFact, createdAt: number, updatedAt
     amount: id.amount,
     confirmations: at.confirmations,
     status: at.status,
-    // A native receipt's transaction, once named, stays named.
-    chainTxHash: id.chainTxHash ?? at.chainTxHash ?? null,
+    // A native receipt's transaction, once named, stays named, unless the name is withdrawn.
+    chainTxHash: at.chainTxHash === UNNAMED ? UNNAMED : (id.chainTxHash ?? at.chainTxHash ?? null),
     createdAt,
     updatedAt,
   };

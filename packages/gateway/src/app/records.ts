@@ -85,15 +85,22 @@ export interface PaymentRecord {
   /**
    * A native-coin receipt's transaction, when one transaction is known to have sent it (its
    * `txHash` is the synthetic `balance:` key); null or absent otherwise, and for token transfers
-   * (whose `txHash` is the transaction). What the API shows as `tx_hash`: `shownTxHash`.
+   * (whose `txHash` is the transaction). What the API shows as `tx_hash`: `shownTxHash`. In a
+   * fact, UNNAMED withdraws a name stored earlier.
    */
   chainTxHash?: string | null;
   createdAt: number;
   updatedAt: number;
 }
 
+/**
+ * In a payment fact, `chainTxHash` UNNAMED withdraws a name given earlier (its transaction is not
+ * final on the canonical chain); null or absent keeps what is stored.
+ */
+export const UNNAMED = '';
+
 /** The transaction hash a payment is shown with: its transaction when known, else its key. */
-export const shownTxHash = (p: Pick<PaymentRecord, 'txHash' | 'chainTxHash'>): string => p.chainTxHash ?? p.txHash;
+export const shownTxHash = (p: Pick<PaymentRecord, 'txHash' | 'chainTxHash'>): string => p.chainTxHash || p.txHash;
 
 export type NotificationStatus = 'PENDING' | 'DELIVERED' | 'FAILED';
 

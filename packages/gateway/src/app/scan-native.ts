@@ -48,7 +48,7 @@
 // has no transaction and is found by those full reads. Until one has covered a moment, the scan
 // is not caught up to it for the expiry worker: an order is never closed as unpaid while money
 // sent on time may be unread.
-import type { DepositAddressRecord, PaymentRecord } from './records.js';
+import { UNNAMED, type DepositAddressRecord, type PaymentRecord } from './records.js';
 import type { TransferFact } from './record-payment.js';
 import type { Block, ValueTransfer } from './ports.js';
 import type { ScanDeps } from './scan-chain.js';
@@ -108,7 +108,9 @@ export async function scanNative(
   const coversUntil = sparse === null || memory.full === null ? when.coversUntil : Math.min(when.coversUntil, memory.full.coversUntil);
   const commit = () => {
     if (!result.complete) return;
-    memory.through = { number: latest.number, hash: latest.hash.toLowerCase() };
+    // Never back: a pass at a lower head (an endpoint failed over to that lags) would put blocks
+    // whose receipts are counted already back into the next pass's window.
+    if (memory.through === null || latest.number >= memory.through.number) memory.through = { number: latest.number, hash: latest.hash.toLowerCase() };
     if (sparse === null) memory.full = { atMs: when.nowMs, coversUntil: when.coversUntil, watched: new Set(watched.map((d) => d.address)).size };
   };
   return { ...result, coversUntil, commit };
@@ -233,8 +235,12 @@ export async function scanNativeReceipts(
         const amount = balance - credited;
         // The transaction that sent it: when exactly one transaction since the last complete
         // pass sent value to the address, and exactly this much (not one of several summed
-        // into this receipt, nor a contract's internal transfer, which has no transaction).
-        const to = (await sentSince())?.filter((t) => t.to === address) ?? [];
+        // into this receipt, nor a contract's internal transfer, which has no transaction), in a
+        // block after every receipt counted at the address (first seen at or after its
+        // transaction's block): a transaction counted already, by another instance or before a
+        // failover to a lagging endpoint, never names a new receipt.
+        const counted = rows.reduce((n, p) => Math.max(n, p.blockNumber), -1);
+        const to = (await sentSince())?.filter((t) => t.to === address && t.block > counted) ?? [];
         const fact: TransferFact = {
           paymentOrderNo: deposit.paymentOrderNo,
           network: network.id,
@@ -274,10 +280,29 @@ export async function scanNativeReceipts(
       const covered = p.blockNumber <= finalBlock && (finalBalanceOf.get(address) ?? -1n) >= before;
       const status = covered ? 'FINAL' : 'SEEN';
       if (status === p.status && confirmations === p.confirmations) continue;
-      record({ ...withoutTimes(p), confirmations, status });
+      // Final: the transaction it is named by must be final on the canonical chain too. A
+      // reorganisation may have put another transaction (a wallet's "speed up", same value) in
+      // its place, which the balance cannot tell: the name is then withdrawn (the key shows).
+      const name = status === 'FINAL' && p.chainTxHash ? await stillNames(deps, p.chainTxHash, finalBlock) : undefined;
+      record({ ...withoutTimes(p), confirmations, status, ...(name === false ? { chainTxHash: UNNAMED } : {}) });
     }
   }
   return { transfers, reverted, complete };
+}
+
+/**
+ * Whether `txHash` succeeded in a block at or before `finalBlock` that is canonical; undefined
+ * when the chain could not answer (the name is kept: it was right when given).
+ */
+async function stillNames(deps: ScanDeps, txHash: string, finalBlock: number): Promise<boolean | undefined> {
+  try {
+    const at = await deps.reader.transactionBlock(txHash);
+    if (at === null || !at.success || at.block.number > finalBlock) return false;
+    return (await deps.reader.blockHash(at.block.number)) === at.block.hash;
+  } catch (err) {
+    deps.log.info({ network: deps.network.id, txHash, err: (err as Error).message }, 'could not check the transaction a native-coin receipt is named by; the name stays');
+    return undefined;
+  }
 }
 
 /** `read()`, or null (logged) when the chain could not answer it: the native receipts wait for the next pass. */

@@ -38,10 +38,8 @@ export async function settleClosedOrder(deps: { store: Store; clock: Clock }, pa
         }
         // Waiting after a failed attempt (backing off up to an hour): due again now, so an operator
         // who fixed the cause (funded the relayer, say) need not wait for the next try.
-        const now = deps.clock.nowMs();
-        if (existing.status === 'DUE' && existing.attempts > 0 && existing.nextAttemptAt > now) {
-          const due = { ...existing, nextAttemptAt: now, updatedAt: now };
-          if (await tx.settlements.update(due, 'DUE')) return { ok: true, settlement: due, scheduled: false, retried: true };
+        if (await tx.settlements.dueNow(paymentOrderNo, deps.clock.nowMs())) {
+          return { ok: true, settlement: (await tx.settlements.get(paymentOrderNo)) ?? existing, scheduled: false, retried: true };
         }
         return { ok: true, settlement: existing, scheduled: false };
       }

@@ -178,7 +178,8 @@ export function rowToPayment(r: Selectable<PaymentsTable>): PaymentRecord {
     amount: BigInt(r.amount),
     confirmations: Number(r.confirmations),
     status: r.status as PaymentRecord['status'],
-    chainTxHash: r.chain_tx_hash ?? null,
+    // '' is a withdrawn name written as such by an insert: no name.
+    chainTxHash: r.chain_tx_hash || null,
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
   };

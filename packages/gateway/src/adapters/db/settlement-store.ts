@@ -114,6 +114,17 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
       const r = await q.deleteFrom('settlements').where('payment_order_no', '=', paymentOrderNo).where('status', '=', 'DUE').executeTakeFirst();
       return r.numDeletedRows > 0n;
     },
+    async dueNow(paymentOrderNo, nowMs) {
+      const r = await q
+        .updateTable('settlements')
+        .set({ next_attempt_at: nowMs, updated_at: nowMs })
+        .where('payment_order_no', '=', paymentOrderNo)
+        .where('status', '=', 'DUE')
+        .where('attempts', '>', 0)
+        .where('next_attempt_at', '>', nowMs)
+        .executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
     async listDue(network, nowMs, limit) {
       const { rows } = await cache.run(q, 'settlements.listDue', [network, 'DUE', nowMs, limit], () =>
         q

@@ -1,5 +1,5 @@
 // The Kysely implementation of the store ports, identical on SQLite and PostgreSQL.
-import type { ExpressionBuilder, Kysely, Transaction } from 'kysely';
+import { sql, type ExpressionBuilder, type Kysely, type OnConflictDatabase, type OnConflictTables, type Transaction } from 'kysely';
 import type { NetworkId } from '../../domain/catalogue.js';
 import {
   DuplicateRequestError,
@@ -374,6 +374,18 @@ function scanBehind(eb: ExpressionBuilder<Database, 'orders'>, networks: readonl
     .where((eb) => eb.or([eb('c.caught_up_at', 'is', null), eb('c.caught_up_at', '<', eb(eb.ref('orders.expire_time'), '*', 1000))]));
 }
 
+/**
+ * A payment's chain_tx_hash on conflict: once known, a receipt's transaction stays (a fact built
+ * without it changes nothing); '' (UNNAMED) withdraws it.
+ */
+const keptName = (eb: ExpressionBuilder<OnConflictDatabase<Database, 'payments'>, OnConflictTables<'payments'>>) =>
+  eb
+    .case()
+    .when(eb.ref('excluded.chain_tx_hash'), '=', '')
+    .then(sql<string | null>`null`)
+    .else(eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')))
+    .end();
+
 function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
   return {
     async upsert(p) {
@@ -388,7 +400,7 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
             confirmations: row.confirmations,
             status: row.status,
             updated_at: row.updated_at,
-            chain_tx_hash: (eb) => eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')),
+            chain_tx_hash: keptName,
           }),
         )
         .execute();
@@ -411,8 +423,7 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
                 confirmations: eb.ref('excluded.confirmations'),
                 status: eb.ref('excluded.status'),
                 updated_at: eb.ref('excluded.updated_at'),
-                // Once known, a receipt's transaction stays (a fact built without it changes nothing).
-                chain_tx_hash: eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')),
+                chain_tx_hash: keptName(eb),
               })),
             ),
         );

@@ -101,8 +101,11 @@ describe('devnet', () => {
     const root = mkdtempSync(join(tmpdir(), 'sparkpay-claim-'));
     const data = join(root, 'data');
     const pidFile = join(data, 'dev.pid');
-    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    // A process whose command line names the CLI, as `node …/main.js dev` does (however node is called).
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', 'sparkpay', 'dev'], { stdio: 'ignore' });
     const deadPid = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+    // A live process that is no sparkpay (the pid of a dead holder reused): its claim is stale.
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
     try {
       // A new directory is made the owner's only.
       const release = claimDevDataDir(data);
@@ -114,6 +117,9 @@ describe('devnet', () => {
       writeFileSync(pidFile, `${holder.pid}\n`);
       expect(() => claimDevDataDir(data)).toThrow(new RegExp(`another "sparkpay dev" \\(pid ${holder.pid}\\) is running on the data directory`));
       expect(Number(readFileSync(pidFile, 'utf8'))).toBe(holder.pid);
+      // A live process that is not a sparkpay dev: taken over.
+      writeFileSync(pidFile, `${stranger.pid}\n`);
+      claimDevDataDir(data)();
       // Its process gone (killed outright): taken over.
       writeFileSync(pidFile, `${deadPid}\n`);
       const mine = claimDevDataDir(data);
@@ -124,6 +130,7 @@ describe('devnet', () => {
       expect(existsSync(pidFile)).toBe(true);
     } finally {
       holder.kill('SIGKILL');
+      stranger.kill('SIGKILL');
       rmSync(root, { recursive: true, force: true });
     }
   });

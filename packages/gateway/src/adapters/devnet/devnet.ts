@@ -263,6 +263,21 @@ export async function reapOrphanedAnvils(path: string): Promise<number[]> {
   return orphans;
 }
 
+/**
+ * Whether the live process `pid` may be a `sparkpay dev`: its command line names the CLI (however
+ * its Node binary is called), or cannot be read (no /proc: macOS), when a live process is taken
+ * for the holder rather than risking two devs on one directory.
+ */
+function mayBeSparkpay(pid: number): boolean {
+  let cmdline: string;
+  try {
+    cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return true;
+  }
+  return /sparkpay|main\.js/.test(cmdline);
+}
+
 function commandOf(pid: number): string | null {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -317,11 +332,11 @@ export function claimDevDataDir(dir: string): () => void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     const other = holder();
-    if (other !== null && other !== process.pid && processAlive(other) && commandOf(other) === 'node') {
+    if (other !== null && other !== process.pid && processAlive(other) && mayBeSparkpay(other)) {
       throw new Error(`another "sparkpay dev" (pid ${other}) is running on the data directory ${dir}: stop it first, or give this one a data directory of its own (SPARKPAY_DATA_DIR); if pid ${other} is not a sparkpay dev, remove ${path}`);
     }
-    // Its process is gone: a stale claim.
-    rmSync(path, { force: true });
+    // Its process is gone: a stale claim, removed unless another start has replaced it meanwhile.
+    if (holder() === other) rmSync(path, { force: true });
   }
   throw new Error(`could not claim the data directory ${dir} (${path} keeps coming back)`);
 }

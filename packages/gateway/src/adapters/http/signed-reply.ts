@@ -53,22 +53,32 @@ export interface ReusedSignatures {
   headers(key: { privateKey: KeyObject; serial: string }, body: string): [string, string][];
 }
 
-export function reusedSignatures(signer: Pick<Signer, 'clock' | 'ids'>): ReusedSignatures {
+export function reusedSignatures(signer: Pick<Signer, 'clock' | 'ids'>, capacity = REUSED_SIGNATURES): ReusedSignatures {
   const made = new Map<string, { second: number; headers: [string, string][] }>();
   return {
     headers(key, body) {
       const second = nowSeconds(signer.clock);
       const id = `${key.serial}\n${body}`;
       const hit = made.get(id);
-      if (hit && hit.second === second) return hit.headers;
-      // The answers are a handful of fixed bodies; retired serials go with the next clear.
-      if (made.size >= 64) made.clear();
+      // Most recently used last: the first entry is the one to evict.
+      made.delete(id);
+      if (hit && hit.second === second) {
+        made.set(id, hit);
+        return hit.headers;
+      }
+      // A few fixed bodies per key, one key per application named (AppIDs are no secret: a flood
+      // may name every one it knows). The least recently used goes: never all, which a flood
+      // naming more keys than fit would turn into a signature per answer again.
+      if (made.size >= capacity) made.delete(made.keys().next().value as string);
       const headers = signatureHeaders(signer, key, body);
       made.set(id, { second, headers });
       return headers;
     },
   };
 }
+
+/** Signature header sets reusedSignatures keeps: a few per live platform key of a large deployment (about 1 KB each). */
+export const REUSED_SIGNATURES = 20_000;
 
 export function sendError(
   signer: Signer,

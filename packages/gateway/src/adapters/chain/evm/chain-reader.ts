@@ -125,7 +125,7 @@ function valueBlockOf(b: unknown, number: number): { hash: string; parentHash: s
     const value = BigInt(tx.value);
     if (value === 0n) continue;
     if (!text(tx.hash, HASH)) throw bad('with a transaction whose hash is malformed');
-    transfers.push({ hash: tx.hash.toLowerCase(), to: tx.to.toLowerCase(), value });
+    transfers.push({ hash: tx.hash.toLowerCase(), to: tx.to.toLowerCase(), value, block: number });
   }
   return { hash: header.hash, parentHash: parentHash.toLowerCase(), transfers };
 }
@@ -416,6 +416,17 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
         return { number: latest.number, hash: latest.hash, timestamp: latest.timestamp };
       }),
     blockHash: async (number) => (await block(number))?.hash ?? null,
+    transactionBlock: (hash) =>
+      withFailover('eth_getTransactionReceipt', async (c) => {
+        const r = await c.request({ method: 'eth_getTransactionReceipt', params: [hash as `0x${string}`] });
+        if (r === null) return null;
+        const bad = (why: string) => new MalformedRpcAnswer('eth_getTransactionReceipt', why);
+        if (!isRecord(r)) throw bad('something that is not a receipt');
+        if (typeof r.transactionHash !== 'string' || r.transactionHash.toLowerCase() !== hash.toLowerCase()) throw bad(`a receipt of another transaction than ${hash}`);
+        if (!text(r.blockHash, HASH) || !text(r.blockNumber, SMALL_QUANTITY)) throw bad('a receipt whose block is malformed');
+        if (r.status !== '0x1' && r.status !== '0x0') throw bad('a receipt whose status is neither 0x1 nor 0x0');
+        return { block: { number: Number(r.blockNumber), hash: r.blockHash.toLowerCase() }, success: r.status === '0x1' };
+      }),
     blockTimestamp: async (number) => (await block(number))?.timestamp ?? null,
     async tokenTransfers(tokens, recipients, fromBlock, toBlock) {
       if (recipients === null) return logs(tokens, null, fromBlock, toBlock);

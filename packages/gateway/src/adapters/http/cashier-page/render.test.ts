@@ -65,8 +65,8 @@ describe('the cashier page naming a payment', () => {
         qr: null,
         selectFailed: false,
       });
-    expect(reverted(hash, 'en')).toContain(`Your payment of 2 USDT (Transaction ${hash.slice(0, 10)}…${hash.slice(-8)}) left the chain`);
-    expect(reverted(key, 'en')).toContain('Your payment of 2 USDT (Received in block 345) left the chain');
+    expect(reverted(hash, 'en')).toContain(`Your payment of 2 USDT (transaction ${hash.slice(0, 10)}…${hash.slice(-8)}) left the chain`);
+    expect(reverted(key, 'en')).toContain('Your payment of 2 USDT (received in block 345) left the chain');
     expect(reverted(key, 'zh-CN')).toContain('（于区块 345 收到）');
     expect(reverted(key, 'zh-CN')).not.toMatch(/>[^<]*balance:/);
   });

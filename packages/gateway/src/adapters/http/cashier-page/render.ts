@@ -91,10 +91,10 @@ function statusText(v: CashierOrderView, t: Translate, lang: Language): string {
  * native-coin receipt whose transaction is not known (a `balance:<address>:<block>` key: sent by
  * a contract, or several transactions between two reads), the block it was seen in.
  */
-function paymentLabel(txHash: string, t: Translate, short: boolean): string {
+function paymentLabel(txHash: string, t: Translate, inSentence: boolean): string {
   const native = /^balance:0x[0-9a-f]{40}:(\d+)$/.exec(txHash);
-  if (native) return t('receipt_block', { block: native[1]! });
-  return t('receipt_tx', { tx: short ? `${txHash.slice(0, 10)}…${txHash.slice(-8)}` : txHash });
+  if (native) return t(inSentence ? 'block_inline' : 'receipt_block', { block: native[1]! });
+  return inSentence ? t('tx_inline', { tx: `${txHash.slice(0, 10)}…${txHash.slice(-8)}` }) : t('receipt_tx', { tx: txHash });
 }
 
 function statusSection(v: CashierOrderView, t: Translate, lang: Language): string {
