@@ -406,7 +406,7 @@ function paymentRepo(q: Q, cache: CompiledCache): PaymentRepo {
         .execute();
     },
     async upsertMany(ps) {
-      // One statement per chunk (13 parameters a row: far under every driver's limit), compiled
+      // One statement per chunk (14 parameters a row: far under every driver's limit), compiled
       // once per chunk size: a scan pass writes thousands of rows.
       for (let i = 0; i < ps.length; i += UPSERT_CHUNK) {
         const chunk = ps.slice(i, i + UPSERT_CHUNK);
