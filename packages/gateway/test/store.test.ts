@@ -830,6 +830,9 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       await store.payments.upsertMany([{ ...named, chainTxHash: UNNAMED }]);
       const after = await store.payments.listByOrder(o.paymentOrderNo);
       expect(after.map((p) => p.chainTxHash)).toEqual([null, null]);
+      // The bulk upsert is compiled once per chunk size: its parameters are its rows' values only.
+      for (const i of [3, 4, 5]) await store.payments.upsertMany([paymentRecord(o.paymentOrderNo, { network: '4', currency: 'POL', txHash: `balance:${WALLET.toLowerCase()}:4000000${i}` })]);
+      expect(compiledShapesOf(store)!.refused).not.toContain('payments.upsert:1');
       // A row first written withdrawn reads as unnamed too.
       const fresh = paymentRecord(o.paymentOrderNo, { network: '4', currency: 'POL', txHash: `balance:${WALLET.toLowerCase()}:40000002`, chainTxHash: UNNAMED });
       await store.payments.upsertMany([fresh]);

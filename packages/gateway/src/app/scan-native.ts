@@ -74,7 +74,14 @@ export interface NativeMemory {
   through: Block | null;
   /** No sparse pass before this (clock ms): the blocks' transactions could not be read lately. */
   sparseAfterMs: number;
+  /** Named receipts (by key) final by balance whose transaction's check failed, with how many passes it has failed in. */
+  suspects?: Map<string, number>;
 }
+
+/** Passes in a row a named receipt's transaction must fail its check in before its name is withdrawn (one flaky answer is not enough). */
+export const NAME_CHECK_TRIES = 3;
+/** Named receipts' transactions checked at once (each two requests): a pass that finalises many does not outlast its lease. */
+const NAME_CHECKS_AT_ONCE = 8;
 
 /**
  * The native part of a pass at `latest`: every watched native address, or (many watched) those
@@ -271,6 +278,10 @@ export async function scanNativeReceipts(
   // Unreadable at the final depth: every row stays SEEN this pass (only its confirmations move).
   const finalBalances = candidates.length > 0 && finalBlock >= 0 ? ((await unlessUnreadable(deps, head, `the native-coin balances at block ${finalBlock}`, () => reader.balances(candidates.map(([a]) => a), finalBlock))) ?? []) : [];
   const finalBalanceOf = new Map(candidates.map(([a], i) => [a, finalBalances[i] ?? 0n]));
+  // Final by balance and named: the transaction it is named by must be final on the canonical
+  // chain too. A reorganisation may have put another transaction (a wallet's "speed up", same
+  // value) in its place, which the balance cannot tell. Checked after the loop, several at once.
+  const named: { p: PaymentRecord; confirmations: number }[] = [];
   for (const [address, rows] of live) {
     let before = -(paidOut.get(address) ?? 0n);
     for (const p of rows) {
@@ -279,30 +290,56 @@ export async function scanNativeReceipts(
       const confirmations = Math.max(0, head - p.blockNumber + 1);
       const covered = p.blockNumber <= finalBlock && (finalBalanceOf.get(address) ?? -1n) >= before;
       const status = covered ? 'FINAL' : 'SEEN';
-      if (status === p.status && confirmations === p.confirmations) continue;
-      // Final: the transaction it is named by must be final on the canonical chain too. A
-      // reorganisation may have put another transaction (a wallet's "speed up", same value) in
-      // its place, which the balance cannot tell: the name is then withdrawn (the key shows).
-      const name = status === 'FINAL' && p.chainTxHash ? await stillNames(deps, p.chainTxHash, finalBlock) : undefined;
-      record({ ...withoutTimes(p), confirmations, status, ...(name === false ? { chainTxHash: UNNAMED } : {}) });
+      if (status === 'FINAL' && p.chainTxHash) named.push({ p, confirmations });
+      else if (status !== p.status || confirmations !== p.confirmations) record({ ...withoutTimes(p), confirmations, status });
     }
+  }
+  // A check that fails (no receipt, a failure, a block beyond the final depth or not canonical,
+  // or no answer) holds the receipt SEEN for the next pass; after NAME_CHECK_TRIES passes in a
+  // row it becomes final without its name (the key shows). One answer from a node that has not
+  // indexed the block, or a timeout, neither withdraws a right name nor keeps a wrong one.
+  const suspects = (deps.nativeMemory ??= { full: null, through: null, sparseAfterMs: 0 }).suspects ??= new Map<string, number>();
+  const verdicts = await atMost(NAME_CHECKS_AT_ONCE, named, ({ p }) => stillNames(deps, p.chainTxHash!, finalBlock));
+  for (const [i, { p, confirmations }] of named.entries()) {
+    if (verdicts[i]) {
+      suspects.delete(p.txHash);
+      record({ ...withoutTimes(p), confirmations, status: 'FINAL' });
+      continue;
+    }
+    const failed = (suspects.get(p.txHash) ?? 0) + 1;
+    if (failed < NAME_CHECK_TRIES) {
+      suspects.set(p.txHash, failed);
+      if (confirmations !== p.confirmations) record({ ...withoutTimes(p), confirmations });
+      continue;
+    }
+    suspects.delete(p.txHash);
+    deps.log.warn({ network: network.id, address: p.address, txHash: p.chainTxHash, key: p.txHash }, 'the transaction a native-coin receipt was named by is not final on the canonical chain: the receipt is final under its balance key');
+    record({ ...withoutTimes(p), confirmations, status: 'FINAL', chainTxHash: UNNAMED });
   }
   return { transfers, reverted, complete };
 }
 
-/**
- * Whether `txHash` succeeded in a block at or before `finalBlock` that is canonical; undefined
- * when the chain could not answer (the name is kept: it was right when given).
- */
-async function stillNames(deps: ScanDeps, txHash: string, finalBlock: number): Promise<boolean | undefined> {
+/** Whether `txHash` succeeded in a canonical block at or before `finalBlock`; false too when the chain could not answer. */
+async function stillNames(deps: ScanDeps, txHash: string, finalBlock: number): Promise<boolean> {
   try {
     const at = await deps.reader.transactionBlock(txHash);
     if (at === null || !at.success || at.block.number > finalBlock) return false;
     return (await deps.reader.blockHash(at.block.number)) === at.block.hash;
   } catch (err) {
-    deps.log.info({ network: deps.network.id, txHash, err: (err as Error).message }, 'could not check the transaction a native-coin receipt is named by; the name stays');
-    return undefined;
+    deps.log.info({ network: deps.network.id, txHash, err: (err as Error).message }, 'could not check the transaction a native-coin receipt is named by; checked again next pass');
+    return false;
   }
+}
+
+/** `fn` over `items`, at most `limit` at a time; the results in the items' order. */
+async function atMost<T, R>(limit: number, items: readonly T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** `read()`, or null (logged) when the chain could not answer it: the native receipts wait for the next pass. */

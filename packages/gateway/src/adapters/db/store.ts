@@ -381,7 +381,8 @@ function scanBehind(eb: ExpressionBuilder<Database, 'orders'>, networks: readonl
 const keptName = (eb: ExpressionBuilder<OnConflictDatabase<Database, 'payments'>, OnConflictTables<'payments'>>) =>
   eb
     .case()
-    .when(eb.ref('excluded.chain_tx_hash'), '=', '')
+    // A literal, not a parameter: the bulk statement's parameters are its rows' values (compiled once per chunk size).
+    .when(eb.ref('excluded.chain_tx_hash'), '=', sql<string>`''`)
     .then(sql<string | null>`null`)
     .else(eb.fn.coalesce(eb.ref('excluded.chain_tx_hash'), eb.ref('payments.chain_tx_hash')))
     .end();
