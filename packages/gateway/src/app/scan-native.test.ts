@@ -46,17 +46,21 @@ function world(chain: { balance: bigint; transfers: ValueTransfer[]; receipt: (h
     r.commit();
     return r;
   };
-  return { deps, rows, pass };
+  /** A pass at 110, then T (block 119) pays 1 and a pass at 120 sees it: one receipt named T. */
+  const paidByT = async () => {
+    await pass(110);
+    chain.balance = 1n;
+    chain.transfers = [{ hash: T, to: ADDRESS, value: 1n, block: 119 }];
+    await pass(120);
+  };
+  return { deps, rows, pass, paidByT };
 }
 
 describe('naming a native-coin receipt by its transaction', () => {
   it('never by a transaction in a block no later than a receipt counted already, even when the window reaches back to it', async () => {
     const chain = { balance: 0n, transfers: [] as ValueTransfer[], receipt: async () => null };
     const w = world(chain);
-    await w.pass(110);
-    chain.balance = 1n;
-    chain.transfers = [{ hash: T, to: ADDRESS, value: 1n, block: 119 }];
-    await w.pass(120);
+    await w.paidByT();
     expect(w.rows.map((r) => [r.amount, r.chainTxHash])).toEqual([[1n, T]]);
     // The window's start is put back to 110 (another instance scanned since, say): T is in it again.
     w.deps.nativeMemory!.through = { number: 110, hash: hashOf(110) };
@@ -91,10 +95,7 @@ describe('naming a native-coin receipt by its transaction', () => {
       },
     };
     const w = world(chain);
-    await w.pass(110);
-    chain.balance = 1n;
-    chain.transfers = [{ hash: T, to: ADDRESS, value: 1n, block: 119 }];
-    await w.pass(120);
+    await w.paidByT();
     // Final by balance from head 122 on (3 confirmations): a missing receipt, then no answer, then the receipt.
     answers.push('none', 'throw', 'ok');
     await w.pass(122);
@@ -127,10 +128,7 @@ describe('naming a native-coin receipt by its transaction', () => {
     ]) {
       const chain = { balance: 0n, transfers: [] as ValueTransfer[], receipt: async () => receipt };
       const w = world(chain);
-      await w.pass(110);
-      chain.balance = 1n;
-      chain.transfers = [{ hash: T, to: ADDRESS, value: 1n, block: 119 }];
-      await w.pass(120);
+      await w.paidByT();
       for (let i = 0; i < NAME_CHECK_TRIES; i += 1) await w.pass(122 + i);
       expect(w.rows[0], JSON.stringify(receipt)).toMatchObject({ status: 'FINAL', chainTxHash: null });
     }

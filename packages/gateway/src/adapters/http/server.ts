@@ -129,10 +129,10 @@ const CLIENT_ERROR_SIGN_WAIT_MS = 1_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 
 /** The answer to an unauthenticated /v4/ request over its client's budget of refusals (HttpDeps.refusalLimiter). */
-export const TOO_MANY_REFUSALS = JSON.stringify({
+export const TOO_MANY_REFUSALS = {
   code: 40011,
   message: 'Too many refused requests from this address; the earlier answers said why (AppID, signature, timestamp, parameters): fix that and slow down',
-});
+};
 
 export function buildServer(deps: HttpDeps) {
   const reused = reusedSignatures(deps);
@@ -200,10 +200,7 @@ export function buildServer(deps: HttpDeps) {
     // A refusal of a request that did not authenticate costs a signature; 50000 is our fault, not the client's.
     if (req.app === null && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(req.ip, deps.clock.nowMs())) {
       req.errorCode = 40011;
-      const key = await deps.platformKeys.signingKeyFor(req.signAs);
-      reply.code(429).header('content-type', 'application/json; charset=utf-8').header('cache-control', 'no-store').header('retry-after', '1');
-      for (const [name, value] of reused.headers(key, TOO_MANY_REFUSALS)) reply.header(name, value);
-      return reply.send(TOO_MANY_REFUSALS);
+      return sendSigned(deps, reply.header('retry-after', '1'), req.signAs, 429, TOO_MANY_REFUSALS, (key, body) => reused.headers(key, body));
     }
     req.errorCode = code;
     return sendError(deps, reply, req.signAs, code, message, status);

@@ -19,6 +19,7 @@ export async function sendSigned(
   appId: string | null,
   httpStatus: number,
   envelope: { code: number; message: string; data?: unknown },
+  sign: (key: { privateKey: KeyObject; serial: string }, body: string) => [string, string][] = (key, body) => signatureHeaders(signer, key, body),
 ): Promise<FastifyReply> {
   const body = JSON.stringify(envelope);
   const key = await signer.platformKeys.signingKeyFor(appId);
@@ -27,7 +28,7 @@ export async function sendSigned(
     .header('content-type', 'application/json; charset=utf-8')
     // An answer carries the order's cashier link (its token) and the merchant's data: no cache keeps it.
     .header('cache-control', 'no-store');
-  for (const [name, value] of signatureHeaders(signer, key, body)) reply.header(name, value);
+  for (const [name, value] of sign(key, body)) reply.header(name, value);
   return reply.send(body);
 }
 
