@@ -459,7 +459,7 @@ describe.each(DATABASE_KINDS)('cashier API fuzz on %s', (kind) => {
   function viewViolations(o: Order, j: unknown, snap: Snapshot): string[] {
     if (!isRecord(j)) return ['not a JSON object'];
     const v: string[] = [];
-    const keys = ['payment_order_no', 'merchant_name', 'merchant_order_desc', 'edition', 'pricing_amount', 'pricing_currency', 'pay_status', 'pay_exception', 'close_reason', 'expire_time', 'now', 'options', 'available_networks', 'selected', 'received', 'redirect_url', 'payer_state', 'payments', 'payments_count', 'remaining', 'remaining_base', 'final', 'elsewhere'];
+    const keys = ['payment_order_no', 'merchant_name', 'merchant_order_desc', 'edition', 'pricing_amount', 'pricing_currency', 'pay_status', 'pay_exception', 'close_reason', 'expire_time', 'now', 'options', 'available_networks', 'selected', 'received', 'excess', 'redirect_url', 'payer_state', 'payments', 'payments_count', 'remaining', 'remaining_base', 'final', 'elsewhere'];
     if (JSON.stringify(Object.keys(j).sort()) !== JSON.stringify([...keys].sort())) v.push(`members ${Object.keys(j).join(',')}`);
     const row = snap.order;
     if (j.payment_order_no !== o.no) v.push(`payment_order_no ${String(j.payment_order_no)}`);

@@ -253,10 +253,10 @@ describe('cashier page over HTTP', () => {
     await postForm(o.no, o.token, 'option=4%3AUSDT');
     await observeTransfer(t, { paymentOrderNo: o.no, amount: 7_000_000n });
     const res = await fetch(`${t.baseUrl}/cashier/api/orders/${o.no}?t=${o.token}`);
-    expect(await res.json()).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', payer_state: 'PAID', final: true, remaining: null, redirect_url: null, payments: [{ amount: '7', confirmations: 64, status: 'FINAL' }] });
+    expect(await res.json()).toMatchObject({ pay_status: 'PAID', pay_exception: 'OVERPAID', payer_state: 'PAID', final: true, remaining: null, excess: '2', redirect_url: null, payments: [{ amount: '7', confirmations: 64, status: 'FINAL' }] });
     const html = await (await page(o.path)).text();
     expect(html).toContain('Paid. Thank you!');
-    expect(html).toContain('You sent more than the amount due; the merchant has a record of the excess.');
+    expect(html).toContain('You sent 2 USDT more than the amount due; the merchant has a record of the excess.');
     expect(html).toContain('You can close this page.');
     expect(html).not.toContain('http-equiv="refresh"');
     expect(html).not.toContain('id="address"');

@@ -174,6 +174,8 @@ export interface CashierOrderView {
   available_networks: string[];
   selected: SelectedView | null;
   received: { seen: string; final: string } | null;
+  /** Final money in the selected pair beyond the amount due (an OVERPAID order's excess), in its currency; null when none. */
+  excess: string | null;
   /** Shown to the payer only once the order is paid. */
   redirect_url: string | null;
   payer_state: PayerState;
@@ -310,6 +312,7 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       }),
       selected,
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
+      excess: option && s.due !== null && s.received.final > s.due ? formatAmount(s.received.final - s.due, option.decimals) : null,
       redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
       payer_state: state,
       payments: listed.list,

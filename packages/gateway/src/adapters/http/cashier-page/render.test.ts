@@ -28,6 +28,7 @@ const paidView = (over: Partial<CashierOrderView>): CashierOrderView => ({
   payments_count: 1,
   remaining: null,
   remaining_base: null,
+  excess: null,
   final: true,
   elsewhere: [],
   ...over,
@@ -69,5 +70,18 @@ describe('the cashier page naming a payment', () => {
     expect(reverted(key, 'en')).toContain('Your payment of 2 USDT (received in block 345) left the chain');
     expect(reverted(key, 'zh-CN')).toContain('（于区块 345 收到）');
     expect(reverted(key, 'zh-CN')).not.toMatch(/>[^<]*balance:/);
+  });
+});
+
+describe('the cashier page of an overpaid order', () => {
+  const zh = (v: CashierOrderView) => renderPage({ view: v, token: 't', lang: 'zh-CN', assets: { script: 'a.js', style: 'a.css' }, qr: null, selectFailed: false });
+  it('says by how much, in the pair paid, in both languages', () => {
+    const v = paidView({ pay_exception: 'OVERPAID', received: { seen: '2.000001', final: '2.000001' }, excess: '0.000001' });
+    expect(page(v)).toContain('You sent 0.000001 USDT more than the amount due');
+    expect(zh(v)).toContain('您多付了 0.000001 USDT');
+  });
+  it('says only that it was more when the excess is not known in the pair shown', () => {
+    const html = page(paidView({ pay_exception: 'OVERPAID', excess: null }));
+    expect(html).toContain('You sent more than the amount due; the merchant has a record of the excess.');
   });
 });

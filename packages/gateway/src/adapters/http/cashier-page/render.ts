@@ -102,7 +102,8 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>`);
   // Money the payer sent to an address of another pair (handed out before a switch): named, so it is not sent again.
   for (const e of v.elsewhere ?? []) notes.push(`<p class="note elsewhere">${esc(t('elsewhere', { amount: formatDecimal(e.amount, lang), currency: e.currency, network: networkName(e.network) }))}</p>`);
-  if (v.pay_exception === 'OVERPAID') notes.push(`<p class="note">${esc(t('overpaid'))}</p>`);
+  // By how much, when the excess is in the pair shown (the merchant's record of it).
+  if (v.pay_exception === 'OVERPAID') notes.push(`<p id="overpaid" class="note">${esc(v.excess !== null && v.selected ? t('overpaid_by', { excess: formatDecimal(v.excess, lang), currency: v.selected.currency }) : t('overpaid'))}</p>`);
   // PAID_LATE for money at another pair's address is that money, named above: not money that
   // came after the order closed (the payer may have sent it while it was open).
   if (v.pay_exception === 'PAID_LATE' && (v.elsewhere ?? []).length === 0) notes.push(`<p class="note">${esc(t('paid_late'))}</p>`);
