@@ -2,10 +2,10 @@
 // adapter, on every database kind of this run (SQLite always, PostgreSQL when
 // SPARKPAY_TEST_DATABASE_URL is set). Both databases must pass the same cases unchanged.
 import { randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
+import type { Kysely, Migration } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/adapters/db/database.js';
-import { listTables, migrateToLatest } from '../src/adapters/db/migrations.js';
+import { listTables, MIGRATIONS, migrateToLatest } from '../src/adapters/db/migrations.js';
 import { compiledShapesOf, createStore } from '../src/adapters/db/store.js';
 import {
   DuplicateRequestError,
@@ -339,6 +339,35 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash']);
       } finally {
         await f.close();
+      }
+    });
+
+    it('applies an upgrade whole or not at all: a migration failing half-way leaves no table of the upgrade and no record, and the next start applies it', async () => {
+      const tdb = await createTestDatabase(kind);
+      const db = await openDatabase({ url: tdb.url, poolSize: 2, migrate: false });
+      try {
+        const k = db.kysely as Kysely<unknown>;
+        const [first, second] = Object.keys(MIGRATIONS);
+        // Two real migrations, then one that creates a table and fails, as a process killed
+        // between two statements would leave it.
+        const halfWay: Migration = {
+          async up(d) {
+            await d.schema.createTable('upgrade_half_way').addColumn('id', 'integer').execute();
+            throw new Error('killed half-way');
+          },
+        };
+        const failing = { [first!]: MIGRATIONS[first!]!, [second!]: MIGRATIONS[second!]!, '0003_half_way': halfWay };
+        await expect(migrateToLatest(k, 'the test database', failing)).rejects.toThrow(/database migration 0003_half_way failed: Error: killed half-way/);
+        expect(await listTables(k)).toEqual([]);
+        const records = k as unknown as Kysely<{ kysely_migration: { name: string } }>;
+        expect(await records.selectFrom('kysely_migration').select('name').execute()).toEqual([]);
+        // The fixed release starts on the same database.
+        await migrateToLatest(k);
+        expect(await listTables(k)).toEqual(EXPECTED_TABLES);
+        expect((await records.selectFrom('kysely_migration').select('name').execute()).map((r) => r.name)).toEqual(Object.keys(MIGRATIONS));
+      } finally {
+        await db.close();
+        await tdb.drop();
       }
     });
   });

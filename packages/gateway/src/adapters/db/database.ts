@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import SqliteDatabase from 'better-sqlite3';
-import { CompiledQuery, Kysely, sql, PostgresDialect, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver, type SqliteDialectConfig } from 'kysely';
+import { CompiledQuery, Kysely, sql, PostgresDialect, SqliteAdapter, SqliteDialect, SqliteDriver, type DatabaseConnection, type DialectAdapter, type Driver, type SqliteDialectConfig } from 'kysely';
 import pg from 'pg';
 import type { Database } from './schema.js';
 import { migrateToLatest } from './migrations.js';
@@ -121,6 +121,21 @@ class ImmediateSqliteDriver extends SqliteDriver {
   }
 }
 
+/**
+ * SQLite's DDL is transactional, but Kysely's SQLite adapter says it is not, so its Migrator ran
+ * each statement of a migration on its own: a process killed (or a statement failing) half-way
+ * through an upgrade left a migration half-applied and unrecorded, and every later start failed
+ * re-running it ("table … already exists"). Saying it is makes the Migrator run all pending
+ * migrations with their records in one transaction, as on PostgreSQL: an upgrade is applied whole
+ * or not at all. The transaction begins IMMEDIATE (the driver below), so a second process starting
+ * at the same moment waits for the first one's upgrade instead of running the same migrations.
+ */
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
 class ImmediateSqliteDialect extends SqliteDialect {
   private readonly driverConfig: SqliteDialectConfig;
   constructor(config: SqliteDialectConfig) {
@@ -129,6 +144,9 @@ class ImmediateSqliteDialect extends SqliteDialect {
   }
   override createDriver(): Driver {
     return new ImmediateSqliteDriver(this.driverConfig);
+  }
+  override createAdapter(): DialectAdapter {
+    return new TransactionalDdlSqliteAdapter();
   }
 }
 

@@ -354,8 +354,13 @@ export const MIGRATIONS: Record<string, Migration> = {
 };
 
 /** `name`: the database as a refusal names it (never with its password). */
-export async function migrateToLatest(db: Kysely<unknown>, name = 'the database'): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } });
+/**
+ * Applies the pending migrations in one transaction on both databases (the SQLite dialect says its
+ * DDL is transactional: database.ts): all of them with their records, or none. `migrations`: the
+ * gateway's (tests pass others).
+ */
+export async function migrateToLatest(db: Kysely<unknown>, name = 'the database', migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
