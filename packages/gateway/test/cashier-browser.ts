@@ -1,6 +1,6 @@
 // Headless Chromium (Debian's, through playwright-core) for the cashier page tests, a stand-in
 // merchant site to land on after payment, and a record of what a page requested.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export const CHROMIUM = process.env.SPARKPAY_CHROMIUM ?? '/usr/bin/chromium';
 
 export function launchBrowser(): Promise<Browser> {
+  // Said plainly on a machine without it (a newcomer's first `npm test`), not as a launch failure.
+  if (!existsSync(CHROMIUM)) throw new Error(`the cashier page tests need Chromium at ${CHROMIUM}: apt-get install -y chromium fonts-wqy-microhei, or set SPARKPAY_CHROMIUM to another binary`);
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
