@@ -425,26 +425,12 @@ export class Settler {
     if (due.length === 0 && now - this.balanceReadAt < BALANCE_READ_IDLE_MS) return;
     this.balanceReadAt = now;
     const [balance, quote] = await Promise.all([deps.chain.relayerBalance(), deps.chain.fees()]);
-    const low = balance < SETTLEMENT_GAS_ESTIMATE * LOW_BALANCE_SETTLEMENTS * quote.maxFeePerGas;
-    this.metrics.relayerBalance(deps.network.id, balance, low);
-    if (low && now - this.lowBalanceLogged >= 600_000) {
-      this.lowBalanceLogged = now;
-      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), due: due.length }, 'relayer gas balance is low: fund it, or settlements will wait');
-    }
-    if (!low) this.lowBalanceLogged = 0;
+    this.balanceSeen(balance, quote, now, due.length);
     if (due.length === 0) return;
 
     // Waiting is decided before anything is read per order: a poll while waiting costs two calls.
-    let fees = quote;
-    if (fees.maxFeePerGas > deps.settings.maxFeePerGas) {
-      const floor = fees.maxFeePerGas / 2n; // the base fee part of the quote, roughly
-      if (floor + fees.maxPriorityFeePerGas > deps.settings.maxFeePerGas) {
-        result.waiting = `gas price above the cap (${deps.settings.maxFeePerGas} wei)`;
-        deps.log.warn({ network: deps.network.id, quote: fees.maxFeePerGas.toString(), cap: deps.settings.maxFeePerGas.toString() }, 'gas price above the cap: settlements wait');
-        return;
-      }
-      fees = { maxFeePerGas: deps.settings.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas < deps.settings.maxFeePerGas ? fees.maxPriorityFeePerGas : deps.settings.maxFeePerGas };
-    }
+    const fees = this.cappedFees(quote, result);
+    if (!fees) return;
     // What our open transactions not mined yet may still cost (gas limit at fee cap, as last
     // signed): a new one must not spend it.
     const reserved = (await deps.store.settlements.listOpenTxs(deps.network.id))
@@ -457,7 +443,7 @@ export class Settler {
 
     // Read before the orders: a failed read fails the pass, it does not defer every due order.
     const at = await head();
-    const candidates: { st: SettlementRecord; plan: SettlementPlan; held: bigint }[] = [];
+    const candidates: Candidate[] = [];
     for (const st of due) {
       try {
         const c = await this.candidate(st, at);
@@ -468,76 +454,116 @@ export class Settler {
       }
     }
     if (candidates.length === 0) return;
-
-    // All or nothing on chain: a plan that would revert is taken out (and retried later).
-    let batch = candidates;
-    let estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-    if (!estimate.ok) {
-      const ok: typeof candidates = [];
-      for (const c of batch) {
-        const one = batch.length === 1 ? estimate : await deps.chain.estimate([c.plan]);
-        if (one.ok) ok.push(c);
-        else await this.deferred(c.st, one.error);
-      }
-      batch = ok;
-      if (batch.length === 0) return;
-      estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-      // Plans that pass alone but not together (gas, a shared receiver's limits): halve the batch.
-      while (!estimate.ok && batch.length > 1) {
-        batch = batch.slice(0, Math.ceil(batch.length / 2));
-        estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-      }
-      if (!estimate.ok) {
-        deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
-        return;
-      }
-    }
-    // Beyond what a batch of distributions uses: a plan whose receiver spends gas on receiving (a
-    // contract as seller_addr of a native-coin order, say) is set aside on its own, so that one
-    // order cannot hold up every other one of the network; the others go on.
-    if (estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length)) {
-      const fit: typeof candidates = [];
-      for (const c of batch) {
-        const one = batch.length === 1 ? estimate : await deps.chain.estimate([c.plan]);
-        if (!one.ok) await this.deferred(c.st, one.error);
-        else if (one.gas > MAX_GAS_PER_ORDER) await this.deferred(c.st, `its distribution needs ${one.gas} gas, more than the ${MAX_GAS_PER_ORDER} a distribution may use (a receiver that spends gas on receiving?)`);
-        else fit.push(c);
-      }
-      if (fit.length === 0) return;
-      batch = fit;
-      estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-      // Every plan fits alone, the batch does not: a receiver recurring in the batch is paid
-      // once, its shares summed, and may spend more gas on the sum (or the endpoint's answers do
-      // not add up): halve the batch; a plan alone that fit before is sent alone.
-      while (batch.length > 1 && (!estimate.ok || estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length))) {
-        batch = batch.slice(0, Math.ceil(batch.length / 2));
-        estimate = await deps.chain.estimate(batch.map((c) => c.plan));
-      }
-      if (!estimate.ok) {
-        deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
-        return;
-      }
-    }
-    // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
-    // distributions can use, each of them fitting alone) is an endpoint's mistake: signed, the
-    // node would refuse the transaction on every broadcast. The pass fails and is repeated.
-    if (estimate.gas < MIN_GAS || estimate.gas > MAX_GAS_PER_ORDER * BigInt(batch.length)) {
-      throw new Error(`eth_estimateGas answered ${estimate.gas} for ${batch.length} distribution(s), outside ${MIN_GAS}-${MAX_GAS_PER_ORDER * BigInt(batch.length)}`);
-    }
-    const gas = (estimate.gas * 6n) / 5n + 10_000n;
+    const fitted = await this.fittingBatch(candidates);
+    if (!fitted) return;
+    const { batch, estimate } = fitted;
+    const gas = (estimate * 6n) / 5n + 10_000n;
     if (balance < reserved + gas * fees.maxFeePerGas) {
       result.waiting = 'relayer balance too low for the settlement gas';
       deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), needed: (gas * fees.maxFeePerGas).toString(), reserved: reserved.toString() }, 'relayer cannot pay the settlement gas: settlements wait until it is funded');
       return;
     }
+    await this.send(batch, gas, fees, now, result);
+  }
+
+  /** The relayer's balance as a pass read it: the gauges, and a warning (every ten minutes at most) while it is low. */
+  private balanceSeen(balance: bigint, quote: FeeQuote, now: number, due: number): void {
+    const { deps } = this;
+    const low = balance < SETTLEMENT_GAS_ESTIMATE * LOW_BALANCE_SETTLEMENTS * quote.maxFeePerGas;
+    this.metrics.relayerBalance(deps.network.id, balance, low);
+    if (low && now - this.lowBalanceLogged >= 600_000) {
+      this.lowBalanceLogged = now;
+      deps.log.warn({ network: deps.network.id, relayer: deps.chain.relayer, balance: balance.toString(), due }, 'relayer gas balance is low: fund it, or settlements will wait');
+    }
+    if (!low) this.lowBalanceLogged = 0;
+  }
+
+  /** The fees to sign with: the quote, clamped to the cap; null (settlements wait) when even its base fee is above the cap. */
+  private cappedFees(quote: FeeQuote, result: SettleResult): FeeQuote | null {
+    const { deps } = this;
+    const cap = deps.settings.maxFeePerGas;
+    if (quote.maxFeePerGas <= cap) return quote;
+    const floor = quote.maxFeePerGas / 2n; // the base fee part of the quote, roughly
+    if (floor + quote.maxPriorityFeePerGas > cap) {
+      result.waiting = `gas price above the cap (${cap} wei)`;
+      deps.log.warn({ network: deps.network.id, quote: quote.maxFeePerGas.toString(), cap: cap.toString() }, 'gas price above the cap: settlements wait');
+      return null;
+    }
+    return { maxFeePerGas: cap, maxPriorityFeePerGas: quote.maxPriorityFeePerGas < cap ? quote.maxPriorityFeePerGas : cap };
+  }
+
+  /**
+   * The candidates that can go out in one transaction, with its gas estimate; null when none can
+   * this pass. All or nothing on chain: a plan that would revert is taken out (deferred, retried
+   * later). Beyond what a batch of distributions uses, a plan whose receiver spends gas on
+   * receiving (a contract as seller_addr of a native-coin order, say) is deferred on its own, so
+   * that one order cannot hold up every other one of the network. Plans that pass alone but not
+   * together (a receiver recurring in the batch is paid once, its shares summed, and may spend
+   * more gas on the sum; or the endpoint's answers do not add up) halve the batch.
+   */
+  private async fittingBatch(candidates: Candidate[]): Promise<{ batch: Candidate[]; estimate: bigint } | null> {
+    const { deps } = this;
+    const gasFits = (gas: bigint, n: number) => gas <= MAX_GAS_PER_ORDER * BigInt(n);
+    let batch = candidates;
+    let estimate = await deps.chain.estimate(batch.map((c) => c.plan));
+    if (!estimate.ok) {
+      batch = await this.eachAlone(batch, estimate, (one) => (one.ok ? null : one.error));
+      if (batch.length === 0) return null;
+      ({ batch, estimate } = await this.halved(batch, (e) => e.ok));
+    }
+    if (estimate.ok && !gasFits(estimate.gas, batch.length)) {
+      batch = await this.eachAlone(batch, estimate, (one) =>
+        !one.ok ? one.error : !gasFits(one.gas, 1) ? `its distribution needs ${one.gas} gas, more than the ${MAX_GAS_PER_ORDER} a distribution may use (a receiver that spends gas on receiving?)` : null,
+      );
+      if (batch.length === 0) return null;
+      ({ batch, estimate } = await this.halved(batch, (e, n) => e.ok && gasFits(e.gas, n)));
+    }
+    if (!estimate.ok) {
+      deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
+      return null;
+    }
+    // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
+    // distributions can use, each of them fitting alone) is an endpoint's mistake: signed, the
+    // node would refuse the transaction on every broadcast. The pass fails and is repeated.
+    if (estimate.gas < MIN_GAS || !gasFits(estimate.gas, batch.length)) {
+      throw new Error(`eth_estimateGas answered ${estimate.gas} for ${batch.length} distribution(s), outside ${MIN_GAS}-${MAX_GAS_PER_ORDER * BigInt(batch.length)}`);
+    }
+    return { batch, estimate: estimate.gas };
+  }
+
+  /** The candidates whose plan passes alone (`refusal` null), the others deferred with its reason; `together`: the batch's estimate, the one plan's when alone. */
+  private async eachAlone(batch: Candidate[], together: GasEstimate, refusal: (one: GasEstimate) => string | null): Promise<Candidate[]> {
+    const kept: Candidate[] = [];
+    for (const c of batch) {
+      const one = batch.length === 1 ? together : await this.deps.chain.estimate([c.plan]);
+      const why = refusal(one);
+      if (why === null) kept.push(c);
+      else await this.deferred(c.st, why);
+    }
+    return kept;
+  }
+
+  /** `batch` and its estimate, halved (the first half kept) until the estimate `fits` or one plan is left. */
+  private async halved(batch: Candidate[], fits: (estimate: GasEstimate, n: number) => boolean): Promise<{ batch: Candidate[]; estimate: GasEstimate }> {
+    let estimate = await this.deps.chain.estimate(batch.map((c) => c.plan));
+    while (batch.length > 1 && !fits(estimate, batch.length)) {
+      batch = batch.slice(0, Math.ceil(batch.length / 2));
+      estimate = await this.deps.chain.estimate(batch.map((c) => c.plan));
+    }
+    return { batch, estimate };
+  }
+
+  /** Signs the batch's transaction at the next free nonce, records it with its orders (intent first), then broadcasts it. */
+  private async send(batch: Candidate[], gas: bigint, fees: FeeQuote, now: number, result: SettleResult): Promise<void> {
+    const { deps } = this;
     const nonces = await deps.chain.nonces();
     // The lowest nonce from the chain's next one up that no open transaction of ours holds: a
     // gap below our open ones (one of them reverted and a reorganisation took its block, or was
     // given back) is filled first, else everything signed after it would wait behind it for
     // ever. Never the node's pending count alone: one above ours would sign behind a gap nothing
     // fills (the relayer account is the gateway's own).
-    // Read again, not reused from the balance check above: preparing the candidates may have
-    // adopted a distribution into a transaction of ours given up on (open again, with its nonce).
+    // Read again, not reused from the balance check: preparing the candidates may have adopted a
+    // distribution into a transaction of ours given up on (open again, with its nonce).
     const held = new Set((await deps.store.settlements.listOpenTxs(deps.network.id)).filter((t) => t.nonce !== null && this.isOurs(t)).map((t) => t.nonce!));
     let nonce = nonces.latest;
     while (held.has(nonce)) nonce += 1;
@@ -596,7 +622,7 @@ export class Settler {
   }
 
   /** A due settlement ready to send, or null (after adopting a distribution found on chain, or deferring it). */
-  private async candidate(st: SettlementRecord, head: number): Promise<{ st: SettlementRecord; plan: SettlementPlan; held: bigint } | null> {
+  private async candidate(st: SettlementRecord, head: number): Promise<Candidate | null> {
     const { deps } = this;
     const order = await deps.store.orders.get(st.paymentOrderNo);
     if (!order) {
@@ -688,6 +714,15 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+
+/** A due settlement ready to go into a transaction: its plan and what its forwarder holds. */
+interface Candidate {
+  st: SettlementRecord;
+  plan: SettlementPlan;
+  held: bigint;
+}
+
+type GasEstimate = Awaited<ReturnType<SettlementChain['estimate']>>;
 
 /** The settlement of `order` is final: with whether money sits at another of its pairs' addresses (not paid out by it). */
 async function settlementFinal(tx: StoreTx, order: OrderRecord): Promise<OrderFact> {
