@@ -179,48 +179,58 @@ export class Settler {
   // ---- 1. open transactions -------------------------------------------------------------------
 
   /** What became of an open transaction; a number: it is final, and that many of its orders completed. */
-  private async follow(tx: SettlementTxRecord, head: number, lowestNonce: boolean, noneBelow: boolean): Promise<number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE'> {
-    const { deps } = this;
+  private async follow(tx: SettlementTxRecord, head: number, lowestNonce: boolean, noneBelow: boolean): Promise<FollowOutcome> {
     let mined: SettlementReceipt | null = null;
     for (const hash of [...tx.hashes].reverse()) {
-      mined = await deps.chain.receipt(hash);
+      mined = await this.deps.chain.receipt(hash);
       if (mined) break;
     }
-    const now = deps.clock.nowMs();
-    if (mined) {
-      if (!mined.success) {
-        deps.log.warn({ network: tx.network, txHash: mined.hash, orders: tx.orderCount }, 'settlement transaction reverted; its orders are due again');
-        await this.giveBack(tx, 'REVERTED', `settlement transaction ${mined.hash} reverted`, true);
-        return 'GONE';
-      }
-      const confirmations = head - mined.blockNumber + 1;
-      if (confirmations >= deps.network.chain.confirmations && (await deps.chain.blockHash(mined.blockNumber))?.toLowerCase() === mined.blockHash.toLowerCase()) {
-        return this.complete(tx, mined);
-      }
-      if (tx.minedHash !== mined.hash || tx.blockHash !== mined.blockHash || tx.status !== 'SENT') {
-        // sentAt: a transaction recorded SIGNED whose broadcast went through before a crash.
-        await this.saveTx({ ...tx, status: 'SENT', sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }, mined.hash);
-      }
-      return 'MINED';
-    }
+    const now = this.deps.clock.nowMs();
+    if (mined) return this.followMined(tx, mined, head, now);
     // Not mined (any more): pending somewhere, or gone.
-    const pending = await this.anyKnown(tx.hashes);
     const cleared = { ...tx, minedHash: null, blockNumber: null, blockHash: null, gasUsed: null };
-    if (pending) {
-      if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
-      if (lowestNonce && this.isOurs(tx) && tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs) {
-        // Our lowest open transaction above the account's next nonce waits behind a gap nothing
-        // of ours fills (a nonce signed from a wrong pending count): it can never be mined.
-        const { latest } = await deps.chain.nonces();
-        if (noneBelow && tx.nonce > latest) {
-          deps.log.warn({ network: tx.network, nonce: tx.nonce, latest, txHash: tx.txHash }, 'settlement transaction waits behind a nonce gap none of ours fills; its orders are due again');
-          await this.giveBack(tx, 'DROPPED', `nonce ${tx.nonce} is above the account's next nonce ${latest}`, false);
-          return 'GONE';
-        }
-        return (await this.replace(cleared, now)).replaced ? 'REPLACED' : 'PENDING';
-      }
-      return 'PENDING';
+    if (await this.anyKnown(tx.hashes)) return this.followPending(tx, cleared, now, lowestNonce, noneBelow);
+    return this.followUnknown(tx, cleared, now, lowestNonce);
+  }
+
+  /** A transaction mined in one of its hashes: reverted (its orders due again), final (complete), or confirming. */
+  private async followMined(tx: SettlementTxRecord, mined: SettlementReceipt, head: number, now: number): Promise<FollowOutcome> {
+    const { deps } = this;
+    if (!mined.success) {
+      deps.log.warn({ network: tx.network, txHash: mined.hash, orders: tx.orderCount }, 'settlement transaction reverted; its orders are due again');
+      await this.giveBack(tx, 'REVERTED', `settlement transaction ${mined.hash} reverted`, true);
+      return 'GONE';
     }
+    const confirmations = head - mined.blockNumber + 1;
+    if (confirmations >= deps.network.chain.confirmations && (await deps.chain.blockHash(mined.blockNumber))?.toLowerCase() === mined.blockHash.toLowerCase()) {
+      return this.complete(tx, mined);
+    }
+    if (tx.minedHash !== mined.hash || tx.blockHash !== mined.blockHash || tx.status !== 'SENT') {
+      // sentAt: a transaction recorded SIGNED whose broadcast went through before a crash.
+      await this.saveTx({ ...tx, status: 'SENT', sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }, mined.hash);
+    }
+    return 'MINED';
+  }
+
+  /** A transaction a node has pending: repriced once it waited the replacement delay (our lowest nonce only), or given back behind a gap. */
+  private async followPending(tx: SettlementTxRecord, cleared: SettlementTxRecord, now: number, lowestNonce: boolean, noneBelow: boolean): Promise<FollowOutcome> {
+    const { deps } = this;
+    if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
+    if (!(lowestNonce && this.isOurs(tx) && tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs)) return 'PENDING';
+    // Our lowest open transaction above the account's next nonce waits behind a gap nothing
+    // of ours fills (a nonce signed from a wrong pending count): it can never be mined.
+    const { latest } = await deps.chain.nonces();
+    if (noneBelow && tx.nonce > latest) {
+      deps.log.warn({ network: tx.network, nonce: tx.nonce, latest, txHash: tx.txHash }, 'settlement transaction waits behind a nonce gap none of ours fills; its orders are due again');
+      await this.giveBack(tx, 'DROPPED', `nonce ${tx.nonce} is above the account's next nonce ${latest}`, false);
+      return 'GONE';
+    }
+    return (await this.replace(cleared, now)).replaced ? 'REPLACED' : 'PENDING';
+  }
+
+  /** A transaction no node knows (any more): given back, or broadcast again (re-signed with higher fees when stale or underpriced). */
+  private async followUnknown(tx: SettlementTxRecord, cleared: SettlementTxRecord, now: number, lowestNonce: boolean): Promise<FollowOutcome> {
+    const { deps } = this;
     if (tx.nonce === null || tx.rawTx === null) {
       // A distribution adopted from the chain that left it: the orders are checked afresh.
       await this.giveBack(tx, 'DROPPED', 'the distribution found on chain left it (reorganisation)', false);
@@ -714,6 +724,9 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+
+/** What following an open transaction did: completed orders (their count), or where it stands now. */
+type FollowOutcome = number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE';
 
 /** A due settlement ready to go into a transaction: its plan and what its forwarder holds. */
 interface Candidate {
