@@ -9,8 +9,8 @@
 // no logs: they are found by balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
 import { groupBy, groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
-import type { Block, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
-import type { DepositAddressRecord } from './records.js';
+import type { Block, ChainCursor, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
+import type { DepositAddressRecord, PaymentRecord } from './records.js';
 import { nowSeconds } from './ports.js';
 import { isNativeReceipt, type NativeMemory, scanNative } from './scan-native.js';
 
@@ -123,55 +123,12 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
   // later than the head block's own time. A node that stopped importing blocks (no peers) still
   // answers, with an old head: the scan is then caught up to that block's time only.
   const coversUntil = Math.min(now, latest.timestamp * 1000);
-  const required = network.chain.confirmations;
-  let from = cursor.nextBlock ?? (await firstBlock(deps, head));
-  let reverted = 0;
-
-  // Every fact of the pass, applied per order at the end (one decision per order and pass).
-  const facts: TransferFact[] = [];
-  // Re-check what is not final: a block that is no longer canonical reverts its transfers, and
-  // the scan goes back to that block so that a transfer mined again elsewhere is found.
   const unfinal = await store.payments.listUnfinal(network.id);
-  const tokenUnfinal = unfinal.filter((u) => !isNativeReceipt(u));
-  // Each block's hash is read once per pass, a few at a time: a burst of transfers in a few
-  // blocks must not cost one request per transfer on every pass until they are final.
-  // The block the cursor last covered is read with them: if the chain has another block there
-  // now (a reorganisation, or logs that were read from another fork), transfers may have come
-  // into blocks already scanned, and the scan goes back the confirmations required.
-  const covered = cursor.nextBlock !== null && cursor.scannedHash !== null && cursor.nextBlock - 1 <= head ? cursor.nextBlock - 1 : null;
-  // The head's own hash came with it: a caught-up pass (the cursor last covered the head) asks nothing more.
-  const hashes = await blockHashes(reader, [...new Set([...tokenUnfinal.map((p) => p.blockNumber), ...(covered === null ? [] : [covered])].filter((n) => n <= head))], latest);
-  const coveredNow = covered === null ? null : (hashes.get(covered) ?? null);
-  if (covered !== null && coveredNow !== null && coveredNow.toLowerCase() !== cursor.scannedHash!.toLowerCase()) {
-    from = Math.max(0, covered + 1 - required);
-    deps.log.warn({ network: network.id, block: covered, was: cursor.scannedHash, now: coveredNow, from }, 'the last block scanned is no longer on the chain: rescanning');
-  }
-  for (const p of tokenUnfinal) {
-    // A block beyond the head is no evidence of a reorg: an endpoint that lags (say, the one
-    // failed over to) has not reached it yet. It is checked once the chain gets there.
-    if (p.blockNumber > head) continue;
-    const hash = hashes.get(p.blockNumber) ?? null;
-    // No block at or below the head read: an endpoint behind the one that gave the head (a
-    // load balancer's lagging node) answered. No evidence either way: checked again next pass.
-    if (hash === null) continue;
-    const fact: TransferFact = { ...p };
-    if (hash.toLowerCase() !== p.blockHash.toLowerCase()) {
-      fact.status = 'REVERTED';
-      fact.confirmations = 0;
-      reverted += 1;
-      // The transaction may be mined again anywhere after the fork, which can lie below its old
-      // block (a shorter chain): back the confirmations required, the deepest reorganisation a
-      // payment not yet final can see.
-      from = Math.min(from, Math.max(0, p.blockNumber + 1 - required));
-      deps.log.warn({ network: network.id, txHash: p.txHash, block: p.blockNumber }, 'a counted transfer left the canonical chain');
-    } else {
-      fact.confirmations = head - p.blockNumber + 1;
-      fact.status = statusFor(fact.confirmations, required);
-      // Only a new status goes through the payment port; growing confirmations are one UPDATE below.
-      if (fact.status === p.status) continue;
-    }
-    facts.push(fact);
-  }
+  const checked = await recheckUnfinal(deps, cursor, latest, unfinal.filter((u) => !isNativeReceipt(u)), cursor.nextBlock ?? (await firstBlock(deps, head)));
+  const { from } = checked;
+  let reverted = checked.reverted;
+  // Every fact of the pass, applied per order at the end (one decision per order and pass).
+  const facts: TransferFact[] = checked.facts;
 
   // The reverts are stored with the pass's other facts, and a REVERTED row is not re-checked: the
   // cursor goes back first, so that a pass that ends early (an endpoint that lags, a failure)
@@ -202,6 +159,45 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
     }
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
   }
+  const read = await readTokenTransfers(deps, { from, head, nowSec }, held, record);
+  transfers += read.transfers;
+  const { to, covers } = read;
+  await record([...held.values()].flat());
+  // The native receipts of the pass are stored: what it read is remembered (not before, or a pass
+  // failing in between would leave them unread by the next sparse pass).
+  native.commit();
+  await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
+  // Nothing asked (no token, no watched address): the range is covered, no hash to check later.
+  const through: Block | { number: number; hash: null } = covers ?? { number: to, hash: null };
+  if (through.number < from) {
+    deps.log.warn({ network: network.id, from, to, through: through.number }, 'the endpoint that answered the logs has not reached the blocks asked for; the next pass asks again');
+    return { leased: true, head, scanned: null, transfers, reverted, caughtUp: false };
+  }
+  if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
+  let caughtUp = native.complete && through.number >= head;
+  await keepLease();
+  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? native.coversUntil : null))) {
+    deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
+    caughtUp = false;
+  }
+  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
+}
+
+/**
+ * The pass's token transfers to watched addresses from `from`, as far as one pass reads (`to`),
+ * stored as each answer arrives (`record`), each order's with its facts of the pass held so far
+ * (taken out of `held`). `covers`: how far every answer went, the lowest last block of them with
+ * its hash (null when nothing was asked: no token, no watched address).
+ */
+async function readTokenTransfers(
+  deps: ScanDeps,
+  at: { from: number; head: number; nowSec: number },
+  held: Map<string, TransferFact[]>,
+  record: (list: readonly TransferFact[]) => Promise<void>,
+): Promise<{ transfers: number; to: number; covers: Block | null }> {
+  const { network, store, reader } = deps;
+  const { from, head, nowSec } = at;
+  let transfers = 0;
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
   const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
   const pageSize = deps.watchPageSize ?? WATCH_PAGE_SIZE;
@@ -273,25 +269,62 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
     if (page.length < pageSize) break;
     page = await store.depositAddresses.listWatched(network.id, nowSec, { after: page[page.length - 1]!.address, limit: pageSize });
   }
-  await record([...held.values()].flat());
-  // The native receipts of the pass are stored: what it read is remembered (not before, or a pass
-  // failing in between would leave them unread by the next sparse pass).
-  native.commit();
-  await store.payments.refreshConfirmations(network.id, head, deps.clock.nowMs());
-  // Nothing asked (no token, no watched address): the range is covered, no hash to check later.
-  const through: Block | { number: number; hash: null } = covers ?? { number: to, hash: null };
-  if (through.number < from) {
-    deps.log.warn({ network: network.id, from, to, through: through.number }, 'the endpoint that answered the logs has not reached the blocks asked for; the next pass asks again');
-    return { leased: true, head, scanned: null, transfers, reverted, caughtUp: false };
+  return { transfers, to, covers };
+}
+
+/**
+ * The token transfers not final yet, checked against the chain: a block that is no longer
+ * canonical reverts its transfers, and the scan goes back to that block so that a transfer mined
+ * again elsewhere is found (`from`, lowered from the cursor's next block). Also the block the
+ * cursor last covered: if the chain has another block there now (a reorganisation, or logs read
+ * from another fork), transfers may have come into blocks already scanned, and the scan goes back
+ * the confirmations required. The facts: each transfer whose status changes (REVERTED included).
+ */
+async function recheckUnfinal(deps: ScanDeps, cursor: ChainCursor, latest: Block, tokenUnfinal: readonly PaymentRecord[], next: number): Promise<{ facts: TransferFact[]; reverted: number; from: number }> {
+  const { network, reader } = deps;
+  const head = latest.number;
+  const required = network.chain.confirmations;
+  let from = next;
+  let reverted = 0;
+  const facts: TransferFact[] = [];
+  // Each block's hash is read once per pass, a few at a time: a burst of transfers in a few
+  // blocks must not cost one request per transfer on every pass until they are final.
+  // The block the cursor last covered is read with them.
+  const covered = cursor.nextBlock !== null && cursor.scannedHash !== null && cursor.nextBlock - 1 <= head ? cursor.nextBlock - 1 : null;
+  // The head's own hash came with it: a caught-up pass (the cursor last covered the head) asks nothing more.
+  const hashes = await blockHashes(reader, [...new Set([...tokenUnfinal.map((p) => p.blockNumber), ...(covered === null ? [] : [covered])].filter((n) => n <= head))], latest);
+  const coveredNow = covered === null ? null : (hashes.get(covered) ?? null);
+  if (covered !== null && coveredNow !== null && coveredNow.toLowerCase() !== cursor.scannedHash!.toLowerCase()) {
+    from = Math.max(0, covered + 1 - required);
+    deps.log.warn({ network: network.id, block: covered, was: cursor.scannedHash, now: coveredNow, from }, 'the last block scanned is no longer on the chain: rescanning');
   }
-  if (through.number < to) deps.log.info({ network: network.id, to, through: through.number }, 'the endpoint that answered the logs lags the head; scanned as far as it went');
-  let caughtUp = native.complete && through.number >= head;
-  await keepLease();
-  if (!(await store.chainCursors.advance(network.id, deps.owner, through.number + 1, through.hash, caughtUp ? native.coversUntil : null))) {
-    deps.log.warn({ network: network.id }, 'lost the scan lease during a pass; the next holder rescans');
-    caughtUp = false;
+  for (const p of tokenUnfinal) {
+    // A block beyond the head is no evidence of a reorg: an endpoint that lags (say, the one
+    // failed over to) has not reached it yet. It is checked once the chain gets there.
+    if (p.blockNumber > head) continue;
+    const hash = hashes.get(p.blockNumber) ?? null;
+    // No block at or below the head read: an endpoint behind the one that gave the head (a
+    // load balancer's lagging node) answered. No evidence either way: checked again next pass.
+    if (hash === null) continue;
+    const fact: TransferFact = { ...p };
+    if (hash.toLowerCase() !== p.blockHash.toLowerCase()) {
+      fact.status = 'REVERTED';
+      fact.confirmations = 0;
+      reverted += 1;
+      // The transaction may be mined again anywhere after the fork, which can lie below its old
+      // block (a shorter chain): back the confirmations required, the deepest reorganisation a
+      // payment not yet final can see.
+      from = Math.min(from, Math.max(0, p.blockNumber + 1 - required));
+      deps.log.warn({ network: network.id, txHash: p.txHash, block: p.blockNumber }, 'a counted transfer left the canonical chain');
+    } else {
+      fact.confirmations = head - p.blockNumber + 1;
+      fact.status = statusFor(fact.confirmations, required);
+      // Only a new status goes through the payment port; growing confirmations are one UPDATE below.
+      if (fact.status === p.status) continue;
+    }
+    facts.push(fact);
   }
-  return { leased: true, head, scanned: { from, to: through.number }, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
+  return { facts, reverted, from };
 }
 
 /** Deposit addresses by address (an address may serve several options of one order's plan). */
