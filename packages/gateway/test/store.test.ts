@@ -1022,6 +1022,21 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await s.notifications.settle(n.notifyId, { owner: 'a', series: 1, attemptNo: 1 }, { ...next, status: 'DELIVERED', deliveredAt: T0 })).toBe(false);
     });
 
+    it('takes a late SUCCESS as delivered while the notification is PENDING in that series, whoever holds it now', async () => {
+      const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0 });
+      await s.notifications.insert(n);
+      // Sender a's lease ran out; b holds attempt 2.
+      expect(await s.notifications.claim(due(n), 'a', T0, T0 + 15_000)).not.toBeNull();
+      expect(await s.notifications.claim(due(n, { attemptNo: 1 }), 'b', T0 + 15_000, T0 + 30_000)).not.toBeNull();
+      expect(await s.notifications.deliveredLate(n.notifyId, 2, T0 + 16_000)).toBe(false);
+      expect(await s.notifications.deliveredLate(n.notifyId, 1, T0 + 16_000)).toBe(true);
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ status: 'DELIVERED', deliveredAt: T0 + 16_000, leaseOwner: null, attempts: 0, attemptNo: 2 });
+      // b's own outcome no longer settles it; nor does a second late answer change it.
+      expect(await s.notifications.settle(n.notifyId, { owner: 'b', series: 1, attemptNo: 2 }, { status: 'PENDING', attempts: 1, nextAttemptAt: T0 + 40_000, deliveredAt: null })).toBe(false);
+      expect(await s.notifications.deliveredLate(n.notifyId, 1, T0 + 17_000)).toBe(false);
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ status: 'DELIVERED', deliveredAt: T0 + 16_000 });
+    });
+
     it('starts a new attempt series on resend, which outdates an attempt in flight', async () => {
       const n = notificationRecord(order.paymentOrderNo, 1, { nextAttemptAt: T0, status: 'FAILED', attempts: 8, attemptNo: 8, notifyTime: S0 });
       await s.notifications.insert(n);

@@ -43,6 +43,23 @@ interface Claimed {
   attemptNo: number;
 }
 
+/** Adds `value` to `key`'s set. */
+function addTo(sets: Map<string, Set<string>>, key: string, value: string): void {
+  const set = sets.get(key);
+  if (set) set.add(value);
+  else sets.set(key, new Set([value]));
+}
+
+/**
+ * Backlogged destinations a look at everything due leaves out at most (bound parameters of one
+ * statement; past them a backlogged destination's row may come back in the look, and is skipped
+ * or taken as it fits).
+ */
+const MAX_LEFT_OUT = 1_000;
+
+/** Destinations backlogged for one application's limit (not their own) at most. */
+const MAX_WAITING_PER_APP = 64;
+
 /** Adds `delta` to `key`'s count; a count that reaches 0 leaves the map. */
 function count(counts: Map<string, number>, key: string, delta: number): void {
   const n = (counts.get(key) ?? 0) + delta;
@@ -58,6 +75,8 @@ export class NotificationDelivery {
   private readonly appsWaiting = new Set<string>();
   /** Destinations whose due notifications were left waiting by their limit: served after the look at everything else, in turn. */
   private readonly backlogged = new Set<string>();
+  /** Backlogged destinations not at their own limit, with the applications at theirs whose rows wait there: asked again once one of those has room. */
+  private readonly appLimited = new Map<string, Set<string>>();
   /** Look at everything due in the next pass (a poll, a wake-up, or the process limit was what stopped the last one). */
   private scanWanted = true;
   /** Each application's merchant public key as last parsed, with the PEM it was parsed from. */
@@ -131,7 +150,8 @@ export class NotificationDelivery {
         // ones (and leaves them once nothing is due there), so its rows, however old, never
         // take the slot it frees ahead of every other destination's.
         for (const d of full) this.backlogged.add(d);
-        const rows = await this.deps.store.notifications.listDue(now, left, [...this.backlogged], fullApps());
+        const apps = fullApps();
+        const rows = await this.deps.store.notifications.listDue(now, left, this.leftOutOfScan(new Set(apps)), apps);
         let skipped = false;
         for (const row of rows) {
           if (fits(row)) take(row);
@@ -140,7 +160,15 @@ export class NotificationDelivery {
             // with the backlogged ones (so its older rows do not take a freed slot ahead of other
             // destinations' rows), and the next query leaves a full application's rows out.
             skipped = true;
-            this.backlogged.add(row.destination);
+            if (room(row.destination) <= 0) this.backlogged.add(row.destination);
+            else if (this.waitingFor(row.appId) < MAX_WAITING_PER_APP || this.backlogged.has(row.destination)) {
+              // Waiting for its application only: not asked about while that application is full,
+              // and no more than so many per application (a merchant at its limit with many dead
+              // hosts backlogged them all, and asked about each on every pass). Past that its
+              // rows are found by a later look at everything due.
+              this.backlogged.add(row.destination);
+              addTo(this.appLimited, row.destination, row.appId);
+            }
           }
         }
         // Rows skipped: their destinations are full now and excluded from the next query.
@@ -154,6 +182,9 @@ export class NotificationDelivery {
       if (capacity - picked.length <= 0) break;
       const n = Math.min(room(destination), capacity - picked.length);
       if (n <= 0) continue;
+      // Only rows of applications still at their limit were seen waiting there: nothing to ask.
+      const waitingFor = this.appLimited.get(destination);
+      if (waitingFor && [...waitingFor].every((a) => appRoom(a) <= 0)) continue;
       const leftOut = fullApps();
       const rows = await this.deps.store.notifications.listDueAt(destination, now, n, leftOut);
       let held = false;
@@ -162,14 +193,47 @@ export class NotificationDelivery {
         else held = true;
       }
       // Served: to the back of the line. Nothing more due there (for any application: one at its
-      // limit was left out of the query): no longer backlogged.
+      // limit was left out of the query, and waits there for a slot of its own): no longer backlogged.
       this.backlogged.delete(destination);
-      if (rows.length === n || held || leftOut.length > 0) this.backlogged.add(destination);
+      this.appLimited.delete(destination);
+      if (rows.length === n || held) this.backlogged.add(destination);
+      else if (leftOut.length > 0) {
+        this.backlogged.add(destination);
+        for (const a of leftOut) addTo(this.appLimited, destination, a);
+      }
     }
+    // An application this pass filled may have more due that no query of it saw: a slot of its
+    // that frees makes the next pass look at everything due (else it waited for the poll).
+    fullApps();
     if (picked.length === 0) return 0;
-    const claimed = await this.claim(picked, now);
+    // The lease runs from the claim, not from the start of the pass: a pass slowed by its queries
+    // must not leave an attempt sending past its lease while another instance takes it over.
+    const claimed = await this.claim(picked, this.deps.clock.nowMs());
     for (const c of claimed) this.start(c);
     return claimed.length;
+  }
+
+  /** How many backlogged destinations wait for `app`'s limit. */
+  private waitingFor(app: string): number {
+    let n = 0;
+    for (const apps of this.appLimited.values()) if (apps.has(app)) n += 1;
+    return n;
+  }
+
+  /**
+   * The backlogged destinations the look at everything due leaves out: not those waiting only for
+   * applications it leaves out (`appsLeftOut`), whose rows it does not see anyway (a merchant at
+   * its limit with many dead hosts would make the list as long as its hosts).
+   */
+  private leftOutOfScan(appsLeftOut: ReadonlySet<string>): string[] {
+    const out: string[] = [];
+    for (const d of this.backlogged) {
+      const waitingFor = this.appLimited.get(d);
+      if (waitingFor && [...waitingFor].every((a) => appsLeftOut.has(a))) continue;
+      out.push(d);
+      if (out.length === MAX_LEFT_OUT) break;
+    }
+    return out;
   }
 
   /** Resolves when every attempt started so far has finished. */
@@ -288,8 +352,15 @@ export class NotificationDelivery {
     let replaced: 'IN_FLIGHT' | 'INTERRUPTED' | null = null;
     const record = (r: AttemptResult) =>
       this.deps.store.transaction(async (tx) => {
+        // The notification's row before its attempt's, as a claim writes them: on PostgreSQL a
+        // claim and a late sender's outcome taking the two locks in opposite orders deadlocked.
+        let kept = await tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
+        // The receiver took it, though this sender's lease ran out and another took it over: it
+        // is delivered (the other sender's outcome, if any, is then logged only), not sent on
+        // until it fails for good beside a DELIVERED attempt. Not after a resend (a new series).
+        if (!kept && next.status === 'DELIVERED') kept = await tx.notifications.deliveredLate(notifyId, c.due.series, finishedAt);
         replaced = await tx.notifications.finishAttempt(notifyId, c.attemptNo, r);
-        return tx.notifications.settle(notifyId, { owner: this.options.owner, series: c.due.series, attemptNo: c.attemptNo }, next);
+        return kept;
       });
     let kept: boolean;
     try {

@@ -182,6 +182,11 @@ export interface NotificationRepo {
     guard: { owner: string; series: number; attemptNo: number },
     next: { status: 'PENDING' | 'DELIVERED' | 'FAILED'; attempts: number; nextAttemptAt: number; deliveredAt: number | null },
   ): Promise<boolean>;
+  /**
+   * A receiver's SUCCESS to a sender whose lease ran out (another sender may hold the notification
+   * now): DELIVERED at `deliveredAt`, the lease cleared, if it is still PENDING in `series`.
+   */
+  deliveredLate(notifyId: string, series: number, deliveredAt: number): Promise<boolean>;
   /** Starts a new attempt series now; false when the notification does not exist. */
   resend(notifyId: string, nowMs: number): Promise<boolean>;
   insertAttempt(a: NotificationAttemptRecord): Promise<void>;

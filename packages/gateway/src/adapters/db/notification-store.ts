@@ -166,6 +166,16 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
       );
       return (r.numAffectedRows ?? 0n) > 0n;
     },
+    async deliveredLate(notifyId, series, deliveredAt) {
+      const r = await q
+        .updateTable('notifications')
+        .set({ status: 'DELIVERED', delivered_at: deliveredAt, next_attempt_at: deliveredAt, lease_owner: null })
+        .where('notify_id', '=', notifyId)
+        .where('series', '=', series)
+        .where('status', '=', 'PENDING')
+        .executeTakeFirst();
+      return (r.numUpdatedRows ?? 0n) > 0n;
+    },
     async resend(notifyId, nowMs) {
       const r = await q
         .updateTable('notifications')
