@@ -276,7 +276,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       network.id,
       new Settler({
         ...deps,
-        chain: evmRelayer({ rpcUrls: network.chain.rpcUrls, chainId: network.chainId, factory: network.chain.factory, privateKey: relayer.privateKey }),
+        chain: evmRelayer({ rpcUrls: network.chain.rpcUrls, chainId: network.chainId, factory: network.chain.factory, privateKey: relayer.privateKey, log: logger.child({ worker: 'settlement', network: network.id }) }),
         network,
         log: logger.child({ worker: 'settlement' }),
         owner: instance,

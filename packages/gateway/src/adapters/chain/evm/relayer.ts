@@ -1,23 +1,29 @@
 // The operator's relayer on one EVM network (PROTOCOL §15a, issue 5): reads what a settlement
 // needs and signs settlement transactions locally (EIP-1559), so the hash is known and recorded
-// before the transaction is broadcast. Endpoints fail over in configured order (viem fallback).
+// before the transaction is broadcast. Endpoints fail over as viem's fallback decides (a revert or
+// a rejection is an answer, anything else from the endpoint a failure), and the relayer stays on
+// the endpoint that answered.
 // The private key never leaves the account object and is never logged.
 import {
   BaseError,
   createPublicClient,
   erc20Abi,
-  fallback,
   getAddress,
   http,
+  HttpRequestError,
   keccak256,
   parseEventLogs,
+  RpcError,
+  shouldThrow,
+  TimeoutError,
   type Address,
   type Hex,
   type PublicClient,
   type TransactionReceipt,
 } from 'viem';
 import { privateKeyToAccount, type PrivateKeyAccount } from 'viem/accounts';
-import type { FeeQuote, SettlementChain, SettlementReceipt } from '../../../app/ports.js';
+import type { EventLog, FeeQuote, SettlementChain, SettlementReceipt } from '../../../app/ports.js';
+import { endpointLabel } from '../../../domain/endpoint-secrets.js';
 import { forwarderFactoryAbi } from './contract-artifacts.js';
 import { abiPlan, distributeCalldata, settlementAbi } from './forwarder-factory.js';
 import { forwarderPlan, NATIVE_COIN, orderRef } from './forwarder-plan.js';
@@ -28,6 +34,8 @@ export interface RelayerOptions {
   factory: string;
   privateKey: Hex;
   timeoutMs?: number;
+  /** Where endpoint failures and switches are said. */
+  log?: EventLog;
 }
 
 /** Blocks per eth_getLogs request when looking for a distribution (providers cap ranges). */
@@ -38,6 +46,19 @@ function isRevert(err: unknown): boolean {
   if (!(err instanceof BaseError)) return false;
   const named = err.walk((e) => ['ContractFunctionRevertedError', 'ExecutionRevertedError'].includes((e as Error).name));
   return named !== null || /execution reverted|revert/i.test(`${err.details ?? ''} ${err.shortMessage}`);
+}
+
+/**
+ * Whether an error is the endpoint failing (to answer, or with an error of its own), as viem's
+ * fallback transport decides it: a revert or a rejection is the chain's answer, the same on every
+ * endpoint; anything else that came from the transport is tried on the next one. An error raised
+ * after a good answer (a receipt not found, a result that does not decode) is no endpoint failure.
+ */
+function endpointFailed(err: unknown): boolean {
+  if (!(err instanceof BaseError)) return false;
+  const coded = err.walk((e) => e instanceof RpcError) as RpcError | null;
+  if (coded) return !shouldThrow(coded);
+  return err.walk((e) => e instanceof HttpRequestError || e instanceof TimeoutError) !== null;
 }
 
 /** Fallback when a node does not answer eth_maxPriorityFeePerGas (1 gwei). */
@@ -62,9 +83,46 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
   if (options.rpcUrls.length === 0) throw new Error('a relayer needs at least one RPC URL');
   const account: PrivateKeyAccount = privateKeyToAccount(options.privateKey);
   const factory = getAddress(options.factory);
-  const transport = fallback(options.rpcUrls.map((url) => http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 })));
+  const { rpcUrls, log } = options;
   // cacheTime 0: the head and nonces must be read fresh every pass.
-  const client: PublicClient = createPublicClient({ transport, cacheTime: 0 });
+  const clients: PublicClient[] = rpcUrls.map((url) => createPublicClient({ transport: http(url, { timeout: options.timeoutMs ?? 10_000, retryCount: 0 }), cacheTime: 0 }));
+  let current = 0;
+
+  /**
+   * `fn` on the endpoint that answered last, then on each other one in turn; the relayer stays on
+   * the one that answers. viem's fallback began with the first endpoint on every call: one that
+   * accepted connections and never answered cost each call its 10 s timeout, a pass outlived its
+   * lease, and the instances took the settlement from each other for as long as it hung.
+   */
+  async function onEndpoint<T>(what: string, fn: (client: PublicClient) => Promise<T>): Promise<T> {
+    let lastError: unknown;
+    for (let i = 0; i < clients.length; i += 1) {
+      const index = (current + i) % clients.length;
+      try {
+        const value = await fn(clients[index]!);
+        if (index !== current) log?.warn({ from: endpointLabel(rpcUrls[current]!), to: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: clients.length }, 'settlement switched RPC endpoint');
+        current = index;
+        return value;
+      } catch (err) {
+        if (!endpointFailed(err) || clients.length === 1) throw err;
+        lastError = err;
+        log?.warn({ url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: clients.length, what, err: reason(err) }, 'settlement RPC endpoint failed');
+      }
+    }
+    throw lastError;
+  }
+  /** The methods the settlement uses, each on the endpoint that answers (onEndpoint). */
+  const client = {
+    getBlock: (args: Parameters<PublicClient['getBlock']>[0]) => onEndpoint('eth_getBlockByNumber', (c) => c.getBlock(args)),
+    getBalance: (args: Parameters<PublicClient['getBalance']>[0]) => onEndpoint('eth_getBalance', (c) => c.getBalance(args)),
+    getTransactionCount: (args: Parameters<PublicClient['getTransactionCount']>[0]) => onEndpoint('eth_getTransactionCount', (c) => c.getTransactionCount(args)),
+    getGasPrice: () => onEndpoint('eth_gasPrice', (c) => c.getGasPrice()),
+    maxPriorityFeePerGas: () => onEndpoint('eth_maxPriorityFeePerGas', (c) => c.request({ method: 'eth_maxPriorityFeePerGas' })),
+    estimateGas: (args: Parameters<PublicClient['estimateGas']>[0]) => onEndpoint('eth_estimateGas', (c) => c.estimateGas(args)),
+    sendRawTransaction: (raw: Hex) => onEndpoint('eth_sendRawTransaction', (c) => c.request({ method: 'eth_sendRawTransaction', params: [raw] })),
+    getTransaction: (args: Parameters<PublicClient['getTransaction']>[0]) => onEndpoint('eth_getTransactionByHash', (c) => c.getTransaction(args)),
+    getTransactionReceipt: (args: Parameters<PublicClient['getTransactionReceipt']>[0]) => onEndpoint('eth_getTransactionReceipt', (c) => c.getTransactionReceipt(args)),
+  };
 
   const toReceipt = (r: TransactionReceipt): SettlementReceipt => {
     // A status that is neither is no answer: the pass fails and asks again (ADR 0008: an RPC
@@ -129,7 +187,7 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
     async fees(): Promise<FeeQuote> {
       const block = await client.getBlock({ blockTag: 'latest' });
       const priority = await client
-        .request({ method: 'eth_maxPriorityFeePerGas' })
+        .maxPriorityFeePerGas()
         .then((hex) => BigInt(hex))
         .catch(() => DEFAULT_PRIORITY_FEE);
       // Room for the base fee to double before the transaction is priced out.
@@ -139,10 +197,10 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
     async held(plan, address) {
       const owner = getAddress(address);
       if (plan.token === null) return client.getBalance({ address: owner });
-      return client.readContract({ address: getAddress(plan.token), abi: erc20Abi, functionName: 'balanceOf', args: [owner] });
+      return onEndpoint('eth_call', (c) => c.readContract({ address: getAddress(plan.token!), abi: erc20Abi, functionName: 'balanceOf', args: [owner] }));
     },
     async distributed(plan) {
-      return client.readContract({ address: factory, abi: forwarderFactoryAbi, functionName: 'distributed', args: [abiPlan(forwarderPlan(plan))] });
+      return onEndpoint('eth_call', (c) => c.readContract({ address: factory, abi: forwarderFactoryAbi, functionName: 'distributed', args: [abiPlan(forwarderPlan(plan))] }));
     },
     async estimate(plans) {
       try {
@@ -153,14 +211,16 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
         if (!isRevert(err)) throw err;
         // Name the revert (AlreadyDistributed, NothingToDistribute, a receiver refusing the coin).
         try {
-          await client.simulateContract({
-            account: account.address,
-            address: factory,
-            abi: settlementAbi,
-            ...(plans.length === 1
-              ? { functionName: 'distribute' as const, args: [abiPlan(forwarderPlan(plans[0]!))] as const }
-              : { functionName: 'distributeBatch' as const, args: [plans.map((p) => abiPlan(forwarderPlan(p)))] as const }),
-          });
+          await onEndpoint('eth_call', (c) =>
+            c.simulateContract({
+              account: account.address,
+              address: factory,
+              abi: settlementAbi,
+              ...(plans.length === 1
+                ? { functionName: 'distribute' as const, args: [abiPlan(forwarderPlan(plans[0]!))] as const }
+                : { functionName: 'distributeBatch' as const, args: [plans.map((p) => abiPlan(forwarderPlan(p)))] as const }),
+            }),
+          );
         } catch (named) {
           return { ok: false, error: reason(named) };
         }
@@ -183,7 +243,7 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
     },
     async broadcast(raw) {
       try {
-        await client.request({ method: 'eth_sendRawTransaction', params: [raw as Hex] });
+        await client.sendRawTransaction(raw as Hex);
         return { ok: true };
       } catch (err) {
         const text = `${reason(err)} ${(err as { details?: string }).details ?? ''}`;
@@ -207,13 +267,15 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
       const ref = orderRef(plan.paymentOrderNo).toLowerCase();
       // Ranges providers accept; the forwarder is indexed, so only this plan's distribution matches.
       for (let from = Math.max(0, fromBlock); from <= to; from += LOG_RANGE) {
-        const logs = await client.getLogs({
-          address: factory,
-          event,
-          args: { orderRef: orderRef(plan.paymentOrderNo), forwarder: getAddress(forwarder), token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
-          fromBlock: BigInt(from),
-          toBlock: BigInt(Math.min(to, from + LOG_RANGE - 1)),
-        });
+        const logs = await onEndpoint('eth_getLogs', (c) =>
+          c.getLogs({
+            address: factory,
+            event,
+            args: { orderRef: orderRef(plan.paymentOrderNo), forwarder: getAddress(forwarder), token: plan.token === null ? NATIVE_COIN : (getAddress(plan.token) as Address) },
+            fromBlock: BigInt(from),
+            toBlock: BigInt(Math.min(to, from + LOG_RANGE - 1)),
+          }),
+        );
         // A log names a transaction; only one whose receipt holds this plan's distribution is it.
         for (const l of logs) {
           if (!l.transactionHash || l.removed || l.address.toLowerCase() !== factory.toLowerCase()) continue;
