@@ -25,6 +25,8 @@ describe('the network check at start', () => {
       // BNB Smart Chain's USDC has 18 decimals; the contract named for it has 6.
       '3': { rpcUrls: [chain.node.rpcUrl], confirmations: 2, contracts: { USDT: usdt18, USDC: usdt6 } },
       '4': { rpcUrls: [chain.node.rpcUrl], confirmations: 2, contracts: { USDT: usdt6 } },
+      // Nothing listens on port 1: no node of network 5 answers.
+      '5': { rpcUrls: ['http://127.0.0.1:1'], confirmations: 2, contracts: { USDT: usdt6 } },
     });
     // Network 4 names the token as its forwarder, network 2 the chain id of Ethereum mainnet: configuration mistakes.
     const wrong = {
@@ -47,15 +49,18 @@ describe('the network check at start', () => {
   it('logs each mismatch and offers no deposit address where the chain disagrees; what matches still works', async () => {
     type Line = { level: number; network?: string; contract?: string; reason?: string; msg: string };
     const logged = () => lines.map((l) => JSON.parse(l) as Line).filter((l) => l.network !== undefined && /configuration/.test(l.msg));
-    await waitUntil('the three networks checked', () => new Set(logged().map((l) => l.network)).size >= 3);
+    await waitUntil('the four networks checked', () => new Set(logged().map((l) => l.network)).size >= 4);
     expect(logged()).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ level: 50, network: '4', reason: expect.stringContaining('not the configured forwarder') }),
         expect.objectContaining({ level: 50, network: '2', reason: expect.stringContaining(`serves chain id ${chain.node.chainId}, not the configured chain_id 1`) }),
         expect.objectContaining({ level: 50, network: '3', reason: expect.stringContaining('has 6 decimals, not the configured 18') }),
         expect.objectContaining({ level: 30, network: '3', msg: expect.stringContaining('match the configuration') }),
+        // An operator saw nothing at all for a network none of whose nodes answered.
+        expect.objectContaining({ level: 40, network: '5', reason: expect.stringMatching(/./), msg: expect.stringContaining('no RPC endpoint of the network answered') }),
       ]),
     );
+    expect(logged().filter((l) => l.network === '5')).toHaveLength(1);
 
     const body = orderBody(t.merchant, t.clock, { total_amount: '10', merchant_order_currency: 'USDT', notify_url: 'https://merchant.example/notify' });
     const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });

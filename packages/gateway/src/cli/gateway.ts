@@ -141,9 +141,20 @@ const FACTORY_CHECK_RETRY_MS = 30_000;
  * deposit address until a later check finds the factory matching.
  */
 function startFactoryCheck(deposits: CheckedDepositAddresses, networks: readonly NetworkDeployment[], logger: Logger): WorkerLoop {
+  /** Networks said to be unchecked (once, until checked). */
+  const unchecked = new Set<string>();
   const loop = startLoop('factory-check', FACTORY_CHECK_RETRY_MS, logger, async () => {
     if (!deposits.pending(networks)) return;
-    for (const [network, check] of await deposits.checkAll(networks)) {
+    const changed = await deposits.checkAll(networks);
+    // No node answered: said once (the operator otherwise saw nothing at all for that network).
+    for (const network of networks) {
+      const check = deposits.status(network.id);
+      if (check.state !== 'UNCHECKED' || unchecked.has(network.id) || network.chain.rpcUrls.length === 0 || !network.chain.factory || !network.chain.forwarder) continue;
+      unchecked.add(network.id);
+      logger.warn({ network: network.id, reason: check.reason }, `no RPC endpoint of the network answered: its chain id, factory and tokens are not checked yet, and deposit addresses are handed out from the configuration until one answers (asked again every ${FACTORY_CHECK_RETRY_MS / 1000} s)`);
+    }
+    for (const [network, check] of changed) {
+      if (check.state !== 'UNCHECKED') unchecked.delete(network);
       if (check.state === 'MISMATCH') {
         logger.error({ network, reason: check.reason }, 'the network\'s chain does not match the configuration (networks.<enum>.chain_id / rpc_urls / factory / forwarder): no deposit addresses are handed out on this network');
         continue;
