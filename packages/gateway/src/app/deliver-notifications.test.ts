@@ -200,41 +200,37 @@ describe('the delivery worker and a merchant at its limit with many dead hosts',
 });
 
 describe('the delivery worker recording an outcome', () => {
-  it('writes the notification before its attempt (the claim\'s order: no deadlock between the two on PostgreSQL)', async () => {
+  /** One notification being sent; `takenOver`: another instance holds it now (this sender's lease ran out), sending attempt 2. */
+  const oneInFlight = async (takenOver: boolean) => {
     const w = outboxWorld();
-    w.add('A', 'http://shop.example/notify');
+    const id = w.add('A', 'http://shop.example/notify');
     const d = w.delivery();
     await d.deliverDue({ scan: true });
     await sending(w, 1);
+    if (takenOver) Object.assign(w.rows.get(id)!, { leaseOwner: 'other', attemptNo: 2, nextAttemptAt: w.clock.now + 15_000 });
+    return { w, d, row: () => w.rows.get(id) };
+  };
+
+  it('writes the notification before its attempt (the claim\'s order: no deadlock between the two on PostgreSQL)', async () => {
+    const { w, d } = await oneInFlight(false);
     w.timeout(1);
     await d.idle();
     expect(w.calls.recorded).toEqual([['settle', 'finishAttempt']]);
   });
 
   it('takes a SUCCESS that came after its lease ran out as delivered, though another sender holds it now', async () => {
-    const w = outboxWorld();
-    const id = w.add('A', 'http://shop.example/notify');
-    const d = w.delivery();
-    await d.deliverDue({ scan: true });
-    await sending(w, 1);
-    // Another instance took the notification over (the lease ran out) and is sending attempt 2.
-    Object.assign(w.rows.get(id)!, { leaseOwner: 'other', attemptNo: 2, nextAttemptAt: w.clock.now + 15_000 });
+    const { w, d, row } = await oneInFlight(true);
     w.held.shift()!.answer({ delivered: true, httpStatus: 200, latencyMs: 12_000, responseHead: 'SUCCESS', errorKind: null, error: null });
     await d.idle();
-    expect(w.rows.get(id)).toMatchObject({ status: 'DELIVERED', leaseOwner: null, deliveredAt: w.clock.now });
+    expect(row()).toMatchObject({ status: 'DELIVERED', leaseOwner: null, deliveredAt: w.clock.now });
     expect(w.calls.recorded).toEqual([['settle', 'deliveredLate', 'finishAttempt']]);
   });
 
   it('does not take a late failure as anything but a logged attempt', async () => {
-    const w = outboxWorld();
-    const id = w.add('A', 'http://shop.example/notify');
-    const d = w.delivery();
-    await d.deliverDue({ scan: true });
-    await sending(w, 1);
-    Object.assign(w.rows.get(id)!, { leaseOwner: 'other', attemptNo: 2, nextAttemptAt: w.clock.now + 15_000 });
+    const { w, d, row } = await oneInFlight(true);
     w.timeout(1);
     await d.idle();
-    expect(w.rows.get(id)).toMatchObject({ status: 'PENDING', leaseOwner: 'other', attemptNo: 2 });
+    expect(row()).toMatchObject({ status: 'PENDING', leaseOwner: 'other', attemptNo: 2 });
     expect(w.calls.recorded).toEqual([['settle', 'finishAttempt']]);
   });
 });
