@@ -120,6 +120,9 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     for (const edition of EDITIONS) this.ordersCreated.inc({ edition }, 0);
     for (const status of PAY_STATUSES) this.transitions.inc({ status }, 0);
     for (const network of options.networks ?? []) for (const status of PAYMENT_STATUSES) this.paymentsObserved.inc({ network, status }, 0);
+    // At 0 from the start, not absent until a network's first settlement (a rate over a series that
+    // appears later misses its first increase).
+    for (const network of options.networks ?? []) for (const counter of [this.settlementsSent, this.settlementsFinal, this.settlementGas]) counter.inc({ network }, 0);
     this.notificationAttempts.inc({ outcome: 'DELIVERED', error_kind: 'none' }, 0);
   }
 
