@@ -252,6 +252,8 @@ export interface ChainCursor {
   nextBlock: number | null;
   /** The hash of block nextBlock - 1 as the scan that covered it saw it; null when unknown. */
   scannedHash: string | null;
+  /** Until when (ms) the last complete pass covered the chain, native balances included; null when unknown (never, or since a rewind). */
+  caughtUpAt: number | null;
   leaseOwner: string | null;
   leaseUntil: number;
 }

@@ -134,13 +134,21 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
   // cursor goes back first, so that a pass that ends early (an endpoint that lags, a failure)
   // leaves the next one to read those blocks again. Until a pass reaches the head again the
   // network is not caught up (the expiry waits: the money may be in the blocks to read again).
-  if (reverted > 0 && cursor.nextBlock !== null && from < cursor.nextBlock) {
+  // So also when only the block the cursor last covered was replaced: the new blocks may hold a
+  // payment made before a deadline the old fork's blocks had passed (the cursor stayed, still
+  // caught up past it, and the expiry closed an order paid on time).
+  const rewound = cursor.nextBlock !== null && from < cursor.nextBlock;
+  if (rewound) {
     await keepLease();
     await store.chainCursors.rewind(network.id, deps.owner, from);
   }
 
   const nowSec = nowSeconds(deps.clock);
-  const native = await scanNative(deps, latest, { nowMs: now, nowSec, coversUntil }, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
+  // Addresses are watched as the chain still to read was: a pass behind (after an outage, or
+  // catching up) reads blocks mined while an address's watch after closure (24 h) still ran,
+  // though it has ended by the clock, and a payment in them would otherwise never be read.
+  const watchedAt = await watchTime(deps, rewound ? null : cursor.caughtUpAt, latest, from, nowSec);
+  const native = await scanNative(deps, latest, { nowMs: now, watchedAt, coversUntil }, unfinal.filter(isNativeReceipt), (f) => facts.push(f));
   reverted += native.reverted;
   let transfers = native.transfers;
   // The facts found so far (re-checks, native receipts) wait for their order's new transfers, so
@@ -159,7 +167,7 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
     }
     return { leased: true, head, scanned: null, transfers, reverted, caughtUp, ...(caughtUp ? { caughtUpAt: native.coversUntil } : {}) };
   }
-  const read = await readTokenTransfers(deps, { from, head, nowSec }, held, record);
+  const read = await readTokenTransfers(deps, { from, head, watchedAt }, held, record);
   transfers += read.transfers;
   const { to, covers } = read;
   await record([...held.values()].flat());
@@ -191,12 +199,12 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
  */
 async function readTokenTransfers(
   deps: ScanDeps,
-  at: { from: number; head: number; nowSec: number },
+  at: { from: number; head: number; watchedAt: number },
   held: Map<string, TransferFact[]>,
   record: (list: readonly TransferFact[]) => Promise<void>,
 ): Promise<{ transfers: number; to: number; covers: Block | null }> {
   const { network, store, reader } = deps;
-  const { from, head, nowSec } = at;
+  const { from, head, watchedAt } = at;
   let transfers = 0;
   const tokens = network.currencies.flatMap((c) => (c.contract ? [c.contract.toLowerCase()] : []));
   const perRequest = deps.recipientsPerRequest ?? RECIPIENTS_PER_REQUEST;
@@ -204,7 +212,7 @@ async function readTokenTransfers(
   // The watched addresses a page at a time (by address): with 100,000 open orders the scan holds
   // one page, not all of them. Native options' addresses are included: a token sent there is
   // recorded (and not counted).
-  let page = tokens.length > 0 ? await store.depositAddresses.listWatched(network.id, nowSec, { after: null, limit: pageSize }) : [];
+  let page = tokens.length > 0 ? await store.depositAddresses.listWatched(network.id, watchedAt, { after: null, limit: pageSize }) : [];
   // Many watched addresses: one request for every Transfer of the tokens in fewer blocks, and
   // the recipients looked up, instead of one request per 200 watched addresses whatever was paid.
   const wide = page.length > (deps.wideScanFrom ?? WIDE_SCAN_FROM);
@@ -244,7 +252,7 @@ async function readTokenTransfers(
     }
     if (read) {
       const recipients = [...new Set(read.transfers.map((t) => t.to))];
-      await storeRead(read, byAddress(await store.depositAddresses.watchedAmong(network.id, nowSec, recipients)));
+      await storeRead(read, byAddress(await store.depositAddresses.watchedAmong(network.id, watchedAt, recipients)));
     }
   }
   while (byRecipient && page.length > 0) {
@@ -267,7 +275,7 @@ async function readTokenTransfers(
       await storeRead(read, depositsAt);
     }
     if (page.length < pageSize) break;
-    page = await store.depositAddresses.listWatched(network.id, nowSec, { after: page[page.length - 1]!.address, limit: pageSize });
+    page = await store.depositAddresses.listWatched(network.id, watchedAt, { after: page[page.length - 1]!.address, limit: pageSize });
   }
   return { transfers, to, covers };
 }
@@ -325,6 +333,18 @@ async function recheckUnfinal(deps: ScanDeps, cursor: ChainCursor, latest: Block
     facts.push(fact);
   }
   return { facts, reverted, from };
+}
+
+/**
+ * The moment (Unix seconds) addresses are watched as of in this pass: the chain the last complete
+ * pass covered (blocks after it were mined no earlier), or, unknown (never caught up, or since a
+ * rewind), the first block to read; never later than now.
+ */
+async function watchTime(deps: ScanDeps, caughtUpAt: number | null, latest: Block & { timestamp: number }, from: number, nowSec: number): Promise<number> {
+  if (caughtUpAt !== null) return Math.min(nowSec, Math.floor(caughtUpAt / 1000));
+  const first = Math.min(from, latest.number);
+  const at = first === latest.number ? latest.timestamp : await deps.reader.blockTimestamp(first);
+  return Math.min(nowSec, at ?? latest.timestamp);
 }
 
 /** Deposit addresses by address (an address may serve several options of one order's plan). */

@@ -35,7 +35,7 @@ function world(chain: { balance: bigint; transfers: ValueTransfer[]; receipt: (h
   const pass = async (n: number) => {
     const facts: TransferFact[] = [];
     const unfinal = rows.filter((r) => r.status === 'SEEN');
-    const r = await scanNative(deps, { number: n, hash: hashOf(n) }, { nowMs: n * 1000, nowSec: n, coversUntil: n * 1000 }, unfinal, (f) => facts.push(f));
+    const r = await scanNative(deps, { number: n, hash: hashOf(n) }, { nowMs: n * 1000, watchedAt: n, coversUntil: n * 1000 }, unfinal, (f) => facts.push(f));
     for (const f of facts) {
       const i = rows.findIndex((x) => x.txHash === f.txHash);
       const name = f.chainTxHash === '' ? null : (f.chainTxHash ?? (i >= 0 ? rows[i]!.chainTxHash : null));

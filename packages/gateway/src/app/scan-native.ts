@@ -91,14 +91,14 @@ const NAME_CHECKS_AT_ONCE = 8;
 export async function scanNative(
   deps: ScanDeps,
   latest: Block,
-  when: { nowMs: number; nowSec: number; coversUntil: number },
+  when: { nowMs: number; watchedAt: number; coversUntil: number },
   unfinal: readonly PaymentRecord[],
   record: (fact: TransferFact) => void,
 ): Promise<{ transfers: number; reverted: number; complete: boolean; coversUntil: number; commit: () => void }> {
   const memory = (deps.nativeMemory ??= { full: null, through: null, sparseAfterMs: 0 });
   const read = await sparseWatched(deps, memory, latest, when);
   const sparse = read?.watched ?? null;
-  const watched = sparse ?? (await deps.store.depositAddresses.listWatched(deps.network.id, when.nowSec, null, true));
+  const watched = sparse ?? (await deps.store.depositAddresses.listWatched(deps.network.id, when.watchedAt, null, true));
   // The transactions that sent value since the last complete pass, to name a new receipt's
   // transaction: the sparse pass has read them; otherwise read when a receipt needs them.
   const since = memory.through;
@@ -128,7 +128,7 @@ export async function scanNative(
  * the last pass. null: this pass reads them all (few watched, a full read due, or the blocks since
  * unreadable as one chain from the last one read).
  */
-async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; nowSec: number }): Promise<{ watched: DepositAddressRecord[]; transfers: ValueTransfer[] } | null> {
+async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block, when: { nowMs: number; watchedAt: number }): Promise<{ watched: DepositAddressRecord[]; transfers: ValueTransfer[] } | null> {
   const { full, through } = memory;
   if (full === null || through === null || full.watched <= (deps.nativeSparseFrom ?? NATIVE_SPARSE_FROM)) return null;
   const period = deps.nativeFullReadMs ?? NATIVE_FULL_READ_MS;
@@ -149,7 +149,7 @@ async function sparseWatched(deps: ScanDeps, memory: NativeMemory, latest: Block
   }
   const recipients = [...new Set(transfers.map((t) => t.to))];
   if (recipients.length === 0) return { watched: [], transfers };
-  return { watched: (await deps.store.depositAddresses.watchedAmong(deps.network.id, when.nowSec, recipients)).filter((d) => d.token === null), transfers };
+  return { watched: (await deps.store.depositAddresses.watchedAmong(deps.network.id, when.watchedAt, recipients)).filter((d) => d.token === null), transfers };
 }
 
 /** Whether a payment row is a native-coin receipt found by balance reads (not a log). */

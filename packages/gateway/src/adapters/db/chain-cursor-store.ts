@@ -28,7 +28,14 @@ export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
       );
       const r = rows[0];
       if (!r) return null;
-      return { network: r.network, nextBlock: r.next_block === null ? null : Number(r.next_block), scannedHash: r.scanned_hash, leaseOwner: r.lease_owner, leaseUntil: Number(r.lease_until) };
+      return {
+        network: r.network,
+        nextBlock: r.next_block === null ? null : Number(r.next_block),
+        scannedHash: r.scanned_hash,
+        caughtUpAt: r.caught_up_at === null ? null : Number(r.caught_up_at),
+        leaseOwner: r.lease_owner,
+        leaseUntil: Number(r.lease_until),
+      };
     },
     async advance(network, owner, nextBlock, scannedHash, caughtUpAt) {
       const set = caughtUpAt === null ? { next_block: nextBlock, scanned_hash: scannedHash } : { next_block: nextBlock, scanned_hash: scannedHash, caught_up_at: caughtUpAt };
