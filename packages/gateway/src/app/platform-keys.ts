@@ -89,7 +89,8 @@ export class PlatformKeys {
     const cacheKey = appId ?? '';
     const now = this.clock.nowMs();
     const cached = this.active.get(cacheKey);
-    if (cached && cached.until > now) return { serial: cached.serial, privateKey: await this.privateKey(cached.serial) };
+    // Not beyond its time to live from now (a clock set back would keep a retired key signing for as long as the step).
+    if (cached && cached.until > now && cached.until - now <= ACTIVE_KEY_TTL_MS) return { serial: cached.serial, privateKey: await this.privateKey(cached.serial) };
     let record: PlatformKeyRecord;
     try {
       record = (appId !== null ? await this.store.platformKeys.activeFor(appId) : null) ?? (await this.ensureDefault());

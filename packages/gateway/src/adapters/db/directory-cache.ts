@@ -31,7 +31,9 @@ class ReadThrough<T> {
   get(key: string): Promise<T | null> {
     const now = this.clock.nowMs();
     const hit = this.entries.get(key);
-    if (hit && hit.until > now) return hit.value;
+    // Not beyond its time to live from now: after the clock was set back, an entry would be kept
+    // for as long as the step (a merchant made INACTIVE served as ACTIVE for an hour).
+    if (hit && hit.until > now && hit.until - now <= this.ttlMs) return hit.value;
     if (this.entries.size >= this.maxEntries) this.entries.clear();
     const entry: Entry<T> = { value: this.load(key), until: now + this.ttlMs };
     this.entries.set(key, entry);

@@ -23,7 +23,9 @@ export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): R
         b = { tokens: burst, at: nowMs };
         buckets.set(key, b);
       }
-      b.tokens = Math.min(burst, b.tokens + ((nowMs - b.at) / 1000) * ratePerSecond);
+      // A clock set back refills nothing and is not a debt: the bucket went on from its later time
+      // (a step back of an hour put it 3.6 million tokens below zero, an hour of 40011).
+      b.tokens = Math.min(burst, b.tokens + (Math.max(0, nowMs - b.at) / 1000) * ratePerSecond);
       b.at = nowMs;
       if (b.tokens < 1) return false;
       b.tokens -= 1;
