@@ -9,7 +9,7 @@ import pino, { type Logger } from 'pino';
 import { expect } from 'vitest';
 import { generateNonce, parsePublicKey, signMessage, verifyMessage } from '@sparkpay/protocol';
 import { createApplication, createMerchant, type AdminDeps } from '../src/app/merchant-admin.js';
-import type { Clock } from '../src/app/ports.js';
+import type { Clock, Ids } from '../src/app/ports.js';
 import type { TransferFact } from '../src/app/record-payment.js';
 import { loadConfig, type Config } from '../src/cli/config.js';
 import { createGateway, type Gateway } from '../src/cli/gateway.js';
@@ -106,6 +106,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Run the background workers (default off: tests drive the use cases directly). */
   workers?: boolean;
+  /** Identifiers drawn (default: the gateway's random ones). */
+  ids?: Ids;
 }
 
 export async function startTestGateway(opts: StartOptions = {}): Promise<TestGateway> {
@@ -116,7 +118,7 @@ export async function startTestGateway(opts: StartOptions = {}): Promise<TestGat
   // No budget of refusals: the tests send thousands of deliberately refused requests from one
   // address, on a clock that does not move (the budget has tests of its own).
   const config: Config = { ...base, host: '127.0.0.1', port: 0, databaseUrl: db.url, refusalRateLimit: 0, rates: { ...base.rates, ETH: '3000', BNB: '600', POL: '0.5', IRIS: '0.01', HSK: '0.5' }, ...opts.config };
-  const gateway = await createGateway({ config, clock, logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: opts.workers ?? false });
+  const gateway = await createGateway({ config, clock, ...(opts.ids ? { ids: opts.ids } : {}), logger: opts.logger ?? pino({ level: process.env.SPARKPAY_TEST_LOG ?? 'silent' }), workers: opts.workers ?? false });
   const address = await gateway.listen();
   const addMerchant = (o: TestMerchantOptions = {}) => createTestMerchant(gateway, o);
   const merchant = await addMerchant();

@@ -12,7 +12,7 @@ import { checkMerchant, planOrder, type OrderPlan } from '../domain/order-plan.j
 import type { RateTable } from '../domain/rates.js';
 import type { AuthenticatedApp } from './authenticate.js';
 import { createOrderData, type CreateOrderData } from './order-view.js';
-import { DuplicateRequestError, nowSeconds, type Clock, type Ids, type Metrics, type Store } from './ports.js';
+import { DuplicateRequestError, nowSeconds, OrderNumberTakenError, type Clock, type Ids, type Metrics, type Store } from './ports.js';
 import type { Edition, OrderRecord } from './records.js';
 import { NonceGuard, ReplayedRequestError, replayFailure } from './nonce-guard.js';
 import { fail, type Failure, type Result } from './result.js';
@@ -40,24 +40,38 @@ export async function createOrder(
     if (!(await nonce.check())) return replayFailure();
     return prepared.repeat ? ((await repeatOf(deps, prepared.repeat)) ?? prepared) : prepared;
   }
-  try {
-    await deps.store.transaction(async (tx) => {
-      await nonce.checkIn(tx);
-      await tx.orders.insert(prepared.order);
-    });
-  } catch (err) {
-    if (err instanceof ReplayedRequestError) return replayFailure();
-    if (!(err instanceof DuplicateRequestError)) throw err;
-    nonce.rolledBack();
-    if (!(await nonce.check())) return replayFailure();
-    // A concurrent or earlier duplicate holds the request_no: answer as a repeat would.
-    const repeat = await repeatOf(deps, prepared.repeat);
-    if (repeat) return repeat;
-    throw err;
+  let order = prepared.order;
+  for (let draw = 1; ; draw += 1) {
+    try {
+      await deps.store.transaction(async (tx) => {
+        await nonce.checkIn(tx);
+        await tx.orders.insert(order);
+      });
+      break;
+    } catch (err) {
+      if (err instanceof ReplayedRequestError) return replayFailure();
+      // Another order drew the same number (the second's orders share 10 random digits): this one
+      // draws again. It was a 50000, and the retry it asks for a replay of a spent nonce (40000).
+      if (err instanceof OrderNumberTakenError && draw < ORDER_NUMBER_DRAWS) {
+        nonce.rolledBack();
+        order = { ...order, paymentOrderNo: deps.ids.paymentOrderNo(deps.clock.nowMs()) };
+        continue;
+      }
+      if (!(err instanceof DuplicateRequestError)) throw err;
+      nonce.rolledBack();
+      if (!(await nonce.check())) return replayFailure();
+      // A concurrent or earlier duplicate holds the request_no: answer as a repeat would.
+      const repeat = await repeatOf(deps, prepared.repeat);
+      if (repeat) return repeat;
+      throw err;
+    }
   }
-  deps.metrics?.orderCreated(prepared.order.edition);
-  return { ok: true, data: createOrderData(prepared.order, deps.publicUrl) };
+  deps.metrics?.orderCreated(order.edition);
+  return { ok: true, data: createOrderData(order, deps.publicUrl) };
 }
+
+/** Numbers an order creation draws at most (one taken already is drawn again). */
+const ORDER_NUMBER_DRAWS = 5;
 
 interface RepeatKey {
   merchantNo: string;

@@ -525,6 +525,13 @@ export class DuplicateRequestError extends Error {
   }
 }
 
+/** The order's payment_order_no was drawn already (another order holds it): draw another one. */
+export class OrderNumberTakenError extends Error {
+  constructor() {
+    super('an order with this payment_order_no already exists');
+  }
+}
+
 /** Encrypts platform private keys at rest with the operator's master key. */
 export interface KeyVault {
   seal(plaintext: string, context: string): string;

@@ -255,6 +255,17 @@ function openPostgres(url: string, max: number): Db {
 }
 
 /** True when an insert failed on a primary key or unique constraint, on either database. */
+/**
+ * Whether a unique violation is on the orders' primary key (payment_order_no) rather than on
+ * another unique constraint (the merchant's request_no): PostgreSQL names the constraint, SQLite
+ * the columns.
+ */
+export function isOrderNumberViolation(err: unknown): boolean {
+  if (!isUniqueViolation(err)) return false;
+  const e = err as { constraint?: unknown; message?: unknown };
+  return e.constraint === 'orders_pkey' || (typeof e.message === 'string' && /\borders\.payment_order_no\b/.test(e.message));
+}
+
 export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: unknown } | null;
   if (!e || typeof e !== 'object') return false;

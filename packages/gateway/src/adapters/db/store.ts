@@ -3,6 +3,7 @@ import { sql, type ExpressionBuilder, type Kysely, type OnConflictDatabase, type
 import type { NetworkId } from '../../domain/catalogue.js';
 import {
   DuplicateRequestError,
+  OrderNumberTakenError,
   type ApplicationRecord,
   type ApplicationRepo,
   type MerchantPatch,
@@ -22,7 +23,7 @@ import { leaseRepo, settlementRepo } from './settlement-store.js';
 import { notificationRepo } from './notification-store.js';
 import { CompiledCache } from './compiled-cache.js';
 import { GroupCommit } from './group-commit.js';
-import { isUniqueViolation, type Db } from './database.js';
+import { isOrderNumberViolation, isUniqueViolation, type Db } from './database.js';
 import { optionToRow, orderToRow, paymentToRow, pushPaymentValues, rowToOption, rowToOrder, rowToPayment, stateColumns } from './order-rows.js';
 import type { Database } from './schema.js';
 import type { OrderOptionRecord, OrderRecord, PaymentRecord } from '../../app/records.js';
@@ -261,6 +262,7 @@ function orderRepo(q: Q, cache: CompiledCache): OrderRepo {
       try {
         await cache.run(q, `orders.insert:${Object.keys(row).join()}`, Object.values(row), () => q.insertInto('orders').values(row));
       } catch (err) {
+        if (isOrderNumberViolation(err)) throw new OrderNumberTakenError();
         if (isUniqueViolation(err)) throw new DuplicateRequestError();
         throw err;
       }
