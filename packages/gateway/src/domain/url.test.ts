@@ -43,6 +43,14 @@ describe('isValidHttpUrl', () => {
     'http://example.com/%zz',
     'http://example.com/#a#b',
     `https://example.com/${'a'.repeat(513 - 20)}`,
+    // Shapes the checks above let through that no URL parser reads (the notifier could never POST to them).
+    'http://[:]/cb',
+    'http://[12345::]/cb',
+    'http://[1:2:3:4:5:6:7:8:9]/',
+    'http://foo.09/cb',
+    'http://shop.example.123/cb',
+    'http://xn--a/cb',
+    'http://a.0x1/cb',
   ])('refuses %j', (u) => {
     expect(isValidHttpUrl(u)).toBe(false);
   });

@@ -57,5 +57,16 @@ export function isValidHttpUrl(s: string): boolean {
   const hash = tail.indexOf('#');
   const beforeFragment = hash === -1 ? tail : tail.slice(0, hash);
   const fragment = hash === -1 ? '' : tail.slice(hash + 1);
-  return TAIL.test(beforeFragment) && TAIL.test(fragment);
+  return TAIL.test(beforeFragment) && TAIL.test(fragment) && readable(s);
+}
+
+/**
+ * Whether a WHATWG parser (the notifier's, a browser's for the redirect) reads it: the shapes above
+ * pass hosts no parser takes ("[:]", "[12345::]", a last label of digits or "0x…", bad punycode
+ * "xn--a"), and such a notify_url was stored and its notifications failed eight times unread.
+ */
+function readable(s: string): boolean {
+  if (!URL.canParse(s)) return false;
+  const u = new URL(s);
+  return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
 }
