@@ -620,6 +620,16 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       expect(await orderRowCounts(t)).toEqual(before);
     });
 
+    it('a request_no no order can hold finds nothing, though its lower case is an order\'s key (the Kelvin sign lowers to k)', async () => {
+      const requestNo = `abk_${Math.random().toString(36).slice(2, 10)}`;
+      accepted(await create(std({ request_no: requestNo })));
+      const kelvin = requestNo.replace('k', '\u212A');
+      expect(kelvin.toLowerCase()).toBe(requestNo);
+      await refused(() => query(encodeURIComponent(kelvin)), 43005, 404);
+      await refused(() => close({ merchant_no: t.merchant.merchantNo, request_no: kelvin }), 43005, 404);
+      expect(accepted(await query(requestNo))).toMatchObject({ pay_status: 'PENDING' });
+    });
+
     it('request_no is case-insensitive: ABC then abc is the same key', async () => {
       const upper = `ABC${Math.random().toString(36).slice(2, 10).toUpperCase()}`;
       const body = std({ request_no: upper });

@@ -1,5 +1,6 @@
 // POST /v4/pay/orders/close (§12): closes a PENDING order; merchant closes do not notify (money
 // at the address of another of its pairs makes it PAID_LATE, an exception that does).
+import { requestNoKey } from '../domain/order-plan.js';
 import type { AuthenticatedApp } from './authenticate.js';
 import { checkMerchantAccess, readStringFields } from './request-fields.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
@@ -20,7 +21,8 @@ export async function closeOrder(deps: TransitionDeps, app: AuthenticatedApp, bo
   const { request_no: requestNo, merchant_no: merchantNo } = fields.values;
   const access = await checkMerchantAccess(deps.store, app, merchantNo);
   if (!access.ok) return access;
-  const order = await deps.store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+  const key = requestNoKey(requestNo);
+  const order = key === null ? null : await deps.store.orders.findByRequest(merchantNo, key);
   if (!order) return fail(43005);
   const outcome = await transition(deps, order.paymentOrderNo, (tx, current) => closingFact(tx, current, 'MERCHANT_CLOSE'));
   if (!outcome.ok) {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '@sparkpay/protocol';
 import type { Deployment } from '../domain/catalogue.js';
 import { parseCreateOrderRequest, type CreateOrderRequest } from '../domain/order-request.js';
-import { checkMerchant, planOrder, type OrderPlan } from '../domain/order-plan.js';
+import { checkMerchant, planOrder, requestNoKey, type OrderPlan } from '../domain/order-plan.js';
 import type { RateTable } from '../domain/rates.js';
 import type { AuthenticatedApp } from './authenticate.js';
 import { createOrderData, type CreateOrderData } from './order-view.js';
@@ -105,7 +105,8 @@ function hashRequest(edition: Edition, body: unknown): string {
 }
 
 async function repeatOf(deps: CreateOrderDeps, { merchantNo, requestNo, requestHash }: RepeatKey): Promise<Result<{ data: CreateOrderData }> | null> {
-  const existing = await deps.store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+  const key = requestNoKey(requestNo);
+  const existing = key === null ? null : await deps.store.orders.findByRequest(merchantNo, key);
   if (!existing) return null;
   if (existing.requestHash !== requestHash) {
     return fail(41023, 'request_no was already used for a different order (request_no is the idempotency key)');

@@ -1,5 +1,6 @@
 // GET /v4/pay/orders/{merchant_no}/{request_no} and its Pro twin (§11). Each path finds the
 // orders of its own edition only, since their amount fields differ.
+import { requestNoKey } from '../domain/order-plan.js';
 import type { AuthenticatedApp } from './authenticate.js';
 import { orderQueryData, type TokenDecimals } from './order-view.js';
 import type { Store } from './ports.js';
@@ -18,10 +19,12 @@ export async function queryOrder(
   if (merchantNo.length > 64 || requestNo.length > 64) return fail(40009, 'merchant_no and request_no are at most 64 characters');
   const access = await checkMerchantAccess(store, app, merchantNo);
   if (!access.ok) return access;
-  // A path segment may decode to U+0000, which no request_no holds (nor could PostgreSQL look up).
-  if (requestNo.includes('\0')) return fail(43005);
+  // A request_no no order can hold (U+0000 from a path segment, which PostgreSQL could not even
+  // look up; a character whose lower case is ASCII) finds nothing.
+  const key = requestNoKey(requestNo);
+  if (key === null) return fail(43005);
   for (let attempt = 1; ; attempt += 1) {
-    const order = await store.orders.findByRequest(merchantNo, requestNo.toLowerCase());
+    const order = await store.orders.findByRequest(merchantNo, key);
     if (!order || order.edition !== edition) return fail(43005);
     const payments = await store.payments.listByOrder(order.paymentOrderNo);
     const settlement = await store.settlements.view(order.paymentOrderNo);

@@ -73,6 +73,15 @@ export type PlanResult = { readonly ok: true; readonly plan: OrderPlan } | Refus
 
 const REQUEST_NO = /^[A-Za-z0-9_]{1,64}$/;
 
+/**
+ * The idempotency key of a request_no (its lower case), or null for one no order can hold: a
+ * query or close naming such a request_no finds nothing, though its lower case may be a key
+ * ("ab\u212A_1", with the Kelvin sign, lowers to "abk_1").
+ */
+export function requestNoKey(requestNo: string): string | null {
+  return REQUEST_NO.test(requestNo) ? requestNo.toLowerCase() : null;
+}
+
 function minPrecision(networks: readonly NetworkDeployment[], code: string): number {
   const precisions = networks.flatMap((n) => n.currencies.filter((c) => c.code === code).map((c) => c.precision));
   return Math.min(...precisions);
@@ -196,7 +205,7 @@ function assemble(
     edition: request.edition,
     merchantNo: request.merchantNo,
     requestNo: request.requestNo,
-    requestNoKey: request.requestNo.toLowerCase(),
+    requestNoKey: requestNoKey(request.requestNo)!,
     merchantOrderTime: request.merchantOrderTime,
     merchantOrderTimeout: request.merchantOrderTimeout,
     expireTime: expire,
