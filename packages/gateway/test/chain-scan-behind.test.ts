@@ -1,8 +1,12 @@
 // Two ways a scan that is behind, or that finds the chain changed under it, lost a payment made in
 // time (a review of the whole scan, ADR 0007's seventeenth-session amendment). A real anvil; the
 // gateway's own scan and expiry, driven by hand with the injected clock.
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Address } from 'viem';
+import { evmChainReader } from '../src/adapters/chain/evm/chain-reader.js';
+import type { PaymentFacts } from '../src/app/record-payment.js';
+import { scanChainOnce } from '../src/app/scan-chain.js';
 import { startTestChain, type TestChain } from './evm-chain.js';
 import { deploymentOn, mine, mineAtClock, placeOrder, queryOrder, rpc } from './chain-setup.js';
 import { startTestGateway, type TestGateway } from './harness.js';
@@ -47,6 +51,31 @@ describe('a scan that is behind, or that finds the chain replaced', { timeout: 6
       await mineAtClock(chain, t.clock);
       await t.gateway.scanChain('2');
       expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'CLOSED', pay_exception: 'PAID_LATE', payments: [expect.objectContaining({ amount: '5' })] });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('stores nothing of a pass whose write waited past its lease while another instance took the scan over', async () => {
+    const t = await startTestGateway({ kind: 'sqlite', config: deploymentOn(chain, { '2': { rpcUrls: [chain.node.rpcUrl], confirmations: 1, contracts: { USDT: usdt } } }) });
+    try {
+      const { o } = await orderOn(t);
+      await chain.pay(usdt, o.address, 5_000_000n);
+      await mine(chain, 1);
+      // The pass's write waits (a database stall) past its lease; another instance takes the scan.
+      const stalled: PaymentFacts = {
+        ...t.gateway.payments,
+        async passObserved(facts, fence) {
+          await t.gateway.db.kysely.updateTable('chain_cursors').set({ lease_owner: 'other', lease_until: t.clock.nowMs() + 60_000 }).where('network', '=', '2').execute();
+          return t.gateway.payments.passObserved(facts, fence);
+        },
+      };
+      const network = t.gateway.config.deployment.networks.find((n) => n.id === '2')!;
+      t.clock.advance(31);
+      const pass = await scanChainOnce({ store: t.gateway.store, clock: t.clock, payments: stalled, reader: evmChainReader([chain.node.rpcUrl]), network, log: pino({ level: 'silent' }), owner: 'stalled', leaseMs: 30_000, maxBlocks: 2000 });
+      expect(pass.leased).toBe(false);
+      // Before, it stored the payment the other instance may store too (a native receipt then counted twice).
+      expect(await queryOrder(t, o.requestNo)).toMatchObject({ pay_status: 'PENDING', payments: [] });
     } finally {
       await t.close();
     }

@@ -3,7 +3,7 @@
 // the one-order path (transfersObserved) does, on both databases.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { noMetrics, type Metrics, type StoreTx } from '../src/app/ports.js';
-import { paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
+import { LeaseLostError, paymentFacts, PASS_ORDERS_PER_TRANSACTION, type TransferFact } from '../src/app/record-payment.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, deploymentWithFactory, orderBody, startTestGateway, WALLET, type TestGateway } from './harness.js';
 
@@ -227,6 +227,20 @@ describe.each(DATABASE_KINDS)('a scan pass applied in bulk on %s', (kind) => {
       await apply([{ ...again, status: 'FINAL', confirmations: 64 }]);
       expect((await snapshot(no)).order, path).toMatchObject({ pay_status: 'PAID', selected_network: '4', final_amount: '10500000' });
     }
+  });
+
+  it('stores nothing of a transaction whose fence says no (the scan lease lost during a write), alone or in bulk, and fails the pass', async () => {
+    const [a, b] = await newOrders(2);
+    const facts = [transfer(a!, 10_500_000n), transfer(b!, 10_500_000n)];
+    let asked = 0;
+    const no = async () => (asked += 1) < 0;
+    await expect(t.gateway.payments.passObserved(facts, no)).rejects.toBeInstanceOf(LeaseLostError);
+    // Asked once: the chunk's failure is not retried order by order.
+    expect(asked).toBe(1);
+    for (const order of [a!, b!]) expect((await snapshot(order)).payments).toEqual([]);
+    // A fence that says yes stores them.
+    const outcomes = await t.gateway.payments.passObserved(facts, async () => true);
+    expect(outcomes.map((o) => (o.ok ? o.order.state.status : o.reason))).toEqual(['PAID', 'PAID']);
   });
 
   it('answers NOT_FOUND for an order that does not exist and stores nothing for it', async () => {

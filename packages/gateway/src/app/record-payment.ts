@@ -28,7 +28,24 @@ export interface PaymentFacts {
    * handful of statements. One outcome per order (in the order the orders first appear); an
    * outcome's order may carry only its selected option (`onlySelectedOption`).
    */
-  passObserved(facts: readonly TransferFact[]): Promise<TransitionOutcome[]>;
+  passObserved(facts: readonly TransferFact[], fence?: Fence): Promise<TransitionOutcome[]>;
+}
+
+/**
+ * Asked first in every transaction that stores a pass's facts: false, and nothing of that
+ * transaction is stored and the pass fails with LeaseLostError. The scan renews its lease there,
+ * so a write that waited past the lease (a database stall) while another instance took the scan
+ * over stores nothing: the other instance may have read the same balances and stored the same
+ * native receipt at another head (counted twice). A renewal is a write of the cursor row: on
+ * PostgreSQL the other instance's taking of the lease waits for this transaction.
+ */
+export type Fence = (tx: StoreTx) => Promise<boolean>;
+
+/** A pass's fence said no: another instance holds the scan (nothing of the transaction was stored). */
+export class LeaseLostError extends Error {
+  constructor() {
+    super('the scan lease was lost: another instance holds it');
+  }
 }
 
 /** Orders applied per transaction by passObserved (their reads and writes are a few statements). */
@@ -296,7 +313,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
    * transfersObserved; `before`: the order's rows before an earlier attempt of the same pass wrote
    * them (that attempt committed new rows when `wroteBefore`).
    */
-  const observeOrder = async (facts: readonly TransferFact[], before?: readonly PaymentRecord[], wroteBefore = false): Promise<TransitionOutcome> => {
+  const observeOrder = async (facts: readonly TransferFact[], before?: readonly PaymentRecord[], wroteBefore = false, fence?: Fence): Promise<TransitionOutcome> => {
     const first = facts[0];
     if (!first) throw new RangeError('transfersObserved needs at least one transfer');
     if (facts.some((f) => f.paymentOrderNo !== first.paymentOrderNo)) throw new RangeError('transfersObserved takes the transfers of one order');
@@ -304,6 +321,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     // its rows, so the next attempt sees them stored and would not count them again.
     const entered: TransferFact[] = [];
     const outcome = await transition(deps, first.paymentOrderNo, async (tx, order): Promise<OrderFact | null> => {
+      if (fence && !(await fence(tx))) throw new LeaseLostError();
       const stored = await tx.payments.listByOrder(order.paymentOrderNo);
       before ??= stored;
       const outside = order.selectedNetwork !== null && [...stored, ...facts].some((p) => !inSelectedPair(order, p));
@@ -320,7 +338,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     return outcome;
   };
 
-  const passObserved = async (facts: readonly TransferFact[]): Promise<TransitionOutcome[]> => {
+  const passObserved = async (facts: readonly TransferFact[], fence?: Fence): Promise<TransitionOutcome[]> => {
     const byOrder = groupByOrder(facts);
     const nos = [...byOrder.keys()];
     const outcomes = new Map<string, TransitionOutcome>();
@@ -328,8 +346,9 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
     /** The one-order path for `no` (its own transaction, its own retries); a failure is kept for the end. */
     const alone = async (no: string, before?: readonly PaymentRecord[], wroteBefore = false) => {
       try {
-        outcomes.set(no, await observeOrder(byOrder.get(no)!, before, wroteBefore));
+        outcomes.set(no, await observeOrder(byOrder.get(no)!, before, wroteBefore, fence));
       } catch (err) {
+        if (err instanceof LeaseLostError) throw err;
         failures.push(err);
       }
     };
@@ -338,6 +357,7 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
       let done: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[]; before: readonly PaymentRecord[] }[];
       try {
         done = await deps.store.transaction(async (tx) => {
+          if (fence && !(await fence(tx))) throw new LeaseLostError();
           const out: { no: string; applied: Applied | 'RETRY'; entered: TransferFact[]; before: readonly PaymentRecord[] }[] = [];
           // Orders are written in one order by every writer (by number): two transactions on
           // PostgreSQL never wait on each other's rows in a cycle.
@@ -366,7 +386,8 @@ export function paymentFacts(deps: TransitionDeps): PaymentFacts {
           for (const s of seen) out.push({ no: s.order.paymentOrderNo, applied: await applyFact(deps, tx, s.order, s.fact, s.entered.length > 0), entered: s.entered, before: stored.get(s.order.paymentOrderNo) ?? [] });
           return out;
         });
-      } catch {
+      } catch (err) {
+        if (err instanceof LeaseLostError) throw err;
         // The chunk as a whole failed (nothing of it stored): each order alone, so that one order
         // that cannot be applied holds up only itself.
         for (const no of chunk) await alone(no);

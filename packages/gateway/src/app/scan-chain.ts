@@ -8,8 +8,8 @@
 // decision, not a transient UNDERPAID), many orders per transaction. Native-coin receipts have
 // no logs: they are found by balance reads at the head (scan-native.ts).
 import type { NetworkDeployment } from '../domain/catalogue.js';
-import { groupBy, groupByOrder, type PaymentFacts, type TransferFact } from './record-payment.js';
-import type { Block, ChainCursor, ChainReader, ChainTransfer, Clock, EventLog, Store, TransferRead } from './ports.js';
+import { groupBy, groupByOrder, LeaseLostError, type PaymentFacts, type TransferFact } from './record-payment.js';
+import type { Block, ChainCursor, ChainReader, ChainTransfer, Clock, EventLog, Store, StoreTx, TransferRead } from './ports.js';
 import type { DepositAddressRecord, PaymentRecord } from './records.js';
 import { nowSeconds } from './ports.js';
 import { isNativeReceipt, type NativeMemory, scanNative } from './scan-native.js';
@@ -86,13 +86,12 @@ export interface ScanResult {
 const statusFor = (confirmations: number, required: number) => (confirmations >= required ? 'FINAL' : 'SEEN');
 
 /** Thrown inside a pass that finds its lease taken by another instance before it writes. */
-class LeaseLost extends Error {}
 
 export async function scanChainOnce(deps: ScanDeps, onLease?: LeaseListener): Promise<ScanResult> {
   try {
     return await scanPass(deps, onLease);
   } catch (err) {
-    if (!(err instanceof LeaseLost)) throw err;
+    if (!(err instanceof LeaseLostError)) throw err;
     deps.log.warn({ network: deps.network.id }, 'another instance took the scan lease during a pass (it outlived its lease); nothing more of it is written');
     return { leased: false, head: null, scanned: null, transfers: 0, reverted: 0, caughtUp: false };
   }
@@ -110,12 +109,17 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
   // network at a time, ADR 0007). It stops; the next pass starts afresh.
   const keepLease = async () => {
     const at = deps.clock.nowMs();
-    if (!(await store.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLost();
+    if (!(await store.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLostError();
   };
+  // Each transaction that stores facts renews the lease inside it first (a fence, record-payment.ts).
+  const fence = (tx: StoreTx) => {
+    const at = deps.clock.nowMs();
+    return tx.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs);
+  };
+  // Each order's facts of the pass together, a few hundred orders per transaction. A failure fails
+  // the pass: the cursor does not move and the next pass applies the facts again (idempotent).
   const record = async (list: readonly TransferFact[]) => {
-    if (list.length === 0) return;
-    await keepLease();
-    await recordByOrder(deps.payments, list);
+    if (list.length > 0) await deps.payments.passObserved(list, fence);
   };
   const latest = await reader.head();
   const head = latest.number;
@@ -402,15 +406,6 @@ async function blockHashes(reader: ChainReader, numbers: readonly number[], know
     slice.forEach((n, j) => out.set(n, read[j] ?? null));
   }
   return out;
-}
-
-/**
- * Applies the facts of a pass, each order's together (orders are independent of each other), a
- * few hundred orders per transaction. A failure fails the pass: the cursor does not move and the
- * next pass applies the facts again (idempotent).
- */
-async function recordByOrder(payments: PaymentFacts, facts: readonly TransferFact[]): Promise<void> {
-  if (facts.length > 0) await payments.passObserved(facts);
 }
 
 /**
