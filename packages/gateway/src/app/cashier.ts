@@ -277,8 +277,9 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
   const now = nowSeconds(deps.clock);
   const state = payerState(order, selected !== null, now);
-  // Whether the payer may still send (a remainder is shown): not past the deadline.
-  const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime;
+  // Whether the payer may still send (a remainder is shown): not past the deadline, and the pair
+  // still offered (else the remainder was asked for with no address to send it to).
+  const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime && chosenOffered;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
   if (selected && (nothingToSend(s, now, slack) !== null || !chosenOffered)) selected = { ...selected, address: '', uri: '' };
@@ -364,6 +365,12 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
   }
   const why = nothingToSend(order.state, nowSeconds(deps.clock), orderSlack(order));
   if (why !== null) return { ok: false, reason: 'NOT_SELECTABLE', message: why };
+  // A payment in the chosen pair that a reorganisation took back (the order PENDING again) is
+  // usually mined again: another pair paid then is paid twice, and once the order was paid its
+  // settlement pays out from the chosen pair's address only.
+  if (!same && order.selectedNetwork !== null && (await pairPaidOnce(deps, order))) {
+    return { ok: false, reason: 'NOT_SELECTABLE', message: 'a payment of this order left the chain and is usually mined again: its payment option can no longer change; check your wallet before sending anything' };
+  }
   const network = findNetwork(deps.deployment, networkId);
   const merchant = await deps.store.merchants.get(order.merchantNo);
   const wallet = merchant?.wallets[networkId];
@@ -423,3 +430,10 @@ async function selectOnce(deps: CashierDeps, paymentOrderNo: string, token: unkn
 }
 
 class SelectionConflict extends Error {}
+
+/** Whether money was ever seen in the order's chosen pair (a reverted payment included), or its settlement is scheduled. */
+async function pairPaidOnce(deps: CashierDeps, order: OrderRecord): Promise<boolean> {
+  if (await deps.store.settlements.get(order.paymentOrderNo)) return true;
+  const payments = await deps.store.payments.listByOrder(order.paymentOrderNo);
+  return payments.some((p) => p.network === order.selectedNetwork && p.currency === order.selectedCurrency);
+}

@@ -80,7 +80,10 @@ function observe(
   const writes = new Map<string, PaymentRecord>();
   for (const fact of facts) {
     const option = optionOf(order, fact);
-    if (option && fact.status !== 'REVERTED' && paysAnotherPair(order, option, rows)) {
+    // Not once a settlement of the order's pair is scheduled (it was PAID, then a reorganisation
+    // took the payment back): the settlement pays out from that pair's address, and a switch left
+    // the money of the pair it was paid in undistributed, the order COMPLETED or PAID for good.
+    if (option && fact.status !== 'REVERTED' && !settling && paysAnotherPair(order, option, rows)) {
       order.selectedNetwork = option.network;
       order.selectedCurrency = option.currency;
       order.state = { ...order.state, due: option.amountBase };

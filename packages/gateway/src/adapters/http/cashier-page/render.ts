@@ -99,6 +99,9 @@ function paymentLabel(txHash: string, t: Translate, inSentence: boolean): string
 
 function statusSection(v: CashierOrderView, t: Translate, lang: Language): string {
   const notes: string[] = [];
+  // Short of the amount, and the pair no longer offered (its token taken off, or the network's
+  // nodes found not to match the configuration): no address is handed out, nothing is to be sent.
+  if (v.payer_state === 'UNDERPAID' && v.selected && v.selected.address === '') notes.push(`<p id="unavailable" class="note">${esc(t('pair_unavailable', { currency: v.selected.currency, network: v.selected.network_name }))}</p>`);
   if (v.remaining !== null && v.selected) notes.push(`<p id="remaining" class="remaining">${esc(t('remaining', { remaining: formatDecimal(v.remaining, lang), currency: v.selected.currency, network: v.selected.network_name }))}</p>`);
   // Money the payer sent to an address of another pair (handed out before a switch): named, so it is not sent again.
   for (const e of v.elsewhere ?? []) notes.push(`<p class="note elsewhere">${esc(t('elsewhere', { amount: formatDecimal(e.amount, lang), currency: e.currency, network: networkName(e.network) }))}</p>`);
@@ -191,7 +194,8 @@ function languageSwitch(ctx: PageContext, t: Translate): string {
  * nobody pays twice or pays a closed order.
  */
 export function showPayment(v: CashierOrderView): boolean {
-  if (!v.selected) return false;
+  // No address handed out (the pair is no longer offered, or nothing is to be sent): nothing to pay.
+  if (!v.selected || v.selected.address === '') return false;
   return v.payer_state === 'AWAITING' || v.payer_state === 'UNDERPAID' || (v.payer_state === 'CONFIRMING' && v.remaining !== null);
 }
 
@@ -200,7 +204,9 @@ export function renderPage(ctx: PageContext): string {
   const t = translator(lang);
   const open = !v.final;
   const showPay = showPayment(v);
-  const showOptions = v.payer_state === 'CHOOSE' || v.payer_state === 'AWAITING';
+  // Not once a payment in the chosen pair left the chain: it is usually mined again, and another
+  // pair paid then is paid twice (select refuses it too).
+  const showOptions = v.payer_state === 'CHOOSE' || (v.payer_state === 'AWAITING' && !v.payments.some((p) => p.status === 'REVERTED'));
   const redirect = v.payer_state === 'PAID' ? safeHttpUrl(v.redirect_url) : null;
   const deadline = new Date(v.expire_time * 1000).toISOString();
   const summary = [
