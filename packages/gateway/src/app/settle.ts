@@ -529,7 +529,10 @@ export class Settler {
       ({ batch, estimate } = await this.halved(batch, (e, n) => e.ok && gasFits(e.gas, n)));
     }
     if (!estimate.ok) {
-      deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
+      // Halved down to one plan that passed alone a moment ago: deferred (with its backoff, in
+      // `order show` and the metrics) instead of tried again on every pass unseen.
+      if (batch.length === 1) await this.deferred(batch[0]!.st, estimate.error);
+      else deps.log.warn({ network: deps.network.id, error: estimate.error }, 'settlement batch would revert; trying again next pass');
       return null;
     }
     // An estimate no node gives for this call (below a plain transfer, or beyond what a batch of
