@@ -83,11 +83,11 @@ function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
     }
   }
   const sqlite = new SqliteDatabase(path);
+  sqlite.pragma('busy_timeout = 5000');
   // WAL lets the CLI read and write while the server runs; NORMAL sync is durable
   // across process crashes (the WAL is fsynced at checkpoints).
-  sqlite.pragma('journal_mode = WAL');
+  toWal(sqlite);
   sqlite.pragma('synchronous = NORMAL');
-  sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // 32 MiB of page cache (default 2 MiB): the random-key indexes (request_no, nonces) stay in
   // memory, which measured ~25 % more order creations per second in the benchmark.
@@ -106,6 +106,28 @@ function openSqlite(path: string, backgroundCheckpoints: boolean): Db {
       await checkpointer?.stop();
     },
   };
+}
+
+/** How long a start waits for another process's switch of a new file to WAL (ms). */
+const WAL_SWITCH_WAIT_MS = 5_000;
+
+/**
+ * Puts the file in WAL mode. Switching a new file takes its lock without the busy handler: another
+ * process opening the same new file at that moment (two gateways, or one and the CLI) was refused
+ * at once (SQLITE_BUSY). It is asked again, a few milliseconds apart, for a few seconds.
+ */
+function toWal(sqlite: SqliteDatabase.Database): void {
+  const until = Date.now() + WAL_SWITCH_WAIT_MS;
+  for (;;) {
+    try {
+      sqlite.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() >= until) throw err;
+      // A start, once: the thread may wait.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
 }
 
 /**
