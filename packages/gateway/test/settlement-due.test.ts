@@ -11,6 +11,42 @@ import type { SettlementChain, Store, StoreTx } from '../src/app/ports.js';
 import { Settler } from '../src/app/settle.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
+/** A relayer that answers without a chain: every plan holds the order's amount and estimates, nothing is known to be mined; `over` changes what it says. */
+function fakeChain(over: Partial<SettlementChain> = {}): SettlementChain {
+  return {
+    relayer: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
+    head: async () => 5_000,
+    blockHash: async () => null,
+    relayerBalance: async () => 10n ** 20n,
+    nonces: async () => ({ latest: 0, pending: 0 }),
+    fees: async () => ({ maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n }),
+    held: async () => 10_500_000n,
+    distributed: async () => false,
+    estimate: async (plans) => ({ ok: true, gas: 100_000n * BigInt(plans.length) }),
+    sign: async () => ({ hash: `0x${'ab'.repeat(32)}`, raw: '0x02f8deadbeef' }),
+    broadcast: async () => ({ ok: true }),
+    known: async () => true,
+    receipt: async () => null,
+    findDistribution: async () => null,
+    orderRef: (n) => `0x${Buffer.from(n).toString('hex').padEnd(64, '0')}`,
+    ...over,
+  };
+}
+
+/** The settlement of Polygon (4) on `t`'s store (or `store`), through `chain`. */
+const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gateway.store) =>
+  new Settler({
+    store,
+    clock: t.clock,
+    ids: t.gateway.ids,
+    chain,
+    network: t.gateway.config.deployment.networks.find((n) => n.id === '4')!,
+    log: t.gateway.logger,
+    owner: 'review',
+    leaseMs: 30_000,
+    settings: { batchSize: 20, replaceAfterMs: 60_000, maxFeePerGas: 10n ** 12n, maxInFlight: 8, retryBaseMs: 1_000 },
+  });
+
 /** An order whose payer selected Polygon USDT and paid it in full: PAID, its settlement DUE; or `amount` base units of it. */
 async function paidOnPolygon(t: TestGateway, amount = 10_500_000n) {
   const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
@@ -189,26 +225,12 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
     const { no, requestNo, paid } = await paidOnPolygon(t);
 
     const broadcasts: string[] = [];
-    const chain: SettlementChain = {
-      relayer: '0x70997970C51812dc3A010C7d01b50e0d17dc79C8',
-      head: async () => 5_000,
-      blockHash: async () => null,
-      relayerBalance: async () => 10n ** 20n,
-      nonces: async () => ({ latest: 0, pending: 0 }),
-      fees: async () => ({ maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n }),
-      held: async () => 10_500_000n,
-      distributed: async () => false,
-      estimate: async (plans) => ({ ok: true, gas: 100_000n * BigInt(plans.length) }),
-      sign: async () => ({ hash: `0x${'ab'.repeat(32)}`, raw: '0x02f8deadbeef' }),
+    const chain = fakeChain({
       broadcast: async (raw) => {
         broadcasts.push(raw);
         return { ok: true };
       },
-      known: async () => true,
-      receipt: async () => null,
-      findDistribution: async () => null,
-      orderRef: (n) => `0x${Buffer.from(n).toString('hex').padEnd(64, '0')}`,
-    };
+    });
     // Between the intent transaction's check of the row (DUE) and its update to SENT, on another
     // connection: the reorganisation is reported and the merchant closes the order (dropDue commits).
     let armed = true;
@@ -229,11 +251,7 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
       },
     });
     const store: Store = { ...real, transaction: (fn) => real.transaction((tx) => fn(wrapTx(tx))) };
-    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
-    const settler = new Settler({
-      store, clock: t.clock, ids: t.gateway.ids, chain, network, log: t.gateway.logger, owner: 'review', leaseMs: 30_000,
-      settings: { batchSize: 20, replaceAfterMs: 60_000, maxFeePerGas: 10n ** 12n, maxInFlight: 8, retryBaseMs: 1_000 },
-    });
+    const settler = settlerOn(t, chain, store);
     const r = await settler.settleOnce();
     expect((await t.gateway.store.orders.get(no))!.state).toMatchObject({ status: 'CLOSED' });
     const txs = await t.gateway.db.kysely.selectFrom('settlement_txs').selectAll().execute();
@@ -242,4 +260,40 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
     // with no settlement row: paid out without `order settle`, the bookkeeping lost).
     expect({ sent: r.sent, broadcasts: broadcasts.length, settlement: row, txs: txs.length }).toEqual({ sent: 0, broadcasts: 0, settlement: null, txs: 0 });
   }, 60_000);
+});
+
+// A batch halved down to one plan whose estimate then fails (each plan passed alone a moment
+// before: an endpoint whose answers do not add up, or a flaky one) is deferred — with its
+// backoff, its reason in `order show` and the deferred gauge — instead of tried again on every
+// pass unseen (a review of settlement).
+describe('a settlement batch halved to one plan that fails', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind: 'sqlite', config: { deployment: deploymentWithFactory(['4']) } });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('defers it, naming why', async () => {
+    // a due a second before b: the due list, and so the halved batch, starts with a.
+    const a = (await paidOnPolygon(t)).no;
+    t.clock.advance(1);
+    const b = (await paidOnPolygon(t)).no;
+    const estimates: number[] = [];
+    // Alone, each plan passes; any other estimate fails.
+    const chain = fakeChain({
+      estimate: async (plans) => {
+        estimates.push(plans.length);
+        return estimates.length === 2 || estimates.length === 3 ? { ok: true, gas: 100_000n } : { ok: false, error: 'execution reverted: the answers do not add up' };
+      },
+    });
+    await settlerOn(t, chain).settleOnce();
+    // The batch, each alone, the batch again, then the first alone after halving.
+    expect(estimates).toEqual([2, 1, 1, 2, 1]);
+    const deferred = (await t.gateway.store.settlements.get(a))!;
+    expect(deferred).toMatchObject({ status: 'DUE', attempts: 1, lastError: expect.stringContaining('the answers do not add up') });
+    expect(deferred.nextAttemptAt).toBeGreaterThan(t.clock.nowMs());
+    expect(await t.gateway.store.settlements.get(b)).toMatchObject({ status: 'DUE', attempts: 0 });
+  });
 });
