@@ -107,19 +107,18 @@ async function scanPass(deps: ScanDeps, onLease: LeaseListener | undefined): Pro
   // outlived it (slow reads, a stalled process) may have let another instance scan meanwhile,
   // and must not write what it read before over what the other one found since (one scanner per
   // network at a time, ADR 0007). It stops; the next pass starts afresh.
+  const renew = (q: Pick<StoreTx, 'chainCursors'>) => {
+    const at = deps.clock.nowMs();
+    return q.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs);
+  };
   const keepLease = async () => {
-    const at = deps.clock.nowMs();
-    if (!(await store.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs))) throw new LeaseLostError();
+    if (!(await renew(store))) throw new LeaseLostError();
   };
-  // Each transaction that stores facts renews the lease inside it first (a fence, record-payment.ts).
-  const fence = (tx: StoreTx) => {
-    const at = deps.clock.nowMs();
-    return tx.chainCursors.renew(network.id, deps.owner, at, at + deps.leaseMs);
-  };
-  // Each order's facts of the pass together, a few hundred orders per transaction. A failure fails
-  // the pass: the cursor does not move and the next pass applies the facts again (idempotent).
+  // Each order's facts of the pass together, a few hundred orders per transaction, each of which
+  // renews the lease inside it first (its fence, record-payment.ts). A failure fails the pass: the
+  // cursor does not move and the next pass applies the facts again (idempotent).
   const record = async (list: readonly TransferFact[]) => {
-    if (list.length > 0) await deps.payments.passObserved(list, fence);
+    if (list.length > 0) await deps.payments.passObserved(list, renew);
   };
   const latest = await reader.head();
   const head = latest.number;
