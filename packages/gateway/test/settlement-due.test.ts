@@ -33,8 +33,8 @@ function fakeChain(over: Partial<SettlementChain> = {}): SettlementChain {
   };
 }
 
-/** The settlement of Polygon (4) on `t`'s store (or `store`), through `chain`. */
-const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gateway.store) =>
+/** The settlement of Polygon (4) on `t`'s store (or `store`), through `chain`, as `owner`. */
+const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gateway.store, owner = 'review') =>
   new Settler({
     store,
     clock: t.clock,
@@ -42,7 +42,7 @@ const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gate
     chain,
     network: t.gateway.config.deployment.networks.find((n) => n.id === '4')!,
     log: t.gateway.logger,
-    owner: 'review',
+    owner,
     leaseMs: 30_000,
     settings: { batchSize: 20, replaceAfterMs: 60_000, maxFeePerGas: 10n ** 12n, maxInFlight: 8, retryBaseMs: 1_000 },
   });
@@ -295,5 +295,103 @@ describe('a settlement batch halved to one plan that fails', () => {
     expect(deferred).toMatchObject({ status: 'DUE', attempts: 1, lastError: expect.stringContaining('the answers do not add up') });
     expect(deferred.nextAttemptAt).toBeGreaterThan(t.clock.nowMs());
     expect(await t.gateway.store.settlements.get(b)).toMatchObject({ status: 'DUE', attempts: 0 });
+  });
+});
+
+// Settlement follows its open transactions with RPC calls between its reads and its writes. A pass
+// slowed past its lease (a stalled provider, a paused process) while another instance took the
+// settlement over must write nothing more: its copy of the transaction row is older than what the
+// other instance wrote since (a review of settlement; the scan has the same fence, ADR 0007).
+describe.each(DATABASE_KINDS)('a settlement pass that outlived its lease, on %s', (kind) => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['4']) } });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('does not overwrite the replacement the instance that took over recorded, nor broadcast its own', async () => {
+    const { no } = await paidOnPolygon(t);
+    const hash = (b: string) => `0x${b.repeat(32)}`;
+    const broadcasts: string[] = [];
+    const chainOf = (signs: string, over: Partial<SettlementChain> = {}) =>
+      fakeChain({
+        sign: async () => ({ hash: hash(signs), raw: `0x02${signs}` }),
+        broadcast: async (raw) => {
+          broadcasts.push(raw);
+          return { ok: true };
+        },
+        ...over,
+      });
+    // A sends the settlement (a1), which then waits in the mempool past the replacement delay.
+    expect((await settlerOn(t, chainOf('a1'), t.gateway.store, 'a').settleOnce()).sent).toBe(1);
+    const txId = (await t.gateway.store.settlements.get(no))!.txId!;
+    t.clock.advance(61);
+    // A's next pass reprices it; while it reads the fee quote, its lease runs out and B takes
+    // the settlement over and reprices it first (b2).
+    let stalled = false;
+    const b = settlerOn(t, chainOf('b2'), t.gateway.store, 'b');
+    const a = settlerOn(
+      t,
+      chainOf('a3', {
+        fees: async () => {
+          if (!stalled) {
+            stalled = true;
+            t.clock.advance(31);
+            expect((await b.settleOnce()).replaced).toBe(1);
+          }
+          return { maxFeePerGas: 10n ** 9n, maxPriorityFeePerGas: 10n ** 8n };
+        },
+      }),
+      t.gateway.store,
+      'a',
+    );
+    const r = await a.settleOnce();
+    expect(stalled).toBe(true);
+    const row = (await t.gateway.store.settlements.listOpenTxs('4')).find((x) => x.id === txId)!;
+    // Was: A's replacement a3 stored over B's (b2 gone from the row, though a node has it) and broadcast.
+    expect({ hashes: row.hashes, txHash: row.txHash, broadcasts, replaced: r.replaced }).toEqual({
+      hashes: [hash('a1'), hash('b2')],
+      txHash: hash('b2'),
+      broadcasts: ['0x02a1', '0x02b2'],
+      replaced: 0,
+    });
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'SENT', txHash: hash('b2') });
+  });
+});
+
+// A transaction the current relayer cannot reprice (a former relayer key's, after a key change)
+// that nodes keep pending: nothing but the mempool's eviction ended its wait, and its orders
+// waited with it (a review of settlement). Past the replacement delay they are due again and go
+// out with the current key.
+describe('a settlement pending in a transaction of a former relayer key', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ kind: 'sqlite', config: { deployment: deploymentWithFactory(['4']) } });
+  }, 60_000);
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('is given back once it has been pending for the replacement delay, and sent by the current key', async () => {
+    const { no } = await paidOnPolygon(t);
+    const former = fakeChain({ relayer: '0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC', sign: async () => ({ hash: `0x${'f1'.repeat(32)}`, raw: '0x02f1' }) });
+    expect((await settlerOn(t, former).settleOnce()).sent).toBe(1);
+    const old = (await t.gateway.store.settlements.get(no))!.txId!;
+    const current = fakeChain({ sign: async () => ({ hash: `0x${'c2'.repeat(32)}`, raw: '0x02c2' }), nonces: async () => ({ latest: 5, pending: 5 }) });
+    // Pending, not yet for the delay: it waits.
+    t.clock.advance(30);
+    expect(await settlerOn(t, current).settleOnce()).toMatchObject({ sent: 0 });
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'SENT', txId: old });
+    // Pending for the delay: given back, and sent again by the current key in the same pass.
+    t.clock.advance(31);
+    expect(await settlerOn(t, current).settleOnce()).toMatchObject({ sent: 1 });
+    expect(await t.gateway.store.settlements.get(no)).toMatchObject({ status: 'SENT', txId: `0x${'c2'.repeat(32)}` });
+    const rows = await t.gateway.db.kysely.selectFrom('settlement_txs').select(['id', 'status']).orderBy('id').execute();
+    expect(rows).toEqual([
+      { id: `0x${'c2'.repeat(32)}`, status: 'SENT' },
+      { id: old, status: 'DROPPED' },
+    ]);
   });
 });

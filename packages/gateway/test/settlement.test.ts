@@ -487,7 +487,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     expect(await queryOrder(t, refusing.requestNo)).toMatchObject({ pay_status: 'PAID' });
   });
 
-  it('after a relayer key change, follows the old key’s transactions to the end without re-signing them', async () => {
+  it('after a relayer key change, never re-signs the old key’s transactions; one pending for the replacement delay is given back and sent with the new key, and the order is distributed once', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
     const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
@@ -507,15 +507,26 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
       txId = (await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!;
       // The old process is gone (its lease runs out) and the new one, with another key, takes over
-      // long after the replacement delay: it must neither re-sign nor give up the old transaction.
-      t.clock.advance(120);
+      // before the replacement delay: it follows the old transaction, cannot re-sign it.
+      t.clock.advance(31);
       expect(await rotated.settleOnce()).toMatchObject({ leased: true, replaced: 0, sent: 0 });
       expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'SENT', hashes: [txId] });
+      // Still pending past the delay: only the old key could reprice it, so its order is due
+      // again and goes out with the new key (was: it waited for the mempool to evict it).
+      t.clock.advance(120);
+      expect(await rotated.settleOnce()).toMatchObject({ leased: true, replaced: 0, sent: 1 });
+      expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'DROPPED', hashes: [txId] });
       await mine(chain, CONFIRMATIONS);
     });
-    expect((await rotated.settleOnce()).settled).toBe(1);
-    expect(await t.gateway.store.settlements.getTx(txId)).toMatchObject({ status: 'FINAL', minedHash: txId });
+    // Both are mined: the first distributes, the factory skips the plan in the other; the gateway
+    // follows (or adopts) the one that distributed.
+    for (let i = 0; i < 4 && (await queryOrder(t, order.requestNo)).pay_status !== 'COMPLETED'; i += 1) {
+      await rotated.settleOnce();
+      await mine(chain, CONFIRMATIONS);
+    }
     expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
     await rotated.release();
   });
 

@@ -20,6 +20,7 @@ import { noMetrics } from './ports.js';
 import { transition, type TransitionDeps } from './order-transitions.js';
 import { elsewhereOf } from './record-payment.js';
 import { leadershipLog } from './lease-log.js';
+import { fencedStore, LeaseGoneError } from './lease-fence.js';
 import type { OrderRecord, PayoutRecord, SettlementRecord, SettlementTxRecord } from './records.js';
 
 /** What each receiver of `plan` gets when `balance` is distributed (zero shares left out). */
@@ -87,12 +88,19 @@ export function bumpedFees(old: FeeQuote, quote: FeeQuote, cap: bigint): FeeQuot
 }
 
 export class Settler {
+  /** The dependencies, with a store whose every transaction renews the settlement lease first (see settleOnce). */
+  private readonly deps: SettleDeps;
   private lowBalanceLogged = 0;
   private balanceReadAt = -Infinity;
   /** Logs when this instance takes over or loses the network's settlement lease. */
   private readonly leading: (held: boolean) => void;
 
-  constructor(private readonly deps: SettleDeps) {
+  constructor(deps: SettleDeps) {
+    // Every write of a pass is a transaction that renews the lease inside it first: a pass slowed
+    // past its lease (RPC calls between its reads and its writes) while another instance took the
+    // settlement over must not write its older copy of a transaction row over the other's (a
+    // replacement's hash lost from the row, its own replacement broadcast as well).
+    this.deps = { ...deps, store: fencedStore(deps.store, leaseName(deps.network.id), deps.owner, deps.leaseMs, () => deps.clock.nowMs()) };
     this.leading = leadershipLog(deps.log, deps.network.id, 'settlement');
   }
 
@@ -105,8 +113,19 @@ export class Settler {
   }
 
   async settleOnce(): Promise<SettleResult> {
-    const { deps } = this;
     const result: SettleResult = { leased: false, sent: 0, settled: 0, replaced: 0, rebroadcast: 0, waiting: null };
+    try {
+      await this.pass(result);
+    } catch (err) {
+      if (!(err instanceof LeaseGoneError)) throw err;
+      this.leading(false);
+      this.deps.log.warn({ network: this.deps.network.id }, 'another instance took the settlement lease during a pass (it outlived its lease); nothing more of it is written');
+    }
+    return result;
+  }
+
+  private async pass(result: SettleResult): Promise<SettleResult> {
+    const { deps } = this;
     const now = deps.clock.nowMs();
     const held = await deps.store.leases.acquire(leaseName(deps.network.id), deps.owner, now, now + deps.leaseMs);
     this.metrics.settlementLease(deps.network.id, held);
@@ -216,6 +235,16 @@ export class Settler {
   private async followPending(tx: SettlementTxRecord, cleared: SettlementTxRecord, now: number, lowestNonce: boolean, noneBelow: boolean): Promise<FollowOutcome> {
     const { deps } = this;
     if (tx.status === 'SIGNED' || tx.minedHash) await this.saveTx({ ...cleared, status: 'SENT', sentAt: tx.sentAt ?? now, updatedAt: now });
+    // A transaction this relayer cannot reprice (a former key's, or an adopted distribution that
+    // a reorganisation sent back to the mempool), pending for the replacement delay: nothing but
+    // the mempool's eviction would end its wait, so its orders are due again and go out with the
+    // current key. Should it be mined after all, the factory skips what it distributed first.
+    const pendingSince = tx.minedHash ? now : Math.max(tx.sentAt ?? tx.createdAt, tx.updatedAt);
+    if (!(tx.nonce !== null && this.isOurs(tx)) && now - pendingSince >= deps.settings.replaceAfterMs) {
+      deps.log.warn({ network: tx.network, relayer: tx.relayer, txHash: tx.txHash }, 'settlement transaction this relayer cannot reprice has been pending for the replacement delay; its orders are due again');
+      await this.giveBack(tx, 'DROPPED', `transaction ${tx.txHash} ${tx.nonce === null ? 'found on chain' : `of the former relayer ${tx.relayer}`} has been pending since ${new Date(pendingSince).toISOString()}, and only its sender can reprice it`, false);
+      return 'GONE';
+    }
     if (!(lowestNonce && this.isOurs(tx) && tx.nonce !== null && now - (tx.sentAt ?? tx.createdAt) >= deps.settings.replaceAfterMs)) return 'PENDING';
     // Our lowest open transaction above the account's next nonce waits behind a gap nothing
     // of ours fills (a nonce signed from a wrong pending count): it can never be mined.
@@ -416,7 +445,7 @@ export class Settler {
         });
       }
     }
-    await deps.store.settlements.updateTx({ ...tx, status: 'FINAL', orderCount: orders.length, sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now });
+    await deps.store.transaction((s) => s.settlements.updateTx({ ...tx, status: 'FINAL', orderCount: orders.length, sentAt: tx.sentAt ?? now, minedHash: mined.hash, blockNumber: mined.blockNumber, blockHash: mined.blockHash, gasUsed: mined.gasUsed, updatedAt: now }));
     // Orders settled for good by it (not those it skipped, due again), and gas the relayer paid:
     // none for a distribution adopted from someone else's transaction (no nonce of ours).
     this.metrics.settlementFinal(deps.network.id, distributedOrders, tx.nonce === null ? 0n : mined.gasUsed);
@@ -621,13 +650,13 @@ export class Settler {
     if (recorded === 'NONCE') {
       // A closed transaction (reverted, or dropped) may hold the nonce the chain says is next: a
       // reorganisation took it away. The nonce is free again; anything else is another sender.
-      if ((nonces.pending === nonce || nonces.latest === nonce) && (await deps.store.settlements.releaseNonce(deps.network.id, deps.chain.relayer, nonce))) {
+      if ((nonces.pending === nonce || nonces.latest === nonce) && (await deps.store.transaction((s) => s.settlements.releaseNonce(deps.network.id, deps.chain.relayer, nonce)))) {
         deps.log.warn({ network: deps.network.id, nonce }, 'relayer nonce of a reverted or dropped settlement is free again on chain; reusing it next pass');
       } else deps.log.warn({ network: deps.network.id, nonce }, 'another sender used this relayer nonce; backing off');
       return;
     }
     const sent = await deps.chain.broadcast(signed.raw);
-    if (sent.ok) await deps.store.settlements.updateTx({ ...txRow, status: 'SENT', sentAt: deps.clock.nowMs(), updatedAt: deps.clock.nowMs() });
+    if (sent.ok) await deps.store.transaction((s) => s.settlements.updateTx({ ...txRow, status: 'SENT', sentAt: deps.clock.nowMs(), updatedAt: deps.clock.nowMs() }));
     else deps.log.warn({ network: deps.network.id, txHash: signed.hash, error: sent.error }, 'settlement transaction not accepted by the node; it is followed up next pass');
     result.sent += batch.length;
     this.metrics.settlementSent(deps.network.id, batch.length);
@@ -722,7 +751,7 @@ export class Settler {
     const now = this.deps.clock.nowMs();
     const attempts = st.attempts + 1;
     this.deps.log.warn({ paymentOrderNo: st.paymentOrderNo, network: st.network, attempts, error: why }, 'settlement deferred');
-    await this.deps.store.settlements.update({ ...st, attempts, lastError: why, nextAttemptAt: now + this.retryDelay(attempts), updatedAt: now });
+    await this.deps.store.transaction((s) => s.settlements.update({ ...st, attempts, lastError: why, nextAttemptAt: now + this.retryDelay(attempts), updatedAt: now }));
   }
 }
 
