@@ -51,6 +51,18 @@ describe('parseAmount', () => {
     expect(parseAmount(`-${'0'.repeat(31)}`, 2)).toEqual({ ok: false, error: 'FORMAT' });
   });
 
+  // Found by review: the trailing zeros were cut with /0+$/, which backtracks quadratically over a
+  // run of zeros followed by another digit. A signed order creation whose total_amount was
+  // "1." + 60,000 zeros + "1" (inside the 64 KiB body limit) held the gateway's event loop for
+  // over 4 s per request.
+  it('reads a 64 KiB fraction in linear time (zeros then a digit)', () => {
+    const long = `1.${'0'.repeat(64_000)}1`;
+    const started = performance.now();
+    expect(parseAmount(long, 6)).toEqual({ ok: false, error: 'PRECISION' });
+    expect(parseAmount(`1.5${'0'.repeat(64_000)}`, 6)).toEqual({ ok: true, value: 1_500_000n });
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+
   it('treats an invalid precision as a bug', () => {
     expect(() => parseAmount('1', -1)).toThrow(RangeError);
     expect(() => parseAmount('1', 1.5)).toThrow(RangeError);

@@ -23,6 +23,16 @@ function lex(s: unknown): Lexed {
   return { ok: true, int, frac: m[2] ?? '' };
 }
 
+/**
+ * `s` without its trailing '0's. A scan, not /0+$/: that regex backtracks quadratically over a
+ * run of zeros followed by another digit, and a fraction can be as long as a request body.
+ */
+function trimTrailingZeros(s: string): string {
+  let end = s.length;
+  while (end > 0 && s.charCodeAt(end - 1) === 48) end -= 1;
+  return s.slice(0, end);
+}
+
 function assertPrecision(precision: number): void {
   if (!Number.isSafeInteger(precision) || precision < 0) throw new RangeError(`invalid precision ${precision}`);
 }
@@ -47,7 +57,7 @@ export function parseAmount(
   const lexed = lex(s);
   if (!lexed.ok) return lexed;
   // Trailing zeros carry no value, so "1.500" is fine at precision 2.
-  const frac = lexed.frac.replace(/0+$/, '');
+  const frac = trimTrailingZeros(lexed.frac);
   if (frac.length > precision) return { ok: false, error: 'PRECISION' };
   const value = BigInt(lexed.int + frac.padEnd(precision, '0'));
   if (value === 0n && !opts?.allowZero) return { ok: false, error: 'NOT_POSITIVE' };
@@ -65,7 +75,7 @@ function split(value: bigint, precision: number): { sign: string; int: string; f
 /** Canonical decimal: no trailing fraction zeros, no trailing '.', "0" for zero. */
 export function formatAmount(value: bigint, precision: number): string {
   const { sign, int, frac } = split(value, precision);
-  const trimmed = frac.replace(/0+$/, '');
+  const trimmed = trimTrailingZeros(frac);
   return trimmed ? `${sign}${int}.${trimmed}` : `${sign}${int}`;
 }
 
