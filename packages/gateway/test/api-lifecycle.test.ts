@@ -223,6 +223,20 @@ describe.each(DATABASE_KINDS)('order lifecycle on %s', (kind) => {
     expect(await query(requestNo)).toMatchObject({ pay_status: 'PAID', pay_time: t.clock.seconds(), close_reason: null });
   });
 
+  // §7: merchant_order_timeout is the payment deadline, capped at 7 days. The query (and every
+  // notification) answered the timeout as sent, a deadline the order never honoured: it closed
+  // 7 days in while the merchant read 30.
+  it('answers a deadline sent beyond the 7-day cap as the capped one it expires at', async () => {
+    const now = t.clock.seconds();
+    const { requestNo, paymentOrderNo, expireTime } = await newOrder({ merchant_order_timeout: now + 30 * 86_400 });
+    expect(expireTime).toBe(now + 7 * 86_400);
+    expect((await query(requestNo)).merchant_order_timeout).toBe(expireTime);
+    t.clock.advance(expireTime - t.clock.seconds());
+    await expire();
+    expect(await query(requestNo)).toMatchObject({ pay_status: 'CLOSED', close_reason: 'EXPIRED', merchant_order_timeout: expireTime });
+    expect((await notifications(paymentOrderNo)).map((n) => n.payload.merchant_order_timeout)).toEqual([expireTime]);
+  });
+
   it('several transfers add up; sequence counts each state change', async () => {
     const { requestNo, paymentOrderNo } = await newOrder();
     await observeTransfer(t, { paymentOrderNo, amount: 4_000_000n, status: 'SEEN', confirmations: 1 });

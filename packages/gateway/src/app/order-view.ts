@@ -168,7 +168,8 @@ export function orderQueryData(order: OrderRecord, payments: PaymentRecord[], se
     merchant_application_user_id: order.merchantApplicationUserId ?? '',
     request_no: order.requestNo,
     merchant_order_time: order.merchantOrderTime,
-    merchant_order_timeout: order.merchantOrderTimeout || s.expireTime,
+    // The payment deadline in force (§7): the one sent, capped at 7 days, or the default.
+    merchant_order_timeout: s.expireTime,
     merchant_order_desc: order.merchantOrderDesc ?? '',
     goods_info: order.goodsInfo ?? '',
     business_info: order.businessInfo ?? '',
