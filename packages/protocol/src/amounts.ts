@@ -27,7 +27,7 @@ function lex(s: unknown): Lexed {
  * `s` without its trailing '0's. A scan, not /0+$/: that regex backtracks quadratically over a
  * run of zeros followed by another digit, and a fraction can be as long as a request body.
  */
-function trimTrailingZeros(s: string): string {
+export function trimTrailingZeros(s: string): string {
   let end = s.length;
   while (end > 0 && s.charCodeAt(end - 1) === 48) end -= 1;
   return s.slice(0, end);

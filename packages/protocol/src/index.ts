@@ -12,7 +12,7 @@ export {
 export { signMessage, signPayload, stringToSign, verifyMessage, verifyPayload } from './signing.js';
 export { ERROR_CATALOGUE, ErrorCodes, SparkPayError, errorDef, isErrorCode } from './errors.js';
 export type { ErrorCode, ErrorDef } from './errors.js';
-export { formatAmount, formatAmountFixed, parseAmount, parseDecimal, rescale } from './amounts.js';
+export { formatAmount, formatAmountFixed, parseAmount, parseDecimal, rescale, trimTrailingZeros } from './amounts.js';
 export type { AmountError } from './amounts.js';
 export { NotificationError, generateAesKey, openNotification, sealNotification } from './envelope.js';
 export type { NotificationEnvelope, NotificationErrorKind } from './envelope.js';

@@ -2,7 +2,7 @@
 // currency, or a token's base unit 10^-decimals); rates and fee rates are exact rationals so a
 // conversion rounds exactly once, in a stated direction. No `number` ever holds an amount.
 
-import { parseDecimal } from '@sparkpay/protocol';
+import { parseDecimal, trimTrailingZeros } from '@sparkpay/protocol';
 
 /** Direction of the single rounding step of an operation: toward -inf or toward +inf. */
 export type Rounding = 'floor' | 'ceil';
@@ -102,7 +102,7 @@ export function ratToDecimal(r: Rational): string | null {
   const neg = scaled < 0n;
   const digits = (neg ? -scaled : scaled).toString().padStart(scale + 1, '0');
   const cut = digits.length - scale;
-  const frac = digits.slice(cut).replace(/0+$/, '');
+  const frac = trimTrailingZeros(digits.slice(cut));
   return `${neg ? '-' : ''}${digits.slice(0, cut)}${frac ? `.${frac}` : ''}`;
 }
 
