@@ -293,4 +293,29 @@ describe.each(DATABASE_KINDS)('lifecycle races on %s', (kind) => {
     expect((await query(a.requestNo)).pay_status).toBe('PAYING');
     expect((await query(b.requestNo)).pay_status).toBe('CLOSED');
   });
+
+  // An order whose close throws (a row that cannot be read back, say) was the first of every
+  // listing, and stopped every run before the orders after it (a review of the lifecycle).
+  it('an overdue order whose close fails does not keep the ones after it from expiring', async () => {
+    const a = await newOrder({ merchant_order_timeout: t.clock.seconds() + 600 });
+    const b = await newOrder({ merchant_order_timeout: t.clock.seconds() + 700 });
+    t.clock.advance(701);
+    const real = t.gateway.store;
+    const broken: Store = {
+      ...real,
+      transaction: (fn) =>
+        real.transaction((tx) =>
+          fn({
+            ...tx,
+            orders: { ...tx.orders, get: async (no) => (no === a.paymentOrderNo ? Promise.reject(new Error('row unreadable')) : tx.orders.get(no)) },
+          }),
+        ),
+    };
+    const errors: unknown[] = [];
+    const closed = await expireOverdueOrders({ store: broken, clock: t.clock, ids: t.gateway.ids }, [], 100, { error: (fields: unknown) => errors.push(fields) });
+    expect(closed).toBe(1);
+    expect((await query(a.requestNo)).pay_status).toBe('PENDING');
+    expect((await query(b.requestNo)).pay_status).toBe('CLOSED');
+    expect(errors).toEqual([expect.objectContaining({ paymentOrderNo: a.paymentOrderNo })]);
+  });
 });

@@ -358,7 +358,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (!scanner) throw new Error(`network ${network} has no RPC endpoints configured`);
       return scanPass(scanner, metrics);
     },
-    expireOrders: () => expireOverdueOrders(deps, scanned),
+    expireOrders: () => expireOverdueOrders(deps, scanned, undefined, logger),
     async settle(network) {
       const settler = settlers.get(network);
       if (!settler) throw new Error(`network ${network} has no settlement relayer configured`);

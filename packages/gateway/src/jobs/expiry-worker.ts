@@ -6,7 +6,7 @@ import { startLoop, type WorkerLoop } from './worker-loop.js';
 
 export function startExpiryWorker(deps: TransitionDeps, scannedNetworks: readonly string[], logger: Logger, intervalMs: number): WorkerLoop {
   return startLoop('expiry', intervalMs, logger, async () => {
-    const closed = await expireOverdueOrders(deps, scannedNetworks);
+    const closed = await expireOverdueOrders(deps, scannedNetworks, undefined, logger);
     if (closed > 0) logger.info({ closed }, 'expired overdue orders');
     await deps.store.nonces.prune(deps.clock.nowMs());
   });
