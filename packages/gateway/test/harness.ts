@@ -197,7 +197,8 @@ export async function apiRaw(baseUrl: string, req: SignedRequest): Promise<ApiRe
   return finish(req.merchant.platformPublicKey, status, resHeaders, text);
 }
 
-function prepare(req: SignedRequest): { method: 'GET' | 'POST'; headers: Record<string, string>; body: string | Buffer } {
+/** The method, signed headers and body bytes of `req` (for tests that write requests themselves). */
+export function prepare(req: SignedRequest): { method: 'GET' | 'POST'; headers: Record<string, string>; body: string | Buffer } {
   const method = req.method ?? (req.body === undefined ? 'GET' : 'POST');
   const body = req.body === undefined ? '' : typeof req.body === 'string' || Buffer.isBuffer(req.body) ? req.body : JSON.stringify(req.body);
   const timestamp = req.timestamp ?? String(req.clock.seconds());

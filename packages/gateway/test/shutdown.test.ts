@@ -6,7 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
+import { orderBody, prepare, responseSignedBy, startTestGateway, type TestGateway } from './harness.js';
 
 const run = promisify(execFile);
 const DIST = resolve(import.meta.dirname, '../dist');
@@ -25,5 +28,61 @@ describe('shutdown', () => {
     `;
     const r = await run(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
     expect(r.stdout).toBe('closed');
+  });
+});
+
+// A request that reaches a gateway while it closes (the next request on a connection whose
+// request was in flight when the close began) was answered with Fastify's own 503, unsigned: a
+// merchant's SDK took it for a forgery, not for a retry. It is served as usual, and the
+// connection closed after it.
+describe('a request arriving while the gateway closes', () => {
+  let t: TestGateway | undefined;
+  afterAll(async () => {
+    // The gateway is closed by the test; closing again drops its database and data directory.
+    await t?.close();
+  });
+
+  it('is answered as usual, signed, and its connection closed', async () => {
+    t = await startTestGateway({ kind: 'sqlite' });
+    const gw = t;
+    const raw = (body: Record<string, unknown>) => {
+      const { headers, body: bytes } = prepare({ path: '/v4/pay/cashier', body, merchant: gw.merchant, clock: gw.clock });
+      const payload = Buffer.from(bytes);
+      const head = [`POST /v4/pay/cashier HTTP/1.1`, `host: 127.0.0.1`, `content-length: ${payload.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
+      return { head: `${head}\r\n\r\n`, payload };
+    };
+    const first = raw(orderBody(gw.merchant, gw.clock));
+    const second = raw(orderBody(gw.merchant, gw.clock));
+    const { port } = new URL(gw.baseUrl);
+    const chunks: Buffer[] = [];
+    const socket = connect(Number(port), '127.0.0.1');
+    const ended = new Promise<string>((resolve, reject) => {
+      socket.on('data', (c: Buffer) => chunks.push(c));
+      socket.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      socket.on('error', reject);
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    // The first request in flight (half its body sent) when the close begins; the close waits for it.
+    socket.write(first.head);
+    socket.write(first.payload.subarray(0, 10));
+    await sleep(300);
+    const closing = gw.gateway.close();
+    await sleep(300);
+    // The rest of it, and the next request right behind it on the same connection.
+    socket.write(Buffer.concat([first.payload.subarray(10), Buffer.from(second.head), second.payload]));
+    const text = await ended;
+    await closing;
+    const answers = text.split(/(?=HTTP\/1\.1 )/);
+    expect(answers).toHaveLength(2);
+    const parsed = answers.map((a) => {
+      const headEnd = a.indexOf('\r\n\r\n');
+      const lines = a.slice(0, headEnd).split('\r\n');
+      const headers = new Headers(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
+      const body = a.slice(headEnd + 4);
+      return { status: lines[0], connection: headers.get('connection'), signed: responseSignedBy(gw.merchant.platformPublicKey, { headers, text: body }), code: (JSON.parse(body) as { code: number }).code };
+    });
+    // Was: the second answered `HTTP/1.1 503 Service Unavailable`, unsigned.
+    expect(parsed[1]).toEqual({ status: 'HTTP/1.1 200 OK', connection: 'close', signed: true, code: 0 });
+    expect(parsed[0]).toMatchObject({ status: 'HTTP/1.1 200 OK', signed: true, code: 0 });
   });
 });

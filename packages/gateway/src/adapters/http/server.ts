@@ -148,7 +148,10 @@ export function buildServer(deps: HttpDeps) {
     bodyLimit: MAX_BODY_BYTES,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
-    return503OnClosing: true,
+    // A request that arrives while the server closes (the next one on a connection whose request
+    // was in flight when the close began) is served as usual, the connection closed after it:
+    // Fastify's own 503 for it was unsigned, which a merchant's SDK takes for a forgery.
+    return503OnClosing: false,
     // Behind the operator's TLS proxy every request comes from the proxy: only a proxy named here
     // is believed about the client's address.
     trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? deps.trustProxy.join(',') : false,
