@@ -1,9 +1,23 @@
 import { generateRsaKeyPair, parsePrivateKey } from '@sparkpay/protocol';
 import { describe, expect, it } from 'vitest';
-import { NotificationDelivery, withNotifyTime, type DeliveryOptions } from './deliver-notifications.js';
+import { NotificationDelivery, perApplicationLimit, withNotifyTime, type DeliveryOptions } from './deliver-notifications.js';
 import type { PlatformKeys } from './platform-keys.js';
 import type { DueNotification, EventLog, NotificationSender, SendResult, Store } from './ports.js';
 import type { NotificationRecord } from './records.js';
+
+// One application's share of the process's delivery attempts (a review of notification delivery:
+// with concurrency at most per_destination, one merchant's backlog took every attempt).
+describe('perApplicationLimit', () => {
+  it('leaves the other applications a destination\'s worth, and never fewer than one attempt', () => {
+    expect(perApplicationLimit(64, 8)).toBe(56);
+    expect(perApplicationLimit(16, 8)).toBe(8);
+    expect(perApplicationLimit(12, 8)).toBe(8);
+    expect(perApplicationLimit(8, 8)).toBe(7);
+    expect(perApplicationLimit(4, 8)).toBe(3);
+    expect(perApplicationLimit(2, 1)).toBe(1);
+    expect(perApplicationLimit(1, 8)).toBe(1);
+  });
+});
 
 describe('withNotifyTime', () => {
   it('appends notify_time as the last member, leaving the stored bytes as they are', () => {

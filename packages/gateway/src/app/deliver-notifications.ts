@@ -43,6 +43,18 @@ interface Claimed {
   attemptNo: number;
 }
 
+/**
+ * Attempts in flight at once for one application, for a process that runs `concurrency` at once
+ * and `perDestination` to one host: never the last destination's worth of them, so one
+ * merchant's dead receivers (many hosts, each held to per_destination) leave the other merchants
+ * room; and never all of them (with `concurrency` at most `perDestination`, one merchant's
+ * backlog took every attempt), unless there is only one.
+ */
+export function perApplicationLimit(concurrency: number, perDestination: number): number {
+  if (concurrency <= 1) return 1;
+  return Math.min(concurrency - 1, Math.max(perDestination, concurrency - perDestination));
+}
+
 /** Adds `value` to `key`'s set. */
 function addTo(sets: Map<string, Set<string>>, key: string, value: string): void {
   const set = sets.get(key);

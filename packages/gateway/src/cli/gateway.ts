@@ -8,7 +8,7 @@ import { closeOrder } from '../app/close-order.js';
 import { cashierOrder, cashierTokenValid, selectPaymentOption } from '../app/cashier.js';
 import { createOrder } from '../app/create-order.js';
 import { expireOverdueOrders } from '../app/expire-orders.js';
-import { NotificationDelivery } from '../app/deliver-notifications.js';
+import { NotificationDelivery, perApplicationLimit } from '../app/deliver-notifications.js';
 import { PlatformKeys } from '../app/platform-keys.js';
 import { systemClock, type Clock, type Ids, type KeyVault, type OutboxSignal, type Store } from '../app/ports.js';
 import { queryOrder } from '../app/query-order.js';
@@ -252,10 +252,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       leaseMs: config.notify.leaseMs,
       concurrency: config.notify.concurrency,
       perDestination: config.notify.perDestination,
-      // One application never takes the last destination's worth of the process's attempts: one
-      // merchant's dead receivers (many hosts, each held to per_destination) leave the other
-      // merchants room.
-      perApplication: Math.max(config.notify.perDestination, config.notify.concurrency - config.notify.perDestination),
+      perApplication: perApplicationLimit(config.notify.concurrency, config.notify.perDestination),
     },
   );
   const payments = paymentFacts(deps);
