@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isValidHttpUrl } from './url.js';
+import { isValidHttpUrl, urlDestination } from './url.js';
 
 describe('isValidHttpUrl', () => {
   it.each([
@@ -53,5 +53,16 @@ describe('isValidHttpUrl', () => {
     'http://a.0x1/cb',
   ])('refuses %j', (u) => {
     expect(isValidHttpUrl(u)).toBe(false);
+  });
+});
+
+describe('urlDestination', () => {
+  it('names a receiver once: lower case, default ports left out, no trailing dot', () => {
+    expect(urlDestination('https://Shop.Example/notify')).toBe('shop.example');
+    expect(urlDestination('https://shop.example./notify')).toBe('shop.example');
+    expect(urlDestination('https://shop.example:443/notify')).toBe('shop.example');
+    expect(urlDestination('https://shop.example.:8443/notify')).toBe('shop.example:8443');
+    expect(urlDestination('http://[::1]:8080/n')).toBe('[::1]:8080');
+    expect(urlDestination('not a url')).toBe('');
   });
 });

@@ -6,12 +6,16 @@
 export const MAX_URL_LENGTH = 512;
 
 /**
- * The destination of a URL for per-destination limits: lower-case host and port as written
- * ("shop.example:8443"), or '' when it does not parse.
+ * The destination of a URL for per-destination limits: lower-case host and port
+ * ("shop.example:8443"; none for the scheme's default), the host without a trailing dot (a
+ * fully qualified "shop.example." is the same receiver as "shop.example", and must not get a
+ * second per-destination allowance), or '' when it does not parse.
  */
 export function urlDestination(url: string): string {
   try {
-    return new URL(url).host.toLowerCase();
+    const { hostname, port } = new URL(url);
+    const host = hostname.toLowerCase().replace(/\.$/, '');
+    return port ? `${host}:${port}` : host;
   } catch {
     return '';
   }
