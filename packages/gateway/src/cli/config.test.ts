@@ -203,10 +203,38 @@ describe('loadConfig', () => {
       expect(err).toBeInstanceOf(ConfigError);
       message = (err as Error).message;
     }
-    expect(message).toMatch(/networks\.2: the relayer key is not 0x followed by 64 hex digits/);
+    expect(message).toMatch(/SPARKPAY_RELAYER_KEY_2: the relayer key is not 0x followed by 64 hex digits/);
     expect(message).not.toContain(secretish.slice(2));
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key: key, max_fee_gwei: 'lots' } } }) })).toThrow(/max_fee_gwei/);
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ networks: { '2': { relayer_key_file: '/nonexistent/key' } } }) })).toThrow(/cannot read/);
+  });
+
+  it('names the place a refused relayer key came from: the variable, the key file or the setting', () => {
+    const refusal = (env: NodeJS.ProcessEnv, config?: unknown): string => {
+      try {
+        loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(config), ...env });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ConfigError);
+        return (err as Error).message;
+      }
+      throw new Error('accepted');
+    };
+    const short = `0x${'12'.repeat(31)}`;
+    const dir = dataDir();
+    const badFile = join(dir, 'relayer.key');
+    writeFileSync(badFile, short, { mode: 0o600 });
+    // From the environment: the variable is named, not a setting of a file the operator does not have.
+    expect(refusal({ SPARKPAY_RELAYER_KEY_4: short })).toMatch(/^SPARKPAY_RELAYER_KEY_4: the relayer key is not 0x followed by 64 hex digits/);
+    expect(refusal({ SPARKPAY_RELAYER_KEY_4: `0x${'0'.repeat(64)}` })).toMatch(/^SPARKPAY_RELAYER_KEY_4: the relayer key is not a valid secp256k1 private key/);
+    expect(refusal({ SPARKPAY_RELAYER_KEY_FILE_4: '/nonexistent/key' })).toMatch(/^SPARKPAY_RELAYER_KEY_FILE_4: cannot read \/nonexistent\/key/);
+    expect(refusal({ SPARKPAY_RELAYER_KEY_FILE_4: badFile })).toMatch(new RegExp(`^SPARKPAY_RELAYER_KEY_FILE_4 \\(${badFile}\\): the relayer key is not 0x followed by 64 hex digits`));
+    // Set but empty is refused as such (README: an empty variable is never taken as a value).
+    expect(refusal({ SPARKPAY_RELAYER_KEY_4: '' })).toBe('SPARKPAY_RELAYER_KEY_4 is set but empty; unset it or give it a value');
+    expect(refusal({ SPARKPAY_RELAYER_KEY_FILE_4: '' })).toBe('SPARKPAY_RELAYER_KEY_FILE_4 is set but empty; unset it or give it a value');
+    // From the configuration file: its setting.
+    expect(refusal({}, { networks: { '4': { relayer_key: short } } })).toMatch(/^networks\.4\.relayer_key: the relayer key is not 0x/);
+    expect(refusal({}, { networks: { '4': { relayer_key_file: badFile } } })).toMatch(new RegExp(`^networks\\.4\\.relayer_key_file \\(${badFile}\\): the relayer key is not 0x`));
+    expect(refusal({}, { networks: { '4': { relayer_key_file: '/nonexistent/key' } } })).toMatch(/^networks\.4\.relayer_key_file: cannot read \/nonexistent\/key/);
   });
 
   it('says where a configuration file is not JSON without quoting any of it (a key may sit next to the fault)', () => {

@@ -579,10 +579,13 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
     if (o === false) continue;
     if (o?.relayer_key !== undefined && o.relayer_key_file !== undefined) throw new ConfigError(`networks.${id}: relayer_key and relayer_key_file are both set; keep one`);
     if (env[`SPARKPAY_RELAYER_KEY_${id}`] !== undefined && env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] !== undefined) throw new ConfigError(`SPARKPAY_RELAYER_KEY_${id} and SPARKPAY_RELAYER_KEY_FILE_${id} are both set; keep one`);
-    // The environment wins over the file, whichever form each uses.
+    // The environment wins over the file, whichever form each uses. A refusal names where the
+    // key came from (the variable, or the file's setting), and a key file by its path.
     const fromEnv = env[`SPARKPAY_RELAYER_KEY_${id}`] !== undefined || env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] !== undefined;
-    const file = fromEnv ? env[`SPARKPAY_RELAYER_KEY_FILE_${id}`] : o?.relayer_key_file;
-    let text = fromEnv ? env[`SPARKPAY_RELAYER_KEY_${id}`] : o?.relayer_key;
+    const file = fromEnv ? envText(env, `SPARKPAY_RELAYER_KEY_FILE_${id}`) : o?.relayer_key_file;
+    let text = fromEnv ? envText(env, `SPARKPAY_RELAYER_KEY_${id}`) : o?.relayer_key;
+    const fileSource = fromEnv ? `SPARKPAY_RELAYER_KEY_FILE_${id}` : `networks.${id}.relayer_key_file`;
+    let source = fromEnv ? `SPARKPAY_RELAYER_KEY_${id}` : `networks.${id}.relayer_key`;
     let exposedFile: RelayerConfig['exposedFile'];
     if (text === undefined && file !== undefined) {
       try {
@@ -590,15 +593,16 @@ function relayersFrom(overrides: FileConfig['networks'], env: NodeJS.ProcessEnv)
         const mode = statSync(file).mode & 0o777;
         if ((mode & 0o077) !== 0) exposedFile = { path: file, mode: `0${mode.toString(8).padStart(3, '0')}` };
       } catch (err) {
-        throw new ConfigError(`networks.${id}.relayer_key_file: cannot read ${file}: ${(err as Error).message}`);
+        throw new ConfigError(`${fileSource}: cannot read ${file}: ${(err as Error).message}`);
       }
+      source = `${fileSource} (${file})`;
     }
     if (text === undefined) continue;
     const privateKey = parseRelayerKey(text);
     // The key itself is never echoed.
-    if (!privateKey) throw new ConfigError(`networks.${id}: the relayer key is not 0x followed by 64 hex digits`);
+    if (!privateKey) throw new ConfigError(`${source}: the relayer key is not 0x followed by 64 hex digits`);
     const k = BigInt(privateKey);
-    if (k === 0n || k >= SECP256K1_ORDER) throw new ConfigError(`networks.${id}: the relayer key is not a valid secp256k1 private key (it must be above 0 and below the curve order)`);
+    if (k === 0n || k >= SECP256K1_ORDER) throw new ConfigError(`${source}: the relayer key is not a valid secp256k1 private key (it must be above 0 and below the curve order)`);
     relayers[id] = { privateKey, maxFeePerGas: gweiSetting(`networks.${id}.max_fee_gwei`, o?.max_fee_gwei, 1_000_000_000_000n), ...(exposedFile ? { exposedFile } : {}) };
   }
   return relayers;
