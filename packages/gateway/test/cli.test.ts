@@ -87,6 +87,10 @@ describe('sparkpay management commands', () => {
     expect(app.app_id).toMatch(/^\d+$/);
     expect(String(app.platform_public_key)).toContain('BEGIN PUBLIC KEY');
     expect(app.serial).toBeTypeOf('string');
+    // Without --json it prints what the merchant is given (README, production step 6): the
+    // AppID, the merchant_no, the serial and the platform public key.
+    const text = await sparkpay(env, 'app', 'create', '--merchant', merchantNo, '--public-key', String(keys.public_key_file));
+    expect(text.stdout).toMatch(new RegExp(`^app_id \\d+\nmerchant_no ${merchantNo}\nserial \\S+\n-----BEGIN PUBLIC KEY-----`));
     // Management commands never invent a master key: the server could not open what it sealed.
     expect(existsSync(join(dir, 'data', 'master.key'))).toBe(false);
 

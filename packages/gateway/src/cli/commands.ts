@@ -346,7 +346,7 @@ async function appCreate(argv: string[]): Promise<number> {
     const { application, platformKey } = r.value;
     out.result(
       { app_id: application.appId, merchant_no: application.merchantNo, platform_public_key: platformKey.publicKeyPem, serial: platformKey.serial },
-      () => [`app_id ${application.appId}`, `serial ${platformKey.serial}`, platformKey.publicKeyPem.trim()],
+      () => [`app_id ${application.appId}`, `merchant_no ${application.merchantNo}`, `serial ${platformKey.serial}`, platformKey.publicKeyPem.trim()],
     );
     return 0;
   });
