@@ -1,6 +1,6 @@
 // The composition root: configuration → adapters → use cases → servers and workers.
 import { sql } from 'kysely';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { Authenticator } from '../app/authenticate.js';
@@ -121,6 +121,15 @@ function lazyVault(open: () => KeyVault): KeyVault {
   return { seal: (p, c) => get().seal(p, c), open: (s, c) => get().open(s, c) };
 }
 
+/** A file's permission bits, or null when it cannot be read. */
+function fileMode(path: string): number | null {
+  try {
+    return statSync(path).mode & 0o777;
+  } catch {
+    return null;
+  }
+}
+
 /** Database, store, keys: what the management commands need, without the servers. */
 export async function openCore(config: Config, clock: Clock = systemClock, ids: Ids = randomIds, options: { management?: boolean } = {}) {
   // The server checks its key at start; management commands only when they need one.
@@ -210,6 +219,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const store = withDirectoryCache(core.store, clock);
   if (config.mode === 'production' && !config.masterKey) {
     logger.warn({ file: config.masterKeyFile }, 'SPARKPAY_MASTER_KEY is not set: the master key is read from the file in the data directory, next to the database it protects; keep a copy elsewhere (without it the platform keys cannot be opened)');
+  }
+  // The file opens every platform private key: like the relayer key file, said when others can read it.
+  const masterKeyFileMode = config.masterKey ? null : fileMode(config.masterKeyFile);
+  if (masterKeyFileMode !== null && (masterKeyFileMode & 0o077) !== 0) {
+    const mode = `0${masterKeyFileMode.toString(8).padStart(3, '0')}`;
+    logger.warn({ file: config.masterKeyFile, mode }, `the master key file can be read by other users of this machine (mode ${mode}): whoever reads it, and a copy of the database, has every platform private key; chmod 600 it`);
   }
   try {
     await platformKeys.ensureDefault();
