@@ -5,11 +5,59 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/cli/config.js';
 import { createGateway } from '../src/cli/gateway.js';
+import { inProcess, type Env } from './cli-run.js';
 import { createTestDatabase } from './databases.js';
-import { ManualClock } from './harness.js';
+import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
+
+/** C0 and C1 controls (the line break ending a line aside), line separators and the bidi formatting characters. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+
+describe('sparkpay command line: operator review', () => {
+  let t: TestGateway;
+  let root: string;
+  let env: Env;
+  beforeAll(async () => {
+    t = await startTestGateway();
+    root = mkdtempSync(join(tmpdir(), 'sparkpay-cli-review-'));
+    env = { SPARKPAY_DATA_DIR: join(root, 'data'), SPARKPAY_DATABASE_URL: t.db.url, SPARKPAY_MASTER_KEY: TEST_MASTER_KEY };
+  });
+  afterAll(async () => {
+    await t?.close();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  // The merchant's texts (description, goods, business info, extension) may hold any character:
+  // `order show` printed them raw to the operator's terminal. An escape sequence cleared the
+  // screen, set the window title (or, on many terminals, wrote the clipboard), a line break
+  // forged a line ("pay_status COMPLETED") and a bidi override reversed what followed.
+  it('order show (human form) prints no control or bidi character a merchant put into its order, and forges no line', async () => {
+    const hostile = 'Shoes\u001b[2J\u001b]0;owned\u0007\npay_status                     COMPLETED\r\u202egnp.exe\u009b31m';
+    const created = await api(t.baseUrl, {
+      path: '/v4/pay/cashier',
+      body: orderBody(t.merchant, t.clock, { merchant_order_desc: hostile, goods_info: hostile, business_info: hostile, extension: hostile }),
+      merchant: t.merchant,
+      clock: t.clock,
+    });
+    expect(created.json.code).toBe(0);
+    const paymentOrderNo = String(created.json.data!.payment_order_no);
+    const r = await inProcess(['order', 'show', paymentOrderNo], env, root);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.slice(0, -1).split('\n');
+    for (const line of lines) expect(line, JSON.stringify(line)).not.toMatch(CONTROL);
+    // One line per field: the merchant's text cannot add a pay_status line of its own.
+    expect(lines.filter((l) => l.startsWith('pay_status '))).toHaveLength(1);
+    expect(lines.find((l) => l.startsWith('merchant_order_desc '))).toContain('Shoes\\u001b[2J');
+    // --json keeps the text as it is (JSON escapes it).
+    const json = await inProcess(['order', 'show', paymentOrderNo, '--json'], env, root);
+    expect((JSON.parse(json.stdout) as Record<string, unknown>).merchant_order_desc).toBe(hostile);
+  });
+
+});
 
 describe('the master key file', () => {
   // README: a configuration file or relayer key file other users can read is warned of at start;

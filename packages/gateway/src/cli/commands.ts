@@ -39,7 +39,7 @@ import {
   startDevnet,
   writeDevnetFile,
 } from '../adapters/devnet/devnet.js';
-import { args, failed, reasonLine, UsageError } from './output.js';
+import { args, escapedText, failed, reasonLine, UsageError } from './output.js';
 import { devnetInfoCommand, devnetPayCommand, devnetReorgCommand } from './devnet-commands.js';
 
 const USAGE = `usage: sparkpay <command> [options]     (sparkpay --version: the version)
@@ -491,6 +491,7 @@ async function orderShow(argv: string[]): Promise<number> {
       ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
       : null;
     const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime, settlement_state: settlementState };
+    // The merchant's texts (description, goods info…) and a node's error may hold any character: escaped.
     out.result(view, () => [
       ...Object.entries(view)
         .filter(([k, v]) => k !== 'settlements' && k !== 'settlement_state' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
@@ -512,7 +513,7 @@ async function orderShow(argv: string[]): Promise<number> {
       ...(data.settlements as { role: string; receiver_addr: string; amount: string; currency: string; status: string; tx_hash: string | null }[]).map(
         (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
       ),
-    ]);
+    ].map(escapedText));
     return 0;
   });
 }
@@ -564,7 +565,7 @@ async function orderSettle(argv: string[]): Promise<number> {
         : r.retried
           ? `payment order ${paymentOrderNo}: its settlement, deferred after ${st.attempts} failed attempt${st.attempts === 1 ? '' : 's'} (last: ${st.lastError ?? 'unknown'}), is due again now; the running gateway tries it`
           : `payment order ${paymentOrderNo} already has a settlement (${st.status}${st.txHash ? ` ${st.txHash}` : ''})`,
-    ]);
+    ].map(escapedText));
     return 0;
   });
 }

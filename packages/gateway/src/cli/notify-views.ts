@@ -1,6 +1,7 @@
 // How `sparkpay notify …` shows notifications and their attempts: snake_case JSON with ISO
 // times (notify_time stays Unix seconds, as on the wire), or one line per notification and
 // per attempt for people.
+import { escapedText } from './output.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../app/records.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -49,7 +50,7 @@ export function notificationLines(h: { notification: NotificationRecord; attempt
     head,
     ...h.attempts.map((a) => {
       const answer = a.httpStatus !== null ? `HTTP ${a.httpStatus}` : '';
-      const detail = [answer, a.errorKind ?? '', a.latencyMs !== null ? `${a.latencyMs} ms` : '', a.responseHead ? JSON.stringify(a.responseHead.slice(0, 60)) : '']
+      const detail = [answer, a.errorKind ?? '', a.latencyMs !== null ? `${a.latencyMs} ms` : '', a.responseHead ? escapedText(JSON.stringify(a.responseHead.slice(0, 60))) : '']
         .filter(Boolean)
         .join(', ');
       return `  #${a.attemptNo} ${iso(a.startedAt)} ${a.outcome}${detail ? ` (${detail})` : ''}`;

@@ -15,9 +15,18 @@ const REASON_MAX = 300;
  * reverse what follows; and it is cut in the middle when long.
  */
 export function reasonLine(message: string): string {
-  const escaped = message.replace(CONTROL_OR_BIDI_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const escaped = escapedText(message);
   if (escaped.length <= REASON_MAX) return escaped;
   return `${escaped.slice(0, REASON_MAX - 90)} … ${escaped.slice(-80)}`;
+}
+
+/**
+ * Text that did not come from the gateway (a merchant's order description, a node's error) as a
+ * human line may print it: control and bidi formatting characters as \uXXXX escapes, so it cannot
+ * add a line, move the cursor, rewrite the operator's terminal or reverse what follows.
+ */
+export function escapedText(text: string): string {
+  return text.replace(CONTROL_OR_BIDI_ALL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export interface Out {
