@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateRsaKeyPair } from '@sparkpay/protocol';
 import { loadConfig } from '../src/cli/config.js';
 import { createGateway } from '../src/cli/gateway.js';
 import { inProcess, type Env } from './cli-run.js';
@@ -57,6 +58,28 @@ describe('sparkpay command line: operator review', () => {
     expect((JSON.parse(json.stdout) as Record<string, unknown>).merchant_order_desc).toBe(hostile);
   });
 
+  // `--public-key` takes a file. Given the key's text instead (`--public-key="$(cat key.pem)"`),
+  // the refusal was "cannot read -----BEGIN PRIVATE KEY-----\u000aMIIEv… … -----END PRIVATE
+  // KEY-----": the key echoed on stderr (300 characters of it, the end of a private key among
+  // them) and a reason that does not say what was wrong.
+  it.each([
+    ['app', 'create', '--merchant', 'M1'],
+    ['app', 'set-key', 'APP1'],
+  ])('%s %s with the key text instead of a file says so, and echoes none of it', async (...argv) => {
+    const pair = generateRsaKeyPair();
+    for (const [pem, kind] of [
+      [pair.privateKeyPem, 'private'],
+      [pair.publicKeyPem, 'public'],
+    ] as const) {
+      const r = await inProcess([...argv, `--public-key=${pem}`], env, root);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/--public-key takes the path of a PEM file/);
+      if (kind === 'private') expect(r.stderr).toMatch(/private key/);
+      for (const line of pem.split('\n').filter((l) => l && !l.startsWith('-----'))) expect(r.stderr).not.toContain(line.slice(0, 24));
+    }
+  });
 });
 
 describe('the master key file', () => {

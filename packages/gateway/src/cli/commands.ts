@@ -333,12 +333,7 @@ async function appCreate(argv: string[]): Promise<number> {
   if (typeof values.merchant !== 'string' || typeof values['public-key'] !== 'string') {
     throw new UsageError('app create needs --merchant <merchant_no> --public-key <pem file>');
   }
-  let pem: string;
-  try {
-    pem = readFileSync(values['public-key'], 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${values['public-key']}: ${(err as Error).message}`);
-  }
+  const pem = readPublicKeyFile(values['public-key']);
   const merchantNo = values.merchant;
   return withCore(async (deps) => {
     const r = await createApplication(deps, { merchantNo, merchantPublicKey: pem });
@@ -350,6 +345,23 @@ async function appCreate(argv: string[]): Promise<number> {
     );
     return 0;
   });
+}
+
+/**
+ * The merchant public key file of `--public-key`. The key's own text given instead (`--public-key
+ * "$(cat key.pem)"`) is refused as such, and none of it is echoed: it may be the private half.
+ */
+function readPublicKeyFile(path: string): string {
+  // A PEM block, or a bare Base64 body (with or without line breaks), that names no file.
+  if ((/-----BEGIN/.test(path) || /^[A-Za-z0-9+/=\s]{200,}$/.test(path)) && !existsSync(path)) {
+    const what = /PRIVATE KEY/.test(path) ? 'a private key (never give it to the gateway: it needs the public half, merchant_public_key.pem)' : 'a key';
+    throw new UsageError(`--public-key takes the path of a PEM file, not the key's text; this is the text of ${what}`);
+  }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
 }
 
 /** One live platform key as the commands print it. */
@@ -407,12 +419,7 @@ async function appSetKey(argv: string[]): Promise<number> {
   const { values, positionals, out } = args(argv, { 'public-key': { type: 'string' } }, 1);
   const appId = positionals[0] as string;
   if (typeof values['public-key'] !== 'string') throw new UsageError('app set-key needs <app_id> --public-key <pem file>');
-  let pem: string;
-  try {
-    pem = readFileSync(values['public-key'], 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read ${values['public-key']}: ${(err as Error).message}`);
-  }
+  const pem = readPublicKeyFile(values['public-key']);
   return withCore(async (deps) => {
     const r = await setMerchantKey(deps, appId, pem);
     if (!r.ok) return failed(r.message);
