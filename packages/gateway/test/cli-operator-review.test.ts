@@ -8,7 +8,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateRsaKeyPair } from '@sparkpay/protocol';
 import { loadConfig } from '../src/cli/config.js';
-import { createGateway } from '../src/cli/gateway.js';
+import { createGateway, openKeyVault } from '../src/cli/gateway.js';
 import { inProcess, type Env } from './cli-run.js';
 import { createTestDatabase } from './databases.js';
 import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
@@ -115,6 +115,24 @@ describe('the master key file', () => {
       expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.file === keyFile && l.mode !== undefined)).toEqual([]);
     } finally {
       await db.drop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the development master key file', () => {
+  // `sparkpay dev` without SPARKPAY_MASTER_KEY reads (or makes) master.key in the data directory.
+  // A malformed one (empty after a full disk, edited by hand) was refused as "SPARKPAY_MASTER_KEY
+  // must be 32 bytes…": a variable the operator never set, and no word of the file (`start` names it).
+  it('a malformed master.key in development is refused naming the file, not SPARKPAY_MASTER_KEY', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'sparkpay-devmk-'));
+    try {
+      for (const text of ['', 'oops\n', `${'ab'.repeat(31)}\n`]) {
+        writeFileSync(join(dataDir, 'master.key'), text);
+        const config = loadConfig('development', { SPARKPAY_DATA_DIR: dataDir });
+        expect(() => openKeyVault(config)).toThrow(new RegExp(`^the master key file ${join(dataDir, 'master.key')} must be 32 bytes`));
+      }
+    } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
   });

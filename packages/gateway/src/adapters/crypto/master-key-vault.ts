@@ -58,7 +58,8 @@ export function masterKeyFingerprint(masterKey: Buffer): string {
 
 /** Development mode: read the master key file, creating it (mode 0600) on first use. */
 export function loadOrCreateMasterKeyFile(path: string): Buffer {
-  if (existsSync(path)) return parseMasterKey(readFileSync(path, 'utf8'));
+  // A malformed file is named: SPARKPAY_MASTER_KEY, which the refusal named, is not set.
+  if (existsSync(path)) return parseMasterKey(readFileSync(path, 'utf8'), `the master key file ${path}`);
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const key = randomBytes(32);
   writeFileSync(path, `${key.toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
