@@ -85,3 +85,21 @@ describe('the cashier page of an overpaid order', () => {
     expect(html).toContain('You sent more than the amount due; the merchant has a record of the excess.');
   });
 });
+
+// A payer on the page of an order that ended unpaid had no way back to the shop but the browser's
+// own history (the redirect only follows a payment).
+describe('the cashier page of an order that ended unpaid', () => {
+  const ended = (payer_state: 'EXPIRED' | 'CLOSED', redirect_url: string | null) =>
+    page(paidView({ pay_status: 'CLOSED', close_reason: payer_state === 'EXPIRED' ? 'EXPIRED' : 'MERCHANT_CLOSED', payer_state, redirect_url, received: null, payments: [], payments_count: 0 }));
+  it('links back to the merchant when the order names a redirect_url, without sending the payer there by itself', () => {
+    for (const state of ['EXPIRED', 'CLOSED'] as const) {
+      const html = ended(state, 'https://shop.example/back?o=1&x="y"');
+      expect(html).toContain('<a id="back-to-merchant" class="button" href="https://shop.example/back?o=1&amp;x=&quot;y&quot;" rel="noreferrer">Return to the merchant</a>');
+      expect(html).not.toContain('http-equiv="refresh"');
+    }
+  });
+  it('shows no link without one, nor to anything but http(s)', () => {
+    expect(ended('EXPIRED', null)).not.toContain('back-to-merchant');
+    expect(ended('CLOSED', 'javascript:alert(1)')).not.toContain('back-to-merchant');
+  });
+});

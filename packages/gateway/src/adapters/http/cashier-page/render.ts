@@ -178,6 +178,12 @@ function successSection(v: CashierOrderView, t: Translate): string {
   return `<section id="success" class="success" aria-labelledby="success-h"><h2 id="success-h">${esc(t('success_heading'))}</h2>${next}</section>`;
 }
 
+/** A way back to the shop from an order that ended without being paid (expired or closed): a plain link, no automatic redirect. */
+function returnLink(v: CashierOrderView, t: Translate): string {
+  const back = safeHttpUrl(v.redirect_url);
+  return back ? `<p class="back"><a id="back-to-merchant" class="button" href="${esc(back)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a></p>` : '';
+}
+
 function languageSwitch(ctx: PageContext, t: Translate): string {
   const links = LANGUAGES.map((lang) => {
     const name = translator(lang)('lang_name');
@@ -240,6 +246,7 @@ ${statusSection(v, t, lang)}
 ${showPay ? paySection(v, ctx, t) : ''}
 ${showOptions ? optionsForm(v, ctx, t) : ''}
 ${v.payer_state === 'PAID' ? successSection(v, t) : ''}
+${v.payer_state === 'EXPIRED' || v.payer_state === 'CLOSED' ? returnLink(v, t) : ''}
 ${open ? `<p class="refresh"><a id="refresh" href="${esc(pageUrl(v.payment_order_no, ctx.token, lang))}">${esc(t('refresh'))}</a></p>` : ''}
 </main>
 </body>
