@@ -3,7 +3,8 @@
 // signature, a malformed request) costs the gateway an RSA signature. Within a client's budget
 // each refusal says why, signed afresh; beyond it the answer is 40011 (HTTP 429), still signed,
 // its signature made once a second and shared by the copies of that second. Authenticated
-// requests never count and are never refused by it.
+// requests never count and are never refused by it; a replay (an old signed request sent again)
+// is not one: it counts, and spends none of the application's rate.
 import { generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOO_MANY_REFUSALS } from '../src/adapters/http/server.js';
@@ -82,6 +83,17 @@ describe.each(DATABASE_KINDS)('budget of refusals per client address on %s', (ki
     expectError(await api(t.baseUrl, { path: `/v4/pay/orders/${t.merchant.merchantNo}/none`, merchant: t.merchant, clock: t.clock }), 43005, 404);
     // And they do not refill it: the next unauthenticated one is still over.
     overBudget(await unknownApp());
+  });
+
+  it('counts replays, which spend none of the application\'s rate: beyond the budget a replay is 40011, and the merchant is still served', async () => {
+    fresh();
+    const body = orderBody(t.merchant, t.clock);
+    const replay = () => api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock, nonce: 'n-budget-replayed' });
+    expect((await replay()).json.code).toBe(0);
+    for (let i = 0; i < BURST; i += 1) expectError(await replay(), 40000, 401);
+    overBudget(await replay());
+    const created = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock), merchant: t.merchant, clock: t.clock });
+    expect(created.json.code).toBe(0);
   });
 
   it('counts every kind of refusal before authentication: no such endpoint, a missing header, a timestamp outside the window', async () => {

@@ -65,4 +65,21 @@ describe.each(DATABASE_KINDS)('nonce replay on order creation (%s)', (kind) => {
     expect((await send(bodies[0], 'n-limit-0', m)).json.code).toBe(40000);
     expect((await send(orderBody(m, t.clock), 'n-limit-fresh', m)).json.code).toBe(40011);
   });
+
+  // Whoever replays a captured request (a leaked log, a proxy) must not hold the merchant at
+  // 40011: each replay took one of the application's tokens (a review of the API path).
+  it('spends none of the application\'s rate on replays, of a creation or of a query', async () => {
+    const m = await t.addMerchant();
+    const body = orderBody(m, t.clock);
+    expect((await send(body, 'n-captured', m)).json.code).toBe(0);
+    const query = () => api(t.baseUrl, { path: `/v4/pay/orders/${m.merchantNo}/${String(body.request_no)}`, merchant: m, clock: t.clock, nonce: 'n-captured-query' });
+    expect((await query()).json.code).toBe(0);
+    // The bucket holds 6 (rate 3): four tokens are left.
+    for (let i = 0; i < 10; i += 1) {
+      expect((await send(body, 'n-captured', m)).json.code).toBe(40000);
+      expect((await query()).json.code).toBe(40000);
+    }
+    for (let i = 0; i < 4; i += 1) expect((await send(orderBody(m, t.clock), `n-own-${i}`, m)).json.code).toBe(0);
+    expect((await send(orderBody(m, t.clock), 'n-own-over', m)).json.code).toBe(40011);
+  });
 });

@@ -4,6 +4,8 @@
 export interface RateLimiter {
   /** True when the request may proceed. */
   take(key: string, nowMs: number): boolean;
+  /** Returns the token a request took that turned out not to be the application's (a replay). */
+  giveBack(key: string): void;
 }
 
 const MAX_BUCKETS = 100_000;
@@ -30,6 +32,10 @@ export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): R
       if (b.tokens < 1) return false;
       b.tokens -= 1;
       return true;
+    },
+    giveBack(key) {
+      const b = buckets.get(key);
+      if (b) b.tokens = Math.min(burst, b.tokens + 1);
     },
   };
 }

@@ -201,7 +201,9 @@ export function buildServer(deps: HttpDeps) {
 
   const fail = async (req: FastifyRequest, reply: FastifyReply, code: number, message?: string, status?: number) => {
     // A refusal of a request that did not authenticate costs a signature; 50000 is our fault, not the client's.
-    if (req.app === null && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(req.ip, deps.clock.nowMs())) {
+    // A replay (40000 once authenticated) is someone's old request sent again: refused at the cost of
+    // the sender's address, as an unauthenticated one, not of the application's rate.
+    if ((req.app === null || code === 40000) && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(req.ip, deps.clock.nowMs())) {
       req.errorCode = 40011;
       return sendSigned(deps, reply.header('retry-after', '1'), req.signAs, 429, TOO_MANY_REFUSALS, (key, body) => reused.headers(key, body));
     }
@@ -321,17 +323,25 @@ export function buildServer(deps: HttpDeps) {
         req.app = auth.app;
         req.signAs = auth.app.appId;
         const replayed = async () => !(await auth.nonce.check());
-        if (deps.rateLimiter && !deps.rateLimiter.take(auth.app.appId, deps.clock.nowMs())) {
+        const appId = auth.app.appId;
+        if (deps.rateLimiter && !deps.rateLimiter.take(appId, deps.clock.nowMs())) {
           if (await replayed()) return fail(req, reply, 40000, replayFailure().message);
           return fail(req, reply, 40011, 'Application call limit exceeded; reduce the request frequency');
         }
-        if (!options.settlesNonce && (await replayed())) return fail(req, reply, 40000, replayFailure().message);
+        // A replay spends none of the application's rate: whoever replays a captured request
+        // must not be able to hold its merchant at 40011 (it costs the sender's address budget).
+        const refuseReplay = () => {
+          deps.rateLimiter?.giveBack(appId);
+          return fail(req, reply, 40000, replayFailure().message);
+        };
+        if (!options.settlesNonce && (await replayed())) return refuseReplay();
         const result = await handler(req, auth.app, auth.nonce);
         if (!auth.nonce.settled) {
           // A handler that promised to settle the nonce did not: a bug, but never a hole.
           req.log.error('request handled without settling its nonce');
-          if (await replayed()) return fail(req, reply, 40000, replayFailure().message);
+          if (await replayed()) return refuseReplay();
         }
+        if (!result.ok && result.code === 40000 && (await replayed())) return refuseReplay();
         if (!result.ok) return fail(req, reply, result.code, result.message);
         return sendSigned(deps, reply, auth.app.appId, 200, { code: 0, message: 'success', data: result.data });
       },
