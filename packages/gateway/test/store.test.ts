@@ -1109,6 +1109,18 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       ...over,
     });
 
+    // The reason is often an RPC node's error text: with a U+0000 in it PostgreSQL refused the
+    // whole update, every pass, and the settlement never moved again (a review of the storage layer).
+    it('stores a reason holding U+0000 (from a node), the character replaced', async () => {
+      const { merchantNo, appId } = await seedMerchant(store);
+      const o = orderRecord(merchantNo, appId);
+      await store.orders.insert(o);
+      await store.settlements.insertDue({ paymentOrderNo: o.paymentOrderNo, network: '4', currency: 'USDT', address: '0xAB00000000000000000000000000000000000002' }, T0);
+      const row = (await store.settlements.get(o.paymentOrderNo))!;
+      expect(await store.settlements.update({ ...row, attempts: 1, lastError: 'execution reverted: \u0000\u0000bad', updatedAt: T0 + 1 })).toBe(true);
+      expect((await store.settlements.get(o.paymentOrderNo))!.lastError).toBe('execution reverted: \ufffd\ufffdbad');
+    });
+
     it('records a due settlement once per order, lists it when due, and round-trips its transaction and payouts exactly', async () => {
       const { merchantNo, appId } = await seedMerchant(store);
       const o = orderRecord(merchantNo, appId);

@@ -152,7 +152,8 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
           tx_hash: s.txHash,
           distributed: s.distributed === null ? null : s.distributed.toString(),
           attempts: s.attempts,
-          last_error: s.lastError,
+          // Often an RPC node's text: PostgreSQL refuses U+0000 in text (the whole update, every pass).
+          last_error: s.lastError === null ? null : s.lastError.replaceAll('\u0000', '\ufffd'),
           next_attempt_at: s.nextAttemptAt,
           updated_at: s.updatedAt,
           settled_at: s.settledAt,
