@@ -73,6 +73,13 @@ describe('loadConfig', () => {
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_NOTIFY_ALLOW_PRIVATE: '0' }).notifyAllowPrivate).toBe(false);
   });
 
+  it('lets SPARKPAY_NOTIFY_ALLOW_PRIVATE=0 win over the file\'s notify_allow_private: true, as every variable wins over the file', () => {
+    const dir = dataDir({ notify_allow_private: true });
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir }).notifyAllowPrivate).toBe(true);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_NOTIFY_ALLOW_PRIVATE: '0' }).notifyAllowPrivate).toBe(false);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ notify_allow_private: false }), SPARKPAY_NOTIFY_ALLOW_PRIVATE: '1' }).notifyAllowPrivate).toBe(true);
+  });
+
   it('refuses a SPARKPAY_ variable a slip away from one it reads, naming that one, and leaves others alone', () => {
     for (const [name, meant] of <[string, string][]>[
       ['SPARKPAY_DATABSE_URL', 'SPARKPAY_DATABASE_URL'],

@@ -167,7 +167,9 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     masterKeyFile: join(dataDir, 'master.key'),
     rateLimit: intSetting('SPARKPAY_RATE_LIMIT', env.SPARKPAY_RATE_LIMIT, file.rate_limit, 1000, 0, 1_000_000),
     refusalRateLimit: intSetting('refusal_rate_limit', undefined, file.refusal_rate_limit, REFUSAL_RATE_LIMIT, 0, 1_000_000),
-    notifyAllowPrivate: mode === 'development' || flagSetting(env, 'SPARKPAY_NOTIFY_ALLOW_PRIVATE') || file.notify_allow_private === true,
+    // The variable, when set (0 or 1), wins over the file, as every variable does: 0 turns the
+    // address policy back on where the file had turned it off.
+    notifyAllowPrivate: mode === 'development' || (flagSetting(env, 'SPARKPAY_NOTIFY_ALLOW_PRIVATE') ?? file.notify_allow_private === true),
     notify: notifySettings(file.notify ?? {}),
     timestampWindowSeconds: intSetting('SPARKPAY_TIMESTAMP_WINDOW', env.SPARKPAY_TIMESTAMP_WINDOW, file.timestamp_window_seconds, 300, 1, 86_400),
     expiryIntervalMs: 1000,
@@ -248,10 +250,11 @@ function envText(env: NodeJS.ProcessEnv, name: string): string | undefined {
   return value;
 }
 
-/** An on/off variable: `1` on, `0` off, unset off; anything else ("true", "yes") is refused rather than read as off. */
-function flagSetting(env: NodeJS.ProcessEnv, name: string): boolean {
+/** An on/off variable: `1` on, `0` off, unset undefined (the file or the default decides); anything else ("true", "yes") is refused rather than read as off. */
+function flagSetting(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
   const value = envText(env, name);
-  if (value === undefined || value.trim() === '0') return false;
+  if (value === undefined) return undefined;
+  if (value.trim() === '0') return false;
   if (value.trim() === '1') return true;
   throw new ConfigError(`${name} must be 1 (on) or 0 (off), got ${JSON.stringify(value.slice(0, 20))}`);
 }
