@@ -45,6 +45,22 @@ describe('outbound address policy', () => {
     },
   );
 
+  // Teredo (2001::/32): the server's IPv4 address in groups 2-3, the client's, inverted, in 6-7.
+  // A Teredo-capable host sends to the client's address directly (UDP), so a private one inside
+  // reaches the gateway's network like 6to4 does.
+  it.each([
+    '2001:0:4136:e378:8000:63bf:80ff:fffe', // client 127.0.0.1
+    '2001:0:4136:e378:8000:63bf:f5ff:fffe', // client 10.0.0.1
+    '2001:0:4136:e378:8000:63bf:5601:5601', // client 169.254.169.254 (metadata)
+    '2001:0:a00:1:8000:63bf:f7f7:f7f7', // server 10.0.0.1
+  ])('refuses the Teredo address %s, which carries a refused IPv4 address', (address) => {
+    expect(isBlockedAddress(address)).toBe(true);
+  });
+
+  it('allows a Teredo address whose server and client are public', () => {
+    expect(isBlockedAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2')).toBe(false);
+  });
+
   it('refuses anything that is not an IP address', () => {
     expect(isBlockedAddress('localhost')).toBe(true);
     expect(isBlockedAddress('')).toBe(true);

@@ -1,7 +1,8 @@
 // Which addresses a notification may be sent to (PROTOCOL §13, outbound safety). In production
 // a notify_url must not reach the gateway's own host or network: loopback, private, link-local,
 // shared (CGNAT), multicast, unspecified and reserved ranges are refused, for IPv4, IPv6 and
-// IPv4 addresses embedded in IPv6. The check runs on the address actually connected to.
+// IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4, Teredo). The check runs on
+// the address actually connected to.
 import { BlockList, isIP } from 'node:net';
 
 const blocked = new BlockList();
@@ -49,18 +50,21 @@ function groupsOf(address: string): number[] | null {
   return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
 }
 
-/** An IPv4 address carried inside an IPv6 one (mapped, compatible, NAT64 or 6to4), or null. */
-function embeddedIpv4(address: string): string | null {
+/** The IPv4 addresses carried inside an IPv6 one (mapped, compatible, NAT64, 6to4 or Teredo). */
+function embeddedIpv4(address: string): string[] {
   const g = groupsOf(address);
-  if (!g) return null;
+  if (!g) return [];
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
   // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64)
-  if (zeros(0, 5) && (g[5] === 0xffff || g[5] === 0)) return v4(g[6]!, g[7]!);
-  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return v4(g[6]!, g[7]!);
+  if (zeros(0, 5) && (g[5] === 0xffff || g[5] === 0)) return [v4(g[6]!, g[7]!)];
+  if (g[0] === 0x64 && g[1] === 0xff9b && zeros(2, 6)) return [v4(g[6]!, g[7]!)];
   // 2002:aabb:ccdd::/48 (6to4): the IPv4 address is the second and third groups.
-  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
-  return null;
+  if (g[0] === 0x2002) return [v4(g[1]!, g[2]!)];
+  // 2001:0::/32 (Teredo): the server's IPv4 address in the third and fourth groups, the
+  // client's (which a Teredo host sends to directly) inverted in the last two.
+  if (g[0] === 0x2001 && g[1] === 0) return [v4(g[2]!, g[3]!), v4(g[6]! ^ 0xffff, g[7]! ^ 0xffff)];
+  return [];
 }
 
 /** True for an address a production gateway must not send notifications to. Not an IP: true. */
@@ -68,7 +72,6 @@ export function isBlockedAddress(address: string): boolean {
   const family = isIP(address);
   if (family === 4) return blocked.check(address, 'ipv4');
   if (family !== 6) return true;
-  const v4 = embeddedIpv4(address);
-  if (v4 !== null && isIP(v4) === 4 && blocked.check(v4, 'ipv4')) return true;
+  if (embeddedIpv4(address).some((v4) => isIP(v4) === 4 && blocked.check(v4, 'ipv4'))) return true;
   return blocked.check(address, 'ipv6');
 }
