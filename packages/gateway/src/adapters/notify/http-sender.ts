@@ -139,6 +139,9 @@ function errorKind(err: unknown): AttemptErrorKind {
   if (code === 'ECONNRESET' || code === 'EPIPE' || code === 'ECONNABORTED') return 'CONNECTION_RESET';
   if (code === 'ETIMEDOUT') return 'TIMEOUT';
   if (/^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH)/.test(code)) return 'TLS';
+  // OpenSSL's own failures (an https:// notify_url whose receiver speaks plain HTTP: "wrong
+  // version number"; a TLS alert) come as EPROTO, naming its library.
+  if (code === 'EPROTO' || /SSL/.test(String((err as { library?: unknown })?.library ?? ''))) return 'TLS';
   return 'NETWORK';
 }
 
