@@ -30,7 +30,7 @@ import { ConfigError, loadConfig } from '../src/cli/config.js';
 import { childProcess, inProcess, type CliResult, type Env } from './cli-run.js';
 import { DATABASE_KINDS, type DatabaseKind } from './databases.js';
 import { check } from './fuzz.js';
-import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, TEST_MASTER_KEY, WALLET, type TestGateway } from './harness.js';
+import { api, deploymentWithFactory, observeTransfer, orderBody, OTHER, SELLER, startTestGateway, TEST_MASTER_KEY, WALLET, type TestGateway } from './harness.js';
 
 const PROPERTY_TIMEOUT = 120_000;
 const MAIN = resolve(import.meta.dirname, '../dist/cli/main.js');
@@ -1298,6 +1298,19 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       expect(r.code).not.toBe(0);
       expect(r.stderr).toMatch(/wallet/);
       expect(changedTables(before, await w.dump())).toEqual([]);
+    });
+
+    // Two --wallet values for one network: the last silently won (a slip that sends a
+    // merchant's money to the address it did not mean; a review of the CLI).
+    it('was defect 14 — merchant set --wallet kept the last of two addresses for one network', async () => {
+      const created = await inProcessCreateMerchant(w, {});
+      const before = await w.dump();
+      const r = await w.run(['merchant', 'set', created.merchantNo, '--wallet', `4=${SELLER}`, '--wallet', `4=${OTHER}`]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(/two addresses for network 4/);
+      expect(changedTables(before, await w.dump())).toEqual([]);
+      // The same address twice is no slip.
+      expect((await w.run(['merchant', 'set', created.merchantNo, '--wallet', `4=${SELLER}`, '--wallet', `4=${SELLER.toLowerCase()}`])).code).toBe(0);
     });
 
     // relayer.ts:211 parseRelayerKey checks the shape only. A key of zero (or not below the

@@ -195,6 +195,12 @@ export function parseNetworkAddressPairs(pairs: readonly string[], what: string)
     if (!network) return { ok: false, message: `${what} "${pair}": expected <network>=<address> with network 2, 3, 4 or 5` };
     if (!isValidEvmAddress(address)) return { ok: false, message: `${what} "${pair}": not a valid EVM address (0x + 40 hex, checksummed if mixed case)` };
     if (isZeroAddress(address)) return { ok: false, message: `${what} "${pair}": the zero address can receive nothing` };
+    // Two addresses for one network: a slip, and the last one silently winning could send a
+    // merchant's money to the wrong one.
+    const earlier = out[network];
+    if (earlier !== undefined && earlier.toLowerCase() !== address.toLowerCase()) {
+      return { ok: false, message: `${what} names two addresses for network ${network} (${earlier} and ${address}): give one` };
+    }
     out[network] = address;
   }
   return { ok: true, value: out };
