@@ -27,7 +27,7 @@ import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses
 import { secretScrubber } from '../domain/endpoint-secrets.js';
 import { buildServer } from '../adapters/http/server.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
-import { rateTableFrom } from '../domain/rates.js';
+import { currenciesWithoutRate, rateTableFrom } from '../domain/rates.js';
 import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
 import { Settler, type SettleResult } from '../app/settle.js';
 import { evmRelayer } from '../adapters/chain/evm/relayer.js';
@@ -319,6 +319,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     const exposed = relayer?.exposedFile;
     // The path and mode only: never anything of the key.
     if (exposed) logger.warn({ network, file: exposed.path, mode: exposed.mode }, `the relayer key file can be read by other users of this machine (mode ${exposed.mode}): whoever reads it can spend the relayer's gas money; chmod 600 it`);
+  }
+  const unpriced = currenciesWithoutRate(config.deployment, rates);
+  if (unpriced.length > 0) {
+    logger.warn({ currencies: unpriced }, `no USD rate is configured for ${unpriced.join(', ')}: no order can be paid in them (the minimum fee is in USD, PROTOCOL §14); set "rates" in the configuration file, or leave them out (networks.<enum>.currencies)`);
   }
   for (const network of config.deployment.networks) {
     if (network.chain.rpcUrls.length > 0 && !settlers.has(network.id)) {

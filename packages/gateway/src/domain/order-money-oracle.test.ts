@@ -162,3 +162,32 @@ describe('order money against an independent bigint oracle', () => {
     );
   });
 });
+
+describe('a currency without a USD rate (§14: not a candidate)', () => {
+  // The production defaults price USDT, USDC and HKD only: the operator sets the others.
+  const defaults = rateTableFrom({ USDT: '1', USDC: '1', HKD: '0.1282' });
+
+  it('says the rate is missing, not that 100 ETH is below the minimum fee (standard, 41028)', () => {
+    const r = plan(standardBody({ merchant_order_currency: 'ETH', total_amount: '100' }), 'standard', { rates: defaults });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.code).toBe(41028);
+    expect(r.message).toMatch(/no USD rate.*ETH/);
+    expect(r.message).not.toMatch(/does not exceed/);
+  });
+
+  it('says so in the pro edition too (41038), naming the currencies', () => {
+    const body = proBody({ pricing_amount: '5000', available_payment_currency_networks: [{ currency: 'ETH' }, { currency: 'BNB' }] });
+    const r = plan(body, 'pro', { rates: defaults });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.code).toBe(41038);
+    expect(r.message).toMatch(/no USD rate.*BNB, ETH/);
+  });
+
+  it('keeps the minimum-fee message when an amount really is too small', () => {
+    const r = plan(standardBody({ total_amount: '0.05' }), 'standard', { rates: defaults });
+    expect(r.ok ? 0 : r.code).toBe(41028);
+    expect(r.ok ? '' : r.message).toMatch(/does not exceed the minimum platform service fee/);
+  });
+});

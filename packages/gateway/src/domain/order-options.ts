@@ -72,13 +72,32 @@ export function convertPricing(pricing: Pricing, c: Candidate, rates: RateTable)
   return { amount: mulRound(pricing.amount, toOrder, 'ceil'), toBase };
 }
 
-type Outcome = { kind: 'option'; option: PaymentOption } | { kind: 'amount' } | { kind: 'merchant' } | { kind: 'too-large' };
+type Outcome =
+  | { kind: 'option'; option: PaymentOption }
+  | { kind: 'amount' }
+  | { kind: 'merchant' }
+  | { kind: 'too-large' }
+  /** A USD rate the pair needs is missing (§14): the pair is not a candidate. */
+  | { kind: 'no-rate'; codes: readonly string[] };
+
+/** The currencies of a pair (its payment currency, then the pricing currency) that have no usable USD rate. */
+function missingRates(pricing: Pricing, c: Candidate, rates: RateTable): string[] {
+  const codes = c.currency.code === pricing.currency ? [c.currency.code] : [c.currency.code, pricing.currency];
+  return codes.filter((code) => {
+    const price = rates.usdPrice(code);
+    return !price || price.num <= 0n;
+  });
+}
 
 function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates: RateTable): Outcome {
   const schedule = feeScheduleFor(c.network, c.currency, rates);
   const converted = convertPricing(pricing, c, rates);
-  // A missing rate removes the pair (§14); it counts as failing the amount rule.
-  if (!schedule || !converted) return { kind: 'amount' };
+  // A missing rate removes the pair (§14); it counts as failing the amount rule (41028/41038),
+  // and the refusal says which rate is missing rather than that the amount is too small.
+  if (!schedule || !converted) {
+    const codes = missingRates(pricing, c, rates);
+    return codes.length > 0 ? { kind: 'no-rate', codes } : { kind: 'amount' };
+  }
   const amountBase = converted.amount * pow10(c.currency.decimals - c.currency.precision);
   if (amountBase <= schedule.minFeeBase) return { kind: 'amount' };
   // So much of an 18-decimal token (about 3.4e20 of it) that no settlement plan could pay it out:
@@ -113,7 +132,8 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
  * does not exceed the minimum fee (or a rate is missing), or when the merchant's share does not
  * exceed the fee, or when its amount is beyond what a settlement plan can hold (MAX_PLAN_TOTAL).
  * None left: 41007 if a merchant share was the reason, else 41013 if an amount too large was,
- * else 41028 (standard) / 41038 (pro).
+ * else 41028 (standard) / 41038 (pro), whose message names the missing USD rates when every pair
+ * was dropped for one (the amount was then never compared with anything).
  */
 export function buildOptions(
   edition: Edition,
@@ -132,7 +152,13 @@ export function buildOptions(
     const field = edition === 'standard' ? 'total_amount' : 'pricing_amount';
     return refuse(OrderErrors.INVALID_TOTAL_AMOUNT, `${field} is more than a settlement can pay out on any candidate network (below 2^128 base units of the token)`);
   }
+  const code = edition === 'standard' ? OrderErrors.AMOUNT_NOT_ABOVE_MIN_FEE : OrderErrors.NO_NETWORK_ABOVE_MIN_FEE;
+  // Every pair was dropped for a rate the gateway does not have: the amount is not the problem.
+  if (outcomes.length > 0 && outcomes.every((o) => o.kind === 'no-rate')) {
+    const codes = [...new Set(outcomes.flatMap((o) => (o.kind === 'no-rate' ? o.codes : [])))].sort();
+    return refuse(code, `no USD rate is configured for ${codes.join(', ')} on this gateway (PROTOCOL §14), so no candidate currency and network can be offered`);
+  }
   return edition === 'standard'
-    ? refuse(OrderErrors.AMOUNT_NOT_ABOVE_MIN_FEE, 'total_amount does not exceed the minimum platform service fee on any candidate network')
-    : refuse(OrderErrors.NO_NETWORK_ABOVE_MIN_FEE, 'pricing_amount does not exceed the minimum platform service fee in any candidate currency and network');
+    ? refuse(code, 'total_amount does not exceed the minimum platform service fee on any candidate network')
+    : refuse(code, 'pricing_amount does not exceed the minimum platform service fee in any candidate currency and network');
 }

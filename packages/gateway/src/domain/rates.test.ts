@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MAINNET_CURRENCIES, NETWORK_IDS } from './catalogue.js';
+import { MAINNET_CURRENCIES, mainnetDeployment, NETWORK_IDS } from './catalogue.js';
 import { rational } from './money.js';
-import { convertAmount, DEFAULT_RATE_CONFIG, DEMO_RATES, formatRate, parseRateTable, rateTableFrom } from './rates.js';
+import { convertAmount, currenciesWithoutRate, DEFAULT_RATE_CONFIG, DEMO_RATES, formatRate, parseRateTable, rateTableFrom } from './rates.js';
 
 describe('rate tables', () => {
   it('demo rates cover every currency of the catalogue, USD is always 1', () => {
@@ -53,5 +53,12 @@ describe('convertAmount', () => {
         expect(lo * 10000n * q <= v * p * 100n * 10000n && v * p * 100n * 10000n <= hi * 10000n * q).toBe(true);
       }),
     );
+  });
+});
+
+describe('currenciesWithoutRate', () => {
+  it('names the currencies of the deployment the production defaults leave without a rate', () => {
+    expect(currenciesWithoutRate(mainnetDeployment(), rateTableFrom(DEFAULT_RATE_CONFIG))).toEqual(['BNB', 'ETH', 'HSK', 'IRIS', 'POL']);
+    expect(currenciesWithoutRate(mainnetDeployment(), DEMO_RATES)).toEqual([]);
   });
 });

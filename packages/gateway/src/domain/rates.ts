@@ -78,3 +78,13 @@ export function convertAmount(value: bigint, from: Priced, to: Priced, rounding:
   const den = from.usdPrice.den * to.usdPrice.num * pow10(from.scale);
   return divRound(num, den, rounding);
 }
+
+/**
+ * Currency codes the deployment carries that have no USD rate in `table`, sorted: no order can be
+ * paid in them (the minimum fee is in USD, §6, §14). The production defaults price only USDT,
+ * USDC and HKD, so the start warns of the native coins and tokens left without one.
+ */
+export function currenciesWithoutRate(deployment: { readonly networks: readonly { readonly currencies: readonly { readonly code: string }[] }[] }, table: RateTable): string[] {
+  const codes = new Set(deployment.networks.flatMap((n) => n.currencies.map((c) => c.code)));
+  return [...codes].filter((code) => table.usdPrice(code) === null).sort();
+}
