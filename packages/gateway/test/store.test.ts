@@ -115,6 +115,7 @@ function orderRecord(merchantNo: string, appId: string, over: Partial<OrderRecor
     pricingAmount: 10n ** 30n, // 10^12 ETH at precision 18
     pricingAmountWire: '1000000000000.000000000000000000',
     pricingPrecision: 18,
+    pricingUsdRate: '3000.123456789012345678901234567890123',
     orderTime: S0,
     state: {
       status: 'CLOSED',
@@ -201,6 +202,7 @@ function bareOrder(merchantNo: string, appId: string, over: Partial<OrderRecord>
     pricingAmount: 1n,
     pricingAmountWire: '0.000001',
     pricingPrecision: 6,
+    pricingUsdRate: null,
     state: { status: 'PENDING', exception: null, closeReason: null, expireTime: S0 + 1800, payTime: 0, completedTime: 0, closedTime: 0, due: null, received: { seen: 0n, final: 0n } },
     selectedNetwork: null,
     selectedCurrency: null,
@@ -336,7 +338,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash', '0011_order_pricing_usd_rate']);
       } finally {
         await f.close();
       }

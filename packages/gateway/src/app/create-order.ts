@@ -140,6 +140,7 @@ function newOrder(deps: CreateOrderDeps, app: AuthenticatedApp, request: CreateO
     pricingAmount: plan.pricing.amount,
     pricingAmountWire: request.edition === 'pro' ? request.pricingAmount : request.totalAmount,
     pricingPrecision: plan.pricing.precision,
+    pricingUsdRate: plan.pricing.usdRate,
     orderTime: Math.floor(nowMs / 1000),
     state: {
       status: 'PENDING',

@@ -49,6 +49,12 @@ export interface OrderRecord {
   /** The amount exactly as the merchant wrote it, echoed back unchanged. */
   pricingAmountWire: string;
   pricingPrecision: number;
+  /**
+   * USD price of the pricing currency used at creation (canonical decimal; "1" for USD), locked
+   * with the order (§14) beside each option's `usdRate`; null when the table had none (an order
+   * paid only in its own pricing currency, or one stored before the rate was kept).
+   */
+  pricingUsdRate: string | null;
   orderTime: number;
   state: OrderState;
   selectedNetwork: NetworkId | null;

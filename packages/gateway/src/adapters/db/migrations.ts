@@ -340,6 +340,17 @@ const paymentChainTxHash: Migration = {
   },
 };
 
+/**
+ * The USD price of an order's pricing currency used at creation (PROTOCOL §14: the rates used for
+ * an order are stored with it; each option already keeps its payment currency's). Null for the
+ * orders created before.
+ */
+const orderPricingUsdRate: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('orders').addColumn('pricing_usd_rate', 'text').execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -351,6 +362,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0008_chain_cursor_caught_up': cursorCaughtUp,
   '0009_platform_key_activated_at': platformKeyActivatedAt,
   '0010_payment_chain_tx_hash': paymentChainTxHash,
+  '0011_order_pricing_usd_rate': orderPricingUsdRate,
 };
 
 /** `name`: the database as a refusal names it (never with its password). */

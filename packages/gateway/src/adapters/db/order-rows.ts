@@ -33,6 +33,7 @@ export function orderToRow(o: OrderRecord): OrdersTable {
     pricing_amount: o.pricingAmount.toString(),
     pricing_amount_wire: o.pricingAmountWire,
     pricing_precision: o.pricingPrecision,
+    pricing_usd_rate: o.pricingUsdRate,
     order_time: o.orderTime,
     ...stateColumns(o),
     cashier_token: o.cashierToken,
@@ -117,6 +118,7 @@ export function rowToOrder(r: OrderRow, options: OrderOptionRecord[]): OrderReco
     pricingAmount: BigInt(r.pricing_amount),
     pricingAmountWire: r.pricing_amount_wire,
     pricingPrecision: Number(r.pricing_precision),
+    pricingUsdRate: r.pricing_usd_rate ?? null,
     orderTime: Number(r.order_time),
     state: {
       status: r.pay_status as PayStatus,

@@ -67,6 +67,8 @@ export interface OrdersTable {
   pricing_amount: string; // base units of the pricing precision
   pricing_amount_wire: string; // the decimal string exactly as the merchant sent it
   pricing_precision: number;
+  /** The pricing currency's USD price used at creation (§14); null before migration 0011. */
+  pricing_usd_rate: string | null;
   pay_status: string;
   pay_exception: string | null;
   close_reason: string | null;
