@@ -217,7 +217,7 @@ export class Settler {
     const { deps } = this;
     if (!mined.success) {
       deps.log.warn({ network: tx.network, txHash: mined.hash, orders: tx.orderCount }, 'settlement transaction reverted; its orders are due again');
-      await this.giveBack(tx, 'REVERTED', `settlement transaction ${mined.hash} reverted`, true);
+      await this.giveBack(tx, 'REVERTED', revertedWhy(mined.hash), true);
       return 'GONE';
     }
     const confirmations = head - mined.blockNumber + 1;
@@ -493,7 +493,11 @@ export class Settler {
       }
     }
     if (candidates.length === 0) return;
-    const fitted = await this.fittingBatch(candidates);
+    // An order whose last transaction reverted on chain goes alone: its estimate passed then (a
+    // receiver may refuse only in a real block), so estimating again cannot tell which plan of
+    // that batch reverted it, and batched again it would revert every batch it joins.
+    const suspect = candidates.find((c) => revertedOnChain(c.st));
+    const fitted = await this.fittingBatch(suspect ? [suspect] : candidates);
     if (!fitted) return;
     const { batch, estimate } = fitted;
     const gas = (estimate * 6n) / 5n + 10_000n;
@@ -756,6 +760,10 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
+
+/** The last error of an order whose settlement transaction reverted on chain. */
+const revertedWhy = (hash: string): string => `settlement transaction ${hash} reverted on chain`;
+const revertedOnChain = (st: SettlementRecord): boolean => /^settlement transaction 0x[0-9a-fA-F]{64} reverted on chain$/.test(st.lastError ?? '');
 
 /** What following an open transaction did: completed orders (their count), or where it stands now. */
 type FollowOutcome = number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE';
