@@ -151,11 +151,22 @@ function caAddresses(candidates: readonly Candidate[], merchant: MerchantView): 
   });
 }
 
-/** The forwarder factories of the candidates' networks: a split share paid to one would stay there (41032). */
+/**
+ * The forwarder factories of the candidates' networks, and the forwarder implementations they
+ * create from: a split share paid to either would stay there, or (the implementation refuses the
+ * native coin, DirectCall) the whole plan could never be paid out (41032).
+ */
 function factories(candidates: readonly Candidate[]): { address: string; what: string }[] {
-  const seen = new Map<string, string>();
-  for (const { network } of candidates) if (network.chain.factory && !seen.has(network.id)) seen.set(network.id, network.chain.factory);
-  return [...seen].map(([id, address]) => ({ address, what: `the forwarder factory of network ${id}` }));
+  const seen = new Map<string, { address: string; what: string }[]>();
+  for (const { network } of candidates) {
+    if (seen.has(network.id)) continue;
+    const { factory, forwarder } = network.chain;
+    seen.set(network.id, [
+      ...(factory ? [{ address: factory, what: `the forwarder factory of network ${network.id}` }] : []),
+      ...(forwarder ? [{ address: forwarder, what: `the forwarder implementation of network ${network.id}` }] : []),
+    ]);
+  }
+  return [...seen.values()].flat();
 }
 
 /** Validates a parsed request against the merchant, deployment and rates; see the file top. */

@@ -35,6 +35,8 @@ export const evmDepositAddresses: DepositAddressDeriver = {
     if (!factory || !forwarder) return null;
     // The factory refuses a plan that pays itself (InvalidPlan, ADR 0009): that share would stay there.
     if (plan.receivers.some((r) => r.address.toLowerCase() === factory.toLowerCase())) throw new RangeError(`a receiver is the network's forwarder factory ${factory}`);
+    // The implementation keeps tokens for good and refuses the native coin (DirectCall): every distribution would revert.
+    if (plan.receivers.some((r) => r.address.toLowerCase() === forwarder.toLowerCase())) throw new RangeError(`a receiver is the network's forwarder implementation ${forwarder}`);
     return forwarderAddress(factory as Address, { implementation: forwarder as Address }, forwarderPlan(plan));
   },
 };
