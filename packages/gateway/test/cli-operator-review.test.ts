@@ -53,9 +53,18 @@ describe('sparkpay command line: operator review', () => {
     // One line per field: the merchant's text cannot add a pay_status line of its own.
     expect(lines.filter((l) => l.startsWith('pay_status '))).toHaveLength(1);
     expect(lines.find((l) => l.startsWith('merchant_order_desc '))).toContain('Shoes\\u001b[2J');
+    // What each pair was priced at: its amount and fee in base units and the USD rate stored
+    // with the order (§14), seen nowhere else (a review of the money arithmetic).
+    const stored = (await t.gateway.store.orders.get(paymentOrderNo))!;
+    for (const o of stored.options) {
+      expect(lines).toContain(`${'option'.padEnd(30)} ${o.network} ${o.currency.padEnd(5)} ${o.amountBase} base units (${o.decimals} decimals), fee ${o.fee}, USD rate ${o.usdRate ?? 'none'}`);
+    }
     // --json keeps the text as it is (JSON escapes it).
     const json = await inProcess(['order', 'show', paymentOrderNo, '--json'], env, root);
     expect((JSON.parse(json.stdout) as Record<string, unknown>).merchant_order_desc).toBe(hostile);
+    expect((JSON.parse(json.stdout) as { options: unknown[] }).options).toEqual(
+      stored.options.map((o) => ({ network: o.network, currency: o.currency, amount_base: o.amountBase.toString(), fee_base: o.fee.toString(), decimals: o.decimals, usd_rate: o.usdRate })),
+    );
   });
 
   // `--public-key` takes a file. Given the key's text instead (`--public-key="$(cat key.pem)"`),

@@ -497,11 +497,21 @@ async function orderShow(argv: string[]): Promise<number> {
     const settlementState = st
       ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
       : null;
-    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime, settlement_state: settlementState };
+    // What each pair was priced at (PROTOCOL §6, §14): its amount, the platform fee and the USD
+    // rate stored with the order, in the token's base units (seen nowhere else).
+    const options = order.options.map((o) => ({
+      network: o.network,
+      currency: o.currency,
+      amount_base: o.amountBase.toString(),
+      fee_base: o.fee.toString(),
+      decimals: o.decimals,
+      usd_rate: o.usdRate,
+    }));
+    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime, pricing_usd_rate: order.pricingUsdRate, options, settlement_state: settlementState };
     // The merchant's texts (description, goods info…) and a node's error may hold any character: escaped.
     out.result(view, () => [
       ...Object.entries(view)
-        .filter(([k, v]) => k !== 'settlements' && k !== 'settlement_state' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
+        .filter(([k, v]) => k !== 'settlements' && k !== 'settlement_state' && k !== 'options' && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0))
         .map(([k, v]) => `${k.padEnd(30)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`),
       ...(settlementState
         ? [
@@ -516,6 +526,8 @@ async function orderShow(argv: string[]): Promise<number> {
               .join(', ')}`,
           ]
         : []),
+      // One line per pair offered: the amount due and the fee in base units, the USD rate.
+      ...options.map((o) => `${'option'.padEnd(30)} ${o.network} ${o.currency.padEnd(5)} ${o.amount_base} base units (${o.decimals} decimals), fee ${o.fee_base}, USD rate ${o.usd_rate ?? 'none'}`),
       // One line per receiver paid: role, address, amount, status, transaction.
       ...(data.settlements as { role: string; receiver_addr: string; amount: string; currency: string; status: string; tx_hash: string | null }[]).map(
         (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
