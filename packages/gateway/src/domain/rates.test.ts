@@ -25,6 +25,19 @@ describe('rate tables', () => {
     if (!r.ok) expect(r.errors).toHaveLength(4);
     expect(() => rateTableFrom({ A: '0.0' })).toThrow(RangeError);
   });
+  // Both were accepted and had no effect (a review of the money arithmetic).
+  it('refuses a code not written as orders write it, and a USD rate other than 1', () => {
+    const r = parseRateTable({ usdt: '1', 'US D': '1', USD: '7.8' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) {
+      expect(r.errors).toEqual([
+        'rate for "usdt": currency codes are upper case letters and digits, as in orders (USDT, HKD)',
+        'rate for "US D": currency codes are upper case letters and digits, as in orders (USDT, HKD)',
+        'rate for USD is 1 by definition (the rates are USD prices); leave it out',
+      ]);
+    }
+    expect(parseRateTable({ USD: '1.000', USDT: '1' }).ok).toBe(true);
+  });
 });
 
 describe('convertAmount', () => {

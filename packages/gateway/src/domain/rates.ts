@@ -39,7 +39,11 @@ export function parseRateTable(config: RateConfig): { ok: true; table: RateTable
   const errors: string[] = [];
   for (const [code, text] of Object.entries(config)) {
     const price = typeof text === 'string' ? ratFromDecimal(text) : null;
-    if (!price || price.num <= 0n) errors.push(`rate for ${code} must be a positive decimal string`);
+    // Codes are matched as written: a lower-case "usdt" was accepted and never used.
+    if (!/^[A-Z][A-Z0-9]{0,9}$/.test(code)) errors.push(`rate for "${code}": currency codes are upper case letters and digits, as in orders (USDT, HKD)`);
+    else if (!price || price.num <= 0n) errors.push(`rate for ${code} must be a positive decimal string`);
+    // USD is the unit of the table: another rate for it was silently ignored.
+    else if (code === 'USD' && !(price.num === 1n && price.den === 1n)) errors.push('rate for USD is 1 by definition (the rates are USD prices); leave it out');
     else prices.set(code, price);
   }
   if (errors.length > 0) return { ok: false, errors };
