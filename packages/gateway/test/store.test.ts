@@ -1032,7 +1032,8 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await s.notifications.claim(due(n, { attemptNo: 1 }), 'b', T0 + 15_000, T0 + 30_000)).not.toBeNull();
       expect(await s.notifications.deliveredLate(n.notifyId, 2, T0 + 16_000)).toBe(false);
       expect(await s.notifications.deliveredLate(n.notifyId, 1, T0 + 16_000)).toBe(true);
-      expect(await s.notifications.get(n.notifyId)).toMatchObject({ status: 'DELIVERED', deliveredAt: T0 + 16_000, leaseOwner: null, attempts: 0, attemptNo: 2 });
+      // The late attempt counts as the one that delivered it (it was 0 attempts).
+      expect(await s.notifications.get(n.notifyId)).toMatchObject({ status: 'DELIVERED', deliveredAt: T0 + 16_000, leaseOwner: null, attempts: 1, attemptNo: 2 });
       // b's own outcome no longer settles it; nor does a second late answer change it.
       expect(await s.notifications.settle(n.notifyId, { owner: 'b', series: 1, attemptNo: 2 }, { status: 'PENDING', attempts: 1, nextAttemptAt: T0 + 40_000, deliveredAt: null })).toBe(false);
       expect(await s.notifications.deliveredLate(n.notifyId, 1, T0 + 17_000)).toBe(false);

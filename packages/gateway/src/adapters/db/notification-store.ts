@@ -169,7 +169,8 @@ export function notificationRepo(q: Q, cache: CompiledCache): NotificationRepo {
     async deliveredLate(notifyId, series, deliveredAt) {
       const r = await q
         .updateTable('notifications')
-        .set({ status: 'DELIVERED', delivered_at: deliveredAt, next_attempt_at: deliveredAt, lease_owner: null })
+        // The attempt that delivered it counts (the row ended DELIVERED after 0 attempts).
+        .set((eb) => ({ status: 'DELIVERED', attempts: eb('attempts', '+', 1), delivered_at: deliveredAt, next_attempt_at: deliveredAt, lease_owner: null }))
         .where('notify_id', '=', notifyId)
         .where('series', '=', series)
         .where('status', '=', 'PENDING')
