@@ -24,8 +24,8 @@ export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics, onL
  */
 export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number, metrics: Metrics = noMetrics): WorkerLoop {
   const leading = leadershipLog(logger, deps.network.id, 'chain scan');
-  const loop = startLoop(`chain-${deps.network.id}`, pollMs, logger, async () => {
-    for (let pass = 0; pass < 100; pass += 1) {
+  const loop = startLoop(`chain-${deps.network.id}`, pollMs, logger, async (stopping) => {
+    for (let pass = 0; pass < 100 && !stopping(); pass += 1) {
       const r = await scanPass(deps, metrics, leading);
       if (r.transfers > 0 || r.reverted > 0) logger.info({ network: deps.network.id, ...r }, 'chain scan');
       if (!r.leased || !r.scanned || r.head === null || r.scanned.to >= r.head) return;

@@ -5,8 +5,8 @@ import type { Settler } from '../app/settle.js';
 import { startLoop, type WakeableLoop } from './worker-loop.js';
 
 export function startSettlementWorker(network: string, settler: Settler, logger: Logger, pollMs: number): WakeableLoop {
-  const loop = startLoop(`settle-${network}`, pollMs, logger, async () => {
-    for (let pass = 0; pass < 20; pass += 1) {
+  const loop = startLoop(`settle-${network}`, pollMs, logger, async (stopping) => {
+    for (let pass = 0; pass < 20 && !stopping(); pass += 1) {
       const r = await settler.settleOnce();
       if (r.sent > 0 || r.settled > 0 || r.replaced > 0 || r.rebroadcast > 0) logger.debug({ network, ...r }, 'settlement pass');
       if (!r.leased || r.sent === 0) return;

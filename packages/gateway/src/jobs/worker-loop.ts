@@ -11,7 +11,12 @@ export interface WakeableLoop extends WorkerLoop {
   wake(): void;
 }
 
-export function startLoop(name: string, intervalMs: number, logger: Logger, tick: () => Promise<unknown>): WakeableLoop {
+/**
+ * `tick` is given `stopping()`: a tick that runs several passes (a scan catching up, settlement
+ * batch after batch) checks it between them, so a stop waits for the pass under way only and the
+ * lease is handed over at once, not after the rest of the tick (minutes of catching up).
+ */
+export function startLoop(name: string, intervalMs: number, logger: Logger, tick: (stopping: () => boolean) => Promise<unknown>): WakeableLoop {
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let running: Promise<void> | null = null;
@@ -19,7 +24,7 @@ export function startLoop(name: string, intervalMs: number, logger: Logger, tick
   const failures = failureLog(logger, name, 'worker tick');
   const run = async () => {
     try {
-      await tick();
+      await tick(() => stopped);
       failures.succeeded();
     } catch (err) {
       // Stopping: what the tick used may be going away with it (Ctrl-C in `sparkpay dev` stops

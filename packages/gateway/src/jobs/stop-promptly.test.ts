@@ -1,0 +1,77 @@
+// SIGTERM while a worker runs several passes in one tick (a chain scan catching up, a settlement
+// sending batch after batch): the stop waits for the pass under way, not for the rest of the tick
+// (up to 100 scan passes, 20 settlement passes), so the lease is handed over at once, as README
+// "Production, step by step" promises, and not after a container runtime's grace period kills the
+// process with the lease still held.
+import pino from 'pino';
+import { describe, expect, it, vi } from 'vitest';
+import type { ScanDeps, ScanResult } from '../app/scan-chain.js';
+import type { Settler, SettleResult } from '../app/settle.js';
+
+const PASS_MS = 40;
+let scanPasses = 0;
+
+vi.mock('../app/scan-chain.js', () => ({
+  // Always behind the head: every pass scans 2,000 blocks of 200,000.
+  scanChainOnce: async (_deps: unknown, onLease?: (held: boolean) => void): Promise<ScanResult> => {
+    onLease?.(true);
+    scanPasses += 1;
+    const from = scanPasses * 2_000;
+    await new Promise((r) => setTimeout(r, PASS_MS));
+    return { leased: true, head: 200_000, scanned: { from, to: from + 1_999 }, transfers: 0, reverted: 0, caughtUp: false };
+  },
+}));
+
+const { startChainWatcher } = await import('./chain-watcher.js');
+const { startSettlementWorker } = await import('./settlement-worker.js');
+
+const silent = pino({ level: 'silent' });
+const until = async (what: () => boolean, ms = 2_000) => {
+  const end = Date.now() + ms;
+  while (!what()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+};
+
+describe('stopping a worker in the middle of a multi-pass tick', () => {
+  it('the chain watcher stops after the pass under way and releases its lease, instead of scanning on to the head', async () => {
+    let released = 0;
+    const deps = {
+      network: { id: '4' },
+      owner: 'me',
+      clock: { nowMs: () => Date.now() },
+      store: { chainCursors: { release: async () => void (released += 1) } },
+    } as unknown as ScanDeps;
+    const watcher = startChainWatcher(deps, silent, 10);
+    await until(() => scanPasses >= 2);
+    const started = performance.now();
+    await watcher.stop();
+    const took = performance.now() - started;
+    // Was: about 98 more passes (≈4 s here; minutes on a real chain) before the lease was released.
+    expect(took).toBeLessThan(PASS_MS * 4);
+    expect(scanPasses).toBeLessThan(5);
+    expect(released).toBe(1);
+  });
+
+  it('the settlement worker stops after the pass under way instead of sending more batches', async () => {
+    let passes = 0;
+    let released = 0;
+    const settler = {
+      settleOnce: async (): Promise<SettleResult> => {
+        passes += 1;
+        await new Promise((r) => setTimeout(r, PASS_MS));
+        return { leased: true, sent: 5, settled: 0, replaced: 0, rebroadcast: 0, waiting: null };
+      },
+      release: async () => void (released += 1),
+    } as unknown as Settler;
+    const worker = startSettlementWorker('4', settler, silent, 10);
+    await until(() => passes >= 2);
+    const started = performance.now();
+    await worker.stop();
+    // Was: up to 18 more batches sent after the stop was asked.
+    expect(performance.now() - started).toBeLessThan(PASS_MS * 4);
+    expect(passes).toBeLessThan(5);
+    expect(released).toBe(1);
+  });
+});
