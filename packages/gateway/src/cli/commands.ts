@@ -23,6 +23,7 @@ import { deploymentDecimals, orderQueryData } from '../app/order-view.js';
 import type { MerchantPatch } from '../app/ports.js';
 import { ConfigError, loadConfig, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
+import { shutdown } from './shutdown.js';
 import { createGateway, openCore, type Gateway } from './gateway.js';
 import { resetChainCursors } from '../adapters/db/chain-cursor-store.js';
 import { isPostgresUrl, openDatabase } from '../adapters/db/database.js';
@@ -257,13 +258,7 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
     }
     return lines;
   });
-  const stop = (signal: string) => {
-    gateway.logger.info({ signal }, 'shutting down');
-    close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
+  const stop = (signal: string) => void shutdown(signal, close, gateway.logger);
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
   return null;
