@@ -179,6 +179,12 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
   const onChain = new Array<boolean>(clients.length).fill(options.chainId === undefined);
   /** The other chain id each endpoint was last logged serving. */
   const wrongLogged = new Array<number | undefined>(clients.length);
+  /**
+   * Each endpoint's failures in a row. Logged at the 1st, 2nd, 4th, 8th… (an endpoint down for an
+   * hour fails every pass, a second apart: a warning each buried the rest of the outage's log),
+   * and its recovery once with the count.
+   */
+  const failuresInRow = new Array<number>(clients.length).fill(0);
 
   /** Runs `fn` on the current endpoint, then on each other one in turn; the last error if all fail. */
   async function withFailover<T>(what: string, fn: (client: PublicClient, url: string) => Promise<T>, passThrough?: (err: unknown) => boolean): Promise<T> {
@@ -196,6 +202,10 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
           wrongLogged[index] = undefined;
         }
         const value = await fn(clients[index]!, rpcUrls[index]!);
+        if (failuresInRow[index]! > 0) {
+          options.log?.info({ url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length, failures: failuresInRow[index] }, 'RPC endpoint answers again');
+          failuresInRow[index] = 0;
+        }
         if (index !== current) options.log?.warn({ from: endpointLabel(rpcUrls[current]!), to: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length }, 'switched RPC endpoint');
         current = index;
         return value;
@@ -205,7 +215,10 @@ export function evmChainReader(rpcUrls: readonly string[], options: ChainReaderO
         // Asked its chain id again before its next use: what answers at that URL may have changed.
         if (options.chainId !== undefined) onChain[index] = false;
         const log = { url: endpointLabel(rpcUrls[index]!), endpoint: index + 1, endpoints: rpcUrls.length, what, err: (err as Error).message };
-        if (!(err instanceof WrongChain)) options.log?.warn(log, 'RPC endpoint failed');
+        if (!(err instanceof WrongChain)) {
+          const n = (failuresInRow[index] = failuresInRow[index]! + 1);
+          if ((n & (n - 1)) === 0) options.log?.warn(n === 1 ? log : { ...log, repeats: n }, 'RPC endpoint failed');
+        }
         else if (wrongLogged[index] !== err.served) {
           // Once per chain it serves, not on every pass.
           wrongLogged[index] = err.served;
