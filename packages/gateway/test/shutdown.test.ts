@@ -36,23 +36,28 @@ describe('shutdown', () => {
 // merchant's SDK took it for a forgery, not for a retry. It is served as usual, and the
 // connection closed after it.
 describe('a request arriving while the gateway closes', () => {
-  let t: TestGateway | undefined;
+  const started: TestGateway[] = [];
   afterAll(async () => {
-    // The gateway is closed by the test; closing again drops its database and data directory.
-    await t?.close();
+    // Each gateway is closed by its test; closing again drops its database and data directory.
+    for (const t of started) await t.close();
   });
 
-  it('is answered as usual, signed, and its connection closed', async () => {
-    t = await startTestGateway({ kind: 'sqlite' });
-    const gw = t;
-    const raw = (body: Record<string, unknown>) => {
-      const { headers, body: bytes } = prepare({ path: '/v4/pay/cashier', body, merchant: gw.merchant, clock: gw.clock });
-      const payload = Buffer.from(bytes);
-      const head = [`POST /v4/pay/cashier HTTP/1.1`, `host: 127.0.0.1`, `content-length: ${payload.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
-      return { head: `${head}\r\n\r\n`, payload };
-    };
-    const first = raw(orderBody(gw.merchant, gw.clock));
-    const second = raw(orderBody(gw.merchant, gw.clock));
+  /** A signed order creation as raw bytes: its head and its body. */
+  const rawCreation = (gw: TestGateway) => {
+    const { headers, body: bytes } = prepare({ path: '/v4/pay/cashier', body: orderBody(gw.merchant, gw.clock), merchant: gw.merchant, clock: gw.clock });
+    const payload = Buffer.from(bytes);
+    const head = [`POST /v4/pay/cashier HTTP/1.1`, `host: 127.0.0.1`, `content-length: ${payload.length}`, ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n');
+    return { head: `${head}\r\n\r\n`, payload };
+  };
+
+  /**
+   * The answers on one connection to: an order creation in flight (half its body sent) when the
+   * gateway's close begins (the close waits for it), then `next`, sent right behind the rest of it.
+   */
+  async function duringClose(next: (gw: TestGateway) => Buffer) {
+    const gw = await startTestGateway({ kind: 'sqlite' });
+    started.push(gw);
+    const first = rawCreation(gw);
     const { port } = new URL(gw.baseUrl);
     const chunks: Buffer[] = [];
     const socket = connect(Number(port), '127.0.0.1');
@@ -62,27 +67,37 @@ describe('a request arriving while the gateway closes', () => {
       socket.on('error', reject);
     });
     await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-    // The first request in flight (half its body sent) when the close begins; the close waits for it.
     socket.write(first.head);
     socket.write(first.payload.subarray(0, 10));
     await sleep(300);
     const closing = gw.gateway.close();
     await sleep(300);
-    // The rest of it, and the next request right behind it on the same connection.
-    socket.write(Buffer.concat([first.payload.subarray(10), Buffer.from(second.head), second.payload]));
+    socket.write(Buffer.concat([first.payload.subarray(10), next(gw)]));
     const text = await ended;
     await closing;
-    const answers = text.split(/(?=HTTP\/1\.1 )/);
-    expect(answers).toHaveLength(2);
-    const parsed = answers.map((a) => {
+    return text.split(/(?=HTTP\/1\.1 )/).map((a) => {
       const headEnd = a.indexOf('\r\n\r\n');
       const lines = a.slice(0, headEnd).split('\r\n');
       const headers = new Headers(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()] as [string, string]));
       const body = a.slice(headEnd + 4);
-      return { status: lines[0], connection: headers.get('connection'), signed: responseSignedBy(gw.merchant.platformPublicKey, { headers, text: body }), code: (JSON.parse(body) as { code: number }).code };
+      return { status: lines[0], connection: headers.get('connection'), signed: responseSignedBy(gw.merchant.platformPublicKey, { headers, text: body }), body: JSON.parse(body) as Record<string, unknown> };
     });
-    // Was: the second answered `HTTP/1.1 503 Service Unavailable`, unsigned.
-    expect(parsed[1]).toEqual({ status: 'HTTP/1.1 200 OK', connection: 'close', signed: true, code: 0 });
-    expect(parsed[0]).toMatchObject({ status: 'HTTP/1.1 200 OK', signed: true, code: 0 });
+  }
+
+  it('is answered as usual, signed, and its connection closed', async () => {
+    const answers = await duringClose((gw) => {
+      const second = rawCreation(gw);
+      return Buffer.concat([Buffer.from(second.head), second.payload]);
+    });
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatchObject({ status: 'HTTP/1.1 200 OK', signed: true, body: { code: 0 } });
+    // Was: `HTTP/1.1 503 Service Unavailable`, unsigned.
+    expect(answers[1]).toMatchObject({ status: 'HTTP/1.1 200 OK', connection: 'close', signed: true, body: { code: 0 } });
+  });
+
+  // A review of operations: it said "starting", which sends an operator looking at the wrong end.
+  it('/healthz says the gateway is stopping', async () => {
+    const answers = await duringClose(() => Buffer.from('GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n'));
+    expect(answers[1]).toMatchObject({ status: 'HTTP/1.1 503 Service Unavailable', connection: 'close', body: { status: 'stopping' } });
   });
 });

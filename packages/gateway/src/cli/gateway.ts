@@ -334,6 +334,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // address's settlement plan, so a wallet changed a moment ago must never be used (ADR 0010).
   const cashierDeps = { store: core.store, clock, deployment: config.deployment, deposits };
   let ready = false;
+  let stopping = false;
   let publicUrl = config.publicUrl;
   const server = buildServer({
     logger,
@@ -344,6 +345,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     rateLimiter: config.rateLimit > 0 ? tokenBucket(config.rateLimit) : null,
     refusalLimiter: config.refusalRateLimit > 0 ? tokenBucket(config.refusalRateLimit, config.refusalRateLimit * 5) : null,
     isReady: () => ready,
+    isStopping: () => stopping,
     databaseAnswers: () => db.answers(),
     metrics: config.metrics ? metrics : undefined,
     metricsToken: config.metricsToken,
@@ -408,6 +410,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       ready = false;
+      stopping = true;
       await Promise.all(workers.map((w) => w.stop()));
       // Attempts started by hand (tests, no worker) are cut short too.
       await notifications.stop();

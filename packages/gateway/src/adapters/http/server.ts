@@ -55,6 +55,8 @@ export interface HttpDeps extends Signer {
   /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client (the cashier's per-client budget, the logs). */
   trustProxy?: readonly string[];
   isReady(): boolean;
+  /** Whether the gateway is shutting down (GET /healthz says so, rather than "starting"). */
+  isStopping?(): boolean;
   /** Whether the database answers now (GET /healthz); absent: not asked. */
   databaseAnswers?(): Promise<boolean>;
 }
@@ -269,7 +271,7 @@ export function buildServer(deps: HttpDeps) {
   // Ready to serve: started, and the database answers (a load balancer takes an instance whose
   // database is out of reach out of rotation; every request would be a 50000 there).
   server.get('/healthz', async (_req, reply) => {
-    if (!deps.isReady()) return reply.code(503).send({ status: 'starting' });
+    if (!deps.isReady()) return reply.code(503).send({ status: deps.isStopping?.() ? 'stopping' : 'starting' });
     if (deps.databaseAnswers && !(await deps.databaseAnswers())) return reply.code(503).send({ status: 'database unavailable' });
     return reply.send({ status: 'ok' });
   });
