@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,6 +21,27 @@ describe('openDatabase', () => {
     expect(err.message).not.toContain('s3cretpw');
     expect(err.message).not.toContain('migration');
   });
+
+  // A database host gone silent (it takes the connection and never answers): the attempt held
+  // the start, and every worker waiting for a connection, until TCP gave up (a review of operations).
+  it('gives up on a PostgreSQL server that takes the connection and never answers, after 10 s', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const { port } = silent.address() as AddressInfo;
+    const started = Date.now();
+    try {
+      const err = await openDatabase({ url: `postgres://shop@127.0.0.1:${port}/payments` }).then(
+        () => new Error('opened'),
+        (e: unknown) => e as Error,
+      );
+      expect(err.message).toMatch(new RegExp(`^cannot use the database postgres:127\\.0\\.0\\.1:${port}/payments: .*timeout`, 'i'));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(9_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  }, 30_000);
 
   it('lets processes starting at the same moment on a new SQLite file upgrade it once: the others wait and find it done', async () => {
     // The built module, in separate processes (as two gateways, or a gateway and the CLI, are).

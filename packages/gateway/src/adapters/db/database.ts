@@ -243,6 +243,11 @@ function openPostgres(url: string, max: number): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max,
+    // A database host that went silent (no answer, no reset) must not hold a connection attempt
+    // for the kernel's SYN timeout, nor an open connection until TCP gives up unprobed.
+    connectionTimeoutMillis: 10_000,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     // pg_stat_activity names the process (several instances share the database), unless the URL does.
     ...(hasUrlParam(url, 'application_name') ? {} : { application_name: `sparkpay ${hostname()}/${process.pid}`.slice(0, 63) }),
     // int8 columns hold Unix times and counters, all far below 2^53.
