@@ -6,8 +6,8 @@
 // payment port as the scan would.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleClosedOrder } from '../src/app/settlement-admin.js';
-import { DATABASE_KINDS, PG_BASE_URL } from './databases.js';
-import type { SettlementChain, Store, StoreTx } from '../src/app/ports.js';
+import { DATABASE_KINDS, PG_BASE_URL, type DatabaseKind } from './databases.js';
+import type { SettlementChain, SettlementReceipt, Store, StoreTx } from '../src/app/ports.js';
 import { Settler } from '../src/app/settle.js';
 import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
@@ -47,6 +47,21 @@ const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gate
     settings: { batchSize: 20, replaceAfterMs: 60_000, maxFeePerGas: 10n ** 12n, maxInFlight: 8, retryBaseMs: 1_000 },
   });
 
+/**
+ * A gateway of the describe block's own (Polygon with a factory), started before its tests and
+ * closed after them; used as the started one (`t.baseUrl`, `t.gateway`…).
+ */
+function ownGateway(kind: DatabaseKind): TestGateway {
+  let started: TestGateway | undefined;
+  beforeAll(async () => {
+    started = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['4']) } });
+  }, 60_000);
+  afterAll(async () => {
+    await started?.close();
+  });
+  return new Proxy({} as TestGateway, { get: (_target, prop) => Reflect.get(started!, prop) });
+}
+
 /** An order whose payer selected Polygon USDT and paid it in full: PAID, its settlement DUE; or `amount` base units of it. */
 async function paidOnPolygon(t: TestGateway, amount = 10_500_000n) {
   const body = orderBody(t.merchant, t.clock, { notify_url: 'https://merchant.example/sparkpay/notify' });
@@ -67,13 +82,7 @@ async function paidOnPolygon(t: TestGateway, amount = 10_500_000n) {
 }
 
 describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, on %s', (kind) => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['4']) } });
-  });
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = ownGateway(kind);
 
   /** The scan of Polygon has caught up now (the expiry waits for a pass past the deadline). */
   const caughtUpNow = () =>
@@ -213,13 +222,7 @@ describe.each(DATABASE_KINDS)('a settlement scheduled before a reorganisation, o
 // On PostgreSQL a close may commit between the settlement worker's read of the due row and its
 // intent record (the transaction row and SENT): the record must then not go out.
 describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)', () => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ kind: 'postgres', config: { deployment: deploymentWithFactory(['4']) } });
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = ownGateway('postgres');
 
   it('never broadcasts a settlement for an order whose due settlement the close forgot', async () => {
     const { no, requestNo, paid } = await paidOnPolygon(t);
@@ -267,13 +270,7 @@ describe.skipIf(!PG_BASE_URL)('a close racing the settlement worker (postgres)',
 // backoff, its reason in `order show` and the deferred gauge — instead of tried again on every
 // pass unseen (a review of settlement).
 describe('a settlement batch halved to one plan that fails', () => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ kind: 'sqlite', config: { deployment: deploymentWithFactory(['4']) } });
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = ownGateway('sqlite');
 
   it('defers it, naming why', async () => {
     // a due a second before b: the due list, and so the halved batch, starts with a.
@@ -303,13 +300,7 @@ describe('a settlement batch halved to one plan that fails', () => {
 // settlement over must write nothing more: its copy of the transaction row is older than what the
 // other instance wrote since (a review of settlement; the scan has the same fence, ADR 0007).
 describe.each(DATABASE_KINDS)('a settlement pass that outlived its lease, on %s', (kind) => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ kind, config: { deployment: deploymentWithFactory(['4']) } });
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = ownGateway(kind);
 
   it('does not overwrite the replacement the instance that took over recorded, nor broadcast its own', async () => {
     const { no } = await paidOnPolygon(t);
@@ -366,13 +357,7 @@ describe.each(DATABASE_KINDS)('a settlement pass that outlived its lease, on %s'
 // waited with it (a review of settlement). Past the replacement delay they are due again and go
 // out with the current key.
 describe('a settlement pending in a transaction of a former relayer key', () => {
-  let t: TestGateway;
-  beforeAll(async () => {
-    t = await startTestGateway({ kind: 'sqlite', config: { deployment: deploymentWithFactory(['4']) } });
-  }, 60_000);
-  afterAll(async () => {
-    await t?.close();
-  });
+  const t = ownGateway('sqlite');
 
   it('is given back once it has been pending for the replacement delay, and sent by the current key', async () => {
     const { no } = await paidOnPolygon(t);
@@ -393,5 +378,62 @@ describe('a settlement pending in a transaction of a former relayer key', () => 
       { id: `0x${'c2'.repeat(32)}`, status: 'SENT' },
       { id: old, status: 'DROPPED' },
     ]);
+  });
+});
+
+// A plan that passes eth_estimateGas but reverts when mined (a native-coin receiver contract that
+// refuses the coin only in a real block: it looks at tx.gasprice, block.number, coinbase...) makes
+// the whole batch it is in revert: the factory pays a batch's receivers together (ADR 0009). The
+// estimate cannot find it, so after an on-chain revert the orders of that transaction are sent
+// alone: the others settle, and the one that reverts again does so without dragging anyone else
+// (each revert costs the relayer gas). Was: the same orders were batched together again after
+// each backoff, and every one of those transactions reverted (a review of the contracts).
+describe('a batch that reverts on chain though its estimate passed', () => {
+  const t = ownGateway('sqlite');
+
+  it('is not sent again as a batch: its orders go alone, the others settle, the culprit reverts alone', async () => {
+    const culprit = await paidOnPolygon(t);
+    t.clock.advance(1);
+    const honest = await paidOnPolygon(t);
+    const signed = new Map<string, string[]>();
+    const sent: string[][] = [];
+    const chain = fakeChain({
+      blockHash: async () => `0x${'cd'.repeat(32)}`,
+      nonces: async () => ({ latest: sent.length, pending: sent.length }),
+      sign: async (plans) => {
+        const hash = `0x${(signed.size + 1).toString(16).padStart(64, '0')}`;
+        signed.set(hash, plans.map((p) => p.paymentOrderNo));
+        return { hash, raw: `0x02${hash.slice(2)}` };
+      },
+      broadcast: async (raw) => {
+        sent.push(signed.get(`0x${raw.slice(4)}`)!);
+        return { ok: true };
+      },
+      receipt: async (hash): Promise<SettlementReceipt | null> => {
+        const orders = signed.get(hash);
+        if (!orders) return null;
+        const reverted = orders.includes(culprit.no);
+        const addressOf = (n: string) => (n === culprit.no ? culprit.address : honest.address);
+        return {
+          hash,
+          blockNumber: 4_000,
+          blockHash: `0x${'cd'.repeat(32)}`,
+          success: !reverted,
+          gasUsed: 90_000n,
+          distributions: reverted ? [] : orders.map((n) => ({ orderRef: chain.orderRef(n), forwarder: addressOf(n), balance: 10_500_000n })),
+          skipped: [],
+        };
+      },
+    });
+    const settler = settlerOn(t, chain);
+    for (let pass = 0; pass < 12; pass += 1) {
+      await settler.settleOnce();
+      t.clock.advance(3_600);
+    }
+    // The first transaction carried both and reverted; none after it carries both again.
+    expect(sent[0]!.slice().sort()).toEqual([culprit.no, honest.no].sort());
+    expect(sent.slice(1).filter((orders) => orders.length > 1)).toEqual([]);
+    expect(await t.gateway.store.settlements.get(honest.no)).toMatchObject({ status: 'SETTLED' });
+    expect(await t.gateway.store.settlements.get(culprit.no)).toMatchObject({ status: 'DUE' });
   });
 });
