@@ -7,6 +7,7 @@ import pino from 'pino';
 import { describe, expect, it, vi } from 'vitest';
 import type { ScanDeps, ScanResult } from '../app/scan-chain.js';
 import type { Settler, SettleResult } from '../app/settle.js';
+import { waitUntil } from '../../test/wait.js';
 
 const PASS_MS = 40;
 let scanPasses = 0;
@@ -26,13 +27,6 @@ const { startChainWatcher } = await import('./chain-watcher.js');
 const { startSettlementWorker } = await import('./settlement-worker.js');
 
 const silent = pino({ level: 'silent' });
-const until = async (what: () => boolean, ms = 2_000) => {
-  const end = Date.now() + ms;
-  while (!what()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 describe('stopping a worker in the middle of a multi-pass tick', () => {
   it('the chain watcher stops after the pass under way and releases its lease, instead of scanning on to the head', async () => {
@@ -44,7 +38,7 @@ describe('stopping a worker in the middle of a multi-pass tick', () => {
       store: { chainCursors: { release: async () => void (released += 1) } },
     } as unknown as ScanDeps;
     const watcher = startChainWatcher(deps, silent, 10);
-    await until(() => scanPasses >= 2);
+    await waitUntil('two scan passes', () => scanPasses >= 2, 2_000);
     const started = performance.now();
     await watcher.stop();
     const took = performance.now() - started;
@@ -66,7 +60,7 @@ describe('stopping a worker in the middle of a multi-pass tick', () => {
       release: async () => void (released += 1),
     } as unknown as Settler;
     const worker = startSettlementWorker('4', settler, silent, 10);
-    await until(() => passes >= 2);
+    await waitUntil('two settlement passes', () => passes >= 2, 2_000);
     const started = performance.now();
     await worker.stop();
     // Was: up to 18 more batches sent after the stop was asked.
