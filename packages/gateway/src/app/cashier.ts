@@ -176,7 +176,10 @@ export interface CashierOrderView {
   received: { seen: string; final: string } | null;
   /** Final money in the selected pair beyond the amount due (an OVERPAID order's excess), in its currency; null when none. */
   excess: string | null;
-  /** Shown to the payer only once the order is paid. */
+  /**
+   * Shown to the payer only once the order is paid (the page goes there) or has ended unpaid
+   * (expired or closed: the page links back to it); null while the order is open.
+   */
   redirect_url: string | null;
   payer_state: PayerState;
   /**
@@ -314,7 +317,9 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       selected,
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
       excess: option && s.due !== null && s.received.final > s.due ? formatAmount(s.received.final - s.due, option.decimals) : null,
-      redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' ? order.redirectUrl : null,
+      // The page goes there once paid, and links back there once the order ended unpaid (README
+      // "Cashier page"); nulling it for a closed order left the payer no way back to the shop.
+      redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' || s.status === 'CLOSED' ? order.redirectUrl : null,
       payer_state: state,
       payments: listed.list,
       payments_count: listed.count,
