@@ -102,7 +102,10 @@
     var deadline = document.getElementById('deadline');
     if (deadline && Intl && Intl.DateTimeFormat) {
       try {
-        deadline.textContent = new Intl.DateTimeFormat(document.documentElement.lang, { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(deadline.getAttribute('datetime')));
+        // In the device's zone, named (the server's text names UTC): a time without its zone does
+        // not tell a payer on a phone set to another zone which clock it is on. (dateStyle and
+        // timeStyle cannot be combined with timeZoneName, hence the fields one by one.)
+        deadline.textContent = new Intl.DateTimeFormat(document.documentElement.lang, { year: 'numeric', month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit', timeZoneName: 'short' }).format(new Date(deadline.getAttribute('datetime')));
       } catch { /* keep the server's UTC text */ }
     }
     var redirect = document.getElementById('redirect');
