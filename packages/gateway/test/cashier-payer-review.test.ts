@@ -1,7 +1,7 @@
 // What a payer sees on the cashier page and reads from its JSON API once an order has ended or in
 // edge states (a review of the payer's view): each case here was wrong once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, deploymentWithFactory, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { api, deploymentWithFactory, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 
 describe('cashier: what the payer sees', () => {
   let t: TestGateway;
@@ -50,5 +50,20 @@ describe('cashier: what the payer sees', () => {
         expect(html).not.toContain('data-redirect');
       }
     }
+  });
+
+  // `excess` is what the page tells an overpaying payer. It was final − due whatever the state:
+  // 4 USDT for an expired order paid after its deadline (PAID_LATE, no excess of anything).
+  it('names an excess only for an order paid beyond its amount, not for money that came after it closed', async () => {
+    const late = await newOrder();
+    const address = (await select(late, '4', 'USDT')).address!;
+    t.clock.advance(1801);
+    await t.gateway.expireOrders();
+    await observeTransfer(t, { paymentOrderNo: late.no, amount: 14_500_000n, address: address.toLowerCase() });
+    expect(await view(late)).toMatchObject({ payer_state: 'EXPIRED', pay_exception: 'PAID_LATE', excess: null });
+    const over = await newOrder();
+    const overAddress = (await select(over, '4', 'USDT')).address!;
+    await observeTransfer(t, { paymentOrderNo: over.no, amount: 12_500_000n, address: overAddress.toLowerCase() });
+    expect(await view(over)).toMatchObject({ payer_state: 'PAID', pay_exception: 'OVERPAID', excess: '2' });
   });
 });

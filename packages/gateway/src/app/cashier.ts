@@ -316,7 +316,13 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
       }),
       selected,
       received: selected && option ? { seen: formatAmount(s.received.seen, option.decimals), final: formatAmount(s.received.final, option.decimals) } : null,
-      excess: option && s.due !== null && s.received.final > s.due ? formatAmount(s.received.final - s.due, option.decimals) : null,
+      // Only an order paid beyond its amount by more than the slack below the currency's
+      // precision (what the lifecycle calls OVERPAID): not a fraction of a unit it takes as the
+      // amount due, nor money that arrived at a closed order (PAID_LATE).
+      excess:
+        option && s.due !== null && (s.status === 'PAID' || s.status === 'COMPLETED') && s.received.final > s.due + orderSlack(order)
+          ? formatAmount(s.received.final - s.due, option.decimals)
+          : null,
       // The page goes there once paid, and links back there once the order ended unpaid (README
       // "Cashier page"); nulling it for a closed order left the payer no way back to the shop.
       redirect_url: s.status === 'PAID' || s.status === 'COMPLETED' || s.status === 'CLOSED' ? order.redirectUrl : null,
