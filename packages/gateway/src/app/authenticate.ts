@@ -33,6 +33,13 @@ const HEADER_NAMES: Record<keyof AuthHeaders, string> = {
   signature: 'Sparkpay-Signature',
 };
 
+/**
+ * Longest AppID looked up (the gateway's are 18 digits). A longer one is unknown without a read:
+ * every AppID named is kept by the directory cache (ADR 0010), also one that names nothing and
+ * past its sender's budget of refusals, so 10,000 AppIDs of 16 KB (the header limit) held 160 MB.
+ */
+export const MAX_APP_ID_LENGTH = 64;
+
 /** Merchant public keys, parsed once per distinct PEM (bounded). */
 const MAX_CACHED_KEYS = 10_000;
 
@@ -55,7 +62,7 @@ export class Authenticator {
       if (v === undefined || v.trim() === '') return fail(40003, `missing required header: ${HEADER_NAMES[name]}`);
     }
     const { appId, timestamp, nonce, signature } = headers as Required<{ [K in keyof AuthHeaders]: string }>;
-    const app = await this.store.applications.get(appId);
+    const app = appId.length <= MAX_APP_ID_LENGTH ? await this.store.applications.get(appId) : null;
     if (!app || app.status !== 'ACTIVE') return fail(40002, app ? 'the application is disabled' : 'Invalid APPID: unknown application');
 
     // Any digits are a time (milliseconds, say, are merely far outside the window: 40000).
@@ -91,7 +98,7 @@ export class Authenticator {
    * (§3: the default key only when the AppID is unknown); else null, the default key.
    */
   async signerFor(appId: string | undefined): Promise<string | null> {
-    if (appId === undefined || appId.trim() === '') return null;
+    if (appId === undefined || appId.trim() === '' || appId.length > MAX_APP_ID_LENGTH) return null;
     const app = await this.store.applications.get(appId);
     return app ? app.appId : null;
   }

@@ -5,7 +5,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import type { AuthenticatedApp, Authenticator } from '../../app/authenticate.js';
+import { MAX_APP_ID_LENGTH, type AuthenticatedApp, type Authenticator } from '../../app/authenticate.js';
 import { replayFailure, type NonceGuard } from '../../app/nonce-guard.js';
 import type { Edition } from '../../app/records.js';
 import type { Result } from '../../app/result.js';
@@ -257,7 +257,10 @@ export function buildServer(deps: HttpDeps) {
     // Failed before the application was known (the database out of reach, say): signed as the
     // AppID named, with the key this process last signed with for it (PlatformKeys), so the
     // merchant's SDK reads the 50000 instead of taking the answer for a forgery.
-    if (req.signAs === null) req.signAs = header(req, 'sparkpay-app-id')?.trim() || null;
+    if (req.signAs === null) {
+      const named = header(req, 'sparkpay-app-id')?.trim();
+      req.signAs = named && named.length <= MAX_APP_ID_LENGTH ? named : null;
+    }
     return fail(req, reply, 50000, 'Internal system error; retry with the same parameters', 500);
   });
 
