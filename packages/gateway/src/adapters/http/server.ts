@@ -99,7 +99,7 @@ function answerClientError(deps: HttpDeps, reused: ReusedSignatures, err: Error 
   };
   const raw = Buffer.isBuffer(err.rawPacket) ? err.rawPacket.toString('latin1', 0, 4096) : '';
   const requestLine = /^[A-Z]{3,10} (\S+) HTTP\/1\.[01]\r?\n/.exec(raw);
-  if (!requestLine || !requestLine[1]!.startsWith('/v4/')) return send([]);
+  if (!requestLine || !originForm(requestLine[1]!).startsWith('/v4/')) return send([]);
   // The key is cached; a lookup that does not come within a second (a database that hangs) does
   // not hold the answer: it goes unsigned then.
   let timer: NodeJS.Timeout | undefined;
@@ -157,6 +157,10 @@ export function buildServer(deps: HttpDeps) {
     // Behind the operator's TLS proxy every request comes from the proxy: only a proxy named here
     // is believed about the client's address.
     trustProxy: deps.trustProxy && deps.trustProxy.length > 0 ? deps.trustProxy.join(',') : false,
+    // An absolute-form request target (`POST http://host/v4/pay/cashier`, which RFC 9112 §3.2.2
+    // says a server must accept) is routed by its path, but every check of the path below read
+    // `req.url` as sent: under /v4/ a refusal went out unsigned, as outside /v4/. Origin form here.
+    rewriteUrl: (req) => originForm(req.url ?? '/'),
     // Fastify answers a malformed path (e.g. a broken %-escape) with its own unsigned JSON;
     // under /v4/ every answer must be the signed envelope (§3), so it goes through `fail` too.
     frameworkErrors: (err, req, reply) => void malformedRequest(err, req as FastifyRequest, reply as FastifyReply),
@@ -391,6 +395,14 @@ export function buildServer(deps: HttpDeps) {
   for (const r of cashier) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
   return server;
+}
+
+/** The request target in origin form: the path and query of an absolute-form target, anything else as sent. */
+export function originForm(url: string): string {
+  const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
+  if (!absolute) return url;
+  const rest = url.slice(absolute[0].length);
+  return rest.startsWith('/') ? rest : `/${rest}`;
 }
 
 function truncated(text: string, max: number): string {
