@@ -64,6 +64,24 @@ describe('the HTTP edge, unusual request shapes', () => {
     });
   });
 
+  describe('requests Node answered by itself', () => {
+    it('an HTTP/1.1 request under /v4/ without Host: 400 with the signed 40009 envelope and a request id (it was an empty unsigned 400)', async () => {
+      const answer = await exchange('GET /v4/pay/orders/a/b HTTP/1.1\r\nUser-Agent: u\r\n\r\n');
+      const { statusLine, headers, text } = rawAnswerParts(answer);
+      expect(statusLine).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(text)).toMatchObject({ code: 40009 });
+      expect(headers.get('sparkpay-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+      expect(headers.get('connection')).toBe('close');
+      expect(await signedByDefault(answer)).toBe(true);
+      // Outside /v4/: plain JSON, unsigned. HTTP/1.0 needs no Host.
+      const outside = rawAnswerParts(await exchange('GET /healthz HTTP/1.1\r\n\r\n'));
+      expect(outside.statusLine).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(outside.text)).toEqual({ code: 400, message: 'a HTTP/1.1 request must carry a Host header' });
+      expect(outside.headers.get('sparkpay-signature')).toBeNull();
+      expect(rawAnswerParts(await exchange('GET /healthz HTTP/1.0\r\n\r\n')).statusLine).toBe('HTTP/1.1 200 OK');
+    });
+  });
+
   describe('AppIDs far longer than any', () => {
     it('are unknown (40002, default key) without a directory read: 10,000 of 16 KB each were kept in memory (160 MB), and looked up past the refusal budget', async () => {
       const read = vi.spyOn(t.gateway.store.applications, 'get');

@@ -143,7 +143,9 @@ export function buildServer(deps: HttpDeps) {
     // Node's check of the request and header times runs every second (30 s by default, which
     // doubles the time a connection that never finishes its request is held). Node applies the
     // request time only when the headers' (60 s by default) is not longer.
-    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000 },
+    // A HTTP/1.1 request without Host is refused below, as any malformed request is (Node's own
+    // refusal was an empty 400: unsigned under /v4/, without a request id).
+    http: { headersTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1_000, requireHostHeader: false },
     loggerInstance: deps.logger,
     // One line per request is logged by the onResponse hook below, without headers.
     logController: new LogController({ disableRequestLogging: true }),
@@ -216,6 +218,19 @@ export function buildServer(deps: HttpDeps) {
     req.errorCode = code;
     return sendError(deps, reply, req.signAs, code, message, status);
   };
+
+  // RFC 9112 §3.2: a HTTP/1.1 request without Host is answered 400, and the connection closed.
+  server.addHook('onRequest', async (req, reply) => {
+    if (req.raw.httpVersion !== '1.1' || req.headers.host !== undefined) return;
+    const message = 'a HTTP/1.1 request must carry a Host header';
+    reply.header('connection', 'close');
+    if (req.url.startsWith('/v4/')) {
+      req.signAs = await signerOrDefault(req);
+      return fail(req, reply, 40009, message, 400);
+    }
+    if (deps.cashier && req.url.startsWith('/cashier/api/')) return apiRefused(reply, 400, message);
+    return reply.code(400).send({ code: 400, message });
+  });
 
   /**
    * Outside /v4/, a path no route takes or cannot even be parsed (a broken %-escape, an order
