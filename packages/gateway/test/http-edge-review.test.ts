@@ -80,6 +80,14 @@ describe('the HTTP edge, unusual request shapes', () => {
       expect(outside.headers.get('sparkpay-signature')).toBeNull();
       expect(rawAnswerParts(await exchange('GET /healthz HTTP/1.0\r\n\r\n')).statusLine).toBe('HTTP/1.1 200 OK');
     });
+
+    it('an unknown expectation under /v4/ is answered by the route, signed (it was an empty unsigned 417)', async () => {
+      const answer = await exchange('GET /v4/pay/orders/a/b HTTP/1.1\r\nHost: x\r\nUser-Agent: u\r\nExpect: something-else\r\nConnection: close\r\n\r\n');
+      const { statusLine, text } = rawAnswerParts(answer);
+      expect(statusLine).toBe('HTTP/1.1 400 Bad Request');
+      expect(JSON.parse(text)).toMatchObject({ code: 40003 });
+      expect(await signedByDefault(answer)).toBe(true);
+    });
   });
 
   describe('AppIDs far longer than any', () => {

@@ -409,6 +409,10 @@ export function buildServer(deps: HttpDeps) {
   const cashier = deps.cashier && guard ? [...cashierRoutes(deps.cashier, guard), ...cashierPageRoutes(deps.cashier, guard)] : [];
   for (const r of cashier) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
+  // An expectation other than 100-continue: served as if it were not there (RFC 9110 §10.1.1
+  // allows either). Node's own answer was an empty 417, unsigned under /v4/ and without a request id.
+  server.server.on('checkExpectation', (req, res) => server.server.emit('request', req, res));
+
   return server;
 }
 
