@@ -6,7 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { cashierNotFound, type CashierOrderView, type CashierRefusal } from '../../app/cashier.js';
 import type { Clock } from '../../app/ports.js';
 import { mediaTypeSent } from './media-type.js';
-import { tokenBucket, type RateLimiter } from './rate-limit.js';
+import { clientKey, tokenBucket, type RateLimiter } from './rate-limit.js';
 
 export interface CashierApi {
   /** Whether the token opens the order (cheap, and as long for an unknown order as for a wrong token). */
@@ -89,7 +89,7 @@ export function cashierGuard(api: CashierApi, limits: CashierLimits): CashierGua
   return (handler, refuse) => async (req, reply) => {
     const no = orderNo(req);
     const now = limits.clock.nowMs();
-    const allowed = (await api.check(no, token(req))) ? limiter.take(no, now) : strangers.take(req.ip, now);
+    const allowed = (await api.check(no, token(req))) ? limiter.take(no, now) : strangers.take(clientKey(req.ip), now);
     if (!allowed) return refuse(reply.header('Retry-After', '1').code(429));
     return handler(req, reply);
   };

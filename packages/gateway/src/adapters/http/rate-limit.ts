@@ -39,3 +39,24 @@ export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): R
     },
   };
 }
+
+/**
+ * The key of a client address in the per-address budgets: an IPv4 address as it is, an IPv6
+ * address by its /64 (one host, or one customer of a provider, is given a /64 and may send from
+ * any of its 2^64 addresses: per /128, a budget would bound nothing). An IPv4-mapped IPv6 address
+ * is its IPv4 address.
+ */
+export function clientKey(address: string): string {
+  if (!address.includes(':')) return address;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  const zoneless = address.split('%')[0]!.toLowerCase();
+  const [head = '', tail = ''] = zoneless.split('::');
+  const left = head === '' ? [] : head.split(':');
+  const right = zoneless.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = zoneless.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (g === '' ? '0' : g.replace(/^0+(?=.)/, '')))
+    .join(':')}::/64`;
+}

@@ -13,7 +13,7 @@ import type { MetricsPage } from '../metrics/prometheus.js';
 import { apiNotFound, apiRefused, cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
 import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
 import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
-import type { RateLimiter } from './rate-limit.js';
+import { clientKey, type RateLimiter } from './rate-limit.js';
 import { reusedSignatures, sendError, sendSigned, signatureHeaders, type ReusedSignatures, type Signer } from './signed-reply.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -108,7 +108,7 @@ function answerClientError(deps: HttpDeps, reused: ReusedSignatures, err: Error 
     timer.unref();
   });
   // Over the client's budget of refusals, the answer's signature is shared with its copies of the same second.
-  const overBudget = deps.refusalLimiter !== null && !deps.refusalLimiter.take(socket.remoteAddress ?? '', deps.clock.nowMs());
+  const overBudget = deps.refusalLimiter !== null && !deps.refusalLimiter.take(clientKey(socket.remoteAddress ?? ''), deps.clock.nowMs());
   Promise.race([deps.platformKeys.signingKeyFor(null), unsigned])
     .then(
       (key) => {
@@ -211,7 +211,7 @@ export function buildServer(deps: HttpDeps) {
     // A refusal of a request that did not authenticate costs a signature; 50000 is our fault, not the client's.
     // A replay (40000 once authenticated) is someone's old request sent again: refused at the cost of
     // the sender's address, as an unauthenticated one, not of the application's rate.
-    if ((req.app === null || code === 40000) && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(req.ip, deps.clock.nowMs())) {
+    if ((req.app === null || code === 40000) && code !== 50000 && deps.refusalLimiter && !deps.refusalLimiter.take(clientKey(req.ip), deps.clock.nowMs())) {
       req.errorCode = 40011;
       return sendSigned(deps, reply.header('retry-after', '1'), req.signAs, 429, TOO_MANY_REFUSALS, (key, body) => reused.headers(key, body));
     }
