@@ -97,11 +97,18 @@ interface Wanted {
   readonly networks: readonly NetworkDeployment[] | null;
 }
 
-/** Pairs of the explicit list: each must be carried (41031) and, when named, have a wallet (41035). */
+/**
+ * Pairs of the explicit list: each currency must be one the deployment carries somewhere (41009),
+ * each pair carried (41031) and, when named, have a wallet (41035).
+ */
 function listedPairs(wanted: readonly Wanted[], deployment: Deployment, filter: readonly NetworkDeployment[] | null, merchant: MerchantView): CandidatesResult {
   const inFilter = (n: NetworkDeployment) => filter === null || filter.includes(n);
   const pairs: { candidate: Candidate; named: boolean }[] = [];
   for (const w of wanted) {
+    // §7: a currency that no network of the deployment carries is 41009 (not a pair's 41031).
+    if (networksCarrying(deployment, w.code).length === 0) {
+      return refuse(OrderErrors.CURRENCY_NOT_SUPPORTED, `available_payment_currency_networks: currency ${w.code} is not supported`);
+    }
     const pool = w.networks ?? networksCarrying(deployment, w.code).filter(inFilter);
     if (pool.length === 0) return refuse(OrderErrors.NETWORK_CURRENCY_NOT_SUPPORTED, `currency ${w.code} is not supported on the order's networks`);
     for (const network of pool) {
@@ -123,7 +130,8 @@ function listedPairs(wanted: readonly Wanted[], deployment: Deployment, filter: 
 
 /**
  * Pro edition, checked in this order: 41036 a currency listed twice, 41037 a network listed
- * twice in one entry, 41027 an unknown network (receive_network, then the list), 41031 a pair
+ * twice in one entry, 41027 an unknown network (receive_network, then the list), 41009 a listed
+ * currency no network of the deployment carries (as §7 answers it), 41031 a pair
  * the deployment (or the receive_network filter) does not offer, 41035 a network of
  * receive_network or of an entry without the merchant's wallet, or an entry/order with no network
  * left that has one. receive_network, when sent, restricts the pairs to its networks (and, as in

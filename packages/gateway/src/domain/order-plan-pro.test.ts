@@ -86,7 +86,15 @@ describe('pro networks', () => {
     expect(codeOf(plan(list([{ currency: 'USDT', networks: [3, '3'] }]), 'pro'))).toBe(41037);
     expect(codeOf(plan(list([{ currency: 'USDT', networks: ['6'] }]), 'pro'))).toBe(41027);
     expect(codeOf(plan(list([{ currency: 'ETH', networks: ['4'] }]), 'pro'))).toBe(41031);
-    expect(codeOf(plan(list([{ currency: 'DOGE' }]), 'pro'))).toBe(41031);
+  });
+  it('refuses a listed currency that no network carries with 41009, as §7 does (it was the pair code 41031)', () => {
+    expect(codeOf(plan(list([{ currency: 'DOGE' }]), 'pro'))).toBe(41009);
+    expect(codeOf(plan(list([{ currency: 'DOGE', networks: ['2'] }]), 'pro'))).toBe(41009);
+    // A pricing currency is no payment currency: USD is carried by no network either.
+    expect(codeOf(plan(list([{ currency: 'USDT' }, { currency: 'USD' }]), 'pro'))).toBe(41009);
+    // An unknown network of the entry still answers first (41027), a pair not carried after (41031).
+    expect(codeOf(plan(list([{ currency: 'DOGE', networks: ['6'] }]), 'pro'))).toBe(41027);
+    expect(codeOf(plan(list([{ currency: 'ETH', networks: ['4'] }, { currency: 'DOGE' }]), 'pro'))).toBe(41031);
   });
   it('refuses a receive_network network without the merchant wallet (41035), as the standard edition does', () => {
     const m = merchant({ wallets: { '2': ADDR.wallet } });
