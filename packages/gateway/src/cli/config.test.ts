@@ -24,6 +24,8 @@ describe('loadConfig', () => {
     ]);
     expect(c.rates).toMatchObject({ USDT: '1', USDC: '1', HKD: '0.1282' });
     expect(c.rates.ETH).toBeUndefined();
+    // §13: a notify attempt with no answer within 10 s is a failure.
+    expect(c.notify.timeoutMs).toBe(10_000);
   });
 
   it('refuses a misspelled or unknown setting in the file, naming the one meant', () => {
