@@ -475,6 +475,21 @@ describe.each(DATABASE_KINDS)('signature and authentication on %s', (kind) => {
   });
 });
 
+// SPARKPAY_RATE_LIMIT=0 disables the limit (README "The API"); only used as set-up before, never asserted.
+describe('rate limit 0', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway({ config: { rateLimit: 0 } });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('never answers 40011, however many requests in the same instant', async () => {
+    for (let i = 0; i < 60; i += 1) expectError(await api(t.baseUrl, { path: `/v4/pay/orders/${t.merchant.merchantNo}/none`, merchant: t.merchant, clock: t.clock }), 43005, 404);
+  });
+});
+
 describe.each(DATABASE_KINDS)('rate limit on %s', (kind) => {
   let t: TestGateway;
   beforeAll(async () => {
