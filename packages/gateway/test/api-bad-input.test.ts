@@ -5,6 +5,7 @@
 import { connect } from 'node:net';
 import { REQUEST_TIMEOUT_MS } from '../src/adapters/http/server.js';
 import { updateMerchant } from '../src/app/merchant-admin.js';
+import { transition } from '../src/app/order-transitions.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from './databases.js';
 import {
@@ -885,6 +886,12 @@ describe.each(DATABASE_KINDS)('bad input on %s', (kind) => {
       await observeTransfer(t, { paymentOrderNo, amount: 10_500_000n });
       expect(accepted(await query(String(body.request_no))).pay_status).toBe('PAID');
       expectError(await close({ merchant_no: t.merchant.merchantNo, request_no: body.request_no }), 43006, 409);
+      // COMPLETED too (§12), over HTTP: the settlement is final.
+      const done = await transition({ store: t.gateway.store, clock: t.clock, ids: t.gateway.ids }, paymentOrderNo, { kind: 'SETTLEMENT_FINAL' });
+      expect(done).toMatchObject({ ok: true, changed: true });
+      expect(accepted(await query(String(body.request_no))).pay_status).toBe('COMPLETED');
+      expectError(await close({ merchant_no: t.merchant.merchantNo, request_no: body.request_no }), 43006, 409);
+      expect(accepted(await query(String(body.request_no))).pay_status).toBe('COMPLETED');
     });
 
     it('an unknown order: 43005, HTTP 404', async () => {
