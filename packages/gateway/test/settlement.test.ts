@@ -530,6 +530,54 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     await rotated.release();
   });
 
+  // Operator drill (relayer key change with a settlement pending under the old key): the new key's
+  // transaction was estimated against the pending block, which holds the old key's distribution of
+  // the same plan, so its gas limit covered only the factory's skip (63,434 gas for a 115,320 gas
+  // distribution). Mined first, it ran out of gas and reverted: the relayer's gas lost, the order
+  // deferred with "reverted on chain".
+  it('after a relayer key change, the new key’s transaction mined before the old one’s distributes (its gas is estimated on the latest block, not the pending one)', async () => {
+    const order = await placeOrder(t, { amount: '2' });
+    await pay(order, 2n * USDT);
+    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
+    const rotated = new Settler({
+      store: t.gateway.store,
+      clock: t.clock,
+      ids: t.gateway.ids,
+      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: devnetAccount(8).privateKey }),
+      network,
+      log: t.gateway.logger,
+      owner: 'rotated-key-2',
+      leaseMs: 30_000,
+      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
+    });
+    await withoutAutomine(async () => {
+      expect((await t.gateway.settle('4')).sent).toBe(1);
+      const oldTx = (await t.gateway.store.settlements.getTx((await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!))!;
+      t.clock.advance(31);
+      expect(await rotated.settleOnce()).toMatchObject({ leased: true, sent: 0 });
+      t.clock.advance(120);
+      expect(await rotated.settleOnce()).toMatchObject({ leased: true, sent: 1 });
+      const ours = (await t.gateway.store.settlements.get(order.paymentOrderNo))!;
+      expect(ours.txId).not.toBe(oldTx.id);
+      // The new key's transaction is mined first; the old key's comes after it.
+      await rpc(chain, 'anvil_dropTransaction', [oldTx.txHash]);
+      await mine(chain, 1);
+      const receipt = await chain.relayer.public.getTransactionReceipt({ hash: ours.txHash as `0x${string}` });
+      expect(receipt.status).toBe('success');
+      expect(parseEventLogs({ abi: forwarderFactoryAbi, logs: receipt.logs, eventName: 'Distribution' }).map((e) => e.args.orderRef)).toEqual([orderRef(order.paymentOrderNo)]);
+      await rpc(chain, 'eth_sendRawTransaction', [oldTx.rawTx]);
+      await mine(chain, CONFIRMATIONS);
+    });
+    for (let i = 0; i < 4 && (await queryOrder(t, order.requestNo)).pay_status !== 'COMPLETED'; i += 1) {
+      await rotated.settleOnce();
+      await mine(chain, CONFIRMATIONS);
+    }
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
+    await rotated.release();
+  });
+
   it('adopts a distribution someone else sent first instead of sending a second one', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);

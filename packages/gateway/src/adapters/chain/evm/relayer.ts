@@ -204,7 +204,11 @@ export function evmRelayer(options: RelayerOptions): SettlementChain {
     },
     async estimate(plans) {
       try {
-        const gas = await client.estimateGas({ account: account.address, to: factory, data: distributeCalldata(plans.map(forwarderPlan)) });
+        // On the latest block, never the pending one (some nodes' default, anvil's among them): a
+        // distribution of the same plan waiting in the mempool (a former relayer key's, one given
+        // back, anyone's copy) makes the pending estimate the factory's skip, too little gas to
+        // distribute if ours is mined first (it reverted out of gas in an operator drill).
+        const gas = await client.estimateGas({ account: account.address, to: factory, data: distributeCalldata(plans.map(forwarderPlan)), blockTag: 'latest' });
         return { ok: true, gas };
       } catch (err) {
         // A node that cannot be asked is not a plan that would revert: the pass fails and retries.
