@@ -694,7 +694,8 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         expect(await s.chainCursors.renew('4', 'me', t0 + 40_001, t0 + 70_000)).toBe(false);
         // Ran out, taken by another instance and given back: still no renewal (lease() takes it afresh).
         expect(await s.chainCursors.lease('4', 'other', t0 + 40_002, t0 + 70_000)).not.toBeNull();
-        await s.chainCursors.release('4', 'other', t0 + 40_003);
+        expect(await s.chainCursors.release('4', 'me', t0 + 40_003)).toBe(false);
+        expect(await s.chainCursors.release('4', 'other', t0 + 40_003)).toBe(true);
         expect(await s.chainCursors.renew('4', 'me', t0 + 40_004, t0 + 70_000)).toBe(false);
         expect(await s.chainCursors.lease('4', 'me', t0 + 40_004, t0 + 70_000)).not.toBeNull();
         expect(await s.chainCursors.renew('4', 'me', t0 + 40_005, t0 + 70_005)).toBe(true);
@@ -1205,9 +1206,10 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.leases.acquire(name, 'b', T0 + 10, T0 + 1010)).toBe(false);
       expect(await store.leases.acquire(name, 'a', T0 + 500, T0 + 1500)).toBe(true);
       expect(await store.leases.acquire(name, 'b', T0 + 1501, T0 + 2500)).toBe(true);
-      await store.leases.release(name, 'a');
+      // A release says whether the caller held it (the stop logs a handover only then).
+      expect(await store.leases.release(name, 'a')).toBe(false);
       expect(await store.leases.acquire(name, 'a', T0 + 1600, T0 + 2600)).toBe(false);
-      await store.leases.release(name, 'b');
+      expect(await store.leases.release(name, 'b')).toBe(true);
       expect(await store.leases.acquire(name, 'a', T0 + 1600, T0 + 2600)).toBe(true);
     });
 

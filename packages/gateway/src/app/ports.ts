@@ -284,7 +284,8 @@ export interface ChainCursorRepo {
   /** Until when (ms) the scan of each network has covered the chain; null for a network not caught up since its cursor was (re)set. */
   caughtUpTimes(networks: readonly string[]): Promise<Map<string, number | null>>;
   /** Gives the network's scan lease back if `owner` holds it (a stopping instance: another one, or its restart, scans at once). */
-  release(network: string, owner: string, nowMs: number): Promise<void>;
+  /** Lets the scan lease go, if `owner` holds it; whether it did. */
+  release(network: string, owner: string, nowMs: number): Promise<boolean>;
 }
 
 /** An ERC-20 Transfer to a watched address, as a block shows it. Addresses lower-case. */
@@ -492,7 +493,8 @@ export interface LeaseRepo {
    * it since (a pass that outlived it may hold rows another holder has written since).
    */
   renew(name: string, owner: string, nowMs: number, leaseUntil: number): Promise<boolean>;
-  release(name: string, owner: string): Promise<void>;
+  /** Lets `name` go, if `owner` holds it; whether it did. */
+  release(name: string, owner: string): Promise<boolean>;
 }
 
 export interface NonceRepo {

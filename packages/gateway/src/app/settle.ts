@@ -190,9 +190,9 @@ export class Settler {
     return done;
   }
 
-  /** Lets the lease go (a stopping process), so another instance takes over at once. */
-  async release(): Promise<void> {
-    await this.deps.store.leases.release(leaseName(this.deps.network.id), this.deps.owner);
+  /** Lets the lease go (a stopping process), so another instance takes over at once; whether this instance held it. */
+  release(): Promise<boolean> {
+    return this.deps.store.leases.release(leaseName(this.deps.network.id), this.deps.owner);
   }
 
   // ---- 1. open transactions -------------------------------------------------------------------

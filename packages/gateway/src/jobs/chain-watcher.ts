@@ -34,9 +34,10 @@ export function startChainWatcher(deps: ScanDeps, logger: Logger, pollMs: number
   return {
     async stop() {
       await loop.stop();
-      await deps.store.chainCursors
-        .release(deps.network.id, deps.owner, deps.clock.nowMs())
-        .catch((err: unknown) => logger.warn({ err, network: deps.network.id }, 'could not release the chain scan lease'));
+      await deps.store.chainCursors.release(deps.network.id, deps.owner, deps.clock.nowMs()).then(
+        (held) => held && logger.info({ network: deps.network.id }, 'handed over the network\'s chain scan lease: another instance takes it over at once'),
+        (err: unknown) => logger.warn({ err, network: deps.network.id }, 'could not release the chain scan lease'),
+      );
     },
   };
 }

@@ -16,7 +16,10 @@ export function startSettlementWorker(network: string, settler: Settler, logger:
     wake: () => loop.wake(),
     async stop() {
       await loop.stop();
-      await settler.release().catch((err: unknown) => logger.warn({ err, network }, 'could not release the settlement lease'));
+      await settler.release().then(
+        (held) => held && logger.info({ network }, 'handed over the network\'s settlement lease: another instance takes it over at once'),
+        (err: unknown) => logger.warn({ err, network }, 'could not release the settlement lease'),
+      );
     },
   };
 }

@@ -74,7 +74,8 @@ export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
       return out;
     },
     async release(network, owner, nowMs) {
-      await q.updateTable('chain_cursors').set({ lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', '=', network).where('lease_owner', '=', owner).execute();
+      const r = await q.updateTable('chain_cursors').set({ lease_owner: null, lease_until: 0, updated_at: nowMs }).where('network', '=', network).where('lease_owner', '=', owner).executeTakeFirst();
+      return (r.numUpdatedRows ?? 0n) > 0n;
     },
   };
 }

@@ -297,7 +297,8 @@ export function leaseRepo(q: Q, cache: CompiledCache): LeaseRepo {
       return (r.numAffectedRows ?? 0n) > 0n;
     },
     async release(name, owner) {
-      await q.updateTable('leases').set({ owner: null, lease_until: 0 }).where('name', '=', name).where('owner', '=', owner).execute();
+      const r = await q.updateTable('leases').set({ owner: null, lease_until: 0 }).where('name', '=', name).where('owner', '=', owner).executeTakeFirst();
+      return (r.numUpdatedRows ?? 0n) > 0n;
     },
   };
 }
