@@ -28,9 +28,8 @@ describe('shutdown on a signal', () => {
   it('exits 1 after the deadline when closing hangs (a pass waiting on a database that went silent held SIGTERM for ever)', async () => {
     const { lines, logger } = capture();
     const codes: number[] = [];
-    const started = performance.now();
+    // Without the deadline this never resolves (the test's own timeout fails it).
     await shutdown('SIGTERM', () => new Promise<void>(() => undefined), logger, { deadlineMs: 100, exit: (c) => void codes.push(c) });
-    expect(performance.now() - started).toBeLessThan(1_000);
     expect(codes).toEqual([1]);
     expect(lines[1]).toMatchObject({ level: 50, deadlineMs: 100 });
     expect(String(lines[1]!.msg)).toMatch(/^shutdown did not finish within 0\.1 s/);
