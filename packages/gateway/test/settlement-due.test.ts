@@ -437,3 +437,88 @@ describe('a batch that reverts on chain though its estimate passed', () => {
     expect(await t.gateway.store.settlements.get(culprit.no)).toMatchObject({ status: 'DUE' });
   });
 });
+
+// The mark that sends an order alone (its last transaction reverted on chain) lived only in its
+// lastError, which any other deferral overwrote: a provider's hiccup while preparing the culprit,
+// an estimate that failed once, its solo transaction given back. The culprit then joined the next
+// batch again, and that whole batch reverted with it (another merchant's order deferred, the
+// relayer's gas lost) (a review of the poisoned-batch change).
+describe('an order whose transaction reverted on chain, deferred afterwards for another reason', () => {
+  const t = ownGateway('sqlite');
+
+  it('still goes alone: it never joins a batch again', async () => {
+    const culprit = await paidOnPolygon(t);
+    t.clock.advance(1);
+    const first = await paidOnPolygon(t);
+    const addresses = new Map([
+      [culprit.no, culprit.address],
+      [first.no, first.address],
+    ]);
+    const signed = new Map<string, string[]>();
+    const sent: string[][] = [];
+    // The culprit's forwarder cannot be read once, when armed (a provider's hiccup).
+    let armed = false;
+    let hiccups = 0;
+    const chain = fakeChain({
+      blockHash: async () => `0x${'cd'.repeat(32)}`,
+      nonces: async () => ({ latest: sent.length, pending: sent.length }),
+      held: async (_plan, address) => {
+        if (armed && address.toLowerCase() === culprit.address && hiccups === 0) {
+          hiccups += 1;
+          throw new Error('HTTP request failed: 503 Service Unavailable');
+        }
+        return 10_500_000n;
+      },
+      sign: async (plans) => {
+        const hash = `0x${(signed.size + 1).toString(16).padStart(64, '0')}`;
+        signed.set(hash, plans.map((p) => p.paymentOrderNo));
+        return { hash, raw: `0x02${hash.slice(2)}` };
+      },
+      broadcast: async (raw) => {
+        sent.push(signed.get(`0x${raw.slice(4)}`)!);
+        return { ok: true };
+      },
+      receipt: async (hash): Promise<SettlementReceipt | null> => {
+        const orders = signed.get(hash);
+        if (!orders) return null;
+        const fails = orders.includes(culprit.no);
+        return {
+          hash,
+          blockNumber: 4_000,
+          blockHash: `0x${'cd'.repeat(32)}`,
+          success: !fails,
+          gasUsed: 90_000n,
+          distributions: fails ? [] : orders.map((n) => ({ orderRef: chain.orderRef(n), forwarder: addresses.get(n)!, balance: 10_500_000n })),
+          skipped: [],
+        };
+      },
+    });
+    const settler = settlerOn(t, chain);
+    // The batch reverts; alone, the other order settles.
+    for (let pass = 0; pass < 12 && (await t.gateway.store.settlements.get(first.no))?.status !== 'SETTLED'; pass += 1) {
+      await settler.settleOnce();
+      t.clock.advance(3_600);
+    }
+    expect(await t.gateway.store.settlements.get(first.no)).toMatchObject({ status: 'SETTLED' });
+    // The culprit's next attempt cannot be prepared: deferred, with that reason.
+    armed = true;
+    for (let pass = 0; pass < 6 && hiccups === 0; pass += 1) {
+      t.clock.advance(3_600_000);
+      await settler.settleOnce();
+    }
+    expect(hiccups).toBe(1);
+    expect(await t.gateway.store.settlements.get(culprit.no)).toMatchObject({ status: 'DUE', lastError: expect.stringContaining('could not be prepared') });
+    // Another merchant's order is paid, and due when the culprit is due again.
+    const later = await paidOnPolygon(t);
+    addresses.set(later.no, later.address);
+    t.clock.advance(3_600_000);
+    for (let pass = 0; pass < 6; pass += 1) {
+      await settler.settleOnce();
+      t.clock.advance(3_600);
+    }
+    // Was: [culprit, later] in one transaction, which reverted.
+    expect(sent[0]!.slice().sort()).toEqual([culprit.no, first.no].sort());
+    expect(sent.slice(1).filter((orders) => orders.length > 1)).toEqual([]);
+    expect(await t.gateway.store.settlements.get(later.no)).toMatchObject({ status: 'SETTLED', attempts: 0 });
+  });
+});

@@ -338,7 +338,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash', '0011_order_pricing_usd_rate']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash', '0011_order_pricing_usd_rate', '0012_settlement_reverted_tx']);
       } finally {
         await f.close();
       }
@@ -1133,7 +1133,12 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.settlements.insertDue(due, T0)).toBe(true);
       expect(await store.settlements.insertDue({ ...due, currency: 'USDC' }, T0 + 5)).toBe(false);
       const row = (await store.settlements.get(o.paymentOrderNo))!;
-      expect(row).toMatchObject({ status: 'DUE', currency: 'USDT', address: due.address.toLowerCase(), attempts: 0, nextAttemptAt: T0, txId: null });
+      expect(row).toMatchObject({ status: 'DUE', currency: 'USDT', address: due.address.toLowerCase(), attempts: 0, nextAttemptAt: T0, txId: null, revertedTx: null });
+      // The transaction that reverted on chain is kept with it (the order goes alone until it settles).
+      const reverted = `0x${'ee'.repeat(32)}`;
+      await store.settlements.update({ ...row, revertedTx: reverted });
+      expect((await store.settlements.get(o.paymentOrderNo))!.revertedTx).toBe(reverted);
+      await store.settlements.update(row);
       expect((await store.settlements.listDue('4', T0, 1000)).map((s) => s.paymentOrderNo)).toContain(o.paymentOrderNo);
       expect((await store.settlements.listDue('4', T0 - 1, 1000)).map((s) => s.paymentOrderNo)).not.toContain(o.paymentOrderNo);
 

@@ -212,6 +212,8 @@ export interface SettlementRecord {
   createdAt: number;
   updatedAt: number;
   settledAt: number | null;
+  /** The last of its transactions that reverted on chain, until it settles: it goes alone (ADR 0009). */
+  revertedTx: string | null;
 }
 
 /**

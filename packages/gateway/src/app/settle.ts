@@ -217,7 +217,7 @@ export class Settler {
     const { deps } = this;
     if (!mined.success) {
       deps.log.warn({ network: tx.network, txHash: mined.hash, orders: tx.orderCount }, 'settlement transaction reverted; its orders are due again');
-      await this.giveBack(tx, 'REVERTED', revertedWhy(mined.hash), true);
+      await this.giveBack(tx, 'REVERTED', `settlement transaction ${mined.hash} reverted on chain`, true, mined.hash);
       return 'GONE';
     }
     const confirmations = head - mined.blockNumber + 1;
@@ -335,15 +335,19 @@ export class Settler {
     });
   }
 
-  /** The transaction will not settle its orders: they are due again (after a delay when `backoff`). */
-  private async giveBack(tx: SettlementTxRecord, status: 'REVERTED' | 'DROPPED', why: string, backoff: boolean): Promise<void> {
+  /**
+   * The transaction will not settle its orders: they are due again (after a delay when `backoff`).
+   * `reverted`: the hash that reverted on chain; its orders then go alone until they settle.
+   */
+  private async giveBack(tx: SettlementTxRecord, status: 'REVERTED' | 'DROPPED', why: string, backoff: boolean, reverted?: string): Promise<void> {
     const now = this.deps.clock.nowMs();
     await this.deps.store.transaction(async (s) => {
       await s.settlements.updateTx({ ...tx, status, updatedAt: now });
       for (const st of await s.settlements.listByTx(tx.id)) {
         if (st.status !== 'SENT') continue;
         const attempts = st.attempts + (backoff ? 1 : 0);
-        await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, attempts, lastError: why, nextAttemptAt: backoff ? now + this.retryDelay(attempts) : now, updatedAt: now });
+        const revertedTx = reverted ?? st.revertedTx;
+        await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, attempts, lastError: why, nextAttemptAt: backoff ? now + this.retryDelay(attempts) : now, updatedAt: now, revertedTx });
         await s.settlements.setPayouts(st.paymentOrderNo, []);
       }
     });
@@ -430,7 +434,7 @@ export class Settler {
       const distributed = distribution.balance;
       distributedOrders += 1;
       const outcome = await transition(deps, st.paymentOrderNo, async (s, order) => {
-        await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now });
+        await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: null, settledAt: now, updatedAt: now, revertedTx: null });
         await s.settlements.setPayouts(st.paymentOrderNo, payouts);
         return settlementFinal(s, order);
       });
@@ -440,7 +444,7 @@ export class Settler {
         // distributed all the same; the operator must look at it.
         deps.log.error({ network: deps.network.id, paymentOrderNo: st.paymentOrderNo, txHash: mined.hash, reason: outcome.reason }, `settled order could not complete: ${outcome.message}`);
         await deps.store.transaction(async (s) => {
-          await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: outcome.message, settledAt: now, updatedAt: now });
+          await s.settlements.update({ ...st, status: 'SETTLED', txHash: mined.hash, distributed, lastError: outcome.message, settledAt: now, updatedAt: now, revertedTx: null });
           await s.settlements.setPayouts(st.paymentOrderNo, payouts);
         });
       }
@@ -496,7 +500,7 @@ export class Settler {
     // An order whose last transaction reverted on chain goes alone: its estimate passed then (a
     // receiver may refuse only in a real block), so estimating again cannot tell which plan of
     // that batch reverted it, and batched again it would revert every batch it joins.
-    const suspect = candidates.find((c) => revertedOnChain(c.st));
+    const suspect = candidates.find((c) => c.st.revertedTx !== null);
     const fitted = await this.fittingBatch(suspect ? [suspect] : candidates);
     if (!fitted) return;
     const { batch, estimate } = fitted;
@@ -760,10 +764,6 @@ export class Settler {
 }
 
 class NonceTaken extends Error {}
-
-/** The last error of an order whose settlement transaction reverted on chain. */
-const revertedWhy = (hash: string): string => `settlement transaction ${hash} reverted on chain`;
-const revertedOnChain = (st: SettlementRecord): boolean => /^settlement transaction 0x[0-9a-fA-F]{64} reverted on chain$/.test(st.lastError ?? '');
 
 /** What following an open transaction did: completed orders (their count), or where it stands now. */
 type FollowOutcome = number | 'MINED' | 'PENDING' | 'REPLACED' | 'REBROADCAST' | 'GONE';

@@ -351,6 +351,17 @@ const orderPricingUsdRate: Migration = {
   },
 };
 
+/**
+ * The transaction of a settlement that last reverted on chain (ADR 0009): the order goes alone
+ * until it settles. Orders whose last error says so already (written before this column) keep it.
+ */
+const settlementRevertedTx: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('settlements').addColumn('reverted_tx', 'text').execute();
+    await sql`update settlements set reverted_tx = substr(last_error, 24, 66) where status = 'DUE' and last_error like 'settlement transaction 0x% reverted%'`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -363,6 +374,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009_platform_key_activated_at': platformKeyActivatedAt,
   '0010_payment_chain_tx_hash': paymentChainTxHash,
   '0011_order_pricing_usd_rate': orderPricingUsdRate,
+  '0012_settlement_reverted_tx': settlementRevertedTx,
 };
 
 /** `name`: the database as a refusal names it (never with its password). */

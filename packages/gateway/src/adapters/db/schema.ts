@@ -191,6 +191,7 @@ export interface SettlementsTable {
   created_at: number;
   updated_at: number;
   settled_at: number | null;
+  reverted_tx: string | null;
 }
 
 export interface SettlementTxsTable {

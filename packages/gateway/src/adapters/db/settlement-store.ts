@@ -29,6 +29,7 @@ function rowToSettlement(r: Selectable<SettlementsTable>): SettlementRecord {
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
     settledAt: num(r.settled_at),
+    revertedTx: r.reverted_tx,
   };
 }
 
@@ -105,6 +106,7 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
           created_at: nowMs,
           updated_at: nowMs,
           settled_at: null,
+          reverted_tx: null,
         })
         .onConflict((oc) => oc.column('payment_order_no').doNothing())
         .executeTakeFirst();
@@ -157,6 +159,7 @@ export function settlementRepo(q: Q, cache: CompiledCache): SettlementRepo {
           next_attempt_at: s.nextAttemptAt,
           updated_at: s.updatedAt,
           settled_at: s.settledAt,
+          reverted_tx: s.revertedTx,
         })
         .where('payment_order_no', '=', s.paymentOrderNo);
       if (expected !== undefined) query = query.where('status', '=', expected);
