@@ -707,3 +707,60 @@ describe('sparkpay dev', () => {
     expect(r.stderr).toMatch(/^sparkpay: no devnet/);
   });
 });
+
+describe('sparkpay dev and Ctrl-C', () => {
+  // Issue 4 (§16): dev stops every child process on exit, also on SIGINT — what Ctrl-C in the
+  // newcomer's terminal sends. The suite above stops its dev with SIGTERM only.
+  it('stops on SIGINT with exit 0, taking every anvil it started with it and removing its devnet file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sparkpay-dev-int-'));
+    const child = spawn(process.execPath, [MAIN, 'dev', '--json'], {
+      cwd: dir,
+      env: { ...process.env, SPARKPAY_PORT: '0', SPARKPAY_DATABASE_URL: undefined, SPARKPAY_MASTER_KEY: undefined, SPARKPAY_DATA_DIR: undefined },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr!.resume();
+    let anvils: number[] = [];
+    try {
+      await new Promise<void>((resolveUp, reject) => {
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`dev did not start: ${out}`)), 45_000);
+        child.stdout!.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (out.includes('\n')) {
+            clearTimeout(timer);
+            resolveUp();
+          }
+        });
+        child.once('exit', (code) => reject(new Error(`dev exited with ${code}: ${out}`)));
+      });
+      const { stdout } = await run('pgrep', ['-P', String(child.pid)]);
+      anvils = stdout.split('\n').filter(Boolean).map(Number).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'anvil');
+      expect(anvils).toHaveLength(4);
+      const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      const alive = anvils.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      expect(alive).toEqual([]);
+      expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(false);
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        for (const pid of anvils) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
