@@ -33,6 +33,45 @@ function fakeChain(over: Partial<SettlementChain> = {}): SettlementChain {
   };
 }
 
+/**
+ * A relayer whose transactions are mined at once: one that carries `culprit` reverts on chain
+ * (its plan refuses only in a real block, so every estimate passes), the others distribute the
+ * forwarders `addresses` names. `sent`: the orders of each transaction broadcast, in order.
+ */
+function revertingChain(culprit: string, addresses: ReadonlyMap<string, string>, over: Partial<SettlementChain> = {}) {
+  const signed = new Map<string, string[]>();
+  const sent: string[][] = [];
+  const chain: SettlementChain = fakeChain({
+    blockHash: async () => `0x${'cd'.repeat(32)}`,
+    nonces: async () => ({ latest: sent.length, pending: sent.length }),
+    sign: async (plans) => {
+      const hash = `0x${(signed.size + 1).toString(16).padStart(64, '0')}`;
+      signed.set(hash, plans.map((p) => p.paymentOrderNo));
+      return { hash, raw: `0x02${hash.slice(2)}` };
+    },
+    broadcast: async (raw) => {
+      sent.push(signed.get(`0x${raw.slice(4)}`)!);
+      return { ok: true };
+    },
+    receipt: async (hash): Promise<SettlementReceipt | null> => {
+      const orders = signed.get(hash);
+      if (!orders) return null;
+      const reverts = orders.includes(culprit);
+      return {
+        hash,
+        blockNumber: 4_000,
+        blockHash: `0x${'cd'.repeat(32)}`,
+        success: !reverts,
+        gasUsed: 90_000n,
+        distributions: reverts ? [] : orders.map((n) => ({ orderRef: chain.orderRef(n), forwarder: addresses.get(n)!, balance: 10_500_000n })),
+        skipped: [],
+      };
+    },
+    ...over,
+  });
+  return { chain, sent };
+}
+
 /** The settlement of Polygon (4) on `t`'s store (or `store`), through `chain`, as `owner`. */
 const settlerOn = (t: TestGateway, chain: SettlementChain, store: Store = t.gateway.store, owner = 'review') =>
   new Settler({
@@ -395,36 +434,7 @@ describe('a batch that reverts on chain though its estimate passed', () => {
     const culprit = await paidOnPolygon(t);
     t.clock.advance(1);
     const honest = await paidOnPolygon(t);
-    const signed = new Map<string, string[]>();
-    const sent: string[][] = [];
-    const chain = fakeChain({
-      blockHash: async () => `0x${'cd'.repeat(32)}`,
-      nonces: async () => ({ latest: sent.length, pending: sent.length }),
-      sign: async (plans) => {
-        const hash = `0x${(signed.size + 1).toString(16).padStart(64, '0')}`;
-        signed.set(hash, plans.map((p) => p.paymentOrderNo));
-        return { hash, raw: `0x02${hash.slice(2)}` };
-      },
-      broadcast: async (raw) => {
-        sent.push(signed.get(`0x${raw.slice(4)}`)!);
-        return { ok: true };
-      },
-      receipt: async (hash): Promise<SettlementReceipt | null> => {
-        const orders = signed.get(hash);
-        if (!orders) return null;
-        const reverted = orders.includes(culprit.no);
-        const addressOf = (n: string) => (n === culprit.no ? culprit.address : honest.address);
-        return {
-          hash,
-          blockNumber: 4_000,
-          blockHash: `0x${'cd'.repeat(32)}`,
-          success: !reverted,
-          gasUsed: 90_000n,
-          distributions: reverted ? [] : orders.map((n) => ({ orderRef: chain.orderRef(n), forwarder: addressOf(n), balance: 10_500_000n })),
-          skipped: [],
-        };
-      },
-    });
+    const { chain, sent } = revertingChain(culprit.no, new Map([[culprit.no, culprit.address], [honest.no, honest.address]]));
     const settler = settlerOn(t, chain);
     for (let pass = 0; pass < 12; pass += 1) {
       await settler.settleOnce();
@@ -454,43 +464,16 @@ describe('an order whose transaction reverted on chain, deferred afterwards for 
       [culprit.no, culprit.address],
       [first.no, first.address],
     ]);
-    const signed = new Map<string, string[]>();
-    const sent: string[][] = [];
     // The culprit's forwarder cannot be read once, when armed (a provider's hiccup).
     let armed = false;
     let hiccups = 0;
-    const chain = fakeChain({
-      blockHash: async () => `0x${'cd'.repeat(32)}`,
-      nonces: async () => ({ latest: sent.length, pending: sent.length }),
+    const { chain, sent } = revertingChain(culprit.no, addresses, {
       held: async (_plan, address) => {
         if (armed && address.toLowerCase() === culprit.address && hiccups === 0) {
           hiccups += 1;
           throw new Error('HTTP request failed: 503 Service Unavailable');
         }
         return 10_500_000n;
-      },
-      sign: async (plans) => {
-        const hash = `0x${(signed.size + 1).toString(16).padStart(64, '0')}`;
-        signed.set(hash, plans.map((p) => p.paymentOrderNo));
-        return { hash, raw: `0x02${hash.slice(2)}` };
-      },
-      broadcast: async (raw) => {
-        sent.push(signed.get(`0x${raw.slice(4)}`)!);
-        return { ok: true };
-      },
-      receipt: async (hash): Promise<SettlementReceipt | null> => {
-        const orders = signed.get(hash);
-        if (!orders) return null;
-        const fails = orders.includes(culprit.no);
-        return {
-          hash,
-          blockNumber: 4_000,
-          blockHash: `0x${'cd'.repeat(32)}`,
-          success: !fails,
-          gasUsed: 90_000n,
-          distributions: fails ? [] : orders.map((n) => ({ orderRef: chain.orderRef(n), forwarder: addresses.get(n)!, balance: 10_500_000n })),
-          skipped: [],
-        };
       },
     });
     const settler = settlerOn(t, chain);
