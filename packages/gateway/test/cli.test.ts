@@ -683,21 +683,12 @@ describe('sparkpay dev', () => {
   }, 60_000);
 
   it('stops cleanly on SIGTERM, with every anvil it started, and devnet info then says so', async () => {
-    const { stdout } = await run('pgrep', ['-P', String(child.pid)]);
-    const anvils = stdout.split('\n').filter(Boolean).map(Number).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'anvil');
+    const anvils = await anvilChildren(child.pid!);
     expect(anvils).toHaveLength(4);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-    const alive = anvils.filter((pid) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    expect(alive).toEqual([]);
+    expect(stillAlive(anvils)).toEqual([]);
     expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(false);
     expect(existsSync(join(dir, '.sparkpay', 'dev.pid'))).toBe(false);
     const r = await sparkpay({ SPARKPAY_DATA_DIR: join(dir, '.sparkpay') }, 'devnet', 'info', '--json');
@@ -707,6 +698,28 @@ describe('sparkpay dev', () => {
     expect(r.stderr).toMatch(/^sparkpay: no devnet/);
   });
 });
+
+/** The anvil processes among the children of `pid`. */
+async function anvilChildren(pid: number): Promise<number[]> {
+  const { stdout } = await run('pgrep', ['-P', String(pid)]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => readFileSync(`/proc/${child}/comm`, 'utf8').trim() === 'anvil');
+}
+
+/** Those of `pids` still running. */
+function stillAlive(pids: readonly number[]): number[] {
+  return pids.filter((pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
 
 describe('sparkpay dev and Ctrl-C', () => {
   // Issue 4 (§16): dev stops every child process on exit, also on SIGINT — what Ctrl-C in the
@@ -733,21 +746,12 @@ describe('sparkpay dev and Ctrl-C', () => {
         });
         child.once('exit', (code) => reject(new Error(`dev exited with ${code}: ${out}`)));
       });
-      const { stdout } = await run('pgrep', ['-P', String(child.pid)]);
-      anvils = stdout.split('\n').filter(Boolean).map(Number).filter((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'anvil');
+      anvils = await anvilChildren(child.pid!);
       expect(anvils).toHaveLength(4);
       const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
       child.kill('SIGINT');
       expect(await exited).toBe(0);
-      const alive = anvils.filter((pid) => {
-        try {
-          process.kill(pid, 0);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      expect(alive).toEqual([]);
+      expect(stillAlive(anvils)).toEqual([]);
       expect(existsSync(join(dir, '.sparkpay', 'devnet.json'))).toBe(false);
     } finally {
       if (child.exitCode === null && child.signalCode === null) {

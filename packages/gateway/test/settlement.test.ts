@@ -87,6 +87,20 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     }
   }
 
+  /** A settler of Polygon (4) signing with devnet account `account` (a relayer key other than the gateway's), as `owner`. */
+  const settlerWithKey = (account: number, owner: string) =>
+    new Settler({
+      store: t.gateway.store,
+      clock: t.clock,
+      ids: t.gateway.ids,
+      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: devnetAccount(account).privateKey }),
+      network: t.gateway.config.deployment.networks.find((n) => n.id === '4')!,
+      log: t.gateway.logger,
+      owner,
+      leaseMs: 30_000,
+      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
+    });
+
   const distributionsOf = async (paymentOrderNo: string) => {
     const logs = await chain.relayer.public.getLogs({ address: chain.factory.factory, fromBlock: 0n, toBlock: 'latest' });
     return parseEventLogs({ abi: forwarderFactoryAbi, logs, eventName: 'Distribution' }).filter((e) => e.args.orderRef === orderRef(paymentOrderNo));
@@ -490,18 +504,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   it('after a relayer key change, never re-signs the old key’s transactions; one pending for the replacement delay is given back and sent with the new key, and the order is distributed once', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
-    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
-    const rotated = new Settler({
-      store: t.gateway.store,
-      clock: t.clock,
-      ids: t.gateway.ids,
-      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: devnetAccount(6).privateKey }),
-      network,
-      log: t.gateway.logger,
-      owner: 'rotated-key',
-      leaseMs: 30_000,
-      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
-    });
+    const rotated = settlerWithKey(6, 'rotated-key');
     let txId = '';
     await withoutAutomine(async () => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
@@ -538,18 +541,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
   it('after a relayer key change, the new key’s transaction mined before the old one’s distributes (its gas is estimated on the latest block, not the pending one)', async () => {
     const order = await placeOrder(t, { amount: '2' });
     await pay(order, 2n * USDT);
-    const network = t.gateway.config.deployment.networks.find((n) => n.id === '4')!;
-    const rotated = new Settler({
-      store: t.gateway.store,
-      clock: t.clock,
-      ids: t.gateway.ids,
-      chain: evmRelayer({ rpcUrls: [chain.node.rpcUrl], chainId: chain.node.chainId, factory: chain.factory.factory, privateKey: devnetAccount(8).privateKey }),
-      network,
-      log: t.gateway.logger,
-      owner: 'rotated-key-2',
-      leaseMs: 30_000,
-      settings: { ...SETTLEMENT_TEST_SETTINGS, maxFeePerGas: 1_000_000_000_000n },
-    });
+    const rotated = settlerWithKey(8, 'rotated-key-2');
     await withoutAutomine(async () => {
       expect((await t.gateway.settle('4')).sent).toBe(1);
       const oldTx = (await t.gateway.store.settlements.getTx((await t.gateway.store.settlements.get(order.paymentOrderNo))!.txId!))!;
