@@ -105,6 +105,18 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     const logs = await chain.relayer.public.getLogs({ address: chain.factory.factory, fromBlock: 0n, toBlock: 'latest' });
     return parseEventLogs({ abi: forwarderFactoryAbi, logs, eventName: 'Distribution' }).filter((e) => e.args.orderRef === orderRef(paymentOrderNo));
   };
+  /** `settler`'s passes, blocks mined between them, complete `order`: distributed once, nothing left at its address; then its lease goes. */
+  async function completesOnce(order: PlacedOrder, settler: Settler): Promise<void> {
+    for (let i = 0; i < 4 && (await queryOrder(t, order.requestNo)).pay_status !== 'COMPLETED'; i += 1) {
+      await settler.settleOnce();
+      await mine(chain, CONFIRMATIONS);
+    }
+    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
+    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
+    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
+    await settler.release();
+  }
+
 
   it('settles a three-way split plus fee: every receiver gets exactly its amount, the order completes and the notification lists the settlements', async () => {
     const seller = freshAddress();
@@ -523,14 +535,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
     });
     // Both are mined: the first distributes, the factory skips the plan in the other; the gateway
     // follows (or adopts) the one that distributed.
-    for (let i = 0; i < 4 && (await queryOrder(t, order.requestNo)).pay_status !== 'COMPLETED'; i += 1) {
-      await rotated.settleOnce();
-      await mine(chain, CONFIRMATIONS);
-    }
-    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
-    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
-    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
-    await rotated.release();
+    await completesOnce(order, rotated);
   });
 
   // Operator drill (relayer key change with a settlement pending under the old key): the new key's
@@ -560,14 +565,7 @@ describe.each(DATABASE_KINDS)('settlement on anvil (%s)', (kind) => {
       await rpc(chain, 'eth_sendRawTransaction', [oldTx.rawTx]);
       await mine(chain, CONFIRMATIONS);
     });
-    for (let i = 0; i < 4 && (await queryOrder(t, order.requestNo)).pay_status !== 'COMPLETED'; i += 1) {
-      await rotated.settleOnce();
-      await mine(chain, CONFIRMATIONS);
-    }
-    expect(await queryOrder(t, order.requestNo)).toMatchObject({ pay_status: 'COMPLETED' });
-    expect(await distributionsOf(order.paymentOrderNo)).toHaveLength(1);
-    expect(await chain.balanceOf(usdt, order.address)).toBe(0n);
-    await rotated.release();
+    await completesOnce(order, rotated);
   });
 
   it('adopts a distribution someone else sent first instead of sending a second one', async () => {
