@@ -445,6 +445,18 @@ describe('a batch that reverts on chain though its estimate passed', () => {
     expect(sent.slice(1).filter((orders) => orders.length > 1)).toEqual([]);
     expect(await t.gateway.store.settlements.get(honest.no)).toMatchObject({ status: 'SETTLED' });
     expect(await t.gateway.store.settlements.get(culprit.no)).toMatchObject({ status: 'DUE' });
+    // Reverting alone, again and again: its own plan refuses. Its wait grows past the hour (was:
+    // capped at 1 h, a reverted transaction's gas 24 times a day for good) up to a day.
+    const before = sent.length;
+    for (let pass = 0; pass < 72; pass += 1) {
+      await settler.settleOnce();
+      t.clock.advance(3_600);
+    }
+    const alone = sent.slice(before).filter((orders) => orders.length === 1 && orders[0] === culprit.no).length;
+    expect(alone).toBeGreaterThan(0);
+    expect(alone).toBeLessThan(24);
+    const waiting = (await t.gateway.store.settlements.get(culprit.no))!;
+    expect(waiting.nextAttemptAt - t.clock.nowMs()).toBeGreaterThan(3_600_000);
   });
 });
 

@@ -69,6 +69,13 @@ export interface SettleResult {
 const SETTLEMENT_GAS_ESTIMATE = 250_000n;
 const LOW_BALANCE_SETTLEMENTS = 10n;
 const MAX_RETRY_MS = 3_600_000;
+/**
+ * The longest wait of an order whose transaction reverted on chain while it went alone (it
+ * already had): its own plan refuses in a real block. Retried hourly it cost the relayer a
+ * reverted transaction's gas 24 times a day, for good; once a day is enough to notice a receiver
+ * that accepts again, and `sparkpay order settle` retries it at once.
+ */
+const MAX_RETRY_ALONE_MS = 86_400_000;
 const BALANCE_READ_IDLE_MS = 60_000;
 
 const leaseName = (network: string) => `settle:${network}`;
@@ -343,18 +350,23 @@ export class Settler {
     const now = this.deps.clock.nowMs();
     await this.deps.store.transaction(async (s) => {
       await s.settlements.updateTx({ ...tx, status, updatedAt: now });
-      for (const st of await s.settlements.listByTx(tx.id)) {
+      const orders = await s.settlements.listByTx(tx.id);
+      for (const st of orders) {
         if (st.status !== 'SENT') continue;
         const attempts = st.attempts + (backoff ? 1 : 0);
         const revertedTx = reverted ?? st.revertedTx;
-        await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, attempts, lastError: why, nextAttemptAt: backoff ? now + this.retryDelay(attempts) : now, updatedAt: now, revertedTx });
+        // Reverted again, alone after an earlier revert: its own plan is what reverts.
+        const culprit = reverted !== undefined && st.revertedTx !== null && orders.length === 1;
+        if (culprit) this.deps.log.error({ network: st.network, paymentOrderNo: st.paymentOrderNo, txHash: reverted, attempts }, 'settlement of this order reverted on chain again, sent alone: one of its receivers refuses the payout in a real block; it is retried at most once a day (sparkpay order show names its receivers; order settle retries at once)');
+        const delay = this.retryDelay(attempts, culprit ? MAX_RETRY_ALONE_MS : MAX_RETRY_MS);
+        await s.settlements.update({ ...st, status: 'DUE', txId: null, txHash: null, attempts, lastError: why, nextAttemptAt: backoff ? now + delay : now, updatedAt: now, revertedTx });
         await s.settlements.setPayouts(st.paymentOrderNo, []);
       }
     });
   }
 
-  private retryDelay(attempts: number): number {
-    return Math.min(MAX_RETRY_MS, this.deps.settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+  private retryDelay(attempts: number, max = MAX_RETRY_MS): number {
+    return Math.min(max, this.deps.settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
   }
 
   /** Re-signs `tx` with higher fees, same nonce: whether the node took it, and the record as saved now. */
