@@ -1,6 +1,8 @@
 // Per-application token bucket (§2: default 1,000 requests/s, bursts of 2,000). Kept in the
 // memory of each instance: with N instances behind a balancer an application may reach N
 // times the rate, which the operator sizes with SPARKPAY_RATE_LIMIT.
+import { ipv6Groups } from '../../domain/ipv6.js';
+
 export interface RateLimiter {
   /** True when the request may proceed. */
   take(key: string, nowMs: number): boolean;
@@ -47,16 +49,11 @@ export function tokenBucket(ratePerSecond: number, burst = ratePerSecond * 2): R
  * is its IPv4 address.
  */
 export function clientKey(address: string): string {
-  if (!address.includes(':')) return address;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
-  if (mapped) return mapped[1]!;
-  const zoneless = address.split('%')[0]!.toLowerCase();
-  const [head = '', tail = ''] = zoneless.split('::');
-  const left = head === '' ? [] : head.split(':');
-  const right = zoneless.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
-  const groups = zoneless.includes('::') ? [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right] : left;
-  return `${groups
+  const g = address.includes(':') ? ipv6Groups(address) : null;
+  if (!g) return address;
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return `${g[6]! >> 8}.${g[6]! & 255}.${g[7]! >> 8}.${g[7]! & 255}`;
+  return `${g
     .slice(0, 4)
-    .map((g) => (g === '' ? '0' : g.replace(/^0+(?=.)/, '')))
+    .map((x) => x.toString(16))
     .join(':')}::/64`;
 }

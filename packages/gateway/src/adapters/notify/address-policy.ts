@@ -4,6 +4,7 @@
 // IPv4 addresses embedded in IPv6 (mapped, compatible, NAT64, 6to4, Teredo). The check runs on
 // the address actually connected to.
 import { BlockList, isIP } from 'node:net';
+import { ipv6Groups } from '../../domain/ipv6.js';
 
 const blocked = new BlockList();
 for (const [net, prefix] of [
@@ -33,26 +34,9 @@ for (const [net, prefix] of [
   blocked.addSubnet(net, prefix, 'ipv6');
 }
 
-/** The eight 16-bit groups of an IPv6 address (a trailing dotted IPv4 part included), or null. */
-function groupsOf(address: string): number[] | null {
-  let text = address.toLowerCase().replace(/%.*$/, '');
-  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (dotted) {
-    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail, ...rest] = text.split('::');
-  if (rest.length > 0 || head === undefined) return null;
-  const part = (p: string) => (p === '' ? [] : p.split(':').map((g) => parseInt(g, 16)));
-  const left = part(head);
-  const right = tail === undefined ? [] : part(tail);
-  const groups = tail === undefined ? left : [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
-}
-
 /** The IPv4 addresses carried inside an IPv6 one (mapped, compatible, NAT64, 6to4 or Teredo). */
 function embeddedIpv4(address: string): string[] {
-  const g = groupsOf(address);
+  const g = ipv6Groups(address);
   if (!g) return [];
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   const zeros = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
