@@ -80,13 +80,10 @@ type Outcome =
   /** A USD rate the pair needs is missing (§14): the pair is not a candidate. */
   | { kind: 'no-rate'; codes: readonly string[] };
 
-/** The currencies of a pair (its payment currency, then the pricing currency) that have no usable USD rate. */
+/** The currencies of a pair (its payment currency, then the pricing currency) that have no USD rate (a table holds positive rates only). */
 function missingRates(pricing: Pricing, c: Candidate, rates: RateTable): string[] {
   const codes = c.currency.code === pricing.currency ? [c.currency.code] : [c.currency.code, pricing.currency];
-  return codes.filter((code) => {
-    const price = rates.usdPrice(code);
-    return !price || price.num <= 0n;
-  });
+  return codes.filter((code) => rates.usdPrice(code) === null);
 }
 
 function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates: RateTable): Outcome {
