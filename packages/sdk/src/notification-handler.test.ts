@@ -204,14 +204,18 @@ describe.each(servers)('createNotificationHandler behind %s', (_name, start) => 
     const url = await start(handler);
     const sealed = JSON.parse(notification()) as { head: Record<string, string>; body: string };
     const cipher = Buffer.from(sealed.body, 'base64');
-    // An attacker's block in front of the last one: the last block's padding almost surely fails.
-    const badPadding = Buffer.concat([Buffer.alloc(16, 0xa5), cipher.subarray(-16)]);
-    // The last block's plaintext is known (the payload, PKCS#7-padded): flipping bytes of the block
-    // before it turns its end into a valid padding of 0x02 0x02, one the sealer did not write, so
-    // the padding holds and the signature fails.
+    // The last block's plaintext is known (the payload, PKCS#7-padded).
     const json = Buffer.from(JSON.stringify(payload));
     const pad = 16 - (json.length % 16);
     const plain = Buffer.concat([json, Buffer.alloc(pad, pad)]);
+    // An attacker's block in front of the last one, chosen so that the last block decrypts to
+    // zeros: a padding length of 0, which always fails (a random block failed only 255 times in
+    // 256, and the test with it).
+    const previous = cipher.subarray(-32, -16);
+    const lastPlain = plain.subarray(-16);
+    const badPadding = Buffer.concat([Buffer.from(previous.map((b, i) => b ^ lastPlain[i]!)), cipher.subarray(-16)]);
+    // Flipping bytes of the block before the last turns its end into a valid padding of 0x02
+    // 0x02, one the sealer did not write, so the padding holds and the signature fails.
     const goodPadding = Buffer.from(cipher);
     for (const i of [14, 15]) goodPadding[goodPadding.length - 32 + i]! ^= plain[plain.length - 16 + i]! ^ 0x02;
     const signatureFails = await send(url, { body: JSON.stringify({ ...sealed, body: goodPadding.toString('base64') }) });
