@@ -18,10 +18,10 @@ import {
 } from '../app/merchant-admin.js';
 import { listOrderNotifications, resendNotification } from '../app/notification-admin.js';
 import { settleClosedOrder } from '../app/settlement-admin.js';
-import { attemptView, notificationLines, notificationView } from './notify-views.js';
-import { deploymentDecimals, orderQueryData } from '../app/order-view.js';
+import { notificationLines } from './notify-views.js';
+import { attemptView, notificationView, orderReport } from '../app/operator-views.js';
 import type { MerchantPatch } from '../app/ports.js';
-import { ConfigError, loadConfig, type Mode } from './config.js';
+import { ConfigError, loadConfig, loadOrCreateConsoleToken, type Mode } from './config.js';
 import { seedDevelopment } from './dev-seed.js';
 import { shutdown } from './shutdown.js';
 import { createGateway, openCore, type Gateway } from './gateway.js';
@@ -160,6 +160,7 @@ async function withCore<T>(fn: (deps: AdminDeps) => Promise<T>): Promise<T> {
 async function serve(mode: Mode, argv: string[]): Promise<null> {
   const { out } = args(argv, {});
   let config = loadConfig(mode);
+  if (mode === 'development' && config.consoleToken === null) config = { ...config, consoleToken: loadOrCreateConsoleToken(config.consoleTokenFile) };
   // Development: the local chains first, so the gateway's deployment (and with it the chain
   // watchers and the cashier's deposit addresses) points at them from the start.
   const devnetFile = join(config.dataDir, 'devnet.json');
@@ -222,6 +223,9 @@ async function serve(mode: Mode, argv: string[]): Promise<null> {
     throw err;
   }
   const info: Record<string, unknown> = { mode, api_url: gateway.publicUrl(), listening: address, database: gateway.db.description, data_dir: config.dataDir };
+  // The console's address; in development also where its sign-in token is (never the token itself).
+  info.console_url = config.consoleToken ? `${gateway.publicUrl().replace(/\/+$/, '')}/console` : 'off (set console_token)';
+  if (mode === 'development' && existsSync(config.consoleTokenFile)) info.console_token_file = config.consoleTokenFile;
   if (dev && devnet) {
     Object.assign(info, {
       merchant_no: dev.merchantNo,
@@ -481,28 +485,9 @@ async function orderShow(argv: string[]): Promise<number> {
   const { positionals, out } = args(argv, {}, 1);
   const paymentOrderNo = positionals[0] as string;
   return withCore(async (deps) => {
-    const order = await deps.store.orders.get(paymentOrderNo);
-    if (!order) return failed(`payment order ${paymentOrderNo} does not exist`);
-    // The operator sees every transfer (the API and notifications list at most MAX_LISTED_PAYMENTS).
-    const tokens = deploymentDecimals(loadConfig('production').deployment);
-    const data = orderQueryData(order, await deps.store.payments.listByOrder(paymentOrderNo), await deps.store.settlements.view(paymentOrderNo), { allPayments: true, tokens });
-    // Where the settlement stands, also before a transaction carries it (the payouts above are
-    // listed only then): a settlement that keeps failing says why here.
-    const st = await deps.store.settlements.get(paymentOrderNo);
-    const settlementState = st
-      ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
-      : null;
-    // What each pair was priced at (PROTOCOL §6, §14): its amount, the platform fee and the USD
-    // rate stored with the order, in the token's base units (seen nowhere else).
-    const options = order.options.map((o) => ({
-      network: o.network,
-      currency: o.currency,
-      amount_base: o.amountBase.toString(),
-      fee_base: o.fee.toString(),
-      decimals: o.decimals,
-      usd_rate: o.usdRate,
-    }));
-    const view = { ...data, merchant_no: order.merchantNo, app_id: order.appId, edition: order.edition, expire_time: order.state.expireTime, pricing_usd_rate: order.pricingUsdRate, options, settlement_state: settlementState };
+    const view = await orderReport(deps.store, loadConfig('production').deployment, paymentOrderNo);
+    if (!view) return failed(`payment order ${paymentOrderNo} does not exist`);
+    const { settlement_state: settlementState, options } = view;
     // The merchant's texts (description, goods info…) and a node's error may hold any character: escaped.
     out.result(view, () => [
       ...Object.entries(view)
@@ -524,7 +509,7 @@ async function orderShow(argv: string[]): Promise<number> {
       // One line per pair offered: the amount due and the fee in base units, the USD rate.
       ...options.map((o) => `${'option'.padEnd(30)} ${o.network} ${o.currency.padEnd(5)} ${o.amount_base} base units (${o.decimals} decimals), fee ${o.fee_base}, USD rate ${o.usd_rate ?? 'none'}`),
       // One line per receiver paid: role, address, amount, status, transaction.
-      ...(data.settlements as { role: string; receiver_addr: string; amount: string; currency: string; status: string; tx_hash: string | null }[]).map(
+      ...view.settlements.map(
         (st) => `${'settlement'.padEnd(30)} ${st.role.padEnd(8)} ${st.receiver_addr} ${st.amount} ${st.currency} ${st.status} ${st.tx_hash ?? ''}`.trimEnd(),
       ),
     ].map(escapedText));

@@ -1,46 +1,10 @@
-// How `sparkpay notify …` shows notifications and their attempts: snake_case JSON with ISO
-// times (notify_time stays Unix seconds, as on the wire), or one line per notification and
-// per attempt for people.
+// How `sparkpay notify …` shows notifications and their attempts to people: one line per
+// notification and per attempt (the JSON views, shared with the console, are in app/operator-views).
 import { escapedText } from './output.js';
+import { notificationView } from '../app/operator-views.js';
 import type { NotificationAttemptRecord, NotificationRecord } from '../app/records.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-
-export function notificationView(n: NotificationRecord) {
-  return {
-    notify_id: n.notifyId,
-    payment_order_no: n.paymentOrderNo,
-    notify_type: n.notifyType,
-    sequence: n.sequence,
-    status: n.status,
-    series: n.series,
-    attempts_in_series: n.attempts,
-    attempts_total: n.attemptNo,
-    destination: n.destination,
-    notify_time: n.notifyTime,
-    // While an attempt is in flight this is when its lease runs out.
-    next_attempt_at: n.status === 'PENDING' ? iso(n.nextAttemptAt) : null,
-    in_flight: n.status === 'PENDING' && n.leaseOwner !== null,
-    delivered_at: iso(n.deliveredAt),
-    created_at: iso(n.createdAt),
-  };
-}
-
-export function attemptView(a: NotificationAttemptRecord) {
-  return {
-    attempt_no: a.attemptNo,
-    series: a.series,
-    sender: a.sender,
-    started_at: iso(a.startedAt),
-    finished_at: iso(a.finishedAt),
-    outcome: a.outcome,
-    http_status: a.httpStatus,
-    latency_ms: a.latencyMs,
-    response_head: a.responseHead,
-    error_kind: a.errorKind,
-    error: a.error,
-  };
-}
 
 export function notificationLines(h: { notification: NotificationRecord; attempts: NotificationAttemptRecord[] }): string[] {
   const n = notificationView(h.notification);

@@ -1,0 +1,120 @@
+// What the operator sees of an order and its notifications (PROTOCOL §13, §16): the same
+// snake_case views for `sparkpay order show` / `notify list` and for the console.
+import type { Deployment } from '../domain/catalogue.js';
+import { deploymentDecimals, orderQueryData } from './order-view.js';
+import type { Store } from './ports.js';
+import type { NotificationAttemptRecord, NotificationRecord } from './records.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export interface SettlementStateView {
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  next_attempt_time: number | null;
+  tx_hash: string | null;
+}
+
+export interface OptionReport {
+  network: string;
+  currency: string;
+  amount_base: string;
+  fee_base: string;
+  decimals: number;
+  usd_rate: string | null;
+}
+
+export interface SettlementLine {
+  role: string;
+  receiver_addr: string;
+  amount: string;
+  currency: string;
+  status: string;
+  tx_hash: string | null;
+}
+
+export type OrderReport = Record<string, unknown> & {
+  payment_order_no: string;
+  merchant_no: string;
+  app_id: string;
+  pay_status: string;
+  options: OptionReport[];
+  settlements: SettlementLine[];
+  settlement_state: SettlementStateView | null;
+};
+
+/**
+ * Everything about one order: the query view with every transfer (the API and notifications
+ * list at most MAX_LISTED_PAYMENTS), who made it, what each pair was priced at (§6, §14: amount,
+ * platform fee and USD rate, in the token's base units, seen nowhere else) and where its
+ * settlement stands, also before a transaction carries it. null for an unknown order.
+ */
+export async function orderReport(store: Store, deployment: Deployment, paymentOrderNo: string): Promise<OrderReport | null> {
+  const order = await store.orders.get(paymentOrderNo);
+  if (!order) return null;
+  const data = orderQueryData(order, await store.payments.listByOrder(paymentOrderNo), await store.settlements.view(paymentOrderNo), {
+    allPayments: true,
+    tokens: deploymentDecimals(deployment),
+  });
+  const st = await store.settlements.get(paymentOrderNo);
+  const settlementState = st
+    ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
+    : null;
+  const options = order.options.map((o) => ({
+    network: o.network,
+    currency: o.currency,
+    amount_base: o.amountBase.toString(),
+    fee_base: o.fee.toString(),
+    decimals: o.decimals,
+    usd_rate: o.usdRate,
+  }));
+  return {
+    ...data,
+    payment_order_no: order.paymentOrderNo,
+    pay_status: order.state.status,
+    settlements: data.settlements as SettlementLine[],
+    merchant_no: order.merchantNo,
+    app_id: order.appId,
+    edition: order.edition,
+    expire_time: order.state.expireTime,
+    pricing_usd_rate: order.pricingUsdRate,
+    options,
+    settlement_state: settlementState,
+  };
+}
+
+export function notificationView(n: NotificationRecord) {
+  return {
+    notify_id: n.notifyId,
+    payment_order_no: n.paymentOrderNo,
+    notify_type: n.notifyType,
+    sequence: n.sequence,
+    status: n.status,
+    series: n.series,
+    attempts_in_series: n.attempts,
+    attempts_total: n.attemptNo,
+    destination: n.destination,
+    notify_time: n.notifyTime,
+    // While an attempt is in flight this is when its lease runs out.
+    next_attempt_at: n.status === 'PENDING' ? iso(n.nextAttemptAt) : null,
+    in_flight: n.status === 'PENDING' && n.leaseOwner !== null,
+    delivered_at: iso(n.deliveredAt),
+    created_at: iso(n.createdAt),
+  };
+}
+
+export function attemptView(a: NotificationAttemptRecord) {
+  return {
+    attempt_no: a.attemptNo,
+    series: a.series,
+    sender: a.sender,
+    started_at: iso(a.startedAt),
+    finished_at: iso(a.finishedAt),
+    outcome: a.outcome,
+    http_status: a.httpStatus,
+    latency_ms: a.latencyMs,
+    response_head: a.responseHead,
+    error_kind: a.errorKind,
+    error: a.error,
+  };
+}
