@@ -977,6 +977,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       metrics: [...v('good', true, false), ...v('bad', 'no', 0, 1, null, [])],
       trust_proxy: [...v('good', '127.0.0.1', '10.0.0.0/8, ::1', 'fd00::/8'), ...v('bad', '', 'localhost', '10.0.0.0/33', '10.0.0.0/0', '::/0', '1.2.3.4/8/1', '::1/129', 5, null, [])],
       metrics_token: [...v('good', 'a'.repeat(16), 'Scrape_Token-0123456789', 'x'.repeat(256)), ...v('bad', 'short', 'with a space 0123456789', 'x'.repeat(257), 16, null, [])],
+      console_token: [...v('good', 'a'.repeat(16), 'Console_Token-0123456789', 'x'.repeat(256)), ...v('bad', 'short', 'with a space 0123456789', 'x'.repeat(257), 16, null, [])],
       // Only `true` turns it on; anything else leaves the safe default (not a refusal).
       notify_allow_private: v('either', true, false, 'yes', 1, null),
       log_level: [...v('good', 'info', 'debug'), ...v('bad', 'loud', 5, '')],

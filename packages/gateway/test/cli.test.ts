@@ -359,6 +359,22 @@ describe('sparkpay dev', () => {
     for (const f of ['sparkpay.db', 'sparkpay.db-wal', 'sparkpay.db-shm']) expect(statSync(join(dir, '.sparkpay', f)).mode & 0o777, f).toBe(0o600);
   });
 
+  it('serves the operator console, its sign-in token in an owner-only file of the data directory (never printed)', async () => {
+    expect(info.console_url).toBe(`${String(info.api_url).replace(/\/+$/, '')}/console`);
+    const file = String(info.console_token_file);
+    expect(file).toBe(join(dir, '.sparkpay', 'console.token'));
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const token = readFileSync(file, 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(JSON.stringify(info)).not.toContain(token);
+    const signIn = await fetch(`${String(info.listening)}/console/login`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString() });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.get('set-cookie')!.split(';')[0]!;
+    const merchants = await (await fetch(`${String(info.listening)}/console/merchants`, { headers: { cookie } })).text();
+    expect(merchants).toContain(String(info.merchant_no));
+    expect(merchants).toContain(String(info.platform_key_serial));
+  });
+
   /** `sparkpay dev` started beside the running one, in `cwd`, until it exits. */
   const secondDev = (cwd: string, env: NodeJS.ProcessEnv = {}) =>
     run(process.execPath, [MAIN, 'dev', '--json'], { cwd, env: { ...process.env, SPARKPAY_DATABASE_URL: undefined, SPARKPAY_MASTER_KEY: undefined, SPARKPAY_DATA_DIR: undefined, ...env }, timeout: 60_000 }).then(

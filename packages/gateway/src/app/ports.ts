@@ -521,6 +521,46 @@ export interface Store extends StoreTx {
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
 }
 
+/** One line of the console's order list. */
+export interface OrderSummary {
+  paymentOrderNo: string;
+  merchantNo: string;
+  requestNo: string;
+  edition: Edition;
+  payStatus: PayStatus;
+  payException: string | null;
+  closeReason: string | null;
+  pricingAmountWire: string;
+  pricingCurrency: string;
+  selectedNetwork: string | null;
+  selectedCurrency: string | null;
+  createdAt: number;
+  expireTime: number;
+}
+
+/** One notification whose attempts are all used, for the console's list of those to look at. */
+export interface FailedNotification {
+  notifyId: string;
+  paymentOrderNo: string;
+  notifyType: string;
+  sequence: number;
+  attempts: number;
+  destination: string;
+  createdAt: number;
+}
+
+/** Reads for the operator console (PROTOCOL §16): lists no use case needs, each a page at a time. */
+export interface OperatorReads {
+  /** Newest first (payment_order_no begins with the creation time), those before `before` when given. */
+  recentOrders(filter: { merchantNo?: string; status?: PayStatus; before?: string }, limit: number): Promise<OrderSummary[]>;
+  /** Merchant numbers in order, those after `after` when given. */
+  merchantNos(after: string | null, limit: number): Promise<string[]>;
+  /** FAILED notifications, newest first. */
+  failedNotifications(limit: number): Promise<FailedNotification[]>;
+  /** Every network's scan cursor (a network never scanned has none). */
+  chainCursors(): Promise<ChainCursor[]>;
+}
+
 export class DuplicateRequestError extends Error {
   constructor() {
     super('an order with this request_no already exists for the merchant');

@@ -1,8 +1,8 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, loadOrCreateConsoleToken } from './config.js';
 
 function dataDir(config?: unknown): string {
   const dir = mkdtempSync(join(tmpdir(), 'sparkpay-config-'));
@@ -102,6 +102,30 @@ describe('loadConfig', () => {
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).metrics).toBe(true);
     expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: false }) }).metrics).toBe(false);
     expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir({ metrics: 'no' }) })).toThrow(/metrics must be true or false/);
+  });
+
+  it('takes the console token from the environment over the file, refuses a short one, and leaves the console off without one', () => {
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dataDir() }).consoleToken).toBeNull();
+    const dir = dataDir({ console_token: 'from-the-file-0123456789' });
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir }).consoleToken).toBe('from-the-file-0123456789');
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: dir, SPARKPAY_CONSOLE_TOKEN: 'from-the-env-0123456789' }).consoleToken).toBe('from-the-env-0123456789');
+    expect(() => loadConfig('production', { SPARKPAY_DATA_DIR: dataDir(), SPARKPAY_CONSOLE_TOKEN: 'short' })).toThrow(/SPARKPAY_CONSOLE_TOKEN must be 16-256 printable ASCII/);
+    const exposed = dataDir({ console_token: 'from-the-file-0123456789' });
+    chmodSync(join(exposed, 'config.json'), 0o644);
+    expect(loadConfig('production', { SPARKPAY_DATA_DIR: exposed }).exposedSecrets?.settings).toEqual(['console_token']);
+  });
+
+  it("makes development mode's console token once, owner-only, and reads it back; a damaged file is refused by name", () => {
+    const dir = dataDir();
+    const file = join(dir, 'sub', 'console.token');
+    const token = loadOrCreateConsoleToken(file);
+    expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(file, 'utf8')).toBe(`${token}\n`);
+    expect(loadOrCreateConsoleToken(file)).toBe(token);
+    writeFileSync(file, 'short\n');
+    expect(() => loadOrCreateConsoleToken(file)).toThrow(ConfigError);
+    expect(() => loadOrCreateConsoleToken(file)).toThrow(/the console token file .* must be 16-256/);
   });
 
   it('ships demo rates for every currency and allows private notify targets in development', () => {

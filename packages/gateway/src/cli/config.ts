@@ -1,11 +1,12 @@
 // Configuration: defaults < configuration file < environment (§16). One loader for the server
 // and the management commands, so both find the same database.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Hex } from 'viem';
 import { parseRelayerKey } from '../adapters/chain/evm/relayer.js';
 import { urlHasSecrets } from '../domain/endpoint-secrets.js';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { checkDeployment, mainnetDeployment, type Deployment, type NetworkId, NETWORK_IDS } from '../domain/catalogue.js';
 import { DEFAULT_RATE_CONFIG, DEMO_RATE_CONFIG, parseRateTable, type RateConfig } from '../domain/rates.js';
 import { WIDE_SCAN_FROM } from '../app/scan-chain.js';
@@ -51,6 +52,13 @@ export interface Config {
   metrics: boolean;
   /** When set, GET /metrics answers only `Authorization: Bearer <token>` (metrics_token, SPARKPAY_METRICS_TOKEN). */
   metricsToken: string | null;
+  /**
+   * The operator console's sign-in token (console_token, SPARKPAY_CONSOLE_TOKEN). Production
+   * serves /console only when it is set; development mode generates one into its data directory
+   * (consoleTokenFile) when it is not.
+   */
+  consoleToken: string | null;
+  consoleTokenFile: string;
   /** Proxies (addresses or CIDR ranges) whose X-Forwarded-For names the client (trust_proxy, SPARKPAY_TRUST_PROXY); empty: none. */
   trustProxy: string[];
   deployment: Deployment;
@@ -118,6 +126,7 @@ interface FileConfig {
   metrics?: boolean;
   rates?: Record<string, string>;
   metrics_token?: string;
+  console_token?: string;
   trust_proxy?: string;
   settlement?: { batch_size?: number; poll_ms?: number; replace_after_ms?: number; max_in_flight?: number; retry_base_ms?: number; lease_ms?: number };
   /** Per network enum: fee overrides, or `false` to leave the network out of this deployment. */
@@ -179,7 +188,9 @@ export function loadConfig(mode: Mode, env: NodeJS.ProcessEnv = process.env): Co
     chainNativeFullReadMs: intSetting('chain_native_full_read_ms', undefined, file.chain_native_full_read_ms, NATIVE_FULL_READ_MS, 1_000, 3_600_000),
     logLevel: logLevelSetting(textSetting(env, 'SPARKPAY_LOG_LEVEL', 'log_level', file.log_level), 'info'),
     metrics: booleanSetting('metrics', file.metrics, true),
-    metricsToken: metricsTokenSetting(textSetting(env, 'SPARKPAY_METRICS_TOKEN', 'metrics_token', file.metrics_token)),
+    metricsToken: tokenSetting(textSetting(env, 'SPARKPAY_METRICS_TOKEN', 'metrics_token', file.metrics_token)),
+    consoleToken: tokenSetting(textSetting(env, 'SPARKPAY_CONSOLE_TOKEN', 'console_token', file.console_token)),
+    consoleTokenFile: join(dataDir, 'console.token'),
     trustProxy: trustProxySetting(textSetting(env, 'SPARKPAY_TRUST_PROXY', 'trust_proxy', file.trust_proxy)),
     deployment: deploymentFrom(file.networks, env),
     rates,
@@ -194,6 +205,7 @@ function exposedSecretsOf(path: string, file: FileConfig): Pick<Config, 'exposed
   const settings: string[] = [];
   if (file.master_key !== undefined) settings.push('master_key');
   if (file.metrics_token !== undefined) settings.push('metrics_token');
+  if (file.console_token !== undefined) settings.push('console_token');
   if (typeof file.database_url === 'string' && /^postgres(ql)?:\/\/[^/@]*:[^/@]*@/i.test(file.database_url)) settings.push('database_url');
   for (const [id, n] of Object.entries(isPlainObject(file.networks) ? file.networks : {})) {
     if (!isPlainObject(n)) continue;
@@ -287,7 +299,20 @@ function trustProxySetting(setting: TextSetting): string[] {
 }
 
 /** A bearer token for GET /metrics: 16-256 printable ASCII characters without spaces (what an Authorization header carries). */
-function metricsTokenSetting(setting: TextSetting): string | null {
+/**
+ * Development mode's console token when none is configured: read from the data directory, or
+ * made there (owner-only) on the first run, so the operator signs in with what the file says.
+ */
+export function loadOrCreateConsoleToken(path: string): string {
+  if (existsSync(path)) return tokenSetting({ name: `the console token file ${path}`, value: readFileSync(path, 'utf8').trim() }) as string;
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  return token;
+}
+
+/** A bearer secret (metrics_token, console_token): long enough not to be guessed, sendable in a header. */
+function tokenSetting(setting: TextSetting): string | null {
   if (setting.value === undefined) return null;
   if (!/^[\x21-\x7e]{16,256}$/.test(setting.value)) throw new ConfigError(`${setting.name} must be 16-256 printable ASCII characters without spaces`);
   return setting.value;
@@ -298,7 +323,7 @@ function textSetting(env: NodeJS.ProcessEnv, envName: string, fileName: string, 
   return fromEnv !== undefined ? { name: envName, value: fromEnv } : { name: fileName, value: fileValue };
 }
 
-const TOP_KEYS = ['host', 'port', 'public_url', 'database_url', 'master_key', 'rate_limit', 'refusal_rate_limit', 'notify_allow_private', 'notify', 'timestamp_window_seconds', 'log_level', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms', 'metrics', 'rates', 'metrics_token', 'trust_proxy', 'settlement', 'networks'];
+const TOP_KEYS = ['host', 'port', 'public_url', 'database_url', 'master_key', 'rate_limit', 'refusal_rate_limit', 'notify_allow_private', 'notify', 'timestamp_window_seconds', 'log_level', 'chain_poll_ms', 'chain_wide_scan_from', 'chain_native_sparse_from', 'chain_native_full_read_ms', 'metrics', 'rates', 'metrics_token', 'console_token', 'trust_proxy', 'settlement', 'networks'];
 const SECTION_KEYS = {
   notify: ['timeout_ms', 'concurrency', 'per_destination', 'poll_ms'],
   settlement: ['batch_size', 'poll_ms', 'replace_after_ms', 'max_in_flight', 'retry_base_ms', 'lease_ms'],
@@ -387,7 +412,7 @@ function checkFileTypes(file: FileConfig): void {
     known(`networks.${id}.`, n, NETWORK_KEYS);
     for (const [code, c] of Object.entries(isPlainObject(n.currencies) ? n.currencies : {})) if (isPlainObject(c)) known(`networks.${id}.currencies.${code}.`, c, ['contract', 'decimals']);
   }
-  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token', 'trust_proxy'] as const) {
+  for (const key of ['host', 'public_url', 'database_url', 'master_key', 'log_level', 'metrics_token', 'console_token', 'trust_proxy'] as const) {
     expect(key, top[key], 'string');
     // Empty is refused as from the environment: an empty host listens on every interface, an
     // empty database_url is a throw-away database.

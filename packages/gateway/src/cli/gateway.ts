@@ -26,6 +26,8 @@ import { evmChainReader } from '../adapters/chain/evm/chain-reader.js';
 import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses.js';
 import { secretScrubber } from '../domain/endpoint-secrets.js';
 import { buildServer } from '../adapters/http/server.js';
+import { operatorReads } from '../adapters/db/operator-reads.js';
+import { consoleMerchants, consoleOrder, consoleOverview, consoleResend } from '../app/operator-console.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { currenciesWithoutRate, rateTableFrom } from '../domain/rates.js';
 import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
@@ -333,6 +335,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   // The cashier reads the merchant uncached: the wallet it finds is committed to by the deposit
   // address's settlement plan, so a wallet changed a moment ago must never be used (ADR 0010).
   const cashierDeps = { store: core.store, clock, deployment: config.deployment, deposits };
+  const consoleDeps = config.consoleToken ? { store, reads: operatorReads(db.kysely), clock, deployment: config.deployment, outbox } : null;
+  if (!consoleDeps) logger.info('the operator console is off: set console_token (SPARKPAY_CONSOLE_TOKEN) to serve it at /console');
   let ready = false;
   let stopping = false;
   let publicUrl = config.publicUrl;
@@ -356,6 +360,20 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       queryOrder: (app, edition, merchantNo, requestNo) => queryOrder(store, app, edition, merchantNo, requestNo, tokens),
       closeOrder: (app, body) => closeOrder(deps, app, body),
     },
+    ...(consoleDeps && config.consoleToken
+      ? {
+          console: {
+            token: config.consoleToken,
+            secureCookie: config.publicUrl.startsWith('https:'),
+            overview: (filter) => consoleOverview(consoleDeps, filter),
+            order: (paymentOrderNo) => consoleOrder(consoleDeps, paymentOrderNo),
+            merchants: (after) => consoleMerchants(consoleDeps, after),
+            resend: (notifyId) => consoleResend(consoleDeps, notifyId),
+          },
+          // Ten attempts at once, then one every five seconds, per client address.
+          consoleSignIns: tokenBucket(0.2, 10),
+        }
+      : {}),
     cashier: {
       check: (paymentOrderNo, token) => cashierTokenValid(store, paymentOrderNo, token),
       order: (paymentOrderNo, token) => cashierOrder(cashierDeps, paymentOrderNo, token),

@@ -12,6 +12,7 @@ import type { Result } from '../../app/result.js';
 import type { MetricsPage } from '../metrics/prometheus.js';
 import { apiNotFound, apiRefused, cashierGuard, cashierRoutes, type CashierApi } from './cashier-api.js';
 import { cashierPageRoutes, notFound as pageNotFound } from './cashier-page/routes.js';
+import { CONSOLE_PREFIX, consolePageRoutes, type ConsoleApi } from './console/routes.js';
 import { keepContentTypeSent, mediaTypeSent } from './media-type.js';
 import { clientKey, type RateLimiter } from './rate-limit.js';
 import { reusedSignatures, sendError, sendSigned, signatureHeaders, type ReusedSignatures, type Signer } from './signed-reply.js';
@@ -48,6 +49,10 @@ export interface HttpDeps extends Signer {
   api: OrderApi;
   /** The cashier's JSON API (§15); absent: not served. */
   cashier?: CashierApi;
+  /** The operator console under /console (§16); absent: not served. */
+  console?: ConsoleApi;
+  /** The console's budget of sign-in attempts per client address (absent: none). */
+  consoleSignIns?: RateLimiter;
   /** GET /metrics (Prometheus); absent: not served. */
   metrics?: MetricsPage;
   /** When set, GET /metrics answers only requests carrying `Authorization: Bearer <token>`. */
@@ -237,8 +242,10 @@ export function buildServer(deps: HttpDeps) {
    * number longer than any): under the cashier it is an order that is not there, answered as
    * the cashier answers one (the same JSON, or the page's 404); elsewhere plain JSON.
    */
+  const consolePages = deps.console ? consolePageRoutes(deps.console, { clock: deps.clock, signIns: deps.consoleSignIns ?? unlimited }) : null;
   const notServed = (req: FastifyRequest, reply: FastifyReply, status: 400 | 404) => {
     const path = req.url.split('?')[0] ?? '';
+    if (consolePages && (path === CONSOLE_PREFIX || path.startsWith(`${CONSOLE_PREFIX}/`))) return consolePages.notFound(req, reply);
     if (deps.cashier && path.startsWith('/cashier/api/')) return apiNotFound(reply);
     if (deps.cashier && path.startsWith('/cashier/') && !path.startsWith('/cashier/assets/')) return pageNotFound(reply);
     return reply.code(status).send(status === 404 ? { code: 404, message: 'not found' } : { code: 400, message: 'bad request' });
@@ -407,7 +414,7 @@ export function buildServer(deps: HttpDeps) {
   route('POST', '/v4/pay/orders/close', withJson((app, body) => deps.api.closeOrder(app, body)));
   const guard = deps.cashier ? cashierGuard(deps.cashier, { clock: deps.clock }) : null;
   const cashier = deps.cashier && guard ? [...cashierRoutes(deps.cashier, guard), ...cashierPageRoutes(deps.cashier, guard)] : [];
-  for (const r of cashier) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
+  for (const r of [...cashier, ...(consolePages?.routes ?? [])]) server.route({ method: r.method, url: r.url, handler: (req, reply) => r.handler(req, reply) });
 
   // An expectation other than 100-continue: served as if it were not there (RFC 9110 §10.1.1
   // allows either). Node's own answer was an empty 417, unsigned under /v4/ and without a request id.
@@ -417,6 +424,8 @@ export function buildServer(deps: HttpDeps) {
 }
 
 /** The request target in origin form: the path and query of an absolute-form target, anything else as sent. */
+const unlimited: RateLimiter = { take: () => true, giveBack: () => undefined };
+
 export function originForm(url: string): string {
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
   if (!absolute) return url;

@@ -13,11 +13,11 @@ export interface Asset {
 // From src/adapters/http/cashier-page/ and dist/adapters/http/cashier-page/ alike: packages/gateway/web/.
 const WEB_DIR = new URL('../../../../web/', import.meta.url);
 
-function load(file: string, contentType: string): Asset {
+function load(file: string, contentType: string, under = '/cashier/assets/'): Asset {
   const body = readFileSync(new URL(file, WEB_DIR));
   const hash = createHash('sha256').update(body).digest('hex').slice(0, 12);
   const dot = file.lastIndexOf('.');
-  return { path: `/cashier/assets/${file.slice(0, dot)}.${hash}${file.slice(dot)}`, contentType, body };
+  return { path: `${under}${file.slice(0, dot)}.${hash}${file.slice(dot)}`, contentType, body };
 }
 
 export interface CashierAssets {
@@ -35,4 +35,12 @@ export function cashierAssets(): CashierAssets {
     loaded = { script, style, byPath: new Map([script, style].map((a) => [a.path, a])) };
   }
   return loaded;
+}
+
+let consoleStyle: Asset | null = null;
+
+/** The operator console's stylesheet (the console has no script). */
+export function consoleStylesheet(): Asset {
+  consoleStyle ??= load('console.css', 'text/css; charset=utf-8', '/console/assets/');
+  return consoleStyle;
 }

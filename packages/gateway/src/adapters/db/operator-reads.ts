@@ -1,0 +1,90 @@
+// The console's lists (OperatorReads), one Kysely code path for SQLite and PostgreSQL. Each is
+// a bounded page read by an index: the orders by primary key (payment_order_no begins with the
+// creation time), by status with the due index; merchants by primary key.
+import type { Kysely } from 'kysely';
+import type { OperatorReads, OrderSummary } from '../../app/ports.js';
+import type { Edition } from '../../app/records.js';
+import type { PayStatus } from '../../domain/lifecycle-types.js';
+import type { Database } from './schema.js';
+
+export function operatorReads(db: Kysely<Database>): OperatorReads {
+  return {
+    async recentOrders(filter, limit) {
+      let q = db
+        .selectFrom('orders')
+        .select([
+          'payment_order_no',
+          'merchant_no',
+          'request_no',
+          'edition',
+          'pay_status',
+          'pay_exception',
+          'close_reason',
+          'pricing_amount_wire',
+          'pricing_currency',
+          'selected_network',
+          'selected_currency',
+          'created_at',
+          'expire_time',
+        ])
+        .orderBy('payment_order_no', 'desc')
+        .limit(limit);
+      if (filter.merchantNo !== undefined) q = q.where('merchant_no', '=', filter.merchantNo);
+      if (filter.status !== undefined) q = q.where('pay_status', '=', filter.status);
+      if (filter.before !== undefined) q = q.where('payment_order_no', '<', filter.before);
+      const rows = await q.execute();
+      return rows.map(
+        (r): OrderSummary => ({
+          paymentOrderNo: r.payment_order_no,
+          merchantNo: r.merchant_no,
+          requestNo: r.request_no,
+          edition: r.edition as Edition,
+          payStatus: r.pay_status as PayStatus,
+          payException: r.pay_exception,
+          closeReason: r.close_reason,
+          pricingAmountWire: r.pricing_amount_wire,
+          pricingCurrency: r.pricing_currency,
+          selectedNetwork: r.selected_network,
+          selectedCurrency: r.selected_currency,
+          createdAt: Number(r.created_at),
+          expireTime: Number(r.expire_time),
+        }),
+      );
+    },
+    async merchantNos(after, limit) {
+      let q = db.selectFrom('merchants').select('merchant_no').orderBy('merchant_no').limit(limit);
+      if (after !== null) q = q.where('merchant_no', '>', after);
+      return (await q.execute()).map((r) => r.merchant_no);
+    },
+    async failedNotifications(limit) {
+      const rows = await db
+        .selectFrom('notifications')
+        .select(['notify_id', 'payment_order_no', 'notify_type', 'sequence', 'attempt_no', 'destination', 'created_at'])
+        .where('status', '=', 'FAILED')
+        .orderBy('created_at', 'desc')
+        .orderBy('notify_id', 'desc')
+        .limit(limit)
+        .execute();
+      return rows.map((r) => ({
+        notifyId: r.notify_id,
+        paymentOrderNo: r.payment_order_no,
+        notifyType: r.notify_type,
+        sequence: Number(r.sequence),
+        attempts: Number(r.attempt_no),
+        destination: r.destination,
+        createdAt: Number(r.created_at),
+      }));
+    },
+    async chainCursors() {
+      const rows = await db.selectFrom('chain_cursors').selectAll().orderBy('network').execute();
+      return rows.map((r) => ({
+        network: r.network,
+        nextBlock: r.next_block === null ? null : Number(r.next_block),
+        scannedHash: r.scanned_hash,
+        caughtUpAt: r.caught_up_at === null ? null : Number(r.caught_up_at),
+        leaseOwner: r.lease_owner,
+        leaseUntil: Number(r.lease_until),
+      }));
+    },
+  };
+}

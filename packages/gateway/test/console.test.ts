@@ -1,0 +1,258 @@
+// The operator console (PROTOCOL §3, §13, §16) over HTTP on a real gateway and database: who
+// gets in, what the pages show (escaped), and the resend button with its anti-forgery check.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mainnetDeployment } from '../src/domain/catalogue.js';
+import { DATABASE_KINDS } from './databases.js';
+import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
+import { CONSOLE_TOKEN, consoleClient, type ConsoleClient } from './console-client.js';
+import { freePort } from './processes.js';
+import { waitUntil } from './wait.js';
+
+/** Where a closed port on this machine refuses at once: a receiver that never accepts. */
+const deadUrl = async () => `http://127.0.0.1:${await freePort()}/notify`;
+
+describe('the console when no token is configured', () => {
+  let t: TestGateway;
+  beforeAll(async () => {
+    t = await startTestGateway();
+  });
+  afterAll(async () => t?.close());
+
+  it('is not served at all', async () => {
+    for (const path of ['/console', '/console/login', '/console/merchants']) expect((await fetch(`${t.baseUrl}${path}`, { redirect: 'manual' })).status).toBe(404);
+    const res = await fetch(`${t.baseUrl}/console/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=x' });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
+  let t: TestGateway;
+  let c: ConsoleClient;
+  beforeAll(async () => {
+    // Polygon "served" (an RPC URL nobody answers; no workers run) so the chain table has a row.
+    const deployment = { networks: mainnetDeployment().networks.map((n) => (n.id === '4' ? { ...n, chain: { ...n.chain, rpcUrls: ['http://127.0.0.1:9/'] } } : n)) };
+    t = await startTestGateway({ kind, config: { consoleToken: CONSOLE_TOKEN, notifyAllowPrivate: true, deployment } });
+    c = consoleClient(t.baseUrl);
+  });
+  afterAll(async () => t?.close());
+
+  /** An order made a second after the one before (order numbers begin with the creation time). */
+  async function order(overrides: Record<string, unknown> = {}, merchant = t.merchant): Promise<string> {
+    t.clock.advance(1);
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(merchant, t.clock, overrides), merchant, clock: t.clock });
+    expect(res.json.code).toBe(0);
+    return String(res.json.data!.payment_order_no);
+  }
+
+  /** Sends the order's notification once more and waits for the attempt (the `n`th) to finish. */
+  async function attempted(paymentOrderNo: string, n: number): Promise<void> {
+    // Others may be due too (the resend case's): at least this one.
+    expect(await t.gateway.notifications.deliverDue({ scan: true })).toBeGreaterThanOrEqual(1);
+    const [notification] = await t.gateway.store.notifications.listByOrder(paymentOrderNo);
+    await waitUntil(`attempt ${n} finished`, async () => {
+      const attempts = await t.gateway.store.notifications.listAttempts(notification!.notifyId);
+      return attempts.length >= n && attempts.every((a) => a.outcome !== 'IN_FLIGHT');
+    });
+  }
+
+  it('sends a browser without a session to the sign-in page, which is served with a strict policy', async () => {
+    for (const path of ['/console', '/console/merchants', '/console/orders/P1', '/console/find?q=P1']) {
+      const res = await fetch(`${t.baseUrl}${path}`, { redirect: 'manual' });
+      expect(res.status, path).toBe(303);
+      expect(res.headers.get('location')).toBe('/console/login');
+    }
+    const login = await fetch(`${t.baseUrl}/console/login`);
+    expect(login.status).toBe(200);
+    expect(login.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(login.headers.get('content-security-policy')).not.toContain('script-src');
+    expect(login.headers.get('x-frame-options')).toBe('DENY');
+    expect(login.headers.get('cache-control')).toBe('no-store');
+    expect(await login.text()).toContain('name="token"');
+  });
+
+  it('refuses a wrong token, and signs in with the right one: an HttpOnly, SameSite=Strict cookie for /console', async () => {
+    const wrong = consoleClient(t.baseUrl);
+    const refused = await wrong.signIn('console-token-for-tests-012345678X');
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('set-cookie')).toBeNull();
+    expect(await refused.text()).toContain('That is not the console token');
+    expect((await wrong.signIn('')).status).toBe(401);
+
+    const res = await c.signIn();
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/console');
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^sparkpay_console=\d+\.[A-Za-z0-9_-]{43}; Path=\/console; Max-Age=43200; HttpOnly; SameSite=Strict$/);
+    // Plain HTTP public URL: no Secure flag (the browser would drop the cookie).
+    expect(cookie).not.toContain('Secure');
+    const overview = await c.get('/console');
+    expect(overview.status).toBe(200);
+    expect(await overview.text()).toContain('<h1>Overview</h1>');
+    // Signed in, the sign-in page sends the browser on.
+    expect((await c.get('/console/login')).status).toBe(303);
+  });
+
+  it('refuses a sign-in form in another encoding', async () => {
+    const res = await c.post('/console/login', { token: CONSOLE_TOKEN }, { contentType: 'text/plain', cookie: null });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('set-cookie')).toBeNull();
+  });
+
+  it('takes no cookie it did not issue, nor one that ran out', async () => {
+    const forged = consoleClient(t.baseUrl);
+    const [expires] = c.cookie!.split('=')[1]!.split('.');
+    for (const value of [`${expires}.${'A'.repeat(43)}`, `${Number(expires) + 3600}.${c.cookie!.split('.')[1]}`, 'garbage', '']) {
+      forged.cookie = `sparkpay_console=${value}`;
+      expect((await forged.get('/console')).status, value).toBe(303);
+    }
+    const later = consoleClient(t.baseUrl);
+    await later.signIn();
+    t.clock.advance(12 * 3600 - 1);
+    expect((await later.get('/console')).status).toBe(200);
+    t.clock.advance(1);
+    expect((await later.get('/console')).status).toBe(303);
+    // c's session began at the same instant, earlier: sign in again for the other cases.
+    await c.signIn();
+  });
+
+  it('lists the newest orders, filters them by merchant and status, and pages back', async () => {
+    const mine = [await order(), await order(), await order()];
+    const theirs = await order({}, t.otherMerchant);
+    const html = await (await c.get('/console')).text();
+    for (const no of [...mine, theirs]) expect(html).toContain(`href="/console/orders/${no}"`);
+    // Newest first.
+    expect(html.indexOf(theirs)).toBeLessThan(html.indexOf(mine[0]!));
+    const filtered = await (await c.get(`/console?merchant=${t.otherMerchant.merchantNo}`)).text();
+    expect(filtered).toContain(theirs);
+    expect(filtered).not.toContain(mine[0]);
+    const paid = await order();
+    await observeTransfer(t, { paymentOrderNo: paid, amount: 10_500_000n });
+    const onlyPaid = await (await c.get('/console?status=PAID')).text();
+    expect(onlyPaid).toContain(paid);
+    expect(onlyPaid).not.toContain(mine[1]);
+    const older = await (await c.get(`/console?before=${mine[2]}`)).text();
+    expect(older).toContain(mine[1]);
+    expect(older).not.toContain(`/console/orders/${mine[2]}"`);
+    expect(older).not.toContain(paid);
+    // A status that is none: every order, not an error.
+    expect((await c.get('/console?status=BOGUS')).status).toBe(200);
+  });
+
+  it('finds an order by its number, and says so when there is none', async () => {
+    const no = await order();
+    const found = await c.get(`/console/find?q=${no}`);
+    expect(found.status).toBe(303);
+    expect(found.headers.get('location')).toBe(`/console/orders/${no}`);
+    const missing = await c.get('/console/find?q=P000');
+    expect(missing.headers.get('location')).toBe('/console?missing=P000');
+    expect(await (await c.get('/console?missing=P000')).text()).toContain('No order P000');
+    expect((await c.get('/console/orders/P000')).status).toBe(404);
+    expect((await c.get(`/console/orders/${'P'.repeat(65)}`)).status).toBe(404);
+    const unknown = await c.get('/console/nothing-here');
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get('content-type')).toContain('text/html');
+  });
+
+  it("shows an order with the merchant's texts escaped, its pricing, transfers and notifications with their attempts", async () => {
+    const evil = `<img src=x onerror="alert(1)">&'"`;
+    const no = await order({ merchant_order_desc: evil, notify_url: await deadUrl() });
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    await attempted(no, 1);
+    const res = await c.get(`/console/orders/${no}`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).not.toContain('<img src=x');
+    expect(html).toContain('&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;&quot;');
+    expect(html).toContain('PAID');
+    expect(html).toContain('10500000'); // the option's amount in base units
+    expect(html).toContain('ORDER_PAID');
+    expect(html).toMatch(/<td>FAILED<\/td>/); // the first attempt, refused
+    expect(html).toContain('CONNECTION');
+    expect(html).toContain(`action="/console/notifications/`);
+  });
+
+  it('resends a notification only from a form of the signed-in session', async () => {
+    const no = await order({ notify_url: await deadUrl() });
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    const [n] = await t.gateway.store.notifications.listByOrder(no);
+    const path = `/console/notifications/${n!.notifyId}/resend`;
+    const before = await t.gateway.store.notifications.get(n!.notifyId);
+
+    const noCsrf = await c.post(path, {});
+    expect(noCsrf.status).toBe(403);
+    const wrongCsrf = await c.post(path, { csrf: 'A'.repeat(43) });
+    expect(wrongCsrf.status).toBe(403);
+    const noSession = await c.post(path, { csrf: await c.csrf() }, { cookie: null });
+    expect(noSession.status).toBe(401);
+    expect(await t.gateway.store.notifications.get(n!.notifyId)).toEqual(before);
+
+    const res = await c.post(path, { csrf: await c.csrf() });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`/console/orders/${no}?resent=${n!.notifyId}`);
+    const after = await t.gateway.store.notifications.get(n!.notifyId);
+    expect(after!.series).toBe(before!.series + 1);
+    expect(after!.status).toBe('PENDING');
+    expect(await (await c.get(res.headers.get('location')!)).text()).toContain(`Notification ${n!.notifyId} resent`);
+    expect((await c.post('/console/notifications/N000/resend', { csrf: await c.csrf() })).status).toBe(404);
+  });
+
+  it('lists notifications that used every attempt on the overview', async () => {
+    const no = await order({ notify_url: await deadUrl() });
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    const [n] = await t.gateway.store.notifications.listByOrder(no);
+    for (let i = 1; i <= 8; i += 1) {
+      await attempted(no, i);
+      t.clock.advance(2 * 3600);
+    }
+    expect((await t.gateway.store.notifications.get(n!.notifyId))!.status).toBe('FAILED');
+    // c's session is older than the 16 hours the clock moved: it signs in again.
+    expect((await c.get('/console')).status).toBe(303);
+    await c.signIn();
+    const html = await (await c.get('/console')).text();
+    const failedSection = html.slice(html.indexOf('<h2>Failed notifications</h2>'));
+    expect(failedSection).toContain(n!.notifyId);
+    expect(failedSection).toContain(`/console/orders/${no}`);
+    expect(html).toMatch(/failed \(all attempts used\)<\/dt><dd class="bad">[1-9]/);
+  });
+
+  it("shows each network's scan and who scans it", async () => {
+    await t.gateway.store.chainCursors.lease('4', 'instance-a', t.clock.nowMs(), t.clock.nowMs() + 30_000);
+    const html = await (await c.get('/console')).text();
+    const chains = html.slice(html.indexOf('<h2>Chains</h2>'), html.indexOf('<h2>Orders</h2>'));
+    expect(chains).toContain('4 Polygon');
+    expect(chains).toContain('instance-a');
+    expect(chains).not.toContain('Ethereum');
+  });
+
+  it('lists merchants with their applications and live platform keys, and which key signs', async () => {
+    const html = await (await c.get('/console/merchants')).text();
+    for (const m of [t.merchant, t.otherMerchant]) {
+      expect(html).toContain(m.merchantNo);
+      expect(html).toContain(m.appId);
+      expect(html).toContain(m.serial);
+    }
+    const pem = t.merchant.platformPublicKeyPem.trim().split('\n')[1]!;
+    expect(html).toContain(pem);
+    expect(html).toMatch(/<td>ACTIVE<\/td><td>yes<\/td>/);
+  });
+
+  it('limits sign-in attempts per address', async () => {
+    const guesser = consoleClient(t.baseUrl);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i += 1) statuses.push((await guesser.signIn(`wrong-token-${i}-0123456789`)).status);
+    expect(statuses.slice(0, 8).every((s) => s === 401)).toBe(true);
+    expect(statuses).toContain(429);
+    // The right token too, until the budget refills.
+    expect((await guesser.signIn()).status).toBe(429);
+    t.clock.advance(60);
+    expect((await guesser.signIn()).status).toBe(303);
+  });
+
+  it('signs out: the cookie is cleared', async () => {
+    const s = consoleClient(t.baseUrl);
+    await s.signIn();
+    const res = await s.post('/console/logout', { csrf: await s.csrf() });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('set-cookie')).toMatch(/^sparkpay_console=; Path=\/console; Max-Age=0;/);
+  });
+});
