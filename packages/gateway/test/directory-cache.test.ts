@@ -88,6 +88,11 @@ describe.each(DATABASE_KINDS)('directory cache on %s', (kind) => {
     expect(await store.applications.get(appId)).toMatchObject({ merchantPublicKeyPem: 'PEM2' });
     await store.transaction((tx) => tx.applications.setMerchantKey(appId, 'PEM3', 3));
     expect(await store.applications.get(appId)).toMatchObject({ merchantPublicKeyPem: 'PEM3' });
+    // So is an application disabled or enabled through it (sparkpay app disable, or a use case of this process).
+    expect(await store.applications.setStatus(appId, 'DISABLED', 4)).toBe(true);
+    expect(await store.applications.get(appId)).toMatchObject({ status: 'DISABLED' });
+    await store.transaction((tx) => tx.applications.setStatus(appId, 'ACTIVE', 5));
+    expect(await store.applications.get(appId)).toMatchObject({ status: 'ACTIVE' });
   });
 
   it('shares one database read among concurrent reads of a key, and keeps no failed read', async () => {

@@ -453,6 +453,28 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.applications.get(other.appId)).toEqual(other);
       expect(await store.applications.setMerchantKey(digits(), 'NEW PEM', T0 + 50)).toBe(false);
     });
+
+    it('disables and enables an application, saying whether the status changed; false for an unknown application', async () => {
+      const m = merchantRecord();
+      await store.merchants.insert(m);
+      const app = applicationRecord(m.merchantNo);
+      const other = applicationRecord(m.merchantNo);
+      await store.applications.insert(app);
+      await store.applications.insert(other);
+      expect(await store.applications.setStatus(app.appId, 'DISABLED', T0 + 50)).toBe(true);
+      expect(await store.applications.get(app.appId)).toEqual({ ...app, status: 'DISABLED' });
+      // Already disabled: nothing changes, and the answer says so.
+      expect(await store.applications.setStatus(app.appId, 'DISABLED', T0 + 60)).toBe(false);
+      expect(await store.applications.get(app.appId)).toEqual({ ...app, status: 'DISABLED' });
+      expect(await store.applications.get(other.appId)).toEqual(other);
+      expect(await store.applications.setStatus(app.appId, 'ACTIVE', T0 + 70)).toBe(true);
+      expect(await store.applications.get(app.appId)).toEqual(app);
+      expect(await store.applications.setStatus(app.appId, 'ACTIVE', T0 + 80)).toBe(false);
+      expect(await store.applications.setStatus(digits(), 'DISABLED', T0 + 50)).toBe(false);
+      // In a transaction too (the use case reads the status it set there).
+      expect(await store.transaction((tx) => tx.applications.setStatus(other.appId, 'DISABLED', T0 + 90))).toBe(true);
+      expect(await store.applications.listByMerchant(m.merchantNo)).toEqual(expect.arrayContaining([app, { ...other, status: 'DISABLED' }]));
+    });
   });
 
   describe('platform keys', () => {

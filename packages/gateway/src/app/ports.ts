@@ -78,6 +78,8 @@ export interface ApplicationRepo {
   listByMerchant(merchantNo: string): Promise<ApplicationRecord[]>;
   /** Replaces the merchant public key that verifies the application's requests; false for an unknown application. */
   setMerchantKey(appId: string, merchantPublicKeyPem: string, nowMs: number): Promise<boolean>;
+  /** Sets the application's status (DISABLED: its requests are refused, 40002); true when it changed it, false when the application is unknown or had that status already. */
+  setStatus(appId: string, status: ApplicationRecord['status'], nowMs: number): Promise<boolean>;
 }
 
 export interface PlatformKeyRepo {

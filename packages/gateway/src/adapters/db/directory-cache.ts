@@ -86,6 +86,7 @@ export function withDirectoryCache(store: Store, clock: Clock, options: Director
         ...r.applications,
         insert: (a) => around(() => application(a.appId), () => r.applications.insert(a)),
         setMerchantKey: (id, pem, nowMs) => around(() => application(id), () => r.applications.setMerchantKey(id, pem, nowMs)),
+        setStatus: (id, status, nowMs) => around(() => application(id), () => r.applications.setStatus(id, status, nowMs)),
       },
     };
   };

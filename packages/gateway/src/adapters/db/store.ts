@@ -189,6 +189,11 @@ function applicationRepo(q: Q, cache: CompiledCache): ApplicationRepo {
       const r = await q.updateTable('applications').set({ merchant_public_key: merchantPublicKeyPem, updated_at: nowMs }).where('app_id', '=', appId).executeTakeFirst();
       return r.numUpdatedRows > 0n;
     },
+    async setStatus(appId, status, nowMs) {
+      // Compare-and-set: "changed" is the database's word, also when two operators race.
+      const r = await q.updateTable('applications').set({ status, updated_at: nowMs }).where('app_id', '=', appId).where('status', '<>', status).executeTakeFirst();
+      return r.numUpdatedRows > 0n;
+    },
   };
 }
 
