@@ -220,7 +220,7 @@ const oddValue = (ids: readonly string[]) =>
 
 const KNOWN_COMMANDS: Record<string, string[]> = {
   merchant: ['create', 'set'],
-  app: ['create', 'keys'],
+  app: ['create', 'keys', 'list', 'disable', 'enable'],
   keys: ['generate'],
   order: ['show', 'settle'],
   notify: ['list', 'resend'],
@@ -228,7 +228,7 @@ const KNOWN_COMMANDS: Record<string, string[]> = {
 };
 const HELP = ['help', '--help', '-h'];
 /** Commands that change the database when they succeed (keys generate writes files only). */
-const WRITERS = new Set(['merchant create', 'merchant set', 'app create', 'order settle', 'notify resend']);
+const WRITERS = new Set(['merchant create', 'merchant set', 'app create', 'app disable', 'app enable', 'order settle', 'notify resend']);
 const KNOWN_FLAGS = ['name', 'status', 'online-payment', 'wallet', 'ca-address', 'merchant', 'public-key', 'out', 'order', 'json'];
 const ODD_FLAGS = ['nam', 'Name', 'NAME', 'names', 'jsn', 'JSON', 'json ', 'help', 'h', '', '-name', 'status\n', 'wallets', 'onlinepayment', 'online_payment', 'merchant-no', 'publickey', 'settlement', 'force'];
 
@@ -509,6 +509,9 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
         { cmd: 'merchant', sub: 'set', positionals: [w.merchantNo], options: [['status', 'ACTIVE']] },
         { cmd: 'merchant', sub: 'set', positionals: [w.merchantNo], options: [['wallet', `2=${WALLET}`], ['online-payment', 'on']] },
         { cmd: 'app', sub: 'keys', positionals: [w.appId], options: [] },
+        { cmd: 'app', sub: 'list', positionals: [], options: [['merchant', w.merchantNo]] },
+        { cmd: 'app', sub: 'disable', positionals: [w.appId], options: [] },
+        { cmd: 'app', sub: 'enable', positionals: [w.appId], options: [] },
         { cmd: 'order', sub: 'show', positionals: [w.orders.paid], options: [] },
         { cmd: 'order', sub: 'settle', positionals: [w.orders.late], options: [] },
         { cmd: 'notify', sub: 'list', positionals: [], options: [['order', w.orders.paid]] },
@@ -784,7 +787,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
   // -------------------------------------------------------------------------------------------
   // 5. Ids: order show / order settle / notify list / notify resend / app keys
 
-  it('5. ids: a command finds exactly the id given (no trimming, case folding, wildcards or prefixes), and only resend and settle write', async () => {
+  it('5. ids: a command finds exactly the id given (no trimming, case folding, wildcards or prefixes), and only resend, settle, disable and enable write', async () => {
     const exact = [w.orders.pending, w.orders.paid, w.orders.late, w.notifyId, w.appId, w.merchantNo];
     const mutate = (id: string, how: number): string => {
       switch (how) {
@@ -805,11 +808,11 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
       { weight: 4, arbitrary: fc.tuple(fc.constantFrom(...exact), fc.integer({ min: 0, max: 12 })).map(([id, how]) => mutate(id, how)) },
       { weight: 2, arbitrary: oddValue(exact) },
     );
-    const commandArb = fc.constantFrom('order show', 'order settle', 'notify list', 'notify resend', 'app keys');
+    const commandArb = fc.constantFrom('order show', 'order settle', 'notify list', 'notify resend', 'app keys', 'app list', 'app disable', 'app enable');
     await check(
       fc.asyncProperty(commandArb, idArb, fc.boolean(), async (command, id, json) => {
         const [c, s] = command.split(' ') as [string, string];
-        const args = command === 'notify list' ? [c, s, '--order', id] : [c, s, id];
+        const args = command === 'notify list' ? [c, s, '--order', id] : command === 'app list' ? [c, s, '--merchant', id] : [c, s, id];
         if (json) args.push('--json');
         const store = w.t.gateway.store;
         const isOrder = id === w.orders.pending || id === w.orders.paid || id === w.orders.late;
@@ -827,7 +830,12 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
             ok = isOrder;
             break;
           case 'app keys':
+          case 'app disable':
+          case 'app enable':
             ok = id === w.appId;
+            break;
+          case 'app list':
+            ok = id === w.merchantNo;
             break;
           case 'notify resend':
             ok = id === w.notifyId;
@@ -847,6 +855,11 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
           expect(now).toMatchObject({ series: notificationBefore!.series + 1, status: 'PENDING', attempts: 0 });
           if (out) expect(out).toMatchObject({ notify_id: id, series: notificationBefore!.series + 1, status: 'PENDING' });
           expect(changed).toEqual(['notifications']);
+        } else if (command === 'app disable' || command === 'app enable') {
+          // Said whether it changed the status: the application's row changed exactly then.
+          const changedIt = out ? out.changed === true : !r.stdout.includes('already');
+          if (out) expect(out).toMatchObject({ app_id: id, merchant_no: w.merchantNo, status: command === 'app disable' ? 'DISABLED' : 'ACTIVE' });
+          expect(changed).toEqual(changedIt ? ['applications'] : []);
         } else if (command === 'order settle') {
           const scheduled = settlementBefore === null;
           if (out) expect(out).toMatchObject({ payment_order_no: id, network: '4', currency: 'USDT', scheduled });
@@ -859,6 +872,7 @@ describe.each(DATABASE_KINDS)('sparkpay command line, generated input (%s)', (ki
           if (out && command === 'order show') expect(out).toMatchObject({ payment_order_no: id, merchant_no: w.merchantNo, app_id: w.appId });
           if (out && command === 'notify list') expect((out.notifications as unknown[]).length).toBe((await store.notifications.listByOrder(id)).length);
           if (out && command === 'app keys') expect(out).toMatchObject({ app_id: id, keys: [expect.objectContaining({ serial: w.t.merchant.serial })] });
+          if (out && command === 'app list') expect(out).toMatchObject({ merchant_no: id, applications: expect.arrayContaining([expect.objectContaining({ app_id: w.appId, signing_serial: w.t.merchant.serial })]) });
         }
       }),
       105,

@@ -138,6 +138,47 @@ describe('sparkpay management commands', () => {
     expect(second.stdout).toMatch(/^merchant_no M\d+\n$/);
   });
 
+  it('lists a merchant\'s applications, and disables and enables one (again: said, nothing changed)', async () => {
+    const keys = oneJson((await sparkpay(env, 'keys', 'generate', '--out', join(dir, 'keys-list'), '--json')).stdout);
+    const merchantNo = String(oneJson((await sparkpay(env, 'merchant', 'create', '--name', 'Two Apps', '--json')).stdout).merchant_no);
+    const empty = await sparkpay(env, 'app', 'list', '--merchant', merchantNo);
+    expect(empty).toMatchObject({ code: 0, stdout: `merchant ${merchantNo} has no applications\n` });
+    expect(oneJson((await sparkpay(env, 'app', 'list', '--merchant', merchantNo, '--json')).stdout)).toEqual({ merchant_no: merchantNo, applications: [] });
+    const create = async () => oneJson((await sparkpay(env, 'app', 'create', '--merchant', merchantNo, '--public-key', String(keys.public_key_file), '--json')).stdout);
+    const first = await create();
+    const second = await create();
+    // The signing key is the newest ACTIVE one: after an urgent rotation, not the first.
+    const urgent = oneJson((await sparkpay(env, 'app', 'add-key', String(second.app_id), '--activate', '--json')).stdout);
+
+    const disabled = await sparkpay(env, 'app', 'disable', String(first.app_id), '--json');
+    expect(disabled.code, disabled.stderr).toBe(0);
+    expect(oneJson(disabled.stdout)).toEqual({ app_id: first.app_id, merchant_no: merchantNo, status: 'DISABLED', changed: true });
+    const again = await sparkpay(env, 'app', 'disable', String(first.app_id));
+    expect(again).toMatchObject({ code: 0, stdout: `application ${String(first.app_id)} is disabled already; nothing changed\n`, stderr: '' });
+    expect(oneJson((await sparkpay(env, 'app', 'disable', String(first.app_id), '--json')).stdout)).toMatchObject({ status: 'DISABLED', changed: false });
+
+    const listed = oneJson((await sparkpay(env, 'app', 'list', '--merchant', merchantNo, '--json')).stdout);
+    const iso = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    expect(listed).toEqual({
+      merchant_no: merchantNo,
+      applications: expect.arrayContaining([
+        { app_id: first.app_id, status: 'DISABLED', created_at: iso, signing_serial: first.serial },
+        { app_id: second.app_id, status: 'ACTIVE', created_at: iso, signing_serial: urgent.serial },
+      ]),
+    });
+    expect(listed.applications).toHaveLength(2);
+    const human = await sparkpay(env, 'app', 'list', '--merchant', merchantNo);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain(`app_id ${String(first.app_id)} DISABLED (created `);
+    expect(human.stdout).toContain(`signing key ${String(urgent.serial)}`);
+    expect(human.stdout.trim().split('\n')).toHaveLength(2);
+
+    const enabled = await sparkpay(env, 'app', 'enable', String(first.app_id), '--json');
+    expect(oneJson(enabled.stdout)).toEqual({ app_id: first.app_id, merchant_no: merchantNo, status: 'ACTIVE', changed: true });
+    expect((await sparkpay(env, 'app', 'enable', String(first.app_id))).stdout).toBe(`application ${String(first.app_id)} is enabled already; nothing changed\n`);
+    expect((oneJson((await sparkpay(env, 'app', 'list', '--merchant', merchantNo, '--json')).stdout).applications as { status: string }[]).map((a) => a.status)).toEqual(['ACTIVE', 'ACTIVE']);
+  });
+
   it.each([
     [['merchant', 'create'], /--name/],
     [['merchant', 'set', 'M1', '--status', 'SLEEPING'], /ACTIVE or INACTIVE/],
@@ -147,6 +188,13 @@ describe('sparkpay management commands', () => {
     [['app', 'create', '--merchant', 'M1'], /--public-key/],
     [['app', 'create', '--merchant', 'M1', '--public-key', '/nonexistent.pem'], /cannot read/],
     [['app', 'keys', '999'], /application 999 does not exist/],
+    [['app', 'list'], /--merchant/],
+    [['app', 'list', '--merchant', 'M999'], /merchant M999 does not exist/],
+    [['app', 'list', '--merchant', 'M999', '--json'], /merchant M999 does not exist/],
+    [['app', 'disable'], /expected 1 argument/],
+    [['app', 'disable', '999'], /application 999 does not exist/],
+    [['app', 'disable', '999', '--json'], /application 999 does not exist/],
+    [['app', 'enable', '999'], /application 999 does not exist/],
     [['app', 'add-key', '999'], /application 999 does not exist/],
     [['app', 'add-key'], /expected 1 argument/],
     [['app', 'activate-key', '999'], /expected 2 argument/],

@@ -7,6 +7,7 @@ import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -245,5 +246,23 @@ describe.runIf(PG_BASE_URL)('two gateway processes on one PostgreSQL database', 
       expect(r.verified, JSON.stringify(r.json)).toBe(true);
       expect(r.serial).toBe(serial);
     }
+  });
+
+  it('refuses a disabled application on both instances a second after `app disable` (40002, signed with its key), and serves it again a second after `app enable`', async () => {
+    // Both instances read the application now: each keeps it for its second (ADR 0010).
+    expect((await create(a, orderBody())).json.code).toBe(0);
+    expect((await create(b, orderBody())).json.code).toBe(0);
+    expect(await cli(['app', 'disable', appId, '--json'])).toEqual({ app_id: appId, merchant_no: merchantNo, status: 'DISABLED', changed: true });
+    await sleep(1_100);
+    for (const inst of [a, b]) {
+      const r = await create(inst, orderBody());
+      expect(r.status).toBe(401);
+      expect(r.json).toMatchObject({ code: 40002, message: expect.stringMatching(/disabled/) });
+      expect(r.verified).toBe(true);
+      expect(r.serial).toBe(serial);
+    }
+    expect(await cli(['app', 'enable', appId, '--json'])).toMatchObject({ status: 'ACTIVE', changed: true });
+    await sleep(1_100);
+    for (const inst of [a, b]) expect((await create(inst, orderBody())).json.code).toBe(0);
   });
 });

@@ -101,6 +101,40 @@ export async function setMerchantKey(deps: AdminDeps, appId: string, merchantPub
   return application ? { ok: true, value: application } : { ok: false, message: `application ${appId} does not exist` };
 }
 
+export interface ApplicationStatusChange {
+  application: ApplicationRecord;
+  /** False when the application had that status already (nothing was written). */
+  changed: boolean;
+}
+
+/**
+ * Disables an application (its requests are refused with 40002, signed with its own platform
+ * key, §2, §3) or enables it again. Every instance sees it within the application cache's second
+ * (ADR 0010); orders it created before stay payable and their notifications are still delivered.
+ */
+export async function setApplicationStatus(deps: AdminDeps, appId: string, status: ApplicationRecord['status']): Promise<AdminResult<ApplicationStatusChange>> {
+  // The status read back in the transaction of the write: the one this change left.
+  const r = await deps.store.transaction(async (tx) => {
+    const changed = await tx.applications.setStatus(appId, status, deps.clock.nowMs());
+    return { changed, application: await tx.applications.get(appId) };
+  });
+  if (!r.application) return { ok: false, message: `application ${appId} does not exist` };
+  return { ok: true, value: { application: r.application, changed: r.changed } };
+}
+
+/** An application as `app list` shows it: `signingSerial` is its platform key that signs now (null: none, its answers are signed with the default key). */
+export interface ListedApplication {
+  application: ApplicationRecord;
+  signingSerial: string | null;
+}
+
+/** The merchant's applications, oldest first; null for an unknown merchant. */
+export async function listApplications(deps: Pick<AdminDeps, 'store'>, merchantNo: string): Promise<ListedApplication[] | null> {
+  if (!(await deps.store.merchants.get(merchantNo))) return null;
+  const applications = await deps.store.applications.listByMerchant(merchantNo);
+  return Promise.all(applications.map(async (application) => ({ application, signingSerial: (await deps.store.platformKeys.activeFor(application.appId))?.serial ?? null })));
+}
+
 /** A live platform key of an application (§3): listed for merchants; `signing`: the one that signs now. */
 export interface LiveKey {
   key: PlatformKeyRecord;

@@ -8,9 +8,11 @@ import {
   addPlatformKey,
   createApplication,
   createMerchant,
+  listApplications,
   liveKeys,
   parseNetworkAddressPairs,
   retirePlatformKey,
+  setApplicationStatus,
   setMerchantKey,
   updateMerchant,
   type AdminDeps,
@@ -59,6 +61,9 @@ const USAGE = `usage: sparkpay <command> [options]     (sparkpay --version: the 
   merchant set <merchant_no> [--status ACTIVE|INACTIVE] [--online-payment on|off]
                 [--wallet <network>=<address>]... [--ca-address <network>=<address>]... [--json]
   app create --merchant <merchant_no> --public-key <pem file> [--json]
+  app list --merchant <merchant_no> [--json]   the merchant's applications: status, created, signing key serial
+  app disable <app_id> [--json]          its requests are refused (40002) from now on (within 1 s on every instance)
+  app enable <app_id> [--json]           a disabled application is served again (within 1 s on every instance)
   app keys <app_id> [--json]             the application's live platform public keys, serials, which one signs
   app add-key <app_id> [--activate] [--json]
                                          a new platform key, NEXT (listed, not signing) unless --activate
@@ -96,6 +101,9 @@ export async function runCli(argv: string[]): Promise<number | null> {
         break;
       case 'app':
         if (sub === 'create') return await appCreate(rest);
+        if (sub === 'list') return await appList(rest);
+        if (sub === 'disable') return await appSetStatus(rest, 'DISABLED');
+        if (sub === 'enable') return await appSetStatus(rest, 'ACTIVE');
         if (sub === 'keys') return await appKeys(rest);
         if (sub === 'add-key') return await appAddKey(rest);
         if (sub === 'activate-key') return await appKeyStep(rest, 'activate');
@@ -342,6 +350,45 @@ async function appCreate(argv: string[]): Promise<number> {
       { app_id: application.appId, merchant_no: application.merchantNo, platform_public_key: platformKey.publicKeyPem, serial: platformKey.serial },
       () => [`app_id ${application.appId}`, `merchant_no ${application.merchantNo}`, `serial ${platformKey.serial}`, platformKey.publicKeyPem.trim()],
     );
+    return 0;
+  });
+}
+
+async function appList(argv: string[]): Promise<number> {
+  const { values, out } = args(argv, { merchant: { type: 'string' } });
+  if (typeof values.merchant !== 'string') throw new UsageError('app list needs --merchant <merchant_no>');
+  const merchantNo = values.merchant;
+  return withCore(async (deps) => {
+    const listed = await listApplications(deps, merchantNo);
+    if (!listed) return failed(`merchant ${merchantNo} does not exist`);
+    const views = listed.map(({ application: a, signingSerial }) => ({
+      app_id: a.appId,
+      status: a.status,
+      created_at: new Date(a.createdAt).toISOString(),
+      signing_serial: signingSerial,
+    }));
+    out.result({ merchant_no: merchantNo, applications: views }, () =>
+      views.length === 0
+        ? [`merchant ${merchantNo} has no applications`]
+        : views.map((v) => `app_id ${v.app_id} ${v.status} (created ${v.created_at}), ${v.signing_serial ? `signing key ${v.signing_serial}` : 'no key of its own signs (the default key does)'}`),
+    );
+    return 0;
+  });
+}
+
+async function appSetStatus(argv: string[], status: 'ACTIVE' | 'DISABLED'): Promise<number> {
+  const { positionals, out } = args(argv, {}, 1);
+  const appId = positionals[0] as string;
+  return withCore(async (deps) => {
+    const r = await setApplicationStatus(deps, appId, status);
+    if (!r.ok) return failed(r.message);
+    const { application: a, changed } = r.value;
+    const state = a.status === 'DISABLED' ? 'disabled' : 'enabled';
+    out.result({ app_id: a.appId, merchant_no: a.merchantNo, status: a.status, changed }, () => [
+      changed
+        ? `application ${a.appId} ${state}: its requests are ${a.status === 'DISABLED' ? 'refused (40002)' : 'served'} from now on (within 1 s on every instance)`
+        : `application ${a.appId} is ${state} already; nothing changed`,
+    ]);
     return 0;
   });
 }
