@@ -441,6 +441,14 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       expect(await store.applications.listByMerchant(`M${digits()}`)).toEqual([]);
     });
 
+    it('lists applications made in the same millisecond in one order on every database (by AppID)', async () => {
+      const m = merchantRecord();
+      await store.merchants.insert(m);
+      const twins = [applicationRecord(m.merchantNo, { createdAt: T0 + 30 }), applicationRecord(m.merchantNo, { createdAt: T0 + 30 }), applicationRecord(m.merchantNo, { createdAt: T0 + 30 })];
+      for (const a of twins) await store.applications.insert(a);
+      expect((await store.applications.listByMerchant(m.merchantNo)).map((a) => a.appId)).toEqual(twins.map((a) => a.appId).sort());
+    });
+
     it('replaces an application\'s merchant public key, and answers false for an unknown application', async () => {
       const m = merchantRecord();
       await store.merchants.insert(m);

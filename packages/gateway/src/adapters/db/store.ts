@@ -182,7 +182,7 @@ function applicationRepo(q: Q, cache: CompiledCache): ApplicationRepo {
       return rows[0] ? toRecord(rows[0]) : null;
     },
     async listByMerchant(merchantNo) {
-      const rows = await q.selectFrom('applications').selectAll().where('merchant_no', '=', merchantNo).orderBy('created_at').execute();
+      const rows = await q.selectFrom('applications').selectAll().where('merchant_no', '=', merchantNo).orderBy('created_at').orderBy('app_id').execute();
       return rows.map(toRecord);
     },
     async setMerchantKey(appId, merchantPublicKeyPem, nowMs) {
