@@ -48,7 +48,15 @@ type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolea
 
 /** A command's options (strict; `--json` always known) and exactly `positionals` arguments. */
 export function args(argv: string[], options: OptionSpec, positionals = 0) {
-  const parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, ...options }, allowPositionals: positionals > 0, strict: true });
+  const parsed = parseArgs({ args: argv, options: { json: { type: 'boolean' }, ...options }, allowPositionals: positionals > 0, strict: true, tokens: true });
+  // A value option given twice (`--name A --name B`, `--status ACTIVE --status INACTIVE`): node
+  // keeps the last one silently, so a slip in a script would change what the operator meant.
+  const seen = new Set<string>();
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option' || options[token.name]?.type !== 'string' || options[token.name]?.multiple) continue;
+    if (seen.has(token.name)) throw new UsageError(`--${token.name} is given more than once; give it once`);
+    seen.add(token.name);
+  }
   if (parsed.positionals.length !== positionals) throw new UsageError(`expected ${positionals} argument(s), got ${parsed.positionals.length}`);
   return { values: parsed.values as Record<string, string | boolean | string[] | undefined>, positionals: parsed.positionals, out: output((parsed.values as Record<string, unknown>).json === true) };
 }
