@@ -1,11 +1,23 @@
 // The scan cursor of each network, and its lease: one instance scans a network at a time (the
 // lease is a compare-and-set on the row, ADR 0001), and a crashed scanner's lease runs out.
-import type { Kysely, Transaction } from 'kysely';
-import type { ChainCursorRepo } from '../../app/ports.js';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { ChainCursor, ChainCursorRepo } from '../../app/ports.js';
 import type { CompiledCache } from './compiled-cache.js';
-import type { Database } from './schema.js';
+import type { ChainCursorsTable, Database } from './schema.js';
 
 type Q = Kysely<Database> | Transaction<Database>;
+
+/** A chain_cursors row as the port reads it (PostgreSQL answers bigint columns as strings). */
+export function rowToCursor(r: Selectable<ChainCursorsTable>): ChainCursor {
+  return {
+    network: r.network,
+    nextBlock: r.next_block === null ? null : Number(r.next_block),
+    scannedHash: r.scanned_hash,
+    caughtUpAt: r.caught_up_at === null ? null : Number(r.caught_up_at),
+    leaseOwner: r.lease_owner,
+    leaseUntil: Number(r.lease_until),
+  };
+}
 
 // Every statement of a scan pass is compiled once (CompiledCache): an idle gateway runs them for
 // every network twice a second.
@@ -27,15 +39,7 @@ export function chainCursorRepo(q: Q, cache: CompiledCache): ChainCursorRepo {
           .returningAll(),
       );
       const r = rows[0];
-      if (!r) return null;
-      return {
-        network: r.network,
-        nextBlock: r.next_block === null ? null : Number(r.next_block),
-        scannedHash: r.scanned_hash,
-        caughtUpAt: r.caught_up_at === null ? null : Number(r.caught_up_at),
-        leaseOwner: r.lease_owner,
-        leaseUntil: Number(r.lease_until),
-      };
+      return r ? rowToCursor(r) : null;
     },
     async advance(network, owner, nextBlock, scannedHash, caughtUpAt) {
       const set = caughtUpAt === null ? { next_block: nextBlock, scanned_hash: scannedHash } : { next_block: nextBlock, scanned_hash: scannedHash, caught_up_at: caughtUpAt };

@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import type { OperatorReads, OrderSummary } from '../../app/ports.js';
 import type { Edition } from '../../app/records.js';
 import type { PayStatus } from '../../domain/lifecycle-types.js';
+import { rowToCursor } from './chain-cursor-store.js';
 import type { Database } from './schema.js';
 
 export function operatorReads(db: Kysely<Database>): OperatorReads {
@@ -76,15 +77,7 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
       }));
     },
     async chainCursors() {
-      const rows = await db.selectFrom('chain_cursors').selectAll().orderBy('network').execute();
-      return rows.map((r) => ({
-        network: r.network,
-        nextBlock: r.next_block === null ? null : Number(r.next_block),
-        scannedHash: r.scanned_hash,
-        caughtUpAt: r.caught_up_at === null ? null : Number(r.caught_up_at),
-        leaseOwner: r.lease_owner,
-        leaseUntil: Number(r.lease_until),
-      }));
+      return (await db.selectFrom('chain_cursors').selectAll().orderBy('network').execute()).map(rowToCursor);
     },
   };
 }
