@@ -104,7 +104,9 @@ describe('order money against an independent bigint oracle', () => {
               const toBase = (x: bigint) => (x * (same ? 1n : fn * td) * E(c.decimals)) / (E(pp) * (same ? 1n : fd * tn));
               const shares = split ? { seller: toBase(seller), others: others.map(toBase) } : null;
               const merchantBase = shares ? amountBase - shares.seller - shares.others.reduce((a, b) => a + b, 0n) : amountBase;
-              const ok = amountBase > minFee && amountBase < 1n << 128n && merchantBase > fee;
+              // A named receiver paid 0 base units in the token: the pair cannot carry the split.
+              const emptyShare = shares !== null && [shares.seller, ...shares.others].some((x) => x === 0n);
+              const ok = !emptyShare && amountBase > minFee && amountBase < 1n << 128n && merchantBase > fee;
               const o = r.ok ? r.plan.options.find((x) => x.network === n.id && x.currency === c.code) : undefined;
               if (!ok) {
                 expect(o, `${n.id}/${c.code} must be dropped`).toBeUndefined();
@@ -123,7 +125,7 @@ describe('order money against an independent bigint oracle', () => {
             }
           }
           if (r.ok) expect(r.plan.options.map((o) => `${o.network}/${o.currency}`).sort()).toEqual(expected.sort());
-          else expect([41038, 41007, 41013]).toContain(r.code);
+          else expect([41038, 41007, 41013, 41014]).toContain(r.code);
         },
       ),
       { numRuns: 400 },

@@ -1,11 +1,13 @@
-// The fees step of order creation (PROTOCOL §6, §7 41028/41007, §8 41038): each candidate
-// (network, currency) pair becomes a payment option with its exact amount, or is dropped.
+// The fees step of order creation (PROTOCOL §6, §7 41028/41007, §8 41038, and the per-token
+// check of a split's shares, 41014): each candidate (network, currency) pair becomes a payment
+// option with its exact amount, or is dropped.
 //
 // Conversion (pro edition, and trivially the standard edition where pricing currency = payment
 // currency): amount = pricing amount × usdPrice(pricing) / usdPrice(payment), rounded UP to the
 // payment currency's order precision, so the payer never pays less than the price. The rate is
 // the one in the RateTable snapshot; its decimal is locked into the option (`usdRate`).
 
+import { formatAmount } from '@sparkpay/protocol';
 import type { NetworkId } from './catalogue.js';
 import { serviceFee, feeScheduleFor } from './fees.js';
 import type { Rational } from './money.js';
@@ -16,8 +18,8 @@ import type { RateTable } from './rates.js';
 import { formatRate } from './rates.js';
 import type { Refusal } from './result.js';
 import { OrderErrors, refuse } from './result.js';
-import type { OptionSplit, SplitPlan } from './split.js';
-import { allocateSplit } from './split.js';
+import type { OptionSplit, SplitPlan, SplitShare } from './split.js';
+import { allocateSplit, emptyShare } from './split.js';
 import { MAX_PLAN_TOTAL } from './settlement-plan.js';
 
 /** The price of the order: in the standard edition total_amount in merchant_order_currency. */
@@ -76,6 +78,8 @@ type Outcome =
   | { kind: 'option'; option: PaymentOption }
   | { kind: 'amount' }
   | { kind: 'merchant' }
+  /** A seller or other share converts to 0 base units of the pair's token (41014). */
+  | { kind: 'empty-share'; share: SplitShare; network: NetworkId; currency: string }
   | { kind: 'too-large' }
   /** A USD rate the pair needs is missing (§14): the pair is not a candidate. */
   | { kind: 'no-rate'; codes: readonly string[] };
@@ -96,12 +100,15 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
     return codes.length > 0 ? { kind: 'no-rate', codes } : { kind: 'amount' };
   }
   const amountBase = converted.amount * pow10(c.currency.decimals - c.currency.precision);
+  // The split rules come before the fee rules (§7), in a pair as among the reasons of 41xxx.
+  const shares = split ? allocateSplit(split, amountBase, converted.toBase) : null;
+  const empty = split && shares ? emptyShare(split, shares) : null;
+  if (empty) return { kind: 'empty-share', share: empty, network: c.network.id, currency: c.currency.code };
   if (amountBase <= schedule.minFeeBase) return { kind: 'amount' };
   // So much of an 18-decimal token (about 3.4e20 of it) that no settlement plan could pay it out:
   // the pair is not offered rather than one whose address is never handed out.
   if (amountBase >= MAX_PLAN_TOTAL) return { kind: 'too-large' };
   const fee = serviceFee(amountBase, schedule);
-  const shares = split ? allocateSplit(split, amountBase, converted.toBase) : null;
   if (shares && shares.merchant <= fee) return { kind: 'merchant' };
   // Without a split the merchant's share is the whole amount, which must also exceed the fee
   // (a high fee rate on a tiny amount rounds the fee up to all of it): nothing would be left to
@@ -125,10 +132,12 @@ function evaluate(pricing: Pricing, c: Candidate, split: SplitPlan | null, rates
 }
 
 /**
- * The options that survive the fee rules, in candidate order. A pair is dropped when its amount
- * does not exceed the minimum fee (or a rate is missing), or when the merchant's share does not
- * exceed the fee, or when its amount is beyond what a settlement plan can hold (MAX_PLAN_TOTAL).
- * None left: 41007 if a merchant share was the reason, else 41013 if an amount too large was,
+ * The options that survive the fee rules, in candidate order. A pair is dropped when a seller or
+ * other share converts to 0 base units of its token (emptyShare), when its amount does not exceed
+ * the minimum fee (or a rate is missing), or when the merchant's share does not exceed the fee,
+ * or when its amount is beyond what a settlement plan can hold (MAX_PLAN_TOTAL). None left: 41014
+ * if a share too small was the reason (a split rule, before the fee rules as in §7), else 41007
+ * if a merchant share was, else 41013 if an amount too large was,
  * else 41028 (standard) / 41038 (pro), whose message names the missing USD rates when every pair
  * was dropped for one (the amount was then never compared with anything).
  */
@@ -142,6 +151,11 @@ export function buildOptions(
   const outcomes = candidates.map((c) => evaluate(pricing, c, split, rates));
   const options = outcomes.flatMap((o) => (o.kind === 'option' ? [o.option] : []));
   if (options.length > 0) return { ok: true, options };
+  const empty = outcomes.find((o) => o.kind === 'empty-share');
+  if (empty) {
+    const { share, currency, network } = empty;
+    return refuse(OrderErrors.INVALID_SPLIT_AMOUNT, `the split share of ${formatAmount(share.amount, pricing.precision)} ${pricing.currency} to ${share.address} is less than one base unit of ${currency} on network ${network}: the receiver would be paid nothing, so no candidate currency and network can carry the split`);
+  }
   if (outcomes.some((o) => o.kind === 'merchant')) {
     return refuse(OrderErrors.MERCHANT_AMOUNT_NOT_ABOVE_FEE, 'merchant_amount does not exceed the platform service fee on any candidate network');
   }

@@ -151,6 +151,66 @@ describe('pro splits', () => {
   });
 });
 
+describe('pro split shares too small for a token', () => {
+  // Priced in IRIS (6 decimals of a 0.01 USD coin): 0.000001 IRIS is 0.00000001 USD, which is
+  // 0.01 base unit of a 6-decimal USDT/USDC but 10^10 of BSC's 18-decimal USDT.
+  const tinyOther = (overrides: Record<string, unknown> = {}) => proBody({
+    pricing_currency: 'IRIS',
+    pricing_amount: '2000',
+    divide_detail: baseSplit({ seller_amount: '1000', merchant_amount: '999.999999', other_details: [{ receiver_addr: ADDR.other1, amount: '0.000001' }] }),
+    ...overrides,
+  });
+
+  it('leaves out a pair where a named receiver\'s share would be 0 base units', () => {
+    const p = planOf(plan(tinyOther(), 'pro'));
+    const pairs = p.options.map((o) => `${o.network}:${o.currency}`);
+    for (const gone of ['2:USDT', '2:USDC', '4:USDT', '4:USDC']) expect(pairs).not.toContain(gone);
+    expect(pairs).toEqual(['2:ETH', '2:HSK', '3:BNB', '3:USDT', '3:USDC', '4:POL', '5:IRIS']);
+    expect(option(p.options, '3', 'USDT')?.split?.others).toEqual([{ address: ADDR.other1, amount: 10n ** 10n }]);
+    for (const o of p.options) {
+      expect(o.split?.seller.amount).toBeGreaterThan(0n);
+      for (const x of o.split?.others ?? []) expect(x.amount).toBeGreaterThan(0n);
+    }
+  });
+  it('refuses with 41014 when every pair is left out for it, the seller\'s share as any other', () => {
+    const usdtOnly = { available_payment_currency_networks: [{ currency: 'USDT', networks: ['2', '4'] }] };
+    expect(plan(tinyOther(usdtOnly), 'pro')).toEqual({
+      ok: false,
+      code: 41014,
+      message: `the split share of 0.000001 IRIS to ${ADDR.other1} is less than one base unit of USDT on network 2: the receiver would be paid nothing, so no candidate currency and network can carry the split`,
+    });
+    const tinySeller = proBody({
+      pricing_currency: 'IRIS',
+      pricing_amount: '2000',
+      available_payment_currency_networks: [{ currency: 'USDC', networks: ['4'] }],
+      divide_detail: baseSplit({ seller_amount: '0.000001', merchant_amount: '1999.999999' }),
+    });
+    expect(codeOf(plan(tinySeller, 'pro'))).toBe(41014);
+  });
+  it('answers 41014 before the fee rules when no pair is left (§7: split rules come first)', () => {
+    // Polygon USDT drops for the share, Ethereum USDT for its merchant share under the 1 USD fee.
+    const body = proBody({
+      pricing_currency: 'IRIS',
+      pricing_amount: '500',
+      available_payment_currency_networks: [{ currency: 'USDT', networks: ['2', '4'] }],
+      divide_detail: baseSplit({ seller_amount: '449.999999', merchant_amount: '50', other_details: [{ receiver_addr: ADDR.other1, amount: '0.000001' }] }),
+    });
+    expect(codeOf(plan(body, 'pro'))).toBe(41014);
+  });
+});
+
+describe('standard split shares on 6- and 18-decimal tokens', () => {
+  it('scales the smallest share exactly to each token: never 0 base units', () => {
+    const body = standardBody({
+      total_amount: '10.000001',
+      receive_network: '2,3,4',
+      divide_detail: baseSplit({ seller_amount: '8', merchant_amount: '2', other_details: [{ receiver_addr: ADDR.other1, amount: '0.000001' }] }),
+    });
+    const p = planOf(plan(body));
+    expect(p.options.map((o) => [o.network, o.split?.others[0]?.amount])).toEqual([['2', 1n], ['3', 10n ** 12n], ['4', 1n]]);
+  });
+});
+
 describe('properties', () => {
   const cents = fc.bigInt({ min: 1n, max: 10n ** 9n });
 
@@ -185,7 +245,7 @@ describe('properties', () => {
             if (!s) throw new Error('split expected');
             const sum = s.seller.amount + s.merchant + s.others.reduce((a, b) => a + b.amount, 0n);
             expect(sum).toBe(o.amountBase);
-            expect(s.seller.amount >= 0n && s.others.every((x) => x.amount >= 0n)).toBe(true);
+            expect(s.seller.amount > 0n && s.others.every((x) => x.amount > 0n)).toBe(true);
             expect(s.merchant > o.fee).toBe(true);
             expect(o.fee > 0n && o.fee <= o.amountBase).toBe(true);
           }

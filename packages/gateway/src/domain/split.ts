@@ -252,3 +252,18 @@ export function allocateSplit(split: SplitPlan, amountBase: bigint, toBase: Rati
   const merchant = others.reduce((m, o) => m - o.amount, amountBase - seller.amount);
   return { seller, merchant, others };
 }
+
+/**
+ * The first seller or other share (in pricing units, as the merchant named it) that rounds down
+ * to 0 base units in an option, or null. Every share is positive by §9 (41014), so a receiver
+ * paid nothing in some token would be a receiver the split names and the settlement forgets (its
+ * share going to the merchant): such an option is left out of the order. Only a Pro order can
+ * meet it, priced in a currency whose smallest unit is worth less than a base unit of a payment
+ * token (0.000001 IRIS in 6-decimal USDT); a standard order scales each share by 10^(decimals -
+ * precision) >= 1.
+ */
+export function emptyShare(split: SplitPlan, shares: OptionSplit): SplitShare | null {
+  if (shares.seller.amount === 0n) return split.seller;
+  const i = shares.others.findIndex((o) => o.amount === 0n);
+  return i >= 0 ? (split.others[i] ?? null) : null;
+}
