@@ -152,6 +152,20 @@ describe.each(DATABASE_KINDS)('cashier API on %s', (kind) => {
     expect([v.selected.network, v.selected.address, v.selected.uri, v.remaining]).toEqual(['4', '', '', null]);
   });
 
+  it("shows an order that ended short of its amount with the pair's whole amount due, not a remainder left to pay", async () => {
+    const { paymentOrderNo, token } = await newOrder();
+    const chosen = (await (await select(paymentOrderNo, token, { network: '4', currency: 'USDT' })).json()) as Record<string, string>;
+    await observeTransfer(t, { paymentOrderNo, amount: 4_000_000n, status: 'FINAL', address: chosen.address });
+    const view = async () => (await (await get(paymentOrderNo, token)).json()) as { payer_state: string; remaining: string | null; selected: Record<string, string> };
+    const amounts = (v: Awaited<ReturnType<typeof view>>) => [v.payer_state, v.selected.amount, v.selected.amount_base, v.remaining];
+    expect(amounts(await view())).toEqual(['UNDERPAID', '6.5', '6500000', '6.5']);
+    // Past the deadline (closing), then closed: nothing is to be sent, so nothing is asked for.
+    t.clock.advance(1801);
+    expect(amounts(await view())).toEqual(['CLOSING', '10.5', '10500000', null]);
+    await t.gateway.expireOrders();
+    expect(amounts(await view())).toEqual(['EXPIRED', '10.5', '10500000', null]);
+  });
+
   it('names the pairs the order can be paid in when asked for one it cannot', async () => {
     const { paymentOrderNo, token } = await newOrder();
     const res = await select(paymentOrderNo, token, { network: '4', currency: 'DOGE' });

@@ -268,24 +268,28 @@ export async function cashierOrder(deps: CashierDeps, paymentOrderNo: string, to
   // The chosen pair as a later start configured it (its token taken off or moved: the scan no
   // longer watches that contract). Nothing arrived yet: the payer chooses again among the pairs
   // offered; else its address is handed out no more.
+  const now = nowSeconds(deps.clock);
   let chosenOffered = true;
+  let sendable = false;
   if (option) {
     const deposit = await deps.store.depositAddresses.get(order.paymentOrderNo, option.network, option.currency);
     const network = findNetwork(deps.deployment, option.network);
     chosenOffered = !network || pairOffered(deps, network, option);
+    sendable = nothingToSend(s, now, slack) === null && chosenOffered;
     // What to send now, as select answers it: the rest once part has arrived (a wallet following
     // this API's payment link used to be asked for the whole amount again, beside `remaining`).
-    if (deposit && network && (chosenOffered || s.status !== 'PENDING')) selected = selectedView(network, option, deposit, short > 0n ? short : option.amountBase);
+    // Once nothing is to be sent (closed, past the deadline, paid) the pair's whole amount due:
+    // the remainder there read as a sum the payer still owed on an order that had ended.
+    if (deposit && network && (chosenOffered || s.status !== 'PENDING')) selected = selectedView(network, option, deposit, sendable && short > 0n ? short : option.amountBase);
   }
   const [merchant, payments] = await Promise.all([deps.store.merchants.get(order.merchantNo), option ? deps.store.payments.listByOrder(order.paymentOrderNo) : []]);
-  const now = nowSeconds(deps.clock);
   const state = payerState(order, selected !== null, now);
   // Whether the payer may still send (a remainder is shown): not past the deadline, and the pair
   // still offered (else the remainder was asked for with no address to send it to).
   const open = (state === 'AWAITING' || state === 'CONFIRMING' || state === 'UNDERPAID') && now < s.expireTime && chosenOffered;
   // The address and payment link are handed out (a wallet reading this API included) only while
   // something is still to be sent, as select answers them.
-  if (selected && (nothingToSend(s, now, slack) !== null || !chosenOffered)) selected = { ...selected, address: '', uri: '' };
+  if (selected && !sendable) selected = { ...selected, address: '', uri: '' };
   const listed = option && selected ? paymentViews(payments, option) : { list: [], count: 0 };
   const offered = order.options.filter((o) => {
     const network = findNetwork(deps.deployment, o.network);
