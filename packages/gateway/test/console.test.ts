@@ -25,6 +25,22 @@ describe('the console when no token is configured', () => {
   });
 });
 
+describe('the session cookie behind an https public URL', () => {
+  it('is Secure, whatever the case of the scheme', async () => {
+    // URL schemes are case-insensitive (RFC 3986 §3.1): public_url "HTTPS://…" is https too.
+    for (const publicUrl of ['https://pay.example.com', 'HTTPS://pay.example.com']) {
+      const t = await startTestGateway({ config: { consoleToken: CONSOLE_TOKEN, publicUrl } });
+      try {
+        const res = await consoleClient(t.baseUrl).signIn();
+        expect(res.status, publicUrl).toBe(303);
+        expect(res.headers.get('set-cookie'), publicUrl).toMatch(/; Secure$/);
+      } finally {
+        await t.close();
+      }
+    }
+  });
+});
+
 describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
   let t: TestGateway;
   let c: ConsoleClient;

@@ -364,7 +364,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       ? {
           console: {
             token: config.consoleToken,
-            secureCookie: config.publicUrl.startsWith('https:'),
+            // The scheme's case does not matter (public_url "HTTPS://…" is https too).
+            secureCookie: new URL(config.publicUrl).protocol === 'https:',
             overview: (filter) => consoleOverview(consoleDeps, filter),
             order: (paymentOrderNo) => consoleOrder(consoleDeps, paymentOrderNo),
             merchants: (after) => consoleMerchants(consoleDeps, after),
