@@ -41,6 +41,33 @@ describe('the session cookie behind an https public URL', () => {
   });
 });
 
+describe.each(DATABASE_KINDS)('the console when its database fails on %s', (kind) => {
+  it('answers a page saying so, under the request id of the logged error, and goes on serving', async () => {
+    const t = await startTestGateway({ kind, config: { consoleToken: CONSOLE_TOKEN } });
+    try {
+      const c = consoleClient(t.baseUrl);
+      await c.signIn();
+      // A read the overview makes fails as it would with the database out of reach.
+      await t.gateway.db.kysely.schema.dropTable('chain_cursors').execute();
+      const res = await c.get('/console');
+      expect(res.status).toBe(500);
+      expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+      const html = await res.text();
+      expect(html).toContain('database');
+      expect(html).toContain(res.headers.get('sparkpay-request-id')!);
+      expect(html).not.toContain('chain_cursors');
+      expect((await c.get('/console/merchants')).status).toBe(200);
+      // A body over the limit: the console's page too, not the API's JSON.
+      const big = await c.post('/console/logout', { csrf: 'x'.repeat(70_000) });
+      expect(big.status).toBe(413);
+      expect(big.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
   let t: TestGateway;
   let c: ConsoleClient;

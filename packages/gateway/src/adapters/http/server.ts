@@ -245,7 +245,7 @@ export function buildServer(deps: HttpDeps) {
   const consolePages = deps.console ? consolePageRoutes(deps.console, { clock: deps.clock, signIns: deps.consoleSignIns ?? unlimited }) : null;
   const notServed = (req: FastifyRequest, reply: FastifyReply, status: 400 | 404) => {
     const path = req.url.split('?')[0] ?? '';
-    if (consolePages && (path === CONSOLE_PREFIX || path.startsWith(`${CONSOLE_PREFIX}/`))) return consolePages.notFound(req, reply);
+    if (consolePages && isConsolePath(path)) return consolePages.notFound(req, reply);
     if (deps.cashier && path.startsWith('/cashier/api/')) return apiNotFound(reply);
     if (deps.cashier && path.startsWith('/cashier/') && !path.startsWith('/cashier/assets/')) return pageNotFound(reply);
     return reply.code(status).send(status === 404 ? { code: 404, message: 'not found' } : { code: 400, message: 'bad request' });
@@ -270,6 +270,7 @@ export function buildServer(deps: HttpDeps) {
       const message = tooLarge ? `request body exceeds ${MAX_BODY_BYTES} bytes` : status < 500 ? `malformed request: ${truncated(err.message, 200)}` : 'internal error';
       const code = tooLarge ? 413 : status < 500 ? 400 : 500;
       if (deps.cashier && req.url.startsWith('/cashier/api/')) return apiRefused(reply, code, message);
+      if (consolePages && isConsolePath(req.url)) return consolePages.failed(req, reply, code, message);
       return reply.code(code).header('X-Content-Type-Options', 'nosniff').send({ code, message });
     }
     // Refused before the route ran (e.g. by the body limit): sign as the named application if
@@ -423,9 +424,15 @@ export function buildServer(deps: HttpDeps) {
   return server;
 }
 
-/** The request target in origin form: the path and query of an absolute-form target, anything else as sent. */
 const unlimited: RateLimiter = { take: () => true, giveBack: () => undefined };
 
+/** Whether a request target (path, with or without its query) is the console's. */
+function isConsolePath(url: string): boolean {
+  const path = url.split('?')[0] ?? '';
+  return path === CONSOLE_PREFIX || path.startsWith(`${CONSOLE_PREFIX}/`);
+}
+
+/** The request target in origin form: the path and query of an absolute-form target, anything else as sent. */
 export function originForm(url: string): string {
   const absolute = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/.exec(url);
   if (!absolute) return url;

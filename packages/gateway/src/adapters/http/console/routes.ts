@@ -47,7 +47,14 @@ function htmlHeaders(reply: FastifyReply): FastifyReply {
 
 const text = (v: unknown, max = MAX_ID): string => (typeof v === 'string' && v.length <= max ? v.trim() : '');
 
-export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns: RateLimiter }): { routes: PageRoute[]; notFound: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> } {
+export interface ConsolePages {
+  routes: PageRoute[];
+  notFound: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+  /** The answer to a console request that failed (the server's error handler): a page, not the API's JSON. */
+  failed: (req: FastifyRequest, reply: FastifyReply, status: number, message: string) => Promise<unknown>;
+}
+
+export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns: RateLimiter }): ConsolePages {
   const sessions = new ConsoleSessions(api.token);
   const style = consoleStylesheet();
   const nowSeconds = () => Math.floor(deps.clock.nowMs() / 1000);
@@ -79,6 +86,16 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
   const notFound = async (req: FastifyRequest, reply: FastifyReply) => {
     const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
     return htmlHeaders(reply).code(404).send(renderMessage(frame(expires === null ? undefined : sessions.csrf(expires)), 'Not found', 'There is no such console page.'));
+  };
+
+  const failed = async (req: FastifyRequest, reply: FastifyReply, status: number, message: string) => {
+    const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
+    // Most often the database out of reach: the operator is told that much, the detail is in the log.
+    const text =
+      status >= 500
+        ? `The console could not answer: the gateway's database may be out of reach (GET /healthz says whether it answers). The log has the detail under request id ${req.id}.`
+        : `The console could not take this request: ${message}.`;
+    return htmlHeaders(reply).code(status).send(renderMessage(frame(expires === null ? undefined : sessions.csrf(expires)), status >= 500 ? 'Something went wrong' : 'Bad request', text));
   };
 
   const routes: PageRoute[] = [
@@ -193,5 +210,5 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         reply.header('Content-Type', style.contentType).header('Cache-Control', 'public, max-age=31536000, immutable').header('X-Content-Type-Options', 'nosniff').send(style.body),
     },
   ];
-  return { routes, notFound };
+  return { routes, notFound, failed };
 }
