@@ -212,6 +212,10 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(html).toMatch(/<td>FAILED<\/td>/); // the first attempt, refused
     expect(html).toContain('CONNECTION');
     expect(html).toContain(`action="/console/notifications/`);
+    // The order's times (Unix seconds, 0 until reached: §7) in words, with the seconds beside.
+    const created = Math.floor(t.clock.nowMs() / 1000);
+    expect(html).toContain(`<dt>order_time</dt><dd>${new Date(created * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC (${created})</dd>`);
+    expect(html).toContain('<dt>closed_time</dt><dd>not yet</dd>');
   });
 
   it('resends a notification only from a form of the signed-in session', async () => {

@@ -146,6 +146,15 @@ function notificationBlock(frame: Frame, h: NotificationHistory): string {
 ${table(attempts, 'Attempts')}</section>`;
 }
 
+/** The order's times: Unix seconds, 0 until reached (PROTOCOL §7). */
+const ORDER_TIMES = new Set(['order_time', 'pay_time', 'completed_time', 'closed_time', 'merchant_order_time', 'merchant_order_timeout', 'expire_time']);
+
+/** One value of the order's list: a time in words with its seconds beside, anything else as it is. */
+function orderValue(key: string, v: unknown): string {
+  if (ORDER_TIMES.has(key) && typeof v === 'number') return v === 0 ? 'not yet' : `${when(v * 1000)} (${v})`;
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
 export function renderOrder(frame: Frame, p: OrderPage, resent: string | null): string {
   const r = p.report;
   const scalars = Object.entries(r).filter(([k, v]) => !['settlements', 'settlement_state', 'options', 'payments', 'payment_options'].includes(k) && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0));
@@ -159,7 +168,7 @@ export function renderOrder(frame: Frame, p: OrderPage, resent: string | null): 
     frame,
     r.payment_order_no,
     `<h1>Order <code>${esc(r.payment_order_no)}</code></h1>${notice(resent !== null ? `Notification ${resent} resent: a new series of attempts is due now.` : null)}
-<section><h2>Order</h2><dl>${scalars.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(typeof v === 'object' ? JSON.stringify(v) : String(v))}</dd>`).join('')}</dl></section>
+<section><h2>Order</h2><dl>${scalars.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(orderValue(k, v))}</dd>`).join('')}</dl></section>
 <section><h2>Payment options</h2>${table(r.options as unknown as Record<string, unknown>[], 'Amount, platform fee (base units) and USD rate of each pair')}</section>
 <section><h2>Transfers</h2>${table((r.payments ?? []) as Record<string, unknown>[], 'Every transfer seen to the order’s addresses')}</section>
 <section><h2>Settlement</h2>${settlement}${table(r.settlements as unknown as Record<string, unknown>[], 'Payouts')}</section>
