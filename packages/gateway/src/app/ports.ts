@@ -549,6 +549,8 @@ export interface FailedNotification {
   attempts: number;
   destination: string;
   createdAt: number;
+  /** When its last attempt failed and it was given up (ms). */
+  failedAt: number;
 }
 
 /** Reads for the operator console (PROTOCOL §16): lists no use case needs, each a page at a time. */
@@ -557,7 +559,7 @@ export interface OperatorReads {
   recentOrders(filter: { merchantNo?: string; status?: PayStatus; before?: string }, limit: number): Promise<OrderSummary[]>;
   /** Merchant numbers in order, those after `after` when given. */
   merchantNos(after: string | null, limit: number): Promise<string[]>;
-  /** FAILED notifications, newest first. */
+  /** FAILED notifications, the one given up last first. */
   failedNotifications(limit: number): Promise<FailedNotification[]>;
   /** Every network's scan cursor (a network never scanned has none). */
   chainCursors(): Promise<ChainCursor[]>;

@@ -362,6 +362,18 @@ const settlementRevertedTx: Migration = {
   },
 };
 
+/**
+ * The console's order lists (PROTOCOL §16) page a merchant's orders, and the orders of a status,
+ * newest first: without these, every order of the merchant or status was read and sorted for
+ * each page of 50.
+ */
+const consoleOrderLists: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.createIndex('orders_merchant_recent').on('orders').columns(['merchant_no', 'payment_order_no']).execute();
+    await db.schema.createIndex('orders_status_recent').on('orders').columns(['pay_status', 'payment_order_no']).execute();
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -375,6 +387,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0010_payment_chain_tx_hash': paymentChainTxHash,
   '0011_order_pricing_usd_rate': orderPricingUsdRate,
   '0012_settlement_reverted_tx': settlementRevertedTx,
+  '0013_console_order_lists': consoleOrderLists,
 };
 
 /** `name`: the database as a refusal names it (never with its password). */

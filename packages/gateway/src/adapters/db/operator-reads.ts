@@ -1,6 +1,7 @@
 // The console's lists (OperatorReads), one Kysely code path for SQLite and PostgreSQL. Each is
-// a bounded page read by an index: the orders by primary key (payment_order_no begins with the
-// creation time), by status with the due index; merchants by primary key.
+// a bounded page read by an index in the order shown: the orders by primary key (payment_order_no
+// begins with the creation time), a merchant's and a status's by orders_merchant_recent and
+// orders_status_recent; failed notifications by notifications_due; merchants by primary key.
 import type { Kysely } from 'kysely';
 import type { OperatorReads, OrderSummary } from '../../app/ports.js';
 import type { Edition } from '../../app/records.js';
@@ -60,9 +61,12 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
     async failedNotifications(limit) {
       const rows = await db
         .selectFrom('notifications')
-        .select(['notify_id', 'payment_order_no', 'notify_type', 'sequence', 'attempt_no', 'destination', 'created_at'])
+        .select(['notify_id', 'payment_order_no', 'notify_type', 'sequence', 'attempt_no', 'destination', 'created_at', 'next_attempt_at'])
         .where('status', '=', 'FAILED')
-        .orderBy('created_at', 'desc')
+        // A FAILED notification's next_attempt_at is when it was given up: notifications_due
+        // (status, next_attempt_at) holds them in that order (by created_at, every failed one
+        // was read and sorted for the newest 50).
+        .orderBy('next_attempt_at', 'desc')
         .orderBy('notify_id', 'desc')
         .limit(limit)
         .execute();
@@ -74,6 +78,7 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
         attempts: Number(r.attempt_no),
         destination: r.destination,
         createdAt: Number(r.created_at),
+        failedAt: Number(r.next_attempt_at),
       }));
     },
     async chainCursors() {

@@ -105,7 +105,7 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   const failed = o.failed
     .map(
       (f) =>
-        `<tr><td>${esc(f.notifyId)}</td><td>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td>${esc(f.destination)}</td><td>${esc(when(f.createdAt))}</td></tr>`,
+        `<tr><td>${esc(f.notifyId)}</td><td>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td>${esc(f.destination)}</td><td>${esc(when(f.createdAt))}</td><td>${esc(when(f.failedAt))}</td></tr>`,
     )
     .join('');
   return page(
@@ -127,7 +127,7 @@ ${o.nextBefore ? `<p><a href="/console?${esc(more.toString())}">Older orders</a>
 <section><h2>Failed notifications</h2>${
       o.failed.length === 0
         ? '<p class="empty">None</p>'
-        : `<div class="scroll"><table><caption>Newest first; resend one from its order's page</caption><thead><tr><th scope="col">notify_id</th><th scope="col">order</th><th scope="col">type</th><th scope="col">sequence</th><th scope="col">attempts</th><th scope="col">destination</th><th scope="col">created</th></tr></thead><tbody>${failed}</tbody></table></div>`
+        : `<div class="scroll"><table><caption>The last given up first; resend one from its order's page</caption><thead><tr><th scope="col">notify_id</th><th scope="col">order</th><th scope="col">type</th><th scope="col">sequence</th><th scope="col">attempts</th><th scope="col">destination</th><th scope="col">created</th><th scope="col">given up</th></tr></thead><tbody>${failed}</tbody></table></div>`
     }</section>`,
   );
 }
