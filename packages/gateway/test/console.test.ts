@@ -241,6 +241,11 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(after!.status).toBe('PENDING');
     expect(await (await c.get(res.headers.get('location')!)).text()).toContain(`Notification ${n!.notifyId} resent`);
     expect((await c.post('/console/notifications/N000/resend', { csrf: await c.csrf() })).status).toBe(404);
+    // A link someone else made cannot have the page say that something was resent.
+    for (const claim of ['N000', 'the refund was sent']) {
+      const html = await (await c.get(`/console/orders/${no}?resent=${encodeURIComponent(claim)}`)).text();
+      expect(html, claim).not.toContain('resent:');
+    }
   });
 
   it('lists notifications that used every attempt on the overview', async () => {

@@ -173,8 +173,11 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         const no = text((req.params as { payment_order_no: string }).payment_order_no);
         const found = no ? await api.order(no) : null;
         if (!found) return htmlHeaders(reply).code(404).send(renderMessage(frame(sessions.csrf(expires)), 'Not found', `There is no order ${no || '(none given)'}.`));
+        // Said only of one of this order's notifications: the query is anyone's to write, and a
+        // link must not have the page claim that something was done.
         const resent = text((req.query as Record<string, unknown>).resent);
-        return htmlHeaders(reply).code(200).send(renderOrder(frame(sessions.csrf(expires)), found, resent || null));
+        const known = found.notifications.some((h) => h.notification.notifyId === resent);
+        return htmlHeaders(reply).code(200).send(renderOrder(frame(sessions.csrf(expires)), found, known ? resent : null));
       },
     },
     {
