@@ -218,6 +218,18 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(html).toContain('<dt>closed_time</dt><dd>not yet</dd>');
   });
 
+  it("lists an order's largest transfers, not every one of a flood of dust", async () => {
+    const no = await order();
+    const payment = await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+    // Anyone can send an order's deposit address transfers of one base unit.
+    for (let i = 0; i < 60; i += 1) await observeTransfer(t, { paymentOrderNo: no, amount: 1n });
+    const html = await (await c.get(`/console/orders/${no}`)).text();
+    const transfers = html.slice(html.indexOf('<h2>Transfers</h2>'), html.indexOf('<h2>Settlement</h2>'));
+    expect(transfers.match(/<tr>/g)!.length - 1).toBe(50);
+    expect(transfers).toContain(payment.txHash);
+    expect(transfers).toContain(`The 50 largest of 61 transfers (sparkpay order show ${no} lists every one)`);
+  });
+
   it('resends a notification only from a form of the signed-in session', async () => {
     const no = await order({ notify_url: await deadUrl() });
     await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });

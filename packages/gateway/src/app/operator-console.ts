@@ -54,7 +54,7 @@ export interface OrderPage {
 }
 
 export async function consoleOrder(deps: ConsoleDeps, paymentOrderNo: string): Promise<OrderPage | null> {
-  const report = await orderReport(deps.store, deps.deployment, paymentOrderNo);
+  const report = await orderReport(deps.store, deps.deployment, paymentOrderNo, { allPayments: false });
   if (!report) return null;
   return { report, notifications: (await listOrderNotifications(deps.store, paymentOrderNo)) ?? [] };
 }

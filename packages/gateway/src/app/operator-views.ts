@@ -48,12 +48,14 @@ export type OrderReport = Record<string, unknown> & {
  * list at most MAX_LISTED_PAYMENTS), who made it, what each pair was priced at (§6, §14: amount,
  * platform fee and USD rate, in the token's base units, seen nowhere else) and where its
  * settlement stands, also before a transaction carries it. null for an unknown order.
+ * `allPayments: false`: the transfers the API lists (a page must not grow with a flood of dust
+ * sent to the order's address; payments_count still counts every one).
  */
-export async function orderReport(store: Store, deployment: Deployment, paymentOrderNo: string): Promise<OrderReport | null> {
+export async function orderReport(store: Store, deployment: Deployment, paymentOrderNo: string, opts: { allPayments?: boolean } = {}): Promise<OrderReport | null> {
   const order = await store.orders.get(paymentOrderNo);
   if (!order) return null;
   const data = orderQueryData(order, await store.payments.listByOrder(paymentOrderNo), await store.settlements.view(paymentOrderNo), {
-    allPayments: true,
+    allPayments: opts.allPayments ?? true,
     tokens: deploymentDecimals(deployment),
   });
   const st = await store.settlements.get(paymentOrderNo);

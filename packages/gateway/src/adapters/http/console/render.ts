@@ -158,6 +158,7 @@ function orderValue(key: string, v: unknown): string {
 export function renderOrder(frame: Frame, p: OrderPage, resent: string | null): string {
   const r = p.report;
   const scalars = Object.entries(r).filter(([k, v]) => !['settlements', 'settlement_state', 'options', 'payments', 'payment_options'].includes(k) && v !== '' && v !== null && !(Array.isArray(v) && v.length === 0));
+  const transfers = (r.payments ?? []) as Record<string, unknown>[];
   const st = r.settlement_state;
   const settlement = st
     ? `<dl><dt>status</dt><dd>${esc(st.status)}</dd>${st.tx_hash ? `<dt>transaction</dt><dd><code>${esc(st.tx_hash)}</code></dd>` : ''}${st.attempts > 0 ? `<dt>failed attempts</dt><dd>${st.attempts}</dd>` : ''}${
@@ -170,7 +171,7 @@ export function renderOrder(frame: Frame, p: OrderPage, resent: string | null): 
     `<h1>Order <code>${esc(r.payment_order_no)}</code></h1>${notice(resent !== null ? `Notification ${resent} resent: a new series of attempts is due now.` : null)}
 <section><h2>Order</h2><dl>${scalars.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(orderValue(k, v))}</dd>`).join('')}</dl></section>
 <section><h2>Payment options</h2>${table(r.options as unknown as Record<string, unknown>[], 'Amount, platform fee (base units) and USD rate of each pair')}</section>
-<section><h2>Transfers</h2>${table((r.payments ?? []) as Record<string, unknown>[], 'Every transfer seen to the order’s addresses')}</section>
+<section><h2>Transfers</h2>${table(transfers, transfers.length < Number(r.payments_count) ? `The ${transfers.length} largest of ${String(r.payments_count)} transfers (sparkpay order show ${r.payment_order_no} lists every one)` : 'Every transfer seen to the order’s addresses')}</section>
 <section><h2>Settlement</h2>${settlement}${table(r.settlements as unknown as Record<string, unknown>[], 'Payouts')}</section>
 <section><h2>Notifications</h2>${p.notifications.length === 0 ? '<p class="empty">None</p>' : p.notifications.map((h) => notificationBlock(frame, h)).join('')}</section>`,
   );
