@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_KINDS } from './databases.js';
+import { CONSOLE_TOKEN, consoleClient } from './console-client.js';
 import { api, ManualClock, orderBody, startTestGateway, TEST_MASTER_KEY, type TestGateway } from './harness.js';
 
 describe('request logging', () => {
@@ -142,5 +143,38 @@ describe.each(DATABASE_KINDS.filter((k) => k === 'postgres'))('the clock check a
       }
     }
     expect(await warnings(new LiveClock())).toEqual([]);
+  });
+});
+
+describe('the operator console', () => {
+  it('logs sign-ins and pages by client and path, never the console token, the session cookie or its anti-forgery value', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const t = await startTestGateway({ logger: pino({ level: 'trace' }, sink), config: { consoleToken: CONSOLE_TOKEN } });
+    try {
+      const c = consoleClient(t.baseUrl);
+      // A wrong token one character off, the right one, a page, a form, a failing page, sign-out.
+      expect((await c.signIn(`${CONSOLE_TOKEN.slice(0, -1)}X`)).status).toBe(401);
+      expect((await c.signIn()).status).toBe(303);
+      const csrf = await c.csrf();
+      expect((await c.post('/console/notifications/N000/resend', { csrf })).status).toBe(404);
+      await t.gateway.db.kysely.schema.dropTable('chain_cursors').execute();
+      expect((await c.get('/console')).status).toBe(500);
+      expect((await c.post('/console/logout', { csrf })).status).toBe(303);
+
+      const all = lines.join('\n');
+      expect(all).toContain('console sign-in refused');
+      expect(all).toContain('"path":"/console/login"');
+      expect(all).not.toContain(CONSOLE_TOKEN.slice(0, -1));
+      expect(all).not.toContain(c.cookie!.split('=')[1]!.split('.')[1]);
+      expect(all).not.toContain(csrf);
+    } finally {
+      await t.close();
+    }
   });
 });
