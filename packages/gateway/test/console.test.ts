@@ -216,6 +216,11 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     const created = Math.floor(t.clock.nowMs() / 1000);
     expect(html).toContain(`<dt>order_time</dt><dd>${new Date(created * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC (${created})</dd>`);
     expect(html).toContain('<dt>closed_time</dt><dd>not yet</dd>');
+    // The merchant's own time may be any integer (§5), also one no date has: shown as sent.
+    const far = await order({ merchant_order_time: Number.MAX_SAFE_INTEGER });
+    const farPage = await c.get(`/console/orders/${far}`);
+    expect(farPage.status).toBe(200);
+    expect(await farPage.text()).toContain(`<dt>merchant_order_time</dt><dd>${Number.MAX_SAFE_INTEGER}</dd>`);
   });
 
   it("lists an order's largest transfers, not every one of a flood of dust", async () => {

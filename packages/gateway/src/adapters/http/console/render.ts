@@ -146,12 +146,19 @@ function notificationBlock(frame: Frame, h: NotificationHistory): string {
 ${table(attempts, 'Attempts')}</section>`;
 }
 
-/** The order's times: Unix seconds, 0 until reached (PROTOCOL §7). */
+/** The order's times, Unix seconds; those of its states are 0 until reached (PROTOCOL §7). */
 const ORDER_TIMES = new Set(['order_time', 'pay_time', 'completed_time', 'closed_time', 'merchant_order_time', 'merchant_order_timeout', 'expire_time']);
+const STATE_TIMES = new Set(['pay_time', 'completed_time', 'closed_time']);
 
-/** One value of the order's list: a time in words with its seconds beside, anything else as it is. */
+/**
+ * One value of the order's list: a time in words with its seconds beside, anything else as it is
+ * (also a merchant's time past any date, which merchant_order_time may be: §5 bounds it by none).
+ */
 function orderValue(key: string, v: unknown): string {
-  if (ORDER_TIMES.has(key) && typeof v === 'number') return v === 0 ? 'not yet' : `${when(v * 1000)} (${v})`;
+  if (ORDER_TIMES.has(key) && typeof v === 'number') {
+    if (v === 0 && STATE_TIMES.has(key)) return 'not yet';
+    if (Number.isFinite(new Date(v * 1000).getTime())) return `${when(v * 1000)} (${v})`;
+  }
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
