@@ -338,7 +338,7 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
           .selectFrom('kysely_migration')
           .select('name')
           .execute();
-        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash', '0011_order_pricing_usd_rate', '0012_settlement_reverted_tx', '0013_console_order_lists']);
+        expect(applied.map((r) => r.name)).toEqual(['0001_init', '0002_notification_delivery', '0003_chain', '0004_payments_by_address', '0005_settlements', '0006_payments_by_address_dropped', '0007_chain_cursor_hash', '0008_chain_cursor_caught_up', '0009_platform_key_activated_at', '0010_payment_chain_tx_hash', '0011_order_pricing_usd_rate', '0012_settlement_reverted_tx', '0013_console_order_lists', '0014_settlement_reverted_tx_sent']);
       } finally {
         await f.close();
       }

@@ -374,6 +374,19 @@ const consoleOrderLists: Migration = {
   },
 };
 
+/**
+ * 0012 marked only the DUE settlements whose last error says their transaction reverted. The
+ * release before it kept that error on an order sent alone after its revert (SENT), which 0012
+ * left unmarked: dropped or replaced, that order joined a batch again, and reverted again alone it
+ * was not taken for the culprit. Orders written since 0012 are marked already (the column is set
+ * with the error), so this marks exactly those 0012 missed.
+ */
+const settlementRevertedTxSent: Migration = {
+  async up(db: Kysely<unknown>) {
+    await sql`update settlements set reverted_tx = substr(last_error, 24, 66) where status = 'SENT' and reverted_tx is null and last_error like 'settlement transaction 0x% reverted%'`.execute(db);
+  },
+};
+
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_init': init,
   '0002_notification_delivery': notificationDelivery,
@@ -388,6 +401,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0011_order_pricing_usd_rate': orderPricingUsdRate,
   '0012_settlement_reverted_tx': settlementRevertedTx,
   '0013_console_order_lists': consoleOrderLists,
+  '0014_settlement_reverted_tx_sent': settlementRevertedTxSent,
 };
 
 /** `name`: the database as a refusal names it (never with its password). */
