@@ -372,6 +372,33 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
         await tdb.drop();
       }
     });
+
+    // A downgrade: an older release started on a database a newer one upgraded.
+    it('refuses a database a newer release upgraded, saying so and changing nothing', async () => {
+      const tdb = await createTestDatabase(kind);
+      const newer = await openDatabase({ url: tdb.url, poolSize: 2, migrate: false });
+      try {
+        const future: Migration = { up: async (d) => void (await d.schema.alterTable('merchants').addColumn('future', 'text').execute()) };
+        await migrateToLatest(newer.kysely as Kysely<unknown>, 'the test database', { ...MIGRATIONS, '0099_from_a_newer_release': future });
+        const m = merchantRecord();
+        await createStore(newer).merchants.insert(m);
+
+        const err = await openDatabase({ url: tdb.url, poolSize: 2 }).then(
+          () => new Error('opened'),
+          (e: unknown) => e as Error,
+        );
+        const name = kind === 'sqlite' ? `sqlite:${tdb.url}` : `postgres:${new URL(tdb.url).host}${new URL(tdb.url).pathname}`;
+        expect(err.message).toBe(
+          `the database ${name} was upgraded by a newer release of the gateway (its migration 0099_from_a_newer_release is unknown to this one): start that release or a newer one, or restore the backup taken before the upgrade; nothing was changed`,
+        );
+        const records = newer.kysely as unknown as Kysely<{ kysely_migration: { name: string } }>;
+        expect((await records.selectFrom('kysely_migration').select('name').execute()).map((r) => r.name)).toEqual([...Object.keys(MIGRATIONS), '0099_from_a_newer_release']);
+        expect(await createStore(newer).merchants.get(m.merchantNo)).toEqual(m);
+      } finally {
+        await newer.close();
+        await tdb.drop();
+      }
+    });
   });
 
   describe('merchants', () => {

@@ -404,21 +404,40 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0014_settlement_reverted_tx_sent': settlementRevertedTxSent,
 };
 
-/** `name`: the database as a refusal names it (never with its password). */
 /**
  * Applies the pending migrations in one transaction on both databases (the SQLite dialect says its
- * DDL is transactional: database.ts): all of them with their records, or none. `migrations`: the
- * gateway's (tests pass others).
+ * DDL is transactional: database.ts): all of them with their records, or none. `name`: the
+ * database as a refusal names it (never with its password). `migrations`: the gateway's (tests
+ * pass others).
  */
 export async function migrateToLatest(db: Kysely<unknown>, name = 'the database', migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
-    // No migration ran: the database could not be reached or read at all (down, refused, a wrong
-    // host or password), which is what the operator needs to hear.
-    if (!failed) throw new Error(`cannot use ${name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    if (!failed) {
+      // A downgrade: the Migrator refuses a record of migrations it does not know before running
+      // any ("corrupted migrations"). The database is fine; this release is too old for it.
+      const unknown = await newerMigrations(db, migrations);
+      if (unknown.length > 0) {
+        const which = unknown.length === 1 ? `its migration ${unknown[0]} is` : `its migrations ${unknown.join(', ')} are`;
+        throw new Error(`${name} was upgraded by a newer release of the gateway (${which} unknown to this one): start that release or a newer one, or restore the backup taken before the upgrade; nothing was changed`, { cause: error });
+      }
+      // No migration ran: the database could not be reached or read at all (down, refused, a wrong
+      // host or password), which is what the operator needs to hear.
+      throw new Error(`cannot use ${name}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
+  }
+}
+
+/** The migrations the database records as applied that `migrations` does not hold (none when it cannot be read). */
+async function newerMigrations(db: Kysely<unknown>, migrations: Record<string, Migration>): Promise<string[]> {
+  try {
+    const rows = await (db as Kysely<{ kysely_migration: { name: string } }>).selectFrom('kysely_migration').select('name').orderBy('name').execute();
+    return rows.map((r) => r.name).filter((n) => !Object.hasOwn(migrations, n));
+  } catch {
+    return [];
   }
 }
 
