@@ -2,6 +2,7 @@
 // every database kind of this run, the rows that release wrote (in its own columns, by SQL) read
 // back through today's store unchanged in meaning once the gateway has migrated the database.
 import { Migrator, sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/adapters/db/database.js';
 import { MIGRATIONS, migrateToLatest } from '../src/adapters/db/migrations.js';
@@ -9,7 +10,7 @@ import { operatorReads } from '../src/adapters/db/operator-reads.js';
 import { createStore } from '../src/adapters/db/store.js';
 import type { PlatformKeyRecord } from '../src/app/ports.js';
 import type { NotificationAttemptRecord, NotificationRecord, OrderRecord, PaymentRecord, SettlementRecord } from '../src/app/records.js';
-import { createTestDatabase, DATABASE_KINDS, type TestDatabase } from './databases.js';
+import { createTestDatabase, DATABASE_KINDS, PG_BASE_URL, type TestDatabase } from './databases.js';
 
 const NAMES = Object.keys(MIGRATIONS);
 const T = Date.UTC(2026, 10, 20, 9, 30, 0); // ms
@@ -512,5 +513,89 @@ describe.each(DATABASE_KINDS)('upgrading a database an older release filled, on 
     expect((await store.settlements.listByTx('tx-alone')).map((s) => s.paymentOrderNo)).toEqual([ORDERS[7]!.no]);
     // The lease is held until it runs out, as before.
     expect(await store.leases.acquire('settlement:4', 'host-b/456', T + 1_000, T + 31_000)).toBe(false);
+  }, 30_000);
+});
+
+// A rolling upgrade: the new release's instances start together on the PostgreSQL database the
+// old ones still use, with migrations pending.
+describe.runIf(PG_BASE_URL)('instances of a new release starting together on PostgreSQL with migrations pending', () => {
+  const applied = async (db: Db) => (await (db.kysely as unknown as Kysely<{ kysely_migration: { name: string } }>).selectFrom('kysely_migration').select('name').execute()).map((r) => r.name).sort();
+  const waiting = async (c: pg.Client, locktype: string) => Number((await c.query<{ n: string }>('select count(*) as n from pg_locks where locktype = $1 and not granted', [locktype])).rows[0]!.n);
+  async function until(what: () => Promise<boolean>): Promise<void> {
+    for (let i = 0; !(await what()); i++) {
+      if (i > 400) throw new Error('timed out');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  it('apply them once: the second waits for the first one\'s upgrade and finds it done', async () => {
+    const tdb = await createTestDatabase('postgres');
+    const old = await openDatabase({ url: tdb.url, poolSize: 1, migrate: false });
+    // An old instance's reader holds the orders table: the first upgrade waits half-way, in its transaction.
+    const reader = new pg.Client({ connectionString: tdb.url });
+    await reader.connect();
+    const opened: Db[] = [];
+    try {
+      const { error } = await new Migrator({ db: old.kysely as Kysely<unknown>, provider: { getMigrations: async () => MIGRATIONS } }).migrateTo('0010_payment_chain_tx_hash');
+      expect(error).toBeUndefined();
+      await reader.query('begin');
+      await reader.query('select count(*) from orders');
+
+      const first = openDatabase({ url: tdb.url, poolSize: 2 });
+      await until(async () => (await waiting(reader, 'relation')) > 0);
+      const second = openDatabase({ url: tdb.url, poolSize: 2 });
+      // The second waits for the upgrade's lock (Kysely's advisory lock), not at a table the first
+      // one is changing, where it would go on to apply the same migrations again and fail.
+      await until(async () => (await waiting(reader, 'advisory')) > 0);
+      expect(await waiting(reader, 'relation')).toBe(1);
+      await reader.query('commit');
+
+      opened.push(...(await Promise.all([first, second])));
+      expect(await applied(opened[1]!)).toEqual(NAMES);
+    } finally {
+      await reader.end();
+      for (const db of [old, ...opened]) await db.close();
+      await tdb.drop();
+    }
+  }, 30_000);
+
+  // An old instance's transaction that wrote a settlement and then completes its order, while the
+  // upgrade holds the orders table and waits for the settlements one: PostgreSQL breaks the
+  // deadlock by cancelling one of them.
+  it('start although the upgrade met an old instance\'s transaction in a deadlock', async () => {
+    const tdb = await createTestDatabase('postgres');
+    const old = await openDatabase({ url: tdb.url, poolSize: 1, migrate: false });
+    const writer = new pg.Client({ connectionString: tdb.url });
+    const watcher = new pg.Client({ connectionString: tdb.url });
+    await writer.connect();
+    await watcher.connect();
+    let db: Db | undefined;
+    try {
+      const { error } = await new Migrator({ db: old.kysely as Kysely<unknown>, provider: { getMigrations: async () => MIGRATIONS } }).migrateTo('0010_payment_chain_tx_hash');
+      expect(error).toBeUndefined();
+      await writer.query('begin');
+      await writer.query("update settlements set attempts = attempts + 1 where payment_order_no = 'P1'");
+
+      const opening = openDatabase({ url: tdb.url, poolSize: 2 }).then(
+        (d) => (db = d),
+        (e: unknown) => e as Error,
+      );
+      await until(async () => (await waiting(watcher, 'relation')) > 0);
+      const completed = writer.query("update orders set version = version + 1 where payment_order_no = 'P1'").then(
+        () => writer.query('commit'),
+        async (e: unknown) => {
+          await writer.query('rollback');
+          return e;
+        },
+      );
+      const [opened] = await Promise.all([opening, completed]);
+      expect(opened).toBe(db);
+      expect(await applied(db!)).toEqual(NAMES);
+    } finally {
+      await writer.end();
+      await watcher.end();
+      for (const d of [old, db]) await d?.close();
+      await tdb.drop();
+    }
   }, 30_000);
 });

@@ -412,7 +412,11 @@ export const MIGRATIONS: Record<string, Migration> = {
  */
 export async function migrateToLatest(db: Kysely<unknown>, name = 'the database', migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
-  const { error, results } = await migrator.migrateToLatest();
+  let { error, results } = await migrator.migrateToLatest();
+  // PostgreSQL cancelled the upgrade to break a deadlock with another session's transaction (an
+  // instance of the old release serving during a rolling upgrade wrote a table the upgrade alters
+  // next, then waited for one it holds). The upgrade was rolled back whole: it is applied again.
+  for (let retry = 0; error && isDeadlock(error) && retry < DEADLOCK_RETRIES; retry++) ({ error, results } = await migrator.migrateToLatest());
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName;
     if (!failed) {
@@ -430,6 +434,11 @@ export async function migrateToLatest(db: Kysely<unknown>, name = 'the database'
     throw new Error(`database migration ${failed} failed: ${String(error)}`, { cause: error });
   }
 }
+
+/** How many times an upgrade cancelled by a deadlock is applied again. */
+const DEADLOCK_RETRIES = 3;
+
+const isDeadlock = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === '40P01';
 
 /** The migrations the database records as applied that `migrations` does not hold (none when it cannot be read). */
 async function newerMigrations(db: Kysely<unknown>, migrations: Record<string, Migration>): Promise<string[]> {
