@@ -373,6 +373,29 @@ describe.each(DATABASE_KINDS)('store conformance on %s', (kind) => {
       }
     });
 
+    // The Migrator orders the applied migrations by the time it recorded for each, then checks
+    // they are the first ones of the list: an upgrade made while the clock was ahead (then set
+    // back, before the next upgrade) made every later start fail on "corrupted migrations".
+    it('applies an upgrade, and starts after it, when the upgrade before was recorded by a clock that was ahead', async () => {
+      const tdb = await createTestDatabase(kind);
+      const db = await openDatabase({ url: tdb.url, poolSize: 2, migrate: false });
+      try {
+        const k = db.kysely as Kysely<unknown>;
+        const names = Object.keys(MIGRATIONS);
+        await migrateToLatest(k, 'the test database', Object.fromEntries(names.slice(0, 5).map((n) => [n, MIGRATIONS[n]!])));
+        const records = k as unknown as Kysely<{ kysely_migration: { name: string; timestamp: string } }>;
+        await records.updateTable('kysely_migration').set({ timestamp: new Date(Date.now() + 86_400_000).toISOString() }).execute();
+        await migrateToLatest(k);
+        // And every start after it.
+        await migrateToLatest(k);
+        expect((await records.selectFrom('kysely_migration').select('name').orderBy('name').execute()).map((r) => r.name)).toEqual(names);
+        expect(await listTables(k)).toEqual(EXPECTED_TABLES);
+      } finally {
+        await db.close();
+        await tdb.drop();
+      }
+    });
+
     // A downgrade: an older release started on a database a newer one upgraded.
     it('refuses a database a newer release upgraded, saying so and changing nothing', async () => {
       const tdb = await createTestDatabase(kind);

@@ -411,7 +411,12 @@ export const MIGRATIONS: Record<string, Migration> = {
  * pass others).
  */
 export async function migrateToLatest(db: Kysely<unknown>, name = 'the database', migrations: Record<string, Migration> = MIGRATIONS): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+  // Unordered: the Migrator otherwise orders the applied migrations by the wall-clock time it
+  // recorded for each and refuses ("corrupted migrations") when that is not the list's order, as
+  // after an upgrade made while the clock was ahead, then set back before the next one: every
+  // start failed. The pending ones are still applied in name order; an applied one this release
+  // does not know is still refused (a downgrade, below).
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true });
   let { error, results } = await migrator.migrateToLatest();
   // PostgreSQL cancelled the upgrade to break a deadlock with another session's transaction (an
   // instance of the old release serving during a rolling upgrade wrote a table the upgrade alters
