@@ -514,6 +514,18 @@ describe.each(DATABASE_KINDS)('upgrading a database an older release filled, on 
     // The lease is held until it runs out, as before.
     expect(await store.leases.acquire('settlement:4', 'host-b/456', T + 1_000, T + 31_000)).toBe(false);
   }, 30_000);
+
+  it("keeps the console's order indexes an operator built before the upgrade (README: built without blocking writes)", async () => {
+    tdb = await createTestDatabase(kind);
+    db = await openDatabase({ url: tdb.url, poolSize: 2, migrate: false });
+    const k = db.kysely as Kysely<unknown>;
+    expect((await new Migrator({ db: k, provider: { getMigrations: async () => MIGRATIONS } }).migrateTo('0012_settlement_reverted_tx')).error).toBeUndefined();
+    await sql`create index orders_merchant_recent on orders (merchant_no, payment_order_no)`.execute(k);
+    await sql`create index orders_status_recent on orders (pay_status, payment_order_no)`.execute(k);
+    await migrateToLatest(k);
+    const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(k);
+    expect(applied.rows.map((r) => r.name)).toEqual(NAMES);
+  });
 });
 
 // A rolling upgrade: the new release's instances start together on the PostgreSQL database the

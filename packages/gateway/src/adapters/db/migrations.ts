@@ -369,8 +369,10 @@ const settlementRevertedTx: Migration = {
  */
 const consoleOrderLists: Migration = {
   async up(db: Kysely<unknown>) {
-    await db.schema.createIndex('orders_merchant_recent').on('orders').columns(['merchant_no', 'payment_order_no']).execute();
-    await db.schema.createIndex('orders_status_recent').on('orders').columns(['pay_status', 'payment_order_no']).execute();
+    // If not there already: an operator with a large table may build them first, without
+    // blocking writes (PostgreSQL's CREATE INDEX CONCURRENTLY, README "Upgrading").
+    await db.schema.createIndex('orders_merchant_recent').ifNotExists().on('orders').columns(['merchant_no', 'payment_order_no']).execute();
+    await db.schema.createIndex('orders_status_recent').ifNotExists().on('orders').columns(['pay_status', 'payment_order_no']).execute();
   },
 };
 
