@@ -368,6 +368,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             secureCookie: new URL(config.publicUrl).protocol === 'https:',
             overview: (filter) => consoleOverview(consoleDeps, filter),
             order: (paymentOrderNo) => consoleOrder(consoleDeps, paymentOrderNo),
+            orderExists: async (paymentOrderNo) => (await store.orders.version(paymentOrderNo)) !== null,
             merchants: (after) => consoleMerchants(consoleDeps, after),
             resend: (notifyId) => consoleResend(consoleDeps, notifyId),
           },

@@ -21,6 +21,8 @@ export interface ConsoleApi {
   secureCookie: boolean;
   overview(filter: OrderFilter): Promise<Overview>;
   order(paymentOrderNo: string): Promise<OrderPage | null>;
+  /** Whether the order exists (one indexed read: the search box only redirects). */
+  orderExists(paymentOrderNo: string): Promise<boolean>;
   merchants(after: string | null): Promise<{ merchants: MerchantEntry[]; nextAfter: string | null }>;
   resend(notifyId: string): Promise<ResendOutcome>;
 }
@@ -159,8 +161,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
       handler: async (req, reply) => {
         if ((await session(req, reply, null)) === null) return reply;
         const q = text((req.query as Record<string, unknown>).q);
-        const found = q ? await api.order(q) : null;
-        if (found) return reply.redirect(`${CONSOLE_PREFIX}/orders/${encodeURIComponent(q)}`, 303);
+        if (q && (await api.orderExists(q))) return reply.redirect(`${CONSOLE_PREFIX}/orders/${encodeURIComponent(q)}`, 303);
         return reply.redirect(`${CONSOLE_PREFIX}?missing=${encodeURIComponent(q)}`, 303);
       },
     },
