@@ -18,6 +18,7 @@
     params.delete('e');
     history.replaceState(null, '', location.pathname + '?' + params.toString());
   }
+  var announce = document.getElementById('announce');
   var pollTimer = null;
   var fallback = false;
   var redirectTimer = null;
@@ -37,6 +38,22 @@
     pollTimer = window.setTimeout(poll, ms);
   }
 
+  // Said by screen readers: the announcer is a status region (polite).
+  function say(text) {
+    if (announce) announce.textContent = text;
+  }
+
+  // The status section's text without its heading, and what a change of it is told by: the state
+  // and its notes, but while confirming not the count (each new block would be said again).
+  function statusParts(countToo) {
+    var status = document.getElementById('status');
+    if (!status) return [];
+    var counting = !countToo && main.getAttribute('data-state') === 'CONFIRMING';
+    return Array.prototype.filter
+      .call(status.children, function (c) { return c.id !== 'status-h' && !(counting && c.id === 'status-text'); })
+      .map(function (c) { return c.textContent.replace(/\s+/g, ' ').trim(); });
+  }
+
   function refresh() {
     return fetch(location.pathname + location.search, { cache: 'no-store', credentials: 'omit' })
       // Only the order's page itself replaces this one (not a refusal: too many requests, say).
@@ -45,18 +62,16 @@
         if (html === null) return;
         var next = new DOMParser().parseFromString(html, 'text/html').getElementById('cashier');
         if (!next) return;
+        var was = main.getAttribute('data-state') + '|' + statusParts(false).join('|');
         ['data-state', 'data-final', 'data-sig'].forEach(function (a) { main.setAttribute(a, next.getAttribute(a) || ''); });
-        // The status region stays the same node, so screen readers announce its new text; the
-        // focused control keeps the focus (a keyboard user is not sent back to the top).
-        var status = document.getElementById('status');
+        // The focused control keeps the focus (a keyboard user is not sent back to the top).
         var focused = document.activeElement && main.contains(document.activeElement) ? document.activeElement.id : '';
-        main.innerHTML = next.innerHTML;
-        var fresh = document.getElementById('status');
-        if (status && fresh) {
-          status.className = fresh.className;
-          status.innerHTML = fresh.innerHTML;
-          fresh.parentNode.replaceChild(status, fresh);
-        }
+        // Everything but the announcer is replaced: it stays in the document, or its next text would not be said.
+        Array.prototype.slice.call(main.childNodes).forEach(function (n) { if (n !== announce) main.removeChild(n); });
+        Array.prototype.slice.call(next.childNodes).forEach(function (n) {
+          if (!(announce && n.id === 'announce')) main.appendChild(document.adoptNode(n));
+        });
+        if (main.getAttribute('data-state') + '|' + statusParts(false).join('|') !== was) say(statusParts(true).join(' '));
         var again = focused ? document.getElementById(focused) : null;
         if (again) again.focus();
         bind();
@@ -121,14 +136,14 @@
     var text = source.textContent.trim();
     var done = function () {
       var label = button.textContent;
-      var aria = button.getAttribute('aria-label');
       var copied = button.getAttribute('data-copied') || label;
-      // Said by screen readers too: the accessible name is the aria-label, not the text.
+      // Shown on the button, and said through the announcer (a button's new name is not a
+      // status message screen readers say); cleared after, so the next copy is said again.
       button.textContent = copied;
-      if (aria) button.setAttribute('aria-label', copied);
+      say(copied);
       window.setTimeout(function () {
         button.textContent = label;
-        if (aria) button.setAttribute('aria-label', aria);
+        if (announce && announce.textContent === copied) say('');
       }, 2000);
     };
     if (navigator.clipboard && window.isSecureContext) {

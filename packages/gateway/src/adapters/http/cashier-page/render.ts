@@ -130,8 +130,9 @@ function statusSection(v: CashierOrderView, t: Translate, lang: Language): strin
   if (v.received && v.received.seen !== '0' && v.selected && v.payer_state !== 'PAID' && v.payer_state !== 'UNDERPAID' && !expiredPartial) {
     notes.push(`<p id="received" class="received">${esc(t('received_so_far', { amount: formatDecimal(v.received.seen, lang), currency: v.selected.currency }))}</p>`);
   }
-  return `<section id="status" class="status state-${esc(v.payer_state.toLowerCase())}" role="status" aria-live="polite" aria-atomic="true">
-<h2>${esc(t('status'))}</h2><p id="status-text">${esc(statusText(v, t, lang))}</p>${notes.join('')}</section>`;
+  // Not a live region itself: the script says its changes through #announce (see renderPage).
+  return `<section id="status" class="status state-${esc(v.payer_state.toLowerCase())}" aria-labelledby="status-h">
+<h2 id="status-h">${esc(t('status'))}</h2><p id="status-text">${esc(statusText(v, t, lang))}</p>${notes.join('')}</section>`;
 }
 
 function optionsForm(v: CashierOrderView, ctx: PageContext, t: Translate): string {
@@ -221,6 +222,9 @@ export function renderPage(ctx: PageContext): string {
     open ? `<dt>${esc(t('deadline'))}</dt><dd><time id="deadline" datetime="${deadline}">${esc(formatDeadline(v.expire_time, lang))}</time></dd>` : '',
     open ? `<dt>${esc(t('time_left'))}</dt><dd><span id="countdown" data-seconds="${Math.max(0, v.expire_time - v.now)}" data-days="${esc(t('days_unit'))}">${countdown(v, t)}</span></dd>` : '',
   ].join('');
+  // #announce is the page's one live region, empty when loaded: the script writes into it what
+  // changed (a new state of the order, a copy made) and keeps that node when it swaps a fresh
+  // page in (a region put in anew is a new one to screen readers, and its text is not said).
   return `<!doctype html>
 <html lang="${lang}">
 <head>
@@ -236,6 +240,7 @@ ${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''
 </head>
 <body>
 <main id="cashier" data-order="${esc(v.payment_order_no)}" data-state="${esc(v.payer_state)}" data-final="${v.final}" data-sig="${esc(viewSignature(v))}">
+<p id="announce" class="visually-hidden" role="status"></p>
 <header class="top"><p class="merchant"><span class="label">${esc(t('merchant'))}</span> <strong id="merchant-name" dir="auto">${esc(v.merchant_name)}</strong></p>${languageSwitch(ctx, t)}</header>
 <section class="summary" aria-labelledby="order-h">
 <h1 id="order-h" dir="auto">${esc(v.merchant_order_desc || t('order'))}</h1>
