@@ -44,9 +44,13 @@ ${body}
 </main></body></html>`;
 }
 
-function notice(text: string | null, kind: 'ok' | 'error' = 'ok'): string {
-  return text ? `<p class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${esc(text)}</p>` : '';
+/** `id`: for an error about one field, which names it in aria-describedby (see `invalid`). */
+function notice(text: string | null, kind: 'ok' | 'error' = 'ok', id?: string): string {
+  return text ? `<p${id ? ` id="${id}"` : ''} class="notice ${kind}" role="${kind === 'error' ? 'alert' : 'status'}">${esc(text)}</p>` : '';
 }
+
+/** A field's attributes when the error notice `id` is about it: a screen reader says it on the field too. */
+const invalid = (id: string, when: boolean) => (when ? ` aria-invalid="true" aria-describedby="${id}"` : '');
 
 /** A table of rows (objects with the same keys), every cell escaped; objects shown as JSON. */
 function table(rows: readonly Record<string, unknown>[], caption: string): string {
@@ -62,10 +66,10 @@ export function renderLogin(frame: Frame, failed: string | null): string {
   return page(
     frame,
     'Sign in',
-    `<h1>Sign in</h1>${notice(failed, 'error')}
+    `<h1>Sign in</h1>${notice(failed, 'error', 'token-error')}
 <form method="post" action="/console/login" class="card">
 <label for="token">Console token</label>
-<input id="token" name="token" type="password" autocomplete="current-password" required autofocus>
+<input id="token" name="token" type="password" autocomplete="current-password" required autofocus${invalid('token-error', failed !== null)}>
 <button type="submit">Sign in</button>
 <p class="hint">The console token is the operator's <code>console_token</code> (SPARKPAY_CONSOLE_TOKEN); development mode writes one into its data directory (<code>console.token</code>).</p>
 </form>`,
@@ -111,8 +115,8 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   return page(
     frame,
     'Overview',
-    `<h1>Overview</h1>${q.missing !== null ? notice(`No order ${q.missing}`, 'error') : ''}
-<form method="get" action="/console/find" class="inline"><label for="q">Order</label><input id="q" name="q" placeholder="payment_order_no" required><button type="submit">Open</button></form>
+    `<h1>Overview</h1>${q.missing !== null ? notice(`No order ${q.missing}`, 'error', 'q-error') : ''}
+<form method="get" action="/console/find" class="inline"><label for="q">Order</label><input id="q" name="q" placeholder="payment_order_no" required${invalid('q-error', q.missing !== null)}><button type="submit">Open</button></form>
 <section><h2>Notifications</h2><dl class="figures">
 <dt>waiting to be sent</dt><dd>${b.pending}</dd><dt>due now</dt><dd>${b.due}</dd>
 <dt>oldest due since</dt><dd>${esc(b.oldestDueAt === null ? '—' : `${when(b.oldestDueAt)} (${ago(b.oldestDueAt, frame.nowMs)})`)}</dd>
@@ -195,7 +199,7 @@ export function renderMerchants(frame: Frame, merchants: MerchantEntry[], nextAf
       .map(({ application: a, keys }) => {
         const rows = keys.map((k) => ({ serial: k.key.serial, status: k.key.status, signs: k.signing ? 'yes' : 'no', created: when(k.key.createdAt), activated: when(k.key.activatedAt ?? null) }));
         const pems = keys.map((k) => `<details><summary>Public key ${esc(k.key.serial)}</summary><pre>${esc(k.key.publicKeyPem)}</pre></details>`).join('');
-        return `<div class="app"><h4>Application <code>${esc(a.appId)}</code> · ${esc(a.status)}</h4><p class="hint">created ${esc(when(a.createdAt))}</p>${table(rows, 'Live platform keys (Sparkpay-Serial)')}${pems}</div>`;
+        return `<div class="app"><h3>Application <code>${esc(a.appId)}</code> · ${esc(a.status)}</h3><p class="hint">created ${esc(when(a.createdAt))}</p>${table(rows, 'Live platform keys (Sparkpay-Serial)')}${pems}</div>`;
       })
       .join('');
     return `<section class="merchant" id="m-${esc(m.merchantNo)}"><h2>${esc(m.name)} <code>${esc(m.merchantNo)}</code></h2>
