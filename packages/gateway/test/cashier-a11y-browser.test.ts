@@ -89,6 +89,24 @@ describe('cashier page for screen reader users, in Chromium', { timeout: 60_000 
     }
   });
 
+  // The focus stayed on a control only if the fresh page had it too: on the copy button when the
+  // payment arrived (the address is no longer shown), it fell to the document's body, and a
+  // keyboard or screen reader user started again from the top (WCAG 2.4.3).
+  it('keeps the keyboard focus in the order’s status when the control it was on is no longer shown', async () => {
+    const order = await chosenOrder();
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    try {
+      await page.goto(order.url);
+      await page.getByRole('button', { name: 'Copy the deposit address' }).focus();
+      await observeTransfer(t, { paymentOrderNo: order.no, amount: 10_500_000n, address: order.address });
+      await expect.poll(() => statusText(page), WAIT).toBe('Paid. Thank you!');
+      expect(await page.evaluate('document.activeElement.id')).toBe('status-h');
+    } finally {
+      await context.close();
+    }
+  });
+
   // The copy buttons changed their own text and name to "Copied": not said by most screen
   // readers (a name change is not a status message, WCAG 4.1.3).
   it('says “Copied” when the address or the amount is copied', async () => {

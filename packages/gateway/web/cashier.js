@@ -73,6 +73,11 @@
         });
         if (main.getAttribute('data-state') + '|' + statusParts(false).join('|') !== was) say(statusParts(true).join(' '));
         var again = focused ? document.getElementById(focused) : null;
+        // A control no longer shown (the address once paid): the status, not the top of the page.
+        if (focused && !again) {
+          again = document.getElementById('status-h');
+          if (again) again.setAttribute('tabindex', '-1');
+        }
         if (again) again.focus();
         bind();
       });
