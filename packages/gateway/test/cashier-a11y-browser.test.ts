@@ -107,6 +107,41 @@ describe('cashier page for screen reader users, in Chromium', { timeout: 60_000 
     }
   });
 
+  // The paid page went to redirect_url after 3 s, by a meta refresh no script could call off: a
+  // time limit the payer could not turn off (WCAG 2.2.1), e.g. to read or keep the receipt.
+  it('lets the payer stay on the paid page instead of being sent back to the shop', async () => {
+    const body = orderBody(t.merchant, t.clock, { total_amount: '10.50', redirect_url: 'https://shop.example/thanks' });
+    const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body, merchant: t.merchant, clock: t.clock });
+    const url = new URL(String(res.json.data!.cashier_url));
+    const no = String(res.json.data!.payment_order_no);
+    const chosen = await fetch(`${t.baseUrl}/cashier/api/orders/${no}/select?t=${url.searchParams.get('t')}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ network: '4', currency: 'USDT' }) });
+    const address = String(((await chosen.json()) as { address: string }).address).toLowerCase();
+    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n, address });
+    const context = await browser.newContext({ locale: 'en-US' });
+    const page = await context.newPage();
+    const left: string[] = [];
+    await page.route('https://shop.example/**', (route) => {
+      left.push(route.request().url());
+      return route.fulfill({ status: 200, contentType: 'text/html', body: '<title>Shop</title>' });
+    });
+    try {
+      await page.goto(`${t.baseUrl}${url.pathname}${url.search}`);
+      await page.evaluate(LISTEN);
+      await page.getByRole('button', { name: 'Stay on this page' }).click();
+      await expect.poll(() => heard(page), WAIT).toEqual(['You stay on this page. Return to \u2068Test Merchant\u2069 when you are ready.']);
+      expect(await page.evaluate('document.activeElement.id')).toBe('redirect');
+      await page.waitForTimeout(4500);
+      expect(left).toEqual([]);
+      expect(page.url()).toContain('/cashier/');
+      expect(await page.getByRole('button', { name: 'Stay on this page' }).count()).toBe(0);
+      // The way back is still there.
+      await page.getByRole('link', { name: 'Return to the merchant' }).click();
+      await expect.poll(() => left, WAIT).toEqual(['https://shop.example/thanks']);
+    } finally {
+      await context.close();
+    }
+  });
+
   // The copy buttons changed their own text and name to "Copied": not said by most screen
   // readers (a name change is not a status message, WCAG 4.1.3).
   it('says “Copied” when the address or the amount is copied', async () => {

@@ -275,7 +275,9 @@ describe('cashier page over HTTP', () => {
     await observeTransfer(t, { ...fact, confirmations: 3, status: 'FINAL' });
     expect(await json()).toMatchObject({ payer_state: 'PAID', final: true, redirect_url: 'https://shop.example/done?o=1' });
     const paid = await (await page(o.path)).text();
-    expect(paid).toContain('<meta http-equiv="refresh" content="3;url=https://shop.example/done?o=1">');
+    // Without script only: the script redirects itself, and the payer can stop it (Stay on this page).
+    expect(paid).toContain('<noscript><meta http-equiv="refresh" content="3;url=https://shop.example/done?o=1"></noscript>');
+    expect(paid).toContain('<button type="button" id="stay" hidden>Stay on this page</button>');
     expect(paid).toContain('href="https://shop.example/done?o=1" data-redirect="https://shop.example/done?o=1"');
   });
 

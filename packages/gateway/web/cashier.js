@@ -129,9 +129,12 @@
       } catch { /* keep the server's UTC text */ }
     }
     var redirect = document.getElementById('redirect');
-    if (redirect && !redirectTimer) {
+    var stay = document.getElementById('stay');
+    if (redirect && redirectTimer === 'stayed') showStayed();
+    else if (redirect && !redirectTimer) {
       var to = redirect.getAttribute('data-redirect');
       redirectTimer = window.setTimeout(function () { location.assign(to); }, REDIRECT_MS);
+      if (stay) stay.hidden = false;
     }
   }
 
@@ -167,9 +170,27 @@
     sel.addRange(range);
   }
 
+  // The payer stays on the paid page: the redirect is called off, for good (also across refreshes).
+  function showStayed() {
+    var text = document.getElementById('redirecting');
+    var stay = document.getElementById('stay');
+    if (text) text.textContent = text.getAttribute('data-stayed');
+    if (stay) stay.hidden = true;
+  }
+
   main.addEventListener('click', function (e) {
     var button = e.target.closest ? e.target.closest('button[data-copy]') : null;
     if (button) copy(button);
+    if (e.target.closest && e.target.closest('#stay') && redirectTimer !== 'stayed') {
+      window.clearTimeout(redirectTimer);
+      redirectTimer = 'stayed';
+      showStayed();
+      var text = document.getElementById('redirecting');
+      if (announce && text) announce.textContent = text.textContent;
+      // The button is gone: the focus goes to the way back to the shop.
+      var back = document.getElementById('redirect');
+      if (back) back.focus();
+    }
   });
 
   main.addEventListener('submit', function (e) {

@@ -174,7 +174,10 @@ ${uri ? `<p><a id="wallet-link" class="wallet" href="${esc(uri)}">${esc(t('open_
 function successSection(v: CashierOrderView, t: Translate): string {
   const redirect = safeHttpUrl(v.redirect_url);
   const next = redirect
-    ? `<p>${esc(t('redirecting', { merchant: isolate(v.merchant_name) }))}</p><p><a id="redirect" class="button" href="${esc(redirect)}" data-redirect="${esc(redirect)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a></p>`
+    ? // "Stay on this page" stops the script's redirect (WCAG 2.2.1: a time limit the payer can turn
+      // off, e.g. to read the receipt); hidden until the script that honours it runs.
+      `<p id="redirecting" data-stayed="${esc(t('stayed', { merchant: isolate(v.merchant_name) }))}">${esc(t('redirecting', { merchant: isolate(v.merchant_name) }))}</p>` +
+      `<p class="actions"><a id="redirect" class="button" href="${esc(redirect)}" data-redirect="${esc(redirect)}" rel="noreferrer">${esc(t('back_to_merchant'))}</a> <button type="button" id="stay" hidden>${esc(t('stay'))}</button></p>`
     : `<p>${esc(t('success_close'))}</p>`;
   return `<section id="success" class="success" aria-labelledby="success-h"><h2 id="success-h">${esc(t('success_heading'))}</h2>${next}</section>`;
 }
@@ -236,7 +239,7 @@ export function renderPage(ctx: PageContext): string {
 <title>${esc(t('page_title', { merchant: v.merchant_name }))}</title>
 <link rel="stylesheet" href="${esc(ctx.assets.style)}">
 <script src="${esc(ctx.assets.script)}" defer></script>
-${redirect ? `<meta http-equiv="refresh" content="3;url=${esc(redirect)}">` : ''}${open ? `<noscript><meta http-equiv="refresh" content="10;url=${esc(pageUrl(v.payment_order_no, ctx.token, lang))}"></noscript>` : ''}
+${redirect ? `<noscript><meta http-equiv="refresh" content="3;url=${esc(redirect)}"></noscript>` : ''}${open ? `<noscript><meta http-equiv="refresh" content="10;url=${esc(pageUrl(v.payment_order_no, ctx.token, lang))}"></noscript>` : ''}
 </head>
 <body>
 <main id="cashier" data-order="${esc(v.payment_order_no)}" data-state="${esc(v.payer_state)}" data-final="${v.final}" data-sig="${esc(viewSignature(v))}">
