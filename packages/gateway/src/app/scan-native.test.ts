@@ -120,6 +120,32 @@ describe('naming a native-coin receipt by its transaction', () => {
     expect(w.rows[1]).toMatchObject({ chainTxHash: null, status: 'FINAL' });
   });
 
+  it('forgets a failed check once its receipt is no longer waiting (reverted): the suspects do not grow with the chain\'s reorganisations', async () => {
+    const chain = { balance: 0n, transfers: [] as ValueTransfer[], receipt: async () => null };
+    const w = world(chain);
+    await w.paidByT();
+    await w.pass(122);
+    expect(w.rows[0]).toMatchObject({ status: 'SEEN', chainTxHash: T });
+    expect([...w.deps.nativeMemory!.suspects!.keys()]).toEqual([w.rows[0]!.txHash]);
+    // The money leaves the canonical chain before the next check: the receipt is reverted.
+    chain.balance = 0n;
+    await w.pass(123);
+    expect(w.rows[0]).toMatchObject({ status: 'REVERTED' });
+    expect(w.deps.nativeMemory!.suspects!.size).toBe(0);
+  });
+
+  it('forgets a failed check once another instance has settled its receipt (the row is no longer SEEN)', async () => {
+    const chain = { balance: 0n, transfers: [] as ValueTransfer[], receipt: async () => null };
+    const w = world(chain);
+    await w.paidByT();
+    await w.pass(122);
+    expect(w.deps.nativeMemory!.suspects!.size).toBe(1);
+    // Another instance held the scan lease for a while and made the receipt final.
+    w.rows[0] = { ...w.rows[0]!, status: 'FINAL' };
+    await w.pass(130);
+    expect(w.deps.nativeMemory!.suspects!.size).toBe(0);
+  });
+
   it('withdraws a name whose transaction failed, or was mined beyond the final depth, or in a block no longer canonical', async () => {
     for (const receipt of [
       { block: { number: 119, hash: hashOf(119) }, success: false },

@@ -211,6 +211,8 @@ export async function scanNativeReceipts(
   let complete = true;
   // Rows still counted after this pass, per address, for the finality check.
   const live = new Map<string, PaymentRecord[]>();
+  // Keys of the receipts this pass reverts.
+  const gone = new Set<string>();
 
   for (const [i, address] of addresses.entries()) {
     const balance = balances[i] ?? 0n;
@@ -225,6 +227,7 @@ export async function scanNativeReceipts(
       if (p.status !== 'SEEN') continue;
       deps.log.warn({ network: network.id, address, block: p.blockNumber, amount: p.amount.toString() }, 'a native-coin receipt left the canonical chain');
       record({ ...withoutTimes(p), status: 'REVERTED', confirmations: 0 });
+      gone.add(p.txHash);
       rows.splice(j, 1);
       credited -= p.amount;
       reverted += 1;
@@ -299,6 +302,11 @@ export async function scanNativeReceipts(
   // row it becomes final without its name (the key shows). One answer from a node that has not
   // indexed the block, or a timeout, neither withdraws a right name nor keeps a wrong one.
   const suspects = (deps.nativeMemory ??= { full: null, through: null, sparseAfterMs: 0 }).suspects ??= new Map<string, number>();
+  // Only receipts still waiting keep their count: one reverted, or made final or reverted by
+  // another instance's pass meanwhile, is never checked here again, and its count stayed for the
+  // life of the process (`unfinal` is every stored SEEN native receipt of the network).
+  const waiting = new Set(unfinal.map((p) => p.txHash));
+  for (const key of suspects.keys()) if (gone.has(key) || !waiting.has(key)) suspects.delete(key);
   const verdicts = await atMost(NAME_CHECKS_AT_ONCE, named, ({ p }) => stillNames(deps, p.chainTxHash!, finalBlock));
   for (const [i, { p, confirmations }] of named.entries()) {
     if (verdicts[i]) {
