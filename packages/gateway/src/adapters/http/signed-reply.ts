@@ -6,6 +6,7 @@ import { errorDef, signMessage } from '@sparkpay/protocol';
 import type { PlatformKeys } from '../../app/platform-keys.js';
 import type { Clock, Ids } from '../../app/ports.js';
 import { nowSeconds } from '../../app/ports.js';
+import { evictingOldest } from './rate-limit.js';
 
 export interface Signer {
   platformKeys: PlatformKeys;
@@ -56,6 +57,7 @@ export interface ReusedSignatures {
 
 export function reusedSignatures(signer: Pick<Signer, 'clock' | 'ids'>, capacity = REUSED_SIGNATURES): ReusedSignatures {
   const made = new Map<string, { second: number; headers: [string, string][] }>();
+  const evictOldest = evictingOldest(made);
   return {
     headers(key, body) {
       const second = nowSeconds(signer.clock);
@@ -70,7 +72,7 @@ export function reusedSignatures(signer: Pick<Signer, 'clock' | 'ids'>, capacity
       // A few fixed bodies per key, one key per application named (AppIDs are no secret: a flood
       // may name every one it knows). The least recently used goes: never all, which a flood
       // naming more keys than fit would turn into a signature per answer again.
-      if (made.size >= capacity) made.delete(made.keys().next().value as string);
+      if (made.size >= capacity) evictOldest();
       const headers = signatureHeaders(signer, key, body);
       made.set(id, { second, headers });
       return headers;
