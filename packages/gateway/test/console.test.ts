@@ -196,6 +196,22 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(unknown.headers.get('content-type')).toContain('text/html');
   });
 
+  it('takes an identifier with a NUL character (%00, a paste gone wrong) as no identifier, as an over-long one, not as a database failure', async () => {
+    // PostgreSQL cannot even look such text up: each of these was a 500 page saying the database
+    // may be out of reach, with an error in the log.
+    if (!c.cookie) await c.signIn();
+    const no = await order();
+    const nul = (s: string) => `${s}%00`;
+    expect((await c.get(`/console/orders/${nul(no)}`)).status).toBe(404);
+    const found = await c.get(`/console/find?q=${nul(no)}`);
+    expect(found.status).toBe(303);
+    expect(found.headers.get('location')).toMatch(/^\/console\?missing=/);
+    for (const path of [`/console?merchant=${nul(t.merchant.merchantNo)}`, `/console?before=${nul(no)}`, `/console/merchants?after=${nul(t.merchant.merchantNo)}`]) {
+      expect((await c.get(path)).status, path).toBe(200);
+    }
+    expect((await c.post(`/console/notifications/${nul('N000')}/resend`, { csrf: await c.csrf() })).status).toBe(404);
+  });
+
   it("shows an order with the merchant's texts escaped, its pricing, transfers and notifications with their attempts", async () => {
     const evil = `<img src=x onerror="alert(1)">&'"`;
     const no = await order({ merchant_order_desc: evil, notify_url: await deadUrl() });

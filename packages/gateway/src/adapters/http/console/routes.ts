@@ -30,7 +30,11 @@ export interface ConsoleApi {
 /** Everything under /console is the console's; its own 404 for a path no route takes. */
 export const CONSOLE_PREFIX = '/console';
 
-/** Longest identifier (order, merchant, notification) a console URL may carry: longer ones are no identifier. */
+/**
+ * Longest identifier (order, merchant, notification) a console URL may carry: longer ones are no
+ * identifier, nor is one with a NUL character (%00), which none holds and PostgreSQL cannot even
+ * look up (its failure was a 500 page blaming the database).
+ */
 const MAX_ID = 64;
 const PAY_STATUSES: readonly string[] = ['PENDING', 'PAYING', 'PAID', 'COMPLETED', 'CLOSED'];
 
@@ -47,7 +51,7 @@ function htmlHeaders(reply: FastifyReply): FastifyReply {
     .header('Cache-Control', 'no-store');
 }
 
-const text = (v: unknown, max = MAX_ID): string => (typeof v === 'string' && v.length <= max ? v.trim() : '');
+const text = (v: unknown, max = MAX_ID): string => (typeof v === 'string' && v.length <= max && !v.includes('\0') ? v.trim() : '');
 
 export interface ConsolePages {
   routes: PageRoute[];
