@@ -85,6 +85,8 @@ interface CashierView {
 
 /** Attempts of one cashier API call answered 429 (too many requests) before giving up. */
 const CASHIER_ATTEMPTS = 10;
+/** One cashier API call, answer read included (ms): a gateway that never answers fails the command, not holds it. */
+const CASHIER_TIMEOUT_MS = 10_000;
 
 /**
  * The cashier API's answer, or an Error carrying its refusal (what the payer's page would show).
@@ -98,7 +100,8 @@ async function cashier<T>(target: CashierTarget, path: '' | '/select', body?: un
   // Retry-After: wait and ask again, as the page does (a select is idempotent).
   for (let attempt = 1; ; attempt += 1) {
     try {
-      res = await fetch(url, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const signal = AbortSignal.timeout(CASHIER_TIMEOUT_MS);
+      res = await fetch(url, body === undefined ? { signal } : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
     } catch (err) {
       throw new Error(`the gateway at ${new URL(target.api).origin} did not answer: ${(err as Error).message}`);
     }
