@@ -239,6 +239,9 @@ function startCheckpointer(path: string, intervalMs = 50): { stop(): Promise<voi
   };
 }
 
+/** How long a PostgreSQL session may sit idle inside a transaction before the server ends it (ms). */
+const IDLE_IN_TRANSACTION_MS = 60_000;
+
 function openPostgres(url: string, max: number): Db {
   const pool = new pg.Pool({
     connectionString: url,
@@ -248,6 +251,11 @@ function openPostgres(url: string, max: number): Db {
     connectionTimeoutMillis: 10_000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    // A transaction waits on nothing but the database (nothing is called out inside one), so
+    // one idle this long belongs to a process that stopped (paused, frozen, cut off without a
+    // reset): the server ends it and frees its row locks, which otherwise held every other
+    // instance's workers on those rows until TCP gave up (never, for a paused process).
+    idle_in_transaction_session_timeout: IDLE_IN_TRANSACTION_MS,
     // pg_stat_activity names the process (several instances share the database), unless the URL does.
     ...(hasUrlParam(url, 'application_name') ? {} : { application_name: `sparkpay ${hostname()}/${process.pid}`.slice(0, 63) }),
     // int8 columns hold Unix times and counters, all far below 2^53.
