@@ -228,6 +228,12 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(html).toMatch(/<td>FAILED<\/td>/); // the first attempt, refused
     expect(html).toContain('CONNECTION');
     expect(html).toContain(`action="/console/notifications/`);
+    // Which instance made each attempt, as `notify list` says: with several instances, one whose
+    // network cannot reach the receiver is told apart from a receiver that is down.
+    const [n] = await t.gateway.store.notifications.listByOrder(no);
+    const [attempt] = await t.gateway.store.notifications.listAttempts(n!.notifyId);
+    expect(html).toContain('<th scope="col">sender</th>');
+    expect(html).toContain(`<td>${attempt!.sender}</td>`);
     // The order's times (Unix seconds, 0 until reached: §7) in words, with the seconds beside.
     const created = Math.floor(t.clock.nowMs() / 1000);
     expect(html).toContain(`<dt>order_time</dt><dd>${new Date(created * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC (${created})</dd>`);

@@ -141,7 +141,9 @@ function notificationBlock(frame: Frame, h: NotificationHistory): string {
   const state = n.status === 'PENDING' ? (n.in_flight ? 'PENDING, an attempt is in flight' : `PENDING, next attempt ${when(h.notification.nextAttemptAt)}`) : n.status;
   const attempts = h.attempts.map((a) => {
     const v = attemptView(a);
-    return { '#': v.attempt_no, series: v.series, started: when(a.startedAt), outcome: v.outcome, 'HTTP status': v.http_status, 'latency ms': v.latency_ms, error: [v.error_kind, v.error].filter(Boolean).join(': '), answer: v.response_head };
+    // The sender says which instance made the attempt: one that cannot reach the receiver (its
+    // egress, its resolver) is told apart from a receiver that is down.
+    return { '#': v.attempt_no, series: v.series, started: when(a.startedAt), sender: v.sender, outcome: v.outcome, 'HTTP status': v.http_status, 'latency ms': v.latency_ms, error: [v.error_kind, v.error].filter(Boolean).join(': '), answer: v.response_head };
   });
   return `<section class="notification" id="n-${esc(n.notify_id)}"><h3>${esc(n.notify_type)} · sequence ${n.sequence}</h3>
 <dl><dt>notify_id</dt><dd><code>${esc(n.notify_id)}</code></dd><dt>status</dt><dd>${esc(state)}</dd><dt>destination</dt><dd>${esc(n.destination)}</dd>
