@@ -1,6 +1,7 @@
 // The operator console (PROTOCOL §3, §13, §16) over HTTP on a real gateway and database: who
 // gets in, what the pages show (escaped), and the resend button with its anti-forgery check.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addPlatformKey } from '../src/app/merchant-admin.js';
 import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
@@ -325,6 +326,27 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     const pem = t.merchant.platformPublicKeyPem.trim().split('\n')[1]!;
     expect(html).toContain(pem);
     expect(html).toMatch(/<td>ACTIVE<\/td><td>yes<\/td>/);
+  });
+
+  it('says since when each live platform key signs: a key made ACTIVE signs since it was made, a NEXT key not yet', async () => {
+    const m = await t.addMerchant();
+    const deps = { store: t.gateway.store, clock: t.clock, ids: t.gateway.ids, platformKeys: t.gateway.platformKeys };
+    t.clock.advance(60);
+    const next = await addPlatformKey(deps, m.appId, false);
+    if (!next.ok) throw new Error(next.message);
+    const [first] = await t.gateway.store.platformKeys.list(m.appId);
+    const stamp = (ms: number) => `${new Date(ms).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+    let after = null;
+    let html = '';
+    // The merchants page lists 50 a page, in merchant_no order.
+    for (let page = 0; page < 10 && !html.includes(m.appId); page += 1) {
+      html = await (await c.get(`/console/merchants${after ? `?after=${after}` : ''}`)).text();
+      after = /merchants\?after=([A-Z0-9]+)/.exec(html)?.[1] ?? null;
+    }
+    const app = html.slice(html.indexOf(m.appId));
+    // The key dev and `app create` make is ACTIVE from its creation: it has signed since then.
+    expect(app).toContain(`<td>${first!.serial}</td><td>ACTIVE</td><td>yes</td><td>${stamp(first!.createdAt)}</td><td>${stamp(first!.createdAt)}</td>`);
+    expect(app).toContain(`<td>${next.value.key.serial}</td><td>NEXT</td><td>no</td><td>${stamp(next.value.key.createdAt)}</td><td>not yet</td>`);
   });
 
   it('limits sign-in attempts per address', async () => {

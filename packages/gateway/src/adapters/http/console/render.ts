@@ -3,6 +3,7 @@
 // node's error) goes through `esc`.
 import type { MerchantEntry, OrderPage, Overview } from '../../../app/operator-console.js';
 import { attemptView, notificationView } from '../../../app/operator-views.js';
+import type { LiveKey } from '../../../app/merchant-admin.js';
 import type { NotificationHistory } from '../../../app/notification-admin.js';
 import { esc } from '../cashier-page/html.js';
 
@@ -199,7 +200,10 @@ export function renderMerchants(frame: Frame, merchants: MerchantEntry[], nextAf
     }));
     const apps = applications
       .map(({ application: a, keys }) => {
-        const rows = keys.map((k) => ({ serial: k.key.serial, status: k.key.status, signs: k.signing ? 'yes' : 'no', created: when(k.key.createdAt), activated: when(k.key.activatedAt ?? null) }));
+        // A key made ACTIVE (the first of an application, `add-key --activate`) has no activation
+        // time of its own: it is live since it was made, as `app retire-key` counts it.
+        const activated = (k: LiveKey) => (k.key.status === 'ACTIVE' ? when(k.key.activatedAt ?? k.key.createdAt) : 'not yet');
+        const rows = keys.map((k) => ({ serial: k.key.serial, status: k.key.status, signs: k.signing ? 'yes' : 'no', created: when(k.key.createdAt), activated: activated(k) }));
         const pems = keys.map((k) => `<details><summary>Public key ${esc(k.key.serial)}</summary><pre>${esc(k.key.publicKeyPem)}</pre></details>`).join('');
         return `<div class="app"><h3>Application <code>${esc(a.appId)}</code> · ${esc(a.status)}</h3><p class="hint">created ${esc(when(a.createdAt))}</p>${table(rows, 'Live platform keys (Sparkpay-Serial)')}${pems}</div>`;
       })
