@@ -13,6 +13,27 @@ import { waitUntil } from './wait.js';
 declare const document: { documentElement: { scrollWidth: number } };
 declare const window: { innerWidth: number };
 
+/**
+ * The words of the page's table cells that are broken over two lines, but for long ones (hashes,
+ * addresses, order numbers): a time cut as "00:40:4" / "7 UTC" reads as another time.
+ */
+const BROKEN_WORDS = `(() => {
+  const broken = [];
+  for (const cell of document.querySelectorAll('td')) {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/\\S+/g)) {
+        if (m[0].length >= 20) continue;
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        if (range.getClientRects().length > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return broken;
+})()`;
+
 describe('the operator console in a browser', () => {
   let t: TestGateway;
   let browser: Browser;
@@ -50,6 +71,7 @@ describe('the operator console in a browser', () => {
         await page.getByRole('button', { name: 'Sign in' }).click();
         await page.getByRole('heading', { name: 'Overview' }).waitFor();
         expect(page.url()).toBe(`${t.baseUrl}/console`);
+        expect(await page.evaluate(BROKEN_WORDS)).toEqual([]);
 
         await page.getByLabel('Order').fill(paymentOrderNo);
         await page.getByRole('button', { name: 'Open' }).click();
@@ -59,6 +81,7 @@ describe('the operator console in a browser', () => {
         const attempts = page.getByRole('table', { name: 'Attempts' });
         await expect.poll(() => attempts.textContent()).toContain('CONNECTION');
         await screenshot(page, `console-order-${name}`);
+        expect(await page.evaluate(BROKEN_WORDS)).toEqual([]);
         // Nothing wider than the screen but the tables' own scrolling boxes.
         expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
 

@@ -29,6 +29,17 @@ function ago(ms: number, nowMs: number): string {
   return `${Math.round(s / 3600)} h ago`;
 }
 
+/**
+ * The class of a table cell holding `text`, so that a narrow screen cuts no value into another-
+ * looking one ("00:40:4" / "7 UTC", "M10000000000" / "1"): a time (`when`) stays on one line; a
+ * word of 20 characters or more (a hash, an address, an order or notification number) may break
+ * anywhere, in a column kept wide enough to read; shorter words break only between words.
+ */
+function cellClass(text: string): string {
+  if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/.test(text)) return ' class="time"';
+  return /\S{20}/.test(text) ? ' class="long"' : '';
+}
+
 const orderLink = (no: string) => `<a href="/console/orders/${encodeURIComponent(no)}">${esc(no)}</a>`;
 
 function page(frame: Frame, title: string, body: string): string {
@@ -57,9 +68,9 @@ const invalid = (id: string, when: boolean) => (when ? ` aria-invalid="true" ari
 function table(rows: readonly Record<string, unknown>[], caption: string): string {
   if (rows.length === 0) return `<p class="empty">${esc(caption)}: none</p>`;
   const keys = Object.keys(rows[0]!);
-  const cell = (v: unknown) => (v === null || v === undefined || v === '' ? '' : esc(typeof v === 'object' ? JSON.stringify(v) : String(v)));
+  const text = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   return `<div class="scroll"><table><caption>${esc(caption)}</caption><thead><tr>${keys.map((k) => `<th scope="col">${esc(k)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${keys.map((k) => `<td>${cell(r[k])}</td>`).join('')}</tr>`)
+    .map((r) => `<tr>${keys.map((k) => `<td${cellClass(text(r[k]))}>${esc(text(r[k]))}</td>`).join('')}</tr>`)
     .join('')}</tbody></table></div>`;
 }
 
@@ -98,9 +109,9 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   const orders = o.orders
     .map(
       (s) =>
-        `<tr><td>${orderLink(s.paymentOrderNo)}</td><td>${esc(s.merchantNo)}</td><td>${esc(s.requestNo)}</td>` +
+        `<tr><td${cellClass(s.paymentOrderNo)}>${orderLink(s.paymentOrderNo)}</td><td${cellClass(s.merchantNo)}>${esc(s.merchantNo)}</td><td${cellClass(s.requestNo)}>${esc(s.requestNo)}</td>` +
         `<td><span class="status s-${esc(s.payStatus.toLowerCase())}">${esc(s.payStatus)}</span>${s.payException ? ` ${esc(s.payException)}` : ''}${s.closeReason ? ` (${esc(s.closeReason)})` : ''}</td>` +
-        `<td class="num">${esc(s.pricingAmountWire)} ${esc(s.pricingCurrency)}</td><td>${s.selectedNetwork ? `${esc(s.selectedCurrency ?? '')} on ${esc(s.selectedNetwork)}` : ''}</td><td>${esc(when(s.createdAt))}</td></tr>`,
+        `<td class="num">${esc(s.pricingAmountWire)} ${esc(s.pricingCurrency)}</td><td>${s.selectedNetwork ? `${esc(s.selectedCurrency ?? '')} on ${esc(s.selectedNetwork)}` : ''}</td><td class="time">${esc(when(s.createdAt))}</td></tr>`,
     )
     .join('');
   const more = new URLSearchParams();
@@ -110,7 +121,7 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   const failed = o.failed
     .map(
       (f) =>
-        `<tr><td>${esc(f.notifyId)}</td><td>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td>${esc(f.destination)}</td><td>${esc(when(f.createdAt))}</td><td>${esc(when(f.failedAt))}</td></tr>`,
+        `<tr><td${cellClass(f.notifyId)}>${esc(f.notifyId)}</td><td${cellClass(f.paymentOrderNo)}>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td${cellClass(f.destination)}>${esc(f.destination)}</td><td class="time">${esc(when(f.createdAt))}</td><td class="time">${esc(when(f.failedAt))}</td></tr>`,
     )
     .join('');
   return page(
