@@ -192,6 +192,12 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(await (await c.get('/console?missing=P000')).text()).toContain('No order P000');
     expect((await c.get('/console/orders/P000')).status).toBe(404);
     expect((await c.get(`/console/orders/${'P'.repeat(65)}`)).status).toBe(404);
+    // The overview with a trailing slash too: typed so, or sent so by a proxy whose location is
+    // "/console/" (nginx answers "/console" with a redirect there).
+    const slash = await c.get('/console/');
+    expect(slash.status).toBe(200);
+    expect(await slash.text()).toContain('<h1>Overview</h1>');
+    expect((await fetch(`${t.baseUrl}/console/`, { redirect: 'manual' })).headers.get('location')).toBe('/console/login');
     const unknown = await c.get('/console/nothing-here');
     expect(unknown.status).toBe(404);
     expect(unknown.headers.get('content-type')).toContain('text/html');

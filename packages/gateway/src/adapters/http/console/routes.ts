@@ -104,6 +104,19 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
     return htmlHeaders(reply).code(status).send(renderMessage(frame(expires === null ? undefined : sessions.csrf(expires)), status >= 500 ? 'Something went wrong' : 'Bad request', text));
   };
 
+  const overview = async (req: FastifyRequest, reply: FastifyReply) => {
+    const expires = await session(req, reply, null);
+    if (expires === null) return reply;
+    const q = req.query as Record<string, unknown>;
+    const merchantNo = text(q.merchant);
+    const status = PAY_STATUSES.includes(text(q.status)) ? text(q.status) : '';
+    const before = text(q.before);
+    const filter: OrderFilter = { ...(merchantNo ? { merchantNo } : {}), ...(status ? { status: status as PayStatus } : {}), ...(before ? { before } : {}) };
+    const found = await api.overview(filter);
+    const missing = typeof q.missing === 'string' ? text(q.missing) : null;
+    return htmlHeaders(reply).code(200).send(renderOverview(frame(sessions.csrf(expires)), found, { merchantNo, status, missing }));
+  };
+
   const routes: PageRoute[] = [
     {
       method: 'GET',
@@ -143,22 +156,10 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         return reply.header('Set-Cookie', cookie('', 0)).redirect(`${CONSOLE_PREFIX}/login`, 303);
       },
     },
-    {
-      method: 'GET',
-      url: CONSOLE_PREFIX,
-      handler: async (req, reply) => {
-        const expires = await session(req, reply, null);
-        if (expires === null) return reply;
-        const q = req.query as Record<string, unknown>;
-        const merchantNo = text(q.merchant);
-        const status = PAY_STATUSES.includes(text(q.status)) ? text(q.status) : '';
-        const before = text(q.before);
-        const filter: OrderFilter = { ...(merchantNo ? { merchantNo } : {}), ...(status ? { status: status as PayStatus } : {}), ...(before ? { before } : {}) };
-        const overview = await api.overview(filter);
-        const missing = typeof q.missing === 'string' ? text(q.missing) : null;
-        return htmlHeaders(reply).code(200).send(renderOverview(frame(sessions.csrf(expires)), overview, { merchantNo, status, missing }));
-      },
-    },
+    { method: 'GET', url: CONSOLE_PREFIX, handler: overview },
+    // Typed with a trailing slash, or sent so by a proxy whose location is "/console/" (nginx
+    // redirects "/console" there): the same page, not a redirect back, which would loop.
+    { method: 'GET', url: `${CONSOLE_PREFIX}/`, handler: overview },
     {
       method: 'GET',
       url: `${CONSOLE_PREFIX}/find`,
