@@ -221,7 +221,8 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
 
   it("shows an order with the merchant's texts escaped, its pricing, transfers and notifications with their attempts", async () => {
     const evil = `<img src=x onerror="alert(1)">&'"`;
-    const no = await order({ merchant_order_desc: evil, notify_url: await deadUrl() });
+    const notifyUrl = `${await deadUrl()}?shop=1&amp=2`;
+    const no = await order({ merchant_order_desc: evil, notify_url: notifyUrl, redirect_url: 'https://shop.example/back' });
     await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
     await attempted(no, 1);
     const res = await c.get(`/console/orders/${no}`);
@@ -235,6 +236,9 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(html).toMatch(/<td>FAILED<\/td>/); // the first attempt, refused
     expect(html).toContain('CONNECTION');
     expect(html).toContain(`action="/console/notifications/`);
+    // The whole notify_url (the query answers only its host): what the operator tells the merchant after a 404.
+    expect(html).toContain(`<dt>notify_url</dt><dd>${notifyUrl.replaceAll('&', '&amp;')}</dd>`);
+    expect(html).toContain('<dt>redirect_url</dt><dd>https://shop.example/back</dd>');
     // Which instance made each attempt, as `notify list` says: with several instances, one whose
     // network cannot reach the receiver is told apart from a receiver that is down.
     const [n] = await t.gateway.store.notifications.listByOrder(no);

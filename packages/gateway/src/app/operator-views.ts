@@ -80,6 +80,10 @@ export async function orderReport(store: Store, deployment: Deployment, paymentO
     edition: order.edition,
     expire_time: order.state.expireTime,
     pricing_usd_rate: order.pricingUsdRate,
+    // Where its notifications go and its payer returns (the query does not answer them): after a
+    // receiver's 404 the operator tells the merchant which URL.
+    notify_url: order.notifyUrl ?? null,
+    redirect_url: order.redirectUrl ?? null,
     options,
     settlement_state: settlementState,
   };
