@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateRsaKeyPair } from '@sparkpay/protocol';
+import { formatAmount, generateRsaKeyPair } from '@sparkpay/protocol';
 import { loadConfig } from '../src/cli/config.js';
 import { createGateway, openKeyVault } from '../src/cli/gateway.js';
 import { inProcess, type Env } from './cli-run.js';
@@ -63,7 +63,7 @@ describe('sparkpay command line: operator review', () => {
     const json = await inProcess(['order', 'show', paymentOrderNo, '--json'], env, root);
     expect((JSON.parse(json.stdout) as Record<string, unknown>).merchant_order_desc).toBe(hostile);
     expect((JSON.parse(json.stdout) as { options: unknown[] }).options).toEqual(
-      stored.options.map((o) => ({ network: o.network, currency: o.currency, amount_base: o.amountBase.toString(), fee_base: o.fee.toString(), decimals: o.decimals, usd_rate: o.usdRate })),
+      stored.options.map((o) => ({ network: o.network, currency: o.currency, amount: formatAmount(o.amountBase, o.decimals), fee: formatAmount(o.fee, o.decimals), amount_base: o.amountBase.toString(), fee_base: o.fee.toString(), decimals: o.decimals, usd_rate: o.usdRate })),
     );
   });
 

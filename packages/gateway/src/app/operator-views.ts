@@ -1,5 +1,6 @@
 // What the operator sees of an order and its notifications (PROTOCOL §13, §16): the same
 // snake_case views for `sparkpay order show` / `notify list` and for the console.
+import { formatAmount } from '@sparkpay/protocol';
 import type { Deployment } from '../domain/catalogue.js';
 import { deploymentDecimals, orderQueryData } from './order-view.js';
 import type { Store } from './ports.js';
@@ -18,6 +19,10 @@ export interface SettlementStateView {
 export interface OptionReport {
   network: string;
   currency: string;
+  /** The amount due and the platform fee as decimals of the token (what a person reads)… */
+  amount: string;
+  fee: string;
+  /** …and in its base units (what the chain and the settlement count). */
   amount_base: string;
   fee_base: string;
   decimals: number;
@@ -65,6 +70,8 @@ export async function orderReport(store: Store, deployment: Deployment, paymentO
   const options = order.options.map((o) => ({
     network: o.network,
     currency: o.currency,
+    amount: formatAmount(o.amountBase, o.decimals),
+    fee: formatAmount(o.fee, o.decimals),
     amount_base: o.amountBase.toString(),
     fee_base: o.fee.toString(),
     decimals: o.decimals,
