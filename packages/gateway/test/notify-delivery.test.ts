@@ -287,6 +287,9 @@ describe.each(DATABASE_KINDS)('outbound safety in production mode on %s', (kind)
     ['an IPv6 loopback literal', (port: number) => `http://[::1]:${port}/notify`],
     ['a private address', () => 'http://10.0.0.1/notify'],
     ['the cloud metadata address', () => 'http://169.254.169.254/latest/meta-data'],
+    // Documentation ranges (RFC 5737, RFC 3849): never a receiver, and production once tried them.
+    ['an IPv4 documentation address', () => 'http://198.51.100.7/notify'],
+    ['an IPv6 documentation address', () => 'http://[2001:db8::7]/notify'],
   ])('refuses to send to %s, and records it as a failed attempt', async (_name, url) => {
     const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(t.merchant, t.clock, { notify_url: url(r.port) }), merchant: t.merchant, clock: t.clock });
     expect(res.json.code).toBe(0);
@@ -298,6 +301,8 @@ describe.each(DATABASE_KINDS)('outbound safety in production mode on %s', (kind)
       return list[0] && list[0].outcome !== 'IN_FLIGHT' ? list : null;
     });
     expect(log[0]).toMatchObject({ outcome: 'FAILED', errorKind: 'BLOCKED_ADDRESS', httpStatus: null });
+    // The operator reads why: not "loopback or private" for a documentation address.
+    expect(log[0]!.error).toMatch(/is not a public address|resolves only to addresses notifications may not be sent to/);
     expect(r.received).toHaveLength(0);
   });
 });

@@ -286,7 +286,7 @@ export function createHttpSender(options: HttpSenderOptions): HttpSender {
       }
       const literal = url.hostname.replace(/^\[|\]$/g, '');
       if (!options.allowPrivate && isIP(literal) !== 0 && isBlocked(literal)) {
-        return result({ httpStatus: null, responseHead: null, errorKind: 'BLOCKED_ADDRESS', error: `${literal} is a loopback, private, link-local or multicast address` });
+        return result({ httpStatus: null, responseHead: null, errorKind: 'BLOCKED_ADDRESS', error: `${literal} is not a public address (loopback, private, link-local, multicast, documentation or another special-purpose range)` });
       }
       // One POST per attempt, except once more on a new connection when a kept-alive one turns
       // out to have been closed by the receiver (the usual keep-alive race, ADR 0005). A reset
