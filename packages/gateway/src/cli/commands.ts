@@ -51,9 +51,10 @@ const USAGE = `usage: sparkpay <command> [options]     (sparkpay --version: the 
                                          with test tokens, a demo merchant, keys in the data directory
   devnet info [--json]                   the running dev mode's chains: RPC URLs, chain ids, token contracts,
                                          factory, funded accounts (with their development private keys)
-  devnet pay <cashier_url> [--network <n> --currency <code>] [--amount <decimal>] [--account 1|2|3] [--json]
+  devnet pay <cashier_url> [--network <n> --currency <code>] [--amount <decimal>] [--account 1|2|3] [--reorg] [--json]
                                          pay an order from a funded account, as a payer would: choose the pair on
-                                         its cashier API (default: the one chosen), send what remains (or --amount)
+                                         its cashier API (default: the one chosen), send what remains (or --amount);
+                                         --reorg: the gateway sees the payment, then its block is replaced without it
   devnet reorg --network <n> [--depth <blocks> | --tx <hash>] [--keep] [--json]
                                          replace the newest blocks of one chain (down to --tx's block): their
                                          transactions are dropped, or with --keep mined again in the new blocks
