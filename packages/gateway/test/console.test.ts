@@ -6,6 +6,7 @@ import { mainnetDeployment } from '../src/domain/catalogue.js';
 import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 import { CONSOLE_TOKEN, consoleClient, type ConsoleClient } from './console-client.js';
+import { startReceiver } from './notify-receiver.js';
 import { freePort } from './processes.js';
 import { waitUntil } from './wait.js';
 
@@ -298,23 +299,37 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     }
   });
 
-  it('lists notifications that used every attempt on the overview', async () => {
-    const no = await order({ notify_url: await deadUrl() });
-    await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
-    const [n] = await t.gateway.store.notifications.listByOrder(no);
-    for (let i = 1; i <= 8; i += 1) {
-      await attempted(no, i);
-      t.clock.advance(2 * 3600);
+  it('lists notifications that used every attempt on the overview, each with why its last attempt failed', async () => {
+    // A receiver that redirects: the error names where to (escaped, and only its head shown).
+    const location = `https://shop.example/<script>alert(1)</script>${'x'.repeat(250)}`;
+    const receiver = await startReceiver(() => ({ status: 302, headers: { location } }));
+    try {
+      const no = await order({ notify_url: receiver.url });
+      await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+      const [n] = await t.gateway.store.notifications.listByOrder(no);
+      for (let i = 1; i <= 8; i += 1) {
+        await attempted(no, i);
+        t.clock.advance(2 * 3600);
+      }
+      expect((await t.gateway.store.notifications.get(n!.notifyId))!.status).toBe('FAILED');
+      // c's session is older than the 16 hours the clock moved: it signs in again.
+      expect((await c.get('/console')).status).toBe(303);
+      await c.signIn();
+      const html = await (await c.get('/console')).text();
+      const failedSection = html.slice(html.indexOf('<h2>Failed notifications</h2>'));
+      expect(failedSection).toContain(n!.notifyId);
+      expect(failedSection).toContain(`/console/orders/${no}`);
+      expect(html).toMatch(/failed \(all attempts used\)<\/dt><dd class="bad">[1-9]/);
+      const row = failedSection.slice(failedSection.indexOf(n!.notifyId), failedSection.indexOf('</tr>', failedSection.indexOf(n!.notifyId)));
+      expect(row).toContain('<td>REDIRECT</td><td class="num">302</td>');
+      expect(row).toContain('redirect to https://shop.example/&lt;script&gt;alert(1)&lt;/script&gt;xxx');
+      expect(row).toContain('xxx…</td>');
+      expect(row).not.toContain('<script>');
+      expect(row).not.toContain('x'.repeat(120));
+      expect(failedSection).toContain('<th scope="col">last error</th>');
+    } finally {
+      await receiver.close();
     }
-    expect((await t.gateway.store.notifications.get(n!.notifyId))!.status).toBe('FAILED');
-    // c's session is older than the 16 hours the clock moved: it signs in again.
-    expect((await c.get('/console')).status).toBe(303);
-    await c.signIn();
-    const html = await (await c.get('/console')).text();
-    const failedSection = html.slice(html.indexOf('<h2>Failed notifications</h2>'));
-    expect(failedSection).toContain(n!.notifyId);
-    expect(failedSection).toContain(`/console/orders/${no}`);
-    expect(html).toMatch(/failed \(all attempts used\)<\/dt><dd class="bad">[1-9]/);
   });
 
   it("shows each network's scan and who scans it", async () => {

@@ -83,9 +83,12 @@ describe.each(DATABASE_KINDS)("the console's lists on %s", (kind) => {
     expect(sorts(both), both).toBe(false);
   });
 
-  it('lists the newest failed notifications by the index of notifications by status', async () => {
+  it('lists the newest failed notifications by the index of notifications by status, each with its last attempt by primary key', async () => {
     const plan = await planOf(() => reads.failedNotifications(50));
     expect(sorts(plan), plan).toBe(false);
     expect(seeks(plan, 'status'), plan).toBe(true);
+    // One attempt per notification listed, found by its primary key (notify_id, attempt_no): never the attempt log read whole.
+    expect(plan, plan).toMatch(kind === 'sqlite' ? /SEARCH .*notification_attempts.* \(notify_id=\? AND attempt_no=\?\)/ : /Index Scan using notification_attempts_pk[^\n]*\n\s*Index Cond: .*notify_id = .*attempt_no = /);
   });
+
 });

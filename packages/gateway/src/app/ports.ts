@@ -551,7 +551,15 @@ export interface FailedNotification {
   createdAt: number;
   /** When its last attempt failed and it was given up (ms). */
   failedAt: number;
+  /** What its last attempt ended with (null: no attempt in the log). */
+  lastErrorKind: AttemptErrorKind | null;
+  lastHttpStatus: number | null;
+  /** The head of the last attempt's error: its first FAILED_ERROR_CHARS characters, then "…" when there are more. */
+  lastError: string | null;
 }
+
+/** How much of a failed notification's last error the overview reads (errors run to 500, a page lists 50). */
+export const FAILED_ERROR_CHARS = 100;
 
 /** Reads for the operator console (PROTOCOL §16): lists no use case needs, each a page at a time. */
 export interface OperatorReads {

@@ -1,10 +1,11 @@
 // The console's lists (OperatorReads), one Kysely code path for SQLite and PostgreSQL. Each is
 // a bounded page read by an index in the order shown: the orders by primary key (payment_order_no
 // begins with the creation time), a merchant's and a status's by orders_merchant_recent and
-// orders_status_recent; failed notifications by notifications_due; merchants by primary key.
+// orders_status_recent; failed notifications by notifications_due (each one's last attempt by the
+// log's primary key); merchants by primary key.
 import type { Kysely } from 'kysely';
-import type { OperatorReads, OrderSummary } from '../../app/ports.js';
-import type { Edition } from '../../app/records.js';
+import { FAILED_ERROR_CHARS, type OperatorReads, type OrderSummary } from '../../app/ports.js';
+import type { AttemptErrorKind, Edition } from '../../app/records.js';
 import type { PayStatus } from '../../domain/lifecycle-types.js';
 import { rowToCursor } from './chain-cursor-store.js';
 import type { Database } from './schema.js';
@@ -60,14 +61,30 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
     },
     async failedNotifications(limit) {
       const rows = await db
-        .selectFrom('notifications')
-        .select(['notify_id', 'payment_order_no', 'notify_type', 'sequence', 'attempt_no', 'destination', 'created_at', 'next_attempt_at'])
-        .where('status', '=', 'FAILED')
+        .selectFrom('notifications as n')
+        // Its last attempt (the notification's attempt_no is the number of the last one in the
+        // log), found by the log's primary key: one row per notification listed.
+        .leftJoin('notification_attempts as a', (j) => j.onRef('a.notify_id', '=', 'n.notify_id').onRef('a.attempt_no', '=', 'n.attempt_no'))
+        .select((eb) => [
+          'n.notify_id',
+          'n.payment_order_no',
+          'n.notify_type',
+          'n.sequence',
+          'n.attempt_no',
+          'n.destination',
+          'n.created_at',
+          'n.next_attempt_at',
+          'a.error_kind',
+          'a.http_status',
+          // Its head only (one character more tells whether there is more).
+          eb.fn<string | null>('substr', ['a.error', eb.val(1), eb.val(FAILED_ERROR_CHARS + 1)]).as('error'),
+        ])
+        .where('n.status', '=', 'FAILED')
         // A FAILED notification's next_attempt_at is when it was given up: notifications_due
         // (status, next_attempt_at) holds them in that order (by created_at, every failed one
         // was read and sorted for the newest 50).
-        .orderBy('next_attempt_at', 'desc')
-        .orderBy('notify_id', 'desc')
+        .orderBy('n.next_attempt_at', 'desc')
+        .orderBy('n.notify_id', 'desc')
         .limit(limit)
         .execute();
       return rows.map((r) => ({
@@ -79,6 +96,9 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
         destination: r.destination,
         createdAt: Number(r.created_at),
         failedAt: Number(r.next_attempt_at),
+        lastErrorKind: r.error_kind as AttemptErrorKind | null,
+        lastHttpStatus: r.http_status === null ? null : Number(r.http_status),
+        lastError: r.error !== null && r.error.length > FAILED_ERROR_CHARS ? `${r.error.slice(0, FAILED_ERROR_CHARS)}…` : r.error,
       }));
     },
     async chainCursors() {

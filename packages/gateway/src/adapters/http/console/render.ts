@@ -121,7 +121,8 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   const failed = o.failed
     .map(
       (f) =>
-        `<tr><td${cellClass(f.notifyId)}>${esc(f.notifyId)}</td><td${cellClass(f.paymentOrderNo)}>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td${cellClass(f.destination)}>${esc(f.destination)}</td><td class="time">${esc(when(f.createdAt))}</td><td class="time">${esc(when(f.failedAt))}</td></tr>`,
+        `<tr><td${cellClass(f.notifyId)}>${esc(f.notifyId)}</td><td${cellClass(f.paymentOrderNo)}>${orderLink(f.paymentOrderNo)}</td><td>${esc(f.notifyType)}</td><td class="num">${f.sequence}</td><td class="num">${f.attempts}</td><td${cellClass(f.destination)}>${esc(f.destination)}</td><td class="time">${esc(when(f.createdAt))}</td><td class="time">${esc(when(f.failedAt))}</td>` +
+        `<td>${esc(f.lastErrorKind ?? '')}</td><td class="num">${f.lastHttpStatus ?? ''}</td><td${cellClass(f.lastError ?? '')}>${esc(f.lastError ?? '')}</td></tr>`,
     )
     .join('');
   return page(
@@ -143,7 +144,7 @@ ${o.nextBefore ? `<p><a href="/console?${esc(more.toString())}">Older orders</a>
 <section><h2>Failed notifications</h2>${
       o.failed.length === 0
         ? '<p class="empty">None</p>'
-        : `<div class="scroll"><table><caption>The last given up first; resend one from its order's page</caption><thead><tr><th scope="col">notify_id</th><th scope="col">order</th><th scope="col">type</th><th scope="col">sequence</th><th scope="col">attempts</th><th scope="col">destination</th><th scope="col">created</th><th scope="col">given up</th></tr></thead><tbody>${failed}</tbody></table></div>`
+        : `<div class="scroll"><table><caption>The last given up first; resend one from its order's page</caption><thead><tr><th scope="col">notify_id</th><th scope="col">order</th><th scope="col">type</th><th scope="col">sequence</th><th scope="col">attempts</th><th scope="col">destination</th><th scope="col">created</th><th scope="col">given up</th><th scope="col">last error</th><th scope="col">HTTP status</th><th scope="col">detail</th></tr></thead><tbody>${failed}</tbody></table></div>`
     }</section>`,
   );
 }
