@@ -7,6 +7,7 @@ import { DATABASE_KINDS } from './databases.js';
 import { api, observeTransfer, orderBody, startTestGateway, type TestGateway } from './harness.js';
 import { CONSOLE_TOKEN, consoleClient, type ConsoleClient } from './console-client.js';
 import { startReceiver } from './notify-receiver.js';
+import { notificationLines } from '../src/cli/notify-views.js';
 import { freePort } from './processes.js';
 import { waitUntil } from './wait.js';
 
@@ -296,6 +297,37 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     for (const claim of ['N000', 'the refund was sent']) {
       const html = await (await c.get(`/console/orders/${no}?resent=${encodeURIComponent(claim)}`)).text();
       expect(html, claim).not.toContain('resent:');
+    }
+  });
+
+  it('counts an attempt in flight in its series, in the words `notify list` uses', async () => {
+    // Two refused attempts, a resend, then a receiver that takes the third and never answers.
+    const receiver = await startReceiver((_req, i) => (i < 2 ? { status: 503 } : { action: 'hang' }));
+    try {
+      const no = await order({ notify_url: receiver.url });
+      await observeTransfer(t, { paymentOrderNo: no, amount: 10_500_000n });
+      await attempted(no, 1);
+      t.clock.advance(60);
+      await attempted(no, 2);
+      const [n] = await t.gateway.store.notifications.listByOrder(no);
+      expect((await c.post(`/console/notifications/${n!.notifyId}/resend`, { csrf: await c.csrf() })).status).toBe(303);
+      expect(await t.gateway.notifications.deliverDue({ scan: true })).toBeGreaterThanOrEqual(1);
+      await receiver.waitFor(3);
+      const notification = (await t.gateway.store.notifications.get(n!.notifyId))!;
+      const attempts = await t.gateway.store.notifications.listAttempts(n!.notifyId);
+      expect(attempts.map((a) => [a.series, a.outcome])).toEqual([
+        [1, 'FAILED'],
+        [1, 'FAILED'],
+        [2, 'IN_FLIGHT'],
+      ]);
+      // Not "3 in all, 0 in series 2": the series' counter counts only attempts that ended.
+      const words = '3 in all, 1 in flight, 1 in series 2';
+      const html = await (await c.get(`/console/orders/${no}`)).text();
+      expect(html).toContain(`<dt>attempts</dt><dd>${words}</dd>`);
+      expect(html).toContain('PENDING, an attempt is in flight');
+      expect(notificationLines({ notification, attempts })[0]).toContain(`PENDING (attempt in flight)  (attempts: ${words})`);
+    } finally {
+      await receiver.close();
     }
   });
 

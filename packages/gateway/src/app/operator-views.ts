@@ -104,6 +104,8 @@ export function notificationView(n: NotificationRecord) {
     sequence: n.sequence,
     status: n.status,
     series: n.series,
+    // The series' counter, by which its eight attempts are used up: those that ended, but for
+    // interrupted ones (attemptsInWords counts every one the log holds).
     attempts_in_series: n.attempts,
     attempts_total: n.attemptNo,
     destination: n.destination,
@@ -114,6 +116,19 @@ export function notificationView(n: NotificationRecord) {
     delivered_at: iso(n.deliveredAt),
     created_at: iso(n.createdAt),
   };
+}
+
+/**
+ * A notification's attempts in words, the same for `sparkpay notify list` and the console: every
+ * one started, those in flight, and the current series' ("3 in all, 1 in flight, 1 in series 2").
+ * Counted in its attempt log: the record's counter of the series (`attempts`, which decides when
+ * the series is used up) leaves out an attempt in flight or interrupted, and an attempt in flight
+ * after a resend read "3 in all, 0 in series 2".
+ */
+export function attemptsInWords(n: NotificationRecord, attempts: readonly NotificationAttemptRecord[]): string {
+  const inFlight = attempts.filter((a) => a.outcome === 'IN_FLIGHT').length;
+  const inSeries = attempts.filter((a) => a.series === n.series).length;
+  return `${n.attemptNo} in all${inFlight > 0 ? `, ${inFlight} in flight` : ''}, ${inSeries} in series ${n.series}`;
 }
 
 export function attemptView(a: NotificationAttemptRecord) {

@@ -2,7 +2,7 @@
 // origin. Every value that comes from the database (merchants' texts, receivers' answers, a
 // node's error) goes through `esc`.
 import type { MerchantEntry, OrderPage, Overview } from '../../../app/operator-console.js';
-import { attemptView, notificationView } from '../../../app/operator-views.js';
+import { attemptsInWords, attemptView, notificationView } from '../../../app/operator-views.js';
 import type { LiveKey } from '../../../app/merchant-admin.js';
 import type { NotificationHistory } from '../../../app/notification-admin.js';
 import { esc } from '../cashier-page/html.js';
@@ -160,7 +160,7 @@ function notificationBlock(frame: Frame, h: NotificationHistory): string {
   });
   return `<section class="notification" id="n-${esc(n.notify_id)}"><h3>${esc(n.notify_type)} · sequence ${n.sequence}</h3>
 <dl><dt>notify_id</dt><dd><code>${esc(n.notify_id)}</code></dd><dt>status</dt><dd>${esc(state)}</dd><dt>destination</dt><dd>${esc(n.destination)}</dd>
-<dt>attempts</dt><dd>${n.attempts_total} in all, ${n.attempts_in_series} in series ${n.series}</dd><dt>delivered</dt><dd>${esc(when(h.notification.deliveredAt))}</dd></dl>
+<dt>attempts</dt><dd>${esc(attemptsInWords(h.notification, h.attempts))}</dd><dt>delivered</dt><dd>${esc(when(h.notification.deliveredAt))}</dd></dl>
 <form method="post" action="/console/notifications/${encodeURIComponent(n.notify_id)}/resend"><input type="hidden" name="csrf" value="${esc(frame.csrf ?? '')}"><button type="submit">Resend</button> <span class="hint">a new series of up to eight attempts, due now, with the same notify_id</span></form>
 ${table(attempts, 'Attempts')}</section>`;
 }
