@@ -205,6 +205,46 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(unknown.headers.get('content-type')).toContain('text/html');
   });
 
+  it('lists the orders of one second by their time to the millisecond, and pages by whole seconds', async () => {
+    // payment_order_no is P, the UTC time to the second, then random digits: by it alone the
+    // orders of one second come in no particular order.
+    const m = await t.addMerchant();
+    const made = async (n: number): Promise<string[]> => {
+      t.clock.advance(1);
+      const nos: string[] = [];
+      for (let i = 0; i < n; i += 1) {
+        t.clock.ms += 7;
+        const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(m, t.clock), merchant: m, clock: t.clock });
+        nos.push(String(res.json.data!.payment_order_no));
+      }
+      return nos;
+    };
+    const listed = (html: string) => [...html.slice(html.indexOf('<h2>Orders</h2>'), html.indexOf('<h2>Failed notifications</h2>')).matchAll(/<td class="long"><a href="\/console\/orders\/(P\d+)">/g)].map((x) => x[1]!);
+    const older = await made(3);
+    const newer = await made(49);
+    const first = await (await c.get(`/console?merchant=${m.merchantNo}`)).text();
+    // Newest first, the one second's in the order they were made; a page ends with a whole
+    // second (the 50th and the 51st order are of the same second: that second starts the next page).
+    expect(listed(first)).toEqual([...newer].reverse());
+    const next = /href="\/console\?([^"]+)">Older orders/.exec(first)![1]!.replaceAll('&amp;', '&');
+    expect(listed(await (await c.get(`/console?${next}`)).text())).toEqual([...older].reverse());
+    // A second with more orders than a page holds is cut: each page still in time order.
+    const m2 = await t.addMerchant();
+    const many: string[] = [];
+    t.clock.advance(1);
+    for (let i = 0; i < 51; i += 1) {
+      t.clock.ms += 3;
+      const res = await api(t.baseUrl, { path: '/v4/pay/cashier', body: orderBody(m2, t.clock), merchant: m2, clock: t.clock });
+      many.push(String(res.json.data!.payment_order_no));
+    }
+    const full = await (await c.get(`/console?merchant=${m2.merchantNo}`)).text();
+    const page = listed(full);
+    expect(page).toHaveLength(50);
+    expect(page).toEqual([...many].reverse().filter((no) => page.includes(no)));
+    const rest = /href="\/console\?([^"]+)">Older orders/.exec(full)![1]!.replaceAll('&amp;', '&');
+    expect(listed(await (await c.get(`/console?${rest}`)).text())).toHaveLength(1);
+  });
+
   it('takes an identifier with a NUL character (%00, a paste gone wrong) as no identifier, as an over-long one, not as a database failure', async () => {
     // PostgreSQL cannot even look such text up: each of these was a 500 page saying the database
     // may be out of reach, with an error in the log.

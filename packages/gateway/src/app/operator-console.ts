@@ -29,6 +29,7 @@ export interface Overview {
   backlog: { pending: number; due: number; oldestDueAt: number | null; failed: number };
   /** Each configured network with an RPC endpoint, and its scan cursor (null: never scanned). */
   chains: { network: string; name: string; cursor: ChainCursor | null }[];
+  /** Newest first: by the second of their payment_order_no, then by created_at (see wholeSeconds). */
   orders: OrderSummary[];
   /** The page after this one starts before this order number (null: no more). */
   nextBefore: string | null;
@@ -44,8 +45,33 @@ export async function consoleOverview(deps: ConsoleDeps, filter: OrderFilter): P
   ]);
   const byNetwork = new Map(cursors.map((c) => [c.network, c]));
   const chains = deps.deployment.networks.filter((n) => n.chain.rpcUrls.length > 0).map((n) => ({ network: n.id, name: NETWORKS[n.id].name, cursor: byNetwork.get(n.id) ?? null }));
-  const orders = page.slice(0, CONSOLE_PAGE);
-  return { backlog, chains, orders, nextBefore: page.length > CONSOLE_PAGE ? orders[orders.length - 1]!.paymentOrderNo : null, failed };
+  return { backlog, chains, ...wholeSeconds(page), failed };
+}
+
+/** "P" and the UTC time to the second: what a payment_order_no's order says of when it was made (random digits follow). */
+const secondOf = (paymentOrderNo: string) => paymentOrderNo.slice(0, 15);
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * A page of the overview's orders from the index's page of CONSOLE_PAGE + 1 (by payment_order_no,
+ * newest second first): each second's orders newest first by created_at (milliseconds), which no
+ * index of orders holds (every index costs the creation of orders). A second the next page goes on
+ * with is left to it whole, so that no order of a page is older than one of the next; unless the
+ * page holds nothing else: a second with more orders than a page holds is cut where the numbers
+ * cut it (each page in time order, not the orders across the cut).
+ */
+function wholeSeconds(page: readonly OrderSummary[]): Pick<Overview, 'orders' | 'nextBefore'> {
+  let orders = page.slice(0, CONSOLE_PAGE);
+  if (page.length <= CONSOLE_PAGE) return { orders: byTime(orders), nextBefore: null };
+  const cut = secondOf(page[CONSOLE_PAGE]!.paymentOrderNo);
+  const whole = orders.filter((o) => secondOf(o.paymentOrderNo) !== cut);
+  if (whole.length > 0) orders = whole;
+  // The next page starts below the lowest number shown (the index's order, not the time's).
+  return { nextBefore: orders[orders.length - 1]!.paymentOrderNo, orders: byTime(orders) };
+}
+
+function byTime(orders: OrderSummary[]): OrderSummary[] {
+  return orders.sort((a, b) => compare(secondOf(b.paymentOrderNo), secondOf(a.paymentOrderNo)) || b.createdAt - a.createdAt || compare(b.paymentOrderNo, a.paymentOrderNo));
 }
 
 export interface OrderPage {
