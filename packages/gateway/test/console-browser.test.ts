@@ -73,7 +73,8 @@ describe('the operator console in a browser', () => {
         expect(page.url()).toBe(`${t.baseUrl}/console`);
         expect(await page.evaluate(BROKEN_WORDS)).toEqual([]);
 
-        await page.getByLabel('Order').fill(paymentOrderNo);
+        // As an operator may paste it: in lower case, with spaces around.
+        await page.getByLabel('Order').fill(` ${paymentOrderNo.toLowerCase()}  `);
         await page.getByRole('button', { name: 'Open' }).click();
         await page.getByRole('heading', { name: `Order ${paymentOrderNo}` }).waitFor();
         // The merchant's text as text, not markup.

@@ -205,6 +205,34 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(unknown.headers.get('content-type')).toContain('text/html');
   });
 
+  it("finds an order by its number typed in lower case or with spaces around, and by a merchant's request_no in the merchant's filter", async () => {
+    const requestNo = `Shop_${Date.now()}`;
+    const no = await order({ request_no: requestNo });
+    for (const typed of [no.toLowerCase(), `  ${no} `, `\t${no.toLowerCase()}\n`]) {
+      const found = await c.get(`/console/find?q=${encodeURIComponent(typed)}`);
+      expect(found.status, typed).toBe(303);
+      expect(found.headers.get('location'), typed).toBe(`/console/orders/${no}`);
+    }
+    // The merchant's own number, in any case (request_no is case-insensitive, PROTOCOL §5), with
+    // the merchant the overview is filtered by.
+    const m = t.merchant.merchantNo;
+    for (const typed of [requestNo, requestNo.toUpperCase(), ` ${requestNo.toLowerCase()} `]) {
+      const found = await c.get(`/console/find?q=${encodeURIComponent(typed)}&merchant=${m}`);
+      expect(found.headers.get('location'), typed).toBe(`/console/orders/${no}`);
+    }
+    // Without a merchant, or with another one, a request_no names no order: the overview says so, still filtered.
+    expect((await c.get(`/console/find?q=${requestNo}`)).headers.get('location')).toBe(`/console?missing=${requestNo}`);
+    const other = await c.get(`/console/find?q=${requestNo}&merchant=${t.otherMerchant.merchantNo}`);
+    expect(other.headers.get('location')).toBe(`/console?merchant=${t.otherMerchant.merchantNo}&missing=${requestNo}`);
+    const missing = await (await c.get(other.headers.get('location')!)).text();
+    expect(missing).toContain(`No order ${requestNo}, nor a request_no ${requestNo} of merchant ${t.otherMerchant.merchantNo}`);
+    // The search box of a merchant's overview searches that merchant's request numbers too.
+    const filtered = await (await c.get(`/console?merchant=${m}`)).text();
+    const search = filtered.slice(filtered.indexOf('action="/console/find"'), filtered.indexOf('</form>', filtered.indexOf('action="/console/find"')));
+    expect(search).toContain(`<input type="hidden" name="merchant" value="${m}">`);
+    expect(search).toContain('request_no');
+  });
+
   it('lists the orders of one second by their time to the millisecond, and pages by whole seconds', async () => {
     // payment_order_no is P, the UTC time to the second, then random digits: by it alone the
     // orders of one second come in no particular order.

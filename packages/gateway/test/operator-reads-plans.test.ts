@@ -91,4 +91,12 @@ describe.each(DATABASE_KINDS)("the console's lists on %s", (kind) => {
     expect(plan, plan).toMatch(kind === 'sqlite' ? /SEARCH .*notification_attempts.* \(notify_id=\? AND attempt_no=\?\)/ : /Index Scan using notification_attempts_pk[^\n]*\n\s*Index Cond: .*notify_id = .*attempt_no = /);
   });
 
+  it("finds a merchant's order by its request_no by the unique index of request numbers", async () => {
+    const plan = await planOf(() => reads.orderNoByRequest('M000000000001', 'shop_order_1'));
+    expect(seeks(plan, 'merchant_no'), plan).toBe(true);
+    // PostgreSQL prices the unique index and orders_merchant_recent alike on empty tables; with
+    // statistics, equality on both of the unique index's columns is one row (the API's query by
+    // request_no, findByRequest, is the same).
+    if (kind === 'sqlite') expect(plan, plan).toMatch(/\(merchant_no=\? AND request_no_key=\?\)/);
+  });
 });

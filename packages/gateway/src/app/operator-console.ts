@@ -4,6 +4,7 @@
 // applications and live platform keys; and a notification resent by hand.
 import { NETWORKS, type Deployment } from '../domain/catalogue.js';
 import type { PayStatus } from '../domain/lifecycle-types.js';
+import { requestNoKey } from '../domain/order-plan.js';
 import { liveKeys, type LiveKey } from './merchant-admin.js';
 import { listOrderNotifications, resendNotification, type NotificationHistory, type ResendOutcome } from './notification-admin.js';
 import { orderReport, type OrderReport } from './operator-views.js';
@@ -72,6 +73,20 @@ function wholeSeconds(page: readonly OrderSummary[]): Pick<Overview, 'orders' | 
 
 function byTime(orders: OrderSummary[]): OrderSummary[] {
   return orders.sort((a, b) => compare(secondOf(b.paymentOrderNo), secondOf(a.paymentOrderNo)) || b.createdAt - a.createdAt || compare(b.paymentOrderNo, a.paymentOrderNo));
+}
+
+/**
+ * The order the console's search box names: a payment_order_no however it was typed ('p2026…':
+ * its letter is upper case), else, when the overview is filtered by a merchant, the order the
+ * merchant made with this request_no (in any case: lower-cased, it is the API's idempotency key).
+ * `typed` comes trimmed. Its payment_order_no, or null.
+ */
+export async function consoleFind(deps: ConsoleDeps, typed: string, merchantNo: string | null): Promise<string | null> {
+  const paymentOrderNo = typed.toUpperCase();
+  if ((await deps.store.orders.version(paymentOrderNo)) !== null) return paymentOrderNo;
+  if (!merchantNo) return null;
+  const key = requestNoKey(typed);
+  return key === null ? null : deps.reads.orderNoByRequest(merchantNo, key);
 }
 
 export interface OrderPage {

@@ -569,6 +569,8 @@ export interface OperatorReads {
   merchantNos(after: string | null, limit: number): Promise<string[]>;
   /** FAILED notifications, the one given up last first. */
   failedNotifications(limit: number): Promise<FailedNotification[]>;
+  /** The payment_order_no of the merchant's order with this request_no_key (the lower-cased request_no), or null. */
+  orderNoByRequest(merchantNo: string, requestNoKey: string): Promise<string | null>;
   /** Every network's scan cursor (a network never scanned has none). */
   chainCursors(): Promise<ChainCursor[]>;
 }

@@ -27,7 +27,7 @@ import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses
 import { secretScrubber } from '../domain/endpoint-secrets.js';
 import { buildServer } from '../adapters/http/server.js';
 import { operatorReads } from '../adapters/db/operator-reads.js';
-import { consoleMerchants, consoleOrder, consoleOverview, consoleResend } from '../app/operator-console.js';
+import { consoleFind, consoleMerchants, consoleOrder, consoleOverview, consoleResend } from '../app/operator-console.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { currenciesWithoutRate, rateTableFrom } from '../domain/rates.js';
 import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
@@ -368,7 +368,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             secureCookie: new URL(config.publicUrl).protocol === 'https:',
             overview: (filter) => consoleOverview(consoleDeps, filter),
             order: (paymentOrderNo) => consoleOrder(consoleDeps, paymentOrderNo),
-            orderExists: async (paymentOrderNo) => (await store.orders.version(paymentOrderNo)) !== null,
+            find: (typed, merchantNo) => consoleFind(consoleDeps, typed, merchantNo),
             merchants: (after) => consoleMerchants(consoleDeps, after),
             resend: (notifyId) => consoleResend(consoleDeps, notifyId),
           },

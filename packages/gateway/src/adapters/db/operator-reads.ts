@@ -2,7 +2,7 @@
 // a bounded page read by an index in the order shown: the orders by primary key (payment_order_no
 // begins with the creation time), a merchant's and a status's by orders_merchant_recent and
 // orders_status_recent; failed notifications by notifications_due (each one's last attempt by the
-// log's primary key); merchants by primary key.
+// log's primary key); merchants by primary key; an order by its request_no by orders_request_no.
 import type { Kysely } from 'kysely';
 import { FAILED_ERROR_CHARS, type OperatorReads, type OrderSummary } from '../../app/ports.js';
 import type { AttemptErrorKind, Edition } from '../../app/records.js';
@@ -100,6 +100,11 @@ export function operatorReads(db: Kysely<Database>): OperatorReads {
         lastHttpStatus: r.http_status === null ? null : Number(r.http_status),
         lastError: r.error !== null && r.error.length > FAILED_ERROR_CHARS ? `${r.error.slice(0, FAILED_ERROR_CHARS)}…` : r.error,
       }));
+    },
+    async orderNoByRequest(merchantNo, requestNoKey) {
+      // By the unique index (merchant_no, request_no_key), as the API's query finds an order.
+      const r = await db.selectFrom('orders').select('payment_order_no').where('merchant_no', '=', merchantNo).where('request_no_key', '=', requestNoKey).executeTakeFirst();
+      return r?.payment_order_no ?? null;
     },
     async chainCursors() {
       return (await db.selectFrom('chain_cursors').selectAll().orderBy('network').execute()).map(rowToCursor);

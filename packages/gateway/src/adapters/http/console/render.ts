@@ -128,8 +128,10 @@ export function renderOverview(frame: Frame, o: Overview, q: OverviewQuery): str
   return page(
     frame,
     'Overview',
-    `<h1>Overview</h1>${q.missing !== null ? notice(`No order ${q.missing}`, 'error', 'q-error') : ''}
-<form method="get" action="/console/find" class="inline"><label for="q">Order</label><input id="q" name="q" placeholder="payment_order_no" required${invalid('q-error', q.missing !== null)}><button type="submit">Open</button></form>
+    `<h1>Overview</h1>${q.missing !== null ? notice(`No order ${q.missing}${q.merchantNo ? `, nor a request_no ${q.missing} of merchant ${q.merchantNo}` : ''}`, 'error', 'q-error') : ''}
+<form method="get" action="/console/find" class="inline"><label for="q">Order</label><input id="q" name="q" placeholder="payment_order_no" required${invalid('q-error', q.missing !== null)}>${
+      q.merchantNo ? `<input type="hidden" name="merchant" value="${esc(q.merchantNo)}">` : ''
+    }<button type="submit">Open</button>${q.merchantNo ? `<span class="hint">or a request_no of merchant ${esc(q.merchantNo)}</span>` : ''}</form>
 <section><h2>Notifications</h2><dl class="figures">
 <dt>waiting to be sent</dt><dd>${b.pending}</dd><dt>due now</dt><dd>${b.due}</dd>
 <dt>oldest due since</dt><dd>${esc(b.oldestDueAt === null ? '—' : `${when(b.oldestDueAt)} (${ago(b.oldestDueAt, frame.nowMs)})`)}</dd>

@@ -21,8 +21,8 @@ export interface ConsoleApi {
   secureCookie: boolean;
   overview(filter: OrderFilter): Promise<Overview>;
   order(paymentOrderNo: string): Promise<OrderPage | null>;
-  /** Whether the order exists (one indexed read: the search box only redirects). */
-  orderExists(paymentOrderNo: string): Promise<boolean>;
+  /** The payment_order_no of the order the search box names (see consoleFind), or null: indexed reads, the search box only redirects. */
+  find(typed: string, merchantNo: string | null): Promise<string | null>;
   merchants(after: string | null): Promise<{ merchants: MerchantEntry[]; nextAfter: string | null }>;
   resend(notifyId: string): Promise<ResendOutcome>;
 }
@@ -165,9 +165,14 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
       url: `${CONSOLE_PREFIX}/find`,
       handler: async (req, reply) => {
         if ((await session(req, reply, null)) === null) return reply;
-        const q = text((req.query as Record<string, unknown>).q);
-        if (q && (await api.orderExists(q))) return reply.redirect(`${CONSOLE_PREFIX}/orders/${encodeURIComponent(q)}`, 303);
-        return reply.redirect(`${CONSOLE_PREFIX}?missing=${encodeURIComponent(q)}`, 303);
+        const query = req.query as Record<string, unknown>;
+        const q = text(query.q);
+        // The merchant the overview is filtered by: its request numbers are searched too.
+        const merchantNo = text(query.merchant);
+        const found = q ? await api.find(q, merchantNo || null) : null;
+        if (found !== null) return reply.redirect(`${CONSOLE_PREFIX}/orders/${encodeURIComponent(found)}`, 303);
+        const back = new URLSearchParams(merchantNo ? { merchant: merchantNo, missing: q } : { missing: q });
+        return reply.redirect(`${CONSOLE_PREFIX}?${back.toString()}`, 303);
       },
     },
     {
