@@ -123,6 +123,9 @@ describe.each(DATABASE_KINDS)('the operator console on %s', (kind) => {
     expect(refused.headers.get('set-cookie')).toBeNull();
     expect(await refused.text()).toContain('That is not the console token');
     expect((await wrong.signIn('')).status).toBe(401);
+    // The token as a script reads it from dev's token file (`curl --data-urlencode token@file`):
+    // with its line break (a token has no whitespace of its own).
+    expect((await consoleClient(t.baseUrl).signIn(`${CONSOLE_TOKEN}\n`)).status).toBe(303);
 
     const res = await c.signIn();
     expect(res.status).toBe(303);

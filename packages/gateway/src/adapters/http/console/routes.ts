@@ -138,7 +138,8 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         }
         const form = formOf(req);
         if (form === null) return badForm(reply);
-        if (!sessions.tokenMatches(form.get('token') ?? '')) {
+        // Whitespace around it is not the token's (it has none): a script's copy of the token file ends with a line break.
+        if (!sessions.tokenMatches((form.get('token') ?? '').trim())) {
           req.log.warn({ client: req.ip }, 'console sign-in refused: not the console token');
           return htmlHeaders(reply).code(401).send(renderLogin(frame(), 'That is not the console token.'));
         }
