@@ -31,15 +31,18 @@ export interface PageRoute {
 const query = (req: FastifyRequest) => req.query as Record<string, unknown>;
 const orderNo = (req: FastifyRequest) => (req.params as { payment_order_no: string }).payment_order_no;
 
-function htmlHeaders(reply: FastifyReply): FastifyReply {
+/** The headers of every HTML page the gateway serves (the cashier's, the console's), with its policy. */
+export function pageHeaders(reply: FastifyReply, csp: string): FastifyReply {
   return reply
     .header('Content-Type', 'text/html; charset=utf-8')
-    .header('Content-Security-Policy', CASHIER_CSP)
+    .header('Content-Security-Policy', csp)
     .header('Referrer-Policy', 'no-referrer')
     .header('X-Content-Type-Options', 'nosniff')
     .header('X-Frame-Options', 'DENY')
     .header('Cache-Control', 'no-store');
 }
+
+const htmlHeaders = (reply: FastifyReply) => pageHeaders(reply, CASHIER_CSP);
 
 /** The page's 404 (also for a path no route takes, e.g. an order number too long to be one). */
 export const notFound = (reply: FastifyReply) => htmlHeaders(reply).code(404).send(renderNotFound(cashierAssets().style.path));

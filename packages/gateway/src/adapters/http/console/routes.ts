@@ -8,7 +8,7 @@ import type { ResendOutcome } from '../../../app/notification-admin.js';
 import type { Clock } from '../../../app/ports.js';
 import type { PayStatus } from '../../../domain/lifecycle-types.js';
 import { consoleStylesheet } from '../cashier-page/assets.js';
-import type { PageRoute } from '../cashier-page/routes.js';
+import { pageHeaders, type PageRoute } from '../cashier-page/routes.js';
 import { mediaTypeSent } from '../media-type.js';
 import { clientKey, type RateLimiter } from '../rate-limit.js';
 import { renderLogin, renderMerchants, renderMessage, renderOrder, renderOverview, type Frame } from './render.js';
@@ -41,15 +41,7 @@ const PAY_STATUSES: readonly string[] = ['PENDING', 'PAYING', 'PAID', 'COMPLETED
 /** No script at all; the stylesheet from this origin; forms post back here. */
 export const CONSOLE_CSP = ["default-src 'none'", "style-src 'self'", "img-src 'self' data:", "form-action 'self'", "base-uri 'none'", "frame-ancestors 'none'"].join('; ');
 
-function htmlHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('Content-Type', 'text/html; charset=utf-8')
-    .header('Content-Security-Policy', CONSOLE_CSP)
-    .header('Referrer-Policy', 'no-referrer')
-    .header('X-Content-Type-Options', 'nosniff')
-    .header('X-Frame-Options', 'DENY')
-    .header('Cache-Control', 'no-store');
-}
+const htmlHeaders = (reply: FastifyReply) => pageHeaders(reply, CONSOLE_CSP);
 
 const text = (v: unknown, max = MAX_ID): string => (typeof v === 'string' && v.length <= max && !v.includes('\0') ? v.trim() : '');
 
