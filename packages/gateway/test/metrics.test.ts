@@ -233,8 +233,12 @@ describe('GET /metrics', () => {
     // This instance's next pass takes the lease and then fails (its node is down): it holds the
     // lease all the same, and says so (every instance showing 0 would hide who scans).
     const failing = { ...deps, reader: { ...reader, head: () => Promise.reject(new Error('connect ECONNREFUSED')) } };
+    expect(samples((await scrape()).text).get('sparkpay_chain_scan_failures_total{network="2"}')).toBe(0);
     await expect(scanPass(failing, t.gateway.metrics)).rejects.toThrow(/ECONNREFUSED/);
     expect(samples((await scrape()).text).get('sparkpay_chain_scanning{network="2"}')).toBe(1);
+    // The failed pass is counted (the gauges above keep the last pass's figures meanwhile).
+    await expect(scanPass(failing, t.gateway.metrics)).rejects.toThrow(/ECONNREFUSED/);
+    expect(samples((await scrape()).text).get('sparkpay_chain_scan_failures_total{network="2"}')).toBe(2);
   });
 
   it('gauges how long ago the chain each scanned network\'s scan covered was current (+Inf before the first complete pass)', async () => {

@@ -613,6 +613,8 @@ export interface Metrics {
   chainLease(network: string, held: boolean): void;
   /** A scan pass of `network` caught up, covering the chain until `atMs` (also recorded on its cursor). */
   chainCaughtUp(network: string, atMs: number): void;
+  /** A scan pass of `network` failed (its RPC endpoints down or refusing, the database out of reach). */
+  chainScanFailed(network: string): void;
   /** The relayer's gas balance, read by a settlement pass; `low` when it would not pay for ten settlements. */
   relayerBalance(network: string, balanceWei: bigint, low: boolean): void;
   /** A settlement pass of `network` took its lease (`held`) or found it held by another instance, whose relayer figures this one's then are not. */
@@ -631,6 +633,7 @@ export const noMetrics: Metrics = {
   chainScanned: () => undefined,
   chainLease: () => undefined,
   chainCaughtUp: () => undefined,
+  chainScanFailed: () => undefined,
   relayerBalance: () => undefined,
   settlementLease: () => undefined,
   settlementSent: () => undefined,

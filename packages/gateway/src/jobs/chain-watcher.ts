@@ -9,10 +9,17 @@ import { startLoop, type WorkerLoop } from './worker-loop.js';
 /** One scan pass, then the network's head and scan position to `metrics` (when this instance holds the lease; else that it does not). */
 export async function scanPass(deps: ScanDeps, metrics: Metrics = noMetrics, onLease?: LeaseListener): Promise<ScanResult> {
   // deps itself, every pass: the scan keeps its memory of native balances on it.
-  const r = await scanChainOnce(deps, (held) => {
-    metrics.chainLease(deps.network.id, held);
-    onLease?.(held);
-  });
+  let r: ScanResult;
+  try {
+    r = await scanChainOnce(deps, (held) => {
+      metrics.chainLease(deps.network.id, held);
+      onLease?.(held);
+    });
+  } catch (err) {
+    // Counted: the chain gauges keep the last pass's figures meanwhile, and only the caught-up age tells.
+    metrics.chainScanFailed(deps.network.id);
+    throw err;
+  }
   if (r.leased && r.head !== null) metrics.chainScanned(deps.network.id, r.head, r.scanned?.to ?? null);
   if (r.caughtUpAt !== undefined) metrics.chainCaughtUp(deps.network.id, r.caughtUpAt);
   return r;

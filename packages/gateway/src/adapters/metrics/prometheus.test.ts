@@ -21,6 +21,7 @@ describe('PrometheusMetrics', () => {
         ['sparkpay_order_transitions_total{status="COMPLETED"}', 0],
         ['sparkpay_order_transitions_total{status="CLOSED"}', 0],
         ['sparkpay_notification_attempts_total{outcome="DELIVERED",error_kind="none"}', 0],
+        ['sparkpay_chain_scan_failures_total{network="4"}', 0],
         // From zero too, not absent until the network's first settlement.
         ['sparkpay_settlements_sent_total{network="4"}', 0],
         ['sparkpay_settlements_final_total{network="4"}', 0],

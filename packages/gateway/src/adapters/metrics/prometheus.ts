@@ -77,6 +77,7 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
   private readonly scannedBlock: Gauge<'network'>;
   private readonly lagBlocks: Gauge<'network'>;
   private readonly scanning: Gauge<'network'>;
+  private readonly scanFailures: Counter<'network'>;
   private readonly settling: Gauge<'network'>;
   private readonly relayerBalanceGauge: Gauge<'network'>;
   private readonly relayerLow: Gauge<'network'>;
@@ -110,6 +111,12 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.scannedBlock = new Gauge({ name: `${METRICS_PREFIX}chain_scanned_block`, help: 'The last block scanned for transfers', labelNames: ['network'], registers });
     this.lagBlocks = new Gauge({ name: `${METRICS_PREFIX}chain_lag_blocks`, help: 'Blocks between the chain head and the last block scanned (only on the instance that scans the network)', labelNames: ['network'], registers });
     this.scanning = new Gauge({ name: `${METRICS_PREFIX}chain_scanning`, help: "1 when this instance holds the network's scan lease (its last pass scanned), 0 when another instance does", labelNames: ['network'], registers });
+    this.scanFailures = new Counter({
+      name: `${METRICS_PREFIX}chain_scan_failures_total`,
+      help: "Scan passes that failed (the network's RPC endpoints down or refusing, the database out of reach): the chain gauges keep the last pass's figures meanwhile; alert on its rate with chain_caught_up_age_seconds",
+      labelNames: ['network'],
+      registers,
+    });
     this.settling = new Gauge({ name: `${METRICS_PREFIX}settlement_leading`, help: "1 when this instance holds the network's settlement lease (its last pass settled), 0 when another instance does", labelNames: ['network'], registers });
 
     this.relayerBalanceGauge = new Gauge({ name: `${METRICS_PREFIX}relayer_balance_wei`, help: 'Native-coin balance of the settlement relayer (wei; may lose precision above 2^53; only on the instance that settles the network)', labelNames: ['network'], registers });
@@ -122,7 +129,7 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     for (const network of options.networks ?? []) for (const status of PAYMENT_STATUSES) this.paymentsObserved.inc({ network, status }, 0);
     // At 0 from the start, not absent until a network's first settlement (a rate over a series that
     // appears later misses its first increase).
-    for (const network of options.networks ?? []) for (const counter of [this.settlementsSent, this.settlementsFinal, this.settlementGas]) counter.inc({ network }, 0);
+    for (const network of options.networks ?? []) for (const counter of [this.settlementsSent, this.settlementsFinal, this.settlementGas, this.scanFailures]) counter.inc({ network }, 0);
     this.notificationAttempts.inc({ outcome: 'DELIVERED', error_kind: 'none' }, 0);
   }
 
@@ -159,6 +166,10 @@ export class PrometheusMetrics implements Metrics, MetricsPage {
     this.headBlock.remove({ network });
     this.scannedBlock.remove({ network });
     this.lagBlocks.remove({ network });
+  }
+
+  chainScanFailed(network: string): void {
+    this.scanFailures.inc({ network });
   }
 
   chainCaughtUp(network: string, atMs: number): void {
