@@ -144,8 +144,13 @@ export interface LiveKey {
 /** The application's live platform keys (ACTIVE and NEXT), oldest first; null for an unknown application. */
 export async function liveKeys(deps: Pick<AdminDeps, 'store'>, appId: string): Promise<LiveKey[] | null> {
   if (!(await deps.store.applications.get(appId))) return null;
-  const signing = await deps.store.platformKeys.activeFor(appId);
-  return (await deps.store.platformKeys.list(appId)).filter((k) => k.status !== 'RETIRED').map((key) => ({ key, signing: key.serial === signing?.serial }));
+  return liveKeysOf(deps.store, appId);
+}
+
+/** The live platform keys of an application known to exist, oldest first. */
+export async function liveKeysOf(store: AdminDeps['store'], appId: string): Promise<LiveKey[]> {
+  const signing = await store.platformKeys.activeFor(appId);
+  return (await store.platformKeys.list(appId)).filter((k) => k.status !== 'RETIRED').map((key) => ({ key, signing: key.serial === signing?.serial }));
 }
 
 /**

@@ -10,7 +10,13 @@ export interface NotificationHistory {
 
 /** The order's notifications by sequence, each with its attempt log; null for an unknown order. */
 export async function listOrderNotifications(store: Store, paymentOrderNo: string): Promise<NotificationHistory[] | null> {
-  if (!(await store.orders.get(paymentOrderNo))) return null;
+  // Whether the order exists: one indexed read, not the order with its options.
+  if ((await store.orders.version(paymentOrderNo)) === null) return null;
+  return notificationHistories(store, paymentOrderNo);
+}
+
+/** The notifications of an order known to exist, by sequence, each with its attempt log. */
+export async function notificationHistories(store: Store, paymentOrderNo: string): Promise<NotificationHistory[]> {
   const notifications = await store.notifications.listByOrder(paymentOrderNo);
   return Promise.all(notifications.map(async (notification) => ({ notification, attempts: await store.notifications.listAttempts(notification.notifyId) })));
 }

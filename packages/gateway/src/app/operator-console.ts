@@ -5,8 +5,8 @@
 import { NETWORKS, type Deployment } from '../domain/catalogue.js';
 import type { PayStatus } from '../domain/lifecycle-types.js';
 import { requestNoKey } from '../domain/order-plan.js';
-import { liveKeys, type LiveKey } from './merchant-admin.js';
-import { listOrderNotifications, resendNotification, type NotificationHistory, type ResendOutcome } from './notification-admin.js';
+import { liveKeysOf, type LiveKey } from './merchant-admin.js';
+import { notificationHistories, type NotificationHistory } from './notification-admin.js';
 import { orderReport, type OrderReport } from './operator-views.js';
 import type { ApplicationRecord, ChainCursor, Clock, FailedNotification, MerchantRecord, OperatorReads, OrderSummary, OutboxSignal, Store } from './ports.js';
 
@@ -97,7 +97,7 @@ export interface OrderPage {
 export async function consoleOrder(deps: ConsoleDeps, paymentOrderNo: string): Promise<OrderPage | null> {
   const report = await orderReport(deps.store, deps.deployment, paymentOrderNo, { allPayments: false });
   if (!report) return null;
-  return { report, notifications: (await listOrderNotifications(deps.store, paymentOrderNo)) ?? [] };
+  return { report, notifications: await notificationHistories(deps.store, paymentOrderNo) };
 }
 
 export interface MerchantEntry {
@@ -114,13 +114,9 @@ export async function consoleMerchants(deps: ConsoleDeps, after: string | null):
     if (!merchant) continue;
     const applications = [];
     for (const application of await deps.store.applications.listByMerchant(merchantNo)) {
-      applications.push({ application, keys: (await liveKeys(deps, application.appId)) ?? [] });
+      applications.push({ application, keys: await liveKeysOf(deps.store, application.appId) });
     }
     merchants.push({ merchant, applications });
   }
   return { merchants, nextAfter: page.length > CONSOLE_PAGE ? numbers[numbers.length - 1]! : null };
-}
-
-export function consoleResend(deps: ConsoleDeps, notifyId: string): Promise<ResendOutcome> {
-  return resendNotification(deps, notifyId);
 }

@@ -27,7 +27,8 @@ import { CheckedDepositAddresses } from '../adapters/chain/evm/deposit-addresses
 import { secretScrubber } from '../domain/endpoint-secrets.js';
 import { buildServer } from '../adapters/http/server.js';
 import { operatorReads } from '../adapters/db/operator-reads.js';
-import { consoleFind, consoleMerchants, consoleOrder, consoleOverview, consoleResend } from '../app/operator-console.js';
+import { consoleFind, consoleMerchants, consoleOrder, consoleOverview } from '../app/operator-console.js';
+import { resendNotification } from '../app/notification-admin.js';
 import { PrometheusMetrics } from '../adapters/metrics/prometheus.js';
 import { currenciesWithoutRate, rateTableFrom } from '../domain/rates.js';
 import { scanPass, startChainWatcher } from '../jobs/chain-watcher.js';
@@ -370,10 +371,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
             order: (paymentOrderNo) => consoleOrder(consoleDeps, paymentOrderNo),
             find: (typed, merchantNo) => consoleFind(consoleDeps, typed, merchantNo),
             merchants: (after) => consoleMerchants(consoleDeps, after),
-            resend: (notifyId) => consoleResend(consoleDeps, notifyId),
+            resend: (notifyId) => resendNotification(consoleDeps, notifyId),
           },
-          // Ten attempts at once, then one every five seconds, per client address.
-          consoleSignIns: tokenBucket(0.2, 10),
         }
       : {}),
     cashier: {

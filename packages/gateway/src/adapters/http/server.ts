@@ -51,8 +51,6 @@ export interface HttpDeps extends Signer {
   cashier?: CashierApi;
   /** The operator console under /console (§16); absent: not served. */
   console?: ConsoleApi;
-  /** The console's budget of sign-in attempts per client address (absent: none). */
-  consoleSignIns?: RateLimiter;
   /** GET /metrics (Prometheus); absent: not served. */
   metrics?: MetricsPage;
   /** When set, GET /metrics answers only requests carrying `Authorization: Bearer <token>`. */
@@ -242,7 +240,7 @@ export function buildServer(deps: HttpDeps) {
    * number longer than any): under the cashier it is an order that is not there, answered as
    * the cashier answers one (the same JSON, or the page's 404); elsewhere plain JSON.
    */
-  const consolePages = deps.console ? consolePageRoutes(deps.console, { clock: deps.clock, signIns: deps.consoleSignIns ?? unlimited }) : null;
+  const consolePages = deps.console ? consolePageRoutes(deps.console, deps.clock) : null;
   const notServed = (req: FastifyRequest, reply: FastifyReply, status: 400 | 404) => {
     const path = req.url.split('?')[0] ?? '';
     if (consolePages && isConsolePath(path)) return consolePages.notFound(req, reply);
@@ -423,8 +421,6 @@ export function buildServer(deps: HttpDeps) {
 
   return server;
 }
-
-const unlimited: RateLimiter = { take: () => true, giveBack: () => undefined };
 
 /** Whether a request target (path, with or without its query) is the console's. */
 function isConsolePath(url: string): boolean {

@@ -10,7 +10,7 @@ import type { PayStatus } from '../../../domain/lifecycle-types.js';
 import { consoleStylesheet } from '../cashier-page/assets.js';
 import { pageHeaders, type PageRoute } from '../cashier-page/routes.js';
 import { mediaTypeSent } from '../media-type.js';
-import { clientKey, type RateLimiter } from '../rate-limit.js';
+import { clientKey, tokenBucket } from '../rate-limit.js';
 import { renderLogin, renderMerchants, renderMessage, renderOrder, renderOverview, type Frame } from './render.js';
 import { ConsoleSessions, cookieValue, SESSION_COOKIE, SESSION_SECONDS } from './session.js';
 
@@ -52,24 +52,31 @@ export interface ConsolePages {
   failed: (req: FastifyRequest, reply: FastifyReply, status: number, message: string) => Promise<unknown>;
 }
 
-export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns: RateLimiter }): ConsolePages {
+export function consolePageRoutes(api: ConsoleApi, clock: Clock): ConsolePages {
   const sessions = new ConsoleSessions(api.token);
+  // Sign-in attempts per client address: ten at once, then one every five seconds. The token is
+  // long, guessing it is hopeless, but nobody gets to try at the server's full speed.
+  const signIns = tokenBucket(0.2, 10);
   const style = consoleStylesheet();
-  const nowSeconds = () => Math.floor(deps.clock.nowMs() / 1000);
-  const frame = (csrf?: string): Frame => ({ style: style.path, nowMs: deps.clock.nowMs(), ...(csrf !== undefined ? { csrf } : {}) });
+  const nowSeconds = () => Math.floor(clock.nowMs() / 1000);
+  const frame = (csrf?: string): Frame => ({ style: style.path, nowMs: clock.nowMs(), ...(csrf !== undefined ? { csrf } : {}) });
+  /** The expiry of the session the request's cookie holds, or null. */
+  const sessionOf = (req: FastifyRequest) => sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
+  /** The page frame of a session (its forms' anti-forgery value), or of none. */
+  const frameOf = (expires: number | null) => frame(expires === null ? undefined : sessions.csrf(expires));
   const cookie = (value: string, maxAge: number) =>
     `${SESSION_COOKIE}=${value}; Path=${CONSOLE_PREFIX}; Max-Age=${maxAge}; HttpOnly; SameSite=Strict${api.secureCookie ? '; Secure' : ''}`;
 
   /** The session's expiry, or null having answered: a page sends the browser to sign in, a form is refused. */
   const session = async (req: FastifyRequest, reply: FastifyReply, form: URLSearchParams | null): Promise<number | null> => {
-    const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
+    const expires = sessionOf(req);
     if (expires === null) {
       if (form === null) await reply.header('Cache-Control', 'no-store').redirect(`${CONSOLE_PREFIX}/login`, 303);
       else await htmlHeaders(reply).code(401).send(renderLogin(frame(), 'Your session ended: sign in again, then repeat what you did.'));
       return null;
     }
     if (form !== null && !sessions.csrfMatches(form.get('csrf'), expires)) {
-      await htmlHeaders(reply).code(403).send(renderMessage(frame(sessions.csrf(expires)), 'Refused', 'This form did not come from a console page of this session. Nothing was changed.'));
+      await htmlHeaders(reply).code(403).send(renderMessage(frameOf(expires), 'Refused', 'This form did not come from a console page of this session. Nothing was changed.'));
       return null;
     }
     return expires;
@@ -81,19 +88,16 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
 
   const badForm = (reply: FastifyReply) => htmlHeaders(reply).code(400).send(renderMessage(frame(), 'Bad request', 'The console takes forms sent as application/x-www-form-urlencoded.'));
 
-  const notFound = async (req: FastifyRequest, reply: FastifyReply) => {
-    const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
-    return htmlHeaders(reply).code(404).send(renderMessage(frame(expires === null ? undefined : sessions.csrf(expires)), 'Not found', 'There is no such console page.'));
-  };
+  const notFound = async (req: FastifyRequest, reply: FastifyReply) =>
+    htmlHeaders(reply).code(404).send(renderMessage(frameOf(sessionOf(req)), 'Not found', 'There is no such console page.'));
 
   const failed = async (req: FastifyRequest, reply: FastifyReply, status: number, message: string) => {
-    const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
     // Most often the database out of reach: the operator is told that much, the detail is in the log.
     const text =
       status >= 500
         ? `The console could not answer: the gateway's database may be out of reach (GET /healthz says whether it answers). The log has the detail under request id ${req.id}.`
         : `The console could not take this request: ${message}.`;
-    return htmlHeaders(reply).code(status).send(renderMessage(frame(expires === null ? undefined : sessions.csrf(expires)), status >= 500 ? 'Something went wrong' : 'Bad request', text));
+    return htmlHeaders(reply).code(status).send(renderMessage(frameOf(sessionOf(req)), status >= 500 ? 'Something went wrong' : 'Bad request', text));
   };
 
   const overview = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -106,7 +110,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
     const filter: OrderFilter = { ...(merchantNo ? { merchantNo } : {}), ...(status ? { status: status as PayStatus } : {}), ...(before ? { before } : {}) };
     const found = await api.overview(filter);
     const missing = typeof q.missing === 'string' ? text(q.missing) : null;
-    return htmlHeaders(reply).code(200).send(renderOverview(frame(sessions.csrf(expires)), found, { merchantNo, status, missing }));
+    return htmlHeaders(reply).code(200).send(renderOverview(frameOf(expires), found, { merchantNo, status, missing }));
   };
 
   const routes: PageRoute[] = [
@@ -114,8 +118,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
       method: 'GET',
       url: `${CONSOLE_PREFIX}/login`,
       handler: async (req, reply) => {
-        const expires = sessions.verify(cookieValue(req.headers.cookie, SESSION_COOKIE), nowSeconds());
-        if (expires !== null) return reply.redirect(CONSOLE_PREFIX, 303);
+        if (sessionOf(req) !== null) return reply.redirect(CONSOLE_PREFIX, 303);
         return htmlHeaders(reply).code(200).send(renderLogin(frame(), null));
       },
     },
@@ -123,9 +126,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
       method: 'POST',
       url: `${CONSOLE_PREFIX}/login`,
       handler: async (req, reply) => {
-        // A budget of sign-in attempts per client address: the token is long, guessing it is
-        // hopeless, but nobody gets to try at the server's full speed.
-        if (!deps.signIns.take(clientKey(req.ip), deps.clock.nowMs())) {
+        if (!signIns.take(clientKey(req.ip), clock.nowMs())) {
           return htmlHeaders(reply).code(429).header('Retry-After', '10').send(renderLogin(frame(), 'Too many sign-in attempts from this address: wait a little, then try again.'));
         }
         const form = formOf(req);
@@ -176,12 +177,12 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         if (expires === null) return reply;
         const no = text((req.params as { payment_order_no: string }).payment_order_no);
         const found = no ? await api.order(no) : null;
-        if (!found) return htmlHeaders(reply).code(404).send(renderMessage(frame(sessions.csrf(expires)), 'Not found', `There is no order ${no || '(none given)'}.`));
+        if (!found) return htmlHeaders(reply).code(404).send(renderMessage(frameOf(expires), 'Not found', `There is no order ${no || '(none given)'}.`));
         // Said only of one of this order's notifications: the query is anyone's to write, and a
         // link must not have the page claim that something was done.
         const resent = text((req.query as Record<string, unknown>).resent);
         const known = found.notifications.some((h) => h.notification.notifyId === resent);
-        return htmlHeaders(reply).code(200).send(renderOrder(frame(sessions.csrf(expires)), found, known ? resent : null));
+        return htmlHeaders(reply).code(200).send(renderOrder(frameOf(expires), found, known ? resent : null));
       },
     },
     {
@@ -194,7 +195,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         if (expires === null) return reply;
         const notifyId = text((req.params as { notify_id: string }).notify_id);
         const r = notifyId ? await api.resend(notifyId) : null;
-        if (!r || !r.ok) return htmlHeaders(reply).code(404).send(renderMessage(frame(sessions.csrf(expires)), 'Not found', `There is no notification ${notifyId || '(none given)'}.`));
+        if (!r || !r.ok) return htmlHeaders(reply).code(404).send(renderMessage(frameOf(expires), 'Not found', `There is no notification ${notifyId || '(none given)'}.`));
         req.log.info({ notify_id: notifyId, payment_order_no: r.notification.paymentOrderNo }, 'notification resent from the console');
         return reply.redirect(`${CONSOLE_PREFIX}/orders/${encodeURIComponent(r.notification.paymentOrderNo)}?resent=${encodeURIComponent(notifyId)}`, 303);
       },
@@ -207,7 +208,7 @@ export function consolePageRoutes(api: ConsoleApi, deps: { clock: Clock; signIns
         if (expires === null) return reply;
         const after = text((req.query as Record<string, unknown>).after);
         const { merchants, nextAfter } = await api.merchants(after || null);
-        return htmlHeaders(reply).code(200).send(renderMerchants(frame(sessions.csrf(expires)), merchants, nextAfter));
+        return htmlHeaders(reply).code(200).send(renderMerchants(frameOf(expires), merchants, nextAfter));
       },
     },
     {
