@@ -59,11 +59,12 @@ export type OrderReport = Record<string, unknown> & {
 export async function orderReport(store: Store, deployment: Deployment, paymentOrderNo: string, opts: { allPayments?: boolean } = {}): Promise<OrderReport | null> {
   const order = await store.orders.get(paymentOrderNo);
   if (!order) return null;
-  const data = orderQueryData(order, await store.payments.listByOrder(paymentOrderNo), await store.settlements.view(paymentOrderNo), {
+  const settlement = await store.settlements.view(paymentOrderNo);
+  const data = orderQueryData(order, await store.payments.listByOrder(paymentOrderNo), settlement, {
     allPayments: opts.allPayments ?? true,
     tokens: deploymentDecimals(deployment),
   });
-  const st = await store.settlements.get(paymentOrderNo);
+  const st = settlement?.settlement;
   const settlementState = st
     ? { status: st.status, attempts: st.attempts, last_error: st.lastError, next_attempt_time: st.status === 'DUE' && st.attempts > 0 ? Math.ceil(st.nextAttemptAt / 1000) : null, tx_hash: st.txHash }
     : null;
